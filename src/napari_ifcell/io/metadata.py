@@ -1,0 +1,99 @@
+"""Pixel size and channel names from OME-XML, Aperio descriptions and TIFF tags.
+
+Every function here reads metadata only, never pixel data.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import tifffile
+
+# Length units allowed by the OME schema, in micrometres.
+_UNIT_TO_UM = {
+    "µm": 1.0,
+    "um": 1.0,
+    "micron": 1.0,
+    "nm": 1e-3,
+    "Å": 1e-4,
+    "mm": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+}
+
+
+def _local(tag: str) -> str:
+    """Tag name without its XML namespace."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def ome_image_metadata(ome_xml: str, image_index: int = 0) -> dict:
+    """Channel names and physical pixel size of one OME ``Image``.
+
+    Returns
+    -------
+    dict
+        ``channel_names`` (list of str or None per channel; an empty list when the XML
+        has no ``Channel`` elements), ``size_c`` (int or None) and ``pixel_size_um``
+        ((y, x) in µm, or None when absent).
+    """
+    root = ET.fromstring(ome_xml)
+    images = [el for el in root if _local(el.tag) == "Image"]
+    if not images:
+        return {"channel_names": [], "size_c": None, "pixel_size_um": None}
+    image = images[min(image_index, len(images) - 1)]
+    pixels = next((el for el in image if _local(el.tag) == "Pixels"), None)
+    if pixels is None:
+        return {"channel_names": [], "size_c": None, "pixel_size_um": None}
+    names = [ch.get("Name") for ch in pixels if _local(ch.tag) == "Channel"]
+    size_c = pixels.get("SizeC")
+    return {
+        "channel_names": names,
+        "size_c": int(size_c) if size_c else None,
+        "pixel_size_um": _ome_pixel_size(pixels.attrib),
+    }
+
+
+def _ome_pixel_size(attrib: dict) -> tuple[float, float] | None:
+    sizes = []
+    for axis in ("Y", "X"):
+        value = attrib.get(f"PhysicalSize{axis}")
+        if value is None:
+            return None
+        unit = attrib.get(f"PhysicalSize{axis}Unit", "µm")
+        factor = _UNIT_TO_UM.get(unit)
+        if factor is None or float(value) <= 0:
+            return None
+        sizes.append(float(value) * factor)
+    return sizes[0], sizes[1]
+
+
+def svs_pixel_size(description: str) -> tuple[float, float] | None:
+    """µm per pixel from an Aperio SVS image description (``MPP = 0.2520``)."""
+    try:
+        mpp = tifffile.tifffile.svs_description_metadata(description).get("MPP")
+    except ValueError:
+        return None
+    if isinstance(mpp, (int, float)) and mpp > 0:
+        return float(mpp), float(mpp)
+    return None
+
+
+def tiff_tag_pixel_size(page: tifffile.TiffPage) -> tuple[float, float] | None:
+    """µm per pixel from the XResolution/YResolution tags, or None if the unit is NONE.
+
+    Orion's H&E files carry a resolution of 1 with no unit: that is "unknown", not 1 µm.
+    """
+    unit = page.resolutionunit
+    per_unit_um = {
+        tifffile.RESUNIT.CENTIMETER: 1e4,
+        tifffile.RESUNIT.INCH: 25400.0,
+        tifffile.RESUNIT.MILLIMETER: 1e3,
+        tifffile.RESUNIT.MICROMETER: 1.0,
+    }.get(unit)
+    if per_unit_um is None:
+        return None
+    xres, yres = page.get_resolution()
+    if xres <= 0 or yres <= 0:
+        return None
+    return per_unit_um / yres, per_unit_um / xres

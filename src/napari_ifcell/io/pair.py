@@ -1,0 +1,163 @@
+"""An IF slide and its registered H&E, checked to belong together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from napari_ifcell.io.errors import SlidePairError
+from napari_ifcell.io.slide import Slide, open_slide
+
+# Physical extents of the two images may differ by cropping; beyond this they are
+# not the same section.
+EXTENT_TOLERANCE = 0.02
+
+
+@dataclass
+class Registration:
+    """Maps IF physical coordinates to H&E ones: ``he_um = if_um * scale + offset_um``.
+
+    ``offset_um`` is (dy, dx) in µm: a nucleus at IF position p sits at p + offset in the H&E.
+    """
+
+    offset_um: tuple[float, float] = (0.0, 0.0)
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class OffsetEstimate:
+    offset_um: tuple[float, float]
+    offset_px: tuple[float, float]
+    correlation: float
+
+
+@dataclass
+class SlidePair:
+    """A multiplex IF slide and its H&E on (nearly) the same grid.
+
+    Attributes
+    ----------
+    if_slide, he_slide : Slide
+    registration : Registration
+    notes : list of str
+        What was assumed (e.g. the H&E pixel size taken from the IF).
+    """
+
+    if_slide: Slide
+    he_slide: Slide
+    registration: Registration = field(default_factory=Registration)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if self.he_slide.pixel_size_um is None:
+            self.he_slide.pixel_size_um = self.if_slide.pixel_size_um
+            self.notes.append(
+                f"H&E pixel size unknown; using the IF's {self.if_slide.pixel_size_um} µm (override if wrong)"
+            )
+        check_pair(self.if_slide, self.he_slide)
+
+    @property
+    def pixel_size_um(self) -> float:
+        return self.if_slide._require_pixel_size()
+
+    def he_world_transform(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """(scale, translate) in µm that place H&E pixels in the IF's physical frame."""
+        reg = self.registration
+        s = self.he_slide.pixel_size_um / reg.scale
+        return (s, s), (-reg.offset_um[0] / reg.scale, -reg.offset_um[1] / reg.scale)
+
+    def if_to_he_px(self, y: float, x: float) -> tuple[float, float]:
+        """H&E level-0 pixel of an IF level-0 pixel position."""
+        reg, ps_if, ps_he = self.registration, self.pixel_size_um, self.he_slide.pixel_size_um
+        return (
+            (y * ps_if * reg.scale + reg.offset_um[0]) / ps_he,
+            (x * ps_if * reg.scale + reg.offset_um[1]) / ps_he,
+        )
+
+    def estimate_offset(
+        self, y: int, x: int, h: int, w: int, *, level: int = 0, nuclear_channel: str | int = "Hoechst"
+    ) -> OffsetEstimate:
+        """Estimate the H&E offset on one region by phase correlation (Hoechst vs hematoxylin).
+
+        The region ``(y, x, h, w)`` is in IF pixels of ``level``; the H&E is read at the
+        same resolution and place under the current registration, so the result is the
+        new total offset.
+        """
+        from napari_ifcell.core.registration import estimate_he_shift
+
+        if isinstance(nuclear_channel, str) and nuclear_channel not in self.if_slide.channel_names:
+            nuclear_channel = 0
+        hoechst = self.if_slide.read_region(y, x, h, w, level=level, channels=[nuclear_channel])[0]
+        um_per_px = self.if_slide.level_pixel_size_um(level)
+        he = self.read_he_aligned(y, x, h, w, um_per_px=um_per_px)
+        shift = estimate_he_shift(hoechst, he)
+        dy_um, dx_um = shift.shift_px[0] * um_per_px, shift.shift_px[1] * um_per_px
+        total = (self.registration.offset_um[0] + dy_um, self.registration.offset_um[1] + dx_um)
+        ps = self.pixel_size_um
+        return OffsetEstimate(total, (total[0] / ps, total[1] / ps), shift.correlation)
+
+    def read_he_aligned(self, y: int, x: int, h: int, w: int, *, um_per_px: float) -> np.ndarray:
+        """The H&E under an IF region given in pixels of ``um_per_px``, on the IF's grid.
+
+        Integer-pixel alignment: the registration offset is rounded to whole pixels of
+        ``um_per_px``.
+        """
+        reg = self.registration
+        y_he = round((y * um_per_px * reg.scale + reg.offset_um[0]) / um_per_px)
+        x_he = round((x * um_per_px * reg.scale + reg.offset_um[1]) / um_per_px)
+        return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=um_per_px / reg.scale)
+
+    def close(self) -> None:
+        self.if_slide.close()
+        self.he_slide.close()
+
+
+def check_pair(if_slide: Slide, he_slide: Slide) -> None:
+    """Raise :class:`SlidePairError` unless the two slides can be one IF + H&E section."""
+    if if_slide.is_rgb:
+        raise SlidePairError(if_slide.path, "given as the IF slide but it is an RGB image")
+    if not he_slide.is_rgb:
+        raise SlidePairError(
+            he_slide.path,
+            f"given as the H&E slide but it is not RGB ({he_slide.n_channels} channels, {he_slide.dtype})",
+        )
+    ps_if, ps_he = if_slide.pixel_size_um, he_slide.pixel_size_um
+    if ps_if is None:
+        raise SlidePairError(if_slide.path, "pixel size unknown; give the IF pixel size")
+    ext_if = np.array(if_slide.shape) * ps_if
+    ext_he = np.array(he_slide.shape) * ps_he
+    rel = np.abs(ext_if - ext_he) / np.maximum(ext_if, ext_he)
+    if np.any(rel > EXTENT_TOLERANCE):
+        raise SlidePairError(
+            None,
+            f"{if_slide.path.name} and {he_slide.path.name} cannot be one section: "
+            f"IF {if_slide.shape[0]} x {if_slide.shape[1]} px at {ps_if} µm "
+            f"({ext_if[0]:.0f} x {ext_if[1]:.0f} µm) vs H&E {he_slide.shape[0]} x {he_slide.shape[1]} px "
+            f"at {ps_he} µm ({ext_he[0]:.0f} x {ext_he[1]:.0f} µm)",
+        )
+
+
+def open_pair(
+    if_path: str | Path,
+    he_path: str | Path,
+    *,
+    if_pixel_size_um: float | None = None,
+    he_pixel_size_um: float | None = None,
+    offset_um: tuple[float, float] = (0.0, 0.0),
+    scale: float = 1.0,
+) -> SlidePair:
+    """Open an IF slide and its H&E, and check they belong together."""
+    if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um)
+    try:
+        he_slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
+    except BaseException:
+        if_slide.close()
+        raise
+    try:
+        return SlidePair(if_slide, he_slide, Registration(tuple(offset_um), scale))
+    except BaseException:
+        if_slide.close()
+        he_slide.close()
+        raise

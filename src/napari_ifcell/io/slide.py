@@ -1,0 +1,362 @@
+"""Lazy, multiscale access to a whole-slide TIFF (OME-TIFF, plain TIFF, Aperio SVS).
+
+A :class:`Slide` holds one zarr array per pyramid level (tifffile's zarr store) and reads
+pixels only when asked, through :meth:`Slide.read_region` (direct zarr reads, no dask
+overhead) or :meth:`Slide.dask_levels` (for napari and whole-level computations).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tifffile
+
+from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
+from napari_ifcell.io.levels import find_levels, open_level_arrays
+from napari_ifcell.io.metadata import ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
+
+RGB_NAMES = ("red", "green", "blue")
+# Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
+_CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
+
+
+class SlideWarning(UserWarning):
+    """Something about the file was guessed (channel names, pixel size)."""
+
+
+@dataclass
+class Slide:
+    """A lazily read whole-slide image.
+
+    Pixels are laid out as ``(C, Y, X)`` for fluorescence and ``(Y, X, 3)`` for RGB
+    (H&E), whatever the file's own layout (planar or interleaved).
+
+    Attributes
+    ----------
+    path : Path
+    levels : list of zarr.Array
+        One lazy array per pyramid level in the file's own layout (see ``layout``).
+    layout : str
+        ``"CYX"``, ``"YX"``, ``"YXS"`` (interleaved RGB) or ``"SYX"`` (planar RGB).
+    channel_names : tuple of str
+    pixel_size_um : float or None
+        Size of a level-0 pixel in µm; None when the file does not say.
+    is_rgb : bool
+    notes : list of str
+        What was guessed or overridden while opening, for showing to the user.
+    """
+
+    path: Path
+    levels: list
+    layout: str
+    channel_names: tuple[str, ...]
+    pixel_size_um: float | None
+    is_rgb: bool
+    notes: list[str] = field(default_factory=list)
+    _tiff: tifffile.TiffFile | None = field(default=None, repr=False)
+
+    # --- shape and resolution ------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        return self.levels[0].dtype
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channel_names)
+
+    @property
+    def level_shapes(self) -> list[tuple[int, int]]:
+        """(height, width) of every level."""
+        return [_yx_shape(arr.shape, self.layout) for arr in self.levels]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of level 0 in pixels."""
+        return self.level_shapes[0]
+
+    @property
+    def downsamples(self) -> list[float]:
+        """Level-0 pixels per pixel of each level (mean of the y and x factors)."""
+        h0, w0 = self.shape
+        return [0.5 * (h0 / h + w0 / w) for h, w in self.level_shapes]
+
+    def level_pixel_size_um(self, level: int) -> float:
+        return self._require_pixel_size() * self.downsamples[level]
+
+    def level_for_resolution(self, um_per_px: float) -> int:
+        """The coarsest level that is at least as fine as ``um_per_px``."""
+        if um_per_px <= 0:
+            raise ValueError(f"um_per_px must be positive, got {um_per_px}")
+        base = self._require_pixel_size()
+        best = 0
+        for level, factor in enumerate(self.downsamples):
+            if base * factor <= um_per_px * (1 + 1e-6):
+                best = level
+        return best
+
+    def channel_index(self, name: str) -> int:
+        try:
+            return self.channel_names.index(name)
+        except ValueError:
+            raise KeyError(f"{self.path}: no channel {name!r}; channels are {list(self.channel_names)}") from None
+
+    # --- reading ---------------------------------------------------------------------
+    def read_region(
+        self,
+        y: int,
+        x: int,
+        h: int,
+        w: int,
+        *,
+        level: int | None = None,
+        um_per_px: float | None = None,
+        channels: Sequence[int | str] | None = None,
+        fill: int = 0,
+    ) -> np.ndarray:
+        """Read a rectangle at an explicit resolution.
+
+        Parameters
+        ----------
+        y, x, h, w : int
+            Top-left corner and size, in pixels of the requested resolution: of ``level``
+            when given, else of a virtual level of ``um_per_px`` µm per pixel (read from the
+            nearest finer level and resampled). Parts outside the slide are ``fill``.
+        level : int, optional
+            Pyramid level; default 0 when ``um_per_px`` is not given.
+        um_per_px : float, optional
+            Resolution in µm per pixel (needs a known pixel size).
+        channels : sequence of int or str, optional
+            Channels (indices or names) for fluorescence slides; default all.
+
+        Returns
+        -------
+        ndarray
+            ``(C, h, w)`` for fluorescence, ``(h, w, 3)`` for RGB.
+        """
+        if h < 0 or w < 0:
+            raise ValueError(f"region size must be non-negative, got h={h}, w={w}")
+        if level is not None and um_per_px is not None:
+            raise ValueError("give either level or um_per_px, not both")
+        if um_per_px is None:
+            return self._read_level(level or 0, y, x, h, w, channels, fill)
+        from napari_ifcell.io.resample import read_resampled
+
+        return read_resampled(self, y, x, h, w, um_per_px=um_per_px, channels=channels, fill=fill)
+
+    def _read_level(self, level, y, x, h, w, channels, fill) -> np.ndarray:
+        if not 0 <= level < len(self.levels):
+            raise ValueError(f"{self.path}: level {level} does not exist (the slide has {len(self.levels)})")
+        chan = self._channel_selection(channels)
+        height, width = self.level_shapes[level]
+        n_out = len(chan) if chan is not None else self.n_channels
+        out_shape = (h, w, 3) if self.is_rgb else (n_out, h, w)
+        out = np.full(out_shape, fill, dtype=self.dtype)
+        y0, y1, x0, x1 = max(y, 0), min(y + h, height), max(x, 0), min(x + w, width)
+        if y0 >= y1 or x0 >= x1:
+            return out
+        try:
+            block = self._read_inside(self.levels[level], chan, slice(y0, y1), slice(x0, x1))
+        except Exception as exc:  # tile decoding errors come in many types
+            raise SlideReadError(
+                self.path, f"cannot read level {level} region y={y0}:{y1}, x={x0}:{x1}: {exc}"
+            ) from exc
+        if self.is_rgb:
+            out[y0 - y : y1 - y, x0 - x : x1 - x] = block
+        else:
+            out[:, y0 - y : y1 - y, x0 - x : x1 - x] = block
+        return out
+
+    def _read_inside(self, arr, chan, ys, xs) -> np.ndarray:
+        layout = self.layout
+        if layout == "YXS":
+            return arr[ys, xs, :3]
+        if layout == "SYX":
+            return np.moveaxis(arr[:3, ys, xs], 0, -1)
+        if layout == "YX":
+            return arr[ys, xs][None]
+        if chan is None:
+            return arr[:, ys, xs]
+        return np.stack([arr[c, ys, xs] for c in chan])
+
+    def _channel_selection(self, channels) -> list[int] | None:
+        if channels is None or self.is_rgb:
+            return None
+        picked = [self.channel_index(c) if isinstance(c, str) else int(c) for c in channels]
+        for c in picked:
+            if not 0 <= c < self.n_channels:
+                raise IndexError(f"{self.path}: channel {c} out of range 0..{self.n_channels - 1}")
+        return picked
+
+    def dask_levels(self) -> list:
+        """Every level as a dask array, ``(C, Y, X)`` or ``(Y, X, 3)``, chunked by tile."""
+        import dask.array as da
+
+        out = []
+        for arr in self.levels:
+            d = da.from_zarr(arr)
+            if self.layout == "YX":
+                d = d[None]
+            elif self.layout == "SYX":
+                d = d[:3].transpose(1, 2, 0)
+            elif self.layout == "YXS":
+                d = d[..., :3]
+            out.append(d)
+        return out
+
+    # --- life cycle ------------------------------------------------------------------
+    def _require_pixel_size(self) -> float:
+        if self.pixel_size_um is None:
+            raise SlideMetadataError(
+                self.path, "pixel size unknown; give pixel_size_um (µm per pixel) when opening"
+            )
+        return self.pixel_size_um
+
+    def close(self) -> None:
+        if self._tiff is not None:
+            self._tiff.close()
+            self._tiff = None
+
+    def __enter__(self) -> "Slide":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _yx_shape(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
+    if layout in ("YXS",):
+        return int(shape[0]), int(shape[1])
+    return int(shape[-2]), int(shape[-1])
+
+
+def open_slide(
+    path: str | Path,
+    *,
+    pixel_size_um: float | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> Slide:
+    """Open a slide without reading pixel data.
+
+    Parameters
+    ----------
+    path : str or Path
+        OME-TIFF, TIFF or Aperio SVS file.
+    pixel_size_um : float, optional
+        Override of the level-0 pixel size (µm per pixel); the Orion H&E needs it.
+    channel_names : sequence of str, optional
+        Override of the channel names; must match the number of channels.
+
+    Raises
+    ------
+    SlideError
+        The file is missing, not a TIFF, truncated, or has axes or metadata we cannot use.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SlideError(path, "no such file")
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError...
+        raise SlideError(path, f"not a readable TIFF file ({exc}); expected an OME-TIFF, TIFF or SVS") from exc
+    try:
+        return _build_slide(path, tif, pixel_size_um, channel_names)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
+    notes: list[str] = []
+    try:
+        series_index, level_series = find_levels(tif)
+    except SlideError:
+        raise
+    except Exception as exc:
+        raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
+    base = level_series[0]
+    layout = _CHANNEL_AXES.get(base.axes)
+    if layout is None:
+        raise SlideMetadataError(
+            path, f"unsupported axes {base.axes!r} (shape {base.shape}); expected YX, CYX, YXS or SYX"
+        )
+    n_samples = base.shape[base.axes.index("S")] if "S" in base.axes else 1
+    is_rgb = layout in ("YXS", "SYX") or (layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8)
+    if layout in ("YXS", "SYX") and n_samples not in (3, 4):
+        raise SlideMetadataError(path, f"{n_samples} samples per pixel; expected RGB (3) or RGBA (4)")
+    if is_rgb and layout == "CYX":
+        layout = "SYX"  # three uint8 pages: planar RGB
+    _check_not_truncated(path, level_series)
+    levels = open_level_arrays(path, tif, series_index, level_series)
+
+    n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
+    names = _channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
+    pixel_size = _pixel_size(tif, pixel_size_override, notes)
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif)
+    for note in notes:
+        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
+    return slide
+
+
+def _channel_names(path, tif, series_index, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
+    if override is not None:
+        override = tuple(str(n) for n in override)
+        if len(override) != n_channels:
+            raise SlideMetadataError(
+                path, f"{len(override)} channel names given but the image has {n_channels} channels"
+            )
+        return override
+    if is_rgb:
+        return RGB_NAMES
+    names: list = []
+    if tif.is_ome and tif.ome_metadata:
+        names = ome_image_metadata(tif.ome_metadata, series_index)["channel_names"]
+        if names and len(names) != n_channels:
+            raise SlideMetadataError(
+                path,
+                f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
+                "pass channel_names to say which is which",
+            )
+    if not names or any(not n for n in names):
+        notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1}")
+        return tuple(f"ch{i}" for i in range(n_channels))
+    return tuple(names)
+
+
+def _pixel_size(tif, override, notes) -> float | None:
+    if override is not None:
+        if override <= 0:
+            raise ValueError(f"pixel_size_um must be positive, got {override}")
+        return float(override)
+    size = None
+    if tif.is_ome and tif.ome_metadata:
+        size = ome_image_metadata(tif.ome_metadata)["pixel_size_um"]
+    page = tif.pages.first
+    if size is None and page.is_svs:
+        size = svs_pixel_size(page.description)
+    if size is None:
+        size = tiff_tag_pixel_size(page)
+    if size is None:
+        notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
+        return None
+    if abs(size[0] - size[1]) > 1e-3 * size[1]:
+        notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")
+    return float(size[1])
+
+
+def _check_not_truncated(path, level_series) -> None:
+    """Every tile of every level must lie inside the file (reads offsets, not pixels)."""
+    file_size = path.stat().st_size
+    for level, series in enumerate(level_series):
+        for page in series.pages:
+            if page is None:
+                continue
+            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+            if ends and max(ends) > file_size:
+                raise SlideReadError(
+                    path,
+                    f"truncated: level {level} needs {max(ends)} bytes but the file has {file_size}",
+                )

@@ -1,0 +1,149 @@
+"""Render one block of the synthetic slide: nuclei labels, 19-channel IF and H&E.
+
+A block is rendered with a halo wide enough for the membrane ring and the optical blur,
+then cropped, so blocks rendered independently tile the slide without seams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from napari_ifcell.orion import NUCLEAR_MARKERS, ORION_CHANNELS
+from napari_ifcell.synth import markers as mk
+from napari_ifcell.synth.cells import Artefacts, CellPopulation
+from napari_ifcell.synth.layout import TissueLayout
+from napari_ifcell.synth.raster import CellIndex, rasterize_nuclei
+
+RING_PX = 5  # membrane ring, as Orion's 5-px cell compartment
+HALO = 24
+IF_BLUR_PX = 1.0
+HE_BLUR_PX = 0.7
+SHOT_NOISE_GAIN = 2.0
+READ_NOISE = 25.0
+MEMBRANE_OVER_NUCLEUS = 0.15  # membrane stain seen over the nucleus in a thin section
+# Stain concentrations in skimage's hed2rgb units per unit of density.
+H_SCALE, E_SCALE = 0.085, 0.045
+
+
+@dataclass
+class Scene:
+    """Everything needed to render any block of the slide pair."""
+
+    layout: TissueLayout
+    cells: CellPopulation
+    artefacts: Artefacts
+    index: CellIndex
+    he_shift_px: tuple[float, float]
+    seed: int
+    fibres: np.ndarray  # (k, 4): wave vector y, x, phase, weight of the stroma texture
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.layout.shape
+
+
+def make_fibres(rng: np.random.Generator, n: int = 8) -> np.ndarray:
+    angle = rng.uniform(0, np.pi, n)
+    freq = rng.uniform(0.05, 0.2, n)  # cycles per px: fibres a few µm apart
+    return np.column_stack([freq * np.sin(angle), freq * np.cos(angle), rng.uniform(0, 2 * np.pi, n), rng.uniform(0.5, 1, n)])
+
+
+def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.ndarray:
+    """Stroma texture in 0..1, a function of global position so blocks join seamlessly."""
+    yy = (np.arange(h, dtype=np.float64)[:, None] + y0).astype(np.float32)
+    xx = (np.arange(w, dtype=np.float64)[None, :] + x0).astype(np.float32)
+    total = np.zeros((h, w), dtype=np.float32)
+    for ky, kx, phase, weight in scene.fibres:
+        total += np.float32(weight) * np.sin(np.float32(2 * np.pi) * (np.float32(ky) * yy + np.float32(kx) * xx) + np.float32(phase))
+    return np.clip(0.5 + total / (2 * scene.fibres[:, 3].sum()) * 2.5, 0, 1)
+
+
+def _lut(values: np.ndarray) -> np.ndarray:
+    """Per-label lookup with label 0 (background) mapping to 0."""
+    return np.concatenate([np.zeros((1,) + values.shape[1:], values.dtype), values])
+
+
+def render_block(scene: Scene, y0: int, x0: int, h: int, w: int):
+    """Labels ``(h, w)`` uint32, IF ``(19, h, w)`` uint16 and H&E ``(h, w, 3)`` uint8."""
+    from skimage.segmentation import expand_labels
+
+    Y0, X0, H, W = y0 - HALO, x0 - HALO, h + 2 * HALO, w + 2 * HALO
+    rng = np.random.default_rng([scene.seed, y0, x0])
+    inner = (slice(HALO, HALO + h), slice(HALO, HALO + w))
+    tissue = scene.layout.tissue_density(Y0, X0, H, W)
+    fibres = _fibre_texture(scene, Y0, X0, H, W)
+
+    nuclei = rasterize_nuclei(scene.index, Y0, X0, H, W)
+    cells_img = expand_labels(nuclei, RING_PX)
+    if_img = _render_if(scene, nuclei, cells_img, tissue, fibres, rng, (Y0, X0))
+
+    # The H&E shows the whole scene moved by the registration error, stroma included.
+    dy, dx = scene.he_shift_px
+    he_tissue = scene.layout.tissue_density(Y0 - dy, X0 - dx, H, W)
+    he_fibres = _fibre_texture(scene, Y0 - dy, X0 - dx, H, W)
+    he_nuclei = rasterize_nuclei(scene.index, Y0, X0, H, W, shift=scene.he_shift_px)
+    he = _render_he(scene, he_nuclei, expand_labels(he_nuclei, RING_PX), he_tissue, he_fibres, rng)
+    return nuclei[inner], if_img[(slice(None), *inner)], he[inner]
+
+
+def _render_if(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndarray:
+    cells = scene.cells
+    ring = (cells_img > 0) & (nuclei == 0)
+    in_nucleus = nuclei > 0
+    membrane_weight = np.where(ring, 1.0, np.where(in_nucleus, MEMBRANE_OVER_NUCLEUS, 0.0)).astype(np.float32)
+    chromatin = 1 + 0.25 * ndi.gaussian_filter(rng.standard_normal(nuclei.shape).astype(np.float32), 1.5) * 3
+    autofluor = tissue * (250 + 1200 * fibres) + 150 * (cells_img > 0)
+    level = _lut(cells.level)
+    out = np.empty((len(ORION_CHANNELS), *nuclei.shape), dtype=np.uint16)
+    saturated = _artefact_masks(scene.artefacts, origin, nuclei.shape)
+    for c, name in enumerate(ORION_CHANNELS):
+        if name == "AF1":
+            signal = autofluor
+        elif name in NUCLEAR_MARKERS:
+            signal = level[nuclei, c] * (chromatin if name == "Hoechst" else 1.0)
+        else:
+            signal = level[cells_img, c] * membrane_weight
+        img = ndi.gaussian_filter(signal.astype(np.float32), IF_BLUR_PX)
+        img += mk.BACKGROUND[name] + mk.AF_BLEED[name] * autofluor * (name != "AF1")
+        img += rng.standard_normal(img.shape, dtype=np.float32) * np.sqrt(img * SHOT_NOISE_GAIN + READ_NOISE**2)
+        for mask, channels in saturated:
+            if channels[c]:
+                img[mask] = 65535
+        out[c] = np.clip(img, 0, 65535)
+    return out
+
+
+def _artefact_masks(artefacts: Artefacts, origin, shape):
+    """(mask, channels) for each artefact touching the window."""
+    y0, x0 = origin
+    found = []
+    for y, x, r, channels in zip(artefacts.y, artefacts.x, artefacts.radius, artefacts.channels):
+        cy, cx = y - y0, x - x0
+        if -r <= cy < shape[0] + r and -r <= cx < shape[1] + r:
+            yy, xx = np.ogrid[: shape[0], : shape[1]]
+            found.append((((yy + 0.5 - cy) ** 2 + (xx + 0.5 - cx) ** 2) <= r * r, channels))
+    return found
+
+
+def _render_he(scene, nuclei, cells_img, tissue, fibres, rng) -> np.ndarray:
+    from skimage.color import hed2rgb
+
+    lymph = set(mk.LYMPHOCYTE_TYPES)
+    h_by_type = np.array(
+        [mk.LYMPHOCYTE_HEMATOXYLIN if t in lymph else mk.HEMATOXYLIN[t] for t in mk.CELL_TYPES], dtype=np.float32
+    )
+    e_by_type = np.array([mk.EOSIN_CYTOPLASM.get(t, mk.DEFAULT_EOSIN_CYTOPLASM) for t in mk.CELL_TYPES], dtype=np.float32)
+    codes = scene.cells.type_code
+    ring = (cells_img > 0) & (nuclei == 0)
+    chromatin = 1 + 0.8 * ndi.gaussian_filter(rng.standard_normal(nuclei.shape).astype(np.float32), 1.0)
+    hema = _lut(h_by_type[codes])[nuclei] * chromatin + 0.05 * tissue
+    eosin = tissue * (0.25 + 0.45 * fibres) * (cells_img == 0)
+    eosin += _lut(e_by_type[codes])[cells_img] * ring + 0.15 * (nuclei > 0)
+    stains = np.stack([hema * H_SCALE, eosin * E_SCALE, np.zeros_like(hema)], axis=-1)
+    stains = ndi.gaussian_filter(stains, (HE_BLUR_PX, HE_BLUR_PX, 0))
+    rgb = hed2rgb(stains) * 255 * 0.97  # slide glass is not perfectly white
+    rgb += rng.normal(0, 2.0, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8)

@@ -1,0 +1,33 @@
+"""Shared fixtures: a small synthetic Orion-like pair generated once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_ifcell.synth import make_synthetic_pair
+
+# Not a multiple of the tile size, and not square, so edge tiles and x/y mix-ups show.
+SMALL_SHAPE = (1100, 1400)
+HE_OFFSET_PX = (3.0, -2.0)
+
+
+@pytest.fixture(scope="session")
+def small_pair(tmp_path_factory):
+    return make_synthetic_pair(
+        tmp_path_factory.mktemp("synthetic"), shape=SMALL_SHAPE, seed=7, he_offset_px=HE_OFFSET_PX, tile=256
+    )
+
+
+_skipped_viewer_tests: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and "tests/_napari/" in report.nodeid.replace("\\", "/"):
+        _skipped_viewer_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Viewer tests must run (under a virtual X server in CI), never be skipped."""
+    if _skipped_viewer_tests:
+        print("\nViewer tests were skipped; run them under xvfb-run:\n  " + "\n  ".join(_skipped_viewer_tests))
+        session.exitstatus = 1

@@ -1,0 +1,60 @@
+"""IF + H&E pairs: consistency checks, H&E pixel size default, offset estimation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_ifcell.io import open_pair
+from napari_ifcell.io.errors import SlidePairError
+from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
+
+from ..conftest import HE_OFFSET_PX, SMALL_SHAPE
+
+
+def test_orion_he_without_pixel_size_takes_the_ifs(small_pair):
+    with pytest.warns(UserWarning, match="pixel size unknown"):
+        pair = open_pair(small_pair.if_path, small_pair.he_path)
+    assert pair.he_slide.pixel_size_um == ORION_PIXEL_SIZE_UM
+    assert any("using the IF's 0.325" in n for n in pair.notes)
+    pair.close()
+
+
+def test_offset_estimated_on_a_region_matches_the_synthetic_shift(small_pair):
+    pair = open_pair(small_pair.if_path, small_pair.he_path)
+    estimate = pair.estimate_offset(100, 200, 768, 768)
+    np.testing.assert_allclose(estimate.offset_px, HE_OFFSET_PX, atol=0.2)
+    np.testing.assert_allclose(estimate.offset_um, np.array(HE_OFFSET_PX) * 0.325, atol=0.07)
+    assert estimate.correlation > 0.5
+    # at level 1 (0.65 µm/px) the estimate still lands within a pixel of level 0
+    coarse = pair.estimate_offset(0, 0, 512, 640, level=1)
+    np.testing.assert_allclose(coarse.offset_px, HE_OFFSET_PX, atol=0.7)
+    pair.close()
+
+
+def test_aligned_he_read_follows_the_registration(small_pair):
+    pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=(3 * 0.325, -2 * 0.325))
+    aligned = pair.read_he_aligned(400, 500, 64, 64, um_per_px=0.325)
+    np.testing.assert_array_equal(aligned, pair.he_slide.read_region(403, 498, 64, 64))
+    assert pair.if_to_he_px(400, 500) == pytest.approx((403, 498))
+    scale, translate = pair.he_world_transform()
+    assert scale == (0.325, 0.325) and translate == pytest.approx((-0.975, 0.65))
+    pair.close()
+
+
+def test_he_that_is_not_rgb_is_refused(small_pair):
+    with pytest.raises(SlidePairError, match=r"synthetic_if\.ome\.tif: given as the H&E slide but it is not RGB \(19 channels"):
+        open_pair(small_pair.if_path, small_pair.if_path)
+
+
+def test_mismatched_pair_names_both_shapes_and_pixel_sizes(small_pair, tmp_path):
+    other = tmp_path / "other_he.ome.tif"
+    tifffile.imwrite(other, np.zeros((500, 700, 3), np.uint8), photometric="rgb", ome=True,
+                     metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})  # fmt: skip
+    h, w = SMALL_SHAPE
+    with pytest.raises(SlidePairError) as info:
+        open_pair(small_pair.if_path, other)
+    message = str(info.value)
+    assert "synthetic_if.ome.tif and other_he.ome.tif cannot be one section" in message
+    assert f"IF {h} x {w} px at 0.325 µm" in message and "H&E 500 x 700 px at 0.5 µm" in message

@@ -1,0 +1,149 @@
+"""Every slide layout the reader promises, on files the tests write themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_ifcell.io import open_slide
+
+NAMES = ["Hoechst", "CD3e", "CD20", "Pan-CK"]
+
+
+def _if_data(shape=(4, 300, 400), seed=0):
+    return np.random.default_rng(seed).integers(0, 60000, shape, dtype=np.uint16)
+
+
+def write_ome_subifd(path, data, names=NAMES, pixel_size=0.5):
+    md = {"axes": "CYX", "PhysicalSizeX": pixel_size, "PhysicalSizeY": pixel_size}
+    if names is not None:
+        md["Channel"] = {"Name": names}
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
+        tw.write(data, subifds=2, metadata=md, tile=(64, 64), compression="zlib")
+        tw.write(data[:, ::2, ::2], subfiletype=1, tile=(64, 64), compression="zlib")
+        tw.write(data[:, ::4, ::4], subfiletype=1, tile=(64, 64), compression="zlib")
+
+
+def test_ome_subifd_pyramid(tmp_path):
+    data = _if_data()
+    write_ome_subifd(tmp_path / "a.ome.tif", data)
+    with open_slide(tmp_path / "a.ome.tif") as slide:
+        assert slide.channel_names == tuple(NAMES)
+        assert slide.pixel_size_um == 0.5
+        assert slide.level_shapes == [(300, 400), (150, 200), (75, 100)]
+        assert slide.downsamples == [1.0, 2.0, 4.0]
+        assert not slide.is_rgb
+        np.testing.assert_array_equal(slide.read_region(10, 20, 50, 70), data[:, 10:60, 20:90])
+        np.testing.assert_array_equal(
+            slide.read_region(5, 7, 30, 40, level=1, channels=["CD20", 0]),
+            data[:, ::2, ::2][[2, 0], 5:35, 7:47],
+        )
+
+
+def test_region_outside_the_slide_is_filled(tmp_path):
+    data = _if_data()
+    write_ome_subifd(tmp_path / "a.ome.tif", data)
+    with open_slide(tmp_path / "a.ome.tif") as slide:
+        region = slide.read_region(-10, 390, 20, 20, channels=[1], fill=7)
+    assert region.shape == (1, 20, 20)
+    np.testing.assert_array_equal(region[0, 10:, :10], data[1, 0:10, 390:400])
+    assert (region[0, :10] == 7).all() and (region[0, :, 10:] == 7).all()
+
+
+def test_read_at_physical_resolution(tmp_path):
+    data = np.zeros((4, 300, 400), np.uint16)
+    data[:, 100:200, 100:300] = 1000
+    write_ome_subifd(tmp_path / "a.ome.tif", data)
+    with open_slide(tmp_path / "a.ome.tif") as slide:
+        assert slide.level_for_resolution(1.0) == 1
+        assert slide.level_for_resolution(1.5) == 1
+        assert slide.level_for_resolution(0.4) == 0
+        # 1.5 µm/px is 3x coarser than level 0: a 100 x 200 px box becomes ~33 x 67
+        out = slide.read_region(0, 0, 100, 133, um_per_px=1.5, channels=[0])
+    assert out.shape == (1, 100, 133)
+    inside = out[0] > 500
+    assert abs(inside.sum() - (100 / 3) * (200 / 3)) < 0.1 * (100 / 3) * (200 / 3)
+    ys, xs = np.nonzero(inside)
+    assert abs(ys.min() - 100 / 3) <= 1 and abs(xs.min() - 100 / 3) <= 1
+
+
+def test_pyramid_stored_as_separate_series(tmp_path):
+    data = _if_data()
+    path = tmp_path / "series.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        for f in (1, 2, 4):
+            tw.write(data[:, ::f, ::f], metadata={"axes": "CYX", "Channel": {"Name": NAMES}}, tile=(64, 64))
+    with open_slide(path) as slide:
+        assert slide.level_shapes == [(300, 400), (150, 200), (75, 100)]
+        np.testing.assert_array_equal(slide.read_region(0, 0, 75, 100, level=2), data[:, ::4, ::4])
+
+
+def test_single_level_plain_tiff_with_resolution_tags(tmp_path):
+    data = _if_data((3, 120, 90))
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, data, resolution=(1e4 / 0.65, 1e4 / 0.65), resolutionunit="CENTIMETER", photometric="minisblack")
+    with pytest.warns(UserWarning, match="no channel names"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.level_shapes == [(120, 90)]
+        assert slide.channel_names == ("ch0", "ch1", "ch2")
+        assert slide.pixel_size_um == pytest.approx(0.65)
+        np.testing.assert_array_equal(slide.read_region(0, 0, 120, 90), data)
+
+
+@pytest.mark.parametrize("planar", [False, True])
+def test_rgb_planar_and_interleaved_read_the_same(tmp_path, planar):
+    rgb = np.random.default_rng(1).integers(0, 255, (200, 260, 3), dtype=np.uint8)
+    path = tmp_path / "he.ome.tif"
+    stored = np.moveaxis(rgb, -1, 0).copy() if planar else rgb
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        opts = dict(photometric="rgb", planarconfig="separate" if planar else "contig", tile=(64, 64))
+        tw.write(stored, subifds=1, **opts)
+        tw.write(stored[:, ::2, ::2] if planar else stored[::2, ::2], subfiletype=1, **opts)
+    with pytest.warns(UserWarning, match="pixel size unknown"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.is_rgb and slide.layout == ("SYX" if planar else "YXS")
+        assert slide.pixel_size_um is None
+        np.testing.assert_array_equal(slide.read_region(10, 20, 30, 40), rgb[10:40, 20:60])
+        assert slide.dask_levels()[1].shape == (100, 130, 3)
+        np.testing.assert_array_equal(slide.dask_levels()[0][5:9, 6:8].compute(), rgb[5:9, 6:8])
+
+
+def test_aperio_svs(tmp_path):
+    rgb = np.random.default_rng(2).integers(0, 255, (512, 768, 3), dtype=np.uint8)
+    path = tmp_path / "slide.svs"
+    desc = "Aperio Image Library v12.0.15 \r\n768x512 [0,0 768x512] (256x256) JPEG/RGB Q=70|AppMag = 40|MPP = 0.2520"
+    aperio = dict(photometric="rgb", metadata=None)
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(rgb, tile=(256, 256), description=desc, **aperio)
+        tw.write(rgb[::8, ::8], description="Aperio Image Library v12.0.15 \r\nthumbnail", **aperio)
+        tw.write(rgb[::4, ::4], tile=(64, 64), description="Aperio Image Library v12.0.15 \r\nlevel", **aperio)
+    with open_slide(path) as slide:
+        assert slide.is_rgb
+        assert slide.pixel_size_um == pytest.approx(0.252)
+        assert slide.level_shapes == [(512, 768), (128, 192)]
+        np.testing.assert_array_equal(slide.read_region(100, 200, 16, 16), rgb[100:116, 200:216])
+
+
+def test_pixel_size_override(tmp_path):
+    write_ome_subifd(tmp_path / "a.ome.tif", _if_data())
+    with open_slide(tmp_path / "a.ome.tif", pixel_size_um=0.325) as slide:
+        assert slide.pixel_size_um == 0.325
+        assert slide.level_pixel_size_um(2) == pytest.approx(1.3)
+
+
+def test_opening_reads_no_pixel_data(tmp_path, monkeypatch):
+    write_ome_subifd(tmp_path / "a.ome.tif", _if_data())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pixel data decoded while opening")
+
+    monkeypatch.setattr(tifffile.TiffPage, "decode", refuse)
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", refuse)
+    slide = open_slide(tmp_path / "a.ome.tif")
+    slide.dask_levels()
+    with pytest.raises(Exception):
+        slide.read_region(0, 0, 10, 10)  # reading does decode: the patch is live
+    slide.close()
