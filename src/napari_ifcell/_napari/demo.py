@@ -1,0 +1,25 @@
+"""`napari-ifcell demo`: generate a synthetic pair and open it with the widgets docked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bool = True):
+    """Make (or reuse) a synthetic pair in ``out_dir`` and open it in a new viewer."""
+    import napari
+
+    from napari_ifcell._napari.loader_widget import LoaderWidget
+    from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
+
+    files = SyntheticPair.in_folder(out_dir)
+    if not files.exists():
+        print(f"Generating a {shape[0]} x {shape[1]} synthetic Orion-like pair in {files.folder} ...")
+        make_synthetic_pair(files.folder, shape=tuple(shape), seed=seed)
+    viewer = napari.Viewer(title="napari-ifcell demo", show=show)
+    loader = LoaderWidget(viewer)
+    viewer.window.add_dock_widget(loader, name="Loader", area="right")
+    loader.if_file.value, loader.he_file.value = files.if_path, files.he_path
+    loader.open_pair(files.if_path, files.he_path, sync=True)  # before the event loop starts
+    viewer.reset_view()
+    return viewer, loader

@@ -1,0 +1,93 @@
+"""Slides as napari layer data: multiscale, lazy, in µm world coordinates."""
+
+from __future__ import annotations
+
+from napari_ifcell.core.display import contrast_limits
+from napari_ifcell.io.slide import Slide
+from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
+
+# Thumbnail size used to estimate contrast: the first level no larger than this.
+THUMBNAIL_MAX_PX = 2048
+DEFAULT_VISIBLE = ("Hoechst", "Pan-CK", "CD3e", "CD20")
+ORION_COLORMAPS = {
+    "Hoechst": "blue", "AF1": "gray", "CD31": "I Bordeaux", "CD45": "magenta", "CD68": "I Orange",
+    "Argo550": "gray", "CD4": "cyan", "FOXP3": "I Purple", "CD8a": "yellow", "CD45RO": "bop purple",
+    "CD20": "yellow", "PD-L1": "bop orange", "CD3e": "magenta", "CD163": "I Orange",
+    "E-cadherin": "I Forest", "PD-1": "bop blue", "Ki67": "red", "Pan-CK": "green", "SMA": "red",
+}  # fmt: skip
+CYCLE = ("green", "magenta", "cyan", "yellow", "red", "blue")
+PLUGIN_KEY = "napari_ifcell"
+
+
+def _pyramid(levels: list) -> tuple:
+    """(data, multiscale) for napari, which mis-reads a one-level list as 1-D data."""
+    return (levels, True) if len(levels) > 1 else (levels[0], False)
+
+
+def thumbnail_level(slide: Slide) -> int:
+    for level, (h, w) in enumerate(slide.level_shapes):
+        if max(h, w) <= THUMBNAIL_MAX_PX:
+            return level
+    return len(slide.levels) - 1
+
+
+def world_scale(slide: Slide) -> tuple[float, float]:
+    ps = slide.pixel_size_um or ORION_PIXEL_SIZE_UM
+    return (ps, ps)
+
+
+def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -> tuple:
+    """One LayerDataTuple that napari splits into one additive image layer per channel."""
+    level = thumbnail_level(slide)
+    h, w = slide.level_shapes[level]
+    limits = contrast_limits(slide.read_region(0, 0, h, w, level=level))
+    names = list(slide.channel_names)
+    data, multiscale = _pyramid(slide.dask_levels())
+    shown = [n in visible for n in names]
+    if not any(shown):
+        shown[0] = True
+    kwargs = {
+        "channel_axis": 0,
+        "name": names,
+        "colormap": [ORION_COLORMAPS.get(n, CYCLE[i % len(CYCLE)]) for i, n in enumerate(names)],
+        "contrast_limits": limits,
+        "visible": shown,
+        "blending": "additive",
+        "multiscale": multiscale,
+        "scale": world_scale(slide),
+        "units": ("µm", "µm"),
+        "metadata": {PLUGIN_KEY: {"path": str(slide.path), "role": "if"}},
+    }
+    return (data, kwargs, "image")
+
+
+def he_layer_data(slide: Slide, *, scale=None, translate=(0.0, 0.0)) -> tuple:
+    data, multiscale = _pyramid(slide.dask_levels())
+    kwargs = {
+        "name": f"H&E {slide.path.name}",
+        "rgb": True,
+        "multiscale": multiscale,
+        "scale": scale or world_scale(slide),
+        "translate": translate,
+        "units": ("µm", "µm"),
+        "metadata": {PLUGIN_KEY: {"path": str(slide.path), "role": "he"}},
+    }
+    return (data, kwargs, "image")
+
+
+def labels_layer_data(slide: Slide, *, name: str, visible: bool = False) -> tuple:
+    data, multiscale = _pyramid([d[0] for d in slide.dask_levels()])
+    kwargs = {
+        "name": name,
+        "multiscale": multiscale,
+        "scale": world_scale(slide),
+        "units": ("µm", "µm"),
+        "visible": visible,
+        "metadata": {PLUGIN_KEY: {"path": str(slide.path), "role": "labels"}},
+    }
+    return (data, kwargs, "labels")
+
+
+def slide_layer_data(slide: Slide) -> list[tuple]:
+    """Layers for any slide: H&E as one RGB layer, fluorescence as one layer per channel."""
+    return [he_layer_data(slide)] if slide.is_rgb else [if_layer_data(slide)]

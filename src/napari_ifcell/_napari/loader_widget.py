@@ -1,0 +1,167 @@
+"""Loader dock widget: open an IF + H&E pair, pick channels, set pixel sizes and the H&E offset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magicgui.widgets import Container, FileEdit, FloatSpinBox, Label, PushButton, Select
+
+from napari_ifcell._napari.layers import he_layer_data, if_layer_data
+from napari_ifcell._napari.view import level_for_size, visible_region_px
+from napari_ifcell._napari.workers import run_in_background
+
+SLIDE_FILTER = "*.tif *.tiff *.svs"
+
+
+def _load_pair(if_path, he_path, he_pixel_size_um=None):
+    """Worker side: open both slides and prepare layer data (reads one thumbnail level)."""
+    from napari_ifcell.io import open_pair
+
+    pair = open_pair(if_path, he_path, he_pixel_size_um=he_pixel_size_um)
+    scale, translate = pair.he_world_transform()
+    return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
+
+
+class LoaderWidget(Container):
+    """Open a slide pair, toggle IF channels, show and override pixel size and H&E offset."""
+
+    def __init__(self, napari_viewer):
+        """``napari_viewer``: napari passes the viewer by this parameter name."""
+        self.viewer = napari_viewer
+        self.pair = None
+        self.if_layers: list = []
+        self.he_layer = None
+        self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER)
+        self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER)
+        self.open_button = PushButton(text="Open pair")
+        self.info = Label(value="No slides open.")
+        self.channels = Select(label="IF channels shown", choices=[], allow_multiple=True)
+        self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
+        self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
+        self.offset_y = FloatSpinBox(label="H&E offset y (µm)", min=-5000.0, max=5000.0, step=0.05)
+        self.offset_x = FloatSpinBox(label="H&E offset x (µm)", min=-5000.0, max=5000.0, step=0.05)
+        self.estimate_button = PushButton(text="Estimate H&E offset in view")
+        self.status = Label(value="")
+        super().__init__(
+            widgets=[self.if_file, self.he_file, self.open_button, self.info, self.channels,
+                     self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x,
+                     self.estimate_button, self.status]
+        )  # fmt: skip
+        self.open_button.changed.connect(lambda: self.open_pair(self.if_file.value, self.he_file.value))
+        self.channels.changed.connect(self._show_channels)
+        self.if_pixel_size.changed.connect(self._apply_geometry)
+        self.he_pixel_size.changed.connect(self._apply_geometry)
+        self.offset_y.changed.connect(self._apply_geometry)
+        self.offset_x.changed.connect(self._apply_geometry)
+        self.estimate_button.changed.connect(self.estimate_offset)
+        self._set_enabled(False)
+        self._compact()
+
+    def _compact(self) -> None:
+        """Keep the dock narrow so the canvas keeps the room."""
+        self.max_width = 420
+        self.channels.native.setMaximumHeight(220)
+        for label in (self.info, self.status):
+            label.native.setWordWrap(True)
+
+    # --- opening ---------------------------------------------------------------------
+    def open_pair(self, if_path: str | Path, he_path: str | Path, *, sync: bool | None = None):
+        """Open the pair in a worker thread (inline with ``sync=True``); errors go to the status line."""
+        self.status.value = "Opening..."
+        return run_in_background(
+            _load_pair, if_path, he_path, on_done=self._on_opened, on_error=self._on_error, sync=sync
+        )
+
+    def _on_opened(self, result) -> None:
+        pair, he_data, if_data = result
+        for layer in [*self.if_layers, self.he_layer]:
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+        self.pair = pair
+        self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
+        self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
+        names = list(pair.if_slide.channel_names)
+        self.channels.choices = names
+        with self.channels.changed.blocked():
+            self.channels.value = [layer.name for layer in self.if_layers if layer.visible]
+        with self._geometry_blocked():
+            self.if_pixel_size.value = pair.if_slide.pixel_size_um
+            self.he_pixel_size.value = pair.he_slide.pixel_size_um
+            self.offset_y.value, self.offset_x.value = pair.registration.offset_um
+        self.info.value = self._describe(pair)
+        self.status.value = "; ".join(pair.if_slide.notes + pair.he_slide.notes + pair.notes) or "Opened."
+        self._set_enabled(True)
+
+    def _on_error(self, exc: Exception) -> None:
+        self.status.value = f"Error: {exc}"
+        try:
+            from napari.utils.notifications import show_error
+
+            show_error(str(exc))
+        except Exception:  # noqa: BLE001 - a notification failure must not hide the error
+            pass
+
+    @staticmethod
+    def _describe(pair) -> str:
+        s, h = pair.if_slide, pair.he_slide
+        return (
+            f"IF {s.path.name}: {s.shape[0]} x {s.shape[1]} px, {s.n_channels} channels, {len(s.levels)} levels\n"
+            f"H&E {h.path.name}: {h.shape[0]} x {h.shape[1]} px, {len(h.levels)} levels"
+        )
+
+    # --- channels and geometry ----------------------------------------------------------
+    def _show_channels(self, shown) -> None:
+        for layer in self.if_layers:
+            layer.visible = layer.name in shown
+
+    def _geometry_blocked(self):
+        from contextlib import ExitStack
+
+        stack = ExitStack()
+        for w in (self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x):
+            stack.enter_context(w.changed.blocked())
+        return stack
+
+    def _apply_geometry(self) -> None:
+        """Push pixel sizes and offset into the pair and the layers' scale/translate."""
+        if self.pair is None:
+            return
+        self.pair.if_slide.pixel_size_um = self.if_pixel_size.value
+        self.pair.he_slide.pixel_size_um = self.he_pixel_size.value
+        self.pair.registration.offset_um = (self.offset_y.value, self.offset_x.value)
+        ps = self.if_pixel_size.value
+        for layer in self.if_layers:
+            layer.scale = (ps, ps)
+        scale, translate = self.pair.he_world_transform()
+        self.he_layer.scale = scale
+        self.he_layer.translate = translate
+
+    # --- offset estimation --------------------------------------------------------------
+    def estimate_offset(self):
+        if self.pair is None:
+            return None
+        slide = self.pair.if_slide
+        y, x, h, w = visible_region_px(self.viewer, slide.pixel_size_um, slide.shape)
+        if h < 64 or w < 64:
+            self.status.value = "Zoom out: the view shows too little of the slide to estimate an offset."
+            return None
+        level = level_for_size(h, w, len(slide.levels))
+        f = 2**level
+        self.status.value = f"Estimating the offset on {h} x {w} px at level {level}..."
+        return run_in_background(
+            self.pair.estimate_offset, y // f, x // f, h // f, w // f, level=level,
+            on_done=self._on_estimated, on_error=self._on_error,
+        )  # fmt: skip
+
+    def _on_estimated(self, estimate) -> None:
+        self.offset_y.value, self.offset_x.value = estimate.offset_um  # triggers _apply_geometry
+        dy, dx = estimate.offset_px
+        self.status.value = (
+            f"H&E offset {estimate.offset_um[0]:.2f}, {estimate.offset_um[1]:.2f} µm "
+            f"({dy:.1f}, {dx:.1f} px); match correlation {estimate.correlation:.2f}"
+        )
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for w in (self.channels, self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x, self.estimate_button):
+            w.enabled = enabled
+

@@ -1,0 +1,28 @@
+"""What the user is looking at: the visible region of a slide, from the camera."""
+
+from __future__ import annotations
+
+import math
+
+
+def visible_region_px(viewer, pixel_size_um: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(y, x, h, w)`` in level-0 pixels of a slide drawn at ``pixel_size_um`` µm per world unit,
+    clipped to the slide's ``shape``. World coordinates are µm (layers are scaled by pixel size).
+    """
+    cy, cx = viewer.camera.center[-2:]
+    zoom = viewer.camera.zoom  # screen pixels per world unit
+    canvas_h, canvas_w = viewer.canvas.size
+    half_h, half_w = canvas_h / (2 * zoom), canvas_w / (2 * zoom)
+    y0 = max(0, math.floor((cy - half_h) / pixel_size_um))
+    x0 = max(0, math.floor((cx - half_w) / pixel_size_um))
+    y1 = min(shape[0], math.ceil((cy + half_h) / pixel_size_um))
+    x1 = min(shape[1], math.ceil((cx + half_w) / pixel_size_um))
+    return y0, x0, max(0, y1 - y0), max(0, x1 - x0)
+
+
+def level_for_size(h: int, w: int, n_levels: int, max_px: int = 1024) -> int:
+    """The finest level at which an ``h x w`` level-0 region fits in ``max_px``."""
+    level = 0
+    while max(h, w) / 2**level > max_px and level < n_levels - 1:
+        level += 1
+    return level

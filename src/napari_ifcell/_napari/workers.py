@@ -1,0 +1,35 @@
+"""Run widget work off the GUI thread, or synchronously for deterministic tests."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+SYNC_ENV = "NAPARI_IFCELL_SYNC"
+
+
+def run_in_background(
+    func: Callable, *args, on_done: Callable, on_error: Callable, sync: bool | None = None, **kwargs
+):
+    """Call ``func(*args, **kwargs)`` in a napari thread worker; results come back on the GUI thread.
+
+    With ``sync=True``, or ``NAPARI_IFCELL_SYNC=1`` in the environment, the call runs
+    inline, so tests see its effect at once. Returns the worker (None when synchronous).
+    """
+    if sync is None:
+        sync = os.environ.get(SYNC_ENV) == "1"
+    if sync:
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:  # reported to the user, never raised into Qt
+            on_error(exc)
+        else:
+            on_done(result)
+        return None
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(func, *args, _start_thread=False, **kwargs)
+    worker.returned.connect(on_done)
+    worker.errored.connect(on_error)
+    worker.start()
+    return worker

@@ -1,0 +1,72 @@
+"""The Loader dock widget, driven as a user would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell.orion import ORION_CHANNELS
+
+from ..conftest import HE_OFFSET_PX
+
+
+@pytest.fixture
+def loader(make_napari_viewer, small_pair):
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.if_file.value, widget.he_file.value = small_pair.if_path, small_pair.he_path
+    widget.open_button.changed.emit(True)  # the user clicks "Open pair"
+    return viewer, widget
+
+
+def test_open_pair_adds_he_and_if_layers(loader):
+    viewer, widget = loader
+    assert len(viewer.layers) == 20
+    assert viewer.layers[0].rgb and [layer.name for layer in widget.if_layers] == list(ORION_CHANNELS)
+    assert "19 channels" in widget.info.value
+    assert "H&E pixel size unknown" in widget.status.value
+    assert widget.he_pixel_size.value == pytest.approx(0.325)
+
+
+def test_channel_list_toggles_layers(loader):
+    viewer, widget = loader
+    widget.channels.value = ["CD8a", "Ki67"]
+    assert {layer.name for layer in widget.if_layers if layer.visible} == {"CD8a", "Ki67"}
+
+
+def test_pixel_size_and_offset_overrides_move_the_layers(loader):
+    viewer, widget = loader
+    widget.he_pixel_size.value = 0.5
+    assert tuple(widget.he_layer.scale) == pytest.approx((0.5, 0.5))
+    widget.if_pixel_size.value = 0.4
+    assert all(tuple(layer.scale) == pytest.approx((0.4, 0.4)) for layer in widget.if_layers)
+    widget.offset_y.value, widget.offset_x.value = 1.3, -0.65
+    assert tuple(widget.he_layer.translate) == pytest.approx((-1.3, 0.65))
+    assert widget.pair.registration.offset_um == pytest.approx((1.3, -0.65))
+
+
+def test_estimate_offset_in_view_recovers_the_true_offset(loader):
+    viewer, widget = loader
+    viewer.camera.center = (0, 180, 230)  # µm
+    viewer.camera.zoom = 2.0  # screen px per µm: a region of a few hundred px
+    widget.estimate_button.changed.emit(True)
+    expected_um = np.array(HE_OFFSET_PX) * 0.325
+    np.testing.assert_allclose((widget.offset_y.value, widget.offset_x.value), expected_um, atol=0.07)
+    np.testing.assert_allclose(widget.he_layer.translate, -expected_um, atol=0.07)
+    assert "correlation" in widget.status.value
+
+
+def test_a_wrong_file_is_reported_in_the_widget(make_napari_viewer, small_pair):
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    widget.open_pair(small_pair.if_path, small_pair.if_path)  # IF given as the H&E
+    assert "not RGB" in widget.status.value and "synthetic_if.ome.tif" in widget.status.value
+    assert len(viewer.layers) == 0 and widget.pair is None
+
+
+def test_loader_is_a_plugin_dock_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    dock, widget = viewer.window.add_plugin_dock_widget("napari-ifcell", "Loader")
+    assert isinstance(widget, LoaderWidget)

@@ -1,0 +1,63 @@
+"""The npe2 reader in a real viewer: lazy multiscale layers in µm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_ifcell._napari.layers import DEFAULT_VISIBLE
+from napari_ifcell._napari.reader import napari_get_reader
+from napari_ifcell.orion import ORION_CHANNELS
+
+
+def test_reader_claims_slides_only(tmp_path):
+    assert napari_get_reader(str(tmp_path / "cells.png")) is None
+    assert callable(napari_get_reader(str(tmp_path / "slide.ome.tiff")))
+    assert callable(napari_get_reader([str(tmp_path / "a.svs"), str(tmp_path / "b.tif")]))
+
+
+def test_if_slide_opens_as_one_layer_per_channel(make_napari_viewer, small_pair):
+    viewer = make_napari_viewer()
+    layers = viewer.open(small_pair.if_path, plugin="napari-ifcell")
+    assert [layer.name for layer in layers] == list(ORION_CHANNELS)
+    for layer in layers:
+        assert layer.multiscale and len(layer.data) == 4
+        assert tuple(layer.scale) == (0.325, 0.325)
+        assert layer.blending == "additive"
+        lo, hi = layer.contrast_limits
+        assert hi > lo
+    assert {layer.name for layer in layers if layer.visible} == set(DEFAULT_VISIBLE)
+    # lazy: level 0 is a dask array, nothing computed
+    assert type(layers[0].data[0]).__name__ == "Array"
+    hoechst = viewer.layers["Hoechst"]
+    assert hoechst.contrast_limits[1] > 3 * viewer.layers["Argo550"].contrast_limits[1]
+
+
+def test_he_slide_opens_as_rgb(make_napari_viewer, small_pair):
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(small_pair.he_path, plugin="napari-ifcell")
+    assert layer.rgb and layer.multiscale
+    assert layer.data[0].shape == (1100, 1400, 3)
+    assert tuple(layer.scale) == (0.325, 0.325)  # Orion default for an H&E without pixel size
+
+
+def test_bad_file_is_reported_not_crashing(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    bad = tmp_path / "broken.ome.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    with pytest.raises(Exception, match=r"broken\.ome\.tif"):
+        viewer.open(bad, plugin="napari-ifcell")
+    assert len(viewer.layers) == 0
+    viewer.add_image(np.zeros((4, 4)))  # the viewer still works
+
+
+def test_screenshot_shows_he_under_if(make_napari_viewer, small_pair):
+    viewer = make_napari_viewer(show=True)
+    viewer.open(small_pair.he_path, plugin="napari-ifcell")
+    viewer.open(small_pair.if_path, plugin="napari-ifcell")
+    viewer.reset_view()
+    shot = viewer.screenshot(canvas_only=True, flash=False)
+    rgb = shot[..., :3].astype(float)
+    assert rgb.std() > 20  # tissue, cells and background, not a blank canvas
+    # H&E eosin pink dominates: red above green on average
+    assert rgb[..., 0].mean() > rgb[..., 1].mean()

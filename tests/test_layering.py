@@ -1,0 +1,21 @@
+"""The compute core runs without napari, Qt or torch (CLI on Qt-less cluster workers)."""
+
+import subprocess
+import sys
+
+CORE_MODULES = [
+    "napari_ifcell", "napari_ifcell.io", "napari_ifcell.core.registration", "napari_ifcell.core.display",
+    "napari_ifcell.synth", "napari_ifcell.cli",
+]  # fmt: skip
+FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy"]
+
+
+def test_core_imports_no_gui_and_no_torch():
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in CORE_MODULES)
+        + f"print(sorted(m for m in {FORBIDDEN!r} if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
