@@ -70,3 +70,15 @@ def test_loader_is_a_plugin_dock_widget(make_napari_viewer):
     viewer = make_napari_viewer()
     dock, widget = viewer.window.add_plugin_dock_widget("napari-ifcell", "Loader")
     assert isinstance(widget, LoaderWidget)
+
+
+def test_if_over_he_toggle(loader):
+    viewer, widget = loader
+    cd20 = viewer.layers["CD20"]
+    assert widget.over_he.value and cd20.blending == "translucent_no_depth"
+    alpha = cd20.colormap.colors[:, 3]
+    assert alpha[0] == 0 and alpha[-1] == 1  # dark pixels let the H&E through
+    assert viewer.layers["Pan-CK"].colormap.colors[-1, 1] == 1  # each channel keeps its own colour
+    widget.over_he.value = False
+    assert cd20.blending == "additive" and cd20.colormap.name == "yellow"
+    assert viewer.layers["Hoechst"].colormap.name == "blue"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from napari_ifcell.core.display import contrast_limits
 from napari_ifcell.io.slide import Slide
 from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
@@ -91,3 +93,27 @@ def labels_layer_data(slide: Slide, *, name: str, visible: bool = False) -> tupl
 def slide_layer_data(slide: Slide) -> list[tuple]:
     """Layers for any slide: H&E as one RGB layer, fluorescence as one layer per channel."""
     return [he_layer_data(slide)] if slide.is_rgb else [if_layer_data(slide)]
+
+
+def set_overlay_mode(if_layers, over_he: bool) -> None:
+    """Draw IF channels over the H&E (transparent where dark) or additively on black.
+
+    Additive blending over a bright H&E washes out to white; over the H&E each channel
+    instead uses its colour with opacity rising with intensity.
+    """
+    from napari.utils.colormaps import Colormap, ensure_colormap
+
+    for layer in if_layers:
+        ours = dict(layer.metadata.get(PLUGIN_KEY, {}))  # napari shares one dict among channels
+        base = ours.setdefault("base_colormap", layer.colormap.name)
+        layer.metadata = {**layer.metadata, PLUGIN_KEY: ours}
+        if over_he:
+            rgb = ensure_colormap(base).map(np.array([1.0]))[0, :3]
+            alpha = np.linspace(0, 1, 32) ** 0.7
+            colors = np.column_stack([np.tile(rgb, (32, 1)), alpha])
+            layer.colormap = Colormap(colors, name=f"{base} over H&E")
+            # no depth test, or the first channel drawn hides the others
+            layer.blending = "translucent_no_depth"
+        else:
+            layer.colormap = base
+            layer.blending = "additive"

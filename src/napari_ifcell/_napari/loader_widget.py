@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from magicgui.widgets import Container, FileEdit, FloatSpinBox, Label, PushButton, Select
+from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
-from napari_ifcell._napari.layers import he_layer_data, if_layer_data
+from napari_ifcell._napari.layers import he_layer_data, if_layer_data, set_overlay_mode
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
 
@@ -36,6 +36,7 @@ class LoaderWidget(Container):
         self.open_button = PushButton(text="Open pair")
         self.info = Label(value="No slides open.")
         self.channels = Select(label="IF channels shown", choices=[], allow_multiple=True)
+        self.over_he = CheckBox(text="IF over H&E (transparent where dark)", value=True)
         self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.offset_y = FloatSpinBox(label="H&E offset y (µm)", min=-5000.0, max=5000.0, step=0.05)
@@ -43,12 +44,13 @@ class LoaderWidget(Container):
         self.estimate_button = PushButton(text="Estimate H&E offset in view")
         self.status = Label(value="")
         super().__init__(
-            widgets=[self.if_file, self.he_file, self.open_button, self.info, self.channels,
+            widgets=[self.if_file, self.he_file, self.open_button, self.info, self.channels, self.over_he,
                      self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x,
                      self.estimate_button, self.status]
         )  # fmt: skip
         self.open_button.changed.connect(lambda: self.open_pair(self.if_file.value, self.he_file.value))
         self.channels.changed.connect(self._show_channels)
+        self.over_he.changed.connect(lambda on: set_overlay_mode(self.if_layers, on))
         self.if_pixel_size.changed.connect(self._apply_geometry)
         self.he_pixel_size.changed.connect(self._apply_geometry)
         self.offset_y.changed.connect(self._apply_geometry)
@@ -80,6 +82,7 @@ class LoaderWidget(Container):
         self.pair = pair
         self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
         self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
+        set_overlay_mode(self.if_layers, self.over_he.value)
         names = list(pair.if_slide.channel_names)
         self.channels.choices = names
         with self.channels.changed.blocked():
@@ -162,6 +165,6 @@ class LoaderWidget(Container):
         )
 
     def _set_enabled(self, enabled: bool) -> None:
-        for w in (self.channels, self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x, self.estimate_button):
+        for w in (self.channels, self.over_he, self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x, self.estimate_button):
             w.enabled = enabled
 
