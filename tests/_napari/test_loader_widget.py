@@ -82,3 +82,14 @@ def test_if_over_he_toggle(loader):
     widget.over_he.value = False
     assert cd20.blending == "additive" and cd20.colormap.name == "yellow"
     assert viewer.layers["Hoechst"].colormap.name == "blue"
+
+
+def test_demo_opens_the_pair_with_the_loader_docked(tmp_path, qtbot):
+    from napari_ifcell._napari.demo import run_demo
+
+    viewer, widget = run_demo(tmp_path / "demo", shape=(256, 320), seed=2, show=False)
+    try:
+        assert widget.pair is not None and len(viewer.layers) == 20
+        assert viewer.window.dock_widgets["Loader"] is widget
+    finally:
+        viewer.close()
