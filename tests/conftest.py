@@ -31,3 +31,13 @@ def pytest_sessionfinish(session, exitstatus):
     if _skipped_viewer_tests:
         print("\nViewer tests were skipped; run them under xvfb-run:\n  " + "\n  ".join(_skipped_viewer_tests))
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def small_table(small_pair):
+    """The quantified cell table of the small pair, from its true nuclei."""
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline import quantify_region
+
+    with open_slide(small_pair.if_path) as if_slide, open_slide(small_pair.labels_path) as labels:
+        return quantify_region(if_slide, labels)

@@ -1,0 +1,87 @@
+"""Cell tables on disk: Parquet, CSV/TSV (MCMICRO layout) and AnnData for scimap/squidpy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("CellID", "X_centroid", "Y_centroid")
+
+
+class CellTableError(ValueError):
+    """A cell table file that cannot be used; names the file and the problem."""
+
+
+def _atomic(path: Path, write) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_cell_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write atomically as Parquet (``.parquet``), CSV (``.csv``) or TSV (``.tsv``, QuPath style)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return _atomic(path, lambda p: table.to_parquet(p, index=False))
+    if suffix in (".csv", ".tsv"):
+        return _atomic(path, lambda p: table.to_csv(p, index=False, sep="," if suffix == ".csv" else "\t"))
+    raise CellTableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
+
+
+def read_cell_table(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise CellTableError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            table = pd.read_parquet(path)
+        elif suffix in (".csv", ".tsv"):
+            table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
+        else:
+            raise CellTableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
+    except CellTableError:
+        raise
+    except Exception as exc:
+        raise CellTableError(f"{path}: cannot read the cell table ({exc})") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise CellTableError(f"{path}: missing column(s) {', '.join(missing)}; a cell table needs {', '.join(REQUIRED_COLUMNS)}")
+    return table
+
+
+def marker_columns(table: pd.DataFrame, markers) -> list[str]:
+    """The MCMICRO per-marker columns present in ``table``, in ``markers`` order."""
+    return [m for m in markers if m in table.columns]
+
+
+def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
+    """AnnData with marker means as X and everything else in obs (scimap's layout).
+
+    ``obs`` holds ``CellID``, ``X_centroid``, ``Y_centroid``, morphology and ``imageid``;
+    ``obsm["spatial"]`` the centroids in pixels (x, y), as squidpy expects.
+    """
+    import anndata
+
+    markers = marker_columns(table, markers)
+    obs = table.drop(columns=markers).copy()
+    obs["imageid"] = image_id
+    obs.index = [f"{image_id}_{cid}" for cid in table["CellID"]]
+    adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)
+    adata.var_names = markers
+    adata.obsm["spatial"] = table[["X_centroid", "Y_centroid"]].to_numpy()
+    return adata
+
+
+def write_anndata(table: pd.DataFrame, path: str | Path, markers, *, image_id: str = "image") -> Path:
+    adata = to_anndata(table, markers, image_id=image_id)
+    return _atomic(Path(path), lambda p: adata.write_h5ad(p))

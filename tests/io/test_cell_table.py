@@ -1,0 +1,55 @@
+"""Cell tables: formats, atomic writes, clear errors, AnnData for scimap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.io.cell_table import CellTableError, read_cell_table, to_anndata, write_anndata, write_cell_table
+
+
+@pytest.fixture
+def table():
+    return pd.DataFrame({"CellID": [1, 2, 5], "X_centroid": [10.5, 20.0, 30.0], "Y_centroid": [1.0, 2.0, 3.0],
+                         "Area": [40, 50, 60], "CD3e": [100.0, 2000.0, 150.0], "CD20": [90.0, 95.0, 3000.0]})  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["cells.parquet", "cells.csv", "cells.tsv"])
+def test_round_trip(tmp_path, table, name):
+    path = write_cell_table(table, tmp_path / name)
+    pd.testing.assert_frame_equal(read_cell_table(path), table, check_dtype=False)
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_unknown_format_and_missing_columns(tmp_path, table):
+    with pytest.raises(CellTableError, match=r"cells\.xlsx: unknown table format"):
+        write_cell_table(table, tmp_path / "cells.xlsx")
+    table.drop(columns=["Y_centroid"]).to_csv(tmp_path / "partial.csv", index=False)
+    with pytest.raises(CellTableError, match=r"partial\.csv: missing column\(s\) Y_centroid"):
+        read_cell_table(tmp_path / "partial.csv")
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, table, monkeypatch):
+    path = write_cell_table(table, tmp_path / "cells.parquet")
+
+    def crash(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", crash)
+    with pytest.raises(OSError):
+        write_cell_table(table.iloc[:1], path)
+    monkeypatch.undo()
+    assert len(read_cell_table(path)) == 3 and not list(tmp_path.glob(".*partial"))
+
+
+def test_anndata_layout_for_scimap(tmp_path, table):
+    adata = to_anndata(table, ["CD3e", "CD20", "CD8a"], image_id="slide1")
+    assert list(adata.var_names) == ["CD3e", "CD20"]
+    np.testing.assert_array_equal(adata.X[:, 0], [100, 2000, 150])
+    assert list(adata.obs["imageid"].unique()) == ["slide1"] and "X_centroid" in adata.obs
+    np.testing.assert_array_equal(adata.obsm["spatial"][0], [10.5, 1.0])
+    import anndata
+
+    path = write_anndata(table, tmp_path / "cells.h5ad", ["CD3e", "CD20"])
+    assert anndata.read_h5ad(path).shape == (3, 2)
