@@ -1,0 +1,181 @@
+"""Per-marker gates with four states: negative, uncertain, positive, over-exposed.
+
+One threshold is not enough (Pochet et al.): cells between background and clearly
+positive, and cells so bright they are probably artefacts, stay unlabelled. A gate has
+three ordered thresholds, in raw intensity units of its compartment's mean:
+
+    value < t1 -> negative;  t1 <= value < t2 -> uncertain;
+    t2 <= value < t3 -> positive;  value >= t3 -> over-exposed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from enum import IntEnum
+
+import numpy as np
+
+TRANSFORMS = ("asinh", "log1p", "linear")
+GATE_COMPARTMENTS = ("nucleus", "cell", "ring")
+SOURCES = ("manual", "auto", "scimap")
+
+
+class State(IntEnum):
+    NEGATIVE = 0
+    UNCERTAIN = 1
+    POSITIVE = 2
+    OVEREXPOSED = 3
+
+
+STATE_NAMES = {s: s.name.lower().replace("overexposed", "over-exposed") for s in State}
+
+
+def forward(values, transform: str, cofactor: float = 150.0):
+    """Display transform (the histogram axis); monotonic, so gates keep their order."""
+    values = np.asarray(values, dtype=np.float64)
+    if transform == "asinh":
+        return np.arcsinh(values / cofactor)
+    if transform == "log1p":
+        return np.log1p(np.maximum(values, 0))
+    if transform == "linear":
+        return values
+    raise ValueError(f"unknown transform {transform!r}; choose from {TRANSFORMS}")
+
+
+def inverse(values, transform: str, cofactor: float = 150.0):
+    values = np.asarray(values, dtype=np.float64)
+    if transform == "asinh":
+        return np.sinh(values) * cofactor
+    if transform == "log1p":
+        return np.expm1(values)
+    if transform == "linear":
+        return values
+    raise ValueError(f"unknown transform {transform!r}; choose from {TRANSFORMS}")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class MarkerGate:
+    """Where negative ends and positive begins for one marker, and who said so."""
+
+    marker: str
+    thresholds: tuple[float, float, float]
+    compartment: str = "cell"
+    transform: str = "asinh"
+    cofactor: float = 150.0
+    source: str = "manual"
+    set_by: str = ""
+    set_at: str = ""
+
+    @property
+    def column(self) -> str:
+        """The cell-table column the gate applies to."""
+        return f"{self.marker}_{self.compartment}_mean"
+
+    def problems(self) -> list[str]:
+        out = []
+        t = tuple(self.thresholds)
+        if len(t) != 3 or not all(np.isfinite(v) or v == np.inf for v in t):
+            out.append(f"{self.marker}: need three thresholds (negative, positive, over-exposed), got {t}")
+        elif not t[0] <= t[1] <= t[2]:
+            out.append(f"{self.marker}: thresholds out of order {t}; need negative <= positive <= over-exposed")
+        if self.compartment not in GATE_COMPARTMENTS:
+            out.append(f"{self.marker}: unknown compartment {self.compartment!r}; choose from {GATE_COMPARTMENTS}")
+        if self.transform not in TRANSFORMS:
+            out.append(f"{self.marker}: unknown transform {self.transform!r}; choose from {TRANSFORMS}")
+        if not self.cofactor > 0:
+            out.append(f"{self.marker}: cofactor must be > 0, got {self.cofactor}")
+        if self.source not in SOURCES:
+            out.append(f"{self.marker}: unknown source {self.source!r}; choose from {SOURCES}")
+        return out
+
+    def states(self, values: np.ndarray) -> np.ndarray:
+        """int8 state per value; NaN (an empty compartment) is uncertain."""
+        values = np.asarray(values, dtype=np.float64)
+        states = np.searchsorted(np.asarray(self.thresholds, dtype=np.float64), values, side="right").astype(np.int8)
+        states[np.isnan(values)] = State.UNCERTAIN
+        return states
+
+    def moved(self, thresholds, *, set_by: str = "") -> "MarkerGate":
+        """A copy with new thresholds, marked as set by hand now."""
+        return replace(self, thresholds=tuple(float(v) for v in thresholds), source="manual", set_by=set_by, set_at=now_iso())
+
+
+class GateError(ValueError):
+    """Invalid gates; the message lists every problem, and names the file when there is one."""
+
+    def __init__(self, problems: list[str], path=None):
+        self.problems = problems
+        where = f"{path}: " if path else ""
+        super().__init__(f"{where}{len(problems)} problem(s) with the gates:\n  - " + "\n  - ".join(problems))
+
+
+DEFAULT_HIERARCHY = {"CD3e": "CD45", "CD4": "CD3e", "CD8a": "CD3e", "FOXP3": "CD4"}
+
+
+@dataclass
+class GateSet:
+    """The gates of one slide, the marker hierarchy and the phenotype rules."""
+
+    gates: dict[str, MarkerGate] = field(default_factory=dict)
+    hierarchy: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HIERARCHY))
+    phenotypes: list | None = None  # None: the default rules (Immunocto's classes + regulatory T)
+    slide: str = ""
+
+    def __post_init__(self):
+        if self.phenotypes is None:
+            from napari_ifcell.core.phenotypes import DEFAULT_PHENOTYPES
+
+            self.phenotypes = list(DEFAULT_PHENOTYPES)
+
+    def problems(self, columns=None) -> list[str]:
+        """Every problem, not just the first: thresholds, names, hierarchy, rules."""
+        out = []
+        for name, gate in self.gates.items():
+            if name != gate.marker:
+                out.append(f"gate stored under {name!r} is for marker {gate.marker!r}")
+            out.extend(gate.problems())
+            if columns is not None and gate.column not in columns:
+                out.append(f"{gate.marker}: unknown marker, no column {gate.column!r} in the cell table")
+        for child, parent in self.hierarchy.items():
+            for marker in (child, parent):
+                if marker not in self.gates:
+                    out.append(f"hierarchy {child} -> {parent}: no gate for {marker}")
+        out.extend(_cycles(self.hierarchy))
+        for rule in self.phenotypes:
+            out.extend(rule.problems(self.gates))
+        return out
+
+    def validate(self, columns=None, *, path=None) -> "GateSet":
+        problems = self.problems(columns)
+        if problems:
+            raise GateError(problems, path)
+        return self
+
+
+def _cycles(hierarchy: dict[str, str]) -> list[str]:
+    out = []
+    for start in hierarchy:
+        seen, node = [start], hierarchy[start]
+        while node in hierarchy:
+            if node in seen:
+                out.append(f"hierarchy has a cycle: {' -> '.join([*seen, node])}")
+                break
+            seen.append(node)
+            node = hierarchy[node]
+    return sorted(set(out))
+
+
+def parent_order(hierarchy: dict[str, str]) -> list[str]:
+    """Children ordered so every parent's effective state is known before its children's."""
+    def depth(m):
+        d = 0
+        while m in hierarchy and d <= len(hierarchy):
+            m, d = hierarchy[m], d + 1
+        return d
+
+    return sorted(hierarchy, key=depth)

@@ -1,0 +1,147 @@
+"""Gate files: YAML or JSON with a schema version and provenance; scimap's manual_gates.csv.
+
+scimap applies its single gate per marker to log1p-transformed intensities; we store raw
+intensities. Export writes log1p of the positive threshold; import sets negative and
+positive thresholds to the scimap gate (no uncertain band) and no over-exposure limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell.core.gating import DEFAULT_HIERARCHY, GateError, GateSet, MarkerGate, now_iso
+from napari_ifcell.core.phenotypes import PhenotypeRule
+
+SCHEMA_VERSION = 1
+GATE_FIELDS = ("thresholds", "compartment", "transform", "cofactor", "source", "set_by", "set_at")
+
+
+def gates_to_dict(gateset: GateSet) -> dict:
+    gates = {}
+    for marker, gate in gateset.gates.items():
+        entry = {k: v for k, v in asdict(gate).items() if k != "marker"}
+        entry["thresholds"] = [None if math.isinf(v) else float(v) for v in gate.thresholds]
+        gates[marker] = entry
+    phenotypes = [{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(r).items() if v} for r in gateset.phenotypes]
+    return {"schema_version": SCHEMA_VERSION, "slide": gateset.slide, "saved_at": now_iso(),
+            "gates": gates, "hierarchy": dict(gateset.hierarchy), "phenotypes": phenotypes}  # fmt: skip
+
+
+def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
+    """Parse and validate (against a cell table's ``columns`` if given); every problem at once."""
+    problems = []
+    if not isinstance(doc, dict):
+        raise GateError([f"expected a mapping at the top level, got {type(doc).__name__}"], path)
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        problems.append(f"schema_version is {version!r}; this version of napari-ifcell reads {SCHEMA_VERSION}")
+    gates = {}
+    for marker, entry in (doc.get("gates") or {}).items():
+        if not isinstance(entry, dict):
+            problems.append(f"{marker}: expected a mapping of gate fields")
+            continue
+        unknown = sorted(set(entry) - set(GATE_FIELDS))
+        if unknown:
+            problems.append(f"{marker}: unknown field(s) {', '.join(unknown)}")
+        thresholds = entry.get("thresholds")
+        if not isinstance(thresholds, (list, tuple)):
+            problems.append(f"{marker}: thresholds must be a list of three numbers")
+            continue
+        try:
+            values = tuple(math.inf if v is None else float(v) for v in thresholds)
+        except (TypeError, ValueError):
+            problems.append(f"{marker}: thresholds must be numbers, got {thresholds}")
+            continue
+        fields = {k: entry[k] for k in GATE_FIELDS if k in entry and k != "thresholds"}
+        gates[marker] = MarkerGate(marker, values, **fields)
+    rules = []
+    for raw in doc.get("phenotypes") or []:
+        try:
+            rules.append(PhenotypeRule(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}))
+        except TypeError as exc:
+            problems.append(f"phenotype rule {raw!r}: {exc}")
+    hierarchy = dict(doc["hierarchy"] or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
+    gateset = GateSet(gates=gates, hierarchy=hierarchy, phenotypes=rules if "phenotypes" in doc else None,
+                      slide=doc.get("slide", ""))  # fmt: skip
+    problems.extend(gateset.problems(columns))
+    if problems:
+        raise GateError(problems, path)
+    return gateset
+
+
+def save_gates(gateset: GateSet, path: str | Path) -> Path:
+    """Write atomically; ``.yaml``/``.yml`` or ``.json`` by suffix."""
+    path = Path(path)
+    doc = gates_to_dict(gateset.validate())
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    elif path.suffix.lower() == ".json":
+        text = json.dumps(doc, indent=2)
+    else:
+        raise GateError([f"unknown gate file type {path.suffix!r}; use .yaml or .json"], path)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def load_gates(path: str | Path, *, columns=None) -> GateSet:
+    path = Path(path)
+    if not path.is_file():
+        raise GateError(["no such file"], path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            doc = yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+    except Exception as exc:
+        raise GateError([f"not valid {path.suffix.lstrip('.').upper()}: {exc}"], path) from exc
+    return gates_from_dict(doc, path=path, columns=columns)
+
+
+def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "image") -> Path:
+    """scimap ``manual_gates.csv``: ``markers,<image_id>`` with log1p gates."""
+    rows = [(m, float(np.log1p(g.thresholds[1]))) for m, g in gateset.gates.items()]
+    frame = pd.DataFrame(rows, columns=["markers", image_id])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def import_scimap_gates(path: str | Path, *, image_id: str | None = None, compartment: str = "cell") -> dict[str, MarkerGate]:
+    """Gates from a scimap CSV (first column markers, then one column per image)."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:
+        raise GateError([f"cannot read the CSV: {exc}"], path) from exc
+    if frame.shape[1] < 2:
+        raise GateError(["expected a markers column and at least one image column"], path)
+    column = image_id or frame.columns[1]
+    if column not in frame.columns:
+        raise GateError([f"no column {column!r}; image columns are {list(frame.columns[1:])}"], path)
+    gates, problems = {}, []
+    for marker, value in zip(frame.iloc[:, 0], frame[column]):
+        if not np.isfinite(value):
+            problems.append(f"{marker}: gate is not a number ({value})")
+            continue
+        raw = float(np.expm1(value))
+        gates[str(marker)] = MarkerGate(str(marker), (raw, raw, math.inf), compartment=compartment, transform="log1p",
+                                        source="scimap", set_at=now_iso())  # fmt: skip
+    if problems:
+        raise GateError(problems, path)
+    return gates

@@ -1,0 +1,58 @@
+"""Suggested gates recover the synthetic truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.core.auto_gate import suggest_gate, suggest_gates
+from napari_ifcell.core.gate_apply import classify, gated_table
+from napari_ifcell.core.gating import GateSet, State
+
+GATED = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
+TRUE_CLASS = {"CD4 T": "CD4 T", "CD8 T": "CD8 T", "regulatory T": "regulatory T", "B": "B cell", "macrophage": "macrophage"}
+
+
+@pytest.fixture(scope="module")
+def truth(small_pair, small_table):
+    return pd.read_csv(small_pair.cells_path).set_index("CellID").loc[small_table["CellID"]].reset_index()
+
+
+def test_two_populations_give_ordered_thresholds_between_them():
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.lognormal(np.log(500), 0.2, 5000), rng.lognormal(np.log(8000), 0.25, 300)]
+    gate = suggest_gate(values, "CD3e")
+    t1, t2, t3 = gate.thresholds
+    assert 600 < t1 <= t2 < 6000 < t3
+    states = gate.states(values)
+    assert (states[:5000] == State.NEGATIVE).mean() > 0.99 and (states[5000:] == State.POSITIVE).mean() > 0.97
+    assert gate.source == "auto" and gate.set_at
+
+
+def test_a_blank_channel_gets_no_positives():
+    values = np.random.default_rng(1).normal(380, 4, 3000)
+    gate = suggest_gate(values, "Argo550")
+    assert (gate.states(values) == State.POSITIVE).mean() < 0.001
+
+
+def test_auto_gates_recover_the_true_phenotypes(small_table, truth):
+    gates = GateSet(gates=suggest_gates(small_table, GATED, compartments={"FOXP3": "nucleus"}))
+    result = classify(small_table, gates)
+    predicted = result.phenotypes
+    expected = truth["type"].map(lambda t: TRUE_CLASS.get(t, "other")).to_numpy()
+    clear = ~truth["ambiguous"].to_numpy() & ~truth["overexposed"].to_numpy()
+    report = {}
+    for cls in [*TRUE_CLASS.values(), "other"]:
+        rows = clear & (expected == cls)
+        report[cls] = (int(rows.sum()), float((predicted[rows] == cls).mean()))
+    print("accuracy per class on clear cells:", report)
+    for cls, (n, accuracy) in report.items():
+        assert n >= 5 and accuracy >= 0.95, (cls, n, accuracy)
+
+
+def test_gated_table_columns(small_table):
+    gates = GateSet(gates=suggest_gates(small_table, GATED, compartments={"FOXP3": "nucleus"}))
+    table = gated_table(small_table, gates)
+    assert set(table["CD3e_state"]) <= {"negative", "uncertain", "positive", "over-exposed"}
+    assert {"phenotype", "inconsistent"} <= set(table.columns) and len(table) == len(small_table)

@@ -1,0 +1,88 @@
+"""Gate files round-trip, report every problem, and interoperate with scimap."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.core.gating import GateError, GateSet, MarkerGate
+from napari_ifcell.core.phenotypes import DEFAULT_PHENOTYPES
+from napari_ifcell.io.gate_file import export_scimap_gates, import_scimap_gates, load_gates, save_gates
+
+MARKERS = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
+
+
+def _gateset():
+    gates = {m: MarkerGate(m, (100.0 + i, 200.0 + i, math.inf if i % 2 else 9000.0), source="auto", set_at="2026-01-01T00:00:00+00:00")
+             for i, m in enumerate(MARKERS)}  # fmt: skip
+    gates["FOXP3"] = MarkerGate("FOXP3", (50.0, 80.0, 4000.0), compartment="nucleus", transform="log1p")
+    return GateSet(gates=gates, slide="slide-01")
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_round_trip(tmp_path, suffix):
+    original = _gateset()
+    path = save_gates(original, tmp_path / f"gates{suffix}")
+    loaded = load_gates(path)
+    assert loaded.gates == original.gates
+    assert loaded.hierarchy == original.hierarchy and loaded.slide == "slide-01"
+    assert [r.name for r in loaded.phenotypes] == [r.name for r in DEFAULT_PHENOTYPES]
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_file_errors_name_the_file_and_every_problem(tmp_path):
+    doc = {"schema_version": 1, "gates": {
+        "CD3e": {"thresholds": [300, 100, 50]},
+        "CD4": {"thresholds": "high", "colour": "red"},
+        "CD8a": {"thresholds": [1, 2, 3], "transform": "log10"},
+    }, "hierarchy": {"CD4": "CD3e"}, "phenotypes": [{"name": "T", "pos": ["CD3e", "CD5"]}]}  # fmt: skip
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(GateError) as info:
+        load_gates(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ")
+    for expected in ("CD3e: thresholds out of order", "CD4: unknown field(s) colour", "CD4: thresholds must be a list",
+                     "CD8a: unknown transform 'log10'", "hierarchy CD4 -> CD3e: no gate for CD4", "no gate for CD5"):  # fmt: skip
+        assert expected in text, expected
+
+
+def test_wrong_schema_version_and_garbage(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("schema_version: 7\ngates: {}\nhierarchy: {}\nphenotypes: [{name: x, pos: [A]}]\n")
+    with pytest.raises(GateError, match="schema_version is 7"):
+        load_gates(path)
+    path.write_text("{not: [valid")
+    with pytest.raises(GateError, match="not valid YAML"):
+        load_gates(path)
+
+
+def test_unknown_marker_in_the_table(tmp_path):
+    path = save_gates(_gateset(), tmp_path / "g.yaml")
+    with pytest.raises(GateError, match="CD20: unknown marker, no column 'CD20_cell_mean'"):
+        load_gates(path, columns=[f"{m}_cell_mean" for m in MARKERS if m != "CD20"] + ["FOXP3_nucleus_mean"])
+
+
+def test_scimap_csv_round_trip(tmp_path):
+    gateset = _gateset()
+    path = export_scimap_gates(gateset, tmp_path / "manual_gates.csv", image_id="slide-01")
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == ["markers", "slide-01"]
+    assert frame.set_index("markers").loc["CD3e", "slide-01"] == pytest.approx(np.log1p(201.0))
+    imported = import_scimap_gates(path)
+    assert imported["CD3e"].thresholds[:2] == pytest.approx((201.0, 201.0))
+    assert imported["CD3e"].thresholds[2] == math.inf and imported["CD3e"].source == "scimap"
+    # a scimap gate splits negative from positive at the same place
+    values = np.array([200.0, 201.01, 202.0])
+    assert imported["CD3e"].states(values).tolist() == [0, 2, 2]
+
+
+def test_scimap_csv_with_a_missing_image_column(tmp_path):
+    path = tmp_path / "manual_gates.csv"
+    pd.DataFrame({"markers": ["CD3e"], "imageA": [6.5]}).to_csv(path, index=False)
+    with pytest.raises(GateError, match="no column 'imageB'"):
+        import_scimap_gates(path, image_id="imageB")
