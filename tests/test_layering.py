@@ -5,9 +5,12 @@ import sys
 
 CORE_MODULES = [
     "napari_ifcell", "napari_ifcell.io", "napari_ifcell.core.registration", "napari_ifcell.core.display",
-    "napari_ifcell.synth", "napari_ifcell.cli",
+    "napari_ifcell.synth", "napari_ifcell.cli", "napari_ifcell.pipeline", "napari_ifcell.core.quantify",
+    "napari_ifcell.core.gating", "napari_ifcell.core.phenotypes", "napari_ifcell.core.gate_apply",
+    "napari_ifcell.core.auto_gate", "napari_ifcell.core.gating_session", "napari_ifcell.core.lookup_view",
+    "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file",
 ]  # fmt: skip
-FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy"]
+FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy", "matplotlib"]
 
 
 def test_core_imports_no_gui_and_no_torch():

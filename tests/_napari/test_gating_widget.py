@@ -1,0 +1,90 @@
+"""The Gating widget in a real viewer: thresholds move, cells and counts follow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell._napari.gating_widget import GatingWidget
+from napari_ifcell.core.gating import State, forward
+
+
+@pytest.fixture
+def gating(make_napari_viewer, small_pair, tmp_path):
+    viewer = make_napari_viewer()
+    widget = GatingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.if_file.value, widget.labels_file.value = small_pair.if_path, small_pair.labels_path
+    widget.table_file.value = tmp_path / "cells.parquet"
+    widget.quantify_button.click()
+    return viewer, widget, pd.read_csv(small_pair.cells_path)
+
+
+def _colour_index_at(layer, cell):
+    y, x = int(round(cell["Y_centroid"])), int(round(cell["X_centroid"]))
+    data = layer.data[0] if layer.multiscale else layer.data
+    return int(np.asarray(data[y : y + 1, x : x + 1])[0, 0])
+
+
+def test_quantify_adds_a_recolourable_layer_and_saves_the_table(gating, tmp_path):
+    viewer, widget, truth = gating
+    assert (tmp_path / "cells.parquet").is_file()
+    assert "cells by gate" in [layer.name for layer in viewer.layers]
+    assert widget.session is not None and "CD3e" in widget.session.markers
+    assert "CD3e -> CD45" in widget.hierarchy.text()
+
+
+def test_moving_a_threshold_recolours_cells_and_updates_counts(gating):
+    viewer, widget, truth = gating
+    layer = viewer.layers["cells by gate"]
+    widget.marker.setCurrentText("CD20")
+    b_cell = truth[(truth["type"] == "B") & ~truth["ambiguous"] & ~truth["overexposed"]].iloc[0]
+    assert _colour_index_at(layer, b_cell) == 1 + State.POSITIVE
+    before = widget.range_counts.text()
+    # the user drags the positive threshold above every cell
+    _, edges, _ = widget.session.display_axis("CD20")
+    top = float(edges[-1])
+    widget.slider.setValue((top - 0.02, top - 0.01, top))
+    assert _colour_index_at(layer, b_cell) in (1 + State.NEGATIVE, 1 + State.UNCERTAIN)
+    assert widget.range_counts.text() != before and "positive 0" in widget.range_counts.text()
+    assert widget.session.gates.gates["CD20"].source == "manual"
+    assert "B cell 0" in widget.phenotypes.text()
+
+
+def test_colour_by_phenotype(gating):
+    viewer, widget, truth = gating
+    layer = viewer.layers["cells by gate"]
+    widget.colour_by.setCurrentText("phenotype")
+    names = widget.session.phenotype_names
+    cd8 = truth[(truth["type"] == "CD8 T") & ~truth["ambiguous"] & ~truth["overexposed"]].iloc[0]
+    assert _colour_index_at(layer, cd8) == 1 + names.index("CD8 T")
+    assert layer.colormap.color_dict[1 + names.index("other")] is not None
+
+
+def test_gates_save_and_load(gating, tmp_path):
+    viewer, widget, _ = gating
+    widget.marker.setCurrentText("CD3e")
+    widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))
+    widget.gates_file.value = tmp_path / "gates.yaml"
+    widget.save_button.click()
+    assert (tmp_path / "gates.yaml").is_file() and "saved" in widget.status.text()
+    widget.set_thresholds("CD3e", (1.0, 2.0, 3.0))
+    widget.load_gates_button.click()
+    assert widget.session.gates.gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
+    # a broken gate file is reported and the current gates stay
+    (tmp_path / "gates.yaml").write_text("schema_version: 1\ngates: {CD3e: {thresholds: [3, 2, 1]}}\n")
+    widget.load_gates_button.click()
+    assert "thresholds out of order" in widget.status.text()
+    assert widget.session.gates.gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
+
+
+def test_histogram_of_cells_in_view(gating):
+    viewer, widget, _ = gating
+    widget.marker.setCurrentText("Pan-CK")
+    whole = widget.session.histogram("Pan-CK")[0].sum()
+    viewer.camera.center = (0, 50, 50)
+    viewer.camera.zoom = 8
+    widget.scope.setCurrentText("cells in view")
+    in_view = int(widget.range_counts.text().split("negative ")[1].split(",")[0])
+    assert in_view < whole

@@ -1,0 +1,59 @@
+"""The live gating model: one threshold move updates states, phenotypes, counts and colours."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.core.gating import GateSet, MarkerGate, State
+from napari_ifcell.core.gating_session import GatingSession
+
+MARKERS = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
+
+
+@pytest.fixture
+def session():
+    # cell 1: CD8 T; cell 2: B; cell 4: nothing; cell 7: CD4 T
+    values = {m: [100.0, 100.0, 100.0, 100.0] for m in MARKERS}
+    values["CD45"] = [5000.0, 5000.0, 100.0, 5000.0]
+    values["CD3e"] = [5000.0, 100.0, 100.0, 5000.0]
+    values["CD8a"] = [5000.0, 100.0, 100.0, 100.0]
+    values["CD4"] = [100.0, 100.0, 100.0, 5000.0]
+    values["CD20"] = [100.0, 5000.0, 100.0, 100.0]
+    table = pd.DataFrame({"CellID": [1, 2, 4, 7], "X_centroid": [5.0, 50, 5, 50], "Y_centroid": [5.0, 5, 50, 50],
+                          **{f"{m}_cell_mean": v for m, v in values.items()}})  # fmt: skip
+    gates = {m: MarkerGate(m, (500.0, 1000.0, 60000.0)) for m in MARKERS}
+    return GatingSession(table, GateSet(gates=gates), suggestions=dict(gates))
+
+
+def test_phenotypes_and_lookup(session):
+    names = session.phenotype_names
+    assert [names[c] for c in session.codes] == ["CD8 T", "B cell", "other", "CD4 T"]
+    lut = session.label_lookup("phenotype")
+    assert lut.size == 8 and lut[0] == 0 and lut[3] == 0
+    assert lut[7] == 1 + names.index("CD4 T")
+
+
+def test_a_threshold_move_updates_everything(session):
+    lut = session.label_lookup("state", "CD8a")
+    assert lut[1] == 1 + State.POSITIVE
+    session.set_thresholds("CD8a", (6000.0, 7000.0, 60000.0), set_by="me")
+    session.label_lookup("state", "CD8a", out=lut)
+    assert lut[1] == 1 + State.NEGATIVE
+    assert session.phenotype_counts()["CD8 T"] == 0 and session.phenotype_counts()["other"] == 2
+    assert session.state_counts("CD8a").tolist() == [4, 0, 0, 0]
+    session.reset("CD8a")
+    assert session.phenotype_counts()["CD8 T"] == 1
+
+
+def test_histogram_and_cells_in_a_box(session):
+    counts, edges = session.histogram("CD3e")
+    assert counts.sum() == 4 and edges.size == counts.size + 1
+    in_box = session.cells_in(0, 0, 20, 100)
+    assert in_box.tolist() == [True, True, False, False]
+    assert session.histogram("CD3e", in_box)[0].sum() == 2
+
+
+def test_bad_thresholds_are_refused(session):
+    with pytest.raises(ValueError, match="out of order"):
+        session.set_thresholds("CD3e", (3.0, 2.0, 1.0))
+    assert session.gates.gates["CD3e"].thresholds == (500.0, 1000.0, 60000.0)

@@ -1,0 +1,14 @@
+import numpy as np
+
+from napari_ifcell.core.lookup_view import LookupView
+
+
+def test_reads_through_the_lookup_and_follows_changes():
+    base = np.array([[0, 1, 2], [2, 9, 1]], np.uint32)
+    lut = np.array([0, 3, 4], np.uint8)
+    view = LookupView(base, lut)
+    assert view.shape == (2, 3) and view.dtype == np.uint8
+    np.testing.assert_array_equal(view[:, :], [[0, 3, 4], [4, 0, 3]])  # label 9 is past the table: 0
+    lut[1] = 7  # recolouring changes the table only
+    np.testing.assert_array_equal(view[1], [4, 0, 7])
+    np.testing.assert_array_equal(np.asarray(view), [[0, 7, 4], [4, 0, 7]])
