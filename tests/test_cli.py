@@ -48,3 +48,34 @@ def test_synth_writes_a_pair_of_the_requested_size(tmp_path):
         assert tif.series[0].shape == (3, 320, 448)  # planar, as some Orion readers see it
     cells = pd.read_csv(tmp_path / "pair" / "synthetic_cells.csv")
     assert f"{len(cells)} cells" in done.stdout
+
+
+def test_quantify_then_gate(small_pair, tmp_path):
+    table_path = tmp_path / "cells.parquet"
+    done = run_cli("quantify", small_pair.if_path, small_pair.labels_path, "--out", table_path, tmp_path / "cells.h5ad",
+                   "--region", 0, 0, 600, 700, "--tile", 256)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_parquet(table_path)
+    truth = pd.read_csv(small_pair.cells_path)
+    inside = truth[(truth.Y_centroid < 600) & (truth.X_centroid < 700)]
+    assert sorted(table["CellID"]) == sorted(inside["CellID"])
+    assert (tmp_path / "cells.h5ad").is_file()
+
+    done = run_cli("gate", table_path, "--out", tmp_path / "gated.csv", "--save-gates", tmp_path / "gates.yaml")
+    assert done.returncode == 0, done.stderr
+    gated = pd.read_csv(tmp_path / "gated.csv")
+    assert {"phenotype", "CD3e_state", "inconsistent"} <= set(gated.columns)
+    assert "B cell\t" in done.stdout and "suggested" in done.stderr
+    # the saved gates give the same answer when applied again
+    again = run_cli("gate", table_path, "--gates", tmp_path / "gates.yaml")
+    assert again.stdout == done.stdout
+
+
+def test_gate_with_a_bad_gate_file_exits_2(small_pair, tmp_path):
+    table_path = tmp_path / "cells.csv"
+    pd.DataFrame({"CellID": [1], "X_centroid": [1.0], "Y_centroid": [1.0], "CD3e_cell_mean": [5.0]}).to_csv(table_path, index=False)
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("schema_version: 1\ngates: {CD3e: {thresholds: [3, 2, 1]}, CD99: {thresholds: [1, 2, 3]}}\nhierarchy: {}\nphenotypes: []\n")
+    done = run_cli("gate", table_path, "--gates", gates)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "CD3e: thresholds out of order" in done.stderr and "CD99: unknown marker" in done.stderr

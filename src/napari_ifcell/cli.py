@@ -61,6 +61,57 @@ def _synth(args) -> int:
     return 0
 
 
+def _quantify(args) -> int:
+    from napari_ifcell.core.quantify import QuantifySettings
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.pipeline import quantify_region
+
+    settings = QuantifySettings(expand_um=args.expand_um, statistics=tuple(args.stats), tile=args.tile)
+    with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide, open_slide(args.labels) as labels:
+        if labels.shape != if_slide.shape:
+            raise ValueError(f"{args.labels}: labels are {labels.shape} px but {args.if_slide} is {if_slide.shape} px")
+        table = quantify_region(if_slide, labels, region=tuple(args.region) if args.region else None,
+                                settings=settings, progress=_progress)  # fmt: skip
+        markers = list(if_slide.channel_names)
+    print(file=sys.stderr)
+    for out in args.out:
+        if Path(out).suffix.lower() == ".h5ad":
+            write_anndata(table, out, markers, image_id=Path(args.if_slide).name.split(".")[0])
+        else:
+            write_cell_table(table, out)
+    print(f"{len(table)} cells -> {', '.join(args.out)}")
+    return 0
+
+
+def _gate(args) -> int:
+    from napari_ifcell.core.auto_gate import suggested_gateset
+    from napari_ifcell.core.gate_apply import classify, gated_table
+    from napari_ifcell.core.gating import GateSet
+    from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
+    from napari_ifcell.io.gate_file import import_scimap_gates, load_gates, save_gates
+
+    table = read_cell_table(args.table)
+    if args.gates:
+        gates = load_gates(args.gates, columns=table.columns)
+    elif args.scimap_gates:
+        gates = GateSet(gates=import_scimap_gates(args.scimap_gates)).validate(table.columns)
+    else:
+        gates, _ = suggested_gateset(table)
+        print("no gate file given: using suggested gates", file=sys.stderr)
+    if args.save_gates:
+        save_gates(gates, args.save_gates)
+    if args.out:
+        write_cell_table(gated_table(table, gates), args.out)
+    for name, n in classify(table, gates).counts().items():
+        print(f"{name}\t{n}")
+    return 0
+
+
+def _progress(stage, i, n):
+    print(f"\r{stage}: {i}/{n} tiles", end="", file=sys.stderr, flush=True)
+
+
 def _demo(args) -> int:
     import napari
 
@@ -92,6 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
     p.set_defaults(func=_synth)
 
+    p = sub.add_parser("quantify", help="per-cell marker intensities and morphology from an IF slide and its nuclei")
+    p.add_argument("if_slide")
+    p.add_argument("labels", help="nuclei label image (TIFF) on the IF grid")
+    p.add_argument("--out", nargs="+", required=True, help=".parquet, .csv, .tsv and/or .h5ad (AnnData)")
+    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide")
+    p.add_argument("--expand-um", type=float, default=1.625, help="cell = nucleus grown by this (µm)")
+    p.add_argument("--stats", nargs="+", default=["mean", "std"], choices=["mean", "std", "median"])
+    p.add_argument("--tile", type=int, default=2048)
+    p.add_argument("--pixel-size", type=float, default=None, help="override the IF's µm per pixel")
+    p.set_defaults(func=_quantify)
+
+    p = sub.add_parser("gate", help="apply gates (a gate file, scimap CSV, or suggested) to a cell table")
+    p.add_argument("table")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--gates", help="gate file (.yaml/.json)")
+    source.add_argument("--scimap-gates", help="scimap manual_gates.csv")
+    p.add_argument("--out", help="gated table: adds <marker>_state, inconsistent, phenotype")
+    p.add_argument("--save-gates", help="write the gates used (.yaml/.json)")
+    p.set_defaults(func=_gate)
+
     p = sub.add_parser("demo", help="generate a synthetic pair and open it in napari")
     p.add_argument("--out-dir", default=None)
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
@@ -106,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SlideError, FileNotFoundError, ValueError) as exc:
+    except (SlideError, FileNotFoundError, ValueError) as exc:  # GateError, CellTableError are ValueErrors
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
