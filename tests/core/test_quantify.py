@@ -97,3 +97,12 @@ def test_bad_settings_list_every_problem():
         QuantifySettings(statistics=("mean", "mode"), compartments=("cytoplasm",), expand_um=-1)
     message = str(info.value)
     assert "'mode'" in message and "'cytoplasm'" in message and "expand_um" in message
+
+
+def test_large_cell_ids_are_measured_the_same(tile):
+    nuclei, image = tile
+    big = np.where(nuclei > 0, nuclei.astype(np.int64) + 3_000_000_000, 0)
+    small = quantify_cells(nuclei, image, MARKERS, pixel_size_um=0.325)
+    large = quantify_cells(big, image, MARKERS, pixel_size_um=0.325)
+    assert (large["CellID"] - 3_000_000_000).tolist() == small["CellID"].tolist()
+    np.testing.assert_array_equal(large["CD3e_ring_mean"], small["CD3e_ring_mean"])

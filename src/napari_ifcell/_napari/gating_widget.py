@@ -144,12 +144,17 @@ class GatingWidget(QWidget):
         if self.labels_slide is None or str(self.labels_slide.path) != str(self.labels_file.value):
             self.labels_slide = open_slide(self.labels_file.value)
         self._add_layer()
-        self.hierarchy.setText("Hierarchy (child -> parent): " + ", ".join(f"{c} -> {p}" for c, p in gateset.hierarchy.items()))
+        self._show_gates()
+        self.status.setText(f"{len(table)} cells; gates suggested for {len(suggestions)} markers.")
+
+    def _show_gates(self) -> None:
+        """Marker list, hierarchy and the first marker's histogram, for the current gates."""
+        hierarchy = self.session.gates.hierarchy
+        self.hierarchy.setText("Hierarchy (child -> parent): " + ", ".join(f"{c} -> {p}" for c, p in hierarchy.items()))
         with _blocked(self.marker):
             self.marker.clear()
             self.marker.addItems(self.session.markers)
         self._show_marker(self.session.markers[0])
-        self.status.setText(f"{len(table)} cells; gates suggested for {len(suggestions)} markers.")
 
     # --- the layer ------------------------------------------------------------------------
     def _add_layer(self) -> None:
@@ -253,10 +258,7 @@ class GatingWidget(QWidget):
         except Exception as exc:  # noqa: BLE001 - reported; the current gates stay
             self._on_error(exc)
             return
-        with _blocked(self.marker):
-            self.marker.clear()
-            self.marker.addItems(self.session.markers)
-        self._show_marker(self.session.markers[0])
+        self._show_gates()
         self.status.setText(f"Gates loaded from {self.gates_file.value}")
 
     def reset_marker(self) -> None:

@@ -96,7 +96,8 @@ class MarkerGate:
     def states(self, values: np.ndarray) -> np.ndarray:
         """int8 state per value; NaN (an empty compartment) is uncertain."""
         values = np.asarray(values, dtype=np.float64)
-        states = np.searchsorted(np.asarray(self.thresholds, dtype=np.float64), values, side="right").astype(np.int8)
+        t1, t2, t3 = self.thresholds
+        states = (values >= t1).view(np.int8) + (values >= t2).view(np.int8) + (values >= t3).view(np.int8)
         states[np.isnan(values)] = State.UNCERTAIN
         return states
 

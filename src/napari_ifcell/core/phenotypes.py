@@ -15,7 +15,6 @@ import numpy as np
 from napari_ifcell.core.gating import State, parent_order
 
 OTHER, UNKNOWN, INCONSISTENT = "other", "unknown", "inconsistent"
-TRUE, FALSE, UNDECIDED = 1, 0, -1
 
 
 @dataclass(frozen=True)
@@ -41,26 +40,26 @@ class PhenotypeRule:
             out.append(f"phenotype name {self.name!r} is reserved")
         return out
 
-    def evaluate(self, states: dict[str, np.ndarray]) -> np.ndarray:
-        """TRUE / FALSE / UNDECIDED per cell."""
-        parts = []
-        for markers, want, combine in ((self.pos, State.POSITIVE, "all"), (self.neg, State.NEGATIVE, "all"),
-                                       (self.anypos, State.POSITIVE, "any"), (self.anyneg, State.NEGATIVE, "any")):  # fmt: skip
-            if markers:
-                parts.append(_combine([_condition(states[m], want) for m in markers], combine))
-        return _combine(parts, "all")
+    def evaluate(self, pos: dict[str, np.ndarray], neg: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean masks (true, false) per cell from each marker's positive and negative
+        masks; cells in neither are undecided."""
+        n = len(next(iter(pos.values())))
+        true, false = np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
+        for markers, yes, no, need_all in ((self.pos, pos, neg, True), (self.neg, neg, pos, True),
+                                           (self.anypos, pos, neg, False), (self.anyneg, neg, pos, False)):  # fmt: skip
+            if not markers:
+                continue
+            # "all of": true if every marker says yes, false if any says no; "any of": the reverse
+            true &= _reduce(np.logical_and if need_all else np.logical_or, [yes[m] for m in markers])
+            false |= _reduce(np.logical_or if need_all else np.logical_and, [no[m] for m in markers])
+        return true & ~false, false
 
 
-def _condition(state: np.ndarray, want: State) -> np.ndarray:
-    opposite = State.NEGATIVE if want == State.POSITIVE else State.POSITIVE
-    return np.where(state == want, TRUE, np.where(state == opposite, FALSE, UNDECIDED)).astype(np.int8)
-
-
-def _combine(values: list[np.ndarray], how: str) -> np.ndarray:
-    stack = np.stack(values)
-    if how == "all":
-        return np.where((stack == FALSE).any(0), FALSE, np.where((stack == TRUE).all(0), TRUE, UNDECIDED)).astype(np.int8)
-    return np.where((stack == TRUE).any(0), TRUE, np.where((stack == FALSE).all(0), FALSE, UNDECIDED)).astype(np.int8)
+def _reduce(op, masks: list[np.ndarray]) -> np.ndarray:
+    out = masks[0].copy()
+    for mask in masks[1:]:
+        op(out, mask, out=out)
+    return out
 
 
 DEFAULT_PHENOTYPES = (
@@ -88,7 +87,10 @@ def apply_hierarchy(states: dict[str, np.ndarray], hierarchy: dict[str, str]) ->
         child_pos = effective[child] == State.POSITIVE
         parent_state = effective[parent]
         inconsistent |= child_pos & (parent_state == State.NEGATIVE)
-        effective[child] = np.where(child_pos & (parent_state != State.POSITIVE), State.UNCERTAIN, effective[child]).astype(np.int8)
+        demote = child_pos & (parent_state != State.POSITIVE)
+        if demote.any():
+            effective[child] = effective[child].copy()
+            effective[child][demote] = State.UNCERTAIN
     return effective, inconsistent
 
 
@@ -98,10 +100,13 @@ def phenotype_codes(effective: dict[str, np.ndarray], inconsistent: np.ndarray, 
     n = inconsistent.size
     codes = np.full(n, names.index(OTHER), dtype=np.int16)
     open_ = ~inconsistent
+    unknown = names.index(UNKNOWN)
+    pos = {m: s == State.POSITIVE for m, s in effective.items()}
+    neg = {m: s == State.NEGATIVE for m, s in effective.items()}
     for index, rule in enumerate(rules):
-        verdict = rule.evaluate(effective)
-        codes[open_ & (verdict == TRUE)] = index
-        codes[open_ & (verdict == UNDECIDED)] = names.index(UNKNOWN)
-        open_ &= verdict == FALSE
+        true, false = rule.evaluate(pos, neg)
+        codes[open_ & true] = index
+        codes[open_ & ~true & ~false] = unknown
+        open_ &= false
     codes[inconsistent] = names.index(INCONSISTENT)
     return codes, names

@@ -1,8 +1,8 @@
 """Per-cell marker intensities in nucleus, cell and ring compartments, and morphology.
 
-The intensity statistics come from one sort of the foreground pixels by label, after which
-every channel is summed per cell with ``np.add.reduceat`` in integers: exact, and equal to
-``skimage.measure.regionprops_table``'s ``intensity_mean`` on the same input. Morphology
+The intensity statistics of all channels and all three compartments come from one pass
+over the cells' pixels (a sparse indicator matrix times the pixel values), summed in
+integers: exact, and equal to ``skimage.measure.regionprops_table``'s ``intensity_mean``. Morphology
 comes from ``regionprops_table`` itself, once per tile (it does not depend on channels).
 """
 
@@ -60,57 +60,104 @@ def compartment_labels(nuclei: np.ndarray, expand_px: int) -> dict[str, np.ndarr
     return {"nucleus": nuclei, "cell": cells, "ring": np.where(nuclei == 0, cells, 0)}
 
 
-def intensity_statistics(
-    labels: np.ndarray, image: np.ndarray, ids: np.ndarray, *, statistics=("mean",)
-) -> dict[str, np.ndarray]:
-    """Per-label statistics of every channel.
+def _segment_sums(keys: np.ndarray, values: np.ndarray, n_keys: int) -> np.ndarray:
+    """Per-key sums of every channel in one pass: an indicator matrix (keys x pixels, one
+    entry per pixel, so no sort) times the pixels-by-channels values."""
+    import scipy.sparse as sp
 
-    Parameters
-    ----------
-    labels : (Y, X) int array
-    image : (C, Y, X) array, integer or float
-    ids : (n,) labels to report, in that order; a label with no pixels gives NaN.
+    indicator = sp.csc_matrix((np.ones(keys.size, values.dtype), keys, np.arange(keys.size + 1)), shape=(n_keys, keys.size))
+    return np.asarray(indicator @ values.T)
+
+
+def _accumulator(dtype, max_count: int, power: int = 1) -> type:
+    """The narrowest exact type for sums of ``max_count`` values (to the ``power``):
+    int32 where it cannot overflow, halving the memory traffic of the large case."""
+    if not np.issubdtype(dtype, np.integer):
+        return np.float64
+    return np.int32 if int(np.iinfo(dtype).max) ** power * max_count < 2**31 else np.int64
+
+
+def compartment_statistics(
+    nuclei: np.ndarray, cells: np.ndarray, image: np.ndarray, ids: np.ndarray, *, statistics=("mean",)
+) -> dict[str, dict[str, np.ndarray]]:
+    """Statistics of every channel in the nucleus, ring and cell of each label, in one pass.
+
+    Each pixel of a cell is keyed ``2 * label + (pixel is in the ring)``; sums per key give
+    nucleus and ring, and their totals the cell (the two are disjoint). Integer images are
+    summed in integers, so means equal ``regionprops_table``'s exactly.
 
     Returns
     -------
     dict
-        statistic name -> ``(n, C)`` float64 array, plus ``"count"`` -> ``(n,)`` pixels.
+        compartment -> {"count": (n,), stat: (n, C)} for ``ids`` (NaN where a compartment
+        of a label has no pixels).
     """
     n_channels = image.shape[0]
+    flat_cells = cells.ravel()
+    foreground = np.flatnonzero(flat_cells)
+    codes, id_codes, n_codes = _compact(flat_cells[foreground], np.asarray(ids))
+    keys = codes * np.int32(2)
+    keys += nuclei.ravel()[foreground] == 0
+    n_keys = 2 * n_codes
+    counts = np.bincount(keys, minlength=n_keys)
+    pixels = image.reshape(n_channels, -1)[:, foreground]
+    max_count = int(counts.max(initial=0))
+    sums = _segment_sums(keys, pixels.astype(_accumulator(pixels.dtype, max_count), copy=False), n_keys)
+    squares = None
+    if "std" in statistics:
+        wide = pixels.astype(_accumulator(pixels.dtype, max_count, power=2), copy=False)
+        squares = _segment_sums(keys, wide * wide, n_keys)
+    rows = {"nucleus": [2 * id_codes], "ring": [2 * id_codes + 1], "cell": [2 * id_codes, 2 * id_codes + 1]}
+    out = {}
+    for name, parts in rows.items():
+        count = sum(counts[r] for r in parts)
+        total = sum(sums[r] for r in parts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result = {"count": count, "mean": np.where(count[:, None] > 0, total / count[:, None], np.nan)}
+            if squares is not None:
+                variance = sum(squares[r] for r in parts) / count[:, None] - result["mean"] ** 2
+                result["std"] = np.sqrt(np.maximum(variance, 0))
+        if "median" in statistics:
+            labels = {"nucleus": nuclei, "ring": np.where(nuclei == 0, cells, 0), "cell": cells}[name]
+            result["median"] = _medians(labels, image, ids)
+        out[name] = result
+    return out
+
+
+def _compact(labels: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Small consecutive codes for the labels present (cell ids may be large, e.g. unique
+    across segmentation runs); ids absent from the pixels get a code with no pixels."""
+    top = int(max(labels.max(initial=0), ids.max(initial=0)))
+    if top <= 4 * labels.size + 1024:  # ids small enough to index directly
+        return labels.astype(np.int32, copy=False), ids.astype(np.int64), top + 1
+    present, codes = np.unique(labels, return_inverse=True)
+    where = np.searchsorted(present, ids)
+    found = (where < present.size) & (present[np.minimum(where, max(present.size - 1, 0))] == ids)
+    return codes.astype(np.int32), np.where(found, where, present.size), present.size + 1
+
+
+def intensity_statistics(labels: np.ndarray, image: np.ndarray, ids: np.ndarray, *, statistics=("mean",)) -> dict[str, np.ndarray]:
+    """Per-label statistics of every channel of ``image`` (C, Y, X) for one label image."""
+    return compartment_statistics(labels, labels, image, ids, statistics=statistics)["nucleus"]
+
+
+def _medians(labels: np.ndarray, image: np.ndarray, ids: np.ndarray) -> np.ndarray:
     flat = labels.ravel()
     foreground = np.flatnonzero(flat)
     order = np.argsort(flat[foreground], kind="stable")
     pixel_index = foreground[order]
     sorted_labels = flat[pixel_index]
-    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]) if sorted_labels.size else np.zeros(0, int)
-    present = sorted_labels[starts]
+    out = np.full((ids.size, image.shape[0]), np.nan)
+    if sorted_labels.size == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
     counts = np.diff(np.r_[starts, sorted_labels.size])
-    values = image.reshape(n_channels, -1)[:, pixel_index]
-    integer = np.issubdtype(values.dtype, np.integer)
-    acc = np.int64 if integer else np.float64
-
-    out = {}
-    per_present: dict[str, np.ndarray] = {}
-    if present.size:
-        sums = np.add.reduceat(values, starts, axis=1, dtype=acc).T
-        per_present["mean"] = sums / counts[:, None]
-        if "std" in statistics:
-            wide = values.astype(acc)
-            squares = np.add.reduceat(wide * wide, starts, axis=1).T
-            variance = squares / counts[:, None] - per_present["mean"] ** 2
-            per_present["std"] = np.sqrt(np.maximum(variance, 0))
-        if "median" in statistics:
-            per_present["median"] = _segment_medians(values, starts, counts)
-    index_of = np.full(int(max(ids.max(initial=0), present.max(initial=0))) + 1, -1)
-    index_of[present] = np.arange(present.size)
-    row = index_of[ids]
-    found = row >= 0
-    out["count"] = np.where(found, counts[row] if present.size else 0, 0)
-    for stat in statistics:
-        table = np.full((ids.size, n_channels), np.nan)
-        if present.size:
-            table[found] = per_present[stat][row[found]]
-        out[stat] = table
+    present = sorted_labels[starts]
+    values = image.reshape(image.shape[0], -1)[:, pixel_index]
+    medians = _segment_medians(values, starts, counts)
+    row = np.searchsorted(present, ids)
+    found = (row < present.size) & (present[np.minimum(row, present.size - 1)] == ids)
+    out[found] = medians[row[found]]
     return out
 
 
@@ -124,6 +171,18 @@ def _segment_medians(values: np.ndarray, starts: np.ndarray, counts: np.ndarray)
         ordered = channel[np.lexsort((channel, segment))].astype(np.float64)
         medians[:, c] = 0.5 * (ordered[lo] + ordered[hi])
     return medians
+
+
+def _small_labels(nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Relabel 1..n when ids are large (skimage allocates per possible label); returns the
+    relabelled image and the original id of each new label (None when unchanged)."""
+    top = int(nuclei.max(initial=0))
+    if top <= 4 * nuclei.size + 1024:
+        return nuclei, None
+    present, codes = np.unique(nuclei, return_inverse=True)
+    if present[0] != 0:
+        present, codes = np.r_[0, present], codes + 1
+    return codes.reshape(nuclei.shape).astype(np.int64), present
 
 
 def morphology(nuclei: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:
@@ -165,21 +224,25 @@ def quantify_cells(
         ``CellID``, ``X_centroid``, ``Y_centroid`` (px) and their ``_um``, morphology,
         ``<marker>`` (cell-compartment mean, as MCMICRO) and ``<marker>_<compartment>_<stat>``.
     """
+    nuclei, original_ids = _small_labels(nuclei)
     table = morphology(nuclei)
     if owned is not None:
         y0, x0, y1, x1 = owned
         inside = table["Y_centroid"].between(y0, y1, inclusive="left") & table["X_centroid"].between(x0, x1, inclusive="left")
         table = table[inside].reset_index(drop=True)
     ids = table["CellID"].to_numpy()
+    if original_ids is not None:
+        table["CellID"] = original_ids[ids]
     table["Y_centroid"] += origin[0]
     table["X_centroid"] += origin[1]
     table["X_centroid_um"] = table["X_centroid"] * pixel_size_um
     table["Y_centroid_um"] = table["Y_centroid"] * pixel_size_um
-    compartments = compartment_labels(nuclei, settings.expand_px(pixel_size_um))
+    cells = compartment_labels(nuclei, settings.expand_px(pixel_size_um))["cell"]
     columns = {}
     stats_needed = tuple(dict.fromkeys(("mean", *settings.statistics)))
+    results = compartment_statistics(nuclei, cells, image, ids, statistics=stats_needed)
     for name in settings.compartments:
-        result = intensity_statistics(compartments[name], image, ids, statistics=stats_needed)
+        result = results[name]
         columns[f"{name}_area"] = result["count"]
         for stat in settings.statistics:
             for c, marker in enumerate(channel_names):
