@@ -2,5 +2,6 @@
 
 from napari_ifcell.pipeline.quantify import quantify_region
 from napari_ifcell.pipeline.regions import read_labels, tiles
+from napari_ifcell.pipeline.segment import SegmentSettings, run_to_end, segment_region
 
-__all__ = ["quantify_region", "read_labels", "tiles"]
+__all__ = ["SegmentSettings", "quantify_region", "read_labels", "run_to_end", "segment_region", "tiles"]

@@ -1,0 +1,180 @@
+"""On-disk label image of a slide's cells, with a cell index, in a project folder.
+
+The label image lives in a chunked zarr group on the slide's grid (uint32, 0 =
+background), with 2x nearest-neighbour levels for display; a whole-slide label image never
+has to fit in memory and survives restarting napari. The cell index (one row per cell:
+id, centroid, bounding box, area, run) is a Parquet file written atomically, and the
+next free cell id is kept in the metadata, so ids stay unique across runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "Area", "run")
+CHUNK = 1024
+
+
+def project_folder(slide_path: str | Path) -> Path:
+    """The folder next to a slide where its segmentation and tables live."""
+    slide_path = Path(slide_path)
+    return slide_path.with_name(slide_path.name.split(".")[0] + ".ifcell")
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class LabelStore:
+    """Cells of one slide: ``levels[0]`` is the full-resolution label image."""
+
+    folder: Path
+    levels: list
+    index: pd.DataFrame
+    meta: dict
+
+    # --- creating and opening --------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | Path, shape: tuple[int, int], *, pixel_size_um: float | None, n_levels: int | None = None) -> "LabelStore":
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if (folder / "labels.zarr").exists():
+            raise FileExistsError(f"{folder}: a label store already exists; open it instead")
+        if n_levels is None:
+            n_levels, size = 1, max(shape)
+            while size > CHUNK:
+                size, n_levels = (size + 1) // 2, n_levels + 1
+        group = zarr.open_group(folder / "labels.zarr", mode="w")
+        h, w = shape
+        for level in range(n_levels):
+            f = 2**level
+            group.create_array(str(level), shape=((h + f - 1) // f, (w + f - 1) // f), chunks=(CHUNK, CHUNK), dtype="uint32", fill_value=0)
+        meta = {"format": "napari-ifcell label store", "version": 1, "shape": [h, w], "pixel_size_um": pixel_size_um,
+                "next_id": 1, "runs": []}  # fmt: skip
+        store = cls(folder, [group[str(i)] for i in range(n_levels)], pd.DataFrame(columns=list(INDEX_COLUMNS)), meta)
+        store.commit()
+        return store
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "LabelStore":
+        folder = Path(folder)
+        meta_path = folder / "store.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        group = zarr.open_group(folder / "labels.zarr", mode="r+")
+        levels = [group[str(i)] for i in range(len(list(group.array_keys())))]
+        index_path = folder / "cells.parquet"
+        index = pd.read_parquet(index_path) if index_path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
+        return cls(folder, levels, index, meta)
+
+    @classmethod
+    def open_or_create(cls, folder, shape, *, pixel_size_um) -> "LabelStore":
+        folder = Path(folder)
+        if (folder / "store.json").is_file():
+            store = cls.open(folder)
+            if tuple(store.shape) != tuple(shape):
+                raise ValueError(f"{folder}: the label store is {store.shape} px but the slide is {tuple(shape)} px")
+            return store
+        return cls.create(folder, shape, pixel_size_um=pixel_size_um)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.levels[0].shape)
+
+    # --- reading -----------------------------------------------------------------------
+    def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
+        """Level-0 labels of a window; outside the slide is 0."""
+        out = np.zeros((h, w), np.uint32)
+        y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, self.shape[0]), min(x + w, self.shape[1])
+        if y0 < y1 and x0 < x1:
+            out[y0 - y : y1 - y, x0 - x : x1 - x] = self.levels[0][y0:y1, x0:x1]
+        return out
+
+    # --- writing -----------------------------------------------------------------------
+    def new_ids(self, n: int) -> np.ndarray:
+        """``n`` cell ids never used before in this store."""
+        first = int(self.meta["next_id"])
+        self.meta["next_id"] = first + n
+        return np.arange(first, first + n, dtype=np.int64)
+
+    def clear_cells(self, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Remove the cells whose centroid lies in ``region`` (their whole extent); their ids."""
+        y, x, h, w = region
+        idx = self.index
+        gone = idx[(idx.Y_centroid >= y) & (idx.Y_centroid < y + h) & (idx.X_centroid >= x) & (idx.X_centroid < x + w)]
+        if len(gone) == 0:
+            return np.zeros(0, np.int64)
+        ids = gone.CellID.to_numpy()
+        by0, bx0 = int(gone.y0.min()), int(gone.x0.min())
+        by1, bx1 = int(gone.y1.max()), int(gone.x1.max())
+        for wy in range(by0, by1, CHUNK):  # one chunk-sized window at a time: bounded memory
+            for wx in range(bx0, bx1, CHUNK):
+                wy1, wx1 = min(wy + CHUNK, by1), min(wx + CHUNK, bx1)
+                window = np.asarray(self.levels[0][wy:wy1, wx:wx1])
+                hit = np.isin(window, ids)
+                if hit.any():
+                    window[hit] = 0
+                    self.levels[0][wy:wy1, wx:wx1] = window
+                    self._update_levels(wy, wx, wy1, wx1)
+        self.index = idx.drop(gone.index).reset_index(drop=True)
+        return gone.CellID.to_numpy()
+
+    def paint(self, labels: np.ndarray, origin: tuple[int, int], run: int) -> int:
+        """Write a tile's new cells (label image with ids from :meth:`new_ids`) where the
+        store is empty, and index them. Returns the number of cells written."""
+        from skimage.measure import regionprops_table
+
+        y, x = origin
+        h, w = labels.shape
+        y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, self.shape[0]), min(x + w, self.shape[1])
+        if y0 >= y1 or x0 >= x1 or not labels.any():
+            return 0
+        new = labels[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.uint32)
+        current = np.asarray(self.levels[0][y0:y1, x0:x1])
+        merged = np.where(current == 0, new, current)
+        self.levels[0][y0:y1, x0:x1] = merged
+        self._update_levels(y0, x0, y1, x1)
+        written = np.where(current == 0, new, 0)
+        if not written.any():
+            return 0
+        ids, inverse = np.unique(written, return_inverse=True)
+        compact = inverse.reshape(written.shape)
+        props = regionprops_table(compact, properties=("label", "centroid", "bbox", "area"))
+        rows = pd.DataFrame({
+            "CellID": ids[props["label"]], "Y_centroid": props["centroid-0"] + y0, "X_centroid": props["centroid-1"] + x0,
+            "y0": props["bbox-0"] + y0, "x0": props["bbox-1"] + x0, "y1": props["bbox-2"] + y0, "x1": props["bbox-3"] + x0,
+            "Area": props["area"].astype(np.int64), "run": run,
+        })  # fmt: skip
+        self.index = pd.concat([self.index, rows], ignore_index=True) if len(self.index) else rows
+        return len(rows)
+
+    def _update_levels(self, y0, x0, y1, x1) -> None:
+        """Refresh the coarser display levels over a level-0 box (nearest neighbour)."""
+        for level in range(1, len(self.levels)):
+            f = 2**level
+            ly0, lx0 = y0 // f, x0 // f
+            ly1, lx1 = min((y1 + f - 1) // f, self.levels[level].shape[0]), min((x1 + f - 1) // f, self.levels[level].shape[1])
+            self.levels[level][ly0:ly1, lx0:lx1] = self.levels[0][ly0 * f : ly1 * f : f, lx0 * f : lx1 * f : f]
+
+    def start_run(self, settings: dict) -> int:
+        run = len(self.meta["runs"]) + 1
+        self.meta["runs"].append({"run": run, "settings": settings})
+        return run
+
+    def commit(self) -> None:
+        """Write the index and metadata atomically (labels are written as tiles finish)."""
+        tmp = self.folder / ".cells.parquet.partial"
+        self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
+        os.replace(tmp, self.folder / "cells.parquet")
+        _atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
