@@ -73,3 +73,34 @@ def test_he_backend_needs_the_he(pair, tmp_path):
         run_to_end(segment_region(pair.if_slide, store, settings=SegmentSettings(backend="he")))
     with pytest.raises(ValueError, match="unknown backend 'cellpose'"):
         run_to_end(segment_region(pair.if_slide, store, settings=SegmentSettings(backend="cellpose")))
+
+
+@pytest.mark.parametrize("backend", ["sam", "sam-if-seeded"])
+def test_sam_backends_run_tile_by_tile(pair, tmp_path, backend, monkeypatch):
+    from napari_ifcell.core import sam_masks
+    from napari_ifcell.core.sam_masks import SamSettings
+
+    from ..sam_fixtures import tiny_sam
+
+    prompts = []
+    real = sam_masks.generate_masks
+
+    def spy(model, image, settings, *, points=None, **kwargs):
+        prompts.append(64 * 64 if points is None else len(points))
+        return real(model, image, settings, points=points, **kwargs)
+
+    monkeypatch.setattr(sam_masks, "generate_masks", spy)
+    store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
+    settings = SegmentSettings(backend=backend, tile=256, sam=SamSettings(points_per_side=8 if backend == "sam" else 64))
+    result = run_to_end(segment_region(pair.if_slide, store, pair=pair, region=(300, 300, 512, 512), settings=settings, model=tiny_sam()))
+    assert result.completed and result.tiles == 4 and len(prompts) == 4
+    if backend == "sam-if-seeded":
+        assert 0 < max(prompts) < 200  # Hoechst seeds, not a 64 x 64 grid
+    labels = np.asarray(store.levels[0][:])
+    assert set(np.unique(labels)) - {0} == set(store.index.CellID)
+
+
+def test_sam_backend_without_a_model(pair, tmp_path):
+    store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
+    with pytest.raises(ValueError, match="give a checkpoint path"):
+        run_to_end(segment_region(pair.if_slide, store, pair=pair, settings=SegmentSettings(backend="sam")))

@@ -135,12 +135,14 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
 
             ws = replace(ws, threshold=estimate_threshold(reader, settings.backend, region))
         return lambda y, x, h, w: watershed_nuclei(reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws)
-    from napari_ifcell.core.sam_masks import sam_nuclei
+    from napari_ifcell.core.sam_masks import SamSettings, sam_nuclei
 
+    sam_settings = settings.sam or SamSettings()
     seeded = settings.backend == "sam-if-seeded"
+    seed_threshold = estimate_threshold(reader, "hoechst", region) if seeded else None
     return lambda y, x, h, w: sam_nuclei(
-        model, reader.he(y, x, h, w), pixel_size_um=ps, settings=settings.sam,
-        hoechst=reader.hoechst(y, x, h, w) if seeded else None,
+        model, reader.he(y, x, h, w), pixel_size_um=ps, settings=sam_settings,
+        hoechst=reader.hoechst(y, x, h, w) if seeded else None, seed_threshold=seed_threshold,
     )  # fmt: skip
 
 
