@@ -79,3 +79,25 @@ def test_gate_with_a_bad_gate_file_exits_2(small_pair, tmp_path):
     done = run_cli("gate", table_path, "--gates", gates)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "CD3e: thresholds out of order" in done.stderr and "CD99: unknown marker" in done.stderr
+
+
+def test_segment_then_quantify_from_the_store(small_pair, tmp_path):
+    store = tmp_path / "store"
+    done = run_cli("segment", small_pair.if_path, "--region", 0, 0, 512, 640, "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert " cells in " in done.stdout and (store / "labels.zarr").is_dir()
+    index = pd.read_parquet(store / "cells.parquet")
+    assert len(index) > 20 and index.Y_centroid.max() < 512
+    again = run_cli("segment", small_pair.if_path, "--region", 0, 0, 512, 640, "--store", store)
+    assert f"{len(index)} replaced" in again.stdout or "replaced" in again.stdout
+    assert pd.read_parquet(store / "cells.parquet").CellID.min() > index.CellID.max()  # new ids
+    done = run_cli("quantify", small_pair.if_path, store, "--out", tmp_path / "cells.csv")
+    assert done.returncode == 0, done.stderr
+    assert sorted(pd.read_csv(tmp_path / "cells.csv").CellID) == sorted(pd.read_parquet(store / "cells.parquet").CellID)
+
+
+def test_segment_with_sam_needs_a_checkpoint(small_pair, tmp_path):
+    done = run_cli("segment", small_pair.if_path, "--he", small_pair.he_path, "--backend", "sam", "--store", tmp_path / "s")
+    assert done.returncode == 2 and "--checkpoint" in done.stderr and "Traceback" not in done.stderr
+    done = run_cli("segment", small_pair.if_path, "--backend", "sam", "--checkpoint", tmp_path / "none.pth", "--store", tmp_path / "s")
+    assert done.returncode == 2 and "none.pth: no such checkpoint file" in done.stderr

@@ -8,7 +8,9 @@ CORE_MODULES = [
     "napari_ifcell.synth", "napari_ifcell.cli", "napari_ifcell.pipeline", "napari_ifcell.core.quantify",
     "napari_ifcell.core.gating", "napari_ifcell.core.phenotypes", "napari_ifcell.core.gate_apply",
     "napari_ifcell.core.auto_gate", "napari_ifcell.core.gating_session", "napari_ifcell.core.lookup_view",
-    "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file",
+    "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file", "napari_ifcell.io.label_store",
+    "napari_ifcell.pipeline.segment", "napari_ifcell.core.sam_masks", "napari_ifcell.core.sam_model",
+    "napari_ifcell.core.nuclei_classic",
 ]  # fmt: skip
 FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy", "matplotlib"]
 

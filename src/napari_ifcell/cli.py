@@ -67,10 +67,13 @@ def _quantify(args) -> int:
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.pipeline import quantify_region
 
+    from napari_ifcell.io.label_store import LabelStore
+
     settings = QuantifySettings(expand_um=args.expand_um, statistics=tuple(args.stats), tile=args.tile)
-    with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide, open_slide(args.labels) as labels:
-        if labels.shape != if_slide.shape:
-            raise ValueError(f"{args.labels}: labels are {labels.shape} px but {args.if_slide} is {if_slide.shape} px")
+    labels = LabelStore.open(args.labels).levels[0] if Path(args.labels).is_dir() else open_slide(args.labels)
+    with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide:
+        if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
+            raise ValueError(f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px")
         table = quantify_region(if_slide, labels, region=tuple(args.region) if args.region else None,
                                 settings=settings, progress=_progress)  # fmt: skip
         markers = list(if_slide.channel_names)
@@ -105,6 +108,43 @@ def _gate(args) -> int:
         write_cell_table(gated_table(table, gates), args.out)
     for name, n in classify(table, gates).counts().items():
         print(f"{name}\t{n}")
+    return 0
+
+
+def _segment(args) -> int:
+    from dataclasses import replace
+
+    from napari_ifcell.core.sam_masks import SamSettings
+    from napari_ifcell.io import open_pair, open_slide
+    from napari_ifcell.io.label_store import LabelStore, project_folder
+    from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
+
+    sam = replace(SamSettings(), checkpoint=args.checkpoint, model_type=args.model_type, device=args.device,
+                  points_per_side=args.points_per_side, pred_iou_thresh=args.iou, stability_score_thresh=args.stability,
+                  box_nms_thresh=args.nms)  # fmt: skip
+    settings = SegmentSettings(backend=args.backend, tile=args.tile, halo=args.halo, sam=sam)
+    problems = settings.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    if args.he:
+        pair = open_pair(args.if_slide, args.he, offset_um=tuple(args.he_offset_um))
+        if_slide = pair.if_slide
+    else:
+        pair, if_slide = None, open_slide(args.if_slide)
+    model = None
+    if args.backend.startswith("sam"):
+        if not args.checkpoint:
+            raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
+        from napari_ifcell.core.sam_model import load_sam
+
+        model = load_sam(args.checkpoint, model_type=args.model_type, device=args.device)
+    folder = args.store or project_folder(if_slide.path)
+    store = LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
+    steps = segment_region(if_slide, store, pair=pair, region=tuple(args.region) if args.region else None,
+                           settings=settings, model=model)  # fmt: skip
+    result = run_to_end(steps, _progress)
+    print(file=sys.stderr)
+    print(f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced) -> {folder}")
     return 0
 
 
@@ -143,9 +183,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
     p.set_defaults(func=_synth)
 
+    p = sub.add_parser("segment", help="segment nuclei over a region or the whole slide into its label store")
+    p.add_argument("if_slide")
+    p.add_argument("--he", help="the registered H&E (needed by the he and SAM backends)")
+    p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+    p.add_argument("--backend", default="hoechst", choices=["hoechst", "he", "sam", "sam-if-seeded"])
+    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide")
+    p.add_argument("--store", help="label store folder; default <slide>.ifcell next to the slide")
+    p.add_argument("--tile", type=int, default=512)
+    p.add_argument("--halo", type=int, default=48)
+    p.add_argument("--checkpoint", help="SAM checkpoint (.pth)")
+    p.add_argument("--model-type", default="auto", choices=["auto", "vit_h", "vit_l", "vit_b"])
+    p.add_argument("--device", default="auto")
+    p.add_argument("--points-per-side", type=int, default=64)
+    p.add_argument("--iou", type=float, default=0.81, help="predicted IoU threshold")
+    p.add_argument("--stability", type=float, default=0.85)
+    p.add_argument("--nms", type=float, default=0.1, help="box NMS IoU")
+    p.set_defaults(func=_segment)
+
     p = sub.add_parser("quantify", help="per-cell marker intensities and morphology from an IF slide and its nuclei")
     p.add_argument("if_slide")
-    p.add_argument("labels", help="nuclei label image (TIFF) on the IF grid")
+    p.add_argument("labels", help="nuclei on the IF grid: a label TIFF or a label store folder (segment)")
     p.add_argument("--out", nargs="+", required=True, help=".parquet, .csv, .tsv and/or .h5ad (AnnData)")
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide")
     p.add_argument("--expand-um", type=float, default=1.625, help="cell = nucleus grown by this (µm)")
@@ -177,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SlideError, FileNotFoundError, ValueError) as exc:  # GateError, CellTableError are ValueErrors
+    except (SlideError, FileNotFoundError, FileExistsError, ValueError) as exc:  # Gate/CellTable/SamCheckpoint errors too
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

@@ -33,3 +33,49 @@ def run_in_background(
     worker.errored.connect(on_error)
     worker.start()
     return worker
+
+
+def run_steps_in_background(
+    steps, *, on_progress: Callable, on_done: Callable, on_error: Callable, cancel, sync: bool | None = None
+):
+    """Drive a step generator (yields ``(stage, i, n)``, returns a result) off the GUI thread.
+
+    ``cancel`` is a ``threading.Event``: when set, the generator is closed after the current
+    step (its cleanup runs) and ``on_done(None)`` is called.
+    """
+
+    def drive():
+        while True:
+            if cancel.is_set():
+                steps.close()
+                return None
+            try:
+                step = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield step
+
+    if sync is None:
+        sync = os.environ.get(SYNC_ENV) == "1"
+    if sync:
+        try:
+            driver = drive()
+            while True:
+                try:
+                    on_progress(next(driver))
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+        except Exception as exc:  # reported to the user, never raised into Qt
+            on_error(exc)
+        else:
+            on_done(result)
+        return None
+    from napari.qt.threading import create_worker
+
+    worker = create_worker(drive, _start_thread=False)
+    worker.yielded.connect(on_progress)
+    worker.returned.connect(on_done)
+    worker.errored.connect(on_error)
+    worker.start()
+    return worker

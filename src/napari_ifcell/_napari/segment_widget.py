@@ -1,0 +1,209 @@
+"""Segment dock widget: nuclei in the visible or a drawn region, into the slide's label store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.view import visible_region_px
+from napari_ifcell._napari.workers import run_steps_in_background
+
+BACKEND_LABELS = {
+    "Hoechst watershed (CPU)": "hoechst",
+    "H&E hematoxylin watershed (CPU)": "he",
+    "SAM, point grid (Immunocto)": "sam",
+    "SAM, prompts at Hoechst nuclei": "sam-if-seeded",
+}
+
+
+def _layer_with_role(viewer, role):
+    for layer in viewer.layers:
+        if layer.metadata.get(PLUGIN_KEY, {}).get("role") == role:
+            return layer
+    return None
+
+
+class SegmentWidget(Container):
+    """Choose a backend and its parameters, then segment where you look or draw."""
+
+    def __init__(self, napari_viewer):
+        from napari_ifcell.core.sam_masks import SamSettings
+
+        self.viewer = napari_viewer
+        self.labels_layer = None
+        self.store = None
+        self._cancel = threading.Event()
+        self._steps = None
+        sam = SamSettings()
+        self.backend = ComboBox(label="Backend", choices=list(BACKEND_LABELS))
+        self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
+        self.he_file = FileEdit(label="H&E slide", mode="r", filter="*.tif *.tiff *.svs")
+        self.checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
+        self.model_type = ComboBox(label="SAM model", choices=["auto", "vit_h", "vit_l", "vit_b"])
+        self.device = ComboBox(label="Device", choices=["auto", "cuda", "mps", "cpu"])
+        self.points_per_side = SpinBox(label="Points per side", min=1, max=128, value=sam.points_per_side)
+        self.iou = FloatSpinBox(label="Predicted IoU >", min=0, max=1, step=0.01, value=sam.pred_iou_thresh)
+        self.stability = FloatSpinBox(label="Stability >=", min=0, max=1, step=0.01, value=sam.stability_score_thresh)
+        self.nms = FloatSpinBox(label="Box NMS IoU", min=0, max=1, step=0.01, value=sam.box_nms_thresh)
+        self.min_area = FloatSpinBox(label="Min area (µm²)", min=0, max=10000, step=0.1, value=sam.min_area_um2)
+        self.max_area = FloatSpinBox(label="Max area (µm²)", min=0, max=10000, step=1, value=sam.max_area_um2)
+        self.tile = SpinBox(label="Tile (px)", min=64, max=4096, step=64, value=512)
+        self.visible_button = PushButton(text="Segment visible region")
+        self.drawn_button = PushButton(text="Segment drawn region")
+        self.cancel_button = PushButton(text="Cancel")
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
+        self.status = Label(value="")
+        super().__init__(widgets=[
+            self.backend, self.if_file, self.he_file, self.checkpoint, self.model_type, self.device,
+            self.points_per_side, self.iou, self.stability, self.nms, self.min_area, self.max_area, self.tile,
+            self.visible_button, self.drawn_button, self.cancel_button, self.progress, self.status,
+        ])  # fmt: skip
+        self.status.native.setWordWrap(True)
+        self.max_width = 420
+        self.visible_button.changed.connect(self.segment_visible)
+        self.drawn_button.changed.connect(self.segment_drawn)
+        self.cancel_button.changed.connect(self.cancel)
+        self.cancel_button.enabled = False
+
+    # --- what to segment ---------------------------------------------------------------
+    def _sources(self):
+        """The IF slide and H&E pair: from the file fields, else from the layers on screen."""
+        from napari_ifcell.io import open_pair, open_slide
+
+        if_path, he_path, offset = str(self.if_file.value), str(self.he_file.value), (0.0, 0.0)
+        if if_path in ("", "."):
+            layer = _layer_with_role(self.viewer, "if")
+            if layer is None:
+                raise ValueError("open an IF slide (Loader) or choose the IF slide file")
+            if_path = layer.metadata[PLUGIN_KEY]["path"]
+        if he_path in ("", "."):
+            layer = _layer_with_role(self.viewer, "he")
+            if layer is not None:
+                he_path = layer.metadata[PLUGIN_KEY]["path"]
+                offset = (-float(layer.translate[-2]), -float(layer.translate[-1]))  # the Loader's offset
+        if he_path in ("", "."):
+            return open_slide(if_path), None
+        pair = open_pair(if_path, he_path, offset_um=offset)
+        return pair.if_slide, pair
+
+    def settings(self):
+        from napari_ifcell.core.sam_masks import SamSettings
+        from napari_ifcell.pipeline import SegmentSettings
+
+        sam = SamSettings(
+            checkpoint=str(self.checkpoint.value), model_type=self.model_type.value, device=self.device.value,
+            points_per_side=self.points_per_side.value, pred_iou_thresh=self.iou.value,
+            stability_score_thresh=self.stability.value, box_nms_thresh=self.nms.value,
+            min_area_um2=self.min_area.value, max_area_um2=self.max_area.value,
+        )  # fmt: skip
+        return SegmentSettings(backend=BACKEND_LABELS[self.backend.value], tile=self.tile.value, sam=sam)
+
+    def segment_visible(self, *, sync: bool | None = None):
+        try:
+            if_slide, pair = self._sources()
+            region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return self._on_error(exc)
+        return self._segment(if_slide, pair, region, sync=sync)
+
+    def segment_drawn(self, *, sync: bool | None = None):
+        try:
+            if_slide, pair = self._sources()
+            region = self._drawn_region(if_slide)
+        except Exception as exc:  # noqa: BLE001
+            return self._on_error(exc)
+        return self._segment(if_slide, pair, region, sync=sync)
+
+    def _drawn_region(self, if_slide):
+        import numpy as np
+
+        shapes = [layer for layer in self.viewer.layers if layer._type_string == "shapes" and len(layer.data)]
+        if not shapes:
+            raise ValueError("draw a rectangle in a Shapes layer first")
+        layer = shapes[-1]
+        chosen = sorted(layer.selected_data) or [len(layer.data) - 1]
+        world = np.concatenate([[layer.data_to_world(v) for v in layer.data[i]] for i in chosen])[:, -2:]
+        ps = if_slide.pixel_size_um
+        y0, x0 = np.floor(world.min(0) / ps).astype(int)
+        y1, x1 = np.ceil(world.max(0) / ps).astype(int)
+        y0, x0 = max(y0, 0), max(x0, 0)
+        y1, x1 = min(y1, if_slide.shape[0]), min(x1, if_slide.shape[1])
+        if y1 <= y0 or x1 <= x0:
+            raise ValueError("the drawn shape lies outside the slide")
+        return int(y0), int(x0), int(y1 - y0), int(x1 - x0)
+
+    # --- running -------------------------------------------------------------------------
+    def _segment(self, if_slide, pair, region, *, sync):
+        from napari_ifcell.io.label_store import LabelStore, project_folder
+        from napari_ifcell.pipeline import segment_region
+
+        settings = self.settings()
+        problems = settings.problems()
+        if problems:
+            return self._on_error(ValueError("; ".join(problems)))
+        if settings.backend.startswith("sam") and settings.sam.checkpoint in ("", ".", None):
+            return self._on_error(ValueError("the SAM backends need a checkpoint file (SAM weights cannot be downloaded here)"))
+        try:
+            self.store = LabelStore.open_or_create(project_folder(if_slide.path), if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
+        except Exception as exc:  # noqa: BLE001
+            return self._on_error(exc)
+        self._cancel.clear()
+        self._started = time.perf_counter()
+        self._set_running(True, f"Segmenting {region[2]} x {region[3]} px with {settings.backend}...")
+
+        def steps():  # the model loads in the worker too: ViT-H takes seconds
+            model = None
+            if settings.backend.startswith("sam"):
+                from napari_ifcell.core.sam_model import load_sam
+
+                yield ("loading SAM", 0, 1)
+                model = load_sam(settings.sam.checkpoint, model_type=settings.sam.model_type, device=settings.sam.device)
+            return (yield from segment_region(if_slide, self.store, pair=pair, region=region, settings=settings, model=model))
+
+        return run_steps_in_background(steps(), on_progress=self._on_progress, on_done=self._on_done,
+                                       on_error=self._on_error, cancel=self._cancel, sync=sync)  # fmt: skip
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        self.status.value = "Cancelling after the current tile..."
+
+    def _on_progress(self, step) -> None:
+        _, i, n = step
+        self.progress.max = max(n, 1)
+        self.progress.value = i
+
+    def _on_done(self, result) -> None:
+        self._set_running(False, "")
+        self._show_labels()
+        seconds = time.perf_counter() - self._started
+        if result is None:
+            self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."
+        else:
+            self.status.value = f"{result.cells} cells found in {seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)."
+
+    def _on_error(self, exc: Exception):
+        self._set_running(False, f"Error: {exc}")
+        return None
+
+    def _set_running(self, running: bool, message: str) -> None:
+        self.visible_button.enabled = self.drawn_button.enabled = not running
+        self.cancel_button.enabled = running
+        if message:
+            self.status.value = message
+
+    def _show_labels(self) -> None:
+        """The store's labels as a (multiscale) Labels layer on the slide's grid, refreshed."""
+        levels = self.store.levels
+        if self.labels_layer is not None and self.labels_layer in self.viewer.layers:
+            self.labels_layer.refresh()
+            return
+        ps = self.store.meta.get("pixel_size_um") or 1.0
+        data = levels if len(levels) > 1 else levels[0]
+        self.labels_layer = self.viewer.add_labels(
+            data, name=f"nuclei ({Path(self.store.folder).name})", multiscale=len(levels) > 1, scale=(ps, ps),
+            units=("µm", "µm"), metadata={PLUGIN_KEY: {"role": "labels", "path": str(self.store.folder)}},
+        )  # fmt: skip

@@ -1,0 +1,97 @@
+"""The Segment widget in a real viewer: visible and drawn regions, cancel, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell._napari.segment_widget import SegmentWidget
+from napari_ifcell._napari.view import visible_region_px
+
+
+@pytest.fixture
+def viewer_with_pair(make_napari_viewer, small_pair, tmp_path):
+    import shutil
+
+    # a private copy: the label store is written next to the slide
+    for name in ("if_path", "he_path"):
+        shutil.copy(getattr(small_pair, name), tmp_path / getattr(small_pair, name).name)
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    widget = SegmentWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget, tmp_path
+
+
+def test_visible_region_follows_the_camera(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.canvas.size = (400, 600)
+    viewer.camera.center = (0, 65.0, 97.5)  # µm
+    viewer.camera.zoom = 2.0  # screen px per µm -> 200 x 300 µm in view
+    y, x, h, w = visible_region_px(viewer, 0.325, (1100, 1400))
+    assert (y, x) == (0, 0)  # clipped at the slide's top-left
+    assert h == round((65 + 100) / 0.325) and w == round((97.5 + 150) / 0.325)
+
+
+def test_segment_visible_region(viewer_with_pair):
+    viewer, widget, folder = viewer_with_pair
+    viewer.camera.center = (0, 150.0, 200.0)
+    viewer.camera.zoom = 3.0
+    region = visible_region_px(viewer, 0.325, (1100, 1400))
+    widget.visible_button.changed.emit(True)
+    assert "cells found" in widget.status.value, widget.status.value
+    idx = widget.store.index
+    assert len(idx) > 20
+    y, x, h, w = region
+    assert idx.Y_centroid.between(y, y + h).all() and idx.X_centroid.between(x, x + w).all()
+    layer = widget.labels_layer
+    assert layer in viewer.layers and (folder / "synthetic_if.ifcell" / "cells.parquet").is_file()
+    data = layer.data[0] if layer.multiscale else layer.data
+    assert np.asarray(data[y : y + h, x : x + w]).any()
+
+
+def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
+    viewer, widget, _ = viewer_with_pair
+    shapes = viewer.add_shapes([[[30.0, 40.0], [30.0, 140.0], [100.0, 140.0], [100.0, 40.0]]], shape_type="rectangle")
+    widget.drawn_button.changed.emit(True)
+    first = widget.store.index.copy()
+    y0, x0 = 30 / 0.325, 40 / 0.325
+    assert len(first) > 5 and first.Y_centroid.between(y0 - 1, 100 / 0.325 + 1).all()
+    assert first.X_centroid.between(x0 - 1, 140 / 0.325 + 1).all()
+    widget.drawn_button.changed.emit(True)  # the same region again: replaced, not duplicated
+    assert abs(len(widget.store.index) - len(first)) <= 1 and widget.store.index.run.eq(2).all()
+    assert "replaced" in widget.status.value
+    assert shapes in viewer.layers
+
+
+def test_cancel_stops_after_the_current_tile(viewer_with_pair):
+    viewer, widget, _ = viewer_with_pair
+    widget.tile.value = 128
+    viewer.camera.center = (0, 178.0, 227.0)
+    viewer.camera.zoom = 0.5  # the whole slide
+
+    real = widget._on_progress
+
+    def press_cancel_on_third_tile(step):
+        real(step)
+        if step[1] == 2:
+            widget.cancel_button.changed.emit(True)
+
+    widget._on_progress = press_cancel_on_third_tile
+    widget.visible_button.changed.emit(True)
+    assert "Cancelled" in widget.status.value
+    from napari_ifcell.io.label_store import LabelStore
+
+    store = LabelStore.open(widget.store.folder)
+    labels = np.asarray(store.levels[0][:])
+    assert set(np.unique(labels)) - {0} == set(store.index.CellID)  # consistent
+    assert widget.visible_button.enabled and not widget.cancel_button.enabled
+
+
+def test_sam_without_checkpoint_is_reported(viewer_with_pair):
+    viewer, widget, _ = viewer_with_pair
+    widget.backend.value = "SAM, point grid (Immunocto)"
+    widget.visible_button.changed.emit(True)
+    assert "checkpoint" in widget.status.value and widget.visible_button.enabled
