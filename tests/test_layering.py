@@ -10,7 +10,7 @@ CORE_MODULES = [
     "napari_ifcell.core.auto_gate", "napari_ifcell.core.gating_session", "napari_ifcell.core.lookup_view",
     "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file", "napari_ifcell.io.label_store",
     "napari_ifcell.pipeline.segment", "napari_ifcell.core.sam_masks", "napari_ifcell.core.sam_model",
-    "napari_ifcell.core.nuclei_classic",
+    "napari_ifcell.core.nuclei_classic", "napari_ifcell.pipeline.run", "napari_ifcell.pipeline.run_settings",
 ]  # fmt: skip
 FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy", "matplotlib"]
 

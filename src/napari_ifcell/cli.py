@@ -148,6 +148,41 @@ def _segment(args) -> int:
     return 0
 
 
+def _run(args) -> int:
+    from napari_ifcell.pipeline.run import SlideJob, local_client, run_slide
+    from napari_ifcell.pipeline.run_settings import load_run_settings
+
+    settings = load_run_settings(args.settings)  # every problem reported before any work
+    slides = _slide_list(args)
+    client = None if args.in_process else local_client(args.workers, args.scheduler)
+    try:
+        for if_path, he_path, out_dir in slides:
+            job = SlideJob(str(if_path), str(he_path) if he_path else None, tuple(args.he_offset_um), settings, str(out_dir))
+            summary = run_slide(job, client=client, progress=_progress, region=tuple(args.region) if args.region else None)
+            print(file=sys.stderr)
+            print(f"{Path(if_path).name}: {summary.describe()} -> {out_dir}")
+    finally:
+        if client is not None:
+            client.close()
+    return 0
+
+
+def _slide_list(args) -> list[tuple]:
+    import pandas as pd
+
+    if args.slides:
+        table = pd.read_csv(args.slides)
+        if "if_path" not in table.columns:
+            raise ValueError(f"{args.slides}: needs an if_path column (and optionally he_path, out_dir)")
+        base = Path(args.out)
+        return [(row.if_path, getattr(row, "he_path", None) if isinstance(getattr(row, "he_path", None), str) else None,
+                 getattr(row, "out_dir", None) if isinstance(getattr(row, "out_dir", None), str) else base / Path(row.if_path).name.split(".")[0])
+                for row in table.itertuples()]  # fmt: skip
+    if not args.if_slide:
+        raise ValueError("give --if (and --he) or --slides")
+    return [(args.if_slide, args.he, Path(args.out))]
+
+
 def _progress(stage, i, n):
     print(f"\r{stage}: {i}/{n} tiles", end="", file=sys.stderr, flush=True)
 
@@ -200,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stability", type=float, default=0.85)
     p.add_argument("--nms", type=float, default=0.1, help="box NMS IoU")
     p.set_defaults(func=_segment)
+
+    p = sub.add_parser("run", help="whole-slide segment -> quantify -> gate as dask tasks; resumable")
+    p.add_argument("settings", help="run settings (.yaml/.json): segmentation, quantification, gates")
+    p.add_argument("--if", dest="if_slide", help="IF slide")
+    p.add_argument("--he", help="its registered H&E")
+    p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+    p.add_argument("--slides", help="CSV with if_path[, he_path, out_dir] columns: many slides")
+    p.add_argument("--out", required=True, help="output folder (one per slide; re-running resumes)")
+    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
+    engine.add_argument("--scheduler", help="address of an existing dask scheduler")
+    engine.add_argument("--in-process", action="store_true", help="no cluster: run the tiles in this process")
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("quantify", help="per-cell marker intensities and morphology from an IF slide and its nuclei")
     p.add_argument("if_slide")

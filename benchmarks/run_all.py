@@ -1,0 +1,27 @@
+"""Run every benchmark in turn, with the same data folder: python benchmarks/run_all.py [--data-dir D]."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPTS = ["bench_slide_io.py", "bench_quantify.py", "bench_gating.py", "bench_segmentation.py", "bench_pipeline.py"]
+
+
+def main() -> int:
+    here = Path(__file__).parent
+    extra = sys.argv[1:]
+    failed = []
+    for script in SCRIPTS:
+        print(f"\n=== {script}", flush=True)
+        args = [sys.executable, str(here / script)] + ([] if script == "bench_gating.py" else extra)
+        if subprocess.run(args).returncode:
+            failed.append(script)
+    if failed:
+        print(f"\nfailed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

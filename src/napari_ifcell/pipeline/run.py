@@ -1,0 +1,250 @@
+"""Headless whole-slide runs: segment -> quantify -> gate, tile by tile as dask tasks.
+
+Phase 1 segments every tile (in parallel) and records each tile's owned nuclei in a file;
+the driver then paints them into a fresh label store, giving cell ids in tile order.
+Phase 2 quantifies every tile (in parallel) from that store; the driver concatenates the
+tables and applies the gates. Every tile result is written atomically and a finished tile
+is never redone, so a run killed at any point and started again finishes without
+duplicates; the merges are rebuilt from the tile files, so they are idempotent too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell.pipeline.regions import tiles
+from napari_ifcell.pipeline.run_settings import RunSettings
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SlideJob:
+    if_path: str
+    he_path: str | None
+    offset_um: tuple[float, float]
+    settings: RunSettings
+    out_dir: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    cells: int
+    tiles: int
+    skipped: int
+    seconds: float
+    megapixels: float
+    peak_rss_mb: float
+
+    def describe(self) -> str:
+        rate = self.megapixels / self.seconds if self.seconds else 0.0
+        return (f"{self.cells} cells, {self.tiles} tiles ({self.skipped} already done) in {self.seconds:.1f} s: "
+                f"{rate:.2f} megapixels/s, {self.cells / max(self.seconds, 1e-9):.0f} cells/s; "
+                f"peak worker memory {self.peak_rss_mb:.0f} MB")  # fmt: skip
+
+
+# --- worker side -------------------------------------------------------------------------
+@lru_cache(maxsize=4)
+def _sources(if_path, he_path, offset_um):
+    """Slides opened once per worker process (metadata only)."""
+    from napari_ifcell.io import open_pair, open_slide
+
+    if he_path:
+        pair = open_pair(if_path, he_path, offset_um=offset_um)
+        return pair.if_slide, pair
+    return open_slide(if_path), None
+
+
+@lru_cache(maxsize=1)
+def _model(sam_settings):
+    from napari_ifcell.core.sam_model import load_sam
+
+    return load_sam(sam_settings.checkpoint, model_type=sam_settings.model_type, device=sam_settings.device)
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float | None) -> dict:
+    """Phase 1 for one tile: owned nuclei (local ids 1..n) of ``box`` with its halo, to a file."""
+    from napari_ifcell.core.tiles import owned_labels
+    from napari_ifcell.pipeline.segment import TileReader, _tile_segmenter
+
+    if_slide, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    seg = job.settings.segmentation
+    if threshold is not None:
+        seg = replace(seg, watershed=replace(seg.watershed, threshold=threshold))
+    model = _model(seg.sam) if seg.backend.startswith("sam") else None
+    segmenter = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
+    ty, tx, th, tw = box
+    halo = seg.halo
+    labels = owned_labels(segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw))
+    path = Path(job.out_dir) / "segment_tiles" / f"{ty}_{tx}.npz"
+    _write_atomic(path, lambda p: np.savez_compressed(open(p, "wb"), labels=labels.astype(np.int32), origin=np.array([ty - halo, tx - halo])))
+    return {"tile": box, "cells": int(labels.max()), "rss_mb": _peak_rss_mb()}
+
+
+def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
+    """Phase 2 for one tile: its cells' table from the merged label store, to a file."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.quantify import quantify_region
+
+    if_slide, _ = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    store = LabelStore.open(Path(job.out_dir) / "labels")
+    quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
+    table = quantify_region(if_slide, store.levels[0], region=box, settings=quant)
+    ty, tx = box[:2]
+    _write_atomic(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False))
+    return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
+
+
+# --- driver side ------------------------------------------------------------------------------
+def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, region=None) -> RunSummary:
+    """Run one slide. ``client``: a dask.distributed Client, or None to run in this process."""
+    from napari_ifcell.io import open_slide
+
+    start = time.perf_counter()
+    out = Path(job.out_dir)
+    for sub in ("segment_tiles", "quantify_tiles"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    with open_slide(job.if_path) as if_slide:
+        shape, pixel_size = if_slide.shape, if_slide.pixel_size_um
+    region = region or (0, 0, *shape)
+    _record_run(out, job, region)
+    boxes = tiles(region, job.settings.segmentation.tile)
+    threshold = _run_threshold(job, out, region)
+
+    todo = [b for b in boxes if not (out / "segment_tiles" / f"{b[0]}_{b[1]}.npz").exists()]
+    skipped = len(boxes) - len(todo)
+    outcomes = _map(client, segment_tile, [(job, b, threshold) for b in todo], "segment", len(boxes), skipped, progress)
+    _merge_labels(out, boxes, shape, pixel_size)
+
+    todo = [b for b in boxes if not (out / "quantify_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
+    skipped += len(boxes) - len(todo)
+    outcomes += _map(client, quantify_tile, [(job, b) for b in todo], "quantify", len(boxes), len(boxes) - len(todo), progress)
+    table = _merge_tables(out, boxes, job.settings.gates)
+    peak = max([o["rss_mb"] for o in outcomes], default=0.0)
+    return RunSummary(len(table), len(boxes), skipped, time.perf_counter() - start, region[2] * region[3] / 1e6, peak)
+
+
+def _map(client, fn, arg_list, stage, total, done, progress) -> list[dict]:
+    if progress:
+        progress(stage, done, total)
+    results = []
+    if client is None:
+        for args in arg_list:
+            results.append(fn(*args))
+            done += 1
+            if progress:
+                progress(stage, done, total)
+        return results
+    from distributed import as_completed
+
+    futures = [client.submit(fn, *args, pure=False) for args in arg_list]
+    for future in as_completed(futures):
+        results.append(future.result())
+        done += 1
+        if progress:
+            progress(stage, done, total)
+    return results
+
+
+def _record_run(out: Path, job: SlideJob, region) -> None:
+    """run.json: what this folder holds; a different slide or settings is refused."""
+    record = {"if_path": job.if_path, "he_path": job.he_path, "offset_um": list(job.offset_um), "region": list(region),
+              "settings": json.loads(json.dumps(asdict(job.settings), default=str))}  # fmt: skip
+    path = out / "run.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != record:
+            raise ValueError(f"{out}: holds a run of other slides or settings; use another output folder")
+        return
+    _write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2)))
+
+
+def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
+    """The watershed threshold, estimated once per run and kept, so resumed tiles agree."""
+    seg = job.settings.segmentation
+    if seg.backend not in ("hoechst", "he") or seg.watershed.threshold is not None:
+        return None
+    path = out / "threshold.json"
+    if path.exists():
+        return float(json.loads(path.read_text())["threshold"])
+    from napari_ifcell.pipeline.segment import TileReader, estimate_threshold
+
+    if_slide, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    value = estimate_threshold(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg.backend, region)
+    _write_atomic(path, lambda p: p.write_text(json.dumps({"threshold": value})))
+    return value
+
+
+def _merge_labels(out: Path, boxes, shape, pixel_size) -> None:
+    """Paint every tile's nuclei into a fresh store, ids in tile order; atomic swap."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    final = out / "labels"
+    if (out / "labels.done").exists():
+        return
+    tmp = out / ".labels.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    store = LabelStore.create(tmp, shape, pixel_size_um=pixel_size)
+    run = store.start_run({"merged_from": "segment_tiles"})
+    for ty, tx, _, _ in boxes:
+        data = np.load(out / "segment_tiles" / f"{ty}_{tx}.npz")
+        labels, origin = data["labels"], data["origin"]
+        n = int(labels.max())
+        if n:
+            ids = store.new_ids(n)
+            store.paint(np.where(labels > 0, ids[np.maximum(labels - 1, 0)], 0), (int(origin[0]), int(origin[1])), run)
+    store.commit()
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _write_atomic(out / "labels.done", lambda p: p.write_text("ok"))
+
+
+def _merge_tables(out: Path, boxes, gates_path) -> pd.DataFrame:
+    from napari_ifcell.io.cell_table import write_cell_table
+
+    parts = [pd.read_parquet(out / "quantify_tiles" / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
+    parts = [p for p in parts if len(p)]
+    table = pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True) if parts else pd.DataFrame()
+    if gates_path and len(table):
+        from napari_ifcell.core.gate_apply import gated_table
+        from napari_ifcell.io.gate_file import load_gates
+
+        table = gated_table(table, load_gates(gates_path, columns=table.columns))
+    write_cell_table(table, out / "cells.parquet")
+    return table
+
+
+def local_client(n_workers: int | None = None, scheduler: str | None = None):
+    """A dask.distributed client: an existing scheduler, or a local cluster of processes."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # the terminal shows our progress, not dask's chatter
+    if scheduler:
+        return Client(scheduler)
+    n = n_workers or os.cpu_count() or 1
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
+    return Client(cluster)

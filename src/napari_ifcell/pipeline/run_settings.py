@@ -1,0 +1,110 @@
+"""The settings of a headless run, from a YAML/JSON file: the same dataclasses the widgets use.
+
+```yaml
+segmentation: {backend: hoechst, tile: 512, halo: 48, watershed: {sigma_um: 0.33}, sam: {checkpoint: sam_vit_h.pth}}
+quantification: {expand_um: 1.625, statistics: [mean, std]}
+gates: gates.yaml          # optional; relative to this file
+```
+Every problem in the file is reported at once, before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from napari_ifcell.core.nuclei_classic import WatershedSettings
+from napari_ifcell.core.quantify import QuantifySettings
+from napari_ifcell.core.sam_masks import SamSettings
+from napari_ifcell.pipeline.segment import SegmentSettings
+
+SECTIONS = ("segmentation", "quantification", "gates")
+
+
+class RunSettingsError(ValueError):
+    def __init__(self, path, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{path}: {len(problems)} problem(s) in the run settings:\n  - " + "\n  - ".join(problems))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    segmentation: SegmentSettings = field(default_factory=SegmentSettings)
+    quantification: QuantifySettings = field(default_factory=QuantifySettings)
+    gates: str | None = None  # gate file (absolute)
+
+
+def _build(cls, values, where: str, problems: list[str]):
+    """Instantiate a settings dataclass from a mapping, collecting problems instead of raising."""
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        problems.append(f"{where}: expected a mapping, got {type(values).__name__}")
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        problems.append(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
+def load_run_settings(path: str | Path) -> RunSettings:
+    path = Path(path)
+    if not path.is_file():
+        raise RunSettingsError(path, ["no such file"])
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".json":
+            doc = json.loads(text)
+        else:
+            import yaml
+
+            doc = yaml.safe_load(text) or {}
+    except Exception as exc:
+        raise RunSettingsError(path, [f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}"]) from exc
+    problems: list[str] = []
+    if not isinstance(doc, dict):
+        raise RunSettingsError(path, ["expected a mapping with segmentation / quantification / gates"])
+    unknown = sorted(set(doc) - set(SECTIONS))
+    if unknown:
+        problems.append(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+    seg_doc = dict(doc.get("segmentation") or {})
+    watershed = _build(WatershedSettings, seg_doc.pop("watershed", None), "segmentation.watershed", problems)
+    sam = _build(SamSettings, seg_doc.pop("sam", None), "segmentation.sam", problems)
+    segmentation = _build(SegmentSettings, {**seg_doc, **({"watershed": watershed} if watershed else {}),
+                                            **({"sam": sam} if sam else {})}, "segmentation", problems)  # fmt: skip
+    if segmentation is not None:
+        problems += [f"segmentation: {p}" for p in segmentation.problems()]
+        if segmentation.backend.startswith("sam"):
+            checkpoint = sam.checkpoint if sam else None
+            if not checkpoint:
+                problems.append("segmentation.sam.checkpoint: the SAM backends need a checkpoint path")
+            elif not _resolve(path, checkpoint).is_file():
+                problems.append(f"segmentation.sam.checkpoint: no such file {_resolve(path, checkpoint)}")
+            elif sam:
+                segmentation = dataclasses.replace(segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint))))
+    quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
+    gates = doc.get("gates")
+    if gates is not None:
+        gates = str(_resolve(path, gates))
+        from napari_ifcell.io.gate_file import load_gates
+
+        try:
+            load_gates(gates)
+        except (ValueError, OSError) as exc:
+            problems.append(f"gates: {exc}")
+    if problems:
+        raise RunSettingsError(path, problems)
+    return RunSettings(segmentation, quantification, gates)
+
+
+def _resolve(settings_path: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (settings_path.parent / candidate).resolve()

@@ -1,0 +1,117 @@
+"""Headless runs on dask.distributed: same table as in-process, resumable after a kill,
+bad settings refused before any work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.io import open_slide
+from napari_ifcell.io.label_store import LabelStore
+from napari_ifcell.pipeline import quantify_region
+from napari_ifcell.pipeline.run import SlideJob, local_client, run_slide
+from napari_ifcell.pipeline.run_settings import RunSettingsError, load_run_settings
+
+SETTINGS = "segmentation: {backend: hoechst, tile: 256}\nquantification: {statistics: [mean]}\n"
+
+
+@pytest.fixture
+def settings_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(SETTINGS)
+    return path
+
+
+def _job(small_pair, settings_file, out):
+    return SlideJob(str(small_pair.if_path), None, (0.0, 0.0), load_run_settings(settings_file), str(out))
+
+
+def test_cluster_run_equals_the_in_process_run(small_pair, settings_file, tmp_path):
+    local = run_slide(_job(small_pair, settings_file, tmp_path / "local"))
+    client = local_client(2)
+    try:
+        assert len(client.scheduler_info()["workers"]) == 2
+        distributed = run_slide(_job(small_pair, settings_file, tmp_path / "cluster"), client=client)
+    finally:
+        client.close()
+    a = pd.read_parquet(tmp_path / "local" / "cells.parquet")
+    b = pd.read_parquet(tmp_path / "cluster" / "cells.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert local.cells == distributed.cells == len(a) > 100 and distributed.tiles == 30
+    # and the same as quantifying the merged label store in one go
+    with open_slide(small_pair.if_path) as if_slide:
+        store = LabelStore.open(tmp_path / "cluster" / "labels")
+        direct = quantify_region(if_slide, store.levels[0], settings=load_run_settings(settings_file).quantification)
+    pd.testing.assert_frame_equal(a, direct)
+    assert a["CellID"].is_unique and set(a.CellID) == set(store.index.CellID)
+
+
+def test_gates_are_applied(small_pair, settings_file, small_table, tmp_path):
+    from napari_ifcell.core.auto_gate import suggested_gateset
+    from napari_ifcell.io.gate_file import save_gates
+
+    gates, _ = suggested_gateset(small_table)
+    save_gates(gates, tmp_path / "gates.yaml")
+    settings_file.write_text(SETTINGS.replace("statistics: [mean]", "statistics: [mean]") + "gates: gates.yaml\n")
+    run_slide(_job(small_pair, settings_file, tmp_path / "out"))
+    table = pd.read_parquet(tmp_path / "out" / "cells.parquet")
+    assert "phenotype" in table and (table.phenotype == "B cell").sum() > 10
+
+
+def test_bad_settings_are_refused_before_any_work(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("segmentation: {backend: cellpose, tiles: 3, watershed: {sigma: 1}}\n"
+                    "quantification: {expand_um: -1}\nclassifier: {}\ngates: missing.yaml\n")  # fmt: skip
+    with pytest.raises(RunSettingsError) as info:
+        load_run_settings(path)
+    text = str(info.value)
+    for expected in ("unknown section(s) classifier", "segmentation.watershed: unknown setting(s) sigma",
+                     "segmentation: unknown setting(s) tiles", "unknown backend 'cellpose'", "expand_um must be >= 0",
+                     "gates: "):  # fmt: skip
+        assert expected in text, expected
+    assert text.startswith(f"{path}: ")
+
+
+def test_cli_run_refuses_bad_settings_with_exit_2(small_pair, tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("segmentation: {backend: sam}\n")
+    done = subprocess.run([sys.executable, "-m", "napari_ifcell.cli", "run", str(path), "--if", str(small_pair.if_path),
+                           "--out", str(tmp_path / "out"), "--in-process"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2 and "checkpoint" in done.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_pair, settings_file, tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "napari_ifcell.cli", "run", str(settings_file), "--if", str(small_pair.if_path),
+               "--out", str(out), "--workers", "1"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((out / "segment_tiles").glob("*.npz"))) < 5:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole run, workers included, mid-way
+    process.wait()
+    finished = len(list((out / "segment_tiles").glob("*.npz")))
+    assert 5 <= finished < 30, finished
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"({finished} already done)" in done.stdout or "already done" in done.stdout
+    resumed = pd.read_parquet(out / "cells.parquet")
+    clean = tmp_path / "clean"
+    run_slide(_job(small_pair, settings_file, clean))
+    pd.testing.assert_frame_equal(resumed, pd.read_parquet(clean / "cells.parquet"))
+    labels = np.asarray(LabelStore.open(out / "labels").levels[0][:])
+    assert set(np.unique(labels)) - {0} == set(resumed.CellID)
+
+
+def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, tmp_path):
+    run_slide(_job(small_pair, settings_file, tmp_path / "out"))
+    settings_file.write_text(SETTINGS.replace("tile: 256", "tile: 512"))
+    with pytest.raises(ValueError, match="holds a run of other slides or settings"):
+        run_slide(_job(small_pair, settings_file, tmp_path / "out"))
