@@ -98,7 +98,7 @@ class SlidePair:
         ps = self.pixel_size_um
         return OffsetEstimate(total, (total[0] / ps, total[1] / ps), shift.correlation)
 
-    def read_he_aligned(self, y: int, x: int, h: int, w: int, *, um_per_px: float) -> np.ndarray:
+    def read_he_aligned(self, y: int, x: int, h: int, w: int, *, um_per_px: float, fill: int = 0) -> np.ndarray:
         """The H&E under an IF region given in pixels of ``um_per_px``, on the IF's grid.
 
         Integer-pixel alignment: the registration offset is rounded to whole pixels of
@@ -107,7 +107,7 @@ class SlidePair:
         reg = self.registration
         y_he = round((y * um_per_px * reg.scale + reg.offset_um[0]) / um_per_px)
         x_he = round((x * um_per_px * reg.scale + reg.offset_um[1]) / um_per_px)
-        return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=um_per_px / reg.scale)
+        return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=um_per_px / reg.scale, fill=fill)
 
     def close(self) -> None:
         self.if_slide.close()

@@ -1,0 +1,127 @@
+"""Patch data sets for the H&E classifiers: cells, their IF-derived labels, patches, splits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell.core.classifier import ClassifierConfig
+from napari_ifcell.core.patches import extract_patches, mask_patches
+from napari_ifcell.core.sampling import sample_marker_balanced, sample_per_class, spatial_split
+
+# gating phenotypes -> Immunocto's classes; unknown / inconsistent cells get no label
+CLASS_OF_PHENOTYPE = {"CD4 T": "CD4 T", "regulatory T": "CD4 T", "CD8 T": "CD8 T", "B cell": "B cell",
+                      "macrophage": "macrophage", "other": "other"}  # fmt: skip
+SAMPLINGS = ("per_class", "marker_balanced", "natural")
+
+
+def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndarray:
+    """Class index per cell (-1: no usable label), or ``(N, markers)`` of 1 / 0 / -1 (unknown:
+    uncertain, over-exposed or inconsistent) from a gated table."""
+    if config.task == "multiclass":
+        classes = table["phenotype"].map(CLASS_OF_PHENOTYPE)
+        index = {c: i for i, c in enumerate(config.classes)}
+        return classes.map(lambda c: index.get(c, -1)).to_numpy(np.int64)
+    out = np.full((len(table), len(config.markers)), -1, np.float32)
+    for m, marker in enumerate(config.markers):
+        state = table[f"{marker}_state"].to_numpy()
+        out[state == "positive", m] = 1
+        out[state == "negative", m] = 0
+    return out
+
+
+def patch_reader(pair, config: ClassifierConfig):
+    """``read(y, x, h, w) -> (h, w, C) uint8`` of the classifier's input on the IF grid."""
+    ps = pair.if_slide.pixel_size_um
+    hoechst_scale = None
+
+    def he(y, x, h, w):
+        return pair.read_he_aligned(y, x, h, w, um_per_px=ps, fill=255)  # glass is white
+
+    def hoechst(y, x, h, w):
+        nonlocal hoechst_scale
+        if hoechst_scale is None:
+            from napari_ifcell.core.display import contrast_limits
+
+            level = len(pair.if_slide.levels) - 1
+            lh, lw = pair.if_slide.level_shapes[level]
+            hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=["Hoechst"]))[0]
+        raw = pair.if_slide.read_region(y, x, h, w, channels=["Hoechst"])[0].astype(np.float32)
+        lo, hi = hoechst_scale
+        return np.clip((raw - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[..., None]
+
+    if config.input == "he":
+        return he
+    if config.input == "hoechst":
+        return hoechst
+    return lambda y, x, h, w: np.concatenate([he(y, x, h, w), hoechst(y, x, h, w)], axis=-1)
+
+
+def select_cells(table: pd.DataFrame, targets: np.ndarray, config: ClassifierConfig, *, sampling: str, n: int, seed: int) -> np.ndarray:
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; choose from {SAMPLINGS}")
+    if config.task == "multiclass":
+        labelled = np.flatnonzero(targets >= 0)
+        if sampling == "per_class":
+            return labelled[sample_per_class(targets[labelled], n, seed=seed)]
+    else:
+        labelled = np.flatnonzero((targets >= 0).any(axis=1))
+        if sampling == "marker_balanced":
+            positive = pd.DataFrame(targets[labelled] == 1, columns=list(config.markers))
+            return labelled[sample_marker_balanced(positive, n, seed=seed)]
+    rng = np.random.default_rng(seed)  # natural distribution
+    return np.sort(rng.choice(labelled, size=min(n, labelled.size), replace=False))
+
+
+def export_dataset(pair, table: pd.DataFrame, labels_read, out_dir, *, config: ClassifierConfig, sampling: str = "per_class",
+                   n: int = 5000, sizes=None, block_um: float = 250.0, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+    """Write patches (every size), nucleus masks and an index to ``out_dir`` (replaced whole).
+
+    ``labels_read(y, x, h, w)`` reads the nuclei label image (for the mask patches).
+    """
+    import zarr
+
+    sizes = tuple(sizes or (config.patch_size,))
+    targets = classifier_targets(table, config)
+    rows = select_cells(table, targets, config, sampling=sampling, n=n, seed=seed)
+    cells = table.iloc[rows].reset_index(drop=True)
+    centres = cells[["Y_centroid", "X_centroid"]].to_numpy()
+    index = pd.DataFrame({"CellID": cells["CellID"].to_numpy(), "X_centroid": cells["X_centroid"], "Y_centroid": cells["Y_centroid"],
+                          "slide": Path(str(pair.if_slide.path)).name,
+                          "split": spatial_split(centres[:, ::-1] * pair.if_slide.pixel_size_um, block_um=block_um, seed=seed)})  # fmt: skip
+    if config.task == "multiclass":
+        index["target"] = targets[rows]
+        index["class"] = [config.classes[t] for t in targets[rows]]
+    else:
+        for m, marker in enumerate(config.markers):
+            index[f"{marker}_target"] = targets[rows, m]
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    group = zarr.open_group(tmp / "patches.zarr", mode="w")
+    read = patch_reader(pair, config)
+    for size in sizes:
+        patches = extract_patches(read, centres, size)
+        group.create_array(str(size), data=patches, chunks=(256, size, size, patches.shape[-1]))
+        group.create_array(f"mask_{size}", data=mask_patches(labels_read, centres, cells["CellID"].to_numpy(), size),
+                           chunks=(256, size, size))  # fmt: skip
+    index.to_parquet(tmp / "index.parquet", index=False)
+    (tmp / "config.json").write_text(__import__("json").dumps(config.to_json(), indent=2))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+    return index
+
+
+def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
+    import zarr
+
+    folder = Path(folder)
+    group = zarr.open_group(folder / "patches.zarr", mode="r")
+    if str(size) not in group:
+        raise ValueError(f"{folder}: no {size} px patches; sizes: {[k for k in group.array_keys() if not k.startswith('mask')]}")
+    return np.asarray(group[str(size)][:]), pd.read_parquet(folder / "index.parquet")
