@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["bench_slide_io.py", "bench_quantify.py", "bench_gating.py", "bench_segmentation.py", "bench_pipeline.py"]
+SCRIPTS = ["bench_slide_io.py", "bench_quantify.py", "bench_gating.py", "bench_segmentation.py", "bench_pipeline.py",
+           "bench_classifier.py"]
+NO_DATA = {"bench_gating.py", "bench_classifier.py"}  # make their own data
 
 
 def main() -> int:
@@ -15,7 +17,7 @@ def main() -> int:
     failed = []
     for script in SCRIPTS:
         print(f"\n=== {script}", flush=True)
-        args = [sys.executable, str(here / script)] + ([] if script == "bench_gating.py" else extra)
+        args = [sys.executable, str(here / script)] + ([] if script in NO_DATA else extra)
         if subprocess.run(args).returncode:
             failed.append(script)
     if failed:

@@ -11,6 +11,9 @@ CORE_MODULES = [
     "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file", "napari_ifcell.io.label_store",
     "napari_ifcell.pipeline.segment", "napari_ifcell.core.sam_masks", "napari_ifcell.core.sam_model",
     "napari_ifcell.core.nuclei_classic", "napari_ifcell.pipeline.run", "napari_ifcell.pipeline.run_settings",
+    "napari_ifcell.core.classifier", "napari_ifcell.core.training", "napari_ifcell.core.patches",
+    "napari_ifcell.core.sampling", "napari_ifcell.core.overlay", "napari_ifcell.pipeline.dataset",
+    "napari_ifcell.pipeline.classify", "napari_ifcell.cli.classifiers", "napari_ifcell.cli.cells",
 ]  # fmt: skip
 FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy", "matplotlib"]
 

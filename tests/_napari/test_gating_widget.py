@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from napari_ifcell._napari.gating_widget import GatingWidget
-from napari_ifcell.core.gating import State, forward
+from napari_ifcell.core.gating import State
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The live gating model: one threshold move updates states, phenotypes, counts and colours."""
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -13,10 +13,11 @@ Progress = Callable[[str, int, int], None]
 
 
 def to_tensor(patches: np.ndarray):
-    """``(N, S, S, C)`` uint8 -> ``(N, C, S, S)`` float in [0, 1]."""
+    """``(N, S, S, C)`` uint8 -> ``(N, C, S, S)`` float in [0, 1], kept channels-last in
+    memory (no transposing copy; the CPU convolutions prefer that layout)."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(patches, -1, 1))).float().div_(255.0)
+    return torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def augment(batch, generator):
@@ -43,7 +44,6 @@ def positive_weights(targets: np.ndarray) -> np.ndarray:
 
 def masked_bce(logits, targets, pos_weight):
     """Weighted BCE over known labels only (targets -1 are unknown and ignored)."""
-    import torch
     import torch.nn.functional as F
 
     known = targets >= 0

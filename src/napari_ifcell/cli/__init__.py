@@ -1,0 +1,34 @@
+"""Command line: ``napari-ifcell info | synth | demo | segment | quantify | gate | run |
+export-dataset | train | predict | evaluate``. Imports no Qt unless asked to show a viewer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from napari_ifcell.cli import cells, classifiers, slides
+
+    parser = argparse.ArgumentParser(prog="napari-ifcell", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (slides, cells, classifiers):
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from napari_ifcell.io.errors import SlideError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (SlideError, FileNotFoundError, FileExistsError, ValueError) as exc:  # Gate/CellTable/SamCheckpoint errors too
+        print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from napari_ifcell.cli import main
+
+sys.exit(main())

@@ -1,0 +1,184 @@
+"""CLI commands for the H&E classifiers: export-dataset, train, predict, evaluate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from napari_ifcell.cli.progress import progress as _progress
+
+def _open_pair_args(args):
+    from napari_ifcell.io import open_pair
+
+    return open_pair(args.if_slide, args.he, offset_um=tuple(args.he_offset_um))
+
+
+def _label_reader(path):
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.regions import read_labels
+
+    source = LabelStore.open(path).levels[0] if Path(path).is_dir() else open_slide(path)
+    return lambda y, x, h, w: read_labels(source, y, x, h, w)
+
+
+def _classifier_config(args):
+    from napari_ifcell.core.classifier import ClassifierConfig
+
+    config = ClassifierConfig(task=args.task, input=args.input, patch_size=args.size)
+    problems = config.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    return config
+
+
+def _export_dataset(args) -> int:
+    from napari_ifcell.io.cell_table import read_cell_table
+    from napari_ifcell.pipeline.dataset import export_dataset
+
+    table = read_cell_table(args.table)
+    if "phenotype" not in table.columns:
+        raise ValueError(f"{args.table}: no phenotype column; run 'napari-ifcell gate' on it first")
+    config = _classifier_config(args)
+    index = export_dataset(_open_pair_args(args), table, _label_reader(args.labels), args.out, config=config,
+                           sampling=args.sampling, n=args.n, sizes=tuple(args.sizes or (args.size,)), seed=args.seed)  # fmt: skip
+    print(f"{len(index)} cells -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items()))
+    return 0
+
+
+def _train(args) -> int:
+    import json
+    from dataclasses import replace
+
+    import numpy as np
+
+    from napari_ifcell.core.classifier import ClassifierConfig, save_classifier
+    from napari_ifcell.core.training import predict_proba, train_classifier
+    from napari_ifcell.pipeline.dataset import load_dataset
+
+    config = ClassifierConfig.from_json(json.loads((Path(args.dataset) / "config.json").read_text()))
+    config = replace(config, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, backbone=args.backbone,
+                     backbone_weights=args.backbone_weights, seed=args.seed, device=args.device,
+                     patch_size=args.size or config.patch_size)  # fmt: skip
+    patches, index = load_dataset(args.dataset, config.patch_size)
+    columns = ["target"] if config.task == "multiclass" else [f"{m}_target" for m in config.markers]
+    targets = index[columns].to_numpy()
+    targets = targets[:, 0] if config.task == "multiclass" else targets
+    split = index["split"].to_numpy()
+    model, history = train_classifier(patches[split == "train"], targets[split == "train"], config,
+                                      val_patches=patches[split == "val"], val_targets=targets[split == "val"], progress=_progress)  # fmt: skip
+    save_classifier(model, config, args.out, history=history)
+    print(file=sys.stderr)
+    test = split == "test"
+    if test.any():
+        from napari_ifcell.core.classifier_metrics import class_report, marker_report
+
+        probs = predict_proba(model, patches[test], config)
+        if config.task == "multiclass":
+            report = class_report(np.asarray(config.classes)[targets[test]], np.asarray(config.classes)[probs.argmax(1)], config.classes)
+        else:
+            report = marker_report(targets[test], probs, config.markers)
+        print(report.round(3).to_string(index=False))
+    print(f"model -> {args.out} ({len(history)} epochs)")
+    return 0
+
+
+def _predict(args) -> int:
+    from napari_ifcell.core.classifier import load_classifier
+    from napari_ifcell.core.sam_model import resolve_device
+    from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
+    from napari_ifcell.pipeline.classify import predict_cells
+
+    model, config = load_classifier(args.model, device=resolve_device(args.device))
+    table = predict_cells(_open_pair_args(args), read_cell_table(args.table), model, config,
+                          region=tuple(args.region) if args.region else None, progress=_progress)  # fmt: skip
+    print(file=sys.stderr)
+    write_cell_table(table, args.out)
+    print(f"predictions for {int(table.filter(like='prob_').notna().all(axis=1).sum())} cells -> {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from napari_ifcell.core.classifier import ClassifierConfig
+    from napari_ifcell.io.cell_table import read_cell_table
+    from napari_ifcell.pipeline.classify import evaluate_cells
+
+    config = ClassifierConfig.from_json(json.loads((Path(args.model) / "config.json").read_text())["config"])
+    table = read_cell_table(args.table)
+    report = evaluate_cells(table, config, region=tuple(args.region) if args.region else None)
+    print(report.round(3).to_string(index=False))
+    if args.out:
+        report.to_csv(args.out, index=False)
+    if args.figures:
+        _figures(table, config, Path(args.figures))
+    return 0
+
+
+def _figures(table, config, folder: Path) -> None:
+    from napari_ifcell.core.classifier_metrics import save_confusion_figure, save_roc_figure
+    from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE, classifier_targets
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if config.task == "multiclass":
+        scored = (classifier_targets(table, config) >= 0) & table["predicted"].notna().to_numpy()
+        save_confusion_figure(table["phenotype"].map(CLASS_OF_PHENOTYPE)[scored], table["predicted"][scored], config.classes, folder / "confusion.png")
+    else:
+        import numpy as np
+
+        probs = table[[f"prob_{m}" for m in config.markers]].to_numpy()
+        has = ~np.isnan(probs).any(axis=1)
+        save_roc_figure(classifier_targets(table, config)[has], probs[has], config.markers, folder / "roc.png")
+
+
+
+def add_commands(sub) -> None:
+    def pair_arguments(p):
+        p.add_argument("--if", dest="if_slide", required=True, help="IF slide")
+        p.add_argument("--he", required=True, help="its registered H&E")
+        p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+
+    p = sub.add_parser("export-dataset", help="H&E patches of gated cells, their labels and splits, for training")
+    p.add_argument("table", help="gated cell table (napari-ifcell gate --out)")
+    pair_arguments(p)
+    p.add_argument("--labels", required=True, help="nuclei: label TIFF or label store folder (for the mask patches)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--task", default="multiclass", choices=["multiclass", "multitask"])
+    p.add_argument("--input", default="he", choices=["he", "hoechst", "he+hoechst"])
+    p.add_argument("--sampling", default="per_class", choices=["per_class", "marker_balanced", "natural"])
+    p.add_argument("-n", type=int, default=5000, help="cells per class (per_class) or in all")
+    p.add_argument("--size", type=int, default=64, help="patch size the model uses")
+    p.add_argument("--sizes", type=int, nargs="+", help="every patch size to write (default: --size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_export_dataset)
+
+    p = sub.add_parser("train", help="train an H&E classifier on an exported data set")
+    p.add_argument("dataset")
+    p.add_argument("--out", required=True, help="model folder (weights.pt + config.json)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--size", type=int, default=None, help="patch size (default: the data set's)")
+    p.add_argument("--backbone", default="small_cnn", choices=["small_cnn", "resnet18"])
+    p.add_argument("--backbone-weights", default=None, help="local ResNet-18 weights (.pth)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="classify the cells of a table from the H&E")
+    p.add_argument("table")
+    pair_arguments(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("evaluate", help="per-class P/R/F1 or per-marker AUROC against the IF-derived labels")
+    p.add_argument("table", help="a table with predictions (napari-ifcell predict)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
+    p.add_argument("--out", help="metrics CSV")
+    p.add_argument("--figures", help="folder for the confusion matrix / ROC curves (PNG)")
+    p.set_defaults(func=_evaluate)

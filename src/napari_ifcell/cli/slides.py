@@ -1,0 +1,93 @@
+"""CLI commands about slides: info, synth, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+def _info(args) -> int:
+    from napari_ifcell.io import open_slide
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        slide = open_slide(args.path, pixel_size_um=args.pixel_size)
+    with slide:
+        summary = {
+            "path": str(slide.path),
+            "kind": "rgb" if slide.is_rgb else "fluorescence",
+            "layout": slide.layout,
+            "dtype": str(slide.dtype),
+            "pixel_size_um": slide.pixel_size_um,
+            "channels": list(slide.channel_names),
+            "levels": [
+                {"level": i, "height": h, "width": w, "downsample": round(d, 3)}
+                for i, ((h, w), d) in enumerate(zip(slide.level_shapes, slide.downsamples))
+            ],
+            "notes": slide.notes,
+        }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    ps = f"{slide.pixel_size_um} µm/px" if slide.pixel_size_um else "unknown (give --pixel-size)"
+    print(f"{slide.path}\n  kind: {summary['kind']} ({slide.layout}, {slide.dtype})\n  pixel size: {ps}")
+    print(f"  channels ({slide.n_channels}): {', '.join(slide.channel_names)}")
+    for lv in summary["levels"]:
+        print(f"  level {lv['level']}: {lv['height']} x {lv['width']} (downsample {lv['downsample']})")
+    for w in caught:
+        print(f"note: {w.message}", file=sys.stderr)
+    return 0
+
+
+def _synth(args) -> int:
+    from napari_ifcell.synth import make_synthetic_pair
+
+    def progress(stage, i, n):
+        print(f"\r{stage}: {i + 1}/{n}", end="", file=sys.stderr, flush=True)
+
+    pair = make_synthetic_pair(
+        args.out_dir, shape=tuple(args.size), seed=args.seed, he_offset_px=tuple(args.he_offset),
+        tile=args.tile, he_planar=args.he_planar, progress=progress,
+    )  # fmt: skip
+    print(file=sys.stderr)
+    truth = json.loads(pair.truth_path.read_text())
+    print(f"wrote {pair.folder}: {truth['n_cells']} cells, {pair.if_path.name}, {pair.he_path.name}, "
+          f"{pair.labels_path.name}, {pair.cells_path.name}")  # fmt: skip
+    return 0
+
+
+def _demo(args) -> int:
+    import napari
+
+    from napari_ifcell._napari.demo import run_demo
+
+    out = Path(args.out_dir) if args.out_dir else Path.home() / ".cache" / "napari-ifcell" / "demo"
+    run_demo(out, shape=tuple(args.size), seed=args.seed)
+    napari.run()
+    return 0
+
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
+    p.add_argument("path")
+    p.add_argument("--pixel-size", type=float, default=None, help="override µm per pixel")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_info)
+
+    p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
+    p.add_argument("out_dir")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--he-offset", type=float, nargs=2, metavar=("DY", "DX"), default=(3.0, -2.0),
+                   help="H&E registration error in pixels")  # fmt: skip
+    p.add_argument("--tile", type=int, default=1024)
+    p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("demo", help="generate a synthetic pair and open it in napari")
+    p.add_argument("--out-dir", default=None)
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_demo)
