@@ -93,3 +93,10 @@ def test_demo_opens_the_pair_with_the_loader_docked(tmp_path, qtbot):
         assert viewer.window.dock_widgets["Loader"] is widget
     finally:
         viewer.close()
+
+
+def test_channel_list_survives_other_layers_being_added(loader):
+    viewer, widget = loader
+    widget.channels.value = ["CD8a"]
+    viewer.add_points([[1.0, 2.0]])  # napari then asks every dock widget to reset its choices
+    assert list(widget.channels.choices) == list(ORION_CHANNELS) and widget.channels.value == ["CD8a"]

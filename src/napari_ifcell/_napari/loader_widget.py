@@ -35,7 +35,10 @@ class LoaderWidget(Container):
         self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER)
         self.open_button = PushButton(text="Open pair")
         self.info = Label(value="No slides open.")
-        self.channels = Select(label="IF channels shown", choices=[], allow_multiple=True)
+        # choices from a callable: napari calls reset_choices() whenever layers change, which
+        # would put a static list back to its initial (empty) value
+        self._channel_names: list[str] = []
+        self.channels = Select(label="IF channels shown", choices=lambda _widget: self._channel_names, allow_multiple=True)
         self.over_he = CheckBox(text="IF over H&E (transparent where dark)", value=True)
         self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
@@ -83,9 +86,9 @@ class LoaderWidget(Container):
         self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
         self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
         set_overlay_mode(self.if_layers, self.over_he.value)
-        names = list(pair.if_slide.channel_names)
-        self.channels.choices = names
+        self._channel_names = list(pair.if_slide.channel_names)
         with self.channels.changed.blocked():
+            self.channels.reset_choices()
             self.channels.value = [layer.name for layer in self.if_layers if layer.visible]
         with self._geometry_blocked():
             self.if_pixel_size.value = pair.if_slide.pixel_size_um

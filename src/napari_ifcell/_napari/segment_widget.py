@@ -9,6 +9,8 @@ from pathlib import Path
 from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.sources import open_sources
+from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_steps_in_background
 
@@ -20,19 +22,13 @@ BACKEND_LABELS = {
 }
 
 
-def _layer_with_role(viewer, role):
-    for layer in viewer.layers:
-        if layer.metadata.get(PLUGIN_KEY, {}).get("role") == role:
-            return layer
-    return None
-
-
 class SegmentWidget(Container):
     """Choose a backend and its parameters, then segment where you look or draw."""
 
     def __init__(self, napari_viewer):
         from napari_ifcell.core.sam_masks import SamSettings
 
+        keep_triton_out()
         self.viewer = napari_viewer
         self.labels_layer = None
         self.store = None
@@ -71,24 +67,7 @@ class SegmentWidget(Container):
 
     # --- what to segment ---------------------------------------------------------------
     def _sources(self):
-        """The IF slide and H&E pair: from the file fields, else from the layers on screen."""
-        from napari_ifcell.io import open_pair, open_slide
-
-        if_path, he_path, offset = str(self.if_file.value), str(self.he_file.value), (0.0, 0.0)
-        if if_path in ("", "."):
-            layer = _layer_with_role(self.viewer, "if")
-            if layer is None:
-                raise ValueError("open an IF slide (Loader) or choose the IF slide file")
-            if_path = layer.metadata[PLUGIN_KEY]["path"]
-        if he_path in ("", "."):
-            layer = _layer_with_role(self.viewer, "he")
-            if layer is not None:
-                he_path = layer.metadata[PLUGIN_KEY]["path"]
-                offset = (-float(layer.translate[-2]), -float(layer.translate[-1]))  # the Loader's offset
-        if he_path in ("", "."):
-            return open_slide(if_path), None
-        pair = open_pair(if_path, he_path, offset_um=offset)
-        return pair.if_slide, pair
+        return open_sources(self.viewer, self.if_file.value, self.he_file.value)
 
     def settings(self):
         from napari_ifcell.core.sam_masks import SamSettings

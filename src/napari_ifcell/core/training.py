@@ -65,20 +65,26 @@ def _loss_fn(config: ClassifierConfig, train_targets: np.ndarray):
     return lambda logits, y: masked_bce(logits, y.float(), weight)
 
 
-def train_classifier(
-    patches: np.ndarray,
-    targets: np.ndarray,
-    config: ClassifierConfig,
-    *,
-    val_patches: np.ndarray | None = None,
-    val_targets: np.ndarray | None = None,
-    progress: Progress | None = None,
-):
+def train_classifier(patches, targets, config: ClassifierConfig, *, val_patches=None, val_targets=None,
+                     progress: Progress | None = None):  # fmt: skip
     """Train from scratch, seeded; early stopping on the validation loss. Returns (model, history).
 
     ``targets``: class index per patch (``multiclass``, -1 = unknown) or ``(N, markers)``
     with 1 / 0 / -1 = unknown (``multitask``).
     """
+    steps = train_steps(patches, targets, config, val_patches=val_patches, val_targets=val_targets)
+    while True:
+        try:
+            stage, i, n = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress:
+            progress(stage, i, n)
+
+
+def train_steps(patches: np.ndarray, targets: np.ndarray, config: ClassifierConfig, *, val_patches=None, val_targets=None):
+    """:func:`train_classifier` as a generator: yields ``("train", epoch, epochs)``, returns
+    (model, history); the widget drives it in a worker."""
     import torch
 
     from napari_ifcell.core.sam_model import resolve_device
@@ -120,8 +126,7 @@ def train_classifier(
             else:
                 waited += 1
         history.append(record)
-        if progress:
-            progress("train", epoch + 1, config.epochs)
+        yield ("train", epoch + 1, config.epochs)
         if waited >= config.patience:
             break
     if best_state is not None:

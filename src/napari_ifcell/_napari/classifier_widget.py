@@ -1,0 +1,200 @@
+"""Classifier dock widget: train, predict the cells you look at, and see where the H&E-only
+model agrees with the IF truth (TP / FP / FN / TN at a confidence threshold)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, ProgressBar, PushButton
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.sources import open_sources
+from napari_ifcell._napari.torch_guard import keep_triton_out
+from napari_ifcell._napari.view import visible_region_px
+from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
+from napari_ifcell.core.overlay import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
+
+GROUPS = {"lymphocytes": ("CD4 T", "CD8 T", "B cell"), "T cells": ("CD4 T", "CD8 T")}
+
+
+class ClassifierWidget(Container):
+    def __init__(self, napari_viewer):
+        keep_triton_out()
+        self.viewer = napari_viewer
+        self.table = None
+        self.config = None
+        self.model = None
+        self.layer = None
+        self.lut = np.zeros(1, np.uint8)
+        self._cancel = threading.Event()
+        self.table_file = FileEdit(label="Gated cell table", mode="r", filter="*.parquet *.csv *.tsv")
+        self.labels_file = FileEdit(label="Nuclei (TIFF or store)", mode="r")
+        self.dataset_dir = FileEdit(label="Patch data set", mode="d")
+        self.model_dir = FileEdit(label="Model folder", mode="d")
+        self.train_button = PushButton(text="Train on the data set")
+        self.visible_button = PushButton(text="Predict visible region")
+        self.all_button = PushButton(text="Predict whole slide")
+        # choices from a callable: napari calls reset_choices() whenever layers change, which
+        # would put a static list back to its initial (empty) value
+        self._target_names: list[str] = []
+        self.target = ComboBox(label="Show", choices=lambda _widget: self._target_names)
+        self.threshold = FloatSlider(label="Confidence threshold", min=0.0, max=1.0, step=0.01, value=0.5)
+        self.show_tn = CheckBox(text="Show true negatives", value=False)
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
+        self.metrics = Label(value="")
+        self.save_button = PushButton(text="Save metrics CSV")
+        self.status = Label(value="")
+        super().__init__(widgets=[self.table_file, self.labels_file, self.dataset_dir, self.model_dir, self.train_button,
+                                  self.visible_button, self.all_button, self.target, self.threshold, self.show_tn,
+                                  self.progress, self.metrics, self.save_button, self.status])  # fmt: skip
+        for label in (self.metrics, self.status):
+            label.native.setWordWrap(True)
+        self.max_width = 420
+        self.train_button.changed.connect(self.train)
+        self.visible_button.changed.connect(lambda: self.predict(visible=True))
+        self.all_button.changed.connect(lambda: self.predict(visible=False))
+        for w in (self.target, self.threshold, self.show_tn):
+            w.changed.connect(self._show_outcomes)
+        self.save_button.changed.connect(self.save_metrics)
+
+    # --- training -----------------------------------------------------------------------
+    def train(self, *, sync: bool | None = None):
+        dataset, out = Path(self.dataset_dir.value), Path(self.model_dir.value)
+
+        def steps():
+            import json
+
+            from napari_ifcell.core.classifier import ClassifierConfig, save_classifier
+            from napari_ifcell.core.training import train_steps
+            from napari_ifcell.pipeline.dataset import load_dataset
+
+            config = ClassifierConfig.from_json(json.loads((dataset / "config.json").read_text()))
+            patches, index = load_dataset(dataset, config.patch_size)
+            columns = ["target"] if config.task == "multiclass" else [f"{m}_target" for m in config.markers]
+            targets = index[columns].to_numpy()
+            targets = targets[:, 0] if config.task == "multiclass" else targets
+            split = index["split"].to_numpy()
+            model, history = yield from train_steps(patches[split == "train"], targets[split == "train"], config,
+                                                    val_patches=patches[split == "val"], val_targets=targets[split == "val"])  # fmt: skip
+            save_classifier(model, config, out, history=history)
+            return f"Trained {len(history)} epochs on {int((split == 'train').sum())} patches; saved to {out}."
+
+        self.status.value = "Training..."
+        return run_steps_in_background(steps(), on_progress=self._on_progress, on_done=lambda msg: setattr(self.status, "value", msg),
+                                       on_error=self._on_error, cancel=self._cancel, sync=sync)  # fmt: skip
+
+    # --- prediction ----------------------------------------------------------------------------
+    def predict(self, *, visible: bool, sync: bool | None = None):
+        from napari_ifcell.core.classifier import load_classifier
+        from napari_ifcell.io.cell_table import read_cell_table
+
+        try:
+            if_slide, pair = open_sources(self.viewer, need_he=True)
+            region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape) if visible else None
+            table = read_cell_table(self.table_file.value)
+            if "phenotype" not in table.columns:
+                raise ValueError(f"{self.table_file.value}: no phenotype column; gate the table first")
+            self.model, self.config = load_classifier(self.model_dir.value)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return self._on_error(exc)
+        self.status.value = "Predicting..."
+
+        def work():
+            from napari_ifcell.pipeline.classify import predict_cells
+
+            return predict_cells(pair, table, self.model, self.config, region=region)
+
+        return run_in_background(work, on_done=self._on_predicted, on_error=self._on_error, sync=sync)
+
+    def _on_predicted(self, table) -> None:
+        self.table = table
+        names = list(self.config.classes) + [g for g, members in GROUPS.items() if set(members) <= set(self.config.classes)] \
+            if self.config.task == "multiclass" else list(self.config.markers)  # fmt: skip
+        self._target_names = names
+        with self.target.changed.blocked():
+            self.target.reset_choices()
+            self.target.value = "lymphocytes" if "lymphocytes" in names else names[0]
+        self._add_layer()
+        self._show_outcomes()
+        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
+        self.status.value = f"Predicted {n} cells."
+
+    def truth_and_probability(self, target: str):
+        """Per cell: IF-derived truth (1 / 0 / -1 unknown) and the model's probability."""
+        from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE
+
+        table = self.table
+        if self.config.task == "multiclass":
+            members = GROUPS.get(target, (target,))
+            cls = table["phenotype"].map(CLASS_OF_PHENOTYPE)
+            truth = np.where(cls.isna(), -1, cls.isin(members).astype(int))
+            prob = table[[f"prob_{m}" for m in members]].sum(axis=1, min_count=1).to_numpy()
+        else:
+            state = table[f"{target}_state"].to_numpy()
+            truth = np.where(state == "positive", 1, np.where(state == "negative", 0, -1))
+            prob = table[f"prob_{target}"].to_numpy()
+        truth = np.where(np.isnan(prob), -1, truth)
+        return truth, prob
+
+    def _add_layer(self) -> None:
+        from napari.utils.colormaps import DirectLabelColormap
+
+        from napari_ifcell.core.lookup_view import LookupView
+        from napari_ifcell.io import open_slide
+        from napari_ifcell.io.label_store import LabelStore
+
+        path = Path(self.labels_file.value)
+        levels = LabelStore.open(path).levels if path.is_dir() else [lvl for lvl in open_slide(path).levels]
+        ps = self.viewer.layers[0].scale[-1] if len(self.viewer.layers) else 1.0
+        if_layer = next((lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None)
+        if if_layer is not None:
+            ps = float(if_layer.scale[-1])
+        self.lut = np.zeros(int(self.table["CellID"].max()) + 1, np.uint8)
+        colours = {None: "transparent", 0: "transparent", **{i + 1: POCHET_COLOURS[o] for i, o in enumerate(OUTCOMES)}}
+        if self.layer is not None and self.layer in self.viewer.layers:
+            self.viewer.layers.remove(self.layer)
+        data = [LookupView(level, self.lut) for level in levels]
+        self.layer = self.viewer.add_labels(data if len(data) > 1 else data[0], name="classifier vs IF", multiscale=len(data) > 1,
+                                            scale=(ps, ps), units=("µm", "µm"), colormap=DirectLabelColormap(color_dict=colours),
+                                            metadata={PLUGIN_KEY: {"role": "classifier"}})  # fmt: skip
+
+    def _show_outcomes(self, *_) -> None:
+        if self.table is None or not self.target.value:
+            return
+        truth, prob = self.truth_and_probability(self.target.value)
+        codes = outcomes(truth, np.nan_to_num(prob, nan=0.0), threshold=self.threshold.value)
+        shown = codes + 1
+        shown[codes == OUTCOMES.index("no truth")] = 0
+        if not self.show_tn.value:
+            shown[codes == OUTCOMES.index("TN")] = 0
+        self.lut[:] = 0
+        self.lut[self.table["CellID"].to_numpy()] = shown
+        self.layer.refresh()
+        counts = outcome_counts(codes)
+        tp, fp, fn = counts["TP"], counts["FP"], counts["FN"]
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        self.metrics.value = (f"{self.target.value} at {self.threshold.value:.2f}: TP {tp}, FP {fp}, FN {fn}, TN {counts['TN']}; "
+                              f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}")  # fmt: skip
+
+    def save_metrics(self) -> None:
+        from napari_ifcell.pipeline.classify import evaluate_cells
+
+        try:
+            path = Path(self.model_dir.value) / "metrics.csv"
+            evaluate_cells(self.table, self.config).to_csv(path, index=False)
+            self.status.value = f"Metrics saved to {path}"
+        except Exception as exc:  # noqa: BLE001
+            self._on_error(exc)
+
+    def _on_progress(self, step) -> None:
+        _, i, n = step
+        self.progress.max = max(n, 1)
+        self.progress.value = i
+
+    def _on_error(self, exc: Exception):
+        self.status.value = f"Error: {exc}"
+        return None

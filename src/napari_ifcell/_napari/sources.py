@@ -1,0 +1,36 @@
+"""The slides a widget should work on: the ones the Loader put on screen, or files."""
+
+from __future__ import annotations
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+
+
+def layer_with_role(viewer, role: str):
+    for layer in viewer.layers:
+        if layer.metadata.get(PLUGIN_KEY, {}).get("role") == role:
+            return layer
+    return None
+
+
+def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool = False):
+    """(IF slide, SlidePair or None). Empty paths fall back to the layers on screen; the H&E
+    offset then comes from the Loader (the H&E layer's translate)."""
+    from napari_ifcell.io import open_pair, open_slide
+
+    if_path, he_path, offset = str(if_path or ""), str(he_path or ""), (0.0, 0.0)
+    if if_path in ("", "."):
+        layer = layer_with_role(viewer, "if")
+        if layer is None:
+            raise ValueError("open an IF slide (Loader) or choose the IF slide file")
+        if_path = layer.metadata[PLUGIN_KEY]["path"]
+    if he_path in ("", "."):
+        layer = layer_with_role(viewer, "he")
+        if layer is not None:
+            he_path = layer.metadata[PLUGIN_KEY]["path"]
+            offset = (-float(layer.translate[-2]), -float(layer.translate[-1]))
+    if he_path in ("", "."):
+        if need_he:
+            raise ValueError("open the H&E with the IF slide (Loader) or choose the H&E file")
+        return open_slide(if_path), None
+    pair = open_pair(if_path, he_path, offset_um=offset)
+    return pair.if_slide, pair

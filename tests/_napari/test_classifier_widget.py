@@ -1,0 +1,89 @@
+"""The Classifier widget in a real viewer: train, predict where you look, outcomes overlay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_ifcell._napari.classifier_widget import ClassifierWidget
+from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell.core.overlay import OUTCOMES
+
+from ..conftest import HE_OFFSET_PX
+
+
+@pytest.fixture
+def widget(make_napari_viewer, small_pair, small_table, tmp_path):
+    from napari_ifcell.core.auto_gate import suggested_gateset
+    from napari_ifcell.core.classifier import ClassifierConfig
+    from napari_ifcell.core.gate_apply import gated_table
+    from napari_ifcell.io import open_pair, open_slide
+    from napari_ifcell.pipeline.dataset import export_dataset
+    from napari_ifcell.pipeline.regions import read_labels
+
+    gates, _ = suggested_gateset(small_table)
+    table = gated_table(small_table, gates)
+    table.to_parquet(tmp_path / "gated.parquet", index=False)
+    pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
+    labels = open_slide(small_pair.labels_path)
+    export_dataset(pair, table, lambda y, x, h, w: read_labels(labels, y, x, h, w), tmp_path / "ds",
+                   config=ClassifierConfig(epochs=8), sampling="natural", n=10**6)  # fmt: skip
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.open_pair(small_pair.if_path, small_pair.he_path)
+    loader.offset_y.value, loader.offset_x.value = (v * 0.325 for v in HE_OFFSET_PX)
+    w = ClassifierWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.table_file.value, w.labels_file.value = tmp_path / "gated.parquet", small_pair.labels_path
+    w.dataset_dir.value, w.model_dir.value = tmp_path / "ds", tmp_path / "model"
+    w.train_button.changed.emit(True)
+    return viewer, w, tmp_path
+
+
+def test_train_predict_and_overlay(widget):
+    viewer, w, tmp_path = widget
+    assert (tmp_path / "model" / "weights.pt").is_file() and "Trained" in w.status.value
+    assert w.progress.value >= 1
+    w.all_button.changed.emit(True)
+    assert "Predicted" in w.status.value and w.target.value == "lymphocytes"
+    layer = viewer.layers["classifier vs IF"]
+    truth, prob = w.truth_and_probability("lymphocytes")
+    # a true lymphocyte the model is confident about is drawn red (TP)
+    rows = np.flatnonzero((truth == 1) & (prob > 0.9))
+    assert rows.size
+    cell = w.table.iloc[rows[0]]
+    y, x = int(round(cell.Y_centroid)), int(round(cell.X_centroid))
+    data = layer.data[0] if layer.multiscale else layer.data
+    assert int(np.asarray(data[y : y + 1, x : x + 1])[0, 0]) == 1 + OUTCOMES.index("TP")
+    assert layer.colormap.color_dict[1 + OUTCOMES.index("TP")] is not None
+    assert "F1" in w.metrics.value
+    f1 = float(w.metrics.value.split("F1 ")[1])
+    assert f1 > 0.8
+
+
+def test_threshold_moves_predicted_positives(widget):
+    viewer, w, _ = widget
+    w.all_button.changed.emit(True)
+
+    def positives():
+        tp = int(w.metrics.value.split("TP ")[1].split(",")[0])
+        fp = int(w.metrics.value.split("FP ")[1].split(",")[0])
+        return tp + fp
+
+    w.threshold.value = 0.2
+    low = positives()
+    w.threshold.value = 0.95
+    assert positives() < low
+    w.show_tn.value = True
+    assert (w.lut == 1 + OUTCOMES.index("TN")).any()
+    w.save_button.changed.emit(True)
+    assert "Metrics saved" in w.status.value
+
+
+def test_predict_visible_region_only(widget):
+    viewer, w, _ = widget
+    viewer.camera.center = (0, 60.0, 80.0)
+    viewer.camera.zoom = 6.0
+    w.visible_button.changed.emit(True)
+    predicted = w.table["predicted"].notna()
+    assert 0 < predicted.sum() < len(w.table)
