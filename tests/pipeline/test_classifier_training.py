@@ -82,3 +82,28 @@ def test_training_is_reproducible(dataset):
     b, _ = train_classifier(patches[:100], index["target"].to_numpy()[:100], small)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         assert np.array_equal(x.numpy(), y.numpy()), name
+
+
+def test_export_on_a_cluster_equals_in_process(small_pair, small_table, tmp_path):
+    from napari_ifcell.pipeline.run import local_client
+
+    gates, _ = suggested_gateset(small_table)
+    table = gated_table(small_table, gates)
+    pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
+    config = ClassifierConfig()
+    import napari_ifcell.pipeline.dataset as dataset_module
+
+    local = export_dataset(pair, table, small_pair.labels_path, tmp_path / "local", config=config, sampling="natural", n=10**6)
+    client = local_client(2)
+    original = dataset_module.CHUNK_CELLS
+    dataset_module.CHUNK_CELLS = 100  # several chunks, spread over both workers
+    try:
+        remote = export_dataset(pair, table, small_pair.labels_path, tmp_path / "remote", config=config, sampling="natural",
+                                n=10**6, client=client)  # fmt: skip
+    finally:
+        dataset_module.CHUNK_CELLS = original
+        client.close()
+    assert local.equals(remote)
+    a, _ = load_dataset(tmp_path / "local", 64)
+    b, _ = load_dataset(tmp_path / "remote", 64)
+    assert np.array_equal(a, b)

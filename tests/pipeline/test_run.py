@@ -115,3 +115,23 @@ def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, t
     settings_file.write_text(SETTINGS.replace("tile: 256", "tile: 512"))
     with pytest.raises(ValueError, match="holds a run of other slides or settings"):
         run_slide(_job(small_pair, settings_file, tmp_path / "out"))
+
+
+def test_run_with_a_classifier_adds_predictions(small_pair, settings_file, tmp_path):
+    import torch
+
+    from napari_ifcell.core.classifier import ClassifierConfig, build_model, save_classifier
+
+    torch.manual_seed(0)
+    config = ClassifierConfig()
+    save_classifier(build_model(config).eval(), config, tmp_path / "model")
+    settings_file.write_text(SETTINGS + "classifier: model\n")
+    settings = load_run_settings(settings_file)
+    job = SlideJob(str(small_pair.if_path), str(small_pair.he_path), (0.0, 0.0), settings, str(tmp_path / "out"))
+    run_slide(job, region=(0, 0, 512, 512))
+    table = pd.read_parquet(tmp_path / "out" / "cells.parquet")
+    probs = table[[f"prob_{c}" for c in config.classes]].to_numpy()
+    assert len(table) > 10 and np.allclose(probs.sum(axis=1), 1, atol=1e-5) and table["predicted"].notna().all()
+    without_he = SlideJob(str(small_pair.if_path), None, (0.0, 0.0), settings, str(tmp_path / "out2"))
+    with pytest.raises(ValueError, match="give the H&E"):
+        run_slide(without_he)

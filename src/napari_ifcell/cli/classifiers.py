@@ -13,15 +13,6 @@ def _open_pair_args(args):
     return open_pair(args.if_slide, args.he, offset_um=tuple(args.he_offset_um))
 
 
-def _label_reader(path):
-    from napari_ifcell.io import open_slide
-    from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.pipeline.regions import read_labels
-
-    source = LabelStore.open(path).levels[0] if Path(path).is_dir() else open_slide(path)
-    return lambda y, x, h, w: read_labels(source, y, x, h, w)
-
-
 def _classifier_config(args):
     from napari_ifcell.core.classifier import ClassifierConfig
 
@@ -40,8 +31,17 @@ def _export_dataset(args) -> int:
     if "phenotype" not in table.columns:
         raise ValueError(f"{args.table}: no phenotype column; run 'napari-ifcell gate' on it first")
     config = _classifier_config(args)
-    index = export_dataset(_open_pair_args(args), table, _label_reader(args.labels), args.out, config=config,
-                           sampling=args.sampling, n=args.n, sizes=tuple(args.sizes or (args.size,)), seed=args.seed)  # fmt: skip
+    client = None
+    if args.workers or args.scheduler:
+        from napari_ifcell.pipeline.run import local_client
+
+        client = local_client(args.workers, args.scheduler)
+    try:
+        index = export_dataset(_open_pair_args(args), table, args.labels, args.out, config=config, sampling=args.sampling,
+                               n=args.n, sizes=tuple(args.sizes or (args.size,)), seed=args.seed, client=client)  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
     print(f"{len(index)} cells -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items()))
     return 0
 
@@ -151,6 +151,9 @@ def add_commands(sub) -> None:
     p.add_argument("--size", type=int, default=64, help="patch size the model uses")
     p.add_argument("--sizes", type=int, nargs="+", help="every patch size to write (default: --size)")
     p.add_argument("--seed", type=int, default=0)
+    engine = p.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=int, default=None, help="cut patches on a local dask cluster of this size")
+    engine.add_argument("--scheduler", help="address of an existing dask scheduler")
     p.set_defaults(func=_export_dataset)
 
     p = sub.add_parser("train", help="train an H&E classifier on an exported data set")

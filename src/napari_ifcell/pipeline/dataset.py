@@ -77,18 +77,67 @@ def select_cells(table: pd.DataFrame, targets: np.ndarray, config: ClassifierCon
     return np.sort(rng.choice(labelled, size=min(n, labelled.size), replace=False))
 
 
-def export_dataset(pair, table: pd.DataFrame, labels_read, out_dir, *, config: ClassifierConfig, sampling: str = "per_class",
-                   n: int = 5000, sizes=None, block_um: float = 250.0, seed: int = 0) -> pd.DataFrame:  # fmt: skip
+def label_reader(labels):
+    """``read(y, x, h, w)`` over a label TIFF, a label store folder, or a callable already."""
+    if callable(labels):
+        return labels
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.regions import read_labels
+
+    source = LabelStore.open(labels).levels[0] if Path(labels).is_dir() else open_slide(labels)
+    return lambda y, x, h, w: read_labels(source, y, x, h, w)
+
+
+CHUNK_CELLS = 1024
+
+
+def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, ids, size):
+    """Worker side: patches and masks of one chunk of cells (slides opened once per process)."""
+    from napari_ifcell.pipeline.run import _sources
+
+    _, pair = _sources(if_path, he_path, tuple(offset_um))
+    return extract_patches(patch_reader(pair, config), centres, size), mask_patches(_cached_label_reader(labels_path), centres, ids, size)
+
+
+_LABEL_READERS: dict = {}
+
+
+def _cached_label_reader(path):
+    if path not in _LABEL_READERS:
+        _LABEL_READERS[path] = label_reader(path)
+    return _LABEL_READERS[path]
+
+
+def _patches_and_masks(pair, labels, config, centres, ids, size, client):
+    if client is None:
+        return extract_patches(patch_reader(pair, config), centres, size), mask_patches(label_reader(labels), centres, ids, size)
+    if callable(labels):
+        raise ValueError("on a cluster, give the labels as a path (label TIFF or label store folder)")
+    args = (str(pair.if_slide.path), str(pair.he_slide.path), tuple(pair.registration.offset_um), str(labels), config)
+    futures = [client.submit(_extract_chunk, *args, centres[i : i + CHUNK_CELLS], ids[i : i + CHUNK_CELLS], size, pure=False)
+               for i in range(0, len(centres), CHUNK_CELLS)]  # fmt: skip
+    parts = client.gather(futures)
+    return np.concatenate([p for p, _ in parts]), np.concatenate([m for _, m in parts])
+
+
+def export_dataset(pair, table: pd.DataFrame, labels, out_dir, *, config: ClassifierConfig, sampling: str = "per_class",
+                   n: int = 5000, sizes=None, block_um: float = 250.0, seed: int = 0, client=None) -> pd.DataFrame:  # fmt: skip
     """Write patches (every size), nucleus masks and an index to ``out_dir`` (replaced whole).
 
-    ``labels_read(y, x, h, w)`` reads the nuclei label image (for the mask patches).
+    ``labels``: the nuclei (label TIFF, label store folder, or a ``read(y, x, h, w)``), for
+    the mask patches. ``client``: a dask.distributed client to cut the patches in parallel
+    (cells are cut in raster-ordered chunks, so each worker reads few image blocks).
     """
     import zarr
 
     sizes = tuple(sizes or (config.patch_size,))
     targets = classifier_targets(table, config)
     rows = select_cells(table, targets, config, sampling=sampling, n=n, seed=seed)
-    cells = table.iloc[rows].reset_index(drop=True)
+    cells = table.iloc[rows]
+    block = (cells[["Y_centroid", "X_centroid"]].to_numpy() // 1024).astype(np.int64)
+    cells = cells.iloc[np.lexsort((block[:, 1], block[:, 0]))].reset_index(drop=True)  # raster order of blocks
+    rows = rows[np.lexsort((block[:, 1], block[:, 0]))]
     centres = cells[["Y_centroid", "X_centroid"]].to_numpy()
     index = pd.DataFrame({"CellID": cells["CellID"].to_numpy(), "X_centroid": cells["X_centroid"], "Y_centroid": cells["Y_centroid"],
                           "slide": Path(str(pair.if_slide.path)).name,
@@ -104,12 +153,10 @@ def export_dataset(pair, table: pd.DataFrame, labels_read, out_dir, *, config: C
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     group = zarr.open_group(tmp / "patches.zarr", mode="w")
-    read = patch_reader(pair, config)
     for size in sizes:
-        patches = extract_patches(read, centres, size)
+        patches, masks = _patches_and_masks(pair, labels, config, centres, cells["CellID"].to_numpy(), size, client)
         group.create_array(str(size), data=patches, chunks=(256, size, size, patches.shape[-1]))
-        group.create_array(f"mask_{size}", data=mask_patches(labels_read, centres, cells["CellID"].to_numpy(), size),
-                           chunks=(256, size, size))  # fmt: skip
+        group.create_array(f"mask_{size}", data=masks, chunks=(256, size, size))
     index.to_parquet(tmp / "index.parquet", index=False)
     (tmp / "config.json").write_text(__import__("json").dumps(config.to_json(), indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)

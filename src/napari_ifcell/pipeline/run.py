@@ -117,6 +117,27 @@ def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
 
 
+@lru_cache(maxsize=1)
+def _classifier(folder):
+    from napari_ifcell.core.classifier import load_classifier
+    from napari_ifcell.core.sam_model import resolve_device
+
+    return load_classifier(folder, device=resolve_device("auto"))
+
+
+def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
+    """Phase 3 for one tile: the classifier's probabilities for its cells, to a file."""
+    from napari_ifcell.pipeline.classify import predict_cells
+
+    _, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    model, config = _classifier(job.settings.classifier)
+    ty, tx = box[:2]
+    cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
+    predicted = predict_cells(pair, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
+    _write_atomic(Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False))
+    return {"tile": box, "cells": len(predicted), "rss_mb": _peak_rss_mb()}
+
+
 # --- driver side ------------------------------------------------------------------------------
 def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, region=None) -> RunSummary:
     """Run one slide. ``client``: a dask.distributed Client, or None to run in this process."""
@@ -124,7 +145,9 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
 
     start = time.perf_counter()
     out = Path(job.out_dir)
-    for sub in ("segment_tiles", "quantify_tiles"):
+    if job.settings.classifier and not job.he_path:
+        raise ValueError("the run settings name a classifier: give the H&E slide too (--he)")
+    for sub in ("segment_tiles", "quantify_tiles", "predict_tiles"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     with open_slide(job.if_path) as if_slide:
         shape, pixel_size = if_slide.shape, if_slide.pixel_size_um
@@ -141,7 +164,11 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
     todo = [b for b in boxes if not (out / "quantify_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
     skipped += len(boxes) - len(todo)
     outcomes += _map(client, quantify_tile, [(job, b) for b in todo], "quantify", len(boxes), len(boxes) - len(todo), progress)
-    table = _merge_tables(out, boxes, job.settings.gates)
+    if job.settings.classifier:
+        todo = [b for b in boxes if not (out / "predict_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
+        skipped += len(boxes) - len(todo)
+        outcomes += _map(client, predict_tile, [(job, b) for b in todo], "predict", len(boxes), len(boxes) - len(todo), progress)
+    table = _merge_tables(out, boxes, job.settings.gates, with_predictions=bool(job.settings.classifier))
     peak = max([o["rss_mb"] for o in outcomes], default=0.0)
     return RunSummary(len(table), len(boxes), skipped, time.perf_counter() - start, region[2] * region[3] / 1e6, peak)
 
@@ -221,12 +248,19 @@ def _merge_labels(out: Path, boxes, shape, pixel_size) -> None:
     _write_atomic(out / "labels.done", lambda p: p.write_text("ok"))
 
 
-def _merge_tables(out: Path, boxes, gates_path) -> pd.DataFrame:
+def _concat(out: Path, folder: str, boxes) -> pd.DataFrame:
+    parts = [pd.read_parquet(out / folder / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True) if parts else pd.DataFrame()
+
+
+def _merge_tables(out: Path, boxes, gates_path, *, with_predictions: bool = False) -> pd.DataFrame:
     from napari_ifcell.io.cell_table import write_cell_table
 
-    parts = [pd.read_parquet(out / "quantify_tiles" / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
-    parts = [p for p in parts if len(p)]
-    table = pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True) if parts else pd.DataFrame()
+    table = _concat(out, "quantify_tiles", boxes)
+    if with_predictions and len(table):
+        predictions = _concat(out, "predict_tiles", boxes).drop(columns=["X_centroid", "Y_centroid"])
+        table = table.merge(predictions, on="CellID", how="left")
     if gates_path and len(table):
         from napari_ifcell.core.gate_apply import gated_table
         from napari_ifcell.io.gate_file import load_gates

@@ -4,6 +4,7 @@
 segmentation: {backend: hoechst, tile: 512, halo: 48, watershed: {sigma_um: 0.33}, sam: {checkpoint: sam_vit_h.pth}}
 quantification: {expand_um: 1.625, statistics: [mean, std]}
 gates: gates.yaml          # optional; relative to this file
+classifier: model/         # optional: an H&E classifier folder (napari-ifcell train)
 ```
 Every problem in the file is reported at once, before any work starts.
 """
@@ -20,7 +21,7 @@ from napari_ifcell.core.quantify import QuantifySettings
 from napari_ifcell.core.sam_masks import SamSettings
 from napari_ifcell.pipeline.segment import SegmentSettings
 
-SECTIONS = ("segmentation", "quantification", "gates")
+SECTIONS = ("segmentation", "quantification", "gates", "classifier")
 
 
 class RunSettingsError(ValueError):
@@ -34,6 +35,7 @@ class RunSettings:
     segmentation: SegmentSettings = field(default_factory=SegmentSettings)
     quantification: QuantifySettings = field(default_factory=QuantifySettings)
     gates: str | None = None  # gate file (absolute)
+    classifier: str | None = None  # model folder (absolute): predictions added to the table
 
 
 def _build(cls, values, where: str, problems: list[str]):
@@ -100,9 +102,14 @@ def load_run_settings(path: str | Path) -> RunSettings:
             load_gates(gates)
         except (ValueError, OSError) as exc:
             problems.append(f"gates: {exc}")
+    classifier = doc.get("classifier")
+    if classifier is not None:
+        classifier = str(_resolve(path, classifier))
+        if not (Path(classifier) / "config.json").is_file() or not (Path(classifier) / "weights.pt").is_file():
+            problems.append(f"classifier: {classifier} is not a saved classifier (config.json + weights.pt)")
     if problems:
         raise RunSettingsError(path, problems)
-    return RunSettings(segmentation, quantification, gates)
+    return RunSettings(segmentation, quantification, gates, classifier)
 
 
 def _resolve(settings_path: Path, value: str) -> Path:
