@@ -68,11 +68,11 @@ def test_gates_are_applied(small_pair, settings_file, small_table, tmp_path):
 def test_bad_settings_are_refused_before_any_work(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("segmentation: {backend: cellpose, tiles: 3, watershed: {sigma: 1}}\n"
-                    "quantification: {expand_um: -1}\nclassifier: {}\ngates: missing.yaml\n")  # fmt: skip
+                    "quantification: {expand_um: -1}\nreview: {}\nclassifier: {}\ngates: missing.yaml\n")  # fmt: skip
     with pytest.raises(RunSettingsError) as info:
         load_run_settings(path)
     text = str(info.value)
-    for expected in ("unknown section(s) classifier", "segmentation.watershed: unknown setting(s) sigma",
+    for expected in ("unknown section(s) review", "classifier: expected the path of a model folder", "segmentation.watershed: unknown setting(s) sigma",
                      "segmentation: unknown setting(s) tiles", "unknown backend 'cellpose'", "expand_um must be >= 0",
                      "gates: "):  # fmt: skip
         assert expected in text, expected

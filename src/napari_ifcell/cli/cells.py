@@ -95,12 +95,14 @@ def _segment(args) -> int:
 
 
 def _run(args) -> int:
-    from napari_ifcell.pipeline.run import SlideJob, local_client, run_slide
+    from napari_ifcell.pipeline.run import SlideJob, dashboard_available, local_client, run_slide
     from napari_ifcell.pipeline.run_settings import load_run_settings
 
     settings = load_run_settings(args.settings)  # every problem reported before any work
     slides = _slide_list(args)
     client = None if args.in_process else local_client(args.workers, args.scheduler)
+    if client is not None and dashboard_available():
+        print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
     try:
         for if_path, he_path, out_dir in slides:
             job = SlideJob(str(if_path), str(he_path) if he_path else None, tuple(args.he_offset_um), settings, str(out_dir))

@@ -270,6 +270,13 @@ def _merge_tables(out: Path, boxes, gates_path, *, with_predictions: bool = Fals
     return table
 
 
+def dashboard_available() -> bool:
+    """The dask dashboard needs bokeh; without it the terminal progress is all there is."""
+    import importlib.util
+
+    return importlib.util.find_spec("bokeh") is not None
+
+
 def local_client(n_workers: int | None = None, scheduler: str | None = None):
     """A dask.distributed client: an existing scheduler, or a local cluster of processes."""
     import logging
@@ -280,5 +287,6 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
     if scheduler:
         return Client(scheduler)
     n = n_workers or os.cpu_count() or 1
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40)
+    dashboard = ":0" if dashboard_available() else None
+    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40)
     return Client(cluster)

@@ -94,6 +94,9 @@ def load_run_settings(path: str | Path) -> RunSettings:
                 segmentation = dataclasses.replace(segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint))))
     quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
     gates = doc.get("gates")
+    if gates is not None and not isinstance(gates, str):
+        problems.append(f"gates: expected the path of a gate file, got {gates!r}")
+        gates = None
     if gates is not None:
         gates = str(_resolve(path, gates))
         from napari_ifcell.io.gate_file import load_gates
@@ -103,6 +106,9 @@ def load_run_settings(path: str | Path) -> RunSettings:
         except (ValueError, OSError) as exc:
             problems.append(f"gates: {exc}")
     classifier = doc.get("classifier")
+    if classifier is not None and not isinstance(classifier, str):
+        problems.append(f"classifier: expected the path of a model folder, got {classifier!r}")
+        classifier = None
     if classifier is not None:
         classifier = str(_resolve(path, classifier))
         if not (Path(classifier) / "config.json").is_file() or not (Path(classifier) / "weights.pt").is_file():
