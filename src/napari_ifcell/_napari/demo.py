@@ -9,7 +9,10 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     """Make (or reuse) a synthetic pair in ``out_dir`` and open it in a new viewer."""
     import napari
 
+    from napari_ifcell._napari.classifier_widget import ClassifierWidget
+    from napari_ifcell._napari.gating_widget import GatingWidget
     from napari_ifcell._napari.loader_widget import LoaderWidget
+    from napari_ifcell._napari.segment_widget import SegmentWidget
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
     files = SyntheticPair.in_folder(out_dir)
@@ -19,6 +22,10 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
     loader = LoaderWidget(viewer)
     viewer.window.add_dock_widget(loader, name="Loader", area="right")
+    for name, widget in (("Segment", SegmentWidget), ("Gating", GatingWidget), ("Classifier", ClassifierWidget)):
+        viewer.window.add_dock_widget(widget(viewer), name=name, area="right", tabify=True)
+    gating = viewer.window.dock_widgets["Gating"]
+    gating.if_file.value, gating.labels_file.value = files.if_path, files.labels_path  # the truth, until you segment
     loader.if_file.value, loader.he_file.value = files.if_path, files.he_path
     loader.open_pair(files.if_path, files.he_path, sync=True)  # before the event loop starts
     viewer.reset_view()
