@@ -72,14 +72,9 @@ def train_classifier(patches, targets, config: ClassifierConfig, *, val_patches=
     ``targets``: class index per patch (``multiclass``, -1 = unknown) or ``(N, markers)``
     with 1 / 0 / -1 = unknown (``multitask``).
     """
-    steps = train_steps(patches, targets, config, val_patches=val_patches, val_targets=val_targets)
-    while True:
-        try:
-            stage, i, n = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(stage, i, n)
+    from napari_ifcell.core.steps import run_to_end
+
+    return run_to_end(train_steps(patches, targets, config, val_patches=val_patches, val_targets=val_targets), progress)
 
 
 def train_steps(patches: np.ndarray, targets: np.ndarray, config: ClassifierConfig, *, val_patches=None, val_targets=None):

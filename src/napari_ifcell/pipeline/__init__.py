@@ -2,6 +2,7 @@
 
 from napari_ifcell.pipeline.quantify import quantify_region
 from napari_ifcell.pipeline.regions import read_labels, tiles
-from napari_ifcell.pipeline.segment import SegmentSettings, run_to_end, segment_region
+from napari_ifcell.core.steps import run_to_end
+from napari_ifcell.pipeline.segment import SegmentSettings, segment_region
 
 __all__ = ["SegmentSettings", "quantify_region", "read_labels", "run_to_end", "segment_region", "tiles"]

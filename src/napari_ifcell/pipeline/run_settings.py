@@ -93,29 +93,32 @@ def load_run_settings(path: str | Path) -> RunSettings:
             elif sam:
                 segmentation = dataclasses.replace(segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint))))
     quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
-    gates = doc.get("gates")
-    if gates is not None and not isinstance(gates, str):
-        problems.append(f"gates: expected the path of a gate file, got {gates!r}")
-        gates = None
+    gates = _path_setting(doc, "gates", "a gate file", path, problems)
     if gates is not None:
-        gates = str(_resolve(path, gates))
         from napari_ifcell.io.gate_file import load_gates
 
         try:
             load_gates(gates)
         except (ValueError, OSError) as exc:
             problems.append(f"gates: {exc}")
-    classifier = doc.get("classifier")
-    if classifier is not None and not isinstance(classifier, str):
-        problems.append(f"classifier: expected the path of a model folder, got {classifier!r}")
-        classifier = None
+    classifier = _path_setting(doc, "classifier", "a model folder", path, problems)
     if classifier is not None:
-        classifier = str(_resolve(path, classifier))
         if not (Path(classifier) / "config.json").is_file() or not (Path(classifier) / "weights.pt").is_file():
             problems.append(f"classifier: {classifier} is not a saved classifier (config.json + weights.pt)")
     if problems:
         raise RunSettingsError(path, problems)
     return RunSettings(segmentation, quantification, gates, classifier)
+
+
+def _path_setting(doc: dict, key: str, what: str, settings_path: Path, problems: list[str]) -> str | None:
+    """An optional path in the settings, resolved against the settings file's folder."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{key}: expected the path of {what}, got {value!r}")
+        return None
+    return str(_resolve(settings_path, value))
 
 
 def _resolve(settings_path: Path, value: str) -> Path:

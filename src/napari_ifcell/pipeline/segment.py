@@ -149,14 +149,3 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
 def _settings_dict(settings: SegmentSettings) -> dict:
     out = asdict(settings) if settings.sam is None else {**asdict(settings), "sam": asdict(settings.sam)}
     return out
-
-
-def run_to_end(steps, progress=None):
-    """Drain a step generator (CLI, tests); returns its result."""
-    while True:
-        try:
-            stage, i, n = next(steps)
-        except StopIteration as stop:
-            return stop.value
-        if progress:
-            progress(stage, i, n)
