@@ -44,7 +44,9 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            table = pd.read_parquet(path)
+            # no Arrow thread pool: under load its threads were seen to abort the process at
+            # exit ("terminate called without an active exception") after a short command
+            table = pd.read_parquet(path, use_threads=False)
         elif suffix in (".csv", ".tsv"):
             table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
         else:
