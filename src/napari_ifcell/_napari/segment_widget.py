@@ -33,7 +33,6 @@ class SegmentWidget(Container):
         self.labels_layer = None
         self.store = None
         self._cancel = threading.Event()
-        self._steps = None
         sam = SamSettings()
         self.backend = ComboBox(label="Backend", choices=list(BACKEND_LABELS))
         self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")

@@ -78,6 +78,12 @@ class LabelStore:
         index = pd.read_parquet(index_path) if index_path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
         return cls(folder, levels, index, meta)
 
+    @staticmethod
+    def open_labels(folder: str | Path):
+        """Just the level-0 label array, read-only: what a worker quantifying tiles needs
+        (no cell index is read)."""
+        return zarr.open_group(Path(folder) / "labels.zarr", mode="r")["0"]
+
     @classmethod
     def open_or_create(cls, folder, shape, *, pixel_size_um) -> "LabelStore":
         folder = Path(folder)

@@ -94,9 +94,9 @@ CHUNK_CELLS = 1024
 
 def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, ids, size):
     """Worker side: patches and masks of one chunk of cells (slides opened once per process)."""
-    from napari_ifcell.pipeline.run import _sources
+    from napari_ifcell.pipeline.regions import open_slides_cached
 
-    _, pair = _sources(if_path, he_path, tuple(offset_um))
+    _, pair = open_slides_cached(if_path, he_path, tuple(offset_um))
     return extract_patches(patch_reader(pair, config), centres, size), mask_patches(_cached_label_reader(labels_path), centres, ids, size)
 
 

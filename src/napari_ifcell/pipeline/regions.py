@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -22,3 +24,23 @@ def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
     if y0 < y1 and x0 < x1:
         out[y0 - y : y1 - y, x0 - x : x1 - x] = np.asarray(source[y0:y1, x0:x1])
     return out
+
+
+@lru_cache(maxsize=4)
+def open_slides_cached(if_path: str, he_path: str | None, offset_um: tuple[float, float]):
+    """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
+    cluster handle many tiles of the same slides."""
+    from napari_ifcell.io import open_pair, open_slide
+
+    if he_path:
+        pair = open_pair(if_path, he_path, offset_um=offset_um)
+        return pair.if_slide, pair
+    return open_slide(if_path), None
+
+
+@lru_cache(maxsize=4)
+def open_labels_cached(store_folder: str):
+    """The level-0 labels of a label store, opened once per process."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    return LabelStore.open_labels(store_folder)

@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.pipeline.regions import tiles
+from napari_ifcell.pipeline.regions import open_labels_cached, open_slides_cached, tiles
 from napari_ifcell.pipeline.run_settings import RunSettings
 
 Progress = Callable[[str, int, int], None]
@@ -54,17 +54,6 @@ class RunSummary:
 
 
 # --- worker side -------------------------------------------------------------------------
-@lru_cache(maxsize=4)
-def _sources(if_path, he_path, offset_um):
-    """Slides opened once per worker process (metadata only)."""
-    from napari_ifcell.io import open_pair, open_slide
-
-    if he_path:
-        pair = open_pair(if_path, he_path, offset_um=offset_um)
-        return pair.if_slide, pair
-    return open_slide(if_path), None
-
-
 @lru_cache(maxsize=1)
 def _model(sam_settings):
     from napari_ifcell.core.sam_model import load_sam
@@ -89,7 +78,7 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
     from napari_ifcell.core.tiles import owned_labels
     from napari_ifcell.pipeline.segment import TileReader, _tile_segmenter
 
-    if_slide, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    if_slide, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
     seg = job.settings.segmentation
     if threshold is not None:
         seg = replace(seg, watershed=replace(seg.watershed, threshold=threshold))
@@ -105,13 +94,12 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
 
 def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 2 for one tile: its cells' table from the merged label store, to a file."""
-    from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline.quantify import quantify_region
 
-    if_slide, _ = _sources(job.if_path, job.he_path, tuple(job.offset_um))
-    store = LabelStore.open(Path(job.out_dir) / "labels")
+    if_slide, _ = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
+    labels = open_labels_cached(str(Path(job.out_dir) / "labels"))
     quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
-    table = quantify_region(if_slide, store.levels[0], region=box, settings=quant)
+    table = quantify_region(if_slide, labels, region=box, settings=quant)
     ty, tx = box[:2]
     _write_atomic(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False))
     return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
@@ -129,7 +117,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 3 for one tile: the classifier's probabilities for its cells, to a file."""
     from napari_ifcell.pipeline.classify import predict_cells
 
-    _, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    _, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
     model, config = _classifier(job.settings.classifier)
     ty, tx = box[:2]
     cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
@@ -218,7 +206,7 @@ def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
         return float(json.loads(path.read_text())["threshold"])
     from napari_ifcell.pipeline.segment import TileReader, estimate_threshold
 
-    if_slide, pair = _sources(job.if_path, job.he_path, tuple(job.offset_um))
+    if_slide, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
     value = estimate_threshold(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg.backend, region)
     _write_atomic(path, lambda p: p.write_text(json.dumps({"threshold": value})))
     return value
