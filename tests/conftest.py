@@ -41,3 +41,28 @@ def small_table(small_pair):
 
     with open_slide(small_pair.if_path) as if_slide, open_slide(small_pair.labels_path) as labels:
         return quantify_region(if_slide, labels)
+
+
+@pytest.fixture(scope="session")
+def predicted_table(small_pair, small_table, tmp_path_factory):
+    """The gated table of the small pair with our H&E classifier's predictions for every cell
+    (a small CNN trained briefly on the pair: its quality does not matter, its output does)."""
+    from dataclasses import replace
+
+    from napari_ifcell.core.auto_gate import suggested_gateset
+    from napari_ifcell.core.classifier import ClassifierConfig
+    from napari_ifcell.core.gate_apply import gated_table
+    from napari_ifcell.core.training import train_classifier
+    from napari_ifcell.io import open_pair
+    from napari_ifcell.pipeline.classify import predict_cells
+    from napari_ifcell.pipeline.dataset import export_dataset, load_dataset
+
+    gates, _ = suggested_gateset(small_table)
+    table = gated_table(small_table, gates)
+    pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
+    config = replace(ClassifierConfig(), epochs=3)
+    folder = tmp_path_factory.mktemp("compare-dataset")
+    export_dataset(pair, table, small_pair.labels_path, folder, config=config, sampling="natural", n=10**6)
+    patches, index = load_dataset(folder, config.patch_size)
+    model, _ = train_classifier(patches, index["target"].to_numpy(), config)
+    return predict_cells(pair, table, model, config)

@@ -28,15 +28,23 @@ class DetectionScore:
 
 def match_at_iou(predicted: np.ndarray, truth: np.ndarray, *, iou: float = 0.5) -> DetectionScore:
     """Objects matched when their IoU exceeds ``iou`` (>= 0.5 makes matches one-to-one)."""
+    pred_ids, _ = iou_pairs(predicted, truth, iou=iou)
+    tp = len(pred_ids)
+    n_pred = len(np.setdiff1d(np.unique(predicted), [0]))
+    n_true = len(np.setdiff1d(np.unique(truth), [0]))
+    return DetectionScore(tp, n_pred - tp, n_true - tp)
+
+
+def iou_pairs(predicted: np.ndarray, truth: np.ndarray, *, iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Label ids ``(predicted_ids, truth_ids)`` of the object pairs whose IoU exceeds ``iou``."""
     if iou < 0.5:
         raise ValueError("iou must be >= 0.5 for matches to be one-to-one")
-    p = predicted.ravel().astype(np.int64)
-    t = truth.ravel().astype(np.int64)
+    p = np.asarray(predicted).ravel().astype(np.int64)
+    t = np.asarray(truth).ravel().astype(np.int64)
     p_ids, p_area = np.unique(p, return_counts=True)
     t_ids, t_area = np.unique(t, return_counts=True)
     both = (p != 0) & (t != 0)
     pairs, inter = np.unique(np.stack([p[both], t[both]]), axis=1, return_counts=True)
     union = p_area[np.searchsorted(p_ids, pairs[0])] + t_area[np.searchsorted(t_ids, pairs[1])] - inter
-    tp = int(np.count_nonzero(inter / union > iou))
-    n_pred, n_true = int(np.count_nonzero(p_ids)), int(np.count_nonzero(t_ids))
-    return DetectionScore(tp, n_pred - tp, n_true - tp)
+    keep = inter / union > iou
+    return pairs[0][keep], pairs[1][keep]

@@ -1,0 +1,70 @@
+"""Writing a model comparison: CSV, Markdown and a bar chart, each written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _atomic(path: Path, write) -> Path:
+    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def report_markdown(report: pd.DataFrame, *, digits: int = 3) -> str:
+    """A GitHub-flavoured Markdown table (counts as integers, scores rounded)."""
+
+    def cell(value) -> str:
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(report.columns) + " |", "|" + "|".join(["---"] * len(report.columns)) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in report.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def save_report_chart(report: pd.DataFrame, path: str | Path, *, metric: str = "F1", focus: str = "lymphocyte") -> Path:
+    """Grouped bars: one group per region (and the total), one bar per model."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    columns = [c for c in report.columns if c.endswith(f" {focus} {metric}")]
+    models = [c[: -len(f" {focus} {metric}")] for c in columns]
+    fig = Figure(figsize=(max(4.0, 1.2 * len(report) * max(1, len(models)) / 2 + 2), 3.2), dpi=120)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(models))
+    positions = np.arange(len(report))
+    for i, (model, column) in enumerate(zip(models, columns)):
+        ax.bar(positions + (i - (len(models) - 1) / 2) * width, report[column].to_numpy(float), width, label=model)
+    ax.set_xticks(positions, report["region"].astype(str), rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"{focus} {metric}")
+    ax.legend(fontsize="small", loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    return _atomic(path, lambda p: fig.savefig(p, format="png"))
+
+
+def write_report(report: pd.DataFrame, folder: str | Path, *, stem: str = "comparison", counts: pd.DataFrame | None = None) -> dict[str, Path]:
+    """``<stem>.csv``, ``<stem>.md``, ``<stem>.png`` (and ``<stem>_counts.csv``) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {
+        "csv": _atomic(folder / f"{stem}.csv", lambda p: report.to_csv(p, index=False)),
+        "markdown": _atomic(folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")),
+        "chart": save_report_chart(report, folder / f"{stem}.png"),
+    }
+    if counts is not None:
+        written["counts"] = _atomic(folder / f"{stem}_counts.csv", lambda p: counts.to_csv(p, index=False))
+    return written

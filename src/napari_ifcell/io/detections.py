@@ -1,0 +1,236 @@
+"""Nucleus detections of other models (HoVer-Net, TIAToolbox, QuPath), on the slide's grid.
+
+Every reader returns one table: ``y, x`` (level-0 row / column of the IF grid), ``type`` (the
+model's type id or class name), ``prob`` and, when the file has them, ``contour`` (``(K, 2)``
+row / column arrays). The model's pixels are turned into the slide's by a :class:`Frame`:
+the resolution the model ran at (HoVer-Net is often run at 0.5 µm/px on 0.25-0.325 µm slides),
+where its image started, and the H&E-to-IF registration offset.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat", "qupath-geojson")
+COLUMNS = ("y", "x", "type", "prob", "contour")
+
+
+class DetectionFileError(ValueError):
+    """A detection file that cannot be read; names the file and the field."""
+
+
+class UntrustedFileError(DetectionFileError):
+    """A pickle-based file (TIAToolbox ``.dat``) opened without saying it is trusted."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Model pixels -> slide level-0 pixels: ``slide = origin + model * model_um / slide_um -
+    offset_um / slide_um``. ``origin_px`` is where the model's image began on the slide
+    (level-0 row, col); ``offset_um`` is the H&E-minus-IF registration (H&E = IF + offset)."""
+
+    model_um_per_px: float
+    slide_um_per_px: float
+    origin_px: tuple[float, float] = (0.0, 0.0)
+    offset_um: tuple[float, float] = (0.0, 0.0)
+
+    def to_slide(self, rc: np.ndarray) -> np.ndarray:
+        """``(N, 2)`` model row/col -> slide row/col."""
+        scale = self.model_um_per_px / self.slide_um_per_px
+        shift = np.asarray(self.origin_px, float) - np.asarray(self.offset_um, float) / self.slide_um_per_px
+        return np.asarray(rc, float) * scale + shift
+
+
+def detect_format(path: str | Path) -> str:
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".dat"):
+        return "tiatoolbox-dat"
+    if name.endswith(".zarr") or path.is_dir():
+        return "tiatoolbox"
+    if name.endswith(".geojson"):
+        return "qupath-geojson"
+    if name.endswith(".json"):
+        doc = _read_json(path)
+        if isinstance(doc, dict) and "nuc" in doc:
+            return "hovernet-json"
+        if isinstance(doc, dict) and "centroid" in doc:
+            return "tiatoolbox"
+        if isinstance(doc, list) or (isinstance(doc, dict) and doc.get("type") in ("FeatureCollection", "Feature")):
+            return "qupath-geojson"
+    raise DetectionFileError(f"{path}: cannot tell the format; expected one of {', '.join(FORMATS)}")
+
+
+def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", trust: bool = False) -> pd.DataFrame:
+    """Read a detection file into slide coordinates (see the module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such detection file")
+    fmt = detect_format(path) if format == "auto" else format
+    if fmt == "hovernet-json":
+        rows = _hovernet_rows(path, _read_json(path))
+    elif fmt == "tiatoolbox":
+        rows = _tiatoolbox_columns(path, _read_zarr(path) if path.is_dir() or path.suffix == ".zarr" else _read_json(path))
+    elif fmt == "tiatoolbox-dat":
+        rows = _tiatoolbox_rows(path, _read_dat(path, trust=trust))
+    elif fmt == "qupath-geojson":
+        rows = _geojson_rows(path, _read_json(path))
+    else:
+        raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return _to_slide(rows, frame)
+
+
+def tiatoolbox_output(output: dict, frame: Frame) -> pd.DataFrame:
+    """TIAToolbox's in-memory output: the v2 column dict or the v1 ``{id: {...}}`` dict."""
+    if "centroid" in output:
+        return _to_slide(_tiatoolbox_columns(Path("<dict>"), output), frame)
+    return _to_slide(_tiatoolbox_rows(Path("<dict>"), output), frame)
+
+
+# --- one reader per format; each returns (centroids_xy, types, probs, contours_xy or None) ---
+def _hovernet_rows(path: Path, doc):
+    if not isinstance(doc, dict) or not isinstance(doc.get("nuc"), dict):
+        raise DetectionFileError(f"{path}: expected HoVer-Net JSON with a 'nuc' object of instances")
+    nuc = doc["nuc"]
+    centroids, types, probs, contours = [], [], [], []
+    for key, inst in nuc.items():
+        where = f"{path}: nuc[{key!r}]"
+        centroid = _pair(inst.get("centroid") if isinstance(inst, dict) else None, f"{where}.centroid", "[x, y]")
+        centroids.append(centroid)
+        types.append(inst.get("type", 0))
+        probs.append(inst.get("type_prob", np.nan))
+        contours.append(_points(inst.get("contour"), f"{where}.contour"))
+    return centroids, types, probs, contours
+
+
+def _tiatoolbox_rows(path: Path, doc):
+    if not isinstance(doc, dict):
+        raise DetectionFileError(f"{path}: expected a dict of instances {{id: {{box, centroid, contour, type, prob}}}}")
+    centroids, types, probs, contours = [], [], [], []
+    for key, inst in doc.items():
+        where = f"{path}: [{key!r}]"
+        if not isinstance(inst, dict):
+            raise DetectionFileError(f"{where}: expected a dict with box, centroid, contour, type, prob")
+        centroids.append(_pair(inst.get("centroid"), f"{where}.centroid", "(x, y)"))
+        types.append(inst.get("type", 0))
+        probs.append(inst.get("prob", np.nan))
+        contours.append(_points(inst.get("contour"), f"{where}.contour"))
+    return centroids, types, probs, contours
+
+
+def _tiatoolbox_columns(path: Path, doc):
+    if not isinstance(doc, dict) or "centroid" not in doc:
+        raise DetectionFileError(f"{path}: expected TIAToolbox columns box, centroid, contours, prob, type")
+    centroids = np.asarray(doc["centroid"], float).reshape(-1, 2) if len(doc["centroid"]) else np.zeros((0, 2))
+    n = len(centroids)
+    for field in ("type", "prob", "contours"):
+        if field in doc and doc[field] is not None and len(doc[field]) != n:
+            raise DetectionFileError(f"{path}: '{field}' has {len(doc[field])} entries, 'centroid' has {n}")
+    types = list(np.asarray(doc.get("type", np.zeros(n, int))))
+    probs = list(np.asarray(doc.get("prob", np.full(n, np.nan)), float))
+    raw = doc.get("contours")
+    contours = [_points(c, f"{path}: contours[{i}]") for i, c in enumerate(raw)] if raw is not None else [None] * n
+    return list(centroids), types, probs, contours
+
+
+def _geojson_rows(path: Path, doc):
+    features = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else \
+        [doc] if isinstance(doc, dict) and doc.get("type") == "Feature" else doc  # fmt: skip
+    if not isinstance(features, list):
+        raise DetectionFileError(f"{path}: expected a GeoJSON FeatureCollection, Feature or list of Features")
+    centroids, types, probs, contours = [], [], [], []
+    for i, feature in enumerate(features):
+        where = f"{path}: features[{i}]"
+        if not isinstance(feature, dict):
+            raise DetectionFileError(f"{where}: expected a Feature object")
+        props = feature.get("properties") or {}
+        if props.get("objectType", "detection") not in ("detection", "cell", "tile"):
+            continue  # annotations (regions) are not cells
+        geometry = feature.get("nucleusGeometry") or props.get("nucleusGeometry") or feature.get("geometry")
+        if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "Point"):
+            raise DetectionFileError(f"{where}.geometry: expected a Polygon or Point, got {geometry!r:.80}")
+        classification = props.get("classification") or {}
+        types.append(classification.get("name", "") if isinstance(classification, dict) else str(classification))
+        measurements = props.get("measurements") or {}
+        probs.append(measurements.get("prob", np.nan) if isinstance(measurements, dict) else np.nan)
+        if geometry["type"] == "Point":
+            centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]"))
+            contours.append(None)
+            continue
+        rings = geometry.get("coordinates")
+        if not isinstance(rings, list) or not rings:
+            raise DetectionFileError(f"{where}.geometry.coordinates: expected a list of rings of [x, y]")
+        ring = _points(rings[0], f"{where}.geometry.coordinates[0]")
+        centroids.append(_polygon_centroid(ring))
+        contours.append(ring)
+    return centroids, types, probs, contours
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _to_slide(rows, frame: Frame) -> pd.DataFrame:
+    centroids_xy, types, probs, contours_xy = rows
+    xy = np.asarray(centroids_xy, float).reshape(-1, 2)
+    rc = frame.to_slide(xy[:, ::-1])
+    contour_rc = [None if c is None else frame.to_slide(c[:, ::-1]) for c in contours_xy]
+    return pd.DataFrame({"y": rc[:, 0], "x": rc[:, 1], "type": list(types),
+                         "prob": np.asarray(probs, float), "contour": pd.Series(contour_rc, dtype=object)})  # fmt: skip
+
+
+def _pair(value, where: str, expected: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=float) if value is not None else np.zeros(0)
+    if arr.shape != (2,) or not np.isfinite(arr).all():
+        raise DetectionFileError(f"{where}: expected {expected}, got {value!r:.60}")
+    return arr
+
+
+def _points(value, where: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise DetectionFileError(f"{where}: expected a list of [x, y] points")
+    return arr
+
+
+def _polygon_centroid(xy: np.ndarray) -> np.ndarray:
+    x, y = xy[:, 0], xy[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if abs(area) < 1e-12:
+        return xy.mean(axis=0)
+    return np.array([((x + np.roll(x, -1)) * cross).sum(), ((y + np.roll(y, -1)) * cross).sum()]) / (6 * area)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DetectionFileError(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def _read_zarr(path: Path) -> dict:
+    import zarr
+
+    try:
+        group = zarr.open_group(path, mode="r")
+        return {name: np.asarray(array[:]) for name, array in group.arrays()}
+    except Exception as exc:  # noqa: BLE001 - any zarr failure is a bad file to the user
+        raise DetectionFileError(f"{path}: not a readable TIAToolbox zarr output ({exc})") from None
+
+
+def _read_dat(path: Path, *, trust: bool):
+    if not trust:
+        raise UntrustedFileError(f"{path}: a TIAToolbox .dat file is a pickle, and loading it runs code from the file; "
+                                 "open it only if you trust where it came from (trust=True, --trust-pickle, "
+                                 "or 'I trust this file' in the widget)")  # fmt: skip
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001
+        raise DetectionFileError(f"{path}: not a readable TIAToolbox .dat file ({exc})") from None

@@ -1,0 +1,120 @@
+"""Compare models region by region: IF truth from a gated (and reviewed) cell table, our
+classifier's predictions, and other models' detection files, on the slide's grid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell.core.comparison import comparison_counts, comparison_report
+from napari_ifcell.core.type_maps import DEFAULT_TRUTH_MAP, type_map
+from napari_ifcell.io.detections import Frame, read_detections
+
+REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
+
+
+def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
+    """``CellID, y, x, class`` from a gated cell table: the IF-derived class (the reviewed one
+    when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes."""
+    from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE
+
+    class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
+    if "phenotype" not in table.columns and REVIEWED_CLASS not in table.columns:
+        raise ValueError("the truth table has no 'phenotype' column; gate it first")
+    cls = table["phenotype"].map(CLASS_OF_PHENOTYPE) if "phenotype" in table.columns else pd.Series(None, index=table.index)
+    keep = np.ones(len(table), bool)
+    if REVIEWED_CLASS in table.columns:
+        reviewed = table[REVIEWED_CLASS]
+        cls = reviewed.where(reviewed.notna(), cls)
+        if "review_status" in table.columns:
+            keep = (table["review_status"] != "rejected").to_numpy()
+    out = pd.DataFrame({"CellID": table["CellID"].to_numpy(), "y": table["Y_centroid"].to_numpy(float),
+                        "x": table["X_centroid"].to_numpy(float), "class": cls.map(class_map).to_numpy(object)})  # fmt: skip
+    out.loc[out["class"].isna(), "class"] = None
+    return out[keep].reset_index(drop=True)
+
+
+def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
+    """Our classifier's cells (a table with ``predicted``) in comparison classes."""
+    if "predicted" not in table.columns:
+        raise ValueError("the prediction table has no 'predicted' column; run 'napari-ifcell predict' first")
+    class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
+    done = table[table["predicted"].notna()]
+    return pd.DataFrame({"CellID": done["CellID"].to_numpy(), "y": done["Y_centroid"].to_numpy(float),
+                         "x": done["X_centroid"].to_numpy(float),
+                         "class": done["predicted"].map(class_map).to_numpy(object)})  # fmt: skip
+
+
+@dataclass
+class DetectionSource:
+    """Another model's detection file and how to read it."""
+
+    path: str | Path
+    type_map: str | dict = "lizard"
+    model_um_per_px: float | None = None  # default: the type map's training resolution
+    format: str = "auto"
+    origin_px: tuple[float, float] = (0.0, 0.0)
+    offset_um: tuple[float, float] = (0.0, 0.0)
+    trust: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def read(self, slide_um_per_px: float) -> pd.DataFrame:
+        tmap = type_map(self.type_map)
+        model_um = self.model_um_per_px or tmap.um_per_px or slide_um_per_px
+        frame = Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um))
+        cells = read_detections(self.path, frame, format=self.format, trust=self.trust)
+        cells["class"] = [tmap.class_of(t) for t in cells["type"]]
+        return cells[cells["class"].notna()].reset_index(drop=True)
+
+
+def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], labels) -> dict:
+    """IoU matchers for the (region, model) pairs where the model has contours and the truth a
+    label image (``labels``: a 2-D array-like or a label store's level 0)."""
+    from skimage.draw import polygon as fill_polygon
+
+    from napari_ifcell.core.detection_metrics import iou_pairs
+
+    matchers = {}
+    for region in regions:
+        y, x, h, w = region.bounds
+        y, x = max(y, 0), max(x, 0)
+        truth_img = np.asarray(labels[y : y + h, x : x + w])
+        t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
+        for name, cells in models.items():
+            inside = cells[region.contains(cells["y"], cells["x"])]
+            if not len(inside) or inside["contour"].isna().any():
+                continue
+            pred_img = np.zeros(truth_img.shape, np.int64)
+            for i, contour in enumerate(inside["contour"]):
+                rr, cc = fill_polygon(contour[:, 0] - y, contour[:, 1] - x, shape=pred_img.shape)
+                pred_img[rr, cc] = i + 1
+
+            def match(t_rows, p_rows, truth_img=truth_img, pred_img=pred_img, t_ids=t_ids):
+                t_keep = np.where(np.isin(truth_img, t_ids[t_rows]), truth_img, 0)
+                p_keep = np.where(np.isin(pred_img, p_rows + 1), pred_img, 0)
+                p_hit, t_hit = iou_pairs(p_keep, t_keep)
+                t_pos = {cid: i for i, cid in enumerate(t_ids[t_rows])}
+                p_pos = {row: i for i, row in enumerate(p_rows)}
+                return np.array([[t_pos[t], p_pos[p - 1]] for t, p in zip(t_hit, p_hit)], np.int64).reshape(-1, 2)
+
+            matchers[(region.name, name)] = match
+    return matchers
+
+
+def compare_models(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], *, um_per_px: float,
+                   radius_um: float = 3.0, match: str = "centroid", labels=None):  # fmt: skip
+    """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``)."""
+    if not regions:
+        raise ValueError("no regions to compare in; draw or load at least one")
+    if match not in ("centroid", "iou"):
+        raise ValueError(f"match must be 'centroid' or 'iou', got {match!r}")
+    matchers = None
+    if match == "iou":
+        if labels is None:
+            raise ValueError("mask IoU matching needs the truth label image (labels)")
+        matchers = mask_matchers(regions, truth, models, labels)
+    counts, outcomes = comparison_counts(regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers)
+    return comparison_report(counts), counts, outcomes

@@ -1,0 +1,51 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell.core.comparison import OUTCOME_CODES, comparison_counts, comparison_report, score_cells
+from napari_ifcell.io.regions import Region
+
+
+def cells(rows):
+    return pd.DataFrame(rows, columns=["y", "x", "class"])
+
+
+def test_classes_must_agree_and_unknown_truth_is_not_scored():
+    px = 0.5
+    truth = cells([(0, 0, "lymphocyte"), (0, 40, "other"), (0, 80, None), (0, 120, "lymphocyte")])
+    predicted = cells([(0, 1, "lymphocyte"),   # TP
+                       (0, 41, "lymphocyte"),  # on an "other" cell: FP for lymphocyte, and "other" is missed
+                       (0, 81, "lymphocyte"),  # on a cell without IF label: ignored
+                       (0, 200, "other")])     # nothing there: FP  # fmt: skip
+    counts, t_out, p_out = score_cells(truth, predicted, um_per_px=px)
+    counts = counts.set_index("class")
+    assert counts.loc["lymphocyte", ["tp", "fp", "fn", "ignored"]].tolist() == [1, 1, 1, 1]
+    assert counts.loc["other", ["tp", "fp", "fn", "ignored"]].tolist() == [0, 1, 1, 0]
+    assert t_out.tolist() == [OUTCOME_CODES["TP"], OUTCOME_CODES["FN"], 0, OUTCOME_CODES["FN"]]
+    assert p_out.tolist() == [OUTCOME_CODES["TP"], OUTCOME_CODES["FP"], OUTCOME_CODES["ignored"], OUTCOME_CODES["FP"]]
+
+
+def test_totals_sum_counts_instead_of_averaging_f1():
+    a, b = Region.rectangle("A", 0, 0, 100, 100), Region.rectangle("B", 0, 200, 100, 100)
+    truth = cells([(10, 10, "lymphocyte"), (20, 20, "lymphocyte")] + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
+                  + [(50, 50, "other"), (50, 250, "other")])  # fmt: skip
+    # A: 1 of 2 found; B: all 10 found plus 2 false positives; "other" all found
+    predicted = cells([(10, 10, "lymphocyte")] + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
+                      + [(90, 290, "lymphocyte"), (90, 230, "lymphocyte"), (50, 50, "other"), (50, 250, "other")])  # fmt: skip
+    counts, _ = comparison_counts([a, b], truth, {"m": predicted}, um_per_px=0.325)
+    report = comparison_report(counts).set_index("region")
+    assert report.loc["A", "n lymphocyte"] == 2 and report.loc["B", "n lymphocyte"] == 10
+    assert report.loc["Total", "n lymphocyte"] == 12 and report.loc["Total", "n other"] == 2
+    assert report.loc["A", "m lymphocyte P"] == 1.0 and report.loc["A", "m lymphocyte R"] == 0.5
+    assert report.loc["B", "m lymphocyte P"] == pytest.approx(10 / 12)
+    # total: TP 11, FP 2, FN 1 -> F1 22 / 25, not the mean of the regions' F1
+    assert report.loc["Total", "m lymphocyte F1"] == pytest.approx(22 / 25)
+    assert report.loc["Total", "m lymphocyte F1"] != pytest.approx((report.loc["A", "m lymphocyte F1"] + report.loc["B", "m lymphocyte F1"]) / 2)
+    assert report.loc["Total", "m mean F1"] == pytest.approx((22 / 25 + 1.0) / 2)
+    assert list(report.index) == ["A", "B", "Total"]
+
+
+def test_polygon_membership():
+    triangle = Region("tri", "polygon", np.array([[0, 0], [0, 100], [100, 0]], float))
+    inside = triangle.contains([10, 60, 49, 51, -1], [10, 60, 49, 51, 5])
+    assert inside.tolist() == [True, False, True, False, False]

@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+
+from napari_ifcell.io.regions import Region, RegionFileError, load_regions, save_regions
+
+
+def test_regions_round_trip_in_the_project_folder(tmp_path):
+    regions = [Region.rectangle("sparse", 10, 20, 100, 200), Region("nest", "polygon", np.array([[0, 0], [0, 50], [40, 25]], float))]
+    path = save_regions(regions, tmp_path / "slide.ifcell", pixel_size_um=0.325)
+    assert path.name == "regions.json" and not list(path.parent.glob(".*partial*"))
+    back = load_regions(tmp_path / "slide.ifcell")
+    assert [r.name for r in back] == ["sparse", "nest"] and back[1].kind == "polygon"
+    np.testing.assert_array_equal(back[0].vertices, regions[0].vertices)
+    assert back[0].bounds == (10, 20, 100, 200)
+
+
+def test_duplicate_names_and_bad_fields_are_refused(tmp_path):
+    with pytest.raises(RegionFileError, match="unique"):
+        save_regions([Region.rectangle("a", 0, 0, 1, 1)] * 2, tmp_path)
+    (tmp_path / "r.json").write_text('{"regions": [{"name": "a", "kind": "circle", "vertices_rc": []}]}')
+    with pytest.raises(RegionFileError, match=r"r.json: regions\[0\].kind"):
+        load_regions(tmp_path / "r.json")

@@ -1,0 +1,139 @@
+"""Region comparison on the synthetic pair: our classifier and a HoVer-Net file built by the
+test with known mistakes reproduce hand-computed numbers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial import cKDTree
+
+from napari_ifcell.io.regions import Region
+from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+
+PX = 0.325
+LYMPH = {"CD4 T", "regulatory T", "CD8 T", "B cell"}
+LIZARD = {"lymphocyte": 3, "other": 2}
+
+
+def truth_class(table):
+    cls = pd.Series("other", index=table.index, dtype=object)
+    cls[table["phenotype"].isin(LYMPH)] = "lymphocyte"
+    cls[table["phenotype"].isin(["unknown", "inconsistent"])] = None
+    return cls
+
+
+def pick_regions(table):
+    """The 300 x 300 px windows (of a grid) with the most and the fewest lymphocytes."""
+    lymph = table["phenotype"].isin(LYMPH)
+    best = []
+    for y in range(0, 800, 100):
+        for x in range(0, 1100, 100):
+            inside = table.Y_centroid.between(y + 0.3, y + 300.3) & table.X_centroid.between(x + 0.3, x + 300.3)
+            if inside.sum() > 40:
+                best.append((int((lymph & inside).sum()), y + 0.3, x + 0.3))
+    best.sort()
+    (_, ys, xs), (_, yd, xd) = best[0], best[-1]
+    return Region.rectangle("sparse", ys, xs, 300, 300), Region.rectangle("dense", yd, xd, 300, 300)
+
+
+def inside(region, y, x):
+    y0, x0, h, w = region.vertices[0][0], region.vertices[0][1], 300, 300
+    return (y >= y0) & (y <= y0 + h) & (x >= x0) & (x <= x0 + w)
+
+
+def hovernet_file(table, cls, path, rng):
+    """Every cell, at 0.5 µm/px, x/y swapped as HoVer-Net writes them, with mistakes:
+    a fifth of the lymphocytes missed, a tenth called epithelial, 7 spurious lymphocytes."""
+    ys, xs = table.Y_centroid.to_numpy(), table.X_centroid.to_numpy()
+    others = np.column_stack([ys, xs])[cls.to_numpy() == "other"]
+    lymph_rows = np.flatnonzero(cls.to_numpy() == "lymphocyte")
+    # relabel only lymphocytes with no "other" cell within 4 µm, so no other match is possible
+    far = cKDTree(others).query(np.column_stack([ys, xs])[lymph_rows])[0] * PX > 4
+    lymph_rows = rng.permutation(lymph_rows[far])
+    missed = set(lymph_rows[: len(lymph_rows) // 5])
+    relabelled = set(lymph_rows[len(lymph_rows) // 5 : len(lymph_rows) // 5 + len(lymph_rows) // 10])
+    nuc, key = {}, 1
+    for i, (y, x) in enumerate(zip(ys, xs)):
+        key += int(rng.integers(1, 3))  # ids with gaps
+        if i in missed:
+            continue
+        kind = "other" if i in relabelled or cls.iloc[i] != "lymphocyte" else "lymphocyte"
+        nuc[str(key)] = {"centroid": [x * PX / 0.5, y * PX / 0.5], "type": LIZARD[kind], "type_prob": 0.9,
+                         "bbox": [[0, 0], [1, 1]], "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3}  # fmt: skip
+    # spurious lymphocytes at least 6 µm from every cell
+    tree = cKDTree(np.column_stack([ys, xs]))
+    spurious = [(y, x) for y in range(5, 1100, 37) for x in range(5, 1400, 41) if tree.query([y, x])[0] * PX > 6][:: 3]
+    for y, x in spurious:
+        key += 1
+        nuc[str(key)] = {"centroid": [x * PX / 0.5, y * PX / 0.5], "type": 3, "type_prob": 0.5, "bbox": [[0, 0], [1, 1]],
+                         "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3}  # fmt: skip
+    path.write_text(json.dumps({"mag": 20, "nuc": nuc}))
+    return missed, relabelled, np.asarray(spurious, float)
+
+
+def test_two_region_report_matches_hand_counts(predicted_table, tmp_path):
+    table = predicted_table
+    cls = truth_class(table)
+    sparse, dense = pick_regions(table)
+    missed, relabelled, spurious = hovernet_file(table, cls, tmp_path / "hovernet.json", np.random.default_rng(0))
+    hover = DetectionSource(tmp_path / "hovernet.json", type_map="lizard").read(PX)  # 0.5 µm from the preset
+    report, counts, outcomes = compare_models([sparse, dense], truth_cells(table), {"ours": classifier_cells(table), "HoVer-Net": hover},
+                                              um_per_px=PX)  # fmt: skip
+    report = report.set_index("region")
+    ys, xs = table.Y_centroid.to_numpy(), table.X_centroid.to_numpy()
+    pred = table["predicted"].map(lambda c: "lymphocyte" if c in LYMPH else "other").to_numpy()
+    totals = {"ours": np.zeros(3), "HoVer-Net": np.zeros(3)}
+    for region in (sparse, dense):
+        r = inside(region, ys, xs)
+        is_l = r & (cls.to_numpy() == "lymphocyte")
+        assert report.loc[region.name, "n lymphocyte"] == is_l.sum()
+        assert report.loc[region.name, "n other"] == (r & (cls.to_numpy() == "other")).sum()
+        # ours: same cells, so TP/FP/FN straight from the table (cells without IF label not scored)
+        ours = np.array([(is_l & (pred == "lymphocyte")).sum(), (r & (cls.to_numpy() == "other") & (pred == "lymphocyte")).sum(),
+                         (is_l & (pred != "lymphocyte")).sum()])  # fmt: skip
+        # HoVer-Net: every lymphocyte found except the missed and relabelled ones; the spurious ones are FP
+        rows = np.flatnonzero(is_l)
+        lost = sum(i in missed or i in relabelled for i in rows)
+        n_spurious = int(inside(region, spurious[:, 0], spurious[:, 1]).sum())
+        hover_counts = np.array([len(rows) - lost, n_spurious, lost])
+        for name, (tp, fp, fn) in (("ours", ours), ("HoVer-Net", hover_counts)):
+            totals[name] += (tp, fp, fn)
+            assert report.loc[region.name, f"{name} lymphocyte P"] == pytest.approx(tp / (tp + fp) if tp + fp else 0.0)
+            assert report.loc[region.name, f"{name} lymphocyte R"] == pytest.approx(tp / (tp + fn) if tp + fn else 0.0)
+            assert report.loc[region.name, f"{name} lymphocyte F1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert report.loc["dense", "n lymphocyte"] > 5 * max(report.loc["sparse", "n lymphocyte"], 1)
+    for name, (tp, fp, fn) in totals.items():
+        assert report.loc["Total", f"{name} lymphocyte F1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    assert report.loc["Total", "n lymphocyte"] == report.loc["sparse", "n lymphocyte"] + report.loc["dense", "n lymphocyte"]
+    # the overlay codes agree with the counts
+    hover_truth, hover_pred = outcomes["HoVer-Net"]
+    lymph_counts = counts[(counts.model == "HoVer-Net") & (counts["class"] == "lymphocyte")]
+    assert (hover_truth == 3).sum() == lymph_counts["fn"].sum() + counts[(counts.model == "HoVer-Net") & (counts["class"] == "other")]["fn"].sum()
+
+
+def test_mask_iou_matching_on_contours(small_pair, small_table):
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.regions import read_labels
+
+    labels = open_slide(small_pair.labels_path)
+    region = Region.rectangle("r", 100.3, 100.3, 300, 300)
+    truth_img = read_labels(labels, 0, 0, 500, 500)
+    from skimage.measure import find_contours, regionprops
+
+    table = small_table.assign(phenotype="other")
+    truth = truth_cells(table)
+    cells = []
+    for prop in regionprops(truth_img):
+        y0, x0, _, _ = prop.bbox
+        contour = find_contours(np.pad(prop.image, 1).astype(float), 0.5)[0] + (y0 - 1, x0 - 1)
+        cells.append({"y": prop.centroid[0], "x": prop.centroid[1], "class": "other", "contour": contour})
+    predicted = pd.DataFrame(cells)
+    report, counts, _ = compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=labels.levels[0])
+    other = counts.set_index("class").loc["other"]
+    n = int(region.contains(truth.y, truth.x).sum())
+    assert other["tp"] >= 0.95 * n and other["fp"] + other["fn"] <= 0.1 * n
+    with pytest.raises(ValueError, match="needs the truth label image"):
+        compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou")
