@@ -137,3 +137,43 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
     assert other["tp"] >= 0.95 * n and other["fp"] + other["fn"] <= 0.1 * n
     with pytest.raises(ValueError, match="needs the truth label image"):
         compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou")
+
+
+def test_compare_command_writes_the_report(predicted_table, tmp_path):
+    import subprocess
+    import sys
+
+    import joblib
+
+    from napari_ifcell.io.regions import save_regions
+
+    table = predicted_table
+    cls = truth_class(table)
+    sparse, dense = pick_regions(table)
+    hovernet_file(table, cls, tmp_path / "hovernet.json", np.random.default_rng(0))
+    table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    save_regions([sparse, dense], tmp_path / "slide.ifcell", pixel_size_um=PX)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "napari_ifcell.cli", "compare", *map(str, args)], capture_output=True, text=True)
+
+    done = run(tmp_path / "predicted.parquet", "--regions", tmp_path / "slide.ifcell", "--ours", tmp_path / "predicted.parquet",
+               "--model", f"HoVer-Net={tmp_path / 'hovernet.json'}", "--type-map", "lizard", "--pixel-size-um", PX,
+               "--out", tmp_path / "report")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    csv = pd.read_csv(tmp_path / "report" / "comparison.csv").set_index("region")
+    assert list(csv.index) == ["sparse", "dense", "Total"]
+    expected, _, _ = compare_models([sparse, dense], truth_cells(table),
+                                    {"ours": classifier_cells(table), "HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX)},
+                                    um_per_px=PX)  # fmt: skip
+    np.testing.assert_allclose(csv.to_numpy(float), expected.set_index("region").to_numpy(float))
+    markdown = (tmp_path / "report" / "comparison.md").read_text()
+    assert markdown.startswith("| region | n lymphocyte | n other | ours lymphocyte P") and "| Total |" in markdown
+    assert done.stdout.startswith("| region")
+    assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    # a TIAToolbox .dat is a pickle: refused unless trusted
+    joblib.dump({1: {"centroid": (10.0, 20.0), "type": 3, "prob": 0.9}}, tmp_path / "tia.dat")
+    args = [tmp_path / "predicted.parquet", "--region", "all", 0, 0, 1100, 1400, "--model", f"tia={tmp_path / 'tia.dat'}", "--pixel-size-um", PX]
+    refused = run(*args)
+    assert refused.returncode == 2 and "tia.dat" in refused.stderr and "pickle" in refused.stderr
+    assert run(*args, "--trust-pickle", "--model-um-per-px", PX).returncode == 0

@@ -1,5 +1,5 @@
 """Command line: ``napari-ifcell info | synth | demo | segment | quantify | gate | run |
-export-dataset | train | predict | evaluate``. Imports no Qt unless asked to show a viewer."""
+export-dataset | train | predict | evaluate | compare``. Imports no Qt unless asked to show a viewer."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from napari_ifcell.cli import cells, classifiers, slides
+    from napari_ifcell.cli import cells, classifiers, compare, slides
 
     parser = argparse.ArgumentParser(prog="napari-ifcell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (slides, cells, classifiers):
+    for module in (slides, cells, classifiers, compare):
         module.add_commands(sub)
     return parser
 

@@ -72,16 +72,24 @@ class DetectionSource:
 
 def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], labels) -> dict:
     """IoU matchers for the (region, model) pairs where the model has contours and the truth a
-    label image (``labels``: a 2-D array-like or a label store's level 0)."""
+    label image (``labels``: a label TIFF or store folder, a ``read(y, x, h, w)``, or a 2-D
+    array-like)."""
     from skimage.draw import polygon as fill_polygon
 
     from napari_ifcell.core.detection_metrics import iou_pairs
+    from napari_ifcell.pipeline.dataset import label_reader
+    from napari_ifcell.pipeline.regions import read_labels
+
+    if isinstance(labels, (str, Path)) or callable(labels):
+        read = label_reader(labels)
+    else:
+        def read(y, x, h, w):
+            return read_labels(labels, y, x, h, w)
 
     matchers = {}
     for region in regions:
         y, x, h, w = region.bounds
-        y, x = max(y, 0), max(x, 0)
-        truth_img = np.asarray(labels[y : y + h, x : x + w])
+        truth_img = read(y, x, h, w)
         t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
         for name, cells in models.items():
             inside = cells[region.contains(cells["y"], cells["x"])]

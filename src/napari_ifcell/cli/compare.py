@@ -1,0 +1,105 @@
+"""CLI command ``compare``: per-region P / R / F1 of models against the IF truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _type_map_spec(value: str):
+    if value.lower().endswith(".json"):
+        try:
+            return json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{value}: not a readable JSON type map ({exc})") from None
+    return value
+
+
+def _regions(args):
+    from napari_ifcell.io.regions import Region, load_regions
+
+    regions = load_regions(args.regions) if args.regions else []
+    for name, *box in args.region or []:
+        try:
+            y, x, h, w = map(float, box)
+        except ValueError:
+            raise ValueError(f"--region {name}: expected NAME Y X H W in level-0 pixels, got {box}") from None
+        regions.append(Region.rectangle(name, y, x, h, w))
+    if not regions:
+        raise ValueError("no regions: give --regions FILE (a project's regions.json) or --region NAME Y X H W")
+    return regions
+
+
+def _pixel_size(args) -> float:
+    if args.pixel_size_um:
+        return args.pixel_size_um
+    if args.if_slide:
+        from napari_ifcell.io import open_slide
+
+        with open_slide(args.if_slide) as slide:
+            if slide.pixel_size_um:
+                return slide.pixel_size_um
+    raise ValueError("the slide's pixel size is unknown: give --if SLIDE or --pixel-size-um")
+
+
+def _compare(args) -> int:
+    from napari_ifcell.io.cell_table import read_cell_table
+    from napari_ifcell.io.comparison_report import report_markdown, write_report
+    from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+
+    um_per_px = _pixel_size(args)
+    regions = _regions(args)
+    truth = truth_cells(read_cell_table(args.truth))
+    models = {}
+    for spec in args.ours or []:
+        name, _, path = spec.rpartition("=")
+        models[name or "ours"] = classifier_cells(read_cell_table(path))
+    for spec in args.model or []:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--model {spec}: expected NAME=FILE")
+        source = DetectionSource(path, type_map=_type_map_spec(args.type_map), model_um_per_px=args.model_um_per_px,
+                                 format=args.format, origin_px=tuple(args.origin_px), offset_um=tuple(args.he_offset_um),
+                                 trust=args.trust_pickle)  # fmt: skip
+        models[name] = source.read(um_per_px)
+    if not models:
+        raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
+    labels = None
+    if args.match == "iou":
+        if not args.labels:
+            raise ValueError("--match iou needs --labels (label TIFF or label store folder)")
+        labels = args.labels
+    report, counts, _ = compare_models(regions, truth, models, um_per_px=um_per_px, radius_um=args.radius_um,
+                                       match=args.match, labels=labels)  # fmt: skip
+    print(report_markdown(report), end="")
+    if args.out:
+        written = write_report(report, args.out, counts=counts)
+        print("written: " + ", ".join(str(p) for p in written.values()))
+    return 0
+
+
+def add_commands(sub) -> None:
+    from napari_ifcell.core.type_maps import PRESETS
+    from napari_ifcell.io.detections import FORMATS
+
+    p = sub.add_parser("compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth")
+    p.add_argument("truth", help="gated (and reviewed) cell table: the IF-derived truth")
+    p.add_argument("--regions", help="regions.json (or the project folder holding it)")
+    p.add_argument("--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels")
+    p.add_argument("--ours", action="append", metavar="[NAME=]TABLE", help="a table with our classifier's 'predicted' column")
+    p.add_argument("--model", action="append", metavar="NAME=FILE", help="another model's detections (HoVer-Net JSON, TIAToolbox, GeoJSON)")
+    p.add_argument("--type-map", default="lizard", help=f"{', '.join(PRESETS)} or a JSON file (default lizard)")
+    p.add_argument("--model-um-per-px", type=float, help="resolution the model ran at (default: the type map's)")
+    p.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+    p.add_argument("--origin-px", type=float, nargs=2, default=(0.0, 0.0), metavar=("Y", "X"),
+                   help="where the model's image began on the slide (level-0 px)")
+    p.add_argument("--he-offset-um", type=float, nargs=2, default=(0.0, 0.0), metavar=("DY", "DX"),
+                   help="H&E minus IF registration, when the model ran on the H&E")
+    p.add_argument("--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)")
+    p.add_argument("--if", dest="if_slide", help="the IF slide (for its pixel size)")
+    p.add_argument("--pixel-size-um", type=float, help="the slide's pixel size, if --if is not given")
+    p.add_argument("--radius-um", type=float, default=3.0, help="centroid matching radius (default 3 µm, OCELOT)")
+    p.add_argument("--match", default="centroid", choices=["centroid", "iou"])
+    p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
+    p.add_argument("--out", help="folder for comparison.csv / .md / .png and the counts")
+    p.set_defaults(func=_compare)
