@@ -10,6 +10,7 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     import napari
 
     from napari_ifcell._napari.classifier_widget import ClassifierWidget
+    from napari_ifcell._napari.compare_widget import CompareWidget
     from napari_ifcell._napari.gating_widget import GatingWidget
     from napari_ifcell._napari.loader_widget import LoaderWidget
     from napari_ifcell._napari.segment_widget import SegmentWidget
@@ -22,7 +23,8 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
     loader = LoaderWidget(viewer)
     viewer.window.add_dock_widget(loader, name="Loader", area="right")
-    for name, widget in (("Segment", SegmentWidget), ("Gating", GatingWidget), ("Classifier", ClassifierWidget)):
+    for name, widget in (("Segment", SegmentWidget), ("Gating", GatingWidget), ("Classifier", ClassifierWidget),
+                         ("Compare", CompareWidget)):
         viewer.window.add_dock_widget(widget(viewer), name=name, area="right", tabify=True)
     gating = viewer.window.dock_widgets["Gating"]
     gating.if_file.value, gating.labels_file.value = files.if_path, files.labels_path  # the truth, until you segment

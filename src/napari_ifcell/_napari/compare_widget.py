@@ -1,0 +1,205 @@
+"""Comparison dock widget: draw and name regions, add models (our classifier's predictions,
+HoVer-Net / TIAToolbox / QuPath files), and see per-region P / R / F1 with TP / FP / FN overlays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
+                              Table)  # fmt: skip
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
+from napari_ifcell._napari.sources import layer_with_role
+from napari_ifcell._napari.workers import run_in_background
+from napari_ifcell.core.comparison import OUTCOME_CODES
+from napari_ifcell.core.type_maps import PRESETS
+
+OVERLAY_COLOURS = {"TP": "#4daf4a", "FP": "#e41a1c", "FN": "#ffff33", "ignored": "#999999"}
+
+
+class CompareWidget(Container):
+    def __init__(self, napari_viewer):
+        self.viewer = napari_viewer
+        self.sources: dict[str, object] = {}  # model name -> DetectionSource or a predictions table path
+        self.report = self.counts = None
+        self.region_name = LineEdit(label="Region name", value="")
+        self.name_button = PushButton(text="Name the selected region")
+        self.save_regions_button = PushButton(text="Save regions to project")
+        self.load_regions_button = PushButton(text="Load regions from project")
+        self.truth_file = FileEdit(label="Truth: gated cell table", mode="r", filter="*.parquet *.csv *.tsv")
+        self.model_name = LineEdit(label="Model name", value="HoVer-Net")
+        self.model_file = FileEdit(label="Model output", mode="r")
+        self.type_map = ComboBox(label="Type map", choices=list(PRESETS), value="lizard")
+        self.model_um = FloatSpinBox(label="Model ran at (µm/px)", min=0.0, max=10.0, step=0.005, value=0.0,
+                                     tooltip="0: the type map's training resolution")  # fmt: skip
+        self.trust = CheckBox(text="I trust this file (TIAToolbox .dat is a pickle)", value=False)
+        self.add_model_button = PushButton(text="Add model file")
+        self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
+        self.add_ours_button = PushButton(text="Add our classifier")
+        self.models_label = Label(value="Models: none")
+        self.radius = FloatSpinBox(label="Match radius (µm)", min=0.1, max=50.0, step=0.1, value=3.0)
+        self.compare_button = PushButton(text="Compare in regions")
+        self.table = Table(value={"data": [], "index": [], "columns": []})
+        self.out_dir = FileEdit(label="Report folder", mode="d")
+        self.save_button = PushButton(text="Save report (CSV, Markdown, chart)")
+        self.status = Label(value="Draw rectangles or polygons in the 'regions' layer, then name them.")
+        super().__init__(widgets=[self.region_name, self.name_button, self.save_regions_button, self.load_regions_button,
+                                  self.truth_file, self.model_name, self.model_file, self.type_map, self.model_um, self.trust,
+                                  self.add_model_button, self.ours_file, self.add_ours_button, self.models_label, self.radius,
+                                  self.compare_button, self.table, self.out_dir, self.save_button, self.status])  # fmt: skip
+        self.status.native.setWordWrap(True)
+        self.max_width = 460
+        self.name_button.changed.connect(self.name_selected)
+        self.save_regions_button.changed.connect(self.save_regions)
+        self.load_regions_button.changed.connect(self.load_regions)
+        self.add_model_button.changed.connect(self.add_model)
+        self.add_ours_button.changed.connect(self.add_ours)
+        self.compare_button.changed.connect(lambda: self.compare())
+        self.save_button.changed.connect(self.save_report)
+        if layer_with_role(self.viewer, "if") is not None:
+            self.regions_layer()
+
+    # --- regions -------------------------------------------------------------------------------
+    @property
+    def pixel_size_um(self) -> float:
+        layer = layer_with_role(self.viewer, "if")
+        return float(layer.scale[-1]) if layer is not None else 0.325
+
+    def regions_layer(self):
+        return regions_layer(self.viewer, self.pixel_size_um)
+
+    def project_folder(self) -> Path:
+        from napari_ifcell.io.label_store import project_folder
+
+        layer = layer_with_role(self.viewer, "if")
+        if layer is None:
+            raise ValueError("open the IF slide (Loader) first: regions are saved in its project folder")
+        return project_folder(layer.metadata[PLUGIN_KEY]["path"])
+
+    def name_selected(self) -> None:
+        layer = self.regions_layer()
+        name = self.region_name.value.strip()
+        if not layer.selected_data or not name:
+            self.status.value = "Select a region in the 'regions' layer and type a name."
+            return
+        names = layer.features["name"].astype(object).to_numpy().copy()
+        if name in set(names[[i for i in range(len(names)) if i not in layer.selected_data]]):
+            self.status.value = f"Another region is already called {name!r}."
+            return
+        for i in layer.selected_data:
+            names[i] = name
+        layer.features = {"name": names}
+        layer.refresh_text()
+        self.status.value = f"Region named {name!r}."
+
+    def save_regions(self) -> None:
+        from napari_ifcell.io.regions import save_regions
+
+        try:
+            path = save_regions(layer_regions(self.regions_layer(), self.pixel_size_um), self.project_folder(),
+                                pixel_size_um=self.pixel_size_um)  # fmt: skip
+            self.status.value = f"Regions saved to {path}"
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self._on_error(exc)
+
+    def load_regions(self) -> None:
+        from napari_ifcell.io.regions import load_regions
+
+        try:
+            regions = load_regions(self.project_folder())
+            set_layer_regions(self.regions_layer(), regions)
+            self.status.value = f"Loaded {len(regions)} regions."
+        except Exception as exc:  # noqa: BLE001
+            self._on_error(exc)
+
+    # --- models --------------------------------------------------------------------------------
+    def add_model(self) -> None:
+        from napari_ifcell.pipeline.compare import DetectionSource
+
+        path = Path(self.model_file.value)
+        name = self.model_name.value.strip() or path.stem
+        self.sources[name] = DetectionSource(path, type_map=self.type_map.value, model_um_per_px=self.model_um.value or None,
+                                             offset_um=self._he_offset_um(), trust=self.trust.value)  # fmt: skip
+        self._show_models()
+
+    def add_ours(self) -> None:
+        path = Path(self.ours_file.value)
+        self.sources["ours" if "ours" not in self.sources else f"ours ({path.stem})"] = path
+        self._show_models()
+
+    def _he_offset_um(self) -> tuple[float, float]:
+        """HoVer-Net runs on the H&E: its cells move by the Loader's registration offset."""
+        layer = layer_with_role(self.viewer, "he")
+        return (-float(layer.translate[-2]), -float(layer.translate[-1])) if layer is not None else (0.0, 0.0)
+
+    def _show_models(self) -> None:
+        self.models_label.value = "Models: " + (", ".join(self.sources) or "none")
+
+    # --- comparing -----------------------------------------------------------------------------
+    def compare(self, *, sync: bool | None = None):
+        from napari_ifcell.io.cell_table import read_cell_table
+        from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+
+        try:
+            regions = layer_regions(self.regions_layer(), self.pixel_size_um)
+            if not regions:
+                raise ValueError("draw at least one rectangle or polygon in the 'regions' layer")
+            if not self.sources:
+                raise ValueError("add at least one model (a file, or our classifier's predictions)")
+            truth_path, sources, ps, radius = Path(self.truth_file.value), dict(self.sources), self.pixel_size_um, self.radius.value
+        except Exception as exc:  # noqa: BLE001
+            return self._on_error(exc)
+        self.status.value = "Comparing..."
+
+        def work():
+            truth = truth_cells(read_cell_table(truth_path))
+            models = {name: src.read(ps) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
+                      for name, src in sources.items()}  # fmt: skip
+            return compare_models(regions, truth, models, um_per_px=ps, radius_um=radius), truth, models
+
+        return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
+
+    def _on_compared(self, result) -> None:
+        (self.report, self.counts, outcomes), truth, models = result
+        shown = self.report.copy()
+        for column in shown.columns[1:]:
+            if shown[column].dtype.kind == "f":
+                shown[column] = shown[column].round(3)
+        self.table.value = {"data": shown.to_numpy().tolist(), "index": list(range(len(shown))), "columns": list(shown.columns)}
+        for name, (t_out, p_out) in outcomes.items():
+            self._overlay(name, truth, models[name], t_out, p_out)
+        total = self.report.iloc[-1]
+        self.status.value = "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models) + " (total)"
+
+    def _overlay(self, name, truth, predicted, t_out, p_out) -> None:
+        """Points per model: its TP and FP where it put them, the missed true cells (FN)."""
+        code_name = {v: k for k, v in OUTCOME_CODES.items()}
+        p_keep, t_keep = p_out > 0, t_out == OUTCOME_CODES["FN"]
+        points = np.concatenate([predicted[["y", "x"]].to_numpy(float)[p_keep], truth[["y", "x"]].to_numpy(float)[t_keep]])
+        outcome = [code_name[c] for c in p_out[p_keep]] + ["FN"] * int(t_keep.sum())
+        layer_name = f"{name} vs IF"
+        if layer_name in self.viewer.layers:
+            self.viewer.layers.remove(layer_name)
+        ps = self.pixel_size_um
+        self.viewer.add_points(points.reshape(-1, 2), name=layer_name, scale=(ps, ps), units=("µm", "µm"), size=10,
+                               features={"outcome": np.asarray(outcome, dtype=object)}, border_width=0,
+                               face_color=[OVERLAY_COLOURS[o] for o in outcome] or "white",
+                               metadata={PLUGIN_KEY: {"role": "comparison", "model": name}})  # fmt: skip
+
+    def save_report(self) -> None:
+        from napari_ifcell.io.comparison_report import write_report
+
+        try:
+            if self.report is None:
+                raise ValueError("compare first")
+            folder = Path(self.out_dir.value) if str(self.out_dir.value) not in ("", ".") else self.project_folder()
+            written = write_report(self.report, folder, counts=self.counts)
+            self.status.value = "Saved " + ", ".join(p.name for p in written.values()) + f" in {folder}"
+        except Exception as exc:  # noqa: BLE001
+            self._on_error(exc)
+
+    def _on_error(self, exc: Exception):
+        self.status.value = f"Error: {exc}"
+        return None

@@ -1,0 +1,45 @@
+"""Named regions as a napari Shapes layer, and back (level-0 pixels of the IF grid)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell.io.regions import Region
+
+REGIONS_LAYER = "regions"
+
+
+def regions_layer(viewer, pixel_size_um: float):
+    """The viewer's regions layer, made (empty, named shapes) when there is none."""
+    for layer in viewer.layers:
+        if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "regions":
+            return layer
+    return viewer.add_shapes(name=REGIONS_LAYER, scale=(pixel_size_um, pixel_size_um), units=("µm", "µm"),
+                             edge_color="#ffd700", edge_width=4, face_color="transparent",
+                             features={"name": np.array([], dtype=object)},
+                             text={"string": "{name}", "color": "#ffd700", "size": 12, "anchor": "upper_left"},
+                             metadata={PLUGIN_KEY: {"role": "regions"}})  # fmt: skip
+
+
+def layer_regions(layer, pixel_size_um: float) -> list[Region]:
+    """The rectangles and polygons of a Shapes layer as named regions (unnamed ones get
+    ``region N``); any layer scale is turned into level-0 pixels."""
+    names = layer.features["name"].tolist() if "name" in layer.features else [None] * len(layer.data)
+    regions = []
+    for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
+        if kind not in ("rectangle", "polygon"):
+            continue
+        world = np.asarray([layer.data_to_world(v) for v in vertices])[:, -2:]
+        name = names[i] if isinstance(names[i], str) and names[i] else f"region {i + 1}"
+        regions.append(Region(name, kind, world / pixel_size_um))
+    return regions
+
+
+def set_layer_regions(layer, regions: list[Region]) -> None:
+    """Replace the layer's shapes with ``regions`` (the layer's data frame is level-0 px)."""
+    layer.data = []
+    for region in regions:
+        layer.add(np.asarray(region.vertices, float), shape_type=region.kind)
+    layer.features = {"name": np.array([r.name for r in regions], dtype=object)}
+    layer.refresh_text()

@@ -1,0 +1,70 @@
+"""The Compare widget in a real viewer: named regions saved with the project, models added,
+the report table and per-model overlays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell._napari.compare_widget import OVERLAY_COLOURS, CompareWidget
+from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+
+from ..pipeline.test_compare import PX, hovernet_file, pick_regions, truth_class
+
+
+def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, predicted_table, tmp_path):
+    table = predicted_table
+    table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    hovernet_file(table, truth_class(table), tmp_path / "hovernet.json", np.random.default_rng(0))
+    sparse, dense = pick_regions(table)
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.open_pair(small_pair.if_path, small_pair.he_path)
+    w = CompareWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    layer = viewer.layers["regions"]
+    assert tuple(layer.scale) == (PX, PX)
+    # draw the two regions (in the layer's pixels) and name them as a user would
+    for region in (sparse, dense):
+        layer.add(region.vertices, shape_type="rectangle")
+        layer.selected_data = {len(layer.data) - 1}
+        w.region_name.value = region.name
+        w.name_button.changed.emit(True)
+    assert layer.features["name"].tolist() == ["sparse", "dense"]
+    w.save_regions_button.changed.emit(True)
+    saved = small_pair.if_path.parent / "synthetic_if.ifcell" / "regions.json"
+    assert saved.is_file(), w.status.value
+    layer.data = []
+    w.load_regions_button.changed.emit(True)
+    assert len(layer.data) == 2 and layer.features["name"].tolist() == ["sparse", "dense"]
+    # models: a HoVer-Net file (Lizard types, run at 0.5 µm) and our classifier
+    w.truth_file.value = tmp_path / "predicted.parquet"
+    w.model_name.value, w.model_file.value, w.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"
+    w.add_model_button.changed.emit(True)
+    w.ours_file.value = tmp_path / "predicted.parquet"
+    w.add_ours_button.changed.emit(True)
+    assert w.models_label.value == "Models: HoVer-Net, ours"
+    w.compare_button.changed.emit(True)
+    assert "lymphocyte F1" in w.status.value, w.status.value
+    shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
+    assert list(shown.index) == ["sparse", "dense", "Total"]
+    expected, counts, _ = compare_models([sparse, dense], truth_cells(table),
+                                    {"HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX), "ours": classifier_cells(table)},
+                                    um_per_px=PX)  # fmt: skip
+    expected = expected.set_index("region")
+    np.testing.assert_allclose(shown["HoVer-Net lymphocyte F1"].astype(float), expected["HoVer-Net lymphocyte F1"].round(3))
+    assert shown.loc["dense", "n lymphocyte"] == expected.loc["dense", "n lymphocyte"]
+    # one overlay per model: TP green where the model put them, misses yellow at the true cells
+    hover = viewer.layers["HoVer-Net vs IF"]
+    outcomes = hover.features["outcome"].to_numpy()
+    assert {"TP", "FP", "FN"} <= set(outcomes)
+    tp_colour = hover.face_color[np.flatnonzero(outcomes == "TP")[0]]
+    np.testing.assert_allclose(tp_colour[:3], [0x4D / 255, 0xAF / 255, 0x4A / 255], atol=0.01)
+    assert "ours vs IF" in viewer.layers
+    hover_counts = counts[counts.model == "HoVer-Net"]
+    assert (outcomes == "FN").sum() == hover_counts["fn"].sum() and (outcomes == "FP").sum() == hover_counts["fp"].sum()
+    w.out_dir.value = tmp_path / "report"
+    w.save_button.changed.emit(True)
+    assert (tmp_path / "report" / "comparison.md").read_text().count("\n") == 5  # header, rule, 2 regions, total
+    assert OVERLAY_COLOURS["FP"] == "#e41a1c"
