@@ -139,8 +139,6 @@ class LabelStore:
     def paint(self, labels: np.ndarray, origin: tuple[int, int], run: int) -> int:
         """Write a tile's new cells (label image with ids from :meth:`new_ids`) where the
         store is empty, and index them. Returns the number of cells written."""
-        from skimage.measure import regionprops_table
-
         y, x = origin
         h, w = labels.shape
         y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, self.shape[0]), min(x + w, self.shape[1])
@@ -154,6 +152,32 @@ class LabelStore:
         written = np.where(current == 0, new, 0)
         if not written.any():
             return 0
+        return self._index_rows(written, (y0, x0), run)
+
+    def write_window(self, labels: np.ndarray, origin: tuple[int, int], cells) -> None:
+        """Overwrite a level-0 window (hand edits) and re-index ``cells``: the ids whose pixels
+        changed. Cells left without pixels leave the index."""
+        y, x = origin
+        h, w = labels.shape
+        old = self.index[self.index.CellID.isin(np.asarray(cells, np.int64))]
+        self.levels[0][y : y + h, x : x + w] = labels.astype(np.uint32)
+        if labels.size:  # ids painted by hand never come back from new_ids()
+            self.meta["next_id"] = max(int(self.meta["next_id"]), int(labels.max()) + 1)
+        self._update_levels(y, x, y + h, x + w)
+        by0, bx0 = min([y, *old.y0.astype(int)]), min([x, *old.x0.astype(int)])
+        by1, bx1 = max([y + h, *old.y1.astype(int)]), max([x + w, *old.x1.astype(int)])
+        self.index = self.index.drop(old.index)
+        window = self.read(by0, bx0, by1 - by0, bx1 - bx0)
+        window = np.where(np.isin(window, np.asarray(cells, np.int64)), window, 0)
+        if window.any():
+            run = int(old.run.max()) if len(old) else len(self.meta["runs"])
+            self._index_rows(window, (by0, bx0), run)
+        self.index = self.index.reset_index(drop=True)
+
+    def _index_rows(self, written: np.ndarray, origin: tuple[int, int], run: int) -> int:
+        from skimage.measure import regionprops_table
+
+        y0, x0 = origin
         ids, inverse = np.unique(written, return_inverse=True)
         compact = inverse.reshape(written.shape)
         props = regionprops_table(compact, properties=("label", "centroid", "bbox", "area"))

@@ -1,0 +1,144 @@
+"""Review files in a slide's project folder, written so that no acknowledged edit is lost.
+
+``<slide>.ifcell/review/``:
+- ``initial.parquet``: the cells and their automatic labels when the review began (written once);
+- ``journal.jsonl``: one JSON event per line, appended, flushed and fsynced before an edit is
+  acknowledged; a torn last line (the process died mid-write, before acknowledging) is dropped;
+- ``edits/<seq>.npz`` / ``.parquet``: label pixels and cell-table rows before and after a
+  mask edit, fsynced before their journal line;
+- ``state.parquet``: the materialised review table, replaced atomically (for readers; the
+  journal stays the source of truth).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REVIEW_DIR = "review"
+
+
+class ReviewFileError(ValueError):
+    """A review folder that cannot be used; names the file and the problem."""
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write) -> Path:
+    """``write(tmp_path)``, fsync, rename over ``path``: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _savez(path: Path, **arrays) -> None:
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+class ReviewFiles:
+    """The review folder of one project."""
+
+    def __init__(self, project: str | Path):
+        self.folder = Path(project) / REVIEW_DIR
+        self.journal_path = self.folder / "journal.jsonl"
+        self.initial_path = self.folder / "initial.parquet"
+        self.state_path = self.folder / "state.parquet"
+        self.edits = self.folder / "edits"
+        self._journal = None
+
+    def exists(self) -> bool:
+        return self.initial_path.is_file()
+
+    def create(self, initial: pd.DataFrame, meta: dict) -> None:
+        if self.exists():
+            raise FileExistsError(f"{self.folder}: a review already exists; open it instead")
+        self.edits.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.folder / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+        atomic_write(self.initial_path, lambda p: initial.to_parquet(p, index=False))
+
+    def meta(self) -> dict:
+        return json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
+
+    def initial(self) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(self.initial_path)
+        except Exception as exc:  # noqa: BLE001
+            raise ReviewFileError(f"{self.initial_path}: unreadable ({exc})") from None
+
+    # --- journal -------------------------------------------------------------------------------
+    def read_journal(self) -> list[dict]:
+        """Every complete event; a torn final line is cut off the file."""
+        if not self.journal_path.exists():
+            return []
+        raw = self.journal_path.read_bytes()
+        events, good_end = [], 0
+        for line in raw.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                if good_end + len(line) < len(raw):
+                    raise ReviewFileError(f"{self.journal_path}: line {len(events) + 1} is not JSON; the journal is damaged") from None
+                break
+            good_end += len(line)
+        if good_end < len(raw):
+            with open(self.journal_path, "rb+") as f:
+                f.truncate(good_end)
+                os.fsync(f.fileno())
+        return events
+
+    def append(self, event: dict) -> None:
+        """Append one event and make it durable (flush + fsync) before returning."""
+        if self._journal is None:
+            self._journal = open(self.journal_path, "a", encoding="utf-8")
+        self._journal.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+
+    def close(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+    # --- mask edit artefacts ---------------------------------------------------------------------
+    def write_edit(self, seq: int, window: tuple[int, int], before: np.ndarray, after: np.ndarray,
+                   rows_before: pd.DataFrame, rows_after: pd.DataFrame) -> str:  # fmt: skip
+        name = f"{seq:08d}"
+        self.edits.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.edits / f"{name}.npz", lambda p: _savez(p, origin=np.asarray(window), before=before, after=after))
+        rows = pd.concat([rows_before.assign(_when="before"), rows_after.assign(_when="after")], ignore_index=True)
+        atomic_write(self.edits / f"{name}.parquet", lambda p: rows.to_parquet(p, index=False))
+        return name
+
+    def read_edit(self, name: str):
+        """``(origin, before, after, rows_before, rows_after)`` of a mask edit."""
+        with np.load(self.edits / f"{name}.npz") as z:
+            origin, before, after = tuple(z["origin"].tolist()), z["before"], z["after"]
+        rows = pd.read_parquet(self.edits / f"{name}.parquet")
+        split = rows.pop("_when")
+        return origin, before, after, rows[split == "before"].reset_index(drop=True), rows[split == "after"].reset_index(drop=True)
+
+    def write_state(self, table: pd.DataFrame) -> Path:
+        return atomic_write(self.state_path, lambda p: table.to_parquet(p, index=False))

@@ -1,0 +1,167 @@
+"""Review sessions: decisions, mask edits that move the store, table and quantification
+together, undo/redo, reopening, and durability against a killed process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from napari_ifcell.core.quantify import quantify_cells
+from napari_ifcell.io import open_slide
+from napari_ifcell.io.label_store import LabelStore
+from napari_ifcell.pipeline.mask_edits import add_cell, delete_cell, edit_labels, merge_cells, split_cell
+from napari_ifcell.pipeline.review_session import ReviewSession
+
+from .review_fixtures import make_project, neighbours
+
+
+@pytest.fixture
+def project(small_pair, small_table, tmp_path):
+    table, gates = make_project(small_pair, small_table, tmp_path)
+    return tmp_path, table, gates
+
+
+def open_session(folder, table, gates, if_path, reviewer="ana"):
+    return ReviewSession.open(folder, table, reviewer=reviewer, store=LabelStore.open(folder / "labels"),
+                              if_slide=open_slide(if_path), gates=gates)  # fmt: skip
+
+
+def test_decisions_survive_reopening_and_replay_equals_state(project, small_pair):
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    ids = table["CellID"].to_numpy()
+    s.approve(ids[:3])
+    s.set_class(ids[3], "B cell")
+    s.reject(ids[4])
+    s.set_class(ids[5], "macrophage")
+    s.undo()
+    s.files.close()
+    again = ReviewSession.open(folder, reviewer="ben")
+    assert again.state.equals(s.state)
+    t = again.table().set_index("CellID")
+    assert t.loc[ids[3], ["reviewed_class", "reviewer"]].tolist() == ["B cell", "ana"]
+    assert t.loc[ids[4], "review_status"] == "rejected" and t.loc[ids[5], "review_status"] == "unreviewed"
+    assert len(t) == len(table)
+    with pytest.raises(ValueError, match="unknown class 'T cell'"):
+        again.set_class(ids[0], "T cell")
+
+
+def test_mask_edits_update_store_table_and_quantification(project, small_pair):
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    store = s.store
+    a, b = neighbours(store)
+    area_a, area_b = (int(store.index.set_index("CellID").loc[c, "Area"]) for c in (a, b))
+    merge_cells(s, a, b)
+    t = s.table().set_index("CellID")
+    assert b not in t.index and t.loc[a, "Area"] == area_a + area_b
+    assert (np.asarray(store.levels[0][:]) == b).sum() == 0
+    assert store.index.set_index("CellID").loc[a, "Area"] == area_a + area_b
+    # the merged cell's intensities are those of the merged mask, measured afresh
+    y0, x0, y1, x1 = store.index.set_index("CellID").loc[a, ["y0", "x0", "y1", "x1"]].astype(int)
+    win = (y0 - 12, x0 - 12, y1 - y0 + 24, x1 - x0 + 24)
+    with open_slide(small_pair.if_path) as slide:
+        image = slide.read_region(*win, level=0)
+        expected = quantify_cells(store.read(*win), image, slide.channel_names, pixel_size_um=0.325, origin=win[:2]).set_index("CellID")
+    assert t.loc[a, "CD45_nucleus_mean"] == pytest.approx(expected.loc[a, "CD45_nucleus_mean"])
+    assert t.loc[a, "CD45_nucleus_mean"] != pytest.approx(table.set_index("CellID").loc[a, "CD45_nucleus_mean"])
+    assert "phenotype" in t.columns and isinstance(t.loc[a, "phenotype"], str)  # re-gated
+    # undo puts pixels and rows back; redo merges again
+    s.undo()
+    assert (np.asarray(store.levels[0][:]) == b).sum() == area_b
+    t = s.table().set_index("CellID")
+    assert t.loc[a, "Area"] == area_a and t.loc[b, "Area"] == area_b
+    s.redo()
+    assert b not in s.table()["CellID"].tolist()
+    # split, delete, add
+    split_cell(s, a)
+    new = int(store.index.CellID.max())
+    t = s.table().set_index("CellID")
+    assert t.loc[a, "Area"] + t.loc[new, "Area"] == area_a + area_b and t.loc[new, "review_status"] == "corrected"
+    delete_cell(s, new)
+    assert new not in s.table()["CellID"].tolist() and (np.asarray(store.levels[0][:]) == new).sum() == 0
+    yy, xx = np.mgrid[:20, :20]
+    disc = (yy - 10) ** 2 + (xx - 10) ** 2 < 49
+    origin = _free_spot(store, 20)
+    add_cell(s, disc, origin, cell_class="CD8 T")
+    added = int(store.index.CellID.max())
+    t = s.table().set_index("CellID")
+    assert t.loc[added, ["reviewed_class", "label_source", "Area"]].tolist() == ["CD8 T", "person", int(disc.sum())]
+    # everything is in the journal: a fresh session sees the same table and state
+    s.files.close()
+    again = open_session(folder, table, gates, small_pair.if_path, reviewer="ben")
+    assert again.state.equals(s.state)
+    assert again.table().drop(columns="reviewed_at").equals(s.table().drop(columns="reviewed_at"))
+    with pytest.raises(ValueError, match="changes no pixel"):
+        edit_labels(again, (0, 0), again.store.read(0, 0, 10, 10))
+
+
+def _free_spot(store, size):
+    labels = np.asarray(store.levels[0][:])
+    for y in range(0, labels.shape[0] - size, size):
+        for x in range(0, labels.shape[1] - size, size):
+            if not labels[y : y + size, x : x + size].any():
+                return (y, x)
+    raise AssertionError("no free spot")
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    import pandas as pd
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.mask_edits import split_cell
+    from napari_ifcell.pipeline.review_session import ReviewSession
+
+    folder = sys.argv[1]
+    table = pd.read_parquet(folder + "/gated.parquet")
+    s = ReviewSession.open(folder, table, reviewer="child", store=LabelStore.open(folder + "/labels"))
+    classes = ["CD4 T", "CD8 T", "B cell", "macrophage", "other"]
+    big = s.store.index.sort_values("Area", ascending=False).CellID.tolist()
+    for i, cell in enumerate(table.CellID.tolist() * 10):
+        if i % 25 == 24:
+            target = big.pop(0)
+            split_cell(s, target)
+            print("ack split", target, flush=True)
+        else:
+            name = classes[i % 5]
+            s.set_class(cell, name)
+            print("ack class", cell, name, flush=True)
+""")
+
+
+def test_every_acknowledged_edit_survives_a_kill(project, small_pair):
+    folder, table, gates = project
+    table.to_parquet(folder / "gated.parquet", index=False)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    acks = []
+    for line in child.stdout:
+        acks.append(line.split())
+        if len(acks) >= 140:  # a few splits and many decisions in, then kill without warning
+            break
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    acks += [line.split() for line in child.stdout.read().splitlines() if line.startswith("ack")]
+    assert child.returncode == -signal.SIGKILL
+    store = LabelStore.open(folder / "labels")
+    s = ReviewSession.open(folder, reviewer="after", store=store)
+    t = s.state.table().set_index("CellID")
+    expected = {}
+    for ack in acks:
+        if ack[1] == "class":
+            expected[int(ack[2])] = " ".join(ack[3:])
+    for cell, name in expected.items():
+        assert t.loc[cell, "reviewed_class"] == name
+    splits = [int(a[2]) for a in acks if a[1] == "split"]
+    assert len(splits) >= 5
+    labels = np.asarray(store.levels[0][:])
+    index = store.index.set_index("CellID")
+    for cell in splits:  # the store caught up with every acknowledged split
+        assert (labels == cell).sum() == index.loc[cell, "Area"] > 0
+    assert set(index.index) <= set(s.state.ids.tolist())
+    assert s.files.journal_path.read_bytes().endswith(b"\n")
