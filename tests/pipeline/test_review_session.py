@@ -165,3 +165,48 @@ def test_every_acknowledged_edit_survives_a_kill(project, small_pair):
         assert (labels == cell).sum() == index.loc[cell, "Area"] > 0
     assert set(index.index) <= set(s.state.ids.tolist())
     assert s.files.journal_path.read_bytes().endswith(b"\n")
+
+
+def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path):
+    import json
+
+    import anndata
+    import geojson
+    import pandas as pd
+
+    from napari_ifcell.io.detections import Frame, read_detections
+    from napari_ifcell.pipeline.review_export import export_agreement, export_review
+
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    ids = table["CellID"].to_numpy()
+    s.set_class(ids[0], "B cell")
+    s.reject(ids[1])
+    s.approve(ids[2:10])
+    parquet = pd.read_parquet(export_review(s, tmp_path / "out" / "reviewed.parquet"))
+    assert parquet.set_index("CellID").loc[ids[0], ["class", "review_status", "reviewer"]].tolist() == ["B cell", "corrected", "ana"]
+    assert len(parquet) == len(table)
+    csv = pd.read_csv(export_review(s, tmp_path / "reviewed.csv"))
+    assert (csv["review_status"] == "approved").sum() == (parquet["review_status"] == "approved").sum()
+    adata = anndata.read_h5ad(export_review(s, tmp_path / "reviewed.h5ad"))
+    assert adata.n_obs == len(table) and "CD45" in adata.var_names and "reviewed_class" in adata.obs
+    path = export_review(s, tmp_path / "cells.geojson")
+    doc = geojson.loads(path.read_text())
+    assert doc.is_valid and doc["type"] == "FeatureCollection"
+    features = doc["features"]
+    assert len(features) == len(table) - 1  # the rejected cell is not exported
+    first = next(f for f in features if f["properties"]["name"] == str(ids[0]))
+    assert first["properties"]["objectType"] == "detection"
+    assert first["properties"]["classification"] == {"name": "B cell", "color": [255, 64, 64]}
+    assert first["geometry"]["type"] == "Polygon" and first["geometry"]["coordinates"][0][0] == first["geometry"]["coordinates"][0][-1]
+    # x/y order: the outline's centre is the cell's centroid (x = column)
+    ring = np.asarray(first["geometry"]["coordinates"][0])
+    row = table.set_index("CellID").loc[ids[0]]
+    assert abs(ring[:, 0].mean() - row.X_centroid) < 3 and abs(ring[:, 1].mean() - row.Y_centroid) < 3
+    # and our QuPath importer reads it back at the cells' positions
+    back = read_detections(path, Frame(0.325, 0.325))
+    assert len(back) == len(features)
+    assert np.abs(np.sort(back.x.to_numpy()) - np.sort(parquet.loc[parquet.review_status != "rejected", "X_centroid"].to_numpy())).max() < 1.0
+    agreement = export_agreement(s, tmp_path / "agreement.csv").read_text()
+    assert agreement.startswith("first,second,cells,kappa,agreement\nauto,people,10,")
+    json.loads(path.read_text())  # plain JSON too
