@@ -210,3 +210,27 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     agreement = export_agreement(s, tmp_path / "agreement.csv").read_text()
     assert agreement.startswith("first,second,cells,kappa,agreement\nauto,people,10,")
     json.loads(path.read_text())  # plain JSON too
+
+
+def test_review_commands(project, small_pair, tmp_path):
+    import pandas as pd
+
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    s.set_class(table["CellID"].iloc[0], "CD8 T")
+    s.approve(table["CellID"].iloc[1:4])
+    s.files.close()
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "napari_ifcell.cli", *map(str, args)], capture_output=True, text=True)
+
+    done = run("review-export", folder, "--labels", folder / "labels", "--out", tmp_path / "r.parquet", tmp_path / "r.geojson")
+    assert done.returncode == 0, done.stderr
+    assert "approved 3" in done.stdout and "corrected 1" in done.stdout
+    assert pd.read_parquet(tmp_path / "r.parquet").set_index("CellID").loc[table["CellID"].iloc[0], "class"] == "CD8 T"
+    assert (tmp_path / "r.geojson").stat().st_size > 1000
+    done = run("review-agreement", folder, "--out", tmp_path / "agreement.csv")
+    assert done.returncode == 0, done.stderr
+    assert "auto people" in " ".join(done.stdout.split()) and (tmp_path / "agreement.csv").is_file()
+    missing = run("review-export", tmp_path / "nothing.ifcell", "--out", tmp_path / "x.csv")
+    assert missing.returncode == 2 and "nothing.ifcell" in missing.stderr and "no review yet" in missing.stderr
