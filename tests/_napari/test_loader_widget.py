@@ -91,7 +91,7 @@ def test_demo_opens_the_pair_with_the_loader_docked(tmp_path, qtbot):
     try:
         assert widget.pair is not None and len(viewer.layers) == 20
         assert viewer.window.dock_widgets["Loader"] is widget
-        assert {"Segment", "Gating", "Classifier", "Compare"} <= set(viewer.window.dock_widgets)
+        assert {"Segment", "Gating", "Classifier", "Review", "Compare"} <= set(viewer.window.dock_widgets)
     finally:
         viewer.close()
 

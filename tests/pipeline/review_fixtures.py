@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def make_project(small_pair, small_table, folder):
+def make_project(small_pair, small_table, folder, store_folder=None):
     from napari_ifcell.core.auto_gate import suggested_gateset
     from napari_ifcell.core.gate_apply import gated_table
     from napari_ifcell.io import open_slide
@@ -17,7 +17,7 @@ def make_project(small_pair, small_table, folder):
     with open_slide(small_pair.labels_path) as labels:
         truth = np.asarray(labels.read_region(0, 0, *labels.shape, level=0))
     truth = truth[0] if truth.ndim == 3 else truth
-    store = LabelStore.create(folder / "labels", truth.shape, pixel_size_um=0.325)
+    store = LabelStore.create(store_folder or folder / "labels", truth.shape, pixel_size_um=0.325)
     store.paint(truth, (0, 0), run=store.start_run({"source": "synthetic truth"}))
     store.meta["next_id"] = int(truth.max()) + 1
     store.commit()

@@ -199,12 +199,19 @@ class ReviewState:
         return pd.DataFrame({
             "CellID": self.ids, "auto_class": names[self.auto], "label_source": np.asarray(SOURCES, dtype=object)[self.source],
             "reviewed_class": np.where(decided, names[self.label], None), "review_status": status,
-            "reviewer": reviewer, "reviewed_at": pd.to_datetime(np.where(self.time > 0, self.time, np.nan), unit="s", utc=True),
+            "reviewer": reviewer, "reviewed_at": _timestamps(self.time),
         })  # fmt: skip
 
     def equals(self, other: "ReviewState") -> bool:
         same = all(np.array_equal(getattr(self, c), getattr(other, c)) for c in ("ids", "auto", "auto_source", *_COLUMNS))
         return same and self.by_reviewer == other.by_reviewer and self.reviewers == other.reviewers
+
+
+def _timestamps(seconds: np.ndarray) -> pd.Series:
+    """UTC times from Unix seconds (0 = never); integer nanoseconds, so no float rounding
+    runs under a caller's ``np.seterr(all="raise")``."""
+    nanos = np.round(np.where(seconds > 0, seconds, 0.0) * 1e9).astype(np.int64)
+    return pd.Series(pd.to_datetime(nanos, utc=True)).where(seconds > 0)
 
 
 def encode(names: np.ndarray, classes) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""The Review widget in a real viewer, driven by key presses as a reviewer would."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell._napari.review_widget import ReviewWidget
+from napari_ifcell.io.label_store import project_folder
+
+from ..pipeline.review_fixtures import make_project
+from ..sam_fixtures import tiny_sam
+
+
+@pytest.fixture
+def review(make_napari_viewer, small_pair, small_table, tmp_path, qtbot):
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    if_path, he_path = tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name
+    project = project_folder(if_path)
+    table, _ = make_project(small_pair, small_table, tmp_path, store_folder=project)
+    table.to_parquet(tmp_path / "gated.parquet", index=False)
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.open_pair(if_path, he_path)
+    w = ReviewWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.table_file.value = tmp_path / "gated.parquet"
+    w.open_button.changed.emit(True)
+    assert "Error" in w.status.value  # no reviewer name yet
+    w.reviewer.value = "ana"
+    w.open_button.changed.emit(True)
+    assert "Review of" in w.status.value, w.status.value
+    return viewer, w, project, table
+
+
+def press(viewer, qtbot, key, modifier=None):
+    from qtpy.QtCore import Qt
+
+    canvas = viewer.window._qt_viewer.canvas.native
+    qtbot.keyClick(canvas, key, modifier or Qt.KeyboardModifier.NoModifier)
+
+
+def test_keys_approve_relabel_step_and_undo(review, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, w, project, table = review
+    w.order.value = "random"
+    w.queue_button.changed.emit(True)
+    first, second = int(w.queue[0]), int(w.queue[1])
+    assert w.current_cell() == first
+    row = table.set_index("CellID").loc[first]
+    assert np.allclose(viewer.camera.center[-2:], (row.Y_centroid * 0.325, row.X_centroid * 0.325))
+    assert w.gallery.titles[:2] == ["H&E", "Hoechst"]
+    state = w.session.state
+    auto_first = state.auto[state.positions([first])[0]]
+    press(viewer, qtbot, Qt.Key.Key_A)  # approve -> next
+    assert w.current_cell() == second
+    press(viewer, qtbot, Qt.Key.Key_2)  # CD8 T -> next
+    t = w.session.state.table().set_index("CellID")
+    if auto_first >= 0:
+        assert t.loc[first, "review_status"] == "approved"
+    assert t.loc[second, ["reviewed_class", "reviewer"]].tolist() == ["CD8 T", "ana"]
+    # the cell is drawn in its class colour (CD8 T is class 2)
+    y, x = (int(round(v)) for v in table.set_index("CellID").loc[second, ["Y_centroid", "X_centroid"]])
+    layer = viewer.layers["reviewed cells"]
+    data = layer.data[0] if layer.multiscale else layer.data
+    if int(w.session.store.read(y, x, 1, 1)[0, 0]) == second:
+        assert int(np.asarray(data[y : y + 1, x : x + 1])[0, 0]) == 2
+    press(viewer, qtbot, Qt.Key.Key_Comma)  # back to the second cell
+    assert w.current_cell() == second
+    press(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the class
+    assert w.session.state.table().set_index("CellID").loc[second, "review_status"] == "unreviewed"
+    # each key press was written to the journal before the next one was handled
+    lines = (project / "review" / "journal.jsonl").read_text().splitlines()
+    assert [l.split('"op":"')[1].split('"')[0] for l in lines] == ["review", "review", "undo"]
+    assert "kappa" in w.counts.value or auto_first < 0
+
+
+def test_mask_tools_sam_click_and_exports(review, qtbot):
+    viewer, w, project, table = review
+    w.order.value = "uncertainty"
+    w.queue_button.changed.emit(True)
+    cell = w.current_cell()
+    n_before = len(w.session.store.index)
+    w.split_button.changed.emit(True)
+    assert "split" in w.status.value, w.status.value
+    assert len(w.session.store.index) == n_before + 1
+    # the mask editor: erase the current cell in the edit layer and apply
+    w.edit_button.changed.emit(True)
+    edit = viewer.layers["cell edit"]
+    edit.data = np.where(edit.data == cell, 0, edit.data)
+    w.apply_button.changed.emit(True)
+    assert cell not in w.session.store.index.CellID.tolist()
+    # SAM point prompt on empty tissue (a tiny random SAM: the code path, not the quality)
+    w.sam = tiny_sam()
+    w.sam_click.value = True
+    labels = np.asarray(w.session.store.levels[0][:])
+    free = np.argwhere(labels[200:900, 200:1200] == 0)[0] + 200
+
+    class Click:
+        type = "mouse_press"
+        position = (free[0] * 0.325, free[1] * 0.325)
+
+    n = len(w.session.store.index)
+    w._on_click(viewer, Click())
+    assert len(w.session.store.index) == n + 1 and "sam point" in w.status.value, w.status.value
+    w.export_button.changed.emit(True)
+    assert (project / "exports" / "cells.geojson").is_file() and (project / "exports" / "agreement.csv").is_file()
+    assert (project / "review" / "state.parquet").is_file()
