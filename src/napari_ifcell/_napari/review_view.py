@@ -46,43 +46,40 @@ class Gallery(QWidget):
 
 
 class ReviewLayers:
-    """The layers the review adds: cells coloured by decision, and a ring on the current cell."""
+    """The layers the review adds: a ring per decided cell in its class colour (magenta when
+    rejected), and a larger ring on the current cell. Points, not a recoloured label image:
+    a decision then redraws a few markers instead of re-reading the labels in view."""
 
-    def __init__(self, viewer, store, pixel_size_um: float, classes):
-        from napari.utils.colormaps import DirectLabelColormap
-
-        from napari_ifcell.core.lookup_view import LookupView
-
+    def __init__(self, viewer, pixel_size_um: float, classes):
         self.viewer, self.ps = viewer, pixel_size_um
-        self.lut = np.zeros(int(store.meta["next_id"]) + 1, np.uint8)
-        colours = {None: "transparent", 0: "transparent", **{i + 1: c for i, c in enumerate(CLASS_COLOURS[: len(classes)])},
-                   len(classes) + 1: REJECTED_COLOUR}  # fmt: skip
-        data = [LookupView(level, self.lut) for level in store.levels]
+        self.colours = {i: c for i, c in enumerate(CLASS_COLOURS[: len(classes)])}
+        self.decided: dict[int, tuple[float, float, str]] = {}  # cell -> y, x, colour
         for name in ("reviewed cells", "current cell"):
             if name in viewer.layers:
                 viewer.layers.remove(name)
-        self.cells = viewer.add_labels(data if len(data) > 1 else data[0], name="reviewed cells", multiscale=len(data) > 1,
-                                       scale=(self.ps, self.ps), units=("µm", "µm"), opacity=0.45,
-                                       colormap=DirectLabelColormap(color_dict=colours),
+        self.cells = viewer.add_points(np.zeros((0, 2)), name="reviewed cells", scale=(self.ps, self.ps), units=("µm", "µm"),
+                                       size=22, face_color="transparent", border_width=0.15, border_width_is_relative=True,
                                        metadata={PLUGIN_KEY: {"role": "review"}})  # fmt: skip
-        self.current = viewer.add_points(np.zeros((0, 2)), name="current cell", scale=(self.ps, self.ps), size=40,
-                                         face_color="transparent", border_color="yellow", border_width=0.08)  # fmt: skip
-        self.n_classes = len(classes)
+        self.current = viewer.add_points(np.zeros((0, 2)), name="current cell", scale=(self.ps, self.ps), units=("µm", "µm"),
+                                         size=40, face_color="transparent", border_color="yellow", border_width=0.08)  # fmt: skip
 
-    def recolour(self, ids, labels, statuses) -> None:
-        """Decided cells take their class colour, rejected ones magenta, others none."""
+    def recolour(self, ids, labels, statuses, centres) -> None:
+        """Mark decided cells with their class colour, rejected ones magenta; forget others.
+        ``centres``: ``(N, 2)`` level-0 row / column of ``ids``."""
         from napari_ifcell.core.review_state import STATUSES
 
-        ids = np.asarray(ids, np.int64)
-        if len(ids) and ids.max() >= len(self.lut):
-            grown = np.zeros(int(ids.max()) + 1024, np.uint8)
-            grown[: len(self.lut)] = self.lut
-            self.lut = grown
-            for level in list(self.cells.data) if self.cells.multiscale else [self.cells.data]:
-                level.lut = self.lut
-        decided = np.isin(statuses, (STATUSES.index("approved"), STATUSES.index("corrected")))
-        rejected = np.asarray(statuses) == STATUSES.index("rejected")
-        self.lut[ids] = np.where(decided, np.asarray(labels) + 1, np.where(rejected, self.n_classes + 1, 0))
+        decided = (STATUSES.index("approved"), STATUSES.index("corrected"))
+        for cell, label, status, (y, x) in zip(np.asarray(ids).tolist(), np.asarray(labels).tolist(), np.asarray(statuses).tolist(), centres):
+            if status in decided and label >= 0:
+                self.decided[cell] = (y, x, self.colours.get(label, "white"))
+            elif status == STATUSES.index("rejected"):
+                self.decided[cell] = (y, x, REJECTED_COLOUR)
+            else:
+                self.decided.pop(cell, None)
+        values = list(self.decided.values())
+        with self.cells.events.blocker_all():
+            self.cells.data = np.array([v[:2] for v in values], float).reshape(-1, 2)
+        self.cells.border_color = [v[2] for v in values] if values else "white"
         self.cells.refresh()
 
     def focus(self, y_px: float, x_px: float) -> None:

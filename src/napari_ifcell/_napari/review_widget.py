@@ -28,6 +28,8 @@ class ReviewWidget(Container):
         self.session = self.layers = self.sam = None
         self.queue = np.zeros(0, np.int64)
         self.position = -1
+        self._crop_futures: dict = {}
+        self._reader = None
         self.reviewer = LineEdit(label="Reviewer", value="")
         self.table_file = FileEdit(label="Gated cell table (to start)", mode="r", filter="*.parquet *.csv *.tsv")
         self.store_dir = FileEdit(label="Label store (default: project)", mode="d")
@@ -101,8 +103,12 @@ class ReviewWidget(Container):
         state = self.session.state
         self._class_names = list(state.classes)
         self.class_filter.reset_choices()
-        self.layers = ReviewLayers(self.viewer, store, self.if_slide.pixel_size_um, state.classes)
-        self.layers.recolour(state.ids, state.label, state.status)
+        self.layers = ReviewLayers(self.viewer, self.if_slide.pixel_size_um, state.classes)
+        centres = self.session.table().set_index("CellID")[["Y_centroid", "X_centroid"]]
+        self._centres = centres
+        done = np.flatnonzero(state.status > 0)
+        self.layers.recolour(state.ids[done], state.label[done], state.status[done],
+                             centres.reindex(state.ids[done]).to_numpy())  # fmt: skip
         self._bind_keys(self.layers.cells)
         self.viewer.layers.selection.active = self.layers.cells
         self._show_counts()
@@ -125,7 +131,6 @@ class ReviewWidget(Container):
                                   classes=None if self.class_filter.value in (None, "any") else [self.class_filter.value],
                                   statuses=None if status == "any" else [status], region=region,
                                   n_per_class=self.per_class.value)  # fmt: skip
-        self._centres = table.set_index("CellID")[["Y_centroid", "X_centroid"]]
         self.position = -1
         self.status.value = f"{len(self.queue)} cells in the queue ({self.order.value})."
         self.step(+1)
@@ -183,20 +188,16 @@ class ReviewWidget(Container):
         record = state.redo_stack[-1] if call == self.session.undo and state.redo_stack else (state.undo_stack[-1] if state.undo_stack else None)
         if record is not None:
             self._recolour(record["pos_ids"])
-            if record.get("event") is not None:
-                self.layers.cells.refresh()
         self._show_current()
 
     # --- showing ----------------------------------------------------------------------------------
     def _recolour(self, cells) -> None:
         state = self.session.state
         pos = state.positions(cells)
-        self.layers.recolour(state.ids[pos], state.label[pos], state.status[pos])
+        self.layers.recolour(state.ids[pos], state.label[pos], state.status[pos], [self._centre(c) for c in state.ids[pos]])
         self._show_counts()
 
     def _show_current(self) -> None:
-        from napari_ifcell.core.gallery import cell_crops, channels_for
-
         cell = self.current_cell()
         if cell is None:
             return
@@ -209,18 +210,44 @@ class ReviewWidget(Container):
         who = state.reviewers[state.reviewer[p]] if state.reviewer[p] >= 0 else "nobody"
         self.cell_info.value = (f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {names[state.auto[p]]}, "
                                 f"now {label}, {STATUSES[state.status[p]]} by {who}")  # fmt: skip
-        slide = self.if_slide
-        he = (lambda yy, xx, h, w: self.pair.read_he_aligned(yy, xx, h, w, um_per_px=slide.pixel_size_um, fill=255)) if self.pair else None
-        self.gallery.show_crops(cell_crops(cell, (y, x), labels=self.session.store.read, he_read=he, channels=channels_for(label),
-                                           if_read=lambda yy, xx, h, w, c: slide.read_region(yy, xx, h, w, level=0, channels=c),
-                                           limits=self._limits()))  # fmt: skip
+        self.gallery.show_crops(self._crops(cell, label).result())
+        if self.position + 1 < len(self.queue):  # read the next cell's crops while this one is looked at
+            nxt = int(self.queue[self.position + 1])
+            self._crops(nxt, names[state.label[state.positions([nxt])[0]]])
+
+    def _crops(self, cell: int, label):
+        """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from napari_ifcell.core.gallery import cell_crops, channels_for
+
+        key = (cell, label)
+        if key in self._crop_futures:
+            return self._crop_futures[key]
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
+        slide, pair, store, limits = self.if_slide, self.pair, self.session.store, self._limits()
+        centre = self._centre(cell)
+
+        def he(yy, xx, h, w):
+            return pair.read_he_aligned(yy, xx, h, w, um_per_px=slide.pixel_size_um, fill=255)
+
+        def read():
+            return cell_crops(cell, centre, labels=store.read, he_read=he if pair else None, channels=channels_for(label),
+                              if_read=lambda yy, xx, h, w, c: slide.read_region(yy, xx, h, w, level=0, channels=c), limits=limits)  # fmt: skip
+
+        if len(self._crop_futures) > 8:
+            self._crop_futures.clear()
+        self._crop_futures[key] = self._reader.submit(read)
+        return self._crop_futures[key]
 
     def _centre(self, cell: int) -> tuple[float, float]:
         if cell in self._centres.index:
             y, x = self._centres.loc[cell]
             return float(y), float(x)
-        row = self.session.store.index.set_index("CellID").loc[cell]
-        return float(row.Y_centroid), float(row.X_centroid)
+        rows = self.session.store.index
+        row = rows[rows.CellID == cell]
+        return (float(row.Y_centroid.iloc[0]), float(row.X_centroid.iloc[0])) if len(row) else (0.0, 0.0)
 
     def _limits(self) -> dict:
         """The IF layers' contrast limits, so crops look like the viewer."""
@@ -238,7 +265,8 @@ class ReviewWidget(Container):
         counts = self.session.status_counts()
         summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "deleted")
         a = auto_vs_people(self.session.state)
-        kappa = f"; auto vs people: kappa {a.kappa:.3f} on {a.n} cells" if a.n else ""
+        kappa = f"; auto vs people: kappa {a.kappa:.3f} on {a.n} cells" if a.n and np.isfinite(a.kappa) else \
+            (f"; auto vs people: kappa n/a yet ({a.n} cells, one class)" if a.n else "")  # fmt: skip
         self.counts.value = summary + kappa
 
     # --- masks --------------------------------------------------------------------------------------
@@ -289,11 +317,19 @@ class ReviewWidget(Container):
         self._after_mask_edit()
 
     def _after_mask_edit(self) -> None:
+        self._crop_futures.clear()  # outlines changed
         record = self.session.state.undo_stack[-1]
+        self._centres = self.session.table().set_index("CellID")[["Y_centroid", "X_centroid"]]
         self._recolour(record["pos_ids"])
-        self.layers.cells.refresh()
+        self._refresh_label_layers()
         event = record["event"]
         self.status.value = f"{event.get('kind', 'edit')}: {len(record['pos_ids'])} cells changed (saved)."
+
+    def _refresh_label_layers(self) -> None:
+        """Label layers showing the store (the Segment widget's) must show the edit."""
+        for layer in self.viewer.layers:
+            if layer.__class__.__name__ == "Labels":
+                layer.refresh()
 
     def _on_click(self, viewer, event):
         """With 'Click adds a cell' on: SAM segments what is under the click; it becomes a cell."""

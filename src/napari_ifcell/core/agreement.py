@@ -43,10 +43,10 @@ def auto_vs_people(state) -> Agreement:
     """The automatic label against the final human decision, over reviewed cells (a
     rejected cell counts as its own category)."""
     names = np.asarray((*state.classes, None), dtype=object)
-    reviewed = np.isin(state.status, [STATUSES.index(s) for s in ("approved", "corrected", "rejected")])
-    human = np.where(state.status == STATUSES.index("rejected"), REJECTED_NAME, names[state.label])
-    auto = names[state.auto]
-    return agreement(auto[reviewed], human[reviewed], [*state.classes, REJECTED_NAME], names=("auto", "people"))
+    reviewed = np.flatnonzero((state.status > STATUSES.index("unreviewed")) & (state.status < STATUSES.index("deleted")))
+    status, label = state.status[reviewed], state.label[reviewed]
+    human = np.where(status == STATUSES.index("rejected"), REJECTED_NAME, names[label])
+    return agreement(names[state.auto[reviewed]], human, [*state.classes, REJECTED_NAME], names=("auto", "people"))
 
 
 def between_reviewers(state, first: str, second: str) -> Agreement:
