@@ -3,18 +3,20 @@
 import subprocess
 import sys
 
-CORE_MODULES = [
-    "napari_ifcell", "napari_ifcell.io", "napari_ifcell.core.registration", "napari_ifcell.core.display",
-    "napari_ifcell.synth", "napari_ifcell.cli", "napari_ifcell.pipeline", "napari_ifcell.core.quantify",
-    "napari_ifcell.core.gating", "napari_ifcell.core.phenotypes", "napari_ifcell.core.gate_apply",
-    "napari_ifcell.core.auto_gate", "napari_ifcell.core.gating_session", "napari_ifcell.core.lookup_view",
-    "napari_ifcell.io.cell_table", "napari_ifcell.io.gate_file", "napari_ifcell.io.label_store",
-    "napari_ifcell.pipeline.segment", "napari_ifcell.core.sam_masks", "napari_ifcell.core.sam_model",
-    "napari_ifcell.core.nuclei_classic", "napari_ifcell.pipeline.run", "napari_ifcell.pipeline.run_settings",
-    "napari_ifcell.core.classifier", "napari_ifcell.core.training", "napari_ifcell.core.patches",
-    "napari_ifcell.core.sampling", "napari_ifcell.core.overlay", "napari_ifcell.pipeline.dataset",
-    "napari_ifcell.pipeline.classify", "napari_ifcell.cli.classifiers", "napari_ifcell.cli.cells",
-]  # fmt: skip
+def core_modules() -> list[str]:
+    """Every module of the package outside ``_napari`` (found on disk, so new ones are checked)."""
+    import pkgutil
+
+    import napari_ifcell
+
+    names = ["napari_ifcell"]
+    for info in pkgutil.walk_packages(napari_ifcell.__path__, "napari_ifcell."):
+        if "._napari" not in info.name and not info.name.endswith("__main__"):
+            names.append(info.name)
+    return names
+
+
+CORE_MODULES = core_modules()
 FORBIDDEN = ["napari", "qtpy", "magicgui", "PyQt5", "PyQt6", "PySide6", "torch", "vispy", "matplotlib"]
 
 
