@@ -234,3 +234,24 @@ def test_review_commands(project, small_pair, tmp_path):
     assert "auto people" in " ".join(done.stdout.split()) and (tmp_path / "agreement.csv").is_file()
     missing = run("review-export", tmp_path / "nothing.ifcell", "--out", tmp_path / "x.csv")
     assert missing.returncode == 2 and "nothing.ifcell" in missing.stderr and "no review yet" in missing.stderr
+
+
+def test_reopening_applies_an_edit_the_store_missed(project, small_pair, monkeypatch):
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    a, b = neighbours(s.store)
+
+    def die(*args, **kwargs):
+        raise RuntimeError("killed between the journal line and the label store")
+
+    monkeypatch.setattr(LabelStore, "write_window", die)
+    with pytest.raises(RuntimeError, match="killed"):
+        merge_cells(s, a, b)  # acknowledged: its journal line is written
+    monkeypatch.undo()
+    s.files.close()
+    store = LabelStore.open(folder / "labels")
+    assert (np.asarray(store.levels[0][:]) == b).any()  # the store never saw the merge
+    again = ReviewSession.open(folder, reviewer="ben", store=store)
+    assert not (np.asarray(store.levels[0][:]) == b).any()
+    assert b not in LabelStore.open(folder / "labels").index.CellID.tolist()
+    assert b not in again.table()["CellID"].tolist()

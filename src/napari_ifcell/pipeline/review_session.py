@@ -49,10 +49,11 @@ class ReviewSession:
                                       classes=tuple(meta["classes"]))  # fmt: skip
         session = cls(files, state, initial, reviewer=reviewer, store=store, if_slide=if_slide,
                       quantify_settings=quantify_settings, gates=gates)  # fmt: skip
-        events = files.read_journal()
-        for event in events:
-            session._apply(event)
-        session._catch_up_pixels(events)
+        # the store may lag behind the journal if a process died between the two: catch up
+        marker = files.folder / "pixels.json"
+        applied = json.loads(marker.read_text())["applied_seq"] if marker.exists() else -1
+        for event in files.read_journal():
+            session._apply(event, write_pixels=store is not None and event["seq"] > applied)
         return session
 
     # --- review decisions (one key press each) --------------------------------------------------
@@ -82,11 +83,11 @@ class ReviewSession:
         if artifact is not None:
             event["edit"] = self.files.write_edit(event["seq"], *artifact)
         self.files.append(event)  # acknowledged from here on
-        self._apply(event, live=True)
+        self._apply(event, write_pixels=self.store is not None)
         self._since_snapshot += 1
         return event["seq"]
 
-    def _apply(self, event: dict, *, live: bool = False) -> None:
+    def _apply(self, event: dict, *, write_pixels: bool = False) -> None:
         state = self.state
         state.apply(event)
         op = event["op"]
@@ -103,7 +104,7 @@ class ReviewSession:
             self.overrides[int(cell)] = None
         for row in rows.to_dict("records"):
             self.overrides[int(row["CellID"])] = row
-        if live and self.store is not None:
+        if write_pixels:
             self._write_pixels(origin, after if direction == "after" else before, record["pos_ids"], event["seq"])
 
     # --- pixels -----------------------------------------------------------------------------------
@@ -111,26 +112,6 @@ class ReviewSession:
         self.store.write_window(pixels, origin, cells)
         self.store.commit()
         atomic_write(self.files.folder / "pixels.json", lambda p: p.write_text(json.dumps({"applied_seq": seq})))
-
-    def _catch_up_pixels(self, events: list[dict]) -> None:
-        """Re-apply the pixel changes of edits journaled after the store last caught up."""
-        if self.store is None:
-            return
-        marker = self.files.folder / "pixels.json"
-        applied = json.loads(marker.read_text())["applied_seq"] if marker.exists() else -1
-        replay = ReviewState.from_auto(self.initial["CellID"], self.initial["auto_class"], classes=self.state.classes)
-        for event in events:
-            replay.apply(event)
-            if event["seq"] <= applied:
-                continue
-            touched = None
-            if event["op"] in ("cells", "redo") and replay.undo_stack and replay.undo_stack[-1].get("event") is not None:
-                touched, which = replay.undo_stack[-1], 2
-            elif event["op"] == "undo" and replay.redo_stack and replay.redo_stack[-1].get("event") is not None:
-                touched, which = replay.redo_stack[-1], 1
-            if touched is not None and (event["op"] != "cells" or touched["event"]["seq"] == event["seq"]):
-                edit = self.files.read_edit(touched["event"]["edit"])
-                self._write_pixels(edit[0], edit[which], touched["pos_ids"], event["seq"])
 
     # --- reading ------------------------------------------------------------------------------------
     def table(self) -> pd.DataFrame:
