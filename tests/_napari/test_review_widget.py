@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.review_widget import ReviewWidget
+from napari_ifcell.io.gate_file import save_gates
 from napari_ifcell.io.label_store import project_folder
 
 from ..pipeline.review_fixtures import make_project
@@ -21,14 +23,15 @@ def review(make_napari_viewer, small_pair, small_table, tmp_path, qtbot):
         shutil.copy(path, tmp_path / path.name)
     if_path, he_path = tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name
     project = project_folder(if_path)
-    table, _ = make_project(small_pair, small_table, tmp_path, store_folder=project)
+    table, gates = make_project(small_pair, small_table, tmp_path, store_folder=project)
     table.to_parquet(tmp_path / "gated.parquet", index=False)
+    save_gates(gates, tmp_path / "gates.yaml")
     viewer = make_napari_viewer()
     loader = LoaderWidget(viewer)
     loader.open_pair(if_path, he_path)
     w = ReviewWidget(viewer)
     viewer.window.add_dock_widget(w)
-    w.table_file.value = tmp_path / "gated.parquet"
+    w.table_file.value, w.gates_file.value = tmp_path / "gated.parquet", tmp_path / "gates.yaml"
     w.open_button.changed.emit(True)
     assert "Error" in w.status.value  # no reviewer name yet
     w.reviewer.value = "ana"
@@ -86,6 +89,11 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.order.value = "uncertainty"
     w.queue_button.changed.emit(True)
     cell = w.current_cell()
+    # the queue starts with the cells closest to a gate
+    from napari_ifcell.core.review_queue import uncertainty
+
+    score = pd.Series(uncertainty(table, w.session.gates), index=table["CellID"])
+    assert score[cell] == score.max() and score[int(w.queue[-1])] <= score.median()
     n_before = len(w.session.store.index)
     w.split_button.changed.emit(True)
     assert "split" in w.status.value, w.status.value

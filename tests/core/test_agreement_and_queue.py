@@ -76,3 +76,8 @@ def test_cells_near_a_gate_are_most_uncertain():
     score = uncertainty(table, gates)
     assert score[2] == 1.0  # in the uncertain range
     assert score[1] > score[0] and score[3] > score[4] and score[1] < 1.0
+
+
+def test_without_gates_uncertain_states_count():
+    table = pd.DataFrame({"CD3e_state": ["negative", "uncertain", "positive"], "CD4_state": ["negative", "negative", "over-exposed"]})
+    assert uncertainty(table).tolist() == [0.0, 1.0, 0.0]

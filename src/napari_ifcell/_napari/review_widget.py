@@ -34,6 +34,8 @@ class ReviewWidget(Container):
         self.table_file = FileEdit(label="Gated cell table (to start)", mode="r", filter="*.parquet *.csv *.tsv")
         self.store_dir = FileEdit(label="Label store (default: project)", mode="d")
         self.auto_from = ComboBox(label="Auto labels from", choices=["phenotype", "model"], value="phenotype")
+        self.gates_file = FileEdit(label="Gates (optional)", mode="r", filter="*.yaml *.yml *.json",
+                                   tooltip="for 'near a gate' uncertainty, and to re-gate cells whose mask you edit")  # fmt: skip
         self.open_button = PushButton(text="Open / start review")
         self.order = ComboBox(label="Order", choices=list(ORDERS), value="uncertainty")
         self.per_class = SpinBox(label="Cells per class", min=1, max=10**6, value=5000)
@@ -55,12 +57,12 @@ class ReviewWidget(Container):
         self.counts = Label(value="")
         self.export_button = PushButton(text="Export table, GeoJSON, agreement")
         self.status = Label(value="Open a review, build a queue, then use the keys: . , a x 1-5, Ctrl+Z.")
-        super().__init__(widgets=[self.reviewer, self.table_file, self.store_dir, self.auto_from, self.open_button, self.order,
+        super().__init__(widgets=[self.reviewer, self.table_file, self.store_dir, self.auto_from, self.gates_file, self.open_button, self.order,
                                   self.per_class, self.class_filter, self.status_filter, self.region_filter, self.queue_button,
                                   self.cell_info, self.edit_button, self.apply_button, self.merge_with, self.merge_button,
                                   self.split_button, self.delete_button, self.sam_checkpoint, self.sam_click, self.counts,
                                   self.export_button, self.status])  # fmt: skip
-        self.native.layout().insertWidget(12, self.gallery)
+        self.native.layout().insertWidget(13, self.gallery)
         for label in (self.cell_info, self.counts, self.status):
             label.native.setWordWrap(True)
         self.max_width = 440
@@ -96,15 +98,20 @@ class ReviewWidget(Container):
             table = None
             if not (project / "review" / "initial.parquet").exists():
                 table = read_cell_table(self.table_file.value)
+            gates = None
+            if str(self.gates_file.value) not in ("", "."):
+                from napari_ifcell.io.gate_file import load_gates
+
+                gates = load_gates(self.gates_file.value)
             self.session = ReviewSession.open(project, table, reviewer=self.reviewer.value.strip(), auto_from=self.auto_from.value,
-                                              store=store, if_slide=self.if_slide)  # fmt: skip
+                                              store=store, if_slide=self.if_slide, gates=gates)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._error(exc)
         state = self.session.state
         self._class_names = list(state.classes)
         self.class_filter.reset_choices()
         self.layers = ReviewLayers(self.viewer, self.if_slide.pixel_size_um, state.classes)
-        centres = self.session.table().set_index("CellID")[["Y_centroid", "X_centroid"]]
+        centres = self.session.table(["Y_centroid", "X_centroid"]).set_index("CellID")[["Y_centroid", "X_centroid"]]
         self._centres = centres
         done = np.flatnonzero(state.status > 0)
         self.layers.recolour(state.ids[done], state.label[done], state.status[done],
@@ -119,7 +126,11 @@ class ReviewWidget(Container):
 
         if self.session is None:
             return self._error(ValueError("open a review first"))
-        table = self.session.table()
+        initial = self.session.initial.columns
+        gates = self.session.gates
+        wanted = ["Y_centroid", "X_centroid", *[c for c in initial if c.startswith("prob_") or c.endswith("_state")],
+                  *([g.column for g in gates.gates.values()] if gates is not None else [])]  # fmt: skip
+        table = self.session.table(wanted)
         region = None
         if self.region_filter.value not in (None, "whole slide"):
             from napari_ifcell._napari.region_layer import layer_regions
@@ -319,7 +330,7 @@ class ReviewWidget(Container):
     def _after_mask_edit(self) -> None:
         self._crop_futures.clear()  # outlines changed
         record = self.session.state.undo_stack[-1]
-        self._centres = self.session.table().set_index("CellID")[["Y_centroid", "X_centroid"]]
+        self._centres = self.session.table(["Y_centroid", "X_centroid"]).set_index("CellID")[["Y_centroid", "X_centroid"]]
         self._recolour(record["pos_ids"])
         self._refresh_label_layers()
         event = record["event"]

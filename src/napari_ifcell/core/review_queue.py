@@ -12,12 +12,17 @@ ORDERS = ("uncertainty", "per_class", "random")
 def uncertainty(table: pd.DataFrame, gates=None) -> np.ndarray:
     """Per cell in [0, 1], higher = more worth a look: 1 - the model's top probability
     (``prob_<class>`` columns), and for gates, closeness to a marker's gate in display units
-    (1 inside the uncertain range, ``exp(-distance / range width)`` outside); the larger wins."""
+    (1 inside the uncertain range, ``exp(-distance / range width)`` outside); the larger wins.
+    Without gates, a gated table's ``<marker>_state`` columns still mark uncertain cells (1)."""
     score = np.zeros(len(table))
     probs = table.filter(regex=r"^prob_").to_numpy(float)
     if probs.size:
         score = np.maximum(score, np.nan_to_num(1.0 - np.nanmax(np.where(np.isnan(probs), -np.inf, probs), axis=1), nan=0.0, posinf=0.0))
-    if gates is not None:
+    if gates is None:
+        states = table.filter(regex=r"_state$")
+        if states.shape[1]:
+            score = np.maximum(score, (states.to_numpy(object) == "uncertain").any(axis=1).astype(float))
+    else:
         from napari_ifcell.core.gating import forward
 
         for gate in gates.gates.values():

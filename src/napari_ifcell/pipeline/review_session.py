@@ -114,18 +114,19 @@ class ReviewSession:
         atomic_write(self.files.folder / "pixels.json", lambda p: p.write_text(json.dumps({"applied_seq": seq})))
 
     # --- reading ------------------------------------------------------------------------------------
-    def table(self) -> pd.DataFrame:
-        """The cell table after mask edits, with the review columns (see ``ReviewState.table``)."""
-        cells = self.initial
+    def table(self, columns=None) -> pd.DataFrame:
+        """The cell table after mask edits, with the review columns (see ``ReviewState.table``);
+        ``columns``: only these of the cell table (cheap on a million-row, wide table)."""
+        cells = self.initial if columns is None else self.initial[[c for c in dict.fromkeys(["CellID", *columns]) if c in self.initial]]
         if self.overrides:
             edited = np.fromiter(self.overrides, np.int64)
-            rows = [r for r in self.overrides.values() if r is not None]
-            cells = cells[~cells["CellID"].isin(edited)]
-            if rows:
-                cells = pd.concat([cells, pd.DataFrame(rows)], ignore_index=True)
-        review = self.state.table().drop(columns=["auto_class"])
-        out = cells.merge(review, on="CellID", how="left").sort_values("CellID", ignore_index=True)
-        return out[out["review_status"] != "deleted"].reset_index(drop=True)
+            rows = pd.DataFrame([r for r in self.overrides.values() if r is not None], columns=cells.columns)
+            cells = pd.concat([cells[~cells["CellID"].isin(edited)], rows], ignore_index=True)
+        review = self.state.table().drop(columns=["auto_class", "CellID"])
+        pos = self.state.positions(cells["CellID"].to_numpy())
+        with pd.option_context("mode.copy_on_write", True):
+            out = cells.reset_index(drop=True).assign(**{c: review[c].to_numpy()[pos] for c in review.columns})
+            return out[out["review_status"] != "deleted"].reset_index(drop=True)
 
     def save(self) -> Path:
         """Write the materialised review table atomically (the journal already holds every edit)."""
@@ -157,6 +158,5 @@ def _initial_table(table: pd.DataFrame, auto_from: str) -> pd.DataFrame:
         auto = table["predicted"]
     else:
         raise ValueError(f"auto_from must be 'phenotype' or 'model', got {auto_from!r}")
-    out = table.copy()
-    out["auto_class"] = auto.astype(object).where(auto.notna(), None)
-    return out
+    with pd.option_context("mode.copy_on_write", True):  # no copy of a wide million-row table
+        return table.assign(auto_class=auto.astype(object).where(auto.notna(), None).to_numpy())
