@@ -39,12 +39,14 @@ class ReviewSession:
         """Open the project's review, or start one from ``table`` (the auto labels from its
         ``phenotype`` (gates) or ``predicted`` (a model) column)."""
         files = ReviewFiles(project)
+        initial = None
         if not files.exists():
             if table is None:
                 raise FileNotFoundError(f"{files.folder}: no review yet; start one from a gated cell table")
-            files.create(_initial_table(table, auto_from), {"classes": list(classes), "auto_from": auto_from, "schema_version": 1})
+            initial = _initial_table(table, auto_from)
+            files.create(initial, {"classes": list(classes), "auto_from": auto_from, "schema_version": 1})
         meta = files.meta()
-        initial = files.initial()
+        initial = files.initial() if initial is None else initial
         state = ReviewState.from_auto(initial["CellID"], initial["auto_class"], source=meta["auto_from"] if meta["auto_from"] == "model" else "gates",
                                       classes=tuple(meta["classes"]))  # fmt: skip
         session = cls(files, state, initial, reviewer=reviewer, store=store, if_slide=if_slide,
