@@ -68,3 +68,17 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     w.save_button.changed.emit(True)
     assert (tmp_path / "report" / "comparison.md").read_text().count("\n") == 5  # header, rule, 2 regions, total
     assert OVERLAY_COLOURS["FP"] == "#e41a1c"
+    # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
+    from napari_ifcell.pipeline.review_session import ReviewSession
+
+    dense_others = truth_cells(table)
+    dense_others = dense_others[dense.contains(dense_others.y, dense_others.x) & (dense_others["class"] == "other")]
+    session = ReviewSession.open(small_pair.if_path.parent / "synthetic_if.ifcell", table, reviewer="ana")
+    session.set_class(int(dense_others["CellID"].iloc[0]), "CD8 T")
+    session.files.close()
+    w.truth_file.value = ""
+    w.compare_button.changed.emit(True)
+    assert "lymphocyte F1" in w.status.value, w.status.value
+    shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
+    assert shown.loc["dense", "n lymphocyte"] == expected.loc["dense", "n lymphocyte"] + 1
+    assert shown.loc["dense", "n other"] == expected.loc["dense", "n other"] - 1

@@ -177,3 +177,13 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     refused = run(*args)
     assert refused.returncode == 2 and "tia.dat" in refused.stderr and "pickle" in refused.stderr
     assert run(*args, "--trust-pickle", "--model-um-per-px", PX).returncode == 0
+
+
+def test_truth_follows_review():
+    table = pd.DataFrame({"CellID": [1, 2, 3, 4], "Y_centroid": 0.0, "X_centroid": [0.0, 10, 20, 30],
+                          "phenotype": ["CD4 T", "other", "unknown", "B cell"],
+                          "reviewed_class": [None, "CD8 T", "macrophage", None],
+                          "review_status": ["unreviewed", "corrected", "corrected", "rejected"]})  # fmt: skip
+    truth = truth_cells(table)
+    assert truth["CellID"].tolist() == [1, 2, 3]  # the rejected cell is not a cell
+    assert truth["class"].tolist() == ["lymphocyte", "lymphocyte", "other"]

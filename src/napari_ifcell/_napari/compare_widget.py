@@ -28,7 +28,8 @@ class CompareWidget(Container):
         self.name_button = PushButton(text="Name the selected region")
         self.save_regions_button = PushButton(text="Save regions to project")
         self.load_regions_button = PushButton(text="Load regions from project")
-        self.truth_file = FileEdit(label="Truth: gated cell table", mode="r", filter="*.parquet *.csv *.tsv")
+        self.truth_file = FileEdit(label="Truth: gated cell table", mode="r", filter="*.parquet *.csv *.tsv",
+                                   tooltip="empty: the project's review (reviewed labels where a person gave one)")  # fmt: skip
         self.model_name = LineEdit(label="Model name", value="HoVer-Net")
         self.model_file = FileEdit(label="Model output", mode="r")
         self.type_map = ComboBox(label="Type map", choices=list(PRESETS), value="lizard")
@@ -148,13 +149,20 @@ class CompareWidget(Container):
                 raise ValueError("draw at least one rectangle or polygon in the 'regions' layer")
             if not self.sources:
                 raise ValueError("add at least one model (a file, or our classifier's predictions)")
-            truth_path, sources, ps, radius = Path(self.truth_file.value), dict(self.sources), self.pixel_size_um, self.radius.value
+            truth_path, sources, ps, radius = str(self.truth_file.value), dict(self.sources), self.pixel_size_um, self.radius.value
+            project = self.project_folder() if truth_path in ("", ".") or Path(truth_path).is_dir() else None
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self.status.value = "Comparing..."
 
         def work():
-            truth = truth_cells(read_cell_table(truth_path))
+            if project is not None:  # the review's current state: people's labels where given
+                from napari_ifcell.pipeline.review_session import ReviewSession
+
+                review = ReviewSession.open(project, reviewer="compare").table(["Y_centroid", "X_centroid", "phenotype"])
+                truth = truth_cells(review)
+            else:
+                truth = truth_cells(read_cell_table(truth_path))
             models = {name: src.read(ps) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
                       for name, src in sources.items()}  # fmt: skip
             return compare_models(regions, truth, models, um_per_px=ps, radius_um=radius), truth, models
