@@ -104,6 +104,26 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     edit.data = np.where(edit.data == cell, 0, edit.data)
     w.apply_button.changed.emit(True)
     assert cell not in w.session.store.index.CellID.tolist()
+    # paint a missed cell with napari's "new label" (local max + 1, which may be a distant cell's id)
+    w.step(+1)
+    w.edit_button.changed.emit(True)
+    edit = viewer.layers["cell edit"]
+    taken = int(w.session.store.index.CellID.min())  # a real cell far from here
+    data = np.asarray(edit.data).copy()
+    free = np.argwhere(data == 0)
+    fy, fx = free[len(free) // 2]
+    data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4][data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4] == 0] = taken
+    edit.data = data
+    area_taken = int(w.session.store.index.set_index("CellID").loc[taken, "Area"])
+    w.apply_button.changed.emit(True)
+    index = w.session.store.index.set_index("CellID")
+    assert index.loc[taken, "Area"] == area_taken  # the distant cell is untouched
+    newest = int(index.index.max())
+    assert w.session.state.table().set_index("CellID").loc[newest, "review_status"] == "corrected"
+    w.agreement_button.changed.emit(True)
+    assert list(w.agreement.value["columns"]) == ["pair", "cells", "kappa", "agreement"]
+    assert w.agreement.value["data"][0][0] == "auto vs people"
+    assert list(w.confusion.value["columns"]) == ["CD4 T", "CD8 T", "B cell", "macrophage", "other", "rejected"]
     # SAM point prompt on empty tissue (a tiny random SAM: the code path, not the quality)
     w.sam = tiny_sam()
     w.sam_click.value = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox, Table
 
 from napari_ifcell._napari.review_view import Gallery, ReviewLayers
 from napari_ifcell._napari.sources import layer_with_role, open_sources
@@ -55,13 +55,16 @@ class ReviewWidget(Container):
         self.sam_checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
         self.sam_click = CheckBox(text="Click adds a cell (SAM point)", value=False)
         self.counts = Label(value="")
+        self.agreement_button = PushButton(text="Show agreement")
+        self.agreement = Table(value={"data": [], "index": [], "columns": []})
+        self.confusion = Table(value={"data": [], "index": [], "columns": []})
         self.export_button = PushButton(text="Export table, GeoJSON, agreement")
         self.status = Label(value="Open a review, build a queue, then use the keys: . , a x 1-5, Ctrl+Z.")
         super().__init__(widgets=[self.reviewer, self.table_file, self.store_dir, self.auto_from, self.gates_file, self.open_button, self.order,
                                   self.per_class, self.class_filter, self.status_filter, self.region_filter, self.queue_button,
                                   self.cell_info, self.edit_button, self.apply_button, self.merge_with, self.merge_button,
                                   self.split_button, self.delete_button, self.sam_checkpoint, self.sam_click, self.counts,
-                                  self.export_button, self.status])  # fmt: skip
+                                  self.agreement_button, self.agreement, self.confusion, self.export_button, self.status])  # fmt: skip
         self.native.layout().insertWidget(13, self.gallery)
         for label in (self.cell_info, self.counts, self.status):
             label.native.setWordWrap(True)
@@ -74,6 +77,7 @@ class ReviewWidget(Container):
         self.split_button.changed.connect(lambda: self._mask_op("split"))
         self.delete_button.changed.connect(lambda: self._mask_op("delete"))
         self.export_button.changed.connect(self.export)
+        self.agreement_button.changed.connect(self.show_agreement)
         self._bind_keys()
         self.viewer.mouse_drag_callbacks.append(self._on_click)
 
@@ -289,6 +293,7 @@ class ReviewWidget(Container):
         y, x = (int(v) for v in self._centre(cell))
         self._edit_origin = (y - 48, x - 48)
         window = self.session.store.read(*self._edit_origin, 96, 96)
+        self._edit_window = window
         ps = self.if_slide.pixel_size_um
         if "cell edit" in self.viewer.layers:
             self.viewer.layers.remove("cell edit")
@@ -304,11 +309,24 @@ class ReviewWidget(Container):
             return self._error(ValueError("press 'Edit this mask' first"))
         layer = self.viewer.layers["cell edit"]
         try:
-            edit_labels(self.session, self._edit_origin, np.asarray(layer.data).astype(np.uint32))
+            edited = fresh_ids_for_new_labels(self._edit_window, np.asarray(layer.data), self.session.store)
+            edit_labels(self.session, self._edit_origin, edited)
         except Exception as exc:  # noqa: BLE001
             return self._error(exc)
         self.viewer.layers.remove(layer)
         self._after_mask_edit()
+
+    def show_agreement(self) -> None:
+        """Kappa for auto vs people and every reviewer pair; the auto-vs-people confusion matrix."""
+        from napari_ifcell.core.agreement import agreement_table, auto_vs_people
+
+        if self.session is None:
+            return
+        table = agreement_table(self.session.state).round(3)
+        confusion = auto_vs_people(self.session.state).confusion
+        rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
+        self.agreement.value = {"data": rows, "index": list(range(len(rows))), "columns": ["pair", "cells", "kappa", "agreement"]}
+        self.confusion.value = {"data": confusion.to_numpy().tolist(), "index": list(confusion.index), "columns": list(confusion.columns)}
 
     def _mask_op(self, op: str) -> None:
         from napari_ifcell.pipeline.mask_edits import delete_cell, merge_cells, split_cell
@@ -378,3 +396,15 @@ class ReviewWidget(Container):
     def _error(self, exc: Exception):
         self.status.value = f"Error: {exc}"
         return None
+
+
+def fresh_ids_for_new_labels(original: np.ndarray, edited: np.ndarray, store) -> np.ndarray:
+    """Labels painted in the editor that were not in the window become new cells with ids the
+    store never used (napari's "new label" is only new within the window: its number may
+    belong to a cell elsewhere on the slide)."""
+    edited = edited.astype(np.int64)
+    out = edited.copy()
+    for value in np.setdiff1d(np.unique(edited), np.unique(original)):
+        if value > 0:
+            out[edited == value] = int(store.new_ids(1)[0])
+    return out.astype(np.uint32)
