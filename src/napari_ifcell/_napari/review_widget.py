@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox, Table
 
+from napari_ifcell._napari.review_mask_tools import MaskTools
 from napari_ifcell._napari.review_view import Gallery, ReviewLayers
 from napari_ifcell._napari.sources import layer_with_role, open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
@@ -21,7 +22,7 @@ from napari_ifcell.core.review_state import STATUSES
 STATUS_FILTERS = ("unreviewed", "any", *STATUSES[1:4])
 
 
-class ReviewWidget(Container):
+class ReviewWidget(MaskTools, Container):
     def __init__(self, napari_viewer):
         keep_triton_out()  # SAM (torch) may run in this process
         self.viewer = napari_viewer
@@ -284,38 +285,6 @@ class ReviewWidget(Container):
             (f"; auto vs people: kappa n/a yet ({a.n} cells, one class)" if a.n else "")  # fmt: skip
         self.counts.value = summary + kappa
 
-    # --- masks --------------------------------------------------------------------------------------
-    def edit_mask(self) -> None:
-        """An editable copy of the labels around the current cell: paint, erase, fill."""
-        cell = self.current_cell()
-        if cell is None:
-            return
-        y, x = (int(v) for v in self._centre(cell))
-        self._edit_origin = (y - 48, x - 48)
-        window = self.session.store.read(*self._edit_origin, 96, 96)
-        self._edit_window = window
-        ps = self.if_slide.pixel_size_um
-        if "cell edit" in self.viewer.layers:
-            self.viewer.layers.remove("cell edit")
-        layer = self.viewer.add_labels(window.astype(np.int64), name="cell edit", scale=(ps, ps),
-                                       translate=(self._edit_origin[0] * ps, self._edit_origin[1] * ps))  # fmt: skip
-        layer.selected_label, layer.mode = cell, "paint"
-        self.status.value = "Paint / erase in 'cell edit', then Apply. A new label number adds a cell."
-
-    def apply_mask_edit(self) -> None:
-        from napari_ifcell.pipeline.mask_edits import edit_labels
-
-        if "cell edit" not in self.viewer.layers:
-            return self._error(ValueError("press 'Edit this mask' first"))
-        layer = self.viewer.layers["cell edit"]
-        try:
-            edited = fresh_ids_for_new_labels(self._edit_window, np.asarray(layer.data), self.session.store)
-            edit_labels(self.session, self._edit_origin, edited)
-        except Exception as exc:  # noqa: BLE001
-            return self._error(exc)
-        self.viewer.layers.remove(layer)
-        self._after_mask_edit()
-
     def show_agreement(self) -> None:
         """Kappa for auto vs people and every reviewer pair; the auto-vs-people confusion matrix."""
         from napari_ifcell.core.agreement import agreement_table, auto_vs_people
@@ -327,59 +296,6 @@ class ReviewWidget(Container):
         rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
         self.agreement.value = {"data": rows, "index": list(range(len(rows))), "columns": ["pair", "cells", "kappa", "agreement"]}
         self.confusion.value = {"data": confusion.to_numpy().tolist(), "index": list(confusion.index), "columns": list(confusion.columns)}
-
-    def _mask_op(self, op: str) -> None:
-        from napari_ifcell.pipeline.mask_edits import delete_cell, merge_cells, split_cell
-
-        cell = self.current_cell()
-        if cell is None:
-            return
-        try:
-            if op == "merge":
-                merge_cells(self.session, cell, int(self.merge_with.value))
-            elif op == "split":
-                split_cell(self.session, cell)
-            else:
-                delete_cell(self.session, cell)
-        except Exception as exc:  # noqa: BLE001
-            return self._error(exc)
-        self._after_mask_edit()
-
-    def _after_mask_edit(self) -> None:
-        self._crop_futures.clear()  # outlines changed
-        record = self.session.state.undo_stack[-1]
-        self._centres = self.session.table(["Y_centroid", "X_centroid"]).set_index("CellID")[["Y_centroid", "X_centroid"]]
-        self._recolour(record["pos_ids"])
-        self._refresh_label_layers()
-        event = record["event"]
-        self.status.value = f"{event.get('kind', 'edit')}: {len(record['pos_ids'])} cells changed (saved)."
-
-    def _refresh_label_layers(self) -> None:
-        """Label layers showing the store (the Segment widget's) must show the edit."""
-        for layer in self.viewer.layers:
-            if layer.__class__.__name__ == "Labels":
-                layer.refresh()
-
-    def _on_click(self, viewer, event):
-        """With 'Click adds a cell' on: SAM segments what is under the click; it becomes a cell."""
-        if not self.sam_click.value or self.session is None or event.type != "mouse_press":
-            return
-        from napari_ifcell.pipeline.mask_edits import add_cell_at_point
-
-        ps = self.if_slide.pixel_size_um
-        y, x = event.position[-2] / ps, event.position[-1] / ps
-        origin = (int(y) - 64, int(x) - 64)
-        try:
-            if self.sam is None:
-                from napari_ifcell.core.sam_model import load_sam
-
-                self.sam = load_sam(self.sam_checkpoint.value)
-            image = self.pair.read_he_aligned(*origin, 128, 128, um_per_px=ps, fill=255) if self.pair else \
-                np.repeat(self.if_slide.read_region(*origin, 128, 128, level=0, channels=["Hoechst"])[0, ..., None] // 256, 3, axis=2).astype(np.uint8)  # fmt: skip
-            add_cell_at_point(self.session, self.sam, image, origin, (y, x))
-        except Exception as exc:  # noqa: BLE001
-            return self._error(exc)
-        self._after_mask_edit()
 
     # --- exports ------------------------------------------------------------------------------------
     def export(self) -> None:
@@ -397,14 +313,3 @@ class ReviewWidget(Container):
         self.status.value = f"Error: {exc}"
         return None
 
-
-def fresh_ids_for_new_labels(original: np.ndarray, edited: np.ndarray, store) -> np.ndarray:
-    """Labels painted in the editor that were not in the window become new cells with ids the
-    store never used (napari's "new label" is only new within the window: its number may
-    belong to a cell elsewhere on the slide)."""
-    edited = edited.astype(np.int64)
-    out = edited.copy()
-    for value in np.setdiff1d(np.unique(edited), np.unique(original)):
-        if value > 0:
-            out[edited == value] = int(store.new_ids(1)[0])
-    return out.astype(np.uint32)
