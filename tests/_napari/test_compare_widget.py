@@ -38,6 +38,11 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     layer.data = []
     w.load_regions_button.changed.emit(True)
     assert len(layer.data) == 2 and layer.features["name"].tolist() == ["sparse", "dense"]
+    # a new Compare widget on the slide brings the saved regions back by itself
+    viewer.layers.remove(layer)
+    CompareWidget(viewer)
+    layer = viewer.layers["regions"]
+    assert layer.features["name"].tolist() == ["sparse", "dense"]
     # models: a HoVer-Net file (Lizard types, run at 0.5 µm) and our classifier
     w.truth_file.value = tmp_path / "predicted.parquet"
     w.model_name.value, w.model_file.value, w.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"

@@ -51,7 +51,22 @@ def test_keys_approve_relabel_step_and_undo(review, qtbot):
     from qtpy.QtCore import Qt
 
     viewer, w, project, table = review
-    w.order.value = "random"
+    # a class filter keeps only cells of that class, N per class
+    w.order.value, w.class_filter.value, w.per_class.value = "per_class", "CD8 T", 5
+    w.queue_button.changed.emit(True)
+    cd8 = set(table.loc[table["phenotype"] == "CD8 T", "CellID"])
+    assert len(w.queue) == 5 and set(w.queue.tolist()) <= cd8
+    # a named region of the Compare widget's regions layer limits the queue to its cells
+    from napari_ifcell._napari.region_layer import regions_layer, set_layer_regions
+    from napari_ifcell.io.regions import Region
+
+    set_layer_regions(regions_layer(viewer, 0.325), [Region.rectangle("nest", 100, 200, 300, 400)])
+    w.region_filter.reset_choices()
+    w.order.value, w.class_filter.value, w.region_filter.value = "random", "any", "nest"
+    w.queue_button.changed.emit(True)
+    rows = table.set_index("CellID").loc[w.queue]
+    assert len(rows) and rows.Y_centroid.between(100, 400).all() and rows.X_centroid.between(200, 600).all()
+    w.region_filter.value = "whole slide"
     w.queue_button.changed.emit(True)
     first, second = int(w.queue[0]), int(w.queue[1])
     assert w.current_cell() == first

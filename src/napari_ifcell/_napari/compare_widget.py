@@ -60,7 +60,9 @@ class CompareWidget(Container):
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
         if layer_with_role(self.viewer, "if") is not None:
-            self.regions_layer()
+            layer = self.regions_layer()
+            if not len(layer.data) and (self.project_folder() / "regions.json").is_file():
+                self.load_regions()  # the project's saved regions come back with the slide
 
     # --- regions -------------------------------------------------------------------------------
     @property

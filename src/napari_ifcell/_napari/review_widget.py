@@ -133,7 +133,7 @@ class ReviewWidget(MaskTools, Container):
             return self._error(ValueError("open a review first"))
         initial = self.session.initial.columns
         gates = self.session.gates
-        wanted = ["Y_centroid", "X_centroid", *[c for c in initial if c.startswith("prob_") or c.endswith("_state")],
+        wanted = ["Y_centroid", "X_centroid", "auto_class", *[c for c in initial if c.startswith("prob_") or c.endswith("_state")],
                   *([g.column for g in gates.gates.values()] if gates is not None else [])]  # fmt: skip
         table = self.session.table(wanted)
         region = None
@@ -148,6 +148,7 @@ class ReviewWidget(MaskTools, Container):
                                   statuses=None if status == "any" else [status], region=region,
                                   n_per_class=self.per_class.value)  # fmt: skip
         self.position = -1
+        self.viewer.layers.selection.active = self.layers.cells  # where the review keys are bound
         self.status.value = f"{len(self.queue)} cells in the queue ({self.order.value})."
         self.step(+1)
 
