@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from napari_ifcell.io.atomic import atomic_write
 
 REQUIRED_COLUMNS = ("CellID", "X_centroid", "Y_centroid")
 
@@ -15,25 +16,14 @@ class CellTableError(ValueError):
     """A cell table file that cannot be used; names the file and the problem."""
 
 
-def _atomic(path: Path, write) -> Path:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_cell_table(table: pd.DataFrame, path: str | Path) -> Path:
     """Write atomically as Parquet (``.parquet``), CSV (``.csv``) or TSV (``.tsv``, QuPath style)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _atomic(path, lambda p: table.to_parquet(p, index=False))
+        return atomic_write(path, lambda p: table.to_parquet(p, index=False))
     if suffix in (".csv", ".tsv"):
-        return _atomic(path, lambda p: table.to_csv(p, index=False, sep="," if suffix == ".csv" else "\t"))
+        return atomic_write(path, lambda p: table.to_csv(p, index=False, sep="," if suffix == ".csv" else "\t"))
     raise CellTableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
 
 
@@ -86,4 +76,4 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
 
 def write_anndata(table: pd.DataFrame, path: str | Path, markers, *, image_id: str = "image") -> Path:
     adata = to_anndata(table, markers, image_id=image_id)
-    return _atomic(Path(path), lambda p: adata.write_h5ad(p))
+    return atomic_write(path, lambda p: adata.write_h5ad(p))

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-
-def _atomic(path: Path, write) -> Path:
-    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+from napari_ifcell.io.atomic import atomic_write
 
 
 def report_markdown(report: pd.DataFrame, *, digits: int = 3) -> str:
@@ -53,7 +44,7 @@ def save_report_chart(report: pd.DataFrame, path: str | Path, *, metric: str = "
     ax.legend(fontsize="small", loc="upper right")
     fig.tight_layout()
     path = Path(path)
-    return _atomic(path, lambda p: fig.savefig(p, format="png"))
+    return atomic_write(path, lambda p: fig.savefig(p, format="png"))
 
 
 def write_report(report: pd.DataFrame, folder: str | Path, *, stem: str = "comparison", counts: pd.DataFrame | None = None) -> dict[str, Path]:
@@ -61,10 +52,10 @@ def write_report(report: pd.DataFrame, folder: str | Path, *, stem: str = "compa
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = {
-        "csv": _atomic(folder / f"{stem}.csv", lambda p: report.to_csv(p, index=False)),
-        "markdown": _atomic(folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")),
+        "csv": atomic_write(folder / f"{stem}.csv", lambda p: report.to_csv(p, index=False)),
+        "markdown": atomic_write(folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")),
         "chart": save_report_chart(report, folder / f"{stem}.png"),
     }
     if counts is not None:
-        written["counts"] = _atomic(folder / f"{stem}_counts.csv", lambda p: counts.to_csv(p, index=False))
+        written["counts"] = atomic_write(folder / f"{stem}_counts.csv", lambda p: counts.to_csv(p, index=False))
     return written

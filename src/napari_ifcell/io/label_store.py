@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from napari_ifcell.io.atomic import atomic_text
+
 INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "Area", "run")
 CHUNK = 1024
 
@@ -26,12 +28,6 @@ def project_folder(slide_path: str | Path) -> Path:
     """The folder next to a slide where its segmentation and tables live."""
     slide_path = Path(slide_path)
     return slide_path.with_name(slide_path.name.split(".")[0] + ".ifcell")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -207,4 +203,4 @@ class LabelStore:
         tmp = self.folder / ".cells.parquet.partial"
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
         os.replace(tmp, self.folder / "cells.parquet")
-        _atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+        atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))

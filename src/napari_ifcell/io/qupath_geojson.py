@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.io.review_store import atomic_write
+from napari_ifcell.io.atomic import atomic_write
 
 CLASS_COLOURS = {"CD4 T": (0, 200, 255), "CD8 T": (255, 215, 0), "B cell": (255, 64, 64), "macrophage": (255, 140, 0),
                  "other": (150, 150, 150), "lymphocyte": (255, 0, 255)}  # fmt: skip

@@ -7,11 +7,12 @@ the pixel size so that a region stays where it was drawn if the file is read els
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from napari_ifcell.io.atomic import atomic_text
 
 REGIONS_FILE = "regions.json"
 KINDS = ("rectangle", "polygon")
@@ -63,13 +64,7 @@ def save_regions(regions: list[Region], path: str | Path, *, pixel_size_um: floa
         raise RegionFileError(f"{path}: region names must be unique, got {names}")
     doc = {"schema_version": 1, "pixel_size_um": pixel_size_um,
            "regions": [{"name": r.name, "kind": r.kind, "vertices_rc": np.asarray(r.vertices, float).tolist()} for r in regions]}  # fmt: skip
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_text(path, json.dumps(doc, indent=1))
 
 
 def load_regions(path: str | Path) -> list[Region]:

@@ -19,41 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.io.atomic import atomic_write, write_npz
+
 REVIEW_DIR = "review"
 
 
 class ReviewFileError(ValueError):
     """A review folder that cannot be used; names the file and the problem."""
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not possible on every platform
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write) -> Path:
-    """``write(tmp_path)``, fsync, rename over ``path``: readers see the old or the new file."""
-    tmp = path.with_name(f".{path.name}.partial{path.suffix}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def _savez(path: Path, **arrays) -> None:
-    with open(path, "wb") as f:
-        np.savez_compressed(f, **arrays)
 
 
 class ReviewFiles:
@@ -127,7 +99,7 @@ class ReviewFiles:
                    rows_before: pd.DataFrame, rows_after: pd.DataFrame) -> str:  # fmt: skip
         name = f"{seq:08d}"
         self.edits.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.edits / f"{name}.npz", lambda p: _savez(p, origin=np.asarray(window), before=before, after=after))
+        atomic_write(self.edits / f"{name}.npz", lambda p: write_npz(p, origin=np.asarray(window), before=before, after=after))
         rows = pd.concat([rows_before.assign(_when="before"), rows_after.assign(_when="after")], ignore_index=True)
         atomic_write(self.edits / f"{name}.parquet", lambda p: rows.to_parquet(p, index=False))
         return name

@@ -52,7 +52,7 @@ def _export_geojson(session, table: pd.DataFrame, path: Path) -> Path:
 def export_agreement(session, path: str | Path) -> Path:
     """Kappa per pair (auto vs people, reviewer vs reviewer) and, below, each confusion matrix."""
     from napari_ifcell.core.agreement import agreement_table, auto_vs_people
-    from napari_ifcell.io.review_store import atomic_write
+    from napari_ifcell.io.atomic import atomic_write
 
     summary = agreement_table(session.state)
     confusion = auto_vs_people(session.state).confusion

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.review_state import DEFAULT_CLASSES, STATUSES, ReviewState
-from napari_ifcell.io.review_store import ReviewFiles, atomic_write
+from napari_ifcell.io.atomic import atomic_write
+from napari_ifcell.io.review_store import ReviewFiles
 
 HALO_PX = 12  # around an edited cell: covers the cell compartment (5 px) with room to spare
 

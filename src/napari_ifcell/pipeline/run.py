@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.io.atomic import atomic_write, write_npz
 from napari_ifcell.pipeline.regions import open_labels_cached, open_slides_cached, tiles
 from napari_ifcell.pipeline.run_settings import RunSettings
 
@@ -61,12 +62,6 @@ def _model(sam_settings):
     return load_sam(sam_settings.checkpoint, model_type=sam_settings.model_type, device=sam_settings.device)
 
 
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def _peak_rss_mb() -> float:
     import resource
 
@@ -88,7 +83,7 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
     halo = seg.halo
     labels = owned_labels(segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw))
     path = Path(job.out_dir) / "segment_tiles" / f"{ty}_{tx}.npz"
-    _write_atomic(path, lambda p: np.savez_compressed(open(p, "wb"), labels=labels.astype(np.int32), origin=np.array([ty - halo, tx - halo])))
+    atomic_write(path, lambda p: write_npz(p, labels=labels.astype(np.int32), origin=np.array([ty - halo, tx - halo])))
     return {"tile": box, "cells": int(labels.max()), "rss_mb": _peak_rss_mb()}
 
 
@@ -101,7 +96,7 @@ def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
     table = quantify_region(if_slide, labels, region=box, settings=quant)
     ty, tx = box[:2]
-    _write_atomic(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False))
+    atomic_write(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False))
     return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
 
 
@@ -122,7 +117,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     ty, tx = box[:2]
     cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
     predicted = predict_cells(pair, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
-    _write_atomic(Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False))
+    atomic_write(Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False))
     return {"tile": box, "cells": len(predicted), "rss_mb": _peak_rss_mb()}
 
 
@@ -193,7 +188,7 @@ def _record_run(out: Path, job: SlideJob, region) -> None:
         if previous != record:
             raise ValueError(f"{out}: holds a run of other slides or settings; use another output folder")
         return
-    _write_atomic(path, lambda p: p.write_text(json.dumps(record, indent=2)))
+    atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=2)))
 
 
 def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
@@ -208,7 +203,7 @@ def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
 
     if_slide, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
     value = estimate_threshold(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg.backend, region)
-    _write_atomic(path, lambda p: p.write_text(json.dumps({"threshold": value})))
+    atomic_write(path, lambda p: p.write_text(json.dumps({"threshold": value})))
     return value
 
 
@@ -233,7 +228,7 @@ def _merge_labels(out: Path, boxes, shape, pixel_size) -> None:
     store.commit()
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    _write_atomic(out / "labels.done", lambda p: p.write_text("ok"))
+    atomic_write(out / "labels.done", lambda p: p.write_text("ok"))
 
 
 def _concat(out: Path, folder: str, boxes) -> pd.DataFrame:

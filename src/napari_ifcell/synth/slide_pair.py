@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from napari_ifcell.io.atomic import atomic_write
 from napari_ifcell.io.pyramid_writer import write_pyramidal_ome_tiff
 from napari_ifcell.orion import ORION_CHANNELS, ORION_PIXEL_SIZE_UM
 from napari_ifcell.synth.cells import make_artefacts, make_cells
@@ -126,7 +126,7 @@ def make_synthetic_pair(
                                  pixel_size_um=pixel_size_um, tile=tile, downsample="nearest", progress=progress)  # fmt: skip
         del if_mm, he_mm, lab_mm
     table = cell_table(scene, sums, pixel_size_um)
-    _write_atomic(out.cells_path, lambda p: table.to_csv(p, index=False))
+    atomic_write(out.cells_path, lambda p: table.to_csv(p, index=False))
     summary = {
         "seed": seed,
         "shape": [h, w],
@@ -140,7 +140,7 @@ def make_synthetic_pair(
         "cells_per_type": {t: int(n) for t, n in table["type"].value_counts().items()},
         "files": {"if": IF_NAME, "he": HE_NAME, "labels": LABELS_NAME, "cells": CELLS_NAME},
     }
-    _write_atomic(out.truth_path, lambda p: Path(p).write_text(json.dumps(summary, indent=2)))
+    atomic_write(out.truth_path, lambda p: Path(p).write_text(json.dumps(summary, indent=2)))
     return out
 
 
@@ -151,9 +151,3 @@ def _accumulate_centroids(sums: np.ndarray, labels: np.ndarray, y0: int, x0: int
     sums[0] += np.bincount(flat, minlength=n)
     sums[1] += np.bincount(flat, weights=(yy + y0).ravel(), minlength=n)
     sums[2] += np.bincount(flat, weights=(xx + x0).ravel(), minlength=n)
-
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    write(tmp)
-    os.replace(tmp, path)
