@@ -186,9 +186,6 @@ class ReviewState:
         return self.reviewers.index(who)
 
     # --- reading -------------------------------------------------------------------------------
-    def last_undoable(self) -> dict | None:
-        return self.undo_stack[-1] if self.undo_stack else None
-
     def table(self) -> pd.DataFrame:
         """One row per cell: ``CellID, auto_class, label_source, reviewed_class, review_status,
         reviewer, reviewed_at`` (``reviewed_class`` only where a person decided)."""

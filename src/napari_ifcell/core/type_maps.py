@@ -8,7 +8,7 @@ have a lymphocyte type of their own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 LYMPHOCYTE, OTHER = "lymphocyte", "other"
 COMPARISON_CLASSES = (LYMPHOCYTE, OTHER)
@@ -26,7 +26,6 @@ class TypeMap:
     classes: dict[str, str | None]
     um_per_px: float | None = None  # the resolution the model was trained at
     default: str | None = OTHER
-    extra: dict = field(default_factory=dict)
 
     def class_of(self, type_id) -> str | None:
         try:

@@ -3,7 +3,7 @@ classifier's predictions, and other models' detection files, on the slide's grid
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,6 @@ class DetectionSource:
     origin_px: tuple[float, float] = (0.0, 0.0)
     offset_um: tuple[float, float] = (0.0, 0.0)
     trust: bool = False
-    extra: dict = field(default_factory=dict)
 
     def read(self, slide_um_per_px: float) -> pd.DataFrame:
         tmap = type_map(self.type_map)
