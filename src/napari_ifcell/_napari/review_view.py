@@ -85,5 +85,7 @@ class ReviewLayers:
     def focus(self, y_px: float, x_px: float) -> None:
         """Centre the camera on a cell, at a zoom showing about ``VIEW_UM`` around it."""
         self.current.data = np.array([[y_px, x_px]])
+        zoom = min(self.viewer.canvas.size) / VIEW_UM
+        if not np.isclose(self.viewer.camera.zoom, zoom):  # each camera change re-slices every layer in view
+            self.viewer.camera.zoom = zoom
         self.viewer.camera.center = (y_px * self.ps, x_px * self.ps)
-        self.viewer.camera.zoom = min(self.viewer.canvas.size) / VIEW_UM
