@@ -46,7 +46,9 @@ class Frame:
         return np.asarray(rc, float) * scale + shift
 
 
-def detect_format(path: str | Path) -> str:
+def detect_format(path: str | Path, doc=None) -> str:
+    """The format of a detection file, from its name or (``.json``) its content; ``doc``: the
+    file's JSON if already read."""
     path = Path(path)
     name = path.name.lower()
     if name.endswith(".dat"):
@@ -56,7 +58,7 @@ def detect_format(path: str | Path) -> str:
     if name.endswith(".geojson"):
         return "qupath-geojson"
     if name.endswith(".json"):
-        doc = _read_json(path)
+        doc = _read_json(path) if doc is None else doc
         if isinstance(doc, dict) and "nuc" in doc:
             return "hovernet-json"
         if isinstance(doc, dict) and "centroid" in doc:
@@ -71,15 +73,17 @@ def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", tru
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such detection file")
-    fmt = detect_format(path) if format == "auto" else format
+    is_json = path.is_file() and path.suffix.lower() in (".json", ".geojson") and format != "tiatoolbox-dat"
+    doc = _read_json(path) if is_json else None  # read once: HoVer-Net files of a slide run to gigabytes
+    fmt = detect_format(path, doc) if format == "auto" else format
     if fmt == "hovernet-json":
-        rows = _hovernet_rows(path, _read_json(path))
+        rows = _hovernet_rows(path, doc if is_json else _read_json(path))
     elif fmt == "tiatoolbox":
-        rows = _tiatoolbox_columns(path, _read_zarr(path) if path.is_dir() or path.suffix == ".zarr" else _read_json(path))
+        rows = _tiatoolbox_columns(path, doc if is_json else _read_zarr(path))
     elif fmt == "tiatoolbox-dat":
         rows = _tiatoolbox_rows(path, _read_dat(path, trust=trust))
     elif fmt == "qupath-geojson":
-        rows = _geojson_rows(path, _read_json(path))
+        rows = _geojson_rows(path, doc if is_json else _read_json(path))
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return _to_slide(rows, frame)
