@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.core.review_state import final_class
+
 ORDERS = ("uncertainty", "per_class", "random")
 
 
@@ -48,7 +50,7 @@ def review_queue(table: pd.DataFrame, *, order: str = "uncertainty", score=None,
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; expected one of {ORDERS}")
     n = len(table)
-    label = np.asarray(label if label is not None else _current_label(table), dtype=object)
+    label = np.asarray(label if label is not None else final_class(table), dtype=object)
     status = np.asarray(status if status is not None else table.get("review_status", pd.Series(["unreviewed"] * n)), dtype=object)
     keep = np.ones(n, bool)
     if classes:
@@ -71,13 +73,6 @@ def review_queue(table: pd.DataFrame, *, order: str = "uncertainty", score=None,
             picked.append(rng.permutation(mine)[:n_per_class])
         rows = np.concatenate(picked) if picked else rows[:0]
     return table["CellID"].to_numpy()[rows]
-
-
-def _current_label(table: pd.DataFrame) -> np.ndarray:
-    auto = table["auto_class"] if "auto_class" in table.columns else pd.Series([None] * len(table), index=table.index)
-    if "reviewed_class" in table.columns:
-        return table["reviewed_class"].where(table["reviewed_class"].notna(), auto).to_numpy(object)
-    return auto.to_numpy(object)
 
 
 def _in_region(table: pd.DataFrame, region) -> np.ndarray:

@@ -204,6 +204,15 @@ class ReviewState:
         return same and self.by_reviewer == other.by_reviewer and self.reviewers == other.reviewers
 
 
+def final_class(table: pd.DataFrame) -> pd.Series:
+    """The class a cell ends with: a person's (``reviewed_class``) when given, else the
+    automatic one (``auto_class``); either column may be missing."""
+    none = pd.Series([None] * len(table), index=table.index, dtype=object)
+    auto = table["auto_class"] if "auto_class" in table.columns else none
+    reviewed = table["reviewed_class"] if "reviewed_class" in table.columns else none
+    return reviewed.where(reviewed.notna(), auto)
+
+
 def _timestamps(seconds: np.ndarray) -> pd.Series:
     """UTC times from Unix seconds (0 = never); integer nanoseconds, so no float rounding
     runs under a caller's ``np.seterr(all="raise")``."""

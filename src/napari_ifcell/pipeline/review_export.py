@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from napari_ifcell.core.review_state import final_class
 from napari_ifcell.orion import ORION_CHANNELS
 
 EXPORT_SUFFIXES = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")
-
-
-def final_class(table: pd.DataFrame) -> pd.Series:
-    """The class a cell ends with: a person's when given, else the automatic one."""
-    return table["reviewed_class"].where(table["reviewed_class"].notna(), table["auto_class"])
 
 
 def export_review(session, path: str | Path, *, include_rejected: bool = False) -> Path:
