@@ -11,7 +11,7 @@ from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpin
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
-from napari_ifcell._napari.sources import layer_with_role
+from napari_ifcell._napari.sources import he_offset_um, layer_with_role
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.comparison import OUTCOME_CODES
 from napari_ifcell.core.type_maps import PRESETS
@@ -123,19 +123,15 @@ class CompareWidget(Container):
 
         path = Path(self.model_file.value)
         name = self.model_name.value.strip() or path.stem
+        # the model ran on the H&E: its cells move by the Loader's registration offset
         self.sources[name] = DetectionSource(path, type_map=self.type_map.value, model_um_per_px=self.model_um.value or None,
-                                             offset_um=self._he_offset_um(), trust=self.trust.value)  # fmt: skip
+                                             offset_um=he_offset_um(self.viewer), trust=self.trust.value)  # fmt: skip
         self._show_models()
 
     def add_ours(self) -> None:
         path = Path(self.ours_file.value)
         self.sources["ours" if "ours" not in self.sources else f"ours ({path.stem})"] = path
         self._show_models()
-
-    def _he_offset_um(self) -> tuple[float, float]:
-        """HoVer-Net runs on the H&E: its cells move by the Loader's registration offset."""
-        layer = layer_with_role(self.viewer, "he")
-        return (-float(layer.translate[-2]), -float(layer.translate[-1])) if layer is not None else (0.0, 0.0)
 
     def _show_models(self) -> None:
         self.models_label.value = "Models: " + (", ".join(self.sources) or "none")

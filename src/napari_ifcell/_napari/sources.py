@@ -12,6 +12,13 @@ def layer_with_role(viewer, role: str):
     return None
 
 
+def he_offset_um(viewer) -> tuple[float, float]:
+    """The Loader's H&E registration offset (H&E = IF + offset, µm): the H&E layer's
+    translate, reversed; zero without an H&E layer."""
+    layer = layer_with_role(viewer, "he")
+    return (-float(layer.translate[-2]), -float(layer.translate[-1])) if layer is not None else (0.0, 0.0)
+
+
 def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool = False):
     """(IF slide, SlidePair or None). Empty paths fall back to the layers on screen; the H&E
     offset then comes from the Loader (the H&E layer's translate)."""
@@ -27,7 +34,7 @@ def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool 
         layer = layer_with_role(viewer, "he")
         if layer is not None:
             he_path = layer.metadata[PLUGIN_KEY]["path"]
-            offset = (-float(layer.translate[-2]), -float(layer.translate[-1]))
+            offset = he_offset_um(viewer)
     if he_path in ("", "."):
         if need_he:
             raise ValueError("open the H&E with the IF slide (Loader) or choose the H&E file")

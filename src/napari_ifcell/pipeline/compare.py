@@ -77,14 +77,8 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
 
     from napari_ifcell.core.detection_metrics import iou_pairs
     from napari_ifcell.pipeline.dataset import label_reader
-    from napari_ifcell.pipeline.regions import read_labels
 
-    if isinstance(labels, (str, Path)) or callable(labels):
-        read = label_reader(labels)
-    else:
-        def read(y, x, h, w):
-            return read_labels(labels, y, x, h, w)
-
+    read = label_reader(labels)
     matchers = {}
     for region in regions:
         y, x, h, w = region.bounds

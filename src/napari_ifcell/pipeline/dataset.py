@@ -78,15 +78,18 @@ def select_cells(table: pd.DataFrame, targets: np.ndarray, config: ClassifierCon
 
 
 def label_reader(labels):
-    """``read(y, x, h, w)`` over a label TIFF, a label store folder, or a callable already."""
-    if callable(labels):
-        return labels
-    from napari_ifcell.io import open_slide
-    from napari_ifcell.io.label_store import LabelStore
+    """``read(y, x, h, w)`` over a label TIFF or label store folder (paths), a label Slide or
+    2-D array-like, or a callable already."""
     from napari_ifcell.pipeline.regions import read_labels
 
-    source = LabelStore.open(labels).levels[0] if Path(labels).is_dir() else open_slide(labels)
-    return lambda y, x, h, w: read_labels(source, y, x, h, w)
+    if callable(labels):
+        return labels
+    if isinstance(labels, (str, Path)):
+        from napari_ifcell.io import open_slide
+        from napari_ifcell.io.label_store import LabelStore
+
+        labels = LabelStore.open(labels).levels[0] if Path(labels).is_dir() else open_slide(labels)
+    return lambda y, x, h, w: read_labels(labels, y, x, h, w)
 
 
 CHUNK_CELLS = 1024
