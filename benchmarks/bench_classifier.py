@@ -20,8 +20,8 @@ def main() -> None:
 
     import torch
 
-    from napari_ifcell.core.classifier import ClassifierConfig, build_model
-    from napari_ifcell.core.training import predict_proba, train_classifier
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model
+    from napari_ifcell.core.classify.training import predict_proba, train_classifier
 
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
@@ -35,14 +35,18 @@ def main() -> None:
         t = time.perf_counter()
         predict_proba(model, patches[:n], config)
         rates[backbone] = n / (time.perf_counter() - t)
-    print(f"inference at 64 x 64 on 2 CPU threads: small CNN {rates['small_cnn']:.0f} cells/s (goal >= 2000); "
-          f"ResNet-18 (baseline) {rates['resnet18']:.0f} cells/s -> {rates['small_cnn'] / rates['resnet18']:.1f}x")  # fmt: skip
+    print(
+        f"inference at 64 x 64 on 2 CPU threads: small CNN {rates['small_cnn']:.0f} cells/s (goal >= 2000); "
+        f"ResNet-18 (baseline) {rates['resnet18']:.0f} cells/s -> {rates['small_cnn'] / rates['resnet18']:.1f}x"
+    )
 
     targets = rng.integers(0, 5, 10000)
     config = ClassifierConfig(epochs=1)
     t = time.perf_counter()
     train_classifier(patches[:10000], targets, config)
-    print(f"training, small CNN, batch 32, augmentation on: {time.perf_counter() - t:.1f} s per epoch of 10,000 patches")
+    print(
+        f"training, small CNN, batch 32, augmentation on: {time.perf_counter() - t:.1f} s per epoch of 10,000 patches"
+    )
 
 
 if __name__ == "__main__":

@@ -41,11 +41,15 @@ def main() -> None:
             client.close()
             shutil.rmtree(out, ignore_errors=True)
     one, two = results[1], results[2]
-    print(f"region {args.region} x {args.region} px of a {args.size}² synthetic slide, Hoechst watershed + 19-channel quantification")
+    print(
+        f"region {args.region} x {args.region} px of a {args.size}² synthetic slide, Hoechst watershed + 19-channel quantification"
+    )
     for n, r in results.items():
         print(f"  {n} worker(s): {r.describe()}")
-    print(f"2 workers vs 1 (baseline): {one.seconds / two.seconds:.2f}x faster (goal >= 1.7x); "
-          f"peak RSS per worker {two.peak_rss_mb:.0f} MB")  # fmt: skip
+    print(
+        f"2 workers vs 1 (baseline): {one.seconds / two.seconds:.2f}x faster (goal >= 1.7x); "
+        f"peak RSS per worker {two.peak_rss_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,13 @@ def main() -> None:
 
     from skimage.measure import regionprops_table
 
-    from napari_ifcell.core.quantify import MORPHOLOGY, QuantifySettings, compartment_labels, compartment_statistics, morphology
+    from napari_ifcell.core.quantify.cells import (
+        MORPHOLOGY,
+        QuantifySettings,
+        compartment_labels,
+        compartment_statistics,
+        morphology,
+    )
     from napari_ifcell.io import open_slide
     from napari_ifcell.pipeline import read_labels, tiles
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
@@ -58,7 +64,14 @@ def main() -> None:
         morph = morphology(nuclei)
         totals["morphology"] += time.perf_counter() - t
         ids = morph["CellID"].to_numpy()
-        n_cells += int(((morph.Y_centroid >= halo) & (morph.Y_centroid < halo + th) & (morph.X_centroid >= halo) & (morph.X_centroid < halo + tw)).sum())
+        n_cells += int(
+            (
+                (morph.Y_centroid >= halo)
+                & (morph.Y_centroid < halo + th)
+                & (morph.X_centroid >= halo)
+                & (morph.X_centroid < halo + tw)
+            ).sum()
+        )
 
         t = time.perf_counter()
         ours = compartment_statistics(nuclei, compartments["cell"], image, ids, statistics=("mean",))
@@ -67,21 +80,31 @@ def main() -> None:
         t = time.perf_counter()
         baseline = {}
         for name, lab in compartments.items():
-            columns = [regionprops_table(lab, intensity_image=image[c], properties=("label", "intensity_mean"))["intensity_mean"]
-                       for c in range(n_channels)]  # fmt: skip
+            columns = [
+                regionprops_table(lab, intensity_image=image[c], properties=("label", "intensity_mean"))[
+                    "intensity_mean"
+                ]
+                for c in range(n_channels)
+            ]
             baseline[name] = np.column_stack(columns)
         totals["regionprops"] += time.perf_counter() - t
         # same numbers on both sides (regionprops drops labels absent from a compartment)
         np.testing.assert_allclose(ours["nucleus"]["mean"], baseline["nucleus"], rtol=1e-12)
 
     shared = totals["compartments"] + totals["morphology"]
-    print(f"region {args.region} x {args.region} px, {n_channels} channels, {n_cells} cells, "
-          f"3 compartments, tiles of {settings.tile} px (+{halo} px halo)")  # fmt: skip
+    print(
+        f"region {args.region} x {args.region} px, {n_channels} channels, {n_cells} cells, "
+        f"3 compartments, tiles of {settings.tile} px (+{halo} px halo)"
+    )
     print(f"reading tiles (not in the ratios): {totals['read']:.1f} s")
-    print(f"per-channel intensity means: ours {totals['ours']:.2f} s vs regionprops_table per channel "
-          f"{totals['regionprops']:.1f} s -> {totals['regionprops'] / totals['ours']:.0f}x faster (goal >= 50x)")  # fmt: skip
-    print(f"end to end with compartments + morphology ({shared:.1f} s, shared): ours {totals['ours'] + shared:.1f} s vs "
-          f"{totals['regionprops'] + shared:.1f} s -> {(totals['regionprops'] + shared) / (totals['ours'] + shared):.1f}x")  # fmt: skip
+    print(
+        f"per-channel intensity means: ours {totals['ours']:.2f} s vs regionprops_table per channel "
+        f"{totals['regionprops']:.1f} s -> {totals['regionprops'] / totals['ours']:.0f}x faster (goal >= 50x)"
+    )
+    print(
+        f"end to end with compartments + morphology ({shared:.1f} s, shared): ours {totals['ours'] + shared:.1f} s vs "
+        f"{totals['regionprops'] + shared:.1f} s -> {(totals['regionprops'] + shared) / (totals['ours'] + shared):.1f}x"
+    )
     print(f"morphology columns: {', '.join(MORPHOLOGY.values())}")
 
 

@@ -26,10 +26,11 @@ DATA = Path(__file__).resolve().parent.parent / ".benchmarks-data" / "review-pai
 
 def prepare(folder: Path, n_cells: int):
     """A copy of the pair, its label store, and a gated table of ``n_cells`` rows."""
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.gate_apply import gated_table
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io import open_slide
-    from napari_ifcell.io.label_store import LabelStore, project_folder
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.project import project_folder
     from napari_ifcell.pipeline import quantify_region
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
@@ -68,7 +69,7 @@ def key_press_ms(n_cells: int, presses: int) -> tuple[np.ndarray, float, int]:
     from qtpy.QtWidgets import QApplication
 
     from napari_ifcell._napari.loader_widget import LoaderWidget
-    from napari_ifcell._napari.review_widget import ReviewWidget
+    from napari_ifcell._napari.review.widget import ReviewWidget
 
     with tempfile.TemporaryDirectory() as tmp:
         if_path, he_path, real = prepare(Path(tmp), n_cells)
@@ -110,10 +111,15 @@ def main() -> None:
     for name, times, n, opened in (("baseline", base, n_base, base_open), ("large", big, n_big, big_open)):
         handled, frame = np.median(times[3:], axis=0)
         p90 = np.percentile(times[3:, 1], 90)
-        print(f"{name}: {n} cells (review opened in {opened:.1f} s): key press -> decision durable and widget updated "
-              f"{handled:.1f} ms median; -> frame painted {frame:.1f} ms median, {p90:.1f} ms 90th percentile")  # fmt: skip
+        print(
+            f"{name}: {n} cells (review opened in {opened:.1f} s): key press -> decision durable and widget updated "
+            f"{handled:.1f} ms median; -> frame painted {frame:.1f} ms median, {p90:.1f} ms 90th percentile"
+        )
     ratio = np.median(big[3:, 0]) / np.median(base[3:, 0])
-    print(f"{n_big} vs {n_base} cells: handler {ratio:.2f}x, full frame {np.median(big[3:, 1]) / np.median(base[3:, 1]):.2f}x; goal <= 100 ms")
+    print(
+        f"{n_big} vs {n_base} cells: handler {ratio:.2f}x, full frame {np.median(big[3:, 1]) / np.median(base[3:, 1]):.2f}x; goal <= 100 ms"
+    )
+
 
 if __name__ == "__main__":
     main()

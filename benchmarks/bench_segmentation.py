@@ -43,7 +43,7 @@ def main() -> None:
     import torch
     from segment_anything import SamAutomaticMaskGenerator
 
-    from napari_ifcell.core.sam_masks import SamSettings, generate_masks, hoechst_seeds
+    from napari_ifcell.core.segment.sam_masks import SamSettings, generate_masks, hoechst_seeds
     from napari_ifcell.io import open_pair, open_slide
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
@@ -60,7 +60,7 @@ def main() -> None:
     true_tile = truth.read_region(y, x, 512, 512)[0]
 
     if args.checkpoint:
-        from napari_ifcell.core.sam_model import load_sam
+        from napari_ifcell.core.segment.sam_model import load_sam
 
         model, what = load_sam(args.checkpoint, device="cpu"), "checkpoint " + Path(args.checkpoint).name
         params = dict(pred_iou_thresh=0.81, stability_score_thresh=0.85, box_nms_thresh=0.1)
@@ -80,8 +80,10 @@ def main() -> None:
     ours_settings = SamSettings(points_per_side=args.grid, **params)  # batch size chosen for the device
     t_ours, ours_masks = timed(lambda: generate_masks(model, tile, ours_settings), 2)
     print(f"model: {what}; tile 512 x 512 H&E; {args.grid}x{args.grid} prompt grid; {params}")
-    print(f"SAM per tile: stock SamAutomaticMaskGenerator {t_stock:.2f} s ({len(stock_masks)} masks), "
-          f"ours {t_ours:.2f} s ({len(ours_masks)} masks) -> {t_stock / t_ours:.1f}x faster (goal >= 3x)")  # fmt: skip
+    print(
+        f"SAM per tile: stock SamAutomaticMaskGenerator {t_stock:.2f} s ({len(stock_masks)} masks), "
+        f"ours {t_ours:.2f} s ({len(ours_masks)} masks) -> {t_stock / t_ours:.1f}x faster (goal >= 3x)"
+    )
 
     seeds = hoechst_seeds(hoechst, pixel_size_um=0.325, min_distance_um=ours_settings.seed_min_distance_um)
     t_seeded, _ = timed(lambda: generate_masks(model, tile, ours_settings, points=seeds), 2)
@@ -93,23 +95,34 @@ def main() -> None:
         hit = true_tile[np.clip(points_yx[:, 0].astype(int), 0, 511), np.clip(points_yx[:, 1].astype(int), 0, 511)]
         return np.isin(ids, hit).mean()
 
-    print(f"prompts per tile: grid {args.grid**2} (true nuclei prompted {prompted(grid_pts):.3f}, {t_ours:.2f} s) vs "
-          f"IF-seeded {len(seeds)} (true nuclei prompted {prompted(seeds[:, ::-1]):.3f}, {t_seeded:.2f} s) "
-          f"for {ids.size} true nuclei")  # fmt: skip
+    print(
+        f"prompts per tile: grid {args.grid**2} (true nuclei prompted {prompted(grid_pts):.3f}, {t_ours:.2f} s) vs "
+        f"IF-seeded {len(seeds)} (true nuclei prompted {prompted(seeds[:, ::-1]):.3f}, {t_seeded:.2f} s) "
+        f"for {ids.size} true nuclei"
+    )
 
     region = (y - 1024, x - 1024, 2048, 2048)
     for backend in ("hoechst", "he"):
-        store = LabelStore.create(Path(args.data_dir) / f"bench-store-{backend}-{time.time_ns()}", pair.if_slide.shape, pixel_size_um=0.325)
-        seconds, result = timed(lambda: run_to_end(segment_region(pair.if_slide, store, pair=pair, region=region,
-                                                                  settings=SegmentSettings(backend=backend))))  # fmt: skip
-        print(f"CPU backend {backend}: {2048 * 2048 / 1e6 / seconds:.2f} megapixels/s "
-              f"({result.cells} cells on 2048 x 2048 px in {seconds:.1f} s, reading and store included)")  # fmt: skip
+        store = LabelStore.create(
+            Path(args.data_dir) / f"bench-store-{backend}-{time.time_ns()}", pair.if_slide.shape, pixel_size_um=0.325
+        )
+        seconds, result = timed(
+            lambda: run_to_end(
+                segment_region(
+                    pair.if_slide, store, pair=pair, region=region, settings=SegmentSettings(backend=backend)
+                )
+            )
+        )
+        print(
+            f"CPU backend {backend}: {2048 * 2048 / 1e6 / seconds:.2f} megapixels/s "
+            f"({result.cells} cells on 2048 x 2048 px in {seconds:.1f} s, reading and store included)"
+        )
         import shutil
 
         shutil.rmtree(store.folder)
 
     if torch.cuda.is_available() and args.checkpoint:
-        from napari_ifcell.core.sam_model import load_sam
+        from napari_ifcell.core.segment.sam_model import load_sam
 
         gpu = load_sam(args.checkpoint, device="cuda")
         generate_masks(gpu, tile, SamSettings())  # warm up

@@ -76,7 +76,10 @@ def main() -> None:
     tile = level0.chunks[-1]
     rng = np.random.default_rng(0)
     h, w = slide.shape
-    aligned = [(int(rng.integers(0, h // tile - 1)) * tile, int(rng.integers(0, w // tile - 1)) * tile) for _ in range(args.regions)]
+    aligned = [
+        (int(rng.integers(0, h // tile - 1)) * tile, int(rng.integers(0, w // tile - 1)) * tile)
+        for _ in range(args.regions)
+    ]
     unaligned = [(int(rng.integers(0, h - 1024)), int(rng.integers(0, w - 1024))) for _ in range(args.regions)]
     dask0 = slide.dask_levels()[0]
     rows = []
@@ -88,15 +91,21 @@ def main() -> None:
         via_dask = timed(lambda: [dask0[:, y : y + 1024, x : x + 1024].compute() for y, x in spots], 3) / len(spots)
         rows.append((label, direct, ours, via_dask))
 
-    print(f"\nslide: {args.size} x {args.size} px, 19 channels uint16, {len(slide.levels)} levels, "
-          f"tile {tile}, {size_gb:.2f} GB on disk")  # fmt: skip
-    print(f"open: first in a fresh process {open_s * 1e3:.1f} ms, then median of 5 {open_median * 1e3:.1f} ms "
-          f"(goal < 500 ms); RSS growth {rss_mb:.1f} MB (goal < 100 MB)")  # fmt: skip
+    print(
+        f"\nslide: {args.size} x {args.size} px, 19 channels uint16, {len(slide.levels)} levels, "
+        f"tile {tile}, {size_gb:.2f} GB on disk"
+    )
+    print(
+        f"open: first in a fresh process {open_s * 1e3:.1f} ms, then median of 5 {open_median * 1e3:.1f} ms "
+        f"(goal < 500 ms); RSS growth {rss_mb:.1f} MB (goal < 100 MB)"
+    )
     print("19-channel 1024 x 1024 read, ms per region (baseline: direct zarr slicing of the same tiles)")
     print(f"{'regions':<14}{'direct zarr':>12}{'read_region':>13}{'ratio':>8}{'dask':>10}{'ratio':>8}")
     for label, direct, ours, via_dask in rows:
-        print(f"{label:<14}{direct * 1e3:>12.1f}{ours * 1e3:>13.1f}{ours / direct:>7.2f}x"
-              f"{via_dask * 1e3:>10.1f}{via_dask / direct:>7.2f}x")  # fmt: skip
+        print(
+            f"{label:<14}{direct * 1e3:>12.1f}{ours * 1e3:>13.1f}{ours / direct:>7.2f}x"
+            f"{via_dask * 1e3:>10.1f}{via_dask / direct:>7.2f}x"
+        )
     slide.close()
 
 

@@ -6,8 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["bench_slide_io.py", "bench_quantify.py", "bench_gating.py", "bench_segmentation.py", "bench_pipeline.py",
-           "bench_classifier.py", "bench_review.py"]
+SCRIPTS = [
+    "bench_slide_io.py",
+    "bench_quantify.py",
+    "bench_gating.py",
+    "bench_segmentation.py",
+    "bench_pipeline.py",
+    "bench_classifier.py",
+    "bench_review.py",
+]
 NO_DATA = {"bench_gating.py", "bench_classifier.py", "bench_review.py"}  # make their own data
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install napari-ifcell on a fresh Debian/Ubuntu machine: the system libraries Qt and
 # napari need (plus Xvfb, a virtual screen for the viewer tests), a virtual environment
-# in .venv, and the project with its test and Qt extras (torch comes from PyPI).
+# in .venv, and the project with every extra: [all] (napari, Qt, SAM, classifiers, cluster),
+# [testing] and [lint] (torch comes from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+from pathlib import Path
+
 import pytest
 
 from napari_ifcell.synth import make_synthetic_pair
@@ -16,6 +21,38 @@ def small_pair(tmp_path_factory):
     return make_synthetic_pair(
         tmp_path_factory.mktemp("synthetic"), shape=SMALL_SHAPE, seed=7, he_offset_px=HE_OFFSET_PX, tile=256
     )
+
+
+# A module that trains, predicts or runs SAM needs PyTorch (the [sam] / [classifier] extras).
+TORCH_USE = re.compile(
+    r"import torch|tiny_sam|train_classifier|train_steps|predicted_table|predict_cells|load_sam|train_button"
+)
+# Tests measured over ~10 s on a 2-core machine (pytest --durations): deselect with -m "not slow".
+SLOW = {
+    "test_classifier_commands_end_to_end",
+    "test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells",
+    "test_he_only_model_finds_lymphocytes_in_a_held_out_region",
+    "test_cluster_run_equals_the_in_process_run",
+    "test_gates_are_applied",
+    "test_same_masks_as_the_stock_generator",
+}
+
+
+@functools.lru_cache
+def _module_uses_torch(path: str) -> bool:
+    return bool(TORCH_USE.search(Path(path).read_text(encoding="utf-8")))
+
+
+def pytest_collection_modifyitems(items):
+    """Markers by where a test lives and what it uses: gui, torch, slow (gpu is set by hand)."""
+    for item in items:
+        path = str(item.path)
+        if f"{os.sep}_napari{os.sep}" in path:
+            item.add_marker(pytest.mark.gui)
+        if _module_uses_torch(path):
+            item.add_marker(pytest.mark.torch)
+        if item.originalname in SLOW:
+            item.add_marker(pytest.mark.slow)
 
 
 _skipped_viewer_tests: list[str] = []
@@ -49,10 +86,10 @@ def predicted_table(small_pair, small_table, tmp_path_factory):
     (a small CNN trained briefly on the pair: its quality does not matter, its output does)."""
     from dataclasses import replace
 
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.classifier import ClassifierConfig
-    from napari_ifcell.core.gate_apply import gated_table
-    from napari_ifcell.core.training import train_classifier
+    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.core.classify.training import train_classifier
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io import open_pair
     from napari_ifcell.pipeline.classify import predict_cells
     from napari_ifcell.pipeline.dataset import export_dataset, load_dataset

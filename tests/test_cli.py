@@ -52,8 +52,21 @@ def test_synth_writes_a_pair_of_the_requested_size(tmp_path):
 
 def test_quantify_then_gate(small_pair, tmp_path):
     table_path = tmp_path / "cells.parquet"
-    done = run_cli("quantify", small_pair.if_path, small_pair.labels_path, "--out", table_path, tmp_path / "cells.h5ad",
-                   "--region", 0, 0, 600, 700, "--tile", 256)  # fmt: skip
+    done = run_cli(
+        "quantify",
+        small_pair.if_path,
+        small_pair.labels_path,
+        "--out",
+        table_path,
+        tmp_path / "cells.h5ad",
+        "--region",
+        0,
+        0,
+        600,
+        700,
+        "--tile",
+        256,
+    )
     assert done.returncode == 0, done.stderr
     table = pd.read_parquet(table_path)
     truth = pd.read_csv(small_pair.cells_path)
@@ -73,9 +86,13 @@ def test_quantify_then_gate(small_pair, tmp_path):
 
 def test_gate_with_a_bad_gate_file_exits_2(small_pair, tmp_path):
     table_path = tmp_path / "cells.csv"
-    pd.DataFrame({"CellID": [1], "X_centroid": [1.0], "Y_centroid": [1.0], "CD3e_cell_mean": [5.0]}).to_csv(table_path, index=False)
+    pd.DataFrame({"CellID": [1], "X_centroid": [1.0], "Y_centroid": [1.0], "CD3e_cell_mean": [5.0]}).to_csv(
+        table_path, index=False
+    )
     gates = tmp_path / "gates.yaml"
-    gates.write_text("schema_version: 1\ngates: {CD3e: {thresholds: [3, 2, 1]}, CD99: {thresholds: [1, 2, 3]}}\nhierarchy: {}\nphenotypes: []\n")
+    gates.write_text(
+        "schema_version: 1\ngates: {CD3e: {thresholds: [3, 2, 1]}, CD99: {thresholds: [1, 2, 3]}}\nhierarchy: {}\nphenotypes: []\n"
+    )
     done = run_cli("gate", table_path, "--gates", gates)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "CD3e: thresholds out of order" in done.stderr and "CD99: unknown marker" in done.stderr
@@ -86,18 +103,31 @@ def test_segment_then_quantify_from_the_store(small_pair, tmp_path):
     done = run_cli("segment", small_pair.if_path, "--region", 0, 0, 512, 640, "--store", store)
     assert done.returncode == 0, done.stderr
     assert " cells in " in done.stdout and (store / "labels.zarr").is_dir()
-    index = pd.read_parquet(store / "cells.parquet")
+    index = pd.read_parquet(store / "cell_index.parquet")
     assert len(index) > 20 and index.Y_centroid.max() < 512
     again = run_cli("segment", small_pair.if_path, "--region", 0, 0, 512, 640, "--store", store)
     assert f"{len(index)} replaced" in again.stdout or "replaced" in again.stdout
-    assert pd.read_parquet(store / "cells.parquet").CellID.min() > index.CellID.max()  # new ids
+    assert pd.read_parquet(store / "cell_index.parquet").CellID.min() > index.CellID.max()  # new ids
     done = run_cli("quantify", small_pair.if_path, store, "--out", tmp_path / "cells.csv")
     assert done.returncode == 0, done.stderr
-    assert sorted(pd.read_csv(tmp_path / "cells.csv").CellID) == sorted(pd.read_parquet(store / "cells.parquet").CellID)
+    assert sorted(pd.read_csv(tmp_path / "cells.csv").CellID) == sorted(
+        pd.read_parquet(store / "cell_index.parquet").CellID
+    )
 
 
 def test_segment_with_sam_needs_a_checkpoint(small_pair, tmp_path):
-    done = run_cli("segment", small_pair.if_path, "--he", small_pair.he_path, "--backend", "sam", "--store", tmp_path / "s")
+    done = run_cli(
+        "segment", small_pair.if_path, "--he", small_pair.he_path, "--backend", "sam", "--store", tmp_path / "s"
+    )
     assert done.returncode == 2 and "--checkpoint" in done.stderr and "Traceback" not in done.stderr
-    done = run_cli("segment", small_pair.if_path, "--backend", "sam", "--checkpoint", tmp_path / "none.pth", "--store", tmp_path / "s")
+    done = run_cli(
+        "segment",
+        small_pair.if_path,
+        "--backend",
+        "sam",
+        "--checkpoint",
+        tmp_path / "none.pth",
+        "--store",
+        tmp_path / "s",
+    )
     assert done.returncode == 2 and "none.pth: no such checkpoint file" in done.stderr

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+
 def core_modules() -> list[str]:
     """Every module of the package outside ``_napari`` (found on disk, so new ones are checked)."""
     import pkgutil

@@ -7,41 +7,72 @@ import pytest
 
 from napari_ifcell._napari.classifier_widget import ClassifierWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
-from napari_ifcell.core.overlay import OUTCOMES
+from napari_ifcell._napari.view import camera_of
+from napari_ifcell.core.classify.outcomes import OUTCOMES
 
 from ..conftest import HE_OFFSET_PX
 
 
-@pytest.fixture
-def widget(make_napari_viewer, small_pair, small_table, tmp_path):
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.classifier import ClassifierConfig
-    from napari_ifcell.core.gate_apply import gated_table
+@pytest.fixture(scope="module")
+def prepared(small_pair, small_table, tmp_path_factory):
+    """A gated table, a patch data set and a model trained on it, made once for the module."""
+    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
+    from napari_ifcell.core.steps import run_to_end
     from napari_ifcell.io import open_pair, open_slide
+    from napari_ifcell.pipeline.classify import train_on_dataset_steps
     from napari_ifcell.pipeline.dataset import export_dataset
-    from napari_ifcell.pipeline.regions import read_labels
+    from napari_ifcell.pipeline.tiling import read_labels
 
+    folder = tmp_path_factory.mktemp("classifier")
     gates, _ = suggested_gateset(small_table)
     table = gated_table(small_table, gates)
-    table.to_parquet(tmp_path / "gated.parquet", index=False)
+    table.to_parquet(folder / "gated.parquet", index=False)
     pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
     labels = open_slide(small_pair.labels_path)
-    export_dataset(pair, table, lambda y, x, h, w: read_labels(labels, y, x, h, w), tmp_path / "ds",
-                   config=ClassifierConfig(epochs=8), sampling="natural", n=10**6)  # fmt: skip
+    export_dataset(
+        pair,
+        table,
+        lambda y, x, h, w: read_labels(labels, y, x, h, w),
+        folder / "ds",
+        config=ClassifierConfig(epochs=8),
+        sampling="natural",
+        n=10**6,
+    )
+    run_to_end(train_on_dataset_steps(folder / "ds", folder / "trained"))
+    return folder
+
+
+def _classifier_widget(make_napari_viewer, small_pair, folder, model_dir):
     viewer = make_napari_viewer()
     loader = LoaderWidget(viewer)
     loader.open_pair(small_pair.if_path, small_pair.he_path)
     loader.offset_y.value, loader.offset_x.value = (v * 0.325 for v in HE_OFFSET_PX)
     w = ClassifierWidget(viewer)
     viewer.window.add_dock_widget(w)
-    w.table_file.value, w.labels_file.value = tmp_path / "gated.parquet", small_pair.labels_path
-    w.dataset_dir.value, w.model_dir.value = tmp_path / "ds", tmp_path / "model"
+    w.table_file.value, w.labels_file.value = folder / "gated.parquet", small_pair.labels_path
+    w.dataset_dir.value, w.model_dir.value = folder / "ds", model_dir
+    return viewer, w
+
+
+@pytest.fixture
+def trained_here(make_napari_viewer, small_pair, prepared, tmp_path):
+    """The widget after *Train* on the module's data set (the model goes to ``tmp_path``)."""
+    viewer, w = _classifier_widget(make_napari_viewer, small_pair, prepared, tmp_path / "model")
     w.train_button.changed.emit(True)
     return viewer, w, tmp_path
 
 
-def test_train_predict_and_overlay(widget):
-    viewer, w, tmp_path = widget
+@pytest.fixture
+def widget(make_napari_viewer, small_pair, prepared, tmp_path):
+    """The widget with the module's trained model (no training per test)."""
+    viewer, w = _classifier_widget(make_napari_viewer, small_pair, prepared, prepared / "trained")
+    return viewer, w, tmp_path
+
+
+def test_train_predict_and_overlay(trained_here):
+    viewer, w, tmp_path = trained_here
     assert (tmp_path / "model" / "weights.pt").is_file() and "Trained" in w.status.value
     assert w.progress.value >= 1
     w.all_button.changed.emit(True)
@@ -82,8 +113,8 @@ def test_threshold_moves_predicted_positives(widget):
 
 def test_predict_visible_region_only(widget):
     viewer, w, _ = widget
-    viewer.camera.center = (0, 60.0, 80.0)
-    viewer.camera.zoom = 6.0
+    camera_of(viewer).center = (0, 60.0, 80.0)
+    camera_of(viewer).zoom = 6.0
     w.visible_button.changed.emit(True)
     predicted = w.table["predicted"].notna()
     assert 0 < predicted.sum() < len(w.table)

@@ -54,11 +54,16 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     assert "lymphocyte F1" in w.status.value, w.status.value
     shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
     assert list(shown.index) == ["sparse", "dense", "Total"]
-    expected, counts, _ = compare_models([sparse, dense], truth_cells(table),
-                                    {"HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX), "ours": classifier_cells(table)},
-                                    um_per_px=PX)  # fmt: skip
+    expected, counts, _ = compare_models(
+        [sparse, dense],
+        truth_cells(table),
+        {"HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX), "ours": classifier_cells(table)},
+        um_per_px=PX,
+    )
     expected = expected.set_index("region")
-    np.testing.assert_allclose(shown["HoVer-Net lymphocyte F1"].astype(float), expected["HoVer-Net lymphocyte F1"].round(3))
+    np.testing.assert_allclose(
+        shown["HoVer-Net lymphocyte F1"].astype(float), expected["HoVer-Net lymphocyte F1"].round(3)
+    )
     assert shown.loc["dense", "n lymphocyte"] == expected.loc["dense", "n lymphocyte"]
     # one overlay per model: TP green where the model put them, misses yellow at the true cells
     hover = viewer.layers["HoVer-Net vs IF"]
@@ -74,7 +79,7 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     assert (tmp_path / "report" / "comparison.md").read_text().count("\n") == 5  # header, rule, 2 regions, total
     assert OVERLAY_COLOURS["FP"] == "#e41a1c"
     # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
-    from napari_ifcell.pipeline.review_session import ReviewSession
+    from napari_ifcell.pipeline.review.session import ReviewSession
 
     dense_others = truth_cells(table)
     dense_others = dense_others[dense.contains(dense_others.y, dense_others.x) & (dense_others["class"] == "other")]

@@ -7,17 +7,41 @@ import pandas as pd
 import pytest
 
 from napari_ifcell._napari.gating_widget import GatingWidget
+from napari_ifcell._napari.view import camera_of
 from napari_ifcell.core.gating import State
 
 
-@pytest.fixture
-def gating(make_napari_viewer, small_pair, tmp_path):
+@pytest.fixture(scope="module")
+def saved_table(small_table, tmp_path_factory):
+    """The small pair's cell table on disk, quantified once for the module's viewers."""
+    path = tmp_path_factory.mktemp("gating") / "cells.parquet"
+    small_table.to_parquet(path)
+    return path
+
+
+def _gating_widget(make_napari_viewer, small_pair):
     viewer = make_napari_viewer()
     widget = GatingWidget(viewer)
     viewer.window.add_dock_widget(widget)
     widget.if_file.value, widget.labels_file.value = small_pair.if_path, small_pair.labels_path
+    return viewer, widget
+
+
+@pytest.fixture
+def quantified(make_napari_viewer, small_pair, tmp_path):
+    """The widget after *Quantify cells* (the slide quantified from its nuclei)."""
+    viewer, widget = _gating_widget(make_napari_viewer, small_pair)
     widget.table_file.value = tmp_path / "cells.parquet"
     widget.quantify_button.click()
+    return viewer, widget, pd.read_csv(small_pair.cells_path)
+
+
+@pytest.fixture
+def gating(make_napari_viewer, small_pair, saved_table):
+    """The widget after *Load cell table* (the same table, quantified once per module)."""
+    viewer, widget = _gating_widget(make_napari_viewer, small_pair)
+    widget.table_file.value = saved_table
+    widget.load_button.click()
     return viewer, widget, pd.read_csv(small_pair.cells_path)
 
 
@@ -27,8 +51,8 @@ def _colour_index_at(layer, cell):
     return int(np.asarray(data[y : y + 1, x : x + 1])[0, 0])
 
 
-def test_quantify_adds_a_recolourable_layer_and_saves_the_table(gating, tmp_path):
-    viewer, widget, truth = gating
+def test_quantify_adds_a_recolourable_layer_and_saves_the_table(quantified, tmp_path):
+    viewer, widget, truth = quantified
     assert (tmp_path / "cells.parquet").is_file()
     assert "cells by gate" in [layer.name for layer in viewer.layers]
     assert widget.session is not None and "CD3e" in widget.session.markers
@@ -83,8 +107,8 @@ def test_histogram_of_cells_in_view(gating):
     viewer, widget, _ = gating
     widget.marker.setCurrentText("Pan-CK")
     whole = widget.session.histogram("Pan-CK")[0].sum()
-    viewer.camera.center = (0, 50, 50)
-    viewer.camera.zoom = 8
+    camera_of(viewer).center = (0, 50, 50)
+    camera_of(viewer).zoom = 8
     widget.scope.setCurrentText("cells in view")
     in_view = int(widget.range_counts.text().split("negative ")[1].split(",")[0])
     assert in_view < whole

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell._napari.view import camera_of
 from napari_ifcell.orion import ORION_CHANNELS
 
 from ..conftest import HE_OFFSET_PX
@@ -49,8 +50,8 @@ def test_pixel_size_and_offset_overrides_move_the_layers(loader):
 
 def test_estimate_offset_in_view_recovers_the_true_offset(loader):
     viewer, widget = loader
-    viewer.camera.center = (0, 180, 230)  # µm
-    viewer.camera.zoom = 2.0  # screen px per µm: a region of a few hundred px
+    camera_of(viewer).center = (0, 180, 230)  # µm
+    camera_of(viewer).zoom = 2.0  # screen px per µm: a region of a few hundred px
     widget.estimate_button.changed.emit(True)
     expected_um = np.array(HE_OFFSET_PX) * 0.325
     np.testing.assert_allclose((widget.offset_y.value, widget.offset_x.value), expected_um, atol=0.07)

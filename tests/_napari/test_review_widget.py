@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from napari_ifcell._napari.loader_widget import LoaderWidget
-from napari_ifcell._napari.review_widget import ReviewWidget
+from napari_ifcell._napari.review.widget import ReviewWidget
+from napari_ifcell._napari.view import camera_of
 from napari_ifcell.io.gate_file import save_gates
-from napari_ifcell.io.label_store import project_folder
+from napari_ifcell.io.project import project_folder
 
 from ..pipeline.review_fixtures import make_project
 from ..sam_fixtures import tiny_sam
@@ -71,7 +72,7 @@ def test_keys_approve_relabel_step_and_undo(review, qtbot):
     first, second = int(w.queue[0]), int(w.queue[1])
     assert w.current_cell() == first
     row = table.set_index("CellID").loc[first]
-    assert np.allclose(viewer.camera.center[-2:], (row.Y_centroid * 0.325, row.X_centroid * 0.325))
+    assert np.allclose(camera_of(viewer).center[-2:], (row.Y_centroid * 0.325, row.X_centroid * 0.325))
     assert w.gallery.titles[:2] == ["H&E", "Hoechst"]
     state = w.session.state
     auto_first = state.auto[state.positions([first])[0]]
@@ -105,7 +106,7 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.queue_button.changed.emit(True)
     cell = w.current_cell()
     # the queue starts with the cells closest to a gate
-    from napari_ifcell.core.review_queue import uncertainty
+    from napari_ifcell.core.review.queue import uncertainty
 
     score = pd.Series(uncertainty(table, w.session.gates), index=table["CellID"])
     assert score[cell] == score.max() and score[int(w.queue[-1])] <= score.median()
@@ -127,7 +128,9 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     data = np.asarray(edit.data).copy()
     free = np.argwhere(data == 0)
     fy, fx = free[len(free) // 2]
-    data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4][data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4] == 0] = taken
+    data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4][
+        data[max(fy - 3, 0) : fy + 4, max(fx - 3, 0) : fx + 4] == 0
+    ] = taken
     edit.data = data
     area_taken = int(w.session.store.index.set_index("CellID").loc[taken, "Area"])
     w.apply_button.changed.emit(True)

@@ -7,7 +7,7 @@ import pytest
 
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.segment_widget import SegmentWidget
-from napari_ifcell._napari.view import visible_region_px
+from napari_ifcell._napari.view import camera_of, visible_region_px
 
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def viewer_with_pair(make_napari_viewer, small_pair, tmp_path):
 def test_visible_region_follows_the_camera(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.canvas.size = (400, 600)
-    viewer.camera.center = (0, 65.0, 97.5)  # µm
-    viewer.camera.zoom = 2.0  # screen px per µm -> 200 x 300 µm in view
+    camera_of(viewer).center = (0, 65.0, 97.5)  # µm
+    camera_of(viewer).zoom = 2.0  # screen px per µm -> 200 x 300 µm in view
     y, x, h, w = visible_region_px(viewer, 0.325, (1100, 1400))
     assert (y, x) == (0, 0)  # clipped at the slide's top-left
     assert h == round((65 + 100) / 0.325) and w == round((97.5 + 150) / 0.325)
@@ -37,8 +37,8 @@ def test_visible_region_follows_the_camera(make_napari_viewer):
 
 def test_segment_visible_region(viewer_with_pair):
     viewer, widget, folder = viewer_with_pair
-    viewer.camera.center = (0, 150.0, 200.0)
-    viewer.camera.zoom = 3.0
+    camera_of(viewer).center = (0, 150.0, 200.0)
+    camera_of(viewer).zoom = 3.0
     region = visible_region_px(viewer, 0.325, (1100, 1400))
     widget.visible_button.changed.emit(True)
     assert "cells found" in widget.status.value, widget.status.value
@@ -47,7 +47,7 @@ def test_segment_visible_region(viewer_with_pair):
     y, x, h, w = region
     assert idx.Y_centroid.between(y, y + h).all() and idx.X_centroid.between(x, x + w).all()
     layer = widget.labels_layer
-    assert layer in viewer.layers and (folder / "synthetic_if.ifcell" / "cells.parquet").is_file()
+    assert layer in viewer.layers and (folder / "synthetic_if.ifcell" / "cell_index.parquet").is_file()
     data = layer.data[0] if layer.multiscale else layer.data
     assert np.asarray(data[y : y + h, x : x + w]).any()
 
@@ -69,8 +69,8 @@ def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
 def test_cancel_stops_after_the_current_tile(viewer_with_pair):
     viewer, widget, _ = viewer_with_pair
     widget.tile.value = 128
-    viewer.camera.center = (0, 178.0, 227.0)
-    viewer.camera.zoom = 0.5  # the whole slide
+    camera_of(viewer).center = (0, 178.0, 227.0)
+    camera_of(viewer).zoom = 0.5  # the whole slide
 
     real = widget._on_progress
 

@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from napari_ifcell.core.agreement import agreement_table, auto_vs_people, between_reviewers
 from napari_ifcell.core.gating import GateSet, MarkerGate
-from napari_ifcell.core.review_queue import review_queue, uncertainty
-from napari_ifcell.core.review_state import ReviewState
+from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people, between_reviewers
+from napari_ifcell.core.review.queue import review_queue, uncertainty
+from napari_ifcell.core.review.state import ReviewState
 from napari_ifcell.io.regions import Region
 
 
@@ -20,7 +20,9 @@ def reviewed_state():
         if rng.random() < 0.8:
             state.apply({"op": "review", "action": "approve", "cells": [cell], "who": who})
         else:
-            state.apply({"op": "review", "action": "set_class", "cells": [cell], "class": str(rng.choice(classes)), "who": who})
+            state.apply(
+                {"op": "review", "action": "set_class", "cells": [cell], "class": str(rng.choice(classes)), "who": who}
+            )
     for cell in range(41, 81):  # ben reviews 40 of ana's cells again, sometimes differently
         name = classes[(cell * 7) % 5] if cell % 3 == 0 else state.classes[state.label[cell - 1]]
         state.apply({"op": "review", "action": "set_class", "cells": [cell], "class": name, "who": "ben"})
@@ -55,12 +57,21 @@ def test_kappa_between_two_reviewers_on_shared_cells():
 
 
 def test_queue_orders_and_filters():
-    table = pd.DataFrame({"CellID": np.arange(1, 9), "Y_centroid": np.arange(8) * 100.0, "X_centroid": 50.0,
-                          "auto_class": ["CD4 T", "CD8 T", "CD4 T", "other", "CD4 T", "other", "B cell", "CD4 T"],
-                          "review_status": ["unreviewed"] * 7 + ["approved"],
-                          "prob_a": [0.9, 0.5, 0.6, 0.99, 0.7, 0.55, 0.8, 0.5]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "CellID": np.arange(1, 9),
+            "Y_centroid": np.arange(8) * 100.0,
+            "X_centroid": 50.0,
+            "auto_class": ["CD4 T", "CD8 T", "CD4 T", "other", "CD4 T", "other", "B cell", "CD4 T"],
+            "review_status": ["unreviewed"] * 7 + ["approved"],
+            "prob_a": [0.9, 0.5, 0.6, 0.99, 0.7, 0.55, 0.8, 0.5],
+        }
+    )
     assert review_queue(table, order="uncertainty", score=uncertainty(table)).tolist() == [2, 6, 3, 5, 7, 1, 4]
-    assert review_queue(table, order="per_class", classes=["CD4 T", "other"], n_per_class=2, seed=1).tolist()[2:] in ([4, 6], [6, 4])
+    assert review_queue(table, order="per_class", classes=["CD4 T", "other"], n_per_class=2, seed=1).tolist()[2:] in (
+        [4, 6],
+        [6, 4],
+    )
     assert set(review_queue(table, order="per_class", classes=["CD4 T"], n_per_class=2)) <= {1, 3, 5}
     assert sorted(review_queue(table, order="random", statuses=None)) == list(range(1, 9))
     assert review_queue(table, order="random", region=(150, 0, 300, 100)).tolist().__len__() == 3  # rows 2, 3, 4
@@ -79,5 +90,7 @@ def test_cells_near_a_gate_are_most_uncertain():
 
 
 def test_without_gates_uncertain_states_count():
-    table = pd.DataFrame({"CD3e_state": ["negative", "uncertain", "positive"], "CD4_state": ["negative", "negative", "over-exposed"]})
+    table = pd.DataFrame(
+        {"CD3e_state": ["negative", "uncertain", "positive"], "CD4_state": ["negative", "negative", "over-exposed"]}
+    )
     assert uncertainty(table).tolist() == [0.0, 1.0, 0.0]

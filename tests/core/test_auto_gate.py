@@ -6,12 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_ifcell.core.auto_gate import suggest_gate, suggest_gates
-from napari_ifcell.core.gate_apply import classify, gated_table
-from napari_ifcell.core.gating import GateSet, State
+from napari_ifcell.core.gating import GateSet, State, apply_gates, gated_table
+from napari_ifcell.core.gating.auto import suggest_gate, suggest_gates
 
 GATED = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
-TRUE_CLASS = {"CD4 T": "CD4 T", "CD8 T": "CD8 T", "regulatory T": "regulatory T", "B": "B cell", "macrophage": "macrophage"}
+TRUE_CLASS = {
+    "CD4 T": "CD4 T",
+    "CD8 T": "CD8 T",
+    "regulatory T": "regulatory T",
+    "B": "B cell",
+    "macrophage": "macrophage",
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,7 @@ def test_a_blank_channel_gets_no_positives():
 
 def test_auto_gates_recover_the_true_phenotypes(small_table, truth):
     gates = GateSet(gates=suggest_gates(small_table, GATED, compartments={"FOXP3": "nucleus"}))
-    result = classify(small_table, gates)
+    result = apply_gates(small_table, gates)
     predicted = result.phenotypes
     expected = truth["type"].map(lambda t: TRUE_CLASS.get(t, "other")).to_numpy()
     clear = ~truth["ambiguous"].to_numpy() & ~truth["overexposed"].to_numpy()

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from napari_ifcell.core.classifier import ClassifierConfig, build_model, load_classifier, save_classifier
-from napari_ifcell.core.classifier_metrics import class_report, marker_report
-from napari_ifcell.core.patches import extract_patches, mask_patches
-from napari_ifcell.core.sampling import sample_marker_balanced, sample_per_class, spatial_split
-from napari_ifcell.core.training import masked_bce, positive_weights, predict_proba
+from napari_ifcell.core.classify.metrics import class_report, marker_report
+from napari_ifcell.core.classify.model import ClassifierConfig, build_model, load_classifier, save_classifier
+from napari_ifcell.core.classify.patches import extract_patches, mask_patches
+from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
+from napari_ifcell.core.classify.training import masked_bce, positive_weights, predict_proba
 
 
 def _reader(image, fill=255):
@@ -40,7 +40,9 @@ def test_mask_patches_show_the_cells_own_nucleus():
     labels = np.zeros((200, 200), np.int64)
     labels[90:110, 90:110] = 7
     labels[90:110, 111:130] = 8  # a neighbour in the same patch
-    masks = mask_patches(lambda y, x, h, w: _reader(labels[..., None], 0)(y, x, h, w)[..., 0], np.array([[100, 100]]), [7], 64)
+    masks = mask_patches(
+        lambda y, x, h, w: _reader(labels[..., None], 0)(y, x, h, w)[..., 0], np.array([[100, 100]]), [7], 64
+    )
     assert masks.shape == (1, 64, 64) and masks[0].sum() == 400 and masks[0, 32, 32]
 
 
@@ -89,7 +91,9 @@ def test_weighted_bce_ignores_unknown_labels_and_weights_rare_positives():
     changed = logits.clone()
     changed[1, 1] = -50.0
     assert torch.isclose(loss, masked_bce(changed, torch.tensor(targets), weight))
-    manual = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(targets).clamp_min(0), pos_weight=weight, reduction="none")
+    manual = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.tensor(targets).clamp_min(0), pos_weight=weight, reduction="none"
+    )
     known = torch.tensor(targets) >= 0
     assert torch.isclose(loss, manual[known].mean())
 
@@ -137,5 +141,7 @@ def test_marker_report_equals_scikit_learn_on_known_labels():
     report = marker_report(targets, prob, ["CD3e", "CD8a"])
     known = targets[:, 0] >= 0
     assert report.loc[0, "auroc"] == pytest.approx(roc_auc_score(targets[known, 0], prob[known, 0]))
-    assert report.loc[0, "balanced_accuracy"] == pytest.approx(balanced_accuracy_score(targets[known, 0], prob[known, 0] >= 0.5))
+    assert report.loc[0, "balanced_accuracy"] == pytest.approx(
+        balanced_accuracy_score(targets[known, 0], prob[known, 0] >= 0.5)
+    )
     assert report.loc[1, "positive"] == (targets[:, 1] == 1).sum()

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_ifcell.core.comparison import OUTCOME_CODES, comparison_counts, comparison_report, score_cells
+from napari_ifcell.core.compare.report import OUTCOME_CODES, comparison_counts, comparison_report, score_cells
 from napari_ifcell.io.regions import Region
 
 
@@ -13,10 +13,14 @@ def cells(rows):
 def test_classes_must_agree_and_unknown_truth_is_not_scored():
     px = 0.5
     truth = cells([(0, 0, "lymphocyte"), (0, 40, "other"), (0, 80, None), (0, 120, "lymphocyte")])
-    predicted = cells([(0, 1, "lymphocyte"),   # TP
-                       (0, 41, "lymphocyte"),  # on an "other" cell: FP for lymphocyte, and "other" is missed
-                       (0, 81, "lymphocyte"),  # on a cell without IF label: ignored
-                       (0, 200, "other")])     # nothing there: FP  # fmt: skip
+    predicted = cells(
+        [
+            (0, 1, "lymphocyte"),  # TP
+            (0, 41, "lymphocyte"),  # on an "other" cell: FP for lymphocyte, and "other" is missed
+            (0, 81, "lymphocyte"),  # on a cell without IF label: ignored
+            (0, 200, "other"),
+        ]
+    )  # nothing there: FP
     counts, t_out, p_out = score_cells(truth, predicted, um_per_px=px)
     counts = counts.set_index("class")
     assert counts.loc["lymphocyte", ["tp", "fp", "fn", "ignored"]].tolist() == [1, 1, 1, 1]
@@ -27,11 +31,17 @@ def test_classes_must_agree_and_unknown_truth_is_not_scored():
 
 def test_totals_sum_counts_instead_of_averaging_f1():
     a, b = Region.rectangle("A", 0, 0, 100, 100), Region.rectangle("B", 0, 200, 100, 100)
-    truth = cells([(10, 10, "lymphocyte"), (20, 20, "lymphocyte")] + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
-                  + [(50, 50, "other"), (50, 250, "other")])  # fmt: skip
+    truth = cells(
+        [(10, 10, "lymphocyte"), (20, 20, "lymphocyte")]
+        + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
+        + [(50, 50, "other"), (50, 250, "other")]
+    )
     # A: 1 of 2 found; B: all 10 found plus 2 false positives; "other" all found
-    predicted = cells([(10, 10, "lymphocyte")] + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
-                      + [(90, 290, "lymphocyte"), (90, 230, "lymphocyte"), (50, 50, "other"), (50, 250, "other")])  # fmt: skip
+    predicted = cells(
+        [(10, 10, "lymphocyte")]
+        + [(10 + i * 8, 210, "lymphocyte") for i in range(10)]
+        + [(90, 290, "lymphocyte"), (90, 230, "lymphocyte"), (50, 50, "other"), (50, 250, "other")]
+    )
     counts, _ = comparison_counts([a, b], truth, {"m": predicted}, um_per_px=0.325)
     report = comparison_report(counts).set_index("region")
     assert report.loc["A", "n lymphocyte"] == 2 and report.loc["B", "n lymphocyte"] == 10
@@ -40,7 +50,9 @@ def test_totals_sum_counts_instead_of_averaging_f1():
     assert report.loc["B", "m lymphocyte P"] == pytest.approx(10 / 12)
     # total: TP 11, FP 2, FN 1 -> F1 22 / 25, not the mean of the regions' F1
     assert report.loc["Total", "m lymphocyte F1"] == pytest.approx(22 / 25)
-    assert report.loc["Total", "m lymphocyte F1"] != pytest.approx((report.loc["A", "m lymphocyte F1"] + report.loc["B", "m lymphocyte F1"]) / 2)
+    assert report.loc["Total", "m lymphocyte F1"] != pytest.approx(
+        (report.loc["A", "m lymphocyte F1"] + report.loc["B", "m lymphocyte F1"]) / 2
+    )
     assert report.loc["Total", "m mean F1"] == pytest.approx((22 / 25 + 1.0) / 2)
     assert list(report.index) == ["A", "B", "Total"]
 

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from napari_ifcell.core.gating import GateError, GateSet, MarkerGate, State, forward, inverse
-from napari_ifcell.core.phenotypes import INCONSISTENT, OTHER, UNKNOWN, PhenotypeRule, apply_hierarchy, phenotype_codes
+from napari_ifcell.core.gating.phenotypes import (
+    INCONSISTENT,
+    OTHER,
+    UNKNOWN,
+    PhenotypeRule,
+    apply_hierarchy,
+    phenotype_codes,
+)
 
 N, U, P, O = State.NEGATIVE, State.UNCERTAIN, State.POSITIVE, State.OVEREXPOSED
 
@@ -37,13 +44,19 @@ def test_invalid_gates_list_every_problem():
         "CD8a": MarkerGate("CD8a", (1.0, 2.0, 3.0), compartment="membrane"),
     }
     with pytest.raises(GateError) as info:
-        GateSet(gates=gates, hierarchy={"CD4": "CD3e", "CD3e": "CD4"}, phenotypes=[PhenotypeRule("T", pos=("CD3e", "CD99"))]).validate(
-            columns={"CD3e_cell_mean"}
-        )
+        GateSet(
+            gates=gates, hierarchy={"CD4": "CD3e", "CD3e": "CD4"}, phenotypes=[PhenotypeRule("T", pos=("CD3e", "CD99"))]
+        ).validate(columns={"CD3e_cell_mean"})
     text = str(info.value)
-    for expected in ("CD3e: thresholds out of order", "CD4: need three thresholds", "CD4: unknown transform 'log2'",
-                     "CD8a: unknown compartment 'membrane'", "CD4: unknown marker, no column 'CD4_cell_mean'",
-                     "hierarchy has a cycle", "phenotype 'T': no gate for CD99"):  # fmt: skip
+    for expected in (
+        "CD3e: thresholds out of order",
+        "CD4: need three thresholds",
+        "CD4: unknown transform 'log2'",
+        "CD8a: unknown compartment 'membrane'",
+        "CD4: unknown marker, no column 'CD4_cell_mean'",
+        "hierarchy has a cycle",
+        "phenotype 'T': no gate for CD99",
+    ):
         assert expected in text, expected
     assert len(info.value.problems) >= 7
 
@@ -63,7 +76,10 @@ def test_hierarchy_flags_child_positive_parent_negative():
 
 
 def test_phenotype_rules_three_valued():
-    rules = [PhenotypeRule("CD8 T", pos=("CD3e", "CD8a"), neg=("CD4",)), PhenotypeRule("macrophage", anypos=("CD68", "CD163"))]
+    rules = [
+        PhenotypeRule("CD8 T", pos=("CD3e", "CD8a"), neg=("CD4",)),
+        PhenotypeRule("macrophage", anypos=("CD68", "CD163")),
+    ]
     states = {
         "CD3e": np.array([P, P, P, N, N, N, U], np.int8),
         "CD8a": np.array([P, P, U, N, N, N, P], np.int8),

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from napari_ifcell.core.gating import GateSet, MarkerGate, State
-from napari_ifcell.core.gating_session import GatingSession
+from napari_ifcell.core.gating.session import GatingSession
 
 MARKERS = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
 
@@ -18,8 +18,14 @@ def session():
     values["CD8a"] = [5000.0, 100.0, 100.0, 100.0]
     values["CD4"] = [100.0, 100.0, 100.0, 5000.0]
     values["CD20"] = [100.0, 5000.0, 100.0, 100.0]
-    table = pd.DataFrame({"CellID": [1, 2, 4, 7], "X_centroid": [5.0, 50, 5, 50], "Y_centroid": [5.0, 5, 50, 50],
-                          **{f"{m}_cell_mean": v for m, v in values.items()}})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "CellID": [1, 2, 4, 7],
+            "X_centroid": [5.0, 50, 5, 50],
+            "Y_centroid": [5.0, 5, 50, 50],
+            **{f"{m}_cell_mean": v for m, v in values.items()},
+        }
+    )
     gates = {m: MarkerGate(m, (500.0, 1000.0, 60000.0)) for m in MARKERS}
     return GatingSession(table, GateSet(gates=gates), suggestions=dict(gates))
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from napari_ifcell.core.lookup_view import LookupView
+from napari_ifcell.core.display import LookupView
 
 
 def test_reads_through_the_lookup_and_follows_changes():

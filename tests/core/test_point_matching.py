@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_ifcell.core.point_matching import match_points
+from napari_ifcell.core.compare.matching import match_points
 
 
 def test_radius_is_in_micrometres():

@@ -8,7 +8,7 @@ import pytest
 from skimage.measure import regionprops_table
 from skimage.segmentation import expand_labels
 
-from napari_ifcell.core.quantify import QuantifySettings, compartment_labels, intensity_statistics, quantify_cells
+from napari_ifcell.core.quantify.cells import QuantifySettings, compartment_labels, intensity_statistics, quantify_cells
 
 MARKERS = ["Hoechst", "CD3e", "CD20"]
 
@@ -25,15 +25,20 @@ def tile():
 
 
 def _regionprops_means(labels, image):
-    props = regionprops_table(labels, intensity_image=np.moveaxis(image, 0, -1), properties=("label", "intensity_mean", "intensity_std", "intensity_median"))
+    props = regionprops_table(
+        labels,
+        intensity_image=np.moveaxis(image, 0, -1),
+        properties=("label", "intensity_mean", "intensity_std", "intensity_median"),
+    )
     return pd.DataFrame(props).set_index("label")
 
 
 @pytest.mark.parametrize("compartment", ["nucleus", "cell", "ring"])
 def test_equals_regionprops_per_compartment(tile, compartment):
     nuclei, image = tile
-    table = quantify_cells(nuclei, image, MARKERS, pixel_size_um=0.325,
-                           settings=QuantifySettings(statistics=("mean", "std", "median")))  # fmt: skip
+    table = quantify_cells(
+        nuclei, image, MARKERS, pixel_size_um=0.325, settings=QuantifySettings(statistics=("mean", "std", "median"))
+    )
     labels = compartment_labels(nuclei, 5)[compartment]
     expected = _regionprops_means(labels, image).loc[table["CellID"]]
     for c, marker in enumerate(MARKERS):
@@ -47,7 +52,9 @@ def test_equals_regionprops_per_compartment(tile, compartment):
 def test_morphology_equals_regionprops(tile):
     nuclei, image = tile
     table = quantify_cells(nuclei, image, MARKERS, pixel_size_um=0.5, origin=(1000, 2000))
-    props = pd.DataFrame(regionprops_table(nuclei, properties=("label", "area", "centroid", "eccentricity", "solidity")))
+    props = pd.DataFrame(
+        regionprops_table(nuclei, properties=("label", "area", "centroid", "eccentricity", "solidity"))
+    )
     np.testing.assert_array_equal(table["Area"], props["area"])
     np.testing.assert_allclose(table["Y_centroid"], props["centroid-0"] + 1000)
     np.testing.assert_allclose(table["X_centroid"], props["centroid-1"] + 2000)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from napari_ifcell.core.review_state import REJECTED, ReviewState
+from napari_ifcell.core.review.state import REJECTED, ReviewState
 
 
 def fresh():

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")  # a hard dependency; importorskip only nam
 
 from segment_anything import SamAutomaticMaskGenerator  # noqa: E402
 
-from napari_ifcell.core import sam_masks  # noqa: E402
-from napari_ifcell.core.sam_masks import SamSettings, generate_masks, hoechst_seeds, masks_to_labels  # noqa: E402
+from napari_ifcell.core.segment import sam_masks  # noqa: E402
+from napari_ifcell.core.segment.sam_masks import SamSettings, generate_masks, hoechst_seeds, masks_to_labels  # noqa: E402
 
 from ..sam_fixtures import tiny_sam  # noqa: E402
 
@@ -35,7 +35,13 @@ def tile(small_pair):
 
 @pytest.mark.parametrize("nms", [1.0, 0.7])
 def test_same_masks_as_the_stock_generator(model, tile, nms):
-    params = dict(points_per_side=8, pred_iou_thresh=0.3, stability_score_thresh=0.7, stability_score_offset=0.1, box_nms_thresh=nms)
+    params = dict(
+        points_per_side=8,
+        pred_iou_thresh=0.3,
+        stability_score_thresh=0.7,
+        stability_score_offset=0.1,
+        box_nms_thresh=nms,
+    )
     stock = SamAutomaticMaskGenerator(model, points_per_batch=64, **params).generate(tile)
     ours = generate_masks(model, tile, SamSettings(points_per_batch=1024, **params))
     assert len(stock) == len(ours) >= 1
@@ -51,8 +57,14 @@ def test_same_masks_as_the_stock_generator(model, tile, nms):
 
 
 def test_out_of_memory_halves_the_batch_and_gives_the_same_masks(model, tile, monkeypatch):
-    settings = SamSettings(points_per_side=8, points_per_batch=64, pred_iou_thresh=0.3, stability_score_thresh=0.7,
-                           stability_score_offset=0.1, box_nms_thresh=1.0)  # fmt: skip
+    settings = SamSettings(
+        points_per_side=8,
+        points_per_batch=64,
+        pred_iou_thresh=0.3,
+        stability_score_thresh=0.7,
+        stability_score_offset=0.1,
+        box_nms_thresh=1.0,
+    )
     expected = generate_masks(model, tile, settings)
     real, sizes = sam_masks._decode_batch, []
 
@@ -78,7 +90,13 @@ def test_other_errors_are_not_mistaken_for_memory(model, tile, monkeypatch):
 
 
 def test_area_filter_and_labels(model, tile):
-    settings = SamSettings(points_per_side=8, pred_iou_thresh=0.3, stability_score_thresh=0.7, stability_score_offset=0.1, box_nms_thresh=1.0)
+    settings = SamSettings(
+        points_per_side=8,
+        pred_iou_thresh=0.3,
+        stability_score_thresh=0.7,
+        stability_score_offset=0.1,
+        box_nms_thresh=1.0,
+    )
     every = generate_masks(model, tile, settings)
     areas = every.masks().sum(axis=(1, 2))
     cut = float(np.median(areas))

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_ifcell.core.sam_model import SamCheckpointError, load_sam, resolve_device
+from napari_ifcell.core.device import resolve_device
+from napari_ifcell.core.segment.sam_model import SamCheckpointError, load_sam
 
 from ..sam_fixtures import tiny_sam
 
@@ -54,7 +55,7 @@ def test_device_resolution():
 
 @pytest.mark.skipif(not CHECKPOINT, reason="set NAPARI_IFCELL_SAM_CHECKPOINT to a SAM checkpoint to run")
 def test_real_checkpoint_segments_nuclei(small_pair):
-    from napari_ifcell.core.sam_masks import SamSettings, sam_nuclei
+    from napari_ifcell.core.segment.sam_masks import SamSettings, sam_nuclei
     from napari_ifcell.io import open_slide
 
     model = load_sam(CHECKPOINT)
@@ -65,9 +66,10 @@ def test_real_checkpoint_segments_nuclei(small_pair):
     assert labels.max() > 10
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_autocast_runs():
-    from napari_ifcell.core.sam_masks import SamSettings, generate_masks
+    from napari_ifcell.core.segment.sam_masks import SamSettings, generate_masks
 
     model = tiny_sam().to("cuda")
     found = generate_masks(model, np.zeros((256, 256, 3), np.uint8), SamSettings(points_per_side=4))

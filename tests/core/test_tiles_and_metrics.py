@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_ifcell.core.detection_metrics import match_at_iou
+from napari_ifcell.core.segment.metrics import match_at_iou
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.pipeline import tiles
 

@@ -11,8 +11,16 @@ from napari_ifcell.io.cell_table import CellTableError, read_cell_table, to_annd
 
 @pytest.fixture
 def table():
-    return pd.DataFrame({"CellID": [1, 2, 5], "X_centroid": [10.5, 20.0, 30.0], "Y_centroid": [1.0, 2.0, 3.0],
-                         "Area": [40, 50, 60], "CD3e": [100.0, 2000.0, 150.0], "CD20": [90.0, 95.0, 3000.0]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "CellID": [1, 2, 5],
+            "X_centroid": [10.5, 20.0, 30.0],
+            "Y_centroid": [1.0, 2.0, 3.0],
+            "Area": [40, 50, 60],
+            "CD3e": [100.0, 2000.0, 150.0],
+            "CD20": [90.0, 95.0, 3000.0],
+        }
+    )
 
 
 @pytest.mark.parametrize("name", ["cells.parquet", "cells.csv", "cells.tsv"])

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 import zarr
 
-from napari_ifcell.core.type_maps import PRESETS, type_map
-from napari_ifcell.io.detections import DetectionFileError, Frame, UntrustedFileError, read_detections, tiatoolbox_output
+from napari_ifcell.core.compare.type_maps import PRESETS, type_map
+from napari_ifcell.io.detections import (
+    DetectionFileError,
+    Frame,
+    UntrustedFileError,
+    read_detections,
+    tiatoolbox_output,
+)
 
 SLIDE_UM = 0.325
 SAME = Frame(SLIDE_UM, SLIDE_UM)
@@ -14,11 +20,25 @@ SAME = Frame(SLIDE_UM, SLIDE_UM)
 
 def hovernet_doc():
     # ids from 1 with gaps; bbox is [[rmin, cmin], [rmax, cmax]], centroid and contour are [x, y]
-    return {"mag": 20, "nuc": {
-        "1": {"bbox": [[35, 95], [45, 105]], "centroid": [100.0, 40.0],
-              "contour": [[95, 35], [105, 35], [105, 45], [95, 45]], "type": 3, "type_prob": 0.9},
-        "7": {"bbox": [[5, 195], [15, 205]], "centroid": [200.0, 10.0],
-              "contour": [[195, 5], [205, 5], [205, 15], [195, 15]], "type": 2, "type_prob": 0.6}}}  # fmt: skip
+    return {
+        "mag": 20,
+        "nuc": {
+            "1": {
+                "bbox": [[35, 95], [45, 105]],
+                "centroid": [100.0, 40.0],
+                "contour": [[95, 35], [105, 35], [105, 45], [95, 45]],
+                "type": 3,
+                "type_prob": 0.9,
+            },
+            "7": {
+                "bbox": [[5, 195], [15, 205]],
+                "centroid": [200.0, 10.0],
+                "contour": [[195, 5], [205, 5], [205, 15], [195, 15]],
+                "type": 2,
+                "type_prob": 0.6,
+            },
+        },
+    }
 
 
 def test_hovernet_json_centroid_is_x_y(tmp_path):
@@ -43,8 +63,15 @@ def test_resolution_origin_and_registration_offset(tmp_path):
 
 
 def tia_instances():
-    return {0: {"box": (95, 35, 105, 45), "centroid": (100.0, 40.0), "contour": [[95, 35], [105, 35], [105, 45]],
-                "type": 3, "prob": 0.8}}  # fmt: skip
+    return {
+        0: {
+            "box": (95, 35, 105, 45),
+            "centroid": (100.0, 40.0),
+            "contour": [[95, 35], [105, 35], [105, 45]],
+            "type": 3,
+            "prob": 0.8,
+        }
+    }
 
 
 def test_tiatoolbox_dat_needs_trust(tmp_path):
@@ -57,8 +84,12 @@ def test_tiatoolbox_dat_needs_trust(tmp_path):
 
 
 def test_tiatoolbox_columns_dict_json_and_zarr(tmp_path):
-    columns = {"box": [[95, 35, 105, 45], [10, 20, 14, 30]], "centroid": [[100.0, 40.0], [12.0, 25.0]],
-               "prob": [0.8, 0.4], "type": [3, 6]}  # fmt: skip
+    columns = {
+        "box": [[95, 35, 105, 45], [10, 20, 14, 30]],
+        "centroid": [[100.0, 40.0], [12.0, 25.0]],
+        "prob": [0.8, 0.4],
+        "type": [3, 6],
+    }
     in_memory = tiatoolbox_output(columns, SAME)
     assert in_memory[["y", "x"]].to_numpy().tolist() == [[40.0, 100.0], [25.0, 12.0]]
     assert tiatoolbox_output(tia_instances(), SAME)[["y", "x"]].to_numpy().tolist() == [[40.0, 100.0]]
@@ -73,13 +104,29 @@ def test_tiatoolbox_columns_dict_json_and_zarr(tmp_path):
 
 
 def test_qupath_geojson_polygons_and_points(tmp_path):
-    doc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[10, 30], [20, 30], [20, 50], [10, 50], [10, 30]]]},
-         "properties": {"objectType": "detection", "classification": {"name": "Lymphocyte", "color": [255, 0, 0]}}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [7, 3]},
-         "properties": {"objectType": "detection", "classification": {"name": "Tumor"}}},
-        {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 500], [0, 0]]]},
-         "properties": {"objectType": "annotation", "name": "ROI"}}]}  # fmt: skip
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [[[10, 30], [20, 30], [20, 50], [10, 50], [10, 30]]]},
+                "properties": {
+                    "objectType": "detection",
+                    "classification": {"name": "Lymphocyte", "color": [255, 0, 0]},
+                },
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [7, 3]},
+                "properties": {"objectType": "detection", "classification": {"name": "Tumor"}},
+            },
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [500, 0], [500, 500], [0, 0]]]},
+                "properties": {"objectType": "annotation", "name": "ROI"},
+            },
+        ],
+    }
     path = tmp_path / "cells.geojson"
     path.write_text(json.dumps(doc))
     cells = read_detections(path, SAME)
@@ -102,11 +149,21 @@ def test_bad_files_name_the_file_and_field(tmp_path):
 
 
 def test_type_map_presets_and_custom():
-    assert [PRESETS["lizard"].class_of(i) for i in range(7)] == ["other", "other", "other", "lymphocyte", "other", "other", "other"]
+    assert [PRESETS["lizard"].class_of(i) for i in range(7)] == [
+        "other",
+        "other",
+        "other",
+        "lymphocyte",
+        "other",
+        "other",
+        "other",
+    ]
     assert PRESETS["lizard"].um_per_px == 0.5 and PRESETS["pannuke"].um_per_px == 0.25
     assert PRESETS["monusac"].class_of(2) == "lymphocyte" and PRESETS["monusac"].class_of(3) == "other"
     assert PRESETS["consep"].class_of(2) == "lymphocyte" and PRESETS["pannuke"].class_of(2) == "lymphocyte"
-    custom = type_map({"names": {1: "immune", 2: "tumour", 9: "junk"}, "classes": {"immune": "lymphocyte", "junk": None}})
+    custom = type_map(
+        {"names": {1: "immune", 2: "tumour", 9: "junk"}, "classes": {"immune": "lymphocyte", "junk": None}}
+    )
     assert [custom.class_of(i) for i in (1, 2, 9, 5)] == ["lymphocyte", "other", None, "other"]
     assert type_map({"4": "lymphocyte"}).class_of(4) == "lymphocyte"
     with pytest.raises(ValueError, match="unknown type map 'hovernet'"):

@@ -10,15 +10,19 @@ import pandas as pd
 import pytest
 
 from napari_ifcell.core.gating import GateError, GateSet, MarkerGate
-from napari_ifcell.core.phenotypes import DEFAULT_PHENOTYPES
+from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
 from napari_ifcell.io.gate_file import export_scimap_gates, import_scimap_gates, load_gates, save_gates
 
 MARKERS = ["CD45", "CD3e", "CD4", "CD8a", "FOXP3", "CD20", "CD68", "CD163"]
 
 
 def _gateset():
-    gates = {m: MarkerGate(m, (100.0 + i, 200.0 + i, math.inf if i % 2 else 9000.0), source="auto", set_at="2026-01-01T00:00:00+00:00")
-             for i, m in enumerate(MARKERS)}  # fmt: skip
+    gates = {
+        m: MarkerGate(
+            m, (100.0 + i, 200.0 + i, math.inf if i % 2 else 9000.0), source="auto", set_at="2026-01-01T00:00:00+00:00"
+        )
+        for i, m in enumerate(MARKERS)
+    }
     gates["FOXP3"] = MarkerGate("FOXP3", (50.0, 80.0, 4000.0), compartment="nucleus", transform="log1p")
     return GateSet(gates=gates, slide="slide-01")
 
@@ -35,19 +39,30 @@ def test_round_trip(tmp_path, suffix):
 
 
 def test_file_errors_name_the_file_and_every_problem(tmp_path):
-    doc = {"schema_version": 1, "gates": {
-        "CD3e": {"thresholds": [300, 100, 50]},
-        "CD4": {"thresholds": "high", "colour": "red"},
-        "CD8a": {"thresholds": [1, 2, 3], "transform": "log10"},
-    }, "hierarchy": {"CD4": "CD3e"}, "phenotypes": [{"name": "T", "pos": ["CD3e", "CD5"]}]}  # fmt: skip
+    doc = {
+        "schema_version": 1,
+        "gates": {
+            "CD3e": {"thresholds": [300, 100, 50]},
+            "CD4": {"thresholds": "high", "colour": "red"},
+            "CD8a": {"thresholds": [1, 2, 3], "transform": "log10"},
+        },
+        "hierarchy": {"CD4": "CD3e"},
+        "phenotypes": [{"name": "T", "pos": ["CD3e", "CD5"]}],
+    }
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(GateError) as info:
         load_gates(path)
     text = str(info.value)
     assert text.startswith(f"{path}: ")
-    for expected in ("CD3e: thresholds out of order", "CD4: unknown field(s) colour", "CD4: thresholds must be a list",
-                     "CD8a: unknown transform 'log10'", "hierarchy CD4 -> CD3e: no gate for CD4", "no gate for CD5"):  # fmt: skip
+    for expected in (
+        "CD3e: thresholds out of order",
+        "CD4: unknown field(s) colour",
+        "CD4: thresholds must be a list",
+        "CD8a: unknown transform 'log10'",
+        "hierarchy CD4 -> CD3e: no gate for CD4",
+        "no gate for CD5",
+    ):
         assert expected in text, expected
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_ifcell.io.label_store import LabelStore, project_folder
+from napari_ifcell.io.label_store import LabelStore
+from napari_ifcell.io.project import project_folder
 
 
 def _square(shape, y, x, size=6, value=1):

@@ -44,14 +44,21 @@ def test_aligned_he_read_follows_the_registration(small_pair):
 
 
 def test_he_that_is_not_rgb_is_refused(small_pair):
-    with pytest.raises(SlidePairError, match=r"synthetic_if\.ome\.tif: given as the H&E slide but it is not RGB \(19 channels"):
+    with pytest.raises(
+        SlidePairError, match=r"synthetic_if\.ome\.tif: given as the H&E slide but it is not RGB \(19 channels"
+    ):
         open_pair(small_pair.if_path, small_pair.if_path)
 
 
 def test_mismatched_pair_names_both_shapes_and_pixel_sizes(small_pair, tmp_path):
     other = tmp_path / "other_he.ome.tif"
-    tifffile.imwrite(other, np.zeros((500, 700, 3), np.uint8), photometric="rgb", ome=True,
-                     metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})  # fmt: skip
+    tifffile.imwrite(
+        other,
+        np.zeros((500, 700, 3), np.uint8),
+        photometric="rgb",
+        ome=True,
+        metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5},
+    )
     h, w = SMALL_SHAPE
     with pytest.raises(SlidePairError) as info:
         open_pair(small_pair.if_path, other)

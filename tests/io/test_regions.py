@@ -5,7 +5,10 @@ from napari_ifcell.io.regions import Region, RegionFileError, load_regions, save
 
 
 def test_regions_round_trip_in_the_project_folder(tmp_path):
-    regions = [Region.rectangle("sparse", 10, 20, 100, 200), Region("nest", "polygon", np.array([[0, 0], [0, 50], [40, 25]], float))]
+    regions = [
+        Region.rectangle("sparse", 10, 20, 100, 200),
+        Region("nest", "polygon", np.array([[0, 0], [0, 50], [40, 25]], float)),
+    ]
     path = save_regions(regions, tmp_path / "slide.ifcell", pixel_size_um=0.325)
     assert path.name == "regions.json" and not list(path.parent.glob(".*partial*"))
     back = load_regions(tmp_path / "slide.ifcell")

@@ -63,7 +63,9 @@ def test_channel_count_that_contradicts_the_metadata(tmp_path):
     path = tmp_path / "mismatch.ome.tif"
     write_ome_subifd(path, _if_data(), names=["A", "B", "C", "D"])
     _drop_last_channel_name(path)
-    with pytest.raises(SlideMetadataError, match=r"mismatch\.ome\.tif: the OME-XML lists 3 channels but the image has 4"):
+    with pytest.raises(
+        SlideMetadataError, match=r"mismatch\.ome\.tif: the OME-XML lists 3 channels but the image has 4"
+    ):
         open_slide(path)
     # the user can say which channel is which
     with open_slide(path, channel_names=["A", "B", "C", "D"]) as slide:

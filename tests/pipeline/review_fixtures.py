@@ -7,8 +7,8 @@ import numpy as np
 
 
 def make_project(small_pair, small_table, folder, store_folder=None):
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.gate_apply import gated_table
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.label_store import LabelStore
 

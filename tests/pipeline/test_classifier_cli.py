@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.overlay import OUTCOMES, outcome_counts, outcomes
+from napari_ifcell.core.classify.outcomes import OUTCOMES, outcome_counts, outcomes
 
 from ..conftest import HE_OFFSET_PX
 
@@ -26,38 +26,90 @@ def test_outcomes_on_a_hand_built_case():
 
 
 def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.gate_apply import gated_table
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
 
     gates, _ = suggested_gateset(small_table)
     gated = tmp_path / "gated.parquet"
     gated_table(small_table, gates).to_parquet(gated, index=False)
-    pair = ["--if", small_pair.if_path, "--he", small_pair.he_path, "--he-offset-um", *(v * 0.325 for v in HE_OFFSET_PX)]
-    done = run_cli("export-dataset", gated, *pair, "--labels", small_pair.labels_path, "--out", tmp_path / "ds",
-                   "--sampling", "natural", "-n", 100000)  # fmt: skip
+    pair = [
+        "--if",
+        small_pair.if_path,
+        "--he",
+        small_pair.he_path,
+        "--he-offset-um",
+        *(v * 0.325 for v in HE_OFFSET_PX),
+    ]
+    done = run_cli(
+        "export-dataset",
+        gated,
+        *pair,
+        "--labels",
+        small_pair.labels_path,
+        "--out",
+        tmp_path / "ds",
+        "--sampling",
+        "natural",
+        "-n",
+        100000,
+    )
     assert done.returncode == 0, done.stderr
     assert "train" in done.stdout
     done = run_cli("train", tmp_path / "ds", "--out", tmp_path / "model", "--epochs", 6)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "model" / "weights.pt").is_file() and "lymphocytes" in done.stdout
-    done = run_cli("predict", gated, *pair, "--model", tmp_path / "model", "--out", tmp_path / "pred.parquet", "--region", 0, 0, 600, 1400)
+    done = run_cli(
+        "predict",
+        gated,
+        *pair,
+        "--model",
+        tmp_path / "model",
+        "--out",
+        tmp_path / "pred.parquet",
+        "--region",
+        0,
+        0,
+        600,
+        1400,
+    )
     assert done.returncode == 0, done.stderr
     predicted = pd.read_parquet(tmp_path / "pred.parquet")
     inside = predicted.Y_centroid < 600
     assert predicted.loc[inside, "predicted"].notna().all() and predicted.loc[~inside, "predicted"].isna().all()
     np.testing.assert_allclose(predicted.loc[inside].filter(like="prob_").sum(axis=1), 1.0, rtol=1e-5)
-    done = run_cli("evaluate", tmp_path / "pred.parquet", "--model", tmp_path / "model", "--out", tmp_path / "metrics.csv",
-                   "--figures", tmp_path / "figures")  # fmt: skip
+    done = run_cli(
+        "evaluate",
+        tmp_path / "pred.parquet",
+        "--model",
+        tmp_path / "model",
+        "--out",
+        tmp_path / "metrics.csv",
+        "--figures",
+        tmp_path / "figures",
+    )
     assert done.returncode == 0, done.stderr
     metrics = pd.read_csv(tmp_path / "metrics.csv").set_index("class")
     assert {"CD4 T", "T cells", "lymphocytes"} <= set(metrics.index)
-    assert metrics.loc["lymphocytes", "support"] == (predicted.loc[inside, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"])).sum()
+    assert (
+        metrics.loc["lymphocytes", "support"]
+        == (predicted.loc[inside, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"])).sum()
+    )
     assert (tmp_path / "figures" / "confusion.png").stat().st_size > 1000
 
 
 def test_export_needs_a_gated_table(small_pair, small_table, tmp_path):
     plain = tmp_path / "cells.parquet"
     small_table.to_parquet(plain, index=False)
-    done = run_cli("export-dataset", plain, "--if", small_pair.if_path, "--he", small_pair.he_path, "--labels", small_pair.labels_path,
-                   "--out", tmp_path / "ds")  # fmt: skip
+    done = run_cli(
+        "export-dataset",
+        plain,
+        "--if",
+        small_pair.if_path,
+        "--he",
+        small_pair.he_path,
+        "--labels",
+        small_pair.labels_path,
+        "--out",
+        tmp_path / "ds",
+    )
     assert done.returncode == 2 and "no phenotype column" in done.stderr

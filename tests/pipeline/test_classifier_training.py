@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_ifcell.core.auto_gate import suggested_gateset
-from napari_ifcell.core.classifier import ClassifierConfig
-from napari_ifcell.core.classifier_metrics import class_report, marker_report
-from napari_ifcell.core.gate_apply import gated_table
-from napari_ifcell.core.training import predict_proba, train_classifier
+from napari_ifcell.core.classify.metrics import class_report, marker_report
+from napari_ifcell.core.classify.model import ClassifierConfig
+from napari_ifcell.core.classify.training import predict_proba, train_classifier
+from napari_ifcell.core.gating.apply import gated_table
+from napari_ifcell.core.gating.auto import suggested_gateset
 from napari_ifcell.io import open_pair, open_slide
 from napari_ifcell.pipeline.dataset import export_dataset, load_dataset
-from napari_ifcell.pipeline.regions import read_labels
+from napari_ifcell.pipeline.tiling import read_labels
 
 from ..conftest import HE_OFFSET_PX, SMALL_SHAPE
 
@@ -27,8 +27,16 @@ def dataset(small_pair, small_table, tmp_path_factory):
     for task in ("multiclass", "multitask"):
         config = ClassifierConfig(task=task)
         folder = tmp_path_factory.mktemp(task)
-        export_dataset(pair, table, lambda y, x, h, w: read_labels(labels, y, x, h, w), folder, config=config,
-                       sampling="natural", n=10**6, sizes=(64, 112))  # fmt: skip
+        export_dataset(
+            pair,
+            table,
+            lambda y, x, h, w: read_labels(labels, y, x, h, w),
+            folder,
+            config=config,
+            sampling="natural",
+            n=10**6,
+            sizes=(64, 112),
+        )
         folders[task] = (folder, config)
     return folders
 
@@ -54,8 +62,9 @@ def test_he_only_model_finds_lymphocytes_in_a_held_out_region(dataset):
     patches, index = load_dataset(folder, 64)
     train, test = _held_out(index)
     targets = index["target"].to_numpy()
-    model, history = train_classifier(patches[train], targets[train], config,
-                                      val_patches=patches[test][::3], val_targets=targets[test][::3])  # fmt: skip
+    model, history = train_classifier(
+        patches[train], targets[train], config, val_patches=patches[test][::3], val_targets=targets[test][::3]
+    )
     predicted = np.asarray(config.classes)[predict_proba(model, patches[test], config).argmax(1)]
     report = class_report(index["class"].to_numpy()[test], predicted, config.classes).set_index("class")
     print(report.round(3))
@@ -69,7 +78,9 @@ def test_multitask_marker_heads(dataset):
     train, test = _held_out(index)
     targets = index[[f"{m}_target" for m in config.markers]].to_numpy()
     model, _ = train_classifier(patches[train], targets[train], config)
-    report = marker_report(targets[test], predict_proba(model, patches[test], config), config.markers).set_index("marker")
+    report = marker_report(targets[test], predict_proba(model, patches[test], config), config.markers).set_index(
+        "marker"
+    )
     print(report.round(3))
     assert report.loc["CD45", "auroc"] > 0.9 and report.loc["CD3e", "auroc"] > 0.8
 
@@ -93,13 +104,23 @@ def test_export_on_a_cluster_equals_in_process(small_pair, small_table, tmp_path
     config = ClassifierConfig()
     import napari_ifcell.pipeline.dataset as dataset_module
 
-    local = export_dataset(pair, table, small_pair.labels_path, tmp_path / "local", config=config, sampling="natural", n=10**6)
+    local = export_dataset(
+        pair, table, small_pair.labels_path, tmp_path / "local", config=config, sampling="natural", n=10**6
+    )
     client = local_client(2)
     original = dataset_module.CHUNK_CELLS
     dataset_module.CHUNK_CELLS = 100  # several chunks, spread over both workers
     try:
-        remote = export_dataset(pair, table, small_pair.labels_path, tmp_path / "remote", config=config, sampling="natural",
-                                n=10**6, client=client)  # fmt: skip
+        remote = export_dataset(
+            pair,
+            table,
+            small_pair.labels_path,
+            tmp_path / "remote",
+            config=config,
+            sampling="natural",
+            n=10**6,
+            client=client,
+        )
     finally:
         dataset_module.CHUNK_CELLS = original
         client.close()

@@ -61,15 +61,25 @@ def hovernet_file(table, cls, path, rng):
         if i in missed:
             continue
         kind = "other" if i in relabelled or cls.iloc[i] != "lymphocyte" else "lymphocyte"
-        nuc[str(key)] = {"centroid": [x * PX / 0.5, y * PX / 0.5], "type": LIZARD[kind], "type_prob": 0.9,
-                         "bbox": [[0, 0], [1, 1]], "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3}  # fmt: skip
+        nuc[str(key)] = {
+            "centroid": [x * PX / 0.5, y * PX / 0.5],
+            "type": LIZARD[kind],
+            "type_prob": 0.9,
+            "bbox": [[0, 0], [1, 1]],
+            "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3,
+        }
     # spurious lymphocytes at least 6 µm from every cell
     tree = cKDTree(np.column_stack([ys, xs]))
-    spurious = [(y, x) for y in range(5, 1100, 37) for x in range(5, 1400, 41) if tree.query([y, x])[0] * PX > 6][:: 3]
+    spurious = [(y, x) for y in range(5, 1100, 37) for x in range(5, 1400, 41) if tree.query([y, x])[0] * PX > 6][::3]
     for y, x in spurious:
         key += 1
-        nuc[str(key)] = {"centroid": [x * PX / 0.5, y * PX / 0.5], "type": 3, "type_prob": 0.5, "bbox": [[0, 0], [1, 1]],
-                         "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3}  # fmt: skip
+        nuc[str(key)] = {
+            "centroid": [x * PX / 0.5, y * PX / 0.5],
+            "type": 3,
+            "type_prob": 0.5,
+            "bbox": [[0, 0], [1, 1]],
+            "contour": [[x * PX / 0.5, y * PX / 0.5]] * 3,
+        }
     path.write_text(json.dumps({"mag": 20, "nuc": nuc}))
     return missed, relabelled, np.asarray(spurious, float)
 
@@ -80,8 +90,9 @@ def test_two_region_report_matches_hand_counts(predicted_table, tmp_path):
     sparse, dense = pick_regions(table)
     missed, relabelled, spurious = hovernet_file(table, cls, tmp_path / "hovernet.json", np.random.default_rng(0))
     hover = DetectionSource(tmp_path / "hovernet.json", type_map="lizard").read(PX)  # 0.5 µm from the preset
-    report, counts, outcomes = compare_models([sparse, dense], truth_cells(table), {"ours": classifier_cells(table), "HoVer-Net": hover},
-                                              um_per_px=PX)  # fmt: skip
+    report, counts, outcomes = compare_models(
+        [sparse, dense], truth_cells(table), {"ours": classifier_cells(table), "HoVer-Net": hover}, um_per_px=PX
+    )
     report = report.set_index("region")
     ys, xs = table.Y_centroid.to_numpy(), table.X_centroid.to_numpy()
     pred = table["predicted"].map(lambda c: "lymphocyte" if c in LYMPH else "other").to_numpy()
@@ -92,8 +103,13 @@ def test_two_region_report_matches_hand_counts(predicted_table, tmp_path):
         assert report.loc[region.name, "n lymphocyte"] == is_l.sum()
         assert report.loc[region.name, "n other"] == (r & (cls.to_numpy() == "other")).sum()
         # ours: same cells, so TP/FP/FN straight from the table (cells without IF label not scored)
-        ours = np.array([(is_l & (pred == "lymphocyte")).sum(), (r & (cls.to_numpy() == "other") & (pred == "lymphocyte")).sum(),
-                         (is_l & (pred != "lymphocyte")).sum()])  # fmt: skip
+        ours = np.array(
+            [
+                (is_l & (pred == "lymphocyte")).sum(),
+                (r & (cls.to_numpy() == "other") & (pred == "lymphocyte")).sum(),
+                (is_l & (pred != "lymphocyte")).sum(),
+            ]
+        )
         # HoVer-Net: every lymphocyte found except the missed and relabelled ones; the spurious ones are FP
         rows = np.flatnonzero(is_l)
         lost = sum(i in missed or i in relabelled for i in rows)
@@ -107,16 +123,21 @@ def test_two_region_report_matches_hand_counts(predicted_table, tmp_path):
     assert report.loc["dense", "n lymphocyte"] > 5 * max(report.loc["sparse", "n lymphocyte"], 1)
     for name, (tp, fp, fn) in totals.items():
         assert report.loc["Total", f"{name} lymphocyte F1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
-    assert report.loc["Total", "n lymphocyte"] == report.loc["sparse", "n lymphocyte"] + report.loc["dense", "n lymphocyte"]
+    assert (
+        report.loc["Total", "n lymphocyte"]
+        == report.loc["sparse", "n lymphocyte"] + report.loc["dense", "n lymphocyte"]
+    )
     # the overlay codes agree with the counts
     hover_truth, hover_pred = outcomes["HoVer-Net"]
     lymph_counts = counts[(counts.model == "HoVer-Net") & (counts["class"] == "lymphocyte")]
-    assert (hover_truth == 3).sum() == lymph_counts["fn"].sum() + counts[(counts.model == "HoVer-Net") & (counts["class"] == "other")]["fn"].sum()
+    assert (hover_truth == 3).sum() == lymph_counts["fn"].sum() + counts[
+        (counts.model == "HoVer-Net") & (counts["class"] == "other")
+    ]["fn"].sum()
 
 
 def test_mask_iou_matching_on_contours(small_pair, small_table):
     from napari_ifcell.io import open_slide
-    from napari_ifcell.pipeline.regions import read_labels
+    from napari_ifcell.pipeline.tiling import read_labels
 
     labels = open_slide(small_pair.labels_path)
     region = Region.rectangle("r", 100.3, 100.3, 300, 300)
@@ -131,7 +152,9 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
         contour = find_contours(np.pad(prop.image, 1).astype(float), 0.5)[0] + (y0 - 1, x0 - 1)
         cells.append({"y": prop.centroid[0], "x": prop.centroid[1], "class": "other", "contour": contour})
     predicted = pd.DataFrame(cells)
-    report, counts, _ = compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=labels.levels[0])
+    report, counts, _ = compare_models(
+        [region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=labels.levels[0]
+    )
     other = counts.set_index("class").loc["other"]
     n = int(region.contains(truth.y, truth.x).sum())
     assert other["tp"] >= 0.95 * n and other["fp"] + other["fn"] <= 0.1 * n
@@ -155,17 +178,34 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     save_regions([sparse, dense], tmp_path / "slide.ifcell", pixel_size_um=PX)
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "napari_ifcell.cli", "compare", *map(str, args)], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "napari_ifcell.cli", "compare", *map(str, args)], capture_output=True, text=True
+        )
 
-    done = run(tmp_path / "predicted.parquet", "--regions", tmp_path / "slide.ifcell", "--ours", tmp_path / "predicted.parquet",
-               "--model", f"HoVer-Net={tmp_path / 'hovernet.json'}", "--type-map", "lizard", "--pixel-size-um", PX,
-               "--out", tmp_path / "report")  # fmt: skip
+    done = run(
+        tmp_path / "predicted.parquet",
+        "--regions",
+        tmp_path / "slide.ifcell",
+        "--ours",
+        tmp_path / "predicted.parquet",
+        "--model",
+        f"HoVer-Net={tmp_path / 'hovernet.json'}",
+        "--type-map",
+        "lizard",
+        "--pixel-size-um",
+        PX,
+        "--out",
+        tmp_path / "report",
+    )
     assert done.returncode == 0, done.stderr
     csv = pd.read_csv(tmp_path / "report" / "comparison.csv").set_index("region")
     assert list(csv.index) == ["sparse", "dense", "Total"]
-    expected, _, _ = compare_models([sparse, dense], truth_cells(table),
-                                    {"ours": classifier_cells(table), "HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX)},
-                                    um_per_px=PX)  # fmt: skip
+    expected, _, _ = compare_models(
+        [sparse, dense],
+        truth_cells(table),
+        {"ours": classifier_cells(table), "HoVer-Net": DetectionSource(tmp_path / "hovernet.json").read(PX)},
+        um_per_px=PX,
+    )
     np.testing.assert_allclose(csv.to_numpy(float), expected.set_index("region").to_numpy(float))
     markdown = (tmp_path / "report" / "comparison.md").read_text()
     assert markdown.startswith("| region | n lymphocyte | n other | ours lymphocyte P") and "| Total |" in markdown
@@ -173,17 +213,35 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     # a TIAToolbox .dat is a pickle: refused unless trusted
     joblib.dump({1: {"centroid": (10.0, 20.0), "type": 3, "prob": 0.9}}, tmp_path / "tia.dat")
-    args = [tmp_path / "predicted.parquet", "--region", "all", 0, 0, 1100, 1400, "--model", f"tia={tmp_path / 'tia.dat'}", "--pixel-size-um", PX]
+    args = [
+        tmp_path / "predicted.parquet",
+        "--region",
+        "all",
+        0,
+        0,
+        1100,
+        1400,
+        "--model",
+        f"tia={tmp_path / 'tia.dat'}",
+        "--pixel-size-um",
+        PX,
+    ]
     refused = run(*args)
     assert refused.returncode == 2 and "tia.dat" in refused.stderr and "pickle" in refused.stderr
     assert run(*args, "--trust-pickle", "--model-um-per-px", PX).returncode == 0
 
 
 def test_truth_follows_review():
-    table = pd.DataFrame({"CellID": [1, 2, 3, 4], "Y_centroid": 0.0, "X_centroid": [0.0, 10, 20, 30],
-                          "phenotype": ["CD4 T", "other", "unknown", "B cell"],
-                          "reviewed_class": [None, "CD8 T", "macrophage", None],
-                          "review_status": ["unreviewed", "corrected", "corrected", "rejected"]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "CellID": [1, 2, 3, 4],
+            "Y_centroid": 0.0,
+            "X_centroid": [0.0, 10, 20, 30],
+            "phenotype": ["CD4 T", "other", "unknown", "B cell"],
+            "reviewed_class": [None, "CD8 T", "macrophage", None],
+            "review_status": ["unreviewed", "corrected", "corrected", "rejected"],
+        }
+    )
     truth = truth_cells(table)
     assert truth["CellID"].tolist() == [1, 2, 3]  # the rejected cell is not a cell
     assert truth["class"].tolist() == ["lymphocyte", "lymphocyte", "other"]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from napari_ifcell.core.quantify import QuantifySettings
+from napari_ifcell.core.quantify.cells import QuantifySettings
 from napari_ifcell.io import open_slide
 from napari_ifcell.pipeline import quantify_region, tiles
 

@@ -12,11 +12,11 @@ import textwrap
 import numpy as np
 import pytest
 
-from napari_ifcell.core.quantify import quantify_cells
+from napari_ifcell.core.quantify.cells import quantify_cells
 from napari_ifcell.io import open_slide
 from napari_ifcell.io.label_store import LabelStore
-from napari_ifcell.pipeline.mask_edits import add_cell, delete_cell, edit_labels, merge_cells, split_cell
-from napari_ifcell.pipeline.review_session import ReviewSession
+from napari_ifcell.pipeline.review.mask_edits import add_cell, delete_cell, edit_labels, merge_cells, split_cell
+from napari_ifcell.pipeline.review.session import ReviewSession
 
 from .review_fixtures import make_project, neighbours
 
@@ -28,8 +28,14 @@ def project(small_pair, small_table, tmp_path):
 
 
 def open_session(folder, table, gates, if_path, reviewer="ana"):
-    return ReviewSession.open(folder, table, reviewer=reviewer, store=LabelStore.open(folder / "labels"),
-                              if_slide=open_slide(if_path), gates=gates)  # fmt: skip
+    return ReviewSession.open(
+        folder,
+        table,
+        reviewer=reviewer,
+        store=LabelStore.open(folder / "labels"),
+        if_slide=open_slide(if_path),
+        gates=gates,
+    )
 
 
 def test_decisions_survive_reopening_and_replay_equals_state(project, small_pair):
@@ -68,7 +74,9 @@ def test_mask_edits_update_store_table_and_quantification(project, small_pair):
     win = (y0 - 12, x0 - 12, y1 - y0 + 24, x1 - x0 + 24)
     with open_slide(small_pair.if_path) as slide:
         image = slide.read_region(*win, level=0)
-        expected = quantify_cells(store.read(*win), image, slide.channel_names, pixel_size_um=0.325, origin=win[:2]).set_index("CellID")
+        expected = quantify_cells(
+            store.read(*win), image, slide.channel_names, pixel_size_um=0.325, origin=win[:2]
+        ).set_index("CellID")
     assert t.loc[a, "CD45_nucleus_mean"] == pytest.approx(expected.loc[a, "CD45_nucleus_mean"])
     assert t.loc[a, "CD45_nucleus_mean"] != pytest.approx(table.set_index("CellID").loc[a, "CD45_nucleus_mean"])
     assert "phenotype" in t.columns and isinstance(t.loc[a, "phenotype"], str)  # re-gated
@@ -115,8 +123,8 @@ CHILD = textwrap.dedent("""
     import sys
     import pandas as pd
     from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.pipeline.mask_edits import split_cell
-    from napari_ifcell.pipeline.review_session import ReviewSession
+    from napari_ifcell.pipeline.review.mask_edits import split_cell
+    from napari_ifcell.pipeline.review.session import ReviewSession
 
     folder = sys.argv[1]
     table = pd.read_parquet(folder + "/gated.parquet")
@@ -138,7 +146,9 @@ CHILD = textwrap.dedent("""
 def test_every_acknowledged_edit_survives_a_kill(project, small_pair):
     folder, table, gates = project
     table.to_parquet(folder / "gated.parquet", index=False)
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     acks = []
     for line in child.stdout:
         acks.append(line.split())
@@ -175,7 +185,7 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     import pandas as pd
 
     from napari_ifcell.io.detections import Frame, read_detections
-    from napari_ifcell.pipeline.review_export import export_agreement, export_review
+    from napari_ifcell.pipeline.review.export import export_agreement, export_review
 
     folder, table, gates = project
     s = open_session(folder, table, gates, small_pair.if_path)
@@ -184,7 +194,11 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     s.reject(ids[1])
     s.approve(ids[2:10])
     parquet = pd.read_parquet(export_review(s, tmp_path / "out" / "reviewed.parquet"))
-    assert parquet.set_index("CellID").loc[ids[0], ["class", "review_status", "reviewer"]].tolist() == ["B cell", "corrected", "ana"]
+    assert parquet.set_index("CellID").loc[ids[0], ["class", "review_status", "reviewer"]].tolist() == [
+        "B cell",
+        "corrected",
+        "ana",
+    ]
     assert len(parquet) == len(table)
     csv = pd.read_csv(export_review(s, tmp_path / "reviewed.csv"))
     assert (csv["review_status"] == "approved").sum() == (parquet["review_status"] == "approved").sum()
@@ -198,7 +212,10 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     first = next(f for f in features if f["properties"]["name"] == str(ids[0]))
     assert first["properties"]["objectType"] == "detection"
     assert first["properties"]["classification"] == {"name": "B cell", "color": [255, 64, 64]}
-    assert first["geometry"]["type"] == "Polygon" and first["geometry"]["coordinates"][0][0] == first["geometry"]["coordinates"][0][-1]
+    assert (
+        first["geometry"]["type"] == "Polygon"
+        and first["geometry"]["coordinates"][0][0] == first["geometry"]["coordinates"][0][-1]
+    )
     # x/y order: the outline's centre is the cell's centroid (x = column)
     ring = np.asarray(first["geometry"]["coordinates"][0])
     row = table.set_index("CellID").loc[ids[0]]
@@ -206,7 +223,13 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     # and our QuPath importer reads it back at the cells' positions
     back = read_detections(path, Frame(0.325, 0.325))
     assert len(back) == len(features)
-    assert np.abs(np.sort(back.x.to_numpy()) - np.sort(parquet.loc[parquet.review_status != "rejected", "X_centroid"].to_numpy())).max() < 1.0
+    assert (
+        np.abs(
+            np.sort(back.x.to_numpy())
+            - np.sort(parquet.loc[parquet.review_status != "rejected", "X_centroid"].to_numpy())
+        ).max()
+        < 1.0
+    )
     agreement = export_agreement(s, tmp_path / "agreement.csv").read_text()
     assert agreement.startswith("first,second,cells,kappa,agreement\nauto,people,10,")
     json.loads(path.read_text())  # plain JSON too
@@ -222,9 +245,13 @@ def test_review_commands(project, small_pair, tmp_path):
     s.files.close()
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "napari_ifcell.cli", *map(str, args)], capture_output=True, text=True)
+        return subprocess.run(
+            [sys.executable, "-m", "napari_ifcell.cli", *map(str, args)], capture_output=True, text=True
+        )
 
-    done = run("review-export", folder, "--labels", folder / "labels", "--out", tmp_path / "r.parquet", tmp_path / "r.geojson")
+    done = run(
+        "review-export", folder, "--labels", folder / "labels", "--out", tmp_path / "r.parquet", tmp_path / "r.geojson"
+    )
     assert done.returncode == 0, done.stderr
     assert "approved 3" in done.stdout and "corrected 1" in done.stdout
     assert pd.read_parquet(tmp_path / "r.parquet").set_index("CellID").loc[table["CellID"].iloc[0], "class"] == "CD8 T"

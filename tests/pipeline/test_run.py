@@ -54,7 +54,7 @@ def test_cluster_run_equals_the_in_process_run(small_pair, settings_file, tmp_pa
 
 
 def test_gates_are_applied(small_pair, settings_file, small_table, tmp_path):
-    from napari_ifcell.core.auto_gate import suggested_gateset
+    from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.gate_file import save_gates
 
     gates, _ = suggested_gateset(small_table)
@@ -67,14 +67,22 @@ def test_gates_are_applied(small_pair, settings_file, small_table, tmp_path):
 
 def test_bad_settings_are_refused_before_any_work(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("segmentation: {backend: cellpose, tiles: 3, watershed: {sigma: 1}}\n"
-                    "quantification: {expand_um: -1}\nreview: {}\nclassifier: {}\ngates: missing.yaml\n")  # fmt: skip
+    path.write_text(
+        "segmentation: {backend: cellpose, tiles: 3, watershed: {sigma: 1}}\n"
+        "quantification: {expand_um: -1}\nreview: {}\nclassifier: {}\ngates: missing.yaml\n"
+    )
     with pytest.raises(RunSettingsError) as info:
         load_run_settings(path)
     text = str(info.value)
-    for expected in ("unknown section(s) review", "classifier: expected the path of a model folder", "segmentation.watershed: unknown setting(s) sigma",
-                     "segmentation: unknown setting(s) tiles", "unknown backend 'cellpose'", "expand_um must be >= 0",
-                     "gates: "):  # fmt: skip
+    for expected in (
+        "unknown section(s) review",
+        "classifier: expected the path of a model folder",
+        "segmentation.watershed: unknown setting(s) sigma",
+        "segmentation: unknown setting(s) tiles",
+        "unknown backend 'cellpose'",
+        "expand_um must be >= 0",
+        "gates: ",
+    ):
         assert expected in text, expected
     assert text.startswith(f"{path}: ")
 
@@ -82,15 +90,40 @@ def test_bad_settings_are_refused_before_any_work(tmp_path):
 def test_cli_run_refuses_bad_settings_with_exit_2(small_pair, tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("segmentation: {backend: sam}\n")
-    done = subprocess.run([sys.executable, "-m", "napari_ifcell.cli", "run", str(path), "--if", str(small_pair.if_path),
-                           "--out", str(tmp_path / "out"), "--in-process"], capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_ifcell.cli",
+            "run",
+            str(path),
+            "--if",
+            str(small_pair.if_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--in-process",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "checkpoint" in done.stderr and not (tmp_path / "out").exists()
 
 
 def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_pair, settings_file, tmp_path):
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "napari_ifcell.cli", "run", str(settings_file), "--if", str(small_pair.if_path),
-               "--out", str(out), "--workers", "1"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "napari_ifcell.cli",
+        "run",
+        str(settings_file),
+        "--if",
+        str(small_pair.if_path),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and len(list((out / "segment_tiles").glob("*.npz"))) < 5:
@@ -120,7 +153,7 @@ def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, t
 def test_run_with_a_classifier_adds_predictions(small_pair, settings_file, tmp_path):
     import torch
 
-    from napari_ifcell.core.classifier import ClassifierConfig, build_model, save_classifier
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
 
     torch.manual_seed(0)
     config = ClassifierConfig()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from napari_ifcell.core.detection_metrics import match_at_iou
+from napari_ifcell.core.segment.metrics import match_at_iou
 from napari_ifcell.io import open_pair
 from napari_ifcell.io.label_store import LabelStore
 from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
@@ -64,7 +64,7 @@ def test_a_cancelled_run_leaves_the_store_consistent(pair, tmp_path):
     steps.close()  # the user pressed Cancel
     reopened = LabelStore.open(tmp_path / "store")
     labels = np.asarray(reopened.levels[0][:])
-    assert 0 < len(reopened.index) and set(np.unique(labels)) - {0} == set(reopened.index.CellID)
+    assert len(reopened.index) > 0 and set(np.unique(labels)) - {0} == set(reopened.index.CellID)
 
 
 def test_he_backend_needs_the_he(pair, tmp_path):
@@ -77,8 +77,8 @@ def test_he_backend_needs_the_he(pair, tmp_path):
 
 @pytest.mark.parametrize("backend", ["sam", "sam-if-seeded"])
 def test_sam_backends_run_tile_by_tile(pair, tmp_path, backend, monkeypatch):
-    from napari_ifcell.core import sam_masks
-    from napari_ifcell.core.sam_masks import SamSettings
+    from napari_ifcell.core.segment import sam_masks
+    from napari_ifcell.core.segment.sam_masks import SamSettings
 
     from ..sam_fixtures import tiny_sam
 
@@ -91,8 +91,14 @@ def test_sam_backends_run_tile_by_tile(pair, tmp_path, backend, monkeypatch):
 
     monkeypatch.setattr(sam_masks, "generate_masks", spy)
     store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
-    settings = SegmentSettings(backend=backend, tile=256, sam=SamSettings(points_per_side=8 if backend == "sam" else 64))
-    result = run_to_end(segment_region(pair.if_slide, store, pair=pair, region=(300, 300, 512, 512), settings=settings, model=tiny_sam()))
+    settings = SegmentSettings(
+        backend=backend, tile=256, sam=SamSettings(points_per_side=8 if backend == "sam" else 64)
+    )
+    result = run_to_end(
+        segment_region(
+            pair.if_slide, store, pair=pair, region=(300, 300, 512, 512), settings=settings, model=tiny_sam()
+        )
+    )
     assert result.completed and result.tiles == 4 and len(prompts) == 4
     if backend == "sam-if-seeded":
         assert 0 < max(prompts) < 200  # Hoechst seeds, not a 64 x 64 grid

@@ -130,8 +130,10 @@ def _compartment_means(image, labels, ring_px=5):
     return means, ring
 
 
-@pytest.mark.parametrize("marker,compartment", [("CD20", "ring"), ("Pan-CK", "ring"), ("CD8a", "ring"),
-                                                ("FOXP3", "nucleus"), ("Ki67", "nucleus")])  # fmt: skip
+@pytest.mark.parametrize(
+    "marker,compartment",
+    [("CD20", "ring"), ("Pan-CK", "ring"), ("CD8a", "ring"), ("FOXP3", "nucleus"), ("Ki67", "nucleus")],
+)
 def test_measured_marker_separates_true_positives(truth, labels, if_image, marker, compartment):
     means, ring = _compartment_means(if_image, labels)
     c = ORION_CHANNELS.index(marker)
@@ -166,7 +168,9 @@ def test_autofluorescence_bleeds_into_marker_channels(if_image, labels):
     from scipy import ndimage as ndi
 
     outside_cells = expand_labels(labels, 8) == 0
-    smooth = [ndi.uniform_filter(if_image[ORION_CHANNELS.index(m)].astype(float), 9) for m in ("AF1", "CD163", "Argo550")]
+    smooth = [
+        ndi.uniform_filter(if_image[ORION_CHANNELS.index(m)].astype(float), 9) for m in ("AF1", "CD163", "Argo550")
+    ]
     af, cd163, argo = (img[outside_cells][::5] for img in smooth)
     assert np.corrcoef(af, cd163)[0, 1] > 0.6
     assert abs(np.corrcoef(af, argo)[0, 1]) < 0.3  # the blank channel has no bleed-through

@@ -14,9 +14,8 @@ from napari_ifcell._napari.sources import open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
-from napari_ifcell.core.overlay import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
-
-GROUPS = {"lymphocytes": ("CD4 T", "CD8 T", "B cell"), "T cells": ("CD4 T", "CD8 T")}
+from napari_ifcell.core.classes import CLASS_GROUPS
+from napari_ifcell.core.classify.outcomes import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
 
 
 class ClassifierWidget(Container):
@@ -46,9 +45,24 @@ class ClassifierWidget(Container):
         self.metrics = Label(value="")
         self.save_button = PushButton(text="Save metrics CSV")
         self.status = Label(value="")
-        super().__init__(widgets=[self.table_file, self.labels_file, self.dataset_dir, self.model_dir, self.train_button,
-                                  self.visible_button, self.all_button, self.target, self.threshold, self.show_tn,
-                                  self.progress, self.metrics, self.save_button, self.status])  # fmt: skip
+        super().__init__(
+            widgets=[
+                self.table_file,
+                self.labels_file,
+                self.dataset_dir,
+                self.model_dir,
+                self.train_button,
+                self.visible_button,
+                self.all_button,
+                self.target,
+                self.threshold,
+                self.show_tn,
+                self.progress,
+                self.metrics,
+                self.save_button,
+                self.status,
+            ]
+        )
         for label in (self.metrics, self.status):
             label.native.setWordWrap(True)
         self.max_width = 420
@@ -64,30 +78,24 @@ class ClassifierWidget(Container):
         dataset, out = Path(self.dataset_dir.value), Path(self.model_dir.value)
 
         def steps():
-            import json
+            from napari_ifcell.pipeline.classify import train_on_dataset_steps
 
-            from napari_ifcell.core.classifier import ClassifierConfig, save_classifier
-            from napari_ifcell.core.training import train_steps
-            from napari_ifcell.pipeline.dataset import load_dataset
-
-            config = ClassifierConfig.from_json(json.loads((dataset / "config.json").read_text()))
-            patches, index = load_dataset(dataset, config.patch_size)
-            columns = ["target"] if config.task == "multiclass" else [f"{m}_target" for m in config.markers]
-            targets = index[columns].to_numpy()
-            targets = targets[:, 0] if config.task == "multiclass" else targets
-            split = index["split"].to_numpy()
-            model, history = yield from train_steps(patches[split == "train"], targets[split == "train"], config,
-                                                    val_patches=patches[split == "val"], val_targets=targets[split == "val"])  # fmt: skip
-            save_classifier(model, config, out, history=history)
-            return f"Trained {len(history)} epochs on {int((split == 'train').sum())} patches; saved to {out}."
+            _, _, history, _ = yield from train_on_dataset_steps(dataset, out)
+            return f"Trained {len(history)} epochs; saved to {out}."
 
         self.status.value = "Training..."
-        return run_steps_in_background(steps(), on_progress=self._on_progress, on_done=lambda msg: setattr(self.status, "value", msg),
-                                       on_error=self._on_error, cancel=self._cancel, sync=sync)  # fmt: skip
+        return run_steps_in_background(
+            steps(),
+            on_progress=self._on_progress,
+            on_done=lambda msg: setattr(self.status, "value", msg),
+            on_error=self._on_error,
+            cancel=self._cancel,
+            sync=sync,
+        )
 
     # --- prediction ----------------------------------------------------------------------------
     def predict(self, *, visible: bool, sync: bool | None = None):
-        from napari_ifcell.core.classifier import load_classifier
+        from napari_ifcell.core.classify.model import load_classifier
         from napari_ifcell.io.cell_table import read_cell_table
 
         try:
@@ -110,8 +118,12 @@ class ClassifierWidget(Container):
 
     def _on_predicted(self, table) -> None:
         self.table = table
-        names = list(self.config.classes) + [g for g, members in GROUPS.items() if set(members) <= set(self.config.classes)] \
-            if self.config.task == "multiclass" else list(self.config.markers)  # fmt: skip
+        names = (
+            list(self.config.classes)
+            + [g for g, members in CLASS_GROUPS.items() if set(members) <= set(self.config.classes)]
+            if self.config.task == "multiclass"
+            else list(self.config.markers)
+        )
         self._target_names = names
         with self.target.changed.blocked():
             self.target.reset_choices()
@@ -123,11 +135,11 @@ class ClassifierWidget(Container):
 
     def truth_and_probability(self, target: str):
         """Per cell: IF-derived truth (1 / 0 / -1 unknown) and the model's probability."""
-        from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE
+        from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 
         table = self.table
         if self.config.task == "multiclass":
-            members = GROUPS.get(target, (target,))
+            members = CLASS_GROUPS.get(target, (target,))
             cls = table["phenotype"].map(CLASS_OF_PHENOTYPE)
             truth = np.where(cls.isna(), -1, cls.isin(members).astype(int))
             prob = table[[f"prob_{m}" for m in members]].sum(axis=1, min_count=1).to_numpy()
@@ -141,14 +153,16 @@ class ClassifierWidget(Container):
     def _add_layer(self) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
-        from napari_ifcell.core.lookup_view import LookupView
+        from napari_ifcell.core.display import LookupView
         from napari_ifcell.io import open_slide
         from napari_ifcell.io.label_store import LabelStore
 
         path = Path(self.labels_file.value)
-        levels = LabelStore.open(path).levels if path.is_dir() else [lvl for lvl in open_slide(path).levels]
+        levels = LabelStore.open(path).levels if path.is_dir() else list(open_slide(path).levels)
         ps = self.viewer.layers[0].scale[-1] if len(self.viewer.layers) else 1.0
-        if_layer = next((lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None)
+        if_layer = next(
+            (lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None
+        )
         if if_layer is not None:
             ps = float(if_layer.scale[-1])
         self.lut = np.zeros(int(self.table["CellID"].max()) + 1, np.uint8)
@@ -156,9 +170,15 @@ class ClassifierWidget(Container):
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
         data = [LookupView(level, self.lut) for level in levels]
-        self.layer = self.viewer.add_labels(data if len(data) > 1 else data[0], name="classifier vs IF", multiscale=len(data) > 1,
-                                            scale=(ps, ps), units=("µm", "µm"), colormap=DirectLabelColormap(color_dict=colours),
-                                            metadata={PLUGIN_KEY: {"role": "classifier"}})  # fmt: skip
+        self.layer = self.viewer.add_labels(
+            data if len(data) > 1 else data[0],
+            name="classifier vs IF",
+            multiscale=len(data) > 1,
+            scale=(ps, ps),
+            units=("µm", "µm"),
+            colormap=DirectLabelColormap(color_dict=colours),
+            metadata={PLUGIN_KEY: {"role": "classifier"}},
+        )
 
     def _show_outcomes(self, *_) -> None:
         if self.table is None or not self.target.value:
@@ -177,8 +197,10 @@ class ClassifierWidget(Container):
         precision = tp / (tp + fp) if tp + fp else 0.0
         recall = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-        self.metrics.value = (f"{self.target.value} at {self.threshold.value:.2f}: TP {tp}, FP {fp}, FN {fn}, TN {counts['TN']}; "
-                              f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}")  # fmt: skip
+        self.metrics.value = (
+            f"{self.target.value} at {self.threshold.value:.2f}: TP {tp}, FP {fp}, FN {fn}, TN {counts['TN']}; "
+            f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}"
+        )
 
     def save_metrics(self) -> None:
         from napari_ifcell.pipeline.classify import evaluate_cells

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import (CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton,
-                              Table)  # fmt: skip
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton, Table
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
 from napari_ifcell._napari.sources import he_offset_um, layer_with_role
 from napari_ifcell._napari.workers import run_in_background
-from napari_ifcell.core.comparison import OUTCOME_CODES
-from napari_ifcell.core.type_maps import PRESETS
+from napari_ifcell.core.compare.report import OUTCOME_CODES
+from napari_ifcell.core.compare.type_maps import PRESETS
 
 OVERLAY_COLOURS = {"TP": "#4daf4a", "FP": "#e41a1c", "FN": "#ffff33", "ignored": "#999999"}
 
@@ -28,13 +27,23 @@ class CompareWidget(Container):
         self.name_button = PushButton(text="Name the selected region")
         self.save_regions_button = PushButton(text="Save regions to project")
         self.load_regions_button = PushButton(text="Load regions from project")
-        self.truth_file = FileEdit(label="Truth: gated cell table", mode="r", filter="*.parquet *.csv *.tsv",
-                                   tooltip="empty: the project's review (reviewed labels where a person gave one)")  # fmt: skip
+        self.truth_file = FileEdit(
+            label="Truth: gated cell table",
+            mode="r",
+            filter="*.parquet *.csv *.tsv",
+            tooltip="empty: the project's review (reviewed labels where a person gave one)",
+        )
         self.model_name = LineEdit(label="Model name", value="HoVer-Net")
         self.model_file = FileEdit(label="Model output", mode="r")
         self.type_map = ComboBox(label="Type map", choices=list(PRESETS), value="lizard")
-        self.model_um = FloatSpinBox(label="Model ran at (µm/px)", min=0.0, max=10.0, step=0.005, value=0.0,
-                                     tooltip="0: the type map's training resolution")  # fmt: skip
+        self.model_um = FloatSpinBox(
+            label="Model ran at (µm/px)",
+            min=0.0,
+            max=10.0,
+            step=0.005,
+            value=0.0,
+            tooltip="0: the type map's training resolution",
+        )
         self.trust = CheckBox(text="I trust this file (TIAToolbox .dat is a pickle)", value=False)
         self.add_model_button = PushButton(text="Add model file")
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
@@ -46,10 +55,30 @@ class CompareWidget(Container):
         self.out_dir = FileEdit(label="Report folder", mode="d")
         self.save_button = PushButton(text="Save report (CSV, Markdown, chart)")
         self.status = Label(value="Draw rectangles or polygons in the 'regions' layer, then name them.")
-        super().__init__(widgets=[self.region_name, self.name_button, self.save_regions_button, self.load_regions_button,
-                                  self.truth_file, self.model_name, self.model_file, self.type_map, self.model_um, self.trust,
-                                  self.add_model_button, self.ours_file, self.add_ours_button, self.models_label, self.radius,
-                                  self.compare_button, self.table, self.out_dir, self.save_button, self.status])  # fmt: skip
+        super().__init__(
+            widgets=[
+                self.region_name,
+                self.name_button,
+                self.save_regions_button,
+                self.load_regions_button,
+                self.truth_file,
+                self.model_name,
+                self.model_file,
+                self.type_map,
+                self.model_um,
+                self.trust,
+                self.add_model_button,
+                self.ours_file,
+                self.add_ours_button,
+                self.models_label,
+                self.radius,
+                self.compare_button,
+                self.table,
+                self.out_dir,
+                self.save_button,
+                self.status,
+            ]
+        )
         self.status.native.setWordWrap(True)
         self.max_width = 460
         self.name_button.changed.connect(self.name_selected)
@@ -74,7 +103,7 @@ class CompareWidget(Container):
         return regions_layer(self.viewer, self.pixel_size_um)
 
     def project_folder(self) -> Path:
-        from napari_ifcell.io.label_store import project_folder
+        from napari_ifcell.io.project import project_folder
 
         layer = layer_with_role(self.viewer, "if")
         if layer is None:
@@ -101,8 +130,11 @@ class CompareWidget(Container):
         from napari_ifcell.io.regions import save_regions
 
         try:
-            path = save_regions(layer_regions(self.regions_layer(), self.pixel_size_um), self.project_folder(),
-                                pixel_size_um=self.pixel_size_um)  # fmt: skip
+            path = save_regions(
+                layer_regions(self.regions_layer(), self.pixel_size_um),
+                self.project_folder(),
+                pixel_size_um=self.pixel_size_um,
+            )
             self.status.value = f"Regions saved to {path}"
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self._on_error(exc)
@@ -124,8 +156,13 @@ class CompareWidget(Container):
         path = Path(self.model_file.value)
         name = self.model_name.value.strip() or path.stem
         # the model ran on the H&E: its cells move by the Loader's registration offset
-        self.sources[name] = DetectionSource(path, type_map=self.type_map.value, model_um_per_px=self.model_um.value or None,
-                                             offset_um=he_offset_um(self.viewer), trust=self.trust.value)  # fmt: skip
+        self.sources[name] = DetectionSource(
+            path,
+            type_map=self.type_map.value,
+            model_um_per_px=self.model_um.value or None,
+            offset_um=he_offset_um(self.viewer),
+            trust=self.trust.value,
+        )
         self._show_models()
 
     def add_ours(self) -> None:
@@ -147,7 +184,12 @@ class CompareWidget(Container):
                 raise ValueError("draw at least one rectangle or polygon in the 'regions' layer")
             if not self.sources:
                 raise ValueError("add at least one model (a file, or our classifier's predictions)")
-            truth_path, sources, ps, radius = str(self.truth_file.value), dict(self.sources), self.pixel_size_um, self.radius.value
+            truth_path, sources, ps, radius = (
+                str(self.truth_file.value),
+                dict(self.sources),
+                self.pixel_size_um,
+                self.radius.value,
+            )
             project = self.project_folder() if truth_path in ("", ".") or Path(truth_path).is_dir() else None
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
@@ -155,14 +197,18 @@ class CompareWidget(Container):
 
         def work():
             if project is not None:  # the review's current state: people's labels where given
-                from napari_ifcell.pipeline.review_session import ReviewSession
+                from napari_ifcell.pipeline.review.session import ReviewSession
 
-                review = ReviewSession.open(project, reviewer="compare").table(["Y_centroid", "X_centroid", "phenotype"])
+                review = ReviewSession.open(project, reviewer="compare").table(
+                    ["Y_centroid", "X_centroid", "phenotype"]
+                )
                 truth = truth_cells(review)
             else:
                 truth = truth_cells(read_cell_table(truth_path))
-            models = {name: src.read(ps) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
-                      for name, src in sources.items()}  # fmt: skip
+            models = {
+                name: src.read(ps) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
+                for name, src in sources.items()
+            }
             return compare_models(regions, truth, models, um_per_px=ps, radius_um=radius), truth, models
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
@@ -173,26 +219,41 @@ class CompareWidget(Container):
         for column in shown.columns[1:]:
             if shown[column].dtype.kind == "f":
                 shown[column] = shown[column].round(3)
-        self.table.value = {"data": shown.to_numpy().tolist(), "index": list(range(len(shown))), "columns": list(shown.columns)}
+        self.table.value = {
+            "data": shown.to_numpy().tolist(),
+            "index": list(range(len(shown))),
+            "columns": list(shown.columns),
+        }
         for name, (t_out, p_out) in outcomes.items():
             self._overlay(name, truth, models[name], t_out, p_out)
         total = self.report.iloc[-1]
-        self.status.value = "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models) + " (total)"
+        self.status.value = (
+            "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models) + " (total)"
+        )
 
     def _overlay(self, name, truth, predicted, t_out, p_out) -> None:
         """Points per model: its TP and FP where it put them, the missed true cells (FN)."""
         code_name = {v: k for k, v in OUTCOME_CODES.items()}
         p_keep, t_keep = p_out > 0, t_out == OUTCOME_CODES["FN"]
-        points = np.concatenate([predicted[["y", "x"]].to_numpy(float)[p_keep], truth[["y", "x"]].to_numpy(float)[t_keep]])
+        points = np.concatenate(
+            [predicted[["y", "x"]].to_numpy(float)[p_keep], truth[["y", "x"]].to_numpy(float)[t_keep]]
+        )
         outcome = [code_name[c] for c in p_out[p_keep]] + ["FN"] * int(t_keep.sum())
         layer_name = f"{name} vs IF"
         if layer_name in self.viewer.layers:
             self.viewer.layers.remove(layer_name)
         ps = self.pixel_size_um
-        self.viewer.add_points(points.reshape(-1, 2), name=layer_name, scale=(ps, ps), units=("µm", "µm"), size=10,
-                               features={"outcome": np.asarray(outcome, dtype=object)}, border_width=0,
-                               face_color=[OVERLAY_COLOURS[o] for o in outcome] or "white",
-                               metadata={PLUGIN_KEY: {"role": "comparison", "model": name}})  # fmt: skip
+        self.viewer.add_points(
+            points.reshape(-1, 2),
+            name=layer_name,
+            scale=(ps, ps),
+            units=("µm", "µm"),
+            size=10,
+            features={"outcome": np.asarray(outcome, dtype=object)},
+            border_width=0,
+            face_color=[OVERLAY_COLOURS[o] for o in outcome] or "white",
+            metadata={PLUGIN_KEY: {"role": "comparison", "model": name}},
+        )
 
     def save_report(self) -> None:
         from napari_ifcell.io.comparison_report import write_report

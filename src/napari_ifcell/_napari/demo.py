@@ -13,7 +13,7 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     from napari_ifcell._napari.compare_widget import CompareWidget
     from napari_ifcell._napari.gating_widget import GatingWidget
     from napari_ifcell._napari.loader_widget import LoaderWidget
-    from napari_ifcell._napari.review_widget import ReviewWidget
+    from napari_ifcell._napari.review.widget import ReviewWidget
     from napari_ifcell._napari.segment_widget import SegmentWidget
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
@@ -24,8 +24,13 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
     loader = LoaderWidget(viewer)
     viewer.window.add_dock_widget(loader, name="Loader", area="right")
-    for name, widget in (("Segment", SegmentWidget), ("Gating", GatingWidget), ("Classifier", ClassifierWidget),
-                         ("Review", ReviewWidget), ("Compare", CompareWidget)):
+    for name, widget in (
+        ("Segment", SegmentWidget),
+        ("Gating", GatingWidget),
+        ("Classifier", ClassifierWidget),
+        ("Review", ReviewWidget),
+        ("Compare", CompareWidget),
+    ):
         viewer.window.add_dock_widget(widget(viewer), name=name, area="right", tabify=True)
     gating = viewer.window.dock_widgets["Gating"]
     gating.if_file.value, gating.labels_file.value = files.if_path, files.labels_path  # the truth, until you segment

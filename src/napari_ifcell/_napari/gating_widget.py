@@ -4,6 +4,7 @@ recoloured live by the selected marker's state or by phenotype."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,32 +14,11 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushBut
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.view import visible_region_px
-from napari_ifcell._napari.workers import run_in_background
+from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 
 PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
 RESERVED_COLOURS = {"other": "#999999", "unknown": "#ffffff", "inconsistent": "#000000"}
 SLIDER_STEPS = 1000
-
-
-def _quantify(if_path, labels_path, table_path):
-    """Worker side: quantify the whole slide from its nuclei, save the table, suggest gates."""
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.io import open_slide
-    from napari_ifcell.io.cell_table import write_cell_table
-    from napari_ifcell.pipeline import quantify_region
-
-    with open_slide(if_path) as if_slide, open_slide(labels_path) as labels:
-        table = quantify_region(if_slide, labels)
-    write_cell_table(table, table_path)
-    return table, *suggested_gateset(table, slide=Path(if_path).name)
-
-
-def _load_table(table_path, if_path):
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.io.cell_table import read_cell_table
-
-    table = read_cell_table(table_path)
-    return table, *suggested_gateset(table, slide=Path(if_path).name if if_path else "")
 
 
 class GatingWidget(QWidget):
@@ -73,7 +53,10 @@ class GatingWidget(QWidget):
         self.hierarchy = QLabel()
         self.status = QLabel()
         self.save_button, self.load_gates_button, self.reset_button = (
-            QPushButton("Save gates"), QPushButton("Load gates"), QPushButton("Reset marker to suggestion"))  # fmt: skip
+            QPushButton("Save gates"),
+            QPushButton("Load gates"),
+            QPushButton("Reset marker to suggestion"),
+        )
         self._layout()
         self.quantify_button.clicked.connect(self.quantify)
         self.load_button.clicked.connect(self.load_table)
@@ -123,22 +106,43 @@ class GatingWidget(QWidget):
         return labels.with_name(labels.name.split(".")[0] + "_cells.parquet")
 
     def quantify(self, *, sync: bool | None = None):
+        from napari_ifcell.pipeline.gating import quantify_slide_steps
+
         self.status.setText("Quantifying every cell...")
-        return run_in_background(_quantify, self.if_file.value, self.labels_file.value, self._table_path(),
-                                 on_done=self._on_table, on_error=self._on_error, sync=sync)  # fmt: skip
+        self._cancel = threading.Event()
+        return run_steps_in_background(
+            quantify_slide_steps(self.if_file.value, self.labels_file.value, self._table_path()),
+            on_progress=lambda step: self.status.setText(f"Quantifying: tile {step[1]} of {step[2]}"),
+            on_done=self._on_table,
+            on_error=self._on_error,
+            cancel=self._cancel,
+            sync=sync,
+        )
 
     def load_table(self, *, sync: bool | None = None):
+        from napari_ifcell.pipeline.gating import load_table_with_suggestions
+
         self.status.setText("Loading the cell table...")
-        return run_in_background(_load_table, self._table_path(), self.if_file.value,
-                                 on_done=self._on_table, on_error=self._on_error, sync=sync)  # fmt: skip
+        slide_name = Path(self.if_file.value).name if str(self.if_file.value) not in ("", ".") else ""
+        return run_in_background(
+            load_table_with_suggestions,
+            self._table_path(),
+            slide_name,
+            on_done=self._on_table,
+            on_error=self._on_error,
+            sync=sync,
+        )
 
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"Error: {exc}")
 
     def _on_table(self, result) -> None:
-        from napari_ifcell.core.gating_session import GatingSession
+        from napari_ifcell.core.gating.session import GatingSession
         from napari_ifcell.io import open_slide
 
+        if result is None:
+            self.status.setText("Cancelled.")
+            return
         table, gateset, suggestions = result
         self.session = GatingSession(table, gateset, suggestions=suggestions)
         if self.labels_slide is None or str(self.labels_slide.path) != str(self.labels_file.value):
@@ -160,7 +164,7 @@ class GatingWidget(QWidget):
     def _add_layer(self) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
-        from napari_ifcell.core.lookup_view import LookupView
+        from napari_ifcell.core.display import LookupView
 
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
@@ -168,10 +172,15 @@ class GatingWidget(QWidget):
         levels = [LookupView(level, self.lut) for level in self.labels_slide.levels]
         data = levels if len(levels) > 1 else levels[0]
         self.layer = self.viewer.add_labels(
-            data, name="cells by gate", multiscale=len(levels) > 1, scale=world_scale(self.labels_slide),
-            opacity=0.8, colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent"}), units=("µm", "µm"),
+            data,
+            name="cells by gate",
+            multiscale=len(levels) > 1,
+            scale=world_scale(self.labels_slide),
+            opacity=0.8,
+            colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent"}),
+            units=("µm", "µm"),
             metadata={PLUGIN_KEY: {"role": "gating"}},
-        )  # fmt: skip
+        )
 
     def _recolour(self) -> None:
         """Refill the per-cell lookup and let napari redraw the visible tiles."""
@@ -181,9 +190,14 @@ class GatingWidget(QWidget):
 
         by_state = self.colour_by.currentText() == "marker state"
         self.session.label_lookup("state" if by_state else "phenotype", self.marker.currentText(), out=self.lut)
-        colours = STATE_COLOURS if by_state else [
-            RESERVED_COLOURS.get(n, PHENOTYPE_COLOURS[i % len(PHENOTYPE_COLOURS)]) for i, n in enumerate(self.session.phenotype_names)
-        ]  # fmt: skip
+        colours = (
+            STATE_COLOURS
+            if by_state
+            else [
+                RESERVED_COLOURS.get(n, PHENOTYPE_COLOURS[i % len(PHENOTYPE_COLOURS)])
+                for i, n in enumerate(self.session.phenotype_names)
+            ]
+        )
         colour_dict = {None: "transparent", 0: "transparent", **{i + 1: c for i, c in enumerate(colours)}}
         if self.layer.colormap.color_dict.keys() != colour_dict.keys() or by_state != getattr(self, "_by_state", None):
             self.layer.colormap = DirectLabelColormap(color_dict=colour_dict)

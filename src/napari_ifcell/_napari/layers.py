@@ -12,11 +12,26 @@ from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
 THUMBNAIL_MAX_PX = 2048
 DEFAULT_VISIBLE = ("Hoechst", "Pan-CK", "CD3e", "CD20")
 ORION_COLORMAPS = {
-    "Hoechst": "blue", "AF1": "gray", "CD31": "I Bordeaux", "CD45": "magenta", "CD68": "I Orange",
-    "Argo550": "gray", "CD4": "cyan", "FOXP3": "I Purple", "CD8a": "yellow", "CD45RO": "bop purple",
-    "CD20": "yellow", "PD-L1": "bop orange", "CD3e": "magenta", "CD163": "I Orange",
-    "E-cadherin": "I Forest", "PD-1": "bop blue", "Ki67": "red", "Pan-CK": "green", "SMA": "red",
-}  # fmt: skip
+    "Hoechst": "blue",
+    "AF1": "gray",
+    "CD31": "I Bordeaux",
+    "CD45": "magenta",
+    "CD68": "I Orange",
+    "Argo550": "gray",
+    "CD4": "cyan",
+    "FOXP3": "I Purple",
+    "CD8a": "yellow",
+    "CD45RO": "bop purple",
+    "CD20": "yellow",
+    "PD-L1": "bop orange",
+    "CD3e": "magenta",
+    "CD163": "I Orange",
+    "E-cadherin": "I Forest",
+    "PD-1": "bop blue",
+    "Ki67": "red",
+    "Pan-CK": "green",
+    "SMA": "red",
+}
 CYCLE = ("green", "magenta", "cyan", "yellow", "red", "blue")
 PLUGIN_KEY = "napari_ifcell"
 

@@ -38,7 +38,9 @@ class LoaderWidget(Container):
         # choices from a callable: napari calls reset_choices() whenever layers change, which
         # would put a static list back to its initial (empty) value
         self._channel_names: list[str] = []
-        self.channels = Select(label="IF channels shown", choices=lambda _widget: self._channel_names, allow_multiple=True)
+        self.channels = Select(
+            label="IF channels shown", choices=lambda _widget: self._channel_names, allow_multiple=True
+        )
         self.over_he = CheckBox(text="IF over H&E (transparent where dark)", value=True)
         self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
@@ -47,10 +49,21 @@ class LoaderWidget(Container):
         self.estimate_button = PushButton(text="Estimate H&E offset in view")
         self.status = Label(value="")
         super().__init__(
-            widgets=[self.if_file, self.he_file, self.open_button, self.info, self.channels, self.over_he,
-                     self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x,
-                     self.estimate_button, self.status]
-        )  # fmt: skip
+            widgets=[
+                self.if_file,
+                self.he_file,
+                self.open_button,
+                self.info,
+                self.channels,
+                self.over_he,
+                self.if_pixel_size,
+                self.he_pixel_size,
+                self.offset_y,
+                self.offset_x,
+                self.estimate_button,
+                self.status,
+            ]
+        )
         self.open_button.changed.connect(lambda: self.open_pair(self.if_file.value, self.he_file.value))
         self.channels.changed.connect(self._show_channels)
         self.over_he.changed.connect(lambda on: set_overlay_mode(self.if_layers, on))
@@ -155,9 +168,15 @@ class LoaderWidget(Container):
         f = 2**level
         self.status.value = f"Estimating the offset on {h} x {w} px at level {level}..."
         return run_in_background(
-            self.pair.estimate_offset, y // f, x // f, h // f, w // f, level=level,
-            on_done=self._on_estimated, on_error=self._on_error,
-        )  # fmt: skip
+            self.pair.estimate_offset,
+            y // f,
+            x // f,
+            h // f,
+            w // f,
+            level=level,
+            on_done=self._on_estimated,
+            on_error=self._on_error,
+        )
 
     def _on_estimated(self, estimate) -> None:
         self.offset_y.value, self.offset_x.value = estimate.offset_um  # triggers _apply_geometry
@@ -168,6 +187,13 @@ class LoaderWidget(Container):
         )
 
     def _set_enabled(self, enabled: bool) -> None:
-        for w in (self.channels, self.over_he, self.if_pixel_size, self.he_pixel_size, self.offset_y, self.offset_x, self.estimate_button):
+        for w in (
+            self.channels,
+            self.over_he,
+            self.if_pixel_size,
+            self.he_pixel_size,
+            self.offset_y,
+            self.offset_x,
+            self.estimate_button,
+        ):
             w.enabled = enabled
-

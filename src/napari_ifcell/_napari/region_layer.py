@@ -15,11 +15,17 @@ def regions_layer(viewer, pixel_size_um: float):
     for layer in viewer.layers:
         if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "regions":
             return layer
-    return viewer.add_shapes(name=REGIONS_LAYER, scale=(pixel_size_um, pixel_size_um), units=("µm", "µm"),
-                             edge_color="#ffd700", edge_width=4, face_color="transparent",
-                             features={"name": np.array([], dtype=object)},
-                             text={"string": "{name}", "color": "#ffd700", "size": 12, "anchor": "upper_left"},
-                             metadata={PLUGIN_KEY: {"role": "regions"}})  # fmt: skip
+    return viewer.add_shapes(
+        name=REGIONS_LAYER,
+        scale=(pixel_size_um, pixel_size_um),
+        units=("µm", "µm"),
+        edge_color="#ffd700",
+        edge_width=4,
+        face_color="transparent",
+        features={"name": np.array([], dtype=object)},
+        text={"string": "{name}", "color": "#ffd700", "size": 12, "anchor": "upper_left"},
+        metadata={PLUGIN_KEY: {"role": "regions"}},
+    )
 
 
 def layer_regions(layer, pixel_size_um: float) -> list[Region]:

@@ -26,7 +26,7 @@ class SegmentWidget(Container):
     """Choose a backend and its parameters, then segment where you look or draw."""
 
     def __init__(self, napari_viewer):
-        from napari_ifcell.core.sam_masks import SamSettings
+        from napari_ifcell.core.segment.sam_masks import SamSettings
 
         keep_triton_out()
         self.viewer = napari_viewer
@@ -52,11 +52,28 @@ class SegmentWidget(Container):
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(value="")
-        super().__init__(widgets=[
-            self.backend, self.if_file, self.he_file, self.checkpoint, self.model_type, self.device,
-            self.points_per_side, self.iou, self.stability, self.nms, self.min_area, self.max_area, self.tile,
-            self.visible_button, self.drawn_button, self.cancel_button, self.progress, self.status,
-        ])  # fmt: skip
+        super().__init__(
+            widgets=[
+                self.backend,
+                self.if_file,
+                self.he_file,
+                self.checkpoint,
+                self.model_type,
+                self.device,
+                self.points_per_side,
+                self.iou,
+                self.stability,
+                self.nms,
+                self.min_area,
+                self.max_area,
+                self.tile,
+                self.visible_button,
+                self.drawn_button,
+                self.cancel_button,
+                self.progress,
+                self.status,
+            ]
+        )
         self.status.native.setWordWrap(True)
         self.max_width = 420
         self.visible_button.changed.connect(self.segment_visible)
@@ -69,15 +86,20 @@ class SegmentWidget(Container):
         return open_sources(self.viewer, self.if_file.value, self.he_file.value)
 
     def settings(self):
-        from napari_ifcell.core.sam_masks import SamSettings
+        from napari_ifcell.core.segment.sam_masks import SamSettings
         from napari_ifcell.pipeline import SegmentSettings
 
         sam = SamSettings(
-            checkpoint=str(self.checkpoint.value), model_type=self.model_type.value, device=self.device.value,
-            points_per_side=self.points_per_side.value, pred_iou_thresh=self.iou.value,
-            stability_score_thresh=self.stability.value, box_nms_thresh=self.nms.value,
-            min_area_um2=self.min_area.value, max_area_um2=self.max_area.value,
-        )  # fmt: skip
+            checkpoint=str(self.checkpoint.value),
+            model_type=self.model_type.value,
+            device=self.device.value,
+            points_per_side=self.points_per_side.value,
+            pred_iou_thresh=self.iou.value,
+            stability_score_thresh=self.stability.value,
+            box_nms_thresh=self.nms.value,
+            min_area_um2=self.min_area.value,
+            max_area_um2=self.max_area.value,
+        )
         return SegmentSettings(backend=BACKEND_LABELS[self.backend.value], tile=self.tile.value, sam=sam)
 
     def segment_visible(self, *, sync: bool | None = None):
@@ -116,7 +138,8 @@ class SegmentWidget(Container):
 
     # --- running -------------------------------------------------------------------------
     def _segment(self, if_slide, pair, region, *, sync):
-        from napari_ifcell.io.label_store import LabelStore, project_folder
+        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.io.project import project_folder
         from napari_ifcell.pipeline import segment_region
 
         settings = self.settings()
@@ -124,9 +147,13 @@ class SegmentWidget(Container):
         if problems:
             return self._on_error(ValueError("; ".join(problems)))
         if settings.backend.startswith("sam") and settings.sam.checkpoint in ("", ".", None):
-            return self._on_error(ValueError("the SAM backends need a checkpoint file (SAM weights cannot be downloaded here)"))
+            return self._on_error(
+                ValueError("the SAM backends need a checkpoint file (SAM weights cannot be downloaded here)")
+            )
         try:
-            self.store = LabelStore.open_or_create(project_folder(if_slide.path), if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
+            self.store = LabelStore.open_or_create(
+                project_folder(if_slide.path), if_slide.shape, pixel_size_um=if_slide.pixel_size_um
+            )
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self._cancel.clear()
@@ -136,14 +163,26 @@ class SegmentWidget(Container):
         def steps():  # the model loads in the worker too: ViT-H takes seconds
             model = None
             if settings.backend.startswith("sam"):
-                from napari_ifcell.core.sam_model import load_sam
+                from napari_ifcell.core.segment.sam_model import load_sam
 
                 yield ("loading SAM", 0, 1)
-                model = load_sam(settings.sam.checkpoint, model_type=settings.sam.model_type, device=settings.sam.device)
-            return (yield from segment_region(if_slide, self.store, pair=pair, region=region, settings=settings, model=model))
+                model = load_sam(
+                    settings.sam.checkpoint, model_type=settings.sam.model_type, device=settings.sam.device
+                )
+            return (
+                yield from segment_region(
+                    if_slide, self.store, pair=pair, region=region, settings=settings, model=model
+                )
+            )
 
-        return run_steps_in_background(steps(), on_progress=self._on_progress, on_done=self._on_done,
-                                       on_error=self._on_error, cancel=self._cancel, sync=sync)  # fmt: skip
+        return run_steps_in_background(
+            steps(),
+            on_progress=self._on_progress,
+            on_done=self._on_done,
+            on_error=self._on_error,
+            cancel=self._cancel,
+            sync=sync,
+        )
 
     def cancel(self) -> None:
         self._cancel.set()
@@ -161,7 +200,9 @@ class SegmentWidget(Container):
         if result is None:
             self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."
         else:
-            self.status.value = f"{result.cells} cells found in {seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)."
+            self.status.value = (
+                f"{result.cells} cells found in {seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)."
+            )
 
     def _on_error(self, exc: Exception):
         self._set_running(False, f"Error: {exc}")
@@ -182,6 +223,10 @@ class SegmentWidget(Container):
         ps = self.store.meta.get("pixel_size_um") or 1.0
         data = levels if len(levels) > 1 else levels[0]
         self.labels_layer = self.viewer.add_labels(
-            data, name=f"nuclei ({Path(self.store.folder).name})", multiscale=len(levels) > 1, scale=(ps, ps),
-            units=("µm", "µm"), metadata={PLUGIN_KEY: {"role": "labels", "path": str(self.store.folder)}},
-        )  # fmt: skip
+            data,
+            name=f"nuclei ({Path(self.store.folder).name})",
+            multiscale=len(levels) > 1,
+            scale=(ps, ps),
+            units=("µm", "µm"),
+            metadata={PLUGIN_KEY: {"role": "labels", "path": str(self.store.folder)}},
+        )

@@ -5,12 +5,18 @@ from __future__ import annotations
 import math
 
 
+def camera_of(viewer):
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None and hasattr(scene, "camera") else viewer.camera
+
+
 def visible_region_px(viewer, pixel_size_um: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """``(y, x, h, w)`` in level-0 pixels of a slide drawn at ``pixel_size_um`` µm per world unit,
     clipped to the slide's ``shape``. World coordinates are µm (layers are scaled by pixel size).
     """
-    cy, cx = viewer.camera.center[-2:]
-    zoom = viewer.camera.zoom  # screen pixels per world unit
+    cy, cx = camera_of(viewer).center[-2:]
+    zoom = camera_of(viewer).zoom  # screen pixels per world unit
     canvas_h, canvas_w = viewer.canvas.size
     half_h, half_w = canvas_h / (2 * zoom), canvas_w / (2 * zoom)
     y0 = max(0, math.floor((cy - half_h) / pixel_size_um))

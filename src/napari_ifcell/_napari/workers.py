@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 SYNC_ENV = "NAPARI_IFCELL_SYNC"
 
 
-def run_in_background(
-    func: Callable, *args, on_done: Callable, on_error: Callable, sync: bool | None = None, **kwargs
-):
+def run_in_background(func: Callable, *args, on_done: Callable, on_error: Callable, sync: bool | None = None, **kwargs):
     """Call ``func(*args, **kwargs)`` in a napari thread worker; results come back on the GUI thread.
 
     With ``sync=True``, or ``NAPARI_IFCELL_SYNC=1`` in the environment, the call runs
@@ -21,7 +19,7 @@ def run_in_background(
     if sync:
         try:
             result = func(*args, **kwargs)
-        except Exception as exc:  # reported to the user, never raised into Qt
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Qt
             on_error(exc)
         else:
             on_done(result)
@@ -66,7 +64,7 @@ def run_steps_in_background(
                 except StopIteration as stop:
                     result = stop.value
                     break
-        except Exception as exc:  # reported to the user, never raised into Qt
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Qt
             on_error(exc)
         else:
             on_done(result)

@@ -21,13 +21,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from napari_ifcell.extras import MissingExtraError, missing_extra_message
     from napari_ifcell.io.errors import SlideError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (SlideError, FileNotFoundError, FileExistsError, ValueError) as exc:  # Gate/CellTable/SamCheckpoint errors too
+    except (
+        SlideError,
+        FileNotFoundError,
+        FileExistsError,
+        ValueError,
+        MissingExtraError,
+    ) as exc:  # Gate/CellTable/SamCheckpoint errors too
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ModuleNotFoundError as exc:  # an optional dependency: name the extra
+        message = missing_extra_message(exc.name or "")
+        if message is None:
+            raise
+        print(f"napari-ifcell {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -7,21 +7,25 @@ from pathlib import Path
 
 from napari_ifcell.cli.progress import progress as _progress
 
+
 def _quantify(args) -> int:
-    from napari_ifcell.core.quantify import QuantifySettings
+    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.core.quantify.cells import QuantifySettings
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline import quantify_region
 
-    from napari_ifcell.io.label_store import LabelStore
-
-    settings = QuantifySettings(expand_um=args.expand_um, statistics=tuple(args.stats), tile=args.tile)
+    settings = settings_from_args(args, QuantifySettings())
     labels = LabelStore.open(args.labels).levels[0] if Path(args.labels).is_dir() else open_slide(args.labels)
     with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide:
         if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
-            raise ValueError(f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px")
-        table = quantify_region(if_slide, labels, region=tuple(args.region) if args.region else None,
-                                settings=settings, progress=_progress)  # fmt: skip
+            raise ValueError(
+                f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px"
+            )
+        table = quantify_region(
+            if_slide, labels, region=tuple(args.region) if args.region else None, settings=settings, progress=_progress
+        )
         markers = list(if_slide.channel_names)
     print(file=sys.stderr)
     for out in args.out:
@@ -34,9 +38,8 @@ def _quantify(args) -> int:
 
 
 def _gate(args) -> int:
-    from napari_ifcell.core.auto_gate import suggested_gateset
-    from napari_ifcell.core.gate_apply import classify, gated_table
-    from napari_ifcell.core.gating import GateSet
+    from napari_ifcell.core.gating import GateSet, apply_gates, gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
     from napari_ifcell.io.gate_file import import_scimap_gates, load_gates, save_gates
 
@@ -52,7 +55,7 @@ def _gate(args) -> int:
         save_gates(gates, args.save_gates)
     if args.out:
         write_cell_table(gated_table(table, gates), args.out)
-    for name, n in classify(table, gates).counts().items():
+    for name, n in apply_gates(table, gates).counts().items():
         print(f"{name}\t{n}")
     return 0
 
@@ -60,15 +63,15 @@ def _gate(args) -> int:
 def _segment(args) -> int:
     from dataclasses import replace
 
-    from napari_ifcell.core.sam_masks import SamSettings
+    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.io import open_pair, open_slide
-    from napari_ifcell.io.label_store import LabelStore, project_folder
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.project import project_folder
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
 
-    sam = replace(SamSettings(), checkpoint=args.checkpoint, model_type=args.model_type, device=args.device,
-                  points_per_side=args.points_per_side, pred_iou_thresh=args.iou, stability_score_thresh=args.stability,
-                  box_nms_thresh=args.nms)  # fmt: skip
-    settings = SegmentSettings(backend=args.backend, tile=args.tile, halo=args.halo, sam=sam)
+    sam = settings_from_args(args, SamSettings())
+    settings = replace(settings_from_args(args, SegmentSettings()), sam=sam)
     problems = settings.problems()
     if problems:
         raise ValueError("; ".join(problems))
@@ -78,19 +81,22 @@ def _segment(args) -> int:
     else:
         pair, if_slide = None, open_slide(args.if_slide)
     model = None
-    if args.backend.startswith("sam"):
-        if not args.checkpoint:
+    if settings.backend.startswith("sam"):
+        if not sam.checkpoint:
             raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
-        from napari_ifcell.core.sam_model import load_sam
+        from napari_ifcell.core.segment.sam_model import load_sam
 
-        model = load_sam(args.checkpoint, model_type=args.model_type, device=args.device)
+        model = load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
     folder = args.store or project_folder(if_slide.path)
     store = LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
-    steps = segment_region(if_slide, store, pair=pair, region=tuple(args.region) if args.region else None,
-                           settings=settings, model=model)  # fmt: skip
+    steps = segment_region(
+        if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings, model=model
+    )
     result = run_to_end(steps, _progress)
     print(file=sys.stderr)
-    print(f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced) -> {folder}")
+    print(
+        f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced) -> {folder}"
+    )
     return 0
 
 
@@ -105,8 +111,12 @@ def _run(args) -> int:
         print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
     try:
         for if_path, he_path, out_dir in slides:
-            job = SlideJob(str(if_path), str(he_path) if he_path else None, tuple(args.he_offset_um), settings, str(out_dir))
-            summary = run_slide(job, client=client, progress=_progress, region=tuple(args.region) if args.region else None)
+            job = SlideJob(
+                str(if_path), str(he_path) if he_path else None, tuple(args.he_offset_um), settings, str(out_dir)
+            )
+            summary = run_slide(
+                job, client=client, progress=_progress, region=tuple(args.region) if args.region else None
+            )
             print(file=sys.stderr)
             print(f"{Path(if_path).name}: {summary.describe()} -> {out_dir}")
     finally:
@@ -123,32 +133,64 @@ def _slide_list(args) -> list[tuple]:
         if "if_path" not in table.columns:
             raise ValueError(f"{args.slides}: needs an if_path column (and optionally he_path, out_dir)")
         base = Path(args.out)
-        return [(row.if_path, getattr(row, "he_path", None) if isinstance(getattr(row, "he_path", None), str) else None,
-                 getattr(row, "out_dir", None) if isinstance(getattr(row, "out_dir", None), str) else base / Path(row.if_path).name.split(".")[0])
-                for row in table.itertuples()]  # fmt: skip
+        return [
+            (
+                row.if_path,
+                getattr(row, "he_path", None) if isinstance(getattr(row, "he_path", None), str) else None,
+                getattr(row, "out_dir", None)
+                if isinstance(getattr(row, "out_dir", None), str)
+                else base / Path(row.if_path).name.split(".")[0],
+            )
+            for row in table.itertuples()
+        ]
     if not args.if_slide:
         raise ValueError("give --if (and --he) or --slides")
     return [(args.if_slide, args.he, Path(args.out))]
 
 
-
 def add_commands(sub) -> None:
+    from napari_ifcell.cli.options import add_settings_options
+    from napari_ifcell.core.quantify.cells import STATISTICS, QuantifySettings
+    from napari_ifcell.core.segment.sam_masks import SamSettings
+    from napari_ifcell.core.segment.sam_model import MODEL_TYPES
+    from napari_ifcell.pipeline.segment import BACKENDS as SEGMENT_BACKENDS
+    from napari_ifcell.pipeline.segment import SegmentSettings
+
     p = sub.add_parser("segment", help="segment nuclei over a region or the whole slide into its label store")
     p.add_argument("if_slide")
     p.add_argument("--he", help="the registered H&E (needed by the he and SAM backends)")
     p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
-    p.add_argument("--backend", default="hoechst", choices=["hoechst", "he", "sam", "sam-if-seeded"])
-    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide")
+    p.add_argument(
+        "--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide"
+    )
     p.add_argument("--store", help="label store folder; default <slide>.ifcell next to the slide")
-    p.add_argument("--tile", type=int, default=512)
-    p.add_argument("--halo", type=int, default=48)
-    p.add_argument("--checkpoint", help="SAM checkpoint (.pth)")
-    p.add_argument("--model-type", default="auto", choices=["auto", "vit_h", "vit_l", "vit_b"])
-    p.add_argument("--device", default="auto")
-    p.add_argument("--points-per-side", type=int, default=64)
-    p.add_argument("--iou", type=float, default=0.81, help="predicted IoU threshold")
-    p.add_argument("--stability", type=float, default=0.85)
-    p.add_argument("--nms", type=float, default=0.1, help="box NMS IoU")
+    add_settings_options(
+        p,
+        SegmentSettings,
+        only=("backend", "tile", "halo"),
+        choices={"backend": SEGMENT_BACKENDS},
+        helps={"tile": "tile size (level-0 px)", "halo": "margin read around a tile (px)"},
+    )
+    add_settings_options(
+        p,
+        SamSettings,
+        only=(
+            "checkpoint",
+            "model_type",
+            "device",
+            "points_per_side",
+            "pred_iou_thresh",
+            "stability_score_thresh",
+            "box_nms_thresh",
+        ),
+        flags={"pred_iou_thresh": "--iou", "stability_score_thresh": "--stability", "box_nms_thresh": "--nms"},
+        choices={"model_type": ("auto", *MODEL_TYPES)},
+        helps={
+            "checkpoint": "SAM checkpoint (.pth)",
+            "pred_iou_thresh": "predicted IoU threshold",
+            "box_nms_thresh": "box NMS IoU",
+        },
+    )
     p.set_defaults(func=_segment)
 
     p = sub.add_parser("run", help="whole-slide segment -> quantify -> gate as dask tasks; resumable")
@@ -169,10 +211,17 @@ def add_commands(sub) -> None:
     p.add_argument("if_slide")
     p.add_argument("labels", help="nuclei on the IF grid: a label TIFF or a label store folder (segment)")
     p.add_argument("--out", nargs="+", required=True, help=".parquet, .csv, .tsv and/or .h5ad (AnnData)")
-    p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide")
-    p.add_argument("--expand-um", type=float, default=1.625, help="cell = nucleus grown by this (µm)")
-    p.add_argument("--stats", nargs="+", default=["mean", "std"], choices=["mean", "std", "median"])
-    p.add_argument("--tile", type=int, default=2048)
+    p.add_argument(
+        "--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide"
+    )
+    add_settings_options(
+        p,
+        QuantifySettings,
+        only=("expand_um", "statistics", "tile"),
+        flags={"statistics": "--stats"},
+        choices={"statistics": STATISTICS},
+        helps={"expand_um": "cell = nucleus grown by this (µm)", "tile": "tile size (level-0 px)"},
+    )
     p.add_argument("--pixel-size", type=float, default=None, help="override the IF's µm per pixel")
     p.set_defaults(func=_quantify)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from napari_ifcell.cli.progress import progress as _progress
 
+
 def _open_pair_args(args):
     from napari_ifcell.io import open_pair
 
@@ -14,7 +15,7 @@ def _open_pair_args(args):
 
 
 def _classifier_config(args):
-    from napari_ifcell.core.classifier import ClassifierConfig
+    from napari_ifcell.core.classify.model import ClassifierConfig
 
     config = ClassifierConfig(task=args.task, input=args.input, patch_size=args.size)
     problems = config.problems()
@@ -37,61 +38,60 @@ def _export_dataset(args) -> int:
 
         client = local_client(args.workers, args.scheduler)
     try:
-        index = export_dataset(_open_pair_args(args), table, args.labels, args.out, config=config, sampling=args.sampling,
-                               n=args.n, sizes=tuple(args.sizes or (args.size,)), seed=args.seed, client=client)  # fmt: skip
+        index = export_dataset(
+            _open_pair_args(args),
+            table,
+            args.labels,
+            args.out,
+            config=config,
+            sampling=args.sampling,
+            n=args.n,
+            sizes=tuple(args.sizes or (args.size,)),
+            seed=args.seed,
+            client=client,
+        )
     finally:
         if client is not None:
             client.close()
-    print(f"{len(index)} cells -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items()))
+    print(
+        f"{len(index)} cells -> {args.out}: " + ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items())
+    )
     return 0
 
 
 def _train(args) -> int:
-    import json
-    from dataclasses import replace
+    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.core.steps import run_to_end
+    from napari_ifcell.extras import require
+    from napari_ifcell.pipeline.classify import dataset_config, train_on_dataset_steps
 
-    import numpy as np
-
-    from napari_ifcell.core.classifier import ClassifierConfig, save_classifier
-    from napari_ifcell.core.training import predict_proba, train_classifier
-    from napari_ifcell.pipeline.dataset import load_dataset
-
-    config = ClassifierConfig.from_json(json.loads((Path(args.dataset) / "config.json").read_text()))
-    config = replace(config, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, backbone=args.backbone,
-                     backbone_weights=args.backbone_weights, seed=args.seed, device=args.device,
-                     patch_size=args.size or config.patch_size)  # fmt: skip
-    patches, index = load_dataset(args.dataset, config.patch_size)
-    columns = ["target"] if config.task == "multiclass" else [f"{m}_target" for m in config.markers]
-    targets = index[columns].to_numpy()
-    targets = targets[:, 0] if config.task == "multiclass" else targets
-    split = index["split"].to_numpy()
-    model, history = train_classifier(patches[split == "train"], targets[split == "train"], config,
-                                      val_patches=patches[split == "val"], val_targets=targets[split == "val"], progress=_progress)  # fmt: skip
-    save_classifier(model, config, args.out, history=history)
+    require("torch", extra="classifier")
+    config = settings_from_args(args, dataset_config(args.dataset))
+    _, _, history, report = run_to_end(train_on_dataset_steps(args.dataset, args.out, config=config), _progress)
     print(file=sys.stderr)
-    test = split == "test"
-    if test.any():
-        from napari_ifcell.core.classifier_metrics import class_report, marker_report
-
-        probs = predict_proba(model, patches[test], config)
-        if config.task == "multiclass":
-            report = class_report(np.asarray(config.classes)[targets[test]], np.asarray(config.classes)[probs.argmax(1)], config.classes)
-        else:
-            report = marker_report(targets[test], probs, config.markers)
+    if report is not None:
         print(report.round(3).to_string(index=False))
     print(f"model -> {args.out} ({len(history)} epochs)")
     return 0
 
 
 def _predict(args) -> int:
-    from napari_ifcell.core.classifier import load_classifier
-    from napari_ifcell.core.sam_model import resolve_device
+    from napari_ifcell.core.classify.model import load_classifier
+    from napari_ifcell.core.device import resolve_device
+    from napari_ifcell.extras import require
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
     from napari_ifcell.pipeline.classify import predict_cells
 
+    require("torch", extra="classifier")
     model, config = load_classifier(args.model, device=resolve_device(args.device))
-    table = predict_cells(_open_pair_args(args), read_cell_table(args.table), model, config,
-                          region=tuple(args.region) if args.region else None, progress=_progress)  # fmt: skip
+    table = predict_cells(
+        _open_pair_args(args),
+        read_cell_table(args.table),
+        model,
+        config,
+        region=tuple(args.region) if args.region else None,
+        progress=_progress,
+    )
     print(file=sys.stderr)
     write_cell_table(table, args.out)
     print(f"predictions for {int(table.filter(like='prob_').notna().all(axis=1).sum())} cells -> {args.out}")
@@ -101,7 +101,7 @@ def _predict(args) -> int:
 def _evaluate(args) -> int:
     import json
 
-    from napari_ifcell.core.classifier import ClassifierConfig
+    from napari_ifcell.core.classify.model import ClassifierConfig
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.pipeline.classify import evaluate_cells
 
@@ -117,13 +117,19 @@ def _evaluate(args) -> int:
 
 
 def _figures(table, config, folder: Path) -> None:
-    from napari_ifcell.core.classifier_metrics import save_confusion_figure, save_roc_figure
-    from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE, classifier_targets
+    from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
+    from napari_ifcell.core.classify.metrics import save_confusion_figure, save_roc_figure
+    from napari_ifcell.pipeline.dataset import classifier_targets
 
     folder.mkdir(parents=True, exist_ok=True)
     if config.task == "multiclass":
         scored = (classifier_targets(table, config) >= 0) & table["predicted"].notna().to_numpy()
-        save_confusion_figure(table["phenotype"].map(CLASS_OF_PHENOTYPE)[scored], table["predicted"][scored], config.classes, folder / "confusion.png")
+        save_confusion_figure(
+            table["phenotype"].map(CLASS_OF_PHENOTYPE)[scored],
+            table["predicted"][scored],
+            config.classes,
+            folder / "confusion.png",
+        )
     else:
         import numpy as np
 
@@ -132,8 +138,10 @@ def _figures(table, config, folder: Path) -> None:
         save_roc_figure(classifier_targets(table, config)[has], probs[has], config.markers, folder / "roc.png")
 
 
-
 def add_commands(sub) -> None:
+    from napari_ifcell.cli.options import add_settings_options
+    from napari_ifcell.core.classify.model import BACKBONES, ClassifierConfig
+
     def pair_arguments(p):
         p.add_argument("--if", dest="if_slide", required=True, help="IF slide")
         p.add_argument("--he", required=True, help="its registered H&E")
@@ -159,14 +167,15 @@ def add_commands(sub) -> None:
     p = sub.add_parser("train", help="train an H&E classifier on an exported data set")
     p.add_argument("dataset")
     p.add_argument("--out", required=True, help="model folder (weights.pt + config.json)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--size", type=int, default=None, help="patch size (default: the data set's)")
-    p.add_argument("--backbone", default="small_cnn", choices=["small_cnn", "resnet18"])
-    p.add_argument("--backbone-weights", default=None, help="local ResNet-18 weights (.pth)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--seed", type=int, default=0)
+    add_settings_options(
+        p,
+        ClassifierConfig,
+        only=("epochs", "batch_size", "learning_rate", "patch_size", "backbone", "backbone_weights", "device", "seed"),
+        flags={"learning_rate": "--lr", "patch_size": "--size"},
+        choices={"backbone": BACKBONES},
+        helps={"patch_size": "patch size", "backbone_weights": "local ResNet-18 weights (.pth)"},
+    )
+    p.epilog = "Options left out keep the data set's config (config.json)."
     p.set_defaults(func=_train)
 
     p = sub.add_parser("predict", help="classify the cells of a table from the H&E")

@@ -58,9 +58,15 @@ def _compare(args) -> int:
         name, sep, path = spec.partition("=")
         if not sep:
             raise ValueError(f"--model {spec}: expected NAME=FILE")
-        source = DetectionSource(path, type_map=_type_map_spec(args.type_map), model_um_per_px=args.model_um_per_px,
-                                 format=args.format, origin_px=tuple(args.origin_px), offset_um=tuple(args.he_offset_um),
-                                 trust=args.trust_pickle)  # fmt: skip
+        source = DetectionSource(
+            path,
+            type_map=_type_map_spec(args.type_map),
+            model_um_per_px=args.model_um_per_px,
+            format=args.format,
+            origin_px=tuple(args.origin_px),
+            offset_um=tuple(args.he_offset_um),
+            trust=args.trust_pickle,
+        )
         models[name] = source.read(um_per_px)
     if not models:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
@@ -69,8 +75,9 @@ def _compare(args) -> int:
         if not args.labels:
             raise ValueError("--match iou needs --labels (label TIFF or label store folder)")
         labels = args.labels
-    report, counts, _ = compare_models(regions, truth, models, um_per_px=um_per_px, radius_um=args.radius_um,
-                                       match=args.match, labels=labels)  # fmt: skip
+    report, counts, _ = compare_models(
+        regions, truth, models, um_per_px=um_per_px, radius_um=args.radius_um, match=args.match, labels=labels
+    )
     print(report_markdown(report), end="")
     if args.out:
         written = write_report(report, args.out, counts=counts)
@@ -79,23 +86,48 @@ def _compare(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.core.type_maps import PRESETS
+    from napari_ifcell.core.compare.type_maps import PRESETS
     from napari_ifcell.io.detections import FORMATS
 
-    p = sub.add_parser("compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth")
+    p = sub.add_parser(
+        "compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth"
+    )
     p.add_argument("truth", help="gated (and reviewed) cell table: the IF-derived truth")
     p.add_argument("--regions", help="regions.json (or the project folder holding it)")
-    p.add_argument("--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels")
-    p.add_argument("--ours", action="append", metavar="[NAME=]TABLE", help="a table with our classifier's 'predicted' column")
-    p.add_argument("--model", action="append", metavar="NAME=FILE", help="another model's detections (HoVer-Net JSON, TIAToolbox, GeoJSON)")
+    p.add_argument(
+        "--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels"
+    )
+    p.add_argument(
+        "--ours", action="append", metavar="[NAME=]TABLE", help="a table with our classifier's 'predicted' column"
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME=FILE",
+        help="another model's detections (HoVer-Net JSON, TIAToolbox, GeoJSON)",
+    )
     p.add_argument("--type-map", default="lizard", help=f"{', '.join(PRESETS)} or a JSON file (default lizard)")
     p.add_argument("--model-um-per-px", type=float, help="resolution the model ran at (default: the type map's)")
     p.add_argument("--format", default="auto", choices=["auto", *FORMATS])
-    p.add_argument("--origin-px", type=float, nargs=2, default=(0.0, 0.0), metavar=("Y", "X"),
-                   help="where the model's image began on the slide (level-0 px)")
-    p.add_argument("--he-offset-um", type=float, nargs=2, default=(0.0, 0.0), metavar=("DY", "DX"),
-                   help="H&E minus IF registration, when the model ran on the H&E")
-    p.add_argument("--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)")
+    p.add_argument(
+        "--origin-px",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("Y", "X"),
+        help="where the model's image began on the slide (level-0 px)",
+    )
+    p.add_argument(
+        "--he-offset-um",
+        type=float,
+        nargs=2,
+        default=(0.0, 0.0),
+        metavar=("DY", "DX"),
+        help="H&E minus IF registration, when the model ran on the H&E",
+    )
+    p.add_argument(
+        "--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)"
+    )
     p.add_argument("--if", dest="if_slide", help="the IF slide (for its pixel size)")
     p.add_argument("--pixel-size-um", type=float, help="the slide's pixel size, if --if is not given")
     p.add_argument("--radius-um", type=float, default=3.0, help="centroid matching radius (default 3 µm, OCELOT)")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 def _session(args):
     from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.pipeline.review_session import ReviewSession
+    from napari_ifcell.pipeline.review.session import ReviewSession
 
     project = Path(args.project)
     labels = Path(args.labels) if args.labels else (project if (project / "labels.zarr").exists() else None)
@@ -17,7 +17,7 @@ def _session(args):
 
 
 def _export(args) -> int:
-    from napari_ifcell.pipeline.review_export import export_review
+    from napari_ifcell.pipeline.review.export import export_review
 
     session = _session(args)
     if any(Path(p).suffix.lower() == ".geojson" for p in args.out) and session.store is None:
@@ -30,8 +30,8 @@ def _export(args) -> int:
 
 
 def _agreement(args) -> int:
-    from napari_ifcell.core.agreement import agreement_table, auto_vs_people
-    from napari_ifcell.pipeline.review_export import export_agreement
+    from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people
+    from napari_ifcell.pipeline.review.export import export_agreement
 
     session = _session(args)
     print(agreement_table(session.state).round(3).to_string(index=False))
@@ -43,16 +43,19 @@ def _agreement(args) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("review-export", help="export reviewed cells: .parquet/.csv/.tsv/.h5ad tables or QuPath .geojson")
+    p = sub.add_parser(
+        "review-export", help="export reviewed cells: .parquet/.csv/.tsv/.h5ad tables or QuPath .geojson"
+    )
     p.add_argument("project", help="the slide's project folder (<slide>.ifcell) holding review/")
     p.add_argument("--out", nargs="+", required=True, help="one or more files; the format follows the suffix")
     p.add_argument("--labels", help="label store (default: the project folder's)")
     p.add_argument("--include-rejected", action="store_true", help="keep cells rejected as not-a-cell in GeoJSON")
     p.set_defaults(func=_export)
 
-    p = sub.add_parser("review-agreement", help="Cohen's kappa and confusion: auto labels vs people, reviewer vs reviewer")
+    p = sub.add_parser(
+        "review-agreement", help="Cohen's kappa and confusion: auto labels vs people, reviewer vs reviewer"
+    )
     p.add_argument("project")
     p.add_argument("--labels", help="label store (default: the project folder's)")
     p.add_argument("--out", help="CSV with the kappas and the confusion matrix")
     p.set_defaults(func=_agreement)
-

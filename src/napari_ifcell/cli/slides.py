@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+
 def _info(args) -> int:
     from napari_ifcell.io import open_slide
 
@@ -47,13 +48,20 @@ def _synth(args) -> int:
         print(f"\r{stage}: {i + 1}/{n}", end="", file=sys.stderr, flush=True)
 
     pair = make_synthetic_pair(
-        args.out_dir, shape=tuple(args.size), seed=args.seed, he_offset_px=tuple(args.he_offset),
-        tile=args.tile, he_planar=args.he_planar, progress=progress,
-    )  # fmt: skip
+        args.out_dir,
+        shape=tuple(args.size),
+        seed=args.seed,
+        he_offset_px=tuple(args.he_offset),
+        tile=args.tile,
+        he_planar=args.he_planar,
+        progress=progress,
+    )
     print(file=sys.stderr)
     truth = json.loads(pair.truth_path.read_text())
-    print(f"wrote {pair.folder}: {truth['n_cells']} cells, {pair.if_path.name}, {pair.he_path.name}, "
-          f"{pair.labels_path.name}, {pair.cells_path.name}")  # fmt: skip
+    print(
+        f"wrote {pair.folder}: {truth['n_cells']} cells, {pair.if_path.name}, {pair.he_path.name}, "
+        f"{pair.labels_path.name}, {pair.cells_path.name}"
+    )
     return 0
 
 
@@ -68,7 +76,6 @@ def _demo(args) -> int:
     return 0
 
 
-
 def add_commands(sub) -> None:
     p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
     p.add_argument("path")
@@ -80,8 +87,14 @@ def add_commands(sub) -> None:
     p.add_argument("out_dir")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--he-offset", type=float, nargs=2, metavar=("DY", "DX"), default=(3.0, -2.0),
-                   help="H&E registration error in pixels")  # fmt: skip
+    p.add_argument(
+        "--he-offset",
+        type=float,
+        nargs=2,
+        metavar=("DY", "DX"),
+        default=(3.0, -2.0),
+        help="H&E registration error in pixels",
+    )
     p.add_argument("--tile", type=int, default=1024)
     p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
     p.set_defaults(func=_synth)

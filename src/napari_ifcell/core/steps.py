@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 
 def run_to_end(steps: Generator, progress: Callable[[str, int, int], None] | None = None):

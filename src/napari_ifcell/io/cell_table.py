@@ -47,7 +47,9 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
         raise CellTableError(f"{path}: cannot read the cell table ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise CellTableError(f"{path}: missing column(s) {', '.join(missing)}; a cell table needs {', '.join(REQUIRED_COLUMNS)}")
+        raise CellTableError(
+            f"{path}: missing column(s) {', '.join(missing)}; a cell table needs {', '.join(REQUIRED_COLUMNS)}"
+        )
     return table
 
 

@@ -47,13 +47,17 @@ def save_report_chart(report: pd.DataFrame, path: str | Path, *, metric: str = "
     return atomic_write(path, lambda p: fig.savefig(p, format="png"))
 
 
-def write_report(report: pd.DataFrame, folder: str | Path, *, stem: str = "comparison", counts: pd.DataFrame | None = None) -> dict[str, Path]:
+def write_report(
+    report: pd.DataFrame, folder: str | Path, *, stem: str = "comparison", counts: pd.DataFrame | None = None
+) -> dict[str, Path]:
     """``<stem>.csv``, ``<stem>.md``, ``<stem>.png`` (and ``<stem>_counts.csv``) in ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = {
         "csv": atomic_write(folder / f"{stem}.csv", lambda p: report.to_csv(p, index=False)),
-        "markdown": atomic_write(folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")),
+        "markdown": atomic_write(
+            folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")
+        ),
         "chart": save_report_chart(report, folder / f"{stem}.png"),
     }
     if counts is not None:

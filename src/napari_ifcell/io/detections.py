@@ -143,11 +143,19 @@ def _tiatoolbox_columns(path: Path, doc):
 
 
 def _geojson_rows(path: Path, doc):
-    features = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else \
-        [doc] if isinstance(doc, dict) and doc.get("type") == "Feature" else doc  # fmt: skip
+    features = (
+        doc.get("features")
+        if isinstance(doc, dict) and doc.get("type") == "FeatureCollection"
+        else [doc]
+        if isinstance(doc, dict) and doc.get("type") == "Feature"
+        else doc
+    )
     if not isinstance(features, list):
         raise DetectionFileError(f"{path}: expected a GeoJSON FeatureCollection, Feature or list of Features")
-    centroids, types, probs, contours = [], [], [], []
+    centroids: list[np.ndarray] = []
+    types: list[str] = []
+    probs: list[float] = []
+    contours: list[np.ndarray | None] = []
     for i, feature in enumerate(features):
         where = f"{path}: features[{i}]"
         if not isinstance(feature, dict):
@@ -170,6 +178,8 @@ def _geojson_rows(path: Path, doc):
         if not isinstance(rings, list) or not rings:
             raise DetectionFileError(f"{where}.geometry.coordinates: expected a list of rings of [x, y]")
         ring = _points(rings[0], f"{where}.geometry.coordinates[0]")
+        if ring is None:
+            raise DetectionFileError(f"{where}.geometry.coordinates[0]: expected a list of [x, y] points")
         centroids.append(_polygon_centroid(ring))
         contours.append(ring)
     return centroids, types, probs, contours
@@ -181,8 +191,15 @@ def _to_slide(rows, frame: Frame) -> pd.DataFrame:
     xy = np.asarray(centroids_xy, float).reshape(-1, 2)
     rc = frame.to_slide(xy[:, ::-1])
     contour_rc = [None if c is None else frame.to_slide(c[:, ::-1]) for c in contours_xy]
-    return pd.DataFrame({"y": rc[:, 0], "x": rc[:, 1], "type": list(types),
-                         "prob": np.asarray(probs, float), "contour": pd.Series(contour_rc, dtype=object)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "y": rc[:, 0],
+            "x": rc[:, 1],
+            "type": list(types),
+            "prob": np.asarray(probs, float),
+            "contour": pd.Series(contour_rc, dtype=object),
+        }
+    )
 
 
 def _pair(value, where: str, expected: str) -> np.ndarray:
@@ -229,9 +246,11 @@ def _read_zarr(path: Path) -> dict:
 
 def _read_dat(path: Path, *, trust: bool):
     if not trust:
-        raise UntrustedFileError(f"{path}: a TIAToolbox .dat file is a pickle, and loading it runs code from the file; "
-                                 "open it only if you trust where it came from (trust=True, --trust-pickle, "
-                                 "or 'I trust this file' in the widget)")  # fmt: skip
+        raise UntrustedFileError(
+            f"{path}: a TIAToolbox .dat file is a pickle, and loading it runs code from the file; "
+            "open it only if you trust where it came from (trust=True, --trust-pickle, "
+            "or 'I trust this file' in the widget)"
+        )
     import joblib
 
     try:

@@ -12,12 +12,13 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.gating import DEFAULT_HIERARCHY, GateError, GateSet, MarkerGate, now_iso
-from napari_ifcell.core.phenotypes import PhenotypeRule
+from napari_ifcell.core.gating.phenotypes import PhenotypeRule
 
 SCHEMA_VERSION = 1
 GATE_FIELDS = ("thresholds", "compartment", "transform", "cofactor", "source", "set_by", "set_at")
@@ -29,9 +30,18 @@ def gates_to_dict(gateset: GateSet) -> dict:
         entry = {k: v for k, v in asdict(gate).items() if k != "marker"}
         entry["thresholds"] = [None if math.isinf(v) else float(v) for v in gate.thresholds]
         gates[marker] = entry
-    phenotypes = [{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(r).items() if v} for r in gateset.phenotypes]
-    return {"schema_version": SCHEMA_VERSION, "slide": gateset.slide, "saved_at": now_iso(),
-            "gates": gates, "hierarchy": dict(gateset.hierarchy), "phenotypes": phenotypes}  # fmt: skip
+    assert gateset.phenotypes is not None  # GateSet replaces None by the default rules
+    phenotypes = [
+        {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(r).items() if v} for r in gateset.phenotypes
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "slide": gateset.slide,
+        "saved_at": now_iso(),
+        "gates": gates,
+        "hierarchy": dict(gateset.hierarchy),
+        "phenotypes": phenotypes,
+    }
 
 
 def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
@@ -60,16 +70,19 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
             problems.append(f"{marker}: thresholds must be numbers, got {thresholds}")
             continue
         fields = {k: entry[k] for k in GATE_FIELDS if k in entry and k != "thresholds"}
-        gates[marker] = MarkerGate(marker, values, **fields)
+        # not necessarily three: MarkerGate.problems() reports a wrong count with the rest
+        gates[marker] = MarkerGate(marker, cast("tuple[float, float, float]", values), **fields)
     rules = []
     for raw in doc.get("phenotypes") or []:
         try:
-            rules.append(PhenotypeRule(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}))
+            rule_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+            rules.append(PhenotypeRule(**rule_fields))
         except TypeError as exc:
             problems.append(f"phenotype rule {raw!r}: {exc}")
     hierarchy = dict(doc["hierarchy"] or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
-    gateset = GateSet(gates=gates, hierarchy=hierarchy, phenotypes=rules if "phenotypes" in doc else None,
-                      slide=doc.get("slide", ""))  # fmt: skip
+    gateset = GateSet(
+        gates=gates, hierarchy=hierarchy, phenotypes=rules if "phenotypes" in doc else None, slide=doc.get("slide", "")
+    )
     problems.extend(gateset.problems(columns))
     if problems:
         raise GateError(problems, path)
@@ -122,7 +135,9 @@ def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "
     return path
 
 
-def import_scimap_gates(path: str | Path, *, image_id: str | None = None, compartment: str = "cell") -> dict[str, MarkerGate]:
+def import_scimap_gates(
+    path: str | Path, *, image_id: str | None = None, compartment: str = "cell"
+) -> dict[str, MarkerGate]:
     """Gates from a scimap CSV (first column markers, then one column per image)."""
     path = Path(path)
     try:
@@ -140,8 +155,14 @@ def import_scimap_gates(path: str | Path, *, image_id: str | None = None, compar
             problems.append(f"{marker}: gate is not a number ({value})")
             continue
         raw = float(np.expm1(value))
-        gates[str(marker)] = MarkerGate(str(marker), (raw, raw, math.inf), compartment=compartment, transform="log1p",
-                                        source="scimap", set_at=now_iso())  # fmt: skip
+        gates[str(marker)] = MarkerGate(
+            str(marker),
+            (raw, raw, math.inf),
+            compartment=compartment,
+            transform="log1p",
+            source="scimap",
+            set_at=now_iso(),
+        )
     if problems:
         raise GateError(problems, path)
     return gates

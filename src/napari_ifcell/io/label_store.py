@@ -24,10 +24,8 @@ INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "
 CHUNK = 1024
 
 
-def project_folder(slide_path: str | Path) -> Path:
-    """The folder next to a slide where its segmentation and tables live."""
-    slide_path = Path(slide_path)
-    return slide_path.with_name(slide_path.name.split(".")[0] + ".ifcell")
+INDEX_FILE = "cell_index.parquet"
+LEGACY_INDEX_FILE = "cells.parquet"  # version 1 stores; the name is now the project's cell table
 
 
 @dataclass
@@ -41,7 +39,9 @@ class LabelStore:
 
     # --- creating and opening --------------------------------------------------------
     @classmethod
-    def create(cls, folder: str | Path, shape: tuple[int, int], *, pixel_size_um: float | None, n_levels: int | None = None) -> "LabelStore":
+    def create(
+        cls, folder: str | Path, shape: tuple[int, int], *, pixel_size_um: float | None, n_levels: int | None = None
+    ) -> LabelStore:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / "labels.zarr").exists():
@@ -54,15 +54,27 @@ class LabelStore:
         h, w = shape
         for level in range(n_levels):
             f = 2**level
-            group.create_array(str(level), shape=((h + f - 1) // f, (w + f - 1) // f), chunks=(CHUNK, CHUNK), dtype="uint32", fill_value=0)
-        meta = {"format": "napari-ifcell label store", "version": 1, "shape": [h, w], "pixel_size_um": pixel_size_um,
-                "next_id": 1, "runs": []}  # fmt: skip
+            group.create_array(
+                str(level),
+                shape=((h + f - 1) // f, (w + f - 1) // f),
+                chunks=(CHUNK, CHUNK),
+                dtype="uint32",
+                fill_value=0,
+            )
+        meta = {
+            "format": "napari-ifcell label store",
+            "version": 2,
+            "shape": [h, w],
+            "pixel_size_um": pixel_size_um,
+            "next_id": 1,
+            "runs": [],
+        }
         store = cls(folder, [group[str(i)] for i in range(n_levels)], pd.DataFrame(columns=list(INDEX_COLUMNS)), meta)
         store.commit()
         return store
 
     @classmethod
-    def open(cls, folder: str | Path) -> "LabelStore":
+    def open(cls, folder: str | Path) -> LabelStore:
         folder = Path(folder)
         meta_path = folder / "store.json"
         if not meta_path.is_file():
@@ -70,7 +82,11 @@ class LabelStore:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         group = zarr.open_group(folder / "labels.zarr", mode="r+")
         levels = [group[str(i)] for i in range(len(list(group.array_keys())))]
-        index_path = folder / "cells.parquet"
+        index_path = folder / INDEX_FILE
+        if meta.get("version", 1) == 1 and (folder / LEGACY_INDEX_FILE).is_file() and not index_path.is_file():
+            os.replace(folder / LEGACY_INDEX_FILE, index_path)  # a version 1 store: move its index aside
+            meta["version"] = 2
+            atomic_text(meta_path, json.dumps(meta, indent=2))
         index = pd.read_parquet(index_path) if index_path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
         return cls(folder, levels, index, meta)
 
@@ -81,7 +97,7 @@ class LabelStore:
         return zarr.open_group(Path(folder) / "labels.zarr", mode="r")["0"]
 
     @classmethod
-    def open_or_create(cls, folder, shape, *, pixel_size_um) -> "LabelStore":
+    def open_or_create(cls, folder, shape, *, pixel_size_um) -> LabelStore:
         folder = Path(folder)
         if (folder / "store.json").is_file():
             store = cls.open(folder)
@@ -177,11 +193,19 @@ class LabelStore:
         ids, inverse = np.unique(written, return_inverse=True)
         compact = inverse.reshape(written.shape)
         props = regionprops_table(compact, properties=("label", "centroid", "bbox", "area"))
-        rows = pd.DataFrame({
-            "CellID": ids[props["label"]], "Y_centroid": props["centroid-0"] + y0, "X_centroid": props["centroid-1"] + x0,
-            "y0": props["bbox-0"] + y0, "x0": props["bbox-1"] + x0, "y1": props["bbox-2"] + y0, "x1": props["bbox-3"] + x0,
-            "Area": props["area"].astype(np.int64), "run": run,
-        })  # fmt: skip
+        rows = pd.DataFrame(
+            {
+                "CellID": ids[props["label"]],
+                "Y_centroid": props["centroid-0"] + y0,
+                "X_centroid": props["centroid-1"] + x0,
+                "y0": props["bbox-0"] + y0,
+                "x0": props["bbox-1"] + x0,
+                "y1": props["bbox-2"] + y0,
+                "x1": props["bbox-3"] + x0,
+                "Area": props["area"].astype(np.int64),
+                "run": run,
+            }
+        )
         self.index = pd.concat([self.index, rows], ignore_index=True) if len(self.index) else rows
         return len(rows)
 
@@ -190,7 +214,10 @@ class LabelStore:
         for level in range(1, len(self.levels)):
             f = 2**level
             ly0, lx0 = y0 // f, x0 // f
-            ly1, lx1 = min((y1 + f - 1) // f, self.levels[level].shape[0]), min((x1 + f - 1) // f, self.levels[level].shape[1])
+            ly1, lx1 = (
+                min((y1 + f - 1) // f, self.levels[level].shape[0]),
+                min((x1 + f - 1) // f, self.levels[level].shape[1]),
+            )
             self.levels[level][ly0:ly1, lx0:lx1] = self.levels[0][ly0 * f : ly1 * f : f, lx0 * f : lx1 * f : f]
 
     def start_run(self, settings: dict) -> int:
@@ -200,7 +227,7 @@ class LabelStore:
 
     def commit(self) -> None:
         """Write the index and metadata atomically (labels are written as tiles finish)."""
-        tmp = self.folder / ".cells.parquet.partial"
+        tmp = self.folder / f".{INDEX_FILE}.partial"
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
-        os.replace(tmp, self.folder / "cells.parquet")
+        os.replace(tmp, self.folder / INDEX_FILE)
         atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))

@@ -84,13 +84,14 @@ def tiff_tag_pixel_size(page: tifffile.TiffPage) -> tuple[float, float] | None:
 
     Orion's H&E files carry a resolution of 1 with no unit: that is "unknown", not 1 µm.
     """
-    unit = page.resolutionunit
-    per_unit_um = {
+    # RESUNIT is an IntEnum, so the plain int tag value finds its member's entry
+    um_per_unit: dict[int, float] = {
         tifffile.RESUNIT.CENTIMETER: 1e4,
         tifffile.RESUNIT.INCH: 25400.0,
         tifffile.RESUNIT.MILLIMETER: 1e3,
         tifffile.RESUNIT.MICROMETER: 1.0,
-    }.get(unit)
+    }
+    per_unit_um = um_per_unit.get(page.resolutionunit)
     if per_unit_um is None:
         return None
     xres, yres = page.get_resolution()

@@ -62,15 +62,22 @@ class SlidePair:
     def pixel_size_um(self) -> float:
         return self.if_slide._require_pixel_size()
 
+    def _he_pixel_size_um(self) -> float:
+        """The H&E pixel size; set from the IF's at construction when the file has none."""
+        ps = self.he_slide.pixel_size_um
+        if ps is None:
+            raise SlidePairError(self.he_slide.path, "pixel size unknown; give the H&E pixel size")
+        return ps
+
     def he_world_transform(self) -> tuple[tuple[float, float], tuple[float, float]]:
         """(scale, translate) in µm that place H&E pixels in the IF's physical frame."""
         reg = self.registration
-        s = self.he_slide.pixel_size_um / reg.scale
+        s = self._he_pixel_size_um() / reg.scale
         return (s, s), (-reg.offset_um[0] / reg.scale, -reg.offset_um[1] / reg.scale)
 
     def if_to_he_px(self, y: float, x: float) -> tuple[float, float]:
         """H&E level-0 pixel of an IF level-0 pixel position."""
-        reg, ps_if, ps_he = self.registration, self.pixel_size_um, self.he_slide.pixel_size_um
+        reg, ps_if, ps_he = self.registration, self.pixel_size_um, self._he_pixel_size_um()
         return (
             (y * ps_if * reg.scale + reg.offset_um[0]) / ps_he,
             (x * ps_if * reg.scale + reg.offset_um[1]) / ps_he,
@@ -126,6 +133,8 @@ def check_pair(if_slide: Slide, he_slide: Slide) -> None:
     ps_if, ps_he = if_slide.pixel_size_um, he_slide.pixel_size_um
     if ps_if is None:
         raise SlidePairError(if_slide.path, "pixel size unknown; give the IF pixel size")
+    if ps_he is None:
+        raise SlidePairError(he_slide.path, "pixel size unknown; give the H&E pixel size")
     ext_if = np.array(if_slide.shape) * ps_if
     ext_he = np.array(he_slide.shape) * ps_he
     rel = np.abs(ext_if - ext_he) / np.maximum(ext_if, ext_he)
@@ -156,7 +165,8 @@ def open_pair(
         if_slide.close()
         raise
     try:
-        return SlidePair(if_slide, he_slide, Registration(tuple(offset_um), scale))
+        dy_um, dx_um = offset_um
+        return SlidePair(if_slide, he_slide, Registration((float(dy_um), float(dx_um)), scale))
     except BaseException:
         if_slide.close()
         he_slide.close()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import tifffile
@@ -100,8 +100,9 @@ def write_pyramidal_ome_tiff(
     if channel_names is not None:
         metadata["Channel"] = {"Name": list(channel_names)}
     if pixel_size_um is not None:
-        metadata.update(PhysicalSizeX=pixel_size_um, PhysicalSizeXUnit="µm",
-                        PhysicalSizeY=pixel_size_um, PhysicalSizeYUnit="µm")  # fmt: skip
+        metadata.update(
+            PhysicalSizeX=pixel_size_um, PhysicalSizeXUnit="µm", PhysicalSizeY=pixel_size_um, PhysicalSizeYUnit="µm"
+        )
 
     def resolution(level: int) -> dict:
         if pixel_size_um is None:
@@ -110,15 +111,17 @@ def write_pyramidal_ome_tiff(
         return {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
 
     tmp_path = path.with_name(path.name + ".partial")
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".pyramid-") as tmp:
-        with tifffile.TiffWriter(tmp_path, bigtiff=True, ome=True) as tw:
-            tw.write(level0, subifds=n_levels - 1, metadata=metadata, **resolution(0), **options)
-            src = level0
-            for level in range(1, n_levels):
-                if progress:
-                    progress(f"pyramid {path.name}", level, n_levels - 1)
-                src = _next_level(src, yx_axes, downsample, Path(tmp) / f"level{level}.dat")
-                tw.write(src, subfiletype=1, metadata=None, **resolution(level), **options)
-            del src
+    with (
+        tempfile.TemporaryDirectory(dir=path.parent, prefix=".pyramid-") as tmp,
+        tifffile.TiffWriter(tmp_path, bigtiff=True, ome=True) as tw,
+    ):
+        tw.write(level0, subifds=n_levels - 1, metadata=metadata, **resolution(0), **options)
+        src = level0
+        for level in range(1, n_levels):
+            if progress:
+                progress(f"pyramid {path.name}", level, n_levels - 1)
+            src = _next_level(src, yx_axes, downsample, Path(tmp) / f"level{level}.dat")
+            tw.write(src, subfiletype=1, metadata=None, **resolution(level), **options)
+        del src
     os.replace(tmp_path, path)  # a reader never sees a half-written slide
     return path

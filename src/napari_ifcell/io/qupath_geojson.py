@@ -12,8 +12,14 @@ import pandas as pd
 
 from napari_ifcell.io.atomic import atomic_write
 
-CLASS_COLOURS = {"CD4 T": (0, 200, 255), "CD8 T": (255, 215, 0), "B cell": (255, 64, 64), "macrophage": (255, 140, 0),
-                 "other": (150, 150, 150), "lymphocyte": (255, 0, 255)}  # fmt: skip
+CLASS_COLOURS = {
+    "CD4 T": (0, 200, 255),
+    "CD8 T": (255, 215, 0),
+    "B cell": (255, 64, 64),
+    "macrophage": (255, 140, 0),
+    "other": (150, 150, 150),
+    "lymphocyte": (255, 0, 255),
+}
 BLOCK = 1024
 
 
@@ -28,16 +34,17 @@ def cell_outlines(read, cells: pd.DataFrame) -> dict[int, np.ndarray]:
         y0, x0 = int(group.y0.min()) - 1, int(group.x0.min()) - 1
         y1, x1 = int(group.y1.max()) + 1, int(group.x1.max()) + 1
         labels = read(y0, x0, y1 - y0, x1 - x0)
-        for cell in group.itertuples():
-            sub = labels[int(cell.y0) - y0 - 1 : int(cell.y1) - y0 + 1, int(cell.x0) - x0 - 1 : int(cell.x1) - x0 + 1]
-            contours = find_contours((sub == cell.CellID).astype(float), 0.5)
+        boxes = group[["y0", "x0", "y1", "x1"]].to_numpy()
+        for cell_id, (cy0, cx0, cy1, cx1) in zip(group["CellID"].to_numpy(), boxes):
+            sub = labels[int(cy0) - y0 - 1 : int(cy1) - y0 + 1, int(cx0) - x0 - 1 : int(cx1) - x0 + 1]
+            contours = find_contours((sub == cell_id).astype(float), 0.5)
             if not contours:
                 continue
             ring = max(contours, key=len)  # (row, col), relative to sub
-            xy = np.column_stack([ring[:, 1] + cell.x0 - 1, ring[:, 0] + cell.y0 - 1])
+            xy = np.column_stack([ring[:, 1] + cx0 - 1, ring[:, 0] + cy0 - 1])
             if not np.array_equal(xy[0], xy[-1]):
                 xy = np.vstack([xy, xy[:1]])
-            out[int(cell.CellID)] = np.round(xy, 2)
+            out[int(cell_id)] = np.round(xy, 2)
     return out
 
 
@@ -55,10 +62,19 @@ def cells_geojson(table: pd.DataFrame, outlines: dict[int, np.ndarray], *, class
         if measured:
             props["measurements"] = measured
         ring = outlines.get(cell)
-        geometry = {"type": "Polygon", "coordinates": [ring.tolist()]} if ring is not None and len(ring) >= 4 else \
-            {"type": "Point", "coordinates": [xs[i], ys[i]]}  # fmt: skip
-        features.append({"type": "Feature", "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{cell}")),
-                         "geometry": geometry, "properties": props})  # fmt: skip
+        geometry = (
+            {"type": "Polygon", "coordinates": [ring.tolist()]}
+            if ring is not None and len(ring) >= 4
+            else {"type": "Point", "coordinates": [xs[i], ys[i]]}
+        )
+        features.append(
+            {
+                "type": "Feature",
+                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{cell}")),
+                "geometry": geometry,
+                "properties": props,
+            }
+        )
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_ifcell.io.atomic import atomic_text
+from napari_ifcell.io.project import Project
 
-REGIONS_FILE = "regions.json"
 KINDS = ("rectangle", "polygon")
 
 
@@ -29,7 +29,7 @@ class Region:
     vertices: np.ndarray  # (N, 2) row, col at level 0
 
     @classmethod
-    def rectangle(cls, name: str, y: float, x: float, h: float, w: float) -> "Region":
+    def rectangle(cls, name: str, y: float, x: float, h: float, w: float) -> Region:
         return cls(name, "rectangle", np.array([[y, x], [y, x + w], [y + h, x + w], [y + h, x]], float))
 
     def contains(self, rows, cols) -> np.ndarray:
@@ -58,12 +58,17 @@ def save_regions(regions: list[Region], path: str | Path, *, pixel_size_um: floa
     path = Path(path)
     if path.suffix.lower() != ".json":
         path.mkdir(parents=True, exist_ok=True)
-        path = path / REGIONS_FILE
+        path = Project.at(path).regions
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         raise RegionFileError(f"{path}: region names must be unique, got {names}")
-    doc = {"schema_version": 1, "pixel_size_um": pixel_size_um,
-           "regions": [{"name": r.name, "kind": r.kind, "vertices_rc": np.asarray(r.vertices, float).tolist()} for r in regions]}  # fmt: skip
+    doc = {
+        "schema_version": 1,
+        "pixel_size_um": pixel_size_um,
+        "regions": [
+            {"name": r.name, "kind": r.kind, "vertices_rc": np.asarray(r.vertices, float).tolist()} for r in regions
+        ],
+    }
     return atomic_text(path, json.dumps(doc, indent=1))
 
 
@@ -71,7 +76,7 @@ def load_regions(path: str | Path) -> list[Region]:
     """Regions from a file written by :func:`save_regions` (or its project folder)."""
     path = Path(path)
     if path.is_dir():
-        path = path / REGIONS_FILE
+        path = Project.at(path).regions
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
 
 from napari_ifcell.io.atomic import atomic_write, write_npz
-
-REVIEW_DIR = "review"
+from napari_ifcell.io.project import Project
 
 
 class ReviewFileError(ValueError):
@@ -32,12 +32,12 @@ class ReviewFiles:
     """The review folder of one project."""
 
     def __init__(self, project: str | Path):
-        self.folder = Path(project) / REVIEW_DIR
+        self.folder = Project.at(project).review
         self.journal_path = self.folder / "journal.jsonl"
         self.initial_path = self.folder / "initial.parquet"
         self.state_path = self.folder / "state.parquet"
         self.edits = self.folder / "edits"
-        self._journal = None
+        self._journal: TextIO | None = None
 
     def exists(self) -> bool:
         return self.initial_path.is_file()
@@ -72,7 +72,9 @@ class ReviewFiles:
                 events.append(json.loads(line))
             except ValueError:
                 if good_end + len(line) < len(raw):
-                    raise ReviewFileError(f"{self.journal_path}: line {len(events) + 1} is not JSON; the journal is damaged") from None
+                    raise ReviewFileError(
+                        f"{self.journal_path}: line {len(events) + 1} is not JSON; the journal is damaged"
+                    ) from None
                 break
             good_end += len(line)
         if good_end < len(raw):
@@ -84,7 +86,7 @@ class ReviewFiles:
     def append(self, event: dict) -> None:
         """Append one event and make it durable (flush + fsync) before returning."""
         if self._journal is None:
-            self._journal = open(self.journal_path, "a", encoding="utf-8")
+            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - held open for appends
         self._journal.write(json.dumps(event, separators=(",", ":")) + "\n")
         self._journal.flush()
         os.fsync(self._journal.fileno())
@@ -95,11 +97,20 @@ class ReviewFiles:
             self._journal = None
 
     # --- mask edit artefacts ---------------------------------------------------------------------
-    def write_edit(self, seq: int, window: tuple[int, int], before: np.ndarray, after: np.ndarray,
-                   rows_before: pd.DataFrame, rows_after: pd.DataFrame) -> str:  # fmt: skip
+    def write_edit(
+        self,
+        seq: int,
+        window: tuple[int, int],
+        before: np.ndarray,
+        after: np.ndarray,
+        rows_before: pd.DataFrame,
+        rows_after: pd.DataFrame,
+    ) -> str:
         name = f"{seq:08d}"
         self.edits.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.edits / f"{name}.npz", lambda p: write_npz(p, origin=np.asarray(window), before=before, after=after))
+        atomic_write(
+            self.edits / f"{name}.npz", lambda p: write_npz(p, origin=np.asarray(window), before=before, after=after)
+        )
         rows = pd.concat([rows_before.assign(_when="before"), rows_after.assign(_when="after")], ignore_index=True)
         atomic_write(self.edits / f"{name}.parquet", lambda p: rows.to_parquet(p, index=False))
         return name
@@ -110,7 +121,13 @@ class ReviewFiles:
             origin, before, after = tuple(z["origin"].tolist()), z["before"], z["after"]
         rows = pd.read_parquet(self.edits / f"{name}.parquet")
         split = rows.pop("_when")
-        return origin, before, after, rows[split == "before"].reset_index(drop=True), rows[split == "after"].reset_index(drop=True)
+        return (
+            origin,
+            before,
+            after,
+            rows[split == "before"].reset_index(drop=True),
+            rows[split == "after"].reset_index(drop=True),
+        )
 
     def write_state(self, table: pd.DataFrame) -> Path:
         return atomic_write(self.state_path, lambda p: table.to_parquet(p, index=False))

@@ -8,9 +8,9 @@ overhead) or :meth:`Slide.dask_levels` (for napari and whole-level computations)
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import tifffile
@@ -210,9 +210,7 @@ class Slide:
     # --- life cycle ------------------------------------------------------------------
     def _require_pixel_size(self) -> float:
         if self.pixel_size_um is None:
-            raise SlideMetadataError(
-                self.path, "pixel size unknown; give pixel_size_um (µm per pixel) when opening"
-            )
+            raise SlideMetadataError(self.path, "pixel size unknown; give pixel_size_um (µm per pixel) when opening")
         return self.pixel_size_um
 
     def close(self) -> None:
@@ -220,7 +218,7 @@ class Slide:
             self._tiff.close()
             self._tiff = None
 
-    def __enter__(self) -> "Slide":
+    def __enter__(self) -> Slide:
         return self
 
     def __exit__(self, *exc) -> None:

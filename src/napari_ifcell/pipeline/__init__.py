@@ -1,8 +1,8 @@
 """Compose io and core over a region or a whole slide, tile by tile. Used by the CLI and the GUI."""
 
-from napari_ifcell.pipeline.quantify import quantify_region
-from napari_ifcell.pipeline.regions import read_labels, tiles
 from napari_ifcell.core.steps import run_to_end
+from napari_ifcell.pipeline.quantify import quantify_region
 from napari_ifcell.pipeline.segment import SegmentSettings, segment_region
+from napari_ifcell.pipeline.tiling import read_labels, tiles
 
 __all__ = ["SegmentSettings", "quantify_region", "read_labels", "run_to_end", "segment_region", "tiles"]

@@ -3,29 +3,48 @@ IF-derived truth."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Generator
 
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.classifier import ClassifierConfig
-from napari_ifcell.core.patches import extract_patches
-from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE, classifier_targets, patch_reader
+from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
+from napari_ifcell.core.classify.model import ClassifierConfig
+from napari_ifcell.core.classify.patches import extract_patches
+from napari_ifcell.core.steps import run_to_end
+from napari_ifcell.pipeline.dataset import classifier_targets, patch_reader
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
 
-def predict_cells(pair, table: pd.DataFrame, model, config: ClassifierConfig, *, region=None,
-                  progress: Callable[[str, int, int], None] | None = None) -> pd.DataFrame:  # fmt: skip
+def predict_cells(
+    pair,
+    table: pd.DataFrame,
+    model,
+    config: ClassifierConfig,
+    *,
+    region=None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> pd.DataFrame:
+    """``predict_cells_steps`` run to the end."""
+    return run_to_end(predict_cells_steps(pair, table, model, config, region=region), progress)
+
+
+def predict_cells_steps(
+    pair, table: pd.DataFrame, model, config: ClassifierConfig, *, region=None
+) -> Generator[tuple[str, int, int], None, pd.DataFrame]:
     """``table`` with ``prob_<class>`` and ``predicted`` (multiclass) or ``prob_<marker>``
-    (multitask) for the cells in ``region`` (level-0 ``y, x, h, w``; default all); others NaN."""
-    from napari_ifcell.core.training import predict_proba
+    (multitask) for the cells in ``region`` (level-0 ``y, x, h, w``; default all); others NaN.
+    Yields ``("predict", cells done, cells)`` per chunk of cells."""
+    from napari_ifcell.core.classify.training import predict_proba
 
     table = table.copy()
     rows = np.arange(len(table))
     if region is not None:
         y, x, h, w = region
-        inside = table["Y_centroid"].between(y, y + h, inclusive="left") & table["X_centroid"].between(x, x + w, inclusive="left")
+        inside = table["Y_centroid"].between(y, y + h, inclusive="left") & table["X_centroid"].between(
+            x, x + w, inclusive="left"
+        )
         rows = np.flatnonzero(inside.to_numpy())
     names = config.classes if config.task == "multiclass" else config.markers
     probs = np.full((len(table), len(names)), np.nan, np.float32)
@@ -36,8 +55,7 @@ def predict_cells(pair, table: pd.DataFrame, model, config: ClassifierConfig, *,
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         probs[chunk] = predict_proba(model, extract_patches(read, centres[chunk], config.patch_size), config)
-        if progress:
-            progress("predict", min(start + CHUNK, len(rows)), len(rows))
+        yield "predict", min(start + CHUNK, len(rows)), len(rows)
     for i, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, i]
     if config.task == "multiclass":
@@ -48,11 +66,14 @@ def predict_cells(pair, table: pd.DataFrame, model, config: ClassifierConfig, *,
 
 def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None) -> pd.DataFrame:
     """The papers' tables over the cells that have a prediction and an IF-derived label."""
-    from napari_ifcell.core.classifier_metrics import class_report, marker_report
+    from napari_ifcell.core.classify.metrics import class_report, marker_report
 
     if region is not None:
         y, x, h, w = region
-        table = table[table["Y_centroid"].between(y, y + h, inclusive="left") & table["X_centroid"].between(x, x + w, inclusive="left")]
+        table = table[
+            table["Y_centroid"].between(y, y + h, inclusive="left")
+            & table["X_centroid"].between(x, x + w, inclusive="left")
+        ]
     targets = classifier_targets(table, config)
     if config.task == "multiclass":
         scored = (targets >= 0) & table["predicted"].notna().to_numpy()
@@ -61,3 +82,49 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
     probs = table[[f"prob_{m}" for m in config.markers]].to_numpy()
     has = ~np.isnan(probs).any(axis=1)
     return marker_report(targets[has], probs[has], config.markers)
+
+
+def dataset_config(dataset) -> ClassifierConfig:
+    """The classifier config an exported data set was cut for."""
+    import json
+    from pathlib import Path
+
+    return ClassifierConfig.from_json(json.loads((Path(dataset) / "config.json").read_text()))
+
+
+def train_on_dataset_steps(dataset, out, *, config: ClassifierConfig | None = None):
+    """Train on an exported data set's train split (early stopping on its val split), save the
+    model in ``out`` and score its test split. Yields ``("train", epoch, epochs)``; returns
+    ``(model, config, history, test_report)`` (the report is None without a test split).
+
+    ``config``: the training settings; default the data set's own config.
+    """
+    from napari_ifcell.core.classify.metrics import class_report, marker_report
+    from napari_ifcell.core.classify.model import save_classifier
+    from napari_ifcell.core.classify.training import predict_proba, train_steps
+    from napari_ifcell.pipeline.dataset import load_dataset
+
+    config = config or dataset_config(dataset)
+    patches, index = load_dataset(dataset, config.patch_size)
+    columns = ["target"] if config.task == "multiclass" else [f"{m}_target" for m in config.markers]
+    targets = index[columns].to_numpy()
+    targets = targets[:, 0] if config.task == "multiclass" else targets
+    split = index["split"].to_numpy()
+    model, history = yield from train_steps(
+        patches[split == "train"],
+        targets[split == "train"],
+        config,
+        val_patches=patches[split == "val"],
+        val_targets=targets[split == "val"],
+    )
+    save_classifier(model, config, out, history=history)
+    test = split == "test"
+    report = None
+    if test.any():
+        probs = predict_proba(model, patches[test], config)
+        if config.task == "multiclass":
+            names = np.asarray(config.classes)
+            report = class_report(names[targets[test]], names[probs.argmax(1)], config.classes)
+        else:
+            report = marker_report(targets[test], probs, config.markers)
+    return model, config, history, report

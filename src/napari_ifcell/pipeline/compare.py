@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.comparison import comparison_counts, comparison_report
-from napari_ifcell.core.type_maps import DEFAULT_TRUTH_MAP, type_map
+from napari_ifcell.core.compare.report import comparison_counts, comparison_report
+from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP, type_map
 from napari_ifcell.io.detections import Frame, read_detections
 
 REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
@@ -19,20 +19,30 @@ REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when 
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
     """``CellID, y, x, class`` from a gated cell table: the IF-derived class (the reviewed one
     when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes."""
-    from napari_ifcell.pipeline.dataset import CLASS_OF_PHENOTYPE
+    from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 
     class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
     if "phenotype" not in table.columns and REVIEWED_CLASS not in table.columns:
         raise ValueError("the truth table has no 'phenotype' column; gate it first")
-    cls = table["phenotype"].map(CLASS_OF_PHENOTYPE) if "phenotype" in table.columns else pd.Series(None, index=table.index)
+    cls = (
+        table["phenotype"].map(CLASS_OF_PHENOTYPE)
+        if "phenotype" in table.columns
+        else pd.Series(None, index=table.index)
+    )
     keep = np.ones(len(table), bool)
     if REVIEWED_CLASS in table.columns:
         reviewed = table[REVIEWED_CLASS]
         cls = reviewed.where(reviewed.notna(), cls)
         if "review_status" in table.columns:
             keep = (table["review_status"] != "rejected").to_numpy()
-    out = pd.DataFrame({"CellID": table["CellID"].to_numpy(), "y": table["Y_centroid"].to_numpy(float),
-                        "x": table["X_centroid"].to_numpy(float), "class": cls.map(class_map).to_numpy(object)})  # fmt: skip
+    out = pd.DataFrame(
+        {
+            "CellID": table["CellID"].to_numpy(),
+            "y": table["Y_centroid"].to_numpy(float),
+            "x": table["X_centroid"].to_numpy(float),
+            "class": cls.map(class_map).to_numpy(object),
+        }
+    )
     out.loc[out["class"].isna(), "class"] = None
     return out[keep].reset_index(drop=True)
 
@@ -43,9 +53,14 @@ def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> p
         raise ValueError("the prediction table has no 'predicted' column; run 'napari-ifcell predict' first")
     class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
     done = table[table["predicted"].notna()]
-    return pd.DataFrame({"CellID": done["CellID"].to_numpy(), "y": done["Y_centroid"].to_numpy(float),
-                         "x": done["X_centroid"].to_numpy(float),
-                         "class": done["predicted"].map(class_map).to_numpy(object)})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "CellID": done["CellID"].to_numpy(),
+            "y": done["Y_centroid"].to_numpy(float),
+            "x": done["X_centroid"].to_numpy(float),
+            "class": done["predicted"].map(class_map).to_numpy(object),
+        }
+    )
 
 
 @dataclass
@@ -75,7 +90,7 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     array-like)."""
     from skimage.draw import polygon as fill_polygon
 
-    from napari_ifcell.core.detection_metrics import iou_pairs
+    from napari_ifcell.core.segment.metrics import iou_pairs
     from napari_ifcell.pipeline.dataset import label_reader
 
     read = label_reader(labels)
@@ -105,8 +120,16 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     return matchers
 
 
-def compare_models(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], *, um_per_px: float,
-                   radius_um: float = 3.0, match: str = "centroid", labels=None):  # fmt: skip
+def compare_models(
+    regions,
+    truth: pd.DataFrame,
+    models: dict[str, pd.DataFrame],
+    *,
+    um_per_px: float,
+    radius_um: float = 3.0,
+    match: str = "centroid",
+    labels=None,
+):
     """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``)."""
     if not regions:
         raise ValueError("no regions to compare in; draw or load at least one")
@@ -117,5 +140,7 @@ def compare_models(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame]
         if labels is None:
             raise ValueError("mask IoU matching needs the truth label image (labels)")
         matchers = mask_matchers(regions, truth, models, labels)
-    counts, outcomes = comparison_counts(regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers)
+    counts, outcomes = comparison_counts(
+        regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers
+    )
     return comparison_report(counts), counts, outcomes

@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.classifier import ClassifierConfig
-from napari_ifcell.core.patches import extract_patches, mask_patches
-from napari_ifcell.core.sampling import sample_marker_balanced, sample_per_class, spatial_split
+from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
+from napari_ifcell.core.classify.model import ClassifierConfig
+from napari_ifcell.core.classify.patches import extract_patches, mask_patches
+from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
 
-# gating phenotypes -> Immunocto's classes; unknown / inconsistent cells get no label
-CLASS_OF_PHENOTYPE = {"CD4 T": "CD4 T", "regulatory T": "CD4 T", "CD8 T": "CD8 T", "B cell": "B cell",
-                      "macrophage": "macrophage", "other": "other"}  # fmt: skip
 SAMPLINGS = ("per_class", "marker_balanced", "natural")
 
 
@@ -49,7 +47,9 @@ def patch_reader(pair, config: ClassifierConfig):
 
             level = len(pair.if_slide.levels) - 1
             lh, lw = pair.if_slide.level_shapes[level]
-            hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=["Hoechst"]))[0]
+            hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=["Hoechst"]))[
+                0
+            ]
         raw = pair.if_slide.read_region(y, x, h, w, channels=["Hoechst"])[0].astype(np.float32)
         lo, hi = hoechst_scale
         return np.clip((raw - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[..., None]
@@ -61,7 +61,9 @@ def patch_reader(pair, config: ClassifierConfig):
     return lambda y, x, h, w: np.concatenate([he(y, x, h, w), hoechst(y, x, h, w)], axis=-1)
 
 
-def select_cells(table: pd.DataFrame, targets: np.ndarray, config: ClassifierConfig, *, sampling: str, n: int, seed: int) -> np.ndarray:
+def select_cells(
+    table: pd.DataFrame, targets: np.ndarray, config: ClassifierConfig, *, sampling: str, n: int, seed: int
+) -> np.ndarray:
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; choose from {SAMPLINGS}")
     if config.task == "multiclass":
@@ -80,7 +82,7 @@ def select_cells(table: pd.DataFrame, targets: np.ndarray, config: ClassifierCon
 def label_reader(labels):
     """``read(y, x, h, w)`` over a label TIFF or label store folder (paths), a label Slide or
     2-D array-like, or a callable already."""
-    from napari_ifcell.pipeline.regions import read_labels
+    from napari_ifcell.pipeline.tiling import read_labels
 
     if callable(labels):
         return labels
@@ -97,10 +99,12 @@ CHUNK_CELLS = 1024
 
 def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, ids, size):
     """Worker side: patches and masks of one chunk of cells (slides opened once per process)."""
-    from napari_ifcell.pipeline.regions import open_slides_cached
+    from napari_ifcell.pipeline.tiling import open_slides_cached
 
     _, pair = open_slides_cached(if_path, he_path, tuple(offset_um))
-    return extract_patches(patch_reader(pair, config), centres, size), mask_patches(_cached_label_reader(labels_path), centres, ids, size)
+    return extract_patches(patch_reader(pair, config), centres, size), mask_patches(
+        _cached_label_reader(labels_path), centres, ids, size
+    )
 
 
 _LABEL_READERS: dict = {}
@@ -114,18 +118,34 @@ def _cached_label_reader(path):
 
 def _patches_and_masks(pair, labels, config, centres, ids, size, client):
     if client is None:
-        return extract_patches(patch_reader(pair, config), centres, size), mask_patches(label_reader(labels), centres, ids, size)
+        return extract_patches(patch_reader(pair, config), centres, size), mask_patches(
+            label_reader(labels), centres, ids, size
+        )
     if callable(labels):
         raise ValueError("on a cluster, give the labels as a path (label TIFF or label store folder)")
     args = (str(pair.if_slide.path), str(pair.he_slide.path), tuple(pair.registration.offset_um), str(labels), config)
-    futures = [client.submit(_extract_chunk, *args, centres[i : i + CHUNK_CELLS], ids[i : i + CHUNK_CELLS], size, pure=False)
-               for i in range(0, len(centres), CHUNK_CELLS)]  # fmt: skip
+    futures = [
+        client.submit(_extract_chunk, *args, centres[i : i + CHUNK_CELLS], ids[i : i + CHUNK_CELLS], size, pure=False)
+        for i in range(0, len(centres), CHUNK_CELLS)
+    ]
     parts = client.gather(futures)
     return np.concatenate([p for p, _ in parts]), np.concatenate([m for _, m in parts])
 
 
-def export_dataset(pair, table: pd.DataFrame, labels, out_dir, *, config: ClassifierConfig, sampling: str = "per_class",
-                   n: int = 5000, sizes=None, block_um: float = 250.0, seed: int = 0, client=None) -> pd.DataFrame:  # fmt: skip
+def export_dataset(
+    pair,
+    table: pd.DataFrame,
+    labels,
+    out_dir,
+    *,
+    config: ClassifierConfig,
+    sampling: str = "per_class",
+    n: int = 5000,
+    sizes=None,
+    block_um: float = 250.0,
+    seed: int = 0,
+    client=None,
+) -> pd.DataFrame:
     """Write patches (every size), nucleus masks and an index to ``out_dir`` (replaced whole).
 
     ``labels``: the nuclei (label TIFF, label store folder, or a ``read(y, x, h, w)``), for
@@ -142,9 +162,15 @@ def export_dataset(pair, table: pd.DataFrame, labels, out_dir, *, config: Classi
     cells = cells.iloc[np.lexsort((block[:, 1], block[:, 0]))].reset_index(drop=True)  # raster order of blocks
     rows = rows[np.lexsort((block[:, 1], block[:, 0]))]
     centres = cells[["Y_centroid", "X_centroid"]].to_numpy()
-    index = pd.DataFrame({"CellID": cells["CellID"].to_numpy(), "X_centroid": cells["X_centroid"], "Y_centroid": cells["Y_centroid"],
-                          "slide": Path(str(pair.if_slide.path)).name,
-                          "split": spatial_split(centres[:, ::-1] * pair.if_slide.pixel_size_um, block_um=block_um, seed=seed)})  # fmt: skip
+    index = pd.DataFrame(
+        {
+            "CellID": cells["CellID"].to_numpy(),
+            "X_centroid": cells["X_centroid"],
+            "Y_centroid": cells["Y_centroid"],
+            "slide": Path(str(pair.if_slide.path)).name,
+            "split": spatial_split(centres[:, ::-1] * pair.if_slide.pixel_size_um, block_um=block_um, seed=seed),
+        }
+    )
     if config.task == "multiclass":
         index["target"] = targets[rows]
         index["class"] = [config.classes[t] for t in targets[rows]]
@@ -173,5 +199,7 @@ def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
     folder = Path(folder)
     group = zarr.open_group(folder / "patches.zarr", mode="r")
     if str(size) not in group:
-        raise ValueError(f"{folder}: no {size} px patches; sizes: {[k for k in group.array_keys() if not k.startswith('mask')]}")
+        raise ValueError(
+            f"{folder}: no {size} px patches; sizes: {[k for k in group.array_keys() if not k.startswith('mask')]}"
+        )
     return np.asarray(group[str(size)][:]), pd.read_parquet(folder / "index.parquet")

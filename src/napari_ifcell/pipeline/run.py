@@ -14,17 +14,18 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.extras import require
 from napari_ifcell.io.atomic import atomic_write, write_npz
-from napari_ifcell.pipeline.regions import open_labels_cached, open_slides_cached, tiles
 from napari_ifcell.pipeline.run_settings import RunSettings
+from napari_ifcell.pipeline.tiling import open_labels_cached, open_slides_cached, tiles
 
 Progress = Callable[[str, int, int], None]
 
@@ -49,15 +50,17 @@ class RunSummary:
 
     def describe(self) -> str:
         rate = self.megapixels / self.seconds if self.seconds else 0.0
-        return (f"{self.cells} cells, {self.tiles} tiles ({self.skipped} already done) in {self.seconds:.1f} s: "
-                f"{rate:.2f} megapixels/s, {self.cells / max(self.seconds, 1e-9):.0f} cells/s; "
-                f"peak worker memory {self.peak_rss_mb:.0f} MB")  # fmt: skip
+        return (
+            f"{self.cells} cells, {self.tiles} tiles ({self.skipped} already done) in {self.seconds:.1f} s: "
+            f"{rate:.2f} megapixels/s, {self.cells / max(self.seconds, 1e-9):.0f} cells/s; "
+            f"peak worker memory {self.peak_rss_mb:.0f} MB"
+        )
 
 
 # --- worker side -------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _model(sam_settings):
-    from napari_ifcell.core.sam_model import load_sam
+    from napari_ifcell.core.segment.sam_model import load_sam
 
     return load_sam(sam_settings.checkpoint, model_type=sam_settings.model_type, device=sam_settings.device)
 
@@ -81,7 +84,9 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
     segmenter = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
     ty, tx, th, tw = box
     halo = seg.halo
-    labels = owned_labels(segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw))
+    labels = owned_labels(
+        segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw)
+    )
     path = Path(job.out_dir) / "segment_tiles" / f"{ty}_{tx}.npz"
     atomic_write(path, lambda p: write_npz(p, labels=labels.astype(np.int32), origin=np.array([ty - halo, tx - halo])))
     return {"tile": box, "cells": int(labels.max()), "rss_mb": _peak_rss_mb()}
@@ -96,14 +101,16 @@ def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
     table = quantify_region(if_slide, labels, region=box, settings=quant)
     ty, tx = box[:2]
-    atomic_write(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False))
+    atomic_write(
+        Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False)
+    )
     return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
 
 
 @lru_cache(maxsize=1)
 def _classifier(folder):
-    from napari_ifcell.core.classifier import load_classifier
-    from napari_ifcell.core.sam_model import resolve_device
+    from napari_ifcell.core.classify.model import load_classifier
+    from napari_ifcell.core.device import resolve_device
 
     return load_classifier(folder, device=resolve_device("auto"))
 
@@ -117,7 +124,9 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     ty, tx = box[:2]
     cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
     predicted = predict_cells(pair, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
-    atomic_write(Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False))
+    atomic_write(
+        Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
+    )
     return {"tile": box, "cells": len(predicted), "rss_mb": _peak_rss_mb()}
 
 
@@ -146,11 +155,15 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
 
     todo = [b for b in boxes if not (out / "quantify_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
     skipped += len(boxes) - len(todo)
-    outcomes += _map(client, quantify_tile, [(job, b) for b in todo], "quantify", len(boxes), len(boxes) - len(todo), progress)
+    outcomes += _map(
+        client, quantify_tile, [(job, b) for b in todo], "quantify", len(boxes), len(boxes) - len(todo), progress
+    )
     if job.settings.classifier:
         todo = [b for b in boxes if not (out / "predict_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
         skipped += len(boxes) - len(todo)
-        outcomes += _map(client, predict_tile, [(job, b) for b in todo], "predict", len(boxes), len(boxes) - len(todo), progress)
+        outcomes += _map(
+            client, predict_tile, [(job, b) for b in todo], "predict", len(boxes), len(boxes) - len(todo), progress
+        )
     table = _merge_tables(out, boxes, job.settings.gates, with_predictions=bool(job.settings.classifier))
     peak = max([o["rss_mb"] for o in outcomes], default=0.0)
     return RunSummary(len(table), len(boxes), skipped, time.perf_counter() - start, region[2] * region[3] / 1e6, peak)
@@ -180,8 +193,13 @@ def _map(client, fn, arg_list, stage, total, done, progress) -> list[dict]:
 
 def _record_run(out: Path, job: SlideJob, region) -> None:
     """run.json: what this folder holds; a different slide or settings is refused."""
-    record = {"if_path": job.if_path, "he_path": job.he_path, "offset_um": list(job.offset_um), "region": list(region),
-              "settings": json.loads(json.dumps(asdict(job.settings), default=str))}  # fmt: skip
+    record = {
+        "if_path": job.if_path,
+        "he_path": job.he_path,
+        "offset_um": list(job.offset_um),
+        "region": list(region),
+        "settings": json.loads(json.dumps(asdict(job.settings), default=str)),
+    }
     path = out / "run.json"
     if path.exists():
         previous = json.loads(path.read_text())
@@ -245,7 +263,7 @@ def _merge_tables(out: Path, boxes, gates_path, *, with_predictions: bool = Fals
         predictions = _concat(out, "predict_tiles", boxes).drop(columns=["X_centroid", "Y_centroid"])
         table = table.merge(predictions, on="CellID", how="left")
     if gates_path and len(table):
-        from napari_ifcell.core.gate_apply import gated_table
+        from napari_ifcell.core.gating.apply import gated_table
         from napari_ifcell.io.gate_file import load_gates
 
         table = gated_table(table, load_gates(gates_path, columns=table.columns))
@@ -264,12 +282,15 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
     """A dask.distributed client: an existing scheduler, or a local cluster of processes."""
     import logging
 
-    from distributed import Client, LocalCluster
+    distributed = require("distributed")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
     logging.getLogger("distributed").setLevel(logging.ERROR)  # the terminal shows our progress, not dask's chatter
     if scheduler:
         return Client(scheduler)
     n = n_workers or os.cpu_count() or 1
     dashboard = ":0" if dashboard_available() else None
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40)
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+    )
     return Client(cluster)

@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from napari_ifcell.core.nuclei_classic import WatershedSettings
-from napari_ifcell.core.quantify import QuantifySettings
-from napari_ifcell.core.sam_masks import SamSettings
+from napari_ifcell.core.quantify.cells import QuantifySettings
+from napari_ifcell.core.segment.sam_masks import SamSettings
+from napari_ifcell.core.segment.watershed import WatershedSettings
 from napari_ifcell.pipeline.segment import SegmentSettings
 
 SECTIONS = ("segmentation", "quantification", "gates", "classifier")
@@ -80,8 +80,12 @@ def load_run_settings(path: str | Path) -> RunSettings:
     seg_doc = dict(doc.get("segmentation") or {})
     watershed = _build(WatershedSettings, seg_doc.pop("watershed", None), "segmentation.watershed", problems)
     sam = _build(SamSettings, seg_doc.pop("sam", None), "segmentation.sam", problems)
-    segmentation = _build(SegmentSettings, {**seg_doc, **({"watershed": watershed} if watershed else {}),
-                                            **({"sam": sam} if sam else {})}, "segmentation", problems)  # fmt: skip
+    segmentation = _build(
+        SegmentSettings,
+        {**seg_doc, **({"watershed": watershed} if watershed else {}), **({"sam": sam} if sam else {})},
+        "segmentation",
+        problems,
+    )
     if segmentation is not None:
         problems += [f"segmentation: {p}" for p in segmentation.problems()]
         if segmentation.backend.startswith("sam"):
@@ -91,7 +95,9 @@ def load_run_settings(path: str | Path) -> RunSettings:
             elif not _resolve(path, checkpoint).is_file():
                 problems.append(f"segmentation.sam.checkpoint: no such file {_resolve(path, checkpoint)}")
             elif sam:
-                segmentation = dataclasses.replace(segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint))))
+                segmentation = dataclasses.replace(
+                    segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint)))
+                )
     quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
     gates = _path_setting(doc, "gates", "a gate file", path, problems)
     if gates is not None:
@@ -102,9 +108,8 @@ def load_run_settings(path: str | Path) -> RunSettings:
         except (ValueError, OSError) as exc:
             problems.append(f"gates: {exc}")
     classifier = _path_setting(doc, "classifier", "a model folder", path, problems)
-    if classifier is not None:
-        if not (Path(classifier) / "config.json").is_file() or not (Path(classifier) / "weights.pt").is_file():
-            problems.append(f"classifier: {classifier} is not a saved classifier (config.json + weights.pt)")
+    if classifier is not None and not all((Path(classifier) / f).is_file() for f in ("config.json", "weights.pt")):
+        problems.append(f"classifier: {classifier} is not a saved classifier (config.json + weights.pt)")
     if problems:
         raise RunSettingsError(path, problems)
     return RunSettings(segmentation, quantification, gates, classifier)

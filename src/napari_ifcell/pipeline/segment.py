@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from napari_ifcell.core.nuclei_classic import WatershedSettings, slide_threshold, stain_signal, watershed_nuclei
+from napari_ifcell.core.segment.watershed import WatershedSettings, slide_threshold, stain_signal, watershed_nuclei
 from napari_ifcell.core.tiles import owned_labels
-from napari_ifcell.pipeline.regions import tiles
+from napari_ifcell.pipeline.tiling import tiles
 
 BACKENDS = ("hoechst", "he", "sam", "sam-if-seeded")
 THRESHOLD_SAMPLES = 16
@@ -84,12 +84,16 @@ def estimate_threshold(reader: TileReader, backend: str, region, *, seed: int = 
     y, x, h, w = region
     rng = np.random.default_rng(seed)
     th, tw = min(tile, h), min(tile, w)
-    samples = [reader.signal(backend, int(rng.integers(y, y + h - th + 1)), int(rng.integers(x, x + w - tw + 1)), th, tw)
-               for _ in range(THRESHOLD_SAMPLES)]  # fmt: skip
+    samples = [
+        reader.signal(backend, int(rng.integers(y, y + h - th + 1)), int(rng.integers(x, x + w - tw + 1)), th, tw)
+        for _ in range(THRESHOLD_SAMPLES)
+    ]
     return slide_threshold(np.concatenate([s.ravel() for s in samples]))
 
 
-def segment_region(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings(), model=None):
+def segment_region(
+    if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings(), model=None
+):
     """Generator: segment ``region`` (level-0 ``y, x, h, w``; default the whole slide).
 
     ``model`` is a SAM model (``sam`` backends). Yields ``(stage, i, n)``; returns a
@@ -134,16 +138,22 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
             from dataclasses import replace
 
             ws = replace(ws, threshold=estimate_threshold(reader, settings.backend, region))
-        return lambda y, x, h, w: watershed_nuclei(reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws)
-    from napari_ifcell.core.sam_masks import SamSettings, sam_nuclei
+        return lambda y, x, h, w: watershed_nuclei(
+            reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws
+        )
+    from napari_ifcell.core.segment.sam_masks import SamSettings, sam_nuclei
 
     sam_settings = settings.sam or SamSettings()
     seeded = settings.backend == "sam-if-seeded"
     seed_threshold = estimate_threshold(reader, "hoechst", region) if seeded else None
     return lambda y, x, h, w: sam_nuclei(
-        model, reader.he(y, x, h, w), pixel_size_um=ps, settings=sam_settings,
-        hoechst=reader.hoechst(y, x, h, w) if seeded else None, seed_threshold=seed_threshold,
-    )  # fmt: skip
+        model,
+        reader.he(y, x, h, w),
+        pixel_size_um=ps,
+        settings=sam_settings,
+        hoechst=reader.hoechst(y, x, h, w) if seeded else None,
+        seed_threshold=seed_threshold,
+    )
 
 
 def _settings_dict(settings: SegmentSettings) -> dict:

@@ -71,9 +71,20 @@ def make_cells(layout: TissueLayout, rng: np.random.Generator, *, pixel_size_um:
     y, x, keep = _drop_overlaps(y, x, semi_major * (1 + amp.sum(axis=1)))
     positive, dim, level = _expression(type_code[keep], rng)
     return CellPopulation(
-        y, x, type_code[keep], region[keep], semi_major[keep], semi_minor[keep], angle[keep],
-        amp[keep], phase[keep], positive, dim, level, np.zeros(keep.sum(), dtype=bool),
-    )  # fmt: skip
+        y,
+        x,
+        type_code[keep],
+        region[keep],
+        semi_major[keep],
+        semi_minor[keep],
+        angle[keep],
+        amp[keep],
+        phase[keep],
+        positive,
+        dim,
+        level,
+        np.zeros(keep.sum(), dtype=bool),
+    )
 
 
 def _place(layout, rng, pixel_size_um):

@@ -82,7 +82,7 @@ def _place_aggregates(layout: TissueLayout, rng, pixel_size_um) -> np.ndarray:
     area_mm2 = h * w * (pixel_size_um * 1e-3) ** 2
     n = max(1, int(round(area_mm2 * AGGREGATES_PER_MM2)))
     # candidate centres: stroma points of a coarse grid
-    ys, xs = np.mgrid[0:h:layout.step, 0:w:layout.step]
+    ys, xs = np.mgrid[0 : h : layout.step, 0 : w : layout.step]
     ys, xs = ys.ravel() + layout.step / 2, xs.ravel() + layout.step / 2
     codes = layout.region_at(ys, xs)
     candidates = np.flatnonzero(codes == REGION_CODES["stroma"])

@@ -63,7 +63,9 @@ def rasterize_nuclei(
         u = (dx * c + dy * s) / cells.semi_major[i]
         v = (-dx * s + dy * c) / cells.semi_minor[i]
         phi = np.arctan2(v, u)
-        boundary = 1 + np.tensordot(amp, np.cos(harmonics[:, None, None] * phi + cells.harmonic_phase[i][:, None, None]), 1)
+        boundary = 1 + np.tensordot(
+            amp, np.cos(harmonics[:, None, None] * phi + cells.harmonic_phase[i][:, None, None]), 1
+        )
         inside = (u * u + v * v) <= boundary * boundary
         patch = labels[ya:yb, xa:xb]
         patch[inside & (patch == 0)] = i + 1

@@ -48,7 +48,9 @@ class Scene:
 def make_fibres(rng: np.random.Generator, n: int = 8) -> np.ndarray:
     angle = rng.uniform(0, np.pi, n)
     freq = rng.uniform(0.05, 0.2, n)  # cycles per px: fibres a few µm apart
-    return np.column_stack([freq * np.sin(angle), freq * np.cos(angle), rng.uniform(0, 2 * np.pi, n), rng.uniform(0.5, 1, n)])
+    return np.column_stack(
+        [freq * np.sin(angle), freq * np.cos(angle), rng.uniform(0, 2 * np.pi, n), rng.uniform(0.5, 1, n)]
+    )
 
 
 def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.ndarray:
@@ -57,7 +59,9 @@ def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.nda
     xx = (np.arange(w, dtype=np.float64)[None, :] + x0).astype(np.float32)
     total = np.zeros((h, w), dtype=np.float32)
     for ky, kx, phase, weight in scene.fibres:
-        total += np.float32(weight) * np.sin(np.float32(2 * np.pi) * (np.float32(ky) * yy + np.float32(kx) * xx) + np.float32(phase))
+        total += np.float32(weight) * np.sin(
+            np.float32(2 * np.pi) * (np.float32(ky) * yy + np.float32(kx) * xx) + np.float32(phase)
+        )
     return np.clip(0.5 + total / (2 * scene.fibres[:, 3].sum()) * 2.5, 0, 1)
 
 
@@ -135,7 +139,9 @@ def _render_he(scene, nuclei, cells_img, tissue, fibres, rng) -> np.ndarray:
     h_by_type = np.array(
         [mk.LYMPHOCYTE_HEMATOXYLIN if t in lymph else mk.HEMATOXYLIN[t] for t in mk.CELL_TYPES], dtype=np.float32
     )
-    e_by_type = np.array([mk.EOSIN_CYTOPLASM.get(t, mk.DEFAULT_EOSIN_CYTOPLASM) for t in mk.CELL_TYPES], dtype=np.float32)
+    e_by_type = np.array(
+        [mk.EOSIN_CYTOPLASM.get(t, mk.DEFAULT_EOSIN_CYTOPLASM) for t in mk.CELL_TYPES], dtype=np.float32
+    )
     codes = scene.cells.type_code
     ring = (cells_img > 0) & (nuclei == 0)
     chromatin = 1 + 0.8 * ndi.gaussian_filter(rng.standard_normal(nuclei.shape).astype(np.float32), 1.0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -41,15 +41,21 @@ class SyntheticPair:
     truth_path: Path
 
     @classmethod
-    def in_folder(cls, folder: str | Path) -> "SyntheticPair":
+    def in_folder(cls, folder: str | Path) -> SyntheticPair:
         folder = Path(folder)
-        return cls(folder, folder / IF_NAME, folder / HE_NAME, folder / LABELS_NAME, folder / CELLS_NAME, folder / TRUTH_NAME)
+        return cls(
+            folder, folder / IF_NAME, folder / HE_NAME, folder / LABELS_NAME, folder / CELLS_NAME, folder / TRUTH_NAME
+        )
 
     def exists(self) -> bool:
-        return all(p.is_file() for p in (self.if_path, self.he_path, self.labels_path, self.cells_path, self.truth_path))
+        return all(
+            p.is_file() for p in (self.if_path, self.he_path, self.labels_path, self.cells_path, self.truth_path)
+        )
 
 
-def build_scene(shape: tuple[int, int], seed: int, *, he_offset_px=(3.0, -2.0), pixel_size_um=ORION_PIXEL_SIZE_UM) -> Scene:
+def build_scene(
+    shape: tuple[int, int], seed: int, *, he_offset_px=(3.0, -2.0), pixel_size_um=ORION_PIXEL_SIZE_UM
+) -> Scene:
     """The slide's content (layout, cells, artefacts) as data, before any pixel is drawn."""
     rng = np.random.default_rng(seed)
     layout = make_layout(shape, rng, pixel_size_um=pixel_size_um)
@@ -117,13 +123,33 @@ def make_synthetic_pair(
             else:
                 he_mm[y0 : y0 + bh, x0 : x0 + bw] = he
             _accumulate_centroids(sums, labels, y0, x0)
-        write_pyramidal_ome_tiff(out.if_path, if_mm, axes="CYX", channel_names=ORION_CHANNELS,
-                                 pixel_size_um=pixel_size_um, tile=tile, progress=progress)  # fmt: skip
-        write_pyramidal_ome_tiff(out.he_path, he_mm, axes="SYX" if he_planar else "YXS",
-                                 pixel_size_um=pixel_size_um if he_pixel_size_in_file else None,
-                                 tile=tile, progress=progress)  # fmt: skip
-        write_pyramidal_ome_tiff(out.labels_path, lab_mm, axes="YX", channel_names=["nuclei"],
-                                 pixel_size_um=pixel_size_um, tile=tile, downsample="nearest", progress=progress)  # fmt: skip
+        write_pyramidal_ome_tiff(
+            out.if_path,
+            if_mm,
+            axes="CYX",
+            channel_names=ORION_CHANNELS,
+            pixel_size_um=pixel_size_um,
+            tile=tile,
+            progress=progress,
+        )
+        write_pyramidal_ome_tiff(
+            out.he_path,
+            he_mm,
+            axes="SYX" if he_planar else "YXS",
+            pixel_size_um=pixel_size_um if he_pixel_size_in_file else None,
+            tile=tile,
+            progress=progress,
+        )
+        write_pyramidal_ome_tiff(
+            out.labels_path,
+            lab_mm,
+            axes="YX",
+            channel_names=["nuclei"],
+            pixel_size_um=pixel_size_um,
+            tile=tile,
+            downsample="nearest",
+            progress=progress,
+        )
         del if_mm, he_mm, lab_mm
     table = cell_table(scene, sums, pixel_size_um)
     atomic_write(out.cells_path, lambda p: table.to_csv(p, index=False))

@@ -1,0 +1,110 @@
+"""What the review widget shows: the cells coloured by their review outcome, the current cell
+centred and ringed, and a gallery of its crops (H&E and the relevant IF channels)."""
+
+from __future__ import annotations
+
+import numpy as np
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.view import camera_of
+
+CLASS_COLOURS = ("#00c8ff", "#ffd700", "#ff4040", "#ff8c00", "#969696")  # the classes, in order
+REJECTED_COLOUR = "#ff00ff"
+VIEW_UM = 60.0  # field of view around the current cell
+
+
+class Gallery(QWidget):
+    """A grid of titled crops, scaled up for the eye."""
+
+    def __init__(self, columns: int = 3, display_px: int = 112):
+        super().__init__()
+        self.columns, self.display_px = columns, display_px
+        self.grid = QGridLayout()
+        self.setLayout(self.grid)
+        self.titles: list[str] = []
+
+    def show_crops(self, crops) -> None:
+        while self.grid.count():
+            item = self.grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.titles = [title for title, _ in crops]
+        for i, (title, rgb) in enumerate(crops):
+            rgb = np.ascontiguousarray(rgb)
+            h, w, _ = rgb.shape
+            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            picture = QLabel()
+            picture.setPixmap(QPixmap.fromImage(image).scaled(self.display_px, self.display_px))
+            caption = QLabel(title)
+            box = QWidget()
+            layout = QVBoxLayout(box)
+            layout.setContentsMargins(1, 1, 1, 1)
+            layout.addWidget(picture)
+            layout.addWidget(caption)
+            self.grid.addWidget(box, i // self.columns, i % self.columns)
+
+
+class ReviewLayers:
+    """The layers the review adds: a ring per decided cell in its class colour (magenta when
+    rejected), and a larger ring on the current cell. Points, not a recoloured label image:
+    a decision then redraws a few markers instead of re-reading the labels in view."""
+
+    def __init__(self, viewer, pixel_size_um: float, classes):
+        self.viewer, self.ps = viewer, pixel_size_um
+        self.colours = dict(enumerate(CLASS_COLOURS[: len(classes)]))
+        self.decided: dict[int, tuple[float, float, str]] = {}  # cell -> y, x, colour
+        for name in ("reviewed cells", "current cell"):
+            if name in viewer.layers:
+                viewer.layers.remove(name)
+        self.cells = viewer.add_points(
+            np.zeros((0, 2)),
+            name="reviewed cells",
+            scale=(self.ps, self.ps),
+            units=("µm", "µm"),
+            size=22,
+            face_color="transparent",
+            border_width=0.15,
+            border_width_is_relative=True,
+            metadata={PLUGIN_KEY: {"role": "review"}},
+        )
+        self.current = viewer.add_points(
+            np.zeros((0, 2)),
+            name="current cell",
+            scale=(self.ps, self.ps),
+            units=("µm", "µm"),
+            size=40,
+            face_color="transparent",
+            border_color="yellow",
+            border_width=0.08,
+        )
+
+    def recolour(self, ids, labels, statuses, centres) -> None:
+        """Mark decided cells with their class colour, rejected ones magenta; forget others.
+        ``centres``: ``(N, 2)`` level-0 row / column of ``ids``."""
+        from napari_ifcell.core.review.state import STATUSES
+
+        decided = (STATUSES.index("approved"), STATUSES.index("corrected"))
+        for cell, label, status, (y, x) in zip(
+            np.asarray(ids).tolist(), np.asarray(labels).tolist(), np.asarray(statuses).tolist(), centres
+        ):
+            if status in decided and label >= 0:
+                self.decided[cell] = (y, x, self.colours.get(label, "white"))
+            elif status == STATUSES.index("rejected"):
+                self.decided[cell] = (y, x, REJECTED_COLOUR)
+            else:
+                self.decided.pop(cell, None)
+        values = list(self.decided.values())
+        with self.cells.events.blocker_all():
+            self.cells.data = np.array([v[:2] for v in values], float).reshape(-1, 2)
+        self.cells.border_color = [v[2] for v in values] if values else "white"
+        self.cells.refresh()
+
+    def focus(self, y_px: float, x_px: float) -> None:
+        """Centre the camera on a cell, at a zoom showing about ``VIEW_UM`` around it."""
+        self.current.data = np.array([[y_px, x_px]])
+        zoom = min(self.viewer.canvas.size) / VIEW_UM
+        if not np.isclose(camera_of(self.viewer).zoom, zoom):  # each camera change re-slices every layer in view
+            camera_of(self.viewer).zoom = zoom
+        camera_of(self.viewer).center = (y_px * self.ps, x_px * self.ps)

@@ -1,0 +1,405 @@
+"""Review dock widget: step through a queue of cells with the keyboard, approve, reject or
+relabel each with one key, fix masks, and watch agreement; every key press is saved at once.
+
+Keys (while the viewer has focus and the "reviewed cells" layer, or no layer, is selected): ``.`` / ``,`` next / previous, ``a`` approve, ``x`` reject,
+``1``-``5`` set the class, ``Control-Z`` / ``Control-Shift-Z`` undo / redo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox, Table
+
+from napari_ifcell._napari.review.mask_tools import MaskTools
+from napari_ifcell._napari.review.view import Gallery, ReviewLayers
+from napari_ifcell._napari.sources import layer_with_role, open_sources
+from napari_ifcell._napari.torch_guard import keep_triton_out
+from napari_ifcell.core.review.queue import ORDERS
+from napari_ifcell.core.review.state import STATUSES
+
+STATUS_FILTERS = ("unreviewed", "any", *STATUSES[1:4])
+
+
+class ReviewWidget(MaskTools, Container):
+    def __init__(self, napari_viewer):
+        keep_triton_out()  # SAM (torch) may run in this process
+        self.viewer = napari_viewer
+        self.session = self.layers = self.sam = None
+        self.queue = np.zeros(0, np.int64)
+        self.position = -1
+        self._crop_futures: dict = {}
+        self._reader = None
+        self.reviewer = LineEdit(label="Reviewer", value="")
+        self.table_file = FileEdit(label="Gated cell table (to start)", mode="r", filter="*.parquet *.csv *.tsv")
+        self.store_dir = FileEdit(label="Label store (default: project)", mode="d")
+        self.auto_from = ComboBox(label="Auto labels from", choices=["phenotype", "model"], value="phenotype")
+        self.gates_file = FileEdit(
+            label="Gates (optional)",
+            mode="r",
+            filter="*.yaml *.yml *.json",
+            tooltip="for 'near a gate' uncertainty, and to re-gate cells whose mask you edit",
+        )
+        self.open_button = PushButton(text="Open / start review")
+        self.order = ComboBox(label="Order", choices=list(ORDERS), value="uncertainty")
+        self.per_class = SpinBox(label="Cells per class", min=1, max=10**6, value=5000)
+        self._class_names: list[str] = []
+        self.class_filter = ComboBox(label="Class", choices=lambda _w: ["any", *self._class_names])
+        self.status_filter = ComboBox(label="Status", choices=list(STATUS_FILTERS), value="unreviewed")
+        self.region_filter = ComboBox(label="Region", choices=self._region_names)
+        self.queue_button = PushButton(text="Build queue")
+        self.cell_info = Label(value="")
+        self.gallery = Gallery()
+        self.edit_button = PushButton(text="Edit this mask")
+        self.apply_button = PushButton(text="Apply mask edit")
+        self.merge_with = SpinBox(label="Merge with cell", min=0, max=2**31 - 1, value=0)
+        self.merge_button = PushButton(text="Merge")
+        self.split_button = PushButton(text="Split")
+        self.delete_button = PushButton(text="Delete cell")
+        self.sam_checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
+        self.sam_click = CheckBox(text="Click adds a cell (SAM point)", value=False)
+        self.counts = Label(value="")
+        self.agreement_button = PushButton(text="Show agreement")
+        self.agreement = Table(value={"data": [], "index": [], "columns": []})
+        self.confusion = Table(value={"data": [], "index": [], "columns": []})
+        self.export_button = PushButton(text="Export table, GeoJSON, agreement")
+        self.status = Label(value="Open a review, build a queue, then use the keys: . , a x 1-5, Ctrl+Z.")
+        super().__init__(
+            widgets=[
+                self.reviewer,
+                self.table_file,
+                self.store_dir,
+                self.auto_from,
+                self.gates_file,
+                self.open_button,
+                self.order,
+                self.per_class,
+                self.class_filter,
+                self.status_filter,
+                self.region_filter,
+                self.queue_button,
+                self.cell_info,
+                self.edit_button,
+                self.apply_button,
+                self.merge_with,
+                self.merge_button,
+                self.split_button,
+                self.delete_button,
+                self.sam_checkpoint,
+                self.sam_click,
+                self.counts,
+                self.agreement_button,
+                self.agreement,
+                self.confusion,
+                self.export_button,
+                self.status,
+            ]
+        )
+        self.native.layout().insertWidget(13, self.gallery)
+        for label in (self.cell_info, self.counts, self.status):
+            label.native.setWordWrap(True)
+        self.max_width = 440
+        self.open_button.changed.connect(self.open_review)
+        self.queue_button.changed.connect(self.build_queue)
+        self.edit_button.changed.connect(self.edit_mask)
+        self.apply_button.changed.connect(self.apply_mask_edit)
+        self.merge_button.changed.connect(lambda: self._mask_op("merge"))
+        self.split_button.changed.connect(lambda: self._mask_op("split"))
+        self.delete_button.changed.connect(lambda: self._mask_op("delete"))
+        self.export_button.changed.connect(self.export)
+        self.agreement_button.changed.connect(self.show_agreement)
+        self._bind_keys()
+        self.viewer.mouse_drag_callbacks.append(self._on_click)
+
+    # --- opening ---------------------------------------------------------------------------------
+    def _region_names(self, _widget=None) -> list[str]:
+        layer = layer_with_role(self.viewer, "regions")
+        names = layer.features["name"].dropna().tolist() if layer is not None and "name" in layer.features else []
+        return ["whole slide", *names]
+
+    def open_review(self) -> None:
+        from napari_ifcell.io.cell_table import read_cell_table
+        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.io.project import Project
+        from napari_ifcell.pipeline.review.session import ReviewSession
+
+        try:
+            if not self.reviewer.value.strip():
+                raise ValueError("type your name as reviewer first: every decision records who made it")
+            self.if_slide, self.pair = open_sources(self.viewer)
+            project = Project.for_slide(self.if_slide.path)
+            store_dir = Path(self.store_dir.value) if str(self.store_dir.value) not in ("", ".") else project.labels
+            store = LabelStore.open(store_dir)
+            table = None
+            if not project.has_review:
+                table = read_cell_table(self.table_file.value)
+            gates = None
+            if str(self.gates_file.value) not in ("", "."):
+                from napari_ifcell.io.gate_file import load_gates
+
+                gates = load_gates(self.gates_file.value)
+            self.session = ReviewSession.open(
+                project.folder,
+                table,
+                reviewer=self.reviewer.value.strip(),
+                auto_from=self.auto_from.value,
+                store=store,
+                if_slide=self.if_slide,
+                gates=gates,
+            )
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return self._error(exc)
+        state = self.session.state
+        self._class_names = list(state.classes)
+        self.class_filter.reset_choices()
+        self.layers = ReviewLayers(self.viewer, self.if_slide.pixel_size_um, state.classes)
+        centres = self.session.table(["Y_centroid", "X_centroid"]).set_index("CellID")[["Y_centroid", "X_centroid"]]
+        self._centres = centres
+        done = np.flatnonzero(state.status > 0)
+        self.layers.recolour(
+            state.ids[done], state.label[done], state.status[done], centres.reindex(state.ids[done]).to_numpy()
+        )
+        self._bind_keys(self.layers.cells)
+        self.viewer.layers.selection.active = self.layers.cells
+        self._show_counts()
+        self.status.value = (
+            f"Review of {len(state.ids)} cells open in {project}; {state.n_events} saved edits replayed."
+        )
+
+    def build_queue(self) -> None:
+        from napari_ifcell.core.review.queue import review_queue, uncertainty
+
+        if self.session is None:
+            return self._error(ValueError("open a review first"))
+        initial = self.session.initial.columns
+        gates = self.session.gates
+        wanted = [
+            "Y_centroid",
+            "X_centroid",
+            "auto_class",
+            *[c for c in initial if c.startswith("prob_") or c.endswith("_state")],
+            *([g.column for g in gates.gates.values()] if gates is not None else []),
+        ]
+        table = self.session.table(wanted)
+        region = None
+        if self.region_filter.value not in (None, "whole slide"):
+            from napari_ifcell._napari.region_layer import layer_regions
+
+            region = next(
+                r
+                for r in layer_regions(layer_with_role(self.viewer, "regions"), self.if_slide.pixel_size_um)
+                if r.name == self.region_filter.value
+            )
+        status = self.status_filter.value
+        self.queue = review_queue(
+            table,
+            order=self.order.value,
+            score=uncertainty(table, self.session.gates),
+            classes=None if self.class_filter.value in (None, "any") else [self.class_filter.value],
+            statuses=None if status == "any" else [status],
+            region=region,
+            n_per_class=self.per_class.value,
+        )
+        self.position = -1
+        self.viewer.layers.selection.active = self.layers.cells  # where the review keys are bound
+        self.status.value = f"{len(self.queue)} cells in the queue ({self.order.value})."
+        self.step(+1)
+
+    # --- keys ------------------------------------------------------------------------------------
+    def _bind_keys(self, layer=None) -> None:
+        """The review keys, on the viewer and on our own cells layer: an active layer's keys
+        win over the viewer's, and napari gives layers number keys for their tools."""
+        bindings = {
+            ".": lambda: self.step(+1),
+            ",": lambda: self.step(-1),
+            "a": lambda: self.decide("approve"),
+            "x": lambda: self.decide("reject"),
+            "Control-z": self.undo,
+            "Control-Shift-z": self.redo,
+        }
+        for i in range(1, 10):
+            bindings[str(i)] = lambda i=i: self.decide("class", i - 1)
+        for key, action in bindings.items():
+            (layer or self.viewer).bind_key(key, lambda _target, action=action: action(), overwrite=True)
+
+    def current_cell(self) -> int | None:
+        return int(self.queue[self.position]) if 0 <= self.position < len(self.queue) else None
+
+    def step(self, delta: int) -> None:
+        if not len(self.queue):
+            return
+        self.position = int(np.clip(self.position + delta, 0, len(self.queue) - 1))
+        self._show_current()
+
+    def decide(self, action: str, class_index: int | None = None) -> None:
+        """One key: record the decision (durable on return), then move to the next cell."""
+        cell = self.current_cell()
+        if self.session is None or cell is None:
+            return
+        try:
+            if action == "approve":
+                self.session.approve(cell)
+            elif action == "reject":
+                self.session.reject(cell)
+            elif class_index is not None and class_index < len(self.session.state.classes):
+                self.session.set_class(cell, self.session.state.classes[class_index])
+            else:
+                return
+        except Exception as exc:  # noqa: BLE001
+            return self._error(exc)
+        self._recolour([cell])
+        self.step(+1)
+
+    def undo(self) -> None:
+        self._undo_redo(self.session.undo if self.session else None)
+
+    def redo(self) -> None:
+        self._undo_redo(self.session.redo if self.session else None)
+
+    def _undo_redo(self, call) -> None:
+        if call is None:
+            return
+        state = self.session.state
+        call()
+        record = (
+            state.redo_stack[-1]
+            if call == self.session.undo and state.redo_stack
+            else (state.undo_stack[-1] if state.undo_stack else None)
+        )
+        if record is not None:
+            self._recolour(record["pos_ids"])
+        self._show_current()
+
+    # --- showing ----------------------------------------------------------------------------------
+    def _recolour(self, cells) -> None:
+        state = self.session.state
+        pos = state.positions(cells)
+        self.layers.recolour(
+            state.ids[pos], state.label[pos], state.status[pos], [self._centre(c) for c in state.ids[pos]]
+        )
+        self._show_counts()
+
+    def _show_current(self) -> None:
+        cell = self.current_cell()
+        if cell is None:
+            return
+        state = self.session.state
+        p = state.positions([cell])[0]
+        y, x = self._centre(cell)
+        self.layers.focus(y, x)
+        names = (*state.classes, None)
+        label = names[state.label[p]]
+        who = state.reviewers[state.reviewer[p]] if state.reviewer[p] >= 0 else "nobody"
+        self.cell_info.value = (
+            f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {names[state.auto[p]]}, "
+            f"now {label}, {STATUSES[state.status[p]]} by {who}"
+        )
+        self.gallery.show_crops(self._crops(cell, label).result())
+        if self.position + 1 < len(self.queue):  # read the next cell's crops while this one is looked at
+            nxt = int(self.queue[self.position + 1])
+            self._crops(nxt, names[state.label[state.positions([nxt])[0]]])
+
+    def _crops(self, cell: int, label):
+        """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from napari_ifcell.core.review.gallery import cell_crops, channels_for
+
+        key = (cell, label)
+        if key in self._crop_futures:
+            return self._crop_futures[key]
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
+        slide, pair, store, limits = self.if_slide, self.pair, self.session.store, self._limits()
+        centre = self._centre(cell)
+
+        def he(yy, xx, h, w):
+            return pair.read_he_aligned(yy, xx, h, w, um_per_px=slide.pixel_size_um, fill=255)
+
+        def read():
+            return cell_crops(
+                cell,
+                centre,
+                labels=store.read,
+                he_read=he if pair else None,
+                channels=channels_for(label),
+                if_read=lambda yy, xx, h, w, c: slide.read_region(yy, xx, h, w, level=0, channels=c),
+                limits=limits,
+            )
+
+        if len(self._crop_futures) > 8:
+            self._crop_futures.clear()
+        self._crop_futures[key] = self._reader.submit(read)
+        return self._crop_futures[key]
+
+    def _centre(self, cell: int) -> tuple[float, float]:
+        if cell in self._centres.index:
+            y, x = self._centres.loc[cell]
+            return float(y), float(x)
+        rows = self.session.store.index
+        row = rows[rows.CellID == cell]
+        return (float(row.Y_centroid.iloc[0]), float(row.X_centroid.iloc[0])) if len(row) else (0.0, 0.0)
+
+    def _limits(self) -> dict:
+        """The IF layers' contrast limits, so crops look like the viewer."""
+        from napari_ifcell._napari.layers import PLUGIN_KEY
+
+        out = {}
+        for layer in self.viewer.layers:
+            if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "if":
+                out[layer.name] = tuple(layer.contrast_limits)
+        return out
+
+    def _show_counts(self) -> None:
+        from napari_ifcell.core.review.agreement import auto_vs_people
+
+        counts = self.session.status_counts()
+        summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "deleted")
+        a = auto_vs_people(self.session.state)
+        kappa = (
+            f"; auto vs people: kappa {a.kappa:.3f} on {a.n} cells"
+            if a.n and np.isfinite(a.kappa)
+            else (f"; auto vs people: kappa n/a yet ({a.n} cells, one class)" if a.n else "")
+        )
+        self.counts.value = summary + kappa
+
+    def show_agreement(self) -> None:
+        """Kappa for auto vs people and every reviewer pair; the auto-vs-people confusion matrix."""
+        from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people
+
+        if self.session is None:
+            return
+        table = agreement_table(self.session.state).round(3)
+        confusion = auto_vs_people(self.session.state).confusion
+        rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
+        self.agreement.value = {
+            "data": rows,
+            "index": list(range(len(rows))),
+            "columns": ["pair", "cells", "kappa", "agreement"],
+        }
+        self.confusion.value = {
+            "data": confusion.to_numpy().tolist(),
+            "index": list(confusion.index),
+            "columns": list(confusion.columns),
+        }
+
+    # --- exports ------------------------------------------------------------------------------------
+    def export(self) -> None:
+        from napari_ifcell.pipeline.review.export import export_agreement, export_review
+
+        try:
+            folder = self.session.files.folder.parent / "exports"
+            written = [
+                export_review(self.session, folder / "reviewed_cells.parquet"),
+                export_review(self.session, folder / "cells.geojson"),
+                export_agreement(self.session, folder / "agreement.csv"),
+                self.session.save(),
+            ]
+            self.status.value = "Written: " + ", ".join(p.name for p in written)
+        except Exception as exc:  # noqa: BLE001
+            self._error(exc)
+
+    def _error(self, exc: Exception):
+        self.status.value = f"Error: {exc}"
+        return None

@@ -1,0 +1,32 @@
+"""H&E-only cell classifiers: the model and its config, training, patches and sampling,
+the papers' metrics and the TP / FP / FN / TN outcomes.
+
+This package's names are the scripting API."""
+
+from napari_ifcell.core.classify.metrics import class_report, marker_report
+from napari_ifcell.core.classify.model import ClassifierConfig, build_model, load_classifier, save_classifier
+from napari_ifcell.core.classify.outcomes import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
+from napari_ifcell.core.classify.patches import extract_patches, mask_patches
+from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
+from napari_ifcell.core.classify.training import predict_proba, train_classifier, train_steps
+
+__all__ = [
+    "OUTCOMES",
+    "POCHET_COLOURS",
+    "ClassifierConfig",
+    "build_model",
+    "class_report",
+    "extract_patches",
+    "load_classifier",
+    "marker_report",
+    "mask_patches",
+    "outcome_counts",
+    "outcomes",
+    "predict_proba",
+    "sample_marker_balanced",
+    "sample_per_class",
+    "save_classifier",
+    "spatial_split",
+    "train_classifier",
+    "train_steps",
+]

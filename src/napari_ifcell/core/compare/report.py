@@ -1,0 +1,161 @@
+"""Region-by-region detection scores of models against the IF truth (Immunocto's Table 3).
+
+A prediction is a true positive for a class when it is matched one-to-one to a true cell of
+the same class (centroids within a radius in µm, optimal assignment; or mask IoU > 0.5).
+Unmatched predictions are false positives, unmatched true cells false negatives — except that
+a prediction sitting on a cell without a usable IF label (uncertain, inconsistent) is not
+scored at all. Totals add TP / FP / FN over regions before computing P / R / F1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from napari_ifcell.core.compare.matching import match_points
+from napari_ifcell.core.compare.type_maps import COMPARISON_CLASSES
+
+OUTCOME_CODES = {"TP": 1, "FP": 2, "FN": 3, "ignored": 4}
+COUNT_COLUMNS = ("region", "model", "class", "tp", "fp", "fn", "ignored")
+
+
+def score_cells(
+    truth: pd.DataFrame,
+    predicted: pd.DataFrame,
+    *,
+    um_per_px: float,
+    radius_um: float = 3.0,
+    classes=COMPARISON_CLASSES,
+    iou_match: Callable | None = None,
+):
+    """Match one model's cells in one region.
+
+    ``truth`` and ``predicted`` have ``y, x`` (level-0 pixels) and ``class`` (``None``: no
+    usable label). ``iou_match(truth_rows, predicted_rows) -> (K, 2) pairs`` replaces the
+    centroid matching when given (mask IoU). When both tables have ``CellID`` the model
+    classified the truth's own cells, and cells are paired by id. Returns per-class counts and the outcome of every
+    true and predicted cell (``OUTCOME_CODES``, 0 = not scored).
+    """
+    t_class = truth["class"].to_numpy(object)
+    p_class = predicted["class"].to_numpy(object)
+    t_um = truth[["y", "x"]].to_numpy(float) * um_per_px
+    p_um = predicted[["y", "x"]].to_numpy(float) * um_per_px
+    t_out = np.zeros(len(truth), np.int8)
+    p_out = np.zeros(len(predicted), np.int8)
+    same_cells = "CellID" in truth.columns and "CellID" in predicted.columns
+
+    def pair_up(t_rows, p_rows):
+        if same_cells:
+            return _pairs_by_id(truth["CellID"].to_numpy()[t_rows], predicted["CellID"].to_numpy()[p_rows])
+        if iou_match is not None:
+            return iou_match(t_rows, p_rows)
+        return match_points(t_um[t_rows], p_um[p_rows], radius_um=radius_um)
+
+    rows = []
+    for cls in classes:
+        t_rows, p_rows = np.flatnonzero(t_class == cls), np.flatnonzero(p_class == cls)
+        pairs = pair_up(t_rows, p_rows)
+        matched_t, matched_p = t_rows[pairs[:, 0]], p_rows[pairs[:, 1]]
+        t_out[t_rows], p_out[p_rows] = OUTCOME_CODES["FN"], OUTCOME_CODES["FP"]
+        t_out[matched_t], p_out[matched_p] = OUTCOME_CODES["TP"], OUTCOME_CODES["TP"]
+        rows.append([cls, len(pairs), len(p_rows) - len(pairs), len(t_rows) - len(pairs)])
+    # false positives on cells whose IF label is unknown are not held against the model
+    unknown = np.flatnonzero(pd.isna(t_class))
+    fp = np.flatnonzero(p_out == OUTCOME_CODES["FP"])
+    ignored = np.zeros(len(classes), np.int64)
+    if len(unknown) and len(fp):
+        pairs = (
+            _pairs_by_id(truth["CellID"].to_numpy()[unknown], predicted["CellID"].to_numpy()[fp])
+            if same_cells
+            else match_points(t_um[unknown], p_um[fp], radius_um=radius_um)
+        )
+        hit = fp[pairs[:, 1]]
+        p_out[hit] = OUTCOME_CODES["ignored"]
+        for i, cls in enumerate(classes):
+            ignored[i] = np.count_nonzero(p_class[hit] == cls)
+    counts = pd.DataFrame(rows, columns=["class", "tp", "fp", "fn"])
+    counts["fp"] -= ignored
+    counts["ignored"] = ignored
+    return counts, t_out, p_out
+
+
+def _pairs_by_id(truth_ids: np.ndarray, predicted_ids: np.ndarray) -> np.ndarray:
+    _, t_pos, p_pos = np.intersect1d(truth_ids, predicted_ids, assume_unique=True, return_indices=True)
+    return np.column_stack([t_pos, p_pos]).astype(np.int64)
+
+
+def comparison_counts(
+    regions,
+    truth: pd.DataFrame,
+    models: dict[str, pd.DataFrame],
+    *,
+    um_per_px: float,
+    radius_um: float = 3.0,
+    classes=COMPARISON_CLASSES,
+    iou_matchers: dict | None = None,
+):
+    """Score every model in every region.
+
+    Returns the long table ``region, model, class, tp, fp, fn, ignored, n_true`` and, per
+    model, the outcome codes of all true and predicted cells (0 outside the regions).
+    ``iou_matchers[(region name, model)]`` switches a pair to mask matching (see
+    :func:`score_cells`; rows there are positions within the region's cells).
+    """
+    out = []
+    outcomes = {name: (np.zeros(len(truth), np.int8), np.zeros(len(p), np.int8)) for name, p in models.items()}
+    for region in regions:
+        t_in = np.flatnonzero(region.contains(truth["y"], truth["x"]))
+        t = truth.iloc[t_in]
+        n_true = {cls: int((t["class"] == cls).sum()) for cls in classes}
+        for name, predicted in models.items():
+            p_in = np.flatnonzero(region.contains(predicted["y"], predicted["x"]))
+            matcher = (iou_matchers or {}).get((region.name, name))
+            counts, t_out, p_out = score_cells(
+                t, predicted.iloc[p_in], um_per_px=um_per_px, radius_um=radius_um, classes=classes, iou_match=matcher
+            )
+            outcomes[name][0][t_in] = np.maximum(outcomes[name][0][t_in], t_out)
+            outcomes[name][1][p_in] = np.maximum(outcomes[name][1][p_in], p_out)
+            counts.insert(0, "model", name)
+            counts.insert(0, "region", region.name)
+            counts["n_true"] = counts["class"].map(n_true)
+            out.append(counts)
+    table = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*COUNT_COLUMNS, "n_true"])
+    return table, outcomes
+
+
+def _prf(tp, fp, fn):
+    tp, fp, fn = (np.asarray(v, float) for v in (tp, fp, fn))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        r = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    return p, r, f
+
+
+def comparison_report(counts: pd.DataFrame, *, focus: str = "lymphocyte") -> pd.DataFrame:
+    """One row per region and a ``Total`` row (TP / FP / FN summed over regions): the number of
+    true cells per class, and per model P, R, F1 for ``focus`` and the mean F1 over classes."""
+    total = counts.groupby(["model", "class"], sort=False, as_index=False)[
+        ["tp", "fp", "fn", "ignored", "n_true"]
+    ].sum()
+    total.insert(0, "region", "Total")
+    both = pd.concat([counts, total], ignore_index=True)
+    both["precision"], both["recall"], both["f1"] = _prf(both["tp"], both["fp"], both["fn"])
+    rows = []
+    for region, part in both.groupby("region", sort=False):
+        first = part[part["model"] == part["model"].iloc[0]]
+        row = {"region": region, **{f"n {cls}": int(n) for cls, n in zip(first["class"], first["n_true"])}}
+        for model, m in part.groupby("model", sort=False):
+            f = m[m["class"] == focus].iloc[0]
+            row.update(
+                {
+                    f"{model} {focus} P": f["precision"],
+                    f"{model} {focus} R": f["recall"],
+                    f"{model} {focus} F1": f["f1"],
+                    f"{model} mean F1": float(m["f1"].mean()),
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,131 @@
+"""Suggested gates from the data: a Gaussian mixture on transformed intensities.
+
+The positive population is the mixture component with the highest mean; the uncertain
+band is where its posterior probability is between ``low`` and ``high``; over-exposure
+starts far above the positive population (or near the camera's saturation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from napari_ifcell.core.gating.gates import MarkerGate, forward, inverse, now_iso
+
+MAX_CELLS = 100_000
+MIN_SEPARATION = 2.0  # Ashman's D between the positive component and the next one
+MIN_FOLD = 1.5  # positive mean over the median cell, in raw intensity
+MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
+
+
+def ashman_d(mu1, sd1, mu2, sd2) -> float:
+    """Separation of two Gaussians; above 2 they form two clean populations."""
+    return float(np.sqrt(2) * abs(mu1 - mu2) / np.sqrt(sd1**2 + sd2**2))
+
+
+def suggest_gate(
+    values: np.ndarray,
+    marker: str,
+    *,
+    compartment: str = "cell",
+    transform: str = "asinh",
+    cofactor: float = 150.0,
+    low: float = 0.05,
+    high: float = 0.95,
+    overexposed_sd: float = 6.0,
+    saturation: float = 65535.0,
+    seed: int = 0,
+) -> MarkerGate:
+    """A starting gate for one marker from per-cell values (raw intensities)."""
+    from sklearn.mixture import GaussianMixture
+
+    x = forward(values, transform, cofactor)
+    x = x[np.isfinite(x)]
+    if x.size < 10:
+        raise ValueError(f"{marker}: too few cells ({x.size}) to suggest a gate")
+    rng = np.random.default_rng(seed)
+    if x.size > MAX_CELLS:
+        x = rng.choice(x, MAX_CELLS, replace=False)
+    # a few over-exposed cells would pull a component of their own: clip them, as scimap does
+    fit_x = np.clip(x, *np.percentile(x, [0.1, 99.9]))[:, None]
+    fits = [GaussianMixture(k, random_state=seed, n_init=3).fit(fit_x) for k in (2, 3)]
+    gmm = min(fits, key=lambda g: g.bic(fit_x))
+    means, sds, weights = gmm.means_[:, 0], np.sqrt(gmm.covariances_.reshape(-1)), gmm.weights_
+    # positive: the brightest component that is not a handful of cells; negative: the
+    # most populous of the others
+    candidates = np.flatnonzero(weights >= MIN_WEIGHT)
+    top = int(candidates[np.argmax(means[candidates])])
+    others = [i for i in range(len(means)) if i != top]
+    bulk = max(others, key=lambda i: weights[i])
+    mu, sd = means[top], sds[top]
+    fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
+    if ashman_d(mu, sd, means[bulk], sds[bulk]) < MIN_SEPARATION or fold < MIN_FOLD:
+        # no distinct positive population (a blank channel): only far outliers are positive
+        centre, spread = np.median(x), 1.4826 * np.median(np.abs(x - np.median(x)))
+        raw = inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
+        return MarkerGate(
+            marker,
+            (float(raw[0]), float(raw[1]), float(raw[2])),
+            compartment=compartment,
+            transform=transform,
+            cofactor=cofactor,
+            source="auto",
+            set_at=now_iso(),
+        )
+    grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
+    posterior = gmm.predict_proba(grid[:, None])[:, top]
+    below_mu = grid <= mu
+    # last crossing below the positive mean: the band just under the positive population
+    t1 = _last_crossing(grid, posterior, low, below_mu)
+    t2 = max(_last_crossing(grid, posterior, high, below_mu), t1)
+    t3 = min(mu + overexposed_sd * sd, forward(saturation * 0.98, transform, cofactor))
+    raw = inverse(np.array([t1, t2, max(t3, t2)]), transform, cofactor)
+    return MarkerGate(
+        marker,
+        (float(raw[0]), float(raw[1]), float(raw[2])),
+        compartment=compartment,
+        transform=transform,
+        cofactor=cofactor,
+        source="auto",
+        set_at=now_iso(),
+    )
+
+
+def _last_crossing(grid, posterior, level, mask) -> float:
+    """Smallest grid value from which the posterior stays >= level up to the positive mean."""
+    below = np.flatnonzero(mask & (posterior < level))
+    if below.size == 0:
+        return float(grid[0])
+    index = min(below[-1] + 1, grid.size - 1)
+    return float(grid[index])
+
+
+def suggest_gates(table, markers, *, compartments=None, **kwargs) -> dict[str, MarkerGate]:
+    """Suggested gates for several markers of a cell table (``<marker>_<compartment>_mean``)."""
+    compartments = compartments or {}
+    out = {}
+    for marker in markers:
+        compartment = compartments.get(marker, "cell")
+        out[marker] = suggest_gate(
+            table[f"{marker}_{compartment}_mean"].to_numpy(), marker, compartment=compartment, **kwargs
+        )
+    return out
+
+
+def suggested_gateset(table, *, markers=None, nuclear_markers=None, slide: str = "", **kwargs):
+    """Gates suggested for every marker of a cell table, with the default hierarchy and
+    phenotype rules kept where their markers are present (other panels than Orion's work).
+
+    Returns the GateSet and the suggestions (to reset to).
+    """
+    from napari_ifcell.core.gating.gateset import DEFAULT_HIERARCHY, GateSet
+    from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
+    from napari_ifcell.orion import NUCLEAR_MARKERS
+
+    nuclear = NUCLEAR_MARKERS if nuclear_markers is None else set(nuclear_markers)
+    if markers is None:
+        markers = [c[: -len("_cell_mean")] for c in table.columns if c.endswith("_cell_mean")]
+    compartments = {m: "nucleus" for m in markers if m in nuclear and f"{m}_nucleus_mean" in table.columns}
+    gates = suggest_gates(table, markers, compartments=compartments, **kwargs)
+    hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
+    rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
+    return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide), gates

@@ -1,0 +1,62 @@
+"""A slide's gates: one MarkerGate per marker, the marker hierarchy and the phenotype rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from napari_ifcell.core.gating.gates import GateError, MarkerGate
+from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
+
+DEFAULT_HIERARCHY = {"CD3e": "CD45", "CD4": "CD3e", "CD8a": "CD3e", "FOXP3": "CD4"}
+
+
+@dataclass
+class GateSet:
+    """The gates of one slide, the marker hierarchy and the phenotype rules."""
+
+    gates: dict[str, MarkerGate] = field(default_factory=dict)
+    hierarchy: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_HIERARCHY))
+    phenotypes: list | None = None  # None: the default rules (Immunocto's classes + regulatory T)
+    slide: str = ""
+
+    def __post_init__(self):
+        if self.phenotypes is None:
+            self.phenotypes = list(DEFAULT_PHENOTYPES)
+
+    def problems(self, columns=None) -> list[str]:
+        """Every problem, not just the first: thresholds, names, hierarchy, rules."""
+        out = []
+        for name, gate in self.gates.items():
+            if name != gate.marker:
+                out.append(f"gate stored under {name!r} is for marker {gate.marker!r}")
+            out.extend(gate.problems())
+            if columns is not None and gate.column not in columns:
+                out.append(f"{gate.marker}: unknown marker, no column {gate.column!r} in the cell table")
+        for child, parent in self.hierarchy.items():
+            for marker in (child, parent):
+                if marker not in self.gates:
+                    out.append(f"hierarchy {child} -> {parent}: no gate for {marker}")
+        out.extend(_cycles(self.hierarchy))
+        assert self.phenotypes is not None  # None is replaced by the default rules in __post_init__
+        for rule in self.phenotypes:
+            out.extend(rule.problems(self.gates))
+        return out
+
+    def validate(self, columns=None, *, path=None) -> GateSet:
+        problems = self.problems(columns)
+        if problems:
+            raise GateError(problems, path)
+        return self
+
+
+def _cycles(hierarchy: dict[str, str]) -> list[str]:
+    out = []
+    for start in hierarchy:
+        seen, node = [start], hierarchy[start]
+        while node in hierarchy:
+            if node in seen:
+                out.append(f"hierarchy has a cycle: {' -> '.join([*seen, node])}")
+                break
+            seen.append(node)
+            node = hierarchy[node]
+    return sorted(set(out))

@@ -1,0 +1,52 @@
+"""Cell tables for gating: quantify a slide from its nuclei (a label image or a label store)
+or load a saved table, and suggest a starting gate for every marker."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pandas as pd
+
+from napari_ifcell.core.gating import GateSet, suggested_gateset
+
+
+def open_nuclei(labels_path):
+    """Level-0 nuclei from a label TIFF (a Slide) or a label store folder (a zarr array)."""
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+
+    path = Path(labels_path)
+    if path.is_dir():
+        return LabelStore.open_labels(path)
+    return open_slide(path)
+
+
+def quantify_slide_steps(
+    if_path, labels_path, table_path
+) -> Generator[tuple[str, int, int], None, tuple[pd.DataFrame, GateSet, dict]]:
+    """Quantify the whole slide from its nuclei, save the table (atomically), suggest gates.
+    Yields ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.pipeline.quantify import quantify_region_steps
+
+    nuclei = open_nuclei(labels_path)
+    try:
+        with open_slide(if_path) as if_slide:
+            table = yield from quantify_region_steps(if_slide, nuclei)
+    finally:
+        if hasattr(nuclei, "close"):
+            nuclei.close()
+    write_cell_table(table, table_path)
+    gates, suggestions = suggested_gateset(table, slide=Path(if_path).name)
+    return table, gates, suggestions
+
+
+def load_table_with_suggestions(table_path, slide_name: str = "") -> tuple[pd.DataFrame, GateSet, dict]:
+    """A saved cell table and suggested gates for it."""
+    from napari_ifcell.io.cell_table import read_cell_table
+
+    table = read_cell_table(table_path)
+    gates, suggestions = suggested_gateset(table, slide=slide_name)
+    return table, gates, suggestions

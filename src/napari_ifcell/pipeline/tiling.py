@@ -1,0 +1,50 @@
+"""Regions of a slide: tiles that cover them, and label windows read from any source."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+
+def tiles(region: tuple[int, int, int, int], tile: int) -> list[tuple[int, int, int, int]]:
+    """``(y, x, h, w)`` tiles covering ``region`` row by row."""
+    y, x, h, w = region
+    return [
+        (ty, tx, min(tile, y + h - ty), min(tile, x + w - tx))
+        for ty in range(y, y + h, tile)
+        for tx in range(x, x + w, tile)
+    ]
+
+
+def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
+    """A level-0 window of a label image (a label Slide, or any 2-D array-like); outside is 0."""
+    if hasattr(source, "read_region"):
+        window = source.read_region(y, x, h, w, level=0)
+        return window[0] if window.ndim == 3 else window
+    out = np.zeros((h, w), dtype=source.dtype)
+    y0, x0 = max(y, 0), max(x, 0)
+    y1, x1 = min(y + h, source.shape[0]), min(x + w, source.shape[1])
+    if y0 < y1 and x0 < x1:
+        out[y0 - y : y1 - y, x0 - x : x1 - x] = np.asarray(source[y0:y1, x0:x1])
+    return out
+
+
+@lru_cache(maxsize=4)
+def open_slides_cached(if_path: str, he_path: str | None, offset_um: tuple[float, float]):
+    """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
+    cluster handle many tiles of the same slides."""
+    from napari_ifcell.io import open_pair, open_slide
+
+    if he_path:
+        pair = open_pair(if_path, he_path, offset_um=offset_um)
+        return pair.if_slide, pair
+    return open_slide(if_path), None
+
+
+@lru_cache(maxsize=4)
+def open_labels_cached(store_folder: str):
+    """The level-0 labels of a label store, opened once per process."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    return LabelStore.open_labels(store_folder)
