@@ -118,3 +118,18 @@ def test_predict_visible_region_only(widget):
     w.visible_button.changed.emit(True)
     predicted = w.table["predicted"].notna()
     assert 0 < predicted.sum() < len(w.table)
+
+
+def test_training_fields_start_from_the_data_set_and_reach_the_model(widget, prepared, tmp_path):
+    import json
+
+    viewer, w, _ = widget
+    w.dataset_dir.value = prepared / "ds"
+    assert w.training_fields["epochs"].value == 8  # the data set's config, not the class default
+    w.training_fields["epochs"].value = 2
+    w.training_fields["batch_size"].value = 16
+    w.model_dir.value = tmp_path / "quick"
+    w.train_button.changed.emit(True)
+    saved = json.loads((tmp_path / "quick" / "config.json").read_text())["config"]
+    assert saved["epochs"] == 2 and saved["batch_size"] == 16
+    assert len(json.loads((tmp_path / "quick" / "config.json").read_text())["history"]) <= 2

@@ -10,6 +10,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, ProgressBar, PushButton
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
 from napari_ifcell._napari.sources import open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
@@ -20,6 +21,8 @@ from napari_ifcell.core.classify.outcomes import OUTCOMES, POCHET_COLOURS, outco
 
 class ClassifierWidget(Container):
     def __init__(self, napari_viewer):
+        from napari_ifcell.core.classify.model import ClassifierConfig
+
         keep_triton_out()
         self.viewer = napari_viewer
         self.table = None
@@ -32,6 +35,12 @@ class ClassifierWidget(Container):
         self.labels_file = FileEdit(label="Nuclei (TIFF or store)", mode="r")
         self.dataset_dir = FileEdit(label="Patch data set", mode="d")
         self.model_dir = FileEdit(label="Model folder", mode="d")
+        self.training_fields = settings_fields(
+            ClassifierConfig,
+            only=("epochs", "batch_size", "learning_rate"),
+            ranges={"epochs": (1, 1000, 1), "batch_size": (1, 4096, 1), "learning_rate": (1e-6, 1.0, 1e-4)},
+        )
+        self.training_fields["learning_rate"].native.setDecimals(5)
         self.train_button = PushButton(text="Train on the data set")
         self.visible_button = PushButton(text="Predict visible region")
         self.all_button = PushButton(text="Predict whole slide")
@@ -51,6 +60,7 @@ class ClassifierWidget(Container):
                 self.labels_file,
                 self.dataset_dir,
                 self.model_dir,
+                *self.training_fields.values(),
                 self.train_button,
                 self.visible_button,
                 self.all_button,
@@ -67,6 +77,7 @@ class ClassifierWidget(Container):
             label.native.setWordWrap(True)
         self.max_width = 420
         self.train_button.changed.connect(self.train)
+        self.dataset_dir.changed.connect(self._show_dataset_config)
         self.visible_button.changed.connect(lambda: self.predict(visible=True))
         self.all_button.changed.connect(lambda: self.predict(visible=False))
         for w in (self.target, self.threshold, self.show_tn):
@@ -74,13 +85,24 @@ class ClassifierWidget(Container):
         self.save_button.changed.connect(self.save_metrics)
 
     # --- training -----------------------------------------------------------------------
+    def _show_dataset_config(self) -> None:
+        """The training fields start from the chosen data set's own config."""
+        from napari_ifcell.pipeline.classify import dataset_config
+
+        if not (Path(self.dataset_dir.value) / "config.json").is_file():
+            return
+        config = dataset_config(self.dataset_dir.value)
+        for name, field in self.training_fields.items():
+            field.value = getattr(config, name)
+
     def train(self, *, sync: bool | None = None):
         dataset, out = Path(self.dataset_dir.value), Path(self.model_dir.value)
 
         def steps():
-            from napari_ifcell.pipeline.classify import train_on_dataset_steps
+            from napari_ifcell.pipeline.classify import dataset_config, train_on_dataset_steps
 
-            _, _, history, _ = yield from train_on_dataset_steps(dataset, out)
+            config = settings_from_fields(self.training_fields, dataset_config(dataset))
+            _, _, history, _ = yield from train_on_dataset_steps(dataset, out, config=config)
             return f"Trained {len(history)} epochs; saved to {out}."
 
         self.status.value = "Training..."

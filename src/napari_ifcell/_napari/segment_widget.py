@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from magicgui.widgets import ComboBox, Container, FileEdit, FloatSpinBox, Label, ProgressBar, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
 from napari_ifcell._napari.sources import open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
@@ -27,26 +29,54 @@ class SegmentWidget(Container):
 
     def __init__(self, napari_viewer):
         from napari_ifcell.core.segment.sam_masks import SamSettings
+        from napari_ifcell.core.segment.sam_model import MODEL_TYPES
 
         keep_triton_out()
         self.viewer = napari_viewer
         self.labels_layer = None
         self.store = None
         self._cancel = threading.Event()
-        sam = SamSettings()
+        from napari_ifcell.pipeline import SegmentSettings
+
         self.backend = ComboBox(label="Backend", choices=list(BACKEND_LABELS))
         self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
         self.he_file = FileEdit(label="H&E slide", mode="r", filter="*.tif *.tiff *.svs")
         self.checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
-        self.model_type = ComboBox(label="SAM model", choices=["auto", "vit_h", "vit_l", "vit_b"])
-        self.device = ComboBox(label="Device", choices=["auto", "cuda", "mps", "cpu"])
-        self.points_per_side = SpinBox(label="Points per side", min=1, max=128, value=sam.points_per_side)
-        self.iou = FloatSpinBox(label="Predicted IoU >", min=0, max=1, step=0.01, value=sam.pred_iou_thresh)
-        self.stability = FloatSpinBox(label="Stability >=", min=0, max=1, step=0.01, value=sam.stability_score_thresh)
-        self.nms = FloatSpinBox(label="Box NMS IoU", min=0, max=1, step=0.01, value=sam.box_nms_thresh)
-        self.min_area = FloatSpinBox(label="Min area (µm²)", min=0, max=10000, step=0.1, value=sam.min_area_um2)
-        self.max_area = FloatSpinBox(label="Max area (µm²)", min=0, max=10000, step=1, value=sam.max_area_um2)
-        self.tile = SpinBox(label="Tile (px)", min=64, max=4096, step=64, value=512)
+        unit = (0.0, 1.0, 0.01)
+        self.sam_fields = settings_fields(
+            SamSettings,
+            only=(
+                "model_type",
+                "device",
+                "points_per_side",
+                "pred_iou_thresh",
+                "stability_score_thresh",
+                "box_nms_thresh",
+                "min_area_um2",
+                "max_area_um2",
+            ),
+            labels={
+                "model_type": "SAM model",
+                "pred_iou_thresh": "Predicted IoU >",
+                "stability_score_thresh": "Stability >=",
+                "box_nms_thresh": "Box NMS IoU",
+                "min_area_um2": "Min area (µm²)",
+                "max_area_um2": "Max area (µm²)",
+            },
+            choices={"model_type": ("auto", *MODEL_TYPES), "device": ("auto", "cuda", "mps", "cpu")},
+            ranges={
+                "points_per_side": (1, 128, 1),
+                "pred_iou_thresh": unit,
+                "stability_score_thresh": unit,
+                "box_nms_thresh": unit,
+                "min_area_um2": (0, 10000, 0.1),
+                "max_area_um2": (0, 10000, 1),
+            },
+        )
+        self.segment_fields = settings_fields(
+            SegmentSettings, only=("tile",), labels={"tile": "Tile (px)"}, ranges={"tile": (64, 4096, 64)}
+        )
+        self.tile = self.segment_fields["tile"]
         self.visible_button = PushButton(text="Segment visible region")
         self.drawn_button = PushButton(text="Segment drawn region")
         self.cancel_button = PushButton(text="Cancel")
@@ -58,14 +88,7 @@ class SegmentWidget(Container):
                 self.if_file,
                 self.he_file,
                 self.checkpoint,
-                self.model_type,
-                self.device,
-                self.points_per_side,
-                self.iou,
-                self.stability,
-                self.nms,
-                self.min_area,
-                self.max_area,
+                *self.sam_fields.values(),
                 self.tile,
                 self.visible_button,
                 self.drawn_button,
@@ -89,18 +112,9 @@ class SegmentWidget(Container):
         from napari_ifcell.core.segment.sam_masks import SamSettings
         from napari_ifcell.pipeline import SegmentSettings
 
-        sam = SamSettings(
-            checkpoint=str(self.checkpoint.value),
-            model_type=self.model_type.value,
-            device=self.device.value,
-            points_per_side=self.points_per_side.value,
-            pred_iou_thresh=self.iou.value,
-            stability_score_thresh=self.stability.value,
-            box_nms_thresh=self.nms.value,
-            min_area_um2=self.min_area.value,
-            max_area_um2=self.max_area.value,
-        )
-        return SegmentSettings(backend=BACKEND_LABELS[self.backend.value], tile=self.tile.value, sam=sam)
+        sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
+        segment = settings_from_fields(self.segment_fields, SegmentSettings())
+        return replace(segment, backend=BACKEND_LABELS[self.backend.value], sam=sam)
 
     def segment_visible(self, *, sync: bool | None = None):
         try:
