@@ -62,15 +62,7 @@ def suggest_gate(
         # no distinct positive population (a blank channel): only far outliers are positive
         centre, spread = np.median(x), 1.4826 * np.median(np.abs(x - np.median(x)))
         raw = inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
-        return MarkerGate(
-            marker,
-            (float(raw[0]), float(raw[1]), float(raw[2])),
-            compartment=compartment,
-            transform=transform,
-            cofactor=cofactor,
-            source="auto",
-            set_at=now_iso(),
-        )
+        return _auto_gate(marker, raw, compartment, transform, cofactor)
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
     posterior = gmm.predict_proba(grid[:, None])[:, top]
     below_mu = grid <= mu
@@ -79,9 +71,15 @@ def suggest_gate(
     t2 = max(_last_crossing(grid, posterior, high, below_mu), t1)
     t3 = min(mu + overexposed_sd * sd, forward(saturation * 0.98, transform, cofactor))
     raw = inverse(np.array([t1, t2, max(t3, t2)]), transform, cofactor)
+    return _auto_gate(marker, raw, compartment, transform, cofactor)
+
+
+def _auto_gate(marker: str, raw: np.ndarray, compartment: str, transform: str, cofactor: float) -> MarkerGate:
+    """A suggested gate from three raw thresholds."""
+    thresholds = (float(raw[0]), float(raw[1]), float(raw[2]))
     return MarkerGate(
         marker,
-        (float(raw[0]), float(raw[1]), float(raw[2])),
+        thresholds,
         compartment=compartment,
         transform=transform,
         cofactor=cofactor,
