@@ -28,7 +28,7 @@ class SegmentWidget(Container):
     """Choose a backend and its parameters, then segment where you look or draw."""
 
     def __init__(self, napari_viewer):
-        from napari_ifcell.core.segment.sam_masks import SamSettings
+        from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
         from napari_ifcell.core.segment.sam_model import MODEL_TYPES
 
         keep_triton_out()
@@ -45,16 +45,7 @@ class SegmentWidget(Container):
         unit = (0.0, 1.0, 0.01)
         self.sam_fields = settings_fields(
             SamSettings,
-            only=(
-                "model_type",
-                "device",
-                "points_per_side",
-                "pred_iou_thresh",
-                "stability_score_thresh",
-                "box_nms_thresh",
-                "min_area_um2",
-                "max_area_um2",
-            ),
+            only=SAM_TUNABLE,
             labels={
                 "model_type": "SAM model",
                 "pred_iou_thresh": "Predicted IoU >",

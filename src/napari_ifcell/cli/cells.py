@@ -151,7 +151,7 @@ def _slide_list(args) -> list[tuple]:
 def add_commands(sub) -> None:
     from napari_ifcell.cli.options import add_settings_options
     from napari_ifcell.core.quantify.cells import STATISTICS, QuantifySettings
-    from napari_ifcell.core.segment.sam_masks import SamSettings
+    from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
     from napari_ifcell.core.segment.sam_model import MODEL_TYPES
     from napari_ifcell.pipeline.segment import BACKENDS as SEGMENT_BACKENDS
     from napari_ifcell.pipeline.segment import SegmentSettings
@@ -174,15 +174,7 @@ def add_commands(sub) -> None:
     add_settings_options(
         p,
         SamSettings,
-        only=(
-            "checkpoint",
-            "model_type",
-            "device",
-            "points_per_side",
-            "pred_iou_thresh",
-            "stability_score_thresh",
-            "box_nms_thresh",
-        ),
+        only=("checkpoint", *SAM_TUNABLE),
         flags={"pred_iou_thresh": "--iou", "stability_score_thresh": "--stability", "box_nms_thresh": "--nms"},
         choices={"model_type": ("auto", *MODEL_TYPES)},
         helps={

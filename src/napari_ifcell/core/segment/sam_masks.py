@@ -50,6 +50,19 @@ class SamSettings:
         return out
 
 
+# the SamSettings fields a user tunes (the CLI's options and the Segment widget's fields)
+SAM_TUNABLE = (
+    "model_type",
+    "device",
+    "points_per_side",
+    "pred_iou_thresh",
+    "stability_score_thresh",
+    "box_nms_thresh",
+    "min_area_um2",
+    "max_area_um2",
+)
+
+
 @dataclass
 class MaskSet:
     """Masks of one tile after filtering and NMS, best first."""
