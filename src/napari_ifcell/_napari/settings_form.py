@@ -4,9 +4,10 @@ the defaults (and so the values a widget starts with) live in the dataclass alon
 from __future__ import annotations
 
 import dataclasses
-import typing
 
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
+
+from napari_ifcell.core.settings import field_specs
 
 
 def settings_fields(
@@ -21,15 +22,10 @@ def settings_fields(
 
     ``ranges[name] = (min, max, step)`` for numbers; ``choices[name]`` makes a combo box.
     """
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
     out = {}
-    for name in only:
-        field = fields[name]
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
+    for name, (kind, default) in field_specs(cls, only).items():
         label = (labels or {}).get(name, name.replace("_", " ").capitalize())
         lo, hi, step = (ranges or {}).get(name, (0, 10**6, 1))
-        kind = hints[name]
         if name in (choices or {}):
             out[name] = ComboBox(label=label, choices=list((choices or {})[name]), value=default)
         elif kind is bool:

@@ -13,11 +13,11 @@ def _quantify(args) -> int:
     from napari_ifcell.core.quantify.cells import QuantifySettings
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
-    from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline import quantify_region
+    from napari_ifcell.pipeline.tiling import open_nuclei
 
     settings = settings_from_args(args, QuantifySettings())
-    labels = LabelStore.open(args.labels).levels[0] if Path(args.labels).is_dir() else open_slide(args.labels)
+    labels = open_nuclei(args.labels)
     with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide:
         if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
             raise ValueError(

@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Any
 
+from napari_ifcell.core.settings import field_specs
+
 
 def _option_kind(hint) -> tuple[type | None, bool]:
     """(element type, is a sequence) for a field's type hint; Optional[X] is X."""
@@ -40,14 +42,10 @@ def add_settings_options(
     helps: dict[str, str] | None = None,
 ) -> None:
     """One option per field named in ``only``: ``--field-name`` (or ``flags[name]``)."""
-    hints = typing.get_type_hints(cls)
-    defaults = {f.name: f for f in dataclasses.fields(cls)}
-    for name in only:
-        field = defaults[name]
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()  # type: ignore[misc]
-        kind, many = _option_kind(hints[name])
+    for name, (hint, default) in field_specs(cls, only).items():
+        kind, many = _option_kind(hint)
         if kind is None:
-            raise TypeError(f"{cls.__name__}.{name}: no command-line form for {hints[name]}")
+            raise TypeError(f"{cls.__name__}.{name}: no command-line form for {hint}")
         flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
         shown = " ".join(map(str, default)) if many else default
         text = ((helps or {}).get(name, "") + f" (default: {shown})").strip()

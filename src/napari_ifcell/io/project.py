@@ -1,10 +1,9 @@
 """A slide's project: the one folder of results, ``<slide>.ifcell/`` next to the slide.
 
-Every front end (CLI commands, ``run``, the widgets) finds a slide's files through this
-object, so the layout is written down once::
+The layout is written down here once; the review files, the regions file, the Review
+widget and the CLI's default label store find their paths through it::
 
     <slide>.ifcell/
-      project.json          which slide the results belong to
       store.json            the label store: metadata,
       labels.zarr/            the label image and its display levels,
       cell_index.parquet      one row per cell (id, centroid, box, area, run)
@@ -21,14 +20,10 @@ object, so the layout is written down once::
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from napari_ifcell.io.atomic import atomic_text
-
 SUFFIX = ".ifcell"
-PROJECT_FILE = "project.json"
 
 
 def project_folder(slide_path: str | Path) -> Path:
@@ -56,10 +51,6 @@ class Project:
     def labels(self) -> Path:
         """The label store (its files sit in the project folder itself)."""
         return self.folder
-
-    @property
-    def has_labels(self) -> bool:
-        return (self.folder / "store.json").is_file()
 
     @property
     def cell_table(self) -> Path:
@@ -103,27 +94,3 @@ class Project:
     @property
     def exports(self) -> Path:
         return self.folder / "exports"
-
-    # --- which slide -------------------------------------------------------------------
-    def slide_path(self) -> Path | None:
-        """The slide these results belong to, when recorded."""
-        path = self.folder / PROJECT_FILE
-        if not path.is_file():
-            return None
-        return Path(json.loads(path.read_text(encoding="utf-8"))["slide"])
-
-    def record_slide(self, slide_path: str | Path) -> None:
-        """Write down which slide the project belongs to (once; atomic)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        if not (self.folder / PROJECT_FILE).is_file():
-            text = json.dumps(
-                {"format": "napari-ifcell project", "version": 1, "slide": str(Path(slide_path).resolve())}
-            )
-            atomic_text(self.folder / PROJECT_FILE, text + "\n")
-
-    def first_existing(self, *candidates: Path) -> Path | None:
-        return next((p for p in candidates if p.is_file()), None)
-
-    def best_table(self) -> Path | None:
-        """The most processed cell table the project has: predictions, gated, quantified."""
-        return self.first_existing(self.predictions, self.gated_table, self.cell_table)

@@ -87,10 +87,9 @@ def label_reader(labels):
     if callable(labels):
         return labels
     if isinstance(labels, (str, Path)):
-        from napari_ifcell.io import open_slide
-        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.pipeline.tiling import open_nuclei
 
-        labels = LabelStore.open(labels).levels[0] if Path(labels).is_dir() else open_slide(labels)
+        labels = open_nuclei(labels)
     return lambda y, x, h, w: read_labels(labels, y, x, h, w)
 
 

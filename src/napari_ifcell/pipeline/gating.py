@@ -11,17 +11,6 @@ import pandas as pd
 from napari_ifcell.core.gating import GateSet, suggested_gateset
 
 
-def open_nuclei(labels_path):
-    """Level-0 nuclei from a label TIFF (a Slide) or a label store folder (a zarr array)."""
-    from napari_ifcell.io import open_slide
-    from napari_ifcell.io.label_store import LabelStore
-
-    path = Path(labels_path)
-    if path.is_dir():
-        return LabelStore.open_labels(path)
-    return open_slide(path)
-
-
 def quantify_slide_steps(
     if_path, labels_path, table_path
 ) -> Generator[tuple[str, int, int], None, tuple[pd.DataFrame, GateSet, dict]]:
@@ -30,6 +19,7 @@ def quantify_slide_steps(
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.quantify import quantify_region_steps
+    from napari_ifcell.pipeline.tiling import open_nuclei
 
     nuclei = open_nuclei(labels_path)
     try:

@@ -30,6 +30,18 @@ def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
     return out
 
 
+def open_nuclei(labels_path):
+    """Level-0 nuclei from a label image file (a Slide) or a label store folder (its level-0
+    zarr array; the store's cell index is not read)."""
+    from pathlib import Path
+
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+
+    path = Path(labels_path)
+    return LabelStore.open_labels(path) if path.is_dir() else open_slide(path)
+
+
 @lru_cache(maxsize=4)
 def open_slides_cached(if_path: str, he_path: str | None, offset_um: tuple[float, float]):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
