@@ -15,8 +15,15 @@ from napari_ifcell._napari.sources import open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
-from napari_ifcell.core.classes import CLASS_GROUPS
-from napari_ifcell.core.classify.outcomes import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
+from napari_ifcell.core.classify.outcomes import (
+    OUTCOMES,
+    POCHET_COLOURS,
+    outcome_counts,
+    outcome_scores,
+    outcome_targets,
+    outcomes,
+    truth_and_probability,
+)
 
 
 class ClassifierWidget(Container):
@@ -117,16 +124,12 @@ class ClassifierWidget(Container):
 
     # --- prediction ----------------------------------------------------------------------------
     def predict(self, *, visible: bool, sync: bool | None = None):
-        from napari_ifcell.core.classify.model import load_classifier
-        from napari_ifcell.io.cell_table import read_cell_table
+        from napari_ifcell.pipeline.classify import load_prediction_inputs
 
         try:
             if_slide, pair = open_sources(self.viewer, need_he=True)
             region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape) if visible else None
-            table = read_cell_table(self.table_file.value)
-            if "phenotype" not in table.columns:
-                raise ValueError(f"{self.table_file.value}: no phenotype column; gate the table first")
-            self.model, self.config = load_classifier(self.model_dir.value)
+            table, self.model, self.config = load_prediction_inputs(self.table_file.value, self.model_dir.value)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
         self.status.value = "Predicting..."
@@ -140,12 +143,7 @@ class ClassifierWidget(Container):
 
     def _on_predicted(self, table) -> None:
         self.table = table
-        names = (
-            list(self.config.classes)
-            + [g for g, members in CLASS_GROUPS.items() if set(members) <= set(self.config.classes)]
-            if self.config.task == "multiclass"
-            else list(self.config.markers)
-        )
+        names = outcome_targets(self.config)
         self._target_names = names
         with self.target.changed.blocked():
             self.target.reset_choices()
@@ -157,30 +155,15 @@ class ClassifierWidget(Container):
 
     def truth_and_probability(self, target: str):
         """Per cell: IF-derived truth (1 / 0 / -1 unknown) and the model's probability."""
-        from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
-
-        table = self.table
-        if self.config.task == "multiclass":
-            members = CLASS_GROUPS.get(target, (target,))
-            cls = table["phenotype"].map(CLASS_OF_PHENOTYPE)
-            truth = np.where(cls.isna(), -1, cls.isin(members).astype(int))
-            prob = table[[f"prob_{m}" for m in members]].sum(axis=1, min_count=1).to_numpy()
-        else:
-            state = table[f"{target}_state"].to_numpy()
-            truth = np.where(state == "positive", 1, np.where(state == "negative", 0, -1))
-            prob = table[f"prob_{target}"].to_numpy()
-        truth = np.where(np.isnan(prob), -1, truth)
-        return truth, prob
+        return truth_and_probability(self.table, self.config, target)
 
     def _add_layer(self) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
         from napari_ifcell.core.display import LookupView
-        from napari_ifcell.io import open_slide
-        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.pipeline.tiling import nuclei_levels
 
-        path = Path(self.labels_file.value)
-        levels = LabelStore.open(path).levels if path.is_dir() else list(open_slide(path).levels)
+        levels = nuclei_levels(self.labels_file.value)
         ps = self.viewer.layers[0].scale[-1] if len(self.viewer.layers) else 1.0
         if_layer = next(
             (lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None
@@ -215,13 +198,11 @@ class ClassifierWidget(Container):
         self.lut[self.table["CellID"].to_numpy()] = shown
         self.layer.refresh()
         counts = outcome_counts(codes)
-        tp, fp, fn = counts["TP"], counts["FP"], counts["FN"]
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+        scores = outcome_scores(counts)
         self.metrics.value = (
-            f"{self.target.value} at {self.threshold.value:.2f}: TP {tp}, FP {fp}, FN {fn}, TN {counts['TN']}; "
-            f"precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f}"
+            f"{self.target.value} at {self.threshold.value:.2f}: "
+            f"TP {counts['TP']}, FP {counts['FP']}, FN {counts['FN']}, TN {counts['TN']}; "
+            f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, F1 {scores['f1']:.3f}"
         )
 
     def save_metrics(self) -> None:

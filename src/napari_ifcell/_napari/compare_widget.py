@@ -175,8 +175,7 @@ class CompareWidget(Container):
 
     # --- comparing -----------------------------------------------------------------------------
     def compare(self, *, sync: bool | None = None):
-        from napari_ifcell.io.cell_table import read_cell_table
-        from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+        from napari_ifcell.pipeline.compare import compare_models, read_models, read_truth
 
         try:
             regions = layer_regions(self.regions_layer(), self.pixel_size_um)
@@ -190,25 +189,15 @@ class CompareWidget(Container):
                 self.pixel_size_um,
                 self.radius.value,
             )
-            project = self.project_folder() if truth_path in ("", ".") or Path(truth_path).is_dir() else None
+            # no table given (an empty file field reads as a folder): the project's review state
+            no_table = truth_path in ("", ".") or Path(truth_path).is_dir()
+            truth_source = self.project_folder() if no_table else truth_path
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self.status.value = "Comparing..."
 
         def work():
-            if project is not None:  # the review's current state: people's labels where given
-                from napari_ifcell.pipeline.review.session import ReviewSession
-
-                review = ReviewSession.open(project, reviewer="compare").table(
-                    ["Y_centroid", "X_centroid", "phenotype"]
-                )
-                truth = truth_cells(review)
-            else:
-                truth = truth_cells(read_cell_table(truth_path))
-            models = {
-                name: src.read(ps) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
-                for name, src in sources.items()
-            }
+            truth, models = read_truth(truth_source), read_models(sources, ps)
             return compare_models(regions, truth, models, um_per_px=ps, radius_um=radius), truth, models
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)

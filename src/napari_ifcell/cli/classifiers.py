@@ -76,17 +76,18 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    from napari_ifcell.core.classify.model import load_classifier
     from napari_ifcell.core.device import resolve_device
     from napari_ifcell.extras import require
-    from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
-    from napari_ifcell.pipeline.classify import predict_cells
+    from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells
 
     require("torch", extra="classifier")
-    model, config = load_classifier(args.model, device=resolve_device(args.device))
+    table, model, config = load_prediction_inputs(
+        args.table, args.model, device=resolve_device(args.device), need_truth=False
+    )
     table = predict_cells(
         _open_pair_args(args),
-        read_cell_table(args.table),
+        table,
         model,
         config,
         region=tuple(args.region) if args.region else None,

@@ -43,22 +43,21 @@ def _pixel_size(args) -> float:
 
 
 def _compare(args) -> int:
-    from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.comparison_report import report_markdown, write_report
-    from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+    from napari_ifcell.pipeline.compare import DetectionSource, compare_models, read_models, read_truth
 
     um_per_px = _pixel_size(args)
     regions = _regions(args)
-    truth = truth_cells(read_cell_table(args.truth))
-    models = {}
+    truth = read_truth(args.truth)
+    sources: dict[str, DetectionSource | str] = {}
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
-        models[name or "ours"] = classifier_cells(read_cell_table(path))
+        sources[name or "ours"] = path
     for spec in args.model or []:
         name, sep, path = spec.partition("=")
         if not sep:
             raise ValueError(f"--model {spec}: expected NAME=FILE")
-        source = DetectionSource(
+        sources[name] = DetectionSource(
             path,
             type_map=_type_map_spec(args.type_map),
             model_um_per_px=args.model_um_per_px,
@@ -67,9 +66,9 @@ def _compare(args) -> int:
             offset_um=tuple(args.he_offset_um),
             trust=args.trust_pickle,
         )
-        models[name] = source.read(um_per_px)
-    if not models:
+    if not sources:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
+    models = read_models(sources, um_per_px)
     labels = None
     if args.match == "iou":
         if not args.labels:
@@ -92,7 +91,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser(
         "compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth"
     )
-    p.add_argument("truth", help="gated (and reviewed) cell table: the IF-derived truth")
+    p.add_argument("truth", help="the IF-derived truth: a gated cell table, or a project folder (its review state)")
     p.add_argument("--regions", help="regions.json (or the project folder holding it)")
     p.add_argument(
         "--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels"

@@ -84,6 +84,30 @@ class DetectionSource:
         return cells[cells["class"].notna()].reset_index(drop=True)
 
 
+def read_truth(source: str | Path) -> pd.DataFrame:
+    """The IF truth from a gated cell table file, or from a project folder: the review's current
+    state there (people's labels where given, rejected cells dropped)."""
+    if Path(source).is_dir():
+        from napari_ifcell.pipeline.review.session import ReviewSession
+
+        review = ReviewSession.open(Path(source), reviewer="compare")
+        return truth_cells(review.table(["Y_centroid", "X_centroid", "phenotype"]))
+    from napari_ifcell.io.cell_table import read_cell_table
+
+    return truth_cells(read_cell_table(source))
+
+
+def read_models(sources: dict[str, DetectionSource | str | Path], um_per_px: float) -> dict[str, pd.DataFrame]:
+    """Each model's cells in comparison classes: a :class:`DetectionSource` (another model's
+    detections) or the path of our classifier's prediction table."""
+    from napari_ifcell.io.cell_table import read_cell_table
+
+    return {
+        name: src.read(um_per_px) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
+        for name, src in sources.items()
+    }
+
+
 def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], labels) -> dict:
     """IoU matchers for the (region, model) pairs where the model has contours and the truth a
     label image (``labels``: a label TIFF or store folder, a ``read(y, x, h, w)``, or a 2-D

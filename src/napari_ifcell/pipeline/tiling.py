@@ -42,6 +42,17 @@ def open_nuclei(labels_path):
     return LabelStore.open_labels(path) if path.is_dir() else open_slide(path)
 
 
+def nuclei_levels(labels_path) -> list:
+    """The display levels (level 0 first) of a label image file or a label store folder."""
+    from pathlib import Path
+
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+
+    path = Path(labels_path)
+    return LabelStore.open(path).levels if path.is_dir() else list(open_slide(path).levels)
+
+
 @lru_cache(maxsize=4)
 def open_slides_cached(if_path: str, he_path: str | None, offset_um: tuple[float, float]):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a

@@ -5,7 +5,15 @@ This package's names are the scripting API."""
 
 from napari_ifcell.core.classify.metrics import class_report, marker_report
 from napari_ifcell.core.classify.model import ClassifierConfig, build_model, load_classifier, save_classifier
-from napari_ifcell.core.classify.outcomes import OUTCOMES, POCHET_COLOURS, outcome_counts, outcomes
+from napari_ifcell.core.classify.outcomes import (
+    OUTCOMES,
+    POCHET_COLOURS,
+    outcome_counts,
+    outcome_scores,
+    outcome_targets,
+    outcomes,
+    truth_and_probability,
+)
 from napari_ifcell.core.classify.patches import extract_patches, mask_patches
 from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
 from napari_ifcell.core.classify.training import predict_proba, train_classifier, train_steps
@@ -21,6 +29,8 @@ __all__ = [
     "marker_report",
     "mask_patches",
     "outcome_counts",
+    "outcome_scores",
+    "outcome_targets",
     "outcomes",
     "predict_proba",
     "sample_marker_balanced",
@@ -29,4 +39,5 @@ __all__ = [
     "spatial_split",
     "train_classifier",
     "train_steps",
+    "truth_and_probability",
 ]
