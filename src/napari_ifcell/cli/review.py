@@ -30,13 +30,14 @@ def _export(args) -> int:
 
 
 def _agreement(args) -> int:
-    from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people
     from napari_ifcell.pipeline.review.export import export_agreement
+    from napari_ifcell.pipeline.review.work import review_agreement
 
     session = _session(args)
-    print(agreement_table(session.state).round(3).to_string(index=False))
+    table, auto = review_agreement(session)
+    print(table.round(3).to_string(index=False))
     print("\nauto (rows) vs people (columns)")
-    print(auto_vs_people(session.state).confusion.to_string())
+    print(auto.confusion.to_string())
     if args.out:
         print(f"written: {export_agreement(session, args.out)}")
     return 0

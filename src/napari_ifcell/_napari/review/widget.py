@@ -119,34 +119,23 @@ class ReviewWidget(MaskTools, Container):
         return ["whole slide", *names]
 
     def open_review(self) -> None:
-        from napari_ifcell.io.cell_table import read_cell_table
-        from napari_ifcell.io.label_store import LabelStore
-        from napari_ifcell.io.project import Project
-        from napari_ifcell.pipeline.review.session import ReviewSession
+        from napari_ifcell.io.project import project_folder
+        from napari_ifcell.pipeline.review.work import open_review
+
+        def given(field):
+            return None if str(field.value) in ("", ".") else Path(field.value)
 
         try:
-            if not self.reviewer.value.strip():
-                raise ValueError("type your name as reviewer first: every decision records who made it")
             self.if_slide, self.pair = open_sources(self.viewer)
-            project = Project.for_slide(self.if_slide.path)
-            store_dir = Path(self.store_dir.value) if str(self.store_dir.value) not in ("", ".") else project.labels
-            store = LabelStore.open(store_dir)
-            table = None
-            if not project.has_review:
-                table = read_cell_table(self.table_file.value)
-            gates = None
-            if str(self.gates_file.value) not in ("", "."):
-                from napari_ifcell.io.gate_file import load_gates
-
-                gates = load_gates(self.gates_file.value)
-            self.session = ReviewSession.open(
-                project.folder,
-                table,
-                reviewer=self.reviewer.value.strip(),
+            project = project_folder(self.if_slide.path)
+            self.session = open_review(
+                project,
+                reviewer=self.reviewer.value,
+                table_path=given(self.table_file),
+                store_folder=given(self.store_dir),
+                gates_path=given(self.gates_file),
                 auto_from=self.auto_from.value,
-                store=store,
                 if_slide=self.if_slide,
-                gates=gates,
             )
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._error(exc)
@@ -168,20 +157,10 @@ class ReviewWidget(MaskTools, Container):
         )
 
     def build_queue(self) -> None:
-        from napari_ifcell.core.review.queue import review_queue, uncertainty
+        from napari_ifcell.pipeline.review.work import review_queue
 
         if self.session is None:
             return self._error(ValueError("open a review first"))
-        initial = self.session.initial.columns
-        gates = self.session.gates
-        wanted = [
-            "Y_centroid",
-            "X_centroid",
-            "auto_class",
-            *[c for c in initial if c.startswith("prob_") or c.endswith("_state")],
-            *([g.column for g in gates.gates.values()] if gates is not None else []),
-        ]
-        table = self.session.table(wanted)
         region = None
         if self.region_filter.value not in (None, "whole slide"):
             from napari_ifcell._napari.region_layer import layer_regions
@@ -193,9 +172,8 @@ class ReviewWidget(MaskTools, Container):
             )
         status = self.status_filter.value
         self.queue = review_queue(
-            table,
+            self.session,
             order=self.order.value,
-            score=uncertainty(table, self.session.gates),
             classes=None if self.class_filter.value in (None, "any") else [self.class_filter.value],
             statuses=None if status == "any" else [status],
             region=region,
@@ -304,29 +282,17 @@ class ReviewWidget(MaskTools, Container):
         """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from napari_ifcell.core.review.gallery import cell_crops, channels_for
+        from napari_ifcell.pipeline.review.work import gallery_crops
 
         key = (cell, label)
         if key in self._crop_futures:
             return self._crop_futures[key]
         if self._reader is None:
             self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
-        slide, pair, store, limits = self.if_slide, self.pair, self.session.store, self._limits()
-        centre = self._centre(cell)
-
-        def he(yy, xx, h, w):
-            return pair.read_he_aligned(yy, xx, h, w, um_per_px=slide.pixel_size_um, fill=255)
+        session, pair, limits, centre = self.session, self.pair, self._limits(), self._centre(cell)
 
         def read():
-            return cell_crops(
-                cell,
-                centre,
-                labels=store.read,
-                he_read=he if pair else None,
-                channels=channels_for(label),
-                if_read=lambda yy, xx, h, w, c: slide.read_region(yy, xx, h, w, level=0, channels=c),
-                limits=limits,
-            )
+            return gallery_crops(session, cell, centre, label, pair=pair, limits=limits)
 
         if len(self._crop_futures) > 8:
             self._crop_futures.clear()
@@ -352,11 +318,11 @@ class ReviewWidget(MaskTools, Container):
         return out
 
     def _show_counts(self) -> None:
-        from napari_ifcell.core.review.agreement import auto_vs_people
+        from napari_ifcell.pipeline.review.work import review_agreement
 
         counts = self.session.status_counts()
         summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "deleted")
-        a = auto_vs_people(self.session.state)
+        _, a = review_agreement(self.session)
         kappa = (
             f"; auto vs people: kappa {a.kappa:.3f} on {a.n} cells"
             if a.n and np.isfinite(a.kappa)
@@ -366,12 +332,12 @@ class ReviewWidget(MaskTools, Container):
 
     def show_agreement(self) -> None:
         """Kappa for auto vs people and every reviewer pair; the auto-vs-people confusion matrix."""
-        from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people
+        from napari_ifcell.pipeline.review.work import review_agreement
 
         if self.session is None:
             return
-        table = agreement_table(self.session.state).round(3)
-        confusion = auto_vs_people(self.session.state).confusion
+        table, auto = review_agreement(self.session)
+        table, confusion = table.round(3), auto.confusion
         rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
         self.agreement.value = {
             "data": rows,
