@@ -143,9 +143,7 @@ class SegmentWidget(Container):
 
     # --- running -------------------------------------------------------------------------
     def _segment(self, if_slide, pair, region, *, sync):
-        from napari_ifcell.io.label_store import LabelStore
-        from napari_ifcell.io.project import project_folder
-        from napari_ifcell.pipeline import segment_region
+        from napari_ifcell.pipeline import segment_slide, slide_store
 
         settings = self.settings()
         problems = settings.problems()
@@ -156,32 +154,16 @@ class SegmentWidget(Container):
                 ValueError("the SAM backends need a checkpoint file (SAM weights cannot be downloaded here)")
             )
         try:
-            self.store = LabelStore.open_or_create(
-                project_folder(if_slide.path), if_slide.shape, pixel_size_um=if_slide.pixel_size_um
-            )
+            self.store = slide_store(if_slide)
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self._cancel.clear()
         self._started = time.perf_counter()
         self._set_running(True, f"Segmenting {region[2]} x {region[3]} px with {settings.backend}...")
 
-        def steps():  # the model loads in the worker too: ViT-H takes seconds
-            model = None
-            if settings.backend.startswith("sam"):
-                from napari_ifcell.core.segment.sam_model import load_sam
-
-                yield ("loading SAM", 0, 1)
-                model = load_sam(
-                    settings.sam.checkpoint, model_type=settings.sam.model_type, device=settings.sam.device
-                )
-            return (
-                yield from segment_region(
-                    if_slide, self.store, pair=pair, region=region, settings=settings, model=model
-                )
-            )
-
+        steps = segment_slide(if_slide, self.store, pair=pair, region=region, settings=settings)
         return run_steps_in_background(
-            steps(),
+            steps,
             on_progress=self._on_progress,
             on_done=self._on_done,
             on_error=self._on_error,

@@ -66,9 +66,7 @@ def _segment(args) -> int:
     from napari_ifcell.cli.options import settings_from_args
     from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.io import open_pair, open_slide
-    from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.io.project import project_folder
-    from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
+    from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide, slide_store
 
     sam = settings_from_args(args, SamSettings())
     settings = replace(settings_from_args(args, SegmentSettings()), sam=sam)
@@ -80,22 +78,17 @@ def _segment(args) -> int:
         if_slide = pair.if_slide
     else:
         pair, if_slide = None, open_slide(args.if_slide)
-    model = None
-    if settings.backend.startswith("sam"):
-        if not sam.checkpoint:
-            raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
-        from napari_ifcell.core.segment.sam_model import load_sam
-
-        model = load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
-    folder = args.store or project_folder(if_slide.path)
-    store = LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
-    steps = segment_region(
-        if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings, model=model
+    if settings.backend.startswith("sam") and not sam.checkpoint:
+        raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
+    store = slide_store(if_slide, args.store)
+    steps = segment_slide(
+        if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings
     )
     result = run_to_end(steps, _progress)
     print(file=sys.stderr)
     print(
-        f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced) -> {folder}"
+        f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)"
+        f" -> {store.folder}"
     )
     return 0
 

@@ -2,7 +2,16 @@
 
 from napari_ifcell.core.steps import run_to_end
 from napari_ifcell.pipeline.quantify import quantify_region
-from napari_ifcell.pipeline.segment import SegmentSettings, segment_region
+from napari_ifcell.pipeline.segment import SegmentSettings, segment_region, segment_slide, slide_store
 from napari_ifcell.pipeline.tiling import read_labels, tiles
 
-__all__ = ["SegmentSettings", "quantify_region", "read_labels", "run_to_end", "segment_region", "tiles"]
+__all__ = [
+    "SegmentSettings",
+    "quantify_region",
+    "read_labels",
+    "run_to_end",
+    "segment_region",
+    "segment_slide",
+    "slide_store",
+    "tiles",
+]

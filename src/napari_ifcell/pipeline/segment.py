@@ -130,6 +130,34 @@ def segment_region(
     return SegmentResult(cells, removed, done, time.perf_counter() - start, run, done == len(todo))
 
 
+def slide_store(if_slide, folder=None):
+    """The label store a slide's cells go to: ``folder`` or the slide's project folder, created
+    on first use with the slide's shape and pixel size."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.project import project_folder
+
+    folder = folder or project_folder(if_slide.path)
+    return LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
+
+
+def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings()):
+    """Generator: :func:`segment_region` with the model its backend needs loaded first (a SAM
+    checkpoint takes seconds: it loads in the same worker, as the stage ``loading SAM``)."""
+    problems = settings.problems()
+    if problems:
+        raise ValueError("invalid segmentation settings: " + "; ".join(problems))
+    model = None
+    if settings.backend.startswith("sam"):
+        sam = settings.sam
+        if sam is None or sam.checkpoint in ("", ".", None):
+            raise ValueError("the SAM backends need a checkpoint file (SAM weights are not downloaded)")
+        from napari_ifcell.core.segment.sam_model import load_sam
+
+        yield ("loading SAM", 0, 1)
+        model = load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
+    return (yield from segment_region(if_slide, store, pair=pair, region=region, settings=settings, model=model))
+
+
 def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model):
     ps = reader.if_slide.pixel_size_um
     if settings.backend in ("hoechst", "he"):
