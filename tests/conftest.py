@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell.synth import make_synthetic_pair
+
+# The suite renders viewers with Mesa's software OpenGL: in such a process a torch optimizer
+# that loads Triton crashes it, whichever test (widget or fixture) trains first.
+keep_triton_out()
 
 # Not a multiple of the tile size, and not square, so edge tiles and x/y mix-ups show.
 SMALL_SHAPE = (1100, 1400)

@@ -161,9 +161,9 @@ class ClassifierWidget(Container):
         from napari.utils.colormaps import DirectLabelColormap
 
         from napari_ifcell.core.display import LookupView
-        from napari_ifcell.pipeline.tiling import nuclei_levels
+        from napari_ifcell.pipeline.tiling import NucleiLevels
 
-        levels = nuclei_levels(self.labels_file.value)
+        levels = NucleiLevels(self.labels_file.value).levels
         ps = self.viewer.layers[0].scale[-1] if len(self.viewer.layers) else 1.0
         if_layer = next(
             (lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None

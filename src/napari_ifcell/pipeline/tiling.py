@@ -42,15 +42,24 @@ def open_nuclei(labels_path):
     return LabelStore.open_labels(path) if path.is_dir() else open_slide(path)
 
 
-def nuclei_levels(labels_path) -> list:
-    """The display levels (level 0 first) of a label image file or a label store folder."""
-    from pathlib import Path
+class NucleiLevels:
+    """A label image file's or a label store's display levels (level 0 first), its level-0
+    shape and pixel size (None when the source does not say)."""
 
-    from napari_ifcell.io import open_slide
-    from napari_ifcell.io.label_store import LabelStore
+    def __init__(self, labels_path):
+        from pathlib import Path
 
-    path = Path(labels_path)
-    return LabelStore.open(path).levels if path.is_dir() else list(open_slide(path).levels)
+        from napari_ifcell.io import open_slide
+        from napari_ifcell.io.label_store import LabelStore
+
+        self.path = Path(labels_path)
+        if self.path.is_dir():
+            store = LabelStore.open(self.path)
+            self.levels, self.pixel_size_um = store.levels, store.meta.get("pixel_size_um")
+        else:
+            slide = open_slide(self.path)
+            self.levels, self.pixel_size_um = list(slide.levels), slide.pixel_size_um
+        self.shape = tuple(self.levels[0].shape[-2:])
 
 
 @lru_cache(maxsize=4)
