@@ -10,10 +10,12 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
+from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import he_offset_um, layer_with_role
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
+from napari_ifcell.pipeline.compare import CompareSettings
 
 OVERLAY_COLOURS = {"TP": "#4daf4a", "FP": "#e41a1c", "FN": "#ffff33", "ignored": "#999999"}
 
@@ -49,7 +51,12 @@ class CompareWidget(Container):
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
         self.add_ours_button = PushButton(text="Add our classifier")
         self.models_label = Label(value="Models: none")
-        self.radius = FloatSpinBox(label="Match radius (µm)", min=0.1, max=50.0, step=0.1, value=3.0)
+        self.radius = settings_fields(
+            CompareSettings,
+            only=("radius_um",),
+            labels={"radius_um": "Match radius (µm)"},
+            ranges={"radius_um": (0.1, 50.0, 0.1)},
+        )["radius_um"]
         self.compare_button = PushButton(text="Compare in regions")
         self.table = Table(value={"data": [], "index": [], "columns": []})
         self.out_dir = FileEdit(label="Report folder", mode="d")

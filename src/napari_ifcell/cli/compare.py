@@ -43,9 +43,17 @@ def _pixel_size(args) -> float:
 
 
 def _compare(args) -> int:
+    from napari_ifcell.cli.options import settings_from_args
     from napari_ifcell.io.comparison_report import report_markdown, write_report
-    from napari_ifcell.pipeline.compare import DetectionSource, compare_models, read_models, read_truth
+    from napari_ifcell.pipeline.compare import (
+        CompareSettings,
+        DetectionSource,
+        compare_models,
+        read_models,
+        read_truth,
+    )
 
+    settings = settings_from_args(args, CompareSettings())
     um_per_px = _pixel_size(args)
     regions = _regions(args)
     truth = read_truth(args.truth)
@@ -70,12 +78,12 @@ def _compare(args) -> int:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
     models = read_models(sources, um_per_px)
     labels = None
-    if args.match == "iou":
+    if settings.match == "iou":
         if not args.labels:
             raise ValueError("--match iou needs --labels (label TIFF or label store folder)")
         labels = args.labels
     report, counts, _ = compare_models(
-        regions, truth, models, um_per_px=um_per_px, radius_um=args.radius_um, match=args.match, labels=labels
+        regions, truth, models, um_per_px=um_per_px, radius_um=settings.radius_um, match=settings.match, labels=labels
     )
     print(report_markdown(report), end="")
     if args.out:
@@ -85,8 +93,10 @@ def _compare(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from napari_ifcell.cli.options import add_settings_options
     from napari_ifcell.core.compare.type_maps import PRESETS
     from napari_ifcell.io.detections import FORMATS
+    from napari_ifcell.pipeline.compare import MATCHES, CompareSettings
 
     p = sub.add_parser(
         "compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth"
@@ -129,8 +139,13 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--if", dest="if_slide", help="the IF slide (for its pixel size)")
     p.add_argument("--pixel-size-um", type=float, help="the slide's pixel size, if --if is not given")
-    p.add_argument("--radius-um", type=float, default=3.0, help="centroid matching radius (default 3 µm, OCELOT)")
-    p.add_argument("--match", default="centroid", choices=["centroid", "iou"])
+    add_settings_options(
+        p,
+        CompareSettings,
+        only=("radius_um", "match"),
+        choices={"match": MATCHES},
+        helps={"radius_um": "centroid matching radius in µm (OCELOT)", "match": "centroid distance or mask IoU"},
+    )
     p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
     p.add_argument("--out", help="folder for comparison.csv / .md / .png and the counts")
     p.set_defaults(func=_compare)

@@ -13,7 +13,16 @@ from napari_ifcell.core.compare.report import comparison_counts, comparison_repo
 from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP, type_map
 from napari_ifcell.io.detections import Frame, read_detections
 
+MATCHES = ("centroid", "iou")
 REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """How a model's cells are matched to the truth (shared by the CLI and the Compare widget)."""
+
+    radius_um: float = 3.0  # centroid matching radius (OCELOT's 3 µm)
+    match: str = "centroid"  # or "iou": mask IoU >= 0.5 where the model gives contours
 
 
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
@@ -150,14 +159,14 @@ def compare_models(
     models: dict[str, pd.DataFrame],
     *,
     um_per_px: float,
-    radius_um: float = 3.0,
-    match: str = "centroid",
+    radius_um: float = CompareSettings.radius_um,
+    match: str = CompareSettings.match,
     labels=None,
 ):
     """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``)."""
     if not regions:
         raise ValueError("no regions to compare in; draw or load at least one")
-    if match not in ("centroid", "iou"):
+    if match not in MATCHES:
         raise ValueError(f"match must be 'centroid' or 'iou', got {match!r}")
     matchers = None
     if match == "iou":

@@ -14,9 +14,10 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Lin
 
 from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
+from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import layer_with_role, open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
-from napari_ifcell.core.review.queue import ORDERS
+from napari_ifcell.core.review.queue import ORDERS, QueueSettings
 from napari_ifcell.core.review.state import STATUSES
 
 STATUS_FILTERS = ("unreviewed", "any", *STATUSES[1:4])
@@ -42,8 +43,14 @@ class ReviewWidget(MaskTools, Container):
             tooltip="for 'near a gate' uncertainty, and to re-gate cells whose mask you edit",
         )
         self.open_button = PushButton(text="Open / start review")
-        self.order = ComboBox(label="Order", choices=list(ORDERS), value="uncertainty")
-        self.per_class = SpinBox(label="Cells per class", min=1, max=10**6, value=5000)
+        queue_fields = settings_fields(
+            QueueSettings,
+            only=("order", "n_per_class"),
+            labels={"n_per_class": "Cells per class"},
+            choices={"order": ORDERS},
+            ranges={"n_per_class": (1, 10**6, 1)},
+        )
+        self.order, self.per_class = queue_fields["order"], queue_fields["n_per_class"]
         self._class_names: list[str] = []
         self.class_filter = ComboBox(label="Class", choices=lambda _w: ["any", *self._class_names])
         self.status_filter = ComboBox(label="Status", choices=list(STATUS_FILTERS), value="unreviewed")

@@ -5,7 +5,7 @@ This package's names are the scripting API."""
 
 from napari_ifcell.core.review.agreement import Agreement, agreement, agreement_table, auto_vs_people, between_reviewers
 from napari_ifcell.core.review.gallery import CLASS_CHANNELS, cell_crops, channels_for
-from napari_ifcell.core.review.queue import ORDERS, review_queue, uncertainty
+from napari_ifcell.core.review.queue import ORDERS, QueueSettings, review_queue, uncertainty
 from napari_ifcell.core.review.state import STATUSES, ReviewState, final_class
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "ORDERS",
     "STATUSES",
     "Agreement",
+    "QueueSettings",
     "ReviewState",
     "agreement",
     "agreement_table",

@@ -3,6 +3,8 @@ by class, review status and region."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -41,17 +43,25 @@ def uncertainty(table: pd.DataFrame, gates=None) -> np.ndarray:
     return np.clip(score, 0.0, 1.0)
 
 
+@dataclass(frozen=True)
+class QueueSettings:
+    """How a review queue is ordered (the Review widget's fields start from these)."""
+
+    order: str = "uncertainty"  # see ORDERS
+    n_per_class: int = 5000  # for order="per_class": at most this many cells of each class
+
+
 def review_queue(
     table: pd.DataFrame,
     *,
-    order: str = "uncertainty",
+    order: str = QueueSettings.order,
     score=None,
     label=None,
     status=None,
     classes=None,
     statuses=("unreviewed",),
     region=None,
-    n_per_class: int = 5000,
+    n_per_class: int = QueueSettings.n_per_class,
     seed: int = 0,
 ) -> np.ndarray:
     """Cell ids in review order.

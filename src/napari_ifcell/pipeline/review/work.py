@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.core.review.queue import QueueSettings
 from napari_ifcell.pipeline.review.session import ReviewSession
 
 
@@ -56,11 +57,11 @@ def open_review(
 def review_queue(
     session: ReviewSession,
     *,
-    order: str = "uncertainty",
+    order: str = QueueSettings.order,
     classes=None,
     statuses=("unreviewed",),
     region=None,
-    n_per_class: int = 5000,
+    n_per_class: int = QueueSettings.n_per_class,
 ) -> np.ndarray:
     """Cell ids of the session's current table in review order (see ``core.review.review_queue``);
     uncertainty from the model's probabilities, the marker states and the gates where present."""
