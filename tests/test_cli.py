@@ -123,6 +123,8 @@ def test_segment_with_sam_needs_a_checkpoint(small_pair, tmp_path):
     done = run_cli(
         "segment",
         small_pair.if_path,
+        "--he",
+        small_pair.he_path,
         "--backend",
         "sam",
         "--checkpoint",

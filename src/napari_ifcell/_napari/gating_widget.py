@@ -15,6 +15,7 @@ from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, Histo
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
+from napari_ifcell.io.project import slide_name
 from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
 
 PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
@@ -104,7 +105,7 @@ class GatingWidget(QWidget):
         if given not in ("", "."):
             return Path(given)
         labels = Path(self.labels_file.value)
-        return labels.with_name(labels.name.split(".")[0] + "_cells.parquet")
+        return labels.with_name(slide_name(labels) + "_cells.parquet")
 
     def quantify(self, *, sync: bool | None = None):
         from napari_ifcell.pipeline.gating import quantify_slide_steps

@@ -6,19 +6,21 @@ import sys
 from pathlib import Path
 
 from napari_ifcell.cli.progress import progress as _progress
+from napari_ifcell.io.project import slide_name
 
 
 def _quantify(args) -> int:
-    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.cli.options import open_slides_from_args, settings_from_args
     from napari_ifcell.core.quantify.cells import QuantifySettings
-    from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.pipeline import quantify_region
     from napari_ifcell.pipeline.tiling import open_nuclei
 
     settings = settings_from_args(args, QuantifySettings())
     labels = open_nuclei(args.labels)
-    with open_slide(args.if_slide, pixel_size_um=args.pixel_size) as if_slide:
+    if_slide, _ = open_slides_from_args(args)
+    with if_slide:
+        if_slide.require_pixel_size()
         if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
             raise ValueError(
                 f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px"
@@ -30,7 +32,7 @@ def _quantify(args) -> int:
     print(file=sys.stderr)
     for out in args.out:
         if Path(out).suffix.lower() == ".h5ad":
-            write_anndata(table, out, markers, image_id=Path(args.if_slide).name.split(".")[0])
+            write_anndata(table, out, markers, image_id=slide_name(args.if_slide))
         else:
             write_cell_table(table, out)
     print(f"{len(table)} cells -> {', '.join(args.out)}")
@@ -63,21 +65,24 @@ def _gate(args) -> int:
 def _segment(args) -> int:
     from dataclasses import replace
 
-    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.cli.options import open_slides_from_args, settings_from_args
     from napari_ifcell.core.segment.sam_masks import SamSettings
-    from napari_ifcell.io import open_pair, open_slide
+    from napari_ifcell.core.segment.watershed import WatershedSettings
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide, slide_store
+    from napari_ifcell.pipeline.segment import resolve_backend
 
     sam = settings_from_args(args, SamSettings())
-    settings = replace(settings_from_args(args, SegmentSettings()), sam=sam)
+    watershed = settings_from_args(args, WatershedSettings())
+    for limit in ("min_area_um2", "max_area_um2"):  # one pair of --min/max-area-um2 options for every backend
+        if getattr(args, f"SamSettings.{limit}", None) is not None:
+            watershed = replace(watershed, **{limit: getattr(sam, limit)})
+    settings = replace(settings_from_args(args, SegmentSettings()), sam=sam, watershed=watershed)
     problems = settings.problems()
     if problems:
         raise ValueError("; ".join(problems))
-    if args.he:
-        pair = open_pair(args.if_slide, args.he, offset_um=tuple(args.he_offset_um))
-        if_slide = pair.if_slide
-    else:
-        pair, if_slide = None, open_slide(args.if_slide)
+    if_slide, pair = open_slides_from_args(args)
+    if_slide.require_pixel_size()
+    settings = resolve_backend(settings, if_slide, pair)
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
     store = slide_store(if_slide, args.store)
@@ -86,9 +91,12 @@ def _segment(args) -> int:
     )
     result = run_to_end(steps, _progress)
     print(file=sys.stderr)
+    if result.found_nothing:
+        print(f"napari-ifcell segment: error: {if_slide.path}: {result.found_nothing}", file=sys.stderr)
+        return 2
     print(
-        f"{result.cells} cells in {result.seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)"
-        f" -> {store.folder}"
+        f"{result.cells} cells in {result.seconds:.1f} s with {result.backend}"
+        f" ({result.tiles} tiles, {result.removed} replaced) -> {store.folder}"
     )
     return 0
 
@@ -105,7 +113,13 @@ def _run(args) -> int:
     try:
         for if_path, he_path, out_dir in slides:
             job = SlideJob(
-                str(if_path), str(he_path) if he_path else None, tuple(args.he_offset_um), settings, str(out_dir)
+                str(if_path),
+                str(he_path) if he_path else None,
+                tuple(args.he_offset_um),
+                settings,
+                str(out_dir),
+                if_pixel_size_um=args.pixel_size,
+                he_pixel_size_um=args.he_pixel_size,
             )
             summary = run_slide(
                 job, client=client, progress=_progress, region=tuple(args.region) if args.region else None
@@ -132,7 +146,7 @@ def _slide_list(args) -> list[tuple]:
                 getattr(row, "he_path", None) if isinstance(getattr(row, "he_path", None), str) else None,
                 getattr(row, "out_dir", None)
                 if isinstance(getattr(row, "out_dir", None), str)
-                else base / Path(row.if_path).name.split(".")[0],
+                else base / slide_name(row.if_path),
             )
             for row in table.itertuples()
         ]
@@ -142,17 +156,17 @@ def _slide_list(args) -> list[tuple]:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_settings_options
+    from napari_ifcell.cli.options import add_settings_options, add_slide_options
     from napari_ifcell.core.quantify.cells import STATISTICS, QuantifySettings
     from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
     from napari_ifcell.core.segment.sam_model import MODEL_TYPES
+    from napari_ifcell.core.segment.watershed import WatershedSettings
     from napari_ifcell.pipeline.segment import BACKENDS as SEGMENT_BACKENDS
     from napari_ifcell.pipeline.segment import SegmentSettings
 
     p = sub.add_parser("segment", help="segment nuclei over a region or the whole slide into its label store")
-    p.add_argument("if_slide")
-    p.add_argument("--he", help="the registered H&E (needed by the he and SAM backends)")
-    p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+    p.add_argument("if_slide", help="the slide: IF (OME-)TIFF, or an H&E (RGB) slide for the he / sam backends")
+    add_slide_options(p, he="optional")
     p.add_argument(
         "--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole slide"
     )
@@ -160,9 +174,20 @@ def add_commands(sub) -> None:
     add_settings_options(
         p,
         SegmentSettings,
-        only=("backend", "tile", "halo"),
+        only=("backend", "nuclear_channel", "tile", "halo"),
         choices={"backend": SEGMENT_BACKENDS},
-        helps={"tile": "tile size (level-0 px)", "halo": "margin read around a tile (px)"},
+        helps={
+            "backend": "auto: hoechst on a fluorescence slide, he on an RGB one",
+            "nuclear_channel": "name or index of the nuclear stain; default the one named Hoechst, DAPI, DNA...",
+            "tile": "tile size (level-0 px)",
+            "halo": "margin read around a tile (px)",
+        },
+    )
+    add_settings_options(
+        p,
+        WatershedSettings,
+        only=("threshold", "min_distance_um", "sigma_um"),  # the area limits are shared with SAM's
+        helps={"threshold": "stain threshold of the watershed backends; default Otsu over sampled tiles"},
     )
     add_settings_options(
         p,
@@ -181,8 +206,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("run", help="whole-slide segment -> quantify -> gate as dask tasks; resumable")
     p.add_argument("settings", help="run settings (.yaml/.json): segmentation, quantification, gates")
     p.add_argument("--if", dest="if_slide", help="IF slide")
-    p.add_argument("--he", help="its registered H&E")
-    p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+    add_slide_options(p, he="optional")
     p.add_argument("--slides", help="CSV with if_path[, he_path, out_dir] columns: many slides")
     p.add_argument("--out", required=True, help="output folder (one per slide; re-running resumes)")
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
@@ -207,7 +231,7 @@ def add_commands(sub) -> None:
         choices={"statistics": STATISTICS},
         helps={"expand_um": "cell = nucleus grown by this (µm)", "tile": "tile size (level-0 px)"},
     )
-    p.add_argument("--pixel-size", type=float, default=None, help="override the IF's µm per pixel")
+    add_slide_options(p, he=None)
     p.set_defaults(func=_quantify)
 
     p = sub.add_parser("gate", help="apply gates (a gate file, scimap CSV, or suggested) to a cell table")

@@ -9,9 +9,9 @@ from napari_ifcell.cli.progress import progress as _progress
 
 
 def _open_pair_args(args):
-    from napari_ifcell.io import open_pair
+    from napari_ifcell.cli.options import open_slides_from_args
 
-    return open_pair(args.if_slide, args.he, offset_um=tuple(args.he_offset_um))
+    return open_slides_from_args(args)[1]
 
 
 def _classifier_config(args):
@@ -140,13 +140,12 @@ def _figures(table, config, folder: Path) -> None:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_settings_options
+    from napari_ifcell.cli.options import add_settings_options, add_slide_options
     from napari_ifcell.core.classify.model import BACKBONES, ClassifierConfig
 
     def pair_arguments(p):
         p.add_argument("--if", dest="if_slide", required=True, help="IF slide")
-        p.add_argument("--he", required=True, help="its registered H&E")
-        p.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+        add_slide_options(p, he="required")
 
     p = sub.add_parser("export-dataset", help="H&E patches of gated cells, their labels and splits, for training")
     p.add_argument("table", help="gated cell table (napari-ifcell gate --out)")

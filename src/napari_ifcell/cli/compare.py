@@ -31,15 +31,14 @@ def _regions(args):
 
 
 def _pixel_size(args) -> float:
-    if args.pixel_size_um:
-        return args.pixel_size_um
+    if args.pixel_size:
+        return args.pixel_size
     if args.if_slide:
         from napari_ifcell.io import open_slide
 
         with open_slide(args.if_slide) as slide:
-            if slide.pixel_size_um:
-                return slide.pixel_size_um
-    raise ValueError("the slide's pixel size is unknown: give --if SLIDE or --pixel-size-um")
+            return slide.require_pixel_size()
+    raise ValueError("the slide's pixel size is unknown: give --if SLIDE or --pixel-size")
 
 
 def _compare(args) -> int:
@@ -138,7 +137,7 @@ def add_commands(sub) -> None:
         "--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)"
     )
     p.add_argument("--if", dest="if_slide", help="the IF slide (for its pixel size)")
-    p.add_argument("--pixel-size-um", type=float, help="the slide's pixel size, if --if is not given")
+    p.add_argument("--pixel-size", "--pixel-size-um", type=float, help="µm per pixel of the slide (default: from --if)")
     add_settings_options(
         p,
         CompareSettings,

@@ -71,3 +71,39 @@ def settings_from_args(args: argparse.Namespace, base):
         if value is not None:
             changes[field.name] = tuple(value) if isinstance(value, list) else value
     return dataclasses.replace(base, **changes)
+
+
+def add_slide_options(parser: argparse.ArgumentParser, *, he: str | None = "optional") -> None:
+    """What every command that opens a slide takes besides its path: the pixel size and channel
+    names where the file lacks them (or has them wrong), and, with ``he``, the registered H&E
+    (``"optional"`` or ``"required"``) with its own pixel size and offset."""
+    parser.add_argument(
+        "--pixel-size", type=float, help="µm per pixel of the (IF) slide, when its file does not say or is wrong"
+    )
+    parser.add_argument("--channel-names", help="the slide's channel names, comma-separated, or an MCMICRO markers.csv")
+    if he is None:
+        return
+    parser.add_argument("--he", required=he == "required", help="the registered H&E slide")
+    parser.add_argument("--he-pixel-size", type=float, help="µm per pixel of the H&E, when its file does not say")
+    parser.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+
+
+def open_slides_from_args(args: argparse.Namespace, path: str | None = None):
+    """``(slide, SlidePair or None)`` from a command's slide options (``path``: default ``args.if_slide``)."""
+    from napari_ifcell.io import open_pair, open_slide
+    from napari_ifcell.io.channels import parse_channel_names
+
+    path = path or args.if_slide
+    names = parse_channel_names(args.channel_names) if getattr(args, "channel_names", None) else None
+    he = getattr(args, "he", None)
+    if he:
+        pair = open_pair(
+            path,
+            he,
+            if_pixel_size_um=args.pixel_size,
+            he_pixel_size_um=args.he_pixel_size,
+            offset_um=tuple(args.he_offset_um),
+            channel_names=names,
+        )
+        return pair.if_slide, pair
+    return open_slide(path, pixel_size_um=args.pixel_size, channel_names=names), None

@@ -9,11 +9,11 @@ from pathlib import Path
 
 
 def _info(args) -> int:
-    from napari_ifcell.io import open_slide
+    from napari_ifcell.cli.options import open_slides_from_args
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        slide = open_slide(args.path, pixel_size_um=args.pixel_size)
+        slide, _ = open_slides_from_args(args, args.path)
     with slide:
         summary = {
             "path": str(slide.path),
@@ -77,9 +77,11 @@ def _demo(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from napari_ifcell.cli.options import add_slide_options
+
     p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
     p.add_argument("path")
-    p.add_argument("--pixel-size", type=float, default=None, help="override µm per pixel")
+    add_slide_options(p, he=None)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_info)
 

@@ -40,8 +40,16 @@ class LabelStore:
     # --- creating and opening --------------------------------------------------------
     @classmethod
     def create(
-        cls, folder: str | Path, shape: tuple[int, int], *, pixel_size_um: float | None, n_levels: int | None = None
+        cls,
+        folder: str | Path,
+        shape: tuple[int, int],
+        *,
+        pixel_size_um: float | None,
+        n_levels: int | None = None,
+        slide: dict | None = None,
     ) -> LabelStore:
+        """A new, empty store; ``slide``: the identity of the slide it belongs to (see
+        :func:`slide_identity`), checked whenever the store is opened for a slide."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         if (folder / "labels.zarr").exists():
@@ -69,6 +77,8 @@ class LabelStore:
             "next_id": 1,
             "runs": [],
         }
+        if slide is not None:
+            meta["slide"] = slide
         store = cls(folder, [group[str(i)] for i in range(n_levels)], pd.DataFrame(columns=list(INDEX_COLUMNS)), meta)
         store.commit()
         return store
@@ -97,14 +107,36 @@ class LabelStore:
         return zarr.open_group(Path(folder) / "labels.zarr", mode="r")["0"]
 
     @classmethod
-    def open_or_create(cls, folder, shape, *, pixel_size_um) -> LabelStore:
+    def open_or_create(cls, folder, shape, *, pixel_size_um, slide: dict | None = None) -> LabelStore:
+        """The store in ``folder`` (created if absent), refused if it belongs to another slide."""
         folder = Path(folder)
         if (folder / "store.json").is_file():
             store = cls.open(folder)
             if tuple(store.shape) != tuple(shape):
                 raise ValueError(f"{folder}: the label store is {store.shape} px but the slide is {tuple(shape)} px")
+            if slide is not None:
+                store.check_slide(slide)
             return store
-        return cls.create(folder, shape, pixel_size_um=pixel_size_um)
+        return cls.create(folder, shape, pixel_size_um=pixel_size_um, slide=slide)
+
+    def check_slide(self, slide: dict) -> None:
+        """Refuse a slide other than the one the store was made for; a store made before
+        stores recorded their slide adopts this one."""
+        recorded = self.meta.get("slide")
+        if recorded is None:
+            self.meta["slide"] = slide
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            return
+        if recorded.get("fingerprint") != slide.get("fingerprint"):
+            raise FileExistsError(
+                f"{self.folder}: this label store holds the cells of {recorded.get('name')} "
+                f"({recorded.get('shape')[0]} x {recorded.get('shape')[1]} px), not of {slide.get('name')}; "
+                "give another store folder (--store) or move this one away"
+            )
+
+    @property
+    def slide_name(self) -> str | None:
+        return (self.meta.get("slide") or {}).get("name")
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -231,3 +263,8 @@ class LabelStore:
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
         os.replace(tmp, self.folder / INDEX_FILE)
         atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+
+
+def slide_identity(slide) -> dict:
+    """What a store records of its slide: the file name, level-0 shape and a cheap fingerprint."""
+    return {"name": Path(slide.path).name, "shape": list(slide.shape), "fingerprint": slide.fingerprint()}

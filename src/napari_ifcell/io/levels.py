@@ -12,6 +12,9 @@ import zarr
 
 from napari_ifcell.io.errors import SlideError
 
+# images that ride along in a slide file but are never pyramid levels
+ASSOCIATED_IMAGES = ("thumbnail", "label", "macro", "overview")
+
 
 def find_levels(tif: tifffile.TiffFile) -> tuple[int, list[tifffile.TiffPageSeries]]:
     """Index of the image series and one series per pyramid level, finest first."""
@@ -19,9 +22,10 @@ def find_levels(tif: tifffile.TiffFile) -> tuple[int, list[tifffile.TiffPageSeri
     if not all_series:
         raise SlideError(tif.filehandle.path, "the TIFF holds no image")
     main = all_series[0]
-    if len(main.levels) > 1:
+    if len(main.levels) > 1 or tif.is_svs:  # an SVS's other series are its thumbnail, label and macro
         return 0, list(main.levels)
-    return 0, [main, *_levels_as_series(main, all_series[1:])]
+    others = [s for s in all_series[1:] if (s.name or "").lower() not in ASSOCIATED_IMAGES]
+    return 0, [main, *_levels_as_series(main, others)]
 
 
 def _levels_as_series(main, others) -> list:

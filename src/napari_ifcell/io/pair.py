@@ -13,6 +13,10 @@ from napari_ifcell.io.slide import Slide, open_slide
 # Physical extents of the two images may differ by cropping; beyond this they are
 # not the same section.
 EXTENT_TOLERANCE = 0.02
+# Writers that do not know a pixel size put 1 (µm, or no unit) in its place; an H&E that
+# declares it on a grid this close to the IF's is on the IF's grid.
+PLACEHOLDER_PIXEL_SIZE_UM = 1.0
+SAME_GRID_PX = 4
 
 
 @dataclass
@@ -51,16 +55,21 @@ class SlidePair:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self):
-        if self.he_slide.pixel_size_um is None:
-            self.he_slide.pixel_size_um = self.if_slide.pixel_size_um
+        he, ps_if = self.he_slide, self.if_slide.pixel_size_um
+        if he.pixel_size_um is None:
+            he.pixel_size_um = ps_if
+            self.notes.append(f"H&E pixel size unknown; using the IF's {ps_if} µm (override if wrong)")
+        elif ps_if is not None and _is_placeholder(he) and _same_grid(self.if_slide, he):
             self.notes.append(
-                f"H&E pixel size unknown; using the IF's {self.if_slide.pixel_size_um} µm (override if wrong)"
+                f"H&E declares {he.pixel_size_um} µm per pixel, a placeholder: its "
+                f"{he.shape[0]} x {he.shape[1]} px grid is the IF's, so it is taken at the IF's {ps_if} µm"
             )
+            he.pixel_size_um = ps_if
         check_pair(self.if_slide, self.he_slide)
 
     @property
     def pixel_size_um(self) -> float:
-        return self.if_slide._require_pixel_size()
+        return self.if_slide.require_pixel_size()
 
     def _he_pixel_size_um(self) -> float:
         """The H&E pixel size; set from the IF's at construction when the file has none."""
@@ -121,6 +130,15 @@ class SlidePair:
         self.he_slide.close()
 
 
+def _is_placeholder(slide: Slide) -> bool:
+    """A pixel size read from the file (not given by the user) that is the writers' stand-in."""
+    return slide.pixel_size_source not in (None, "given") and slide.pixel_size_um == PLACEHOLDER_PIXEL_SIZE_UM
+
+
+def _same_grid(if_slide: Slide, he_slide: Slide) -> bool:
+    return all(abs(a - b) <= SAME_GRID_PX for a, b in zip(if_slide.shape, he_slide.shape))
+
+
 def check_pair(if_slide: Slide, he_slide: Slide) -> None:
     """Raise :class:`SlidePairError` unless the two slides can be one IF + H&E section."""
     if if_slide.is_rgb:
@@ -156,9 +174,10 @@ def open_pair(
     he_pixel_size_um: float | None = None,
     offset_um: tuple[float, float] = (0.0, 0.0),
     scale: float = 1.0,
+    channel_names=None,
 ) -> SlidePair:
-    """Open an IF slide and its H&E, and check they belong together."""
-    if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um)
+    """Open an IF slide and its H&E, and check they belong together (``channel_names``: the IF's)."""
+    if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um, channel_names=channel_names)
     try:
         he_slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
     except BaseException:

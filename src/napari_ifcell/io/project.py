@@ -24,10 +24,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUFFIX = ".ifcell"
+# longest first: "a.v1.ome.tif" is the slide "a.v1"
+SLIDE_EXTENSIONS = (".ome.tiff", ".ome.tif", ".ome.zarr", ".qptiff", ".tiff", ".tif", ".svs", ".zarr", ".btf")
+
+
+def slide_name(slide_path: str | Path) -> str:
+    """A slide's file name less its known extension (``a.v1.ome.tif`` -> ``a.v1``)."""
+    name = Path(slide_path).name
+    for ext in SLIDE_EXTENSIONS:
+        if name.lower().endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)]
+    return Path(name).stem or name
 
 
 def project_folder(slide_path: str | Path) -> Path:
     """The folder next to a slide where its segmentation and tables live."""
+    slide_path = Path(slide_path)
+    return slide_path.with_name(slide_name(slide_path) + SUFFIX)
+
+
+def legacy_project_folder(slide_path: str | Path) -> Path:
+    """Where versions before 0.3 put it: the name up to its first dot, which dotted names share."""
     slide_path = Path(slide_path)
     return slide_path.with_name(slide_path.name.split(".")[0] + SUFFIX)
 

@@ -46,6 +46,9 @@ class Slide:
     pixel_size_um : float or None
         Size of a level-0 pixel in µm; None when the file does not say.
     is_rgb : bool
+    pixel_size_source : str or None
+        Where the pixel size came from: ``"given"`` (an override), ``"ome"``, ``"svs"``,
+        ``"tiff"`` (resolution tags), ``"ngff"`` or None (unknown).
     notes : list of str
         What was guessed or overridden while opening, for showing to the user.
     """
@@ -58,6 +61,7 @@ class Slide:
     is_rgb: bool
     notes: list[str] = field(default_factory=list)
     _tiff: tifffile.TiffFile | None = field(default=None, repr=False)
+    pixel_size_source: str | None = None
 
     # --- shape and resolution ------------------------------------------------------
     @property
@@ -85,13 +89,13 @@ class Slide:
         return [0.5 * (h0 / h + w0 / w) for h, w in self.level_shapes]
 
     def level_pixel_size_um(self, level: int) -> float:
-        return self._require_pixel_size() * self.downsamples[level]
+        return self.require_pixel_size() * self.downsamples[level]
 
     def level_for_resolution(self, um_per_px: float) -> int:
         """The coarsest level that is at least as fine as ``um_per_px``."""
         if um_per_px <= 0:
             raise ValueError(f"um_per_px must be positive, got {um_per_px}")
-        base = self._require_pixel_size()
+        base = self.require_pixel_size()
         best = 0
         for level, factor in enumerate(self.downsamples):
             if base * factor <= um_per_px * (1 + 1e-6):
@@ -208,10 +212,27 @@ class Slide:
         return out
 
     # --- life cycle ------------------------------------------------------------------
-    def _require_pixel_size(self) -> float:
+    def require_pixel_size(self, option: str = "--pixel-size") -> float:
+        """The level-0 pixel size, or an error that names the file and how to give it."""
         if self.pixel_size_um is None:
-            raise SlideMetadataError(self.path, "pixel size unknown; give pixel_size_um (µm per pixel) when opening")
+            raise SlideMetadataError(
+                self.path,
+                "pixel size unknown (no OME PhysicalSize, MPP or resolution unit in the file); "
+                f"give it with {option} (µm per pixel; Orion scans at 0.325)",
+            )
         return self.pixel_size_um
+
+    def fingerprint(self) -> str:
+        """A cheap identity of the file: its size and a hash of its first and last 64 KiB."""
+        import hashlib
+
+        size = self.path.stat().st_size
+        digest = hashlib.sha1(str(size).encode())
+        with open(self.path, "rb") as f:
+            digest.update(f.read(1 << 16))
+            f.seek(max(size - (1 << 16), 0))
+            digest.update(f.read(1 << 16))
+        return digest.hexdigest()[:16]
 
     def close(self) -> None:
         if self._tiff is not None:
@@ -292,8 +313,8 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
 
     n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
     names = _channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
-    pixel_size = _pixel_size(tif, pixel_size_override, notes)
-    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif)
+    pixel_size, source = _pixel_size(tif, pixel_size_override, notes)
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
@@ -319,30 +340,49 @@ def _channel_names(path, tif, series_index, n_channels, is_rgb, override, notes)
                 "pass channel_names to say which is which",
             )
     if not names or any(not n for n in names):
-        notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1}")
-        return tuple(f"ch{i}" for i in range(n_channels))
+        return sidecar_or_numbered_names(path, n_channels, notes)
     return tuple(names)
 
 
-def _pixel_size(tif, override, notes) -> float | None:
+def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[str, ...]:
+    """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else ch0, ch1..."""
+    from napari_ifcell.io.channels import sidecar_marker_names
+
+    sidecar = sidecar_marker_names(path)
+    if sidecar is not None:
+        csv, names = sidecar
+        if len(names) == n_channels:
+            notes.append(f"channel names from {csv}")
+            return tuple(names)
+        notes.append(f"{csv} lists {len(names)} markers but the image has {n_channels} channels; not used")
+    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
+    return tuple(f"ch{i}" for i in range(n_channels))
+
+
+def _pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
+    """(µm per level-0 pixel, where it came from)."""
     if override is not None:
-        if override <= 0:
-            raise ValueError(f"pixel_size_um must be positive, got {override}")
-        return float(override)
-    size = None
+        return given_pixel_size(override), "given"
+    size, source = None, None
     if tif.is_ome and tif.ome_metadata:
-        size = ome_image_metadata(tif.ome_metadata)["pixel_size_um"]
+        size, source = ome_image_metadata(tif.ome_metadata)["pixel_size_um"], "ome"
     page = tif.pages.first
     if size is None and page.is_svs:
-        size = svs_pixel_size(page.description)
+        size, source = svs_pixel_size(page.description), "svs"
     if size is None:
-        size = tiff_tag_pixel_size(page)
+        size, source = tiff_tag_pixel_size(page), "tiff"
     if size is None:
         notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
-        return None
+        return None, None
     if abs(size[0] - size[1]) > 1e-3 * size[1]:
         notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")
-    return float(size[1])
+    return float(size[1]), source
+
+
+def given_pixel_size(value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"pixel size must be a positive number of µm per pixel, got {value}")
+    return float(value)
 
 
 def _check_not_truncated(path, level_series) -> None:

@@ -37,6 +37,14 @@ class SlideJob:
     offset_um: tuple[float, float]
     settings: RunSettings
     out_dir: str
+    if_pixel_size_um: float | None = None  # overrides of what the files say
+    he_pixel_size_um: float | None = None
+
+    def open(self):
+        """(IF slide, SlidePair or None), opened once per process."""
+        return open_slides_cached(
+            self.if_path, self.he_path, tuple(self.offset_um), self.if_pixel_size_um, self.he_pixel_size_um
+        )
 
 
 @dataclass(frozen=True)
@@ -76,12 +84,12 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
     from napari_ifcell.core.tiles import owned_labels
     from napari_ifcell.pipeline.segment import TileReader, _tile_segmenter
 
-    if_slide, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
+    if_slide, pair = job.open()
     seg = job.settings.segmentation
     if threshold is not None:
         seg = replace(seg, watershed=replace(seg.watershed, threshold=threshold))
     model = _model(seg.sam) if seg.backend.startswith("sam") else None
-    segmenter = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
+    segmenter, _ = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
     ty, tx, th, tw = box
     halo = seg.halo
     labels = owned_labels(
@@ -96,7 +104,7 @@ def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 2 for one tile: its cells' table from the merged label store, to a file."""
     from napari_ifcell.pipeline.quantify import quantify_region
 
-    if_slide, _ = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
+    if_slide, _ = job.open()
     labels = open_labels_cached(str(Path(job.out_dir) / "labels"))
     quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
     table = quantify_region(if_slide, labels, region=box, settings=quant)
@@ -119,7 +127,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 3 for one tile: the classifier's probabilities for its cells, to a file."""
     from napari_ifcell.pipeline.classify import predict_cells
 
-    _, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
+    _, pair = job.open()
     model, config = _classifier(job.settings.classifier)
     ty, tx = box[:2]
     cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
@@ -133,7 +141,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
 # --- driver side ------------------------------------------------------------------------------
 def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, region=None) -> RunSummary:
     """Run one slide. ``client``: a dask.distributed Client, or None to run in this process."""
-    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.segment import resolve_backend
 
     start = time.perf_counter()
     out = Path(job.out_dir)
@@ -141,8 +149,10 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
         raise ValueError("the run settings name a classifier: give the H&E slide too (--he)")
     for sub in ("segment_tiles", "quantify_tiles", "predict_tiles"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    with open_slide(job.if_path) as if_slide:
-        shape, pixel_size = if_slide.shape, if_slide.pixel_size_um
+    if_slide, pair = job.open()
+    shape, pixel_size = if_slide.shape, if_slide.require_pixel_size()
+    segmentation = resolve_backend(job.settings.segmentation, if_slide, pair)
+    job = replace(job, settings=replace(job.settings, segmentation=segmentation))
     region = region or (0, 0, *shape)
     _record_run(out, job, region)
     boxes = tiles(region, job.settings.segmentation.tile)
@@ -219,7 +229,7 @@ def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
         return float(json.loads(path.read_text())["threshold"])
     from napari_ifcell.pipeline.segment import TileReader, estimate_threshold
 
-    if_slide, pair = open_slides_cached(job.if_path, job.he_path, tuple(job.offset_um))
+    if_slide, pair = job.open()
     value = estimate_threshold(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg.backend, region)
     atomic_write(path, lambda p: p.write_text(json.dumps({"threshold": value})))
     return value

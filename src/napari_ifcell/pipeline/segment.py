@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from napari_ifcell.core.segment.watershed import WatershedSettings, slide_threshold, stain_signal, watershed_nuclei
 from napari_ifcell.core.tiles import owned_labels
+from napari_ifcell.io.channels import nuclear_channel_index
+from napari_ifcell.io.errors import SlideError
 from napari_ifcell.pipeline.tiling import tiles
 
-BACKENDS = ("hoechst", "he", "sam", "sam-if-seeded")
+BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded")
 THRESHOLD_SAMPLES = 16
 
 
@@ -31,10 +34,10 @@ class SegmentSettings:
     largest nucleus (Immunocto's 4320 px area at 0.325 µm is a 37 px radius).
     """
 
-    backend: str = "hoechst"
+    backend: str = "auto"  # hoechst for a fluorescence slide, he for an RGB one
     tile: int = 512
     halo: int = 48
-    nuclear_channel: str = "Hoechst"
+    nuclear_channel: str = ""  # name or index; empty: the channel named Hoechst, DAPI, DNA...
     watershed: WatershedSettings = field(default_factory=WatershedSettings)
     sam: object = None  # SamSettings for the SAM backends
 
@@ -56,23 +59,72 @@ class SegmentResult:
     seconds: float
     run: int
     completed: bool
+    backend: str = ""
+    region: tuple = ()
+    threshold: float | None = None  # the stain threshold the watershed used
+
+    @property
+    def found_nothing(self) -> str | None:
+        """What to say when a finished run found no cell, else None."""
+        if self.cells or not self.completed:
+            return None
+        used = f" (stain threshold {self.threshold:.4g})" if self.threshold is not None else ""
+        h, w = self.region[2:] if len(self.region) == 4 else ("?", "?")
+        return (
+            f"0 cells found in {h} x {w} px with the {self.backend} backend{used}: if there is tissue here, "
+            "lower the threshold (--threshold), pick the nuclear channel (--nuclear-channel) or another backend"
+        )
+
+
+def resolve_backend(settings: SegmentSettings, slide, pair=None) -> SegmentSettings:
+    """``settings`` with a concrete backend for this slide: ``auto`` follows what the slide is
+    (fluorescence -> hoechst, RGB -> he); a backend the slide cannot feed is refused."""
+    from dataclasses import replace
+
+    backend = settings.backend
+    if backend == "auto":
+        backend = "he" if slide.is_rgb else "hoechst"
+    has_he = slide.is_rgb or pair is not None
+    if backend == "hoechst" and slide.is_rgb:
+        raise SlideError(
+            slide.path,
+            "is an RGB (H&E) image but the hoechst backend segments a nuclear stain channel; use --backend he",
+        )
+    if backend in ("he", "sam") and not has_he:
+        raise SlideError(
+            slide.path,
+            f"the {backend} backend segments the H&E, and this slide is fluorescence: give its registered H&E "
+            "(--he) or use --backend hoechst",
+        )
+    if backend == "sam-if-seeded" and (slide.is_rgb or pair is None):
+        raise SlideError(slide.path, "the sam-if-seeded backend needs the IF slide and its registered H&E (--he)")
+    return replace(settings, backend=backend)
 
 
 class TileReader:
-    """Reads what a backend needs for a level-0 window: Hoechst and/or the aligned H&E."""
+    """Reads what a backend needs for a level-0 window: the nuclear stain and/or the H&E
+    (the pair's, aligned to the IF; or the slide itself when it is an H&E)."""
 
-    def __init__(self, if_slide, pair=None, *, nuclear_channel: str = "Hoechst"):
+    def __init__(self, if_slide, pair=None, *, nuclear_channel: str | int | None = None):
         self.if_slide = if_slide
         self.pair = pair
-        self.channel = nuclear_channel if nuclear_channel in if_slide.channel_names else 0
+        self.channel = (
+            None
+            if if_slide.is_rgb
+            else nuclear_channel_index(if_slide.channel_names, nuclear_channel or None, path=if_slide.path)
+        )
 
     def hoechst(self, y, x, h, w) -> np.ndarray:
+        if self.channel is None:
+            raise SlideError(self.if_slide.path, "is an RGB image: it has no nuclear stain channel")
         return self.if_slide.read_region(y, x, h, w, level=0, channels=[self.channel])[0]
 
     def he(self, y, x, h, w) -> np.ndarray:
         if self.pair is None:
+            if self.if_slide.is_rgb:
+                return self.if_slide.read_region(y, x, h, w, level=0, fill=255)
             raise ValueError("this backend segments the H&E: open the IF slide together with its H&E")
-        return self.pair.read_he_aligned(y, x, h, w, um_per_px=self.if_slide.pixel_size_um)
+        return self.pair.read_he_aligned(y, x, h, w, um_per_px=self.if_slide.require_pixel_size())
 
     def signal(self, backend: str, y, x, h, w) -> np.ndarray:
         return stain_signal(self.hoechst(y, x, h, w) if backend == "hoechst" else self.he(y, x, h, w), backend)
@@ -102,11 +154,13 @@ def segment_region(
     problems = settings.problems()
     if problems:
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
+    settings = resolve_backend(settings, if_slide, pair)
     if settings.backend.startswith("sam") and model is None:
         raise ValueError("the SAM backends need a model: give a checkpoint path")
+    if_slide.require_pixel_size()
     region = region or (0, 0, *if_slide.shape)
     reader = TileReader(if_slide, pair, nuclear_channel=settings.nuclear_channel)
-    segment_tile = _tile_segmenter(reader, settings, region, model)
+    segment_tile, threshold = _tile_segmenter(reader, settings, region, model)
     start = time.perf_counter()
     run = store.start_run({"backend": settings.backend, "region": list(region), "settings": _settings_dict(settings)})
     removed = len(store.clear_cells(region))
@@ -127,17 +181,30 @@ def segment_region(
     finally:  # also on cancel (GeneratorExit): what was painted is indexed and saved
         store.commit()
     yield ("segment", len(todo), len(todo))
-    return SegmentResult(cells, removed, done, time.perf_counter() - start, run, done == len(todo))
+    seconds = time.perf_counter() - start
+    return SegmentResult(
+        cells, removed, done, seconds, run, done == len(todo), settings.backend, tuple(region), threshold
+    )
 
 
 def slide_store(if_slide, folder=None):
     """The label store a slide's cells go to: ``folder`` or the slide's project folder, created
-    on first use with the slide's shape and pixel size."""
-    from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.io.project import project_folder
+    on first use with the slide's shape, pixel size and identity (a store made for another
+    slide is refused)."""
+    from napari_ifcell.io.label_store import LabelStore, slide_identity
+    from napari_ifcell.io.project import legacy_project_folder, project_folder
 
-    folder = folder or project_folder(if_slide.path)
-    return LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=if_slide.pixel_size_um)
+    if folder is None:
+        folder, legacy = project_folder(if_slide.path), legacy_project_folder(if_slide.path)
+        if legacy != folder and (legacy / "store.json").is_file() and not folder.exists():
+            raise FileExistsError(
+                f"{legacy}: a label store named the way older versions named it, shared by every slide whose "
+                f"name starts with {legacy.stem!r}. This slide's store is now {folder.name}: if {legacy.name} "
+                f"holds {Path(if_slide.path).name}'s cells, rename it to {folder.name}; else give --store"
+            )
+    return LabelStore.open_or_create(
+        folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=slide_identity(if_slide)
+    )
 
 
 def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings()):
@@ -159,28 +226,35 @@ def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentS
 
 
 def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model):
-    ps = reader.if_slide.pixel_size_um
+    """``(segment(y, x, h, w) -> labels, the stain threshold used or None)``."""
+    ps = reader.if_slide.require_pixel_size()
     if settings.backend in ("hoechst", "he"):
         ws = settings.watershed
         if ws.threshold is None:
             from dataclasses import replace
 
             ws = replace(ws, threshold=estimate_threshold(reader, settings.backend, region))
-        return lambda y, x, h, w: watershed_nuclei(
-            reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws
+        return (
+            lambda y, x, h, w: watershed_nuclei(
+                reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws
+            ),
+            ws.threshold,
         )
     from napari_ifcell.core.segment.sam_masks import SamSettings, sam_nuclei
 
     sam_settings = settings.sam or SamSettings()
     seeded = settings.backend == "sam-if-seeded"
     seed_threshold = estimate_threshold(reader, "hoechst", region) if seeded else None
-    return lambda y, x, h, w: sam_nuclei(
-        model,
-        reader.he(y, x, h, w),
-        pixel_size_um=ps,
-        settings=sam_settings,
-        hoechst=reader.hoechst(y, x, h, w) if seeded else None,
-        seed_threshold=seed_threshold,
+    return (
+        lambda y, x, h, w: sam_nuclei(
+            model,
+            reader.he(y, x, h, w),
+            pixel_size_um=ps,
+            settings=sam_settings,
+            hoechst=reader.hoechst(y, x, h, w) if seeded else None,
+            seed_threshold=seed_threshold,
+        ),
+        seed_threshold,
     )
 
 

@@ -63,15 +63,23 @@ class NucleiLevels:
 
 
 @lru_cache(maxsize=4)
-def open_slides_cached(if_path: str, he_path: str | None, offset_um: tuple[float, float]):
+def open_slides_cached(
+    if_path: str,
+    he_path: str | None,
+    offset_um: tuple[float, float],
+    if_pixel_size_um: float | None = None,
+    he_pixel_size_um: float | None = None,
+):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
     cluster handle many tiles of the same slides."""
     from napari_ifcell.io import open_pair, open_slide
 
     if he_path:
-        pair = open_pair(if_path, he_path, offset_um=offset_um)
+        pair = open_pair(
+            if_path, he_path, offset_um=offset_um, if_pixel_size_um=if_pixel_size_um, he_pixel_size_um=he_pixel_size_um
+        )
         return pair.if_slide, pair
-    return open_slide(if_path), None
+    return open_slide(if_path, pixel_size_um=if_pixel_size_um), None
 
 
 @lru_cache(maxsize=4)
