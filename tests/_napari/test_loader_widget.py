@@ -102,3 +102,17 @@ def test_channel_list_survives_other_layers_being_added(loader):
     widget.channels.value = ["CD8a"]
     viewer.add_points([[1.0, 2.0]])  # napari then asks every dock widget to reset its choices
     assert list(widget.channels.choices) == list(ORION_CHANNELS) and widget.channels.value == ["CD8a"]
+
+
+def test_the_loaders_pixel_sizes_and_offset_reach_the_other_widgets(loader):
+    """Every widget opens the slides through open_sources: it sees what the Loader shows."""
+    from napari_ifcell._napari.sources import open_sources
+
+    viewer, widget = loader
+    widget.if_pixel_size.value = 0.4
+    widget.he_pixel_size.value = 0.4
+    widget.offset_y.value, widget.offset_x.value = 1.2, -0.8
+    if_slide, pair = open_sources(viewer, need_he=True)
+    assert if_slide.pixel_size_um == pytest.approx(0.4) and pair.he_slide.pixel_size_um == pytest.approx(0.4)
+    assert pair.registration.offset_um == pytest.approx((1.2, -0.8))
+    pair.close()

@@ -17,6 +17,7 @@ from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_steps_in_background
 
 BACKEND_LABELS = {
+    "Automatic: Hoechst (IF) or H&E (RGB) watershed": "auto",
     "Hoechst watershed (CPU)": "hoechst",
     "H&E hematoxylin watershed (CPU)": "he",
     "SAM, point grid (Immunocto)": "sam",
@@ -186,9 +187,12 @@ class SegmentWidget(Container):
         seconds = time.perf_counter() - self._started
         if result is None:
             self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."
+        elif result.found_nothing:
+            self.status.value = "Warning: " + result.found_nothing
         else:
             self.status.value = (
-                f"{result.cells} cells found in {seconds:.1f} s ({result.tiles} tiles, {result.removed} replaced)."
+                f"{result.cells} cells found in {seconds:.1f} s with {result.backend}"
+                f" ({result.tiles} tiles, {result.removed} replaced)."
             )
 
     def _on_error(self, exc: Exception):

@@ -19,25 +19,31 @@ def he_offset_um(viewer) -> tuple[float, float]:
     return (-float(layer.translate[-2]), -float(layer.translate[-1])) if layer is not None else (0.0, 0.0)
 
 
+def _pixel_size_on_screen(layer) -> float:
+    """µm per level-0 pixel as the layer is shown: the Loader's pixel size, overrides included."""
+    return float(layer.scale[-1])
+
+
 def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool = False):
-    """(IF slide, SlidePair or None). Empty paths fall back to the layers on screen; the H&E
-    offset then comes from the Loader (the H&E layer's translate)."""
+    """(IF slide, SlidePair or None). Empty paths fall back to the layers on screen, and then
+    the pixel sizes and the H&E offset are the Loader's (the layers' scale and translate)."""
     from napari_ifcell.io import open_pair, open_slide
 
     if_path, he_path, offset = str(if_path or ""), str(he_path or ""), (0.0, 0.0)
+    if_ps = he_ps = None
     if if_path in ("", "."):
         layer = layer_with_role(viewer, "if")
         if layer is None:
             raise ValueError("open an IF slide (Loader) or choose the IF slide file")
-        if_path = layer.metadata[PLUGIN_KEY]["path"]
+        if_path, if_ps = layer.metadata[PLUGIN_KEY]["path"], _pixel_size_on_screen(layer)
     if he_path in ("", "."):
         layer = layer_with_role(viewer, "he")
         if layer is not None:
-            he_path = layer.metadata[PLUGIN_KEY]["path"]
+            he_path, he_ps = layer.metadata[PLUGIN_KEY]["path"], _pixel_size_on_screen(layer)
             offset = he_offset_um(viewer)
     if he_path in ("", "."):
         if need_he:
             raise ValueError("open the H&E with the IF slide (Loader) or choose the H&E file")
-        return open_slide(if_path), None
-    pair = open_pair(if_path, he_path, offset_um=offset)
+        return open_slide(if_path, pixel_size_um=if_ps), None
+    pair = open_pair(if_path, he_path, offset_um=offset, if_pixel_size_um=if_ps, he_pixel_size_um=he_ps)
     return pair.if_slide, pair

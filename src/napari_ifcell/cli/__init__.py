@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 EXIT_BAD_INPUT = 2
 
@@ -26,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = args.func(args)
+        if code == 0:
+            _show_notes(args.command, caught)
+        return code
     except (
         SlideError,
         FileNotFoundError,
@@ -42,6 +48,21 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"napari-ifcell {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _show_notes(command: str, caught) -> None:
+    """What was guessed while opening slides, once per note, after the command's output (on an
+    error only the error line is shown); other warnings as Python shows them."""
+    from napari_ifcell.io.slide import SlideWarning
+
+    seen = set()
+    for w in caught:
+        if issubclass(w.category, SlideWarning):
+            if str(w.message) not in seen:
+                seen.add(str(w.message))
+                print(f"napari-ifcell {command}: note: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,14 @@ def tiff_tag_pixel_size(page: tifffile.TiffPage) -> tuple[float, float] | None:
     if xres <= 0 or yres <= 0:
         return None
     return per_unit_um / yres, per_unit_um / xres
+
+
+def imagej_pixel_size(page: tifffile.TiffPage, imagej_metadata: dict) -> tuple[float, float] | None:
+    """µm per pixel of an ImageJ TIFF: resolution tags in pixels per ``unit`` (from its description)."""
+    factor = _UNIT_TO_UM.get(str(imagej_metadata.get("unit", "")).replace("\\u00B5", "µ"))
+    if factor is None:
+        return None
+    xres, yres = page.get_resolution()
+    if xres <= 0 or yres <= 0:
+        return None
+    return factor / yres, factor / xres

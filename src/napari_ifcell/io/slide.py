@@ -17,7 +17,7 @@ import tifffile
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import find_levels, open_level_arrays
-from napari_ifcell.io.metadata import ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
+from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
 
 RGB_NAMES = ("red", "green", "blue")
 # Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
@@ -48,7 +48,7 @@ class Slide:
     is_rgb : bool
     pixel_size_source : str or None
         Where the pixel size came from: ``"given"`` (an override), ``"ome"``, ``"svs"``,
-        ``"tiff"`` (resolution tags), ``"ngff"`` or None (unknown).
+        ``"tiff"`` (resolution tags), ``"imagej"``, ``"ngff"`` or None (unknown).
     notes : list of str
         What was guessed or overridden while opening, for showing to the user.
     """
@@ -371,6 +371,8 @@ def _pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
         size, source = svs_pixel_size(page.description), "svs"
     if size is None:
         size, source = tiff_tag_pixel_size(page), "tiff"
+    if size is None and tif.is_imagej:
+        size, source = imagej_pixel_size(page, tif.imagej_metadata or {}), "imagej"
     if size is None:
         notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
         return None, None

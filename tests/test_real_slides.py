@@ -1,0 +1,192 @@
+"""Slides as users have them, written by other tools' writers (tifffile's OME, ImageJ and Aperio
+layouts), not by our own: every case is run through the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_ifcell.io import open_pair, open_slide
+from napari_ifcell.io.label_store import LabelStore
+
+from .test_cli import run_cli
+
+Y0, X0, SIZE = 200, 300, 512  # a tissue region of the synthetic pair
+
+
+@pytest.fixture(scope="module")
+def crops(small_pair):
+    """The synthetic pair's Hoechst, CD3e and aligned H&E over one tissue region, as arrays."""
+    pair = open_pair(small_pair.if_path, small_pair.he_path)
+    try:
+        hoechst, cd3 = pair.if_slide.read_region(Y0, X0, SIZE, SIZE, channels=["Hoechst", "CD3e"])
+        he = pair.read_he_aligned(Y0, X0, SIZE, SIZE, um_per_px=0.325)
+    finally:
+        pair.close()
+    return hoechst, cd3, he
+
+
+def one_line_error(done, *needles):
+    """Exit 2 and one line on stderr (besides progress counters of work already done)."""
+    lines = [line for line in done.stderr.strip().splitlines() if not re.fullmatch(r"[\w ]+: \d+/\d+", line)]
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def cells_of(folder) -> int:
+    return len(LabelStore.open(folder).index)
+
+
+# --- pixel sizes ------------------------------------------------------------------------------
+def test_plain_tiff_without_pixel_size_gets_one_line_then_segments_with_the_option(crops, tmp_path):
+    path = tmp_path / "nuclei.tif"
+    tifffile.imwrite(path, crops[0])  # what a newcomer exports from Fiji: no unit, no names
+    done = run_cli("segment", path)
+    one_line_error(done, "nuclei.tif", "pixel size unknown", "--pixel-size")
+    done = run_cli("segment", path, "--pixel-size", "0.325")
+    assert done.returncode == 0, done.stderr
+    assert "with hoechst" in done.stdout and cells_of(tmp_path / "nuclei.ifcell") > 100
+
+
+def test_resolution_without_unit_is_unknown_not_one_micron(crops, tmp_path):
+    path = tmp_path / "nounit.tif"
+    tifffile.imwrite(path, crops[0], resolution=(1.0, 1.0), resolutionunit="NONE")
+    with pytest.warns(UserWarning, match="pixel size unknown"):
+        slide = open_slide(path)
+    assert slide.pixel_size_um is None
+    slide.close()
+    one_line_error(run_cli("quantify", path, tmp_path / "none", "--out", tmp_path / "t.csv"))
+
+
+def test_imagej_hyperstack_with_micron_calibration(crops, tmp_path):
+    path = tmp_path / "stack.tif"
+    data = np.stack(crops[:2])
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.325, 1 / 0.325), metadata={"axes": "CYX", "unit": "um"})
+    done = run_cli("info", path, "--json", "--channel-names", "DAPI,CD3e")
+    info = json.loads(done.stdout)
+    assert info["pixel_size_um"] == pytest.approx(0.325, rel=1e-4)
+    assert info["channels"] == ["DAPI", "CD3e"]
+    done = run_cli("segment", path, "--channel-names", "DAPI,CD3e")  # DAPI: a nuclear stain by its name
+    assert done.returncode == 0, done.stderr
+    assert cells_of(tmp_path / "stack.ifcell") > 100
+
+
+def test_placeholder_he_pixel_size_goes_on_the_if_grid(small_pair, crops, tmp_path):
+    """Orion's H&E as its writer makes it: OME PhysicalSizeX=1 µm on the IF's own pixel grid."""
+    with open_slide(small_pair.he_path) as he:
+        rgb = he.read_region(0, 0, *he.shape)
+    he_path = tmp_path / "orion_he.ome.tif"
+    tifffile.imwrite(
+        he_path, rgb, photometric="rgb", tile=(256, 256), metadata={"PhysicalSizeX": 1.0, "PhysicalSizeY": 1.0}
+    )
+    pair = open_pair(small_pair.if_path, he_path)
+    assert pair.he_slide.pixel_size_um == pytest.approx(0.325)
+    assert any("placeholder" in n for n in pair.notes)
+    pair.close()
+    region = ["--region", str(Y0), str(X0), str(SIZE), str(SIZE)]
+    done = run_cli(
+        "segment", small_pair.if_path, "--he", he_path, "--backend", "he", "--store", tmp_path / "s", *region
+    )
+    assert done.returncode == 0, done.stderr
+    assert cells_of(tmp_path / "s") > 100
+    # a genuinely different section is still refused, with both sizes named
+    tifffile.imwrite(
+        tmp_path / "other.ome.tif", rgb[::2, ::2].copy(), photometric="rgb", metadata={"PhysicalSizeX": 1.0}
+    )
+    done = run_cli("segment", small_pair.if_path, "--he", tmp_path / "other.ome.tif", "--backend", "he")
+    one_line_error(done, "cannot be one section")
+
+
+# --- RGB vs fluorescence ---------------------------------------------------------------------------
+def test_an_he_slide_alone_segments_with_the_he_backend_by_default(crops, tmp_path):
+    path = tmp_path / "he_only.ome.tif"
+    tifffile.imwrite(path, crops[2], photometric="rgb", metadata={"PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
+    done = run_cli("segment", path)
+    assert done.returncode == 0, done.stderr
+    assert "with he" in done.stdout and cells_of(tmp_path / "he_only.ifcell") > 100
+    one_line_error(run_cli("segment", path, "--backend", "hoechst", "--store", tmp_path / "x"), "RGB", "--backend he")
+
+
+def test_a_fluorescence_slide_with_an_he_backend_and_no_he_is_one_line(crops, tmp_path):
+    path = tmp_path / "if.ome.tif"
+    tifffile.imwrite(path, crops[0], metadata={"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
+    one_line_error(run_cli("segment", path, "--backend", "he"), "if.ome.tif", "--he")
+
+
+def test_zero_cells_is_an_error_that_names_the_threshold(crops, tmp_path):
+    path = tmp_path / "if.ome.tif"
+    tifffile.imwrite(path, crops[0], metadata={"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
+    done = run_cli("segment", path, "--threshold", "1e9")
+    one_line_error(done, "0 cells", "threshold 1e+09", "--threshold")
+
+
+# --- channel names -------------------------------------------------------------------------------
+def test_markers_csv_names_the_channels_and_the_nuclear_stain_is_found_by_alias(crops, tmp_path):
+    folder = tmp_path / "registration"
+    folder.mkdir()
+    path = folder / "sample.ome.tif"
+    tifffile.imwrite(
+        path, np.stack(crops[1::-1]), metadata={"axes": "CYX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    )
+    (tmp_path / "markers.csv").write_text("cycle,marker_name\n1,CD3e\n1,DNA_1\n")  # MCMICRO, one folder up
+    info = json.loads(run_cli("info", path, "--json").stdout)
+    assert info["channels"] == ["CD3e", "DNA_1"]
+    done = run_cli("segment", path)
+    assert done.returncode == 0, done.stderr
+    assert cells_of(folder / "sample.ifcell") > 100
+    one_line_error(run_cli("segment", path, "--nuclear-channel", "Hoechst", "--store", tmp_path / "y"), "'Hoechst'")
+
+
+def test_two_unnamed_channels_ask_which_is_the_nuclear_stain(crops, tmp_path):
+    path = tmp_path / "two.ome.tif"
+    tifffile.imwrite(
+        path, np.stack(crops[1::-1]), metadata={"axes": "CYX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    )
+    one_line_error(run_cli("segment", path), "--nuclear-channel")
+    done = run_cli("segment", path, "--nuclear-channel", "1")
+    assert done.returncode == 0, done.stderr
+
+
+# --- one store per slide ---------------------------------------------------------------------------
+def test_dotted_names_keep_separate_stores_and_a_store_refuses_another_slide(crops, tmp_path):
+    ome = {"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    tifffile.imwrite(tmp_path / "a.v1.ome.tif", crops[0], metadata=ome)
+    tifffile.imwrite(tmp_path / "a.v2.ome.tif", crops[0][:, ::-1].copy(), metadata=ome)
+    for name in ("a.v1.ome.tif", "a.v2.ome.tif"):
+        done = run_cli("segment", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    v1, v2 = cells_of(tmp_path / "a.v1.ifcell"), cells_of(tmp_path / "a.v2.ifcell")
+    assert v1 > 100 and v2 > 100
+    done = run_cli("segment", tmp_path / "a.v2.ome.tif", "--store", tmp_path / "a.v1.ifcell")
+    one_line_error(done, "a.v1.ome.tif", "not of a.v2.ome.tif")
+    assert cells_of(tmp_path / "a.v1.ifcell") == v1  # nothing of the first slide's lost
+
+
+def test_a_store_named_the_old_way_gets_a_clear_message(crops, tmp_path):
+    ome = {"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    tifffile.imwrite(tmp_path / "b.v1.ome.tif", crops[0], metadata=ome)
+    LabelStore.create(tmp_path / "b.ifcell", (SIZE, SIZE), pixel_size_um=0.325)  # what 0.2 made for b.v1
+    one_line_error(run_cli("segment", tmp_path / "b.v1.ome.tif"), "b.ifcell", "rename it to b.v1.ifcell")
+
+
+# --- SVS -------------------------------------------------------------------------------------------
+def test_svs_with_one_level_keeps_thumbnail_label_and_macro_out(crops, tmp_path):
+    rgb = np.ascontiguousarray(np.tile(crops[2], (1, 2, 1)))
+    path = tmp_path / "single.svs"
+    desc = f"Aperio Image Library v12.0.15 \r\n{rgb.shape[1]}x{rgb.shape[0]} [0,0 ...] (256x256) JPEG/RGB|MPP = 0.2520"
+    with tifffile.TiffWriter(path) as tw:
+        tw.write(rgb, tile=(256, 256), description=desc, photometric="rgb", metadata=None)
+        thumb = rgb[::4, ::4].copy()  # 4x: looks like a pyramid level
+        tw.write(thumb, description="Aperio Image Library v12.0.15 \r\nthumbnail", photometric="rgb", metadata=None)
+        tw.write(rgb[:64, :64].copy(), subfiletype=1, description="label 64x64", photometric="rgb", metadata=None)
+        tw.write(rgb[:96, :128].copy(), subfiletype=9, description="macro 128x96", photometric="rgb", metadata=None)
+    info = json.loads(run_cli("info", path, "--json").stdout)
+    assert [lv["downsample"] for lv in info["levels"]] == [1.0]
+    assert info["pixel_size_um"] == pytest.approx(0.252)
