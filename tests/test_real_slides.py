@@ -190,3 +190,35 @@ def test_svs_with_one_level_keeps_thumbnail_label_and_macro_out(crops, tmp_path)
     info = json.loads(run_cli("info", path, "--json").stdout)
     assert [lv["downsample"] for lv in info["levels"]] == [1.0]
     assert info["pixel_size_um"] == pytest.approx(0.252)
+
+
+# --- OME-Zarr ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_path, version):
+    import zarr
+    from ome_zarr.format import FormatV04, FormatV05
+    from ome_zarr.writer import write_image
+
+    path = tmp_path / f"sample{version}.ome.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2 if version == "0.4" else 3)
+    window = {"start": 0, "end": 4000, "min": 0, "max": 65535}
+    write_image(
+        np.stack(crops[1::-1])[:, None],  # c, z, y, x with one z plane
+        root,
+        axes="czyx",
+        fmt=FormatV04() if version == "0.4" else FormatV05(),
+        scale_factors=(2,),
+        scale={"y": 0.325, "x": 0.325},
+        axes_units={"y": "micrometer", "x": "micrometer"},
+        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("CD3e", "DAPI")]},
+    )
+    with open_slide(path) as slide:
+        assert slide.channel_names == ("CD3e", "DAPI") and slide.pixel_size_um == pytest.approx(0.325)
+        assert slide.level_shapes == [(SIZE, SIZE), (SIZE // 2, SIZE // 2)]
+        np.testing.assert_array_equal(slide.read_region(10, 20, 30, 40, channels=["DAPI"])[0], crops[0][10:40, 20:60])
+        assert slide.dask_levels()[1].shape == (2, SIZE // 2, SIZE // 2)
+    done = run_cli("segment", path)
+    assert done.returncode == 0, done.stderr
+    assert cells_of(tmp_path / f"sample{version}.ifcell") > 100
+    info = json.loads(run_cli("info", path, "--json").stdout)
+    assert info["channels"] == ["CD3e", "DAPI"] and len(info["levels"]) == 2

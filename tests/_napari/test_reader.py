@@ -61,3 +61,27 @@ def test_screenshot_shows_he_under_if(make_napari_viewer, small_pair):
     assert rgb.std() > 20  # tissue, cells and background, not a blank canvas
     # H&E eosin pink dominates: red above green on average
     assert rgb[..., 0].mean() > rgb[..., 1].mean()
+
+
+def test_ome_zarr_opens_through_the_reader(make_napari_viewer, tmp_path):
+    import zarr
+    from ome_zarr.writer import write_image
+
+    data = np.random.default_rng(4).integers(0, 3000, (2, 256, 320), dtype=np.uint16)
+    path = tmp_path / "image.ome.zarr"
+    window = {"start": 0, "end": 3000, "min": 0, "max": 65535}
+    write_image(
+        data,
+        zarr.open_group(path, mode="w"),
+        axes="cyx",
+        scale_factors=(2,),
+        scale={"y": 0.5, "x": 0.5},
+        axes_units={"y": "micrometer", "x": "micrometer"},
+        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("Hoechst", "CD8a")]},
+    )
+    assert callable(napari_get_reader(str(path)))
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-ifcell")
+    assert [layer.name for layer in layers] == ["Hoechst", "CD8a"]
+    assert layers[0].multiscale and tuple(layers[0].scale) == (0.5, 0.5)
+    np.testing.assert_array_equal(np.asarray(layers[1].data[0][5:9, 7:11]), data[1, 5:9, 7:11])

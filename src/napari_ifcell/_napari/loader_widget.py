@@ -10,7 +10,8 @@ from napari_ifcell._napari.layers import he_layer_data, if_layer_data, set_overl
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
 
-SLIDE_FILTER = "*.tif *.tiff *.svs"
+SLIDE_FILTER = "*.tif *.tiff *.svs *.zarr"
+ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
 
 
 def _load_pair(if_path, he_path, he_pixel_size_um=None):
@@ -31,8 +32,8 @@ class LoaderWidget(Container):
         self.pair = None
         self.if_layers: list = []
         self.he_layer = None
-        self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER)
-        self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER)
+        self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
+        self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.open_button = PushButton(text="Open pair")
         self.info = Label(value="No slides open.")
         # choices from a callable: napari calls reset_choices() whenever layers change, which

@@ -1,10 +1,10 @@
-"""npe2 reader: open OME-TIFF, TIFF and SVS slides as lazy multiscale layers."""
+"""npe2 reader: open OME-TIFF, TIFF, SVS slides and OME-Zarr images as lazy multiscale layers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".svs")
+SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff", ".svs", ".zarr", ".zarr/")
 
 
 def napari_get_reader(path):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+import zarr
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import find_levels, open_level_arrays
@@ -201,7 +202,7 @@ class Slide:
 
         out = []
         for arr in self.levels:
-            d = da.from_zarr(arr)
+            d = da.from_zarr(arr) if isinstance(arr, zarr.Array) else da.from_array(arr, chunks=arr.chunks)
             if self.layout == "YX":
                 d = d[None]
             elif self.layout == "SYX":
@@ -226,6 +227,10 @@ class Slide:
         """A cheap identity of the file: its size and a hash of its first and last 64 KiB."""
         import hashlib
 
+        if self.path.is_dir():
+            from napari_ifcell.io.ngff import fingerprint
+
+            return fingerprint(self.path)
         size = self.path.stat().st_size
         digest = hashlib.sha1(str(size).encode())
         with open(self.path, "rb") as f:
@@ -263,7 +268,7 @@ def open_slide(
     Parameters
     ----------
     path : str or Path
-        OME-TIFF, TIFF or Aperio SVS file.
+        OME-TIFF, TIFF or Aperio SVS file, or an OME-Zarr (NGFF 0.4 / 0.5) folder.
     pixel_size_um : float, optional
         Override of the level-0 pixel size (µm per pixel); the Orion H&E needs it.
     channel_names : sequence of str, optional
@@ -274,9 +279,13 @@ def open_slide(
     SlideError
         The file is missing, not a TIFF, truncated, or has axes or metadata we cannot use.
     """
+    from napari_ifcell.io.ngff import is_ome_zarr
+
     path = Path(path)
+    if is_ome_zarr(path):
+        return _open_ome_zarr(path, pixel_size_um, channel_names)
     if not path.is_file():
-        raise SlideError(path, "no such file")
+        raise SlideError(path, "no such file" if not path.exists() else "a folder, but not an OME-Zarr image")
     try:
         tif = tifffile.TiffFile(path)
     except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError...
@@ -286,6 +295,41 @@ def open_slide(
     except BaseException:
         tif.close()
         raise
+
+
+def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
+    from napari_ifcell.io.ngff import as_uint8_rgb, ngff_image
+
+    info = ngff_image(path)
+    notes: list[str] = []
+    levels, axes = info["levels"], info["axes"]
+    is_rgb = as_uint8_rgb(levels, axes, levels[0].dtype)
+    layout = "SYX" if is_rgb else axes
+    n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
+    if names_override is not None or is_rgb:
+        names = _checked_names(path, names_override, n_channels) if names_override is not None else RGB_NAMES
+    elif len(info["channel_names"]) == n_channels and all(info["channel_names"]):
+        names = tuple(info["channel_names"])
+    else:
+        names = sidecar_or_numbered_names(path, n_channels, notes)
+    if pixel_size_override is not None:
+        pixel_size, source = given_pixel_size(pixel_size_override), "given"
+    elif info["pixel_size_um"] is not None:
+        pixel_size, source = info["pixel_size_um"], "ngff"
+    else:
+        pixel_size, source = None, None
+        notes.append("pixel size unknown (no scale in a known unit in the multiscales metadata)")
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
+    for note in notes:
+        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
+    return slide
+
+
+def _checked_names(path, names, n_channels) -> tuple[str, ...]:
+    names = tuple(str(n) for n in names)
+    if len(names) != n_channels:
+        raise SlideMetadataError(path, f"{len(names)} channel names given but the image has {n_channels} channels")
+    return names
 
 
 def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
@@ -322,12 +366,7 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
 
 def _channel_names(path, tif, series_index, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
     if override is not None:
-        override = tuple(str(n) for n in override)
-        if len(override) != n_channels:
-            raise SlideMetadataError(
-                path, f"{len(override)} channel names given but the image has {n_channels} channels"
-            )
-        return override
+        return _checked_names(path, override, n_channels)
     if is_rgb:
         return RGB_NAMES
     names: list = []
