@@ -141,7 +141,7 @@ def test_markers_csv_names_the_channels_and_the_nuclear_stain_is_found_by_alias(
     done = run_cli("segment", path)
     assert done.returncode == 0, done.stderr
     assert cells_of(folder / "sample.ifcell") > 100
-    one_line_error(run_cli("segment", path, "--nuclear-channel", "Hoechst", "--store", tmp_path / "y"), "'Hoechst'")
+    one_line_error(run_cli("segment", path, "--nuclear-channel", "CD8", "--store", tmp_path / "y"), "'CD8'")
 
 
 def test_two_unnamed_channels_ask_which_is_the_nuclear_stain(crops, tmp_path):
@@ -222,3 +222,56 @@ def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_pa
     assert cells_of(tmp_path / f"sample{version}.ifcell") > 100
     info = json.loads(run_cli("info", path, "--json").stdout)
     assert info["channels"] == ["CD3e", "DAPI"] and len(info["levels"]) == 2
+
+
+def test_nuclear_channel_choice_and_a_reader_that_needs_none():
+    from napari_ifcell.io.channels import nuclear_channel_index
+    from napari_ifcell.io.errors import SlideMetadataError
+    from napari_ifcell.pipeline.segment import TileReader
+
+    assert nuclear_channel_index(["CD3", "Hoechst 33342"]) == 1
+    assert nuclear_channel_index(["DAPI", "CD3"], "Hoechst") == 0  # the old default finds a DAPI slide's stain
+    assert nuclear_channel_index(["ch0", "Hoechst"], 0) == 0  # index 0 is a choice, not "automatic"
+    with pytest.raises(SlideMetadataError, match="no channel 'CD8'"):
+        nuclear_channel_index(["DAPI", "CD3"], "CD8")
+
+    class Unnamed:
+        path, is_rgb, channel_names = "x.tif", False, ("ch0", "ch1")
+
+    reader = TileReader(Unnamed())  # the he / sam backends never ask for the nuclear channel
+    with pytest.raises(SlideMetadataError, match="--nuclear-channel"):
+        reader.channel
+
+
+def test_a_store_of_another_slide_with_the_same_prefix_is_not_taken_for_a_legacy_one(crops, tmp_path):
+    ome = {"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    tifffile.imwrite(tmp_path / "c.ome.tif", crops[0], metadata=ome)
+    tifffile.imwrite(tmp_path / "c.v1.ome.tif", crops[0][::-1].copy(), metadata=ome)
+    for name in ("c.ome.tif", "c.v1.ome.tif"):  # c.ifcell is c.ome.tif's own store
+        done = run_cli("segment", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    assert LabelStore.open(tmp_path / "c.ifcell").slide_name == "c.ome.tif"
+    assert LabelStore.open(tmp_path / "c.v1.ifcell").slide_name == "c.v1.ome.tif"
+
+
+def test_bioformats2raw_layout_reads_its_first_image(crops, tmp_path):
+    import zarr
+    from ome_zarr.writer import write_image
+
+    path = tmp_path / "converted.ome.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3  # what bioformats2raw (and QuPath's converter) writes
+    window = {"start": 0, "end": 4000, "min": 0, "max": 65535}
+    write_image(
+        np.stack(crops[:2]),
+        root.create_group("0"),
+        axes="cyx",
+        scale_factors=(2,),
+        scale={"y": 0.65, "x": 0.65},
+        axes_units={"y": "micrometer", "x": "micrometer"},
+        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("Hoechst", "CD3e")]},
+    )
+    with open_slide(path) as slide:
+        assert slide.channel_names == ("Hoechst", "CD3e") and slide.pixel_size_um == pytest.approx(0.65)
+        a, b = slide.fingerprint(), slide.fingerprint()
+        assert a == b and len(a) == 16

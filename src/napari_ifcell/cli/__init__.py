@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        from napari_ifcell.io.slide import SlideWarning
+
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", SlideWarning)
             code = args.func(args)
         if code == 0:
             _show_notes(args.command, caught)

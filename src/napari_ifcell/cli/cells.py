@@ -102,6 +102,7 @@ def _segment(args) -> int:
 
 
 def _run(args) -> int:
+    from napari_ifcell.io.channels import parse_channel_names
     from napari_ifcell.pipeline.run import SlideJob, dashboard_available, local_client, run_slide
     from napari_ifcell.pipeline.run_settings import load_run_settings
 
@@ -120,6 +121,7 @@ def _run(args) -> int:
                 str(out_dir),
                 if_pixel_size_um=args.pixel_size,
                 he_pixel_size_um=args.he_pixel_size,
+                channel_names=tuple(parse_channel_names(args.channel_names)) if args.channel_names else None,
             )
             summary = run_slide(
                 job, client=client, progress=_progress, region=tuple(args.region) if args.region else None

@@ -35,6 +35,10 @@ def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None,
             lowered = [n.lower() for n in names]
             if str(wanted).lower() in lowered:
                 return lowered.index(str(wanted).lower())
+            if is_nuclear_stain(str(wanted)):  # "Hoechst" asked, "DAPI" present: the same job
+                found = [i for i, n in enumerate(names) if is_nuclear_stain(n)]
+                if found:
+                    return found[0]
         raise SlideMetadataError(path, f"no channel {wanted!r} for the nuclear stain; channels are {names}")
     for i, name in enumerate(names):
         if is_nuclear_stain(name):

@@ -128,9 +128,10 @@ class LabelStore:
             atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
             return
         if recorded.get("fingerprint") != slide.get("fingerprint"):
+            h, w = recorded.get("shape") or ("?", "?")
             raise FileExistsError(
                 f"{self.folder}: this label store holds the cells of {recorded.get('name')} "
-                f"({recorded.get('shape')[0]} x {recorded.get('shape')[1]} px), not of {slide.get('name')}; "
+                f"({h} x {w} px), not of {slide.get('name')}; "
                 "give another store folder (--store) or move this one away"
             )
 

@@ -51,6 +51,13 @@ def ngff_image(path: Path) -> dict:
         raise SlideError(path, f"not a readable Zarr group ({exc})") from exc
     attrs: dict[str, Any] = dict(group.attrs.asdict())
     ome: dict[str, Any] = attrs.get("ome", attrs)  # 0.5 nests the metadata under "ome"
+    if "bioformats2raw.layout" in ome and "multiscales" not in ome and "0" in group:
+        first = group["0"]  # bioformats2raw: the first image is the group "0"
+        if not isinstance(first, zarr.Group):
+            raise SlideMetadataError(path, "bioformats2raw layout without an image group '0'")
+        group = first
+        attrs = dict(group.attrs.asdict())
+        ome = attrs.get("ome", attrs)
     if not ome.get("multiscales"):
         raise SlideMetadataError(path, "no 'multiscales' metadata: not an OME-Zarr image (or a plate / labels group)")
     image = ome["multiscales"][0]
@@ -94,13 +101,16 @@ def _pixel_size(image: dict, axes: list[str], units: dict) -> float | None:
 
 
 def fingerprint(path: Path) -> str:
-    """A cheap identity of an OME-Zarr: its metadata documents and level-0 shape."""
+    """A cheap identity of an OME-Zarr: its metadata, level-0 shape and first chunk's pixels."""
     import hashlib
 
     digest = hashlib.sha1()
     for name in ("zarr.json", ".zattrs", ".zgroup"):
         if (path / name).is_file():
             digest.update((path / name).read_bytes())
+    level0 = ngff_image(path)["levels"][0]
+    digest.update(repr((level0.shape, level0.chunks)).encode())
+    digest.update(np.ascontiguousarray(level0[tuple(slice(0, c) for c in level0.chunks)]).tobytes())
     return digest.hexdigest()[:16]
 
 

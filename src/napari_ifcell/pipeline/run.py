@@ -39,11 +39,17 @@ class SlideJob:
     out_dir: str
     if_pixel_size_um: float | None = None  # overrides of what the files say
     he_pixel_size_um: float | None = None
+    channel_names: tuple[str, ...] | None = None
 
     def open(self):
         """(IF slide, SlidePair or None), opened once per process."""
         return open_slides_cached(
-            self.if_path, self.he_path, tuple(self.offset_um), self.if_pixel_size_um, self.he_pixel_size_um
+            self.if_path,
+            self.he_path,
+            tuple(self.offset_um),
+            self.if_pixel_size_um,
+            self.he_pixel_size_um,
+            self.channel_names,
         )
 
 
@@ -210,6 +216,9 @@ def _record_run(out: Path, job: SlideJob, region) -> None:
         "region": list(region),
         "settings": json.loads(json.dumps(asdict(job.settings), default=str)),
     }
+    for override in ("if_pixel_size_um", "he_pixel_size_um", "channel_names"):  # recorded when given
+        if getattr(job, override) is not None:
+            record[override] = getattr(job, override) if override != "channel_names" else list(job.channel_names)
     path = out / "run.json"
     if path.exists():
         previous = json.loads(path.read_text())

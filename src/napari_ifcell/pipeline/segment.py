@@ -108,15 +108,19 @@ class TileReader:
     def __init__(self, if_slide, pair=None, *, nuclear_channel: str | int | None = None):
         self.if_slide = if_slide
         self.pair = pair
-        self.channel = (
-            None
-            if if_slide.is_rgb
-            else nuclear_channel_index(if_slide.channel_names, nuclear_channel or None, path=if_slide.path)
-        )
+        self.wanted = None if nuclear_channel in (None, "") else nuclear_channel
+        self._channel: int | None = None
+
+    @property
+    def channel(self) -> int:
+        """The nuclear stain's channel, looked up when a backend first needs it."""
+        if self.if_slide.is_rgb:
+            raise SlideError(self.if_slide.path, "is an RGB image: it has no nuclear stain channel")
+        if self._channel is None:
+            self._channel = nuclear_channel_index(self.if_slide.channel_names, self.wanted, path=self.if_slide.path)
+        return self._channel
 
     def hoechst(self, y, x, h, w) -> np.ndarray:
-        if self.channel is None:
-            raise SlideError(self.if_slide.path, "is an RGB image: it has no nuclear stain channel")
         return self.if_slide.read_region(y, x, h, w, level=0, channels=[self.channel])[0]
 
     def he(self, y, x, h, w) -> np.ndarray:
@@ -196,7 +200,7 @@ def slide_store(if_slide, folder=None):
 
     if folder is None:
         folder, legacy = project_folder(if_slide.path), legacy_project_folder(if_slide.path)
-        if legacy != folder and (legacy / "store.json").is_file() and not folder.exists():
+        if legacy != folder and not folder.exists() and _may_be_this_slides(legacy, if_slide):
             raise FileExistsError(
                 f"{legacy}: a label store named the way older versions named it, shared by every slide whose "
                 f"name starts with {legacy.stem!r}. This slide's store is now {folder.name}: if {legacy.name} "
@@ -205,6 +209,17 @@ def slide_store(if_slide, folder=None):
     return LabelStore.open_or_create(
         folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=slide_identity(if_slide)
     )
+
+
+def _may_be_this_slides(legacy: Path, if_slide) -> bool:
+    """An old shared store that records no slide, or records this one."""
+    import json
+
+    meta_path = legacy / "store.json"
+    if not meta_path.is_file():
+        return False
+    recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("slide")
+    return recorded is None or recorded.get("fingerprint") == if_slide.fingerprint()
 
 
 def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings()):

@@ -69,6 +69,7 @@ def open_slides_cached(
     offset_um: tuple[float, float],
     if_pixel_size_um: float | None = None,
     he_pixel_size_um: float | None = None,
+    channel_names: tuple[str, ...] | None = None,
 ):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
     cluster handle many tiles of the same slides."""
@@ -76,10 +77,15 @@ def open_slides_cached(
 
     if he_path:
         pair = open_pair(
-            if_path, he_path, offset_um=offset_um, if_pixel_size_um=if_pixel_size_um, he_pixel_size_um=he_pixel_size_um
+            if_path,
+            he_path,
+            offset_um=offset_um,
+            if_pixel_size_um=if_pixel_size_um,
+            he_pixel_size_um=he_pixel_size_um,
+            channel_names=channel_names,
         )
         return pair.if_slide, pair
-    return open_slide(if_path, pixel_size_um=if_pixel_size_um), None
+    return open_slide(if_path, pixel_size_um=if_pixel_size_um, channel_names=channel_names), None
 
 
 @lru_cache(maxsize=4)
