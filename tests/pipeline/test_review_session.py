@@ -286,7 +286,7 @@ def test_reopening_applies_an_edit_the_store_missed(project, small_pair, monkeyp
 
 def test_open_review_and_its_queue_from_files_alone(project, small_pair, tmp_path):
     from napari_ifcell.io.cell_table import write_cell_table
-    from napari_ifcell.pipeline.review.work import open_review, review_agreement, review_queue
+    from napari_ifcell.pipeline.review.work import open_review, review_agreement, session_queue
 
     folder, table, gates = project
     with pytest.raises(ValueError, match="give the gated cell table"):
@@ -295,11 +295,11 @@ def test_open_review_and_its_queue_from_files_alone(project, small_pair, tmp_pat
         open_review(folder, reviewer="  ", store_folder=folder / "labels")
     table_path = write_cell_table(table, tmp_path / "gated.parquet")
     s = open_review(folder, reviewer="ana", table_path=table_path, store_folder=folder / "labels")
-    queue = review_queue(s, order="random")
+    queue = session_queue(s, order="random")
     assert sorted(queue.tolist()) == sorted(table["CellID"].tolist())  # every cell unreviewed, once
     s.approve(queue[:4])
-    assert len(review_queue(s, order="random")) == len(table) - 4
-    only_b = review_queue(s, order="random", classes=["B cell"], statuses=None)
+    assert len(session_queue(s, order="random")) == len(table) - 4
+    only_b = session_queue(s, order="random", classes=["B cell"], statuses=None)
     assert set(only_b) == set(s.table().query("auto_class == 'B cell'")["CellID"])
     pairs, auto = review_agreement(s)
     assert auto.n == 4 and "people" in " ".join(pairs.astype(str).to_numpy().ravel())

@@ -12,11 +12,10 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
-from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
-from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
 
 PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
 RESERVED_COLOURS = {"other": "#999999", "unknown": "#ffffff", "inconsistent": "#000000"}
@@ -177,16 +176,12 @@ class GatingWidget(QWidget):
             data,
             name="cells by gate",
             multiscale=len(levels) > 1,
-            scale=self._scale(),
+            scale=world_scale(self.labels_slide),
             opacity=0.8,
             colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent"}),
             units=("µm", "µm"),
             metadata={PLUGIN_KEY: {"role": "gating"}},
         )
-
-    def _scale(self) -> tuple[float, float]:
-        ps = self.labels_slide.pixel_size_um or ORION_PIXEL_SIZE_UM
-        return (ps, ps)
 
     def _recolour(self) -> None:
         """Refill the per-cell lookup and let napari redraw the visible tiles."""
@@ -214,7 +209,7 @@ class GatingWidget(QWidget):
     def _subset(self):
         if self.scope.currentText() != "cells in view":
             return None
-        ps = self._scale()[0]
+        ps = world_scale(self.labels_slide)[0]
         y, x, h, w = visible_region_px(self.viewer, ps, self.labels_slide.shape)
         return self.session.cells_in(y, x, y + h, x + w)
 

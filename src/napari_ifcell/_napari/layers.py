@@ -48,7 +48,8 @@ def thumbnail_level(slide: Slide) -> int:
     return len(slide.levels) - 1
 
 
-def world_scale(slide: Slide) -> tuple[float, float]:
+def world_scale(slide) -> tuple[float, float]:
+    """µm per level-0 pixel of a slide (or anything with ``pixel_size_um``); Orion's when unknown."""
     ps = slide.pixel_size_um or ORION_PIXEL_SIZE_UM
     return (ps, ps)
 

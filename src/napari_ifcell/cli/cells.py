@@ -82,7 +82,7 @@ def _segment(args) -> int:
         raise ValueError("; ".join(problems))
     if_slide, pair = open_slides_from_args(args)
     if_slide.require_pixel_size()
-    settings = resolve_backend(settings, if_slide, pair)
+    settings = resolve_backend(settings, if_slide, pair)  # a wrong backend is refused before a store is made
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
     store = slide_store(if_slide, args.store)

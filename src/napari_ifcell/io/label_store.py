@@ -101,6 +101,17 @@ class LabelStore:
         return cls(folder, levels, index, meta)
 
     @staticmethod
+    def open_levels(folder: str | Path) -> tuple[list, dict]:
+        """Every display level, read-only, and the store's metadata: what an overlay needs (the
+        cell index, a million rows on a whole slide, is not read)."""
+        folder = Path(folder)
+        meta_path = folder / "store.json"
+        if not meta_path.is_file():
+            raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
+        group = zarr.open_group(folder / "labels.zarr", mode="r")
+        return [group[str(i)] for i in range(len(list(group.array_keys())))], json.loads(meta_path.read_text("utf-8"))
+
+    @staticmethod
     def open_labels(folder: str | Path):
         """Just the level-0 label array, read-only: what a worker quantifying tiles needs
         (no cell index is read)."""

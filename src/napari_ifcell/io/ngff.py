@@ -114,6 +114,6 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def as_uint8_rgb(levels, axes: str, dtype) -> bool:
+def is_rgb_picture(levels, axes: str) -> bool:
     """Whether an image is an RGB (H&E) picture: three uint8 channels."""
-    return axes == "CYX" and levels[0].shape[0] == 3 and np.dtype(dtype) == np.uint8
+    return axes == "CYX" and levels[0].shape[0] == 3 and np.dtype(levels[0].dtype) == np.uint8

@@ -298,12 +298,12 @@ def open_slide(
 
 
 def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
-    from napari_ifcell.io.ngff import as_uint8_rgb, ngff_image
+    from napari_ifcell.io.ngff import is_rgb_picture, ngff_image
 
     info = ngff_image(path)
     notes: list[str] = []
     levels, axes = info["levels"], info["axes"]
-    is_rgb = as_uint8_rgb(levels, axes, levels[0].dtype)
+    is_rgb = is_rgb_picture(levels, axes)
     layout = "SYX" if is_rgb else axes
     n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
     if names_override is not None or is_rgb:

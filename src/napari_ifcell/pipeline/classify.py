@@ -17,7 +17,7 @@ from napari_ifcell.pipeline.dataset import classifier_targets, patch_reader
 CHUNK = 4096  # cells whose patches are held in memory at once
 
 
-def load_prediction_inputs(table_path, model_dir, *, device=None, need_truth: bool = True):
+def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_truth: bool = True):
     """``(cell table, model, config)`` for predicting. ``need_truth``: the table must carry the
     gates' phenotypes (the IF truth the predictions are shown against)."""
     from napari_ifcell.core.classify.model import load_classifier
@@ -26,7 +26,7 @@ def load_prediction_inputs(table_path, model_dir, *, device=None, need_truth: bo
     table = read_cell_table(table_path)
     if need_truth and "phenotype" not in table.columns:
         raise ValueError(f"{table_path}: no phenotype column; gate the table first")
-    model, config = load_classifier(model_dir) if device is None else load_classifier(model_dir, device=device)
+    model, config = load_classifier(model_dir, device=device)
     return table, model, config
 
 

@@ -198,20 +198,21 @@ def slide_store(if_slide, folder=None):
     from napari_ifcell.io.label_store import LabelStore, slide_identity
     from napari_ifcell.io.project import legacy_project_folder, project_folder
 
+    identity = slide_identity(if_slide)
     if folder is None:
         folder, legacy = project_folder(if_slide.path), legacy_project_folder(if_slide.path)
-        if legacy != folder and not folder.exists() and _may_be_this_slides(legacy, if_slide):
+        if legacy != folder and not folder.exists() and _may_be_this_slides(legacy, identity["fingerprint"]):
             raise FileExistsError(
                 f"{legacy}: a label store named the way older versions named it, shared by every slide whose "
                 f"name starts with {legacy.stem!r}. This slide's store is now {folder.name}: if {legacy.name} "
                 f"holds {Path(if_slide.path).name}'s cells, rename it to {folder.name}; else give --store"
             )
     return LabelStore.open_or_create(
-        folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=slide_identity(if_slide)
+        folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=identity
     )
 
 
-def _may_be_this_slides(legacy: Path, if_slide) -> bool:
+def _may_be_this_slides(legacy: Path, fingerprint: str) -> bool:
     """An old shared store that records no slide, or records this one."""
     import json
 
@@ -219,7 +220,7 @@ def _may_be_this_slides(legacy: Path, if_slide) -> bool:
     if not meta_path.is_file():
         return False
     recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("slide")
-    return recorded is None or recorded.get("fingerprint") == if_slide.fingerprint()
+    return recorded is None or recorded.get("fingerprint") == fingerprint
 
 
 def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings()):

@@ -54,8 +54,8 @@ class NucleiLevels:
 
         self.path = Path(labels_path)
         if self.path.is_dir():
-            store = LabelStore.open(self.path)
-            self.levels, self.pixel_size_um = store.levels, store.meta.get("pixel_size_um")
+            self.levels, meta = LabelStore.open_levels(self.path)
+            self.pixel_size_um = meta.get("pixel_size_um")
         else:
             slide = open_slide(self.path)
             self.levels, self.pixel_size_um = list(slide.levels), slide.pixel_size_um

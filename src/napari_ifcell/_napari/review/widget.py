@@ -164,7 +164,7 @@ class ReviewWidget(MaskTools, Container):
         )
 
     def build_queue(self) -> None:
-        from napari_ifcell.pipeline.review.work import review_queue
+        from napari_ifcell.pipeline.review.work import session_queue
 
         if self.session is None:
             return self._error(ValueError("open a review first"))
@@ -178,7 +178,7 @@ class ReviewWidget(MaskTools, Container):
                 if r.name == self.region_filter.value
             )
         status = self.status_filter.value
-        self.queue = review_queue(
+        self.queue = session_queue(
             self.session,
             order=self.order.value,
             classes=None if self.class_filter.value in (None, "any") else [self.class_filter.value],

@@ -41,7 +41,6 @@ class ReviewSession:
         self.store, self.if_slide, self.gates = store, if_slide, gates
         self.quantify_settings = quantify_settings
         self.overrides: dict[int, dict | None] = {}  # cell id -> its row after mask edits (None: gone)
-        self._since_snapshot = 0
 
     # --- starting and opening ----------------------------------------------------------------
     @classmethod
@@ -120,7 +119,6 @@ class ReviewSession:
             event["edit"] = self.files.write_edit(event["seq"], *artifact)
         self.files.append(event)  # acknowledged from here on
         self._apply(event, write_pixels=self.store is not None)
-        self._since_snapshot += 1
         return event["seq"]
 
     def _apply(self, event: dict, *, write_pixels: bool = False) -> None:
@@ -170,7 +168,6 @@ class ReviewSession:
 
     def save(self) -> Path:
         """Write the materialised review table atomically (the journal already holds every edit)."""
-        self._since_snapshot = 0
         return self.files.write_state(self.table())
 
     def close(self) -> None:

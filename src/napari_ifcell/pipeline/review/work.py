@@ -54,7 +54,7 @@ def open_review(
     )
 
 
-def review_queue(
+def session_queue(
     session: ReviewSession,
     *,
     order: str = QueueSettings.order,
@@ -65,8 +65,7 @@ def review_queue(
 ) -> np.ndarray:
     """Cell ids of the session's current table in review order (see ``core.review.review_queue``);
     uncertainty from the model's probabilities, the marker states and the gates where present."""
-    from napari_ifcell.core.review.queue import review_queue as order_cells
-    from napari_ifcell.core.review.queue import uncertainty
+    from napari_ifcell.core.review.queue import review_queue, uncertainty
 
     initial, gates = session.initial.columns, session.gates
     wanted = [
@@ -77,7 +76,7 @@ def review_queue(
         *([g.column for g in gates.gates.values()] if gates is not None else []),
     ]
     table = session.table(wanted)
-    return order_cells(
+    return review_queue(
         table,
         order=order,
         score=uncertainty(table, gates),
