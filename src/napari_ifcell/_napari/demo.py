@@ -37,4 +37,15 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     loader.if_file.value, loader.he_file.value = files.if_path, files.he_path
     loader.open_pair(files.if_path, files.he_path, sync=True)  # before the event loop starts
     viewer.reset_view()
+    raise_dock(viewer, "Loader")  # tabified docks show the last one added; the workflow starts here
     return viewer, loader
+
+
+def raise_dock(viewer, name: str) -> None:
+    """Show the tab of the dock widget ``name``."""
+    from qtpy.QtWidgets import QApplication, QDockWidget
+
+    QApplication.processEvents()  # Qt makes the tab bar of tabified docks only once events run
+    for dock in viewer.window._qt_window.findChildren(QDockWidget):
+        if dock.windowTitle() == name:
+            dock.raise_()

@@ -17,7 +17,7 @@ from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_steps_in_background
 
 BACKEND_LABELS = {
-    "Automatic: Hoechst (IF) or H&E (RGB) watershed": "auto",
+    "Automatic (Hoechst on IF, H&E on RGB)": "auto",
     "Hoechst watershed (CPU)": "hoechst",
     "H&E hematoxylin watershed (CPU)": "he",
     "SAM, point grid (Immunocto)": "sam",
