@@ -30,7 +30,7 @@ def small_pair(tmp_path_factory):
 
 # A module that trains, predicts or runs SAM needs PyTorch (the [sam] / [classifier] extras).
 TORCH_USE = re.compile(
-    r"import torch|tiny_sam|train_classifier|train_steps|predicted_table|predict_cells|load_sam|train_button"
+    r"import torch|tiny_sam|train_classifier|train_steps|predicted_table|pair_classifier|predict_cells|load_sam|train_button"
 )
 # Tests measured over ~10 s on a 2-core machine (pytest --durations): deselect with -m "not slow".
 SLOW = {
@@ -86,25 +86,38 @@ def small_table(small_pair):
 
 
 @pytest.fixture(scope="session")
-def predicted_table(small_pair, small_table, tmp_path_factory):
-    """The gated table of the small pair with our H&E classifier's predictions for every cell
-    (a small CNN trained briefly on the pair: its quality does not matter, its output does)."""
+def pair_classifier(small_pair, small_table, tmp_path_factory):
+    """``(model folder, gated table, pair)``: a small CNN trained briefly on the small pair's
+    H&E with its IF-derived labels (its quality does not matter, its output does)."""
     from dataclasses import replace
 
-    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.core.classify.model import ClassifierConfig, save_classifier
     from napari_ifcell.core.classify.training import train_classifier
     from napari_ifcell.core.gating.apply import gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io import open_pair
-    from napari_ifcell.pipeline.classify import predict_cells
+    from napari_ifcell.pipeline.classify import dataset_config
     from napari_ifcell.pipeline.dataset import export_dataset, load_dataset
 
     gates, _ = suggested_gateset(small_table)
     table = gated_table(small_table, gates)
     pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
-    config = replace(ClassifierConfig(), epochs=3)
     folder = tmp_path_factory.mktemp("compare-dataset")
+    config = replace(ClassifierConfig(), epochs=3)
     export_dataset(pair, table, small_pair.labels_path, folder, config=config, sampling="natural", n=10**6)
+    config = dataset_config(folder)
     patches, index = load_dataset(folder, config.patch_size)
     model, _ = train_classifier(patches, index["target"].to_numpy(), config)
+    model_dir = save_classifier(model, config, tmp_path_factory.mktemp("pair-model") / "model")
+    return model_dir, table, pair
+
+
+@pytest.fixture(scope="session")
+def predicted_table(pair_classifier):
+    """The gated table of the small pair with the pair classifier's predictions for every cell."""
+    from napari_ifcell.core.classify.model import load_classifier
+    from napari_ifcell.pipeline.classify import predict_cells
+
+    model_dir, table, pair = pair_classifier
+    model, config = load_classifier(model_dir)
     return predict_cells(pair, table, model, config)

@@ -1,5 +1,6 @@
 """Classifier dock widget: train, predict the cells you look at, and see where the H&E-only
-model agrees with the IF truth (TP / FP / FN / TN at a confidence threshold)."""
+model agrees with the IF truth (TP / FP / FN / TN at a confidence threshold); on an H&E slide
+alone, the cells of its label store coloured by predicted class, saved and exported."""
 
 from __future__ import annotations
 
@@ -38,8 +39,13 @@ class ClassifierWidget(Container):
         self.layer = None
         self.lut = np.zeros(1, np.uint8)
         self._cancel = threading.Event()
-        self.table_file = FileEdit(label="Gated cell table", mode="r", filter="*.parquet *.csv *.tsv")
-        self.labels_file = FileEdit(label="Nuclei (TIFF or store)", mode="r")
+        self.table_file = FileEdit(
+            label="Gated cell table",
+            mode="r",
+            filter="*.parquet *.csv *.tsv",
+            tooltip="leave empty to classify the cells of the slide's label store (an H&E slide alone)",
+        )
+        self.labels_file = FileEdit(label="Nuclei (TIFF or store)", mode="r", tooltip="default: the slide's store")
         self.dataset_dir = FileEdit(label="Patch data set", mode="d")
         self.model_dir = FileEdit(label="Model folder", mode="d")
         self.training_fields = settings_fields(
@@ -60,6 +66,8 @@ class ClassifierWidget(Container):
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.metrics = Label(value="")
         self.save_button = PushButton(text="Save metrics CSV")
+        self.export_button = PushButton(text="Export predictions (GeoJSON, AnnData, CSV)")
+        self.slide = None
         self.status = Label(value="")
         super().__init__(
             widgets=[
@@ -77,6 +85,7 @@ class ClassifierWidget(Container):
                 self.progress,
                 self.metrics,
                 self.save_button,
+                self.export_button,
                 self.status,
             ]
         )
@@ -90,6 +99,7 @@ class ClassifierWidget(Container):
         for w in (self.target, self.threshold, self.show_tn):
             w.changed.connect(self._show_outcomes)
         self.save_button.changed.connect(self.save_metrics)
+        self.export_button.changed.connect(self.export_predictions)
 
     # --- training -----------------------------------------------------------------------
     def _show_dataset_config(self) -> None:
@@ -128,21 +138,46 @@ class ClassifierWidget(Container):
 
         try:
             if_slide, pair = open_sources(self.viewer, need_he=True)
+            self.slide = if_slide
             region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape) if visible else None
-            table, self.model, self.config = load_prediction_inputs(self.table_file.value, self.model_dir.value)
+            table, self.model, self.config = load_prediction_inputs(
+                self._given(self.table_file), self.model_dir.value, need_truth=False, store=self._store_folder()
+            )
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
         self.status.value = "Predicting..."
+        source = pair if pair is not None else if_slide  # an H&E slide alone is its own source
 
         def work():
             from napari_ifcell.pipeline.classify import predict_cells
 
-            return predict_cells(pair, table, self.model, self.config, region=region)
+            return predict_cells(source, table, self.model, self.config, region=region)
 
         return run_in_background(work, on_done=self._on_predicted, on_error=self._on_error, sync=sync)
 
+    @staticmethod
+    def _given(field):
+        return None if str(field.value) in ("", ".") else Path(field.value)
+
+    def _store_folder(self) -> Path:
+        """The nuclei: the file or folder given, else the slide's own label store."""
+        from napari_ifcell.io.project import Project
+
+        return self._given(self.labels_file) or Project.for_slide(self.slide.path).labels
+
+    @property
+    def has_truth(self) -> bool:
+        return self.table is not None and "phenotype" in self.table.columns
+
     def _on_predicted(self, table) -> None:
         self.table = table
+        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
+        if not self.has_truth:
+            self._add_layer(by_class=True)
+            self._show_classes()
+            path = self._save_predictions()
+            self.status.value = f"Predicted {n} cells; saved to {path}."
+            return
         names = outcome_targets(self.config)
         self._target_names = names
         with self.target.changed.blocked():
@@ -150,34 +185,87 @@ class ClassifierWidget(Container):
             self.target.value = "lymphocytes" if "lymphocytes" in names else names[0]
         self._add_layer()
         self._show_outcomes()
-        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
         self.status.value = f"Predicted {n} cells."
+
+    def _save_predictions(self) -> Path:
+        """The slide's predictions.parquet (atomic), where Review and Compare find them."""
+        from napari_ifcell.io.project import Project
+        from napari_ifcell.pipeline.classify import export_predictions
+
+        return export_predictions(self.table, Project.for_slide(self.slide.path).predictions)
+
+    def export_predictions(self) -> None:
+        """GeoJSON (QuPath), AnnData and CSV of the predictions in the slide's exports folder."""
+        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.io.project import Project, slide_name
+        from napari_ifcell.pipeline.classify import export_predictions
+
+        try:
+            if self.table is None:
+                raise ValueError("predict first")
+            project = Project.for_slide(self.slide.path)
+            folder = self._store_folder()
+            store = LabelStore.open(folder) if (Path(folder) / "store.json").is_file() else None
+            name = slide_name(self.slide.path)
+            written = [
+                export_predictions(self.table, project.exports / f"{name}_predictions{ext}", store=store, image_id=name)
+                for ext in (".geojson", ".h5ad", ".csv")
+            ]
+            self.status.value = "Exported: " + ", ".join(p.name for p in written) + f" in {project.exports}"
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self._on_error(exc)
+
+    def _show_classes(self) -> None:
+        """Cells coloured by predicted class; the legend with each class's count."""
+        from napari_ifcell.io.qupath_geojson import CLASS_COLOURS
+
+        predicted = self.table["predicted"]
+        codes = predicted.map({c: i + 1 for i, c in enumerate(self.config.classes)}).fillna(0).to_numpy(np.uint8)
+        self.lut[:] = 0
+        self.lut[self.table["CellID"].to_numpy()] = codes
+        self.layer.refresh()
+        counts = predicted.value_counts()
+        rows = [
+            f'<span style="color: rgb{CLASS_COLOURS.get(c, (200, 200, 200))}">&#9632;</span> {c}: {counts.get(c, 0)}'
+            for c in self.config.classes
+        ]
+        self.metrics.value = "Predicted class<br>" + "<br>".join(rows)
 
     def truth_and_probability(self, target: str):
         """Per cell: IF-derived truth (1 / 0 / -1 unknown) and the model's probability."""
         return truth_and_probability(self.table, self.config, target)
 
-    def _add_layer(self) -> None:
+    def _add_layer(self, *, by_class: bool = False) -> None:
         from napari.utils.colormaps import DirectLabelColormap
 
         from napari_ifcell.core.display import LookupView
+        from napari_ifcell.io.qupath_geojson import CLASS_COLOURS
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
-        levels = NucleiLevels(self.labels_file.value).levels
-        ps = self.viewer.layers[0].scale[-1] if len(self.viewer.layers) else 1.0
-        if_layer = next(
-            (lyr for lyr in self.viewer.layers if lyr.metadata.get(PLUGIN_KEY, {}).get("role") == "if"), None
-        )
-        if if_layer is not None:
-            ps = float(if_layer.scale[-1])
+        levels = NucleiLevels(self._store_folder()).levels
+        ps = float(self.slide.pixel_size_um) if self.slide is not None else 1.0
         self.lut = np.zeros(int(self.table["CellID"].max()) + 1, np.uint8)
-        colours = {None: "transparent", 0: "transparent", **{i + 1: POCHET_COLOURS[o] for i, o in enumerate(OUTCOMES)}}
+        if by_class:
+            colours = {
+                None: "transparent",
+                0: "transparent",
+                **{
+                    i + 1: tuple(v / 255 for v in CLASS_COLOURS.get(c, (200, 200, 200)))
+                    for i, c in enumerate(self.config.classes)
+                },
+            }
+        else:
+            colours = {
+                None: "transparent",
+                0: "transparent",
+                **{i + 1: POCHET_COLOURS[o] for i, o in enumerate(OUTCOMES)},
+            }
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
         data = [LookupView(level, self.lut) for level in levels]
         self.layer = self.viewer.add_labels(
             data if len(data) > 1 else data[0],
-            name="classifier vs IF",
+            name="predicted class" if by_class else "classifier vs IF",
             multiscale=len(data) > 1,
             scale=(ps, ps),
             units=("µm", "µm"),
@@ -186,7 +274,7 @@ class ClassifierWidget(Container):
         )
 
     def _show_outcomes(self, *_) -> None:
-        if self.table is None or not self.target.value:
+        if not self.has_truth or not self.target.value:
             return
         truth, prob = self.truth_and_probability(self.target.value)
         codes = outcomes(truth, np.nan_to_num(prob, nan=0.0), threshold=self.threshold.value)

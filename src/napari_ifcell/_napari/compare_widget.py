@@ -57,6 +57,7 @@ class CompareWidget(Container):
             labels={"radius_um": "Match radius (µm)"},
             ranges={"radius_um": (0.1, 50.0, 0.1)},
         )["radius_um"]
+        self.no_truth = CheckBox(text="No truth: model-vs-model agreement", value=False)
         self.compare_button = PushButton(text="Compare in regions")
         self.table = Table(value={"data": [], "index": [], "columns": []})
         self.out_dir = FileEdit(label="Report folder", mode="d")
@@ -79,6 +80,7 @@ class CompareWidget(Container):
                 self.add_ours_button,
                 self.models_label,
                 self.radius,
+                self.no_truth,
                 self.compare_button,
                 self.table,
                 self.out_dir,
@@ -95,15 +97,19 @@ class CompareWidget(Container):
         self.add_ours_button.changed.connect(self.add_ours)
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
-        if layer_with_role(self.viewer, "if") is not None:
+        if self._slide_layer() is not None:
             layer = self.regions_layer()
             if not len(layer.data) and (self.project_folder() / "regions.json").is_file():
                 self.load_regions()  # the project's saved regions come back with the slide
 
     # --- regions -------------------------------------------------------------------------------
+    def _slide_layer(self):
+        """The slide cells are placed on: the IF, or an H&E opened alone."""
+        return layer_with_role(self.viewer, "if") or layer_with_role(self.viewer, "he")
+
     @property
     def pixel_size_um(self) -> float:
-        layer = layer_with_role(self.viewer, "if")
+        layer = self._slide_layer()
         return float(layer.scale[-1]) if layer is not None else 0.325
 
     def regions_layer(self):
@@ -112,9 +118,9 @@ class CompareWidget(Container):
     def project_folder(self) -> Path:
         from napari_ifcell.io.project import project_folder
 
-        layer = layer_with_role(self.viewer, "if")
+        layer = self._slide_layer()
         if layer is None:
-            raise ValueError("open the IF slide (Loader) first: regions are saved in its project folder")
+            raise ValueError("open the slide (Loader) first: regions are saved in its project folder")
         return project_folder(layer.metadata[PLUGIN_KEY]["path"])
 
     def name_selected(self) -> None:
@@ -202,6 +208,14 @@ class CompareWidget(Container):
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self.status.value = "Comparing..."
+        if self.no_truth.value:
+
+            def agree():
+                from napari_ifcell.core.compare.agreement import model_agreement
+
+                return model_agreement(regions, read_models(sources, ps), um_per_px=ps, radius_um=radius)
+
+            return run_in_background(agree, on_done=self._on_agreement, on_error=self._on_error, sync=sync)
 
         def work():
             truth, models = read_truth(truth_source), read_models(sources, ps)
@@ -209,9 +223,8 @@ class CompareWidget(Container):
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
 
-    def _on_compared(self, result) -> None:
-        (self.report, self.counts, outcomes), truth, models = result
-        shown = self.report.copy()
+    def _show_table(self, table) -> None:
+        shown = table.copy()
         for column in shown.columns[1:]:
             if shown[column].dtype.kind == "f":
                 shown[column] = shown[column].round(3)
@@ -220,6 +233,19 @@ class CompareWidget(Container):
             "index": list(range(len(shown))),
             "columns": list(shown.columns),
         }
+
+    def _on_agreement(self, table) -> None:
+        self.report, self.counts = table, None
+        self._show_table(table)
+        total = table[table["region"] == "Total"]
+        self.status.value = "; ".join(
+            f"{r.model_a} vs {r.model_b}: {r.matched} of {r.cells_a} / {r.cells_b} cells matched, kappa {r.kappa:.3f}"
+            for r in total.itertuples()
+        )
+
+    def _on_compared(self, result) -> None:
+        (self.report, self.counts, outcomes), truth, models = result
+        self._show_table(self.report)
         for name, (t_out, p_out) in outcomes.items():
             self._overlay(name, truth, models[name], t_out, p_out)
         total = self.report.iloc[-1]
@@ -258,6 +284,13 @@ class CompareWidget(Container):
             if self.report is None:
                 raise ValueError("compare first")
             folder = Path(self.out_dir.value) if str(self.out_dir.value) not in ("", ".") else self.project_folder()
+            if "model_a" in self.report.columns:  # model-vs-model agreement
+                from napari_ifcell.io.atomic import atomic_write
+
+                folder.mkdir(parents=True, exist_ok=True)
+                path = atomic_write(folder / "agreement.csv", lambda p: self.report.to_csv(p, index=False))
+                self.status.value = f"Saved {path}"
+                return
             written = write_report(self.report, folder, counts=self.counts)
             self.status.value = "Saved " + ", ".join(p.name for p in written.values()) + f" in {folder}"
         except Exception as exc:  # noqa: BLE001

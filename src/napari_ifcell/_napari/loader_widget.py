@@ -23,8 +23,20 @@ def _load_pair(if_path, he_path, he_pixel_size_um=None):
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
 
+def _load_he_alone(he_path, he_pixel_size_um=None):
+    """Worker side: open an H&E slide that has no IF and prepare its layer data."""
+    from napari_ifcell.io import open_slide
+
+    slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
+    if not slide.is_rgb:
+        slide.close()
+        raise ValueError(f"{he_path}: given as the H&E but it is not an RGB image; give it as the IF slide")
+    return slide, he_layer_data(slide)
+
+
 class LoaderWidget(Container):
-    """Open a slide pair, toggle IF channels, show and override pixel size and H&E offset."""
+    """Open a slide pair (or an H&E slide alone), toggle IF channels, show and override pixel
+    size and H&E offset."""
 
     def __init__(self, napari_viewer):
         """``napari_viewer``: napari passes the viewer by this parameter name."""
@@ -34,7 +46,8 @@ class LoaderWidget(Container):
         self.he_layer = None
         self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
-        self.open_button = PushButton(text="Open pair")
+        self.open_button = PushButton(text="Open (IF + H&E, or H&E alone)")
+        self.he_alone = None  # an H&E slide opened without IF
         self.info = Label(value="No slides open.")
         # choices from a callable: napari calls reset_choices() whenever layers change, which
         # would put a static list back to its initial (empty) value
@@ -65,7 +78,7 @@ class LoaderWidget(Container):
                 self.status,
             ]
         )
-        self.open_button.changed.connect(lambda: self.open_pair(self.if_file.value, self.he_file.value))
+        self.open_button.changed.connect(self._open_clicked)
         self.channels.changed.connect(self._show_channels)
         self.over_he.changed.connect(lambda on: set_overlay_mode(self.if_layers, on))
         self.if_pixel_size.changed.connect(self._apply_geometry)
@@ -84,6 +97,41 @@ class LoaderWidget(Container):
             label.native.setWordWrap(True)
 
     # --- opening ---------------------------------------------------------------------
+    def _open_clicked(self) -> None:
+        if str(self.if_file.value) in ("", ".") and str(self.he_file.value) not in ("", "."):
+            self.open_he_alone(self.he_file.value)
+        else:
+            self.open_pair(self.if_file.value, self.he_file.value)
+
+    def open_he_alone(self, he_path: str | Path, *, sync: bool | None = None):
+        """Open an H&E slide with no IF (in a worker thread): every step then runs on it."""
+        self.status.value = "Opening..."
+        return run_in_background(
+            _load_he_alone, he_path, on_done=self._on_opened_alone, on_error=self._on_error, sync=sync
+        )
+
+    def _on_opened_alone(self, result) -> None:
+        slide, he_data = result
+        self._remove_layers()
+        self.pair, self.he_alone, self.if_layers = None, slide, []
+        self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
+        self._channel_names = []
+        self.channels.reset_choices()
+        with self._geometry_blocked():
+            self.he_pixel_size.value = slide.pixel_size_um or self.he_pixel_size.value
+        self.info.value = (
+            f"H&E {slide.path.name}: {slide.shape[0]} x {slide.shape[1]} px, {len(slide.levels)} levels, no IF: "
+            "segment, classify, review and compare run on the H&E"
+        )
+        self.status.value = "; ".join(slide.notes) or "Opened."
+        self._set_enabled(False)
+        self.he_pixel_size.enabled = True
+
+    def _remove_layers(self) -> None:
+        for layer in [*self.if_layers, self.he_layer]:
+            if layer is not None and layer in self.viewer.layers:
+                self.viewer.layers.remove(layer)
+
     def open_pair(self, if_path: str | Path, he_path: str | Path, *, sync: bool | None = None):
         """Open the pair in a worker thread (inline with ``sync=True``); errors go to the status line."""
         self.status.value = "Opening..."
@@ -93,10 +141,8 @@ class LoaderWidget(Container):
 
     def _on_opened(self, result) -> None:
         pair, he_data, if_data = result
-        for layer in [*self.if_layers, self.he_layer]:
-            if layer is not None and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
-        self.pair = pair
+        self._remove_layers()
+        self.pair, self.he_alone = pair, None
         self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
         self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
         set_overlay_mode(self.if_layers, self.over_he.value)
@@ -144,6 +190,11 @@ class LoaderWidget(Container):
 
     def _apply_geometry(self) -> None:
         """Push pixel sizes and offset into the pair and the layers' scale/translate."""
+        if self.he_alone is not None:
+            ps = self.he_pixel_size.value
+            self.he_alone.pixel_size_um = ps
+            self.he_layer.scale = (ps, ps)
+            return
         if self.pair is None:
             return
         self.pair.if_slide.pixel_size_um = self.if_pixel_size.value

@@ -71,6 +71,7 @@ class SegmentWidget(Container):
         self.tile = self.segment_fields["tile"]
         self.visible_button = PushButton(text="Segment visible region")
         self.drawn_button = PushButton(text="Segment drawn region")
+        self.all_button = PushButton(text="Segment whole slide")
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(value="")
@@ -84,6 +85,7 @@ class SegmentWidget(Container):
                 self.tile,
                 self.visible_button,
                 self.drawn_button,
+                self.all_button,
                 self.cancel_button,
                 self.progress,
                 self.status,
@@ -93,6 +95,7 @@ class SegmentWidget(Container):
         self.max_width = 420
         self.visible_button.changed.connect(self.segment_visible)
         self.drawn_button.changed.connect(self.segment_drawn)
+        self.all_button.changed.connect(self.segment_all)
         self.cancel_button.changed.connect(self.cancel)
         self.cancel_button.enabled = False
 
@@ -123,6 +126,13 @@ class SegmentWidget(Container):
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         return self._segment(if_slide, pair, region, sync=sync)
+
+    def segment_all(self, *, sync: bool | None = None):
+        try:
+            if_slide, pair = self._sources()
+        except Exception as exc:  # noqa: BLE001
+            return self._on_error(exc)
+        return self._segment(if_slide, pair, (0, 0, *if_slide.shape), sync=sync)
 
     def _drawn_region(self, if_slide):
         import numpy as np
@@ -200,7 +210,7 @@ class SegmentWidget(Container):
         return None
 
     def _set_running(self, running: bool, message: str) -> None:
-        self.visible_button.enabled = self.drawn_button.enabled = not running
+        self.visible_button.enabled = self.drawn_button.enabled = self.all_button.enabled = not running
         self.cancel_button.enabled = running
         if message:
             self.status.value = message

@@ -25,16 +25,21 @@ def _pixel_size_on_screen(layer) -> float:
 
 
 def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool = False):
-    """(IF slide, SlidePair or None). Empty paths fall back to the layers on screen, and then
-    the pixel sizes and the H&E offset are the Loader's (the layers' scale and translate)."""
+    """(slide, SlidePair or None). Empty paths fall back to the layers on screen, and then
+    the pixel sizes and the H&E offset are the Loader's (the layers' scale and translate).
+    With an H&E on screen and no IF, the slide is that H&E alone (an RGB slide, no pair): it
+    satisfies ``need_he``, as every step runs on it."""
     from napari_ifcell.io import open_pair, open_slide
 
     if_path, he_path, offset = str(if_path or ""), str(he_path or ""), (0.0, 0.0)
     if_ps = he_ps = None
     if if_path in ("", "."):
         layer = layer_with_role(viewer, "if")
+        alone = layer_with_role(viewer, "he") if layer is None and he_path in ("", ".") else None
+        if alone is not None:
+            return open_slide(alone.metadata[PLUGIN_KEY]["path"], pixel_size_um=_pixel_size_on_screen(alone)), None
         if layer is None:
-            raise ValueError("open an IF slide (Loader) or choose the IF slide file")
+            raise ValueError("open a slide (Loader: an IF slide, an H&E, or both) or choose the slide file")
         if_path, if_ps = layer.metadata[PLUGIN_KEY]["path"], _pixel_size_on_screen(layer)
     if he_path in ("", "."):
         layer = layer_with_role(viewer, "he")

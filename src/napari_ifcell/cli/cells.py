@@ -119,7 +119,7 @@ def _run(args) -> int:
                 tuple(args.he_offset_um),
                 settings,
                 str(out_dir),
-                if_pixel_size_um=args.pixel_size,
+                if_pixel_size_um=args.pixel_size if he_path or args.if_slide else args.pixel_size or args.he_pixel_size,
                 he_pixel_size_um=args.he_pixel_size,
                 channel_names=tuple(parse_channel_names(args.channel_names)) if args.channel_names else None,
             )
@@ -139,21 +139,23 @@ def _slide_list(args) -> list[tuple]:
 
     if args.slides:
         table = pd.read_csv(args.slides)
-        if "if_path" not in table.columns:
-            raise ValueError(f"{args.slides}: needs an if_path column (and optionally he_path, out_dir)")
+        if "if_path" not in table.columns and "he_path" not in table.columns:
+            raise ValueError(f"{args.slides}: needs an if_path and/or he_path column (and optionally out_dir)")
         base = Path(args.out)
-        return [
-            (
-                row.if_path,
-                getattr(row, "he_path", None) if isinstance(getattr(row, "he_path", None), str) else None,
-                getattr(row, "out_dir", None)
-                if isinstance(getattr(row, "out_dir", None), str)
-                else base / slide_name(row.if_path),
-            )
-            for row in table.itertuples()
-        ]
+        out = []
+        for row in table.itertuples():
+            if_path, he_path, out_dir = (getattr(row, c, None) for c in ("if_path", "he_path", "out_dir"))
+            he_path = he_path if isinstance(he_path, str) else None
+            if not isinstance(if_path, str):  # an H&E slide alone
+                if he_path is None:
+                    raise ValueError(f"{args.slides}: row {row.Index + 1} has neither if_path nor he_path")
+                if_path, he_path = he_path, None
+            out.append((if_path, he_path, out_dir if isinstance(out_dir, str) else base / slide_name(if_path)))
+        return out
     if not args.if_slide:
-        raise ValueError("give --if (and --he) or --slides")
+        if args.he:  # an H&E slide alone: it is the slide segmented
+            return [(args.he, None, Path(args.out))]
+        raise ValueError("give --if (and --he), --he alone for an H&E slide without IF, or --slides")
     return [(args.if_slide, args.he, Path(args.out))]
 
 
@@ -201,15 +203,18 @@ def add_commands(sub) -> None:
             "checkpoint": "SAM checkpoint (.pth)",
             "pred_iou_thresh": "predicted IoU threshold",
             "box_nms_thresh": "box NMS IoU",
+            "um_per_px": "resolution SAM reads tiles at (µm/px); masks go back on the slide's grid",
         },
     )
     p.set_defaults(func=_segment)
 
-    p = sub.add_parser("run", help="whole-slide segment -> quantify -> gate as dask tasks; resumable")
-    p.add_argument("settings", help="run settings (.yaml/.json): segmentation, quantification, gates")
-    p.add_argument("--if", dest="if_slide", help="IF slide")
+    p = sub.add_parser(
+        "run", help="whole-slide segment -> quantify -> gate (-> predict) as dask tasks; resumable; IF or H&E alone"
+    )
+    p.add_argument("settings", help="run settings (.yaml/.json): segmentation, quantification, gates, classifier")
+    p.add_argument("--if", dest="if_slide", help="IF slide (leave out and give --he for an H&E slide alone)")
     add_slide_options(p, he="optional")
-    p.add_argument("--slides", help="CSV with if_path[, he_path, out_dir] columns: many slides")
+    p.add_argument("--slides", help="CSV with if_path and/or he_path[, out_dir] columns: many slides")
     p.add_argument("--out", required=True, help="output folder (one per slide; re-running resumes)")
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
     engine = p.add_mutually_exclusive_group()

@@ -75,27 +75,59 @@ def _train(args) -> int:
     return 0
 
 
+def _prediction_source(args):
+    """``(IF + H&E pair or the H&E slide alone, the slide whose grid the cells are on)``."""
+    from napari_ifcell.cli.options import open_slides_from_args
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.channels import parse_channel_names
+
+    if args.if_slide:
+        return open_slides_from_args(args)[1], args.if_slide
+    if args.channel_names:
+        parse_channel_names(args.channel_names)  # checked, though an H&E alone has no channels to name
+    he = open_slide(args.he, pixel_size_um=args.he_pixel_size or args.pixel_size)
+    if not he.is_rgb:
+        raise ValueError(f"{args.he}: given as the H&E but it is not an RGB image; give a fluorescence slide as --if")
+    return he, args.he
+
+
 def _predict(args) -> int:
     from napari_ifcell.core.device import resolve_device
     from napari_ifcell.extras import require
-    from napari_ifcell.io.cell_table import write_cell_table
-    from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.project import Project, slide_name
+    from napari_ifcell.pipeline.classify import export_predictions, load_prediction_inputs, predict_cells
 
     require("torch", extra="classifier")
+    source, cells_slide = _prediction_source(args)
+    project = Project.for_slide(cells_slide)
+    store_folder = Path(args.store) if args.store else project.labels
+    has_store = (store_folder / "store.json").is_file()
+    if not args.table and not has_store:
+        raise ValueError(
+            f"{store_folder}: no label store with this slide's cells; segment it first "
+            f"(napari-ifcell segment {cells_slide}) or give a cell table"
+        )
     table, model, config = load_prediction_inputs(
-        args.table, args.model, device=resolve_device(args.device), need_truth=False
+        args.table,
+        args.model,
+        device=resolve_device(args.device),
+        need_truth=False,
+        store=None if args.table else store_folder,
     )
     table = predict_cells(
-        _open_pair_args(args),
-        table,
-        model,
-        config,
-        region=tuple(args.region) if args.region else None,
-        progress=_progress,
+        source, table, model, config, region=tuple(args.region) if args.region else None, progress=_progress
     )
     print(file=sys.stderr)
-    write_cell_table(table, args.out)
-    print(f"predictions for {int(table.filter(like='prob_').notna().all(axis=1).sum())} cells -> {args.out}")
+    store = LabelStore.open(store_folder) if has_store else None
+    outs = args.out or [project.predictions]
+    for out in outs:
+        export_predictions(table, out, store=store, image_id=slide_name(cells_slide))
+    done = int(table.filter(like="prob_").notna().all(axis=1).sum())
+    print(f"predictions for {done} cells -> {', '.join(map(str, outs))}")
+    if "predicted" in table.columns:
+        counts = table["predicted"].value_counts()
+        print(", ".join(f"{name} {n}" for name, n in counts.items()))
     return 0
 
 
@@ -178,11 +210,17 @@ def add_commands(sub) -> None:
     p.epilog = "Options left out keep the data set's config (config.json)."
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("predict", help="classify the cells of a table from the H&E")
-    p.add_argument("table")
-    pair_arguments(p)
+    p = sub.add_parser("predict", help="classify cells from the H&E: of an IF + H&E pair, or an H&E slide alone")
+    p.add_argument("table", nargs="?", help="cell table (default: the cells of the slide's label store)")
+    p.add_argument("--if", dest="if_slide", help="IF slide (leave out for an H&E slide alone)")
+    add_slide_options(p, he="required")
+    p.add_argument("--store", help="label store with the cells (default: the slide's <slide>.ifcell)")
     p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--out",
+        nargs="+",
+        help="one or more of .parquet/.csv/.tsv/.h5ad/.geojson (default: <slide>.ifcell/predictions.parquet)",
+    )
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_predict)

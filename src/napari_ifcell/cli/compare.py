@@ -1,4 +1,5 @@
-"""CLI command ``compare``: per-region P / R / F1 of models against the IF truth."""
+"""CLI command ``compare``: per-region P / R / F1 of models against the truth (IF-derived or
+reviewed), or, with no truth, model-vs-model agreement."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ def _pixel_size(args) -> float:
 
         with open_slide(args.if_slide) as slide:
             return slide.require_pixel_size()
-    raise ValueError("the slide's pixel size is unknown: give --if SLIDE or --pixel-size")
+    raise ValueError("the slide's pixel size is unknown: give --slide SLIDE or --pixel-size")
 
 
 def _compare(args) -> int:
@@ -55,7 +56,6 @@ def _compare(args) -> int:
     settings = settings_from_args(args, CompareSettings())
     um_per_px = _pixel_size(args)
     regions = _regions(args)
-    truth = read_truth(args.truth)
     sources: dict[str, DetectionSource | str] = {}
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
@@ -76,6 +76,9 @@ def _compare(args) -> int:
     if not sources:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
     models = read_models(sources, um_per_px)
+    if not args.truth:
+        return _agreement(args, regions, models, um_per_px, settings.radius_um)
+    truth = read_truth(args.truth)
     labels = None
     if settings.match == "iou":
         if not args.labels:
@@ -91,6 +94,21 @@ def _compare(args) -> int:
     return 0
 
 
+def _agreement(args, regions, models, um_per_px: float, radius_um: float) -> int:
+    from napari_ifcell.core.compare.agreement import model_agreement
+    from napari_ifcell.io.atomic import atomic_write
+
+    table = model_agreement(regions, models, um_per_px=um_per_px, radius_um=radius_um)
+    print("no truth given: model-vs-model agreement (cells matched by centroid; kappa over matched cells)")
+    print(table.round(3).to_string(index=False))
+    if args.out:
+        folder = Path(args.out)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = atomic_write(folder / "agreement.csv", lambda p: table.to_csv(p, index=False))
+        print(f"written: {path}")
+    return 0
+
+
 def add_commands(sub) -> None:
     from napari_ifcell.cli.options import add_settings_options
     from napari_ifcell.core.compare.type_maps import PRESETS
@@ -98,9 +116,13 @@ def add_commands(sub) -> None:
     from napari_ifcell.pipeline.compare import MATCHES, CompareSettings
 
     p = sub.add_parser(
-        "compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the IF truth"
+        "compare", help="per-region lymphocyte P/R/F1 of models (ours, HoVer-Net, ...) against the truth"
     )
-    p.add_argument("truth", help="the IF-derived truth: a gated cell table, or a project folder (its review state)")
+    p.add_argument(
+        "truth",
+        nargs="?",
+        help="a gated cell table, or a project folder (its review state); leave out for model-vs-model agreement",
+    )
     p.add_argument("--regions", help="regions.json (or the project folder holding it)")
     p.add_argument(
         "--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels"
@@ -136,7 +158,7 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)"
     )
-    p.add_argument("--if", dest="if_slide", help="the IF slide (for its pixel size)")
+    p.add_argument("--slide", "--if", dest="if_slide", help="the slide, IF or H&E (for its pixel size)")
     p.add_argument("--pixel-size", "--pixel-size-um", type=float, help="µm per pixel of the slide (default: from --if)")
     add_settings_options(
         p,

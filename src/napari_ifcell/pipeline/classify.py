@@ -10,28 +10,79 @@ import pandas as pd
 
 from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
-from napari_ifcell.core.classify.patches import extract_patches
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.dataset import classifier_targets, patch_reader
+from napari_ifcell.pipeline.dataset import cell_patches, classifier_targets
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
 
-def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_truth: bool = True):
+def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_truth: bool = True, store=None):
     """``(cell table, model, config)`` for predicting. ``need_truth``: the table must carry the
-    gates' phenotypes (the IF truth the predictions are shown against)."""
+    gates' phenotypes (the IF truth the predictions are shown against). Without ``table_path``
+    the cells are those of the label store at ``store`` (an H&E slide's own nuclei)."""
     from napari_ifcell.core.classify.model import load_classifier
     from napari_ifcell.io.cell_table import read_cell_table
 
-    table = read_cell_table(table_path)
-    if need_truth and "phenotype" not in table.columns:
-        raise ValueError(f"{table_path}: no phenotype column; gate the table first")
+    if table_path:
+        table = read_cell_table(table_path)
+        if need_truth and "phenotype" not in table.columns:
+            raise ValueError(f"{table_path}: no phenotype column; gate the table first")
+    elif store is not None:
+        table = store_cells(store)
+    else:
+        raise ValueError("no cells to classify: give a cell table or segment the slide first")
     model, config = load_classifier(model_dir, device=device)
     return table, model, config
 
 
+def store_cells(folder) -> pd.DataFrame:
+    """The cells of a label store as a cell table (``CellID``, centroids, ``Area``): what a slide
+    without IF has to classify. An empty store is refused: 0 cells is not a result."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    index = LabelStore.open(folder).index
+    if not len(index):
+        raise ValueError(f"{folder}: the label store has no cells; segment the slide first")
+    return index[["CellID", "Y_centroid", "X_centroid", "Area"]].reset_index(drop=True)
+
+
+PREDICTION_EXPORTS = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")
+
+
+def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str = "image"):
+    """Write predictions to ``path``, the format from its suffix: a cell table (Parquet / CSV /
+    TSV), AnnData (``.h5ad``: class probabilities as X unless the table has IF markers) or QuPath
+    GeoJSON (each cell's nucleus outline from ``store`` with its predicted class and colour)."""
+    from pathlib import Path
+
+    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.orion import ORION_CHANNELS
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in PREDICTION_EXPORTS:
+        raise ValueError(f"{path}: unknown export format {suffix!r}; use one of {', '.join(PREDICTION_EXPORTS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    probs = [c for c in table.columns if c.startswith("prob_")]
+    if suffix == ".h5ad":
+        markers = [c for c in ORION_CHANNELS if c in table.columns] or probs
+        return write_anndata(table, path, markers, image_id=image_id)
+    if suffix != ".geojson":
+        return write_cell_table(table, path)
+    from napari_ifcell.io.qupath_geojson import cell_outlines, cells_geojson, write_geojson
+
+    outlines = {}
+    if store is not None:
+        boxes = store.index[store.index["CellID"].isin(table["CellID"])]
+        outlines = cell_outlines(store.read, boxes)
+    column = "predicted" if "predicted" in table.columns else None
+    if column is None:
+        raise ValueError(f"{path}: GeoJSON carries each cell's predicted class; this model predicts markers")
+    return write_geojson(cells_geojson(table, outlines, class_column=column, measurements=probs), path)
+
+
 def predict_cells(
-    pair,
+    source,
     table: pd.DataFrame,
     model,
     config: ClassifierConfig,
@@ -40,14 +91,16 @@ def predict_cells(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> pd.DataFrame:
     """``predict_cells_steps`` run to the end."""
-    return run_to_end(predict_cells_steps(pair, table, model, config, region=region), progress)
+    return run_to_end(predict_cells_steps(source, table, model, config, region=region), progress)
 
 
 def predict_cells_steps(
-    pair, table: pd.DataFrame, model, config: ClassifierConfig, *, region=None
+    source, table: pd.DataFrame, model, config: ClassifierConfig, *, region=None
 ) -> Generator[tuple[str, int, int], None, pd.DataFrame]:
     """``table`` with ``prob_<class>`` and ``predicted`` (multiclass) or ``prob_<marker>``
     (multitask) for the cells in ``region`` (level-0 ``y, x, h, w``; default all); others NaN.
+    ``source``: an IF + H&E pair (cells on the IF grid) or an H&E slide alone (cells on its grid);
+    patches are read at the resolution the model was trained at.
     Yields ``("predict", cells done, cells)`` per chunk of cells."""
     from napari_ifcell.core.classify.training import predict_proba
 
@@ -61,13 +114,13 @@ def predict_cells_steps(
         rows = np.flatnonzero(inside.to_numpy())
     names = config.classes if config.task == "multiclass" else config.markers
     probs = np.full((len(table), len(names)), np.nan, np.float32)
-    read = patch_reader(pair, config)
     centres = table[["Y_centroid", "X_centroid"]].to_numpy()
+    cell_patches(source, config, centres[:0])  # a slide the model cannot read is refused before any work
     # cells in raster order of blocks, so each chunk reads few blocks
     rows = rows[np.lexsort((centres[rows, 1] // 1024, centres[rows, 0] // 1024))]
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        probs[chunk] = predict_proba(model, extract_patches(read, centres[chunk], config.patch_size), config)
+        probs[chunk] = predict_proba(model, cell_patches(source, config, centres[chunk]), config)
         yield "predict", min(start + CHUNK, len(rows)), len(rows)
     for i, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, i]

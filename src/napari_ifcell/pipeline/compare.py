@@ -27,7 +27,9 @@ class CompareSettings:
 
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
     """``CellID, y, x, class`` from a gated cell table: the IF-derived class (the reviewed one
-    when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes."""
+    when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes.
+    A review with no IF behind it (an H&E slide alone) is truth only where a person decided:
+    its approved and corrected cells."""
     from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 
     class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
@@ -42,7 +44,11 @@ def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.Dat
     if REVIEWED_CLASS in table.columns:
         reviewed = table[REVIEWED_CLASS]
         cls = reviewed.where(reviewed.notna(), cls)
-        if "review_status" in table.columns:
+        if "phenotype" not in table.columns:
+            keep = reviewed.notna().to_numpy()
+            if not keep.any():
+                raise ValueError("no reviewed cells: without IF, the truth is the cells a person approved or corrected")
+        elif "review_status" in table.columns:
             keep = (table["review_status"] != "rejected").to_numpy()
     out = pd.DataFrame(
         {
@@ -94,8 +100,9 @@ class DetectionSource:
 
 
 def read_truth(source: str | Path) -> pd.DataFrame:
-    """The IF truth from a gated cell table file, or from a project folder: the review's current
-    state there (people's labels where given, rejected cells dropped)."""
+    """The truth from a gated cell table file, or from a project folder: the review's current
+    state there (people's labels where given, rejected cells dropped; on an H&E slide alone,
+    only the cells people decided)."""
     if Path(source).is_dir():
         from napari_ifcell.pipeline.review.session import ReviewSession
 

@@ -32,13 +32,46 @@ def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndar
     return out
 
 
-def patch_reader(pair, config: ClassifierConfig):
-    """``read(y, x, h, w) -> (h, w, C) uint8`` of the classifier's input on the IF grid."""
-    ps = pair.if_slide.pixel_size_um
+MAX_UPSAMPLING = 2.0  # a slide this much coarser than a model's resolution lacks the detail it learnt
+
+
+def cells_grid(source):
+    """The slide whose level-0 grid cell coordinates are on: the IF of a pair, else the slide."""
+    return getattr(source, "if_slide", source)
+
+
+def model_scale(source, config: ClassifierConfig) -> float:
+    """Model pixels per level-0 pixel of ``source`` (a pair or an H&E slide alone); refuses a
+    slide too coarse for the model (see :data:`MAX_UPSAMPLING`) or an input it lacks."""
+    from napari_ifcell.io.errors import SlideError
+
+    slide = cells_grid(source)
+    ps = slide.require_pixel_size()
+    if ps > config.um_per_px * MAX_UPSAMPLING:
+        raise SlideError(
+            slide.path,
+            f"is {ps:g} µm per pixel but the classifier was trained at {config.um_per_px:g} µm per pixel: "
+            f"more than {MAX_UPSAMPLING:g}x coarser, too little detail to classify nuclei (scan at higher "
+            "magnification, or train at this resolution)",
+        )
+    if config.input != "he" and not hasattr(source, "if_slide"):
+        raise SlideError(slide.path, f"the classifier reads {config.input!r} and an H&E slide alone has no Hoechst")
+    return ps / config.um_per_px
+
+
+def patch_reader(source, config: ClassifierConfig):
+    """``read(y, x, h, w) -> (h, w, C) uint8`` of the classifier's input in pixels of the model's
+    resolution (``config.um_per_px``): from a pair (the H&E aligned to the IF) or an H&E slide
+    alone, resampled when the slide's resolution differs."""
+    um = config.um_per_px
+    model_scale(source, config)
+    if not hasattr(source, "if_slide"):
+        return lambda y, x, h, w: source.read_region(y, x, h, w, um_per_px=um, fill=255)  # glass is white
+    pair = source
     hoechst_scale = None
 
     def he(y, x, h, w):
-        return pair.read_he_aligned(y, x, h, w, um_per_px=ps, fill=255)  # glass is white
+        return pair.read_he_aligned(y, x, h, w, um_per_px=um, fill=255)
 
     def hoechst(y, x, h, w):
         nonlocal hoechst_scale
@@ -50,7 +83,7 @@ def patch_reader(pair, config: ClassifierConfig):
             hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=["Hoechst"]))[
                 0
             ]
-        raw = pair.if_slide.read_region(y, x, h, w, channels=["Hoechst"])[0].astype(np.float32)
+        raw = pair.if_slide.read_region(y, x, h, w, um_per_px=um, channels=["Hoechst"])[0].astype(np.float32)
         lo, hi = hoechst_scale
         return np.clip((raw - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[..., None]
 
@@ -59,6 +92,12 @@ def patch_reader(pair, config: ClassifierConfig):
     if config.input == "hoechst":
         return hoechst
     return lambda y, x, h, w: np.concatenate([he(y, x, h, w), hoechst(y, x, h, w)], axis=-1)
+
+
+def cell_patches(source, config: ClassifierConfig, centres_yx: np.ndarray, size: int | None = None) -> np.ndarray:
+    """Patches of the classifier's input around cells given in level-0 pixels of ``source``."""
+    scale = model_scale(source, config)
+    return extract_patches(patch_reader(source, config), np.asarray(centres_yx) * scale, size or config.patch_size)
 
 
 def select_cells(
@@ -101,7 +140,7 @@ def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, id
     from napari_ifcell.pipeline.tiling import open_slides_cached
 
     _, pair = open_slides_cached(if_path, he_path, tuple(offset_um))
-    return extract_patches(patch_reader(pair, config), centres, size), mask_patches(
+    return cell_patches(pair, config, centres, size), mask_patches(
         _cached_label_reader(labels_path), centres, ids, size
     )
 
@@ -117,9 +156,7 @@ def _cached_label_reader(path):
 
 def _patches_and_masks(pair, labels, config, centres, ids, size, client):
     if client is None:
-        return extract_patches(patch_reader(pair, config), centres, size), mask_patches(
-            label_reader(labels), centres, ids, size
-        )
+        return cell_patches(pair, config, centres, size), mask_patches(label_reader(labels), centres, ids, size)
     if callable(labels):
         raise ValueError("on a cluster, give the labels as a path (label TIFF or label store folder)")
     args = (str(pair.if_slide.path), str(pair.he_slide.path), tuple(pair.registration.offset_um), str(labels), config)
@@ -151,8 +188,12 @@ def export_dataset(
     the mask patches. ``client``: a dask.distributed client to cut the patches in parallel
     (cells are cut in raster-ordered chunks, so each worker reads few image blocks).
     """
+    import dataclasses
+
     import zarr
 
+    # patches are cut on the IF grid: the model learns (and records) its resolution
+    config = dataclasses.replace(config, um_per_px=pair.if_slide.require_pixel_size())
     sizes = tuple(sizes or (config.patch_size,))
     targets = classifier_targets(table, config)
     rows = select_cells(table, targets, config, sampling=sampling, n=n, seed=seed)

@@ -39,13 +39,16 @@ def quantify_region_steps(
     """The cell table of ``region`` (level-0 ``y, x, h, w``; default the whole slide).
 
     Reads one tile plus halo at a time; each cell is measured whole, in the tile that
-    holds its centroid, so a cell cut by a tile border is reported exactly once. Yields
+    holds its centroid, so a cell cut by a tile border is reported exactly once. An H&E slide
+    (RGB) has no markers: its cells get their position and morphology only. Yields
     ``("quantify", i, n)`` per tile, then returns the table.
     """
     settings = settings or QuantifySettings()
     region = region or (0, 0, *if_slide.shape)
     names = (
-        list(if_slide.channel_names)
+        []
+        if if_slide.is_rgb
+        else list(if_slide.channel_names)
         if channels is None
         else [
             if_slide.channel_names[if_slide.channel_index(c)] if isinstance(c, str) else if_slide.channel_names[c]
@@ -61,7 +64,11 @@ def quantify_region_steps(
         nuclei = read_labels(labels, *window)
         if not nuclei.any():
             continue
-        image = if_slide.read_region(*window, level=0, channels=names)
+        image = (
+            np.zeros((0, *nuclei.shape), np.uint8)
+            if if_slide.is_rgb
+            else if_slide.read_region(*window, level=0, channels=names)
+        )
         parts.append(
             quantify_cells(
                 nuclei,

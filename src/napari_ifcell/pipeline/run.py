@@ -1,4 +1,5 @@
-"""Headless whole-slide runs: segment -> quantify -> gate, tile by tile as dask tasks.
+"""Headless whole-slide runs: segment -> quantify -> gate (-> predict), tile by tile as dask
+tasks, on an IF slide (with its H&E for a classifier) or an H&E slide alone (segment + predict).
 
 Phase 1 segments every tile (in parallel) and records each tile's owned nuclei in a file;
 the driver then paints them into a fresh label store, giving cell ids in tile order.
@@ -32,7 +33,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class SlideJob:
-    if_path: str
+    if_path: str  # the slide segmented: IF, or an H&E slide alone (then he_path is None)
     he_path: str | None
     offset_um: tuple[float, float]
     settings: RunSettings
@@ -133,11 +134,11 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 3 for one tile: the classifier's probabilities for its cells, to a file."""
     from napari_ifcell.pipeline.classify import predict_cells
 
-    _, pair = job.open()
+    if_slide, pair = job.open()
     model, config = _classifier(job.settings.classifier)
     ty, tx = box[:2]
     cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
-    predicted = predict_cells(pair, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
+    predicted = predict_cells(pair or if_slide, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
     atomic_write(
         Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
     )
@@ -151,11 +152,13 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
 
     start = time.perf_counter()
     out = Path(job.out_dir)
-    if job.settings.classifier and not job.he_path:
+    if_slide, pair = job.open()
+    if job.settings.classifier and pair is None and not if_slide.is_rgb:
         raise ValueError("the run settings name a classifier: give the H&E slide too (--he)")
+    if job.settings.gates and if_slide.is_rgb:
+        raise ValueError(f"{job.if_path}: an H&E slide alone has no markers to gate; leave gates out of the settings")
     for sub in ("segment_tiles", "quantify_tiles", "predict_tiles"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    if_slide, pair = job.open()
     shape, pixel_size = if_slide.shape, if_slide.require_pixel_size()
     segmentation = resolve_backend(job.settings.segmentation, if_slide, pair)
     job = replace(job, settings=replace(job.settings, segmentation=segmentation))

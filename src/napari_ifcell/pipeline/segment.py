@@ -120,15 +120,21 @@ class TileReader:
             self._channel = nuclear_channel_index(self.if_slide.channel_names, self.wanted, path=self.if_slide.path)
         return self._channel
 
-    def hoechst(self, y, x, h, w) -> np.ndarray:
-        return self.if_slide.read_region(y, x, h, w, level=0, channels=[self.channel])[0]
+    def hoechst(self, y, x, h, w, *, um_per_px: float | None = None) -> np.ndarray:
+        """The nuclear stain over a level-0 window, or a window in pixels of ``um_per_px``."""
+        if um_per_px is None:
+            return self.if_slide.read_region(y, x, h, w, level=0, channels=[self.channel])[0]
+        return self.if_slide.read_region(y, x, h, w, um_per_px=um_per_px, channels=[self.channel])[0]
 
-    def he(self, y, x, h, w) -> np.ndarray:
+    def he(self, y, x, h, w, *, um_per_px: float | None = None) -> np.ndarray:
+        """The H&E over a level-0 window, or a window in pixels of ``um_per_px``."""
         if self.pair is None:
             if self.if_slide.is_rgb:
-                return self.if_slide.read_region(y, x, h, w, level=0, fill=255)
+                if um_per_px is None:
+                    return self.if_slide.read_region(y, x, h, w, level=0, fill=255)
+                return self.if_slide.read_region(y, x, h, w, um_per_px=um_per_px, fill=255)
             raise ValueError("this backend segments the H&E: open the IF slide together with its H&E")
-        return self.pair.read_he_aligned(y, x, h, w, um_per_px=self.if_slide.require_pixel_size())
+        return self.pair.read_he_aligned(y, x, h, w, um_per_px=um_per_px or self.if_slide.require_pixel_size())
 
     def signal(self, backend: str, y, x, h, w) -> np.ndarray:
         return stain_signal(self.hoechst(y, x, h, w) if backend == "hoechst" else self.he(y, x, h, w), backend)
@@ -261,17 +267,30 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
     sam_settings = settings.sam or SamSettings()
     seeded = settings.backend == "sam-if-seeded"
     seed_threshold = estimate_threshold(reader, "hoechst", region) if seeded else None
-    return (
-        lambda y, x, h, w: sam_nuclei(
-            model,
-            reader.he(y, x, h, w),
-            pixel_size_um=ps,
-            settings=sam_settings,
-            hoechst=reader.hoechst(y, x, h, w) if seeded else None,
-            seed_threshold=seed_threshold,
-        ),
-        seed_threshold,
-    )
+    um = sam_settings.um_per_px
+
+    def segment(y, x, h, w):
+        if abs(ps / um - 1) < 0.01:  # the slide is at SAM's resolution: read it as it is
+            he = reader.he(y, x, h, w)
+            hoechst = reader.hoechst(y, x, h, w) if seeded else None
+        else:
+            f = ps / um  # SAM pixels per slide pixel
+            wy, wx, wh, ww = round(y * f), round(x * f), max(1, round(h * f)), max(1, round(w * f))
+            he = reader.he(wy, wx, wh, ww, um_per_px=um)
+            hoechst = reader.hoechst(wy, wx, wh, ww, um_per_px=um) if seeded else None
+        labels = sam_nuclei(
+            model, he, pixel_size_um=um, settings=sam_settings, hoechst=hoechst, seed_threshold=seed_threshold
+        )
+        return labels if labels.shape == (h, w) else on_grid(labels, (h, w))
+
+    return segment, seed_threshold
+
+
+def on_grid(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Labels made at another resolution, resampled (nearest) onto a window of ``shape``."""
+    from skimage.transform import resize
+
+    return resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(labels.dtype)
 
 
 def _settings_dict(settings: SegmentSettings) -> dict:

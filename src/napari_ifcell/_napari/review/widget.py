@@ -33,7 +33,12 @@ class ReviewWidget(MaskTools, Container):
         self._crop_futures: dict = {}
         self._reader = None
         self.reviewer = LineEdit(label="Reviewer", value="")
-        self.table_file = FileEdit(label="Gated cell table (to start)", mode="r", filter="*.parquet *.csv *.tsv")
+        self.table_file = FileEdit(
+            label="Cell table (to start)",
+            mode="r",
+            filter="*.parquet *.csv *.tsv",
+            tooltip="a gated table (auto labels from its phenotypes) or a model's predictions (auto labels: model)",
+        )
         self.store_dir = FileEdit(label="Label store (default: project)", mode="d")
         self.auto_from = ComboBox(label="Auto labels from", choices=["phenotype", "model"], value="phenotype")
         self.gates_file = FileEdit(
@@ -297,9 +302,10 @@ class ReviewWidget(MaskTools, Container):
         if self._reader is None:
             self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
         session, pair, limits, centre = self.session, self.pair, self._limits(), self._centre(cell)
+        he_alone = self.if_slide if self.if_slide.is_rgb else None
 
         def read():
-            return gallery_crops(session, cell, centre, label, pair=pair, limits=limits)
+            return gallery_crops(session, cell, centre, label, pair=pair, he_slide=he_alone, limits=limits)
 
         if len(self._crop_futures) > 8:
             self._crop_futures.clear()

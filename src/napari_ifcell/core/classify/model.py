@@ -31,6 +31,7 @@ class ClassifierConfig:
     markers: tuple[str, ...] = ("CD45", "CD3e", "CD4", "CD8a")
     input: str = "he"
     patch_size: int = 64
+    um_per_px: float = 0.325  # the resolution it was trained at (set from the slide the data set came from)
     backbone: str = "small_cnn"
     backbone_weights: str | None = None
     epochs: int = 20
@@ -56,6 +57,8 @@ class ClassifierConfig:
             out.append(f"unknown backbone {self.backbone!r}; choose from {BACKBONES}")
         if self.input not in INPUTS:
             out.append(f"unknown input {self.input!r}; choose from {tuple(INPUTS)}")
+        if not self.um_per_px > 0:
+            out.append(f"um_per_px must be > 0, got {self.um_per_px}")
         if self.patch_size < 16:
             out.append(f"patch_size must be >= 16, got {self.patch_size}")
         if min(self.epochs, self.batch_size, self.grad_accumulation) < 1 or self.learning_rate <= 0:

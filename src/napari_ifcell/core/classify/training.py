@@ -20,15 +20,26 @@ def to_tensor(patches: np.ndarray):
     return torch.from_numpy(np.ascontiguousarray(patches)).permute(0, 3, 1, 2).float().div_(255.0)
 
 
+COARSEST_SCAN = 2.0  # resolution augmentation: as if scanned up to this much coarser (a 20x slide for a 40x model)
+
+
 def augment(batch, generator):
-    """Flips, 90° rotations and a stain-strength jitter (per channel, in optical density)."""
+    """Flips, 90° rotations, a stain-strength jitter (per channel, in optical density) and, for
+    half the batches, a coarser scan: downsampled by up to :data:`COARSEST_SCAN` and resampled
+    back, as a slide of lower resolution reaches the model at prediction."""
     import torch
+    import torch.nn.functional as F
 
     if torch.rand(1, generator=generator).item() < 0.5:
         batch = batch.flip(-1)
     if torch.rand(1, generator=generator).item() < 0.5:
         batch = batch.flip(-2)
     batch = torch.rot90(batch, int(torch.randint(0, 4, (1,), generator=generator)), dims=(-2, -1))
+    if torch.rand(1, generator=generator).item() < 0.5:
+        size = batch.shape[-1]
+        factor = 1 + (COARSEST_SCAN - 1) * torch.rand(1, generator=generator).item()
+        small = F.interpolate(batch, size=max(8, round(size / factor)), mode="bilinear", antialias=True)
+        batch = F.interpolate(small, size=size, mode="bilinear", align_corners=False)
     scale = 1 + 0.1 * (2 * torch.rand(batch.shape[0], batch.shape[1], 1, 1, generator=generator) - 1)
     density = -torch.log(batch.clamp_min(1 / 255))
     return torch.exp(-density * scale).clamp(0, 1)

@@ -113,7 +113,7 @@ def compartment_statistics(
     keys += nuclei.ravel()[foreground] == 0
     n_keys = 2 * n_codes
     counts = np.bincount(keys, minlength=n_keys)
-    pixels = image.reshape(n_channels, -1)[:, foreground]
+    pixels = image.reshape(n_channels, cells.size)[:, foreground]  # 0 channels: morphology only
     max_count = int(counts.max(initial=0))
     sums = _segment_sums(keys, pixels.astype(_accumulator(pixels.dtype, max_count), copy=False), n_keys)
     squares = None

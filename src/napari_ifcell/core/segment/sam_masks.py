@@ -22,7 +22,9 @@ from napari_ifcell.core.device import autocast, model_device
 class SamSettings:
     """Immunocto's settings as defaults (SAM ViT-H, no fine-tuning).
 
-    Areas are in µm² so they hold at any pixel size (42-4320 px at 0.325 µm/px).
+    Areas are in µm² so they hold at any pixel size (42-4320 px at 0.325 µm/px). Tiles are read
+    at ``um_per_px``, the resolution the point grid and thresholds were tuned at (Orion's), and
+    the masks are put back on the slide's own grid.
     """
 
     checkpoint: str | None = None
@@ -37,6 +39,7 @@ class SamSettings:
     min_area_um2: float = 4.4
     max_area_um2: float = 456.0
     seed_min_distance_um: float = 3.0
+    um_per_px: float = 0.325
 
     def problems(self) -> list[str]:
         out = []
@@ -45,6 +48,8 @@ class SamSettings:
         for name in ("pred_iou_thresh", "stability_score_thresh", "box_nms_thresh"):
             if not 0 <= getattr(self, name) <= 1:
                 out.append(f"{name} must be within [0, 1], got {getattr(self, name)}")
+        if not self.um_per_px > 0:
+            out.append(f"um_per_px must be > 0, got {self.um_per_px}")
         if not 0 <= self.min_area_um2 < self.max_area_um2:
             out.append(f"need 0 <= min_area_um2 < max_area_um2, got {self.min_area_um2}, {self.max_area_um2}")
         return out
@@ -60,6 +65,7 @@ SAM_TUNABLE = (
     "box_nms_thresh",
     "min_area_um2",
     "max_area_um2",
+    "um_per_px",
 )
 
 

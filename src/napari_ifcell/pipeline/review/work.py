@@ -23,8 +23,10 @@ def open_review(
     auto_from: str = "phenotype",
     if_slide=None,
 ) -> ReviewSession:
-    """The project's review (or a new one from the gated table at ``table_path``) with its label
-    store (default: the project's own) and, for ordering by uncertainty, the gates."""
+    """The project's review (or a new one from the cell table at ``table_path``: a gated table,
+    or a model's predictions with ``auto_from="model"``) with its label store (default: the
+    project's own) and, for ordering by uncertainty, the gates. An H&E slide given as
+    ``if_slide`` has no markers to re-measure after a mask edit: cells get their shape only."""
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.io.project import Project
@@ -36,7 +38,9 @@ def open_review(
     table = None
     if not project.has_review:
         if table_path is None:
-            raise ValueError(f"{project.folder}: no review yet; give the gated cell table to start one from")
+            raise ValueError(
+                f"{project.folder}: no review yet; give the gated cell table (or a model's predictions) to start one from"
+            )
         table = read_cell_table(table_path)
     gates = None
     if gates_path:
@@ -49,7 +53,7 @@ def open_review(
         reviewer=reviewer.strip(),
         auto_from=auto_from,
         store=store,
-        if_slide=if_slide,
+        if_slide=None if if_slide is None or if_slide.is_rgb else if_slide,
         gates=gates,
     )
 
@@ -94,22 +98,25 @@ def review_agreement(session: ReviewSession) -> tuple[pd.DataFrame, object]:
     return agreement_table(session.state), auto_vs_people(session.state)
 
 
-def gallery_crops(session: ReviewSession, cell: int, centre, label, *, pair=None, limits=None):
-    """The gallery of one cell: its H&E crop (when the pair has one) and the IF channels that
-    tell its class, outlined by its nucleus (see ``core.review.cell_crops``)."""
+def gallery_crops(session: ReviewSession, cell: int, centre, label, *, pair=None, he_slide=None, limits=None):
+    """The gallery of one cell: its H&E crop (from the pair, or ``he_slide`` when the slide is an
+    H&E alone) and the IF channels that tell its class, outlined by its nucleus (see
+    ``core.review.cell_crops``)."""
     from napari_ifcell.core.review.gallery import cell_crops, channels_for
 
     slide = session.if_slide
 
     def he(y, x, h, w):
-        return pair.read_he_aligned(y, x, h, w, um_per_px=slide.pixel_size_um, fill=255)
+        if pair is not None:
+            return pair.read_he_aligned(y, x, h, w, um_per_px=slide.pixel_size_um, fill=255)
+        return he_slide.read_region(y, x, h, w, level=0, fill=255)
 
     return cell_crops(
         cell,
         centre,
         labels=session.store.read,
-        he_read=he if pair else None,
-        channels=channels_for(label),
+        he_read=he if pair is not None or he_slide is not None else None,
+        channels=channels_for(label) if slide is not None else (),
         if_read=lambda y, x, h, w, c: slide.read_region(y, x, h, w, level=0, channels=c),
         limits=limits,
     )
