@@ -35,6 +35,7 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
 
     segment = SegmentWidget(viewer)  # automatic backend: H&E on an RGB slide
     viewer.window.add_dock_widget(segment)
+    assert segment.settings().sam.um_per_px == 0.325  # SAM's working resolution, not rounded by the field
     segment.all_button.changed.emit(True)
     assert "Error" not in segment.status.value, segment.status.value
     n_cells = len(LabelStore.open(project.labels).index)

@@ -54,6 +54,7 @@ class SegmentWidget(Container):
                 "box_nms_thresh": "Box NMS IoU",
                 "min_area_um2": "Min area (µm²)",
                 "max_area_um2": "Max area (µm²)",
+                "um_per_px": "SAM reads at (µm/px)",
             },
             choices={"model_type": ("auto", *MODEL_TYPES), "device": ("auto", "cuda", "mps", "cpu")},
             ranges={
@@ -63,6 +64,7 @@ class SegmentWidget(Container):
                 "box_nms_thresh": unit,
                 "min_area_um2": (0, 10000, 0.1),
                 "max_area_um2": (0, 10000, 1),
+                "um_per_px": (0.05, 10.0, 0.005),
             },
         )
         self.segment_fields = settings_fields(

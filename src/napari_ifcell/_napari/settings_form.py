@@ -4,6 +4,7 @@ the defaults (and so the values a widget starts with) live in the dataclass alon
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, LineEdit, SpinBox
 
@@ -33,7 +34,11 @@ def settings_fields(
         elif kind is int:
             out[name] = SpinBox(label=label, min=int(lo), max=int(hi), step=int(step), value=default)
         elif kind is float:
-            out[name] = FloatSpinBox(label=label, min=lo, max=hi, step=step, value=default)
+            box = FloatSpinBox(label=label, min=lo, max=hi, step=step)
+            # Qt rounds a value to the box's decimals (2 by default: 0.325 would become 0.33)
+            box.native.setDecimals(max(2, -math.floor(math.log10(step)) if step > 0 else 2))
+            box.value = default
+            out[name] = box
         else:
             out[name] = LineEdit(label=label, value="" if default is None else str(default))
     return out
