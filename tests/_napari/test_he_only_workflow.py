@@ -54,6 +54,10 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
     assert classifier.lut[int(first["CellID"])] == code  # coloured by its class
     assert np.allclose(layer.colormap.map(code)[:3], [c / 255 for c in _colour(first["predicted"])], atol=0.01)
     assert all(name in classifier.metrics.value for name in CLASSES)  # the legend
+    viewer.camera.center, viewer.camera.zoom = (100, 100), 8  # a corner: predicting it keeps the rest
+    classifier.visible_button.changed.emit(True)
+    assert f"Predicted {n_cells} cells" not in classifier.status.value  # only the cells in view
+    assert pd.read_parquet(project.predictions)["predicted"].notna().all(), classifier.status.value
     classifier.export_button.changed.emit(True)
     geojson = json.loads((project.exports / "routine_predictions.geojson").read_text())
     assert len(geojson["features"]) == n_cells and (project.exports / "routine_predictions.h5ad").is_file()

@@ -188,11 +188,23 @@ class ClassifierWidget(Container):
         self.status.value = f"Predicted {n} cells."
 
     def _save_predictions(self) -> Path:
-        """The slide's predictions.parquet (atomic), where Review and Compare find them."""
+        """The slide's predictions.parquet (atomic), where Review and Compare find them; cells
+        outside the region just predicted keep the predictions saved before."""
+        from napari_ifcell.io.cell_table import read_cell_table
         from napari_ifcell.io.project import Project
         from napari_ifcell.pipeline.classify import export_predictions
 
-        return export_predictions(self.table, Project.for_slide(self.slide.path).predictions)
+        path = Project.for_slide(self.slide.path).predictions
+        columns = [c for c in self.table.columns if c.startswith("prob_") or c == "predicted"]
+        if path.is_file():
+            old = read_cell_table(path).set_index("CellID")
+            if set(columns) <= set(old.columns):
+                table = self.table.set_index("CellID")
+                keep = table[columns[0]].isna() & table.index.isin(old.index)
+                table.loc[keep, columns] = old.loc[table.index[keep], columns].to_numpy()
+                self.table = table.reset_index()
+                self._show_classes()
+        return export_predictions(self.table, path)
 
     def export_predictions(self) -> None:
         """GeoJSON (QuPath), AnnData and CSV of the predictions in the slide's exports folder."""
