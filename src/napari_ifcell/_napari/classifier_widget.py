@@ -12,7 +12,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlide
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
-from napari_ifcell._napari.sources import open_sources
+from napari_ifcell._napari.sources import given_path, open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
@@ -141,7 +141,7 @@ class ClassifierWidget(Container):
             self.slide = if_slide
             region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape) if visible else None
             table, self.model, self.config = load_prediction_inputs(
-                self._given(self.table_file), self.model_dir.value, need_truth=False, store=self._store_folder()
+                given_path(self.table_file), self.model_dir.value, need_truth=False, store=self._store_folder()
             )
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
@@ -155,15 +155,11 @@ class ClassifierWidget(Container):
 
         return run_in_background(work, on_done=self._on_predicted, on_error=self._on_error, sync=sync)
 
-    @staticmethod
-    def _given(field):
-        return None if str(field.value) in ("", ".") else Path(field.value)
-
     def _store_folder(self) -> Path:
         """The nuclei: the file or folder given, else the slide's own label store."""
         from napari_ifcell.io.project import Project
 
-        return self._given(self.labels_file) or Project.for_slide(self.slide.path).labels
+        return given_path(self.labels_file) or Project.for_slide(self.slide.path).labels
 
     @property
     def has_truth(self) -> bool:
@@ -172,10 +168,14 @@ class ClassifierWidget(Container):
     def _on_predicted(self, table) -> None:
         self.table = table
         n = int(table.filter(like="prob_").notna().all(axis=1).sum())
-        if not self.has_truth:
+        if not self.has_truth:  # an H&E slide alone: saved where Review and Compare find them
+            from napari_ifcell.io.project import Project
+            from napari_ifcell.pipeline.classify import save_predictions
+
+            path = Project.for_slide(self.slide.path).predictions
+            self.table = save_predictions(table, path)
             self._add_layer(by_class=True)
             self._show_classes()
-            path = self._save_predictions()
             self.status.value = f"Predicted {n} cells; saved to {path}."
             return
         names = outcome_targets(self.config)
@@ -186,25 +186,6 @@ class ClassifierWidget(Container):
         self._add_layer()
         self._show_outcomes()
         self.status.value = f"Predicted {n} cells."
-
-    def _save_predictions(self) -> Path:
-        """The slide's predictions.parquet (atomic), where Review and Compare find them; cells
-        outside the region just predicted keep the predictions saved before."""
-        from napari_ifcell.io.cell_table import read_cell_table
-        from napari_ifcell.io.project import Project
-        from napari_ifcell.pipeline.classify import export_predictions
-
-        path = Project.for_slide(self.slide.path).predictions
-        columns = [c for c in self.table.columns if c.startswith("prob_") or c == "predicted"]
-        if path.is_file():
-            old = read_cell_table(path).set_index("CellID")
-            if set(columns) <= set(old.columns):
-                table = self.table.set_index("CellID")
-                keep = table[columns[0]].isna() & table.index.isin(old.index)
-                table.loc[keep, columns] = old.loc[table.index[keep], columns].to_numpy()
-                self.table = table.reset_index()
-                self._show_classes()
-        return export_predictions(self.table, path)
 
     def export_predictions(self) -> None:
         """GeoJSON (QuPath), AnnData and CSV of the predictions in the slide's exports folder."""

@@ -11,7 +11,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import he_offset_um, layer_with_role
+from napari_ifcell._napari.sources import he_offset_um, slide_layer
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
@@ -97,19 +97,15 @@ class CompareWidget(Container):
         self.add_ours_button.changed.connect(self.add_ours)
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
-        if self._slide_layer() is not None:
+        if slide_layer(self.viewer) is not None:
             layer = self.regions_layer()
             if not len(layer.data) and (self.project_folder() / "regions.json").is_file():
                 self.load_regions()  # the project's saved regions come back with the slide
 
     # --- regions -------------------------------------------------------------------------------
-    def _slide_layer(self):
-        """The slide cells are placed on: the IF, or an H&E opened alone."""
-        return layer_with_role(self.viewer, "if") or layer_with_role(self.viewer, "he")
-
     @property
     def pixel_size_um(self) -> float:
-        layer = self._slide_layer()
+        layer = slide_layer(self.viewer)
         return float(layer.scale[-1]) if layer is not None else 0.325
 
     def regions_layer(self):
@@ -118,7 +114,7 @@ class CompareWidget(Container):
     def project_folder(self) -> Path:
         from napari_ifcell.io.project import project_folder
 
-        layer = self._slide_layer()
+        layer = slide_layer(self.viewer)
         if layer is None:
             raise ValueError("open the slide (Loader) first: regions are saved in its project folder")
         return project_folder(layer.metadata[PLUGIN_KEY]["path"])
@@ -285,11 +281,9 @@ class CompareWidget(Container):
                 raise ValueError("compare first")
             folder = Path(self.out_dir.value) if str(self.out_dir.value) not in ("", ".") else self.project_folder()
             if "model_a" in self.report.columns:  # model-vs-model agreement
-                from napari_ifcell.io.atomic import atomic_write
+                from napari_ifcell.io.comparison_report import write_agreement
 
-                folder.mkdir(parents=True, exist_ok=True)
-                path = atomic_write(folder / "agreement.csv", lambda p: self.report.to_csv(p, index=False))
-                self.status.value = f"Saved {path}"
+                self.status.value = f"Saved {write_agreement(self.report, folder)}"
                 return
             written = write_report(self.report, folder, counts=self.counts)
             self.status.value = "Saved " + ", ".join(p.name for p in written.values()) + f" in {folder}"

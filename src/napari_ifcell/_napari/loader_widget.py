@@ -23,11 +23,11 @@ def _load_pair(if_path, he_path, he_pixel_size_um=None):
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
 
-def _load_he_alone(he_path, he_pixel_size_um=None):
+def _load_he_alone(he_path):
     """Worker side: open an H&E slide that has no IF and prepare its layer data."""
     from napari_ifcell.io import open_slide
 
-    slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
+    slide = open_slide(he_path)
     if not slide.is_rgb:
         slide.close()
         raise ValueError(f"{he_path}: given as the H&E but it is not an RGB image; give it as the IF slide")

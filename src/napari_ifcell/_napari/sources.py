@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from napari_ifcell._napari.layers import PLUGIN_KEY
 
 
@@ -10,6 +12,16 @@ def layer_with_role(viewer, role: str):
         if layer.metadata.get(PLUGIN_KEY, {}).get("role") == role:
             return layer
     return None
+
+
+def slide_layer(viewer):
+    """The layer of the slide cells are placed on: the IF, or an H&E opened alone."""
+    return layer_with_role(viewer, "if") or layer_with_role(viewer, "he")
+
+
+def given_path(field) -> Path | None:
+    """A file field's path, or None when left empty (magicgui reads an empty field as ".")."""
+    return None if str(field.value) in ("", ".") else Path(field.value)
 
 
 def he_offset_um(viewer) -> tuple[float, float]:
@@ -34,10 +46,9 @@ def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool 
     if_path, he_path, offset = str(if_path or ""), str(he_path or ""), (0.0, 0.0)
     if_ps = he_ps = None
     if if_path in ("", "."):
-        layer = layer_with_role(viewer, "if")
-        alone = layer_with_role(viewer, "he") if layer is None and he_path in ("", ".") else None
-        if alone is not None:
-            return open_slide(alone.metadata[PLUGIN_KEY]["path"], pixel_size_um=_pixel_size_on_screen(alone)), None
+        layer = slide_layer(viewer)
+        if layer is not None and layer_with_role(viewer, "if") is None and he_path in ("", "."):  # an H&E alone
+            return open_slide(layer.metadata[PLUGIN_KEY]["path"], pixel_size_um=_pixel_size_on_screen(layer)), None
         if layer is None:
             raise ValueError("open a slide (Loader: an IF slide, an H&E, or both) or choose the slide file")
         if_path, if_ps = layer.metadata[PLUGIN_KEY]["path"], _pixel_size_on_screen(layer)

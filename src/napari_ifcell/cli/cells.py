@@ -112,14 +112,14 @@ def _run(args) -> int:
     if client is not None and dashboard_available():
         print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
     try:
-        for if_path, he_path, out_dir in slides:
+        for if_path, he_path, out_dir, he_alone in slides:
             job = SlideJob(
                 str(if_path),
                 str(he_path) if he_path else None,
                 tuple(args.he_offset_um),
                 settings,
                 str(out_dir),
-                if_pixel_size_um=args.pixel_size if he_path or args.if_slide else args.pixel_size or args.he_pixel_size,
+                if_pixel_size_um=(args.he_pixel_size or args.pixel_size) if he_alone else args.pixel_size,
                 he_pixel_size_um=args.he_pixel_size,
                 channel_names=tuple(parse_channel_names(args.channel_names)) if args.channel_names else None,
             )
@@ -135,6 +135,7 @@ def _run(args) -> int:
 
 
 def _slide_list(args) -> list[tuple]:
+    """``(slide segmented, its H&E or None, output folder, whether the slide is an H&E alone)``."""
     import pandas as pd
 
     if args.slides:
@@ -146,17 +147,18 @@ def _slide_list(args) -> list[tuple]:
         for row in table.itertuples():
             if_path, he_path, out_dir = (getattr(row, c, None) for c in ("if_path", "he_path", "out_dir"))
             he_path = he_path if isinstance(he_path, str) else None
-            if not isinstance(if_path, str):  # an H&E slide alone
+            alone = not isinstance(if_path, str)
+            if alone:
                 if he_path is None:
                     raise ValueError(f"{args.slides}: row {row.Index + 1} has neither if_path nor he_path")
                 if_path, he_path = he_path, None
-            out.append((if_path, he_path, out_dir if isinstance(out_dir, str) else base / slide_name(if_path)))
+            out.append((if_path, he_path, out_dir if isinstance(out_dir, str) else base / slide_name(if_path), alone))
         return out
     if not args.if_slide:
         if args.he:  # an H&E slide alone: it is the slide segmented
-            return [(args.he, None, Path(args.out))]
+            return [(args.he, None, Path(args.out), True)]
         raise ValueError("give --if (and --he), --he alone for an H&E slide without IF, or --slides")
-    return [(args.if_slide, args.he, Path(args.out))]
+    return [(args.if_slide, args.he, Path(args.out), False)]
 
 
 def add_commands(sub) -> None:

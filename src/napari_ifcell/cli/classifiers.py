@@ -79,12 +79,11 @@ def _prediction_source(args):
     """``(IF + H&E pair or the H&E slide alone, the slide whose grid the cells are on)``."""
     from napari_ifcell.cli.options import open_slides_from_args
     from napari_ifcell.io import open_slide
-    from napari_ifcell.io.channels import parse_channel_names
 
     if args.if_slide:
         return open_slides_from_args(args)[1], args.if_slide
     if args.channel_names:
-        parse_channel_names(args.channel_names)  # checked, though an H&E alone has no channels to name
+        raise ValueError("--channel-names names an IF slide's channels; an H&E slide alone has none (give --if)")
     he = open_slide(args.he, pixel_size_um=args.he_pixel_size or args.pixel_size)
     if not he.is_rgb:
         raise ValueError(f"{args.he}: given as the H&E but it is not an RGB image; give a fluorescence slide as --if")
@@ -96,33 +95,36 @@ def _predict(args) -> int:
     from napari_ifcell.extras import require
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.io.project import Project, slide_name
-    from napari_ifcell.pipeline.classify import export_predictions, load_prediction_inputs, predict_cells
+    from napari_ifcell.pipeline.classify import (
+        export_predictions,
+        load_prediction_inputs,
+        predict_cells,
+        save_predictions,
+    )
 
     require("torch", extra="classifier")
     source, cells_slide = _prediction_source(args)
     project = Project.for_slide(cells_slide)
     store_folder = Path(args.store) if args.store else project.labels
-    has_store = (store_folder / "store.json").is_file()
-    if not args.table and not has_store:
+    store = LabelStore.open(store_folder) if (store_folder / "store.json").is_file() else None
+    if not args.table and store is None:
         raise ValueError(
             f"{store_folder}: no label store with this slide's cells; segment it first "
             f"(napari-ifcell segment {cells_slide}) or give a cell table"
         )
     table, model, config = load_prediction_inputs(
-        args.table,
-        args.model,
-        device=resolve_device(args.device),
-        need_truth=False,
-        store=None if args.table else store_folder,
+        args.table, args.model, device=resolve_device(args.device), need_truth=False, store=store
     )
     table = predict_cells(
         source, table, model, config, region=tuple(args.region) if args.region else None, progress=_progress
     )
     print(file=sys.stderr)
-    store = LabelStore.open(store_folder) if has_store else None
+    if args.out:
+        for out in args.out:
+            export_predictions(table, out, store=store, image_id=slide_name(cells_slide))
+    else:  # the slide's own predictions: a region predicted now keeps the rest of the slide's
+        table = save_predictions(table, project.predictions)
     outs = args.out or [project.predictions]
-    for out in outs:
-        export_predictions(table, out, store=store, image_id=slide_name(cells_slide))
     done = int(table.filter(like="prob_").notna().all(axis=1).sum())
     print(f"predictions for {done} cells -> {', '.join(map(str, outs))}")
     if "predicted" in table.columns:

@@ -96,16 +96,13 @@ def _compare(args) -> int:
 
 def _agreement(args, regions, models, um_per_px: float, radius_um: float) -> int:
     from napari_ifcell.core.compare.agreement import model_agreement
-    from napari_ifcell.io.atomic import atomic_write
+    from napari_ifcell.io.comparison_report import write_agreement
 
     table = model_agreement(regions, models, um_per_px=um_per_px, radius_um=radius_um)
     print("no truth given: model-vs-model agreement (cells matched by centroid; kappa over matched cells)")
     print(table.round(3).to_string(index=False))
     if args.out:
-        folder = Path(args.out)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = atomic_write(folder / "agreement.csv", lambda p: table.to_csv(p, index=False))
-        print(f"written: {path}")
+        print(f"written: {write_agreement(table, args.out)}")
     return 0
 
 

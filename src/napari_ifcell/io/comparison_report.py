@@ -1,4 +1,5 @@
-"""Writing a model comparison: CSV, Markdown and a bar chart, each written atomically."""
+"""Writing a model comparison (CSV, Markdown and a bar chart) or a model-vs-model agreement
+table, each written atomically."""
 
 from __future__ import annotations
 
@@ -63,3 +64,10 @@ def write_report(
     if counts is not None:
         written["counts"] = atomic_write(folder / f"{stem}_counts.csv", lambda p: counts.to_csv(p, index=False))
     return written
+
+
+def write_agreement(table: pd.DataFrame, folder: str | Path) -> Path:
+    """``agreement.csv`` (model-vs-model agreement, see ``core.compare.agreement``) in ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return atomic_write(folder / "agreement.csv", lambda p: table.to_csv(p, index=False))

@@ -48,6 +48,12 @@ def cell_outlines(read, cells: pd.DataFrame) -> dict[int, np.ndarray]:
     return out
 
 
+def store_outlines(store, cell_ids) -> dict[int, np.ndarray]:
+    """:func:`cell_outlines` of the cells ``cell_ids`` of a label store (boxes from its index)."""
+    index = store.index
+    return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)])
+
+
 def cells_geojson(table: pd.DataFrame, outlines: dict[int, np.ndarray], *, class_column: str, measurements=()) -> dict:
     """A FeatureCollection; cells without an outline become Points at their centroid."""
     features = []

@@ -11,7 +11,7 @@ import pandas as pd
 from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.dataset import cell_patches, classifier_targets
+from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
@@ -23,7 +23,7 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
     from napari_ifcell.core.classify.model import load_classifier
     from napari_ifcell.io.cell_table import read_cell_table
 
-    if table_path:
+    if table_path:  # a table given wins over the store
         table = read_cell_table(table_path)
         if need_truth and "phenotype" not in table.columns:
             raise ValueError(f"{table_path}: no phenotype column; gate the table first")
@@ -35,15 +35,37 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
     return table, model, config
 
 
-def store_cells(folder) -> pd.DataFrame:
-    """The cells of a label store as a cell table (``CellID``, centroids, ``Area``): what a slide
-    without IF has to classify. An empty store is refused: 0 cells is not a result."""
+def store_cells(store) -> pd.DataFrame:
+    """The cells of a label store (a ``LabelStore`` or its folder) as a cell table (``CellID``,
+    centroids, ``Area``): what a slide without IF has to classify. An empty store is refused:
+    0 cells is not a result."""
     from napari_ifcell.io.label_store import LabelStore
 
-    index = LabelStore.open(folder).index
-    if not len(index):
-        raise ValueError(f"{folder}: the label store has no cells; segment the slide first")
-    return index[["CellID", "Y_centroid", "X_centroid", "Area"]].reset_index(drop=True)
+    if not isinstance(store, LabelStore):
+        store = LabelStore.open(store)
+    if not len(store.index):
+        raise ValueError(f"{store.folder}: the label store has no cells; segment the slide first")
+    return store.index[["CellID", "Y_centroid", "X_centroid", "Area"]].reset_index(drop=True)
+
+
+def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
+    """Write a slide's predictions to ``path`` (Parquet, atomic) and return what was written:
+    cells this table has no prediction for keep the ones the file held (predicting one region
+    after another builds up the slide's predictions instead of replacing them)."""
+    from pathlib import Path
+
+    from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
+
+    columns = [c for c in table.columns if c.startswith("prob_") or c == "predicted"]
+    if Path(path).is_file() and columns:
+        old = read_cell_table(path).set_index("CellID")
+        if set(columns) <= set(old.columns):
+            table = table.set_index("CellID")
+            keep = table[columns[0]].isna() & table.index.isin(old.index)
+            table.loc[keep, columns] = old.loc[table.index[keep], columns].to_numpy()
+            table = table.reset_index()
+    write_cell_table(table, path)
+    return table
 
 
 PREDICTION_EXPORTS = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")
@@ -69,16 +91,12 @@ def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str =
         return write_anndata(table, path, markers, image_id=image_id)
     if suffix != ".geojson":
         return write_cell_table(table, path)
-    from napari_ifcell.io.qupath_geojson import cell_outlines, cells_geojson, write_geojson
+    from napari_ifcell.io.qupath_geojson import cells_geojson, store_outlines, write_geojson
 
-    outlines = {}
-    if store is not None:
-        boxes = store.index[store.index["CellID"].isin(table["CellID"])]
-        outlines = cell_outlines(store.read, boxes)
-    column = "predicted" if "predicted" in table.columns else None
-    if column is None:
+    if "predicted" not in table.columns:
         raise ValueError(f"{path}: GeoJSON carries each cell's predicted class; this model predicts markers")
-    return write_geojson(cells_geojson(table, outlines, class_column=column, measurements=probs), path)
+    outlines = store_outlines(store, table["CellID"]) if store is not None else {}
+    return write_geojson(cells_geojson(table, outlines, class_column="predicted", measurements=probs), path)
 
 
 def predict_cells(
@@ -115,12 +133,12 @@ def predict_cells_steps(
     names = config.classes if config.task == "multiclass" else config.markers
     probs = np.full((len(table), len(names)), np.nan, np.float32)
     centres = table[["Y_centroid", "X_centroid"]].to_numpy()
-    cell_patches(source, config, centres[:0])  # a slide the model cannot read is refused before any work
+    patches = cell_patch_reader(source, config)  # a slide the model cannot read is refused before any work
     # cells in raster order of blocks, so each chunk reads few blocks
     rows = rows[np.lexsort((centres[rows, 1] // 1024, centres[rows, 0] // 1024))]
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        probs[chunk] = predict_proba(model, cell_patches(source, config, centres[chunk]), config)
+        probs[chunk] = predict_proba(model, patches(centres[chunk]), config)
         yield "predict", min(start + CHUNK, len(rows)), len(rows)
     for i, name in enumerate(names):
         table[f"prob_{name}"] = probs[:, i]

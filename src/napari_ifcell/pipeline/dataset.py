@@ -35,17 +35,16 @@ def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndar
 MAX_UPSAMPLING = 2.0  # a slide this much coarser than a model's resolution lacks the detail it learnt
 
 
-def cells_grid(source):
-    """The slide whose level-0 grid cell coordinates are on: the IF of a pair, else the slide."""
-    return getattr(source, "if_slide", source)
+def _is_pair(source) -> bool:
+    return hasattr(source, "if_slide")
 
 
 def model_scale(source, config: ClassifierConfig) -> float:
-    """Model pixels per level-0 pixel of ``source`` (a pair or an H&E slide alone); refuses a
-    slide too coarse for the model (see :data:`MAX_UPSAMPLING`) or an input it lacks."""
+    """Model pixels per level-0 pixel of ``source`` (a pair: the IF grid; or an H&E slide alone);
+    refuses a slide too coarse for the model (see :data:`MAX_UPSAMPLING`) or an input it lacks."""
     from napari_ifcell.io.errors import SlideError
 
-    slide = cells_grid(source)
+    slide = source.if_slide if _is_pair(source) else source
     ps = slide.require_pixel_size()
     if ps > config.um_per_px * MAX_UPSAMPLING:
         raise SlideError(
@@ -54,7 +53,7 @@ def model_scale(source, config: ClassifierConfig) -> float:
             f"more than {MAX_UPSAMPLING:g}x coarser, too little detail to classify nuclei (scan at higher "
             "magnification, or train at this resolution)",
         )
-    if config.input != "he" and not hasattr(source, "if_slide"):
+    if config.input != "he" and not _is_pair(source):
         raise SlideError(slide.path, f"the classifier reads {config.input!r} and an H&E slide alone has no Hoechst")
     return ps / config.um_per_px
 
@@ -64,8 +63,7 @@ def patch_reader(source, config: ClassifierConfig):
     resolution (``config.um_per_px``): from a pair (the H&E aligned to the IF) or an H&E slide
     alone, resampled when the slide's resolution differs."""
     um = config.um_per_px
-    model_scale(source, config)
-    if not hasattr(source, "if_slide"):
+    if not _is_pair(source):
         return lambda y, x, h, w: source.read_region(y, x, h, w, um_per_px=um, fill=255)  # glass is white
     pair = source
     hoechst_scale = None
@@ -94,10 +92,14 @@ def patch_reader(source, config: ClassifierConfig):
     return lambda y, x, h, w: np.concatenate([he(y, x, h, w), hoechst(y, x, h, w)], axis=-1)
 
 
-def cell_patches(source, config: ClassifierConfig, centres_yx: np.ndarray, size: int | None = None) -> np.ndarray:
-    """Patches of the classifier's input around cells given in level-0 pixels of ``source``."""
-    scale = model_scale(source, config)
-    return extract_patches(patch_reader(source, config), np.asarray(centres_yx) * scale, size or config.patch_size)
+def cell_patch_reader(source, config: ClassifierConfig):
+    """``patches(centres_yx, size=None)``: the classifier's input around cells given in level-0
+    pixels of ``source``. The slide is checked (:func:`model_scale`) and the reader built once,
+    so a caller cutting chunk after chunk does neither again."""
+    scale, read = model_scale(source, config), patch_reader(source, config)
+    return lambda centres_yx, size=None: extract_patches(
+        read, np.asarray(centres_yx) * scale, size or config.patch_size
+    )
 
 
 def select_cells(
@@ -140,7 +142,7 @@ def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, id
     from napari_ifcell.pipeline.tiling import open_slides_cached
 
     _, pair = open_slides_cached(if_path, he_path, tuple(offset_um))
-    return cell_patches(pair, config, centres, size), mask_patches(
+    return cell_patch_reader(pair, config)(centres, size), mask_patches(
         _cached_label_reader(labels_path), centres, ids, size
     )
 
@@ -156,7 +158,7 @@ def _cached_label_reader(path):
 
 def _patches_and_masks(pair, labels, config, centres, ids, size, client):
     if client is None:
-        return cell_patches(pair, config, centres, size), mask_patches(label_reader(labels), centres, ids, size)
+        return cell_patch_reader(pair, config)(centres, size), mask_patches(label_reader(labels), centres, ids, size)
     if callable(labels):
         raise ValueError("on a cluster, give the labels as a path (label TIFF or label store folder)")
     args = (str(pair.if_slide.path), str(pair.he_slide.path), tuple(pair.registration.offset_um), str(labels), config)

@@ -45,16 +45,15 @@ def quantify_region_steps(
     """
     settings = settings or QuantifySettings()
     region = region or (0, 0, *if_slide.shape)
-    names = (
-        []
-        if if_slide.is_rgb
-        else list(if_slide.channel_names)
-        if channels is None
-        else [
+    if if_slide.is_rgb:
+        names = []
+    elif channels is None:
+        names = list(if_slide.channel_names)
+    else:
+        names = [
             if_slide.channel_names[if_slide.channel_index(c)] if isinstance(c, str) else if_slide.channel_names[c]
             for c in channels
         ]
-    )
     halo = settings.halo + settings.expand_px(if_slide.pixel_size_um)
     parts = []
     todo = tiles(region, settings.tile)

@@ -122,16 +122,12 @@ class TileReader:
 
     def hoechst(self, y, x, h, w, *, um_per_px: float | None = None) -> np.ndarray:
         """The nuclear stain over a level-0 window, or a window in pixels of ``um_per_px``."""
-        if um_per_px is None:
-            return self.if_slide.read_region(y, x, h, w, level=0, channels=[self.channel])[0]
         return self.if_slide.read_region(y, x, h, w, um_per_px=um_per_px, channels=[self.channel])[0]
 
     def he(self, y, x, h, w, *, um_per_px: float | None = None) -> np.ndarray:
         """The H&E over a level-0 window, or a window in pixels of ``um_per_px``."""
         if self.pair is None:
             if self.if_slide.is_rgb:
-                if um_per_px is None:
-                    return self.if_slide.read_region(y, x, h, w, level=0, fill=255)
                 return self.if_slide.read_region(y, x, h, w, um_per_px=um_per_px, fill=255)
             raise ValueError("this backend segments the H&E: open the IF slide together with its H&E")
         return self.pair.read_he_aligned(y, x, h, w, um_per_px=um_per_px or self.if_slide.require_pixel_size())
@@ -269,19 +265,19 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
     seed_threshold = estimate_threshold(reader, "hoechst", region) if seeded else None
     um = sam_settings.um_per_px
 
+    f = ps / um  # SAM pixels per slide pixel
+    at = None if abs(f - 1) < 0.01 else um  # a slide at SAM's resolution is read as it is
+
     def segment(y, x, h, w):
-        if abs(ps / um - 1) < 0.01:  # the slide is at SAM's resolution: read it as it is
-            he = reader.he(y, x, h, w)
-            hoechst = reader.hoechst(y, x, h, w) if seeded else None
-        else:
-            f = ps / um  # SAM pixels per slide pixel
-            wy, wx, wh, ww = round(y * f), round(x * f), max(1, round(h * f)), max(1, round(w * f))
-            he = reader.he(wy, wx, wh, ww, um_per_px=um)
-            hoechst = reader.hoechst(wy, wx, wh, ww, um_per_px=um) if seeded else None
+        window_shape = (h, w)  # on the slide's grid, where the labels go back
+        if at is not None:
+            y, x, h, w = round(y * f), round(x * f), max(1, round(h * f)), max(1, round(w * f))
+        he = reader.he(y, x, h, w, um_per_px=at)
+        hoechst = reader.hoechst(y, x, h, w, um_per_px=at) if seeded else None
         labels = sam_nuclei(
             model, he, pixel_size_um=um, settings=sam_settings, hoechst=hoechst, seed_threshold=seed_threshold
         )
-        return labels if labels.shape == (h, w) else on_grid(labels, (h, w))
+        return labels if at is None else on_grid(labels, window_shape)
 
     return segment, seed_threshold
 

@@ -7,15 +7,13 @@ Keys (while the viewer has focus and the "reviewed cells" layer, or no layer, is
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox, Table
 
 from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import layer_with_role, open_sources
+from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell.core.review.queue import ORDERS, QueueSettings
 from napari_ifcell.core.review.state import STATUSES
@@ -134,18 +132,15 @@ class ReviewWidget(MaskTools, Container):
         from napari_ifcell.io.project import project_folder
         from napari_ifcell.pipeline.review.work import open_review
 
-        def given(field):
-            return None if str(field.value) in ("", ".") else Path(field.value)
-
         try:
             self.if_slide, self.pair = open_sources(self.viewer)
             project = project_folder(self.if_slide.path)
             self.session = open_review(
                 project,
                 reviewer=self.reviewer.value,
-                table_path=given(self.table_file),
-                store_folder=given(self.store_dir),
-                gates_path=given(self.gates_file),
+                table_path=given_path(self.table_file),
+                store_folder=given_path(self.store_dir),
+                gates_path=given_path(self.gates_file),
                 auto_from=self.auto_from.value,
                 if_slide=self.if_slide,
             )

@@ -35,12 +35,9 @@ def export_review(session, path: str | Path, *, include_rejected: bool = False) 
 
 
 def _export_geojson(session, table: pd.DataFrame, path: Path) -> Path:
-    from napari_ifcell.io.qupath_geojson import cell_outlines, cells_geojson, write_geojson
+    from napari_ifcell.io.qupath_geojson import cells_geojson, store_outlines, write_geojson
 
-    outlines = {}
-    if session.store is not None:
-        boxes = session.store.index[session.store.index.CellID.isin(table["CellID"])]
-        outlines = cell_outlines(session.store.read, boxes)
+    outlines = store_outlines(session.store, table["CellID"]) if session.store is not None else {}
     measurements = [c for c in ("Area", *ORION_CHANNELS) if c in table.columns]
     return write_geojson(cells_geojson(table, outlines, class_column="class", measurements=measurements), path)
 
