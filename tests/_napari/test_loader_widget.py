@@ -44,6 +44,9 @@ def test_pixel_size_and_offset_overrides_move_the_layers(loader):
     widget.if_pixel_size.value = 0.4
     assert all(tuple(layer.scale) == pytest.approx((0.4, 0.4)) for layer in widget.if_layers)
     widget.offset_y.value, widget.offset_x.value = 1.3, -0.65
+    widget.offset_y.value = 0.975  # three pixels of 0.325 µm, not rounded by the field
+    assert widget.offset_y.value == 0.975
+    widget.offset_y.value = 1.3
     assert tuple(widget.he_layer.translate) == pytest.approx((-1.3, 0.65))
     assert widget.pair.registration.offset_um == pytest.approx((1.3, -0.65))
 

@@ -60,6 +60,8 @@ class LoaderWidget(Container):
         self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.offset_y = FloatSpinBox(label="H&E offset y (µm)", min=-5000.0, max=5000.0, step=0.05)
         self.offset_x = FloatSpinBox(label="H&E offset x (µm)", min=-5000.0, max=5000.0, step=0.05)
+        for box in (self.offset_y, self.offset_x):  # an estimate in whole pixels of 0.325 µm (0.975) is kept
+            box.native.setDecimals(3)
         self.estimate_button = PushButton(text="Estimate H&E offset in view")
         self.status = Label(value="")
         super().__init__(
