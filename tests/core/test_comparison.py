@@ -61,3 +61,40 @@ def test_polygon_membership():
     triangle = Region("tri", "polygon", np.array([[0, 0], [0, 100], [100, 0]], float))
     inside = triangle.contains([10, 60, 49, 51, -1], [10, 60, 49, 51, 5])
     assert inside.tolist() == [True, False, True, False, False]
+
+
+def test_overlapping_regions_count_each_cell_once_in_the_total():
+    # B lies inside A: the 10 lymphocytes of B are also A's; the slide has 14 lymphocytes, not 24
+    a, b = Region.rectangle("A", 0, 0, 200, 200), Region.rectangle("B", 0, 0, 100, 100)
+    truth = cells(
+        [(10 + i * 8, 20, "lymphocyte") for i in range(10)] + [(150, 150 + i * 10, "lymphocyte") for i in range(4)]
+    )
+    # all of B's found, one of the outer four missed, one false positive in B
+    predicted = cells(
+        [(10 + i * 8, 20, "lymphocyte") for i in range(10)]
+        + [(150, 150 + i * 10, "lymphocyte") for i in range(3)]
+        + [(50, 80, "lymphocyte")]
+    )
+    counts, outcomes = comparison_counts([a, b], truth, {"m": predicted}, um_per_px=0.325)
+    report = comparison_report(counts).set_index("region")
+    assert report.loc["A", "n lymphocyte"] == 14 and report.loc["B", "n lymphocyte"] == 10
+    assert report.loc["Total", "n lymphocyte"] == 14
+    total = counts[(counts["region"] == "Total") & (counts["class"] == "lymphocyte")].iloc[0]
+    assert (total.tp, total.fp, total.fn) == (13, 1, 1)
+    assert report.loc["Total", "m lymphocyte F1"] == pytest.approx(26 / 28)
+    # each cell has one outcome: the missed one FN, the extra one FP, the rest TP
+    truth_codes, predicted_codes = outcomes["m"]
+    assert np.bincount(truth_codes, minlength=4)[1:4].tolist() == [13, 0, 1]
+    assert np.bincount(predicted_codes, minlength=4)[1:4].tolist() == [13, 1, 0]
+
+
+def test_agreement_total_counts_each_cell_once():
+    from napari_ifcell.core.compare.agreement import model_agreement
+
+    a, b = Region.rectangle("A", 0, 0, 200, 200), Region.rectangle("B", 0, 0, 100, 100)
+    first = cells([(10 + i * 8, 20, "lymphocyte") for i in range(10)] + [(150, 150, "other")])
+    second = cells([(10 + i * 8, 20, "lymphocyte") for i in range(10)] + [(150, 150, "lymphocyte")])
+    table = model_agreement([a, b], {"x": first, "y": second}, um_per_px=0.325).set_index("region")
+    assert table.loc["Total", "cells_a"] == 11 and table.loc["Total", "matched"] == 11
+    assert table.loc["Total", "same_class"] == 10
+    assert list(table.index) == ["A", "B", "Total"]

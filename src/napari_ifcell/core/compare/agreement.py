@@ -15,30 +15,31 @@ AGREEMENT_COLUMNS = ("region", "model_a", "model_b", "cells_a", "cells_b", "matc
 
 
 def model_agreement(regions, models: dict[str, pd.DataFrame], *, um_per_px: float, radius_um: float = 3.0):
-    """One row per region and model pair, and a ``Total`` row per pair (counts summed, kappa over
-    every matched cell). ``models``: name -> cells with ``y, x`` (level-0 px) and ``class``."""
+    """One row per region and model pair, and a ``Total`` row per pair over the union of the
+    regions (each cell once, kappa over every matched cell). ``models``: name -> cells with
+    ``y, x`` (level-0 px) and ``class``."""
     if len(models) < 2:
         raise ValueError("model-vs-model agreement needs at least two models")
+    inside = {name: [region.contains(cells["y"], cells["x"]) for region in regions] for name, cells in models.items()}
     rows: list[list] = []
-    pooled: dict[tuple[str, str], list] = {}
-    for region in regions:
-        inside = {name: cells[region.contains(cells["y"], cells["x"])] for name, cells in models.items()}
+    for i, region in enumerate(regions):
         for a, b in combinations(models, 2):
-            ca, cb = inside[a], inside[b]
-            pairs = match_points(
-                ca[["y", "x"]].to_numpy(float) * um_per_px,
-                cb[["y", "x"]].to_numpy(float) * um_per_px,
-                radius_um=radius_um,
+            rows.append(
+                [region.name, a, b, *_agree(models[a][inside[a][i]], models[b][inside[b][i]], um_per_px, radius_um)]
             )
-            la = ca["class"].to_numpy(object)[pairs[:, 0]].astype(str)
-            lb = cb["class"].to_numpy(object)[pairs[:, 1]].astype(str)
-            pooled.setdefault((a, b), []).append((la, lb))
-            rows.append([region.name, a, b, len(ca), len(cb), len(pairs), int((la == lb).sum()), _kappa(la, lb)])
-    for (a, b), parts in pooled.items():
-        la, lb = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        mine = [r for r in rows if r[1] == a and r[2] == b]
-        rows.append(["Total", a, b, *(sum(r[i] for r in mine) for i in (3, 4, 5, 6)), _kappa(la, lb)])
+    for a, b in combinations(models, 2):  # the union of the regions: a cell in two regions counts once
+        in_a, in_b = np.logical_or.reduce(inside[a]), np.logical_or.reduce(inside[b])
+        rows.append(["Total", a, b, *_agree(models[a][in_a], models[b][in_b], um_per_px, radius_um)])
     return pd.DataFrame(rows, columns=list(AGREEMENT_COLUMNS))
+
+
+def _agree(ca: pd.DataFrame, cb: pd.DataFrame, um_per_px: float, radius_um: float) -> list:
+    pairs = match_points(
+        ca[["y", "x"]].to_numpy(float) * um_per_px, cb[["y", "x"]].to_numpy(float) * um_per_px, radius_um=radius_um
+    )
+    la = ca["class"].to_numpy(object)[pairs[:, 0]].astype(str)
+    lb = cb["class"].to_numpy(object)[pairs[:, 1]].astype(str)
+    return [len(ca), len(cb), len(pairs), int((la == lb).sum()), _kappa(la, lb)]
 
 
 def _kappa(first: np.ndarray, second: np.ndarray) -> float:

@@ -4,7 +4,8 @@ A prediction is a true positive for a class when it is matched one-to-one to a t
 the same class (centroids within a radius in µm, optimal assignment; or mask IoU > 0.5).
 Unmatched predictions are false positives, unmatched true cells false negatives — except that
 a prediction sitting on a cell without a usable IF label (uncertain, inconsistent) is not
-scored at all. Totals add TP / FP / FN over regions before computing P / R / F1.
+scored at all. The Total scores the union of the regions once (a cell in two overlapping
+regions counts once) and computes P / R / F1 from its counts, not by averaging regions.
 """
 
 from __future__ import annotations
@@ -96,33 +97,89 @@ def comparison_counts(
     classes=COMPARISON_CLASSES,
     iou_matchers: dict | None = None,
 ):
-    """Score every model in every region.
+    """Score every model in every region, and over the union of the regions (``Total``).
 
     Returns the long table ``region, model, class, tp, fp, fn, ignored, n_true`` and, per
     model, the outcome codes of all true and predicted cells (0 outside the regions).
-    ``iou_matchers[(region name, model)]`` switches a pair to mask matching (see
-    :func:`score_cells`; rows there are positions within the region's cells).
+    The ``Total`` rows score the cells inside any region once each, so overlapping regions do
+    not count a cell twice. ``iou_matchers[(region name, model)]`` switches a pair to mask
+    matching (see :func:`score_cells`; rows there are positions within the region's cells).
     """
     out = []
-    outcomes = {name: (np.zeros(len(truth), np.int8), np.zeros(len(p), np.int8)) for name, p in models.items()}
-    for region in regions:
-        t_in = np.flatnonzero(region.contains(truth["y"], truth["x"]))
-        t = truth.iloc[t_in]
-        n_true = {cls: int((t["class"] == cls).sum()) for cls in classes}
-        for name, predicted in models.items():
-            p_in = np.flatnonzero(region.contains(predicted["y"], predicted["x"]))
-            matcher = (iou_matchers or {}).get((region.name, name))
-            counts, t_out, p_out = score_cells(
-                t, predicted.iloc[p_in], um_per_px=um_per_px, radius_um=radius_um, classes=classes, iou_match=matcher
+    matchers = iou_matchers or {}
+    outcomes = {}
+    t_inside = [np.flatnonzero(region.contains(truth["y"], truth["x"])) for region in regions]
+    t_union = np.unique(np.concatenate(t_inside)) if regions else np.zeros(0, np.int64)
+    for name, predicted in models.items():
+        p_inside = [np.flatnonzero(region.contains(predicted["y"], predicted["x"])) for region in regions]
+        for region, t_in, p_in in zip(regions, t_inside, p_inside):
+            out.append(
+                _scored(
+                    region.name,
+                    name,
+                    truth.iloc[t_in],
+                    predicted.iloc[p_in],
+                    classes,
+                    matchers.get((region.name, name)),
+                    um_per_px,
+                    radius_um,
+                )
             )
-            outcomes[name][0][t_in] = np.maximum(outcomes[name][0][t_in], t_out)
-            outcomes[name][1][p_in] = np.maximum(outcomes[name][1][p_in], p_out)
-            counts.insert(0, "model", name)
-            counts.insert(0, "region", region.name)
-            counts["n_true"] = counts["class"].map(n_true)
-            out.append(counts)
+        p_union = np.unique(np.concatenate(p_inside)) if regions else np.zeros(0, np.int64)
+        union_matcher = None
+        if any((region.name, name) in matchers for region in regions):
+            union_matcher = _union_matcher(regions, name, matchers, t_inside, p_inside, t_union, p_union)
+        total, t_out, p_out = _scored(
+            "Total",
+            name,
+            truth.iloc[t_union],
+            predicted.iloc[p_union],
+            classes,
+            union_matcher,
+            um_per_px,
+            radius_um,
+            outcomes=True,
+        )
+        t_codes, p_codes = np.zeros(len(truth), np.int8), np.zeros(len(predicted), np.int8)
+        t_codes[t_union], p_codes[p_union] = t_out, p_out
+        outcomes[name] = (t_codes, p_codes)
+        out.append(total)
     table = pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=[*COUNT_COLUMNS, "n_true"])
+    order = {name: i for i, name in enumerate([r.name for r in regions] + ["Total"])}
+    table = table.sort_values("region", key=lambda s: s.map(order), kind="stable", ignore_index=True)
     return table, outcomes
+
+
+def _scored(region, model, t, p, classes, matcher, um_per_px, radius_um, *, outcomes=False):
+    counts, t_out, p_out = score_cells(
+        t, p, um_per_px=um_per_px, radius_um=radius_um, classes=classes, iou_match=matcher
+    )
+    counts.insert(0, "model", model)
+    counts.insert(0, "region", region)
+    counts["n_true"] = [int((t["class"] == cls).sum()) for cls in counts["class"]]
+    return (counts, t_out, p_out) if outcomes else counts
+
+
+def _union_matcher(regions, model, matchers, t_inside, p_inside, t_union, p_union):
+    """A mask matcher over the union of the regions from the regions' own: IoU > 0.5 pairs are
+    one-to-one whatever the region, so the union's pairs are the regions' pairs, each once."""
+
+    def match(t_rows, p_rows):
+        t_global, p_global = t_union[t_rows], p_union[p_rows]
+        found = set()
+        for region, t_in, p_in in zip(regions, t_inside, p_inside):
+            region_match = matchers.get((region.name, model))
+            if region_match is None:
+                continue
+            t_local = np.flatnonzero(np.isin(t_in, t_global))
+            p_local = np.flatnonzero(np.isin(p_in, p_global))
+            for a, b in region_match(t_local, p_local):
+                found.add((int(t_in[t_local[a]]), int(p_in[p_local[b]])))
+        t_pos = {cell: i for i, cell in enumerate(t_global.tolist())}
+        p_pos = {cell: i for i, cell in enumerate(p_global.tolist())}
+        return np.array([[t_pos[a], p_pos[b]] for a, b in sorted(found)], np.int64).reshape(-1, 2)
+
+    return match
 
 
 def _prf(tp, fp, fn):
@@ -135,13 +192,16 @@ def _prf(tp, fp, fn):
 
 
 def comparison_report(counts: pd.DataFrame, *, focus: str = "lymphocyte") -> pd.DataFrame:
-    """One row per region and a ``Total`` row (TP / FP / FN summed over regions): the number of
-    true cells per class, and per model P, R, F1 for ``focus`` and the mean F1 over classes."""
-    total = counts.groupby(["model", "class"], sort=False, as_index=False)[
-        ["tp", "fp", "fn", "ignored", "n_true"]
-    ].sum()
-    total.insert(0, "region", "Total")
-    both = pd.concat([counts, total], ignore_index=True)
+    """One row per region and a ``Total`` row (the union of the regions, each cell once): the
+    number of true cells per class, and per model P, R, F1 for ``focus`` and the mean F1 over
+    classes. The Total's P / R / F1 come from its counts, not from averaging the regions."""
+    both = counts.copy()
+    if not (both["region"] == "Total").any():  # counts written before Total was scored on its own
+        total = counts.groupby(["model", "class"], sort=False, as_index=False)[
+            ["tp", "fp", "fn", "ignored", "n_true"]
+        ].sum()
+        total.insert(0, "region", "Total")
+        both = pd.concat([counts, total], ignore_index=True)
     both["precision"], both["recall"], both["f1"] = _prf(both["tp"], both["fp"], both["fn"])
     rows = []
     for region, part in both.groupby("region", sort=False):
