@@ -121,3 +121,18 @@ def predicted_table(pair_classifier):
     model_dir, table, pair = pair_classifier
     model, config = load_classifier(model_dir)
     return predict_cells(pair, table, model, config)
+
+
+@pytest.fixture(scope="session")
+def truth_store(small_pair, tmp_path_factory):
+    """A label store holding the small pair's true nuclei (ids = ``small_table``'s CellID)."""
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.tiling import read_labels
+
+    with open_slide(small_pair.labels_path) as labels:
+        truth = read_labels(labels, 0, 0, *SMALL_SHAPE)
+    store = LabelStore.create(tmp_path_factory.mktemp("truth") / "truth.ifcell", SMALL_SHAPE, pixel_size_um=0.325)
+    store.paint(truth, (0, 0), store.start_run({"source": "truth"}))
+    store.commit()
+    return store

@@ -209,8 +209,8 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     assert doc.is_valid and doc["type"] == "FeatureCollection"
     features = doc["features"]
     assert len(features) == len(table) - 1  # the rejected cell is not exported
-    first = next(f for f in features if f["properties"]["name"] == str(ids[0]))
-    assert first["properties"]["objectType"] == "detection"
+    first = next(f for f in features if f["properties"]["metadata"]["CellID"] == str(ids[0]))
+    assert first["properties"]["objectType"] == "cell"
     assert first["properties"]["classification"] == {"name": "B cell", "color": [255, 64, 64]}
     assert (
         first["geometry"]["type"] == "Polygon"

@@ -161,15 +161,14 @@ def _geojson_rows(path: Path, doc):
         if not isinstance(feature, dict):
             raise DetectionFileError(f"{where}: expected a Feature object")
         props = feature.get("properties") or {}
-        if props.get("objectType", "detection") not in ("detection", "cell", "tile"):
+        object_type = props.get("objectType", props.get("object_type", "detection"))  # 0.2-0.3: object_type
+        if object_type not in ("detection", "cell", "tile"):
             continue  # annotations (regions) are not cells
         geometry = feature.get("nucleusGeometry") or props.get("nucleusGeometry") or feature.get("geometry")
         if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "Point"):
             raise DetectionFileError(f"{where}.geometry: expected a Polygon or Point, got {geometry!r:.80}")
-        classification = props.get("classification") or {}
-        types.append(classification.get("name", "") if isinstance(classification, dict) else str(classification))
-        measurements = props.get("measurements") or {}
-        probs.append(measurements.get("prob", np.nan) if isinstance(measurements, dict) else np.nan)
+        types.append(_class_name(props.get("classification")))
+        probs.append(_measurement(props.get("measurements"), "prob"))
         if geometry["type"] == "Point":
             centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]"))
             contours.append(None)
@@ -183,6 +182,27 @@ def _geojson_rows(path: Path, doc):
         centroids.append(_polygon_centroid(ring))
         contours.append(ring)
     return centroids, types, probs, contours
+
+
+def _class_name(classification) -> str:
+    """QuPath's classification: ``{name}``, or ``{names: [...]}`` for a derived class (written
+    ``"Tumor: Positive"`` in QuPath)."""
+    if isinstance(classification, dict):
+        if isinstance(classification.get("names"), list):
+            return ": ".join(str(n) for n in classification["names"])
+        return str(classification.get("name", ""))
+    return "" if classification is None else str(classification)
+
+
+def _measurement(measurements, name: str) -> float:
+    """One measurement from QuPath's ``{name: value}`` (0.4+) or ``[{name, value}]`` (before)."""
+    if isinstance(measurements, list):
+        measurements = {m.get("name"): m.get("value") for m in measurements if isinstance(m, dict)}
+    value = measurements.get(name) if isinstance(measurements, dict) else None
+    try:
+        return float(value) if value is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -1,5 +1,13 @@
-"""Cells as QuPath-compatible GeoJSON: one Feature per cell, its nucleus outline as a Polygon
-in level-0 pixel x/y, ``objectType: "detection"`` and ``classification: {name, color}``."""
+"""Cells as QuPath writes them in GeoJSON (QuPath 0.4+, *File > Export objects as GeoJSON*).
+
+One Feature per cell, as QuPath's own object adapter writes a cell object: ``id`` a UUID,
+``geometry`` the cell outline (the nucleus grown by the quantification's expansion),
+``nucleusGeometry`` (beside ``geometry``, not in ``properties``) the nucleus outline, and
+``properties`` with ``objectType: "cell"``, ``classification: {name, color}``,
+``measurements`` as a ``{name: value}`` object (QuPath's naming: ``"Nucleus: CD3e mean"``,
+``"Cytoplasm: ..."`` for the ring, ``"Nucleus: Area µm^2"``) and ``metadata.CellID``.
+Coordinates are level-0 pixel x / y of the slide, as QuPath expects.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.io.atomic import atomic_write
+from napari_ifcell.orion import ORION_CHANNELS
 
 CLASS_COLOURS = {
     "CD4 T": (0, 200, 255),
@@ -20,69 +29,159 @@ CLASS_COLOURS = {
     "other": (150, 150, 150),
     "lymphocyte": (255, 0, 255),
 }
+UNKNOWN_COLOUR = (200, 200, 200)
 BLOCK = 1024
+# our compartments -> QuPath's (its "Cytoplasm" is the cell minus the nucleus: our ring)
+COMPARTMENT_NAMES = {"nucleus": "Nucleus", "cell": "Cell", "ring": "Cytoplasm"}
+STATISTIC_NAMES = {"mean": "mean", "std": "std dev", "median": "median"}
+# morphology column -> (QuPath-style name, power of the pixel size that turns it into µm units)
+MORPHOLOGY_NAMES = {
+    "Area": ("Nucleus: Area µm^2", 2),
+    "MajorAxisLength": ("Nucleus: Major axis length µm", 1),
+    "MinorAxisLength": ("Nucleus: Minor axis length µm", 1),
+    "Eccentricity": ("Nucleus: Eccentricity", 0),
+    "Solidity": ("Nucleus: Solidity", 0),
+    "Extent": ("Nucleus: Extent", 0),
+    "Orientation": ("Nucleus: Orientation rad", 0),
+}
 
 
-def cell_outlines(read, cells: pd.DataFrame) -> dict[int, np.ndarray]:
+def cell_id_uuid(cell_id: int) -> str:
+    """The stable UUID a cell gets in GeoJSON (the same cell, the same id, in every export)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{int(cell_id)}"))
+
+
+def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0) -> dict[int, np.ndarray]:
     """``{CellID: (K, 2) x/y closed ring}`` from a label reader ``read(y, x, h, w)`` and the
-    cells' bounding boxes (``y0, x0, y1, x1``); blocks of the slide are read once each."""
+    cells' bounding boxes (``y0, x0, y1, x1``); blocks of the slide are read once each.
+    ``expand_px`` > 0 outlines the cells grown by that many pixels (neighbours never overlap,
+    as in quantification) instead of the nuclei."""
     from skimage.measure import find_contours
+    from skimage.segmentation import expand_labels
 
     out: dict[int, np.ndarray] = {}
+    margin = 1 + expand_px
     block = (cells["y0"].to_numpy() // BLOCK) * 1_000_000 + cells["x0"].to_numpy() // BLOCK
     for _, group in cells.groupby(block):
-        y0, x0 = int(group.y0.min()) - 1, int(group.x0.min()) - 1
-        y1, x1 = int(group.y1.max()) + 1, int(group.x1.max()) + 1
+        # read a margin twice the growth: the growth of a cell depends on neighbours beyond it
+        y0, x0 = int(group.y0.min()) - 2 * margin, int(group.x0.min()) - 2 * margin
+        y1, x1 = int(group.y1.max()) + 2 * margin, int(group.x1.max()) + 2 * margin
         labels = read(y0, x0, y1 - y0, x1 - x0)
+        if expand_px:
+            labels = expand_labels(labels, expand_px)
         boxes = group[["y0", "x0", "y1", "x1"]].to_numpy()
         for cell_id, (cy0, cx0, cy1, cx1) in zip(group["CellID"].to_numpy(), boxes):
-            sub = labels[int(cy0) - y0 - 1 : int(cy1) - y0 + 1, int(cx0) - x0 - 1 : int(cx1) - x0 + 1]
+            top, left = int(cy0) - margin, int(cx0) - margin
+            sub = labels[top - y0 : int(cy1) + margin - y0, left - x0 : int(cx1) + margin - x0]
             contours = find_contours((sub == cell_id).astype(float), 0.5)
             if not contours:
                 continue
             ring = max(contours, key=len)  # (row, col), relative to sub
-            xy = np.column_stack([ring[:, 1] + cx0 - 1, ring[:, 0] + cy0 - 1])
+            xy = np.column_stack([ring[:, 1] + left, ring[:, 0] + top])
             if not np.array_equal(xy[0], xy[-1]):
                 xy = np.vstack([xy, xy[:1]])
             out[int(cell_id)] = np.round(xy, 2)
     return out
 
 
-def store_outlines(store, cell_ids) -> dict[int, np.ndarray]:
+def store_outlines(store, cell_ids, *, expand_px: int = 0) -> dict[int, np.ndarray]:
     """:func:`cell_outlines` of the cells ``cell_ids`` of a label store (boxes from its index)."""
     index = store.index
-    return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)])
+    return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)], expand_px=expand_px)
 
 
-def cells_geojson(table: pd.DataFrame, outlines: dict[int, np.ndarray], *, class_column: str, measurements=()) -> dict:
-    """A FeatureCollection; cells without an outline become Points at their centroid."""
-    features = []
-    names = table[class_column].to_numpy(object)
-    values = {m: table[m].to_numpy(float) for m in measurements}
+def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dict[str, tuple[str, float]]:
+    """``{column: (QuPath measurement name, factor)}`` for the table's marker statistics per
+    compartment, morphology (in µm when the pixel size is known) and class probabilities."""
+    names: dict[str, tuple[str, float]] = {}
+    for column in table.columns:
+        parts = str(column).rsplit("_", 2)
+        if len(parts) == 3 and parts[1] in COMPARTMENT_NAMES and parts[2] in STATISTIC_NAMES:
+            names[column] = (f"{COMPARTMENT_NAMES[parts[1]]}: {parts[0]} {STATISTIC_NAMES[parts[2]]}", 1.0)
+        elif column in MORPHOLOGY_NAMES:
+            name, power = MORPHOLOGY_NAMES[column]
+            if power and pixel_size_um is None:
+                name, factor = name.replace("µm^2", "px^2").replace("µm", "px"), 1.0
+            else:
+                factor = float(pixel_size_um) ** power if power else 1.0
+            names[column] = (name, factor)
+        elif str(column).startswith("prob_"):
+            names[column] = (f"Probability: {column[5:]}", 1.0)
+        elif column in ORION_CHANNELS and f"{column}_cell_mean" not in table.columns:
+            names[column] = (f"Cell: {column} mean", 1.0)  # a table with MCMICRO's columns only
+    return names
+
+
+def cells_geojson(
+    table: pd.DataFrame,
+    nuclei: dict[int, np.ndarray],
+    cells: dict[int, np.ndarray] | None = None,
+    *,
+    class_column: str | None,
+    measurements: dict[str, tuple[str, float]] | None = None,
+) -> dict:
+    """A FeatureCollection of QuPath cell objects (see the module docstring). ``nuclei`` and
+    ``cells``: outlines by CellID (a cell without a cell outline takes its nucleus's; one with
+    neither becomes a detection Point at its centroid). ``measurements``: from
+    :func:`qupath_measurements`."""
+    names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
+    measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
     xs, ys = table["X_centroid"].to_numpy(float), table["Y_centroid"].to_numpy(float)
+    features = []
     for i, cell in enumerate(table["CellID"].to_numpy(np.int64).tolist()):
-        props = {"objectType": "detection", "isLocked": False, "name": str(cell)}
+        nucleus = nuclei.get(cell)
+        outline = (cells or {}).get(cell, nucleus)
+        feature: dict = {"type": "Feature", "id": cell_id_uuid(cell)}
+        props: dict = {"objectType": "cell" if nucleus is not None else "detection"}
+        if nucleus is not None:
+            feature["geometry"] = _polygon(outline)
+            feature["nucleusGeometry"] = _polygon(nucleus)
+        else:
+            feature["geometry"] = {"type": "Point", "coordinates": [xs[i], ys[i]]}
         if isinstance(names[i], str):
-            props["classification"] = {"name": names[i], "color": list(CLASS_COLOURS.get(names[i], (200, 200, 200)))}
-        measured = {m: float(v[i]) for m, v in values.items() if np.isfinite(v[i])}
-        if measured:
-            props["measurements"] = measured
-        ring = outlines.get(cell)
-        geometry = (
-            {"type": "Polygon", "coordinates": [ring.tolist()]}
-            if ring is not None and len(ring) >= 4
-            else {"type": "Point", "coordinates": [xs[i], ys[i]]}
-        )
-        features.append(
-            {
-                "type": "Feature",
-                "id": str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{cell}")),
-                "geometry": geometry,
-                "properties": props,
-            }
-        )
+            props["classification"] = {"name": names[i], "color": list(CLASS_COLOURS.get(names[i], UNKNOWN_COLOUR))}
+        values = {name: float(v[i]) for name, v in measured.items() if np.isfinite(v[i])}
+        if values:
+            props["measurements"] = values
+        props["metadata"] = {"CellID": str(cell)}
+        feature["properties"] = props
+        features.append(feature)
     return {"type": "FeatureCollection", "features": features}
+
+
+def _polygon(ring: np.ndarray) -> dict:
+    return {"type": "Polygon", "coordinates": [np.asarray(ring, float).tolist()]}
 
 
 def write_geojson(doc: dict, path: str | Path) -> Path:
     return atomic_write(Path(path), lambda p: p.write_text(json.dumps(doc), encoding="utf-8"))
+
+
+def write_cells_geojson(
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    store=None,
+    class_column: str | None,
+    pixel_size_um: float | None = None,
+    expand_um: float | None = None,
+) -> Path:
+    """QuPath GeoJSON of the table's cells: outlines from ``store`` (a label store; none: points),
+    the cell outline grown by ``expand_um`` (default: quantification's), every measurement;
+    ``pixel_size_um`` defaults to the store's."""
+    from napari_ifcell.core.quantify.cells import QuantifySettings
+
+    if pixel_size_um is None and store is not None:
+        pixel_size_um = store.meta.get("pixel_size_um")
+    nuclei: dict[int, np.ndarray] = {}
+    cells = None
+    if store is not None:
+        nuclei = store_outlines(store, table["CellID"])
+        if pixel_size_um:
+            grow = QuantifySettings.expand_um if expand_um is None else expand_um
+            if round(grow / pixel_size_um) > 0:
+                cells = store_outlines(store, table["CellID"], expand_px=round(grow / pixel_size_um))
+    doc = cells_geojson(
+        table, nuclei, cells, class_column=class_column, measurements=qupath_measurements(table, pixel_size_um)
+    )
+    return write_geojson(doc, path)

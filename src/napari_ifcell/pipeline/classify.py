@@ -91,12 +91,11 @@ def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str =
         return write_anndata(table, path, markers, image_id=image_id)
     if suffix != ".geojson":
         return write_cell_table(table, path)
-    from napari_ifcell.io.qupath_geojson import cells_geojson, store_outlines, write_geojson
+    from napari_ifcell.io.qupath_geojson import write_cells_geojson
 
     if "predicted" not in table.columns:
         raise ValueError(f"{path}: GeoJSON carries each cell's predicted class; this model predicts markers")
-    outlines = store_outlines(store, table["CellID"]) if store is not None else {}
-    return write_geojson(cells_geojson(table, outlines, class_column="predicted", measurements=probs), path)
+    return write_cells_geojson(table, path, store=store, class_column="predicted")
 
 
 def predict_cells(

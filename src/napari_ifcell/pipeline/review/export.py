@@ -35,11 +35,9 @@ def export_review(session, path: str | Path, *, include_rejected: bool = False) 
 
 
 def _export_geojson(session, table: pd.DataFrame, path: Path) -> Path:
-    from napari_ifcell.io.qupath_geojson import cells_geojson, store_outlines, write_geojson
+    from napari_ifcell.io.qupath_geojson import write_cells_geojson
 
-    outlines = store_outlines(session.store, table["CellID"]) if session.store is not None else {}
-    measurements = [c for c in ("Area", *ORION_CHANNELS) if c in table.columns]
-    return write_geojson(cells_geojson(table, outlines, class_column="class", measurements=measurements), path)
+    return write_cells_geojson(table, path, store=session.store, class_column="class")
 
 
 def export_agreement(session, path: str | Path) -> Path:

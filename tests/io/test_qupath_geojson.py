@@ -1,0 +1,113 @@
+"""QuPath GeoJSON as QuPath 0.4+ writes cell objects: checked field by field against what its
+object adapter reads, with the `geojson` package for the geometries, and read back by our
+detection importer."""
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from napari_ifcell.io.detections import Frame, read_detections
+from napari_ifcell.io.qupath_geojson import write_cells_geojson
+
+PX = 0.325
+
+
+def ring_area(ring) -> float:
+    x, y = np.asarray(ring, float).T
+    return abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
+
+
+@pytest.fixture(scope="module")
+def exported(small_table, truth_store, tmp_path_factory):
+    table = small_table.assign(
+        phenotype=np.where(small_table["CD20"] > small_table["CD20"].median(), "B cell", "other")
+    )
+    path = write_cells_geojson(
+        table, tmp_path_factory.mktemp("qupath") / "cells.geojson", store=truth_store, class_column="phenotype"
+    )
+    return table, path, json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_every_cell_is_a_qupath_cell_object(exported):
+    import geojson
+
+    table, _, doc = exported
+    features = doc["features"]
+    assert doc["type"] == "FeatureCollection" and len(features) == len(table)
+    ids = [f["id"] for f in features]
+    assert len(set(ids)) == len(ids) and all(uuid.UUID(i).version == 5 for i in ids)
+    for feature in features[:200]:
+        props = feature["properties"]
+        assert props["objectType"] == "cell"
+        assert "nucleusGeometry" not in props  # beside geometry, where QuPath reads it
+        for key in ("geometry", "nucleusGeometry"):
+            polygon = geojson.Polygon(feature[key]["coordinates"])
+            assert polygon.is_valid, polygon.errors()
+        assert props["classification"]["name"] in ("B cell", "other")
+        assert len(props["classification"]["color"]) == 3
+        assert isinstance(props["measurements"], dict)  # QuPath 0.4+: an object, not a list
+
+
+def test_outlines_and_measurements_are_the_table_s(exported):
+    table, _, doc = exported
+    by_id = {int(f["properties"]["metadata"]["CellID"]): f for f in doc["features"]}
+    grown, areas = [], []
+    for row in table.sample(150, random_state=0).itertuples():
+        feature = by_id[row.CellID]
+        m = feature["properties"]["measurements"]
+        assert m["Nucleus: CD3e mean"] == pytest.approx(row.CD3e_nucleus_mean)
+        assert m["Cytoplasm: CD3e mean"] == pytest.approx(row.CD3e_ring_mean, nan_ok=True)
+        assert m["Cell: Hoechst mean"] == pytest.approx(row.Hoechst_cell_mean)
+        assert m["Nucleus: Area µm^2"] == pytest.approx(row.Area * PX**2)
+        nucleus = ring_area(feature["nucleusGeometry"]["coordinates"][0])
+        areas.append(nucleus / row.Area)
+        grown.append(ring_area(feature["geometry"]["coordinates"][0]) - nucleus)
+    # a contour at half-pixel level encloses about the mask's pixel count (less its rim)
+    assert 0.8 < np.median(areas) < 1.05
+    # the cell outline is the nucleus grown by 1.625 µm (5 px): a band around it, not the nucleus
+    assert np.median(grown) > 40
+
+
+def test_read_back_by_the_detection_importer(exported):
+    table, path, _ = exported
+    cells = read_detections(path, Frame(PX, PX))
+    assert len(cells) == len(table)
+    assert (cells["type"].to_numpy() == table["phenotype"].to_numpy()).all()
+    # the importer takes the nucleus outline's centroid: within a pixel of the mask's
+    assert np.abs(cells["y"].to_numpy() - table["Y_centroid"].to_numpy()).max() < 1.0
+    assert np.abs(cells["x"].to_numpy() - table["X_centroid"].to_numpy()).max() < 1.0
+
+
+def test_points_without_a_store_and_pixel_units_without_a_size(small_table, tmp_path):
+    path = write_cells_geojson(small_table.head(20), tmp_path / "p.geojson", class_column=None)
+    features = json.loads(path.read_text())["features"]
+    assert {f["geometry"]["type"] for f in features} == {"Point"}
+    assert {f["properties"]["objectType"] for f in features} == {"detection"}
+    assert "Nucleus: Area px^2" in features[0]["properties"]["measurements"]
+    assert "classification" not in features[0]["properties"]
+
+
+def test_qupath_03_measurement_lists_and_derived_classes_are_read(tmp_path):
+    # QuPath before 0.4 wrote measurements as [{name, value}]; derived classes as "names"
+    ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+                "properties": {
+                    "object_type": "cell",
+                    "classification": {"names": ["Tumor", "Positive"], "color": [200, 0, 0]},
+                    "measurements": [{"name": "prob", "value": 0.75}],
+                },
+            }
+        ],
+    }
+    (tmp_path / "old.geojson").write_text(json.dumps(doc))
+    cells = read_detections(tmp_path / "old.geojson", Frame(PX, PX))
+    assert cells["type"].tolist() == ["Tumor: Positive"]
+    assert cells["prob"].tolist() == [0.75]
+    assert (cells["y"].iloc[0], cells["x"].iloc[0]) == pytest.approx((15, 15))
