@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +44,15 @@ def write_npz(path: Path, **arrays) -> None:
     """``np.savez_compressed`` to a path, closing the file before it is synced and renamed."""
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
+
+
+def replace_folder(new: Path, target: Path) -> None:
+    """Put a finished folder (an export written beside its target) in place of ``target``; an
+    earlier ``target`` is removed only once the new one is there."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(new, target)
+    _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)

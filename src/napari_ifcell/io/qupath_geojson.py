@@ -100,10 +100,11 @@ def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dic
             names[column] = (f"{COMPARTMENT_NAMES[parts[1]]}: {parts[0]} {STATISTIC_NAMES[parts[2]]}", 1.0)
         elif column in MORPHOLOGY_NAMES:
             name, power = MORPHOLOGY_NAMES[column]
+            factor = 1.0
             if power and pixel_size_um is None:
-                name, factor = name.replace("µm^2", "px^2").replace("µm", "px"), 1.0
-            else:
-                factor = float(pixel_size_um) ** power if power else 1.0
+                name = name.replace("µm^2", "px^2").replace("µm", "px")
+            elif power and pixel_size_um is not None:
+                factor = float(pixel_size_um) ** power
             names[column] = (name, factor)
         elif str(column).startswith("prob_"):
             names[column] = (f"Probability: {column[5:]}", 1.0)
@@ -133,7 +134,7 @@ def cells_geojson(
         outline = (cells or {}).get(cell, nucleus)
         feature: dict = {"type": "Feature", "id": cell_id_uuid(cell)}
         props: dict = {"objectType": "cell" if nucleus is not None else "detection"}
-        if nucleus is not None:
+        if nucleus is not None and outline is not None:
             feature["geometry"] = _polygon(outline)
             feature["nucleusGeometry"] = _polygon(nucleus)
         else:
