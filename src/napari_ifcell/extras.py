@@ -16,7 +16,11 @@ EXTRA_OF_MODULE = {
     "magicgui": ("magicgui (the widgets)", "napari"),
     "qtpy": ("qtpy (the widgets)", "napari"),
     "superqt": ("superqt (the widgets)", "napari"),
+    "ome_zarr": ("ome-zarr-py (OME-Zarr export)", "ngff"),
+    "spatialdata": ("spatialdata (SpatialData export)", "spatialdata"),
+    "geopandas": ("geopandas (SpatialData export)", "spatialdata"),
 }
+NOT_IN_ALL = {"spatialdata"}  # too heavy for [all]
 
 
 class MissingExtraError(ImportError):
@@ -30,7 +34,9 @@ def missing_extra_message(module: str, extra: str | None = None) -> str | None:
     if top not in EXTRA_OF_MODULE:
         return None
     what, default = EXTRA_OF_MODULE[top]
-    return f"{what} is not installed: pip install 'napari-ifcell[{extra or default}]' (or [all])"
+    extra = extra or default
+    also = "" if extra in NOT_IN_ALL else " (or [all])"
+    return f"{what} is not installed: pip install 'napari-ifcell[{extra}]'{also}"
 
 
 def require(module: str, *, extra: str | None = None) -> ModuleType:

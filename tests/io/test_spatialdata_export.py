@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from napari_ifcell.io import open_slide
+from napari_ifcell.io.pair import Registration
 from napari_ifcell.io.regions import Region
 from napari_ifcell.orion import ORION_CHANNELS
 
@@ -29,7 +30,7 @@ def written(small_pair, small_table, truth_store, tmp_path_factory):
             markers=ORION_CHANNELS,
             regions=regions,
             he_slide=he,
-            he_offset_um=(0.975, -0.65),
+            registration=Registration(offset_um=(0.975, -0.65)),
         )
     return spatialdata.read_zarr(out), table
 

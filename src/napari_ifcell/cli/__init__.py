@@ -1,5 +1,5 @@
 """Command line: ``napari-ifcell info | synth | demo | segment | quantify | gate | run |
-export-dataset | train | predict | evaluate | compare |
+export-dataset | train | predict | evaluate | compare | export |
 review-export | review-agreement``. Imports no Qt unless asked to show a viewer."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ EXIT_BAD_INPUT = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from napari_ifcell.cli import cells, classifiers, compare, review, slides
+    from napari_ifcell.cli import cells, classifiers, compare, exports, review, slides
 
     parser = argparse.ArgumentParser(prog="napari-ifcell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (slides, cells, classifiers, compare, review):
+    for module in (slides, cells, classifiers, compare, exports, review):
         module.add_commands(sub)
     return parser
 

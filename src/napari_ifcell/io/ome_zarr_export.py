@@ -35,14 +35,13 @@ def write_ome_zarr(
     """Write ``slide`` (an opened :class:`~napari_ifcell.io.slide.Slide`) to ``path`` as an
     OME-Zarr image, with the label store ``store`` (cells on the slide's grid) as labels.
     ``classes``: each cell's class, indexed by CellID (colours and properties of the labels)."""
-    try:
-        from ome_zarr.format import FormatV04
-        from ome_zarr.writer import write_multiscale, write_multiscale_labels
-    except ImportError:
-        raise ImportError(
-            "OME-Zarr export needs ome-zarr-py: pip install 'napari-ifcell[ngff]' (or pip install ome-zarr)"
-        ) from None
     import zarr
+
+    from napari_ifcell.extras import require
+
+    require("ome_zarr")
+    from ome_zarr.format import FormatV04
+    from ome_zarr.writer import write_multiscale, write_multiscale_labels
 
     path = Path(path)
     if store is not None and tuple(store.shape) != tuple(slide.shape):

@@ -31,13 +31,14 @@ def write_spatialdata(
     markers=(),
     regions=(),
     he_slide=None,
-    he_offset_um: tuple[float, float] = (0.0, 0.0),
+    registration=None,
 ) -> Path:
     """Write ``slide`` and what is given of its cells to ``path`` (a ``.zarr`` folder).
 
     ``table``: a cell table on the slide's grid (CellID = the store's label values);
     ``markers``: its columns that become X; ``regions``: :class:`~napari_ifcell.io.regions.Region`;
-    ``he_slide`` with ``he_offset_um`` (H&E = IF + offset): the registered H&E of a pair."""
+    ``he_slide`` with its ``registration`` (:class:`~napari_ifcell.io.pair.Registration`): the
+    registered H&E of a pair, placed on the IF's micrometres."""
     try:
         import spatialdata
         from spatialdata.models import Image2DModel, Labels2DModel, ShapesModel, TableModel
@@ -65,10 +66,11 @@ def write_spatialdata(
         )
     }
     if he_slide is not None:
-        he_px = he_slide.require_pixel_size()
-        place = Sequence(
-            [Scale([he_px, he_px], axes=("y", "x")), Translation(-np.asarray(he_offset_um), axes=("y", "x"))]
-        )
+        # IF µm = (H&E µm - offset) / scale
+        s = registration.scale if registration is not None else 1.0
+        offset = np.asarray(registration.offset_um if registration is not None else (0.0, 0.0), float)
+        he_px = he_slide.require_pixel_size() / s
+        place = Sequence([Scale([he_px, he_px], axes=("y", "x")), Translation(-offset / s, axes=("y", "x"))])
         images["he"] = Image2DModel.parse(
             _cyx(he_slide),
             dims=("c", "y", "x"),

@@ -1,0 +1,98 @@
+"""Export a slide's cells to the formats of the field, the format from the output's name:
+
+- ``.parquet`` / ``.csv`` / ``.tsv``: the cell table (MCMICRO columns);
+- ``.h5ad``: AnnData for scimap / squidpy (marker means as X);
+- ``.geojson``: QuPath cell objects (outlines, classification, measurements);
+- ``.ome.zarr``: OME-Zarr image with the cells as NGFF labels;
+- ``.zarr``: SpatialData (image(s), labels, table, regions).
+
+Used by the CLI's ``export`` and the Export widget alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+FORMATS = {
+    ".parquet": "cell table",
+    ".csv": "cell table",
+    ".tsv": "cell table",
+    ".h5ad": "AnnData",
+    ".geojson": "QuPath GeoJSON",
+    ".ome.zarr": "OME-Zarr",
+    ".zarr": "SpatialData",
+}
+CLASS_COLUMNS = ("predicted", "reviewed_class", "class", "phenotype")
+
+
+def export_format(path: str | Path) -> str:
+    """The suffix naming ``path``'s format (``.ome.zarr`` before ``.zarr``)."""
+    name = Path(path).name.lower().rstrip("/")
+    for suffix in FORMATS:
+        if name.endswith(suffix):
+            return suffix
+    choices = ", ".join(f"{s} ({what})" for s, what in FORMATS.items())
+    raise ValueError(f"{path}: unknown export format; name the file with one of {choices}")
+
+
+def class_column(table: pd.DataFrame | None) -> str | None:
+    """The column with each cell's class: a prediction, a review's, a gating phenotype."""
+    if table is None:
+        return None
+    return next((c for c in CLASS_COLUMNS if c in table.columns), None)
+
+
+def export_cells(
+    path: str | Path,
+    *,
+    slide,
+    table: pd.DataFrame | None = None,
+    store=None,
+    regions=(),
+    pair=None,
+    classes_from: str | None = None,
+) -> Path:
+    """Write ``path``. ``slide``: the slide the cells are on (its pixels go into the Zarr
+    formats, its pixel size and channel names everywhere); ``table``: the cell table (needed
+    for the table formats); ``store``: its label store (outlines, labels); ``classes_from``:
+    the class column (default: the first of ``CLASS_COLUMNS`` present); ``pair``: the slide's
+    IF + H&E pair (SpatialData then holds the registered H&E too)."""
+    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.project import slide_name
+
+    path = Path(path)
+    suffix = export_format(path)
+    if table is None and suffix not in (".ome.zarr", ".zarr"):
+        raise ValueError(f"{path}: a {FORMATS[suffix]} export needs a cell table (quantify the cells first)")
+    column = classes_from or class_column(table)
+    if table is not None and column is not None and column not in table.columns:
+        raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
+    markers = [c for c in slide.channel_names if table is not None and c in table.columns]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in (".parquet", ".csv", ".tsv"):
+        return write_cell_table(table, path)
+    if suffix == ".h5ad":
+        return write_anndata(table, path, markers, image_id=slide_name(slide.path))
+    if suffix == ".geojson":
+        from napari_ifcell.io.qupath_geojson import write_cells_geojson
+
+        return write_cells_geojson(table, path, store=store, class_column=column, pixel_size_um=slide.pixel_size_um)
+    if suffix == ".ome.zarr":
+        from napari_ifcell.io.ome_zarr_export import write_ome_zarr
+
+        classes = table.set_index("CellID")[column] if table is not None and column else None
+        return write_ome_zarr(slide, path, store=store, classes=classes)
+    from napari_ifcell.io.spatialdata_export import write_spatialdata
+
+    return write_spatialdata(
+        slide,
+        path,
+        store=store,
+        table=table,
+        markers=markers,
+        regions=regions,
+        he_slide=pair.he_slide if pair is not None else None,
+        registration=pair.registration if pair is not None else None,
+    )
