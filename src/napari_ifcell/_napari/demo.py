@@ -11,6 +11,7 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
 
     from napari_ifcell._napari.classifier_widget import ClassifierWidget
     from napari_ifcell._napari.compare_widget import CompareWidget
+    from napari_ifcell._napari.export_widget import ExportWidget
     from napari_ifcell._napari.gating_widget import GatingWidget
     from napari_ifcell._napari.loader_widget import LoaderWidget
     from napari_ifcell._napari.review.widget import ReviewWidget
@@ -30,6 +31,7 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
         ("Classifier", ClassifierWidget),
         ("Review", ReviewWidget),
         ("Compare", CompareWidget),
+        ("Export", ExportWidget),
     ):
         viewer.window.add_dock_widget(widget(viewer), name=name, area="right", tabify=True)
     gating = viewer.window.dock_widgets["Gating"]

@@ -96,3 +96,39 @@ def export_cells(
         he_slide=pair.he_slide if pair is not None else None,
         registration=pair.registration if pair is not None else None,
     )
+
+
+def default_table(project) -> Path | None:
+    """A project's most complete table: predictions (they carry the gated columns), the gated
+    table, the quantified one; None without any."""
+    return next((p for p in (project.predictions, project.gated_table, project.cell_table) if p.is_file()), None)
+
+
+def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=None):
+    """``(table, table path, store, regions)`` of a slide: the files given, else its project's
+    (what exists of them). A store must be of this slide."""
+    from napari_ifcell.io.cell_table import read_cell_table
+    from napari_ifcell.io.label_store import LabelStore, slide_identity
+    from napari_ifcell.io.project import Project
+    from napari_ifcell.io.regions import load_regions
+
+    project = Project.for_slide(slide.path)
+    folder = Path(store_folder) if store_folder else project.labels
+    store = LabelStore.open(folder) if (folder / "store.json").is_file() else None
+    if store_folder and store is None:
+        raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
+    if store is not None:
+        if tuple(store.shape) != tuple(slide.shape):
+            raise ValueError(f"{folder}: the label store is {store.shape} px but {slide.path} is {slide.shape} px")
+        if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused
+            store.check_slide(slide_identity(slide))
+    table_path = Path(table_path) if table_path else default_table(project)
+    table = read_cell_table(table_path) if table_path is not None else None
+    regions_path = Path(regions_path) if regions_path else project.regions
+    regions = load_regions(regions_path) if regions_path.is_file() or regions_path != project.regions else []
+    if table is None and store is None:
+        raise ValueError(
+            f"{slide.path}: nothing to export: no cell table and no label store in {project.folder} "
+            "(segment and quantify first, or give the table / store)"
+        )
+    return table, table_path, store, regions

@@ -1,0 +1,104 @@
+"""Export dock widget: the slide on screen and its cells to QuPath GeoJSON, OME-Zarr,
+SpatialData, AnnData or a cell table — what the CLI's ``export`` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton
+
+from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.region_layer import layer_regions
+from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, slide_layer
+from napari_ifcell._napari.workers import run_in_background
+
+CHOICES = {
+    "QuPath GeoJSON (.geojson)": ".geojson",
+    "OME-Zarr image + labels (.ome.zarr)": ".ome.zarr",
+    "SpatialData (.zarr)": ".zarr",
+    "AnnData for scimap / squidpy (.h5ad)": ".h5ad",
+    "Cell table (.parquet)": ".parquet",
+    "Cell table (.csv)": ".csv",
+}
+
+
+class ExportWidget(Container):
+    def __init__(self, napari_viewer):
+        self.viewer = napari_viewer
+        self.format = ComboBox(label="Format", choices=list(CHOICES), value=next(iter(CHOICES)))
+        self.table_file = FileEdit(
+            label="Cell table",
+            mode="r",
+            filter="*.parquet *.csv *.tsv",
+            tooltip="empty: the project's predictions, gated or quantified table (the first that exists)",
+        )
+        self.classes = LineEdit(label="Class column", value="", tooltip="empty: predicted, class or phenotype")
+        self.output = LineEdit(label="Export to", value="", tooltip="empty: <slide>.ifcell/exports/<slide><suffix>")
+        self.export_button = PushButton(text="Export")
+        self.status = Label(value="Open a slide (Loader), then choose a format.")
+        super().__init__(
+            widgets=[self.format, self.table_file, self.classes, self.output, self.export_button, self.status]
+        )
+        self.status.native.setWordWrap(True)
+        self.max_width = 460
+        self.export_button.changed.connect(lambda: self.export())
+        self.format.changed.connect(self._suggest_output)
+        self._suggest_output()
+
+    def _suggest_output(self, *_) -> None:
+        """The project's exports folder, the format's suffix; a typed path keeps its folder."""
+        from napari_ifcell.io.project import Project, slide_name
+
+        layer = slide_layer(self.viewer)
+        if layer is None:
+            return
+        path = layer.metadata[PLUGIN_KEY]["path"]
+        folder = Path(self.output.value).parent if self.output.value else Project.for_slide(path).exports
+        self.output.value = str(folder / f"{slide_name(path)}{CHOICES[self.format.value]}")
+
+    def export(self, *, sync: bool | None = None):
+        from napari_ifcell.pipeline.export import export_cells, export_format, export_inputs
+
+        try:
+            if slide_layer(self.viewer) is None:
+                raise ValueError("open a slide first (Loader)")
+            if not self.output.value:
+                self._suggest_output()
+            out = Path(self.output.value)
+            export_format(out)
+            slide, pair = open_sources(self.viewer)
+            layer = layer_with_role(self.viewer, "regions")
+            regions = layer_regions(layer, float(slide_layer(self.viewer).scale[-1])) if layer is not None else None
+        except (ValueError, OSError) as exc:
+            self.status.value = f"Cannot export: {exc}"
+            return None
+        table_path = given_path(self.table_file)
+        classes = self.classes.value or None
+
+        def work():
+            table, used, store, project_regions = export_inputs(slide, table_path=table_path)
+            written = export_cells(
+                out,
+                slide=slide,
+                table=table,
+                store=store,
+                regions=project_regions if regions is None else regions,
+                pair=pair,
+                classes_from=classes,
+            )
+            n = len(table) if table is not None else len(store.index)
+            return written, n, used
+
+        self.status.value = f"Exporting to {out.name}…"
+        self.export_button.enabled = False
+        return run_in_background(work, on_done=self._done, on_error=self._failed, sync=sync)
+
+    def _done(self, result) -> None:
+        written, n, used = result
+        self.export_button.enabled = True
+        source = f" from {Path(used).name}" if used else " (outlines only: no cell table yet)"
+        self.status.value = f"Exported {n} cells{source} to {written}"
+
+    def _failed(self, exc: Exception) -> None:
+        self.export_button.enabled = True
+        self.status.value = f"Export failed: {exc}"

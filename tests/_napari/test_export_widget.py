@@ -1,0 +1,47 @@
+"""The Export widget in a real viewer: the slide on screen, its project's cells, every format."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+from napari_ifcell._napari.export_widget import CHOICES, ExportWidget
+from napari_ifcell._napari.loader_widget import LoaderWidget
+
+
+def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table, truth_store, tmp_path):
+    slide = tmp_path / "slide.ome.tif"
+    shutil.copy(small_pair.if_path, slide)
+    shutil.copytree(truth_store.folder, tmp_path / "slide.ifcell")  # the project's segmentation
+    table = small_table.assign(
+        phenotype=np.where(small_table["CD20"] > 2 * small_table["CD20"].median(), "B cell", "other")
+    )
+    table.to_parquet(tmp_path / "slide.ifcell" / "gated.parquet")  # what gating wrote
+    viewer = make_napari_viewer()
+    w = ExportWidget(viewer)
+    w.export_button.changed.emit(True)
+    assert w.status.value == "Cannot export: open a slide first (Loader)"
+    LoaderWidget(viewer).open_pair(slide, small_pair.he_path)
+    w._suggest_output()
+    assert w.output.value == str(tmp_path / "slide.ifcell" / "exports" / "slide.geojson")
+    w.export_button.changed.emit(True)  # the table left empty: the project's gated table
+    assert w.status.value.startswith(f"Exported {len(table)} cells from gated.parquet"), w.status.value
+    features = json.loads((tmp_path / "slide.ifcell" / "exports" / "slide.geojson").read_text())["features"]
+    assert (
+        sum(f["properties"]["classification"]["name"] == "B cell" for f in features)
+        == (table.phenotype == "B cell").sum()
+    )
+    # another format: the suggested name follows it
+    w.format.value = "OME-Zarr image + labels (.ome.zarr)"
+    assert w.output.value.endswith("slide.ome.zarr")
+    w.export_button.changed.emit(True)
+    assert w.status.value.startswith("Exported"), w.status.value
+    attrs = json.loads((tmp_path / "slide.ifcell" / "exports" / "slide.ome.zarr" / ".zattrs").read_text())
+    assert attrs["multiscales"][0]["axes"][0]["name"] == "c"
+    # an output named with an unknown format is refused, nothing written
+    w.output.value = str(tmp_path / "cells.xlsx")
+    w.export_button.changed.emit(True)
+    assert "unknown export format" in w.status.value and not (tmp_path / "cells.xlsx").exists()
+    assert set(CHOICES.values()) >= {".geojson", ".ome.zarr", ".zarr", ".h5ad"}
