@@ -13,6 +13,7 @@ import tifffile
 from napari_ifcell.io import open_pair, open_slide
 from napari_ifcell.io.label_store import LabelStore
 
+from .ngff_writer import write_ngff
 from .test_cli import run_cli
 
 Y0, X0, SIZE = 200, 300, 512  # a tissue region of the synthetic pair
@@ -197,20 +198,16 @@ def test_svs_with_one_level_keeps_thumbnail_label_and_macro_out(crops, tmp_path)
 def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_path, version):
     import zarr
     from ome_zarr.format import FormatV04, FormatV05
-    from ome_zarr.writer import write_image
 
     path = tmp_path / f"sample{version}.ome.zarr"
     root = zarr.open_group(path, mode="w", zarr_format=2 if version == "0.4" else 3)
-    window = {"start": 0, "end": 4000, "min": 0, "max": 65535}
-    write_image(
-        np.stack(crops[1::-1])[:, None],  # c, z, y, x with one z plane
+    write_ngff(
         root,
+        np.stack(crops[1::-1])[:, None],  # c, z, y, x with one z plane
         axes="czyx",
         fmt=FormatV04() if version == "0.4" else FormatV05(),
-        scale_factors=(2,),
-        scale={"y": 0.325, "x": 0.325},
-        axes_units={"y": "micrometer", "x": "micrometer"},
-        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("CD3e", "DAPI")]},
+        pixel_size_um=0.325,
+        names=("CD3e", "DAPI"),
     )
     with open_slide(path) as slide:
         assert slide.channel_names == ("CD3e", "DAPI") and slide.pixel_size_um == pytest.approx(0.325)
@@ -256,21 +253,11 @@ def test_a_store_of_another_slide_with_the_same_prefix_is_not_taken_for_a_legacy
 
 def test_bioformats2raw_layout_reads_its_first_image(crops, tmp_path):
     import zarr
-    from ome_zarr.writer import write_image
 
     path = tmp_path / "converted.ome.zarr"
     root = zarr.open_group(path, mode="w", zarr_format=2)
     root.attrs["bioformats2raw.layout"] = 3  # what bioformats2raw (and QuPath's converter) writes
-    window = {"start": 0, "end": 4000, "min": 0, "max": 65535}
-    write_image(
-        np.stack(crops[:2]),
-        root.create_group("0"),
-        axes="cyx",
-        scale_factors=(2,),
-        scale={"y": 0.65, "x": 0.65},
-        axes_units={"y": "micrometer", "x": "micrometer"},
-        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("Hoechst", "CD3e")]},
-    )
+    write_ngff(root.create_group("0"), np.stack(crops[:2]), axes="cyx", pixel_size_um=0.65, names=("Hoechst", "CD3e"))
     with open_slide(path) as slide:
         assert slide.channel_names == ("Hoechst", "CD3e") and slide.pixel_size_um == pytest.approx(0.65)
         a, b = slide.fingerprint(), slide.fingerprint()

@@ -95,10 +95,10 @@ def test_demo_opens_the_pair_with_the_loader_docked(tmp_path, qtbot):
     try:
         assert widget.pair is not None and len(viewer.layers) == 20
         assert viewer.window.dock_widgets["Loader"] is widget
-        assert {"Segment", "Gating", "Classifier", "Review", "Compare"} <= set(viewer.window.dock_widgets)
+        assert {"Segment", "Gating", "Classifier", "Review", "Compare", "Export"} <= set(viewer.window.dock_widgets)
         from qtpy.QtWidgets import QTabBar
 
-        tabs = [bar for bar in viewer.window._qt_window.findChildren(QTabBar) if bar.count() == 6]
+        tabs = [bar for bar in viewer.window._qt_window.findChildren(QTabBar) if bar.count() == 7]
         assert tabs and tabs[0].tabText(tabs[0].currentIndex()) == "Loader"  # the workflow's first step shows
     finally:
         viewer.close()

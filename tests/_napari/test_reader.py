@@ -65,20 +65,12 @@ def test_screenshot_shows_he_under_if(make_napari_viewer, small_pair):
 
 def test_ome_zarr_opens_through_the_reader(make_napari_viewer, tmp_path):
     import zarr
-    from ome_zarr.writer import write_image
+
+    from ..ngff_writer import write_ngff
 
     data = np.random.default_rng(4).integers(0, 3000, (2, 256, 320), dtype=np.uint16)
     path = tmp_path / "image.ome.zarr"
-    window = {"start": 0, "end": 3000, "min": 0, "max": 65535}
-    write_image(
-        data,
-        zarr.open_group(path, mode="w"),
-        axes="cyx",
-        scale_factors=(2,),
-        scale={"y": 0.5, "x": 0.5},
-        axes_units={"y": "micrometer", "x": "micrometer"},
-        omero={"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in ("Hoechst", "CD8a")]},
-    )
+    write_ngff(zarr.open_group(path, mode="w"), data, axes="cyx", pixel_size_um=0.5, names=("Hoechst", "CD8a"))
     assert callable(napari_get_reader(str(path)))
     viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin="napari-ifcell")
