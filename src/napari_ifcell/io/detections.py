@@ -1,8 +1,10 @@
-"""Nucleus detections of other models (HoVer-Net, TIAToolbox, QuPath), on the slide's grid.
+"""Nucleus detections of other models (HoVer-Net, TIAToolbox, QuPath, CellViT / CellViT++,
+HistoPLUS), on the slide's grid.
 
 Every reader returns one table: ``y, x`` (level-0 row / column of the IF grid), ``type`` (the
 model's type id or class name), ``prob`` and, when the file has them, ``contour`` (``(K, 2)``
-row / column arrays). The model's pixels are turned into the slide's by a :class:`Frame`:
+row / column arrays). CellViT's JSON and GeoJSON (``.snappy``-compressed too) and HistoPLUS's
+``cell_masks.json`` carry class names, which become ``type``. The model's pixels are turned into the slide's by a :class:`Frame`:
 the resolution the model ran at (HoVer-Net is often run at 0.5 µm/px on 0.25-0.325 µm slides),
 where its image started, and the H&E-to-IF registration offset.
 """
@@ -16,7 +18,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat", "qupath-geojson")
+FORMATS = (
+    "hovernet-json",
+    "tiatoolbox",
+    "tiatoolbox-dat",
+    "qupath-geojson",
+    "cellvit-json",
+    "cellvit-geojson",
+    "histoplus-json",
+)
 COLUMNS = ("y", "x", "type", "prob", "contour")
 
 
@@ -50,17 +60,24 @@ def detect_format(path: str | Path, doc=None) -> str:
     """The format of a detection file, from its name or (``.json``) its content; ``doc``: the
     file's JSON if already read."""
     path = Path(path)
-    name = path.name.lower()
+    name = path.name.lower().removesuffix(".snappy")
     if name.endswith(".dat"):
         return "tiatoolbox-dat"
     if name.endswith(".zarr") or path.is_dir():
         return "tiatoolbox"
+    if name.endswith((".geojson", ".json")):
+        doc = _read_json(path) if doc is None else doc
+        if _is_cellvit_geojson(doc):
+            return "cellvit-geojson"
     if name.endswith(".geojson"):
         return "qupath-geojson"
     if name.endswith(".json"):
-        doc = _read_json(path) if doc is None else doc
         if isinstance(doc, dict) and "nuc" in doc:
             return "hovernet-json"
+        if isinstance(doc, dict) and isinstance(doc.get("cells"), list):
+            return "cellvit-json"
+        if isinstance(doc, dict) and isinstance(doc.get("cell_masks"), list):
+            return "histoplus-json"
         if isinstance(doc, dict) and "centroid" in doc:
             return "tiatoolbox"
         if isinstance(doc, list) or (isinstance(doc, dict) and doc.get("type") in ("FeatureCollection", "Feature")):
@@ -73,7 +90,8 @@ def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", tru
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such detection file")
-    is_json = path.is_file() and path.suffix.lower() in (".json", ".geojson") and format != "tiatoolbox-dat"
+    suffix = Path(path.name.lower().removesuffix(".snappy")).suffix
+    is_json = path.is_file() and suffix in (".json", ".geojson") and format != "tiatoolbox-dat"
     doc = _read_json(path) if is_json else None  # read once: HoVer-Net files of a slide run to gigabytes
     fmt = detect_format(path, doc) if format == "auto" else format
     if fmt == "hovernet-json":
@@ -84,6 +102,12 @@ def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", tru
         rows = _tiatoolbox_rows(path, _read_dat(path, trust=trust))
     elif fmt == "qupath-geojson":
         rows = _geojson_rows(path, doc if is_json else _read_json(path))
+    elif fmt == "cellvit-json":
+        rows = _cellvit_rows(path, doc if is_json else _read_json(path))
+    elif fmt == "cellvit-geojson":
+        rows = _cellvit_geojson_rows(path, doc if is_json else _read_json(path))
+    elif fmt == "histoplus-json":
+        rows = _histoplus_rows(path, doc if is_json else _read_json(path))
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return _to_slide(rows, frame)
@@ -184,6 +208,113 @@ def _geojson_rows(path: Path, doc):
     return centroids, types, probs, contours
 
 
+def _cellvit_rows(path: Path, doc) -> tuple[list, list, list, list]:
+    """CellViT / CellViT++ ``cells.json`` (``cell_detection.json``): ``cells`` with ``centroid``
+    and ``contour`` in x / y level-0 pixels of the slide it ran on, ``type`` an id named by the
+    file's ``type_map`` (name -> id in CellViT, id -> name in CellViT++)."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), list):
+        raise DetectionFileError(f"{path}: expected CellViT JSON with a 'cells' list")
+    names = _type_names(doc.get("type_map"), path)
+    centroids, types, probs, contours = [], [], [], []
+    for i, cell in enumerate(doc["cells"]):
+        where = f"{path}: cells[{i}]"
+        if not isinstance(cell, dict):
+            raise DetectionFileError(f"{where}: expected an object with centroid, contour, type")
+        centroids.append(_pair(cell.get("centroid"), f"{where}.centroid", "[x, y]"))
+        kind = cell.get("type", 0)
+        types.append(names.get(str(kind), str(kind)))
+        probs.append(_number(cell.get("type_prob")))
+        contours.append(_points(cell.get("contour"), f"{where}.contour"))
+    return centroids, types, probs, contours
+
+
+def _type_names(type_map, path: Path) -> dict[str, str]:
+    """``{id as text: name}`` from either direction of a CellViT ``type_map``."""
+    if type_map is None:
+        return {}
+    if not isinstance(type_map, dict):
+        raise DetectionFileError(f"{path}: type_map: expected an object of type ids and names")
+    if all(isinstance(v, int) for v in type_map.values()):
+        return {str(v): str(k) for k, v in type_map.items()}  # CellViT: {"Neoplastic": 1}
+    return {str(k): str(v) for k, v in type_map.items()}  # CellViT++: {"1": "Neoplastic"}
+
+
+def _is_cellvit_geojson(doc) -> bool:
+    """CellViT's GeoJSON: a plain list of Features, one per class, each a MultiPolygon (outlines)
+    or MultiPoint (centroids) of all that class's cells."""
+    return (
+        isinstance(doc, list)
+        and bool(doc)
+        and all(
+            isinstance(f, dict) and (f.get("geometry") or {}).get("type") in ("MultiPolygon", "MultiPoint") for f in doc
+        )
+    )
+
+
+def _cellvit_geojson_rows(path: Path, doc) -> tuple[list, list, list, list]:
+    if not _is_cellvit_geojson(doc):
+        raise DetectionFileError(f"{path}: expected CellViT GeoJSON: a list of MultiPolygon / MultiPoint features")
+    centroids: list[np.ndarray] = []
+    types: list[str] = []
+    probs: list[float] = []
+    contours: list[np.ndarray | None] = []
+    for i, feature in enumerate(doc):
+        where = f"{path}: [{i}].geometry.coordinates"
+        name = _class_name((feature.get("properties") or {}).get("classification"))
+        geometry = feature["geometry"]
+        parts = geometry.get("coordinates")
+        if not isinstance(parts, list):
+            raise DetectionFileError(f"{where}: expected a list")
+        for j, part in enumerate(parts):
+            if geometry["type"] == "MultiPoint":
+                centroids.append(_pair(part, f"{where}[{j}]", "[x, y]"))
+                contours.append(None)
+            else:
+                ring = _points(part[0] if isinstance(part, list) and part else None, f"{where}[{j}][0]")
+                if ring is None:
+                    raise DetectionFileError(f"{where}[{j}]: expected a polygon: a list of rings of [x, y]")
+                centroids.append(_polygon_centroid(ring))
+                contours.append(ring)
+            types.append(name)
+            probs.append(np.nan)
+    return centroids, types, probs, contours
+
+
+def _histoplus_rows(path: Path, doc) -> tuple[list, list, list, list]:
+    """HistoPLUS ``cell_masks.json``: per tile of its DeepZoom grid (``x``, ``y``: tile column and
+    row; tiles of ``width`` px), cells with ``centroid`` and ``coordinates`` in x / y pixels of
+    the tile, at the DeepZoom level it stored (about 0.5 µm/px: give that as the model's
+    resolution), and a ``cell_type`` name."""
+    tiles = doc.get("cell_masks") if isinstance(doc, dict) else None
+    if not isinstance(tiles, list):
+        raise DetectionFileError(f"{path}: expected HistoPLUS JSON with a 'cell_masks' list of tiles")
+    sizes = [float(t["width"]) for t in tiles if isinstance(t, dict) and isinstance(t.get("width"), (int, float))]
+    tile_size = max(sizes, default=224.0)  # edge tiles are narrower; the grid steps by the full size
+    centroids, types, probs, contours = [], [], [], []
+    for i, tile in enumerate(tiles):
+        where = f"{path}: cell_masks[{i}]"
+        if not isinstance(tile, dict) or not isinstance(tile.get("masks"), list):
+            raise DetectionFileError(f"{where}: expected a tile with x, y, width, height and 'masks'")
+        origin = _pair([tile.get("x"), tile.get("y")], f"{where}.x/y", "tile column and row numbers") * tile_size
+        for j, mask in enumerate(tile["masks"]):
+            cell = f"{where}.masks[{j}]"
+            if not isinstance(mask, dict):
+                raise DetectionFileError(f"{cell}: expected an object with centroid, coordinates, cell_type")
+            centroids.append(_pair(mask.get("centroid"), f"{cell}.centroid", "[x, y]") + origin)
+            ring = _points(mask.get("coordinates"), f"{cell}.coordinates")
+            contours.append(None if ring is None else ring + origin)
+            types.append(str(mask.get("cell_type", "")))
+            probs.append(_number(mask.get("confidence")))
+    return centroids, types, probs, contours
+
+
+def _number(value) -> float:
+    try:
+        return float(value) if value is not None else np.nan
+    except (TypeError, ValueError):
+        return np.nan
+
+
 def _class_name(classification) -> str:
     """QuPath's classification: ``{name}``, or ``{names: [...]}`` for a derived class (written
     ``"Tumor: Positive"`` in QuPath)."""
@@ -198,11 +329,7 @@ def _measurement(measurements, name: str) -> float:
     """One measurement from QuPath's ``{name: value}`` (0.4+) or ``[{name, value}]`` (before)."""
     if isinstance(measurements, list):
         measurements = {m.get("name"): m.get("value") for m in measurements if isinstance(m, dict)}
-    value = measurements.get(name) if isinstance(measurements, dict) else None
-    try:
-        return float(value) if value is not None else np.nan
-    except (TypeError, ValueError):
-        return np.nan
+    return _number(measurements.get(name) if isinstance(measurements, dict) else None)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -223,7 +350,10 @@ def _to_slide(rows, frame: Frame) -> pd.DataFrame:
 
 
 def _pair(value, where: str, expected: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=float) if value is not None else np.zeros(0)
+    try:
+        arr = np.asarray(value, dtype=float) if value is not None else np.zeros(0)
+    except (TypeError, ValueError):
+        arr = np.zeros(0)
     if arr.shape != (2,) or not np.isfinite(arr).all():
         raise DetectionFileError(f"{where}: expected {expected}, got {value!r:.60}")
     return arr
@@ -232,7 +362,10 @@ def _pair(value, where: str, expected: str) -> np.ndarray:
 def _points(value, where: str) -> np.ndarray | None:
     if value is None:
         return None
-    arr = np.asarray(value, dtype=float)
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise DetectionFileError(f"{where}: expected a list of [x, y] points") from None
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise DetectionFileError(f"{where}: expected a list of [x, y] points")
     return arr
@@ -248,10 +381,27 @@ def _polygon_centroid(xy: np.ndarray) -> np.ndarray:
 
 
 def _read_json(path: Path):
+    if path.name.lower().endswith(".snappy"):
+        return _read_snappy_json(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise DetectionFileError(f"{path}: not a readable JSON file ({exc})") from None
+
+
+def _read_snappy_json(path: Path):
+    """CellViT++ ``--compression``: the whole JSON text compressed as one snappy block."""
+    try:
+        import snappy
+    except ImportError:
+        raise DetectionFileError(
+            f"{path}: a snappy-compressed CellViT file; pip install python-snappy to read it "
+            "(or run CellViT without --compression)"
+        ) from None
+    try:
+        return json.loads(snappy.decompress(path.read_bytes()))
+    except Exception as exc:  # noqa: BLE001 - any decoding failure is a bad file to the user
+        raise DetectionFileError(f"{path}: not a readable snappy-compressed JSON file ({exc})") from None
 
 
 def _read_zarr(path: Path) -> dict:

@@ -61,12 +61,23 @@ PRESETS = {
         {"lymphocyte"},
         0.5,
     ),
+    # CellViT / CellViT++ write class names (PanNuke's by default, or a classifier's taxonomy:
+    # Lizard, CoNSeP, NuCLS, PanopTILs, ...); their coordinates are the slide's level 0
+    "cellvit": TypeMap(
+        names={},
+        classes={
+            **{n: LYMPHOCYTE for n in ("inflammatory", "lymphocyte", "lymphocytes", "tils", "stil")},
+            "background": None,
+        },
+    ),
+    # HistoPLUS's 14 cell types; its coordinates are those of its ~0.5 µm/px DeepZoom level
+    "histoplus": TypeMap(names={}, classes={"lymphocytes": LYMPHOCYTE, "background": None}, um_per_px=0.5),
 }
 
 
 def type_map(spec: str | dict) -> TypeMap:
-    """A preset by name (``pannuke``, ``monusac``, ``consep``, ``lizard``, or ``names`` for
-    files that carry class names) or a custom map
+    """A preset by name (``pannuke``, ``monusac``, ``consep``, ``lizard``, ``cellvit``,
+    ``histoplus``, or ``names`` for files that carry our class names) or a custom map
     ``{"names": {id: name}, "classes": {name: class}, "um_per_px": ..., "default": ...}``;
     a plain ``{id or name: class}`` dict is accepted too."""
     if isinstance(spec, TypeMap):
