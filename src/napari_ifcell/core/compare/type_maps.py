@@ -66,7 +66,7 @@ PRESETS = {
     "cellvit": TypeMap(
         names={},
         classes={
-            **{n: LYMPHOCYTE for n in ("inflammatory", "lymphocyte", "lymphocytes", "tils", "stil")},
+            **dict.fromkeys(("inflammatory", "lymphocyte", "lymphocytes", "tils", "stil"), LYMPHOCYTE),
             "background": None,
         },
     ),
