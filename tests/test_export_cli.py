@@ -76,3 +76,29 @@ def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsy
     # GeoJSON without a table
     assert main(["export", "--if", str(lonely), "--store", str(tmp_path), "--out", str(tmp_path / "a.geojson")]) == 2
     assert "no label store" in capsys.readouterr().err
+
+
+def test_exports_refuse_what_would_be_wrong_or_destructive(gated, small_pair, truth_store, tmp_path):
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.export import class_column, export_cells, export_inputs
+
+    path, table = gated
+    with open_slide(small_pair.if_path) as slide:
+        # the slide itself, its store, a folder that is not an export: never written over
+        zarr_slide = export_cells(tmp_path / "slide.ome.zarr", slide=slide, store=truth_store)
+        with open_slide(zarr_slide) as again, pytest.raises(ValueError, match="the slide or its label store itself"):
+            export_cells(zarr_slide, slide=again)
+        keep = tmp_path / "mine.zarr"
+        keep.mkdir()
+        (keep / "notes.txt").write_text("mine")
+        with pytest.raises(ValueError, match="not a Zarr export is in the way"):
+            export_cells(keep, slide=slide, table=table, store=truth_store)
+        assert (keep / "notes.txt").read_text() == "mine"
+        # a table of another segmentation does not borrow this store's outlines
+        other = table.assign(CellID=table["CellID"] + 10**6)
+        other.to_parquet(tmp_path / "other.parquet")
+        with pytest.raises(ValueError, match="not in the label store"):
+            export_inputs(slide, table_path=tmp_path / "other.parquet", store_folder=truth_store.folder)
+    # a reviewed table's classes are the people's (class), not the model's prediction
+    reviewed = table.assign(predicted="other", review_status="corrected", **{"class": "B cell"})
+    assert class_column(reviewed) == "class" and class_column(table) == "phenotype"

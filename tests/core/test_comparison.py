@@ -98,3 +98,26 @@ def test_agreement_total_counts_each_cell_once():
     assert table.loc["Total", "cells_a"] == 11 and table.loc["Total", "matched"] == 11
     assert table.loc["Total", "same_class"] == 10
     assert list(table.index) == ["A", "B", "Total"]
+
+
+def test_total_with_mask_matching_in_some_regions_only():
+    # A's model cells have contours (a mask matcher), B's do not (centroid matching): the
+    # Total pairs each region's cells the way its own row does
+    a, b = Region.rectangle("A", 0, 0, 100, 100), Region.rectangle("B", 0, 200, 100, 100)
+    truth = cells([(50, 50, "lymphocyte"), (50, 250, "lymphocyte")])
+    predicted = cells([(50, 51, "lymphocyte"), (50, 251, "lymphocyte")])
+
+    def mask_match(t_rows, p_rows):  # rows within region A's cells: its one cell pairs with the one prediction
+        return np.array([[0, 0]] if len(t_rows) and len(p_rows) else [], np.int64).reshape(-1, 2)
+
+    counts, _ = comparison_counts(
+        [a, b], truth, {"m": predicted}, um_per_px=0.325, iou_matchers={("A", "m"): mask_match}
+    )
+    rows = counts.set_index(["region", "class"]).loc[:, ["tp", "fp", "fn"]]
+    assert rows.loc[("A", "lymphocyte")].tolist() == [1, 0, 0] and rows.loc[("B", "lymphocyte")].tolist() == [1, 0, 0]
+    assert rows.loc[("Total", "lymphocyte")].tolist() == [2, 0, 0]
+
+
+def test_a_region_called_total_is_refused():
+    with pytest.raises(ValueError, match="may not be called 'Total'"):
+        comparison_counts([Region.rectangle("Total", 0, 0, 10, 10)], cells([]), {}, um_per_px=0.325)

@@ -130,7 +130,10 @@ def test_qupath_geojson_polygons_and_points(tmp_path):
     path = tmp_path / "cells.geojson"
     path.write_text(json.dumps(doc))
     cells = read_detections(path, SAME)
-    assert cells[["y", "x"]].to_numpy().tolist() == [[40.0, 15.0], [3.0, 7.0]]  # annotation skipped
+    assert cells[["y", "x"]].to_numpy().tolist() == [
+        [39.5, 14.5],
+        [2.5, 6.5],
+    ]  # annotation skipped; QuPath pixel corners -> centres
     names = type_map("names")
     assert [names.class_of(t) for t in cells["type"]] == ["lymphocyte", "other"]
 

@@ -67,6 +67,8 @@ def test_ngff_04_metadata_and_our_reader(exported, small_pair, truth_store):
     assert scales[0] == [1.0, 0.325, 0.325] and scales[1][1] == pytest.approx(0.65, rel=0.01)
     assert json.loads((out / "labels" / ".zattrs").read_text())["labels"] == ["nuclei"]
     labels = zarr.open_group(out / "labels" / "nuclei", mode="r")
+    # NGFF 0.4: a label image has as many levels as its image
+    assert len(labels.attrs["multiscales"][0]["datasets"]) == len(multiscale["datasets"])
     first = labels.attrs["multiscales"][0]["datasets"][0]["path"]
     assert np.array_equal(labels[first][:], truth_store.levels[0][:])
     assert labels.attrs["image-label"]["source"] == {"image": "../../"}

@@ -110,4 +110,4 @@ def test_qupath_03_measurement_lists_and_derived_classes_are_read(tmp_path):
     cells = read_detections(tmp_path / "old.geojson", Frame(PX, PX))
     assert cells["type"].tolist() == ["Tumor: Positive"]
     assert cells["prob"].tolist() == [0.75]
-    assert (cells["y"].iloc[0], cells["x"].iloc[0]) == pytest.approx((15, 15))
+    assert (cells["y"].iloc[0], cells["x"].iloc[0]) == pytest.approx((14.5, 14.5))  # pixel corners -> centres

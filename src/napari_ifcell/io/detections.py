@@ -193,8 +193,9 @@ def _geojson_rows(path: Path, doc):
             raise DetectionFileError(f"{where}.geometry: expected a Polygon or Point, got {geometry!r:.80}")
         types.append(_class_name(props.get("classification")))
         probs.append(_measurement(props.get("measurements"), "prob"))
+        # QuPath's coordinates are pixel corners; ours pixel-centre indices: half a pixel back
         if geometry["type"] == "Point":
-            centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]"))
+            centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]") - 0.5)
             contours.append(None)
             continue
         rings = geometry.get("coordinates")
@@ -203,6 +204,7 @@ def _geojson_rows(path: Path, doc):
         ring = _points(rings[0], f"{where}.geometry.coordinates[0]")
         if ring is None:
             raise DetectionFileError(f"{where}.geometry.coordinates[0]: expected a list of [x, y] points")
+        ring = ring - 0.5
         centroids.append(_polygon_centroid(ring))
         contours.append(ring)
     return centroids, types, probs, contours
@@ -288,7 +290,12 @@ def _histoplus_rows(path: Path, doc) -> tuple[list, list, list, list]:
     tiles = doc.get("cell_masks") if isinstance(doc, dict) else None
     if not isinstance(tiles, list):
         raise DetectionFileError(f"{path}: expected HistoPLUS JSON with a 'cell_masks' list of tiles")
-    sizes = [float(t["width"]) for t in tiles if isinstance(t, dict) and isinstance(t.get("width"), (int, float))]
+    sizes = [
+        float(t[side])
+        for t in tiles
+        for side in ("width", "height")
+        if isinstance(t, dict) and isinstance(t.get(side), (int, float))
+    ]
     tile_size = max(sizes, default=224.0)  # edge tiles are narrower; the grid steps by the full size
     centroids, types, probs, contours = [], [], [], []
     for i, tile in enumerate(tiles):

@@ -68,7 +68,8 @@ def write_ome_zarr(
             metadata={"omero": _omero(slide, levels[-1])},
         )
         if store is not None:
-            _write_labels(write_multiscale_labels, FormatV04(), group, store, classes, label_name, px)
+            shapes = [tuple(level.shape[1:]) for level in levels]
+            _write_labels(write_multiscale_labels, FormatV04(), group, store, classes, label_name, px, shapes)
         replace_folder(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -116,10 +117,27 @@ def _omero(slide, thumbnail) -> dict:
     return {"name": slide.path.name, "rdefs": {"model": "color"}, "channels": channels}
 
 
-def _write_labels(write_multiscale_labels, fmt, group, store, classes, name, px) -> None:
+def _label_pyramid(store, shapes) -> list:
+    """The store's labels at each of the image's level shapes (NGFF: a label image has the
+    image's levels): a store level of that shape, else level 0 sampled by nearest neighbour."""
     import dask.array as da
 
-    pyramid = [da.from_zarr(level).rechunk(CHUNK) for level in store.levels]
+    by_shape = {tuple(level.shape): level for level in store.levels}
+    level0 = da.from_zarr(store.levels[0])
+    h0, w0 = store.shape
+    out = []
+    for h, w in shapes:
+        if (h, w) in by_shape:
+            out.append(da.from_zarr(by_shape[(h, w)]).rechunk(CHUNK))
+            continue
+        rows = np.minimum((np.arange(h) + 0.5) * h0 / h, h0 - 1).astype(np.int64)
+        cols = np.minimum((np.arange(w) + 0.5) * w0 / w, w0 - 1).astype(np.int64)
+        out.append(level0[rows][:, cols].rechunk(CHUNK))
+    return out
+
+
+def _write_labels(write_multiscale_labels, fmt, group, store, classes, name, px, shapes) -> None:
+    pyramid = _label_pyramid(store, shapes)
     h0, w0 = store.shape
     index = store.index
     ids = index["CellID"].to_numpy(np.int64)

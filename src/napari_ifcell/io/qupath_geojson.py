@@ -6,7 +6,8 @@ One Feature per cell, as QuPath's own object adapter writes a cell object: ``id`
 ``properties`` with ``objectType: "cell"``, ``classification: {name, color}``,
 ``measurements`` as a ``{name: value}`` object (QuPath's naming: ``"Nucleus: CD3e mean"``,
 ``"Cytoplasm: ..."`` for the ring, ``"Nucleus: Area µm^2"``) and ``metadata.CellID``.
-Coordinates are level-0 pixel x / y of the slide, as QuPath expects.
+Coordinates are level-0 pixel x / y of the slide in QuPath's convention: pixel (row r, column c)
+covers [c, c + 1] x [r, r + 1], so a point is half a pixel on from our pixel-centre indices.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ def cell_id_uuid(cell_id: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{int(cell_id)}"))
 
 
-def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0) -> dict[int, np.ndarray]:
-    """``{CellID: (K, 2) x/y closed ring}`` from a label reader ``read(y, x, h, w)`` and the
-    cells' bounding boxes (``y0, x0, y1, x1``); blocks of the slide are read once each.
-    ``expand_px`` > 0 outlines the cells grown by that many pixels (neighbours never overlap,
-    as in quantification) instead of the nuclei."""
+def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) -> dict[int, np.ndarray]:
+    """``{CellID: (K, 2) x/y closed ring}`` (QuPath's pixel-corner coordinates) from a label
+    reader ``read(y, x, h, w)`` and the cells' bounding boxes (``y0, x0, y1, x1``); blocks of the
+    slide are read once each. ``expand_px`` > 0 outlines the cells grown by that many pixels
+    (neighbours never overlap, as in quantification) instead of the nuclei; ``shape`` (the
+    slide's height, width) keeps grown outlines on the slide."""
     from skimage.measure import find_contours
     from skimage.segmentation import expand_labels
 
@@ -76,8 +78,10 @@ def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0) -> dict[int,
             contours = find_contours((sub == cell_id).astype(float), 0.5)
             if not contours:
                 continue
-            ring = max(contours, key=len)  # (row, col), relative to sub
-            xy = np.column_stack([ring[:, 1] + left, ring[:, 0] + top])
+            ring = max(contours, key=len)  # (row, col) between pixel centres, relative to sub
+            xy = np.column_stack([ring[:, 1] + left, ring[:, 0] + top]) + 0.5  # -> pixel corners
+            if shape is not None:
+                xy = np.clip(xy, 0, [shape[1], shape[0]])
             if not np.array_equal(xy[0], xy[-1]):
                 xy = np.vstack([xy, xy[:1]])
             out[int(cell_id)] = np.round(xy, 2)
@@ -87,7 +91,7 @@ def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0) -> dict[int,
 def store_outlines(store, cell_ids, *, expand_px: int = 0) -> dict[int, np.ndarray]:
     """:func:`cell_outlines` of the cells ``cell_ids`` of a label store (boxes from its index)."""
     index = store.index
-    return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)], expand_px=expand_px)
+    return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)], expand_px=expand_px, shape=store.shape)
 
 
 def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dict[str, tuple[str, float]]:
@@ -138,7 +142,7 @@ def cells_geojson(
             feature["geometry"] = _polygon(outline)
             feature["nucleusGeometry"] = _polygon(nucleus)
         else:
-            feature["geometry"] = {"type": "Point", "coordinates": [xs[i], ys[i]]}
+            feature["geometry"] = {"type": "Point", "coordinates": [xs[i] + 0.5, ys[i] + 0.5]}
         if isinstance(names[i], str):
             props["classification"] = {"name": names[i], "color": list(CLASS_COLOURS.get(names[i], UNKNOWN_COLOUR))}
         values = {name: float(v[i]) for name, v in measured.items() if np.isfinite(v[i])}

@@ -5,7 +5,8 @@ Elements, all in one ``global`` coordinate system in micrometres on the IF grid:
 ``images/<slide>`` (multiscale, channel names as ``c``) and, for a pair, ``images/he`` placed
 by its pixel size and registration offset; ``labels/nuclei`` (the label store);
 ``tables/table`` (AnnData: marker means as X, the rest of the cell table in obs, annotating
-``nuclei`` through ``region`` / ``CellID``); ``shapes/regions`` (the named regions).
+``nuclei`` through ``region`` / ``CellID``; its ``obsm["spatial"]`` stays in level-0 pixels, as
+squidpy expects); ``shapes/regions`` (the named regions).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.io.atomic import replace_folder
+from napari_ifcell.io.project import slide_name
 
 SCALE_FACTORS_UNTIL = 1024  # pyramids go down to about this many pixels
 
@@ -93,7 +95,7 @@ def write_spatialdata(
     if table is not None:
         from napari_ifcell.io.cell_table import to_anndata
 
-        adata = to_anndata(_plain_obs(table), markers, image_id=slide.path.name)
+        adata = to_anndata(_plain_obs(table), markers, image_id=slide_name(slide.path))
         adata.obs["region"] = pd.Categorical(["nuclei"] * adata.n_obs)
         adata.obs["CellID"] = adata.obs["CellID"].astype(np.int64)
         elements["tables"] = {
@@ -119,12 +121,7 @@ def write_spatialdata(
 
 def element_name(path: Path) -> str:
     """A SpatialData element name from a slide's file name (letters, digits, ``_ - .``)."""
-    stem = path.name
-    for suffix in (".ome.tiff", ".ome.tif", ".ome.zarr", ".tiff", ".tif", ".svs", ".zarr"):
-        if stem.lower().endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "slide"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", slide_name(path)) or "slide"
 
 
 def _cyx(slide):

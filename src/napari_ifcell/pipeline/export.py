@@ -24,7 +24,7 @@ FORMATS = {
     ".ome.zarr": "OME-Zarr",
     ".zarr": "SpatialData",
 }
-CLASS_COLUMNS = ("predicted", "reviewed_class", "class", "phenotype")
+CLASS_COLUMNS = ("predicted", "phenotype", "class")
 
 
 def export_format(path: str | Path) -> str:
@@ -38,10 +38,36 @@ def export_format(path: str | Path) -> str:
 
 
 def class_column(table: pd.DataFrame | None) -> str | None:
-    """The column with each cell's class: a prediction, a review's, a gating phenotype."""
+    """The column with each cell's class: a reviewed table's ``class`` (the person's label, else
+    the automatic one), else a prediction, else the gating phenotype."""
     if table is None:
         return None
+    if "review_status" in table.columns and "class" in table.columns:
+        return "class"
     return next((c for c in CLASS_COLUMNS if c in table.columns), None)
+
+
+def table_markers(table: pd.DataFrame, slide) -> list[str]:
+    """The columns that become AnnData's X: the slide's channels, else Orion's, else the class
+    probabilities of a prediction table."""
+    from napari_ifcell.orion import ORION_CHANNELS
+
+    for names in (slide.channel_names, ORION_CHANNELS):
+        markers = [c for c in names if c in table.columns]
+        if markers:
+            return markers
+    return [c for c in table.columns if str(c).startswith("prob_")]
+
+
+def check_target(path: Path, slide, store) -> None:
+    """Refuse to write over the slide, its label store, or a folder that is not an export."""
+    target = path.resolve()
+    if target == Path(slide.path).resolve() or (store is not None and target == Path(store.folder).resolve()):
+        raise ValueError(f"{path}: this is the slide or its label store itself; export to another name")
+    if target.is_file() and path.name.lower().endswith(".zarr"):
+        raise ValueError(f"{path}: a file is in the way of the Zarr folder; move it or choose another name")
+    if target.is_dir() and not any((target / name).is_file() for name in ("zarr.json", ".zgroup", ".zattrs")):
+        raise ValueError(f"{path}: a folder that is not a Zarr export is in the way; move it or choose another name")
 
 
 def export_cells(
@@ -69,11 +95,14 @@ def export_cells(
     column = classes_from or class_column(table)
     if table is not None and column is not None and column not in table.columns:
         raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
-    markers = [c for c in slide.channel_names if table is not None and c in table.columns]
+    markers = table_markers(table, slide) if table is not None else []
+    check_target(path, slide, store)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix in (".parquet", ".csv", ".tsv"):
         return write_cell_table(table, path)
     if suffix == ".h5ad":
+        if not markers:
+            raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
         return write_anndata(table, path, markers, image_id=slide_name(slide.path))
     if suffix == ".geojson":
         from napari_ifcell.io.qupath_geojson import write_cells_geojson
@@ -126,6 +155,13 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     table = read_cell_table(table_path) if table_path is not None else None
     regions_path = Path(regions_path) if regions_path else project.regions
     regions = load_regions(regions_path) if regions_path.is_file() or regions_path != project.regions else []
+    if table is not None and store is not None and len(store.index):
+        unknown = ~table["CellID"].isin(store.index["CellID"])
+        if unknown.any():
+            raise ValueError(
+                f"{table_path}: {int(unknown.sum())} of {len(table)} cells (CellID {int(table['CellID'][unknown].iloc[0])}, ...) "
+                f"are not in the label store {store.folder}; the table is of another segmentation"
+            )
     if table is None and store is None:
         raise ValueError(
             f"{slide.path}: nothing to export: no cell table and no label store in {project.folder} "

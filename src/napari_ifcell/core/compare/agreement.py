@@ -20,6 +20,10 @@ def model_agreement(regions, models: dict[str, pd.DataFrame], *, um_per_px: floa
     ``y, x`` (level-0 px) and ``class``."""
     if len(models) < 2:
         raise ValueError("model-vs-model agreement needs at least two models")
+    if not regions:
+        raise ValueError("no regions to compare in; draw or load at least one")
+    if any(region.name == "Total" for region in regions):
+        raise ValueError("a region may not be called 'Total': that name is the report's row for all regions")
     inside = {name: [region.contains(cells["y"], cells["x"]) for region in regions] for name, cells in models.items()}
     rows: list[list] = []
     for i, region in enumerate(regions):

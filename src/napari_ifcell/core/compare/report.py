@@ -11,6 +11,7 @@ regions counts once) and computes P / R / F1 from its counts, not by averaging r
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,8 @@ def comparison_counts(
     not count a cell twice. ``iou_matchers[(region name, model)]`` switches a pair to mask
     matching (see :func:`score_cells`; rows there are positions within the region's cells).
     """
+    if any(region.name == "Total" for region in regions):
+        raise ValueError("a region may not be called 'Total': that name is the report's row for all regions")
     out = []
     matchers = iou_matchers or {}
     outcomes = {}
@@ -128,7 +131,13 @@ def comparison_counts(
         p_union = np.unique(np.concatenate(p_inside)) if regions else np.zeros(0, np.int64)
         union_matcher = None
         if any((region.name, name) in matchers for region in regions):
-            union_matcher = _union_matcher(regions, name, matchers, t_inside, p_inside, t_union, p_union)
+            centroid = partial(
+                match_points,
+                radius_um=radius_um,
+            )
+            union_matcher = _union_matcher(
+                regions, name, matchers, (t_inside, p_inside), (t_union, p_union), truth, predicted, um_per_px, centroid
+            )
         total, t_out, p_out = _scored(
             "Total",
             name,
@@ -160,21 +169,34 @@ def _scored(region, model, t, p, classes, matcher, um_per_px, radius_um, *, outc
     return (counts, t_out, p_out) if outcomes else counts
 
 
-def _union_matcher(regions, model, matchers, t_inside, p_inside, t_union, p_union):
+def _union_matcher(regions, model, matchers, inside, union, truth, predicted, um_per_px, centroid):
     """A mask matcher over the union of the regions from the regions' own: IoU > 0.5 pairs are
-    one-to-one whatever the region, so the union's pairs are the regions' pairs, each once."""
+    one-to-one whatever the region, so the union's pairs are the regions' pairs, each once. A
+    region without a mask matcher (a model without contours there) pairs by centroid, as its
+    own row does."""
+    (t_inside, p_inside), (t_union, p_union) = inside, union
+    t_um = truth[["y", "x"]].to_numpy(float) * um_per_px
+    p_um = predicted[["y", "x"]].to_numpy(float) * um_per_px
 
     def match(t_rows, p_rows):
         t_global, p_global = t_union[t_rows], p_union[p_rows]
-        found = set()
+        found: set[tuple[int, int]] = set()
+        taken_t: set[int] = set()
+        taken_p: set[int] = set()
         for region, t_in, p_in in zip(regions, t_inside, p_inside):
-            region_match = matchers.get((region.name, model))
-            if region_match is None:
-                continue
             t_local = np.flatnonzero(np.isin(t_in, t_global))
             p_local = np.flatnonzero(np.isin(p_in, p_global))
-            for a, b in region_match(t_local, p_local):
-                found.add((int(t_in[t_local[a]]), int(p_in[p_local[b]])))
+            region_match = matchers.get((region.name, model))
+            if region_match is None:
+                pairs = centroid(t_um[t_in[t_local]], p_um[p_in[p_local]])
+            else:
+                pairs = region_match(t_local, p_local)
+            for a, b in pairs:
+                t_cell, p_cell = int(t_in[t_local[a]]), int(p_in[p_local[b]])
+                if t_cell not in taken_t and p_cell not in taken_p:  # one-to-one over the union
+                    found.add((t_cell, p_cell))
+                    taken_t.add(t_cell)
+                    taken_p.add(p_cell)
         t_pos = {cell: i for i, cell in enumerate(t_global.tolist())}
         p_pos = {cell: i for i, cell in enumerate(p_global.tolist())}
         return np.array([[t_pos[a], p_pos[b]] for a, b in sorted(found)], np.int64).reshape(-1, 2)
