@@ -47,7 +47,8 @@ def cellvit_cells(cells):
 
 
 def test_cellvit_json_both_type_map_directions_and_snappy(cells, tmp_path):
-    snappy = pytest.importorskip("snappy", reason="python-snappy reads CellViT++'s --compression files")
+    import snappy  # python-snappy ([testing]) reads CellViT++'s --compression files
+
     table, _ = cells
     cellvit = {"wsi_metadata": {"base_mpp": PX}, "processed_patches": ["0_0"], "type_map": PANNUKE}
     cellvit["cells"] = cellvit_cells(table)

@@ -10,8 +10,6 @@ import pytest
 from napari_ifcell.io import open_slide
 from napari_ifcell.io.ome_zarr_export import write_ome_zarr
 
-pytest.importorskip("ome_zarr", reason="OME-Zarr export needs the [ngff] extra")
-
 
 @pytest.fixture(scope="module")
 def exported(small_pair, small_table, truth_store, tmp_path_factory):

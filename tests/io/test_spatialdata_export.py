@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+import spatialdata  # the [spatialdata] extra, in [dev]
 
 from napari_ifcell.io import open_slide
 from napari_ifcell.io.pair import Registration
 from napari_ifcell.io.regions import Region
 from napari_ifcell.orion import ORION_CHANNELS
-
-spatialdata = pytest.importorskip("spatialdata", reason="SpatialData export needs the [spatialdata] extra")
 
 
 @pytest.fixture(scope="module")
