@@ -3,6 +3,8 @@
 - docs/screenshot.png: the pair in napari with the Loader docked;
 - docs/screenshot_segment.png: the Segment tab after "Segment visible region" with the
   automatic backend (the nuclei layer over the H&E and IF);
+- docs/screenshot_export.png: the Export tab after exporting that slide and its nuclei as
+  OME-Zarr (image + labels);
 - docs/screenshot_he_only.png: the pair's H&E written alone at 0.5 µm/px (a 20x scan, no IF),
   segmented and classified by a model trained briefly on the pair, cells coloured by
   predicted class with the legend.
@@ -45,6 +47,17 @@ def main(out: str = "docs") -> None:
         print(segment.status.value)
         imsave(
             out_dir / "screenshot_segment.png",
+            viewer.screenshot(canvas_only=False, flash=False),
+            check_contrast=False,
+        )
+        export = viewer.window.dock_widgets["Export"]
+        raise_dock(viewer, "Export")
+        export.format.value = "OME-Zarr image + labels (.ome.zarr)"
+        export.export(sync=True)  # the slide and the nuclei just segmented, as NGFF image + labels
+        _settle()
+        print(export.status.value)
+        imsave(
+            out_dir / "screenshot_export.png",
             viewer.screenshot(canvas_only=False, flash=False),
             check_contrast=False,
         )
