@@ -77,17 +77,10 @@ def _train(args) -> int:
 
 def _prediction_source(args):
     """``(IF + H&E pair or the H&E slide alone, the slide whose grid the cells are on)``."""
-    from napari_ifcell.cli.options import open_slides_from_args
-    from napari_ifcell.io import open_slide
+    from napari_ifcell.cli.options import open_cells_slide
 
-    if args.if_slide:
-        return open_slides_from_args(args)[1], args.if_slide
-    if args.channel_names:
-        raise ValueError("--channel-names names an IF slide's channels; an H&E slide alone has none (give --if)")
-    he = open_slide(args.he, pixel_size_um=args.he_pixel_size or args.pixel_size)
-    if not he.is_rgb:
-        raise ValueError(f"{args.he}: given as the H&E but it is not an RGB image; give a fluorescence slide as --if")
-    return he, args.he
+    slide, pair = open_cells_slide(args)
+    return (pair if pair is not None else slide), slide.path
 
 
 def _predict(args) -> int:

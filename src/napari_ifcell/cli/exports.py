@@ -4,26 +4,13 @@ SpatialData (the format from each output's name)."""
 from __future__ import annotations
 
 
-def _cells_slide(args):
-    """``(slide the cells are on, IF + H&E pair or None)``: the IF of a pair, or an H&E alone."""
-    from napari_ifcell.cli.options import open_slides_from_args
-    from napari_ifcell.io import open_slide
-
-    if args.if_slide:
-        return open_slides_from_args(args)
-    if not args.he:
-        raise ValueError("give the slide: --if SLIDE (with --he for a pair) or --he SLIDE for an H&E alone")
-    if args.channel_names:
-        raise ValueError("--channel-names names an IF slide's channels; an H&E slide alone has none (give --if)")
-    return open_slide(args.he, pixel_size_um=args.he_pixel_size or args.pixel_size), None
-
-
 def _export(args) -> int:
+    from napari_ifcell.cli.options import open_cells_slide
     from napari_ifcell.pipeline.export import export_cells, export_format, export_inputs
 
     for out in args.out:
         export_format(out)  # refuse an unknown format before any work
-    slide, pair = _cells_slide(args)
+    slide, pair = open_cells_slide(args)
     table, table_path, store, regions = export_inputs(
         slide, table_path=args.table, store_folder=args.store, regions_path=args.regions
     )

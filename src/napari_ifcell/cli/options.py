@@ -88,6 +88,23 @@ def add_slide_options(parser: argparse.ArgumentParser, *, he: str | None = "opti
     parser.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
 
 
+def open_cells_slide(args: argparse.Namespace):
+    """``(slide the cells are on, IF + H&E pair or None)`` for a command that takes ``--if``
+    (with ``--he`` for a pair) or ``--he`` alone: the IF of a pair, or the H&E slide alone."""
+    from napari_ifcell.io import open_slide
+
+    if args.if_slide:
+        return open_slides_from_args(args)
+    if not args.he:
+        raise ValueError("give the slide: --if SLIDE (with --he for a pair) or --he SLIDE for an H&E alone")
+    if args.channel_names:
+        raise ValueError("--channel-names names an IF slide's channels; an H&E slide alone has none (give --if)")
+    he = open_slide(args.he, pixel_size_um=args.he_pixel_size or args.pixel_size)
+    if not he.is_rgb:
+        raise ValueError(f"{args.he}: given as the H&E but it is not an RGB image; give a fluorescence slide as --if")
+    return he, None
+
+
 def open_slides_from_args(args: argparse.Namespace, path: str | None = None):
     """``(slide, SlidePair or None)`` from a command's slide options (``path``: default ``args.if_slide``)."""
     from napari_ifcell.io import open_pair, open_slide

@@ -123,12 +123,16 @@ class LabelStore:
         folder = Path(folder)
         if (folder / "store.json").is_file():
             store = cls.open(folder)
-            if tuple(store.shape) != tuple(shape):
-                raise ValueError(f"{folder}: the label store is {store.shape} px but the slide is {tuple(shape)} px")
+            store.require_shape(shape, "the slide")
             if slide is not None:
                 store.check_slide(slide)
             return store
         return cls.create(folder, shape, pixel_size_um=pixel_size_um, slide=slide)
+
+    def require_shape(self, shape, slide_name: str) -> None:
+        """Refuse a slide whose level 0 is not this store's shape (``slide_name`` for the message)."""
+        if tuple(self.shape) != tuple(shape):
+            raise ValueError(f"{self.folder}: the label store is {self.shape} px but {slide_name} is {tuple(shape)} px")
 
     def check_slide(self, slide: dict) -> None:
         """Refuse a slide other than the one the store was made for; a store made before

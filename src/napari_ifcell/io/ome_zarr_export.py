@@ -44,11 +44,8 @@ def write_ome_zarr(
     from ome_zarr.writer import write_multiscale, write_multiscale_labels
 
     path = Path(path)
-    if store is not None and tuple(store.shape) != tuple(slide.shape):
-        raise ValueError(
-            f"{store.folder}: label store of shape {tuple(store.shape)} does not match {slide.path} "
-            f"(level 0 {tuple(slide.shape)}); export the store of this slide"
-        )
+    if store is not None:
+        store.require_shape(slide.shape, str(slide.path))
     tmp = path.with_name(f".{path.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

@@ -52,16 +52,16 @@ def cell_id_uuid(cell_id: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{int(cell_id)}"))
 
 
-def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) -> dict[int, np.ndarray]:
-    """``{CellID: (K, 2) x/y closed ring}`` (QuPath's pixel-corner coordinates) from a label
-    reader ``read(y, x, h, w)`` and the cells' bounding boxes (``y0, x0, y1, x1``); blocks of the
-    slide are read once each. ``expand_px`` > 0 outlines the cells grown by that many pixels
-    (neighbours never overlap, as in quantification) instead of the nuclei; ``shape`` (the
-    slide's height, width) keeps grown outlines on the slide."""
-    from skimage.measure import find_contours
+def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) -> tuple[dict, dict]:
+    """``(nuclei, grown)``: ``{CellID: (K, 2) x/y closed ring}`` (QuPath's pixel-corner
+    coordinates) of the nuclei and, with ``expand_px`` > 0, of the cells grown by that many
+    pixels (neighbours never overlap, as in quantification; empty otherwise), from a label reader
+    ``read(y, x, h, w)`` and the cells' bounding boxes (``y0, x0, y1, x1``). Each block of the
+    slide is read once; ``shape`` (the slide's height, width) keeps grown outlines on the slide."""
     from skimage.segmentation import expand_labels
 
-    out: dict[int, np.ndarray] = {}
+    nuclei: dict[int, np.ndarray] = {}
+    grown: dict[int, np.ndarray] = {}
     margin = 1 + expand_px
     block = (cells["y0"].to_numpy() // BLOCK) * 1_000_000 + cells["x0"].to_numpy() // BLOCK
     for _, group in cells.groupby(block):
@@ -69,26 +69,36 @@ def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) 
         y0, x0 = int(group.y0.min()) - 2 * margin, int(group.x0.min()) - 2 * margin
         y1, x1 = int(group.y1.max()) + 2 * margin, int(group.x1.max()) + 2 * margin
         labels = read(y0, x0, y1 - y0, x1 - x0)
-        if expand_px:
-            labels = expand_labels(labels, expand_px)
+        images = [(labels, nuclei)] + ([(expand_labels(labels, expand_px), grown)] if expand_px else [])
         boxes = group[["y0", "x0", "y1", "x1"]].to_numpy()
         for cell_id, (cy0, cx0, cy1, cx1) in zip(group["CellID"].to_numpy(), boxes):
             top, left = int(cy0) - margin, int(cx0) - margin
-            sub = labels[top - y0 : int(cy1) + margin - y0, left - x0 : int(cx1) + margin - x0]
-            contours = find_contours((sub == cell_id).astype(float), 0.5)
-            if not contours:
-                continue
-            ring = max(contours, key=len)  # (row, col) between pixel centres, relative to sub
-            xy = np.column_stack([ring[:, 1] + left, ring[:, 0] + top]) + 0.5  # -> pixel corners
-            if shape is not None:
-                xy = np.clip(xy, 0, [shape[1], shape[0]])
-            if not np.array_equal(xy[0], xy[-1]):
-                xy = np.vstack([xy, xy[:1]])
-            out[int(cell_id)] = np.round(xy, 2)
-    return out
+            window = (slice(top - y0, int(cy1) + margin - y0), slice(left - x0, int(cx1) + margin - x0))
+            for image, out in images:
+                ring = _outline(image[window] == cell_id, top, left, shape)
+                if ring is not None:
+                    out[int(cell_id)] = ring
+    return nuclei, grown
 
 
-def store_outlines(store, cell_ids, *, expand_px: int = 0) -> dict[int, np.ndarray]:
+def _outline(mask: np.ndarray, top: int, left: int, shape) -> np.ndarray | None:
+    """The longest contour of ``mask`` (whose pixel (0, 0) is the slide's ``(top, left)``) as a
+    closed x/y ring on pixel corners, clipped to the slide."""
+    from skimage.measure import find_contours
+
+    contours = find_contours(mask.astype(float), 0.5)
+    if not contours:
+        return None
+    ring = max(contours, key=len)  # (row, col) between pixel centres
+    xy = np.column_stack([ring[:, 1] + left, ring[:, 0] + top]) + 0.5  # -> pixel corners
+    if shape is not None:
+        xy = np.clip(xy, 0, [shape[1], shape[0]])
+    if not np.array_equal(xy[0], xy[-1]):
+        xy = np.vstack([xy, xy[:1]])
+    return np.round(xy, 2)
+
+
+def store_outlines(store, cell_ids, *, expand_px: int = 0) -> tuple[dict, dict]:
     """:func:`cell_outlines` of the cells ``cell_ids`` of a label store (boxes from its index)."""
     index = store.index
     return cell_outlines(store.read, index[index["CellID"].isin(cell_ids)], expand_px=expand_px, shape=store.shape)
@@ -181,11 +191,9 @@ def write_cells_geojson(
     nuclei: dict[int, np.ndarray] = {}
     cells = None
     if store is not None:
-        nuclei = store_outlines(store, table["CellID"])
-        if pixel_size_um:
-            grow = QuantifySettings.expand_um if expand_um is None else expand_um
-            if round(grow / pixel_size_um) > 0:
-                cells = store_outlines(store, table["CellID"], expand_px=round(grow / pixel_size_um))
+        settings = QuantifySettings() if expand_um is None else QuantifySettings(expand_um=expand_um)
+        grow = settings.expand_px(pixel_size_um) if pixel_size_um else 0
+        nuclei, cells = store_outlines(store, table["CellID"], expand_px=grow)
     doc = cells_geojson(
         table, nuclei, cells, class_column=class_column, measurements=qupath_measurements(table, pixel_size_um)
     )

@@ -52,8 +52,8 @@ def write_spatialdata(
 
     path = Path(path)
     px = slide.require_pixel_size()
-    if store is not None and tuple(store.shape) != tuple(slide.shape):
-        raise ValueError(f"{store.folder}: label store of shape {tuple(store.shape)} does not match {slide.path}")
+    if store is not None:
+        store.require_shape(slide.shape, str(slide.path))
 
     def to_um(pixel_um):
         return {"global": Scale([pixel_um, pixel_um], axes=("y", "x"))}

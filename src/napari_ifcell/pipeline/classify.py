@@ -68,34 +68,18 @@ def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
     return table
 
 
-PREDICTION_EXPORTS = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")
-
-
 def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str = "image"):
     """Write predictions to ``path``, the format from its suffix: a cell table (Parquet / CSV /
     TSV), AnnData (``.h5ad``: class probabilities as X unless the table has IF markers) or QuPath
-    GeoJSON (each cell's nucleus outline from ``store`` with its predicted class and colour)."""
+    GeoJSON (each cell's outlines from ``store`` with its predicted class and colour)."""
     from pathlib import Path
 
-    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
-    from napari_ifcell.orion import ORION_CHANNELS
+    from napari_ifcell.pipeline.export import table_markers, write_table_export
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in PREDICTION_EXPORTS:
-        raise ValueError(f"{path}: unknown export format {suffix!r}; use one of {', '.join(PREDICTION_EXPORTS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    probs = [c for c in table.columns if c.startswith("prob_")]
-    if suffix == ".h5ad":
-        markers = [c for c in ORION_CHANNELS if c in table.columns] or probs
-        return write_anndata(table, path, markers, image_id=image_id)
-    if suffix != ".geojson":
-        return write_cell_table(table, path)
-    from napari_ifcell.io.qupath_geojson import write_cells_geojson
-
-    if "predicted" not in table.columns:
+    if Path(path).name.lower().endswith(".geojson") and "predicted" not in table.columns:
         raise ValueError(f"{path}: GeoJSON carries each cell's predicted class; this model predicts markers")
-    return write_cells_geojson(table, path, store=store, class_column="predicted")
+    markers = table_markers(table)
+    return write_table_export(table, path, markers=markers, image_id=image_id, store=store, class_column="predicted")
 
 
 def predict_cells(

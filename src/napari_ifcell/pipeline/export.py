@@ -24,6 +24,7 @@ FORMATS = {
     ".ome.zarr": "OME-Zarr",
     ".zarr": "SpatialData",
 }
+TABLE_FORMATS = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")  # need a table, not the slide's pixels
 CLASS_COLUMNS = ("predicted", "phenotype", "class")
 
 
@@ -47,12 +48,12 @@ def class_column(table: pd.DataFrame | None) -> str | None:
     return next((c for c in CLASS_COLUMNS if c in table.columns), None)
 
 
-def table_markers(table: pd.DataFrame, slide) -> list[str]:
+def table_markers(table: pd.DataFrame, channel_names=()) -> list[str]:
     """The columns that become AnnData's X: the slide's channels, else Orion's, else the class
     probabilities of a prediction table."""
     from napari_ifcell.orion import ORION_CHANNELS
 
-    for names in (slide.channel_names, ORION_CHANNELS):
+    for names in (channel_names, ORION_CHANNELS):
         markers = [c for c in names if c in table.columns]
         if markers:
             return markers
@@ -85,7 +86,6 @@ def export_cells(
     for the table formats); ``store``: its label store (outlines, labels); ``classes_from``:
     the class column (default: the first of ``CLASS_COLUMNS`` present); ``pair``: the slide's
     IF + H&E pair (SpatialData then holds the registered H&E too)."""
-    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.io.project import slide_name
 
     path = Path(path)
@@ -95,19 +95,19 @@ def export_cells(
     column = classes_from or class_column(table)
     if table is not None and column is not None and column not in table.columns:
         raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
-    markers = table_markers(table, slide) if table is not None else []
+    markers = table_markers(table, slide.channel_names) if table is not None else []
     check_target(path, slide, store)
+    if suffix in TABLE_FORMATS:
+        return write_table_export(
+            table,
+            path,
+            markers=markers,
+            image_id=slide_name(slide.path),
+            store=store,
+            class_column=column,
+            pixel_size_um=slide.pixel_size_um,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix in (".parquet", ".csv", ".tsv"):
-        return write_cell_table(table, path)
-    if suffix == ".h5ad":
-        if not markers:
-            raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
-        return write_anndata(table, path, markers, image_id=slide_name(slide.path))
-    if suffix == ".geojson":
-        from napari_ifcell.io.qupath_geojson import write_cells_geojson
-
-        return write_cells_geojson(table, path, store=store, class_column=column, pixel_size_um=slide.pixel_size_um)
     if suffix == ".ome.zarr":
         from napari_ifcell.io.ome_zarr_export import write_ome_zarr
 
@@ -125,6 +125,35 @@ def export_cells(
         he_slide=pair.he_slide if pair is not None else None,
         registration=pair.registration if pair is not None else None,
     )
+
+
+def write_table_export(
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    markers,
+    image_id: str,
+    store=None,
+    class_column: str | None = None,
+    pixel_size_um: float | None = None,
+) -> Path:
+    """The formats that need only a cell table (and a label store for outlines): Parquet / CSV /
+    TSV, AnnData (``markers`` as X) and QuPath GeoJSON (classes from ``class_column``)."""
+    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.qupath_geojson import write_cells_geojson
+
+    path = Path(path)
+    suffix = export_format(path)
+    if suffix not in TABLE_FORMATS:
+        raise ValueError(f"{path}: unknown export format here; use one of {', '.join(TABLE_FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".h5ad":
+        if not markers:
+            raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
+        return write_anndata(table, path, markers, image_id=image_id)
+    if suffix == ".geojson":
+        return write_cells_geojson(table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um)
+    return write_cell_table(table, path)
 
 
 def default_table(project) -> Path | None:
@@ -147,8 +176,7 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     if store_folder and store is None:
         raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
     if store is not None:
-        if tuple(store.shape) != tuple(slide.shape):
-            raise ValueError(f"{folder}: the label store is {store.shape} px but {slide.path} is {slide.shape} px")
+        store.require_shape(slide.shape, str(slide.path))
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused
             store.check_slide(slide_identity(slide))
     table_path = Path(table_path) if table_path else default_table(project)

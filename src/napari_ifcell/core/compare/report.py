@@ -11,7 +11,6 @@ regions counts once) and computes P / R / F1 from its counts, not by averaging r
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -114,41 +113,40 @@ def comparison_counts(
     t_inside = [np.flatnonzero(region.contains(truth["y"], truth["x"])) for region in regions]
     t_union = np.unique(np.concatenate(t_inside)) if regions else np.zeros(0, np.int64)
     for name, predicted in models.items():
+
+        def scored(region_name, t_rows, p_rows, matcher, model=name, predicted=predicted):
+            counts, t_out, p_out = score_cells(
+                truth.iloc[t_rows],
+                predicted.iloc[p_rows],
+                um_per_px=um_per_px,
+                radius_um=radius_um,
+                classes=classes,
+                iou_match=matcher,
+            )
+            counts.insert(0, "model", model)
+            counts.insert(0, "region", region_name)
+            t_class = truth["class"].to_numpy(object)[t_rows]
+            counts["n_true"] = [int((t_class == cls).sum()) for cls in counts["class"]]
+            return counts, t_out, p_out
+
         p_inside = [np.flatnonzero(region.contains(predicted["y"], predicted["x"])) for region in regions]
         for region, t_in, p_in in zip(regions, t_inside, p_inside):
-            out.append(
-                _scored(
-                    region.name,
-                    name,
-                    truth.iloc[t_in],
-                    predicted.iloc[p_in],
-                    classes,
-                    matchers.get((region.name, name)),
-                    um_per_px,
-                    radius_um,
-                )
-            )
+            out.append(scored(region.name, t_in, p_in, matchers.get((region.name, name)))[0])
         p_union = np.unique(np.concatenate(p_inside)) if regions else np.zeros(0, np.int64)
         union_matcher = None
         if any((region.name, name) in matchers for region in regions):
-            centroid = partial(
-                match_points,
-                radius_um=radius_um,
-            )
             union_matcher = _union_matcher(
-                regions, name, matchers, (t_inside, p_inside), (t_union, p_union), truth, predicted, um_per_px, centroid
+                regions,
+                name,
+                matchers,
+                (t_inside, p_inside),
+                (t_union, p_union),
+                truth,
+                predicted,
+                um_per_px,
+                radius_um,
             )
-        total, t_out, p_out = _scored(
-            "Total",
-            name,
-            truth.iloc[t_union],
-            predicted.iloc[p_union],
-            classes,
-            union_matcher,
-            um_per_px,
-            radius_um,
-            outcomes=True,
-        )
+        total, t_out, p_out = scored("Total", t_union, p_union, union_matcher)
         t_codes, p_codes = np.zeros(len(truth), np.int8), np.zeros(len(predicted), np.int8)
         t_codes[t_union], p_codes[p_union] = t_out, p_out
         outcomes[name] = (t_codes, p_codes)
@@ -159,17 +157,7 @@ def comparison_counts(
     return table, outcomes
 
 
-def _scored(region, model, t, p, classes, matcher, um_per_px, radius_um, *, outcomes=False):
-    counts, t_out, p_out = score_cells(
-        t, p, um_per_px=um_per_px, radius_um=radius_um, classes=classes, iou_match=matcher
-    )
-    counts.insert(0, "model", model)
-    counts.insert(0, "region", region)
-    counts["n_true"] = [int((t["class"] == cls).sum()) for cls in counts["class"]]
-    return (counts, t_out, p_out) if outcomes else counts
-
-
-def _union_matcher(regions, model, matchers, inside, union, truth, predicted, um_per_px, centroid):
+def _union_matcher(regions, model, matchers, inside, union, truth, predicted, um_per_px, radius_um):
     """A mask matcher over the union of the regions from the regions' own: IoU > 0.5 pairs are
     one-to-one whatever the region, so the union's pairs are the regions' pairs, each once. A
     region without a mask matcher (a model without contours there) pairs by centroid, as its
@@ -188,7 +176,7 @@ def _union_matcher(regions, model, matchers, inside, union, truth, predicted, um
             p_local = np.flatnonzero(np.isin(p_in, p_global))
             region_match = matchers.get((region.name, model))
             if region_match is None:
-                pairs = centroid(t_um[t_in[t_local]], p_um[p_in[p_local]])
+                pairs = match_points(t_um[t_in[t_local]], p_um[p_in[p_local]], radius_um=radius_um)
             else:
                 pairs = region_match(t_local, p_local)
             for a, b in pairs:
