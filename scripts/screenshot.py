@@ -24,6 +24,11 @@ from napari_ifcell._napari.view import camera_of
 from napari_ifcell.core.classify.model import ClassifierConfig
 
 
+def _shot(viewer, path: Path) -> None:
+    """The whole window, as a user sees it, to ``path``."""
+    imsave(path, viewer.screenshot(canvas_only=False, flash=False), check_contrast=False)
+
+
 def _settle() -> None:
     for _ in range(30):
         QApplication.processEvents()
@@ -38,29 +43,21 @@ def main(out: str = "docs") -> None:
         camera_of(viewer).center = (0, 300, 420)
         camera_of(viewer).zoom = 1.6
         _settle()
-        imsave(out_dir / "screenshot.png", viewer.screenshot(canvas_only=False, flash=False), check_contrast=False)
+        _shot(viewer, out_dir / "screenshot.png")
 
         segment = viewer.window.dock_widgets["Segment"]
         raise_dock(viewer, "Segment")
         segment.segment_visible(sync=True)  # the automatic backend: Hoechst watershed on the IF
         _settle()
         print(segment.status.value)
-        imsave(
-            out_dir / "screenshot_segment.png",
-            viewer.screenshot(canvas_only=False, flash=False),
-            check_contrast=False,
-        )
+        _shot(viewer, out_dir / "screenshot_segment.png")
         export = viewer.window.dock_widgets["Export"]
         raise_dock(viewer, "Export")
         export.format.value = "OME-Zarr image + labels (.ome.zarr)"
         export.export(sync=True)  # the slide and the nuclei just segmented, as NGFF image + labels
         _settle()
         print(export.status.value)
-        imsave(
-            out_dir / "screenshot_export.png",
-            viewer.screenshot(canvas_only=False, flash=False),
-            check_contrast=False,
-        )
+        _shot(viewer, out_dir / "screenshot_export.png")
         viewer.close()
         he_only(Path(tmp) / "pair", out_dir)
 
@@ -95,7 +92,7 @@ def he_only(pair_folder: Path, out_dir: Path) -> None:
     camera_of(viewer).zoom = 2.2
     _settle()
     print(segment.status.value, "|", classifier.status.value)
-    imsave(out_dir / "screenshot_he_only.png", viewer.screenshot(canvas_only=False, flash=False), check_contrast=False)
+    _shot(viewer, out_dir / "screenshot_he_only.png")
     viewer.close()
 
 
