@@ -9,12 +9,13 @@ from napari_ifcell.core.quantify.cells import (
     QuantifySettings,
     compartment_labels,
     intensity_statistics,
-    morphology,
     quantify_cells,
 )
+from napari_ifcell.core.quantify.morphology import MORPHOLOGY, morphology
 
 __all__ = [
     "COMPARTMENTS",
+    "MORPHOLOGY",
     "STATISTICS",
     "QuantifySettings",
     "compartment_labels",

@@ -3,7 +3,7 @@
 The intensity statistics of all channels and all three compartments come from one pass
 over the cells' pixels (a sparse indicator matrix times the pixel values), summed in
 integers: exact, and equal to ``skimage.measure.regionprops_table``'s ``intensity_mean``. Morphology
-comes from ``regionprops_table`` itself, once per tile (it does not depend on channels).
+(``core.quantify.morphology``) is computed once per tile for all cells, from the labels alone.
 """
 
 from __future__ import annotations
@@ -13,18 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.core.quantify.morphology import morphology
+
 COMPARTMENTS = ("nucleus", "cell", "ring")
 STATISTICS = ("mean", "std", "median")
-# Morphology in MCMICRO's column names, from the nucleus mask.
-MORPHOLOGY = {
-    "area": "Area",
-    "axis_major_length": "MajorAxisLength",
-    "axis_minor_length": "MinorAxisLength",
-    "eccentricity": "Eccentricity",
-    "solidity": "Solidity",
-    "extent": "Extent",
-    "orientation": "Orientation",
-}
 
 
 @dataclass(frozen=True)
@@ -198,19 +190,6 @@ def _small_labels(nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if present[0] != 0:
         present, codes = np.r_[0, present], codes + 1
     return codes.reshape(nuclei.shape).astype(np.int64), present
-
-
-def morphology(nuclei: np.ndarray, ids: np.ndarray | None = None) -> pd.DataFrame:
-    """Nuclear morphology and centroids (MCMICRO column names), one row per label."""
-    from skimage.measure import regionprops_table
-
-    props = regionprops_table(nuclei, properties=("label", "centroid", *MORPHOLOGY))
-    table = pd.DataFrame(props).rename(
-        columns={"label": "CellID", "centroid-0": "Y_centroid", "centroid-1": "X_centroid", **MORPHOLOGY}
-    )
-    if ids is not None:
-        table = table.set_index("CellID").loc[ids].reset_index()
-    return table
 
 
 def quantify_cells(
