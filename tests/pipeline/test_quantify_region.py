@@ -59,3 +59,73 @@ def test_region_without_cells_gives_an_empty_table_with_the_columns(slides):
     if_slide, _ = slides
     empty = quantify_region(if_slide, np.zeros(if_slide.shape, np.uint32), region=(0, 0, 100, 100))
     assert len(empty) == 0 and {"CellID", "X_centroid", "CD3e", "CD3e_ring_mean"} <= set(empty.columns)
+
+
+class _CountingLevel:
+    """A slide level that records which stored chunk of which channel every read touches."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, []
+        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+
+    def __getitem__(self, key):
+        c, ys, xs = key
+        cy, cx = self.chunks[-2:]
+        for row in range(ys.start // cy, (ys.stop - 1) // cy + 1):
+            for col in range(xs.start // cx, (xs.stop - 1) // cx + 1):
+                self.reads.append((c, row, col))
+        return self.array[key]
+
+
+def test_each_image_chunk_is_decoded_once(slides):
+    import copy
+
+    if_slide, labels = slides
+    counting = copy.copy(if_slide)
+    counting.levels = [_CountingLevel(if_slide.levels[0]), *if_slide.levels[1:]]
+    table = quantify_region(counting, labels, settings=QuantifySettings(tile=512))
+    reads = pd.Series(counting.levels[0].reads).value_counts()
+    cy, cx = if_slide.chunk_yx
+    n_chunks = -(-if_slide.shape[0] // cy) * -(-if_slide.shape[1] // cx) * if_slide.n_channels
+    assert len(table) > 100 and reads.max() == 1 and len(reads) == n_chunks
+
+
+def test_cells_cut_by_tiles_equal_cells_measured_whole(slides):
+    """Sums added over the tiles a cell spans give what measuring it whole gives, at the
+    slide's edge too (no pixel off the slide is counted)."""
+    from napari_ifcell.core.quantify.cells import quantify_cells
+
+    if_slide, labels = slides
+    settings = QuantifySettings(tile=256, statistics=("mean", "std"))
+    tiled = quantify_region(if_slide, labels, settings=settings)
+    nuclei = labels.read_region(0, 0, *if_slide.shape)[0].astype(np.int32)
+    whole = quantify_cells(
+        nuclei,
+        if_slide.read_region(0, 0, *if_slide.shape),
+        if_slide.channel_names,
+        settings=settings,
+        pixel_size_um=if_slide.pixel_size_um,
+    )
+    pd.testing.assert_frame_equal(tiled, whole, check_exact=False, rtol=1e-9, atol=1e-9)
+    at_edge = (tiled.Y_centroid < 20) | (tiled.X_centroid < 20)
+    assert at_edge.sum() > 3
+
+
+def test_medians_measure_each_cell_whole(slides):
+    from napari_ifcell.core.quantify.cells import quantify_cells
+
+    if_slide, labels = slides
+    region = (0, 0, 600, 700)
+    settings = QuantifySettings(tile=256, statistics=("median",))
+    tiled = quantify_region(if_slide, labels, region=region, settings=settings)
+    nuclei = labels.read_region(0, 0, 800, 900)[0].astype(np.int32)
+    whole = quantify_cells(
+        nuclei,
+        if_slide.read_region(0, 0, 800, 900),
+        if_slide.channel_names,
+        settings=settings,
+        pixel_size_um=if_slide.pixel_size_um,
+        owned=(0, 0, 600, 700),
+    )
+    pd.testing.assert_frame_equal(tiled, whole)
+    assert tiled["CD3e_cell_median"].notna().all() and len(tiled) > 50

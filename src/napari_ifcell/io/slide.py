@@ -84,6 +84,14 @@ class Slide:
         return self.level_shapes[0]
 
     @property
+    def chunk_yx(self) -> tuple[int, int]:
+        """(height, width) of level 0's stored tiles: reads aligned to them decode each once."""
+        chunks = getattr(self.levels[0], "chunks", None)
+        if not chunks:
+            return self.shape
+        return (int(chunks[0]), int(chunks[1])) if self.layout == "YXS" else (int(chunks[-2]), int(chunks[-1]))
+
+    @property
     def downsamples(self) -> list[float]:
         """Level-0 pixels per pixel of each level (mean of the y and x factors)."""
         h0, w0 = self.shape
@@ -163,29 +171,31 @@ class Slide:
         y0, y1, x0, x1 = max(y, 0), min(y + h, height), max(x, 0), min(x + w, width)
         if y0 >= y1 or x0 >= x1:
             return out
+        inside = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
+        target = out[inside] if self.is_rgb else out[(slice(None), *inside)]
         try:
-            block = self._read_inside(self.levels[level], chan, slice(y0, y1), slice(x0, x1))
+            self._read_inside(self.levels[level], chan, slice(y0, y1), slice(x0, x1), target)
         except Exception as exc:  # tile decoding errors come in many types
             raise SlideReadError(
                 self.path, f"cannot read level {level} region y={y0}:{y1}, x={x0}:{x1}: {exc}"
             ) from exc
-        if self.is_rgb:
-            out[y0 - y : y1 - y, x0 - x : x1 - x] = block
-        else:
-            out[:, y0 - y : y1 - y, x0 - x : x1 - x] = block
         return out
 
-    def _read_inside(self, arr, chan, ys, xs) -> np.ndarray:
+    def _read_inside(self, arr, chan, ys, xs, target: np.ndarray) -> None:
+        """Read the window into ``target`` (a view of the output), channel by channel where
+        channels are picked, so no stacked copy is made."""
         layout = self.layout
         if layout == "YXS":
-            return arr[ys, xs, :3]
-        if layout == "SYX":
-            return np.moveaxis(arr[:3, ys, xs], 0, -1)
-        if layout == "YX":
-            return arr[ys, xs][None]
-        if chan is None:
-            return arr[:, ys, xs]
-        return np.stack([arr[c, ys, xs] for c in chan])
+            target[...] = arr[ys, xs, :3]
+        elif layout == "SYX":
+            target[...] = np.moveaxis(arr[:3, ys, xs], 0, -1)
+        elif layout == "YX":
+            target[0] = arr[ys, xs]
+        elif chan is None:
+            target[...] = arr[:, ys, xs]
+        else:
+            for i, c in enumerate(chan):
+                target[i] = arr[c, ys, xs]
 
     def _channel_selection(self, channels) -> list[int] | None:
         if channels is None or self.is_rgb:

@@ -1,4 +1,13 @@
-"""Quantify the cells of a region or a whole slide, tile by tile."""
+"""Quantify the cells of a region or a whole slide, tile by tile, reading each stored chunk once.
+
+Tiles follow the slide's chunk grid. Each tile reads its labels with a halo (for whole
+nuclei and the grown cell compartment) but the image only over the tile itself: it
+measures the morphology of the cells whose centroid it holds, and sums every channel over
+the pixels of all cells it holds. A cell cut by tile borders has its sums added up over
+the tiles (sums and counts add; means and standard deviations follow), so no image chunk
+is decoded twice. Medians do not add up: with ``median`` in the statistics every tile reads
+its halo of the image too and measures its own cells whole.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +16,21 @@ from collections.abc import Callable, Generator
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.quantify.cells import QuantifySettings, quantify_cells
+from napari_ifcell.core.quantify.cells import (
+    QuantifySettings,
+    cell_table,
+    compact_labels,
+    compartment_labels,
+    compartment_sums,
+    owned_morphology,
+    quantify_cells,
+    statistics_from_sums,
+)
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.tiling import read_labels, tiles
+from napari_ifcell.pipeline.tiling import aligned_tiles, read_labels, tiles
 
 Progress = Callable[[str, int, int], None]
+TileParts = tuple[pd.DataFrame, pd.DataFrame]  # (owned cells' morphology, sums over the tile's pixels)
 
 
 def quantify_region(
@@ -36,36 +55,116 @@ def quantify_region_steps(
     settings: QuantifySettings | None = None,
     channels=None,
 ) -> Generator[tuple[str, int, int], None, pd.DataFrame]:
-    """The cell table of ``region`` (level-0 ``y, x, h, w``; default the whole slide).
+    """The cell table of ``region`` (level-0 ``y, x, h, w``; default the whole slide): the
+    cells whose centroid lies in it, each measured whole.
 
-    Reads one tile plus halo at a time; each cell is measured whole, in the tile that
-    holds its centroid, so a cell cut by a tile border is reported exactly once. An H&E slide
-    (RGB) has no markers: its cells get their position and morphology only. Yields
-    ``("quantify", i, n)`` per tile, then returns the table.
+    An H&E slide (RGB) has no markers: its cells get their position, morphology and
+    compartment areas only. Yields ``("quantify", i, n)`` per tile, then returns the table.
     """
     settings = settings or QuantifySettings()
     region = region or (0, 0, *if_slide.shape)
+    names = marker_names(if_slide, channels)
+    if "median" in settings.statistics:
+        return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))
+    boxes = quantify_tiles(if_slide, region, settings)
+    parts = []
+    for i, box in enumerate(boxes):
+        yield "quantify", i, len(boxes)
+        parts.append(quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names))
+    yield "quantify", len(boxes), len(boxes)
+    return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
+
+
+def marker_names(if_slide, channels=None) -> list[str]:
+    """The channels quantified: ``channels`` (names or indices) or all; none for an RGB slide."""
     if if_slide.is_rgb:
-        names = []
-    elif channels is None:
-        names = list(if_slide.channel_names)
-    else:
-        names = [
-            if_slide.channel_names[if_slide.channel_index(c)] if isinstance(c, str) else if_slide.channel_names[c]
-            for c in channels
-        ]
+        return []
+    if channels is None:
+        return list(if_slide.channel_names)
+    return [if_slide.channel_names[if_slide.channel_index(c) if isinstance(c, str) else c] for c in channels]
+
+
+def quantify_tiles(if_slide, region, settings: QuantifySettings) -> list[tuple[int, int, int, int]]:
+    """Tiles on the slide's chunk grid covering ``region`` and the margin its cells reach into."""
+    margin = settings.halo + settings.expand_px(if_slide.pixel_size_um)
+    y, x, h, w = region
+    y0, x0 = max(y - margin, 0), max(x - margin, 0)
+    y1, x1 = min(y + h + margin, if_slide.shape[0]), min(x + w + margin, if_slide.shape[1])
+    return aligned_tiles((y0, x0, y1 - y0, x1 - x0), settings.tile, if_slide.chunk_yx)
+
+
+def quantify_tile_parts(if_slide, labels, box, *, region, settings: QuantifySettings, names) -> TileParts | None:
+    """One tile's share of a region's table: the morphology of the cells it owns (centroid in
+    ``box`` and in ``region``) and the channel sums over its pixels of every cell there.
+    None when the tile and its halo hold no cell."""
+    pixel_size = if_slide.pixel_size_um
+    expand = settings.expand_px(pixel_size)
+    halo = settings.halo + expand
+    ty, tx, th, tw = box
+    origin = (ty - halo, tx - halo)
+    nuclei = read_labels(labels, *origin, th + 2 * halo, tw + 2 * halo)
+    if not nuclei.any():
+        return None
+    nuclei, original_ids = compact_labels(nuclei)
+    ry, rx, rh, rw = region
+    owned = (max(ty, ry) - origin[0], max(tx, rx) - origin[1], min(ty + th, ry + rh) - origin[0])
+    owned += (min(tx + tw, rx + rw) - origin[1],)
+    morph, _ = owned_morphology(nuclei, original_ids, owned=owned, origin=origin, pixel_size_um=pixel_size)
+    core = (slice(halo, halo + th), slice(halo, halo + tw))
+    cells = compartment_labels(nuclei, expand)["cell"][core]
+    present = np.flatnonzero(np.bincount(cells.ravel()))
+    present = present[present > 0]
+    if present.size == 0:
+        return morph, pd.DataFrame()
+    image = (
+        np.zeros((0, th, tw), np.uint8) if not names else if_slide.read_region(ty, tx, th, tw, level=0, channels=names)
+    )
+    sums = compartment_sums(nuclei[core], cells, image, present, squares="std" in settings.statistics)
+    if original_ids is not None:
+        sums["CellID"] = original_ids[present]
+    return morph, sums
+
+
+def table_from_parts(parts, names, settings: QuantifySettings, pixel_size_um) -> pd.DataFrame:
+    """The cell table from tiles' parts: sums added up per cell, statistics from the totals."""
+    parts = [p for p in parts if p is not None]
+    morph = [m for m, _ in parts if len(m)]
+    if not morph:
+        return _empty_table(names, settings, pixel_size_um)
+    table = pd.concat(morph, ignore_index=True).sort_values("CellID", ignore_index=True)
+    sums = pd.concat([s for _, s in parts if len(s)], ignore_index=True).groupby("CellID", sort=True).sum()
+    sums = sums.reindex(table["CellID"].to_numpy(), fill_value=0)
+    stats_needed = tuple(dict.fromkeys(("mean", *settings.statistics)))
+    return cell_table(table, statistics_from_sums(sums, len(names), statistics=stats_needed), names, settings)
+
+
+def _empty_table(names, settings, pixel_size_um) -> pd.DataFrame:
+    return quantify_cells(
+        np.zeros((1, 1), np.int32),
+        np.zeros((len(names), 1, 1), np.uint16),
+        names,
+        settings=settings,
+        pixel_size_um=pixel_size_um,
+    )
+
+
+def _whole_cell_steps(if_slide, labels, region, settings, names):
+    """Every tile reads the image over its halo too and measures the cells it owns whole
+    (medians cannot be added up over tiles)."""
     halo = settings.halo + settings.expand_px(if_slide.pixel_size_um)
     parts = []
     todo = tiles(region, settings.tile)
+    height, width = if_slide.shape
     for i, (ty, tx, th, tw) in enumerate(todo):
         yield "quantify", i, len(todo)
-        window = (ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo)
+        y0, x0 = max(ty - halo, 0), max(tx - halo, 0)  # on the slide only: no cell grows off it
+        window = (y0, x0, min(ty + th + halo, height) - y0, min(tx + tw + halo, width) - x0)
         nuclei = read_labels(labels, *window)
         if not nuclei.any():
             continue
         image = (
             np.zeros((0, *nuclei.shape), np.uint8)
-            if if_slide.is_rgb
+            if not names
             else if_slide.read_region(*window, level=0, channels=names)
         )
         parts.append(
@@ -75,17 +174,11 @@ def quantify_region_steps(
                 names,
                 settings=settings,
                 pixel_size_um=if_slide.pixel_size_um,
-                origin=(window[0], window[1]),
-                owned=(halo, halo, halo + th, halo + tw),
+                origin=(y0, x0),
+                owned=(ty - y0, tx - x0, ty - y0 + th, tx - x0 + tw),
             )
         )
     yield "quantify", len(todo), len(todo)
     if not parts:
-        return quantify_cells(
-            np.zeros((1, 1), np.int32),
-            np.zeros((len(names), 1, 1), np.uint16),
-            names,
-            settings=settings,
-            pixel_size_um=if_slide.pixel_size_um,
-        )
+        return _empty_table(names, settings, if_slide.pixel_size_um)
     return pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True)

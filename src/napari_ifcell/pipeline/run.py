@@ -103,23 +103,30 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float
         segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw)
     )
     path = Path(job.out_dir) / "segment_tiles" / f"{ty}_{tx}.npz"
-    atomic_write(path, lambda p: write_npz(p, labels=labels.astype(np.int32), origin=np.array([ty - halo, tx - halo])))
+    origin = np.array([ty - halo, tx - halo])
+    atomic_write(path, lambda p: write_npz(p, labels=labels.astype(np.int32), origin=origin, count=labels.max()))
     return {"tile": box, "cells": int(labels.max()), "rss_mb": _peak_rss_mb()}
 
 
-def quantify_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
-    """Phase 2 for one tile: its cells' table from the merged label store, to a file."""
-    from napari_ifcell.pipeline.quantify import quantify_region
+def quantify_tile(job: SlideJob, box: tuple[int, int, int, int], region) -> dict:
+    """Phase 2 for one tile of the chunk grid: the morphology of the cells it owns and its
+    pixels' channel sums of every cell there (pipeline.quantify), from the merged label store,
+    to two files (the cells file last: it marks the tile done)."""
+    from napari_ifcell.pipeline.quantify import marker_names, quantify_tile_parts
 
     if_slide, _ = job.open()
     labels = open_labels_cached(str(Path(job.out_dir) / "labels"))
-    quant = replace(job.settings.quantification, tile=max(box[2], box[3]))
-    table = quantify_region(if_slide, labels, region=box, settings=quant)
-    ty, tx = box[:2]
-    atomic_write(
-        Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet", lambda p: table.to_parquet(p, index=False)
-    )
-    return {"tile": box, "cells": len(table), "rss_mb": _peak_rss_mb()}
+    settings = job.settings.quantification
+    parts = quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=marker_names(if_slide))
+    no_cells = pd.DataFrame({c: np.zeros(0, np.int64) for c in ("CellID", "X_centroid", "Y_centroid")})
+    cells, sums = parts if parts is not None else (no_cells, pd.DataFrame())
+    for kind, frame in (("sums", sums), ("cells", cells)):
+        atomic_write(_part_file(job, box, kind), lambda p, f=frame: f.to_parquet(p, index=False))
+    return {"tile": box, "cells": len(cells), "rss_mb": _peak_rss_mb()}
+
+
+def _part_file(job: SlideJob, box, kind: str) -> Path:
+    return Path(job.out_dir) / "quantify_parts" / f"{box[0]}_{box[1]}.{kind}.parquet"
 
 
 @lru_cache(maxsize=1)
@@ -137,8 +144,11 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     if_slide, pair = job.open()
     model, config = _classifier(job.settings.classifier)
     ty, tx = box[:2]
-    cells = pd.read_parquet(Path(job.out_dir) / "quantify_tiles" / f"{ty}_{tx}.parquet")
-    predicted = predict_cells(pair or if_slide, cells[["CellID", "X_centroid", "Y_centroid"]], model, config)
+    cells = pd.read_parquet(_part_file(job, box, "cells"), columns=["CellID", "X_centroid", "Y_centroid"])
+    if len(cells) == 0:
+        predicted = pd.DataFrame({"CellID": np.zeros(0, np.int64)})
+    else:
+        predicted = predict_cells(pair or if_slide, cells, model, config)
     atomic_write(
         Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
     )
@@ -157,7 +167,7 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
         raise ValueError("the run settings name a classifier: give the H&E slide too (--he)")
     if job.settings.gates and if_slide.is_rgb:
         raise ValueError(f"{job.if_path}: an H&E slide alone has no markers to gate; leave gates out of the settings")
-    for sub in ("segment_tiles", "quantify_tiles", "predict_tiles"):
+    for sub in ("segment_tiles", "quantify_parts", "predict_tiles"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     shape, pixel_size = if_slide.shape, if_slide.require_pixel_size()
     segmentation = resolve_backend(job.settings.segmentation, if_slide, pair)
@@ -170,20 +180,35 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
     todo = [b for b in boxes if not (out / "segment_tiles" / f"{b[0]}_{b[1]}.npz").exists()]
     skipped = len(boxes) - len(todo)
     outcomes = _map(client, segment_tile, [(job, b, threshold) for b in todo], "segment", len(boxes), skipped, progress)
-    _merge_labels(out, boxes, shape, pixel_size)
+    _merge_labels(out, job, boxes, shape, pixel_size, client, progress)
 
-    todo = [b for b in boxes if not (out / "quantify_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
-    skipped += len(boxes) - len(todo)
+    quant_boxes = _quantify_boxes(job, if_slide, region)
+    todo = [b for b in quant_boxes if not _part_file(job, b, "cells").exists()]
+    skipped += len(quant_boxes) - len(todo)
     outcomes += _map(
-        client, quantify_tile, [(job, b) for b in todo], "quantify", len(boxes), len(boxes) - len(todo), progress
+        client,
+        quantify_tile,
+        [(job, b, region) for b in todo],
+        "quantify",
+        len(quant_boxes),
+        len(quant_boxes) - len(todo),
+        progress,
     )
     if job.settings.classifier:
-        todo = [b for b in boxes if not (out / "predict_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
-        skipped += len(boxes) - len(todo)
+        todo = [b for b in quant_boxes if not (out / "predict_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
+        skipped += len(quant_boxes) - len(todo)
         outcomes += _map(
-            client, predict_tile, [(job, b) for b in todo], "predict", len(boxes), len(boxes) - len(todo), progress
+            client,
+            predict_tile,
+            [(job, b) for b in todo],
+            "predict",
+            len(quant_boxes),
+            len(quant_boxes) - len(todo),
+            progress,
         )
-    table = _merge_tables(out, boxes, job.settings.gates, with_predictions=bool(job.settings.classifier))
+    if progress:
+        progress("table", 0, 1)
+    table = _merge_tables(job, if_slide, quant_boxes)
     peak = max([o["rss_mb"] for o in outcomes], default=0.0)
     return RunSummary(len(table), len(boxes), skipped, time.perf_counter() - start, region[2] * region[3] / 1e6, peak)
 
@@ -247,9 +272,11 @@ def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
     return value
 
 
-def _merge_labels(out: Path, boxes, shape, pixel_size) -> None:
-    """Paint every tile's nuclei into a fresh store, ids in tile order; atomic swap."""
-    from napari_ifcell.io.label_store import LabelStore
+def _merge_labels(out: Path, job: SlideJob, boxes, shape, pixel_size, client, progress) -> None:
+    """Paint every tile's nuclei into a fresh store, ids in tile order, one store chunk per
+    task (pipeline.label_merge); the store is swapped in atomically when whole."""
+    from napari_ifcell.io.label_store import CHUNK, LabelStore
+    from napari_ifcell.pipeline import label_merge as merge
 
     final = out / "labels"
     if (out / "labels.done").exists():
@@ -258,37 +285,63 @@ def _merge_labels(out: Path, boxes, shape, pixel_size) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     store = LabelStore.create(tmp, shape, pixel_size_um=pixel_size)
     run = store.start_run({"merged_from": "segment_tiles"})
-    for ty, tx, _, _ in boxes:
-        data = np.load(out / "segment_tiles" / f"{ty}_{tx}.npz")
-        labels, origin = data["labels"], data["origin"]
-        n = int(labels.max())
-        if n:
-            ids = store.new_ids(n)
-            store.paint(np.where(labels > 0, ids[np.maximum(labels - 1, 0)], 0), (int(origin[0]), int(origin[1])), run)
+    tiles_folder = out / "segment_tiles"
+    counts = merge.tile_counts(tiles_folder, boxes)
+    base = int(store.new_ids(int(counts.sum()))[0]) - 1 if counts.sum() else 0
+    offsets = base + np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    halo = job.settings.segmentation.halo
+    jobs = merge.chunk_jobs(boxes, halo, shape)
+    args = [(str(tiles_folder), str(tmp), chunk, [(boxes[k], int(offsets[k])) for k in ks]) for chunk, ks in jobs]
+    parts = _map(client, merge.paint_chunk, args, "merge", len(args), 0, progress)
+    ys, xs = [c[0] for c, _ in jobs] or [0], [c[1] for c, _ in jobs] or [0]
+    area = (min(ys), min(xs), max(ys) + CHUNK - min(ys), max(xs) + CHUNK - min(xs))
+    for level in range(1, len(store.levels)):
+        chunks = merge.level_chunks(store.levels[level].shape, level, area)
+        _map(
+            client,
+            merge.downsample_chunk,
+            [(str(tmp), level, c) for c in chunks],
+            f"level {level}",
+            len(chunks),
+            0,
+            None,
+        )
+    store.index = merge.index_from_sums(parts, run)
     store.commit()
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     atomic_write(out / "labels.done", lambda p: p.write_text("ok"))
 
 
-def _concat(out: Path, folder: str, boxes) -> pd.DataFrame:
-    parts = [pd.read_parquet(out / folder / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
-    parts = [p for p in parts if len(p)]
-    return pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True) if parts else pd.DataFrame()
+def _quantify_boxes(job: SlideJob, if_slide, region) -> list:
+    """Phase 2's tiles: on the slide's chunk grid (each image chunk decoded once), as wide as
+    the segmentation tiles at least (pipeline.quantify.quantify_tiles)."""
+    from napari_ifcell.pipeline.quantify import quantify_tiles
+
+    settings = replace(job.settings.quantification, tile=job.settings.segmentation.tile)
+    return quantify_tiles(if_slide, region, settings)
 
 
-def _merge_tables(out: Path, boxes, gates_path, *, with_predictions: bool = False) -> pd.DataFrame:
+def _merge_tables(job: SlideJob, if_slide, boxes) -> pd.DataFrame:
+    """The cell table from the tiles' parts (sums added per cell), with predictions and gates."""
     from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.pipeline.quantify import marker_names, table_from_parts
 
-    table = _concat(out, "quantify_tiles", boxes)
-    if with_predictions and len(table):
-        predictions = _concat(out, "predict_tiles", boxes).drop(columns=["X_centroid", "Y_centroid"])
-        table = table.merge(predictions, on="CellID", how="left")
-    if gates_path and len(table):
+    parts = [(pd.read_parquet(_part_file(job, b, "cells")), pd.read_parquet(_part_file(job, b, "sums"))) for b in boxes]
+    settings = job.settings.quantification
+    table = table_from_parts(parts, marker_names(if_slide), settings, if_slide.pixel_size_um)
+    out = Path(job.out_dir)
+    if job.settings.classifier and len(table):
+        predictions = [pd.read_parquet(out / "predict_tiles" / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
+        predictions = pd.concat([p for p in predictions if len(p)], ignore_index=True)
+        table = table.merge(
+            predictions.drop(columns=["X_centroid", "Y_centroid"], errors="ignore"), on="CellID", how="left"
+        )
+    if job.settings.gates and len(table):
         from napari_ifcell.core.gating.apply import gated_table
         from napari_ifcell.io.gate_file import load_gates
 
-        table = gated_table(table, load_gates(gates_path, columns=table.columns))
+        table = gated_table(table, load_gates(job.settings.gates, columns=table.columns))
     write_cell_table(table, out / "cells.parquet")
     return table
 

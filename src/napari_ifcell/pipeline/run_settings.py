@@ -99,6 +99,11 @@ def load_run_settings(path: str | Path) -> RunSettings:
                     segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint)))
                 )
     quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
+    if quantification is not None and "median" in quantification.statistics:
+        problems.append(
+            "quantification.statistics: a whole-slide run adds each cell's sums up over the tiles it spans, "
+            "which gives means and standard deviations but not medians; use the quantify command for medians"
+        )
     gates = _path_setting(doc, "gates", "a gate file", path, problems)
     if gates is not None:
         from napari_ifcell.io.gate_file import load_gates

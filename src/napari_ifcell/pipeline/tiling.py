@@ -94,3 +94,19 @@ def open_labels_cached(store_folder: str):
     from napari_ifcell.io.label_store import LabelStore
 
     return LabelStore.open_labels(store_folder)
+
+
+def aligned_tiles(
+    region: tuple[int, int, int, int], tile: int, grid: tuple[int, int]
+) -> list[tuple[int, int, int, int]]:
+    """``(y, x, h, w)`` tiles covering ``region`` whose edges lie on a grid of ``grid`` (the
+    stored chunks' height and width): each chunk falls in one tile, so it is decoded once.
+    The tile side is ``tile`` rounded down to whole chunks (at least one)."""
+    y, x, h, w = region
+    size_y, size_x = (max(g, tile // g * g) for g in grid)
+    boxes = []
+    for y0 in range(y // size_y * size_y, y + h, size_y):
+        for x0 in range(x // size_x * size_x, x + w, size_x):
+            top, left = max(y0, y), max(x0, x)
+            boxes.append((top, left, min(y0 + size_y, y + h) - top, min(x0 + size_x, x + w) - left))
+    return boxes

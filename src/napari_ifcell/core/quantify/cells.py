@@ -17,6 +17,7 @@ from napari_ifcell.core.quantify.morphology import morphology
 
 COMPARTMENTS = ("nucleus", "cell", "ring")
 STATISTICS = ("mean", "std", "median")
+CHANNEL_GROUP = 4  # channels gathered per pass of compartment_sums
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,16 @@ def compartment_labels(nuclei: np.ndarray, expand_px: int) -> dict[str, np.ndarr
     return {"nucleus": nuclei, "cell": cells, "ring": np.where(nuclei == 0, cells, 0)}
 
 
-def _segment_sums(keys: np.ndarray, values: np.ndarray, n_keys: int) -> np.ndarray:
-    """Per-key sums of every channel in one pass: an indicator matrix (keys x pixels, one
-    entry per pixel, so no sort) times the pixels-by-channels values."""
+def _indicator(keys: np.ndarray, n_keys: int):
+    """A keys x pixels matrix with one entry per pixel (so no sort): times the pixels' values
+    (channels x pixels, transposed) it gives every key's sums of every channel in one pass."""
     import scipy.sparse as sp
 
-    indicator = sp.csc_matrix(
-        (np.ones(keys.size, values.dtype), keys, np.arange(keys.size + 1)), shape=(n_keys, keys.size)
-    )
-    return np.asarray(indicator @ values.T)
+    return sp.csc_matrix((np.ones(keys.size, np.int8), keys, np.arange(keys.size + 1)), shape=(n_keys, keys.size))
+
+
+def _sums(indicator, values: np.ndarray) -> np.ndarray:
+    return np.asarray(indicator.astype(values.dtype) @ values.T)
 
 
 def _accumulator(dtype, max_count: int, power: int = 1) -> type:
@@ -82,20 +84,20 @@ def _accumulator(dtype, max_count: int, power: int = 1) -> type:
     return np.int32 if int(np.iinfo(dtype).max) ** power * max_count < 2**31 else np.int64
 
 
-def compartment_statistics(
-    nuclei: np.ndarray, cells: np.ndarray, image: np.ndarray, ids: np.ndarray, *, statistics=("mean",)
-) -> dict[str, dict[str, np.ndarray]]:
-    """Statistics of every channel in the nucleus, ring and cell of each label, in one pass.
+def compartment_sums(
+    nuclei: np.ndarray, cells: np.ndarray, image: np.ndarray, ids: np.ndarray, *, squares: bool = False
+) -> pd.DataFrame:
+    """Pixel counts and per-channel sums (and sums of squares) in the nucleus and ring of each
+    label, over the pixels given: sums over disjoint parts of the cells (tiles) add up.
 
-    Each pixel of a cell is keyed ``2 * label + (pixel is in the ring)``; sums per key give
-    nucleus and ring, and their totals the cell (the two are disjoint). Integer images are
-    summed in integers, so means equal ``regionprops_table``'s exactly.
+    Each pixel of a cell is keyed ``2 * label + (pixel is in the ring)``; one sparse product
+    per group of channels sums them all. Integer images are summed exactly in integers.
 
     Returns
     -------
-    dict
-        compartment -> {"count": (n,), stat: (n, C)} for ``ids`` (NaN where a compartment
-        of a label has no pixels).
+    DataFrame
+        One row per id: ``CellID``, ``count_<part>``, ``sum_<part>_<c>`` (and ``sq_<part>_<c>``)
+        for part in nucleus, ring and channel index c.
     """
     n_channels = image.shape[0]
     flat_cells = cells.ravel()
@@ -105,27 +107,68 @@ def compartment_statistics(
     keys += nuclei.ravel()[foreground] == 0
     n_keys = 2 * n_codes
     counts = np.bincount(keys, minlength=n_keys)
-    pixels = image.reshape(n_channels, cells.size)[:, foreground]  # 0 channels: morphology only
     max_count = int(counts.max(initial=0))
-    sums = _segment_sums(keys, pixels.astype(_accumulator(pixels.dtype, max_count), copy=False), n_keys)
-    squares = None
-    if "std" in statistics:
-        wide: np.ndarray = pixels.astype(_accumulator(pixels.dtype, max_count, power=2), copy=False)
-        squares = _segment_sums(keys, wide * wide, n_keys)
-    rows = {"nucleus": [2 * id_codes], "ring": [2 * id_codes + 1], "cell": [2 * id_codes, 2 * id_codes + 1]}
+    rows = {"nucleus": 2 * id_codes, "ring": 2 * id_codes + 1}
+    frame: dict[str, np.ndarray] = {"CellID": np.asarray(ids, np.int64)}
+    frame.update({f"count_{part}": counts[r].astype(np.int64) for part, r in rows.items()})
+    exact = np.int64 if np.issubdtype(image.dtype, np.integer) else np.float64
+    flat_image = image.reshape(n_channels, cells.size)
+    indicator = _indicator(keys, n_keys)
+    for c0 in range(0, n_channels, CHANNEL_GROUP):  # a few channels at a time: bounded memory
+        pixels = flat_image[c0 : c0 + CHANNEL_GROUP, foreground]
+        total = _sums(indicator, pixels.astype(_accumulator(pixels.dtype, max_count), copy=False))
+        square = None
+        if squares:
+            wide: np.ndarray = pixels.astype(_accumulator(pixels.dtype, max_count, power=2), copy=False)
+            square = _sums(indicator, wide * wide)
+        for c in range(pixels.shape[0]):
+            for part, r in rows.items():
+                frame[f"sum_{part}_{c0 + c}"] = total[r, c].astype(exact)
+                if square is not None:
+                    frame[f"sq_{part}_{c0 + c}"] = square[r, c].astype(exact)
+    return pd.DataFrame(frame)
+
+
+def statistics_from_sums(sums: pd.DataFrame, n_channels: int, *, statistics=("mean",)) -> dict:
+    """Means (and standard deviations) per compartment from :func:`compartment_sums`' columns
+    (summed over a cell's parts): compartment -> {"count": (n,), stat: (n, C)}, NaN where a
+    compartment of a cell has no pixels."""
+
+    def block(prefix: str, part: str) -> np.ndarray:
+        columns = [sums[f"{prefix}_{part}_{c}"].to_numpy() for c in range(n_channels)]
+        return np.column_stack(columns) if columns else np.zeros((len(sums), 0))
+
+    parts = {"nucleus": ("nucleus",), "ring": ("ring",), "cell": ("nucleus", "ring")}
     out = {}
-    for name, parts in rows.items():
-        count = sum(counts[r] for r in parts)
-        total = sum(sums[r] for r in parts)
+    for name, members in parts.items():
+        count = sum(sums[f"count_{p}"].to_numpy() for p in members)
+        total = sum(block("sum", p) for p in members)
         with np.errstate(invalid="ignore", divide="ignore"):
             result = {"count": count, "mean": np.where(count[:, None] > 0, total / count[:, None], np.nan)}
-            if squares is not None:
-                variance = sum(squares[r] for r in parts) / count[:, None] - result["mean"] ** 2
+            if "std" in statistics:
+                variance = sum(block("sq", p) for p in members) / count[:, None] - result["mean"] ** 2
                 result["std"] = np.sqrt(np.maximum(variance, 0))
-        if "median" in statistics:
-            labels = {"nucleus": nuclei, "ring": np.where(nuclei == 0, cells, 0), "cell": cells}[name]
-            result["median"] = _medians(labels, image, ids)
         out[name] = result
+    return out
+
+
+def compartment_statistics(
+    nuclei: np.ndarray, cells: np.ndarray, image: np.ndarray, ids: np.ndarray, *, statistics=("mean",)
+) -> dict[str, dict[str, np.ndarray]]:
+    """Statistics of every channel in the nucleus, ring and cell of each label, in one pass.
+
+    Returns
+    -------
+    dict
+        compartment -> {"count": (n,), stat: (n, C)} for ``ids`` (NaN where a compartment
+        of a label has no pixels); means equal ``regionprops_table``'s exactly.
+    """
+    sums = compartment_sums(nuclei, cells, image, ids, squares="std" in statistics)
+    out = statistics_from_sums(sums, image.shape[0], statistics=statistics)
+    if "median" in statistics:
+        ring = np.where(nuclei == 0, cells, 0)
+        for name, labels in {"nucleus": nuclei, "ring": ring, "cell": cells}.items():
+            out[name]["median"] = _medians(labels, image, np.asarray(ids))
     return out
 
 
@@ -180,9 +223,9 @@ def _segment_medians(values: np.ndarray, starts: np.ndarray, counts: np.ndarray)
     return medians
 
 
-def _small_labels(nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Relabel 1..n when ids are large (skimage allocates per possible label); returns the
-    relabelled image and the original id of each new label (None when unchanged)."""
+def compact_labels(nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Relabel 1..n when ids are large (per-label arrays are sized by the largest id); returns
+    the relabelled image and the original id of each new label (None when unchanged)."""
     top = int(nuclei.max(initial=0))
     if top <= 4 * nuclei.size + 1024:
         return nuclei, None
@@ -190,6 +233,45 @@ def _small_labels(nuclei: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if present[0] != 0:
         present, codes = np.r_[0, present], codes + 1
     return codes.reshape(nuclei.shape).astype(np.int64), present
+
+
+def owned_morphology(
+    nuclei: np.ndarray,
+    original_ids: np.ndarray | None = None,
+    *,
+    owned: tuple[int, int, int, int] | None = None,
+    origin: tuple[int, int] = (0, 0),
+    pixel_size_um: float,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Morphology of the labels whose centroid lies in ``owned`` (array rows/columns, end
+    exclusive; all labels when None), positions in slide pixels and µm, ``CellID`` the
+    original ids; and the labels' ids in ``nuclei`` (to index per-label arrays)."""
+    table = morphology(nuclei, within=owned)
+    ids = table["CellID"].to_numpy()
+    if original_ids is not None:
+        table["CellID"] = original_ids[ids]
+    table["Y_centroid"] += origin[0]
+    table["X_centroid"] += origin[1]
+    table["X_centroid_um"] = table["X_centroid"] * pixel_size_um
+    table["Y_centroid_um"] = table["Y_centroid"] * pixel_size_um
+    return table, ids
+
+
+def cell_table(morph: pd.DataFrame, results: dict, channel_names, settings: QuantifySettings) -> pd.DataFrame:
+    """``morph`` with the compartment areas and marker statistics of ``results`` (rows in
+    the same order): ``<compartment>_area``, ``<marker>_<compartment>_<stat>`` and ``<marker>``
+    (the cell mean, as MCMICRO)."""
+    columns = {}
+    for name in settings.compartments:
+        result = results[name]
+        columns[f"{name}_area"] = result["count"]
+        for stat in settings.statistics:
+            for c, marker in enumerate(channel_names):
+                columns[f"{marker}_{name}_{stat}"] = result[stat][:, c]
+        if name == "cell":
+            for c, marker in enumerate(channel_names):
+                columns[marker] = result["mean"][:, c]
+    return pd.concat([morph, pd.DataFrame(columns, index=morph.index)], axis=1)
 
 
 def quantify_cells(
@@ -220,32 +302,9 @@ def quantify_cells(
         ``CellID``, ``X_centroid``, ``Y_centroid`` (px) and their ``_um``, morphology,
         ``<marker>`` (cell-compartment mean, as MCMICRO) and ``<marker>_<compartment>_<stat>``.
     """
-    nuclei, original_ids = _small_labels(nuclei)
-    table = morphology(nuclei)
-    if owned is not None:
-        y0, x0, y1, x1 = owned
-        inside = table["Y_centroid"].between(y0, y1, inclusive="left") & table["X_centroid"].between(
-            x0, x1, inclusive="left"
-        )
-        table = table[inside].reset_index(drop=True)
-    ids = table["CellID"].to_numpy()
-    if original_ids is not None:
-        table["CellID"] = original_ids[ids]
-    table["Y_centroid"] += origin[0]
-    table["X_centroid"] += origin[1]
-    table["X_centroid_um"] = table["X_centroid"] * pixel_size_um
-    table["Y_centroid_um"] = table["Y_centroid"] * pixel_size_um
+    nuclei, original_ids = compact_labels(nuclei)
+    table, ids = owned_morphology(nuclei, original_ids, owned=owned, origin=origin, pixel_size_um=pixel_size_um)
     cells = compartment_labels(nuclei, settings.expand_px(pixel_size_um))["cell"]
-    columns = {}
     stats_needed = tuple(dict.fromkeys(("mean", *settings.statistics)))
     results = compartment_statistics(nuclei, cells, image, ids, statistics=stats_needed)
-    for name in settings.compartments:
-        result = results[name]
-        columns[f"{name}_area"] = result["count"]
-        for stat in settings.statistics:
-            for c, marker in enumerate(channel_names):
-                columns[f"{marker}_{name}_{stat}"] = result[stat][:, c]
-        if name == "cell":
-            for c, marker in enumerate(channel_names):
-                columns[marker] = result["mean"][:, c]
-    return pd.concat([table, pd.DataFrame(columns, index=table.index)], axis=1)
+    return cell_table(table, results, channel_names, settings)

@@ -27,12 +27,13 @@ MORPHOLOGY = {
 _DIAMOND_2X = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])
 
 
-def morphology(nuclei: np.ndarray) -> pd.DataFrame:
+def morphology(nuclei: np.ndarray, *, within: tuple[int, int, int, int] | None = None) -> pd.DataFrame:
     """Centroids and nuclear morphology (MCMICRO column names), one row per label, by id.
 
     Columns ``CellID``, ``Y_centroid``, ``X_centroid`` (array pixels) and the values of
     :data:`MORPHOLOGY`; equal to ``regionprops_table(nuclei, properties=("label",
-    "centroid", *MORPHOLOGY))`` within float rounding.
+    "centroid", *MORPHOLOGY))`` within float rounding. ``within`` (y0, x0, y1, x1; end
+    exclusive): only the labels whose centroid lies there.
     """
     nuclei = np.asarray(nuclei)
     boxes = ndi.find_objects(nuclei)
@@ -52,6 +53,10 @@ def morphology(nuclei: np.ndarray) -> pd.DataFrame:
         return np.rint(np.bincount(ids, weights=weights, minlength=top)[labels]).astype(np.int64)
 
     n, sy, sx = sums(), sums(dy), sums(dx)
+    if within is not None:
+        cy, cx = bbox[labels, 0] + sy / n, bbox[labels, 1] + sx / n
+        keep = (cy >= within[0]) & (cy < within[2]) & (cx >= within[1]) & (cx < within[3])
+        labels, n, sy, sx = labels[keep], n[keep], sy[keep], sx[keep]  # sums() now gives these labels'
     syy, sxx, sxy = sums(dy * dy), sums(dx * dx), sums(dy * dx)
     # n^2 times the inertia tensor (skimage: T = [[mu02, -mu11], [-mu11, mu20]] / mu00), in integers
     a2, c2, m11 = n * sxx - sx * sx, n * syy - sy * sy, n * sxy - sy * sx

@@ -1,0 +1,137 @@
+"""Whole-slide throughput against the decode bound, worker scaling, memory, and an Orion projection.
+
+Baselines measured in the same run:
+- the decode bound: every level-0 chunk of every channel of the IF slide decoded once, in
+  this process (what reading the file costs at the least);
+- 1 worker, for the 2-worker scaling.
+Figures: the in-process pipeline (`run_slide`: Hoechst watershed, label merge, 19-channel
+quantification) as a share of the decode bound (goal >= 25 %); 2 workers vs 1 (goal >= 1.9x);
+peak RSS per worker on two slide sizes (goal <= 1 GB whatever the size); the time an
+87,043 x 42,367 px Orion slide would take on 16 cores, projected from the measured stage costs.
+
+Usage: python benchmarks/bench_throughput.py [--size 4096] [--small 2048] [--data-dir .benchmarks-data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+ORION = (87_043, 42_367)
+
+
+def decode_bound(path) -> float:
+    """Seconds to decode every level-0 chunk of every channel once."""
+    from napari_ifcell.io import open_slide
+
+    with open_slide(path) as slide:
+        level = slide.levels[0]
+        cy, cx = slide.chunk_yx
+        start = time.perf_counter()
+        for c in range(slide.n_channels):
+            for y in range(0, slide.shape[0], cy):
+                for x in range(0, slide.shape[1], cx):
+                    level[c, y : y + cy, x : x + cx]
+        return time.perf_counter() - start
+
+
+def timed_run(files, data_dir, client=None):
+    """(summary, seconds per stage) of one run in a fresh output folder."""
+    from napari_ifcell.pipeline.run import SlideJob, run_slide
+    from napari_ifcell.pipeline.run_settings import RunSettings
+
+    stages: dict[str, float] = {}
+    last = [None, time.perf_counter()]
+
+    def progress(stage, done, total):
+        now = time.perf_counter()
+        if last[0] is not None:
+            stages[last[0]] = stages.get(last[0], 0.0) + now - last[1]
+        last[:] = [stage, now]
+
+    out = Path(tempfile.mkdtemp(prefix="bench-throughput-", dir=data_dir))
+    try:
+        start = time.perf_counter()
+        summary = run_slide(
+            SlideJob(str(files.if_path), None, (0.0, 0.0), RunSettings(), str(out)), client=client, progress=progress
+        )
+        stages[last[0]] = stages.get(last[0], 0.0) + time.perf_counter() - last[1]
+        stages["driver"] = time.perf_counter() - start - sum(stages.values())  # the threshold, before any stage
+        return summary, stages
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def synthetic(size, data_dir):
+    from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
+
+    files = SyntheticPair.in_folder(Path(data_dir) / f"synthetic-{size}")
+    if not files.exists():
+        make_synthetic_pair(files.folder, shape=(size, size), seed=0)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=4096)
+    parser.add_argument("--small", type=int, default=2048, help="a second slide size for the memory figure")
+    parser.add_argument("--data-dir", default=".benchmarks-data")
+    args = parser.parse_args()
+
+    from napari_ifcell.pipeline.run import local_client
+
+    files = synthetic(args.size, args.data_dir)
+    megapixels = args.size**2 / 1e6
+    decode = decode_bound(files.if_path)
+    summary, stages = timed_run(files, args.data_dir)
+    rate, bound = megapixels / summary.seconds, megapixels / decode
+    print(f"slide {args.size} x {args.size} px, 19 channels; Hoechst watershed + merge + quantification (mean, std)")
+    print(f"decode bound (every level-0 chunk of every channel once): {decode:.1f} s = {bound:.2f} megapixels/s")
+    print(
+        f"in-process pipeline: {summary.seconds:.1f} s = {rate:.2f} megapixels/s, {summary.cells} cells "
+        f"-> {100 * rate / bound:.0f} % of the decode bound (goal >= 25 %)"
+    )
+    print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
+
+    runs = {}
+    for workers in (1, 2):
+        client = local_client(workers)
+        try:
+            runs[workers] = timed_run(files, args.data_dir, client)
+        finally:
+            client.close()
+    one, two = runs[1][0], runs[2][0]
+    print(
+        f"dask cluster: 1 worker {one.seconds:.1f} s, 2 workers {two.seconds:.1f} s -> "
+        f"{one.seconds / two.seconds:.2f}x (goal >= 1.9x)"
+    )
+    client = local_client(1)
+    try:
+        small, _ = timed_run(synthetic(args.small, args.data_dir), args.data_dir, client)
+    finally:
+        client.close()
+    print(
+        f"peak RSS per worker: {small.peak_rss_mb:.0f} MB at {args.small}², {one.peak_rss_mb:.0f} MB at {args.size}², "
+        f"{two.peak_rss_mb:.0f} MB with 2 workers (goal <= 1024 MB whatever the size)"
+    )
+
+    # Orion projection: the parallel stages' per-megapixel cost on one worker spread over 16
+    # cores at the measured 2-worker efficiency, plus the driver's serial share scaled by area.
+    orion_mp = ORION[0] * ORION[1] / 1e6
+    stages_one = runs[1][1]
+    serial = stages_one.pop("driver") + stages_one.pop("table", 0.0)
+    parallel = sum(stages_one.values())
+    efficiency = one.seconds / two.seconds / 2
+    projected = (parallel / megapixels * orion_mp) / (16 * efficiency) + serial / megapixels * orion_mp
+    print(
+        f"projected {ORION[0]:,} x {ORION[1]:,} px Orion slide on 16 cores: {projected / 60:.0f} min "
+        f"(parallel stages {parallel / megapixels:.2f} s/megapixel on one worker at {100 * efficiency:.0f} % "
+        f"scaling efficiency, driver {serial / megapixels:.3f} s/megapixel serial)"
+    )
+
+
+if __name__ == "__main__":
+    main()
