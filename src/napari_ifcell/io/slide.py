@@ -172,7 +172,7 @@ class Slide:
         if y0 >= y1 or x0 >= x1:
             return out
         inside = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
-        target = out[inside] if self.is_rgb else out[(slice(None), *inside)]
+        target = out[inside] if self.is_rgb else out[:, inside[0], inside[1]]
         try:
             self._read_inside(self.levels[level], chan, slice(y0, y1), slice(x0, x1), target)
         except Exception as exc:  # tile decoding errors come in many types
