@@ -141,12 +141,12 @@ def statistics_from_sums(sums: pd.DataFrame, n_channels: int, *, statistics=("me
     parts = {"nucleus": ("nucleus",), "ring": ("ring",), "cell": ("nucleus", "ring")}
     out = {}
     for name, members in parts.items():
-        count = sum(sums[f"count_{p}"].to_numpy() for p in members)
-        total = sum(block("sum", p) for p in members)
+        count: np.ndarray = np.sum([sums[f"count_{p}"].to_numpy() for p in members], axis=0)
+        total = np.sum([block("sum", p) for p in members], axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             result = {"count": count, "mean": np.where(count[:, None] > 0, total / count[:, None], np.nan)}
             if "std" in statistics:
-                variance = sum(block("sq", p) for p in members) / count[:, None] - result["mean"] ** 2
+                variance = np.sum([block("sq", p) for p in members], axis=0) / count[:, None] - result["mean"] ** 2
                 result["std"] = np.sqrt(np.maximum(variance, 0))
         out[name] = result
     return out
