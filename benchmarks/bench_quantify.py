@@ -29,13 +29,8 @@ def main() -> None:
 
     from skimage.measure import regionprops_table
 
-    from napari_ifcell.core.quantify.cells import (
-        MORPHOLOGY,
-        QuantifySettings,
-        compartment_labels,
-        compartment_statistics,
-        morphology,
-    )
+    from napari_ifcell.core.quantify.cells import QuantifySettings, compartment_labels, compartment_statistics
+    from napari_ifcell.core.quantify.morphology import MORPHOLOGY, morphology
     from napari_ifcell.io import open_slide
     from napari_ifcell.pipeline import read_labels, tiles
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair

@@ -12,6 +12,7 @@ SCRIPTS = [
     "bench_gating.py",
     "bench_segmentation.py",
     "bench_pipeline.py",
+    "bench_throughput.py",
     "bench_classifier.py",
     "bench_review.py",
 ]

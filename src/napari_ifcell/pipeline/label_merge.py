@@ -84,8 +84,16 @@ def chunk_index_sums(labels: np.ndarray, origin: tuple[int, int]) -> pd.DataFram
     rows, cols = rows + origin[0], cols + origin[1]
     frame = pd.DataFrame({"CellID": ids, "y": rows, "x": cols})
     grouped = frame.groupby("CellID", sort=True)
-    out = grouped.agg(n=("y", "size"), sy=("y", "sum"), sx=("x", "sum"), y0=("y", "min"), x0=("x", "min"))
-    out[["y1", "x1"]] = grouped[["y", "x"]].max().to_numpy() + 1
+    out = grouped.agg(
+        n=("y", "size"),
+        sy=("y", "sum"),
+        sx=("x", "sum"),
+        y0=("y", "min"),
+        x0=("x", "min"),
+        y1=("y", "max"),
+        x1=("x", "max"),
+    )
+    out[["y1", "x1"]] += 1  # end exclusive, as regionprops' bbox
     return out.reset_index()
 
 
