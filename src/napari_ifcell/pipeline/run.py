@@ -2,9 +2,10 @@
 tasks, on an IF slide (with its H&E for a classifier) or an H&E slide alone (segment + predict).
 
 Phase 1 segments every tile (in parallel) and records each tile's owned nuclei in a file;
-the driver then paints them into a fresh label store, giving cell ids in tile order.
-Phase 2 quantifies every tile (in parallel) from that store; the driver concatenates the
-tables and applies the gates. Every tile result is written atomically and a finished tile
+they are painted into a fresh label store one store chunk per task (pipeline.label_merge),
+giving cell ids in tile order. Phase 2 quantifies tiles of the slide's chunk grid (in
+parallel) from that store, each image chunk decoded once (pipeline.quantify); the driver adds
+up the tiles' sums per cell into the table and applies the gates. Every tile result is written atomically and a finished tile
 is never redone, so a run killed at any point and started again finishes without
 duplicates; the merges are rebuilt from the tile files, so they are idempotent too.
 """
@@ -150,7 +151,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     else:
         predicted = predict_cells(pair or if_slide, cells, model, config)
     atomic_write(
-        Path(job.out_dir) / "predict_tiles" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
+        Path(job.out_dir) / "predict_parts" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
     )
     return {"tile": box, "cells": len(predicted), "rss_mb": _peak_rss_mb()}
 
@@ -167,7 +168,7 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
         raise ValueError("the run settings name a classifier: give the H&E slide too (--he)")
     if job.settings.gates and if_slide.is_rgb:
         raise ValueError(f"{job.if_path}: an H&E slide alone has no markers to gate; leave gates out of the settings")
-    for sub in ("segment_tiles", "quantify_parts", "predict_tiles"):
+    for sub in ("segment_tiles", "quantify_parts", "predict_parts"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     shape, pixel_size = if_slide.shape, if_slide.require_pixel_size()
     segmentation = resolve_backend(job.settings.segmentation, if_slide, pair)
@@ -195,7 +196,7 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
         progress,
     )
     if job.settings.classifier:
-        todo = [b for b in quant_boxes if not (out / "predict_tiles" / f"{b[0]}_{b[1]}.parquet").exists()]
+        todo = [b for b in quant_boxes if not (out / "predict_parts" / f"{b[0]}_{b[1]}.parquet").exists()]
         skipped += len(quant_boxes) - len(todo)
         outcomes += _map(
             client,
@@ -332,7 +333,7 @@ def _merge_tables(job: SlideJob, if_slide, boxes) -> pd.DataFrame:
     table = table_from_parts(parts, marker_names(if_slide), settings, if_slide.pixel_size_um)
     out = Path(job.out_dir)
     if job.settings.classifier and len(table):
-        predictions = [pd.read_parquet(out / "predict_tiles" / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
+        predictions = [pd.read_parquet(out / "predict_parts" / f"{ty}_{tx}.parquet") for ty, tx, _, _ in boxes]
         predictions = pd.concat([p for p in predictions if len(p)], ignore_index=True)
         table = table.merge(
             predictions.drop(columns=["X_centroid", "Y_centroid"], errors="ignore"), on="CellID", how="left"
