@@ -18,9 +18,15 @@ import zarr
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import find_levels, open_level_arrays
-from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
+from napari_ifcell.io.slide_metadata import (
+    RGB_NAMES,
+    checked_names,
+    given_pixel_size,
+    sidecar_or_numbered_names,
+    tiff_channel_names,
+    tiff_pixel_size,
+)
 
-RGB_NAMES = ("red", "green", "blue")
 # Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
 _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
 
@@ -317,7 +323,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     layout = "SYX" if is_rgb else axes
     n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
     if names_override is not None or is_rgb:
-        names = _checked_names(path, names_override, n_channels) if names_override is not None else RGB_NAMES
+        names = checked_names(path, names_override, n_channels) if names_override is not None else RGB_NAMES
     elif len(info["channel_names"]) == n_channels and all(info["channel_names"]):
         names = tuple(info["channel_names"])
     else:
@@ -333,13 +339,6 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
-
-
-def _checked_names(path, names, n_channels) -> tuple[str, ...]:
-    names = tuple(str(n) for n in names)
-    if len(names) != n_channels:
-        raise SlideMetadataError(path, f"{len(names)} channel names given but the image has {n_channels} channels")
-    return names
 
 
 def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
@@ -366,74 +365,12 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     levels = open_level_arrays(path, tif, series_index, level_series)
 
     n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
-    names = _channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
-    pixel_size, source = _pixel_size(tif, pixel_size_override, notes)
+    names = tiff_channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
+    pixel_size, source = tiff_pixel_size(tif, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
-
-
-def _channel_names(path, tif, series_index, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
-    if override is not None:
-        return _checked_names(path, override, n_channels)
-    if is_rgb:
-        return RGB_NAMES
-    names: list = []
-    if tif.is_ome and tif.ome_metadata:
-        names = ome_image_metadata(tif.ome_metadata, series_index)["channel_names"]
-        if names and len(names) != n_channels:
-            raise SlideMetadataError(
-                path,
-                f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
-                "pass channel_names to say which is which",
-            )
-    if not names or any(not n for n in names):
-        return sidecar_or_numbered_names(path, n_channels, notes)
-    return tuple(names)
-
-
-def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[str, ...]:
-    """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else ch0, ch1..."""
-    from napari_ifcell.io.channels import sidecar_marker_names
-
-    sidecar = sidecar_marker_names(path)
-    if sidecar is not None:
-        csv, names = sidecar
-        if len(names) == n_channels:
-            notes.append(f"channel names from {csv}")
-            return tuple(names)
-        notes.append(f"{csv} lists {len(names)} markers but the image has {n_channels} channels; not used")
-    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
-    return tuple(f"ch{i}" for i in range(n_channels))
-
-
-def _pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
-    """(µm per level-0 pixel, where it came from)."""
-    if override is not None:
-        return given_pixel_size(override), "given"
-    size, source = None, None
-    if tif.is_ome and tif.ome_metadata:
-        size, source = ome_image_metadata(tif.ome_metadata)["pixel_size_um"], "ome"
-    page = tif.pages.first
-    if size is None and page.is_svs:
-        size, source = svs_pixel_size(page.description), "svs"
-    if size is None:
-        size, source = tiff_tag_pixel_size(page), "tiff"
-    if size is None and tif.is_imagej:
-        size, source = imagej_pixel_size(page, tif.imagej_metadata or {}), "imagej"
-    if size is None:
-        notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
-        return None, None
-    if abs(size[0] - size[1]) > 1e-3 * size[1]:
-        notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")
-    return float(size[1]), source
-
-
-def given_pixel_size(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"pixel size must be a positive number of µm per pixel, got {value}")
-    return float(value)
 
 
 def _check_not_truncated(path, level_series) -> None:

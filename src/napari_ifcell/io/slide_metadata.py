@@ -1,0 +1,77 @@
+"""What a TIFF slide says about its channels and pixel size, or what the user gives instead."""
+
+from __future__ import annotations
+
+from napari_ifcell.io.errors import SlideMetadataError
+from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
+
+RGB_NAMES = ("red", "green", "blue")
+
+
+def checked_names(path, names, n_channels) -> tuple[str, ...]:
+    names = tuple(str(n) for n in names)
+    if len(names) != n_channels:
+        raise SlideMetadataError(path, f"{len(names)} channel names given but the image has {n_channels} channels")
+    return names
+
+
+def tiff_channel_names(path, tif, series_index, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
+    if override is not None:
+        return checked_names(path, override, n_channels)
+    if is_rgb:
+        return RGB_NAMES
+    names: list = []
+    if tif.is_ome and tif.ome_metadata:
+        names = ome_image_metadata(tif.ome_metadata, series_index)["channel_names"]
+        if names and len(names) != n_channels:
+            raise SlideMetadataError(
+                path,
+                f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
+                "pass channel_names to say which is which",
+            )
+    if not names or any(not n for n in names):
+        return sidecar_or_numbered_names(path, n_channels, notes)
+    return tuple(names)
+
+
+def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[str, ...]:
+    """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else ch0, ch1..."""
+    from napari_ifcell.io.channels import sidecar_marker_names
+
+    sidecar = sidecar_marker_names(path)
+    if sidecar is not None:
+        csv, names = sidecar
+        if len(names) == n_channels:
+            notes.append(f"channel names from {csv}")
+            return tuple(names)
+        notes.append(f"{csv} lists {len(names)} markers but the image has {n_channels} channels; not used")
+    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
+    return tuple(f"ch{i}" for i in range(n_channels))
+
+
+def tiff_pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
+    """(µm per level-0 pixel, where it came from)."""
+    if override is not None:
+        return given_pixel_size(override), "given"
+    size, source = None, None
+    if tif.is_ome and tif.ome_metadata:
+        size, source = ome_image_metadata(tif.ome_metadata)["pixel_size_um"], "ome"
+    page = tif.pages.first
+    if size is None and page.is_svs:
+        size, source = svs_pixel_size(page.description), "svs"
+    if size is None:
+        size, source = tiff_tag_pixel_size(page), "tiff"
+    if size is None and tif.is_imagej:
+        size, source = imagej_pixel_size(page, tif.imagej_metadata or {}), "imagej"
+    if size is None:
+        notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
+        return None, None
+    if abs(size[0] - size[1]) > 1e-3 * size[1]:
+        notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")
+    return float(size[1]), source
+
+
+def given_pixel_size(value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"pixel size must be a positive number of µm per pixel, got {value}")
+    return float(value)
