@@ -82,3 +82,30 @@ def test_labels_absent_from_the_image_are_left_out_and_empty_images_give_no_rows
     assert table.loc[0, "Area"] == 9 and table.loc[0, "Solidity"] == 1.0
     empty = morphology(np.zeros((8, 8), np.int32))
     assert len(empty) == 0 and "Solidity" in empty.columns
+
+
+def test_convex_areas_of_large_concave_and_scattered_labels_equal_skimages():
+    """Tall, concave and many-piece labels (hull chains of hundreds of points) as well."""
+    from skimage.draw import polygon
+
+    rng = np.random.default_rng(11)
+    labels = np.zeros((900, 900), np.int32)
+    for i in range(16):
+        cy, cx = 110 + 220 * (i // 4), 110 + 220 * (i % 4)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 14))
+        radii = rng.uniform(15, 100, 14)  # a star: deeply concave
+        rr, cc = polygon(cy + radii * np.sin(angles), cx + radii * np.cos(angles), labels.shape)
+        labels[rr, cc] = i + 1
+    labels[rng.integers(0, 900, 300), rng.integers(0, 900, 300)] = 17  # one label in 300 scattered pixels
+    labels[0:900, 450] = 18  # a full-height line
+    ours = morphology(labels)
+    reference = regionprops_table(labels, properties=("label", "solidity"))
+    np.testing.assert_array_equal(ours["CellID"], reference["label"])
+    np.testing.assert_allclose(ours["Solidity"], reference["solidity"], rtol=1e-12)
+
+
+def test_no_centroid_within_the_window_gives_no_rows():
+    labels = np.zeros((30, 30), np.int32)
+    labels[2:6, 2:6] = 1
+    assert len(morphology(labels, within=(10, 10, 30, 30))) == 0
+    assert morphology(labels, within=(0, 0, 10, 10))["CellID"].tolist() == [1]

@@ -113,3 +113,18 @@ def test_large_cell_ids_are_measured_the_same(tile):
     large = quantify_cells(big, image, MARKERS, pixel_size_um=0.325)
     assert (large["CellID"] - 3_000_000_000).tolist() == small["CellID"].tolist()
     np.testing.assert_array_equal(large["CD3e_ring_mean"], small["CD3e_ring_mean"])
+
+
+@pytest.mark.parametrize("distance", [1, 5, 15])
+def test_grown_cells_equal_skimages_expand_labels_on_crowded_labels(distance):
+    """Ties between equidistant neighbours, labels cut by the edge and dense crowds as well."""
+    from napari_ifcell.core.quantify.cells import grow_labels
+
+    rng = np.random.default_rng(distance)
+    nuclei = np.zeros((300, 400), np.int32)
+    for i in range(1, 400):
+        y, x = rng.integers(-3, 300), rng.integers(-3, 400)
+        nuclei[max(y, 0) : y + rng.integers(1, 8), max(x, 0) : x + rng.integers(1, 8)] = i
+    nuclei[150, 100], nuclei[150, 110] = 500, 501  # a tie at (150, 105)
+    np.testing.assert_array_equal(grow_labels(nuclei, distance), expand_labels(nuclei, distance))
+    assert not grow_labels(np.zeros((5, 5), np.int32), distance).any()

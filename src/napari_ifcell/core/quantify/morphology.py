@@ -23,8 +23,6 @@ MORPHOLOGY = {
     "extent": "Extent",
     "orientation": "Orientation",
 }
-# Edge midpoints of a pixel, twice over (so that hull vertices are integers).
-_DIAMOND_2X = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]])
 
 
 def morphology(nuclei: np.ndarray, *, within: tuple[int, int, int, int] | None = None) -> pd.DataFrame:
@@ -100,25 +98,84 @@ def boundary_pixels(labels: np.ndarray) -> np.ndarray:
 
 
 def convex_areas(nuclei: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Pixel centres inside or on the convex hull of each label (skimage's ``area_convex``)."""
-    from scipy.spatial import ConvexHull
+    """Pixel centres inside or on the convex hull of each label (skimage's ``area_convex``).
 
+    The hull is that of the edge midpoints of each label's boundary pixels. In doubled
+    coordinates these are integers; per hull row only the leftmost and rightmost matter, the
+    hull's left side is their lower convex chain and its right side their upper one (built
+    for all labels at once, :func:`_chains`), and each row's pixel count is exact integer
+    arithmetic on the chain segment that spans it.
+    """
+    if labels.size == 0:
+        return np.zeros(0)
+    height, width = nuclei.shape
     flat = boundary_pixels(nuclei)
-    ids = nuclei.ravel()[flat]
-    order = np.argsort(ids, kind="stable")
-    flat, ids = flat[order], ids[order]
-    starts = np.searchsorted(ids, labels)
-    stops = np.searchsorted(ids, labels, side="right")
-    rows, cols = np.divmod(flat, nuclei.shape[1])
-    out = np.empty(labels.size)
-    for i, (start, stop) in enumerate(zip(starts, stops)):
-        pixels = np.column_stack((rows[start:stop], cols[start:stop]))
-        points = (2 * pixels[:, None, :] + _DIAMOND_2X + 1).reshape(-1, 2)  # + 1: non-negative codes
-        points = np.unique(points[:, 0] * (1 << 32) + points[:, 1])
-        points = (np.column_stack(np.divmod(points, 1 << 32)) - 1) / 2
-        hull = ConvexHull(points)
-        (y0, x0), (y1, x1) = pixels.min(axis=0), pixels.max(axis=0)
-        grid = np.mgrid[y0 : y1 + 1, x0 : x1 + 1].reshape(2, -1).astype(np.float64)
-        inside = np.all(hull.equations[:, :2] @ grid + hull.equations[:, 2:] < 1e-10, axis=0)
-        out[i] = np.count_nonzero(inside)
-    return out
+    slot = np.full(int(nuclei.max()) + 1, -1, np.int64)
+    slot[labels] = np.arange(labels.size)
+    cell = slot[nuclei.ravel()[flat]]
+    flat, cell = flat[cell >= 0], cell[cell >= 0]
+    rows, cols = np.divmod(flat, width)
+    # a pixel's edge midpoints, doubled: (2r, 2c+1), (2r+2, 2c+1), (2r+1, 2c), (2r+1, 2c+2)
+    ys = np.concatenate((2 * rows, 2 * rows + 2, 2 * rows + 1, 2 * rows + 1))
+    xs = np.concatenate((2 * cols + 1, 2 * cols + 1, 2 * cols, 2 * cols + 2))
+    span = 2 * height + 3
+    packed = np.sort(((np.tile(cell, 4) * span + ys) << 32) | xs)
+    keys, xs = packed >> 32, packed & 0xFFFFFFFF
+    first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    last = np.r_[first[1:] - 1, keys.size - 1]
+    group_cell, group_y = np.divmod(keys[first], span)
+    counts = np.bincount(group_cell, minlength=labels.size)
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+
+    # one query per pixel row of each label: the row of pixel centres y = 2r + 1
+    top_y, bottom_y = group_y[starts], group_y[starts + counts - 1]
+    n_rows = (bottom_y - top_y) // 2
+    query_cell = np.repeat(np.arange(labels.size), n_rows)
+    query_y = np.repeat(top_y + 1, n_rows) + 2 * (
+        np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows)
+    )
+
+    def side(xs_of_groups: np.ndarray, lower: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Numerator and denominator of the chain's x at each query (x = num / den)."""
+        vertices = _chains(starts, counts, group_y, xs_of_groups, lower=lower)
+        vy, vx = group_y[vertices], xs_of_groups[vertices]
+        i = np.searchsorted(group_cell[vertices] * span + vy, query_cell * span + query_y, side="right") - 1
+        dy, dx = vy[i + 1] - vy[i], vx[i + 1] - vx[i]
+        return vx[i] * dy + dx * (query_y - vy[i]), dy
+
+    num, den = side(xs[first], lower=True)
+    x_lo = -((den - num) // (2 * den))  # smallest x with 2x + 1 >= num / den
+    num, den = side(xs[last], lower=False)
+    x_hi = (num - den) // (2 * den)  # largest x with 2x + 1 <= num / den
+    return np.bincount(query_cell, weights=np.maximum(x_hi - x_lo + 1, 0), minlength=labels.size)
+
+
+def _chains(starts: np.ndarray, counts: np.ndarray, ys: np.ndarray, xs: np.ndarray, *, lower: bool) -> np.ndarray:
+    """Andrew's monotone chain run for every group of points at once (groups ``starts`` +
+    ``counts`` of points sorted by y): the indices of each group's lower (or upper) convex
+    chain of x over y, grouped and sorted like the input. Each step adds the next point of
+    every group still going and pops, in lockstep, those whose last turn is not convex."""
+    order = np.argsort(-counts, kind="stable")  # groups still going are a prefix
+    by_size = counts[order]
+    stack = np.zeros((counts.size, int(counts.max())), np.int64)
+    depth = np.zeros(counts.size, np.int64)
+    going = counts.size
+    for step in range(stack.shape[1]):
+        while going and by_size[going - 1] <= step:
+            going -= 1
+        point = starts[order[:going]] + step
+        popping = np.flatnonzero(depth[:going] >= 2)
+        while popping.size:
+            a = stack[popping, depth[popping] - 2]
+            b = stack[popping, depth[popping] - 1]
+            p = point[popping]
+            turn = (ys[b] - ys[a]) * (xs[p] - xs[a]) - (xs[b] - xs[a]) * (ys[p] - ys[a])
+            popping = popping[turn <= 0] if lower else popping[turn >= 0]
+            depth[popping] -= 1
+            popping = popping[depth[popping] >= 2]
+        stack[np.arange(going), depth[:going]] = point
+        depth[:going] += 1
+    kept = np.arange(stack.shape[1]) < depth[:, None]
+    vertices = stack[kept]  # by group in size order: put back in the input's order
+    group = np.repeat(order, depth)
+    return vertices[np.argsort(group, kind="stable")]
