@@ -13,7 +13,7 @@ def _session(args):
     project = Path(args.project)
     labels = Path(args.labels) if args.labels else (project if (project / "labels.zarr").exists() else None)
     store = LabelStore.open(labels) if labels else None
-    return ReviewSession.open(project, reviewer="napari-ifcell export", store=store)
+    return ReviewSession.open(project, reviewer="napari-ifcell export", store=store, read_only=True)
 
 
 def _export(args) -> int:

@@ -2,8 +2,11 @@
 
 ``<slide>.ifcell/review/``:
 - ``initial.parquet``: the cells and their automatic labels when the review began (written once);
-- ``journal.jsonl``: one JSON event per line, appended, flushed and fsynced before an edit is
-  acknowledged; a torn last line (the process died mid-write, before acknowledging) is dropped;
+- ``journal.jsonl``: one JSON event per line, written whole with one unbuffered write and
+  fsynced before an edit is acknowledged; a write that fails (a full disk) is cut back off
+  the file, and a torn last line (the process died mid-write, before acknowledging) is dropped;
+- ``session.lock`` / ``session.holder.json``: one editing session per project at a time (an
+  OS file lock, released by the OS if the process dies; the holder file names who has it);
 - ``edits/<seq>.npz`` / ``.parquet``: label pixels and cell-table rows before and after a
   mask edit, fsynced before their journal line;
 - ``state.parquet``: the materialised review table, replaced atomically (for readers; the
@@ -12,10 +15,13 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
+import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +34,10 @@ class ReviewFileError(ValueError):
     """A review folder that cannot be used; names the file and the problem."""
 
 
+class ReviewLockedError(ReviewFileError):
+    """Another review session is editing this project."""
+
+
 class ReviewFiles:
     """The review folder of one project."""
 
@@ -37,7 +47,8 @@ class ReviewFiles:
         self.initial_path = self.folder / "initial.parquet"
         self.state_path = self.folder / "state.parquet"
         self.edits = self.folder / "edits"
-        self._journal: TextIO | None = None
+        self._journal: int | None = None  # an O_APPEND file descriptor
+        self._lock: Any = None  # a filelock.FileLock while held
 
     def exists(self) -> bool:
         return self.initial_path.is_file()
@@ -84,17 +95,63 @@ class ReviewFiles:
         return events
 
     def append(self, event: dict) -> None:
-        """Append one event and make it durable (flush + fsync) before returning."""
+        """Append one event and make it durable before returning. The line goes out in one
+        unbuffered write; if that or the fsync fails (a full disk), the file is cut back to
+        where it was, so an edit that raised never comes back on reopen."""
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
         if self._journal is None:
-            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115 - held open for appends
-        self._journal.write(json.dumps(event, separators=(",", ":")) + "\n")
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
+            self._journal = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._journal).st_size
+        try:
+            written = os.write(self._journal, line)
+            if written != len(line):
+                raise OSError(f"{self.journal_path}: only {written} of {len(line)} bytes written (disk full?)")
+            os.fsync(self._journal)
+        except OSError:
+            os.ftruncate(self._journal, size)
+            raise
 
     def close(self) -> None:
         if self._journal is not None:
-            self._journal.close()
+            os.close(self._journal)
             self._journal = None
+        self.unlock()
+
+    # --- one editing session at a time ------------------------------------------------------------
+    def lock(self, reviewer: str) -> None:
+        """Hold this project's review for editing, or raise :class:`ReviewLockedError` naming
+        who holds it. The OS lock goes with the process, so a crashed session never blocks."""
+        from filelock import FileLock, Timeout
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.folder / "session.lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise ReviewLockedError(
+                f"{self.folder}: this review is open in another session ({self._holder()}); "
+                "close it there first: two sessions editing one review would lose each other's edits"
+            ) from None
+        self._lock = lock
+        holder = {"reviewer": reviewer, "user": _user(), "host": socket.gethostname(), "pid": os.getpid()}
+        holder["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        atomic_write(self.folder / "session.holder.json", lambda p: p.write_text(json.dumps(holder), encoding="utf-8"))
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    @property
+    def locked(self) -> bool:
+        return self._lock is not None
+
+    def _holder(self) -> str:
+        try:
+            h = json.loads((self.folder / "session.holder.json").read_text(encoding="utf-8"))
+            return f"{h['reviewer']!r}, user {h['user']} on {h['host']}, process {h['pid']}, since {h['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "holder unknown"
 
     # --- mask edit artefacts ---------------------------------------------------------------------
     def write_edit(
@@ -131,3 +188,10 @@ class ReviewFiles:
 
     def write_state(self, table: pd.DataFrame) -> Path:
         return atomic_write(self.state_path, lambda p: table.to_parquet(p, index=False))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"

@@ -106,7 +106,7 @@ def read_truth(source: str | Path) -> pd.DataFrame:
     if Path(source).is_dir():
         from napari_ifcell.pipeline.review.session import ReviewSession
 
-        review = ReviewSession.open(Path(source), reviewer="compare")
+        review = ReviewSession.open(Path(source), reviewer="compare", read_only=True)
         return truth_cells(review.table(["Y_centroid", "X_centroid", "phenotype"]))
     from napari_ifcell.io.cell_table import read_cell_table
 

@@ -135,6 +135,9 @@ class ReviewWidget(MaskTools, Container):
         try:
             self.if_slide, self.pair = open_sources(self.viewer)
             project = project_folder(self.if_slide.path)
+            if self.session is not None:  # hand back the review held open (one editing session per project)
+                self.session.close()
+                self.session = None
             self.session = open_review(
                 project,
                 reviewer=self.reviewer.value,

@@ -83,6 +83,23 @@ class ReviewState:
         return pos
 
     # --- events --------------------------------------------------------------------------------
+    def check(self, event: dict) -> None:
+        """Raise (KeyError, ValueError) if :meth:`apply` would refuse ``event``; changes nothing."""
+        op = event.get("op")
+        if op == "review":
+            self.positions(event["cells"])
+            if event.get("action") not in ("approve", "set_class", "reject", "reset"):
+                raise ValueError(f"unknown review action {event.get('action')!r}")
+            if event["action"] == "set_class" and event.get("class") not in self.classes:
+                raise ValueError(f"unknown class {event.get('class')!r}; expected one of {self.classes}")
+        elif op == "cells":
+            added = {int(k) for k in event.get("added", {})}
+            known = [c for c in (*event.get("removed", []), *event.get("changed", [])) if int(c) not in added]
+            if known:
+                self.positions(known)
+        elif op not in ("undo", "redo"):
+            raise ValueError(f"unknown review event {op!r}")
+
     def apply(self, event: dict) -> None:
         """Apply one journal event (see the module docstring)."""
         op = event["op"]

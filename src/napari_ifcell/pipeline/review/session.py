@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from napari_ifcell.core.review.state import DEFAULT_CLASSES, STATUSES, ReviewState
 from napari_ifcell.io.atomic import atomic_write
-from napari_ifcell.io.review_store import ReviewFiles
+from napari_ifcell.io.review_store import ReviewFiles, ReviewLockedError
 
 HALO_PX = 12  # around an edited cell: covers the cell compartment (5 px) with room to spare
 
@@ -56,10 +57,32 @@ class ReviewSession:
         if_slide=None,
         quantify_settings=None,
         gates=None,
+        read_only: bool = False,
     ) -> ReviewSession:
         """Open the project's review, or start one from ``table`` (the auto labels from its
-        ``phenotype`` (gates) or ``predicted`` (a model) column)."""
+        ``phenotype`` (gates) or ``predicted`` (a model) column).
+
+        An editing session holds the project's review until :meth:`close` (a second one is
+        refused, naming the holder). ``read_only``: for exports and comparisons, no lock and
+        no edits; a label store lagging behind the journal is caught up only if no one holds
+        the review."""
         files = ReviewFiles(project)
+        try:
+            files.lock(reviewer)
+        except ReviewLockedError:
+            if not read_only:
+                raise
+        try:
+            session = cls._open(files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates)
+        except BaseException:
+            files.close()
+            raise
+        if read_only:
+            files.unlock()
+        return session
+
+    @classmethod
+    def _open(cls, files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates):
         initial = None
         if not files.exists():
             if table is None:
@@ -87,8 +110,19 @@ class ReviewSession:
         # the store may lag behind the journal if a process died between the two: catch up
         marker = files.folder / "pixels.json"
         applied = json.loads(marker.read_text())["applied_seq"] if marker.exists() else -1
+        skipped = []
         for event in files.read_journal():
-            session._apply(event, write_pixels=store is not None and event["seq"] > applied)
+            try:
+                session._apply(event, write_pixels=files.locked and store is not None and event["seq"] > applied)
+            except (KeyError, ValueError, IndexError) as exc:  # written unchecked by an older version
+                state.n_events += 1  # its sequence number stays taken
+                skipped.append(f"event {event.get('seq')} ({exc})")
+        if skipped:
+            warnings.warn(
+                f"{files.journal_path}: {len(skipped)} refused call(s) recorded by an older version were "
+                f"skipped: {'; '.join(skipped[:3])}",
+                stacklevel=3,
+            )
         return session
 
     # --- review decisions (one key press each) --------------------------------------------------
@@ -114,6 +148,9 @@ class ReviewSession:
 
     def record(self, event: dict, artifact=None) -> int:
         """Apply an event, make it durable, return its sequence number."""
+        if not self.files.locked:
+            raise PermissionError(f"{self.files.folder}: this review was opened read-only (or closed); no edits")
+        self.state.check(event)  # a refused call never reaches the journal
         event = {**event, "seq": self.state.n_events, "who": self.reviewer, "t": time.time()}
         if artifact is not None:
             event["edit"] = self.files.write_edit(event["seq"], *artifact)
