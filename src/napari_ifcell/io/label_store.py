@@ -5,20 +5,29 @@ background), with 2x nearest-neighbour levels for display; a whole-slide label i
 has to fit in memory and survives restarting napari. The cell index (one row per cell:
 id, centroid, bounding box, area, run) is a Parquet file written atomically, and the
 next free cell id is kept in the metadata, so ids stay unique across runs.
+
+Writes that change many chunks (segmenting a region, a hand edit) run as a transaction
+(:meth:`LabelStore.begin` ... :meth:`LabelStore.commit`, see ``io.store_undo``): one writer at a
+time, and a write that is killed or fails (a full disk) leaves the last committed state, put
+back the next time the store is opened.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import uuid
+import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import zarr
 
 from napari_ifcell.io.atomic import atomic_text
+from napari_ifcell.io.store_undo import ChunkUndoLog, StoreWriteLock, chunk_path
 
 INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "Area", "run")
 CHUNK = 1024
@@ -36,6 +45,8 @@ class LabelStore:
     levels: list
     index: pd.DataFrame
     meta: dict
+    _undo: Any = field(default=None, repr=False)  # the ChunkUndoLog of an open transaction
+    _lock: Any = field(default=None, repr=False)
 
     # --- creating and opening --------------------------------------------------------
     @classmethod
@@ -97,8 +108,31 @@ class LabelStore:
             os.replace(folder / LEGACY_INDEX_FILE, index_path)  # a version 1 store: move its index aside
             meta["version"] = 2
             atomic_text(meta_path, json.dumps(meta, indent=2))
+        if ChunkUndoLog(folder).pending_txn() is not None:
+            meta = _recover(folder, levels, meta)
         index = pd.read_parquet(index_path) if index_path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
-        return cls(folder, levels, index, meta)
+        store = cls(folder, levels, index, meta)
+        store.check_chunks()
+        return store
+
+    def check_chunks(self) -> None:
+        """Refuse a store whose index holds cells in a chunk file that is gone (read as
+        background, they would silently vanish): a cell whose box lies inside one chunk
+        needs that chunk's file."""
+        idx = self.index
+        if not len(idx):
+            return
+        cy, cx = idx.y0.to_numpy(np.int64) // CHUNK, idx.x0.to_numpy(np.int64) // CHUNK
+        inside = ((idx.y1.to_numpy(np.int64) - 1) // CHUNK == cy) & ((idx.x1.to_numpy(np.int64) - 1) // CHUNK == cx)
+        needed = pd.DataFrame({"cy": cy[inside], "cx": cx[inside], "CellID": idx.CellID.to_numpy()[inside]})
+        for (y, x), cells in needed.groupby(["cy", "cx"]).CellID:
+            path = chunk_path(self.folder, 0, self.levels[0], int(y), int(x))
+            if not path.is_file():
+                raise LabelStoreError(
+                    f"{path}: this label chunk is missing but the cell index has {len(cells)} cell(s) in it "
+                    f"(ids {cells.head(3).tolist()}...): the store is damaged; restore the folder from a "
+                    "backup or segment that region again"
+                )
 
     @staticmethod
     def open_levels(folder: str | Path) -> tuple[list, dict]:
@@ -191,6 +225,7 @@ class LabelStore:
                 hit = np.isin(window, ids)
                 if hit.any():
                     window[hit] = 0
+                    self._before_write(0, wy, wx, wy1, wx1)
                     self.levels[0][wy:wy1, wx:wx1] = window
                     self._update_levels(wy, wx, wy1, wx1)
         self.index = idx.drop(gone.index).reset_index(drop=True)
@@ -207,6 +242,7 @@ class LabelStore:
         new = labels[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.uint32)
         current = np.asarray(self.levels[0][y0:y1, x0:x1])
         merged = np.where(current == 0, new, current)
+        self._before_write(0, y0, x0, y1, x1)
         self.levels[0][y0:y1, x0:x1] = merged
         self._update_levels(y0, x0, y1, x1)
         written = np.where(current == 0, new, 0)
@@ -220,6 +256,7 @@ class LabelStore:
         y, x = origin
         h, w = labels.shape
         old = self.index[self.index.CellID.isin(np.asarray(cells, np.int64))]
+        self._before_write(0, y, x, y + h, x + w)
         self.levels[0][y : y + h, x : x + w] = labels.astype(np.uint32)
         if labels.size:  # ids painted by hand never come back from new_ids()
             self.meta["next_id"] = max(int(self.meta["next_id"]), int(labels.max()) + 1)
@@ -266,6 +303,7 @@ class LabelStore:
                 min((y1 + f - 1) // f, self.levels[level].shape[0]),
                 min((x1 + f - 1) // f, self.levels[level].shape[1]),
             )
+            self._before_write(level, ly0, lx0, ly1, lx1)
             self.levels[level][ly0:ly1, lx0:lx1] = self.levels[0][ly0 * f : ly1 * f : f, lx0 * f : lx1 * f : f]
 
     def start_run(self, settings: dict) -> int:
@@ -273,12 +311,94 @@ class LabelStore:
         self.meta["runs"].append({"run": run, "settings": settings})
         return run
 
+    # --- transactions ------------------------------------------------------------------
+    def begin(self, purpose: str) -> None:
+        """Start an all-or-nothing write: take the store's write lock (or raise
+        ``LabelStoreLockedError`` naming its holder) and log chunks before they change."""
+        if self._undo is not None:
+            raise RuntimeError(f"{self.folder}: a write is already under way in this store")
+        lock = StoreWriteLock(self.folder)
+        lock.acquire(purpose)
+        undo = ChunkUndoLog(self.folder)
+        try:
+            undo.begin(uuid.uuid4().hex)
+        except BaseException:
+            lock.release()
+            raise
+        self._lock, self._undo = lock, undo
+
+    def _before_write(self, level: int, y0: int, x0: int, y1: int, x1: int) -> None:
+        if self._undo is not None:
+            self._undo.save(level, self.levels[level], y0, x0, y1, x1)
+
+    def roll_back(self) -> None:
+        """Undo the open transaction: chunks, index and metadata as at :meth:`begin`."""
+        if self._undo is None:
+            return
+        try:
+            self._undo.roll_back(self.levels)
+            self._undo.finish()
+            self.meta = json.loads((self.folder / "store.json").read_text(encoding="utf-8"))
+            path = self.folder / INDEX_FILE
+            self.index = pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
+        finally:
+            self._end()
+
     def commit(self) -> None:
-        """Write the index and metadata atomically (labels are written as tiles finish)."""
+        """Write the index and metadata atomically (labels are written as tiles finish). In a
+        transaction, ``store.json`` naming it is the commit point; then the undo log goes."""
         tmp = self.folder / f".{INDEX_FILE}.partial"
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
-        os.replace(tmp, self.folder / INDEX_FILE)
-        atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+        if self._undo is None:
+            os.replace(tmp, self.folder / INDEX_FILE)
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            return
+        try:
+            self.meta["committed_txn"] = self._undo.pending_txn()
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            os.replace(tmp, self.folder / INDEX_FILE)
+            self._undo.finish()
+        finally:
+            self._end()
+
+    def _end(self) -> None:
+        self._undo = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class LabelStoreError(ValueError):
+    """A label store that cannot be used as it is; names the file and what is wrong."""
+
+
+def _recover(folder: Path, levels, meta: dict) -> dict:
+    """Finish or undo a transaction a killed or failed writer left open (unless a writer holds
+    the store right now); the metadata as it then is."""
+    lock = StoreWriteLock(folder)
+    try:
+        lock.acquire("recovering an interrupted write")
+    except FileExistsError:
+        return meta  # someone is writing now: theirs to finish
+    try:
+        undo = ChunkUndoLog(folder)
+        partial = folder / f".{INDEX_FILE}.partial"
+        if meta.get("committed_txn") == undo.pending_txn():  # killed after its commit point
+            if partial.is_file():
+                os.replace(partial, folder / INDEX_FILE)
+            undo.finish()
+            return meta
+        restored = undo.roll_back(levels)
+        partial.unlink(missing_ok=True)
+        undo.finish()
+        warnings.warn(
+            f"{folder}: a write to this label store was interrupted (killed, or the disk was full); "
+            f"its {restored} changed chunk(s) were put back, the cells are as after the last complete write",
+            stacklevel=3,
+        )
+        return meta
+    finally:
+        lock.release()
 
 
 def slide_identity(slide) -> dict:

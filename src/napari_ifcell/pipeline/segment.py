@@ -168,12 +168,15 @@ def segment_region(
     reader = TileReader(if_slide, pair, nuclear_channel=settings.nuclear_channel)
     segment_tile, threshold = _tile_segmenter(reader, settings, region, model)
     start = time.perf_counter()
-    run = store.start_run({"backend": settings.backend, "region": list(region), "settings": _settings_dict(settings)})
-    removed = len(store.clear_cells(region))
-    todo = tiles(region, settings.tile)
-    cells, done = 0, 0
-    halo = settings.halo
+    store.begin(f"segment {settings.backend} over {list(region)}")
+    cells, done, removed = 0, 0, 0
     try:
+        run = store.start_run(
+            {"backend": settings.backend, "region": list(region), "settings": _settings_dict(settings)}
+        )
+        removed = len(store.clear_cells(region))
+        todo = tiles(region, settings.tile)
+        halo = settings.halo
         for i, (ty, tx, th, tw) in enumerate(todo):
             yield ("segment", i, len(todo))
             window = (ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo)
@@ -184,8 +187,13 @@ def segment_region(
                 painted = np.where(labels > 0, ids[np.maximum(labels - 1, 0)], 0)
                 cells += store.paint(painted, (window[0], window[1]), run)
             done += 1
-    finally:  # also on cancel (GeneratorExit): what was painted is indexed and saved
+    except GeneratorExit:  # cancelled: what was painted is indexed and kept
         store.commit()
+        raise
+    except BaseException:  # failed (a full disk, an error): the store as it was before
+        store.roll_back()
+        raise
+    store.commit()
     yield ("segment", len(todo), len(todo))
     seconds = time.perf_counter() - start
     return SegmentResult(

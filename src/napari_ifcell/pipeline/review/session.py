@@ -180,7 +180,12 @@ class ReviewSession:
 
     # --- pixels -----------------------------------------------------------------------------------
     def _write_pixels(self, origin, pixels, cells, seq: int) -> None:
-        self.store.write_window(pixels, origin, cells)
+        self.store.begin(f"review by {self.reviewer}")  # all or nothing; the journal has the edit anyway
+        try:
+            self.store.write_window(pixels, origin, cells)
+        except BaseException:
+            self.store.roll_back()
+            raise
         self.store.commit()
         atomic_write(self.files.folder / "pixels.json", lambda p: p.write_text(json.dumps({"applied_seq": seq})))
 
