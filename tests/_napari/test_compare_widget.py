@@ -46,7 +46,12 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     # models: a HoVer-Net file (Lizard types, run at 0.5 µm) and our classifier
     w.truth_file.value = tmp_path / "predicted.parquet"
     w.model_name.value, w.model_file.value, w.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"
+    w.trust.value = True
     w.add_model_button.changed.emit(True)
+    assert w.sources["HoVer-Net"].trust and not w.trust.value  # trust given for that file only
+    w.trust.value = True
+    w.model_file.value = tmp_path / "other.dat"
+    assert not w.trust.value  # another file: asked again
     w.ours_file.value = tmp_path / "predicted.parquet"
     w.add_ours_button.changed.emit(True)
     assert w.models_label.value == "Models: HoVer-Net, ours"

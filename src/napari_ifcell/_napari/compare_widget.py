@@ -47,6 +47,7 @@ class CompareWidget(Container):
             tooltip="0: the type map's training resolution",
         )
         self.trust = CheckBox(text="I trust this file (TIAToolbox .dat is a pickle)", value=False)
+        self.model_file.changed.connect(lambda _=None: setattr(self.trust, "value", False))
         self.add_model_button = PushButton(text="Add model file")
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
         self.add_ours_button = PushButton(text="Add our classifier")
@@ -172,6 +173,7 @@ class CompareWidget(Container):
             offset_um=he_offset_um(self.viewer),
             trust=self.trust.value,
         )
+        self.trust.value = False  # trust is given per file: the next .dat is not unpickled unasked
         self._show_models()
 
     def add_ours(self) -> None:

@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     from napari_ifcell.io.errors import SlideError
 
     args = build_parser().parse_args(argv)
+    import logging
+    from xml.etree.ElementTree import ParseError
+
+    logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # our errors name what tifffile only logs
     try:
         from napari_ifcell.io.slide import SlideWarning
 
@@ -43,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         MissingExtraError,
     ) as exc:  # Gate/CellTable/SamCheckpoint errors too
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ParseError, MemoryError) as exc:  # a full disk, a missing folder, a file too big to hold
+        print(f"napari-ifcell {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ModuleNotFoundError as exc:  # an optional dependency: name the extra
         message = missing_extra_message(exc.name or "")

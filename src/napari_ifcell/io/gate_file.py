@@ -114,9 +114,9 @@ def load_gates(path: str | Path, *, columns=None) -> GateSet:
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+            from napari_ifcell.io.safe_yaml import load_yaml
 
-            doc = yaml.safe_load(text)
+            doc = load_yaml(text)
         else:
             doc = json.loads(text)
     except Exception as exc:

@@ -27,7 +27,7 @@ from napari_ifcell.core.quantify.cells import (
     statistics_from_sums,
 )
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.tiling import aligned_tiles, read_labels, tiles
+from napari_ifcell.pipeline.tiling import aligned_tiles, read_labels, region_on_slide, tiles
 
 Progress = Callable[[str, int, int], None]
 TileParts = tuple[pd.DataFrame, pd.DataFrame]  # (owned cells' morphology, sums over the tile's pixels)
@@ -62,7 +62,7 @@ def quantify_region_steps(
     compartment areas only. Yields ``("quantify", i, n)`` per tile, then returns the table.
     """
     settings = settings or QuantifySettings()
-    region = region or (0, 0, *if_slide.shape)
+    region = region_on_slide(region, if_slide.shape, if_slide.path)
     names = marker_names(if_slide, channels)
     if "median" in settings.statistics:
         return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))

@@ -27,7 +27,7 @@ import pandas as pd
 from napari_ifcell.extras import require
 from napari_ifcell.io.atomic import atomic_write, write_npz
 from napari_ifcell.pipeline.run_settings import RunSettings
-from napari_ifcell.pipeline.tiling import open_labels_cached, open_slides_cached, tiles
+from napari_ifcell.pipeline.tiling import open_labels_cached, open_slides_cached, region_on_slide, tiles
 
 Progress = Callable[[str, int, int], None]
 
@@ -173,7 +173,7 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
     shape, pixel_size = if_slide.shape, if_slide.require_pixel_size()
     segmentation = resolve_backend(job.settings.segmentation, if_slide, pair)
     job = replace(job, settings=replace(job.settings, segmentation=segmentation))
-    region = region or (0, 0, *shape)
+    region = region_on_slide(region, shape, job.if_path)
     _record_run(out, job, region)
     boxes = tiles(region, job.settings.segmentation.tile)
     threshold = _run_threshold(job, out, region)

@@ -66,9 +66,9 @@ def load_run_settings(path: str | Path) -> RunSettings:
         if path.suffix.lower() == ".json":
             doc = json.loads(text)
         else:
-            import yaml
+            from napari_ifcell.io.safe_yaml import load_yaml
 
-            doc = yaml.safe_load(text) or {}
+            doc = load_yaml(text) or {}
     except Exception as exc:
         raise RunSettingsError(path, [f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}"]) from exc
     problems: list[str] = []

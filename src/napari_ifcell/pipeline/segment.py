@@ -20,7 +20,7 @@ from napari_ifcell.core.segment.watershed import WatershedSettings, slide_thresh
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.io.errors import SlideError
-from napari_ifcell.pipeline.tiling import tiles
+from napari_ifcell.pipeline.tiling import region_on_slide, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded")
 THRESHOLD_SAMPLES = 16
@@ -164,7 +164,7 @@ def segment_region(
     if settings.backend.startswith("sam") and model is None:
         raise ValueError("the SAM backends need a model: give a checkpoint path")
     if_slide.require_pixel_size()
-    region = region or (0, 0, *if_slide.shape)
+    region = region_on_slide(region, if_slide.shape, if_slide.path)
     reader = TileReader(if_slide, pair, nuclear_channel=settings.nuclear_channel)
     segment_tile, threshold = _tile_segmenter(reader, settings, region, model)
     start = time.perf_counter()

@@ -39,7 +39,18 @@ def open_nuclei(labels_path):
     from napari_ifcell.io.label_store import LabelStore
 
     path = Path(labels_path)
-    return LabelStore.open_labels(path) if path.is_dir() else open_slide(path)
+    if path.is_dir():
+        return LabelStore.open_labels(path)
+    slide = open_slide(path)
+    dtype = np.dtype(slide.levels[0].dtype)
+    if slide.is_rgb or slide.n_channels != 1 or not np.issubdtype(dtype, np.integer):
+        slide.close()
+        raise ValueError(
+            f"{path}: expected a label image (one plane of integer cell ids, 0 = background), got "
+            f"{'an RGB image' if slide.is_rgb else f'{slide.n_channels} channel(s)'} of {dtype}"
+            " (are the slide and the labels given the other way round?)"
+        )
+    return slide
 
 
 class NucleiLevels:
@@ -110,3 +121,18 @@ def aligned_tiles(
             top, left = max(y0, y), max(x0, x)
             boxes.append((top, left, min(y0 + size_y, y + h) - top, min(x0 + size_x, x + w) - left))
     return boxes
+
+
+def region_on_slide(region, shape, slide_name) -> tuple[int, int, int, int]:
+    """``region`` (y, x, h, w; None = the whole slide) clipped to the slide, or a ValueError
+    naming the slide when it has no pixel on it (it would give thousands of empty tiles)."""
+    if region is None:
+        return (0, 0, int(shape[0]), int(shape[1]))
+    y, x, h, w = (int(v) for v in region)
+    y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, shape[0]), min(x + w, shape[1])
+    if h <= 0 or w <= 0 or y0 >= y1 or x0 >= x1:
+        raise ValueError(
+            f"{slide_name}: the region y={y} x={x} h={h} w={w} has no pixel on the slide "
+            f"({shape[0]} x {shape[1]} px); give y, x, height, width inside it"
+        )
+    return (y0, x0, y1 - y0, x1 - x0)

@@ -1,0 +1,30 @@
+"""YAML for files people give us (gate files, run settings): plain data only, no aliases.
+
+``yaml.safe_load`` never runs code, but it does expand aliases: a few hundred bytes of nested
+``*refs`` become gigabytes once expanded (and again when an error message formats them).
+Our files never need an alias, so a document with one is refused, as is a file of more
+than :data:`MAX_BYTES`.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+MAX_BYTES = 4 * 1024 * 1024  # far above any gate or settings file
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not accepted in this file; write the values out", mark
+            )
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str):
+    """The data of one YAML document (``None`` when empty); aliases and huge text refused."""
+    if len(text) > MAX_BYTES:
+        raise ValueError(f"{len(text):,} characters; a gate or settings file is at most {MAX_BYTES:,}")
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader that refuses aliases
