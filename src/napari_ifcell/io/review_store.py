@@ -15,18 +15,15 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from napari_ifcell.io.atomic import atomic_write, write_npz
+from napari_ifcell.io.folder_lock import FolderLock
 from napari_ifcell.io.project import Project
 
 
@@ -48,7 +45,7 @@ class ReviewFiles:
         self.state_path = self.folder / "state.parquet"
         self.edits = self.folder / "edits"
         self._journal: int | None = None  # an O_APPEND file descriptor
-        self._lock: Any = None  # a filelock.FileLock while held
+        self._lock: FolderLock | None = None
 
     def exists(self) -> bool:
         return self.initial_path.is_file()
@@ -121,21 +118,13 @@ class ReviewFiles:
     def lock(self, reviewer: str) -> None:
         """Hold this project's review for editing, or raise :class:`ReviewLockedError` naming
         who holds it. The OS lock goes with the process, so a crashed session never blocks."""
-        from filelock import FileLock, Timeout
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.folder / "session.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        lock = FolderLock(self.folder, "session")
+        if not lock.try_acquire(repr(reviewer)):
             raise ReviewLockedError(
-                f"{self.folder}: this review is open in another session ({self._holder()}); "
+                f"{self.folder}: this review is open in another session ({lock.holder()}); "
                 "close it there first: two sessions editing one review would lose each other's edits"
-            ) from None
+            )
         self._lock = lock
-        holder = {"reviewer": reviewer, "user": _user(), "host": socket.gethostname(), "pid": os.getpid()}
-        holder["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        atomic_write(self.folder / "session.holder.json", lambda p: p.write_text(json.dumps(holder), encoding="utf-8"))
 
     def unlock(self) -> None:
         if self._lock is not None:
@@ -145,13 +134,6 @@ class ReviewFiles:
     @property
     def locked(self) -> bool:
         return self._lock is not None
-
-    def _holder(self) -> str:
-        try:
-            h = json.loads((self.folder / "session.holder.json").read_text(encoding="utf-8"))
-            return f"{h['reviewer']!r}, user {h['user']} on {h['host']}, process {h['pid']}, since {h['since']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "holder unknown"
 
     # --- mask edit artefacts ---------------------------------------------------------------------
     def write_edit(
@@ -188,10 +170,3 @@ class ReviewFiles:
 
     def write_state(self, table: pd.DataFrame) -> Path:
         return atomic_write(self.state_path, lambda p: table.to_parquet(p, index=False))
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"

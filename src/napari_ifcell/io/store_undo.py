@@ -10,16 +10,13 @@ gets its chunk files back from the log, so its pixels match its last committed i
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import shutil
-import socket
-import time
 from pathlib import Path
-from typing import Any
 
 from napari_ifcell.io.atomic import atomic_text
+from napari_ifcell.io.folder_lock import FolderLock
 
 
 class LabelStoreLockedError(FileExistsError):
@@ -27,48 +24,21 @@ class LabelStoreLockedError(FileExistsError):
 
 
 class StoreWriteLock:
-    """An OS file lock on a store folder (released by the OS if the process dies), with a
-    holder file naming who has it."""
+    """The store's write lock (see ``io.folder_lock``)."""
 
     def __init__(self, folder: Path):
+        self._lock = FolderLock(folder, "write")
         self.folder = Path(folder)
-        self._lock: Any = None
-
-    @property
-    def held(self) -> bool:
-        return self._lock is not None
 
     def acquire(self, purpose: str) -> None:
-        from filelock import FileLock, Timeout
-
-        lock = FileLock(self.folder / "write.lock")
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
+        if not self._lock.try_acquire(purpose):
             raise LabelStoreLockedError(
-                f"{self.folder}: another process is writing this label store ({self._holder()}); "
+                f"{self.folder}: another process is writing this label store ({self._lock.holder()}); "
                 "wait for it to finish, or give another store folder"
-            ) from None
-        self._lock = lock
-        try:
-            user = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no user name in some containers
-            user = "unknown"
-        holder = {"purpose": purpose, "user": user, "host": socket.gethostname(), "pid": os.getpid()}
-        holder["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        atomic_text(self.folder / "write.holder.json", json.dumps(holder))
+            )
 
     def release(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def _holder(self) -> str:
-        try:
-            h = json.loads((self.folder / "write.holder.json").read_text(encoding="utf-8"))
-            return f"{h['purpose']}, user {h['user']} on {h['host']}, process {h['pid']}, since {h['since']}"
-        except (OSError, ValueError, KeyError, TypeError):
-            return "holder unknown"
+        self._lock.release()
 
 
 def chunk_path(folder: Path, level: int, array, cy: int, cx: int) -> Path:
