@@ -152,3 +152,12 @@ def test_a_lost_chunk_file_is_named_not_read_as_background(segmented):
     path.unlink()
     with pytest.raises(LabelStoreError, match=r"c/0/1: this label chunk is missing .* \d+ cell"):
         LabelStore.open(folder)
+
+
+def test_a_rerun_that_finds_nothing_keeps_the_cells_it_would_have_replaced(segmented, small_pair):
+    folder, before = segmented
+    with open_slide(small_pair.if_path) as slide:
+        blind = SegmentSettings(watershed=WatershedSettings(threshold=1e9))
+        result = run_to_end(segment_region(slide, LabelStore.open(folder), region=(0, 0, 600, 600), settings=blind))
+    assert result.found_nothing and result.removed == 0
+    assert_same(folder, before)

@@ -193,7 +193,11 @@ def segment_region(
     except BaseException:  # failed (a full disk, an error): the store as it was before
         store.roll_back()
         raise
-    store.commit()
+    if cells == 0:  # found nothing (an error for the caller): the region's earlier cells stay
+        store.roll_back()
+        removed = 0
+    else:
+        store.commit()
     yield ("segment", len(todo), len(todo))
     seconds = time.perf_counter() - start
     return SegmentResult(
