@@ -27,13 +27,15 @@ import pandas as pd
 import zarr
 
 from napari_ifcell.io.atomic import atomic_text
-from napari_ifcell.io.store_undo import ChunkUndoLog, StoreWriteLock, chunk_path
+from napari_ifcell.io.folder_lock import FolderLock
+from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, store_write_lock
 
 INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "Area", "run")
 CHUNK = 1024
 
 
 INDEX_FILE = "cell_index.parquet"
+PARTIAL_INDEX_FILE = f".{INDEX_FILE}.partial"  # written whole, then moved over INDEX_FILE
 LEGACY_INDEX_FILE = "cells.parquet"  # version 1 stores; the name is now the project's cell table
 
 
@@ -110,8 +112,7 @@ class LabelStore:
             atomic_text(meta_path, json.dumps(meta, indent=2))
         if ChunkUndoLog(folder).pending_txn() is not None:
             meta = _recover(folder, levels, meta)
-        index = pd.read_parquet(index_path) if index_path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
-        store = cls(folder, levels, index, meta)
+        store = cls(folder, levels, _read_index(folder), meta)
         store.check_chunks()
         return store
 
@@ -317,8 +318,7 @@ class LabelStore:
         ``LabelStoreLockedError`` naming its holder) and log chunks before they change."""
         if self._undo is not None:
             raise RuntimeError(f"{self.folder}: a write is already under way in this store")
-        lock = StoreWriteLock(self.folder)
-        lock.acquire(purpose)
+        lock = store_write_lock(self.folder, purpose)
         undo = ChunkUndoLog(self.folder)
         try:
             undo.begin(uuid.uuid4().hex)
@@ -339,15 +339,14 @@ class LabelStore:
             self._undo.roll_back(self.levels)
             self._undo.finish()
             self.meta = json.loads((self.folder / "store.json").read_text(encoding="utf-8"))
-            path = self.folder / INDEX_FILE
-            self.index = pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
+            self.index = _read_index(self.folder)
         finally:
             self._end()
 
     def commit(self) -> None:
         """Write the index and metadata atomically (labels are written as tiles finish). In a
         transaction, ``store.json`` naming it is the commit point; then the undo log goes."""
-        tmp = self.folder / f".{INDEX_FILE}.partial"
+        tmp = self.folder / PARTIAL_INDEX_FILE
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
         if self._undo is None:
             os.replace(tmp, self.folder / INDEX_FILE)
@@ -368,6 +367,11 @@ class LabelStore:
             self._lock = None
 
 
+def _read_index(folder: Path) -> pd.DataFrame:
+    path = folder / INDEX_FILE
+    return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))
+
+
 class LabelStoreError(ValueError):
     """A label store that cannot be used as it is; names the file and what is wrong."""
 
@@ -375,14 +379,12 @@ class LabelStoreError(ValueError):
 def _recover(folder: Path, levels, meta: dict) -> dict:
     """Finish or undo a transaction a killed or failed writer left open (unless a writer holds
     the store right now); the metadata as it then is."""
-    lock = StoreWriteLock(folder)
-    try:
-        lock.acquire("recovering an interrupted write")
-    except FileExistsError:
+    lock = FolderLock(folder, "write")
+    if not lock.try_acquire("recovering an interrupted write"):
         return meta  # someone is writing now: theirs to finish
     try:
         undo = ChunkUndoLog(folder)
-        partial = folder / f".{INDEX_FILE}.partial"
+        partial = folder / PARTIAL_INDEX_FILE
         if meta.get("committed_txn") == undo.pending_txn():  # killed after its commit point
             if partial.is_file():
                 os.replace(partial, folder / INDEX_FILE)

@@ -23,22 +23,16 @@ class LabelStoreLockedError(FileExistsError):
     """Another process (or session) is writing this label store."""
 
 
-class StoreWriteLock:
-    """The store's write lock (see ``io.folder_lock``)."""
-
-    def __init__(self, folder: Path):
-        self._lock = FolderLock(folder, "write")
-        self.folder = Path(folder)
-
-    def acquire(self, purpose: str) -> None:
-        if not self._lock.try_acquire(purpose):
-            raise LabelStoreLockedError(
-                f"{self.folder}: another process is writing this label store ({self._lock.holder()}); "
-                "wait for it to finish, or give another store folder"
-            )
-
-    def release(self) -> None:
-        self._lock.release()
+def store_write_lock(folder: Path, purpose: str) -> FolderLock:
+    """The store's write lock, held (see ``io.folder_lock``); ``LabelStoreLockedError`` naming
+    the holder if another writer has it."""
+    lock = FolderLock(folder, "write")
+    if not lock.try_acquire(purpose):
+        raise LabelStoreLockedError(
+            f"{folder}: another process is writing this label store ({lock.holder()}); "
+            "wait for it to finish, or give another store folder"
+        )
+    return lock
 
 
 def chunk_path(folder: Path, level: int, array, cy: int, cx: int) -> Path:

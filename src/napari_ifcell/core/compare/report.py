@@ -87,6 +87,12 @@ def _pairs_by_id(truth_ids: np.ndarray, predicted_ids: np.ndarray) -> np.ndarray
     return np.column_stack([t_pos, p_pos]).astype(np.int64)
 
 
+def refuse_total_region(regions) -> None:
+    """Reports end with a ``Total`` row over all regions: no region may take that name."""
+    if any(region.name == "Total" for region in regions):
+        raise ValueError("a region may not be called 'Total': that name is the report's row for all regions")
+
+
 def comparison_counts(
     regions,
     truth: pd.DataFrame,
@@ -105,8 +111,7 @@ def comparison_counts(
     not count a cell twice. ``iou_matchers[(region name, model)]`` switches a pair to mask
     matching (see :func:`score_cells`; rows there are positions within the region's cells).
     """
-    if any(region.name == "Total" for region in regions):
-        raise ValueError("a region may not be called 'Total': that name is the report's row for all regions")
+    refuse_total_region(regions)
     out = []
     matchers = iou_matchers or {}
     outcomes = {}
