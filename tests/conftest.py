@@ -23,8 +23,22 @@ HE_OFFSET_PX = (3.0, -2.0)
 
 @pytest.fixture(scope="session")
 def small_pair(tmp_path_factory):
+    """The easy world (separate, evenly lit nuclei): for tests of what comes after segmentation."""
     return make_synthetic_pair(
-        tmp_path_factory.mktemp("synthetic"), shape=SMALL_SHAPE, seed=7, he_offset_px=HE_OFFSET_PX, tile=256
+        tmp_path_factory.mktemp("synthetic"),
+        shape=SMALL_SHAPE,
+        seed=7,
+        he_offset_px=HE_OFFSET_PX,
+        tile=256,
+        difficulty="easy",
+    )
+
+
+@pytest.fixture(scope="session")
+def realistic_pair(tmp_path_factory):
+    """The default, realistic world (crowded, uneven, blurred nuclei): for segmentation tests."""
+    return make_synthetic_pair(
+        tmp_path_factory.mktemp("realistic"), shape=SMALL_SHAPE, seed=7, he_offset_px=HE_OFFSET_PX, tile=256
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 import tifffile
 
 from napari_ifcell.core.segment.metrics import match_at_iou
+from napari_ifcell.core.segment.watershed import WatershedSettings
 from napari_ifcell.io import open_pair
 from napari_ifcell.io.label_store import LabelStore
 from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
@@ -27,13 +28,18 @@ def truth(small_pair):
 
 
 @pytest.mark.parametrize("backend", ["hoechst", "he"])
-def test_cpu_backends_find_the_true_nuclei(pair, truth, tmp_path, backend):
+def test_cpu_backends_find_the_true_nuclei_of_realistic_tissue(realistic_pair, tmp_path, backend):
+    """Through tiles, halos and the store (edge tiles included), on the realistic world."""
+    pair = open_pair(realistic_pair.if_path, realistic_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
+    truth = tifffile.imread(realistic_pair.labels_path)
     store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
-    result = run_to_end(segment_region(pair.if_slide, store, pair=pair, settings=SegmentSettings(backend=backend)))
+    settings = SegmentSettings(backend=backend, watershed=WatershedSettings(method="adaptive"))
+    result = run_to_end(segment_region(pair.if_slide, store, pair=pair, settings=settings))
     assert result.completed and result.cells == len(store.index) > 0
     score = match_at_iou(np.asarray(store.levels[0][:]), truth)
     print(f"{backend}: precision {score.precision:.3f} recall {score.recall:.3f} F1 {score.f1:.3f}")
-    assert score.f1 >= 0.9
+    assert score.f1 >= 0.85
+    pair.close()
 
 
 def test_rerun_on_an_overlapping_region_replaces_cells(pair, tmp_path):

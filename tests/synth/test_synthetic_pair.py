@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
 from skimage.segmentation import expand_labels
 
@@ -165,8 +166,6 @@ def test_blank_channel_and_overexposed_artefacts(truth, labels, if_image):
 
 
 def test_autofluorescence_bleeds_into_marker_channels(if_image, labels):
-    from scipy import ndimage as ndi
-
     outside_cells = expand_labels(labels, 8) == 0
     smooth = [
         ndi.uniform_filter(if_image[ORION_CHANNELS.index(m)].astype(float), 9) for m in ("AF1", "CD163", "Argo550")
@@ -187,3 +186,30 @@ def test_he_shows_shifted_nuclei_by_colour_deconvolution(small_pair, labels):
     assert hema[shifted].mean() > hema[labels > 0].mean()  # the offset is real
     background = he.mean(axis=-1) > 230
     assert 0.05 < background.mean() < 0.6  # glass around the tissue
+
+
+def test_realistic_world_is_harder_than_easy_and_its_truth_stays_exact():
+    from skimage.segmentation import find_boundaries
+
+    from napari_ifcell.synth.render import render_block
+    from napari_ifcell.synth.slide_pair import build_scene
+
+    found = {}
+    for difficulty in ("easy", "realistic"):
+        scene = build_scene((1024, 1024), 5, difficulty=difficulty)
+        labels, if_img, he = render_block(scene, 0, 0, 1024, 1024)
+        again, _, _ = render_block(scene, 512, 512, 512, 512)
+        assert np.array_equal(labels[512:, 512:], again)  # truth the same whichever block draws it
+        ids = np.unique(labels)[1:]
+        # a nucleus touches another when a boundary pixel of it borders a different label
+        grown = ndi.grey_dilation(labels, size=3)
+        touching = np.unique(labels[(grown != labels) & (labels > 0) & find_boundaries(labels)])
+        hoechst = if_img[ORION_CHANNELS.index("Hoechst")].astype(float)
+        glass = ndi.grey_erosion(labels == 0, size=15)  # far from any nucleus
+        found[difficulty] = (
+            touching.size / ids.size,
+            np.percentile(hoechst[glass], 95) - np.percentile(hoechst[glass], 5),
+        )
+    print(found)
+    assert found["realistic"][0] > 2 * found["easy"][0]  # crowded, touching nuclei
+    assert found["realistic"][1] > 5 * found["easy"][1]  # uneven background under the nuclei

@@ -31,6 +31,7 @@ class SegmentWidget(Container):
     def __init__(self, napari_viewer):
         from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
         from napari_ifcell.core.segment.sam_model import MODEL_TYPES
+        from napari_ifcell.core.segment.watershed import METHODS, WatershedSettings
 
         keep_triton_out()
         self.viewer = napari_viewer
@@ -70,6 +71,13 @@ class SegmentWidget(Container):
         self.segment_fields = settings_fields(
             SegmentSettings, only=("tile",), labels={"tile": "Tile (px)"}, ranges={"tile": (64, 4096, 64)}
         )
+        self.watershed_fields = settings_fields(
+            WatershedSettings,
+            only=("method", "nucleus_radius_um"),
+            labels={"method": "CPU method", "nucleus_radius_um": "Nucleus radius (µm)"},
+            choices={"method": METHODS},
+        )
+        self.watershed_fields["nucleus_radius_um"].tooltip = "empty: estimated from the region (adaptive method)"
         self.tile = self.segment_fields["tile"]
         self.visible_button = PushButton(text="Segment visible region")
         self.drawn_button = PushButton(text="Segment drawn region")
@@ -84,6 +92,7 @@ class SegmentWidget(Container):
                 self.he_file,
                 self.checkpoint,
                 *self.sam_fields.values(),
+                *self.watershed_fields.values(),
                 self.tile,
                 self.visible_button,
                 self.drawn_button,
@@ -111,7 +120,15 @@ class SegmentWidget(Container):
 
         sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
         segment = settings_from_fields(self.segment_fields, SegmentSettings())
-        return replace(segment, backend=BACKEND_LABELS[self.backend.value], sam=sam)
+        radius_text = self.watershed_fields["nucleus_radius_um"].value.strip()
+        try:
+            radius = float(radius_text) if radius_text else None
+        except ValueError:
+            raise ValueError(
+                f"Nucleus radius (µm): expected a number, or empty to estimate it; got {radius_text!r}"
+            ) from None
+        watershed = replace(segment.watershed, method=self.watershed_fields["method"].value, nucleus_radius_um=radius)
+        return replace(segment, backend=BACKEND_LABELS[self.backend.value], sam=sam, watershed=watershed)
 
     def segment_visible(self, *, sync: bool | None = None):
         try:
@@ -158,7 +175,10 @@ class SegmentWidget(Container):
     def _segment(self, if_slide, pair, region, *, sync):
         from napari_ifcell.pipeline import segment_slide, slide_store
 
-        settings = self.settings()
+        try:
+            settings = self.settings()
+        except ValueError as exc:
+            return self._on_error(exc)
         problems = settings.problems()
         if problems:
             return self._on_error(ValueError("; ".join(problems)))

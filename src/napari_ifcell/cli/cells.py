@@ -101,6 +101,22 @@ def _segment(args) -> int:
     return 0
 
 
+def _evaluate_segmentation(args) -> int:
+    from napari_ifcell.io.atomic import atomic_write
+    from napari_ifcell.pipeline.evaluate_segmentation import evaluate_segmentation
+
+    table = evaluate_segmentation(
+        args.predicted, args.truth, region=tuple(args.region) if args.region else None, progress=_progress
+    )
+    print(file=sys.stderr)
+    first = table.iloc[0]
+    print(f"{int(first.tp + first.fp)} predicted, {int(first.tp + first.fn)} annotated nuclei")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.out:
+        atomic_write(args.out, lambda p: table.to_csv(p, index=False))
+    return 0
+
+
 def _run(args) -> int:
     from napari_ifcell.io.channels import parse_channel_names
     from napari_ifcell.pipeline.run import SlideJob, dashboard_available, local_client, run_slide
@@ -166,7 +182,7 @@ def add_commands(sub) -> None:
     from napari_ifcell.core.quantify.cells import STATISTICS, QuantifySettings
     from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
     from napari_ifcell.core.segment.sam_model import MODEL_TYPES
-    from napari_ifcell.core.segment.watershed import WatershedSettings
+    from napari_ifcell.core.segment.watershed import METHODS, WatershedSettings
     from napari_ifcell.pipeline.segment import BACKENDS as SEGMENT_BACKENDS
     from napari_ifcell.pipeline.segment import SegmentSettings
 
@@ -192,8 +208,16 @@ def add_commands(sub) -> None:
     add_settings_options(
         p,
         WatershedSettings,
-        only=("threshold", "min_distance_um", "sigma_um"),  # the area limits are shared with SAM's
-        helps={"threshold": "stain threshold of the watershed backends; default Otsu over sampled tiles"},
+        only=("method", "nucleus_radius_um", "threshold", "min_distance_um", "sigma_um"),  # area limits: SAM's
+        choices={"method": METHODS},
+        helps={
+            "method": "CPU watershed method of the hoechst / he backends",
+            "nucleus_radius_um": "typical nucleus radius (adaptive method)",
+            "threshold": "adaptive: height above the local background, default 4 x its noise; "
+            "classic: stain level, default Otsu over sampled tiles",
+            "min_distance_um": "classic: least distance between seeds",
+            "sigma_um": "classic: smoothing",
+        },
     )
     add_settings_options(
         p,
@@ -209,6 +233,18 @@ def add_commands(sub) -> None:
         },
     )
     p.set_defaults(func=_segment)
+
+    p = sub.add_parser(
+        "evaluate-segmentation",
+        help="score a segmentation against annotated nuclei: F1 and AP at IoU 0.5-0.9, one-to-one matches",
+    )
+    p.add_argument("predicted", help="label image (TIFF, OME-TIFF) or label store folder")
+    p.add_argument("truth", help="annotated nuclei: label image or label store folder, same pixel grid")
+    p.add_argument(
+        "--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole image"
+    )
+    p.add_argument("--out", help="also write the table as CSV")
+    p.set_defaults(func=_evaluate_segmentation)
 
     p = sub.add_parser(
         "run", help="whole-slide segment -> quantify -> gate (-> predict) as dask tasks; resumable; IF or H&E alone"

@@ -87,15 +87,16 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def segment_tile(job: SlideJob, box: tuple[int, int, int, int], threshold: float | None) -> dict:
-    """Phase 1 for one tile: owned nuclei (local ids 1..n) of ``box`` with its halo, to a file."""
+def segment_tile(job: SlideJob, box: tuple[int, int, int, int], watershed) -> dict:
+    """Phase 1 for one tile: owned nuclei (local ids 1..n) of ``box`` with its halo, to a file;
+    ``watershed``: the run's watershed settings with its estimates (or None)."""
     from napari_ifcell.core.tiles import owned_labels
     from napari_ifcell.pipeline.segment import TileReader, _tile_segmenter
 
     if_slide, pair = job.open()
     seg = job.settings.segmentation
-    if threshold is not None:
-        seg = replace(seg, watershed=replace(seg.watershed, threshold=threshold))
+    if watershed is not None:
+        seg = replace(seg, watershed=watershed)
     model = _model(seg.sam) if seg.backend.startswith("sam") else None
     segmenter, _ = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
     ty, tx, th, tw = box
@@ -176,11 +177,11 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
     region = region_on_slide(region, shape, job.if_path)
     _record_run(out, job, region)
     boxes = tiles(region, job.settings.segmentation.tile)
-    threshold = _run_threshold(job, out, region)
+    watershed = _run_watershed(job, out, region)
 
     todo = [b for b in boxes if not (out / "segment_tiles" / f"{b[0]}_{b[1]}.npz").exists()]
     skipped = len(boxes) - len(todo)
-    outcomes = _map(client, segment_tile, [(job, b, threshold) for b in todo], "segment", len(boxes), skipped, progress)
+    outcomes = _map(client, segment_tile, [(job, b, watershed) for b in todo], "segment", len(boxes), skipped, progress)
     _merge_labels(out, job, boxes, shape, pixel_size, client, progress)
 
     quant_boxes = _quantify_boxes(job, if_slide, region)
@@ -257,20 +258,23 @@ def _record_run(out: Path, job: SlideJob, region) -> None:
     atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=2)))
 
 
-def _run_threshold(job: SlideJob, out: Path, region) -> float | None:
-    """The watershed threshold, estimated once per run and kept, so resumed tiles agree."""
+def _run_watershed(job: SlideJob, out: Path, region):
+    """The watershed settings with their estimates (threshold or nucleus radius), made once per
+    run and kept, so resumed tiles agree; None for the other backends."""
     seg = job.settings.segmentation
-    if seg.backend not in ("hoechst", "he") or seg.watershed.threshold is not None:
+    if seg.backend not in ("hoechst", "he"):
         return None
-    path = out / "threshold.json"
+    path = out / "watershed.json"
     if path.exists():
-        return float(json.loads(path.read_text())["threshold"])
-    from napari_ifcell.pipeline.segment import TileReader, estimate_threshold
+        return replace(seg.watershed, **json.loads(path.read_text()))
+    from napari_ifcell.pipeline.segment import TileReader, run_watershed_settings
 
     if_slide, pair = job.open()
-    value = estimate_threshold(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg.backend, region)
-    atomic_write(path, lambda p: p.write_text(json.dumps({"threshold": value})))
-    return value
+    reader = TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel)
+    filled = run_watershed_settings(reader, seg.backend, seg.watershed, region)
+    estimates = {k: v for k, v in asdict(filled).items() if v != getattr(seg.watershed, k)}
+    atomic_write(path, lambda p: p.write_text(json.dumps(estimates)))
+    return filled
 
 
 def _merge_labels(out: Path, job: SlideJob, boxes, shape, pixel_size, client, progress) -> None:

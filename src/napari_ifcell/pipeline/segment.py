@@ -24,6 +24,7 @@ from napari_ifcell.pipeline.tiling import region_on_slide, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded")
 THRESHOLD_SAMPLES = 16
+RADIUS_SAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,10 @@ class TileReader:
             if self.if_slide.is_rgb:
                 return self.if_slide.read_region(y, x, h, w, um_per_px=um_per_px, fill=255)
             raise ValueError("this backend segments the H&E: open the IF slide together with its H&E")
-        return self.pair.read_he_aligned(y, x, h, w, um_per_px=um_per_px or self.if_slide.require_pixel_size())
+        # Beyond the slide is white glass: black would read as the densest hematoxylin.
+        return self.pair.read_he_aligned(
+            y, x, h, w, um_per_px=um_per_px or self.if_slide.require_pixel_size(), fill=255
+        )
 
     def signal(self, backend: str, y, x, h, w) -> np.ndarray:
         return stain_signal(self.hoechst(y, x, h, w) if backend == "hoechst" else self.he(y, x, h, w), backend)
@@ -139,14 +143,34 @@ class TileReader:
 def estimate_threshold(reader: TileReader, backend: str, region, *, seed: int = 0, tile: int = 512) -> float:
     """One stain threshold for the whole run: Otsu over tiles sampled across the region,
     so that a tile of empty glass does not split its noise into nuclei."""
+    samples = _sampled_signals(reader, backend, region, THRESHOLD_SAMPLES, seed=seed, tile=tile)
+    return slide_threshold(np.concatenate([s.ravel() for s in samples]))
+
+
+def _sampled_signals(reader: TileReader, backend: str, region, n: int, *, seed: int = 0, tile: int = 512):
     y, x, h, w = region
     rng = np.random.default_rng(seed)
     th, tw = min(tile, h), min(tile, w)
-    samples = [
+    return [
         reader.signal(backend, int(rng.integers(y, y + h - th + 1)), int(rng.integers(x, x + w - tw + 1)), th, tw)
-        for _ in range(THRESHOLD_SAMPLES)
+        for _ in range(n)
     ]
-    return slide_threshold(np.concatenate([s.ravel() for s in samples]))
+
+
+def run_watershed_settings(reader: TileReader, backend: str, settings: WatershedSettings, region) -> WatershedSettings:
+    """``settings`` with what the method estimates filled in once for the whole run (the
+    classic stain threshold, the adaptive nucleus radius), so every tile uses the same."""
+    from dataclasses import replace
+
+    if settings.method == "classic" and settings.threshold is None:
+        return replace(settings, threshold=estimate_threshold(reader, backend, region))
+    if settings.method == "adaptive" and settings.nucleus_radius_um is None:
+        from napari_ifcell.core.segment.adaptive import estimate_nucleus_radius
+
+        ps = reader.if_slide.require_pixel_size()
+        samples = _sampled_signals(reader, backend, region, RADIUS_SAMPLES)
+        return replace(settings, nucleus_radius_um=estimate_nucleus_radius(samples, pixel_size_um=ps) * ps)
+    return settings
 
 
 def segment_region(
@@ -259,11 +283,7 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
     """``(segment(y, x, h, w) -> labels, the stain threshold used or None)``."""
     ps = reader.if_slide.require_pixel_size()
     if settings.backend in ("hoechst", "he"):
-        ws = settings.watershed
-        if ws.threshold is None:
-            from dataclasses import replace
-
-            ws = replace(ws, threshold=estimate_threshold(reader, settings.backend, region))
+        ws = run_watershed_settings(reader, settings.backend, settings.watershed, region)
         return (
             lambda y, x, h, w: watershed_nuclei(
                 reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws

@@ -9,6 +9,7 @@ from scipy.spatial import cKDTree
 
 from napari_ifcell.orion import ORION_CHANNELS
 from napari_ifcell.synth import markers as mk
+from napari_ifcell.synth.difficulty import REALISTIC, Difficulty
 from napari_ifcell.synth.layout import REGION_CODES, TissueLayout
 
 N_HARMONICS = 4  # boundary harmonics k = 2..5
@@ -22,7 +23,8 @@ class CellPopulation:
     """One row per cell; the cell with row ``i`` has label ``i + 1``.
 
     Positions and sizes are in level-0 pixels; ``level`` is a positive cell's marker
-    brightness above background (0 where negative).
+    brightness above background (0 where negative); ``nuclear_stain`` is how strongly a
+    nucleus takes up the nuclear stain (Hoechst and hematoxylin), around 1.
     """
 
     y: np.ndarray
@@ -38,6 +40,7 @@ class CellPopulation:
     dim: np.ndarray
     level: np.ndarray
     overexposed: np.ndarray
+    nuclear_stain: np.ndarray
 
     def __len__(self) -> int:
         return self.y.size
@@ -59,17 +62,25 @@ class Artefacts:
     channels: np.ndarray  # bool (n, C)
 
 
-def make_cells(layout: TissueLayout, rng: np.random.Generator, *, pixel_size_um: float) -> CellPopulation:
-    y, x, region = _place(layout, rng, pixel_size_um)
+def make_cells(
+    layout: TissueLayout, rng: np.random.Generator, *, pixel_size_um: float, difficulty: Difficulty = REALISTIC
+) -> CellPopulation:
+    y, x, region = _place(layout, rng, pixel_size_um, difficulty.dense_packing)
     n = y.size
     type_code = np.zeros(n, dtype=np.int8)
     for name, mix in mk.REGION_MIX.items():
         rows = np.flatnonzero(region == REGION_CODES[name])
         codes = [mk.CELL_TYPES.index(t) for t in mix]
         type_code[rows] = rng.choice(codes, size=rows.size, p=np.array(list(mix.values())) / sum(mix.values()))
-    semi_major, semi_minor, angle, amp, phase = _morphology(type_code, rng, pixel_size_um)
-    y, x, keep = _drop_overlaps(y, x, semi_major * (1 + amp.sum(axis=1)))
-    positive, dim, level = _expression(type_code[keep], rng)
+    semi_major, semi_minor, angle, amp, phase = _morphology(type_code, rng, pixel_size_um, difficulty.size_spread)
+    y, x, keep = _drop_overlaps(y, x, semi_major * (1 + amp.sum(axis=1)), difficulty.overlap)
+    if difficulty.stain_spread or difficulty.dim_fraction:
+        stain = rng.lognormal(0.0, difficulty.stain_spread, keep.sum())
+        faint = rng.random(keep.sum()) < difficulty.dim_fraction
+        stain[faint] = rng.uniform(0.2, 0.5, faint.sum())
+    else:  # the easy world: no draw added, so it stays the slide earlier versions drew
+        stain = None
+    positive, dim, level = _expression(type_code[keep], rng, stain)
     return CellPopulation(
         y,
         x,
@@ -84,15 +95,16 @@ def make_cells(layout: TissueLayout, rng: np.random.Generator, *, pixel_size_um:
         dim,
         level,
         np.zeros(keep.sum(), dtype=bool),
+        np.ones(keep.sum()) if stain is None else stain,
     )
 
 
-def _place(layout, rng, pixel_size_um):
+def _place(layout, rng, pixel_size_um, dense_packing):
     """Jittered grid per region: dense in aggregates, packed in tumour, sparse in stroma."""
     h, w = layout.shape
     ys, xs, regions = [], [], []
     for name, (spacing_um, occupancy) in mk.REGION_PACKING.items():
-        s = spacing_um / pixel_size_um
+        s = spacing_um / pixel_size_um * (1.0 if name == "stroma" else dense_packing)
         gy, gx = np.meshgrid(np.arange(s / 2, h, s), np.arange(s / 2, w, s), indexing="ij")
         gy = gy.ravel() + rng.uniform(-0.3, 0.3, gy.size) * s
         gx = gx.ravel() + rng.uniform(-0.3, 0.3, gx.size) * s
@@ -107,13 +119,14 @@ def _place(layout, rng, pixel_size_um):
     return y[inside][order], x[inside][order], region[inside][order]
 
 
-def _morphology(type_code, rng, pixel_size_um):
+def _morphology(type_code, rng, pixel_size_um, size_spread):
     n = type_code.size
     semi_major, ratio, amp_scale = np.empty(n), np.empty(n), np.empty(n)
     for code, name in enumerate(mk.CELL_TYPES):
         rows = type_code == code
         mean, sd, (lo, hi), irregular = mk.MORPHOLOGY[name]
-        semi_major[rows] = np.clip(rng.normal(mean, sd, rows.sum()), 0.6 * mean, 1.5 * mean)
+        smallest, largest = (1 - 0.4 * size_spread) * mean, (1 + 0.5 * size_spread) * mean
+        semi_major[rows] = np.clip(rng.normal(mean, sd * size_spread, rows.sum()), smallest, largest)
         ratio[rows] = rng.uniform(lo, hi, rows.sum())
         amp_scale[rows] = irregular
     semi_major /= pixel_size_um
@@ -124,20 +137,21 @@ def _morphology(type_code, rng, pixel_size_um):
     return semi_major, np.maximum(semi_major * ratio, 1.2), angle, amp, phase
 
 
-def _drop_overlaps(y, x, radius):
-    """Remove the later of two cells whose nuclei would overlap by more than a sliver."""
+def _drop_overlaps(y, x, radius, overlap):
+    """Remove the later of two cells whose centres are closer than ``overlap`` times the sum
+    of their radii (0.85: nuclei overlap by a sliver at most; lower: they overlap)."""
     keep = np.ones(y.size, dtype=bool)
     if y.size > 1:
         pairs = cKDTree(np.column_stack([y, x])).query_pairs(2 * radius.max(), output_type="ndarray")
         if pairs.size:
             i, j = pairs[:, 0], pairs[:, 1]
             dist = np.hypot(y[i] - y[j], x[i] - x[j])
-            clash = dist < 0.85 * (radius[i] + radius[j])
+            clash = dist < overlap * (radius[i] + radius[j])
             keep[np.maximum(i, j)[clash]] = False
     return y[keep], x[keep], keep
 
 
-def _expression(type_code, rng):
+def _expression(type_code, rng, nuclear_stain):
     n, n_ch = type_code.size, len(ORION_CHANNELS)
     positive = np.zeros((n, n_ch), dtype=bool)
     positive[:, ORION_CHANNELS.index("Hoechst")] = True
@@ -150,7 +164,10 @@ def _expression(type_code, rng):
     level = positive * brightness * rng.lognormal(0.0, 0.25, (n, n_ch)).astype(np.float32)
     hoechst = ORION_CHANNELS.index("Hoechst")
     factor = np.array([mk.HOECHST_FACTOR.get(t, 1.0) for t in mk.CELL_TYPES], dtype=np.float32)
-    level[:, hoechst] *= factor[type_code]
+    if nuclear_stain is None:
+        level[:, hoechst] *= factor[type_code]
+    else:
+        level[:, hoechst] = brightness[hoechst] * factor[type_code] * nuclear_stain
     dim = positive & (rng.random((n, n_ch)) < DIM_FRACTION)
     dim[:, hoechst] = False
     level[dim] *= DIM_FACTOR

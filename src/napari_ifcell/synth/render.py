@@ -14,13 +14,12 @@ from scipy import ndimage as ndi
 from napari_ifcell.orion import NUCLEAR_MARKERS, ORION_CHANNELS
 from napari_ifcell.synth import markers as mk
 from napari_ifcell.synth.cells import Artefacts, CellPopulation
+from napari_ifcell.synth.difficulty import REALISTIC, Difficulty
 from napari_ifcell.synth.layout import TissueLayout
 from napari_ifcell.synth.raster import CellIndex, rasterize_nuclei
 
 RING_PX = 5  # membrane ring, as Orion's 5-px cell compartment
 HALO = 24
-IF_BLUR_PX = 1.0
-HE_BLUR_PX = 0.7
 SHOT_NOISE_GAIN = 2.0
 READ_NOISE = 25.0
 MEMBRANE_OVER_NUCLEUS = 0.15  # membrane stain seen over the nucleus in a thin section
@@ -39,6 +38,10 @@ class Scene:
     he_shift_px: tuple[float, float]
     seed: int
     fibres: np.ndarray  # (k, 4): wave vector y, x, phase, weight of the stroma texture
+    difficulty: Difficulty = REALISTIC
+    focus: np.ndarray | None = None  # waves of the out-of-focus field (0 sharp .. 1 most blurred)
+    haze: np.ndarray | None = None  # waves of the uneven background
+    he_stain: tuple[float, float] = (1.0, 1.0)  # this slide's hematoxylin and eosin strength
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -46,23 +49,47 @@ class Scene:
 
 
 def make_fibres(rng: np.random.Generator, n: int = 8) -> np.ndarray:
+    return make_waves(rng, n, (0.05, 0.2))  # cycles per px: fibres a few µm apart
+
+
+def make_waves(rng: np.random.Generator, n: int, cycles_per_px: tuple[float, float]) -> np.ndarray:
+    """``n`` plane waves (wave vector y, x, phase, weight) of random direction and frequency."""
     angle = rng.uniform(0, np.pi, n)
-    freq = rng.uniform(0.05, 0.2, n)  # cycles per px: fibres a few µm apart
+    freq = rng.uniform(*cycles_per_px, n)
     return np.column_stack(
         [freq * np.sin(angle), freq * np.cos(angle), rng.uniform(0, 2 * np.pi, n), rng.uniform(0.5, 1, n)]
     )
 
 
-def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.ndarray:
-    """Stroma texture in 0..1, a function of global position so blocks join seamlessly."""
+def wave_field(waves: np.ndarray, y0: float, x0: float, h: int, w: int, *, gain: float = 2.5) -> np.ndarray:
+    """A texture in 0..1 summed from ``waves``, a function of global position so blocks join
+    seamlessly; ``gain`` > 1 saturates it into patches."""
     yy = (np.arange(h, dtype=np.float64)[:, None] + y0).astype(np.float32)
     xx = (np.arange(w, dtype=np.float64)[None, :] + x0).astype(np.float32)
     total = np.zeros((h, w), dtype=np.float32)
-    for ky, kx, phase, weight in scene.fibres:
+    for ky, kx, phase, weight in waves:
         total += np.float32(weight) * np.sin(
             np.float32(2 * np.pi) * (np.float32(ky) * yy + np.float32(kx) * xx) + np.float32(phase)
         )
-    return np.clip(0.5 + total / (2 * scene.fibres[:, 3].sum()) * 2.5, 0, 1)
+    return np.clip(0.5 + total / (2 * waves[:, 3].sum()) * gain, 0, 1)
+
+
+def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.ndarray:
+    """Stroma texture in 0..1."""
+    return wave_field(scene.fibres, y0, x0, h, w)
+
+
+def _blur(scene: Scene, image: np.ndarray, sigmas: tuple[float, float], origin, *, axes=(0, 1)) -> np.ndarray:
+    """Optical blur of a window at ``origin``: ``sigmas[0]`` where the slide is in focus,
+    ``sigmas[1]`` where it is most out of focus, blended by the slide's focus field."""
+    sharp = ndi.gaussian_filter(image, [sigmas[0] if a in axes else 0 for a in range(image.ndim)])
+    if sigmas[1] == sigmas[0] or scene.focus is None:
+        return sharp
+    soft = ndi.gaussian_filter(image, [sigmas[1] if a in axes else 0 for a in range(image.ndim)])
+    weight = wave_field(scene.focus, *origin, *image.shape[axes[0] : axes[1] + 1], gain=1.5)
+    if image.ndim == 3:
+        weight = weight[..., None]
+    return sharp + (soft - sharp) * weight
 
 
 def _lut(values: np.ndarray) -> np.ndarray:
@@ -89,7 +116,7 @@ def render_block(scene: Scene, y0: int, x0: int, h: int, w: int):
     he_tissue = scene.layout.tissue_density(Y0 - dy, X0 - dx, H, W)
     he_fibres = _fibre_texture(scene, Y0 - dy, X0 - dx, H, W)
     he_nuclei = rasterize_nuclei(scene.index, Y0, X0, H, W, shift=scene.he_shift_px)
-    he = _render_he(scene, he_nuclei, expand_labels(he_nuclei, RING_PX), he_tissue, he_fibres, rng)
+    he = _render_he(scene, he_nuclei, expand_labels(he_nuclei, RING_PX), he_tissue, he_fibres, rng, (Y0 - dy, X0 - dx))
     return nuclei[inner], if_img[(slice(None), *inner)], he[inner]
 
 
@@ -98,7 +125,7 @@ def _render_if(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndar
     ring = (cells_img > 0) & (nuclei == 0)
     in_nucleus = nuclei > 0
     membrane_weight = np.where(ring, 1.0, np.where(in_nucleus, MEMBRANE_OVER_NUCLEUS, 0.0)).astype(np.float32)
-    chromatin = 1 + 0.25 * ndi.gaussian_filter(rng.standard_normal(nuclei.shape).astype(np.float32), 1.5) * 3
+    chromatin = _chromatin(scene.difficulty, scene.difficulty.chromatin, rng, nuclei.shape, 1.5)
     autofluor = tissue * (250 + 1200 * fibres) + 150 * (cells_img > 0)
     level = _lut(cells.level)
     out = np.empty((len(ORION_CHANNELS), *nuclei.shape), dtype=np.uint16)
@@ -110,7 +137,9 @@ def _render_if(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndar
             signal = level[nuclei, c] * (chromatin if name == "Hoechst" else 1.0)
         else:
             signal = level[cells_img, c] * membrane_weight
-        img = ndi.gaussian_filter(signal.astype(np.float32), IF_BLUR_PX)
+        img = _blur(scene, signal.astype(np.float32), scene.difficulty.if_blur_px, origin)
+        if name == "Hoechst" and scene.haze is not None:
+            img += scene.difficulty.haze * wave_field(scene.haze, *origin, *nuclei.shape) * (0.3 + 0.7 * tissue)
         img += mk.BACKGROUND[name] + mk.AF_BLEED[name] * autofluor * (name != "AF1")
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.sqrt(img * SHOT_NOISE_GAIN + READ_NOISE**2)
         for mask, channels in saturated:
@@ -132,7 +161,18 @@ def _artefact_masks(artefacts: Artefacts, origin, shape):
     return found
 
 
-def _render_he(scene, nuclei, cells_img, tissue, fibres, rng) -> np.ndarray:
+def _chromatin(difficulty: Difficulty, amplitude: float, rng, shape, grain_px: float) -> np.ndarray:
+    """Multiplicative chromatin texture around 1: fine grain plus sparse bright clumps."""
+    grain = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), grain_px)
+    texture = 1 + amplitude * grain
+    if difficulty.chromocentres:
+        clumps = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 1.2)
+        texture += difficulty.chromocentres * np.maximum(clumps / clumps.std() - 1.5, 0)
+        texture = np.maximum(texture, 0.05)
+    return texture
+
+
+def _render_he(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndarray:
     from skimage.color import hed2rgb
 
     lymph = set(mk.LYMPHOCYTE_TYPES)
@@ -144,12 +184,16 @@ def _render_he(scene, nuclei, cells_img, tissue, fibres, rng) -> np.ndarray:
     )
     codes = scene.cells.type_code
     ring = (cells_img > 0) & (nuclei == 0)
-    chromatin = 1 + 0.8 * ndi.gaussian_filter(rng.standard_normal(nuclei.shape).astype(np.float32), 1.0)
-    hema = _lut(h_by_type[codes])[nuclei] * chromatin + 0.05 * tissue
+    chromatin = _chromatin(scene.difficulty, scene.difficulty.he_chromatin, rng, nuclei.shape, 1.0)
+    uptake = h_by_type[codes] * np.sqrt(scene.cells.nuclear_stain).astype(np.float32)
+    hema = _lut(uptake)[nuclei] * chromatin + 0.05 * tissue
+    if scene.haze is not None and scene.difficulty.he_haze:
+        hema += scene.difficulty.he_haze * wave_field(scene.haze, *origin, *nuclei.shape) * tissue
     eosin = tissue * (0.25 + 0.45 * fibres) * (cells_img == 0)
     eosin += _lut(e_by_type[codes])[cells_img] * ring + 0.15 * (nuclei > 0)
-    stains = np.stack([hema * H_SCALE, eosin * E_SCALE, np.zeros_like(hema)], axis=-1)
-    stains = ndi.gaussian_filter(stains, (HE_BLUR_PX, HE_BLUR_PX, 0))
+    h_scale, e_scale = H_SCALE * scene.he_stain[0], E_SCALE * scene.he_stain[1]
+    stains = np.stack([hema * h_scale, eosin * e_scale, np.zeros_like(hema)], axis=-1)
+    stains = _blur(scene, stains, scene.difficulty.he_blur_px, origin)
     rgb = hed2rgb(stains) * 255 * 0.97  # slide glass is not perfectly white
     rgb += rng.normal(0, 2.0, rgb.shape)
     return np.clip(rgb, 0, 255).astype(np.uint8)

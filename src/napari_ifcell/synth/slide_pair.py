@@ -14,10 +14,12 @@ from napari_ifcell.io.atomic import atomic_write
 from napari_ifcell.io.pyramid_writer import write_pyramidal_ome_tiff
 from napari_ifcell.orion import ORION_CHANNELS, ORION_PIXEL_SIZE_UM
 from napari_ifcell.synth.cells import make_artefacts, make_cells
+from napari_ifcell.synth.difficulty import DEFAULT as DEFAULT_DIFFICULTY
+from napari_ifcell.synth.difficulty import Difficulty, difficulty_named
 from napari_ifcell.synth.layout import REGION_CODES, make_layout
 from napari_ifcell.synth.markers import CELL_TYPES
 from napari_ifcell.synth.raster import CellIndex
-from napari_ifcell.synth.render import Scene, make_fibres, render_block
+from napari_ifcell.synth.render import Scene, make_fibres, make_waves, render_block
 from napari_ifcell.synth.truth import cell_table
 
 Progress = Callable[[str, int, int], None]
@@ -54,15 +56,37 @@ class SyntheticPair:
 
 
 def build_scene(
-    shape: tuple[int, int], seed: int, *, he_offset_px=(3.0, -2.0), pixel_size_um=ORION_PIXEL_SIZE_UM
+    shape: tuple[int, int],
+    seed: int,
+    *,
+    he_offset_px=(3.0, -2.0),
+    pixel_size_um=ORION_PIXEL_SIZE_UM,
+    difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
 ) -> Scene:
     """The slide's content (layout, cells, artefacts) as data, before any pixel is drawn."""
+    difficulty = difficulty_named(difficulty)
     rng = np.random.default_rng(seed)
     layout = make_layout(shape, rng, pixel_size_um=pixel_size_um)
-    cells = make_cells(layout, rng, pixel_size_um=pixel_size_um)
+    cells = make_cells(layout, rng, pixel_size_um=pixel_size_um, difficulty=difficulty)
     artefacts = make_artefacts(layout, cells, rng, pixel_size_um=pixel_size_um)
     fibres = make_fibres(rng)
-    return Scene(layout, cells, artefacts, CellIndex(cells, shape), tuple(map(float, he_offset_px)), seed, fibres)
+    # Focus and haze vary over a few hundred µm: several patches on a 2,000 px slide.
+    px_per_um = 1 / pixel_size_um
+    patches = (1 / (600 * px_per_um), 1 / (150 * px_per_um))
+    spread = difficulty.he_stain_variation
+    return Scene(
+        layout,
+        cells,
+        artefacts,
+        CellIndex(cells, shape),
+        tuple(map(float, he_offset_px)),
+        seed,
+        fibres,
+        difficulty,
+        focus=make_waves(rng, 4, patches),
+        haze=make_waves(rng, 4, patches),
+        he_stain=(float(rng.uniform(1 - spread, 1 + spread)), float(rng.uniform(1 - spread, 1 + spread))),
+    )
 
 
 def make_synthetic_pair(
@@ -76,6 +100,7 @@ def make_synthetic_pair(
     block: int = 1024,
     he_planar: bool = False,
     he_pixel_size_in_file: bool = False,
+    difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
     progress: Progress | None = None,
 ) -> SyntheticPair:
     """Write a seeded, Orion-like IF + H&E pair with ground truth into ``out_dir``.
@@ -90,6 +115,8 @@ def make_synthetic_pair(
         Store the H&E planar ``(3, Y, X)`` instead of interleaved.
     he_pixel_size_in_file : bool
         Write the H&E pixel size; by default it is left out, as in Orion's H&E files.
+    difficulty : ``"realistic"`` (default) or ``"easy"``
+        How hard the nuclei are to segment (see :mod:`napari_ifcell.synth.difficulty`).
     progress : callable(stage, i, n), optional
 
     Returns
@@ -101,7 +128,7 @@ def make_synthetic_pair(
     out = SyntheticPair.in_folder(out_dir)
     out.folder.mkdir(parents=True, exist_ok=True)
     h, w = shape
-    scene = build_scene(shape, seed, he_offset_px=he_offset_px, pixel_size_um=pixel_size_um)
+    scene = build_scene(shape, seed, he_offset_px=he_offset_px, pixel_size_um=pixel_size_um, difficulty=difficulty)
     n_labels = len(scene.cells) + 1
     sums = np.zeros((3, n_labels))  # pixel count, sum of y, sum of x per label
     with tempfile.TemporaryDirectory(dir=out.folder, prefix=".synth-") as tmp:
@@ -155,6 +182,7 @@ def make_synthetic_pair(
     atomic_write(out.cells_path, lambda p: table.to_csv(p, index=False))
     summary = {
         "seed": seed,
+        "difficulty": scene.difficulty.name,
         "shape": [h, w],
         "pixel_size_um": pixel_size_um,
         "he_offset_px": list(scene.he_shift_px),

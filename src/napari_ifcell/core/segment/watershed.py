@@ -1,9 +1,11 @@
 """Nuclei without model weights: Hoechst (IF) or hematoxylin (H&E) + watershed.
 
-The NuCLS bootstrap recipe: stain signal (hematoxylin by colour deconvolution for H&E),
-Gaussian smoothing, a threshold, distance-transform peaks as seeds, watershed, and a size
-filter. The threshold is best set once per slide (``slide_threshold`` on a thumbnail) so
-that tiles of empty glass do not invent nuclei from noise.
+Two methods share the settings below. ``adaptive`` (the default, core.segment.adaptive)
+subtracts the local background, cuts touching nuclei at their seams, splits clumps by shape
+and outlines each nucleus at half its own brightness; its lengths follow the nucleus radius,
+estimated from the image. ``classic`` is the NuCLS bootstrap recipe: stain signal, Gaussian
+smoothing, one threshold (best set once per slide with ``slide_threshold``, so tiles of
+empty glass do not invent nuclei from noise), distance-transform peaks as seeds, watershed.
 """
 
 from __future__ import annotations
@@ -14,23 +16,33 @@ import numpy as np
 from scipy import ndimage as ndi
 
 BACKENDS = ("hoechst", "he")
+METHODS = ("adaptive", "classic")
 
 
 @dataclass(frozen=True)
 class WatershedSettings:
     """Parameters in physical units, so they hold at any pixel size.
 
-    Defaults: Immunocto's area range (42-4320 px at 0.325 µm = 4.4-456 µm²).
+    Defaults: Immunocto's area range (42-4320 px at 0.325 µm = 4.4-456 µm²). ``threshold``:
+    for ``classic`` the stain level (None: Otsu on the tile), for ``adaptive`` the height above
+    the local background (None: 4 x the background's noise). ``nucleus_radius_um`` (adaptive):
+    a typical nucleus radius, 2.7 µm (lymphocytes 3 µm, tumour nuclei larger; the method holds
+    from about 2 to 4 µm); None estimates it from the image, which needs a region with many
+    nuclei. ``sigma_um`` and ``min_distance_um``: classic only.
     """
 
+    method: str = "classic"
     sigma_um: float = 0.33
     min_distance_um: float = 2.0
     min_area_um2: float = 4.4
     max_area_um2: float = 456.0
-    threshold: float | None = None  # stain signal units; None: Otsu on the tile
+    threshold: float | None = None
+    nucleus_radius_um: float | None = 2.7
 
     def problems(self) -> list[str]:
-        out = []
+        out = [] if self.method in METHODS else [f"unknown method {self.method!r}; choose from {METHODS}"]
+        if self.nucleus_radius_um is not None and self.nucleus_radius_um <= 0:
+            out.append(f"nucleus_radius_um must be > 0, got {self.nucleus_radius_um}")
         if self.sigma_um < 0:
             out.append(f"sigma_um must be >= 0, got {self.sigma_um}")
         if self.min_distance_um <= 0:
@@ -59,16 +71,45 @@ def slide_threshold(thumbnail_signal: np.ndarray) -> float:
 
 
 def watershed_nuclei(
-    signal: np.ndarray, *, pixel_size_um: float, settings: WatershedSettings = WatershedSettings()
+    signal: np.ndarray, *, pixel_size_um: float | None, settings: WatershedSettings = WatershedSettings()
 ) -> np.ndarray:
-    """int32 nuclei labels (1..n) from a nuclear stain signal."""
+    """int32 nuclei labels (1..n) from a nuclear stain signal. Without a pixel size (adaptive
+    only) the nucleus radius is estimated in pixels and the area limits follow it."""
+    problems = settings.problems()
+    if problems:
+        raise ValueError("invalid watershed settings: " + "; ".join(problems))
+    if settings.method == "adaptive":
+        return _adaptive(signal, pixel_size_um, settings)
+    if not pixel_size_um:
+        raise ValueError("the classic watershed needs the pixel size")
+    return _classic(signal, pixel_size_um, settings)
+
+
+def _adaptive(signal, pixel_size_um, settings):
+    from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius
+
+    if settings.nucleus_radius_um and pixel_size_um:
+        radius = settings.nucleus_radius_um / pixel_size_um
+    else:
+        radius = estimate_nucleus_radius([signal], pixel_size_um=pixel_size_um)
+    if pixel_size_um:
+        limits = settings.min_area_um2 / pixel_size_um**2, settings.max_area_um2 / pixel_size_um**2
+    else:  # the default limits, as areas relative to a 2.7 µm nucleus
+        typical = np.pi * 2.7**2
+        limits = (
+            radius**2 * np.pi * settings.min_area_um2 / typical,
+            radius**2 * np.pi * settings.max_area_um2 / typical,
+        )
+    return adaptive_nuclei(
+        signal, radius_px=radius, threshold=settings.threshold, min_area_px=limits[0], max_area_px=limits[1]
+    )
+
+
+def _classic(signal, pixel_size_um, settings):
     from skimage.feature import peak_local_max
     from skimage.filters import threshold_otsu
     from skimage.segmentation import watershed
 
-    problems = settings.problems()
-    if problems:
-        raise ValueError("invalid watershed settings: " + "; ".join(problems))
     smooth = ndi.gaussian_filter(signal, settings.sigma_um / pixel_size_um) if settings.sigma_um > 0 else signal
     if settings.threshold is None:
         if float(smooth.max()) == float(smooth.min()):
@@ -85,15 +126,6 @@ def watershed_nuclei(
     markers = np.zeros(signal.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
     labels = watershed(-distance, markers, mask=mask)
+    from napari_ifcell.core.segment.sizes import filter_by_area
+
     return filter_by_area(labels, settings.min_area_um2 / pixel_size_um**2, settings.max_area_um2 / pixel_size_um**2)
-
-
-def filter_by_area(labels: np.ndarray, min_px: float, max_px: float) -> np.ndarray:
-    """Drop objects outside the area range and renumber 1..n."""
-    from skimage.segmentation import relabel_sequential
-
-    areas = np.bincount(labels.ravel())
-    bad = (areas < min_px) | (areas > max_px)
-    bad[0] = False
-    cleaned = np.where(bad[labels], 0, labels)
-    return relabel_sequential(cleaned)[0].astype(np.int32)
