@@ -14,7 +14,17 @@ TILE = 2048
 def evaluate_segmentation(predicted, truth, *, region=None, ious=IOU_THRESHOLDS, progress=None):
     """Scores (:func:`score_table`) of ``predicted`` against ``truth``: each a label image file
     or a label store folder, on the same pixel grid."""
-    pred_source, truth_source = open_nuclei(predicted), open_nuclei(truth)
+    sources = [open_nuclei(predicted)]
+    try:
+        sources.append(open_nuclei(truth))
+        return _evaluate(*sources, predicted, truth, region, ious, progress)
+    finally:
+        for source in sources:
+            if hasattr(source, "close"):  # a label image; a store's zarr array needs no closing
+                source.close()
+
+
+def _evaluate(pred_source, truth_source, predicted, truth, region, ious, progress):
     shapes = tuple(pred_source.shape[-2:]), tuple(truth_source.shape[-2:])
     if shapes[0] != shapes[1]:
         raise ValueError(

@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 from napari_ifcell.orion import NUCLEAR_MARKERS, ORION_CHANNELS
 from napari_ifcell.synth import markers as mk
 from napari_ifcell.synth.cells import Artefacts, CellPopulation
-from napari_ifcell.synth.difficulty import REALISTIC, Difficulty
+from napari_ifcell.synth.difficulty import Difficulty
 from napari_ifcell.synth.layout import TissueLayout
 from napari_ifcell.synth.raster import CellIndex, rasterize_nuclei
 
@@ -38,10 +38,10 @@ class Scene:
     he_shift_px: tuple[float, float]
     seed: int
     fibres: np.ndarray  # (k, 4): wave vector y, x, phase, weight of the stroma texture
-    difficulty: Difficulty = REALISTIC
-    focus: np.ndarray | None = None  # waves of the out-of-focus field (0 sharp .. 1 most blurred)
-    haze: np.ndarray | None = None  # waves of the uneven background
-    he_stain: tuple[float, float] = (1.0, 1.0)  # this slide's hematoxylin and eosin strength
+    difficulty: Difficulty
+    focus: np.ndarray  # waves of the out-of-focus field (0 sharp .. 1 most blurred)
+    haze: np.ndarray  # waves of the uneven background
+    he_stain: tuple[float, float]  # this slide's hematoxylin and eosin strength
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -74,22 +74,19 @@ def wave_field(waves: np.ndarray, y0: float, x0: float, h: int, w: int, *, gain:
     return np.clip(0.5 + total / (2 * waves[:, 3].sum()) * gain, 0, 1)
 
 
-def _fibre_texture(scene: Scene, y0: float, x0: float, h: int, w: int) -> np.ndarray:
-    """Stroma texture in 0..1."""
-    return wave_field(scene.fibres, y0, x0, h, w)
+def _blur(scene: Scene, image: np.ndarray, sigmas: tuple[float, float], origin) -> np.ndarray:
+    """Optical blur (over y and x; a last axis of stains is kept apart) of a window at
+    ``origin``: ``sigmas[0]`` where the slide is in focus, ``sigmas[1]`` where it is most out
+    of focus, blended by the slide's focus field."""
 
+    def blurred(sigma: float) -> np.ndarray:
+        return ndi.gaussian_filter(image, (sigma, sigma) + (0,) * (image.ndim - 2))
 
-def _blur(scene: Scene, image: np.ndarray, sigmas: tuple[float, float], origin, *, axes=(0, 1)) -> np.ndarray:
-    """Optical blur of a window at ``origin``: ``sigmas[0]`` where the slide is in focus,
-    ``sigmas[1]`` where it is most out of focus, blended by the slide's focus field."""
-    sharp = ndi.gaussian_filter(image, [sigmas[0] if a in axes else 0 for a in range(image.ndim)])
-    if sigmas[1] == sigmas[0] or scene.focus is None:
+    sharp = blurred(sigmas[0])
+    if sigmas[1] == sigmas[0]:
         return sharp
-    soft = ndi.gaussian_filter(image, [sigmas[1] if a in axes else 0 for a in range(image.ndim)])
-    weight = wave_field(scene.focus, *origin, *image.shape[axes[0] : axes[1] + 1], gain=1.5)
-    if image.ndim == 3:
-        weight = weight[..., None]
-    return sharp + (soft - sharp) * weight
+    weight = wave_field(scene.focus, *origin, *image.shape[:2], gain=1.5)
+    return sharp + (blurred(sigmas[1]) - sharp) * weight.reshape(weight.shape + (1,) * (image.ndim - 2))
 
 
 def _lut(values: np.ndarray) -> np.ndarray:
@@ -105,7 +102,7 @@ def render_block(scene: Scene, y0: int, x0: int, h: int, w: int):
     rng = np.random.default_rng([scene.seed, y0, x0])
     inner = (slice(HALO, HALO + h), slice(HALO, HALO + w))
     tissue = scene.layout.tissue_density(Y0, X0, H, W)
-    fibres = _fibre_texture(scene, Y0, X0, H, W)
+    fibres = wave_field(scene.fibres, Y0, X0, H, W)
 
     nuclei = rasterize_nuclei(scene.index, Y0, X0, H, W)
     cells_img = expand_labels(nuclei, RING_PX)
@@ -114,7 +111,7 @@ def render_block(scene: Scene, y0: int, x0: int, h: int, w: int):
     # The H&E shows the whole scene moved by the registration error, stroma included.
     dy, dx = scene.he_shift_px
     he_tissue = scene.layout.tissue_density(Y0 - dy, X0 - dx, H, W)
-    he_fibres = _fibre_texture(scene, Y0 - dy, X0 - dx, H, W)
+    he_fibres = wave_field(scene.fibres, Y0 - dy, X0 - dx, H, W)
     he_nuclei = rasterize_nuclei(scene.index, Y0, X0, H, W, shift=scene.he_shift_px)
     he = _render_he(scene, he_nuclei, expand_labels(he_nuclei, RING_PX), he_tissue, he_fibres, rng, (Y0 - dy, X0 - dx))
     return nuclei[inner], if_img[(slice(None), *inner)], he[inner]
@@ -125,7 +122,7 @@ def _render_if(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndar
     ring = (cells_img > 0) & (nuclei == 0)
     in_nucleus = nuclei > 0
     membrane_weight = np.where(ring, 1.0, np.where(in_nucleus, MEMBRANE_OVER_NUCLEUS, 0.0)).astype(np.float32)
-    chromatin = _chromatin(scene.difficulty, scene.difficulty.chromatin, rng, nuclei.shape, 1.5)
+    chromatin = _chromatin(rng, nuclei.shape, 1.5, scene.difficulty.chromatin, scene.difficulty.chromocentres)
     autofluor = tissue * (250 + 1200 * fibres) + 150 * (cells_img > 0)
     level = _lut(cells.level)
     out = np.empty((len(ORION_CHANNELS), *nuclei.shape), dtype=np.uint16)
@@ -138,7 +135,7 @@ def _render_if(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndar
         else:
             signal = level[cells_img, c] * membrane_weight
         img = _blur(scene, signal.astype(np.float32), scene.difficulty.if_blur_px, origin)
-        if name == "Hoechst" and scene.haze is not None:
+        if name == "Hoechst" and scene.difficulty.haze:
             img += scene.difficulty.haze * wave_field(scene.haze, *origin, *nuclei.shape) * (0.3 + 0.7 * tissue)
         img += mk.BACKGROUND[name] + mk.AF_BLEED[name] * autofluor * (name != "AF1")
         img += rng.standard_normal(img.shape, dtype=np.float32) * np.sqrt(img * SHOT_NOISE_GAIN + READ_NOISE**2)
@@ -161,13 +158,13 @@ def _artefact_masks(artefacts: Artefacts, origin, shape):
     return found
 
 
-def _chromatin(difficulty: Difficulty, amplitude: float, rng, shape, grain_px: float) -> np.ndarray:
+def _chromatin(rng, shape, grain_px: float, amplitude: float, chromocentres: float) -> np.ndarray:
     """Multiplicative chromatin texture around 1: fine grain plus sparse bright clumps."""
     grain = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), grain_px)
     texture = 1 + amplitude * grain
-    if difficulty.chromocentres:
+    if chromocentres:
         clumps = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 1.2)
-        texture += difficulty.chromocentres * np.maximum(clumps / clumps.std() - 1.5, 0)
+        texture += chromocentres * np.maximum(clumps / clumps.std() - 1.5, 0)
         texture = np.maximum(texture, 0.05)
     return texture
 
@@ -184,10 +181,10 @@ def _render_he(scene, nuclei, cells_img, tissue, fibres, rng, origin) -> np.ndar
     )
     codes = scene.cells.type_code
     ring = (cells_img > 0) & (nuclei == 0)
-    chromatin = _chromatin(scene.difficulty, scene.difficulty.he_chromatin, rng, nuclei.shape, 1.0)
+    chromatin = _chromatin(rng, nuclei.shape, 1.0, scene.difficulty.he_chromatin, scene.difficulty.chromocentres)
     uptake = h_by_type[codes] * np.sqrt(scene.cells.nuclear_stain).astype(np.float32)
     hema = _lut(uptake)[nuclei] * chromatin + 0.05 * tissue
-    if scene.haze is not None and scene.difficulty.he_haze:
+    if scene.difficulty.he_haze:
         hema += scene.difficulty.he_haze * wave_field(scene.haze, *origin, *nuclei.shape) * tissue
     eosin = tissue * (0.25 + 0.45 * fibres) * (cells_img == 0)
     eosin += _lut(e_by_type[codes])[cells_img] * ring + 0.15 * (nuclei > 0)

@@ -1,7 +1,7 @@
 """The CPU default: nuclei from a nuclear stain that holds on uneven, crowded, blurred tissue.
 
-Every length is a multiple of the nucleus radius, estimated from the image when not given,
-so the method needs no tuning per pixel size:
+Every length is a multiple of a typical nucleus radius (given in µm, or estimated from the
+image by :func:`estimate_nucleus_radius`), so the method needs no tuning per pixel size:
 
 1. background: subtract a grey opening (minimum then maximum filter) eight radii wide, which
    takes away haze and autofluorescence without eating into dense clusters;

@@ -25,14 +25,17 @@ class DetectionScore:
     def f1(self) -> float:
         return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
 
+    @property
+    def ap(self) -> float:
+        """TP / (TP + FP + FN): the average precision of the nucleus segmentation literature."""
+        return self.tp / (self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
+
 
 def match_at_iou(predicted: np.ndarray, truth: np.ndarray, *, iou: float = 0.5) -> DetectionScore:
     """Objects matched when their IoU exceeds ``iou`` (>= 0.5 makes matches one-to-one)."""
-    pred_ids, _ = iou_pairs(predicted, truth, iou=iou)
-    tp = len(pred_ids)
-    n_pred = len(np.setdiff1d(np.unique(predicted), [0]))
-    n_true = len(np.setdiff1d(np.unique(truth), [0]))
-    return DetectionScore(tp, n_pred - tp, n_true - tp)
+    overlaps = ObjectOverlaps()
+    overlaps.add(predicted, truth)
+    return overlaps.score(iou)
 
 
 def iou_pairs(predicted: np.ndarray, truth: np.ndarray, *, iou: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -60,11 +63,13 @@ class ObjectOverlaps:
     def __init__(self) -> None:
         self._areas: list[dict] = [{}, {}]  # predicted, truth: id -> pixels
         self._overlaps: dict[tuple[int, int], int] = {}
+        self._ious: np.ndarray | None = None
 
     def add(self, predicted: np.ndarray, truth: np.ndarray) -> None:
         """Count one pair of co-registered tiles (same shape)."""
         if predicted.shape != truth.shape:
             raise ValueError(f"tiles differ in shape: {predicted.shape} vs {truth.shape}")
+        self._ious = None
         p = np.asarray(predicted).ravel().astype(np.int64)
         t = np.asarray(truth).ravel().astype(np.int64)
         for side, values in enumerate((p, t)):
@@ -88,8 +93,11 @@ class ObjectOverlaps:
 
     def ious(self) -> np.ndarray:
         """IoU of every overlapping pair."""
-        pred, truth = self._areas
-        return np.array([n / (pred[a] + truth[b] - n) for (a, b), n in self._overlaps.items()], dtype=np.float64)
+        if self._ious is None:
+            pred, truth = self._areas
+            pairs = self._overlaps.items()
+            self._ious = np.array([n / (pred[a] + truth[b] - n) for (a, b), n in pairs], dtype=np.float64)
+        return self._ious
 
     def score(self, iou: float) -> DetectionScore:
         """One-to-one matches at IoU above ``iou`` (>= 0.5, so each object matches at most once)."""
@@ -100,15 +108,12 @@ class ObjectOverlaps:
 
 
 def score_table(overlaps: ObjectOverlaps, ious=IOU_THRESHOLDS):
-    """One row per IoU threshold: TP, FP, FN, precision, recall, F1 and AP (TP / (TP + FP + FN),
-    the average precision of the nucleus segmentation literature)."""
+    """One row per IoU threshold: TP, FP, FN, precision, recall, F1 and AP."""
     import pandas as pd
 
     rows = []
     for iou in ious:
         s = overlaps.score(iou)
-        total = s.tp + s.fp + s.fn
-        ap = s.tp / total if total else 1.0
         rows.append(
             {
                 "iou": iou,
@@ -118,7 +123,7 @@ def score_table(overlaps: ObjectOverlaps, ious=IOU_THRESHOLDS):
                 "precision": s.precision,
                 "recall": s.recall,
                 "f1": s.f1,
-                "ap": ap,
+                "ap": s.ap,
             }
         )
     return pd.DataFrame(rows)

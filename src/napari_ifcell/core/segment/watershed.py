@@ -1,11 +1,11 @@
 """Nuclei without model weights: Hoechst (IF) or hematoxylin (H&E) + watershed.
 
-Two methods share the settings below. ``adaptive`` (the default, core.segment.adaptive)
-subtracts the local background, cuts touching nuclei at their seams, splits clumps by shape
-and outlines each nucleus at half its own brightness; its lengths follow the nucleus radius,
-estimated from the image. ``classic`` is the NuCLS bootstrap recipe: stain signal, Gaussian
-smoothing, one threshold (best set once per slide with ``slide_threshold``, so tiles of
-empty glass do not invent nuclei from noise), distance-transform peaks as seeds, watershed.
+Two methods share the settings below. ``classic`` (the default) is the NuCLS bootstrap
+recipe: stain signal, Gaussian smoothing, one threshold (best set once per slide with
+``slide_threshold``, so tiles of empty glass do not invent nuclei from noise),
+distance-transform peaks as seeds, watershed. ``adaptive`` (core.segment.adaptive) subtracts
+the local background, cuts touching nuclei at their seams, splits clumps by shape and outlines
+each nucleus at half its own brightness; its lengths follow a typical nucleus radius.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 BACKENDS = ("hoechst", "he")
-METHODS = ("adaptive", "classic")
+METHODS = ("classic", "adaptive")
+TYPICAL_NUCLEUS_RADIUS_UM = 2.7
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class WatershedSettings:
     min_area_um2: float = 4.4
     max_area_um2: float = 456.0
     threshold: float | None = None
-    nucleus_radius_um: float | None = 2.7
+    nucleus_radius_um: float | None = TYPICAL_NUCLEUS_RADIUS_UM
 
     def problems(self) -> list[str]:
         out = [] if self.method in METHODS else [f"unknown method {self.method!r}; choose from {METHODS}"]
@@ -92,16 +93,14 @@ def _adaptive(signal, pixel_size_um, settings):
         radius = settings.nucleus_radius_um / pixel_size_um
     else:
         radius = estimate_nucleus_radius([signal], pixel_size_um=pixel_size_um)
-    if pixel_size_um:
-        limits = settings.min_area_um2 / pixel_size_um**2, settings.max_area_um2 / pixel_size_um**2
-    else:  # the default limits, as areas relative to a 2.7 µm nucleus
-        typical = np.pi * 2.7**2
-        limits = (
-            radius**2 * np.pi * settings.min_area_um2 / typical,
-            radius**2 * np.pi * settings.max_area_um2 / typical,
-        )
+    if not pixel_size_um:  # the pixel size the estimated radius implies for a typical nucleus
+        pixel_size_um = (settings.nucleus_radius_um or TYPICAL_NUCLEUS_RADIUS_UM) / radius
     return adaptive_nuclei(
-        signal, radius_px=radius, threshold=settings.threshold, min_area_px=limits[0], max_area_px=limits[1]
+        signal,
+        radius_px=radius,
+        threshold=settings.threshold,
+        min_area_px=settings.min_area_um2 / pixel_size_um**2,
+        max_area_px=settings.max_area_um2 / pixel_size_um**2,
     )
 
 
