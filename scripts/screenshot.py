@@ -19,7 +19,7 @@ from pathlib import Path
 from qtpy.QtWidgets import QApplication
 from skimage.io import imsave
 
-from napari_ifcell._napari.demo import raise_dock, run_demo
+from napari_ifcell._napari.demo import run_demo
 from napari_ifcell._napari.view import camera_of
 from napari_ifcell.core.classify.model import ClassifierConfig
 
@@ -37,22 +37,22 @@ def _settle() -> None:
 def main(out: str = "docs") -> None:
     out_dir = Path(out)
     with tempfile.TemporaryDirectory() as tmp:
-        viewer, loader = run_demo(Path(tmp) / "pair", shape=(2048, 2048), seed=1)
-        viewer.window.resize(1500, 950)
-        loader.offset_y.value, loader.offset_x.value = 0.975, -0.65  # what "Estimate" finds
+        viewer, workflow = run_demo(Path(tmp) / "pair", shape=(2048, 2048), seed=1)
+        viewer.window._qt_window.showNormal()
+        viewer.window.resize(1600, 1000)
         camera_of(viewer).center = (0, 300, 420)
         camera_of(viewer).zoom = 1.6
         _settle()
         _shot(viewer, out_dir / "screenshot.png")
 
-        segment = viewer.window.dock_widgets["Segment"]
-        raise_dock(viewer, "Segment")
+        segment = workflow.steps["Segment"]
+        workflow.show_step("Segment")
         segment.segment_visible(sync=True)  # the automatic backend: Hoechst watershed on the IF
         _settle()
         print(segment.status.value)
         _shot(viewer, out_dir / "screenshot_segment.png")
-        export = viewer.window.dock_widgets["Export"]
-        raise_dock(viewer, "Export")
+        export = workflow.steps["Export"]
+        workflow.show_step("Export")
         export.format.value = "OME-Zarr image + labels (.ome.zarr)"
         export.export(sync=True)  # the slide and the nuclei just segmented, as NGFF image + labels
         _settle()
@@ -66,10 +66,8 @@ def he_only(pair_folder: Path, out_dir: Path) -> None:
     """An H&E slide alone through Loader -> Segment whole slide -> Classifier, as a user clicks."""
     import napari
 
-    from napari_ifcell._napari.classifier_widget import ClassifierWidget
-    from napari_ifcell._napari.loader_widget import LoaderWidget
-    from napari_ifcell._napari.segment_widget import SegmentWidget
     from napari_ifcell._napari.torch_guard import keep_triton_out
+    from napari_ifcell._napari.workflow_widget import WorkflowWidget
     from napari_ifcell.synth import SyntheticPair
     from napari_ifcell.synth.he_alone import write_he_alone
 
@@ -78,16 +76,16 @@ def he_only(pair_folder: Path, out_dir: Path) -> None:
     model = _train_on_pair(pair, pair_folder / "model")
     he = write_he_alone(pair, pair_folder / "alone", pixel_size_um=0.5, name="routine")
     viewer = napari.Viewer()
-    viewer.window.resize(1500, 950)
-    loader, segment, classifier = LoaderWidget(viewer), SegmentWidget(viewer), ClassifierWidget(viewer)
-    for name, widget in (("Loader", loader), ("Segment", segment), ("Classifier", classifier)):
-        viewer.window.add_dock_widget(widget, name=name, tabify=True)
+    viewer.window.resize(1600, 1000)
+    workflow = WorkflowWidget(viewer)
+    viewer.window.add_dock_widget(workflow, name="napari-ifcell")
+    loader, segment, classifier = (workflow.steps[name] for name in ("Loader", "Segment", "Classifier"))
     loader.he_file.value = he.he_path
     loader.open_he_alone(he.he_path, sync=True)
     segment.segment_all(sync=True)
     classifier.model_dir.value = model
     classifier.predict(visible=False, sync=True)
-    raise_dock(viewer, "Classifier")
+    workflow.show_step("Classifier")
     camera_of(viewer).center = (0, 230, 260)
     camera_of(viewer).zoom = 2.2
     _settle()

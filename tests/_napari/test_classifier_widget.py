@@ -60,7 +60,7 @@ def _classifier_widget(make_napari_viewer, small_pair, folder, model_dir):
 def trained_here(make_napari_viewer, small_pair, prepared, tmp_path):
     """The widget after *Train* on the module's data set (the model goes to ``tmp_path``)."""
     viewer, w = _classifier_widget(make_napari_viewer, small_pair, prepared, tmp_path / "model")
-    w.train_button.changed.emit(True)
+    w.training.train_button.changed.emit(True)
     return viewer, w, tmp_path
 
 
@@ -129,7 +129,7 @@ def test_training_fields_start_from_the_data_set_and_reach_the_model(widget, pre
     w.training_fields["epochs"].value = 2
     w.training_fields["batch_size"].value = 16
     w.model_dir.value = tmp_path / "quick"
-    w.train_button.changed.emit(True)
+    w.training.train_button.changed.emit(True)
     saved = json.loads((tmp_path / "quick" / "config.json").read_text())["config"]
     assert saved["epochs"] == 2 and saved["batch_size"] == 16
     assert len(json.loads((tmp_path / "quick" / "config.json").read_text())["history"]) <= 2

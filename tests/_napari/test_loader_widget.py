@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -88,18 +90,25 @@ def test_if_over_he_toggle(loader):
     assert viewer.layers["Hoechst"].colormap.name == "blue"
 
 
-def test_demo_opens_the_pair_with_the_loader_docked(tmp_path, qtbot):
+def test_demo_opens_the_pair_with_every_step_as_tabs(tmp_path, qtbot):
     from napari_ifcell._napari.demo import run_demo
+    from napari_ifcell._napari.view import camera_of
+    from napari_ifcell._napari.workflow_widget import STEPS
 
-    viewer, widget = run_demo(tmp_path / "demo", shape=(256, 320), seed=2, show=False)
+    viewer, workflow = run_demo(tmp_path / "demo", shape=(256, 320), seed=2, show=False)
     try:
-        assert widget.pair is not None and len(viewer.layers) == 20
-        assert viewer.window.dock_widgets["Loader"] is widget
-        assert {"Segment", "Gating", "Classifier", "Review", "Compare", "Export"} <= set(viewer.window.dock_widgets)
-        from qtpy.QtWidgets import QTabBar
-
-        tabs = [bar for bar in viewer.window._qt_window.findChildren(QTabBar) if bar.count() == 7]
-        assert tabs and tabs[0].tabText(tabs[0].currentIndex()) == "Loader"  # the workflow's first step shows
+        loader = workflow.steps["Loader"]
+        assert loader.pair is not None and len(viewer.layers) == 20
+        assert viewer.window.dock_widgets["napari-ifcell"] is workflow
+        assert [workflow.tabs.tabText(i) for i in range(workflow.tabs.count())] == list(STEPS)
+        assert workflow.current_step == "Loader"  # the workflow's first step shows
+        # the offset was estimated (the demo's H&E is shifted by (3, -2) px of 0.325 µm)
+        assert (loader.offset_y.value, loader.offset_x.value) == pytest.approx((0.975, -0.65), abs=0.2)
+        assert "match correlation" in loader.status.value
+        assert camera_of(viewer).zoom == 2.0  # zoomed in on tissue, not the whole slide
+        # the other steps were filled from the Loader: no file asked twice
+        assert Path(workflow.steps["Segment"].if_file.value) == loader.pair.if_slide.path
+        assert Path(workflow.steps["Gating"].table_file.value).parent.name == "synthetic_if.ifcell"
     finally:
         viewer.close()
 
@@ -123,3 +132,41 @@ def test_the_loaders_pixel_sizes_and_offset_reach_the_other_widgets(loader):
     assert if_slide.pixel_size_um == pytest.approx(0.4) and pair.he_slide.pixel_size_um == pytest.approx(0.4)
     assert pair.registration.offset_um == pytest.approx((1.2, -0.8))
     pair.close()
+
+
+def test_opening_over_layers_of_the_same_slide_replaces_them(make_napari_viewer, small_pair):
+    """File > Open Sample (or the reader) put the same slide on screen first: opening it in the
+    Loader replaces those layers instead of failing on taken names or duplicating them."""
+    from napari_ifcell._napari.layers import he_layer_data, if_layer_data
+    from napari_ifcell.io import open_pair
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((4, 4)), name="CD8a", units=("µm", "µm"))  # a user's layer sharing a name
+    pair = open_pair(small_pair.if_path, small_pair.he_path)
+    for data, kwargs, _ in (he_layer_data(pair.he_slide), if_layer_data(pair.if_slide)):
+        viewer.add_image(data, **kwargs)
+    widget = LoaderWidget(viewer)
+    widget.if_file.value, widget.he_file.value = small_pair.if_path, small_pair.he_path
+    widget.open_button.changed.emit(True)
+    assert "Error" not in widget.status.value, widget.status.value
+    assert len(viewer.layers) == 21  # the pair once, and the user's layer kept
+    assert viewer.layers["CD8a"].data.shape == (4, 4)
+    widget.channels.value = ["CD8a", "Hoechst"]  # the Loader's CD8a is matched by position, not name
+    shown = {name for name, layer in zip(ORION_CHANNELS, widget.if_layers) if layer.visible}
+    assert shown == {"CD8a", "Hoechst"} and viewer.layers["CD8a [1]"].visible
+
+
+def test_close_and_open_an_if_slide_alone(loader, small_pair):
+    from napari_ifcell._napari.state import workflow_state
+
+    viewer, widget = loader
+    state = workflow_state(viewer)
+    assert state.pair is widget.pair and state.project.folder.name == "synthetic_if.ifcell"
+    widget.close_button.changed.emit(True)
+    assert len(viewer.layers) == 0 and state.slide is None and widget.info.value == "No slides open."
+    widget.he_file.line_edit.value = ""
+    widget.open_button.changed.emit(True)  # the IF alone
+    assert len(viewer.layers) == 19 and "no H&E" in widget.info.value, widget.status.value
+    assert state.pair is None and state.if_slide is widget.if_alone and state.he_slide is None
+    widget.if_pixel_size.value = 0.5  # an override reaches the slide every step uses
+    assert state.slide.pixel_size_um == 0.5 and tuple(viewer.layers["Hoechst"].scale) == (0.5, 0.5)

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, ProgressBar, PushButton
 
+from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
-from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
-from napari_ifcell._napari.sources import given_path, open_sources
+from napari_ifcell._napari.sources import given_path, open_sources, set_path
+from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
-from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
+from napari_ifcell._napari.workers import run_steps_in_background
 from napari_ifcell.core.classify.outcomes import (
     OUTCOMES,
     POCHET_COLOURS,
@@ -29,10 +30,10 @@ from napari_ifcell.core.classify.outcomes import (
 
 class ClassifierWidget(Container):
     def __init__(self, napari_viewer):
-        from napari_ifcell.core.classify.model import ClassifierConfig
 
         keep_triton_out()
         self.viewer = napari_viewer
+        self.state = workflow_state(napari_viewer)
         self.table = None
         self.config = None
         self.model = None
@@ -45,16 +46,13 @@ class ClassifierWidget(Container):
             filter="*.parquet *.csv *.tsv",
             tooltip="leave empty to classify the cells of the slide's label store (an H&E slide alone)",
         )
-        self.labels_file = FileEdit(label="Nuclei (TIFF or store)", mode="r", tooltip="default: the slide's store")
-        self.dataset_dir = FileEdit(label="Patch data set", mode="d")
-        self.model_dir = FileEdit(label="Model folder", mode="d")
-        self.training_fields = settings_fields(
-            ClassifierConfig,
-            only=("epochs", "batch_size", "learning_rate"),
-            ranges={"epochs": (1, 1000, 1), "batch_size": (1, 4096, 1), "learning_rate": (1e-6, 1.0, 1e-4)},
+        self.labels_file = FileEdit(label="Nuclei (store or TIFF)", mode="d", tooltip="default: the slide's store")
+        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
+        self.training = TrainingSection(
+            napari_viewer, self.state, cells=self._cells, report=self._report, on_progress=self._on_progress
         )
-        self.training_fields["learning_rate"].native.setDecimals(5)
-        self.train_button = PushButton(text="Train on the data set")
+        self.dataset_dir, self.model_dir = self.training.dataset_dir, self.training.model_dir
+        self.training_fields = self.training.training_fields
         self.visible_button = PushButton(text="Predict visible region")
         self.all_button = PushButton(text="Predict whole slide")
         # choices from a callable: napari calls reset_choices() whenever layers change, which
@@ -63,7 +61,6 @@ class ClassifierWidget(Container):
         self.target = ComboBox(label="Show", choices=lambda _widget: self._target_names)
         self.threshold = FloatSlider(label="Confidence threshold", min=0.0, max=1.0, step=0.01, value=0.5)
         self.show_tn = CheckBox(text="Show true negatives", value=False)
-        self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.metrics = Label(value="")
         self.save_button = PushButton(text="Save metrics CSV")
         self.export_button = PushButton(text="Export predictions (GeoJSON, AnnData, CSV)")
@@ -73,10 +70,7 @@ class ClassifierWidget(Container):
             widgets=[
                 self.table_file,
                 self.labels_file,
-                self.dataset_dir,
-                self.model_dir,
-                *self.training_fields.values(),
-                self.train_button,
+                self.training,
                 self.visible_button,
                 self.all_button,
                 self.target,
@@ -92,45 +86,35 @@ class ClassifierWidget(Container):
         for label in (self.metrics, self.status):
             label.native.setWordWrap(True)
         self.max_width = 420
-        self.train_button.changed.connect(self.train)
-        self.dataset_dir.changed.connect(self._show_dataset_config)
         self.visible_button.changed.connect(lambda: self.predict(visible=True))
         self.all_button.changed.connect(lambda: self.predict(visible=False))
         for w in (self.target, self.threshold, self.show_tn):
             w.changed.connect(self._show_outcomes)
         self.save_button.changed.connect(self.save_metrics)
         self.export_button.changed.connect(self.export_predictions)
-
-    # --- training -----------------------------------------------------------------------
-    def _show_dataset_config(self) -> None:
-        """The training fields start from the chosen data set's own config."""
-        from napari_ifcell.pipeline.classify import dataset_config
-
-        if not (Path(self.dataset_dir.value) / "config.json").is_file():
-            return
-        config = dataset_config(self.dataset_dir.value)
-        for name, field in self.training_fields.items():
-            field.value = getattr(config, name)
+        self.state.changed.connect(self._on_state_changed)
+        self._on_state_changed(SLIDES)
 
     def train(self, *, sync: bool | None = None):
-        dataset, out = Path(self.dataset_dir.value), Path(self.model_dir.value)
+        return self.training.train(sync=sync)
 
-        def steps():
-            from napari_ifcell.pipeline.classify import dataset_config, train_on_dataset_steps
+    def _on_state_changed(self, what: str) -> None:
+        """The project's gated table, nuclei, data set and model folders fill the fields."""
+        if what in (SLIDES, GATED):
+            set_path(self.table_file, self.state.existing("gated_table"))
+        if what in (SLIDES, LABELS):
+            set_path(self.labels_file, self.state.existing("labels"))
+        self.training.on_state_changed(what)
 
-            config = settings_from_fields(self.training_fields, dataset_config(dataset))
-            _, _, history, _ = yield from train_on_dataset_steps(dataset, out, config=config)
-            return f"Trained {len(history)} epochs; saved to {out}."
+    def _cells(self):
+        """(gated table path or None, nuclei) for cutting a data set."""
+        labels = given_path(self.labels_file) or self.state.existing("labels")
+        if labels is None:
+            raise ValueError("Nuclei: segment the slide first, or choose a label store folder or label TIFF")
+        return given_path(self.table_file), labels
 
-        self.status.value = "Training..."
-        return run_steps_in_background(
-            steps(),
-            on_progress=self._on_progress,
-            on_done=lambda msg: setattr(self.status, "value", msg),
-            on_error=self._on_error,
-            cancel=self._cancel,
-            sync=sync,
-        )
+    def _report(self, message: str) -> None:
+        self.status.value = message
 
     # --- prediction ----------------------------------------------------------------------------
     def predict(self, *, visible: bool, sync: bool | None = None):
@@ -145,15 +129,19 @@ class ClassifierWidget(Container):
             )
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
+        from napari_ifcell.pipeline.classify import predict_cells_steps
+
         self.status.value = "Predicting..."
         source = pair if pair is not None else if_slide  # an H&E slide alone is its own source
-
-        def work():
-            from napari_ifcell.pipeline.classify import predict_cells
-
-            return predict_cells(source, table, self.model, self.config, region=region)
-
-        return run_in_background(work, on_done=self._on_predicted, on_error=self._on_error, sync=sync)
+        self._cancel.clear()
+        return run_steps_in_background(
+            predict_cells_steps(source, table, self.model, self.config, region=region),
+            on_progress=self._on_progress,
+            on_done=self._on_predicted,
+            on_error=self._on_error,
+            cancel=self._cancel,
+            sync=sync,
+        )
 
     def _store_folder(self) -> Path:
         """The nuclei: the file or folder given, else the slide's own label store."""
@@ -166,17 +154,25 @@ class ClassifierWidget(Container):
         return self.table is not None and "phenotype" in self.table.columns
 
     def _on_predicted(self, table) -> None:
-        self.table = table
-        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
-        if not self.has_truth:  # an H&E slide alone: saved where Review and Compare find them
-            from napari_ifcell.io.project import Project
-            from napari_ifcell.pipeline.classify import save_predictions
+        from napari_ifcell.io.project import Project
+        from napari_ifcell.pipeline.classify import save_predictions
 
-            path = Project.for_slide(self.slide.path).predictions
+        if table is None:
+            self.status.value = "Cancelled."
+            return
+        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
+        path = Project.for_slide(self.slide.path).predictions  # where Review and Compare find them
+        try:
             self.table = save_predictions(table, path)
+        except Exception as exc:  # noqa: BLE001 - the predictions stay on screen; the failure is said
+            self.table = table
+            self.status.value = f"Predicted {n} cells, but not saved: {exc}"
+        else:
+            self.status.value = f"Predicted {n} cells; saved to {path}."
+            self.state.announce(PREDICTIONS)
+        if not self.has_truth:  # an H&E slide alone: cells coloured by predicted class
             self._add_layer(by_class=True)
             self._show_classes()
-            self.status.value = f"Predicted {n} cells; saved to {path}."
             return
         names = outcome_targets(self.config)
         self._target_names = names
@@ -185,7 +181,6 @@ class ClassifierWidget(Container):
             self.target.value = "lymphocytes" if "lymphocytes" in names else names[0]
         self._add_layer()
         self._show_outcomes()
-        self.status.value = f"Predicted {n} cells."
 
     def export_predictions(self) -> None:
         """GeoJSON (QuPath), AnnData and CSV of the predictions in the slide's exports folder."""

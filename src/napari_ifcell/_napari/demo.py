@@ -1,21 +1,21 @@
-"""`napari-ifcell demo`: generate a synthetic pair and open it with the widgets docked."""
+"""`napari-ifcell demo`: generate a synthetic pair and open it with every step docked as tabs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+DEMO_ZOOM = 2.0  # screen pixels per µm: nuclei (~8 µm) are clearly visible
+OFFSET_REGION_PX = 1024  # the central region the H&E offset is estimated on
+
 
 def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bool = True):
-    """Make (or reuse) a synthetic pair in ``out_dir`` and open it in a new viewer."""
+    """Make (or reuse) a synthetic pair in ``out_dir`` and open it in a new viewer: the Loader
+    tab in front, the H&E offset estimated, the view zoomed in on tissue. Returns
+    ``(viewer, workflow widget)``."""
     import napari
 
-    from napari_ifcell._napari.classifier_widget import ClassifierWidget
-    from napari_ifcell._napari.compare_widget import CompareWidget
-    from napari_ifcell._napari.export_widget import ExportWidget
-    from napari_ifcell._napari.gating_widget import GatingWidget
-    from napari_ifcell._napari.loader_widget import LoaderWidget
-    from napari_ifcell._napari.review.widget import ReviewWidget
-    from napari_ifcell._napari.segment_widget import SegmentWidget
+    from napari_ifcell._napari.view import camera_of
+    from napari_ifcell._napari.workflow_widget import WorkflowWidget
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
     files = SyntheticPair.in_folder(out_dir)
@@ -23,31 +23,31 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
         print(f"Generating a {shape[0]} x {shape[1]} synthetic Orion-like pair in {files.folder} ...")
         make_synthetic_pair(files.folder, shape=tuple(shape), seed=seed)
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
-    loader = LoaderWidget(viewer)
-    viewer.window.add_dock_widget(loader, name="Loader", area="right")
-    for name, widget in (
-        ("Segment", SegmentWidget),
-        ("Gating", GatingWidget),
-        ("Classifier", ClassifierWidget),
-        ("Review", ReviewWidget),
-        ("Compare", CompareWidget),
-        ("Export", ExportWidget),
-    ):
-        viewer.window.add_dock_widget(widget(viewer), name=name, area="right", tabify=True)
-    gating = viewer.window.dock_widgets["Gating"]
-    gating.if_file.value, gating.labels_file.value = files.if_path, files.labels_path  # the truth, until you segment
+    workflow = WorkflowWidget(viewer)
+    viewer.window.add_dock_widget(workflow, name="napari-ifcell", area="right")
+    loader = workflow.steps["Loader"]
     loader.if_file.value, loader.he_file.value = files.if_path, files.he_path
     loader.open_pair(files.if_path, files.he_path, sync=True)  # before the event loop starts
-    viewer.reset_view()
-    raise_dock(viewer, "Loader")  # tabified docks show the last one added; the workflow starts here
-    return viewer, loader
+    workflow.show_step("Loader")
+    if loader.pair is not None:
+        _estimate_offset(loader)
+        h, w = loader.pair.if_slide.shape
+        ps = loader.pair.if_slide.pixel_size_um
+        camera_of(viewer).center = (h * ps / 2, w * ps / 2)
+        camera_of(viewer).zoom = DEMO_ZOOM
+    if show:
+        viewer.window._qt_window.showMaximized()
+    return viewer, workflow
 
 
-def raise_dock(viewer, name: str) -> None:
-    """Show the tab of the dock widget ``name``."""
-    from qtpy.QtWidgets import QApplication, QDockWidget
-
-    QApplication.processEvents()  # Qt makes the tab bar of tabified docks only once events run
-    for dock in viewer.window._qt_window.findChildren(QDockWidget):
-        if dock.windowTitle() == name:
-            dock.raise_()
+def _estimate_offset(loader) -> None:
+    """The H&E offset, estimated on the slide's central region, into the Loader's fields."""
+    slide = loader.pair.if_slide
+    h, w = (min(n, OFFSET_REGION_PX) for n in slide.shape)
+    y, x = (slide.shape[0] - h) // 2, (slide.shape[1] - w) // 2
+    try:
+        estimate = loader.pair.estimate_offset(y, x, h, w)
+    except Exception as exc:  # noqa: BLE001 - the demo opens without it; the user can estimate again
+        loader.status.value = f"Offset not estimated: {exc}"
+        return
+    loader.use_estimate(estimate)

@@ -1,18 +1,22 @@
 """Gating dock widget: per-marker histograms with three draggable thresholds, cells
-recoloured live by the selected marker's state or by phenotype."""
+recoloured live by the selected marker's state or by phenotype. The gates and the gated
+table (marker states, phenotypes) are saved in the slide's project as the gates move."""
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
+from napari_ifcell._napari.sources import given_path, set_path
+from napari_ifcell._napari.state import GATED, LABELS, SLIDES, TABLE, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
@@ -20,6 +24,7 @@ from napari_ifcell.io.project import slide_name
 PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
 RESERVED_COLOURS = {"other": "#999999", "unknown": "#ffffff", "inconsistent": "#000000"}
 SLIDER_STEPS = 1000
+SAVE_DELAY_MS = 600  # the gated table is saved once the gates rest this long
 
 
 class GatingWidget(QWidget):
@@ -31,14 +36,30 @@ class GatingWidget(QWidget):
 
         super().__init__()
         self.viewer = napari_viewer
+        self.state = workflow_state(napari_viewer)
         self.session = None
         self.layer = None
         self.lut = np.zeros(1, np.uint8)
         self.labels_slide = None
         self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
-        self.labels_file = FileEdit(label="Nuclei labels", mode="r", filter="*.tif *.tiff")
+        self.labels_file = FileEdit(
+            label="Nuclei",
+            mode="d",
+            tooltip="the label store folder Segment writes (<slide>.ifcell); or type a label TIFF's path",
+        )
         self.table_file = FileEdit(label="Cell table", mode="w", filter="*.parquet *.csv *.tsv")
         self.gates_file = FileEdit(label="Gate file", mode="w", filter="*.yaml *.yml *.json")
+        self.gated_file = FileEdit(
+            label="Gated table",
+            mode="w",
+            filter="*.parquet *.csv *.tsv",
+            tooltip="saved as the gates move: the cell table plus marker states and phenotypes",
+        )
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_gated)
+        self._saving = self._save_again = False
         self.quantify_button = QPushButton("Quantify cells")
         self.load_button = QPushButton("Load cell table")
         self.marker = QComboBox()
@@ -53,6 +74,7 @@ class GatingWidget(QWidget):
         self.phenotypes = QLabel()
         self.hierarchy = QLabel()
         self.status = QLabel()
+        self.save_status = QLabel()
         self.save_button, self.load_gates_button, self.reset_button = (
             QPushButton("Save gates"),
             QPushButton("Load gates"),
@@ -68,10 +90,27 @@ class GatingWidget(QWidget):
         self.save_button.clicked.connect(self.save_gates)
         self.load_gates_button.clicked.connect(self.load_gates)
         self.reset_button.clicked.connect(self.reset_marker)
+        self.state.changed.connect(self._on_state_changed)
+        self._on_state_changed(SLIDES)
+
+    def _on_state_changed(self, what: str) -> None:
+        """The Loader's slide and its project fill the fields (still changeable)."""
+        project = self.state.project
+        if what == SLIDES:
+            set_path(self.if_file, self.state.path_of("if"))
+            set_path(self.labels_file, self.state.existing("labels"))
+            for field, path in (
+                (self.table_file, "cell_table"),
+                (self.gates_file, "gates"),
+                (self.gated_file, "gated_table"),
+            ):
+                set_path(field, getattr(project, path) if project is not None else None)
+        elif what == LABELS and project is not None:
+            set_path(self.labels_file, project.labels)
 
     def _layout(self) -> None:
         form = QFormLayout()
-        for w in (self.if_file, self.labels_file, self.table_file):
+        for w in (self.if_file, self.labels_file, self.table_file, self.gated_file):
             form.addRow(w.label, w.native)
         buttons = QHBoxLayout()
         buttons.addWidget(self.quantify_button)
@@ -86,7 +125,7 @@ class GatingWidget(QWidget):
         layout.addWidget(self.plot.canvas)
         layout.addWidget(QLabel("Thresholds: negative | uncertain | positive | over-exposed"))
         layout.addWidget(self.slider)
-        for label in (self.range_counts, self.phenotypes, self.hierarchy, self.status):
+        for label in (self.range_counts, self.phenotypes, self.hierarchy, self.status, self.save_status):
             label.setWordWrap(True)
             layout.addWidget(label)
         gates = QFormLayout()
@@ -100,21 +139,34 @@ class GatingWidget(QWidget):
 
     # --- getting a table -----------------------------------------------------------------
     def _table_path(self) -> Path:
-        given = str(self.table_file.value)
-        if given not in ("", "."):
-            return Path(given)
-        labels = Path(self.labels_file.value)
+        given = given_path(self.table_file)
+        if given is not None:
+            return given
+        labels = self._labels_path()
         return labels.with_name(slide_name(labels) + "_cells.parquet")
+
+    def _labels_path(self) -> Path:
+        labels = given_path(self.labels_file)
+        if labels is None:
+            raise ValueError("Nuclei: segment the slide first (Segment), or choose a label store folder or label TIFF")
+        return labels
 
     def quantify(self, *, sync: bool | None = None):
         from napari_ifcell.pipeline.gating import quantify_slide_steps
 
+        try:
+            if_path = given_path(self.if_file)
+            if if_path is None:
+                raise ValueError("IF slide: open it in the Loader or choose its file")
+            steps = quantify_slide_steps(if_path, self._labels_path(), self._table_path())
+        except ValueError as exc:
+            return self._on_error(exc)
         self.status.setText("Quantifying every cell...")
         self._cancel = threading.Event()
         return run_steps_in_background(
-            quantify_slide_steps(self.if_file.value, self.labels_file.value, self._table_path()),
+            steps,
             on_progress=lambda step: self.status.setText(f"Quantifying: tile {step[1]} of {step[2]}"),
-            on_done=self._on_table,
+            on_done=lambda result: self._on_table(result, quantified=True),
             on_error=self._on_error,
             cancel=self._cancel,
             sync=sync,
@@ -123,12 +175,16 @@ class GatingWidget(QWidget):
     def load_table(self, *, sync: bool | None = None):
         from napari_ifcell.pipeline.gating import load_table_with_suggestions
 
+        try:
+            table_path = self._table_path()
+        except ValueError as exc:
+            return self._on_error(exc)
         self.status.setText("Loading the cell table...")
-        slide_name = Path(self.if_file.value).name if str(self.if_file.value) not in ("", ".") else ""
+        slide = given_path(self.if_file)
         return run_in_background(
             load_table_with_suggestions,
-            self._table_path(),
-            slide_name,
+            table_path,
+            slide.name if slide is not None else "",
             on_done=self._on_table,
             on_error=self._on_error,
             sync=sync,
@@ -137,7 +193,7 @@ class GatingWidget(QWidget):
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"Error: {exc}")
 
-    def _on_table(self, result) -> None:
+    def _on_table(self, result, *, quantified: bool = False) -> None:
         from napari_ifcell.core.gating.session import GatingSession
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
@@ -145,12 +201,78 @@ class GatingWidget(QWidget):
             self.status.setText("Cancelled.")
             return
         table, gateset, suggestions = result
+        try:
+            labels = self._labels_path()
+            if self.labels_slide is None or str(self.labels_slide.path) != str(labels):
+                self.labels_slide = NucleiLevels(labels)
+        except Exception as exc:  # noqa: BLE001 - reported; no session without its cells on screen
+            return self._on_error(exc)
         self.session = GatingSession(table, gateset, suggestions=suggestions)
-        if self.labels_slide is None or str(self.labels_slide.path) != str(self.labels_file.value):
-            self.labels_slide = NucleiLevels(self.labels_file.value)
+        kept = self._use_saved_gates()
         self._add_layer()
         self._show_gates()
-        self.status.setText(f"{len(table)} cells; gates suggested for {len(suggestions)} markers.")
+        if quantified:
+            self.state.announce(TABLE)
+        self.status.setText(
+            f"{len(table)} cells; "
+            + (f"gates from {self.gates_file.value}." if kept else f"gates suggested for {len(suggestions)} markers.")
+        )
+        self.save_gated()  # the gated table matches these gates from the start
+
+    def _use_saved_gates(self) -> bool:
+        """Carry on with the gates saved for this slide (the gate file), when there are any."""
+        from napari_ifcell.io.gate_file import load_gates
+
+        path = given_path(self.gates_file)
+        if path is None or not path.is_file():
+            return False
+        try:
+            self.session.use_gates(load_gates(path, columns=self.session.table.columns))
+        except Exception as exc:  # noqa: BLE001 - reported; the suggestions stay
+            self.status.setText(f"{path}: not used ({exc}); gates suggested instead")
+            return False
+        return True
+
+    # --- saving as the gates move ---------------------------------------------------------
+    def _gates_changed(self) -> None:
+        """Save the gated table once the gates rest (a drag moves them many times a second)."""
+        self._save_timer.start()
+
+    def save_gated(self, *, sync: bool | None = None):
+        """Write the gated table and the gates (atomically, in a worker) for the current gates."""
+        from napari_ifcell.pipeline.gating import save_gating
+
+        if self.session is None:
+            return None
+        if self._saving:  # one save at a time; the latest gates are saved after it
+            self._save_again = True
+            return None
+        gated_path, gates_path = given_path(self.gated_file), given_path(self.gates_file)
+        if gated_path is None:
+            return None
+        self._saving, self._save_again = True, False
+        return run_in_background(
+            save_gating,
+            self.session.table,
+            copy.deepcopy(self.session.gates),  # a snapshot: the user may keep dragging
+            gated_path=gated_path,
+            gates_path=gates_path,
+            on_done=lambda gated: self._on_saved(gated, gated_path),
+            on_error=self._on_save_error,
+            sync=sync,
+        )
+
+    def _on_saved(self, gated, path: Path) -> None:
+        self._saving = False
+        self.saved_label = f"Gated table saved: {path.name} ({len(gated)} cells)"
+        self.save_status.setText(self.saved_label)
+        self.state.announce(GATED)
+        if self._save_again:
+            self.save_gated()
+
+    def _on_save_error(self, exc: Exception) -> None:
+        self._saving = False
+        self.save_status.setText(f"Error saving the gated table: {exc}")
 
     def _show_gates(self) -> None:
         """Marker list, hierarchy and the first marker's histogram, for the current gates."""
@@ -246,6 +368,7 @@ class GatingWidget(QWidget):
         self.session.set_thresholds(marker, raw_thresholds)
         self._update_counts()
         self._recolour()
+        self._gates_changed()
 
     def _update_counts(self) -> None:
         marker = self.marker.currentText()
@@ -275,10 +398,12 @@ class GatingWidget(QWidget):
             return
         self._show_gates()
         self.status.setText(f"Gates loaded from {self.gates_file.value}")
+        self._gates_changed()
 
     def reset_marker(self) -> None:
         self.session.reset(self.marker.currentText())
         self._show_marker(self.marker.currentText())
+        self._gates_changed()
 
 
 class _blocked:

@@ -1,4 +1,5 @@
-"""Loader dock widget: open an IF + H&E pair, pick channels, set pixel sizes and the H&E offset."""
+"""Loader dock widget: open an IF + H&E pair (or either alone), pick channels, set pixel sizes
+and the H&E offset. What it opens becomes the viewer's shared workflow state."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
-from napari_ifcell._napari.layers import he_layer_data, if_layer_data, set_overlay_mode
+from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, set_overlay_mode
+from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
 
@@ -23,6 +25,17 @@ def _load_pair(if_path, he_path, he_pixel_size_um=None):
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
 
+def _load_if_alone(if_path):
+    """Worker side: open a fluorescence slide that has no H&E and prepare its layer data."""
+    from napari_ifcell.io import open_slide
+
+    slide = open_slide(if_path)
+    if slide.is_rgb:
+        slide.close()
+        raise ValueError(f"{if_path}: given as the IF slide but it is an RGB image; give it as the H&E")
+    return slide, if_layer_data(slide)
+
+
 def _load_he_alone(he_path):
     """Worker side: open an H&E slide that has no IF and prepare its layer data."""
     from napari_ifcell.io import open_slide
@@ -35,19 +48,22 @@ def _load_he_alone(he_path):
 
 
 class LoaderWidget(Container):
-    """Open a slide pair (or an H&E slide alone), toggle IF channels, show and override pixel
-    size and H&E offset."""
+    """Open a slide pair (or an IF or H&E slide alone), toggle IF channels, show and override
+    pixel size and H&E offset."""
 
     def __init__(self, napari_viewer):
         """``napari_viewer``: napari passes the viewer by this parameter name."""
         self.viewer = napari_viewer
+        self.state = workflow_state(napari_viewer)
         self.pair = None
         self.if_layers: list = []
         self.he_layer = None
         self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
-        self.open_button = PushButton(text="Open (IF + H&E, or H&E alone)")
+        self.open_button = PushButton(text="Open (IF + H&E, or either alone)")
+        self.close_button = PushButton(text="Close slides")
         self.he_alone = None  # an H&E slide opened without IF
+        self.if_alone = None  # an IF slide opened without H&E
         self.info = Label(value="No slides open.")
         # choices from a callable: napari calls reset_choices() whenever layers change, which
         # would put a static list back to its initial (empty) value
@@ -69,6 +85,7 @@ class LoaderWidget(Container):
                 self.if_file,
                 self.he_file,
                 self.open_button,
+                self.close_button,
                 self.info,
                 self.channels,
                 self.over_he,
@@ -81,6 +98,7 @@ class LoaderWidget(Container):
             ]
         )
         self.open_button.changed.connect(self._open_clicked)
+        self.close_button.changed.connect(self.close_slides)
         self.channels.changed.connect(self._show_channels)
         self.over_he.changed.connect(lambda on: set_overlay_mode(self.if_layers, on))
         self.if_pixel_size.changed.connect(self._apply_geometry)
@@ -100,8 +118,11 @@ class LoaderWidget(Container):
 
     # --- opening ---------------------------------------------------------------------
     def _open_clicked(self) -> None:
-        if str(self.if_file.value) in ("", ".") and str(self.he_file.value) not in ("", "."):
+        if_given, he_given = (str(f.value) not in ("", ".") for f in (self.if_file, self.he_file))
+        if he_given and not if_given:
             self.open_he_alone(self.he_file.value)
+        elif if_given and not he_given:
+            self.open_if_alone(self.if_file.value)
         else:
             self.open_pair(self.if_file.value, self.he_file.value)
 
@@ -112,13 +133,19 @@ class LoaderWidget(Container):
             _load_he_alone, he_path, on_done=self._on_opened_alone, on_error=self._on_error, sync=sync
         )
 
+    def open_if_alone(self, if_path: str | Path, *, sync: bool | None = None):
+        """Open an IF slide with no H&E (in a worker thread): segment, quantify and gate run on it."""
+        self.status.value = "Opening..."
+        return run_in_background(
+            _load_if_alone, if_path, on_done=self._on_opened_if_alone, on_error=self._on_error, sync=sync
+        )
+
     def _on_opened_alone(self, result) -> None:
         slide, he_data = result
-        self._remove_layers()
-        self.pair, self.he_alone, self.if_layers = None, slide, []
-        self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
-        self._channel_names = []
-        self.channels.reset_choices()
+        self._replace_layers([slide.path])
+        self.pair, self.he_alone, self.if_alone = None, slide, None
+        self.he_layer, self.if_layers = self.viewer.add_image(he_data[0], **he_data[1]), []
+        self._set_channels([])
         with self._geometry_blocked():
             self.he_pixel_size.value = slide.pixel_size_um or self.he_pixel_size.value
         self.info.value = (
@@ -128,11 +155,24 @@ class LoaderWidget(Container):
         self.status.value = "; ".join(slide.notes) or "Opened."
         self._set_enabled(False)
         self.he_pixel_size.enabled = True
+        self.state.set_slides(slide)
 
-    def _remove_layers(self) -> None:
-        for layer in [*self.if_layers, self.he_layer]:
-            if layer is not None and layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+    def _on_opened_if_alone(self, result) -> None:
+        slide, if_data = result
+        self._replace_layers([slide.path])
+        self.pair, self.he_alone, self.if_alone, self.he_layer = None, None, slide, None
+        self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
+        self._set_channels(list(slide.channel_names))
+        with self._geometry_blocked():
+            self.if_pixel_size.value = slide.pixel_size_um or self.if_pixel_size.value
+        self.info.value = (
+            f"IF {slide.path.name}: {slide.shape[0]} x {slide.shape[1]} px, {slide.n_channels} channels, "
+            f"{len(slide.levels)} levels, no H&E: segment, quantify and gate run on the IF"
+        )
+        self.status.value = "; ".join(slide.notes) or "Opened."
+        self._set_enabled(False)
+        self.channels.enabled = self.if_pixel_size.enabled = True
+        self.state.set_slides(slide)
 
     def open_pair(self, if_path: str | Path, he_path: str | Path, *, sync: bool | None = None):
         """Open the pair in a worker thread (inline with ``sync=True``); errors go to the status line."""
@@ -143,15 +183,12 @@ class LoaderWidget(Container):
 
     def _on_opened(self, result) -> None:
         pair, he_data, if_data = result
-        self._remove_layers()
-        self.pair, self.he_alone = pair, None
+        self._replace_layers([pair.if_slide.path, pair.he_slide.path])
+        self.pair, self.he_alone, self.if_alone = pair, None, None
         self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
         self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
         set_overlay_mode(self.if_layers, self.over_he.value)
-        self._channel_names = list(pair.if_slide.channel_names)
-        with self.channels.changed.blocked():
-            self.channels.reset_choices()
-            self.channels.value = [layer.name for layer in self.if_layers if layer.visible]
+        self._set_channels(list(pair.if_slide.channel_names))
         with self._geometry_blocked():
             self.if_pixel_size.value = pair.if_slide.pixel_size_um
             self.he_pixel_size.value = pair.he_slide.pixel_size_um
@@ -159,6 +196,37 @@ class LoaderWidget(Container):
         self.info.value = self._describe(pair)
         self.status.value = "; ".join(pair.if_slide.notes + pair.he_slide.notes + pair.notes) or "Opened."
         self._set_enabled(True)
+        self.state.set_slides(pair.if_slide, pair)
+
+    def _set_channels(self, names: list[str]) -> None:
+        """The channel list, ticked for the channels shown. Layers are matched by position, not
+        by name: napari renames a layer whose name is taken ("Hoechst [1]")."""
+        self._channel_names = names
+        with self.channels.changed.blocked():
+            self.channels.reset_choices()
+            self.channels.value = [n for n, layer in zip(names, self.if_layers) if layer.visible]
+
+    def _replace_layers(self, paths) -> None:
+        """Remove this widget's layers and any other layer showing one of ``paths`` (e.g. the
+        same slide opened from File > Open Sample), so opening again never duplicates them."""
+        opened = {str(p) for p in paths}
+        for layer in list(self.viewer.layers):
+            ours = layer in [*self.if_layers, self.he_layer]
+            if ours or layer.metadata.get(PLUGIN_KEY, {}).get("path") in opened:
+                self.viewer.layers.remove(layer)
+
+    def close_slides(self) -> None:
+        """Remove the slides' layers and forget them (the files and results stay on disk)."""
+        self._replace_layers([])
+        for slide in (self.he_alone, self.if_alone, *((self.pair.if_slide, self.pair.he_slide) if self.pair else ())):
+            if slide is not None:
+                slide.close()
+        self.pair = self.he_alone = self.if_alone = self.he_layer = None
+        self.if_layers = []
+        self._set_channels([])
+        self._set_enabled(False)
+        self.info.value, self.status.value = "No slides open.", ""
+        self.state.clear()
 
     def _on_error(self, exc: Exception) -> None:
         self.status.value = f"Error: {exc}"
@@ -179,8 +247,8 @@ class LoaderWidget(Container):
 
     # --- channels and geometry ----------------------------------------------------------
     def _show_channels(self, shown) -> None:
-        for layer in self.if_layers:
-            layer.visible = layer.name in shown
+        for name, layer in zip(self._channel_names, self.if_layers):
+            layer.visible = name in shown
 
     def _geometry_blocked(self):
         from contextlib import ExitStack
@@ -196,6 +264,12 @@ class LoaderWidget(Container):
             ps = self.he_pixel_size.value
             self.he_alone.pixel_size_um = ps
             self.he_layer.scale = (ps, ps)
+            return
+        if self.if_alone is not None:
+            ps = self.if_pixel_size.value
+            self.if_alone.pixel_size_um = ps
+            for layer in self.if_layers:
+                layer.scale = (ps, ps)
             return
         if self.pair is None:
             return
@@ -228,11 +302,11 @@ class LoaderWidget(Container):
             h // f,
             w // f,
             level=level,
-            on_done=self._on_estimated,
+            on_done=self.use_estimate,
             on_error=self._on_error,
         )
 
-    def _on_estimated(self, estimate) -> None:
+    def use_estimate(self, estimate) -> None:
         self.offset_y.value, self.offset_x.value = estimate.offset_um  # triggers _apply_geometry
         dy, dx = estimate.offset_px
         self.status.value = (

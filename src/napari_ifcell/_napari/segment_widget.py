@@ -11,7 +11,8 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, 
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
-from napari_ifcell._napari.sources import open_sources
+from napari_ifcell._napari.sources import open_sources, set_path
+from napari_ifcell._napari.state import LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_steps_in_background
@@ -35,6 +36,7 @@ class SegmentWidget(Container):
 
         keep_triton_out()
         self.viewer = napari_viewer
+        self.state = workflow_state(napari_viewer)
         self.labels_layer = None
         self.store = None
         self._cancel = threading.Event()
@@ -109,6 +111,15 @@ class SegmentWidget(Container):
         self.all_button.changed.connect(self.segment_all)
         self.cancel_button.changed.connect(self.cancel)
         self.cancel_button.enabled = False
+        self.state.changed.connect(self._on_state_changed)
+        self._on_state_changed(SLIDES)
+
+    def _on_state_changed(self, what: str) -> None:
+        """The Loader's slides fill the slide fields (still changeable)."""
+        if what != SLIDES:
+            return
+        for field, role in ((self.if_file, "if"), (self.he_file, "he")):
+            set_path(field, self.state.path_of(role))
 
     # --- what to segment ---------------------------------------------------------------
     def _sources(self):
@@ -216,6 +227,7 @@ class SegmentWidget(Container):
     def _on_done(self, result) -> None:
         self._set_running(False, "")
         self._show_labels()
+        self.state.announce(LABELS)  # the store Gating, Classifier and Review read next
         seconds = time.perf_counter() - self._started
         if result is None:
             self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."

@@ -1,10 +1,11 @@
-"""The slides a widget should work on: the ones the Loader put on screen, or files."""
+"""The slides a widget should work on: the ones the Loader opened, or files."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.state import workflow_state
 
 
 def layer_with_role(viewer, role: str):
@@ -24,6 +25,14 @@ def given_path(field) -> Path | None:
     return None if str(field.value) in ("", ".") else Path(field.value)
 
 
+def set_path(field, path) -> None:
+    """Fill a file field, or clear it for None (magicgui's FileEdit turns "" into the working folder)."""
+    if path is None:
+        field.line_edit.value = ""
+    else:
+        field.value = path
+
+
 def he_offset_um(viewer) -> tuple[float, float]:
     """The Loader's H&E registration offset (H&E = IF + offset, µm): the H&E layer's
     translate, reversed; zero without an H&E layer."""
@@ -36,14 +45,44 @@ def _pixel_size_on_screen(layer) -> float:
     return float(layer.scale[-1])
 
 
+def _path_or_none(value) -> Path | None:
+    text = str(value or "")
+    return None if text in ("", ".") else Path(text)
+
+
+def _same_file(given: Path | None, on_screen: Path | None) -> bool:
+    """A field left empty, or naming the slide already open."""
+    return given is None or (on_screen is not None and given.resolve() == on_screen.resolve())
+
+
 def open_sources(viewer, if_path: str = "", he_path: str = "", *, need_he: bool = False):
-    """(slide, SlidePair or None). Empty paths fall back to the layers on screen, and then
-    the pixel sizes and the H&E offset are the Loader's (the layers' scale and translate).
-    With an H&E on screen and no IF, the slide is that H&E alone (an RGB slide, no pair): it
-    satisfies ``need_he``, as every step runs on it."""
+    """(slide, SlidePair or None) a step works on.
+
+    Empty paths, or paths of the slides the Loader opened, give the Loader's own slide objects,
+    with its pixel-size overrides and H&E registration. Other paths are opened here. Without the
+    Loader, layers opened by the reader are used (their scale and translate as pixel sizes and
+    offset). An H&E alone is the slide itself (no pair): it satisfies ``need_he``, as every step
+    runs on it.
+    """
+    state = workflow_state(viewer)
+    if_given, he_given = _path_or_none(if_path), _path_or_none(he_path)
+    if (
+        state.slide is not None
+        and _same_file(if_given, state.path_of("if"))
+        and _same_file(he_given, state.path_of("he"))
+    ):
+        if state.pair is not None:
+            return state.pair.if_slide, state.pair
+        if need_he and not state.slide.is_rgb:
+            raise ValueError("this step reads the H&E: open it with the IF slide (Loader) or choose the H&E file")
+        return state.slide, None
+    return _open_from_layers_or_files(viewer, str(if_given or ""), str(he_given or ""), need_he=need_he)
+
+
+def _open_from_layers_or_files(viewer, if_path: str, he_path: str, *, need_he: bool):
     from napari_ifcell.io import open_pair, open_slide
 
-    if_path, he_path, offset = str(if_path or ""), str(he_path or ""), (0.0, 0.0)
+    offset = (0.0, 0.0)
     if_ps = he_ps = None
     if if_path in ("", "."):
         layer = slide_layer(viewer)

@@ -25,12 +25,9 @@ def _classifier_config(args):
 
 
 def _export_dataset(args) -> int:
-    from napari_ifcell.io.cell_table import read_cell_table
-    from napari_ifcell.pipeline.dataset import export_dataset
+    from napari_ifcell.pipeline.dataset import export_dataset, read_gated_table
 
-    table = read_cell_table(args.table)
-    if "phenotype" not in table.columns:
-        raise ValueError(f"{args.table}: no phenotype column; run 'napari-ifcell gate' on it first")
+    table = read_gated_table(args.table)
     config = _classifier_config(args)
     client = None
     if args.workers or args.scheduler:

@@ -235,6 +235,16 @@ def export_dataset(
     return index
 
 
+def read_gated_table(path) -> pd.DataFrame:
+    """A gated cell table (one with the gates' ``phenotype`` column), the IF truth a data set is cut from."""
+    from napari_ifcell.io.cell_table import read_cell_table
+
+    table = read_cell_table(path)
+    if "phenotype" not in table.columns:
+        raise ValueError(f"{path}: no phenotype column; gate the table first (Gating widget, or napari-ifcell gate)")
+    return table
+
+
 def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
     import zarr
 

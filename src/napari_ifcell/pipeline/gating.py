@@ -40,3 +40,18 @@ def load_table_with_suggestions(table_path, slide_name: str = "") -> tuple[pd.Da
     table = read_cell_table(table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
     return table, gates, suggestions
+
+
+def save_gating(table: pd.DataFrame, gates: GateSet, *, gated_path, gates_path=None) -> pd.DataFrame:
+    """Write the gated table (marker states and phenotypes) and, given ``gates_path``, the gates
+    it was made with; both atomically, the gates last, so a gates file never describes a table
+    that was not written. Returns the gated table."""
+    from napari_ifcell.core.gating import gated_table
+    from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.io.gate_file import save_gates
+
+    gated = gated_table(table, gates)
+    write_cell_table(gated, gated_path)
+    if gates_path is not None:
+        save_gates(gates, gates_path)
+    return gated

@@ -1,0 +1,104 @@
+"""One viewer's shared workflow state: the slides the Loader opened and their project.
+
+Every widget of a viewer reads the same :class:`WorkflowState`, so the Loader's pixel-size
+overrides and H&E offset (they live in the opened slide objects) reach every step, and a
+file one step writes (label store, cell table, gated table, data set, model, predictions)
+comes prefilled in the next step's fields. A widget that writes such a file calls
+:meth:`WorkflowState.announce`; widgets that show it listen to :attr:`WorkflowState.changed`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from pathlib import Path
+
+from psygnal import Signal
+
+from napari_ifcell.io.project import Project
+
+# what ``changed`` names
+SLIDES = "slides"
+LABELS = "labels"
+TABLE = "table"
+GATED = "gated"
+DATASET = "dataset"
+MODEL = "model"
+PREDICTIONS = "predictions"
+REVIEW = "review"
+REGIONS = "regions"
+
+
+class WorkflowState:
+    """The slides on screen and the project folder the steps read and write.
+
+    ``slide`` is the slide cells are placed on: the IF, or an H&E opened alone. ``pair`` is
+    the SlidePair when an IF and its H&E are open together (None otherwise).
+    """
+
+    changed = Signal(str)
+
+    def __init__(self) -> None:
+        self.slide = None
+        self.pair = None
+
+    # --- the slides ----------------------------------------------------------------------
+    def set_slides(self, slide, pair=None) -> None:
+        """What the Loader opened; the previous slides are forgotten (their layers' owner closes them)."""
+        self.slide, self.pair = slide, pair
+        self.changed.emit(SLIDES)
+
+    def clear(self) -> None:
+        self.set_slides(None, None)
+
+    @property
+    def if_slide(self):
+        """The fluorescence slide, or None when only an H&E is open."""
+        if self.pair is not None:
+            return self.pair.if_slide
+        return self.slide if self.slide is not None and not self.slide.is_rgb else None
+
+    @property
+    def he_slide(self):
+        """The H&E slide (of the pair, or opened alone), or None."""
+        if self.pair is not None:
+            return self.pair.he_slide
+        return self.slide if self.slide is not None and self.slide.is_rgb else None
+
+    def path_of(self, role: str) -> Path | None:
+        """The file of the ``"if"`` or ``"he"`` slide on screen, or None."""
+        slide = self.if_slide if role == "if" else self.he_slide
+        return Path(slide.path) if slide is not None else None
+
+    # --- the project -------------------------------------------------------------------------
+    @property
+    def project(self) -> Project | None:
+        """The slide's project folder (``<slide>.ifcell`` next to it), or None with no slide open."""
+        return Project.for_slide(self.slide.path) if self.slide is not None else None
+
+    def existing(self, what: str) -> Path | None:
+        """A project file (``"labels"``, ``"cell_table"``, ``"gated_table"``, ``"predictions"``,
+        ``"dataset"``, ``"model"``...) when it exists, else None."""
+        project = self.project
+        if project is None:
+            return None
+        path = project.model() if what == "model" else getattr(project, what)
+        if what == "labels":
+            return path if (path / "store.json").is_file() else None
+        if what in ("dataset", "model"):
+            return path if (path / "config.json").is_file() else None
+        return path if path.exists() else None
+
+    def announce(self, what: str) -> None:
+        """Tell the other widgets that a step wrote ``what`` (one of this module's names)."""
+        self.changed.emit(what)
+
+
+_STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def workflow_state(viewer) -> WorkflowState:
+    """The viewer's shared state, made on first use."""
+    state = _STATES.get(viewer)
+    if state is None:
+        state = _STATES[viewer] = WorkflowState()
+    return state

@@ -1,0 +1,95 @@
+"""The IF + H&E workflow in one viewer, through the widgets' controls only (no CLI, no pipeline
+calls): Loader -> Segment visible region -> Gating quantifies that store -> a gate moves and the
+gated table is saved -> Classifier exports patches, trains a tiny model and predicts. Each step
+starts from what the previous one wrote: no file is chosen twice."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_ifcell._napari.view import camera_of
+from napari_ifcell._napari.workflow_widget import WorkflowWidget
+from napari_ifcell.core.classes import CLASSES
+from napari_ifcell.io.gate_file import load_gates
+from napari_ifcell.io.label_store import LabelStore
+from napari_ifcell.io.project import Project
+
+
+@pytest.fixture
+def own_pair(small_pair, tmp_path):
+    """A copy of the small pair, so this walk's project folder is its own."""
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    return tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name
+
+
+def test_if_he_workflow_segment_gate_export_train_predict(make_napari_viewer, own_pair, small_pair, qtbot):
+    if_path, he_path = own_pair
+    project = Project.for_slide(if_path)
+    viewer = make_napari_viewer()
+    workflow = WorkflowWidget(viewer)
+    viewer.window.add_dock_widget(workflow, name="napari-ifcell")
+    loader, segment, gating, classifier = (workflow.steps[n] for n in ("Loader", "Segment", "Gating", "Classifier"))
+
+    # Loader: open the pair; the other steps are filled from it
+    loader.if_file.value, loader.he_file.value = if_path, he_path
+    loader.open_button.changed.emit(True)
+    assert loader.pair is not None, loader.status.value
+    loader.offset_y.value, loader.offset_x.value = 0.975, -0.65
+    assert segment.if_file.value == if_path and gating.if_file.value == if_path
+    assert gating.table_file.value == project.cell_table and gating.gated_file.value == project.gated_table
+
+    # Segment the region in view (the automatic backend: Hoechst watershed)
+    workflow.show_step("Segment")
+    camera_of(viewer).center = (1100 * 0.325 / 2, 1400 * 0.325 / 2)
+    camera_of(viewer).zoom = 1.2
+    segment.visible_button.changed.emit(True)
+    assert "cells found" in segment.status.value, segment.status.value
+    n_segmented = len(LabelStore.open(project.labels).index)
+    assert n_segmented > 300
+    assert gating.labels_file.value == project.labels  # Gating now points at that store
+
+    # Gating: quantify from the store, move a gate; the gated table follows on disk
+    workflow.show_step("Gating")
+    gating.quantify_button.click()
+    assert gating.session is not None, gating.status.text()
+    assert len(pd.read_parquet(project.cell_table)) == n_segmented
+    qtbot.waitUntil(lambda: project.gated_table.is_file(), timeout=10_000)
+    gating.marker.setCurrentText("CD3e")
+    negative, positive, over = gating.slider.value()
+    before = gating.session.gates.gates["CD3e"].thresholds
+    gating.slider.setValue((negative * 0.8, positive * 0.8, over))  # a user drags two handles down
+    moved = gating.session.gates.gates["CD3e"].thresholds
+    assert moved[0] < before[0] and moved[1] < before[1]
+    qtbot.waitUntil(lambda: tuple(load_gates(project.gates).gates["CD3e"].thresholds) == tuple(moved), timeout=10_000)
+    qtbot.waitUntil(lambda: not gating._saving, timeout=10_000)
+    gated = pd.read_parquet(project.gated_table)  # what Classifier, Review and Compare read
+    shown = {k: v for k, v in gating.session.phenotype_counts().items() if v}
+    assert len(gated) == n_segmented and gated["phenotype"].value_counts().to_dict() == shown
+    # after the hierarchy (CD3e under CD45) a cell positive for CD3e alone is not a T cell
+    assert 0 < (gated["CD3e_state"] == "positive").sum() <= gating.session.state_counts("CD3e")[2]
+    assert "Gated table saved" in gating.save_status.text()
+
+    # Classifier: the gated table and store are filled in; export patches, train, predict
+    workflow.show_step("Classifier")
+    assert classifier.table_file.value == project.gated_table
+    assert classifier.dataset_dir.value == project.dataset and classifier.model_dir.value == project.model()
+    classifier.training.n_cells.value = 20
+    classifier.training.export_button.changed.emit(True)
+    assert "cells exported" in classifier.status.value, classifier.status.value
+    index = pd.read_parquet(project.dataset / "index.parquet")
+    assert "train" in set(index["split"]) and 20 <= len(index) <= 20 * len(CLASSES)  # up to 20 per class
+    classifier.training_fields["epochs"].value = 1
+    classifier.training.train_button.changed.emit(True)
+    assert "Trained 1 epochs" in classifier.status.value, classifier.status.value
+    assert (project.model() / "weights.pt").is_file()
+    classifier.all_button.changed.emit(True)
+    assert f"Predicted {n_segmented} cells; saved" in classifier.status.value, classifier.status.value
+    assert classifier.progress.value == classifier.progress.max == n_segmented  # the bar reached the end
+    predicted = pd.read_parquet(project.predictions)
+    assert len(predicted) == n_segmented and np.isfinite(predicted.filter(like="prob_").to_numpy()).all()
+    assert "classifier vs IF" in [layer.name for layer in viewer.layers]
