@@ -3,6 +3,9 @@
 - docs/screenshot.png: the pair in napari with the Loader docked;
 - docs/screenshot_segment.png: the Segment tab after "Segment visible region" with the
   automatic backend (the nuclei layer over the H&E and IF);
+- docs/screenshot_gating.png, _classifier.png, _review.png, _compare.png: the next tabs, each
+  started from what the step before wrote (quantify that store and move a gate; export patches,
+  train briefly, predict the view; review three cells; compare in a named region);
 - docs/screenshot_export.png: the Export tab after exporting that slide and its nuclei as
   OME-Zarr (image + labels);
 - docs/screenshot_he_only.png: the pair's H&E written alone at 0.5 µm/px (a 20x scan, no IF),
@@ -51,6 +54,7 @@ def main(out: str = "docs") -> None:
         _settle()
         print(segment.status.value)
         _shot(viewer, out_dir / "screenshot_segment.png")
+        walk_the_steps(viewer, workflow, out_dir)
         export = workflow.steps["Export"]
         workflow.show_step("Export")
         export.format.value = "OME-Zarr image + labels (.ome.zarr)"
@@ -60,6 +64,64 @@ def main(out: str = "docs") -> None:
         _shot(viewer, out_dir / "screenshot_export.png")
         viewer.close()
         he_only(Path(tmp) / "pair", out_dir)
+
+
+def walk_the_steps(viewer, workflow, out_dir: Path) -> None:
+    """Gating -> Classifier -> Review -> Compare on the segmented region, through the tabs."""
+    from napari_ifcell._napari.torch_guard import keep_triton_out
+
+    keep_triton_out()  # training below runs in a process with a software-OpenGL viewer
+    gating = workflow.steps["Gating"]
+    workflow.show_step("Gating")
+    gating.quantify(sync=True)  # the store Segment just wrote
+    gating.marker.setCurrentText("CD3e")
+    negative, positive, over = gating.slider.value()
+    gating.slider.setValue((negative, positive * 0.9, over))
+    gating.save_gated(sync=True)
+    _settle()
+    print(gating.status.text(), "|", gating.save_status.text())
+    _shot(viewer, out_dir / "screenshot_gating.png")
+
+    classifier = workflow.steps["Classifier"]
+    workflow.show_step("Classifier")
+    gating.layer.visible = False  # the current step's overlay only
+    classifier.training.n_cells.value = 300
+    classifier.training.export_dataset(sync=True)
+    classifier.training_fields["epochs"].value = 4
+    classifier.training.train(sync=True)
+    classifier.predict(visible=True, sync=True)
+    _settle()
+    print(classifier.status.value)
+    _shot(viewer, out_dir / "screenshot_classifier.png")
+
+    review = workflow.steps["Review"]
+    workflow.show_step("Review")
+    classifier.layer.visible = False
+    review.reviewer.value = "pathologist"
+    review.open_review()
+    review.order.value = "uncertainty"
+    review.build_queue()
+    for key in ("approve", "approve"):
+        review.decide(key)
+    review.decide("set_class", 1)
+    _settle()
+    print(review.status.value)
+    _shot(viewer, out_dir / "screenshot_review.png")
+    review.session.close()
+    review.session = None
+
+    compare = workflow.steps["Compare"]
+    workflow.show_step("Compare")
+    layer = compare.regions_layer()
+    layer.add_rectangles([[200.0, 300.0], [420.0, 560.0]])
+    layer.selected_data = {0}
+    compare.region_name.value = "centre"
+    compare.name_selected()
+    compare.add_ours()
+    compare.compare(sync=True)
+    _settle()
+    print(compare.status.value)
+    _shot(viewer, out_dir / "screenshot_compare.png")
 
 
 def he_only(pair_folder: Path, out_dir: Path) -> None:

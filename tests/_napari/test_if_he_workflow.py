@@ -1,10 +1,12 @@
 """The IF + H&E workflow in one viewer, through the widgets' controls only (no CLI, no pipeline
 calls): Loader -> Segment visible region -> Gating quantifies that store -> a gate moves and the
-gated table is saved -> Classifier exports patches, trains a tiny model and predicts. Each step
+gated table is saved -> Classifier exports patches, trains a tiny model and predicts -> Review
+with keys (a relabel and an undo) -> Compare in a named region and save the report. Each step
 starts from what the previous one wrote: no file is chosen twice."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -27,7 +29,13 @@ def own_pair(small_pair, tmp_path):
     return tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name
 
 
-def test_if_he_workflow_segment_gate_export_train_predict(make_napari_viewer, own_pair, small_pair, qtbot):
+def _press(viewer, qtbot, key, modifier=None):
+    from qtpy.QtCore import Qt
+
+    qtbot.keyClick(viewer.window._qt_viewer.canvas.native, key, modifier or Qt.KeyboardModifier.NoModifier)
+
+
+def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_viewer, own_pair, small_pair, qtbot):
     if_path, he_path = own_pair
     project = Project.for_slide(if_path)
     viewer = make_napari_viewer()
@@ -92,4 +100,46 @@ def test_if_he_workflow_segment_gate_export_train_predict(make_napari_viewer, ow
     assert classifier.progress.value == classifier.progress.max == n_segmented  # the bar reached the end
     predicted = pd.read_parquet(project.predictions)
     assert len(predicted) == n_segmented and np.isfinite(predicted.filter(like="prob_").to_numpy()).all()
-    assert "classifier vs IF" in [layer.name for layer in viewer.layers]
+    assert viewer.layers["classifier vs IF"].visible
+    assert not viewer.layers["cells by gate"].visible  # the earlier step's overlay is hidden, kept
+
+    # Review: starts from the gated table and gates; five cells with keys, a relabel and an undo
+    from qtpy.QtCore import Qt
+
+    review, compare = workflow.steps["Review"], workflow.steps["Compare"]
+    workflow.show_step("Review")
+    assert review.table_file.value == project.gated_table and review.gates_file.value == project.gates
+    review.reviewer.value = "ana"
+    review.open_button.changed.emit(True)
+    assert "Review of" in review.status.value, review.status.value
+    review.order.value = "random"
+    review.queue_button.changed.emit(True)
+    cells = [int(c) for c in review.queue[:5]]
+    for key in (Qt.Key.Key_A, Qt.Key.Key_X, Qt.Key.Key_2, Qt.Key.Key_A, Qt.Key.Key_A):
+        _press(viewer, qtbot, key)
+    _press(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the fifth
+    table = review.session.state.table().set_index("CellID")
+    assert table.loc[cells[1], "review_status"] == "rejected"
+    assert table.loc[cells[2], ["reviewed_class", "reviewer"]].tolist() == [CLASSES[1], "ana"]
+    assert table.loc[cells[4], "review_status"] == "unreviewed"
+    journal = (project.review / "journal.jsonl").read_text().splitlines()
+    assert len(journal) == 6  # every key press saved before the next
+
+    # Compare: a region drawn and named in the widget, our predictions (filled in) against the truth
+    workflow.show_step("Compare")
+    assert not viewer.layers["classifier vs IF"].visible and "regions" in viewer.layers  # a layer to draw in
+    assert compare.ours_file.value == project.predictions and compare.truth_file.value == project.gated_table
+    layer = compare.regions_layer()
+    layer.add_rectangles([[40.0, 40.0], [300.0, 400.0]])  # µm, as a user draws it
+    layer.selected_data = {0}
+    compare.region_name.value = "tumour"
+    compare.name_button.changed.emit(True)
+    compare.save_regions_button.changed.emit(True)
+    assert json.loads(project.regions.read_text())  # the file the CLI reads too
+    compare.add_ours_button.changed.emit(True)
+    compare.compare_button.changed.emit(True)
+    assert "ours" in compare.status.value, compare.status.value
+    assert "tumour" in set(compare.report["region"])
+    compare.save_button.changed.emit(True)
+    assert "Saved" in compare.status.value, compare.status.value
+    assert any(project.exports.glob("*.md")) and any(project.exports.glob("*.csv"))

@@ -293,6 +293,14 @@ def test_open_review_and_its_queue_from_files_alone(project, small_pair, tmp_pat
         open_review(folder, reviewer="ana", store_folder=folder / "labels")
     with pytest.raises(ValueError, match="reviewer"):
         open_review(folder, reviewer="  ", store_folder=folder / "labels")
+    other = table.assign(CellID=table["CellID"] + 100_000)  # made from other nuclei: refused, named
+    with pytest.raises(ValueError, match=f"other.parquet: {len(table)} of {len(table)} cell ids are not in the label"):
+        open_review(
+            folder,
+            reviewer="ana",
+            table_path=write_cell_table(other, tmp_path / "other.parquet"),
+            store_folder=folder / "labels",
+        )
     table_path = write_cell_table(table, tmp_path / "gated.parquet")
     s = open_review(folder, reviewer="ana", table_path=table_path, store_folder=folder / "labels")
     queue = session_queue(s, order="random")

@@ -11,7 +11,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import he_offset_um, slide_layer
+from napari_ifcell._napari.sources import he_offset_um, set_path, slide_layer
+from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
@@ -98,9 +99,26 @@ class CompareWidget(Container):
         self.add_ours_button.changed.connect(self.add_ours)
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
+        self.state = workflow_state(napari_viewer)
+        self.state.changed.connect(self._on_state_changed)
+        self._on_state_changed(SLIDES)
+        self.on_shown()
+
+    def on_shown(self) -> None:
+        """A layer to draw regions in, once there is a slide."""
         if slide_layer(self.viewer) is not None:
-            layer = self.regions_layer()
-            if not len(layer.data) and (self.project_folder() / "regions.json").is_file():
+            self.regions_layer()
+
+    def _on_state_changed(self, what: str) -> None:
+        """The project's gated table (truth), predictions (ours) and saved regions come with the slide."""
+        if what in (SLIDES, GATED):
+            set_path(self.truth_file, self.state.existing("gated_table"))
+        if what in (SLIDES, PREDICTIONS):
+            set_path(self.ours_file, self.state.existing("predictions"))
+        if what == SLIDES and slide_layer(self.viewer) is not None:
+            set_path(self.out_dir, self.project_folder() / "exports")
+            saved = (self.project_folder() / "regions.json").is_file()
+            if saved and not len(self.regions_layer().data):
                 self.load_regions()  # the project's saved regions come back with the slide
 
     # --- regions -------------------------------------------------------------------------------

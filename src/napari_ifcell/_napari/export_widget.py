@@ -10,6 +10,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pus
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, slide_layer
+from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 
 CHOICES = {
@@ -43,7 +44,13 @@ class ExportWidget(Container):
         self.max_width = 460
         self.export_button.changed.connect(lambda: self.export())
         self.format.changed.connect(self._suggest_output)
+        workflow_state(napari_viewer).changed.connect(self._on_state_changed)
         self._suggest_output()
+
+    def _on_state_changed(self, what: str) -> None:
+        if what == SLIDES:  # a new slide: its own exports folder
+            self.output.value = ""
+            self._suggest_output()
 
     def _suggest_output(self, *_) -> None:
         """The project's exports folder, the format's suffix; a typed path keeps its folder."""

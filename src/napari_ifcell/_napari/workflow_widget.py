@@ -7,6 +7,8 @@ from __future__ import annotations
 from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 STEPS = ("Loader", "Segment", "Gating", "Classifier", "Review", "Compare", "Export")
+# the overlays each step draws (their layers' role): shown with that step's tab, hidden (kept) with others
+OVERLAY_STEP = {"gating": "Gating", "classifier": "Classifier", "review": "Review", "comparison": "Compare"}
 DOCK_WIDTH = 440  # leaves a 1600 px wide screen most of its width for the canvas
 
 
@@ -37,6 +39,7 @@ class WorkflowWidget(QWidget):
             scroll.setWidgetResizable(True)
             scroll.setWidget(getattr(widget, "native", widget))
             self.tabs.addTab(scroll, name)
+        self.tabs.currentChanged.connect(self._on_step_shown)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
@@ -48,6 +51,19 @@ class WorkflowWidget(QWidget):
         for widget in self.steps.values():
             if hasattr(widget, "reset_choices"):
                 widget.reset_choices()
+
+    def _on_step_shown(self, index: int) -> None:
+        """Only the current step's overlays are drawn: earlier steps' layers are hidden, not removed."""
+        from napari_ifcell._napari.layers import PLUGIN_KEY
+
+        step = STEPS[index]
+        for layer in self.viewer.layers:
+            owner = OVERLAY_STEP.get(layer.metadata.get(PLUGIN_KEY, {}).get("role"))
+            if owner is not None:
+                layer.visible = owner == step
+        widget = self.steps[step]
+        if hasattr(widget, "on_shown"):
+            widget.on_shown()
 
     def show_step(self, name: str) -> None:
         self.tabs.setCurrentIndex(STEPS.index(name))

@@ -13,7 +13,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, Lin
 from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources
+from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
+from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell.core.review.queue import ORDERS, QueueSettings
 from napari_ifcell.core.review.state import STATUSES
@@ -121,6 +122,18 @@ class ReviewWidget(MaskTools, Container):
         self.agreement_button.changed.connect(self.show_agreement)
         self._bind_keys()
         self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self.state = workflow_state(napari_viewer)
+        self.state.changed.connect(self._on_state_changed)
+        self._on_state_changed(SLIDES)
+
+    def _on_state_changed(self, what: str) -> None:
+        """The review starts from the gated table (IF truth) or, without one, a model's predictions."""
+        if what not in (SLIDES, GATED, PREDICTIONS):
+            return
+        gated, predictions = self.state.existing("gated_table"), self.state.existing("predictions")
+        set_path(self.table_file, gated or predictions)
+        self.auto_from.value = "phenotype" if gated is not None or predictions is None else "model"
+        set_path(self.gates_file, self.state.existing("gates"))
 
     # --- opening ---------------------------------------------------------------------------------
     def _region_names(self, _widget=None) -> list[str]:

@@ -13,6 +13,19 @@ from napari_ifcell.core.review.queue import QueueSettings
 from napari_ifcell.pipeline.review.session import ReviewSession
 
 
+def _check_cells_match(table, store, table_path) -> None:
+    """A review's cells are the store's: a table made from other nuclei is refused, not reviewed
+    against the wrong outlines."""
+    if "CellID" not in table.columns:
+        raise ValueError(f"{table_path}: no CellID column; expected a cell table made from this slide's nuclei")
+    missing = ~table["CellID"].isin(store.index["CellID"])
+    if missing.any():
+        raise ValueError(
+            f"{table_path}: {int(missing.sum())} of {len(table)} cell ids are not in the label store "
+            f"{store.folder} (was the table quantified from other nuclei? quantify it from this store)"
+        )
+
+
 def open_review(
     project_folder: str | Path,
     *,
@@ -42,6 +55,7 @@ def open_review(
                 f"{project.folder}: no review yet; give the gated cell table (or a model's predictions) to start one from"
             )
         table = read_cell_table(table_path)
+        _check_cells_match(table, store, table_path)
     gates = None
     if gates_path:
         from napari_ifcell.io.gate_file import load_gates
