@@ -76,7 +76,7 @@ def walk_the_steps(viewer, workflow, out_dir: Path) -> None:
     gating.quantify(sync=True)  # the store Segment just wrote
     gating.marker.setCurrentText("CD3e")
     negative, positive, over = gating.slider.value()
-    gating.slider.setValue((negative, positive * 0.9, over))
+    gating.slider.setValue((negative, negative + (positive - negative) * 0.8, over))  # positive moved down
     gating.save_gated(sync=True)
     _settle()
     print(gating.status.text(), "|", gating.save_status.text())

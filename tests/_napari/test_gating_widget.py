@@ -112,3 +112,14 @@ def test_histogram_of_cells_in_view(gating):
     widget.scope.setCurrentText("cells in view")
     in_view = int(widget.range_counts.text().split("negative ")[1].split(",")[0])
     assert in_view < whole
+
+
+def test_handles_set_out_of_order_are_reported_not_raised(gating):
+    """Thresholds that cross (handles set from code) leave the gate as it was and say why."""
+    viewer, widget, _ = gating
+    widget.marker.setCurrentText("CD3e")
+    before = widget.session.gates.gates["CD3e"].thresholds
+    negative, positive, over = widget.slider.value()
+    widget.slider.setValue((positive, negative, over))  # no exception reaches Qt
+    assert widget.session.gates.gates["CD3e"].thresholds == before
+    assert "out of order" in widget.status.text()

@@ -360,7 +360,11 @@ class GatingWidget(QWidget):
         raw = [float(inverse(v, gate.transform, gate.cofactor)) for v in values]
         if values[2] >= edges[-1] and math.isinf(gate.thresholds[2]):
             raw[2] = math.inf  # a slider at the top keeps "no over-exposure limit"
-        self.set_thresholds(marker, raw)
+        try:
+            self.set_thresholds(marker, raw)
+        except ValueError as exc:  # e.g. handles set out of order from code: said, never raised into Qt
+            self.status.setText(f"Error: {exc}")
+            return
         self.plot.move(forward(np.minimum(raw, 1e300), gate.transform, gate.cofactor), edges)
 
     def set_thresholds(self, marker: str, raw_thresholds) -> None:
