@@ -113,7 +113,9 @@ def walk_the_steps(viewer, workflow, out_dir: Path) -> None:
     compare = workflow.steps["Compare"]
     workflow.show_step("Compare")
     layer = compare.regions_layer()
-    layer.add_rectangles([[200.0, 300.0], [420.0, 560.0]])
+    layer.add_rectangles([[900.0, 1100.0], [1400.0, 1600.0]])  # the layer's pixels, in the segmented area
+    camera_of(viewer).center = (0, 1150 * 0.325, 1350 * 0.325)
+    camera_of(viewer).zoom = 2.0
     layer.selected_data = {0}
     compare.region_name.value = "centre"
     compare.name_selected()

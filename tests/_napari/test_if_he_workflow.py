@@ -130,7 +130,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     assert not viewer.layers["classifier vs IF"].visible and "regions" in viewer.layers  # a layer to draw in
     assert compare.ours_file.value == project.predictions and compare.truth_file.value == project.gated_table
     layer = compare.regions_layer()
-    layer.add_rectangles([[40.0, 40.0], [300.0, 400.0]])  # µm, as a user draws it
+    layer.add_rectangles([[40.0, 40.0], [300.0, 400.0]])  # as a user draws it (the layer's slide pixels)
     layer.selected_data = {0}
     compare.region_name.value = "tumour"
     compare.name_button.changed.emit(True)

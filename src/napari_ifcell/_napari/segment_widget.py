@@ -263,5 +263,5 @@ class SegmentWidget(Container):
             multiscale=len(levels) > 1,
             scale=(ps, ps),
             units=("µm", "µm"),
-            metadata={PLUGIN_KEY: {"role": "labels", "path": str(self.store.folder)}},
+            metadata={PLUGIN_KEY: {"role": "segmentation", "path": str(self.store.folder)}},
         )

@@ -8,7 +8,13 @@ from qtpy.QtWidgets import QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 STEPS = ("Loader", "Segment", "Gating", "Classifier", "Review", "Compare", "Export")
 # the overlays each step draws (their layers' role): shown with that step's tab, hidden (kept) with others
-OVERLAY_STEP = {"gating": "Gating", "classifier": "Classifier", "review": "Review", "comparison": "Compare"}
+OVERLAY_STEP = {
+    "segmentation": "Segment",
+    "gating": "Gating",
+    "classifier": "Classifier",
+    "review": "Review",
+    "comparison": "Compare",
+}
 DOCK_WIDTH = 440  # leaves a 1600 px wide screen most of its width for the canvas
 
 

@@ -72,6 +72,7 @@ class ReviewLayers:
         self.current = viewer.add_points(
             np.zeros((0, 2)),
             name="current cell",
+            metadata={PLUGIN_KEY: {"role": "review"}},
             scale=(self.ps, self.ps),
             units=("µm", "µm"),
             size=40,
