@@ -10,7 +10,7 @@ from magicgui.widgets import Container, FileEdit, PushButton, SpinBox
 
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
 from napari_ifcell._napari.sources import given_path, open_sources, set_path
-from napari_ifcell._napari.state import DATASET, MODEL, SLIDES
+from napari_ifcell._napari.state import SLIDES
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 
 
@@ -108,7 +108,6 @@ class TrainingSection(Container):
         self._report(f"{len(index)} cells exported to {out} ({splits}).")
         set_path(self.dataset_dir, out)
         self._show_dataset_config()
-        self.state.announce(DATASET)
 
     def _show_dataset_config(self, *_) -> None:
         """The training fields start from the chosen data set's own config."""
@@ -151,8 +150,6 @@ class TrainingSection(Container):
 
     def _on_trained(self, message) -> None:
         self._report(message or "Training cancelled.")
-        if message:
-            self.state.announce(MODEL)
 
     def _error(self, exc: Exception) -> None:
         self._report(f"Error: {exc}")

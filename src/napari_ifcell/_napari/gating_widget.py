@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushBut
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.sources import given_path, set_path
-from napari_ifcell._napari.state import GATED, LABELS, SLIDES, TABLE, workflow_state
+from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
@@ -166,7 +166,7 @@ class GatingWidget(QWidget):
         return run_steps_in_background(
             steps,
             on_progress=lambda step: self.status.setText(f"Quantifying: tile {step[1]} of {step[2]}"),
-            on_done=lambda result: self._on_table(result, quantified=True),
+            on_done=self._on_table,
             on_error=self._on_error,
             cancel=self._cancel,
             sync=sync,
@@ -193,7 +193,7 @@ class GatingWidget(QWidget):
     def _on_error(self, exc: Exception) -> None:
         self.status.setText(f"Error: {exc}")
 
-    def _on_table(self, result, *, quantified: bool = False) -> None:
+    def _on_table(self, result) -> None:
         from napari_ifcell.core.gating.session import GatingSession
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
@@ -211,8 +211,6 @@ class GatingWidget(QWidget):
         kept = self._use_saved_gates()
         self._add_layer()
         self._show_gates()
-        if quantified:
-            self.state.announce(TABLE)
         self.status.setText(
             f"{len(table)} cells; "
             + (f"gates from {self.gates_file.value}." if kept else f"gates suggested for {len(suggestions)} markers.")

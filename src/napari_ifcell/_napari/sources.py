@@ -22,7 +22,7 @@ def slide_layer(viewer):
 
 def given_path(field) -> Path | None:
     """A file field's path, or None when left empty (magicgui reads an empty field as ".")."""
-    return None if str(field.value) in ("", ".") else Path(field.value)
+    return _path_or_none(field.value)
 
 
 def set_path(field, path) -> None:

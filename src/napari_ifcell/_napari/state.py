@@ -2,8 +2,8 @@
 
 Every widget of a viewer reads the same :class:`WorkflowState`, so the Loader's pixel-size
 overrides and H&E offset (they live in the opened slide objects) reach every step, and a
-file one step writes (label store, cell table, gated table, data set, model, predictions)
-comes prefilled in the next step's fields. A widget that writes such a file calls
+file one step writes that a later step starts from (label store, gated table, predictions)
+comes prefilled in that step's fields. A widget that writes such a file calls
 :meth:`WorkflowState.announce`; widgets that show it listen to :attr:`WorkflowState.changed`.
 """
 
@@ -16,16 +16,11 @@ from psygnal import Signal
 
 from napari_ifcell.io.project import Project
 
-# what ``changed`` names
+# what ``changed`` names: the Loader's slides, and the files later steps start from
 SLIDES = "slides"
 LABELS = "labels"
-TABLE = "table"
 GATED = "gated"
-DATASET = "dataset"
-MODEL = "model"
 PREDICTIONS = "predictions"
-REVIEW = "review"
-REGIONS = "regions"
 
 
 class WorkflowState:
@@ -76,17 +71,15 @@ class WorkflowState:
         return Project.for_slide(self.slide.path) if self.slide is not None else None
 
     def existing(self, what: str) -> Path | None:
-        """A project file (``"labels"``, ``"cell_table"``, ``"gated_table"``, ``"predictions"``,
-        ``"dataset"``, ``"model"``...) when it exists, else None."""
+        """A project file (a ``Project`` attribute: ``"labels"``, ``"gated_table"``, ``"gates"``,
+        ``"predictions"``...) when it exists, else None. The label store exists once it has
+        its ``store.json`` (the project folder alone is not a store)."""
         project = self.project
         if project is None:
             return None
-        path = project.model() if what == "model" else getattr(project, what)
-        if what == "labels":
-            return path if (path / "store.json").is_file() else None
-        if what in ("dataset", "model"):
-            return path if (path / "config.json").is_file() else None
-        return path if path.exists() else None
+        path = getattr(project, what)
+        found = (path / "store.json").is_file() if what == "labels" else path.exists()
+        return path if found else None
 
     def announce(self, what: str) -> None:
         """Tell the other widgets that a step wrote ``what`` (one of this module's names)."""

@@ -11,7 +11,7 @@ import pandas as pd
 from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets
+from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets, read_gated_table
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
@@ -24,9 +24,7 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
     from napari_ifcell.io.cell_table import read_cell_table
 
     if table_path:  # a table given wins over the store
-        table = read_cell_table(table_path)
-        if need_truth and "phenotype" not in table.columns:
-            raise ValueError(f"{table_path}: no phenotype column; gate the table first")
+        table = read_gated_table(table_path) if need_truth else read_cell_table(table_path)
     elif store is not None:
         table = store_cells(store)
     else:
