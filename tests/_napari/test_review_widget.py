@@ -114,12 +114,29 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.split_button.changed.emit(True)
     assert "split" in w.status.value, w.status.value
     assert len(w.session.store.index) == n_before + 1
+    # undo and redo cover mask edits as well as decisions (the keys, as a reviewer uses them)
+    from qtpy.QtCore import Qt
+
+    press(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert len(w.session.store.index) == n_before and w.status.value.startswith("Undone: split"), w.status.value
+    press(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert len(w.session.store.index) == n_before + 1 and w.status.value.startswith("Redone: split")
     # the mask editor: erase the current cell in the edit layer and apply
     w.edit_button.changed.emit(True)
     edit = viewer.layers["cell edit"]
+    # the editor takes the keys while painting, and says so; same units as every layer (no popup)
+    assert viewer.layers.selection.active is edit and "Apply or Discard" in w.status.value
+    assert tuple(str(u) for u in edit.units) == tuple(str(u) for u in viewer.layers["reviewed cells"].units)
     edit.data = np.where(edit.data == cell, 0, edit.data)
     w.apply_button.changed.emit(True)
     assert cell not in w.session.store.index.CellID.tolist()
+    assert viewer.layers.selection.active is viewer.layers["reviewed cells"]  # the review keys are back
+    position = w.position
+    press(viewer, qtbot, Qt.Key.Key_Period)
+    assert w.position == position + 1
+    w.edit_button.changed.emit(True)
+    w.discard_button.changed.emit(True)
+    assert "cell edit" not in viewer.layers and viewer.layers.selection.active is viewer.layers["reviewed cells"]
     # paint a missed cell with napari's "new label" (local max + 1, which may be a distant cell's id)
     w.step(+1)
     w.edit_button.changed.emit(True)
@@ -158,3 +175,50 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.export_button.changed.emit(True)
     assert (project / "exports" / "cells.geojson").is_file() and (project / "exports" / "agreement.csv").is_file()
     assert (project / "review" / "state.parquet").is_file()
+
+
+def test_keys_say_why_they_do_nothing_and_approve_asks_for_a_class(review, qtbot):
+    from qtpy.QtCore import Qt
+
+    viewer, w, project, table = review
+    press(viewer, qtbot, Qt.Key.Key_A)
+    assert "Build queue" in w.status.value, w.status.value  # no queue yet: said, not silent
+    w.queue_button.changed.emit(True)
+    state = w.session.state
+    unlabelled = [c for c in w.queue.tolist() if state.label[state.positions([c])[0]] < 0]
+    assert unlabelled, "the gated fixture has cells whose phenotype is not a review class"
+    w.position = w.queue.tolist().index(unlabelled[0])
+    w._show_current()
+    n_events = state.n_events
+    press(viewer, qtbot, Qt.Key.Key_A)
+    # nothing to approve: the widget asks for the class and records nothing
+    assert state.n_events == n_events and w.current_cell() == unlabelled[0]
+    assert "no automatic class" in w.status.value and "2 CD8 T" in w.status.value, w.status.value
+    press(viewer, qtbot, Qt.Key.Key_2)
+    t = w.session.state.table().set_index("CellID")
+    assert t.loc[unlabelled[0], ["reviewed_class", "review_status"]].tolist() == ["CD8 T", "corrected"]
+    # another labels layer selected takes the number keys for its tools: the status says so
+    other = viewer.add_labels(np.zeros((8, 8), np.uint8), name="my labels")
+    viewer.layers.selection.active = other
+    assert "'my labels'" in w.status.value and "reviewed cells" in w.status.value
+
+
+def test_open_gallery_and_export_run_off_the_gui_thread(review, qtbot, monkeypatch):
+    from qtpy.QtCore import Qt
+
+    from napari_ifcell._napari.workers import SYNC_ENV
+
+    viewer, w, project, table = review
+    monkeypatch.delenv(SYNC_ENV)
+    w.open_review()  # re-open in a worker: the GUI goes on, keys wait and say so
+    assert w.busy == "opening the review"
+    press(viewer, qtbot, Qt.Key.Key_Period)
+    assert "wait: opening the review" in w.status.value
+    qtbot.waitUntil(lambda: not w.busy and w.session is not None, timeout=30_000)
+    assert "Review of" in w.status.value, w.status.value
+    w.gallery.titles = []
+    w.queue_button.changed.emit(True)
+    qtbot.waitUntil(lambda: w.gallery.titles[:2] == ["H&E", "Hoechst"], timeout=30_000)
+    w.export_button.changed.emit(True)
+    qtbot.waitUntil(lambda: w.status.value.startswith("Written:"), timeout=30_000)
+    assert (project / "exports" / "reviewed_cells.parquet").is_file()

@@ -1,14 +1,19 @@
 """Review dock widget: step through a queue of cells with the keyboard, approve, reject or
 relabel each with one key, fix masks, and watch agreement; every key press is saved at once.
 
-Keys (while the viewer has focus and the "reviewed cells" layer, or no layer, is selected): ``.`` / ``,`` next / previous, ``a`` approve, ``x`` reject,
-``1``-``5`` set the class, ``Control-Z`` / ``Control-Shift-Z`` undo / redo.
+Keys (while the viewer has focus): ``.`` / ``,`` next / previous, ``a`` approve, ``x`` reject,
+``1``-``5`` set the class, ``Control-Z`` / ``Control-Shift-Z`` undo / redo (decisions and mask
+edits alike). When another layer takes the keys (a labels layer being painted, the mask
+editor) the status line says so. Opening, exporting, the gallery and SAM run off the GUI thread.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox, Table
+from qtpy.QtCore import QObject, Signal
 
 from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
@@ -16,6 +21,7 @@ from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
 from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
+from napari_ifcell._napari.workers import SYNC_ENV, run_in_background
 from napari_ifcell.core.review.queue import ORDERS, QueueSettings
 from napari_ifcell.core.review.state import STATUSES
 
@@ -31,6 +37,9 @@ class ReviewWidget(MaskTools, Container):
         self.position = -1
         self._crop_futures: dict = {}
         self._reader = None
+        self.busy = ""  # what runs in the background now ("" when idle): keys wait for it
+        self._crops_ready = _CropsReady()
+        self._crops_ready.ready.connect(self._show_crops_if_current)
         self.reviewer = LineEdit(label="Reviewer", value="")
         self.table_file = FileEdit(
             label="Cell table (to start)",
@@ -64,6 +73,7 @@ class ReviewWidget(MaskTools, Container):
         self.gallery = Gallery()
         self.edit_button = PushButton(text="Edit this mask")
         self.apply_button = PushButton(text="Apply mask edit")
+        self.discard_button = PushButton(text="Discard mask edit")
         self.merge_with = SpinBox(label="Merge with cell", min=0, max=2**31 - 1, value=0)
         self.merge_button = PushButton(text="Merge")
         self.split_button = PushButton(text="Split")
@@ -93,6 +103,7 @@ class ReviewWidget(MaskTools, Container):
                 self.cell_info,
                 self.edit_button,
                 self.apply_button,
+                self.discard_button,
                 self.merge_with,
                 self.merge_button,
                 self.split_button,
@@ -115,6 +126,7 @@ class ReviewWidget(MaskTools, Container):
         self.queue_button.changed.connect(self.build_queue)
         self.edit_button.changed.connect(self.edit_mask)
         self.apply_button.changed.connect(self.apply_mask_edit)
+        self.discard_button.changed.connect(self.discard_mask_edit)
         self.merge_button.changed.connect(lambda: self._mask_op("merge"))
         self.split_button.changed.connect(lambda: self._mask_op("split"))
         self.delete_button.changed.connect(lambda: self._mask_op("delete"))
@@ -122,6 +134,7 @@ class ReviewWidget(MaskTools, Container):
         self.agreement_button.changed.connect(self.show_agreement)
         self._bind_keys()
         self.viewer.mouse_drag_callbacks.append(self._on_click)
+        self.viewer.layers.selection.events.active.connect(self._on_active_layer)
         self.state = workflow_state(napari_viewer)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
@@ -141,27 +154,40 @@ class ReviewWidget(MaskTools, Container):
         names = layer.features["name"].dropna().tolist() if layer is not None and "name" in layer.features else []
         return ["whole slide", *names]
 
-    def open_review(self) -> None:
+    def open_review(self, *, sync: bool | None = None):
+        """Open (or start) the project's review in a worker; the layers follow on the GUI thread."""
         from napari_ifcell.io.project import project_folder
         from napari_ifcell.pipeline.review.work import open_review
 
+        if self.busy:
+            return self._error(RuntimeError(f"wait: {self.busy}"))
         try:
             self.if_slide, self.pair = open_sources(self.viewer)
             project = project_folder(self.if_slide.path)
-            if self.session is not None:  # hand back the review held open (one editing session per project)
-                self.session.close()
-                self.session = None
-            self.session = open_review(
-                project,
-                reviewer=self.reviewer.value,
-                table_path=given_path(self.table_file),
-                store_folder=given_path(self.store_dir),
-                gates_path=given_path(self.gates_file),
-                auto_from=self.auto_from.value,
-                if_slide=self.if_slide,
-            )
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._error(exc)
+        if self.session is not None:  # hand back the review held open (one editing session per project)
+            self.session.close()
+            self.session = None
+        self.busy = "opening the review"
+        self.status.value = f"Opening the review in {project}..."
+        return run_in_background(
+            open_review,
+            project,
+            reviewer=self.reviewer.value,
+            table_path=given_path(self.table_file),
+            store_folder=given_path(self.store_dir),
+            gates_path=given_path(self.gates_file),
+            auto_from=self.auto_from.value,
+            if_slide=self.if_slide,
+            on_done=lambda session: self._on_open(session, project),
+            on_error=self._worker_error,
+            sync=sync,
+        )
+
+    def _on_open(self, session, project) -> None:
+        self.busy = ""
+        self.session = session
         state = self.session.state
         self._class_names = list(state.classes)
         self.class_filter.reset_choices()
@@ -227,16 +253,47 @@ class ReviewWidget(MaskTools, Container):
     def current_cell(self) -> int | None:
         return int(self.queue[self.position]) if 0 <= self.position < len(self.queue) else None
 
+    def _ready_for_keys(self) -> bool:
+        """Whether a review key can act now; if not, the status line says why."""
+        why = (
+            f"wait: {self.busy}"
+            if self.busy
+            else "open a review first (Open / start review)"
+            if self.session is None
+            else "the queue is empty: Build queue"
+            if not len(self.queue)
+            else ""
+        )
+        if why:
+            self.status.value = f"Review keys: {why}."
+        return not why
+
+    def _on_active_layer(self, event=None) -> None:
+        """Another layer's own keys (a labels layer's tools) win over the review's: say so."""
+        layer = self.viewer.layers.selection.active
+        if self.session is None or self.layers is None or layer is None or layer is self.layers.cells:
+            return
+        if layer.name == "cell edit":
+            self.status.value = "Painting in 'cell edit': Apply or Discard the mask edit to get the review keys back."
+        elif layer.__class__.__name__ in ("Labels", "Shapes", "Points"):
+            self.status.value = (
+                f"Review keys now go to '{layer.name}' (its own tools): select 'reviewed cells' to review again."
+            )
+
     def step(self, delta: int) -> None:
-        if not len(self.queue):
+        if not self._ready_for_keys():
             return
         self.position = int(np.clip(self.position + delta, 0, len(self.queue) - 1))
         self._show_current()
 
     def decide(self, action: str, class_index: int | None = None) -> None:
         """One key: record the decision (durable on return), then move to the next cell."""
-        cell = self.current_cell()
-        if self.session is None or cell is None:
+        if not self._ready_for_keys() or (cell := self.current_cell()) is None:
+            return
+        state = self.session.state
+        if action == "approve" and state.label[state.positions([cell])[0]] < 0:
+            keys = ", ".join(f"{i + 1} {name}" for i, name in enumerate(state.classes))
+            self.status.value = f"Cell {cell} has no automatic class to approve: give it one ({keys})."
             return
         try:
             if action == "approve":
@@ -259,17 +316,22 @@ class ReviewWidget(MaskTools, Container):
         self._undo_redo(self.session.redo if self.session else None)
 
     def _undo_redo(self, call) -> None:
-        if call is None:
+        if call is None or not self._ready_for_keys():
             return
         state = self.session.state
+        undoing = call == self.session.undo
+        if not (state.undo_stack if undoing else state.redo_stack):
+            self.status.value = "Nothing to undo." if undoing else "Nothing to redo."
+            return
         call()
-        record = (
-            state.redo_stack[-1]
-            if call == self.session.undo and state.redo_stack
-            else (state.undo_stack[-1] if state.undo_stack else None)
-        )
-        if record is not None:
+        record = state.redo_stack[-1] if undoing else state.undo_stack[-1]
+        event = record.get("event")
+        if event is not None:  # a mask edit: pixels and cells changed back (or again)
+            self._after_mask_edit(record)
+        else:
             self._recolour(record["pos_ids"])
+        what = event.get("kind", "mask edit") if event is not None else "decision"
+        self.status.value = f"{'Undone' if undoing else 'Redone'}: {what} ({len(record['pos_ids'])} cells)."
         self._show_current()
 
     # --- showing ----------------------------------------------------------------------------------
@@ -296,7 +358,11 @@ class ReviewWidget(MaskTools, Container):
             f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {names[state.auto[p]]}, "
             f"now {label}, {STATUSES[state.status[p]]} by {who}"
         )
-        self.gallery.show_crops(self._crops(cell, label).result())
+        crops = self._crops(cell, label)
+        if os.environ.get(SYNC_ENV) == "1" or crops.done():
+            self.gallery.show_crops(crops.result())
+        else:  # shown when read, if the cell is still the current one
+            crops.add_done_callback(lambda _f, cell=cell, label=label: self._crops_ready.ready.emit((cell, label)))
         if self.position + 1 < len(self.queue):  # read the next cell's crops while this one is looked at
             nxt = int(self.queue[self.position + 1])
             self._crops(nxt, names[state.label[state.positions([nxt])[0]]])
@@ -322,6 +388,15 @@ class ReviewWidget(MaskTools, Container):
             self._crop_futures.clear()
         self._crop_futures[key] = self._reader.submit(read)
         return self._crop_futures[key]
+
+    def _show_crops_if_current(self, key) -> None:
+        future = self._crop_futures.get(key)
+        if future is None or key[0] != self.current_cell():
+            return
+        try:
+            self.gallery.show_crops(future.result())
+        except Exception as exc:  # noqa: BLE001 - a crop that cannot be read is said, the review goes on
+            self._error(exc)
 
     def _centre(self, cell: int) -> tuple[float, float]:
         if cell in self._centres.index:
@@ -375,21 +450,41 @@ class ReviewWidget(MaskTools, Container):
         }
 
     # --- exports ------------------------------------------------------------------------------------
-    def export(self) -> None:
+    def export(self, *, sync: bool | None = None):
+        """Reviewed table, GeoJSON, agreement and the state snapshot, written in a worker."""
         from napari_ifcell.pipeline.review.export import export_agreement, export_review
 
-        try:
-            folder = self.session.files.folder.parent / "exports"
-            written = [
-                export_review(self.session, folder / "reviewed_cells.parquet"),
-                export_review(self.session, folder / "cells.geojson"),
-                export_agreement(self.session, folder / "agreement.csv"),
-                self.session.save(),
+        if self.session is None or self.busy:
+            return self._error(RuntimeError(f"wait: {self.busy}" if self.busy else "open a review first"))
+        session = self.session
+        folder = session.files.folder.parent / "exports"
+
+        def write():
+            return [
+                export_review(session, folder / "reviewed_cells.parquet"),
+                export_review(session, folder / "cells.geojson"),
+                export_agreement(session, folder / "agreement.csv"),
+                session.save(),
             ]
-            self.status.value = "Written: " + ", ".join(p.name for p in written)
-        except Exception as exc:  # noqa: BLE001
-            self._error(exc)
+
+        self.busy = "exporting"
+        self.status.value = f"Exporting to {folder}..."
+        return run_in_background(write, on_done=self._on_exported, on_error=self._worker_error, sync=sync)
+
+    def _on_exported(self, written) -> None:
+        self.busy = ""
+        self.status.value = "Written: " + ", ".join(p.name for p in written)
 
     def _error(self, exc: Exception):
         self.status.value = f"Error: {exc}"
         return None
+
+    def _worker_error(self, exc: Exception) -> None:
+        self.busy = ""
+        self._error(exc)
+
+
+class _CropsReady(QObject):
+    """Carries 'this cell's crops are read' from the reader thread to the GUI thread."""
+
+    ready = Signal(object)
