@@ -94,8 +94,10 @@ def test_gates_save_and_load(gating, tmp_path):
     widget.save_button.click()
     assert (tmp_path / "gates.yaml").is_file() and "saved" in widget.status.text()
     widget.set_thresholds("CD3e", (1.0, 2.0, 3.0))
+    widget.marker.setCurrentText("CD8a")
     widget.load_gates_button.click()
     assert widget.session.gates.gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
+    assert widget.marker.currentText() == "CD8a"  # the marker being tuned stays in view
     # a broken gate file is reported and the current gates stay
     (tmp_path / "gates.yaml").write_text("schema_version: 1\ngates: {CD3e: {thresholds: [3, 2, 1]}}\n")
     widget.load_gates_button.click()
@@ -123,3 +125,47 @@ def test_handles_set_out_of_order_are_reported_not_raised(gating):
     widget.slider.setValue((positive, negative, over))  # no exception reaches Qt
     assert widget.session.gates.gates["CD3e"].thresholds == before
     assert "out of order" in widget.status.text()
+
+
+def test_before_a_table_the_plot_says_what_to_do_and_gating_controls_are_off(make_napari_viewer, small_pair):
+    viewer, widget = _gating_widget(make_napari_viewer, small_pair)
+    texts = [t.get_text() for t in widget.plot.axes.texts]
+    assert any("Quantify cells" in t for t in texts)
+    assert not widget.slider.isEnabled() and not any(f.isEnabled() for f in widget.threshold_fields)
+    assert not widget.load_gates_button.isEnabled()
+    widget.load_gates()  # from a script: nothing to load gates into, said, not raised
+    assert "no cell table yet" in widget.status.text()
+
+
+def test_thresholds_typed_in_raw_intensity_are_used_exactly(gating):
+    """The slider's display axis (asinh) and the raw intensities side by side; a typed raw
+    value is the threshold, to the digit, and the slider and counts follow."""
+    from napari_ifcell.core.gating import forward, inverse
+
+    viewer, widget, _ = gating
+    widget.marker.setCurrentText("CD3e")
+    gate = widget.session.gates.gates["CD3e"]
+    shown = [float(f.text()) if f.text() else np.inf for f in widget.threshold_fields]
+    np.testing.assert_allclose(shown, gate.thresholds, rtol=1e-5)
+    assert widget.plot.raw_axis is not None  # the top axis is in raw intensity
+    before = widget.range_counts.text()
+    _, edges, _ = widget.session.display_axis("CD3e")
+    low, high = (
+        round(float(inverse(edges[0] + f * (edges[-1] - edges[0]), gate.transform, gate.cofactor)), 1)
+        for f in (0.3, 0.6)
+    )
+    negative, positive = widget.threshold_fields[:2]
+    negative.setText(str(low))
+    positive.setText(str(high))
+    positive.editingFinished.emit()
+    assert widget.session.gates.gates["CD3e"].thresholds[:2] == (low, high)
+    np.testing.assert_allclose(widget.slider.value()[:2], forward([low, high], gate.transform, gate.cofactor))
+    assert widget.range_counts.text() != before
+    # values too close for a slider handle are told apart in the fields
+    positive.setText(str(low + 0.1))
+    positive.editingFinished.emit()
+    assert [float(f.text()) for f in widget.threshold_fields[:2]] == [low, low + 0.1]
+    positive.setText(str(low - 10))  # below the negative threshold: said, the gate is kept
+    positive.editingFinished.emit()
+    assert "out of order" in widget.status.text()
+    assert widget.session.gates.gates["CD3e"].thresholds[:2] == (low, low + 0.1)

@@ -1,4 +1,5 @@
-"""Histogram of one marker with the four gate ranges shaded (matplotlib in Qt)."""
+"""Histogram of one marker with the four gate ranges shaded (matplotlib in Qt): the display
+transform on the bottom axis, raw intensities on the top one."""
 
 from __future__ import annotations
 
@@ -19,14 +20,37 @@ class HistogramPlot:
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.axes = self.figure.add_subplot(111)
         self.spans = []
+        self.raw_axis = None
+        self.empty("No cells yet: segment the slide, then Quantify cells (or Load cell table).")
 
-    def show(self, counts: np.ndarray, edges: np.ndarray, thresholds_x, *, title: str) -> None:
+    def empty(self, message: str) -> None:
+        """Before there is a table: a blank plot that says what to do, not an empty 0-1 chart."""
+        self._reset()
+        self.axes.set_axis_off()
+        self.axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=9, color="#555555")
+        self.canvas.draw_idle()
+
+    def _reset(self) -> None:
+        if self.raw_axis is not None:
+            self.raw_axis.remove()
+            self.raw_axis = None
+        self.axes.clear()
+        self.axes.set_axis_on()
+        self.spans = []
+
+    def show(self, counts: np.ndarray, edges: np.ndarray, thresholds_x, *, title: str, to_raw=None, from_raw=None):
+        """Counts per bin on the display axis; with ``to_raw`` / ``from_raw`` (the transform's
+        inverse and forward) a top axis in raw intensities."""
+        self._reset()
         ax = self.axes
-        ax.clear()
         ax.stairs(counts, edges, fill=True, color="#333333")
-        ax.set_yscale("log")
+        ax.set_yscale("log" if np.any(counts > 0) else "linear")  # no cells (e.g. none in view): no log axis
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)
+        if to_raw is not None and from_raw is not None:
+            self.raw_axis = ax.secondary_xaxis("top", functions=(to_raw, from_raw))
+            self.raw_axis.tick_params(labelsize=7)
+            self.raw_axis.set_xlabel("raw intensity", fontsize=7, labelpad=1)
         self.spans = [ax.axvspan(edges[0], edges[0], color=c, alpha=0.3, lw=0) for c in STATE_COLOURS]
         self.move(thresholds_x, edges)
 

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtGui import QDoubleValidator
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
@@ -24,7 +34,12 @@ from napari_ifcell.io.project import slide_name
 PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
 RESERVED_COLOURS = {"other": "#999999", "unknown": "#ffffff", "inconsistent": "#000000"}
 SLIDER_STEPS = 1000
-SAVE_DELAY_MS = 600  # the gated table is saved once the gates rest this long
+SAVE_DELAY_MS = 600
+THRESHOLD_TIPS = (
+    "raw intensity below which a cell is negative",
+    "raw intensity from which a cell is positive",
+    "raw intensity from which a cell is over-exposed (empty: no limit)",
+)  # the gated table is saved once the gates rest this long
 
 
 class GatingWidget(QWidget):
@@ -68,7 +83,13 @@ class GatingWidget(QWidget):
         self.scope = QComboBox()
         self.scope.addItems(["whole slide", "cells in view"])
         self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
-        self.slider.setDecimals(2)
+        self.slider.setDecimals(3)
+        # the three thresholds in raw intensity, typed exactly (over-exposed: empty for none)
+        self.threshold_fields = [QLineEdit() for _ in range(3)]
+        for field, tip in zip(self.threshold_fields, THRESHOLD_TIPS):
+            field.setValidator(QDoubleValidator())
+            field.setToolTip(tip)
+            field.editingFinished.connect(self._on_typed)
         self.plot = HistogramPlot()
         self.range_counts = QLabel()
         self.phenotypes = QLabel()
@@ -81,6 +102,7 @@ class GatingWidget(QWidget):
             QPushButton("Reset marker to suggestion"),
         )
         self._layout()
+        self._enable_gating(False)
         self.quantify_button.clicked.connect(self.quantify)
         self.load_button.clicked.connect(self.load_table)
         self.marker.currentTextChanged.connect(self._show_marker)
@@ -125,6 +147,12 @@ class GatingWidget(QWidget):
         layout.addWidget(self.plot.canvas)
         layout.addWidget(QLabel("Thresholds: negative | uncertain | positive | over-exposed"))
         layout.addWidget(self.slider)
+        typed = QHBoxLayout()
+        for name, field in zip(("negative <", "positive ≥", "over-exposed ≥"), self.threshold_fields):
+            typed.addWidget(QLabel(name))
+            typed.addWidget(field)
+        layout.addWidget(QLabel("The same in raw intensity (type a value, Enter):"))
+        layout.addLayout(typed)
         for label in (self.range_counts, self.phenotypes, self.hierarchy, self.status, self.save_status):
             label.setWordWrap(True)
             layout.addWidget(label)
@@ -136,6 +164,11 @@ class GatingWidget(QWidget):
         gates.addRow(row)
         layout.addLayout(gates)
         self.setMaximumWidth(460)
+
+    def _enable_gating(self, enabled: bool) -> None:
+        """Controls that need a cell table are off (and the plot says why) until one is loaded."""
+        for w in (self.slider, *self.threshold_fields, self.save_button, self.load_gates_button, self.reset_button):
+            w.setEnabled(enabled)
 
     # --- getting a table -----------------------------------------------------------------
     def _table_path(self) -> Path:
@@ -210,6 +243,7 @@ class GatingWidget(QWidget):
         self.session = GatingSession(table, gateset, suggestions=suggestions)
         kept = self._use_saved_gates()
         self._add_layer()
+        self._enable_gating(True)
         self._show_gates()
         self.status.setText(
             f"{len(table)} cells; "
@@ -276,10 +310,13 @@ class GatingWidget(QWidget):
         """Marker list, hierarchy and the first marker's histogram, for the current gates."""
         hierarchy = self.session.gates.hierarchy
         self.hierarchy.setText("Hierarchy (child -> parent): " + ", ".join(f"{c} -> {p}" for c, p in hierarchy.items()))
+        current = self.marker.currentText()
         with _blocked(self.marker):
             self.marker.clear()
             self.marker.addItems(self.session.markers)
-        self._show_marker(self.session.markers[0])
+            if current in self.session.markers:  # the marker being tuned stays in view
+                self.marker.setCurrentText(current)
+        self._show_marker(self.marker.currentText())
 
     # --- the layer ------------------------------------------------------------------------
     def _add_layer(self) -> None:
@@ -336,16 +373,24 @@ class GatingWidget(QWidget):
     def _show_marker(self, marker: str) -> None:
         if self.session is None or not marker:
             return
-        from napari_ifcell.core.gating import forward
+        from napari_ifcell.core.gating import forward, inverse
 
         gate = self.session.gates.gates[marker]
         counts, edges = self.session.histogram(marker, self._subset())
         tx = forward(np.minimum(gate.thresholds, 1e300), gate.transform, gate.cofactor)
-        self.plot.show(counts, edges, tx, title=f"{marker} ({gate.compartment} mean, {gate.transform})")
+        self.plot.show(
+            counts,
+            edges,
+            tx,
+            title=f"{marker} ({gate.compartment} mean; bottom: {gate.transform}, top: raw)",
+            to_raw=lambda v: inverse(v, gate.transform, gate.cofactor),
+            from_raw=lambda r: forward(r, gate.transform, gate.cofactor),
+        )
         with _blocked(self.slider):
             self.slider.setRange(float(edges[0]), float(edges[-1]))
             self.slider.setSingleStep((edges[-1] - edges[0]) / SLIDER_STEPS)
             self.slider.setValue(tuple(float(np.clip(v, edges[0], edges[-1])) for v in tx))
+        self._show_typed(gate.thresholds)
         self._update_counts()
         self._recolour()
 
@@ -364,6 +409,28 @@ class GatingWidget(QWidget):
             self.status.setText(f"Error: {exc}")
             return
         self.plot.move(forward(np.minimum(raw, 1e300), gate.transform, gate.cofactor), edges)
+        self._show_typed(self.session.gates.gates[marker].thresholds)
+
+    def _show_typed(self, thresholds) -> None:
+        for field, value in zip(self.threshold_fields, thresholds):
+            if not field.hasFocus():  # never overwrite what the user is typing
+                field.setText("" if math.isinf(value) else f"{value:.6g}")
+
+    def _on_typed(self) -> None:
+        """Thresholds typed in raw intensity: exactly these values (the slider follows)."""
+        if self.session is None:
+            return
+        marker = self.marker.currentText()
+        texts = [f.text().strip() for f in self.threshold_fields]
+        try:
+            raw = [float(t) if t else (math.inf if i == 2 else math.nan) for i, t in enumerate(texts)]
+            if any(math.isnan(v) for v in raw):
+                raise ValueError("type the negative and positive thresholds (raw intensity)")
+            self.set_thresholds(marker, raw)
+        except ValueError as exc:
+            self.status.setText(f"Error: {exc}")
+            return
+        self._show_marker(marker)
 
     def set_thresholds(self, marker: str, raw_thresholds) -> None:
         """What dragging the slider does; also callable from scripts and tests."""
@@ -384,6 +451,8 @@ class GatingWidget(QWidget):
     def save_gates(self) -> None:
         from napari_ifcell.io.gate_file import save_gates
 
+        if self.session is None:
+            return self._on_error(ValueError("no cell table yet: Quantify cells or Load cell table first"))
         try:
             path = save_gates(self.session.gates, Path(self.gates_file.value))
             self.status.setText(f"Gates saved to {path}")
@@ -393,6 +462,8 @@ class GatingWidget(QWidget):
     def load_gates(self) -> None:
         from napari_ifcell.io.gate_file import load_gates
 
+        if self.session is None:
+            return self._on_error(ValueError("no cell table yet: Quantify cells or Load cell table first"))
         try:
             self.session.use_gates(load_gates(Path(self.gates_file.value), columns=self.session.table.columns))
         except Exception as exc:  # noqa: BLE001 - reported; the current gates stay
@@ -403,6 +474,8 @@ class GatingWidget(QWidget):
         self._gates_changed()
 
     def reset_marker(self) -> None:
+        if self.session is None:
+            return
         self.session.reset(self.marker.currentText())
         self._show_marker(self.marker.currentText())
         self._gates_changed()
