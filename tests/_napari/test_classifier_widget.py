@@ -86,7 +86,13 @@ def test_train_predict_and_overlay(trained_here):
     y, x = int(round(cell.Y_centroid)), int(round(cell.X_centroid))
     data = layer.data[0] if layer.multiscale else layer.data
     assert int(np.asarray(data[y : y + 1, x : x + 1])[0, 0]) == 1 + OUTCOMES.index("TP")
-    assert layer.colormap.color_dict[1 + OUTCOMES.index("TP")] is not None
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    from napari_ifcell._napari.palette import OUTCOME_COLOURS
+
+    tp = transform_color(OUTCOME_COLOURS["TP"])[0]
+    np.testing.assert_allclose(layer.colormap.color_dict[1 + OUTCOMES.index("TP")], tp, atol=0.01)
+    assert OUTCOME_COLOURS["FN"] in w.legend.value and "FN" in w.legend.value  # the legend of those colours
     assert "F1" in w.metrics.value
     f1 = float(w.metrics.value.split("F1 ")[1])
     assert f1 > 0.8

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from napari.utils.colormaps.standardize_color import transform_color
 
-from napari_ifcell._napari.compare_widget import OVERLAY_COLOURS, CompareWidget
+from napari_ifcell._napari.compare_widget import CompareWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell._napari.palette import OUTCOME_COLOURS
 from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
 
 from ..pipeline.test_compare import PX, hovernet_file, pick_regions, truth_class
@@ -20,7 +22,13 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     sparse, dense = pick_regions(table)
     viewer = make_napari_viewer()
     loader = LoaderWidget(viewer)
-    loader.open_pair(small_pair.if_path, small_pair.he_path)
+    # a copy of the pair: the regions and the review go to its project, not the shared fixture's
+    import shutil
+
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    if_path = tmp_path / small_pair.if_path.name
+    loader.open_pair(if_path, tmp_path / small_pair.he_path.name)
     w = CompareWidget(viewer)
     viewer.window.add_dock_widget(w)
     layer = viewer.layers["regions"]
@@ -32,8 +40,18 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
         w.region_name.value = region.name
         w.name_button.changed.emit(True)
     assert layer.features["name"].tolist() == ["sparse", "dense"]
+    # names readable on what is shown: light over IF, dark over an H&E shown alone
+    from napari_ifcell._napari.palette import REGION_COLOUR_ON_DARK, REGION_COLOUR_ON_LIGHT
+
+    np.testing.assert_allclose(layer.edge_color[0], transform_color(REGION_COLOUR_ON_DARK)[0], atol=0.01)
+    for other in viewer.layers:
+        if other.metadata.get("napari_ifcell", {}).get("role") == "if":
+            other.visible = False
+    w.on_shown()
+    np.testing.assert_allclose(layer.edge_color[1], transform_color(REGION_COLOUR_ON_LIGHT)[0], atol=0.01)
+    np.testing.assert_allclose(layer.text.color.constant, transform_color(REGION_COLOUR_ON_LIGHT)[0], atol=0.01)
     w.save_regions_button.changed.emit(True)
-    saved = small_pair.if_path.parent / "synthetic_if.ifcell" / "regions.json"
+    saved = if_path.parent / "synthetic_if.ifcell" / "regions.json"
     assert saved.is_file(), w.status.value
     layer.data = []
     w.load_regions_button.changed.emit(True)
@@ -75,20 +93,23 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     outcomes = hover.features["outcome"].to_numpy()
     assert {"TP", "FP", "FN"} <= set(outcomes)
     tp_colour = hover.face_color[np.flatnonzero(outcomes == "TP")[0]]
-    np.testing.assert_allclose(tp_colour[:3], [0x4D / 255, 0xAF / 255, 0x4A / 255], atol=0.01)
+    np.testing.assert_allclose(tp_colour[:3], transform_color(OUTCOME_COLOURS["TP"])[0][:3], atol=0.01)
     assert "ours vs IF" in viewer.layers
+    # the two models are told apart by symbol and size, and the legend says which is which
+    ours = viewer.layers["ours vs IF"]
+    assert str(hover.symbol[0]) != str(ours.symbol[0]) and hover.size[0] != ours.size[0]
+    assert "HoVer-Net: disc" in w.legend.value and "ours: square" in w.legend.value and "FN" in w.legend.value
     hover_counts = counts[(counts.model == "HoVer-Net") & (counts.region == "Total")]
     assert (outcomes == "FN").sum() == hover_counts["fn"].sum() and (outcomes == "FP").sum() == hover_counts["fp"].sum()
     w.out_dir.value = tmp_path / "report"
     w.save_button.changed.emit(True)
     assert (tmp_path / "report" / "comparison.md").read_text().count("\n") == 5  # header, rule, 2 regions, total
-    assert OVERLAY_COLOURS["FP"] == "#e41a1c"
     # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
     from napari_ifcell.pipeline.review.session import ReviewSession
 
     dense_others = truth_cells(table)
     dense_others = dense_others[dense.contains(dense_others.y, dense_others.x) & (dense_others["class"] == "other")]
-    session = ReviewSession.open(small_pair.if_path.parent / "synthetic_if.ifcell", table, reviewer="ana")
+    session = ReviewSession.open(if_path.parent / "synthetic_if.ifcell", table, reviewer="ana")
     session.set_class(int(dense_others["CellID"].iloc[0]), "CD8 T")
     session.files.close()
     w.truth_file.value = ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -112,7 +114,7 @@ def test_histogram_of_cells_in_view(gating):
     camera_of(viewer).center = (0, 50, 50)
     camera_of(viewer).zoom = 8
     widget.scope.setCurrentText("cells in view")
-    in_view = int(widget.range_counts.text().split("negative ")[1].split(",")[0])
+    in_view = int(re.search(r"negative (\d+)", widget.range_counts.text()).group(1))
     assert in_view < whole
 
 

@@ -52,7 +52,7 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
     first = predicted.iloc[0]
     code = CLASSES.index(first["predicted"]) + 1
     assert classifier.lut[int(first["CellID"])] == code  # coloured by its class
-    assert np.allclose(layer.colormap.map(code)[:3], [c / 255 for c in _colour(first["predicted"])], atol=0.01)
+    assert np.allclose(layer.colormap.map(code)[:3], _colour(first["predicted"]), atol=0.01)
     assert all(name in classifier.metrics.value for name in CLASSES)  # the legend
     viewer.camera.center, viewer.camera.zoom = (100, 100), 8  # a corner: predicting it keeps the rest
     classifier.visible_button.changed.emit(True)
@@ -113,6 +113,8 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
 
 
 def _colour(name):
-    from napari_ifcell.io.qupath_geojson import CLASS_COLOURS
+    from napari.utils.colormaps.standardize_color import transform_color
 
-    return CLASS_COLOURS[name]
+    from napari_ifcell._napari.palette import CLASS_COLOURS
+
+    return transform_color(CLASS_COLOURS[name])[0][:3]

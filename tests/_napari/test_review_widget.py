@@ -83,12 +83,17 @@ def test_keys_approve_relabel_step_and_undo(review, qtbot):
     if auto_first >= 0:
         assert t.loc[first, "review_status"] == "approved"
     assert t.loc[second, ["reviewed_class", "reviewer"]].tolist() == ["CD8 T", "ana"]
-    # the cell is ringed in its class colour (CD8 T: gold)
+    # the cell is ringed in its class colour, the one the legend shows for CD8 T
     layer = viewer.layers["reviewed cells"]
     y, x = table.set_index("CellID").loc[second, ["Y_centroid", "X_centroid"]]
     at = np.flatnonzero(np.all(np.isclose(layer.data, [y, x]), axis=1))
     assert len(at) == 1
-    np.testing.assert_allclose(layer.border_color[at[0], :3], [1.0, 215 / 255, 0.0], atol=0.01)
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    from napari_ifcell._napari.palette import CLASS_COLOURS
+
+    np.testing.assert_allclose(layer.border_color[at[0], :3], transform_color(CLASS_COLOURS["CD8 T"])[0][:3], atol=0.01)
+    assert CLASS_COLOURS["CD8 T"] in w.legend.value and "rejected" in w.legend.value
     press(viewer, qtbot, Qt.Key.Key_Comma)  # back to the second cell
     assert w.current_cell() == second
     press(viewer, qtbot, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo the class

@@ -12,6 +12,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlide
 
 from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_colour, legend_html
 from napari_ifcell._napari.sources import given_path, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
@@ -19,7 +20,6 @@ from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_steps_in_background
 from napari_ifcell.core.classify.outcomes import (
     OUTCOMES,
-    POCHET_COLOURS,
     outcome_counts,
     outcome_scores,
     outcome_targets,
@@ -61,6 +61,7 @@ class ClassifierWidget(Container):
         self.target = ComboBox(label="Show", choices=lambda _widget: self._target_names)
         self.threshold = FloatSlider(label="Confidence threshold", min=0.0, max=1.0, step=0.01, value=0.5)
         self.show_tn = CheckBox(text="Show true negatives", value=False)
+        self.legend = Label(value="")
         self.metrics = Label(value="")
         self.save_button = PushButton(text="Save metrics CSV")
         self.export_button = PushButton(text="Export predictions (GeoJSON, AnnData, CSV)")
@@ -77,13 +78,14 @@ class ClassifierWidget(Container):
                 self.threshold,
                 self.show_tn,
                 self.progress,
+                self.legend,
                 self.metrics,
                 self.save_button,
                 self.export_button,
                 self.status,
             ]
         )
-        for label in (self.metrics, self.status):
+        for label in (self.legend, self.metrics, self.status):
             label.native.setWordWrap(True)
         self.max_width = 420
         self.visible_button.changed.connect(lambda: self.predict(visible=True))
@@ -205,8 +207,6 @@ class ClassifierWidget(Container):
 
     def _show_classes(self) -> None:
         """Cells coloured by predicted class; the legend with each class's count."""
-        from napari_ifcell.io.qupath_geojson import CLASS_COLOURS
-
         predicted = self.table["predicted"]
         codes = predicted.map({c: i + 1 for i, c in enumerate(self.config.classes)}).fillna(0).to_numpy(np.uint8)
         self.lut[:] = 0
@@ -214,8 +214,7 @@ class ClassifierWidget(Container):
         self.layer.refresh()
         counts = predicted.value_counts()
         rows = [
-            f'<span style="color: rgb{CLASS_COLOURS.get(c, (200, 200, 200))}">&#9632;</span> {c}: {counts.get(c, 0)}'
-            for c in self.config.classes
+            legend_html([(f"{c}: {counts.get(c, 0)}", class_colour(c, i))]) for i, c in enumerate(self.config.classes)
         ]
         self.metrics.value = "Predicted class<br>" + "<br>".join(rows)
 
@@ -227,7 +226,6 @@ class ClassifierWidget(Container):
         from napari.utils.colormaps import DirectLabelColormap
 
         from napari_ifcell.core.display import LookupView
-        from napari_ifcell.io.qupath_geojson import CLASS_COLOURS
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
         levels = NucleiLevels(self._store_folder()).levels
@@ -237,16 +235,13 @@ class ClassifierWidget(Container):
             colours = {
                 None: "transparent",
                 0: "transparent",
-                **{
-                    i + 1: tuple(v / 255 for v in CLASS_COLOURS.get(c, (200, 200, 200)))
-                    for i, c in enumerate(self.config.classes)
-                },
+                **{i + 1: class_colour(c, i) for i, c in enumerate(self.config.classes)},
             }
         else:
             colours = {
                 None: "transparent",
                 0: "transparent",
-                **{i + 1: POCHET_COLOURS[o] for i, o in enumerate(OUTCOMES)},
+                **{i + 1: OUTCOME_COLOURS.get(o, "transparent") for i, o in enumerate(OUTCOMES)},
             }
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
@@ -275,6 +270,8 @@ class ClassifierWidget(Container):
         self.layer.refresh()
         counts = outcome_counts(codes)
         scores = outcome_scores(counts)
+        shown_outcomes = ("TP", "FP", "FN", "TN") if self.show_tn.value else ("TP", "FP", "FN")
+        self.legend.value = legend_html([(o, OUTCOME_COLOURS[o]) for o in shown_outcomes], title="Cells")
         self.metrics.value = (
             f"{self.target.value} at {self.threshold.value:.2f}: "
             f"TP {counts['TP']}, FP {counts['FP']}, FN {counts['FN']}, TN {counts['TN']}; "

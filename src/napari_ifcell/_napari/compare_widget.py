@@ -9,7 +9,8 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton, Table
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
-from napari_ifcell._napari.region_layer import layer_regions, regions_layer, set_layer_regions
+from napari_ifcell._napari.palette import MODEL_SYMBOLS, OUTCOME_COLOURS, legend_html
+from napari_ifcell._napari.region_layer import layer_regions, recolour_regions, regions_layer, set_layer_regions
 from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import he_offset_um, set_path, slide_layer
 from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
@@ -18,7 +19,7 @@ from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
 from napari_ifcell.pipeline.compare import CompareSettings
 
-OVERLAY_COLOURS = {"TP": "#4daf4a", "FP": "#e41a1c", "FN": "#ffff33", "ignored": "#999999"}
+OVERLAY_OUTCOMES = ("TP", "FP", "FN")
 
 
 class CompareWidget(Container):
@@ -62,6 +63,7 @@ class CompareWidget(Container):
         self.no_truth = CheckBox(text="No truth: model-vs-model agreement", value=False)
         self.compare_button = PushButton(text="Compare in regions")
         self.table = Table(value={"data": [], "index": [], "columns": []})
+        self.legend = Label(value="")
         self.out_dir = FileEdit(label="Report folder", mode="d")
         self.save_button = PushButton(text="Save report (CSV, Markdown, chart)")
         self.status = Label(value="Draw rectangles or polygons in the 'regions' layer, then name them.")
@@ -84,6 +86,7 @@ class CompareWidget(Container):
                 self.radius,
                 self.no_truth,
                 self.compare_button,
+                self.legend,
                 self.table,
                 self.out_dir,
                 self.save_button,
@@ -91,6 +94,7 @@ class CompareWidget(Container):
             ]
         )
         self.status.native.setWordWrap(True)
+        self.legend.native.setWordWrap(True)
         self.max_width = 460
         self.name_button.changed.connect(self.name_selected)
         self.save_regions_button.changed.connect(self.save_regions)
@@ -105,9 +109,9 @@ class CompareWidget(Container):
         self.on_shown()
 
     def on_shown(self) -> None:
-        """A layer to draw regions in, once there is a slide."""
+        """A layer to draw regions in, once there is a slide, its colour readable on what is shown."""
         if slide_layer(self.viewer) is not None:
-            self.regions_layer()
+            recolour_regions(self.regions_layer(), self.viewer)
 
     def _on_state_changed(self, what: str) -> None:
         """The project's gated table (truth), predictions (ours) and saved regions come with the slide."""
@@ -262,15 +266,23 @@ class CompareWidget(Container):
     def _on_compared(self, result) -> None:
         (self.report, self.counts, outcomes), truth, models = result
         self._show_table(self.report)
-        for name, (t_out, p_out) in outcomes.items():
-            self._overlay(name, truth, models[name], t_out, p_out)
+        symbols = {}
+        for i, (name, (t_out, p_out)) in enumerate(outcomes.items()):
+            symbols[name] = MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]
+            self._overlay(name, truth, models[name], t_out, p_out, symbol=symbols[name], size=10 + 4 * i)
+        self.legend.value = (
+            legend_html([(o, OUTCOME_COLOURS[o]) for o in OVERLAY_OUTCOMES], title="Points")
+            + "<br>"
+            + legend_html([(f"{m}: {s.replace('_up', '')}", "#bbbbbb") for m, s in symbols.items()], title="Models")
+        )
         total = self.report.iloc[-1]
         self.status.value = (
             "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models) + " (total)"
         )
 
-    def _overlay(self, name, truth, predicted, t_out, p_out) -> None:
-        """Points per model: its TP and FP where it put them, the missed true cells (FN)."""
+    def _overlay(self, name, truth, predicted, t_out, p_out, *, symbol: str = "disc", size: float = 10) -> None:
+        """Points per model: its TP and FP where it put them, the missed true cells (FN); each
+        model its own symbol and size, so two models at one cell are told apart."""
         code_name = {v: k for k, v in OUTCOME_CODES.items()}
         p_keep, t_keep = p_out > 0, t_out == OUTCOME_CODES["FN"]
         points = np.concatenate(
@@ -286,10 +298,11 @@ class CompareWidget(Container):
             name=layer_name,
             scale=(ps, ps),
             units=("µm", "µm"),
-            size=10,
+            size=size,
+            symbol=symbol,
             features={"outcome": np.asarray(outcome, dtype=object)},
             border_width=0,
-            face_color=[OVERLAY_COLOURS[o] for o in outcome] or "white",
+            face_color=[OUTCOME_COLOURS[o] for o in outcome] or "white",
             metadata={PLUGIN_KEY: {"role": "comparison", "model": name}},
         )
 

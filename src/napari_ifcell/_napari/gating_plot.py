@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-STATE_COLOURS = ("#4c78a8", "#bbbbbb", "#e45756", "#b279a2")  # negative, uncertain, positive, over-exposed
+from napari_ifcell._napari.palette import STATE_COLOURS
+
 STATE_LABELS = ("negative", "uncertain", "positive", "over-exposed")
 
 

@@ -25,14 +25,13 @@ from qtpy.QtWidgets import (
 
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
+from napari_ifcell._napari.palette import class_colour, legend_html
 from napari_ifcell._napari.sources import given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
 
-PHENOTYPE_COLOURS = ("#f58518", "#54a24b", "#e45756", "#4c78a8", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b")
-RESERVED_COLOURS = {"other": "#999999", "unknown": "#ffffff", "inconsistent": "#000000"}
 SLIDER_STEPS = 1000
 SAVE_DELAY_MS = 600
 THRESHOLD_TIPS = (
@@ -348,19 +347,18 @@ class GatingWidget(QWidget):
 
         by_state = self.colour_by.currentText() == "marker state"
         self.session.label_lookup("state" if by_state else "phenotype", self.marker.currentText(), out=self.lut)
-        colours = (
-            STATE_COLOURS
-            if by_state
-            else [
-                RESERVED_COLOURS.get(n, PHENOTYPE_COLOURS[i % len(PHENOTYPE_COLOURS)])
-                for i, n in enumerate(self.session.phenotype_names)
-            ]
-        )
+        colours = self._colours(by_state)
         colour_dict = {None: "transparent", 0: "transparent", **{i + 1: c for i, c in enumerate(colours)}}
         if self.layer.colormap.color_dict.keys() != colour_dict.keys() or by_state != getattr(self, "_by_state", None):
             self.layer.colormap = DirectLabelColormap(color_dict=colour_dict)
             self._by_state = by_state
         self.layer.refresh()
+
+    def _colours(self, by_state: bool) -> list[str]:
+        """The colour of each lookup value (after 0): the gate states, or the phenotypes."""
+        if by_state:
+            return list(STATE_COLOURS)
+        return [class_colour(n, i) for i, n in enumerate(self.session.phenotype_names)]
 
     # --- marker, histogram, thresholds -------------------------------------------------------
     def _subset(self):
@@ -443,9 +441,18 @@ class GatingWidget(QWidget):
         marker = self.marker.currentText()
         subset = self._subset()
         counts = self.session.state_counts(marker, subset)
-        self.range_counts.setText(f"{marker}: " + ", ".join(f"{name} {n}" for name, n in zip(STATE_LABELS, counts)))
+        # the legends of both colourings, with each colour's count
+        self.range_counts.setText(
+            legend_html(
+                [(f"{name} {n}", c) for name, n, c in zip(STATE_LABELS, counts, STATE_COLOURS)],
+                title=marker,
+            )
+        )
         pheno = self.session.phenotype_counts(subset)
-        self.phenotypes.setText("Phenotypes: " + ", ".join(f"{k} {v}" for k, v in pheno.items()))
+        colour = dict(zip(self.session.phenotype_names, self._colours(False)))
+        self.phenotypes.setText(
+            legend_html([(f"{k} {v}", colour.get(k, "#7f7f7f")) for k, v in pheno.items()], title="Phenotypes")
+        )
 
     # --- gate files ----------------------------------------------------------------------------
     def save_gates(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.palette import REGION_COLOUR_ON_DARK, REGION_COLOUR_ON_LIGHT
 from napari_ifcell.io.regions import Region
 
 REGIONS_LAYER = "regions"
@@ -15,17 +16,34 @@ def regions_layer(viewer, pixel_size_um: float):
     for layer in viewer.layers:
         if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "regions":
             return layer
+    colour = region_colour(viewer)
     return viewer.add_shapes(
         name=REGIONS_LAYER,
         scale=(pixel_size_um, pixel_size_um),
         units=("µm", "µm"),
-        edge_color="#ffd700",
+        edge_color=colour,
         edge_width=4,
         face_color="transparent",
         features={"name": np.array([], dtype=object)},
-        text={"string": "{name}", "color": "#ffd700", "size": 12, "anchor": "upper_left"},
+        text={"string": "{name}", "color": colour, "size": 12, "anchor": "upper_left"},
         metadata={PLUGIN_KEY: {"role": "regions"}},
     )
+
+
+def region_colour(viewer) -> str:
+    """Dark outlines and names over a visible H&E alone (light), light ones over IF (dark)."""
+    visible = {layer.metadata.get(PLUGIN_KEY, {}).get("role") for layer in viewer.layers if layer.visible}
+    return REGION_COLOUR_ON_LIGHT if "he" in visible and "if" not in visible else REGION_COLOUR_ON_DARK
+
+
+def recolour_regions(layer, viewer) -> None:
+    """Outlines and names readable on what is shown now (call when the background changes)."""
+    colour = region_colour(viewer)
+    layer.current_edge_color = colour
+    if len(layer.data):
+        layer.edge_color = colour
+    layer.text.color = colour
+    layer.refresh_text()
 
 
 def layer_regions(layer, pixel_size_um: float) -> list[Region]:

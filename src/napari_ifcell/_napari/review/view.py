@@ -8,10 +8,9 @@ from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.palette import CURRENT_COLOUR, REJECTED_COLOUR, class_colour, legend_html
 from napari_ifcell._napari.view import camera_of
 
-CLASS_COLOURS = ("#00c8ff", "#ffd700", "#ff4040", "#ff8c00", "#969696")  # the classes, in order
-REJECTED_COLOUR = "#ff00ff"
 VIEW_UM = 60.0  # field of view around the current cell
 
 
@@ -53,7 +52,12 @@ class ReviewLayers:
 
     def __init__(self, viewer, pixel_size_um: float, classes):
         self.viewer, self.ps = viewer, pixel_size_um
-        self.colours = dict(enumerate(CLASS_COLOURS[: len(classes)]))
+        self.colours = {i: class_colour(name, i) for i, name in enumerate(classes)}
+        self.legend = legend_html(
+            [*((name, self.colours[i]) for i, name in enumerate(classes)), ("rejected", REJECTED_COLOUR)],
+            title="Rings",
+            symbol="&#9711;",
+        ) + legend_html([("current cell", CURRENT_COLOUR)], symbol=" &nbsp; &#9711;")
         self.decided: dict[int, tuple[float, float, str]] = {}  # cell -> y, x, colour
         for name in ("reviewed cells", "current cell"):
             if name in viewer.layers:
@@ -77,8 +81,8 @@ class ReviewLayers:
             units=("µm", "µm"),
             size=40,
             face_color="transparent",
-            border_color="yellow",
-            border_width=0.08,
+            border_color=CURRENT_COLOUR,
+            border_width=0.1,
         )
 
     def recolour(self, ids, labels, statuses, centres) -> None:

@@ -81,6 +81,7 @@ class ReviewWidget(MaskTools, Container):
         self.sam_checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
         self.sam_click = CheckBox(text="Click adds a cell (SAM point)", value=False)
         self.counts = Label(value="")
+        self.legend = Label(value="")
         self.agreement_button = PushButton(text="Show agreement")
         self.agreement = Table(value={"data": [], "index": [], "columns": []})
         self.confusion = Table(value={"data": [], "index": [], "columns": []})
@@ -110,6 +111,7 @@ class ReviewWidget(MaskTools, Container):
                 self.delete_button,
                 self.sam_checkpoint,
                 self.sam_click,
+                self.legend,
                 self.counts,
                 self.agreement_button,
                 self.agreement,
@@ -119,7 +121,7 @@ class ReviewWidget(MaskTools, Container):
             ]
         )
         self.native.layout().insertWidget(13, self.gallery)
-        for label in (self.cell_info, self.counts, self.status):
+        for label in (self.cell_info, self.legend, self.counts, self.status):
             label.native.setWordWrap(True)
         self.max_width = 440
         self.open_button.changed.connect(self.open_review)
@@ -200,6 +202,7 @@ class ReviewWidget(MaskTools, Container):
         )
         self._bind_keys(self.layers.cells)
         self.viewer.layers.selection.active = self.layers.cells
+        self.legend.value = self.layers.legend
         self._show_counts()
         self.status.value = (
             f"Review of {len(state.ids)} cells open in {project}; {state.n_events} saved edits replayed."

@@ -7,7 +7,6 @@ from napari_ifcell.core.classify.metrics import class_report, marker_report
 from napari_ifcell.core.classify.model import ClassifierConfig, build_model, load_classifier, save_classifier
 from napari_ifcell.core.classify.outcomes import (
     OUTCOMES,
-    POCHET_COLOURS,
     outcome_counts,
     outcome_scores,
     outcome_targets,
@@ -20,7 +19,6 @@ from napari_ifcell.core.classify.training import predict_proba, train_classifier
 
 __all__ = [
     "OUTCOMES",
-    "POCHET_COLOURS",
     "ClassifierConfig",
     "build_model",
     "class_report",

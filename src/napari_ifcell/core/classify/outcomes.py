@@ -11,7 +11,6 @@ OUTCOMES = ("TP", "FP", "FN", "TN", "no truth")
 # After Pochet et al.'s figure 4 (positive predictions red, negative green, the marker of
 # interest yellow): a confirmed positive is red, a positive without the marker orange, the
 # marker missed yellow, a confirmed negative green.
-POCHET_COLOURS = {"TP": "#e41a1c", "FP": "#ff7f00", "FN": "#ffff33", "TN": "#4daf4a", "no truth": "#00000000"}
 
 
 def outcomes(truth_positive: np.ndarray, probability: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:
