@@ -90,12 +90,13 @@ def test_if_over_he_toggle(loader):
     assert viewer.layers["Hoechst"].colormap.name == "blue"
 
 
-def test_demo_opens_the_pair_with_every_step_as_tabs(tmp_path, qtbot):
+def test_demo_opens_the_pair_with_every_step_as_tabs(tmp_path, qtbot, capsys):
     from napari_ifcell._napari.demo import run_demo
     from napari_ifcell._napari.view import camera_of
     from napari_ifcell._napari.workflow_widget import STEPS
 
     viewer, workflow = run_demo(tmp_path / "demo", shape=(256, 320), seed=2, show=False)
+    assert "render: 0 of 1" in capsys.readouterr().out  # generating says how far it is
     try:
         loader = workflow.steps["Loader"]
         assert loader.pair is not None and len(viewer.layers) == 20

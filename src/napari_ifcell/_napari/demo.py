@@ -21,7 +21,8 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     files = SyntheticPair.in_folder(out_dir)
     if not files.exists():
         print(f"Generating a {shape[0]} x {shape[1]} synthetic Orion-like pair in {files.folder} ...")
-        make_synthetic_pair(files.folder, shape=tuple(shape), seed=seed)
+        make_synthetic_pair(files.folder, shape=tuple(shape), seed=seed, progress=_print_progress)
+        print()
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
     workflow = WorkflowWidget(viewer)
     viewer.window.add_dock_widget(workflow, name="napari-ifcell", area="right")
@@ -38,6 +39,11 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
     if show:
         viewer.window._qt_window.showMaximized()
     return viewer, workflow
+
+
+def _print_progress(stage: str, i: int, n: int) -> None:
+    """One updating terminal line: the generation's stage and how far it is."""
+    print(f"\r  {stage}: {i} of {n}   ", end="", flush=True)
 
 
 def _estimate_offset(loader) -> None:
