@@ -1,6 +1,7 @@
-"""Review key presses on a million cells: time from a key press (approve) to the edit being
+"""Review key presses on a million cells: time from a key press (a class, `2`) to the edit being
 durable (journal line fsynced) and the next cell shown (camera centred, cell recoloured,
-gallery of H&E + IF crops drawn, Qt events processed), in a real napari viewer.
+gallery of H&E + IF crops drawn when read (prefetched in a thread while the previous cell was
+shown), Qt events processed), in a real napari viewer.
 
 Baseline: the same key press with a 10,000-cell review, measured in the same run. The slide is
 a 2,048 x 2,048 synthetic pair (its true nuclei in a label store); the review table holds its
@@ -13,7 +14,6 @@ Usage: xvfb-run -a python benchmarks/bench_review.py [--cells 1000000] [--presse
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -70,7 +70,12 @@ def key_press_ms(n_cells: int, presses: int) -> tuple[np.ndarray, float, int]:
 
     from napari_ifcell._napari.loader_widget import LoaderWidget
     from napari_ifcell._napari.review.widget import ReviewWidget
+    from napari_ifcell.pipeline.review import work
 
+    # The generated rows have no pixels in the store, which a review refuses in normal use (a
+    # table quantified from other nuclei); here they only make the state, queue and table full
+    # size, so that check is skipped for the benchmark.
+    work._check_cells_match = lambda *args: None
     with tempfile.TemporaryDirectory() as tmp:
         if_path, he_path, real = prepare(Path(tmp), n_cells)
         viewer = napari.Viewer(show=True)
@@ -79,8 +84,9 @@ def key_press_ms(n_cells: int, presses: int) -> tuple[np.ndarray, float, int]:
         viewer.window.add_dock_widget(w)
         w.reviewer.value, w.table_file.value = "bench", Path(tmp) / "gated.parquet"
         t = time.perf_counter()
-        w.open_review()
+        w.open_review(sync=True)
         open_s = time.perf_counter() - t
+        assert w.session is not None, w.status.value
         w.order.value = "uncertainty"
         w.build_queue()
         canvas = viewer.window._qt_viewer.canvas.native
@@ -88,7 +94,9 @@ def key_press_ms(n_cells: int, presses: int) -> tuple[np.ndarray, float, int]:
         times = []
         for _ in range(presses):
             t = time.perf_counter()
-            QTest.keyClick(canvas, Qt.Key.Key_A)  # the handler runs here: decision durable, widget updated
+            QTest.keyClick(
+                canvas, Qt.Key.Key_2
+            )  # set the class (approve asks first on cells without one); decision durable, widget updated
             handled = time.perf_counter()
             QApplication.processEvents()  # napari re-slices the layers in view and paints the frame
             times.append(((handled - t) * 1000, (time.perf_counter() - t) * 1000))
@@ -105,7 +113,6 @@ def main() -> None:
     parser.add_argument("--baseline-cells", type=int, default=10_000)
     parser.add_argument("--presses", type=int, default=40)
     args = parser.parse_args()
-    os.environ.setdefault("NAPARI_IFCELL_SYNC", "1")
     base, base_open, n_base = key_press_ms(args.baseline_cells, args.presses)
     big, big_open, n_big = key_press_ms(args.cells, args.presses)
     for name, times, n, opened in (("baseline", base, n_base, base_open), ("large", big, n_big, big_open)):

@@ -10,13 +10,14 @@ SCRIPTS = [
     "bench_slide_io.py",
     "bench_quantify.py",
     "bench_gating.py",
+    "bench_gating_viewer.py",
     "bench_segmentation.py",
     "bench_pipeline.py",
     "bench_throughput.py",
     "bench_classifier.py",
     "bench_review.py",
 ]
-NO_DATA = {"bench_gating.py", "bench_classifier.py", "bench_review.py"}  # make their own data
+NO_DATA = {"bench_gating.py", "bench_gating_viewer.py", "bench_classifier.py", "bench_review.py"}  # make their own data
 
 
 def main() -> int:

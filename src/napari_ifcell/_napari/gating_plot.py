@@ -22,6 +22,8 @@ class HistogramPlot:
         self.axes = self.figure.add_subplot(111)
         self.spans = []
         self.raw_axis = None
+        self.background = None  # the figure without the ranges, for redrawing only them on a move
+        self.canvas.mpl_connect("draw_event", self._on_draw)
         self.empty("No cells yet: segment the slide, then Quantify cells (or Load cell table).")
 
     def empty(self, message: str) -> None:
@@ -38,6 +40,7 @@ class HistogramPlot:
         self.axes.clear()
         self.axes.set_axis_on()
         self.spans = []
+        self.background = None
 
     def show(self, counts: np.ndarray, edges: np.ndarray, thresholds_x, *, title: str, to_raw=None, from_raw=None):
         """Counts per bin on the display axis; with ``to_raw`` / ``from_raw`` (the transform's
@@ -52,7 +55,8 @@ class HistogramPlot:
             self.raw_axis = ax.secondary_xaxis("top", functions=(to_raw, from_raw))
             self.raw_axis.tick_params(labelsize=7)
             self.raw_axis.set_xlabel("raw intensity", fontsize=7, labelpad=1)
-        self.spans = [ax.axvspan(edges[0], edges[0], color=c, alpha=0.3, lw=0) for c in STATE_COLOURS]
+        self.spans = [ax.axvspan(edges[0], edges[0], color=c, alpha=0.3, lw=0, animated=True) for c in STATE_COLOURS]
+        self.background = None
         self.move(thresholds_x, edges)
 
     def move(self, thresholds_x, edges) -> None:
@@ -61,4 +65,20 @@ class HistogramPlot:
         for span, (lo, hi) in zip(self.spans, zip(bounds[:-1], bounds[1:])):
             span.set_x(lo)
             span.set_width(max(hi - lo, 0))
-        self.canvas.draw_idle()
+        if self.background is None:  # a full draw (layout, ticks, text) only when the plot changed
+            self.canvas.draw_idle()
+            return
+        # a drag: the saved figure and the four ranges on it; Qt paints it with the next frame
+        # (update, not blit: blit repaints at once, which costs a full widget paint per move)
+        self.canvas.restore_region(self.background)
+        self._draw_spans()
+        self.canvas.update()
+
+    def _on_draw(self, _event) -> None:
+        """After a full draw: keep the figure without the ranges, then draw them on it."""
+        self.background = self.canvas.copy_from_bbox(self.figure.bbox)
+        self._draw_spans()
+
+    def _draw_spans(self) -> None:
+        for span in self.spans:
+            self.axes.draw_artist(span)

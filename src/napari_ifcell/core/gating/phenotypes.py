@@ -107,12 +107,13 @@ def phenotype_codes(effective: dict[str, np.ndarray], inconsistent: np.ndarray, 
     codes = np.full(n, names.index(OTHER), dtype=np.int16)
     open_ = ~inconsistent
     unknown = names.index(UNKNOWN)
-    pos = {m: s == State.POSITIVE for m, s in effective.items()}
-    neg = {m: s == State.NEGATIVE for m, s in effective.items()}
+    used = {m for rule in rules for m in rule.markers} or set(effective)  # masks only for markers rules use
+    pos = {m: effective[m] == State.POSITIVE for m in used if m in effective}
+    neg = {m: effective[m] == State.NEGATIVE for m in used if m in effective}
     for index, rule in enumerate(rules):
         true, false = rule.evaluate(pos, neg)
-        codes[open_ & true] = index
-        codes[open_ & ~true & ~false] = unknown
+        np.copyto(codes, index, where=open_ & true)  # copyto: faster than boolean indexing on 1M cells
+        np.copyto(codes, unknown, where=open_ & ~(true | false))
         open_ &= false
     codes[inconsistent] = names.index(INCONSISTENT)
     return codes, names
