@@ -98,7 +98,7 @@ def walk_the_steps(viewer, workflow, out_dir: Path) -> None:
     workflow.show_step("Review")
     classifier.layer.visible = False
     review.reviewer.value = "pathologist"
-    review.open_review()
+    review.open_review(sync=True)
     review.order.value = "uncertainty"
     review.build_queue()
     for key in ("approve", "approve"):

@@ -40,16 +40,16 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
         w.region_name.value = region.name
         w.name_button.changed.emit(True)
     assert layer.features["name"].tolist() == ["sparse", "dense"]
-    # names readable on what is shown: light over IF, dark over an H&E shown alone
+    # names readable on what is shown: dark over the H&E (IF over it), light over IF alone
     from napari_ifcell._napari.palette import REGION_COLOUR_ON_DARK, REGION_COLOUR_ON_LIGHT
 
-    np.testing.assert_allclose(layer.edge_color[0], transform_color(REGION_COLOUR_ON_DARK)[0], atol=0.01)
-    for other in viewer.layers:
-        if other.metadata.get("napari_ifcell", {}).get("role") == "if":
-            other.visible = False
+    np.testing.assert_allclose(layer.edge_color[0], transform_color(REGION_COLOUR_ON_LIGHT)[0], atol=0.01)
+    he = next(x for x in viewer.layers if x.metadata.get("napari_ifcell", {}).get("role") == "he")
+    he.visible = False
     w.on_shown()
-    np.testing.assert_allclose(layer.edge_color[1], transform_color(REGION_COLOUR_ON_LIGHT)[0], atol=0.01)
-    np.testing.assert_allclose(layer.text.color.constant, transform_color(REGION_COLOUR_ON_LIGHT)[0], atol=0.01)
+    np.testing.assert_allclose(layer.edge_color[1], transform_color(REGION_COLOUR_ON_DARK)[0], atol=0.01)
+    np.testing.assert_allclose(layer.text.color.constant, transform_color(REGION_COLOUR_ON_DARK)[0], atol=0.01)
+    he.visible = True
     w.save_regions_button.changed.emit(True)
     saved = if_path.parent / "synthetic_if.ifcell" / "regions.json"
     assert saved.is_file(), w.status.value

@@ -15,6 +15,7 @@ from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import (
     QComboBox,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -83,6 +84,9 @@ class GatingWidget(QWidget):
         self.scope.addItems(["whole slide", "cells in view"])
         self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
         self.slider.setDecimals(3)
+        # the handles' own labels round to a few digits ("3 3 5"): the exact values are in the
+        # fields below, in raw intensity
+        self.slider.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
         # the three thresholds in raw intensity, typed exactly (over-exposed: empty for none)
         self.threshold_fields = [QLineEdit() for _ in range(3)]
         for field, tip in zip(self.threshold_fields, THRESHOLD_TIPS):
@@ -146,11 +150,12 @@ class GatingWidget(QWidget):
         layout.addWidget(self.plot.canvas)
         layout.addWidget(QLabel("Thresholds: negative | uncertain | positive | over-exposed"))
         layout.addWidget(self.slider)
-        typed = QHBoxLayout()
-        for name, field in zip(("negative <", "positive ≥", "over-exposed ≥"), self.threshold_fields):
-            typed.addWidget(QLabel(name))
-            typed.addWidget(field)
-        layout.addWidget(QLabel("The same in raw intensity (type a value, Enter):"))
+        typed = QGridLayout()  # names above fields: each field wide enough for its value
+        names = ("negative <", "positive ≥", "over-exposed ≥")
+        for column, (name, field) in enumerate(zip(names, self.threshold_fields)):
+            typed.addWidget(QLabel(name), 0, column)
+            typed.addWidget(field, 1, column)
+        layout.addWidget(QLabel("Thresholds in raw intensity (type a value, Enter):"))
         layout.addLayout(typed)
         for label in (self.range_counts, self.phenotypes, self.hierarchy, self.status, self.save_status):
             label.setWordWrap(True)

@@ -31,9 +31,10 @@ def regions_layer(viewer, pixel_size_um: float):
 
 
 def region_colour(viewer) -> str:
-    """Dark outlines and names over a visible H&E alone (light), light ones over IF (dark)."""
+    """Dark outlines and names over a visible H&E (light: IF channels over it leave it light),
+    light ones over IF alone (dark)."""
     visible = {layer.metadata.get(PLUGIN_KEY, {}).get("role") for layer in viewer.layers if layer.visible}
-    return REGION_COLOUR_ON_LIGHT if "he" in visible and "if" not in visible else REGION_COLOUR_ON_DARK
+    return REGION_COLOUR_ON_LIGHT if "he" in visible else REGION_COLOUR_ON_DARK
 
 
 def recolour_regions(layer, viewer) -> None:
