@@ -56,7 +56,6 @@ class HistogramPlot:
             self.raw_axis.tick_params(labelsize=7)
             self.raw_axis.set_xlabel("raw intensity", fontsize=7, labelpad=1)
         self.spans = [ax.axvspan(edges[0], edges[0], color=c, alpha=0.3, lw=0, animated=True) for c in STATE_COLOURS]
-        self.background = None
         self.move(thresholds_x, edges)
 
     def move(self, thresholds_x, edges) -> None:

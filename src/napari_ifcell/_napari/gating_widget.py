@@ -5,26 +5,15 @@ table (marker states, phenotypes) are saved in the slide's project as the gates 
 from __future__ import annotations
 
 import copy
-import math
 import threading
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QDoubleValidator
-from qtpy.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from qtpy.QtCore import QSignalBlocker, QTimer
+from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
+from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.palette import class_colour, legend_html
 from napari_ifcell._napari.sources import given_path, set_path
@@ -33,13 +22,7 @@ from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
 
-SLIDER_STEPS = 1000
-SAVE_DELAY_MS = 600
-THRESHOLD_TIPS = (
-    "raw intensity below which a cell is negative",
-    "raw intensity from which a cell is positive",
-    "raw intensity from which a cell is over-exposed (empty: no limit)",
-)  # the gated table is saved once the gates rest this long
+SAVE_DELAY_MS = 600  # the gated table is saved once the gates rest this long
 
 
 class GatingWidget(QWidget):
@@ -47,7 +30,6 @@ class GatingWidget(QWidget):
 
     def __init__(self, napari_viewer):
         from magicgui.widgets import FileEdit
-        from superqt import QLabeledDoubleRangeSlider
 
         super().__init__()
         self.viewer = napari_viewer
@@ -82,17 +64,8 @@ class GatingWidget(QWidget):
         self.colour_by.addItems(["marker state", "phenotype"])
         self.scope = QComboBox()
         self.scope.addItems(["whole slide", "cells in view"])
-        self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
-        self.slider.setDecimals(3)
-        # the handles' own labels round to a few digits ("3 3 5"): the exact values are in the
-        # fields below, in raw intensity
-        self.slider.setHandleLabelPosition(QLabeledDoubleRangeSlider.LabelPosition.NoLabel)
-        # the three thresholds in raw intensity, typed exactly (over-exposed: empty for none)
-        self.threshold_fields = [QLineEdit() for _ in range(3)]
-        for field, tip in zip(self.threshold_fields, THRESHOLD_TIPS):
-            field.setValidator(QDoubleValidator())
-            field.setToolTip(tip)
-            field.editingFinished.connect(self._on_typed)
+        self.thresholds = ThresholdControls()
+        self.slider, self.threshold_fields = self.thresholds.slider, self.thresholds.fields
         self.plot = HistogramPlot()
         self.range_counts = QLabel()
         self.phenotypes = QLabel()
@@ -111,7 +84,8 @@ class GatingWidget(QWidget):
         self.marker.currentTextChanged.connect(self._show_marker)
         self.colour_by.currentTextChanged.connect(lambda _: self._recolour())
         self.scope.currentTextChanged.connect(lambda _: self._show_marker(self.marker.currentText()))
-        self.slider.valueChanged.connect(self._on_slider)
+        self.thresholds.dragged.connect(self._on_dragged)
+        self.thresholds.typed.connect(self._on_typed)
         self.save_button.clicked.connect(self.save_gates)
         self.load_gates_button.clicked.connect(self.load_gates)
         self.reset_button.clicked.connect(self.reset_marker)
@@ -148,15 +122,7 @@ class GatingWidget(QWidget):
         layout.addLayout(form)
         self.plot.canvas.setMinimumHeight(170)
         layout.addWidget(self.plot.canvas)
-        layout.addWidget(QLabel("Thresholds: negative | uncertain | positive | over-exposed"))
-        layout.addWidget(self.slider)
-        typed = QGridLayout()  # names above fields: each field wide enough for its value
-        names = ("negative <", "positive ≥", "over-exposed ≥")
-        for column, (name, field) in enumerate(zip(names, self.threshold_fields)):
-            typed.addWidget(QLabel(name), 0, column)
-            typed.addWidget(field, 1, column)
-        layout.addWidget(QLabel("Thresholds in raw intensity (type a value, Enter):"))
-        layout.addLayout(typed)
+        layout.addWidget(self.thresholds)
         for label in (self.range_counts, self.phenotypes, self.hierarchy, self.status, self.save_status):
             label.setWordWrap(True)
             layout.addWidget(label)
@@ -171,7 +137,7 @@ class GatingWidget(QWidget):
 
     def _enable_gating(self, enabled: bool) -> None:
         """Controls that need a cell table are off (and the plot says why) until one is loaded."""
-        for w in (self.slider, *self.threshold_fields, self.save_button, self.load_gates_button, self.reset_button):
+        for w in (self.thresholds, self.save_button, self.load_gates_button, self.reset_button):
             w.setEnabled(enabled)
 
     # --- getting a table -----------------------------------------------------------------
@@ -315,7 +281,7 @@ class GatingWidget(QWidget):
         hierarchy = self.session.gates.hierarchy
         self.hierarchy.setText("Hierarchy (child -> parent): " + ", ".join(f"{c} -> {p}" for c, p in hierarchy.items()))
         current = self.marker.currentText()
-        with _blocked(self.marker):
+        with QSignalBlocker(self.marker):
             self.marker.clear()
             self.marker.addItems(self.session.markers)
             if current in self.session.markers:  # the marker being tuned stays in view
@@ -380,56 +346,35 @@ class GatingWidget(QWidget):
 
         gate = self.session.gates.gates[marker]
         counts, edges = self.session.histogram(marker, self._subset())
-        tx = forward(np.minimum(gate.thresholds, 1e300), gate.transform, gate.cofactor)
+        self.thresholds.show_gate(gate, edges)
         self.plot.show(
             counts,
             edges,
-            tx,
+            self.thresholds.to_display(gate.thresholds),
             title=f"{marker} ({gate.compartment} mean; bottom: {gate.transform}, top: raw)",
             to_raw=lambda v: inverse(v, gate.transform, gate.cofactor),
             from_raw=lambda r: forward(r, gate.transform, gate.cofactor),
         )
-        with _blocked(self.slider):
-            self.slider.setRange(float(edges[0]), float(edges[-1]))
-            self.slider.setSingleStep((edges[-1] - edges[0]) / SLIDER_STEPS)
-            self.slider.setValue(tuple(float(np.clip(v, edges[0], edges[-1])) for v in tx))
-        self._show_typed(gate.thresholds)
         self._update_counts()
         self._recolour()
 
-    def _on_slider(self, values) -> None:
+    def _on_dragged(self, raw) -> None:
         marker = self.marker.currentText()
-        gate = self.session.gates.gates[marker]
-        from napari_ifcell.core.gating import forward, inverse
-
-        _, edges, _ = self.session.display_axis(marker)
-        raw = [float(inverse(v, gate.transform, gate.cofactor)) for v in values]
-        if values[2] >= edges[-1] and math.isinf(gate.thresholds[2]):
-            raw[2] = math.inf  # a slider at the top keeps "no over-exposure limit"
         try:
             self.set_thresholds(marker, raw)
         except ValueError as exc:  # e.g. handles set out of order from code: said, never raised into Qt
             self.status.setText(f"Error: {exc}")
             return
-        self.plot.move(forward(np.minimum(raw, 1e300), gate.transform, gate.cofactor), edges)
-        self._show_typed(self.session.gates.gates[marker].thresholds)
-
-    def _show_typed(self, thresholds) -> None:
-        for field, value in zip(self.threshold_fields, thresholds):
-            if not field.hasFocus():  # never overwrite what the user is typing
-                field.setText("" if math.isinf(value) else f"{value:.6g}")
+        self.plot.move(self.thresholds.to_display(raw), self.thresholds.edges)
+        self.thresholds.follow(self.session.gates.gates[marker])
 
     def _on_typed(self) -> None:
         """Thresholds typed in raw intensity: exactly these values (the slider follows)."""
         if self.session is None:
             return
         marker = self.marker.currentText()
-        texts = [f.text().strip() for f in self.threshold_fields]
         try:
-            raw = [float(t) if t else (math.inf if i == 2 else math.nan) for i, t in enumerate(texts)]
-            if any(math.isnan(v) for v in raw):
-                raise ValueError("type the negative and positive thresholds (raw intensity)")
-            self.set_thresholds(marker, raw)
+            self.set_thresholds(marker, self.thresholds.typed_thresholds())
         except ValueError as exc:
             self.status.setText(f"Error: {exc}")
             return
@@ -491,14 +436,3 @@ class GatingWidget(QWidget):
         self.session.reset(self.marker.currentText())
         self._show_marker(self.marker.currentText())
         self._gates_changed()
-
-
-class _blocked:
-    def __init__(self, widget):
-        self.widget = widget
-
-    def __enter__(self):
-        self.widget.blockSignals(True)
-
-    def __exit__(self, *exc):
-        self.widget.blockSignals(False)

@@ -28,14 +28,14 @@ def make_sample_pair() -> list[tuple]:
     pair is first generated in the background)."""
     import napari
 
-    from napari_ifcell._napari.workers import SYNC_ENV
+    from napari_ifcell._napari.workers import is_sync
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
     files = SyntheticPair.in_folder(sample_cache_dir())
     viewer = napari.current_viewer()
     if files.exists():
         return sample_layer_data(files)
-    if viewer is None or os.environ.get(SYNC_ENV) == "1":
+    if viewer is None or is_sync():
         make_synthetic_pair(files.folder, shape=SAMPLE_SHAPE, seed=SAMPLE_SEED, tile=512)
         return sample_layer_data(files)
     generate_in_background(viewer, files)

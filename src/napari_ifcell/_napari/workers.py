@@ -8,15 +8,18 @@ from collections.abc import Callable
 SYNC_ENV = "NAPARI_IFCELL_SYNC"
 
 
+def is_sync(sync: bool | None = None) -> bool:
+    """Whether widget work runs inline: ``sync`` when given, else ``NAPARI_IFCELL_SYNC=1``."""
+    return os.environ.get(SYNC_ENV) == "1" if sync is None else sync
+
+
 def run_in_background(func: Callable, *args, on_done: Callable, on_error: Callable, sync: bool | None = None, **kwargs):
     """Call ``func(*args, **kwargs)`` in a napari thread worker; results come back on the GUI thread.
 
     With ``sync=True``, or ``NAPARI_IFCELL_SYNC=1`` in the environment, the call runs
     inline, so tests see its effect at once. Returns the worker (None when synchronous).
     """
-    if sync is None:
-        sync = os.environ.get(SYNC_ENV) == "1"
-    if sync:
+    if is_sync(sync):
         try:
             result = func(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - reported to the user, never raised into Qt
@@ -53,9 +56,7 @@ def run_steps_in_background(
                 return stop.value
             yield step
 
-    if sync is None:
-        sync = os.environ.get(SYNC_ENV) == "1"
-    if sync:
+    if is_sync(sync):
         try:
             driver = drive()
             while True:

@@ -107,7 +107,7 @@ def phenotype_codes(effective: dict[str, np.ndarray], inconsistent: np.ndarray, 
     codes = np.full(n, names.index(OTHER), dtype=np.int16)
     open_ = ~inconsistent
     unknown = names.index(UNKNOWN)
-    used = {m for rule in rules for m in rule.markers} or set(effective)  # masks only for markers rules use
+    used = {m for rule in rules for m in rule.markers}  # masks only for the markers rules use
     pos = {m: effective[m] == State.POSITIVE for m in used if m in effective}
     neg = {m: effective[m] == State.NEGATIVE for m in used if m in effective}
     for index, rule in enumerate(rules):
