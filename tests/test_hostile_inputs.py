@@ -67,3 +67,86 @@ def test_a_missing_output_folder_is_one_line(small_pair, tmp_path, capsys):
     args = ["quantify", str(small_pair.if_path), str(small_pair.labels_path), "--out", str(out)]
     assert main([*args, "--region", "0", "0", "200", "200"]) == 2
     assert "OSError" in one_error_line(capsys) and not out.exists()
+
+
+GATE_FILES = {
+    "a list at the top": ("- 1\n- 2\n", "expected a mapping at the top level, got list"),
+    "gates not a mapping": ("schema_version: 1\ngates: 7\n", "gates: expected a mapping of marker -> gate, got int"),
+    "a gate outside 'gates'": ("schema_version: 1\nCD3e: 5\n", "unknown top-level field(s) CD3e"),
+    "thresholds not numbers": (
+        "schema_version: 1\ngates: {CD3e: {thresholds: [a, b, c]}}\n",
+        "CD3e: thresholds must be numbers",
+    ),
+    "a number as compartment": (
+        "schema_version: 1\ngates: {CD3e: {thresholds: [1, 2, null], compartment: 3}}\n",
+        "CD3e.compartment: expected a string, got 3",
+    ),
+    "cofactor a string": (
+        "schema_version: 1\ngates: {CD3e: {thresholds: [1, 2, null], cofactor: big}}\n",
+        "CD3e.cofactor: expected a number, got 'big'",
+    ),
+    "phenotypes a mapping": ("schema_version: 1\ngates: {}\nphenotypes: {T: CD3e}\n", "phenotypes: expected a list"),
+    "a rule's pos a number": (
+        "schema_version: 1\ngates: {}\nphenotypes: [{name: T, pos: 5}]\n",
+        "phenotypes[0].pos: expected a list of strings, got 5",
+    ),
+    "hierarchy a list": ("schema_version: 1\ngates: {}\nhierarchy: [CD4]\n", "hierarchy: expected a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", GATE_FILES)
+def test_a_gate_file_of_the_wrong_shape_is_one_line(case, table_file, tmp_path, capsys):
+    text, expected = GATE_FILES[case]
+    (tmp_path / "gates.yaml").write_text(text)
+    assert main(["gate", str(table_file), "--gates", str(tmp_path / "gates.yaml")]) == 2
+    line = one_error_line(capsys)
+    assert "gates.yaml" in line and expected in line
+
+
+RUN_SETTINGS = {
+    "segmentation a number": ("segmentation: 5\n", "segmentation: expected a mapping, got int"),
+    "tile a word": ("segmentation: {tile: abc}\n", "segmentation.tile: expected an integer, got 'abc'"),
+    "halo a boolean": ("segmentation: {halo: true}\n", "segmentation.halo: expected an integer, got True"),
+    "watershed a list": ("segmentation: {watershed: [1]}\n", "segmentation.watershed: expected a mapping, got list"),
+    "sigma a word": (
+        "segmentation: {watershed: {sigma_um: wide}}\n",
+        "segmentation.watershed.sigma_um: expected a number",
+    ),
+    "statistics a number": (
+        "quantification: {statistics: 3}\n",
+        "quantification.statistics: expected a list of strings",
+    ),
+    "expand a word": ("quantification: {expand_um: far}\n", "quantification.expand_um: expected a number, got 'far'"),
+}
+
+
+@pytest.mark.parametrize("case", RUN_SETTINGS)
+def test_run_settings_of_the_wrong_type_are_refused_before_run_json(case, small_pair, tmp_path, capsys):
+    text, expected = RUN_SETTINGS[case]
+    (tmp_path / "run.yaml").write_text(text)
+    out = tmp_path / "out"
+    argv = ["run", str(tmp_path / "run.yaml"), "--if", str(small_pair.if_path), "--out", str(out), "--in-process"]
+    assert main(argv) == 2
+    line = one_error_line(capsys)
+    assert "run.yaml" in line and expected in line
+    assert not (out / "run.json").exists()  # the folder still takes the corrected settings
+
+
+CLASSIFIER_CONFIGS = {
+    "not JSON": ("{patch_size: 64", "not readable JSON"),
+    "a list": ("[1, 2]", "config: expected a mapping, got list"),
+    "patch size a word": ('{"patch_size": "big"}', "config.patch_size: expected an integer, got 'big'"),
+    "classes a string": ('{"classes": "T cell"}', "config.classes: expected a list of strings, got 'T cell'"),
+    "an unknown field": ('{"layers": 3}', "config: unknown setting(s) layers"),
+    "a bad value": ('{"um_per_px": -0.5}', "um_per_px must be > 0"),
+}
+
+
+@pytest.mark.parametrize("case", CLASSIFIER_CONFIGS)
+def test_a_classifier_config_of_the_wrong_shape_is_one_line(case, table_file, tmp_path, capsys):
+    text, expected = CLASSIFIER_CONFIGS[case]
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text(text)
+    assert main(["evaluate", str(table_file), "--model", str(tmp_path / "model")]) == 2
+    line = one_error_line(capsys)
+    assert "model/config.json" in line and expected in line

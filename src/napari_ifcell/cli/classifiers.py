@@ -124,13 +124,11 @@ def _predict(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import json
-
-    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.core.classify.model import read_config
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.pipeline.classify import evaluate_cells
 
-    config = ClassifierConfig.from_json(json.loads((Path(args.model) / "config.json").read_text())["config"])
+    config = read_config(args.model)
     table = read_cell_table(args.table)
     report = evaluate_cells(table, config, region=tuple(args.region) if args.region else None)
     print(report.round(3).to_string(index=False))

@@ -12,15 +12,17 @@ import math
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.gating import DEFAULT_HIERARCHY, GateError, GateSet, MarkerGate, now_iso
 from napari_ifcell.core.gating.phenotypes import PhenotypeRule
+from napari_ifcell.core.settings import settings_from_mapping, type_problems
 
 SCHEMA_VERSION = 1
+TOP_LEVEL = ("schema_version", "slide", "saved_at", "gates", "hierarchy", "phenotypes")
 GATE_FIELDS = ("thresholds", "compartment", "transform", "cofactor", "source", "set_by", "set_at")
 
 
@@ -52,14 +54,28 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         problems.append(f"schema_version is {version!r}; this version of napari-ifcell reads {SCHEMA_VERSION}")
+    unknown_keys = sorted(str(k) for k in set(doc) - set(TOP_LEVEL))
+    if unknown_keys:
+        problems.append(
+            f"unknown top-level field(s) {', '.join(unknown_keys)}; known: {', '.join(TOP_LEVEL)} "
+            "(each marker's gate goes under 'gates')"
+        )
     gates = {}
-    for marker, entry in (doc.get("gates") or {}).items():
+    raw_gates = doc.get("gates") or {}
+    if not isinstance(raw_gates, dict):
+        problems.append(f"gates: expected a mapping of marker -> gate, got {type(raw_gates).__name__}")
+        raw_gates = {}
+    for marker, entry in raw_gates.items():
         if not isinstance(entry, dict):
             problems.append(f"{marker}: expected a mapping of gate fields")
             continue
-        unknown = sorted(set(entry) - set(GATE_FIELDS))
+        unknown = sorted(str(k) for k in set(entry) - set(GATE_FIELDS))
         if unknown:
             problems.append(f"{marker}: unknown field(s) {', '.join(unknown)}")
+        wrong = type_problems(MarkerGate, {k: v for k, v in entry.items() if k in GATE_FIELDS and k != "thresholds"})
+        if wrong:
+            problems.extend(f"{marker}.{p}" for p in wrong)
+            continue
         thresholds = entry.get("thresholds")
         if not isinstance(thresholds, (list, tuple)):
             problems.append(f"{marker}: thresholds must be a list of three numbers")
@@ -72,16 +88,28 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
         fields = {k: entry[k] for k in GATE_FIELDS if k in entry and k != "thresholds"}
         # not necessarily three: MarkerGate.problems() reports a wrong count with the rest
         gates[marker] = MarkerGate(marker, cast("tuple[float, float, float]", values), **fields)
+    raw_rules = doc.get("phenotypes") or []
+    if not isinstance(raw_rules, list):
+        problems.append(f"phenotypes: expected a list of rules, got {type(raw_rules).__name__}")
+        raw_rules = []
     rules = []
-    for raw in doc.get("phenotypes") or []:
-        try:
-            rule_fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-            rules.append(PhenotypeRule(**rule_fields))
-        except TypeError as exc:
-            problems.append(f"phenotype rule {raw!r}: {exc}")
-    hierarchy = dict(doc["hierarchy"] or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
+    for i, raw in enumerate(raw_rules):
+        rule = settings_from_mapping(PhenotypeRule, raw, f"phenotypes[{i}]", problems) if raw else None
+        if rule is not None:
+            rules.append(rule)
+        elif not raw:
+            problems.append(f"phenotypes[{i}]: expected a rule with a name")
+    hierarchy = (doc.get("hierarchy") or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
+    if not isinstance(hierarchy, dict) or not all(isinstance(v, str) for v in hierarchy.values()):
+        problems.append("hierarchy: expected a mapping of child marker -> parent marker")
+        hierarchy = {}
+    if not isinstance(doc.get("slide", ""), str):
+        problems.append(f"slide: expected a string, got {type(doc['slide']).__name__}")
     gateset = GateSet(
-        gates=gates, hierarchy=hierarchy, phenotypes=rules if "phenotypes" in doc else None, slide=doc.get("slide", "")
+        gates=gates,
+        hierarchy=dict(hierarchy),
+        phenotypes=rules if "phenotypes" in doc else None,
+        slide=str(doc.get("slide", "")),
     )
     problems.extend(gateset.problems(columns))
     if problems:

@@ -151,10 +151,9 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
 
 def dataset_config(dataset) -> ClassifierConfig:
     """The classifier config an exported data set was cut for."""
-    import json
-    from pathlib import Path
+    from napari_ifcell.core.classify.model import read_config
 
-    return ClassifierConfig.from_json(json.loads((Path(dataset) / "config.json").read_text()))
+    return read_config(dataset)
 
 
 def train_on_dataset_steps(dataset, out, *, config: ClassifierConfig | None = None):

@@ -19,6 +19,7 @@ from pathlib import Path
 from napari_ifcell.core.quantify.cells import QuantifySettings
 from napari_ifcell.core.segment.sam_masks import SamSettings
 from napari_ifcell.core.segment.watershed import WatershedSettings
+from napari_ifcell.core.settings import settings_from_mapping
 from napari_ifcell.pipeline.segment import SegmentSettings
 
 SECTIONS = ("segmentation", "quantification", "gates", "classifier")
@@ -36,25 +37,6 @@ class RunSettings:
     quantification: QuantifySettings = field(default_factory=QuantifySettings)
     gates: str | None = None  # gate file (absolute)
     classifier: str | None = None  # model folder (absolute): predictions added to the table
-
-
-def _build(cls, values, where: str, problems: list[str]):
-    """Instantiate a settings dataclass from a mapping, collecting problems instead of raising."""
-    if values is None:
-        return cls()
-    if not isinstance(values, dict):
-        problems.append(f"{where}: expected a mapping, got {type(values).__name__}")
-        return None
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        problems.append(f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in names}
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        problems.append(f"{where}: {exc}")
-        return None
 
 
 def load_run_settings(path: str | Path) -> RunSettings:
@@ -77,10 +59,16 @@ def load_run_settings(path: str | Path) -> RunSettings:
     unknown = sorted(set(doc) - set(SECTIONS))
     if unknown:
         problems.append(f"unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-    seg_doc = dict(doc.get("segmentation") or {})
-    watershed = _build(WatershedSettings, seg_doc.pop("watershed", None), "segmentation.watershed", problems)
-    sam = _build(SamSettings, seg_doc.pop("sam", None), "segmentation.sam", problems)
-    segmentation = _build(
+    seg_doc = doc.get("segmentation") or {}
+    if not isinstance(seg_doc, dict):
+        problems.append(f"segmentation: expected a mapping, got {type(seg_doc).__name__}")
+        seg_doc = {}
+    seg_doc = dict(seg_doc)
+    watershed = settings_from_mapping(
+        WatershedSettings, seg_doc.pop("watershed", None), "segmentation.watershed", problems
+    )
+    sam = settings_from_mapping(SamSettings, seg_doc.pop("sam", None), "segmentation.sam", problems)
+    segmentation = settings_from_mapping(
         SegmentSettings,
         {**seg_doc, **({"watershed": watershed} if watershed else {}), **({"sam": sam} if sam else {})},
         "segmentation",
@@ -98,7 +86,7 @@ def load_run_settings(path: str | Path) -> RunSettings:
                 segmentation = dataclasses.replace(
                     segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint)))
                 )
-    quantification = _build(QuantifySettings, doc.get("quantification"), "quantification", problems)
+    quantification = settings_from_mapping(QuantifySettings, doc.get("quantification"), "quantification", problems)
     if quantification is not None and "median" in quantification.statistics:
         problems.append(
             "quantification.statistics: a whole-slide run adds each cell's sums up over the tiles it spans, "

@@ -4,7 +4,13 @@ the papers' metrics and the TP / FP / FN / TN outcomes.
 This package's names are the scripting API."""
 
 from napari_ifcell.core.classify.metrics import class_report, marker_report
-from napari_ifcell.core.classify.model import ClassifierConfig, build_model, load_classifier, save_classifier
+from napari_ifcell.core.classify.model import (
+    ClassifierConfig,
+    build_model,
+    load_classifier,
+    read_config,
+    save_classifier,
+)
 from napari_ifcell.core.classify.outcomes import (
     OUTCOMES,
     outcome_counts,
@@ -31,6 +37,7 @@ __all__ = [
     "outcome_targets",
     "outcomes",
     "predict_proba",
+    "read_config",
     "sample_marker_balanced",
     "sample_per_class",
     "save_classifier",

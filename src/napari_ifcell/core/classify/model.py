@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from napari_ifcell.core.classes import CLASSES
+from napari_ifcell.core.settings import settings_from_mapping
 from napari_ifcell.extras import require
 
 TASKS = ("multiclass", "multitask")
@@ -71,9 +72,32 @@ class ClassifierConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_json(cls, doc: dict) -> ClassifierConfig:
-        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
-        return cls(**fields)
+    def from_json(cls, doc: Any, *, path: str | Path | None = None) -> ClassifierConfig:
+        """From ``to_json``'s mapping; every problem (names, types, values) in one ValueError."""
+        problems: list[str] = []
+        config = settings_from_mapping(cls, doc, "config", problems)
+        if config is not None:
+            problems += [f"config: {p}" for p in config.problems()]
+        if problems:
+            where = f"{path}: " if path is not None else ""
+            raise ValueError(
+                f"{where}{len(problems)} problem(s) in the classifier config:\n  - " + "\n  - ".join(problems)
+            )
+        return config
+
+
+def read_config(folder: str | Path) -> ClassifierConfig:
+    """The config in ``folder/config.json``: of a saved classifier or of an exported data set."""
+    path = Path(folder) / "config.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file; expected a classifier or data set folder") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not readable JSON ({exc})") from None
+    if isinstance(doc, dict) and "format" in doc:  # a saved classifier: the config beside its history
+        doc = doc.get("config")
+    return ClassifierConfig.from_json(doc, path=path)
 
 
 def build_model(config: ClassifierConfig):
@@ -145,11 +169,7 @@ def load_classifier(folder: str | Path, *, device: str = "cpu"):
     torch = require("torch")
 
     folder = Path(folder)
-    try:
-        doc = json.loads((folder / "config.json").read_text())
-        config = ClassifierConfig.from_json(doc["config"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{folder}: not a saved classifier (config.json: {exc})") from exc
+    config = read_config(folder)
     model = build_model(config)
     try:
         state = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)

@@ -33,7 +33,8 @@ class PhenotypeRule:
         return (*self.pos, *self.neg, *self.anypos, *self.anyneg)
 
     def problems(self, gates) -> list[str]:
-        out = [f"phenotype {self.name!r}: no gate for {m}" for m in self.markers if m not in gates]
+        missing = [m for m in self.markers if m not in gates]
+        out = [f"phenotype {self.name!r}: no gate for {', '.join(missing)}"] if missing else []
         if not self.markers:
             out.append(f"phenotype {self.name!r}: no markers")
         if self.name in (OTHER, UNKNOWN, INCONSISTENT):
