@@ -150,3 +150,55 @@ def test_a_classifier_config_of_the_wrong_shape_is_one_line(case, table_file, tm
     assert main(["evaluate", str(table_file), "--model", str(tmp_path / "model")]) == 2
     line = one_error_line(capsys)
     assert "model/config.json" in line and expected in line
+
+
+def _repeat_an_id(t):
+    t.loc[1, "CellID"] = t.loc[0, "CellID"]
+
+
+def _text_in_a_marker(t):
+    t["CD3e_cell_mean"] = t["CD3e_cell_mean"].astype(str)  # Parquet keeps a column of one type
+    t.loc[2, "CD3e_cell_mean"] = "abc"
+
+
+def _nan_position(t):
+    t.loc[4, "X_centroid"] = float("nan")
+
+
+def _fractional_id(t):
+    t["CellID"] = t["CellID"] + 0.5
+
+
+CELL_TABLES = {
+    "a repeated CellID": (_repeat_an_id, "CellID: 1 repeated id(s)"),
+    "text in a marker column": (
+        _text_in_a_marker,
+        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 2: 'abc'",
+    ),
+    "a cell without a position": (_nan_position, "X_centroid: every cell needs a finite position; row 4 has nan"),
+    "fractional CellIDs": (_fractional_id, "CellID: expected whole numbers"),
+}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("case", CELL_TABLES)
+def test_a_cell_table_with_bad_rows_is_refused(case, suffix, small_table, tmp_path, capsys):
+    spoil, expected = CELL_TABLES[case]
+    table = small_table.copy()
+    spoil(table)
+    path = tmp_path / f"cells{suffix}"
+    table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path, index=False)
+    assert main(["gate", str(path), "--out", str(tmp_path / "gated.parquet")]) == 2
+    line = one_error_line(capsys)
+    assert f"cells{suffix}: 1 problem(s) in the cell table" in line and expected in line
+    assert not (tmp_path / "gated.parquet").exists()
+
+
+def test_suggested_gates_say_which_phenotypes_a_panel_cannot_call(small_table, tmp_path, capsys):
+    """Without CD3e no T-cell rule can apply: the user is told, not given a table of 'other'."""
+    path = tmp_path / "no_cd3e.parquet"
+    small_table.drop(columns=[c for c in small_table.columns if c.startswith("CD3e_")]).to_parquet(path)
+    assert main(["gate", str(path), "--out", str(tmp_path / "gated.parquet")]) == 0
+    err = capsys.readouterr().err
+    assert "note: phenotype(s) regulatory T, CD4 T, CD8 T, B cell, macrophage left out of the suggested gates" in err
+    assert "the table has no CD3e column" in err

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -20,6 +22,21 @@ def test_regions_round_trip_in_the_project_folder(tmp_path):
 def test_duplicate_names_and_bad_fields_are_refused(tmp_path):
     with pytest.raises(RegionFileError, match="unique"):
         save_regions([Region.rectangle("a", 0, 0, 1, 1)] * 2, tmp_path)
-    (tmp_path / "r.json").write_text('{"regions": [{"name": "a", "kind": "circle", "vertices_rc": []}]}')
-    with pytest.raises(RegionFileError, match=r"r.json: regions\[0\].kind"):
+    square = [[0, 0], [0, 5], [5, 5], [5, 0]]
+    bad = [
+        {"name": "a", "kind": "circle", "vertices_rc": []},
+        {"name": "b", "kind": "polygon", "vertices_rc": [[0, 0], [0, "abc"], [5, 5]]},
+        {"name": "c", "kind": "polygon", "vertices_rc": [[0, 0], [0, float("nan")], [5, 5]]},
+        {"name": "d", "kind": "polygon", "vertices_rc": [[0, 0], [5, 5]]},
+        {"name": "e", "kind": "rectangle", "vertices_rc": square},
+        {"name": "e", "kind": "rectangle", "vertices_rc": square},
+    ]
+    (tmp_path / "r.json").write_text(json.dumps({"regions": bad}))
+    with pytest.raises(RegionFileError) as error:
         load_regions(tmp_path / "r.json")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'r.json'}: 5 problem(s) in the regions")
+    assert "regions[0].kind: expected one of ('rectangle', 'polygon'), got 'circle'" in message
+    for i in (1, 2, 3):  # text, NaN, two points: never a region nobody can see
+        assert f"regions[{i}].vertices_rc: expected at least 3 [row, col] pairs of finite numbers" in message
+    assert "region name(s) 'e' used twice" in message  # the Total would count its cells twice

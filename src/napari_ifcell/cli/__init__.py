@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # our errors name what tifffile only logs
     try:
-        from napari_ifcell.io.slide import SlideWarning
+        from napari_ifcell.notes import Note
 
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", SlideWarning)
+            warnings.simplefilter("always", Note)
             code = args.func(args)
         if code == 0:
             _show_notes(args.command, caught)
@@ -60,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _show_notes(command: str, caught) -> None:
-    """What was guessed while opening slides, once per note, after the command's output (on an
-    error only the error line is shown); other warnings as Python shows them."""
-    from napari_ifcell.io.slide import SlideWarning
+    """What was guessed or left out (a slide's pixel size, a phenotype rule), once per note,
+    after the command's output (on an error only the error line is shown); other warnings as
+    Python shows them."""
+    from napari_ifcell.notes import Note
 
     seen = set()
     for w in caught:
-        if issubclass(w.category, SlideWarning):
+        if issubclass(w.category, Note):
             if str(w.message) not in seen:
                 seen.add(str(w.message))
                 print(f"napari-ifcell {command}: note: {w.message}", file=sys.stderr)

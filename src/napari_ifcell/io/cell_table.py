@@ -50,7 +50,43 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
         raise CellTableError(
             f"{path}: missing column(s) {', '.join(missing)}; a cell table needs {', '.join(REQUIRED_COLUMNS)}"
         )
+    problems = table_problems(table)
+    if problems:
+        raise CellTableError(f"{path}: {len(problems)} problem(s) in the cell table:\n  - " + "\n  - ".join(problems))
     return table
+
+
+def table_problems(table: pd.DataFrame) -> list[str]:
+    """What makes a table unusable: ids that are not unique whole numbers, centroids that are
+    not finite numbers, text in a column of numbers (rows counted from 0, as pandas does)."""
+    problems = []
+    for column in table.columns:
+        values = table[column]
+        if values.dtype != object:
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")
+        junk = numbers.isna() & values.notna() & (values.astype(str).str.strip() != "")
+        if junk.any() and (column in REQUIRED_COLUMNS or junk.sum() < numbers.notna().sum()):
+            row = int(np.flatnonzero(junk)[0])
+            problems.append(
+                f"{column}: {int(junk.sum())} value(s) are not numbers, the first in row {row}: {str(values.iloc[row])[:40]!r}"
+            )
+    ids = pd.to_numeric(table["CellID"], errors="coerce")
+    if ids.isna().any() or (ids % 1 != 0).any():
+        if not any(p.startswith("CellID:") for p in problems):
+            problems.append("CellID: expected whole numbers for every cell")
+    else:
+        repeated = ids[ids.duplicated()]
+        if len(repeated):
+            unique = repeated.unique()
+            shown = ", ".join(str(int(i)) for i in unique[:5]) + (", ..." if len(unique) > 5 else "")
+            problems.append(f"CellID: {len(repeated)} repeated id(s) ({shown}); each cell needs its own id")
+    for column in ("X_centroid", "Y_centroid"):
+        coords = pd.to_numeric(table[column], errors="coerce")
+        if not np.isfinite(coords.to_numpy(float)).all() and not any(p.startswith(f"{column}:") for p in problems):
+            row = int(np.flatnonzero(~np.isfinite(coords.to_numpy(float)))[0])
+            problems.append(f"{column}: every cell needs a finite position; row {row} has {table[column].iloc[row]}")
+    return problems
 
 
 def marker_columns(table: pd.DataFrame, markers) -> list[str]:

@@ -85,15 +85,35 @@ def load_regions(path: str | Path) -> list[Region]:
         raise RegionFileError(f"{path}: not a readable JSON region file ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("regions"), list):
         raise RegionFileError(f"{path}: expected an object with a 'regions' list")
-    regions = []
+    regions, problems = [], []
     for i, item in enumerate(doc["regions"]):
-        where = f"{path}: regions[{i}]"
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise RegionFileError(f"{where}: expected an object with a string 'name'")
+        where = f"regions[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            problems.append(f"{where}: expected an object with a non-empty string 'name'")
+            continue
         if item.get("kind") not in KINDS:
-            raise RegionFileError(f"{where}.kind: expected one of {KINDS}, got {item.get('kind')!r}")
-        vertices = np.asarray(item.get("vertices_rc"), dtype=float)
-        if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3:
-            raise RegionFileError(f"{where}.vertices_rc: expected at least 3 [row, col] pairs")
+            problems.append(f"{where}.kind: expected one of {KINDS}, got {str(item.get('kind'))[:40]!r}")
+            continue
+        vertices = _vertices(item.get("vertices_rc"))
+        if vertices is None:
+            problems.append(f"{where}.vertices_rc: expected at least 3 [row, col] pairs of finite numbers")
+            continue
         regions.append(Region(item["name"], item["kind"], vertices))
+    names = [r.name for r in regions]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(f"region name(s) {', '.join(map(repr, repeated))} used twice; each region needs its own name")
+    if problems:
+        raise RegionFileError(f"{path}: {len(problems)} problem(s) in the regions:\n  - " + "\n  - ".join(problems))
     return regions
+
+
+def _vertices(value) -> np.ndarray | None:
+    """An (N >= 3, 2) array of finite floats, or None."""
+    try:
+        vertices = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3 or not np.isfinite(vertices).all():
+        return None
+    return vertices

@@ -26,12 +26,13 @@ from napari_ifcell.io.slide_metadata import (
     tiff_channel_names,
     tiff_pixel_size,
 )
+from napari_ifcell.notes import Note
 
 # Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
 _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
 
 
-class SlideWarning(UserWarning):
+class SlideWarning(Note):
     """Something about the file was guessed (channel names, pixel size)."""
 
 

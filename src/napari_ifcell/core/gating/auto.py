@@ -117,6 +117,7 @@ def suggested_gateset(table, *, markers=None, nuclear_markers=None, slide: str =
     """
     from napari_ifcell.core.gating.gateset import DEFAULT_HIERARCHY, GateSet
     from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
+    from napari_ifcell.notes import note
     from napari_ifcell.orion import NUCLEAR_MARKERS
 
     nuclear = NUCLEAR_MARKERS if nuclear_markers is None else set(nuclear_markers)
@@ -126,4 +127,11 @@ def suggested_gateset(table, *, markers=None, nuclear_markers=None, slide: str =
     gates = suggest_gates(table, markers, compartments=compartments, **kwargs)
     hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
     rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
+    dropped = [r for r in DEFAULT_PHENOTYPES if r not in rules]
+    if dropped:
+        absent = sorted({m for r in dropped for m in r.markers if m not in gates})
+        note(
+            f"phenotype(s) {', '.join(r.name for r in dropped)} left out of the suggested gates: "
+            f"the table has no {', '.join(absent)} column (<marker>_cell_mean); such cells are called 'other'"
+        )
     return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide), gates
