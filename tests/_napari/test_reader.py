@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tifffile
 
 from napari_ifcell._napari.layers import DEFAULT_VISIBLE
 from napari_ifcell._napari.reader import napari_get_reader
@@ -77,3 +78,45 @@ def test_ome_zarr_opens_through_the_reader(make_napari_viewer, tmp_path):
     assert [layer.name for layer in layers] == ["Hoechst", "CD8a"]
     assert layers[0].multiscale and tuple(layers[0].scale) == (0.5, 0.5)
     np.testing.assert_array_equal(np.asarray(layers[1].data[0][5:9, 7:11]), data[1, 5:9, 7:11])
+
+
+def _flat_slide(path, shape=(2, 1500, 1700)):
+    """One level, no pyramid, tiled: as many scanners' exports and hand-made TIFFs are."""
+    data = np.random.default_rng(3).integers(100, 4000, shape, dtype=np.uint16)
+    data[1, :, :850] = 20  # half of channel 1 is dark: a sample of one corner would miss it
+    metadata = {"axes": "CYX", "Channel": {"Name": ["Hoechst", "CD3e"]}, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    tifffile.imwrite(path, data, ome=True, tile=(256, 256), compression="zlib", metadata=metadata)
+    return data
+
+
+def test_contrast_of_a_large_level_comes_from_windows_across_it(tmp_path, monkeypatch):
+    from napari_ifcell._napari import layers
+    from napari_ifcell.core.display import contrast_limits
+    from napari_ifcell.io import open_slide
+
+    data = _flat_slide(tmp_path / "flat.ome.tif")
+    monkeypatch.setattr(layers, "THUMBNAIL_MAX_PX", 512)
+    with open_slide(tmp_path / "flat.ome.tif") as slide:
+        sample = layers.thumbnail_for_contrast(slide)
+    assert sample.shape == (2, 512, 512)  # 4 windows of 256², not the 1500 x 1700 level
+    for (lo, hi), (true_lo, true_hi) in zip(contrast_limits(sample), contrast_limits(data)):
+        assert abs(lo - true_lo) < 0.05 * true_hi and abs(hi - true_hi) < 0.05 * true_hi
+
+
+def test_a_large_slide_without_a_pyramid_is_refused_with_the_command_that_writes_one(
+    make_napari_viewer, tmp_path, monkeypatch
+):
+    from napari_ifcell._napari import layers
+    from napari_ifcell.cli import main
+
+    _flat_slide(tmp_path / "flat.ome.tif")
+    monkeypatch.setattr(layers, "MAX_SINGLE_LEVEL_PX", 1000 * 1000)  # napari would read all of it
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match=r"flat\.ome\.tif: a 1500 x 1700 px slide without lower-resolution levels"):
+        viewer.open(tmp_path / "flat.ome.tif", plugin="napari-ifcell")
+    assert len(viewer.layers) == 0
+    assert main(["pyramid", str(tmp_path / "flat.ome.tif"), str(tmp_path / "pyramid.ome.tif"), "--tile", "256"]) == 0
+    layers_opened = viewer.open(tmp_path / "pyramid.ome.tif", plugin="napari-ifcell")
+    assert [layer.name for layer in layers_opened] == ["Hoechst", "CD3e"]
+    assert layers_opened[0].multiscale and len(layers_opened[0].data) == 4  # 1700 -> 850 -> 425 -> 213 px
+    assert tuple(layers_opened[0].scale) == (0.5, 0.5)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from napari_ifcell.core.display import contrast_limits
+from napari_ifcell.io.errors import SlideError
 from napari_ifcell.io.slide import Slide
 from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
 
 # Thumbnail size used to estimate contrast: the first level no larger than this.
 THUMBNAIL_MAX_PX = 2048
+# napari reads a single-level image whole: larger pyramid-less slides are refused (16,384² px)
+MAX_SINGLE_LEVEL_PX = 2**28
 DEFAULT_VISIBLE = ("Hoechst", "Pan-CK", "CD3e", "CD20")
 ORION_COLORMAPS = {
     "Hoechst": "blue",
@@ -36,9 +39,37 @@ CYCLE = ("green", "magenta", "cyan", "yellow", "red", "blue")
 PLUGIN_KEY = "napari_ifcell"
 
 
-def _pyramid(levels: list) -> tuple:
-    """(data, multiscale) for napari, which mis-reads a one-level list as 1-D data."""
-    return (levels, True) if len(levels) > 1 else (levels[0], False)
+def _pyramid(slide: Slide, levels: list) -> tuple:
+    """(data, multiscale) for napari, which mis-reads a one-level list as 1-D data.
+
+    napari draws a single-level image by reading all of it: a large slide without
+    lower-resolution levels is refused with the command that writes them."""
+    if len(levels) > 1:
+        return levels, True
+    h, w = slide.shape
+    if h * w > MAX_SINGLE_LEVEL_PX:
+        size_gb = h * w * slide.n_channels * slide.dtype.itemsize / 1e9
+        raise SlideError(
+            slide.path,
+            f"a {h} x {w} px slide without lower-resolution levels cannot be shown: napari would read all "
+            f"{size_gb:.1f} GB of it to draw it. Write a pyramid first: "
+            f"napari-ifcell pyramid {slide.path} {slide.path.parent / 'pyramid.ome.tif'}",
+        )
+    return levels[0], False
+
+
+def thumbnail_for_contrast(slide: Slide) -> np.ndarray:
+    """``(C, Y, X)`` pixels to set contrast from: the first level no larger than
+    THUMBNAIL_MAX_PX, or a grid of windows across a larger one (bounded memory)."""
+    level = thumbnail_level(slide)
+    h, w = slide.level_shapes[level]
+    if max(h, w) <= THUMBNAIL_MAX_PX:
+        return slide.read_region(0, 0, h, w, level=level)
+    side, n = 256, THUMBNAIL_MAX_PX // 256  # n x n windows of side x side px
+    ys = np.linspace(0, max(h - side, 0), n).astype(int)
+    xs = np.linspace(0, max(w - side, 0), n).astype(int)
+    rows = [np.concatenate([slide.read_region(y, x, side, side, level=level) for x in xs], axis=2) for y in ys]
+    return np.concatenate(rows, axis=1)
 
 
 def thumbnail_level(slide: Slide) -> int:
@@ -56,11 +87,9 @@ def world_scale(slide) -> tuple[float, float]:
 
 def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -> tuple:
     """One LayerDataTuple that napari splits into one additive image layer per channel."""
-    level = thumbnail_level(slide)
-    h, w = slide.level_shapes[level]
-    limits = contrast_limits(slide.read_region(0, 0, h, w, level=level))
+    limits = contrast_limits(thumbnail_for_contrast(slide))
     names = list(slide.channel_names)
-    data, multiscale = _pyramid(slide.dask_levels())
+    data, multiscale = _pyramid(slide, slide.dask_levels())
     shown = [n in visible for n in names]
     if not any(shown):
         shown[0] = True
@@ -80,7 +109,7 @@ def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -
 
 
 def he_layer_data(slide: Slide, *, scale=None, translate=(0.0, 0.0)) -> tuple:
-    data, multiscale = _pyramid(slide.dask_levels())
+    data, multiscale = _pyramid(slide, slide.dask_levels())
     kwargs = {
         "name": f"H&E {slide.path.name}",
         "rgb": True,
@@ -94,7 +123,7 @@ def he_layer_data(slide: Slide, *, scale=None, translate=(0.0, 0.0)) -> tuple:
 
 
 def labels_layer_data(slide: Slide, *, name: str, visible: bool = False) -> tuple:
-    data, multiscale = _pyramid([d[0] for d in slide.dask_levels()])
+    data, multiscale = _pyramid(slide, [d[0] for d in slide.dask_levels()])
     kwargs = {
         "name": name,
         "multiscale": multiscale,

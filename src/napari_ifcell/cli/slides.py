@@ -1,4 +1,4 @@
-"""CLI commands about slides: info, synth, demo."""
+"""CLI commands about slides: info, pyramid, synth, demo."""
 
 from __future__ import annotations
 
@@ -76,6 +76,24 @@ def _demo(args) -> int:
     return 0
 
 
+def _pyramid(args) -> int:
+    from napari_ifcell.cli.options import open_slides_from_args
+    from napari_ifcell.cli.progress import progress
+    from napari_ifcell.io.pyramid_writer import write_slide_pyramid
+
+    out = Path(args.out)
+    if not out.name.lower().endswith((".ome.tif", ".ome.tiff")):
+        raise ValueError(f"{out}: the pyramid is written as an OME-TIFF; give a name ending in .ome.tif")
+    if out.exists() and out.resolve() == Path(args.path).resolve():
+        raise ValueError(f"{out}: the copy must not replace the slide it is read from")
+    slide, _ = open_slides_from_args(args, args.path)
+    with slide:
+        write_slide_pyramid(slide, out, tile=args.tile, progress=progress)
+    print(file=sys.stderr)
+    print(f"wrote {out}")
+    return 0
+
+
 def add_commands(sub) -> None:
     from napari_ifcell.cli.options import add_slide_options
 
@@ -84,6 +102,15 @@ def add_commands(sub) -> None:
     add_slide_options(p, he=None)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_info)
+
+    p = sub.add_parser(
+        "pyramid", help="copy a slide into a tiled, pyramidal OME-TIFF (for slides napari cannot show as they are)"
+    )
+    p.add_argument("path")
+    p.add_argument("out", help="the copy (.ome.tif)")
+    p.add_argument("--tile", type=int, default=512, help="tile size in px (default 512)")
+    add_slide_options(p, he=None)
+    p.set_defaults(func=_pyramid)
 
     p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
     p.add_argument("out_dir")

@@ -34,27 +34,40 @@ def ome_image_metadata(ome_xml: str, image_index: int = 0) -> dict:
     -------
     dict
         ``channel_names`` (list of str or None per channel; an empty list when the XML
-        has no ``Channel`` elements), ``size_c`` (int or None) and ``pixel_size_um``
-        ((y, x) in µm, or None when absent).
+        has no ``Channel`` elements), ``size_c`` (int or None), ``pixel_size_um``
+        ((y, x) in µm, or None when absent or unusable) and ``problems`` (what was not
+        usable and why: the caller notes them).
     """
-    root = ET.fromstring(ome_xml)
+    empty: dict = {"channel_names": [], "size_c": None, "pixel_size_um": None, "problems": []}
+    try:
+        root = ET.fromstring(ome_xml)
+    except ET.ParseError as exc:
+        return {
+            **empty,
+            "problems": [f"the OME-XML is malformed ({exc}); its channel names and pixel size are not used"],
+        }
     images = [el for el in root if _local(el.tag) == "Image"]
     if not images:
-        return {"channel_names": [], "size_c": None, "pixel_size_um": None}
+        return empty
     image = images[min(image_index, len(images) - 1)]
     pixels = next((el for el in image if _local(el.tag) == "Pixels"), None)
     if pixels is None:
-        return {"channel_names": [], "size_c": None, "pixel_size_um": None}
+        return empty
     names = [ch.get("Name") for ch in pixels if _local(ch.tag) == "Channel"]
+    problems: list[str] = []
     size_c = pixels.get("SizeC")
+    if size_c is not None and not size_c.strip().isdigit():
+        problems.append(f"OME-XML Pixels SizeC={size_c[:20]!r} is not a whole number; not used")
+        size_c = None
     return {
         "channel_names": names,
         "size_c": int(size_c) if size_c else None,
-        "pixel_size_um": _ome_pixel_size(pixels.attrib),
+        "pixel_size_um": _ome_pixel_size(pixels.attrib, problems),
+        "problems": problems,
     }
 
 
-def _ome_pixel_size(attrib: dict) -> tuple[float, float] | None:
+def _ome_pixel_size(attrib: dict, problems: list[str]) -> tuple[float, float] | None:
     sizes = []
     for axis in ("Y", "X"):
         value = attrib.get(f"PhysicalSize{axis}")
@@ -62,9 +75,17 @@ def _ome_pixel_size(attrib: dict) -> tuple[float, float] | None:
             return None
         unit = attrib.get(f"PhysicalSize{axis}Unit", "µm")
         factor = _UNIT_TO_UM.get(unit)
-        if factor is None or float(value) <= 0:
+        if factor is None:
+            problems.append(f"OME-XML PhysicalSize{axis}Unit={unit[:20]!r} is not a length unit; pixel size not used")
             return None
-        sizes.append(float(value) * factor)
+        try:
+            size = float(value)
+        except ValueError:
+            size = float("nan")
+        if not 0 < size < float("inf"):
+            problems.append(f"OME-XML PhysicalSize{axis}={value[:20]!r} is not a positive number; pixel size not used")
+            return None
+        sizes.append(size * factor)
     return sizes[0], sizes[1]
 
 

@@ -125,3 +125,34 @@ def write_pyramidal_ome_tiff(
         del src
     os.replace(tmp_path, path)  # a reader never sees a half-written slide
     return path
+
+
+def write_slide_pyramid(
+    slide, path: str | Path, *, tile: int = 512, progress: Callable[[str, int, int], None] | None = None
+) -> Path:
+    """Copy an open ``Slide`` (any layout it reads) into a tiled, pyramidal OME-TIFF with its
+    channel names and pixel size: level 0 is read block by block into a temporary
+    memory-mapped file, so memory stays bounded whatever the slide's size."""
+    path = Path(path)
+    h, w = slide.shape
+    block = 2048
+    blocks = [(y, x) for y in range(0, h, block) for x in range(0, w, block)]
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as tmp:
+        shape = (h, w, 3) if slide.is_rgb else (slide.n_channels, h, w)  # read_region's layouts
+        level0 = np.memmap(Path(tmp) / "level0.dat", dtype=slide.read_dtype, mode="w+", shape=shape)
+        for i, (y, x) in enumerate(blocks):
+            bh, bw = min(block, h - y), min(block, w - x)
+            where = (slice(y, y + bh), slice(x, x + bw))
+            level0[where if slide.is_rgb else (slice(None), *where)] = slide.read_region(y, x, bh, bw, level=0)
+            if progress:
+                progress(f"read {slide.path.name}", i + 1, len(blocks))
+        level0.flush()
+        return write_pyramidal_ome_tiff(
+            path,
+            level0,
+            axes="YXS" if slide.is_rgb else "CYX",
+            channel_names=None if slide.is_rgb else slide.channel_names,
+            pixel_size_um=slide.pixel_size_um,
+            tile=tile,
+            progress=progress,
+        )

@@ -32,6 +32,9 @@ from napari_ifcell.notes import Note
 _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
 
 
+MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
+
+
 class SlideWarning(Note):
     """Something about the file was guessed (channel names, pixel size)."""
 
@@ -74,7 +77,14 @@ class Slide:
     # --- shape and resolution ------------------------------------------------------
     @property
     def dtype(self) -> np.dtype:
+        """The file's pixel type (what napari shows)."""
         return self.levels[0].dtype
+
+    @property
+    def read_dtype(self) -> np.dtype:
+        """What ``read_region`` returns: an RGB slide of 16-bit (or wider) integers is read as
+        8-bit, the range every H&E model and segmenter here expects."""
+        return np.dtype(np.uint8) if _rgb_scale(self) else self.dtype
 
     @property
     def n_channels(self) -> int:
@@ -161,11 +171,16 @@ class Slide:
             raise ValueError(f"region size must be non-negative, got h={h}, w={w}")
         if level is not None and um_per_px is not None:
             raise ValueError("give either level or um_per_px, not both")
+        scale = _rgb_scale(self)
+        if scale:
+            fill = round(fill * scale)
         if um_per_px is None:
-            return self._read_level(level or 0, y, x, h, w, channels, fill)
-        from napari_ifcell.io.resample import read_resampled
+            out = self._read_level(level or 0, y, x, h, w, channels, fill)
+        else:
+            from napari_ifcell.io.resample import read_resampled
 
-        return read_resampled(self, y, x, h, w, um_per_px=um_per_px, channels=channels, fill=fill)
+            out = read_resampled(self, y, x, h, w, um_per_px=um_per_px, channels=channels, fill=fill)
+        return np.rint(out / scale).astype(np.uint8) if scale else out
 
     def _read_level(self, level, y, x, h, w, channels, fill) -> np.ndarray:
         if not 0 <= level < len(self.levels):
@@ -268,6 +283,14 @@ class Slide:
         self.close()
 
 
+def _rgb_scale(slide: Slide) -> float:
+    """Divisor from an RGB slide's integer range to 0..255 (257 for 16-bit); 0 when 8-bit."""
+    dtype = slide.levels[0].dtype
+    if not slide.is_rgb or dtype == np.uint8 or dtype.kind not in "ui":
+        return 0.0
+    return np.iinfo(dtype).max / 255
+
+
 def _yx_shape(shape: tuple[int, ...], layout: str) -> tuple[int, int]:
     if layout in ("YXS",):
         return int(shape[0]), int(shape[1])
@@ -362,25 +385,41 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         raise SlideMetadataError(path, f"{n_samples} samples per pixel; expected RGB (3) or RGBA (4)")
     if is_rgb and layout == "CYX":
         layout = "SYX"  # three uint8 pages: planar RGB
-    _check_not_truncated(path, level_series)
+    _check_pages(path, level_series)
     levels = open_level_arrays(path, tif, series_index, level_series)
 
     n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
     names = tiff_channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
     pixel_size, source = tiff_pixel_size(tif, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
+    if _rgb_scale(slide):
+        notes.append(f"RGB of {slide.dtype} read as 8-bit (values divided by {_rgb_scale(slide):g})")
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
 
 
-def _check_not_truncated(path, level_series) -> None:
-    """Every tile of every level must lie inside the file (reads offsets, not pixels)."""
+def _check_pages(path, level_series) -> None:
+    """Every plane the metadata declares is in the file, every tile lies inside the file and
+    fits in memory (reads offsets and tags, not pixels)."""
     file_size = path.stat().st_size
     for level, series in enumerate(level_series):
+        missing = sum(page is None for page in series.pages)
+        if missing:
+            raise SlideReadError(
+                path,
+                f"the metadata declares {len(series.pages)} planes at level {level} but {missing} are not in "
+                "the file (cut short, or OME-XML SizeC/SizeZ/SizeT larger than the image); they would read as zeros",
+            )
         for page in series.pages:
-            if page is None:
-                continue
+            chunk_bytes = int(np.prod(page.chunks, dtype=np.int64)) * page.dtype.itemsize
+            if chunk_bytes > MAX_CHUNK_BYTES:
+                raise SlideReadError(
+                    path,
+                    f"level {level} is stored in {'x'.join(map(str, page.chunks))} px pieces of "
+                    f"{chunk_bytes / 2**30:.1f} GiB each; napari-ifcell reads pieces of at most "
+                    f"{MAX_CHUNK_BYTES // 2**20} MiB: write a tiled copy (e.g. vips tiffsave IN OUT --tile --pyramid)",
+                )
             ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
             if ends and max(ends) > file_size:
                 raise SlideReadError(

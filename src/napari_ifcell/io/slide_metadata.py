@@ -22,13 +22,18 @@ def tiff_channel_names(path, tif, series_index, n_channels, is_rgb, override, no
         return RGB_NAMES
     names: list = []
     if tif.is_ome and tif.ome_metadata:
-        names = ome_image_metadata(tif.ome_metadata, series_index)["channel_names"]
+        ome = ome_image_metadata(tif.ome_metadata, series_index)
+        notes.extend(p for p in ome["problems"] if p not in notes)
+        names = ome["channel_names"]
         if names and len(names) != n_channels:
             raise SlideMetadataError(
                 path,
                 f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
                 "pass channel_names to say which is which",
             )
+    elif "<OME" in (tif.pages.first.description or "")[:2048]:
+        problems = ome_image_metadata(tif.pages.first.description)["problems"]
+        notes.extend(problems or ["the OME-XML is not valid OME; its channel names and pixel size are not used"])
     if not names or any(not n for n in names):
         return sidecar_or_numbered_names(path, n_channels, notes)
     return tuple(names)
@@ -55,7 +60,9 @@ def tiff_pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
         return given_pixel_size(override), "given"
     size, source = None, None
     if tif.is_ome and tif.ome_metadata:
-        size, source = ome_image_metadata(tif.ome_metadata)["pixel_size_um"], "ome"
+        ome = ome_image_metadata(tif.ome_metadata)
+        notes.extend(p for p in ome["problems"] if p not in notes)
+        size, source = ome["pixel_size_um"], "ome"
     page = tif.pages.first
     if size is None and page.is_svs:
         size, source = svs_pixel_size(page.description), "svs"
