@@ -151,6 +151,32 @@ def test_bad_files_name_the_file_and_field(tmp_path):
         read_detections(tmp_path / "missing.json", SAME)
 
 
+@pytest.mark.parametrize(
+    "contour",
+    [[[95, 35], [105, float("nan")], [105, 45]], [[95, 35], [105, "abc"], [105, 45]], [[95, 35], [105, 35]], [1, 2, 3]],
+    ids=["NaN", "text", "two points", "flat list"],
+)
+def test_a_contour_that_is_no_polygon_is_refused_with_its_cell(contour, tmp_path):
+    doc = hovernet_doc()
+    doc["nuc"]["7"]["contour"] = contour
+    path = tmp_path / "hovernet.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(
+        DetectionFileError, match=r"hovernet.json: nuc\['7'\].contour: expected a polygon: at least 3 \[x, y\] points"
+    ):
+        read_detections(path, SAME)
+    geojson = {  # the same in QuPath's GeoJSON
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [contour]}, "properties": {}}],
+    }
+    path = tmp_path / "cells.geojson"
+    path.write_text(json.dumps(geojson))
+    with pytest.raises(
+        DetectionFileError, match=r"cells.geojson: features\[0\].geometry.coordinates\[0\]: expected a polygon"
+    ):
+        read_detections(path, SAME)
+
+
 def test_type_map_presets_and_custom():
     assert [PRESETS["lizard"].class_of(i) for i in range(7)] == [
         "other",

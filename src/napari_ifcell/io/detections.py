@@ -372,9 +372,9 @@ def _points(value, where: str) -> np.ndarray | None:
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise DetectionFileError(f"{where}: expected a list of [x, y] points") from None
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise DetectionFileError(f"{where}: expected a list of [x, y] points")
+        raise DetectionFileError(f"{where}: expected a polygon: at least 3 [x, y] points of finite numbers") from None
+    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 3 or not np.isfinite(arr).all():
+        raise DetectionFileError(f"{where}: expected a polygon: at least 3 [x, y] points of finite numbers")
     return arr
 
 
