@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
+from napari_ifcell._napari import layers
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.view import camera_of
 from napari_ifcell.orion import ORION_CHANNELS
@@ -64,11 +66,21 @@ def test_estimate_offset_in_view_recovers_the_true_offset(loader):
     assert "correlation" in widget.status.value
 
 
-def test_a_wrong_file_is_reported_in_the_widget(make_napari_viewer, small_pair):
+def test_a_wrong_file_is_reported_in_the_widget(make_napari_viewer, small_pair, tmp_path, monkeypatch):
     viewer = make_napari_viewer()
     widget = LoaderWidget(viewer)
     widget.open_pair(small_pair.if_path, small_pair.if_path)  # IF given as the H&E
     assert "not RGB" in widget.status.value and "synthetic_if.ome.tif" in widget.status.value
+    assert len(viewer.layers) == 0 and widget.pair is None
+
+    # a slide napari cannot draw as it is: the message names the command that makes it drawable
+    monkeypatch.setattr(layers, "MAX_SINGLE_LEVEL_PX", 100 * 100)
+    widget.open_if_alone(small_pair.labels_path.parent / "synthetic_if_flat.tif", sync=True)
+    assert "no such file" in widget.status.value
+    flat = tmp_path / "flat.tif"
+    tifffile.imwrite(flat, np.zeros((300, 400), np.uint16))
+    widget.open_if_alone(flat, sync=True)
+    assert "without lower-resolution levels" in widget.status.value and "napari-ifcell pyramid" in widget.status.value
     assert len(viewer.layers) == 0 and widget.pair is None
 
 

@@ -113,8 +113,12 @@ class LoaderWidget(Container):
         """Keep the dock narrow so the canvas keeps the room."""
         self.max_width = 420
         self.channels.native.setMaximumHeight(220)
+        from qtpy.QtWidgets import QSizePolicy
+
         for label in (self.info, self.status):
             label.native.setWordWrap(True)
+            # a long message (an error naming a path) takes the room below instead of being clipped
+            label.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
 
     # --- opening ---------------------------------------------------------------------
     def _open_clicked(self) -> None:
