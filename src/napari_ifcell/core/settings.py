@@ -5,6 +5,7 @@ settings read from a file are checked against the same type hints."""
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import types
 import typing
 from typing import Any
@@ -35,8 +36,7 @@ def type_problems(cls: type, values: dict[str, Any]) -> list[str]:
     for name, value in values.items():
         hint = hints.get(name)
         if hint is not None and not _fits(value, hint):
-            shown = repr(value) if len(repr(value)) <= 60 else f"a {type(value).__name__}"  # never a huge dump
-            out.append(f"{name}: expected {_describe(hint)}, got {shown}")
+            out.append(f"{name}: expected {_describe(hint)}, got {reprlib.repr(value)}")  # shortened, never a dump
     return out
 
 

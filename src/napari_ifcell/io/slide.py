@@ -286,7 +286,7 @@ class Slide:
 def _rgb_scale(slide: Slide) -> float:
     """Divisor from an RGB slide's integer range to 0..255 (257 for 16-bit); 0 when 8-bit."""
     dtype = slide.levels[0].dtype
-    if not slide.is_rgb or dtype == np.uint8 or dtype.kind not in "ui":
+    if not slide.is_rgb or dtype == np.uint8 or dtype.kind != "u":
         return 0.0
     return np.iinfo(dtype).max / 255
 
