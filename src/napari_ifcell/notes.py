@@ -11,5 +11,5 @@ class Note(UserWarning):
     """Something was guessed or left out; the message says what and why."""
 
 
-def note(message: str, category: type[Note] = Note) -> None:
-    warnings.warn(message, category, stacklevel=3)
+def note(message: str) -> None:
+    warnings.warn(message, Note, stacklevel=3)

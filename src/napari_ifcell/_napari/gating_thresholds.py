@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from qtpy.QtCore import Qt, Signal
+from qtpy.QtCore import QSignalBlocker, Qt, Signal
 from qtpy.QtGui import QDoubleValidator
 from qtpy.QtWidgets import QGridLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
 
@@ -62,15 +62,12 @@ class ThresholdControls(QWidget):
     def show_gate(self, gate, edges: np.ndarray) -> None:
         """The slider over the histogram's range at the gate's thresholds, and the raw values."""
         self.gate, self.edges = gate, edges
-        self.slider.blockSignals(True)
-        try:
+        with QSignalBlocker(self.slider):
             self.slider.setRange(float(edges[0]), float(edges[-1]))
             self.slider.setSingleStep((edges[-1] - edges[0]) / SLIDER_STEPS)
             self.slider.setValue(
                 tuple(float(np.clip(v, edges[0], edges[-1])) for v in self.to_display(gate.thresholds))
             )
-        finally:
-            self.slider.blockSignals(False)
         self.follow(gate)
 
     def follow(self, gate) -> None:

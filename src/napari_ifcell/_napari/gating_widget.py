@@ -12,10 +12,10 @@ import numpy as np
 from qtpy.QtCore import QSignalBlocker, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_ifcell._napari.gating_plot import STATE_COLOURS, STATE_LABELS, HistogramPlot
+from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
-from napari_ifcell._napari.palette import class_colour, legend_html
+from napari_ifcell._napari.palette import STATE_COLOURS, class_colour, legend_html
 from napari_ifcell._napari.sources import given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
@@ -266,8 +266,7 @@ class GatingWidget(QWidget):
 
     def _on_saved(self, gated, path: Path) -> None:
         self._saving = False
-        self.saved_label = f"Gated table saved: {path.name} ({len(gated)} cells)"
-        self.save_status.setText(self.saved_label)
+        self.save_status.setText(f"Gated table saved: {path.name} ({len(gated)} cells)")
         self.state.announce(GATED)
         if self._save_again:
             self.save_gated()

@@ -8,6 +8,7 @@ from pathlib import Path
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
 from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, set_overlay_mode
+from napari_ifcell._napari.sources import given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
@@ -111,10 +112,10 @@ class LoaderWidget(Container):
 
     def _compact(self) -> None:
         """Keep the dock narrow so the canvas keeps the room."""
-        self.max_width = 420
-        self.channels.native.setMaximumHeight(220)
         from qtpy.QtWidgets import QSizePolicy
 
+        self.max_width = 420
+        self.channels.native.setMaximumHeight(220)
         for label in (self.info, self.status):
             label.native.setWordWrap(True)
             # a long message (an error naming a path) takes the room below instead of being clipped
@@ -122,7 +123,7 @@ class LoaderWidget(Container):
 
     # --- opening ---------------------------------------------------------------------
     def _open_clicked(self) -> None:
-        if_given, he_given = (str(f.value) not in ("", ".") for f in (self.if_file, self.he_file))
+        if_given, he_given = (given_path(f) is not None for f in (self.if_file, self.he_file))
         if he_given and not if_given:
             self.open_he_alone(self.he_file.value)
         elif if_given and not he_given:

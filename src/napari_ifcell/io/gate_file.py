@@ -94,11 +94,10 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
         raw_rules = []
     rules = []
     for i, raw in enumerate(raw_rules):
-        rule = settings_from_mapping(PhenotypeRule, raw, f"phenotypes[{i}]", problems) if raw else None
-        if rule is not None:
-            rules.append(rule)
-        elif not raw:
+        if not raw:  # an empty entry would otherwise build a rule without a name
             problems.append(f"phenotypes[{i}]: expected a rule with a name")
+        elif (rule := settings_from_mapping(PhenotypeRule, raw, f"phenotypes[{i}]", problems)) is not None:
+            rules.append(rule)
     hierarchy = (doc.get("hierarchy") or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
     if not isinstance(hierarchy, dict) or not all(isinstance(v, str) for v in hierarchy.values()):
         problems.append("hierarchy: expected a mapping of child marker -> parent marker")

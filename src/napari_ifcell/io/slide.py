@@ -22,6 +22,7 @@ from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
     checked_names,
     given_pixel_size,
+    ome_of,
     sidecar_or_numbered_names,
     tiff_channel_names,
     tiff_pixel_size,
@@ -389,8 +390,9 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     levels = open_level_arrays(path, tif, series_index, level_series)
 
     n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
-    names = tiff_channel_names(path, tif, series_index, n_channels, is_rgb, names_override, notes)
-    pixel_size, source = tiff_pixel_size(tif, pixel_size_override, notes)
+    ome = ome_of(tif, series_index, notes)
+    names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes)
+    pixel_size, source = tiff_pixel_size(tif, ome, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
     if _rgb_scale(slide):
         notes.append(f"RGB of {slide.dtype} read as 8-bit (values divided by {_rgb_scale(slide):g})")

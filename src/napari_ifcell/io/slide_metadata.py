@@ -15,25 +15,33 @@ def checked_names(path, names, n_channels) -> tuple[str, ...]:
     return names
 
 
-def tiff_channel_names(path, tif, series_index, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
+def ome_of(tif, series_index: int, notes: list[str]) -> dict | None:
+    """The OME-XML's channel names and pixel size for the series (parsed once per open), what
+    was not usable in it noted; None when the file has no OME-XML."""
+    if tif.is_ome and tif.ome_metadata:
+        ome = ome_image_metadata(tif.ome_metadata, series_index)
+    elif "<OME" in (tif.pages.first.description or "")[:2048]:  # OME-XML that tifffile refused
+        problems = ome_image_metadata(tif.pages.first.description)["problems"]
+        problems = problems or ["the OME-XML is not valid OME; its channel names and pixel size are not used"]
+        ome = {"channel_names": [], "size_c": None, "pixel_size_um": None, "problems": problems}
+    else:
+        return None
+    notes.extend(ome["problems"])
+    return ome
+
+
+def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
     if override is not None:
         return checked_names(path, override, n_channels)
     if is_rgb:
         return RGB_NAMES
-    names: list = []
-    if tif.is_ome and tif.ome_metadata:
-        ome = ome_image_metadata(tif.ome_metadata, series_index)
-        notes.extend(p for p in ome["problems"] if p not in notes)
-        names = ome["channel_names"]
-        if names and len(names) != n_channels:
-            raise SlideMetadataError(
-                path,
-                f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
-                "pass channel_names to say which is which",
-            )
-    elif "<OME" in (tif.pages.first.description or "")[:2048]:
-        problems = ome_image_metadata(tif.pages.first.description)["problems"]
-        notes.extend(problems or ["the OME-XML is not valid OME; its channel names and pixel size are not used"])
+    names = ome["channel_names"] if ome is not None else []
+    if names and len(names) != n_channels:
+        raise SlideMetadataError(
+            path,
+            f"the OME-XML lists {len(names)} channels but the image has {n_channels}; "
+            "pass channel_names to say which is which",
+        )
     if not names or any(not n for n in names):
         return sidecar_or_numbered_names(path, n_channels, notes)
     return tuple(names)
@@ -54,14 +62,12 @@ def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[
     return tuple(f"ch{i}" for i in range(n_channels))
 
 
-def tiff_pixel_size(tif, override, notes) -> tuple[float | None, str | None]:
+def tiff_pixel_size(tif, ome, override, notes) -> tuple[float | None, str | None]:
     """(µm per level-0 pixel, where it came from)."""
     if override is not None:
         return given_pixel_size(override), "given"
     size, source = None, None
-    if tif.is_ome and tif.ome_metadata:
-        ome = ome_image_metadata(tif.ome_metadata)
-        notes.extend(p for p in ome["problems"] if p not in notes)
+    if ome is not None:
         size, source = ome["pixel_size_um"], "ome"
     page = tif.pages.first
     if size is None and page.is_svs:

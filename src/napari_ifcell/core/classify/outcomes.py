@@ -8,9 +8,6 @@ import pandas as pd
 from napari_ifcell.core.classes import CLASS_GROUPS, CLASS_OF_PHENOTYPE
 
 OUTCOMES = ("TP", "FP", "FN", "TN", "no truth")
-# After Pochet et al.'s figure 4 (positive predictions red, negative green, the marker of
-# interest yellow): a confirmed positive is red, a positive without the marker orange, the
-# marker missed yellow, a confirmed negative green.
 
 
 def outcomes(truth_positive: np.ndarray, probability: np.ndarray, *, threshold: float = 0.5) -> np.ndarray:

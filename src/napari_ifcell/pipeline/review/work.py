@@ -15,9 +15,7 @@ from napari_ifcell.pipeline.review.session import ReviewSession
 
 def _check_cells_match(table, store, table_path) -> None:
     """A review's cells are the store's: a table made from other nuclei is refused, not reviewed
-    against the wrong outlines."""
-    if "CellID" not in table.columns:
-        raise ValueError(f"{table_path}: no CellID column; expected a cell table made from this slide's nuclei")
+    against the wrong outlines (``read_cell_table`` has checked the CellID column)."""
     missing = ~table["CellID"].isin(store.index["CellID"])
     if missing.any():
         raise ValueError(
