@@ -118,8 +118,8 @@ class LoaderWidget(Container):
         self.channels.native.setMaximumHeight(220)
         for label in (self.info, self.status):
             label.native.setWordWrap(True)
-            # a long message (an error naming a path) takes the room below instead of being clipped
-            label.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.MinimumExpanding)
+            # a long message (an error naming a path) gets the lines it needs instead of being clipped
+            label.native.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
 
     # --- opening ---------------------------------------------------------------------
     def _open_clicked(self) -> None:
