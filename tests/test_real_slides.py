@@ -17,6 +17,8 @@ from .ngff_writer import write_ngff
 from .test_cli import run_cli
 
 Y0, X0, SIZE = 200, 300, 512  # a tissue region of the synthetic pair
+# Its true nuclei: 91 with their centroid inside, 100 touching it (cut ones at the edges count).
+FOUND = range(85, 111)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +55,7 @@ def test_plain_tiff_without_pixel_size_gets_one_line_then_segments_with_the_opti
     one_line_error(done, "nuclei.tif", "pixel size unknown", "--pixel-size")
     done = run_cli("segment", path, "--pixel-size", "0.325")
     assert done.returncode == 0, done.stderr
-    assert "with hoechst" in done.stdout and cells_of(tmp_path / "nuclei.ifcell") > 100
+    assert "with hoechst" in done.stdout and cells_of(tmp_path / "nuclei.ifcell") in FOUND
 
 
 def test_resolution_without_unit_is_unknown_not_one_micron(crops, tmp_path):
@@ -76,7 +78,7 @@ def test_imagej_hyperstack_with_micron_calibration(crops, tmp_path):
     assert info["channels"] == ["DAPI", "CD3e"]
     done = run_cli("segment", path, "--channel-names", "DAPI,CD3e")  # DAPI: a nuclear stain by its name
     assert done.returncode == 0, done.stderr
-    assert cells_of(tmp_path / "stack.ifcell") > 100
+    assert cells_of(tmp_path / "stack.ifcell") in FOUND
 
 
 def test_placeholder_he_pixel_size_goes_on_the_if_grid(small_pair, crops, tmp_path):
@@ -96,7 +98,7 @@ def test_placeholder_he_pixel_size_goes_on_the_if_grid(small_pair, crops, tmp_pa
         "segment", small_pair.if_path, "--he", he_path, "--backend", "he", "--store", tmp_path / "s", *region
     )
     assert done.returncode == 0, done.stderr
-    assert cells_of(tmp_path / "s") > 100
+    assert cells_of(tmp_path / "s") in FOUND
     # a genuinely different section is still refused, with both sizes named
     tifffile.imwrite(
         tmp_path / "other.ome.tif", rgb[::2, ::2].copy(), photometric="rgb", metadata={"PhysicalSizeX": 1.0}
@@ -111,7 +113,7 @@ def test_an_he_slide_alone_segments_with_the_he_backend_by_default(crops, tmp_pa
     tifffile.imwrite(path, crops[2], photometric="rgb", metadata={"PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
     done = run_cli("segment", path)
     assert done.returncode == 0, done.stderr
-    assert "with he" in done.stdout and cells_of(tmp_path / "he_only.ifcell") > 100
+    assert "with he" in done.stdout and cells_of(tmp_path / "he_only.ifcell") in FOUND
     one_line_error(run_cli("segment", path, "--backend", "hoechst", "--store", tmp_path / "x"), "RGB", "--backend he")
 
 
@@ -141,7 +143,7 @@ def test_markers_csv_names_the_channels_and_the_nuclear_stain_is_found_by_alias(
     assert info["channels"] == ["CD3e", "DNA_1"]
     done = run_cli("segment", path)
     assert done.returncode == 0, done.stderr
-    assert cells_of(folder / "sample.ifcell") > 100
+    assert cells_of(folder / "sample.ifcell") in FOUND
     one_line_error(run_cli("segment", path, "--nuclear-channel", "CD8", "--store", tmp_path / "y"), "'CD8'")
 
 
@@ -164,7 +166,7 @@ def test_dotted_names_keep_separate_stores_and_a_store_refuses_another_slide(cro
         done = run_cli("segment", tmp_path / name)
         assert done.returncode == 0, done.stderr
     v1, v2 = cells_of(tmp_path / "a.v1.ifcell"), cells_of(tmp_path / "a.v2.ifcell")
-    assert v1 > 100 and v2 > 100
+    assert v1 in FOUND and v2 in FOUND
     done = run_cli("segment", tmp_path / "a.v2.ome.tif", "--store", tmp_path / "a.v1.ifcell")
     one_line_error(done, "a.v1.ome.tif", "not of a.v2.ome.tif")
     assert cells_of(tmp_path / "a.v1.ifcell") == v1  # nothing of the first slide's lost
@@ -216,7 +218,7 @@ def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_pa
         assert slide.dask_levels()[1].shape == (2, SIZE // 2, SIZE // 2)
     done = run_cli("segment", path)
     assert done.returncode == 0, done.stderr
-    assert cells_of(tmp_path / f"sample{version}.ifcell") > 100
+    assert cells_of(tmp_path / f"sample{version}.ifcell") in FOUND
     info = json.loads(run_cli("info", path, "--json").stdout)
     assert info["channels"] == ["CD3e", "DAPI"] and len(info["levels"]) == 2
 

@@ -54,12 +54,13 @@ def test_segment_visible_region(viewer_with_pair):
 
 def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
     viewer, widget, _ = viewer_with_pair
-    shapes = viewer.add_shapes([[[30.0, 40.0], [30.0, 140.0], [100.0, 140.0], [100.0, 40.0]]], shape_type="rectangle")
+    # 37 true nuclei in this rectangle (µm); the slide's top-left corner has none
+    shapes = viewer.add_shapes([[[150.0, 200.0], [150.0, 300.0], [220.0, 300.0], [220.0, 200.0]]], shape_type="rectangle")
     widget.drawn_button.changed.emit(True)
     first = widget.store.index.copy()
-    y0, x0 = 30 / 0.325, 40 / 0.325
-    assert len(first) > 5 and first.Y_centroid.between(y0 - 1, 100 / 0.325 + 1).all()
-    assert first.X_centroid.between(x0 - 1, 140 / 0.325 + 1).all()
+    y0, x0 = 150 / 0.325, 200 / 0.325
+    assert 30 <= len(first) <= 45 and first.Y_centroid.between(y0 - 1, 220 / 0.325 + 1).all()
+    assert first.X_centroid.between(x0 - 1, 300 / 0.325 + 1).all()
     widget.drawn_button.changed.emit(True)  # the same region again: replaced, not duplicated
     assert abs(len(widget.store.index) - len(first)) <= 1 and widget.store.index.run.eq(2).all()
     assert "replaced" in widget.status.value
