@@ -16,6 +16,8 @@ EXTRA_OF_MODULE = {
     "magicgui": ("magicgui (the widgets)", "napari"),
     "qtpy": ("qtpy (the widgets)", "napari"),
     "superqt": ("superqt (the widgets)", "napari"),
+    "cellpose": ("Cellpose (a learned nucleus segmenter)", "cellpose"),
+    "instanseg": ("InstanSeg (a learned nucleus segmenter)", "instanseg"),
     "ome_zarr": ("ome-zarr-py (OME-Zarr export)", "ngff"),
     "spatialdata": ("spatialdata (SpatialData export)", "spatialdata"),
     "geopandas": ("geopandas (SpatialData export)", "spatialdata"),

@@ -55,7 +55,9 @@ def test_segment_visible_region(viewer_with_pair):
 def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
     viewer, widget, _ = viewer_with_pair
     # 37 true nuclei in this rectangle (µm); the slide's top-left corner has none
-    shapes = viewer.add_shapes([[[150.0, 200.0], [150.0, 300.0], [220.0, 300.0], [220.0, 200.0]]], shape_type="rectangle")
+    shapes = viewer.add_shapes(
+        [[[150.0, 200.0], [150.0, 300.0], [220.0, 300.0], [220.0, 200.0]]], shape_type="rectangle"
+    )
     widget.drawn_button.changed.emit(True)
     first = widget.store.index.copy()
     y0, x0 = 150 / 0.325, 200 / 0.325
@@ -96,3 +98,37 @@ def test_sam_without_checkpoint_is_reported(viewer_with_pair):
     widget.backend.value = "SAM, point grid (Immunocto)"
     widget.visible_button.changed.emit(True)
     assert "checkpoint" in widget.status.value and widget.visible_button.enabled
+
+
+def test_your_function_segments_and_the_result_is_scored_against_a_truth_layer(viewer_with_pair, small_pair):
+    import tifffile
+
+    viewer, widget, folder = viewer_with_pair
+    (folder / "otsu_nuclei.py").write_text(
+        "from scipy import ndimage as ndi\n"
+        "from skimage.filters import threshold_otsu\n"
+        "def nuclei(image):\n"
+        "    return ndi.label(image > threshold_otsu(image))[0]\n"
+    )
+    widget.backend.value = "Your function (module:function)"
+    widget.model.value = f"{folder / 'otsu_nuclei.py'}:nuclei"
+    camera_of(viewer).center = (0, 150.0, 200.0)
+    camera_of(viewer).zoom = 3.0
+    widget.visible_button.changed.emit(True)
+    assert "cells found" in widget.status.value and "with custom" in widget.status.value, widget.status.value
+
+    evaluation = widget.evaluation
+    evaluation.button.changed.emit(True)
+    assert evaluation.result.value.startswith("Error: choose the Labels layer")
+    viewer.add_labels(np.zeros((50, 60), np.int32), name="too small")
+    evaluation.truth.value = "too small"
+    evaluation.button.changed.emit(True)
+    assert "is 50 x 60 px but the slide's cells are 1100 x 1400 px" in evaluation.result.value
+
+    viewer.add_labels(tifffile.imread(small_pair.labels_path), name="annotated", scale=(0.325, 0.325))
+    assert widget.labels_layer.name not in evaluation.truth.choices  # our own cells are what gets scored
+    evaluation.truth.value = "annotated"
+    evaluation.button.changed.emit(True)
+    at5 = evaluation.scores.set_index("iou").loc[0.5]
+    assert 0.5 < at5.f1 < 1 and at5.tp + at5.fn > 50  # Otsu alone merges touching nuclei
+    assert f"F1 {at5.f1:.3f} at IoU 0.5" in evaluation.result.value

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
@@ -23,7 +23,11 @@ BACKEND_LABELS = {
     "H&E hematoxylin watershed (CPU)": "he",
     "SAM, point grid (Immunocto)": "sam",
     "SAM, prompts at Hoechst nuclei": "sam-if-seeded",
+    "Cellpose (model name or file)": "cellpose",
+    "InstanSeg (model name or file)": "instanseg",
+    "Your function (module:function)": "custom",
 }
+MODEL_INPUT_LABELS = {"What the slide is": "", "Nuclear stain channel": "nuclear", "H&E": "he"}
 
 
 class SegmentWidget(Container):
@@ -46,6 +50,13 @@ class SegmentWidget(Container):
         self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
         self.he_file = FileEdit(label="H&E slide", mode="r", filter="*.tif *.tiff *.svs")
         self.checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
+        self.model = LineEdit(label="Model")
+        self.model.tooltip = (
+            "Cellpose / InstanSeg: a model name (fetched by the library on first use) or a model file; empty: "
+            "the default (cpsam; InstanSeg's model for the image kind). Your function: "
+            "'package.module:function' or '/path/to/file.py:function', called as f(image, pixel_size_um) -> labels"
+        )
+        self.model_input = ComboBox(label="Model reads", choices=list(MODEL_INPUT_LABELS))
         unit = (0.0, 1.0, 0.01)
         self.sam_fields = settings_fields(
             SamSettings,
@@ -87,11 +98,16 @@ class SegmentWidget(Container):
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(value="")
+        from napari_ifcell._napari.segment_evaluation import SegmentEvaluation
+
+        self.evaluation = SegmentEvaluation(napari_viewer, self._store_to_score)
         super().__init__(
             widgets=[
                 self.backend,
                 self.if_file,
                 self.he_file,
+                self.model,
+                self.model_input,
                 self.checkpoint,
                 *self.sam_fields.values(),
                 *self.watershed_fields.values(),
@@ -102,6 +118,7 @@ class SegmentWidget(Container):
                 self.cancel_button,
                 self.progress,
                 self.status,
+                self.evaluation,
             ]
         )
         self.status.native.setWordWrap(True)
@@ -139,7 +156,14 @@ class SegmentWidget(Container):
                 f"Nucleus radius (µm): expected a number, or empty to estimate it; got {radius_text!r}"
             ) from None
         watershed = replace(segment.watershed, method=self.watershed_fields["method"].value, nucleus_radius_um=radius)
-        return replace(segment, backend=BACKEND_LABELS[self.backend.value], sam=sam, watershed=watershed)
+        return replace(
+            segment,
+            backend=BACKEND_LABELS[self.backend.value],
+            sam=sam,
+            watershed=watershed,
+            model=self.model.value.strip(),
+            model_input=MODEL_INPUT_LABELS[self.model_input.value],
+        )
 
     def segment_visible(self, *, sync: bool | None = None):
         try:
@@ -181,6 +205,17 @@ class SegmentWidget(Container):
         if y1 <= y0 or x1 <= x0:
             raise ValueError("the drawn shape lies outside the slide")
         return int(y0), int(x0), int(y1 - y0), int(x1 - x0)
+
+    def _store_to_score(self):
+        """The label store of the slide in the fields, which must hold cells by now."""
+        from napari_ifcell.pipeline import slide_store
+
+        if self.store is None:
+            if_slide, _ = self._sources()
+            self.store = slide_store(if_slide)
+        if not len(self.store.index):
+            raise ValueError("no cells to score yet: segment a region first")
+        return self.store
 
     # --- running -------------------------------------------------------------------------
     def _segment(self, if_slide, pair, region, *, sync):

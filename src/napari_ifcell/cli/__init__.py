@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from napari_ifcell.cli.progress import end_line
     from napari_ifcell.extras import MissingExtraError, missing_extra_message
     from napari_ifcell.io.errors import SlideError
 
@@ -46,9 +47,11 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
         MissingExtraError,
     ) as exc:  # Gate/CellTable/SamCheckpoint errors too
+        end_line()
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (OSError, ParseError, MemoryError) as exc:  # a full disk, a missing folder, a file too big to hold
+        end_line()
         print(f"napari-ifcell {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ModuleNotFoundError as exc:  # an optional dependency: name the extra

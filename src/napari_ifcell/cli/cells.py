@@ -196,10 +196,14 @@ def add_commands(sub) -> None:
     add_settings_options(
         p,
         SegmentSettings,
-        only=("backend", "nuclear_channel", "tile", "halo"),
-        choices={"backend": SEGMENT_BACKENDS},
+        only=("backend", "nuclear_channel", "tile", "halo", "model", "model_input"),
+        choices={"backend": SEGMENT_BACKENDS, "model_input": ("nuclear", "he")},
         helps={
-            "backend": "auto: hoechst on a fluorescence slide, he on an RGB one",
+            "backend": "auto: hoechst on a fluorescence slide, he on an RGB one; custom, cellpose, instanseg: "
+            "a model called tile by tile (--model)",
+            "model": "custom: your function, 'package.module:function' or 'file.py:function' (image -> labels); "
+            "cellpose / instanseg: a model name or file (default cpsam; InstanSeg's for the image kind)",
+            "model_input": "what the model reads: nuclear (the stain channel) or he; default what the slide is",
             "nuclear_channel": "name or index of the nuclear stain; default the one named Hoechst, DAPI, DNA...",
             "tile": "tile size (level-0 px)",
             "halo": "margin read around a tile (px)",

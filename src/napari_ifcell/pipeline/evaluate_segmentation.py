@@ -11,17 +11,23 @@ from napari_ifcell.pipeline.tiling import open_nuclei, read_labels, region_on_sl
 TILE = 2048
 
 
-def evaluate_segmentation(predicted, truth, *, region=None, ious=IOU_THRESHOLDS, progress=None):
-    """Scores (:func:`score_table`) of ``predicted`` against ``truth``: each a label image file
-    or a label store folder, on the same pixel grid."""
-    sources = [open_nuclei(predicted)]
+def evaluate_segmentation(predicted, truth, *, region=None, ious=IOU_THRESHOLDS, progress=None, names=None):
+    """Scores (:func:`score_table`) of ``predicted`` against ``truth``: each a label image file,
+    a label store folder or a 2-D array of labels (a napari layer's), on the same pixel grid.
+    ``names``: what to call the two in messages (default their paths)."""
+    names = names or (predicted, truth)
+    sources = [_labels_source(predicted)]
     try:
-        sources.append(open_nuclei(truth))
-        return _evaluate(*sources, predicted, truth, region, ious, progress)
+        sources.append(_labels_source(truth))
+        return _evaluate(*sources, *names, region, ious, progress)
     finally:
         for source in sources:
             if hasattr(source, "close"):  # a label image; a store's zarr array needs no closing
                 source.close()
+
+
+def _labels_source(labels):
+    return open_nuclei(labels) if isinstance(labels, str | Path) else labels
 
 
 def _evaluate(pred_source, truth_source, predicted, truth, region, ious, progress):

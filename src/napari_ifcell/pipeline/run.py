@@ -75,10 +75,20 @@ class RunSummary:
 
 # --- worker side -------------------------------------------------------------------------
 @lru_cache(maxsize=1)
-def _model(sam_settings):
+def _model(seg):
+    """The model a worker's tiles share (loaded once per worker): SAM, or a learned backend's."""
+    from napari_ifcell.pipeline.segment import LEARNED
+
+    if seg.backend in LEARNED:
+        from napari_ifcell.core.segment.learned import load_segmenter
+
+        return load_segmenter(seg.backend, seg.model, image_kind=seg.model_input)
+    if not seg.backend.startswith("sam"):
+        return None
     from napari_ifcell.core.segment.sam_model import load_sam
 
-    return load_sam(sam_settings.checkpoint, model_type=sam_settings.model_type, device=sam_settings.device)
+    sam = seg.sam
+    return load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
 
 
 def _peak_rss_mb() -> float:
@@ -97,7 +107,7 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], watershed) -> di
     seg = job.settings.segmentation
     if watershed is not None:
         seg = replace(seg, watershed=watershed)
-    model = _model(seg.sam) if seg.backend.startswith("sam") else None
+    model = _model(seg)
     segmenter, _ = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
     ty, tx, th, tw = box
     halo = seg.halo

@@ -22,7 +22,9 @@ from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.io.errors import SlideError
 from napari_ifcell.pipeline.tiling import region_on_slide, tiles
 
-BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded")
+BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
+LEARNED = ("custom", "cellpose", "instanseg")  # core.segment.learned: models called tile by tile
+MODEL_INPUTS = ("", "nuclear", "he")
 THRESHOLD_SAMPLES = 16
 RADIUS_SAMPLES = 4
 
@@ -32,7 +34,8 @@ class SegmentSettings:
     """Which backend, how big the tiles are, and its parameters (shared by GUI and CLI).
 
     ``tile`` and ``halo`` are in level-0 pixels; the halo must exceed the radius of the
-    largest nucleus (Immunocto's 4320 px area at 0.325 µm is a 37 px radius).
+    largest nucleus (Immunocto's 4320 px area at 0.325 µm is a 37 px radius). ``model`` and
+    ``model_input`` are for the learned backends (core.segment.learned).
     """
 
     backend: str = "auto"  # hoechst for a fluorescence slide, he for an RGB one
@@ -41,9 +44,15 @@ class SegmentSettings:
     nuclear_channel: str = ""  # name or index; empty: the channel named Hoechst, DAPI, DNA...
     watershed: WatershedSettings = field(default_factory=WatershedSettings)
     sam: object = None  # SamSettings for the SAM backends
+    model: str = ""  # custom: 'package.module:function' or 'file.py:function'; cellpose/instanseg: name or file
+    model_input: str = ""  # what a learned model reads: nuclear (stain channel) or he; empty: what the slide is
 
     def problems(self) -> list[str]:
         out = [] if self.backend in BACKENDS else [f"unknown backend {self.backend!r}; choose from {BACKENDS}"]
+        if self.model_input not in MODEL_INPUTS:
+            out.append(f"model_input must be nuclear or he (or empty), got {self.model_input!r}")
+        if self.backend == "custom" and not self.model:
+            out.append("the custom backend needs a model: 'package.module:function' or 'path/to/file.py:function'")
         if self.tile < 64 or self.halo < 0:
             out.append(f"tile must be >= 64 and halo >= 0 px, got {self.tile}, {self.halo}")
         out += self.watershed.problems()
@@ -99,7 +108,14 @@ def resolve_backend(settings: SegmentSettings, slide, pair=None) -> SegmentSetti
         )
     if backend == "sam-if-seeded" and (slide.is_rgb or pair is None):
         raise SlideError(slide.path, "the sam-if-seeded backend needs the IF slide and its registered H&E (--he)")
-    return replace(settings, backend=backend)
+    if backend not in LEARNED:
+        return replace(settings, backend=backend)
+    model_input = settings.model_input or ("he" if slide.is_rgb else "nuclear")
+    if model_input == "nuclear" and slide.is_rgb:
+        raise SlideError(slide.path, f"is an RGB (H&E) image: the {backend} model can read it with --model-input he")
+    if model_input == "he" and not has_he:
+        raise SlideError(slide.path, f"the {backend} model reads the H&E: give the registered H&E (--he)")
+    return replace(settings, backend=backend, model_input=model_input)
 
 
 class TileReader:
@@ -178,15 +194,16 @@ def segment_region(
 ):
     """Generator: segment ``region`` (level-0 ``y, x, h, w``; default the whole slide).
 
-    ``model`` is a SAM model (``sam`` backends). Yields ``(stage, i, n)``; returns a
+    ``model`` is a SAM model (``sam`` backends) or a tile segmenter (learned backends:
+    ``model(image, pixel_size_um) -> labels``, see core.segment.learned). Yields ``(stage, i, n)``; returns a
     :class:`SegmentResult` (``StopIteration.value``; see :func:`run_to_end`).
     """
     problems = settings.problems()
     if problems:
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
     settings = resolve_backend(settings, if_slide, pair)
-    if settings.backend.startswith("sam") and model is None:
-        raise ValueError("the SAM backends need a model: give a checkpoint path")
+    if (settings.backend.startswith("sam") or settings.backend in LEARNED) and model is None:
+        raise ValueError(f"the {settings.backend} backend needs a model (segment_slide loads it)")
     if_slide.require_pixel_size()
     region = region_on_slide(region, if_slide.shape, if_slide.path)
     reader = TileReader(if_slide, pair, nuclear_channel=settings.nuclear_channel)
@@ -263,12 +280,19 @@ def _may_be_this_slides(legacy: Path, fingerprint: str) -> bool:
 
 def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentSettings = SegmentSettings()):
     """Generator: :func:`segment_region` with the model its backend needs loaded first (a SAM
-    checkpoint takes seconds: it loads in the same worker, as the stage ``loading SAM``)."""
+    checkpoint or a learned model takes seconds: it loads in the same worker, as the stage
+    ``loading SAM`` or ``loading model``)."""
     problems = settings.problems()
     if problems:
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
     model = None
-    if settings.backend.startswith("sam"):
+    if settings.backend in LEARNED:
+        from napari_ifcell.core.segment.learned import load_segmenter
+
+        settings = resolve_backend(settings, if_slide, pair)
+        yield ("loading model", 0, 1)
+        model = load_segmenter(settings.backend, settings.model, image_kind=settings.model_input)
+    elif settings.backend.startswith("sam"):
         sam = settings.sam
         if sam is None or sam.checkpoint in ("", ".", None):
             raise ValueError("the SAM backends need a checkpoint file (SAM weights are not downloaded)")
@@ -290,6 +314,9 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
             ),
             ws.threshold,
         )
+    if settings.backend in LEARNED:
+        read = reader.he if settings.model_input == "he" else reader.hoechst
+        return (lambda y, x, h, w: model(read(y, x, h, w), ps)), None
     from napari_ifcell.core.segment.sam_masks import SamSettings, sam_nuclei
 
     sam_settings = settings.sam or SamSettings()
