@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import tifffile
 
@@ -48,6 +49,22 @@ def test_synth_writes_a_pair_of_the_requested_size(tmp_path):
         assert tif.series[0].shape == (3, 320, 448)  # planar, as some Orion readers see it
     cells = pd.read_csv(tmp_path / "pair" / "synthetic_cells.csv")
     assert f"{len(cells)} cells" in done.stdout
+
+
+def test_synth_difficulty_picks_the_world(tmp_path):
+    from napari_ifcell.synth import make_synthetic_pair
+
+    for difficulty in ("easy", "realistic"):
+        done = run_cli(
+            "synth", tmp_path / difficulty, "--size", "256", "256", "--seed", "4", "--difficulty", difficulty
+        )
+        assert done.returncode == 0, done.stderr
+    easy = make_synthetic_pair(tmp_path / "api", shape=(256, 256), seed=4, difficulty="easy")
+    written = {d: tifffile.imread(tmp_path / d / "synthetic_if.ome.tif") for d in ("easy", "realistic")}
+    assert np.array_equal(written["easy"], tifffile.imread(easy.if_path))  # the API's easy world
+    assert not np.array_equal(written["easy"], written["realistic"])
+    bad = run_cli("synth", tmp_path / "x", "--difficulty", "hard")
+    assert bad.returncode == 2 and "invalid choice: 'hard'" in bad.stderr
 
 
 def test_quantify_then_gate(small_pair, tmp_path):

@@ -54,6 +54,7 @@ def _synth(args) -> int:
         he_offset_px=tuple(args.he_offset),
         tile=args.tile,
         he_planar=args.he_planar,
+        difficulty=args.difficulty,
         progress=progress,
     )
     print(file=sys.stderr)
@@ -112,6 +113,9 @@ def add_commands(sub) -> None:
     add_slide_options(p, he=None)
     p.set_defaults(func=_pyramid)
 
+    from napari_ifcell.synth.difficulty import DEFAULT as DEFAULT_DIFFICULTY
+    from napari_ifcell.synth.difficulty import DIFFICULTIES
+
     p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
     p.add_argument("out_dir")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
@@ -126,6 +130,12 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--tile", type=int, default=1024)
     p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
+    p.add_argument(
+        "--difficulty",
+        choices=sorted(DIFFICULTIES),
+        default=DEFAULT_DIFFICULTY,
+        help="realistic: crowded, unevenly lit, blurred nuclei as in real tissue; easy: separate, sharp nuclei",
+    )
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("demo", help="generate a synthetic pair and open it in napari")
