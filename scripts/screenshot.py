@@ -99,7 +99,7 @@ def walk_the_steps(viewer, workflow, out_dir: Path) -> None:
     classifier.layer.visible = False
     review.reviewer.value = "pathologist"
     review.open_review(sync=True)
-    review.order.value = "uncertainty"
+    review.order.value = "per_class"  # cells with an automatic class, so approving records one
     review.build_queue()
     for key in ("approve", "approve"):
         review.decide(key)

@@ -56,6 +56,12 @@ USER_MODEL = textwrap.dedent(
 
     def probabilities(image):
         return np.random.default_rng(0).random(image.shape)
+
+    def mask(image):
+        return image > image.mean()
+
+    def broken(image):
+        raise RuntimeError("CUDA out of memory")
     """
 )
 
@@ -74,7 +80,7 @@ def pair(realistic_pair):
     pair.close()
 
 
-def _segment(pair, tmp_path, settings, model=None):
+def _segment(pair, tmp_path, settings):
     store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
     result = run_to_end(segment_slide(pair.if_slide, store, pair=pair, settings=settings))
     return store, result
@@ -112,6 +118,8 @@ def test_a_function_can_read_the_registered_he(pair, user_model, tmp_path):
         ("not_a_module_at_all:f", r"importing not_a_module_at_all failed: ModuleNotFoundError"),
         ("{dir}/my_model.py:wrong_shape", r"returned an array of shape \(5, 5\); expected labels of shape"),
         ("{dir}/my_model.py:probabilities", r"returned float64 values; expected integer labels"),
+        ("{dir}/my_model.py:mask", r"returned a boolean mask; return one label per nucleus"),
+        ("{dir}/my_model.py:broken", r"my_model\.py:broken failed on a \(608, 608\) uint16 tile: RuntimeError: CUDA"),
     ],
 )
 def test_a_bad_model_is_named(pair, user_model, tmp_path, spec, message):
@@ -233,7 +241,7 @@ def test_cellpose_loads_a_model_file_and_runs_its_network_on_each_tile(pair, tin
     assert result.cells == 0 and "0 cells found in 512 x 512 px with the cellpose backend" in result.found_nothing
 
 
-def test_a_headless_run_loads_the_users_function_in_its_workers(realistic_pair, user_model, tmp_path):
+def test_a_headless_run_segments_with_the_users_function(realistic_pair, user_model, tmp_path):
     from napari_ifcell.pipeline.run import SlideJob, run_slide
     from napari_ifcell.pipeline.run_settings import load_run_settings
 
@@ -255,3 +263,19 @@ def test_a_headless_run_loads_the_users_function_in_its_workers(realistic_pair, 
         settings = job.settings.segmentation
         result = run_to_end(segment_slide(slide, store, region=(0, 0, 512, 512), settings=settings))
     assert len(table) == result.cells > 10 and table["Hoechst"].gt(0).all()
+
+
+def test_a_model_given_to_a_backend_that_takes_none_is_refused(pair, tmp_path):
+    settings = SegmentSettings(backend="hoechst", model="cpsam")
+    with pytest.raises(ValueError, match="model and model_input are for the custom, cellpose and instanseg backends"):
+        _segment(pair, tmp_path, settings)
+
+
+def test_label_arrays_are_scored_with_plain_names(realistic_pair):
+    from napari_ifcell.pipeline.evaluate_segmentation import evaluate_segmentation
+
+    truth = tifffile.imread(realistic_pair.labels_path)
+    table = evaluate_segmentation(truth, truth, ious=(0.5,)).set_index("iou")
+    assert table.loc[0.5, "f1"] == 1.0
+    with pytest.raises(ValueError, match=r"predicted labels is 10 x 10 px but truth labels is"):
+        evaluate_segmentation(np.zeros((10, 10), np.int32), truth)

@@ -15,7 +15,7 @@ class SegmentEvaluation(Container):
 
     def __init__(self, viewer, store_of):
         self.viewer = viewer
-        self._store_of = store_of  # () -> the label store the Segment step writes, or an error
+        self._store_of = store_of  # () -> (the slide's label store, its pixel size), or an error
         self.truth = ComboBox(label="Truth labels", choices=self._truth_layers, nullable=True)
         self.truth.tooltip = "a Labels layer of annotated nuclei on the slide's pixel grid"
         self.button = PushButton(text="Evaluate visible region against truth")
@@ -44,13 +44,17 @@ class SegmentEvaluation(Container):
                 raise ValueError("choose the Labels layer that holds the annotated nuclei (Truth labels)")
             layer = self.viewer.layers[name]
             truth = layer.data[0] if layer.multiscale else layer.data
-            store = self._store_of()
-            if tuple(truth.shape[-2:]) != tuple(store.shape):
+            if truth.ndim != 2:
+                raise ValueError(
+                    f"the layer {name!r} has {truth.ndim} dimensions; the truth must be one 2-D label image"
+                )
+            store, pixel_size_um = self._store_of()
+            if tuple(truth.shape) != tuple(store.shape):
                 raise ValueError(
                     f"the layer {name!r} is {truth.shape[-2]} x {truth.shape[-1]} px but the slide's cells are "
                     f"{store.shape[0]} x {store.shape[1]} px: the truth must be on the slide's pixel grid"
                 )
-            region = visible_region_px(self.viewer, store.meta.get("pixel_size_um") or 1.0, store.shape)
+            region = visible_region_px(self.viewer, pixel_size_um, store.shape)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.result.value = f"Error: {exc}"
             return None

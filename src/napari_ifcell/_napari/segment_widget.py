@@ -207,15 +207,17 @@ class SegmentWidget(Container):
         return int(y0), int(x0), int(y1 - y0), int(x1 - x0)
 
     def _store_to_score(self):
-        """The label store of the slide in the fields, which must hold cells by now."""
+        """``(label store, pixel size)`` of the slide now in the fields; its store must hold cells."""
+        from napari_ifcell.io.project import project_folder
         from napari_ifcell.pipeline import slide_store
 
-        if self.store is None:
-            if_slide, _ = self._sources()
-            self.store = slide_store(if_slide)
-        if not len(self.store.index):
-            raise ValueError("no cells to score yet: segment a region first")
-        return self.store
+        if_slide, _ = self._sources()
+        if not (project_folder(if_slide.path) / "store.json").is_file():
+            raise ValueError(f"{if_slide.path.name} has no cells yet: segment a region first")
+        store = slide_store(if_slide)
+        if not len(store.index):
+            raise ValueError(f"{if_slide.path.name} has no cells yet: segment a region first")
+        return store, if_slide.pixel_size_um
 
     # --- running -------------------------------------------------------------------------
     def _segment(self, if_slide, pair, region, *, sync):

@@ -15,7 +15,10 @@ def evaluate_segmentation(predicted, truth, *, region=None, ious=IOU_THRESHOLDS,
     """Scores (:func:`score_table`) of ``predicted`` against ``truth``: each a label image file,
     a label store folder or a 2-D array of labels (a napari layer's), on the same pixel grid.
     ``names``: what to call the two in messages (default their paths)."""
-    names = names or (predicted, truth)
+    names = names or tuple(
+        str(x) if isinstance(x, str | Path) else what
+        for x, what in zip((predicted, truth), ("predicted labels", "truth labels"))
+    )
     sources = [_labels_source(predicted)]
     try:
         sources.append(_labels_source(truth))
@@ -37,7 +40,7 @@ def _evaluate(pred_source, truth_source, predicted, truth, region, ious, progres
             f"{predicted} is {shapes[0][0]} x {shapes[0][1]} px but {truth} is {shapes[1][0]} x {shapes[1][1]} px: "
             "both must be on the same pixel grid"
         )
-    region = region_on_slide(region, shapes[0], Path(predicted))
+    region = region_on_slide(region, shapes[0], predicted)
     overlaps = ObjectOverlaps()
     boxes = tiles(region, TILE)
     for i, box in enumerate(boxes):

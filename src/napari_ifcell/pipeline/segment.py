@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
 from napari_ifcell.core.segment.watershed import WatershedSettings, slide_threshold, stain_signal, watershed_nuclei
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.io.channels import nuclear_channel_index
@@ -23,7 +24,7 @@ from napari_ifcell.io.errors import SlideError
 from napari_ifcell.pipeline.tiling import region_on_slide, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
-LEARNED = ("custom", "cellpose", "instanseg")  # core.segment.learned: models called tile by tile
+LEARNED = LEARNED_BACKENDS  # models called tile by tile
 MODEL_INPUTS = ("", "nuclear", "he")
 THRESHOLD_SAMPLES = 16
 RADIUS_SAMPLES = 4
@@ -51,6 +52,8 @@ class SegmentSettings:
         out = [] if self.backend in BACKENDS else [f"unknown backend {self.backend!r}; choose from {BACKENDS}"]
         if self.model_input not in MODEL_INPUTS:
             out.append(f"model_input must be nuclear or he (or empty), got {self.model_input!r}")
+        if self.backend in BACKENDS and self.backend not in LEARNED and (self.model or self.model_input):
+            out.append(f"model and model_input are for the custom, cellpose and instanseg backends, not {self.backend}")
         if self.backend == "custom" and not self.model:
             out.append("the custom backend needs a model: 'package.module:function' or 'path/to/file.py:function'")
         if self.tile < 64 or self.halo < 0:

@@ -6,8 +6,8 @@ image as read (a fluorescence nuclear channel ``(Y, X)`` or an H&E ``(Y, X, 3)``
 when it accepts it, ``pixel_size_um``. What it returns is checked: an integer label image of
 the tile's shape (0 background), or a clear error naming the model.
 
-Cellpose and InstanSeg fetch their weights on first use on a user's machine; a model file or
-folder can be given instead. Both are optional extras (``[cellpose]``, ``[instanseg]``).
+Cellpose and InstanSeg fetch their weights on first use on a user's machine; a model file can
+be given instead. Both are optional extras (``[cellpose]``, ``[instanseg]``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from napari_ifcell.core.device import resolve_device
 from napari_ifcell.extras import require
 
 LEARNED_BACKENDS = ("custom", "cellpose", "instanseg")
-DEFAULT_MODELS = {"cellpose": "cpsam", "instanseg": ""}  # InstanSeg: by what the image is
+DEFAULT_CELLPOSE_MODEL = "cpsam"
 INSTANSEG_MODELS = {"nuclear": "fluorescence_nuclei_and_cells", "he": "brightfield_nuclei"}
 
 
@@ -77,7 +77,14 @@ class TileSegmenter:
         )
 
     def __call__(self, image: np.ndarray, pixel_size_um: float) -> np.ndarray:
-        out = self.fn(image, pixel_size_um=pixel_size_um) if self.takes_pixel_size else self.fn(image)
+        try:
+            out = self.fn(image, pixel_size_um=pixel_size_um) if self.takes_pixel_size else self.fn(image)
+        except ModelError:
+            raise
+        except Exception as exc:  # the model's own failure: say which model and on what
+            raise ModelError(
+                f"model {self.name} failed on a {image.shape} {image.dtype} tile: {type(exc).__name__}: {exc}"
+            ) from exc
         return checked_labels(out, image.shape[:2], self.name)
 
 
@@ -94,7 +101,11 @@ def checked_labels(out, shape: tuple[int, int], name: str) -> np.ndarray:
         raise ModelError(f"model {name}: returned an array of shape {out.shape}; expected labels of shape {shape}")
     if out.dtype.kind == "f" and np.all(np.mod(out, 1) == 0):
         out = out.astype(np.int64)
-    if out.dtype.kind not in "iub":
+    if out.dtype.kind == "b":
+        raise ModelError(
+            f"model {name}: returned a boolean mask; return one label per nucleus (e.g. scipy.ndimage.label(mask)[0])"
+        )
+    if out.dtype.kind not in "iu":
         raise ModelError(f"model {name}: returned {out.dtype} values; expected integer labels (0 = background)")
     if out.size and int(out.min()) < 0:
         raise ModelError(f"model {name}: returned negative labels; expected 0 for background and 1.. for cells")
@@ -111,7 +122,8 @@ def load_segmenter(backend: str, model: str = "", *, image_kind: str = "nuclear"
             raise ModelError("the custom backend needs a model: 'package.module:function' or 'file.py:function'")
         return TileSegmenter(load_callable(model), model)
     if backend == "cellpose":
-        return TileSegmenter(cellpose_model(model or DEFAULT_MODELS["cellpose"], device=device), f"cellpose {model}")
+        name = model or DEFAULT_CELLPOSE_MODEL
+        return TileSegmenter(cellpose_model(name, device=device), f"cellpose {name}")
     if backend == "instanseg":
         name = model or INSTANSEG_MODELS[image_kind]
         return TileSegmenter(instanseg_model(name, device=device), f"instanseg {name}")
@@ -184,4 +196,7 @@ def instanseg_model(model: str, *, device: str = "auto") -> InstanSegTiles:
         except Exception as exc:
             raise ModelError(f"{path}: not an InstanSeg TorchScript model ({exc})") from exc
         return InstanSegTiles(InstanSeg(module, device=resolve_device(device), verbosity=0))
-    return InstanSegTiles(InstanSeg(model, device=resolve_device(device), verbosity=0))
+    try:
+        return InstanSegTiles(InstanSeg(model, device=resolve_device(device), verbosity=0))
+    except Exception as exc:  # InstanSeg raises a bare Exception for a name it does not know
+        raise ModelError(f"{model}: InstanSeg could not load this model ({exc})") from exc
