@@ -68,7 +68,7 @@ def test_gates_are_applied(small_pair, settings_file, small_table, tmp_path):
 def test_bad_settings_are_refused_before_any_work(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(
-        "segmentation: {backend: cellpose, tiles: 3, watershed: {sigma: 1}}\n"
+        "segmentation: {backend: stardist, tiles: 3, watershed: {sigma: 1}}\n"
         "quantification: {expand_um: -1}\nreview: {}\nclassifier: {}\ngates: missing.yaml\n"
     )
     with pytest.raises(RunSettingsError) as info:
@@ -79,7 +79,7 @@ def test_bad_settings_are_refused_before_any_work(tmp_path):
         "classifier: expected the path of a model folder",
         "segmentation.watershed: unknown setting(s) sigma",
         "segmentation: unknown setting(s) tiles",
-        "unknown backend 'cellpose'",
+        "unknown backend 'stardist'",
         "expand_um must be >= 0",
         "gates: ",
     ):

@@ -77,8 +77,8 @@ def test_he_backend_needs_the_he(pair, tmp_path):
     store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
     with pytest.raises(ValueError, match="segments the H&E.*give its registered H&E"):
         run_to_end(segment_region(pair.if_slide, store, settings=SegmentSettings(backend="he")))
-    with pytest.raises(ValueError, match="unknown backend 'cellpose'"):
-        run_to_end(segment_region(pair.if_slide, store, settings=SegmentSettings(backend="cellpose")))
+    with pytest.raises(ValueError, match="unknown backend 'stardist'"):
+        run_to_end(segment_region(pair.if_slide, store, settings=SegmentSettings(backend="stardist")))
 
 
 @pytest.mark.parametrize("backend", ["sam", "sam-if-seeded"])

@@ -206,7 +206,8 @@ def segment_region(
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
     settings = resolve_backend(settings, if_slide, pair)
     if (settings.backend.startswith("sam") or settings.backend in LEARNED) and model is None:
-        raise ValueError(f"the {settings.backend} backend needs a model (segment_slide loads it)")
+        how = "give a checkpoint path" if settings.backend.startswith("sam") else "segment_slide loads settings.model"
+        raise ValueError(f"the {settings.backend} backend needs a model: {how}")
     if_slide.require_pixel_size()
     region = region_on_slide(region, if_slide.shape, if_slide.path)
     reader = TileReader(if_slide, pair, nuclear_channel=settings.nuclear_channel)
