@@ -212,10 +212,9 @@ class SegmentWidget(Container):
         from napari_ifcell.pipeline import slide_store
 
         if_slide, _ = self._sources()
-        if not (project_folder(if_slide.path) / "store.json").is_file():
-            raise ValueError(f"{if_slide.path.name} has no cells yet: segment a region first")
-        store = slide_store(if_slide)
-        if not len(store.index):
+        has_store = (project_folder(if_slide.path) / "store.json").is_file()  # never made just to look
+        store = slide_store(if_slide) if has_store else None
+        if store is None or not len(store.index):
             raise ValueError(f"{if_slide.path.name} has no cells yet: segment a region first")
         return store, if_slide.pixel_size_um
 

@@ -76,19 +76,10 @@ class RunSummary:
 # --- worker side -------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _model(seg):
-    """The model a worker's tiles share (loaded once per worker): SAM, or a learned backend's."""
-    from napari_ifcell.pipeline.segment import LEARNED
+    """The model a worker's tiles share, loaded once per worker (see segment.load_model)."""
+    from napari_ifcell.pipeline.segment import load_model
 
-    if seg.backend in LEARNED:
-        from napari_ifcell.core.segment.learned import load_segmenter
-
-        return load_segmenter(seg.backend, seg.model, image_kind=seg.model_input)
-    if not seg.backend.startswith("sam"):
-        return None
-    from napari_ifcell.core.segment.sam_model import load_sam
-
-    sam = seg.sam
-    return load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
+    return load_model(seg)
 
 
 def _peak_rss_mb() -> float:

@@ -24,7 +24,6 @@ from napari_ifcell.io.errors import SlideError
 from napari_ifcell.pipeline.tiling import region_on_slide, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
-LEARNED = LEARNED_BACKENDS  # models called tile by tile
 MODEL_INPUTS = ("", "nuclear", "he")
 THRESHOLD_SAMPLES = 16
 RADIUS_SAMPLES = 4
@@ -48,11 +47,16 @@ class SegmentSettings:
     model: str = ""  # custom: 'package.module:function' or 'file.py:function'; cellpose/instanseg: name or file
     model_input: str = ""  # what a learned model reads: nuclear (stain channel) or he; empty: what the slide is
 
+    @property
+    def needs_model(self) -> bool:
+        """Whether the backend segments with a model that is loaded first (SAM, learned)."""
+        return self.backend.startswith("sam") or self.backend in LEARNED_BACKENDS
+
     def problems(self) -> list[str]:
         out = [] if self.backend in BACKENDS else [f"unknown backend {self.backend!r}; choose from {BACKENDS}"]
         if self.model_input not in MODEL_INPUTS:
             out.append(f"model_input must be nuclear or he (or empty), got {self.model_input!r}")
-        if self.backend in BACKENDS and self.backend not in LEARNED and (self.model or self.model_input):
+        if self.backend in BACKENDS and self.backend not in LEARNED_BACKENDS and (self.model or self.model_input):
             out.append(f"model and model_input are for the custom, cellpose and instanseg backends, not {self.backend}")
         if self.backend == "custom" and not self.model:
             out.append("the custom backend needs a model: 'package.module:function' or 'path/to/file.py:function'")
@@ -111,7 +115,7 @@ def resolve_backend(settings: SegmentSettings, slide, pair=None) -> SegmentSetti
         )
     if backend == "sam-if-seeded" and (slide.is_rgb or pair is None):
         raise SlideError(slide.path, "the sam-if-seeded backend needs the IF slide and its registered H&E (--he)")
-    if backend not in LEARNED:
+    if backend not in LEARNED_BACKENDS:
         return replace(settings, backend=backend)
     model_input = settings.model_input or ("he" if slide.is_rgb else "nuclear")
     if model_input == "nuclear" and slide.is_rgb:
@@ -205,7 +209,7 @@ def segment_region(
     if problems:
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
     settings = resolve_backend(settings, if_slide, pair)
-    if (settings.backend.startswith("sam") or settings.backend in LEARNED) and model is None:
+    if settings.needs_model and model is None:
         how = "give a checkpoint path" if settings.backend.startswith("sam") else "segment_slide loads settings.model"
         raise ValueError(f"the {settings.backend} backend needs a model: {how}")
     if_slide.require_pixel_size()
@@ -290,21 +294,36 @@ def segment_slide(if_slide, store, *, pair=None, region=None, settings: SegmentS
     if problems:
         raise ValueError("invalid segmentation settings: " + "; ".join(problems))
     model = None
-    if settings.backend in LEARNED:
+    if settings.needs_model:
+        settings = resolve_backend(settings, if_slide, pair)
+        is_sam = settings.backend.startswith("sam")
+        if is_sam:
+            _sam_checkpoint(settings)  # a missing one is said before anything starts
+        yield ("loading SAM" if is_sam else "loading model", 0, 1)
+        model = load_model(settings)
+    return (yield from segment_region(if_slide, store, pair=pair, region=region, settings=settings, model=model))
+
+
+def load_model(settings: SegmentSettings):
+    """The model a resolved backend segments with: a SAM model, a learned backend's tile
+    segmenter (core.segment.learned), or None for the watershed."""
+    if settings.backend in LEARNED_BACKENDS:
         from napari_ifcell.core.segment.learned import load_segmenter
 
-        settings = resolve_backend(settings, if_slide, pair)
-        yield ("loading model", 0, 1)
-        model = load_segmenter(settings.backend, settings.model, image_kind=settings.model_input)
-    elif settings.backend.startswith("sam"):
-        sam = settings.sam
-        if sam is None or sam.checkpoint in ("", ".", None):
-            raise ValueError("the SAM backends need a checkpoint file (SAM weights are not downloaded)")
-        from napari_ifcell.core.segment.sam_model import load_sam
+        return load_segmenter(settings.backend, settings.model, image_kind=settings.model_input)
+    if not settings.backend.startswith("sam"):
+        return None
+    from napari_ifcell.core.segment.sam_model import load_sam
 
-        yield ("loading SAM", 0, 1)
-        model = load_sam(sam.checkpoint, model_type=sam.model_type, device=sam.device)
-    return (yield from segment_region(if_slide, store, pair=pair, region=region, settings=settings, model=model))
+    sam = settings.sam
+    return load_sam(_sam_checkpoint(settings), model_type=sam.model_type, device=sam.device)
+
+
+def _sam_checkpoint(settings: SegmentSettings) -> str:
+    sam = settings.sam
+    if sam is None or sam.checkpoint in ("", ".", None):
+        raise ValueError("the SAM backends need a checkpoint file (SAM weights are not downloaded)")
+    return sam.checkpoint
 
 
 def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model):
@@ -318,7 +337,7 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
             ),
             ws.threshold,
         )
-    if settings.backend in LEARNED:
+    if settings.backend in LEARNED_BACKENDS:
         read = reader.he if settings.model_input == "he" else reader.hoechst
         return (lambda y, x, h, w: model(read(y, x, h, w), ps)), None
     from napari_ifcell.core.segment.sam_masks import SamSettings, sam_nuclei

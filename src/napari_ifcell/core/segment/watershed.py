@@ -5,8 +5,8 @@ subtracts the local background, cuts touching nuclei at their seams, splits clum
 outlines each nucleus at half its own brightness; its lengths follow a typical nucleus radius.
 ``classic`` is the NuCLS bootstrap recipe: stain signal, Gaussian smoothing, one threshold
 (best set once per slide with ``slide_threshold``, so tiles of empty glass do not invent
-nuclei from noise), distance-transform peaks as seeds, watershed: faster, but it merges touching nuclei and
-misses dim ones on crowded or unevenly lit tissue.
+nuclei from noise), distance-transform peaks as seeds, watershed: faster, but it merges
+touching nuclei and misses dim ones on crowded or unevenly lit tissue.
 """
 
 from __future__ import annotations
