@@ -4,6 +4,7 @@ expected, exit 2, and no traceback; none runs away with memory or gives a silent
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
@@ -103,6 +104,29 @@ def test_a_gate_file_of_the_wrong_shape_is_one_line(case, table_file, tmp_path, 
     assert "gates.yaml" in line and expected in line
 
 
+SCIMAP_CSVS = {
+    "a word for a gate": ("markers,img\nCD3e,abc\n", "line 2: CD3e: gate 'abc' is not a log1p intensity"),
+    "true for a gate": ("markers,img\nCD3e,True\n", "gate 'True' is not a log1p intensity"),
+    "a negative gate": ("markers,img\nCD3e,-1.5\n", "gate '-1.5' is not a log1p intensity from 0 to 700"),
+    "a gate past float range": ("markers,img\nCD3e,800\n", "gate '800' is not a log1p intensity"),
+    "an empty gate": ("markers,img\nCD3e,\n", "gate '' is not a log1p intensity"),
+    "a marker twice": ("markers,img\nCD3e,5\nCD3e,6\n", "line 3: CD3e is listed twice"),
+    "no marker name": ("markers,img\n,5\n", "line 2: no marker name"),
+    "a header only": ("markers,img\n", "the CSV has a header but no marker rows"),
+    "one column": ("markers\nCD3e\n", "expected a markers column and at least one image column"),
+    "not text": ("\xff\xfe\x00junk", "cannot read the CSV"),
+}
+
+
+@pytest.mark.parametrize("case", SCIMAP_CSVS)
+def test_a_scimap_csv_of_the_wrong_shape_is_one_line(case, table_file, tmp_path, capsys):
+    text, expected = SCIMAP_CSVS[case]
+    (tmp_path / "manual_gates.csv").write_bytes(text.encode("latin-1"))
+    assert main(["gate", str(table_file), "--scimap-gates", str(tmp_path / "manual_gates.csv")]) == 2
+    line = one_error_line(capsys)
+    assert "manual_gates.csv" in line and expected in line
+
+
 RUN_SETTINGS = {
     "segmentation a number": ("segmentation: 5\n", "segmentation: expected a mapping, got int"),
     "tile a word": ("segmentation: {tile: abc}\n", "segmentation.tile: expected an integer, got 'abc'"),
@@ -200,5 +224,20 @@ def test_suggested_gates_say_which_phenotypes_a_panel_cannot_call(small_table, t
     small_table.drop(columns=[c for c in small_table.columns if c.startswith("CD3e_")]).to_parquet(path)
     assert main(["gate", str(path), "--out", str(tmp_path / "gated.parquet")]) == 0
     err = capsys.readouterr().err
-    assert "note: phenotype(s) regulatory T, CD4 T, CD8 T, B cell, macrophage left out of the suggested gates" in err
+    assert "note: phenotype(s) regulatory T, CD4 T, CD8 T, B cell, macrophage left out" in err
     assert "the table has no CD3e column" in err
+
+
+def test_a_scimap_csv_for_part_of_the_panel_gates_what_it_can_and_says_what_it_cannot(
+    small_table, table_file, tmp_path, capsys
+):
+    """scimap users gate the markers they care about; the rules that need the others are named."""
+    gate = {m: np.log1p(small_table[f"{m}_cell_mean"].quantile(0.8)) for m in ("CD45", "CD3e", "CD20")}
+    rows = "".join(f"{m},{v}\n" for m, v in gate.items())
+    (tmp_path / "manual_gates.csv").write_text("markers,img\n" + rows)
+    out = tmp_path / "gated.parquet"
+    assert main(["gate", str(table_file), "--scimap-gates", str(tmp_path / "manual_gates.csv"), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "left out: manual_gates.csv has no gate for CD163, CD4, CD68, CD8a, FOXP3" in err
+    phenotypes = set(pd.read_parquet(out)["phenotype"])
+    assert {"B cell", "other"} <= phenotypes and not phenotypes & {"CD4 T", "CD8 T", "macrophage"}

@@ -105,6 +105,11 @@ def test_gates_save_and_load(gating, tmp_path):
     widget.load_gates_button.click()
     assert "thresholds out of order" in widget.status.text()
     assert widget.session.gates.gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
+    # scimap's manual_gates.csv loads too: one log1p gate per marker, no uncertain band
+    (tmp_path / "manual_gates.csv").write_text("markers,slide\nCD3e,7.0\n")
+    widget.gates_file.value = tmp_path / "manual_gates.csv"
+    widget.load_gates_button.click()
+    assert widget.session.gates.gates["CD3e"].thresholds[:2] == pytest.approx((np.expm1(7.0),) * 2)
 
 
 def test_histogram_of_cells_in_view(gating):

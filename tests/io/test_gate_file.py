@@ -101,3 +101,13 @@ def test_scimap_csv_with_a_missing_image_column(tmp_path):
     pd.DataFrame({"markers": ["CD3e"], "imageA": [6.5]}).to_csv(path, index=False)
     with pytest.raises(GateError, match="no column 'imageB'"):
         import_scimap_gates(path, image_id="imageB")
+
+
+def test_a_scimap_csv_loads_as_a_gate_file_and_names_itself_on_unknown_markers(tmp_path):
+    path = tmp_path / "manual_gates.csv"
+    pd.DataFrame({"markers": ["CD3e", "CD999"], "imageA": [6.5, 2.0]}).to_csv(path, index=False)
+    columns = [f"{m}_cell_mean" for m in MARKERS]
+    with pytest.raises(GateError, match=r"manual_gates.csv.*\n.*CD999: unknown marker"):
+        load_gates(path, columns=columns)
+    path.write_text("markers,imageA\nCD3e,6.5\n")
+    assert load_gates(path, columns=columns).gates["CD3e"].thresholds[1] == pytest.approx(np.expm1(6.5))

@@ -45,7 +45,7 @@ class GatingWidget(QWidget):
             tooltip="the label store folder Segment writes (<slide>.ifcell); or type a label TIFF's path",
         )
         self.table_file = FileEdit(label="Cell table", mode="w", filter="*.parquet *.csv *.tsv")
-        self.gates_file = FileEdit(label="Gate file", mode="w", filter="*.yaml *.yml *.json")
+        self.gates_file = FileEdit(label="Gate file", mode="w", filter="*.yaml *.yml *.json *.csv")
         self.gated_file = FileEdit(
             label="Gated table",
             mode="w",

@@ -40,16 +40,16 @@ def _quantify(args) -> int:
 
 
 def _gate(args) -> int:
-    from napari_ifcell.core.gating import GateSet, apply_gates, gated_table
+    from napari_ifcell.core.gating import apply_gates, gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
-    from napari_ifcell.io.gate_file import import_scimap_gates, load_gates, save_gates
+    from napari_ifcell.io.gate_file import load_gates, save_gates, scimap_gateset
 
     table = read_cell_table(args.table)
     if args.gates:
         gates = load_gates(args.gates, columns=table.columns)
     elif args.scimap_gates:
-        gates = GateSet(gates=import_scimap_gates(args.scimap_gates)).validate(table.columns)
+        gates = scimap_gateset(args.scimap_gates).validate(table.columns, path=args.scimap_gates)
     else:
         gates, _ = suggested_gateset(table)
         print("no gate file given: using suggested gates", file=sys.stderr)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.gating import DEFAULT_HIERARCHY, GateError, GateSet, MarkerGate, now_iso
+from napari_ifcell.core.gating.gateset import with_default_rules
 from napari_ifcell.core.gating.phenotypes import PhenotypeRule
 from napari_ifcell.core.settings import settings_from_mapping, type_problems
 
@@ -135,9 +136,12 @@ def save_gates(gateset: GateSet, path: str | Path) -> Path:
 
 
 def load_gates(path: str | Path, *, columns=None) -> GateSet:
+    """A gate file (YAML or JSON), or a scimap ``manual_gates.csv`` (its first image column)."""
     path = Path(path)
     if not path.is_file():
         raise GateError(["no such file"], path)
+    if path.suffix.lower() == ".csv":
+        return scimap_gateset(path).validate(columns, path=path)
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
@@ -162,13 +166,23 @@ def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "
     return path
 
 
+def scimap_gateset(path: str | Path, *, image_id: str | None = None) -> GateSet:
+    """A scimap CSV's gates with the default hierarchy and the phenotype rules its markers allow."""
+    missing = f"{Path(path).name} has no gate for {{markers}}"
+    return with_default_rules(import_scimap_gates(path, image_id=image_id), missing=missing)
+
+
 def import_scimap_gates(
     path: str | Path, *, image_id: str | None = None, compartment: str = "cell"
 ) -> dict[str, MarkerGate]:
-    """Gates from a scimap CSV (first column markers, then one column per image)."""
+    """Gates from a scimap CSV (first column markers, then one column per image).
+
+    Every row is checked: a marker name, no marker twice, and a gate that is a finite, non-negative
+    log1p intensity (scimap gates on ``log1p``; a negative one would sit below every raw value).
+    """
     path = Path(path)
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise GateError([f"cannot read the CSV: {exc}"], path) from exc
     if frame.shape[1] < 2:
@@ -176,20 +190,40 @@ def import_scimap_gates(
     column = image_id or frame.columns[1]
     if column not in frame.columns:
         raise GateError([f"no column {column!r}; image columns are {list(frame.columns[1:])}"], path)
-    gates, problems = {}, []
-    for marker, value in zip(frame.iloc[:, 0], frame[column]):
-        if not np.isfinite(value):
-            problems.append(f"{marker}: gate is not a number ({value})")
-            continue
-        raw = float(np.expm1(value))
-        gates[str(marker)] = MarkerGate(
-            str(marker),
-            (raw, raw, math.inf),
-            compartment=compartment,
-            transform="log1p",
-            source="scimap",
-            set_at=now_iso(),
-        )
+    gates: dict[str, MarkerGate] = {}
+    problems = []
+    for row, (marker, text) in enumerate(zip(frame.iloc[:, 0], frame[column]), start=2):
+        marker = marker.strip()
+        value = _scimap_gate(text)
+        if not marker:
+            problems.append(f"line {row}: no marker name")
+        elif marker in gates:
+            problems.append(f"line {row}: {marker} is listed twice")
+        elif value is None:
+            problems.append(f"line {row}: {marker}: gate {text!r} is not a log1p intensity from 0 to 700")
+        else:
+            raw = float(np.expm1(value))
+            gates[marker] = MarkerGate(
+                marker,
+                (raw, raw, math.inf),
+                compartment=compartment,
+                transform="log1p",
+                source="scimap",
+                set_at=now_iso(),
+            )
     if problems:
         raise GateError(problems, path)
+    if not gates:
+        raise GateError(["no gates: the CSV has a header but no marker rows"], path)
     return gates
+
+
+def _scimap_gate(text: str) -> float | None:
+    """The gate as a number, or None when it is not a finite log1p value with a finite expm1."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not 0 <= value < 700:  # expm1 overflows a float64 just above 709
+        return None
+    return value

@@ -115,9 +115,7 @@ def suggested_gateset(table, *, markers=None, nuclear_markers=None, slide: str =
 
     Returns the GateSet and the suggestions (to reset to).
     """
-    from napari_ifcell.core.gating.gateset import DEFAULT_HIERARCHY, GateSet
-    from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
-    from napari_ifcell.notes import note
+    from napari_ifcell.core.gating.gateset import with_default_rules
     from napari_ifcell.orion import NUCLEAR_MARKERS
 
     nuclear = NUCLEAR_MARKERS if nuclear_markers is None else set(nuclear_markers)
@@ -125,13 +123,5 @@ def suggested_gateset(table, *, markers=None, nuclear_markers=None, slide: str =
         markers = [c[: -len("_cell_mean")] for c in table.columns if c.endswith("_cell_mean")]
     compartments = {m: "nucleus" for m in markers if m in nuclear and f"{m}_nucleus_mean" in table.columns}
     gates = suggest_gates(table, markers, compartments=compartments, **kwargs)
-    hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
-    rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
-    dropped = [r for r in DEFAULT_PHENOTYPES if r not in rules]
-    if dropped:
-        absent = sorted({m for r in dropped for m in r.markers if m not in gates})
-        note(
-            f"phenotype(s) {', '.join(r.name for r in dropped)} left out of the suggested gates: "
-            f"the table has no {', '.join(absent)} column (<marker>_cell_mean); such cells are called 'other'"
-        )
-    return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide), gates
+    missing = "the table has no {markers} column (<marker>_cell_mean)"
+    return with_default_rules(gates, slide=slide, missing=missing), gates

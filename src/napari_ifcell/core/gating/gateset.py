@@ -49,6 +49,26 @@ class GateSet:
         return self
 
 
+def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing: str) -> GateSet:
+    """The gates with the default hierarchy and phenotype rules kept where their markers have gates.
+
+    Other panels than Orion's work; a note names the rules left out, ``missing`` (formatted with
+    ``markers``) says why their markers have no gate.
+    """
+    from napari_ifcell.notes import note
+
+    hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
+    rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
+    dropped = [r for r in DEFAULT_PHENOTYPES if r not in rules]
+    if dropped:
+        absent = ", ".join(sorted({m for r in dropped for m in r.markers if m not in gates}))
+        note(
+            f"phenotype(s) {', '.join(r.name for r in dropped)} left out: {missing.format(markers=absent)}; "
+            "such cells are called 'other'"
+        )
+    return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide)
+
+
 def _cycles(hierarchy: dict[str, str]) -> list[str]:
     out = []
     for start in hierarchy:
