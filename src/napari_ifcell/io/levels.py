@@ -7,6 +7,7 @@ level (some OME-TIFF writers). A file with none of these is a single-level slide
 
 from __future__ import annotations
 
+import numpy as np
 import tifffile
 import zarr
 
@@ -55,11 +56,58 @@ def _non_spatial(series) -> tuple:
     return tuple(n for n, a in zip(series.shape, series.axes) if a not in "YX")
 
 
+# an uncompressed plane stored as one strip this large is read through a memory map, not whole
+MEMMAP_ABOVE_BYTES = 16 * 2**20
+VIRTUAL_CHUNK = 1024
+
+
+class ContiguousLevel:
+    """An uncompressed, contiguous level read through a memory map: a window reads only its bytes.
+
+    tifffile's zarr store decodes a whole strip for any window of it, and a single-strip plane
+    (ImageJ's and tifffile's default for uncompressed images) can be gigabytes. ``chunks`` are
+    virtual 1024-px tiles, so reads and dask arrays stay tile-sized.
+    """
+
+    def __init__(self, path, tif: tifffile.TiffFile, series: tifffile.TiffPageSeries):
+        self.shape = tuple(series.shape)
+        self.dtype = np.dtype(series.dtype)
+        self.ndim = len(self.shape)
+        axes = series.axes
+        self.chunks = tuple(
+            min(n, VIRTUAL_CHUNK) if a in "YX" else (n if a == "S" else 1) for n, a in zip(self.shape, axes)
+        )
+        offset = int(series.dataoffset or 0)  # not None: is_contiguous_and_large checked it
+        self._map = np.memmap(
+            path, dtype=self.dtype.newbyteorder(tif.byteorder), mode="r", offset=offset, shape=self.shape
+        )
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self._map[key], dtype=self.dtype)
+
+
+def is_contiguous_and_large(series: tifffile.TiffPageSeries) -> bool:
+    """Uncompressed pixels in one run of bytes, stored in pieces too large to decode per window."""
+    page = series.keyframe
+    piece = int(np.prod(page.chunks, dtype=np.int64)) * np.dtype(series.dtype).itemsize
+    if series.dataoffset is None or piece <= MEMMAP_ABOVE_BYTES:
+        return False
+    # the byte counts must hold every declared pixel (a tag edited to a huge size does not)
+    return all(page is not None and sum(page.databytecounts) == page.nbytes for page in series.pages)
+
+
 def open_level_arrays(path, tif, series_index, level_series) -> list:
-    """One read-only zarr array per level, backed by tifffile's zarr store (no pixel reads)."""
+    """One read-only array per level (no pixel reads): tifffile's zarr store, or a memory map
+    for a large contiguous level."""
     main = tif.series[series_index]
+    arrays: list
     try:
-        if len(main.levels) > 1:
+        if any(is_contiguous_and_large(s) for s in level_series):
+            arrays = [
+                ContiguousLevel(path, tif, s) if is_contiguous_and_large(s) else zarr.open_array(s.aszarr(), mode="r")
+                for s in level_series
+            ]
+        elif len(main.levels) > 1:
             group = zarr.open_group(main.aszarr(), mode="r")
             arrays = [group[str(i)] for i in range(len(main.levels))]
         else:
@@ -67,7 +115,7 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
     except Exception as exc:
         raise SlideError(path, f"cannot open the pixel store: {exc}") from exc
     for level, (arr, series) in enumerate(zip(arrays, level_series)):
-        if not isinstance(arr, zarr.Array):  # a pyramid group's member could be a sub-group
+        if not isinstance(arr, (zarr.Array, ContiguousLevel)):  # a pyramid group's member could be a sub-group
             raise SlideError(path, f"level {level} of the pixel store is a group, not an array")
         if tuple(arr.shape) != tuple(series.shape):
             raise SlideError(path, f"level {level} stores shape {arr.shape} but its metadata says {series.shape}")

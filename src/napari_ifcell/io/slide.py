@@ -17,7 +17,7 @@ import tifffile
 import zarr
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
-from napari_ifcell.io.levels import find_levels, open_level_arrays
+from napari_ifcell.io.levels import find_levels, is_contiguous_and_large, open_level_arrays
 from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
     checked_names,
@@ -413,9 +413,10 @@ def _check_pages(path, level_series) -> None:
                 f"the metadata declares {len(series.pages)} planes at level {level} but {missing} are not in "
                 "the file (cut short, or OME-XML SizeC/SizeZ/SizeT larger than the image); they would read as zeros",
             )
+        mapped = is_contiguous_and_large(series)  # read through a memory map, a window at a time
         for page in series.pages:
             chunk_bytes = int(np.prod(page.chunks, dtype=np.int64)) * page.dtype.itemsize
-            if chunk_bytes > MAX_CHUNK_BYTES:
+            if chunk_bytes > MAX_CHUNK_BYTES and not mapped:
                 raise SlideReadError(
                     path,
                     f"level {level} is stored in {'x'.join(map(str, page.chunks))} px pieces of "
