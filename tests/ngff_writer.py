@@ -5,7 +5,9 @@ with units, scale transforms and ``omero`` channel names."""
 import numpy as np
 
 
-def write_ngff(group, data: np.ndarray, *, axes: str, pixel_size_um: float, names, fmt=None, levels: int = 2):
+def write_ngff(
+    group, data: np.ndarray, *, axes: str, pixel_size_um: float, names, fmt=None, levels: int = 2, colors=None
+):
     """``data`` with ``axes`` (e.g. "cyx", "czyx"); each level halves y and x."""
     from ome_zarr.writer import write_multiscale
 
@@ -20,7 +22,8 @@ def write_ngff(group, data: np.ndarray, *, axes: str, pixel_size_um: float, name
         [{"type": "scale", "scale": [pixel_size_um * 2**i if a in "yx" else 1.0 for a in axes]}] for i in range(levels)
     ]
     window = {"start": 0, "end": 4000, "min": 0, "max": 65535}
-    omero = {"channels": [{"label": n, "color": "FFFFFF", "window": window} for n in names]}
+    colors = colors or ["FFFFFF"] * len(names)
+    omero = {"channels": [{"label": n, "color": c, "window": window} for n, c in zip(names, colors)]}
     kwargs = {"fmt": fmt} if fmt is not None else {}
     write_multiscale(
         pyramid, group, axes=axis_meta, coordinate_transformations=transforms, metadata={"omero": omero}, **kwargs

@@ -223,6 +223,29 @@ def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_pa
     assert info["channels"] == ["CD3e", "DAPI"] and len(info["levels"]) == 2
 
 
+@pytest.mark.parametrize(
+    ("names", "colors"), [(("R", "G", "B"), None), (("c0", "c1", "c2"), ["FF0000", "00FF00", "0000FF"])]
+)
+def test_a_16_bit_rgb_ome_zarr_is_read_as_8_bit_h_and_e_with_a_note(crops, tmp_path, names, colors):
+    """omero marks the three channels red, green and blue (by label or colour): an H&E, not three
+    fluorescence channels, and scaled to 0..255 as every H&E model expects."""
+    import zarr
+
+    he16 = np.moveaxis(crops[2], -1, 0).astype(np.uint16) * 257
+    path = tmp_path / "he16.ome.zarr"
+    write_ngff(zarr.open_group(path, mode="w"), he16, axes="cyx", pixel_size_um=0.325, names=names, colors=colors)
+    with pytest.warns(UserWarning, match=r"he16\.ome\.zarr: RGB of uint16 read as 8-bit \(values divided by 257\)"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.is_rgb and slide.channel_names == ("red", "green", "blue")
+        np.testing.assert_array_equal(slide.read_region(0, 0, 64, 64), crops[2][:64, :64])
+    # three 16-bit channels without red/green/blue marks stay fluorescence
+    path = tmp_path / "three.ome.zarr"
+    write_ngff(zarr.open_group(path, mode="w"), he16, axes="cyx", pixel_size_um=0.325, names=("DAPI", "CD3e", "CD20"))
+    with open_slide(path) as slide:
+        assert not slide.is_rgb and slide.channel_names == ("DAPI", "CD3e", "CD20")
+
+
 def test_nuclear_channel_choice_and_a_reader_that_needs_none():
     from napari_ifcell.io.channels import nuclear_channel_index
     from napari_ifcell.io.errors import SlideMetadataError

@@ -42,6 +42,17 @@ def test_he_slide_opens_as_rgb(make_napari_viewer, small_pair):
     assert tuple(layer.scale) == (0.325, 0.325)  # Orion default for an H&E without pixel size
 
 
+def test_a_16_bit_rgb_h_and_e_is_shown_over_its_full_range(make_napari_viewer, tmp_path):
+    """Colours as stored: napari would stretch a 16-bit RGB from its darkest to its brightest
+    value, turning pale eosin dark pink."""
+    rgb = np.random.default_rng(0).integers(100, 255, (300, 400, 3)).astype(np.uint16) * 257
+    tifffile.imwrite(tmp_path / "he16.tif", rgb, photometric="rgb")
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match="RGB of uint16 read as 8-bit"):
+        (layer,) = viewer.open(tmp_path / "he16.tif", plugin="napari-ifcell")
+    assert layer.rgb and tuple(layer.contrast_limits) == (0, 65535)
+
+
 def test_bad_file_is_reported_not_crashing(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     bad = tmp_path / "broken.ome.tif"

@@ -119,6 +119,8 @@ def he_layer_data(slide: Slide, *, scale=None, translate=(0.0, 0.0)) -> tuple:
         "units": ("µm", "µm"),
         "metadata": {PLUGIN_KEY: {"path": str(slide.path), "role": "he"}},
     }
+    if slide.dtype.kind == "u" and slide.dtype != np.uint8:  # 16-bit RGB: its full range is white
+        kwargs["contrast_limits"] = (0, int(np.iinfo(slide.dtype).max))
     return (data, kwargs, "image")
 
 

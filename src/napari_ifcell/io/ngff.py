@@ -76,13 +76,13 @@ def ngff_image(path: Path) -> dict:
             raise SlideMetadataError(path, f"{name} has {size} planes; only 2-D images (a single {name}) are read")
     view = [a for a in axes if a in ("c", "y", "x")]
     levels = [AxisView(arr, axes) for arr in arrays]
+    channels = [c for c in (ome.get("omero") or attrs.get("omero") or {}).get("channels", []) if isinstance(c, dict)]
     return {
         "levels": levels,
         "axes": "".join(view).upper(),
         "pixel_size_um": _pixel_size(image, axes, units),
-        "channel_names": [
-            c.get("label") or "" for c in (ome.get("omero") or attrs.get("omero") or {}).get("channels", [])
-        ],
+        "channel_names": [str(c.get("label") or "") for c in channels],
+        "channel_colors": [str(c.get("color") or "").upper() for c in channels],
     }
 
 
@@ -114,6 +114,14 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def is_rgb_picture(levels, axes: str) -> bool:
-    """Whether an image is an RGB (H&E) picture: three uint8 channels."""
-    return axes == "CYX" and levels[0].shape[0] == 3 and np.dtype(levels[0].dtype) == np.uint8
+def is_rgb_picture(levels, axes: str, names=(), colors=()) -> bool:
+    """Whether an image is an RGB (H&E) picture: three uint8 channels, or three unsigned 16-bit
+    ones that ``omero`` marks as red, green and blue (by label or by colour)."""
+    if axes != "CYX" or levels[0].shape[0] != 3:
+        return False
+    dtype = np.dtype(levels[0].dtype)
+    if dtype == np.uint8:
+        return True
+    labels = [n.strip().lower() for n in names]
+    marked = labels in (["r", "g", "b"], ["red", "green", "blue"]) or list(colors) == ["FF0000", "00FF00", "0000FF"]
+    return dtype.kind == "u" and marked

@@ -284,6 +284,11 @@ class Slide:
         self.close()
 
 
+def _note_rgb_scale(slide: Slide) -> None:
+    if _rgb_scale(slide):
+        slide.notes.append(f"RGB of {slide.dtype} read as 8-bit (values divided by {_rgb_scale(slide):g})")
+
+
 def _rgb_scale(slide: Slide) -> float:
     """Divisor from an RGB slide's integer range to 0..255 (257 for 16-bit); 0 when 8-bit."""
     dtype = slide.levels[0].dtype
@@ -344,7 +349,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     info = ngff_image(path)
     notes: list[str] = []
     levels, axes = info["levels"], info["axes"]
-    is_rgb = is_rgb_picture(levels, axes)
+    is_rgb = is_rgb_picture(levels, axes, info["channel_names"], info["channel_colors"])
     layout = "SYX" if is_rgb else axes
     n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
     if names_override is not None or is_rgb:
@@ -361,6 +366,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
         pixel_size, source = None, None
         notes.append("pixel size unknown (no scale in a known unit in the multiscales metadata)")
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
+    _note_rgb_scale(slide)
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
@@ -394,8 +400,7 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes)
     pixel_size, source = tiff_pixel_size(tif, ome, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
-    if _rgb_scale(slide):
-        notes.append(f"RGB of {slide.dtype} read as 8-bit (values divided by {_rgb_scale(slide):g})")
+    _note_rgb_scale(slide)
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
