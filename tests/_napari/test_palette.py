@@ -62,3 +62,31 @@ def test_colours_shown_together_differ(group):
 def test_legend_names_each_colour():
     html = palette.legend_html([("positive", "#ff9896"), ("B <cell>", "#f7b6d2")], title="CD20")
     assert "#ff9896" in html and "positive" in html and "B &lt;cell&gt;" in html and "<b>CD20</b>" in html
+
+
+# typical H&E colours: eosin pink (stroma, cytoplasm), pale eosin, haematoxylin purple (nuclei)
+H_AND_E = {"eosin": "#e7a1c0", "pale eosin": "#f2c6dc", "haematoxylin": "#5b3a8e"}
+
+
+def test_class_colours_read_over_h_and_e():
+    """Cells recoloured by class over an H&E: a pink class once vanished into eosin."""
+    for colour in [*palette.CLASS_COLOURS.values(), *palette.EXTRA_CLASS_COLOURS]:
+        nearest = min(H_AND_E, key=lambda name: _delta_e(colour, H_AND_E[name]))
+        assert _delta_e(colour, H_AND_E[nearest]) >= 20, (colour, nearest)
+
+
+def test_custom_classes_take_the_extra_colours_in_order_and_exports_use_the_same_colours():
+    from napari_ifcell.io.qupath_geojson import export_class_colours
+
+    colours = palette.class_palette(["tumour", "CD8 T", "stroma", "unknown"])
+    assert colours == {
+        "tumour": palette.EXTRA_CLASS_COLOURS[0],
+        "CD8 T": palette.CLASS_COLOURS["CD8 T"],
+        "stroma": palette.EXTRA_CLASS_COLOURS[1],
+        "unknown": palette.RESERVED_COLOURS["unknown"],
+    }
+    exported = export_class_colours(["B cell", None, "tumour", "B cell"])
+    assert exported == {
+        "B cell": (0x1F, 0x77, 0xB4),
+        "tumour": tuple(int(palette.EXTRA_CLASS_COLOURS[0][i : i + 2], 16) for i in (1, 3, 5)),
+    }

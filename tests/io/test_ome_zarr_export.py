@@ -45,7 +45,7 @@ def test_ome_zarr_py_reads_the_image_and_its_labels(exported, small_pair):
     assert all(p["class"] == classes[cell] for cell, p in some)
     colours = label.metadata["color"]
     b_cell = next(c for c, name in classes.items() if name == "B cell")
-    assert np.allclose(colours[b_cell], np.array([255, 64, 64, 255]) / 255)
+    assert np.allclose(colours[b_cell], np.array([31, 119, 180, 255]) / 255)  # the viewer's B-cell colour
 
 
 def small_pair_shape(pair):

@@ -211,7 +211,8 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
     assert len(features) == len(table) - 1  # the rejected cell is not exported
     first = next(f for f in features if f["properties"]["metadata"]["CellID"] == str(ids[0]))
     assert first["properties"]["objectType"] == "cell"
-    assert first["properties"]["classification"] == {"name": "B cell", "color": [255, 64, 64]}
+    # QuPath draws the class in the viewer's colour (#1f77b4)
+    assert first["properties"]["classification"] == {"name": "B cell", "color": [31, 119, 180]}
     assert (
         first["geometry"]["type"] == "Polygon"
         and first["geometry"]["coordinates"][0][0] == first["geometry"]["coordinates"][0][-1]

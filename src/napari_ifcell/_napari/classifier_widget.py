@@ -12,7 +12,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlide
 
 from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
-from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_colour, legend_html
+from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_palette, legend_html
 from napari_ifcell._napari.sources import given_path, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
@@ -213,9 +213,8 @@ class ClassifierWidget(Container):
         self.lut[self.table["CellID"].to_numpy()] = codes
         self.layer.refresh()
         counts = predicted.value_counts()
-        rows = [
-            legend_html([(f"{c}: {counts.get(c, 0)}", class_colour(c, i))]) for i, c in enumerate(self.config.classes)
-        ]
+        palette = class_palette(self.config.classes)
+        rows = [legend_html([(f"{c}: {counts.get(c, 0)}", palette[c])]) for c in self.config.classes]
         self.metrics.value = "Predicted class<br>" + "<br>".join(rows)
 
     def truth_and_probability(self, target: str):
@@ -232,10 +231,11 @@ class ClassifierWidget(Container):
         ps = float(self.slide.pixel_size_um) if self.slide is not None else 1.0
         self.lut = np.zeros(int(self.table["CellID"].max()) + 1, np.uint8)
         if by_class:
+            palette = class_palette(self.config.classes)
             colours = {
                 None: "transparent",
                 0: "transparent",
-                **{i + 1: class_colour(c, i) for i, c in enumerate(self.config.classes)},
+                **{i + 1: palette[c] for i, c in enumerate(self.config.classes)},
             }
         else:
             colours = {

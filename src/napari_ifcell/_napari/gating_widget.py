@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushBut
 from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
-from napari_ifcell._napari.palette import STATE_COLOURS, class_colour, legend_html
+from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
 from napari_ifcell._napari.sources import given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
@@ -328,7 +328,8 @@ class GatingWidget(QWidget):
         """The colour of each lookup value (after 0): the gate states, or the phenotypes."""
         if by_state:
             return list(STATE_COLOURS)
-        return [class_colour(n, i) for i, n in enumerate(self.session.phenotype_names)]
+        palette = class_palette(self.session.phenotype_names)
+        return [palette[n] for n in self.session.phenotype_names]
 
     # --- marker, histogram, thresholds -------------------------------------------------------
     def _subset(self):

@@ -18,3 +18,37 @@ CLASS_OF_PHENOTYPE = {
 # aggregated rows (Immunocto Table 2): a CD4 T called CD8 T is a correct lymphocyte
 CLASS_GROUPS = {"T cells": ("CD4 T", "CD8 T"), "lymphocytes": ("CD4 T", "CD8 T", "B cell")}
 LYMPHOCYTE_CLASSES = CLASS_GROUPS["lymphocytes"]
+
+
+# the same class, the same colour: in every overlay of the viewer and in every export (QuPath,
+# OME-Zarr label colours). Chosen to read over IF channels (see the viewer's palette) and over
+# H&E's pink eosin and purple haematoxylin.
+CLASS_COLOURS = {
+    "CD4 T": "#1b9e77",
+    "CD8 T": "#bcbd22",
+    "B cell": "#1f77b4",
+    "macrophage": "#8c564b",
+    "other": "#7f7f7f",
+}
+EXTRA_CLASS_COLOURS = ("#aec7e8", "#004d40", "#20b2aa", "#808000", "#e7298a", "#9d755d")
+RESERVED_COLOURS = {"unknown": "#ffe4b5", "inconsistent": "#000000"}
+
+
+def class_palette(names) -> dict[str, str]:
+    """Each name's colour (``#rrggbb``): its own when it has one, else the next extra colour in
+    the order given (so classes shown together differ)."""
+    out, extra = {}, 0
+    for name in names:
+        if name in CLASS_COLOURS:
+            out[name] = CLASS_COLOURS[name]
+        elif name in RESERVED_COLOURS:
+            out[name] = RESERVED_COLOURS[name]
+        elif name not in out:
+            out[name] = EXTRA_CLASS_COLOURS[extra % len(EXTRA_CLASS_COLOURS)]
+            extra += 1
+    return out
+
+
+def rgb_of(colour: str) -> tuple[int, int, int]:
+    """``#rrggbb`` as 0..255 integers (QuPath and OME-Zarr store colours so)."""
+    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)

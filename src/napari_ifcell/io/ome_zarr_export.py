@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.io.atomic import replace_folder
-from napari_ifcell.io.qupath_geojson import CLASS_COLOURS, UNKNOWN_COLOUR
+from napari_ifcell.io.qupath_geojson import export_class_colours
 
 CHUNK = 1024
 RGB_COLOURS = ("FF0000", "00FF00", "0000FF")
@@ -143,13 +143,12 @@ def _write_labels(write_multiscale_labels, fmt, group, store, classes, name, px,
     ]
     colours: list[dict] = []
     if classes is not None:
-        named = classes.reindex(ids)
-        for prop, value in zip(properties, named.to_numpy(object)):
+        named = classes.reindex(ids).to_numpy(object)
+        rgb = export_class_colours(named)
+        for prop, value in zip(properties, named):
             if isinstance(value, str):
                 prop["class"] = value
-                colours.append(
-                    {"label-value": prop["label-value"], "rgba": [*CLASS_COLOURS.get(value, UNKNOWN_COLOUR), 255]}
-                )
+                colours.append({"label-value": prop["label-value"], "rgba": [*rgb[value], 255]})
     metadata: dict = {"properties": properties, "source": {"image": "../../"}}
     if colours:
         metadata["colors"] = colours

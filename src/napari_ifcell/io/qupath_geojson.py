@@ -19,18 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.core.classes import class_palette, rgb_of
 from napari_ifcell.io.atomic import atomic_write
 from napari_ifcell.orion import ORION_CHANNELS
 
-CLASS_COLOURS = {
-    "CD4 T": (0, 200, 255),
-    "CD8 T": (255, 215, 0),
-    "B cell": (255, 64, 64),
-    "macrophage": (255, 140, 0),
-    "other": (150, 150, 150),
-    "lymphocyte": (255, 0, 255),
-}
-UNKNOWN_COLOUR = (200, 200, 200)
 BLOCK = 1024
 # our compartments -> QuPath's (its "Cytoplasm" is the cell minus the nucleus: our ring)
 COMPARTMENT_NAMES = {"nucleus": "Nucleus", "cell": "Cell", "ring": "Cytoplasm"}
@@ -127,6 +119,13 @@ def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dic
     return names
 
 
+def export_class_colours(names) -> dict[str, tuple[int, int, int]]:
+    """The viewer's class colours as RGB, for the class names among ``names`` (custom ones in
+    sorted order, so a class keeps its colour from one export to the next)."""
+    present = sorted({n for n in names if isinstance(n, str)})
+    return {name: rgb_of(colour) for name, colour in class_palette(present).items()}
+
+
 def cells_geojson(
     table: pd.DataFrame,
     nuclei: dict[int, np.ndarray],
@@ -140,6 +139,7 @@ def cells_geojson(
     neither becomes a detection Point at its centroid). ``measurements``: from
     :func:`qupath_measurements`."""
     names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
+    colours = export_class_colours(names)
     measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
     xs, ys = table["X_centroid"].to_numpy(float), table["Y_centroid"].to_numpy(float)
     features = []
@@ -154,7 +154,7 @@ def cells_geojson(
         else:
             feature["geometry"] = {"type": "Point", "coordinates": [xs[i] + 0.5, ys[i] + 0.5]}
         if isinstance(names[i], str):
-            props["classification"] = {"name": names[i], "color": list(CLASS_COLOURS.get(names[i], UNKNOWN_COLOUR))}
+            props["classification"] = {"name": names[i], "color": list(colours[names[i]])}
         values = {name: float(v[i]) for name, v in measured.items() if np.isfinite(v[i])}
         if values:
             props["measurements"] = values

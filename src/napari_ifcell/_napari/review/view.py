@@ -8,7 +8,7 @@ from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
-from napari_ifcell._napari.palette import CURRENT_COLOUR, REJECTED_COLOUR, class_colour, legend_html
+from napari_ifcell._napari.palette import CURRENT_COLOUR, REJECTED_COLOUR, class_palette, legend_html
 from napari_ifcell._napari.view import camera_of
 
 VIEW_UM = 60.0  # field of view around the current cell
@@ -52,7 +52,8 @@ class ReviewLayers:
 
     def __init__(self, viewer, pixel_size_um: float, classes):
         self.viewer, self.ps = viewer, pixel_size_um
-        self.colours = {i: class_colour(name, i) for i, name in enumerate(classes)}
+        palette = class_palette(classes)
+        self.colours = {i: palette[name] for i, name in enumerate(classes)}
         self.legend = legend_html(
             [*((name, self.colours[i]) for i, name in enumerate(classes)), ("rejected", REJECTED_COLOUR)],
             title="Rings",
