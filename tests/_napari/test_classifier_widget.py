@@ -77,6 +77,7 @@ def test_train_predict_and_overlay(trained_here):
     assert w.progress.value >= 1
     w.all_button.changed.emit(True)
     assert "Predicted" in w.status.value and w.target.value == "lymphocytes"
+    assert all(f.native.isVisibleTo(w.native) for f in (w.target, w.threshold, w.show_tn, w.save_button))
     layer = viewer.layers["classifier vs IF"]
     truth, prob = w.truth_and_probability("lymphocytes")
     # a true lymphocyte the model is confident about is drawn red (TP)

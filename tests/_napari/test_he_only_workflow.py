@@ -54,6 +54,8 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
     assert classifier.lut[int(first["CellID"])] == code  # coloured by its class
     assert np.allclose(layer.colormap.map(code)[:3], _colour(first["predicted"]), atol=0.01)
     assert all(name in classifier.metrics.value for name in CLASSES)  # the legend
+    truth_only = (classifier.target, classifier.threshold, classifier.show_tn, classifier.save_button)
+    assert not any(w.native.isVisibleTo(classifier.native) for w in truth_only)  # no IF: nothing to score against
     viewer.camera.center, viewer.camera.zoom = (100, 100), 8  # a corner: predicting it keeps the rest
     classifier.visible_button.changed.emit(True)
     assert f"Predicted {n_cells} cells" not in classifier.status.value  # only the cells in view

@@ -96,6 +96,13 @@ class ClassifierWidget(Container):
         self.export_button.changed.connect(self.export_predictions)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
+        self._show_truth_fields(False)  # until predictions are scored against an IF truth
+
+    def _show_truth_fields(self, shown: bool) -> None:
+        """The outcome picker, threshold and metrics only mean something against an IF truth:
+        an H&E slide alone never shows them."""
+        for widget in (self.target, self.threshold, self.show_tn, self.save_button):
+            widget.visible = shown
 
     def train(self, *, sync: bool | None = None):
         return self.training.train(sync=sync)
@@ -172,6 +179,7 @@ class ClassifierWidget(Container):
         else:
             self.status.value = f"Predicted {n} cells; saved to {path}."
             self.state.announce(PREDICTIONS)
+        self._show_truth_fields(self.has_truth)
         if not self.has_truth:  # an H&E slide alone: cells coloured by predicted class
             self._add_layer(by_class=True)
             self._show_classes()

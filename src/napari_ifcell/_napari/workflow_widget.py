@@ -15,6 +15,8 @@ OVERLAY_STEP = {
     "review": "Review",
     "comparison": "Compare",
 }
+# steps whose plot or gallery takes the height they are given; the others keep their fields together
+FILLS = ("Gating", "Review")
 DOCK_WIDTH = 440  # leaves a 1600 px wide screen most of its width for the canvas
 
 
@@ -31,6 +33,17 @@ def _step_widgets(viewer) -> dict:
     return {name: kind(viewer) for name, kind in zip(STEPS, kinds)}
 
 
+def _packed_at_top(widget: QWidget) -> QWidget:
+    """The widget at its natural height at the top of the tab, the spare height below it
+    (a form stretched over a tall dock spreads its fields apart)."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(widget)
+    layout.addStretch(1)
+    return page
+
+
 class WorkflowWidget(QWidget):
     """The workflow's steps as tabs; ``steps[name]`` is each step's widget."""
 
@@ -43,7 +56,8 @@ class WorkflowWidget(QWidget):
         for name, widget in self.steps.items():
             scroll = QScrollArea()  # a tall step scrolls instead of growing the window
             scroll.setWidgetResizable(True)
-            scroll.setWidget(getattr(widget, "native", widget))
+            native = getattr(widget, "native", widget)
+            scroll.setWidget(native if name in FILLS else _packed_at_top(native))
             self.tabs.addTab(scroll, name)
         self.tabs.currentChanged.connect(self._on_step_shown)
         layout = QVBoxLayout(self)
