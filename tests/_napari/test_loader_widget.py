@@ -72,6 +72,13 @@ def test_a_wrong_file_is_reported_in_the_widget(make_napari_viewer, small_pair, 
     widget.open_pair(small_pair.if_path, small_pair.if_path)  # IF given as the H&E
     assert "not RGB" in widget.status.value and "synthetic_if.ome.tif" in widget.status.value
     assert len(viewer.layers) == 0 and widget.pair is None
+    widget.open_he_alone(small_pair.if_path, sync=True)  # alone, each in the other's field
+    assert "synthetic_if.ome.tif: given as the H&E but it is not an RGB image; give it as the IF" in widget.status.value
+    widget.open_if_alone(small_pair.he_path, sync=True)
+    assert (
+        "synthetic_he.ome.tif: given as the IF slide but it is an RGB image; give it as the H&E" in widget.status.value
+    )
+    assert len(viewer.layers) == 0 and widget.he_alone is None and widget.if_alone is None
 
     # a slide napari cannot draw as it is: the message names the command that makes it drawable
     monkeypatch.setattr(layers, "MAX_SINGLE_LEVEL_PX", 100 * 100)

@@ -26,26 +26,18 @@ def _load_pair(if_path, he_path, he_pixel_size_um=None):
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
 
-def _load_if_alone(if_path):
-    """Worker side: open a fluorescence slide that has no H&E and prepare its layer data."""
+def _load_alone(path, role: str):
+    """Worker side: open an IF (``role="if"``) or H&E (``"he"``) slide that has no partner and
+    prepare its layer data."""
     from napari_ifcell.io import open_slide
 
-    slide = open_slide(if_path)
-    if slide.is_rgb:
+    slide = open_slide(path)
+    if slide.is_rgb != (role == "he"):
         slide.close()
-        raise ValueError(f"{if_path}: given as the IF slide but it is an RGB image; give it as the H&E")
-    return slide, if_layer_data(slide)
-
-
-def _load_he_alone(he_path):
-    """Worker side: open an H&E slide that has no IF and prepare its layer data."""
-    from napari_ifcell.io import open_slide
-
-    slide = open_slide(he_path)
-    if not slide.is_rgb:
-        slide.close()
-        raise ValueError(f"{he_path}: given as the H&E but it is not an RGB image; give it as the IF slide")
-    return slide, he_layer_data(slide)
+        given, other = ("H&E", "IF slide") if role == "he" else ("IF slide", "H&E")
+        kind = "not an RGB image" if role == "he" else "an RGB image"
+        raise ValueError(f"{path}: given as the {given} but it is {kind}; give it as the {other}")
+    return slide, (he_layer_data(slide) if slide.is_rgb else if_layer_data(slide))
 
 
 class LoaderWidget(Container):
@@ -133,50 +125,39 @@ class LoaderWidget(Container):
 
     def open_he_alone(self, he_path: str | Path, *, sync: bool | None = None):
         """Open an H&E slide with no IF (in a worker thread): every step then runs on it."""
-        self.status.value = "Opening..."
-        return run_in_background(
-            _load_he_alone, he_path, on_done=self._on_opened_alone, on_error=self._on_error, sync=sync
-        )
+        return self._open_alone(he_path, "he", sync=sync)
 
     def open_if_alone(self, if_path: str | Path, *, sync: bool | None = None):
         """Open an IF slide with no H&E (in a worker thread): segment, quantify and gate run on it."""
+        return self._open_alone(if_path, "if", sync=sync)
+
+    def _open_alone(self, path, role: str, *, sync: bool | None):
         self.status.value = "Opening..."
         return run_in_background(
-            _load_if_alone, if_path, on_done=self._on_opened_if_alone, on_error=self._on_error, sync=sync
+            _load_alone, path, role, on_done=self._on_opened_alone, on_error=self._on_error, sync=sync
         )
 
     def _on_opened_alone(self, result) -> None:
-        slide, he_data = result
+        slide, data = result
         self._replace_layers([slide.path])
-        self.pair, self.he_alone, self.if_alone = None, slide, None
-        self.he_layer, self.if_layers = self.viewer.add_image(he_data[0], **he_data[1]), []
-        self._set_channels([])
+        he = slide.is_rgb
+        self.pair, self.he_alone, self.if_alone = None, slide if he else None, None if he else slide
+        added = self.viewer.add_image(data[0], **data[1])
+        self.he_layer, self.if_layers = (added, []) if he else (None, list(added))
+        self._set_channels([] if he else list(slide.channel_names))
+        size = self.he_pixel_size if he else self.if_pixel_size
         with self._geometry_blocked():
-            self.he_pixel_size.value = slide.pixel_size_um or self.he_pixel_size.value
-        self.info.value = (
-            f"H&E {slide.path.name}: {slide.shape[0]} x {slide.shape[1]} px, {len(slide.levels)} levels, no IF: "
-            "segment, classify, review and compare run on the H&E"
-        )
+            size.value = slide.pixel_size_um or size.value
+        h, w = slide.shape
+        if he:
+            what, runs = "H&E", "no IF: segment, classify, review and compare run on the H&E"
+        else:
+            what, runs = "IF", f"{slide.n_channels} channels, no H&E: segment, quantify and gate run on the IF"
+        self.info.value = f"{what} {slide.path.name}: {h} x {w} px, {len(slide.levels)} levels, {runs}"
         self.status.value = "; ".join(slide.notes) or "Opened."
         self._set_enabled(False)
-        self.he_pixel_size.enabled = True
-        self.state.set_slides(slide)
-
-    def _on_opened_if_alone(self, result) -> None:
-        slide, if_data = result
-        self._replace_layers([slide.path])
-        self.pair, self.he_alone, self.if_alone, self.he_layer = None, None, slide, None
-        self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
-        self._set_channels(list(slide.channel_names))
-        with self._geometry_blocked():
-            self.if_pixel_size.value = slide.pixel_size_um or self.if_pixel_size.value
-        self.info.value = (
-            f"IF {slide.path.name}: {slide.shape[0]} x {slide.shape[1]} px, {slide.n_channels} channels, "
-            f"{len(slide.levels)} levels, no H&E: segment, quantify and gate run on the IF"
-        )
-        self.status.value = "; ".join(slide.notes) or "Opened."
-        self._set_enabled(False)
-        self.channels.enabled = self.if_pixel_size.enabled = True
+        size.enabled = True
+        self.channels.enabled = not he
         self.state.set_slides(slide)
 
     def open_pair(self, if_path: str | Path, he_path: str | Path, *, sync: bool | None = None):
