@@ -98,6 +98,8 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     # the two models are told apart by symbol and size, and the legend says which is which
     ours = viewer.layers["ours vs IF"]
     assert str(hover.symbol[0]) != str(ours.symbol[0]) and hover.size[0] != ours.size[0]
+    # ... also zoomed out: a minimum on screen, larger for the second model
+    assert ours.canvas_size_limits[0] >= 5 and hover.canvas_size_limits[0] != ours.canvas_size_limits[0]
     assert "HoVer-Net: disc" in w.legend.value and "ours: square" in w.legend.value and "FN" in w.legend.value
     hover_counts = counts[(counts.model == "HoVer-Net") & (counts.region == "Total")]
     assert (outcomes == "FN").sum() == hover_counts["fn"].sum() and (outcomes == "FP").sum() == hover_counts["fp"].sum()

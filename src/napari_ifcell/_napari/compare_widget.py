@@ -299,6 +299,9 @@ class CompareWidget(Container):
             scale=(ps, ps),
             units=("µm", "µm"),
             size=size,
+            # zoomed out to a whole region, points never shrink below a few screen pixels, and
+            # each model keeps its own size there too
+            canvas_size_limits=(size / 2, 10_000),
             symbol=symbol,
             features={"outcome": np.asarray(outcome, dtype=object)},
             border_width=0,
