@@ -142,8 +142,8 @@ def load_gates(path: str | Path, *, columns=None) -> GateSet:
         raise GateError(["no such file"], path)
     if path.suffix.lower() == ".csv":
         return scimap_gateset(path).validate(columns, path=path)
-    text = path.read_text(encoding="utf-8")
     try:
+        text = path.read_text(encoding="utf-8")
         if path.suffix.lower() in (".yaml", ".yml"):
             from napari_ifcell.io.safe_yaml import load_yaml
 

@@ -43,6 +43,8 @@ def load_run_settings(path: str | Path) -> RunSettings:
     path = Path(path)
     if not path.is_file():
         raise RunSettingsError(path, ["no such file"])
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise RunSettingsError(path, ["expected a run settings file in YAML (.yaml, .yml) or JSON (.json)"])
     try:
         text = path.read_text(encoding="utf-8")
         if path.suffix.lower() == ".json":
@@ -50,9 +52,14 @@ def load_run_settings(path: str | Path) -> RunSettings:
         else:
             from napari_ifcell.io.safe_yaml import load_yaml
 
-            doc = load_yaml(text) or {}
+            doc = load_yaml(text)
     except Exception as exc:
         raise RunSettingsError(path, [f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}"]) from exc
+    if doc is None:  # an empty YAML file
+        from napari_ifcell.notes import note
+
+        note(f"{path}: empty; every setting at its default")
+        doc = {}
     problems: list[str] = []
     if not isinstance(doc, dict):
         raise RunSettingsError(path, ["expected a mapping with segmentation / quantification / gates"])
