@@ -97,6 +97,10 @@ def test_train_predict_and_overlay(trained_here):
     assert "F1" in w.metrics.value
     f1 = float(w.metrics.value.split("F1 ")[1])
     assert f1 > 0.8
+    # another slide opened: the previous one's outcomes, legend and metrics are not shown over it
+    w.state.changed.emit("slides")
+    assert w.table is None and w.legend.value == "" and w.metrics.value == ""
+    assert not any(f.native.isVisibleTo(w.native) for f in (w.target, w.threshold, w.show_tn, w.save_button))
 
 
 def test_threshold_moves_predicted_positives(widget):

@@ -11,6 +11,7 @@ import pytest
 from napari_ifcell._napari.gating_widget import GatingWidget
 from napari_ifcell._napari.view import camera_of
 from napari_ifcell.core.gating import State
+from napari_ifcell.io.gate_file import load_gates
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_colour_by_phenotype(gating):
     assert layer.colormap.color_dict[1 + names.index("other")] is not None
 
 
-def test_gates_save_and_load(gating, tmp_path):
+def test_gates_save_and_load(gating, tmp_path, qtbot):
     viewer, widget, _ = gating
     widget.marker.setCurrentText("CD3e")
     widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))
@@ -110,6 +111,16 @@ def test_gates_save_and_load(gating, tmp_path):
     widget.gates_file.value = tmp_path / "manual_gates.csv"
     widget.load_gates_button.click()
     assert widget.session.gates.gates["CD3e"].thresholds[:2] == pytest.approx((np.expm1(7.0),) * 2)
+    # the CSV is imported, not written back: a moved gate is saved in a gate file beside it
+    assert "imported from manual_gates.csv" in widget.status.text()
+    widget.gated_file.value = tmp_path / "gated.parquet"
+    widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))
+    saved_to = widget.gates_file.value
+    assert saved_to.suffix == ".yaml"
+    qtbot.waitUntil(lambda: saved_to.is_file() and "CD3e" in load_gates(saved_to).gates, timeout=5000)
+    qtbot.waitUntil(lambda: load_gates(saved_to).gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0), timeout=5000)
+    assert "Error" not in widget.save_status.text() and "Gated table saved" in widget.save_status.text()
+    assert (tmp_path / "manual_gates.csv").read_text() == "markers,slide\nCD3e,7.0\n"
 
 
 def test_histogram_of_cells_in_view(gating):

@@ -75,18 +75,16 @@ def test_class_colours_read_over_h_and_e():
         assert _delta_e(colour, H_AND_E[nearest]) >= 20, (colour, nearest)
 
 
-def test_custom_classes_take_the_extra_colours_in_order_and_exports_use_the_same_colours():
+def test_custom_classes_take_the_extra_colours_alphabetically_and_exports_use_the_same_colours():
     from napari_ifcell.io.qupath_geojson import export_class_colours
 
     colours = palette.class_palette(["tumour", "CD8 T", "stroma", "unknown"])
     assert colours == {
-        "tumour": palette.EXTRA_CLASS_COLOURS[0],
+        "tumour": palette.EXTRA_CLASS_COLOURS[1],
         "CD8 T": palette.CLASS_COLOURS["CD8 T"],
-        "stroma": palette.EXTRA_CLASS_COLOURS[1],
+        "stroma": palette.EXTRA_CLASS_COLOURS[0],
         "unknown": palette.RESERVED_COLOURS["unknown"],
     }
-    exported = export_class_colours(["B cell", None, "tumour", "B cell"])
-    assert exported == {
-        "B cell": (0x1F, 0x77, 0xB4),
-        "tumour": tuple(int(palette.EXTRA_CLASS_COLOURS[0][i : i + 2], 16) for i in (1, 3, 5)),
-    }
+    exported = export_class_colours(["B cell", None, "tumour", "stroma", "B cell"])
+    as_hex = {name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in exported.items()}
+    assert as_hex == {"B cell": "#1f77b4", "tumour": colours["tumour"], "stroma": colours["stroma"]}

@@ -111,3 +111,12 @@ def test_a_scimap_csv_loads_as_a_gate_file_and_names_itself_on_unknown_markers(t
         load_gates(path, columns=columns)
     path.write_text("markers,imageA\nCD3e,6.5\n")
     assert load_gates(path, columns=columns).gates["CD3e"].thresholds[1] == pytest.approx(np.expm1(6.5))
+
+
+def test_a_scimap_csv_for_several_images_says_which_column_it_used(tmp_path):
+    path = tmp_path / "manual_gates.csv"
+    pd.DataFrame({"markers": ["CD3e"], "imageA": [6.5], "imageB": [2.0]}).to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"manual_gates\.csv: gates for 2 images; using the first, 'imageA'"):
+        gates = import_scimap_gates(path)
+    assert gates["CD3e"].thresholds[1] == pytest.approx(np.expm1(6.5))
+    assert import_scimap_gates(path, image_id="imageB")["CD3e"].thresholds[1] == pytest.approx(np.expm1(2.0))

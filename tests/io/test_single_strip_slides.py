@@ -69,3 +69,46 @@ def test_the_pyramid_command_copies_a_single_strip_slide(small_limits, tmp_path)
     with tifffile.TiffFile(out) as tif:
         assert len(tif.series[0].levels) >= 2 and tif.pages[0].is_tiled
         np.testing.assert_array_equal(tif.series[0].asarray(), data)
+
+
+def test_a_pyramid_with_a_single_strip_lower_level_opens_every_level(small_limits, tmp_path):
+    """A tiled level 0 with an uncompressed single-strip reduced level (SubIFD): each level is read
+    the way it is stored."""
+    data = _planes((2, 2400, 3000))
+    path = tmp_path / "mixed.ome.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(data, tile=(256, 256), subifds=1, photometric="minisblack", metadata={"axes": "CYX"})
+        tif.write(data[:, ::2, ::2], subfiletype=1, photometric="minisblack")
+    with pytest.warns(UserWarning), open_slide(path) as s:
+        assert len(s.levels) == 2 and isinstance(s.levels[1], ContiguousLevel)
+        assert not isinstance(s.levels[0], ContiguousLevel)
+        np.testing.assert_array_equal(s.read_region(100, 200, 40, 50, level=1), data[:, 200:280:2, 400:500:2])
+        np.testing.assert_array_equal(s.read_region(100, 200, 40, 50), data[:, 100:140, 200:250])
+
+
+def test_dask_names_a_mapped_level_without_reading_it(small_limits, tmp_path):
+    """dask would hash every byte of the map to name its array: the whole file read per layer."""
+    from dask.base import tokenize
+
+    path = tmp_path / "strip.tif"
+    tifffile.imwrite(path, _planes((2, 1200, 1500)), photometric="minisblack", **RESOLUTION)
+    with pytest.warns(UserWarning), open_slide(path) as s:
+        level = s.levels[0]
+        reads = []
+        level._map = _Counting(level._map, reads)
+        assert tokenize(level) == tokenize(level) and not reads
+
+
+class _Counting:
+    """A memory map that records every access to its bytes."""
+
+    def __init__(self, array, reads):
+        self.array, self.reads = array, reads
+
+    def __getattr__(self, name):
+        self.reads.append(name)
+        return getattr(self.array, name)
+
+    def __getitem__(self, key):
+        self.reads.append(key)
+        return self.array[key]

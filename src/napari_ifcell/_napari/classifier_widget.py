@@ -96,7 +96,6 @@ class ClassifierWidget(Container):
         self.export_button.changed.connect(self.export_predictions)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
-        self._show_truth_fields(False)  # until predictions are scored against an IF truth
 
     def _show_truth_fields(self, shown: bool) -> None:
         """The outcome picker, threshold and metrics only mean something against an IF truth:
@@ -109,6 +108,10 @@ class ClassifierWidget(Container):
 
     def _on_state_changed(self, what: str) -> None:
         """The project's gated table, nuclei, data set and model folders fill the fields."""
+        if what == SLIDES:  # another slide: the previous one's predictions, legend and metrics go
+            self.table = None
+            self.legend.value = self.metrics.value = ""
+            self._show_truth_fields(False)
         if what in (SLIDES, GATED):
             set_path(self.table_file, self.state.existing("gated_table"))
         if what in (SLIDES, LABELS):
@@ -221,6 +224,7 @@ class ClassifierWidget(Container):
         self.lut[self.table["CellID"].to_numpy()] = codes
         self.layer.refresh()
         counts = predicted.value_counts()
+        self.legend.value = ""  # the truth outcomes' legend of an earlier prediction
         palette = class_palette(self.config.classes)
         rows = [legend_html([(f"{c}: {counts.get(c, 0)}", palette[c])]) for c in self.config.classes]
         self.metrics.value = "Predicted class<br>" + "<br>".join(rows)

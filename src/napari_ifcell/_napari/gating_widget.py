@@ -233,6 +233,7 @@ class GatingWidget(QWidget):
         except Exception as exc:  # noqa: BLE001 - reported; the suggestions stay
             self.status.setText(f"{path}: not used ({exc}); gates suggested instead")
             return False
+        self._keep_gates_in_a_gate_file(path)
         return True
 
     # --- saving as the gates move ---------------------------------------------------------
@@ -427,8 +428,17 @@ class GatingWidget(QWidget):
             self._on_error(exc)
             return
         self._show_gates()
-        self.status.setText(f"Gates loaded from {self.gates_file.value}")
+        self.status.setText(self._keep_gates_in_a_gate_file(Path(self.gates_file.value)))
         self._gates_changed()
+
+    def _keep_gates_in_a_gate_file(self, loaded: Path) -> str:
+        """scimap's CSV is imported, not written back: later edits go to the project's gate file."""
+        if loaded.suffix.lower() != ".csv":
+            return f"Gates loaded from {loaded}"
+        project = self.state.project
+        target = project.gates if project is not None else loaded.with_suffix(".yaml")
+        self.gates_file.value = target
+        return f"Gates imported from {loaded.name}; saved to {target} as they change"
 
     def reset_marker(self) -> None:
         if self.session is None:

@@ -35,17 +35,17 @@ RESERVED_COLOURS = {"unknown": "#ffe4b5", "inconsistent": "#000000"}
 
 
 def class_palette(names) -> dict[str, str]:
-    """Each name's colour (``#rrggbb``): its own when it has one, else the next extra colour in
-    the order given (so classes shown together differ)."""
-    out, extra = {}, 0
+    """Each name's colour (``#rrggbb``): its own when it has one; other classes take the extra
+    colours in alphabetical order, so the viewer and every export give a class the same one."""
+    out = {}
+    custom = sorted({n for n in names if n not in CLASS_COLOURS and n not in RESERVED_COLOURS})
     for name in names:
         if name in CLASS_COLOURS:
             out[name] = CLASS_COLOURS[name]
         elif name in RESERVED_COLOURS:
             out[name] = RESERVED_COLOURS[name]
-        elif name not in out:
-            out[name] = EXTRA_CLASS_COLOURS[extra % len(EXTRA_CLASS_COLOURS)]
-            extra += 1
+        else:
+            out[name] = EXTRA_CLASS_COLOURS[custom.index(name) % len(EXTRA_CLASS_COLOURS)]
     return out
 
 

@@ -190,6 +190,10 @@ def import_scimap_gates(
     column = image_id or frame.columns[1]
     if column not in frame.columns:
         raise GateError([f"no column {column!r}; image columns are {list(frame.columns[1:])}"], path)
+    if image_id is None and frame.shape[1] > 2:
+        from napari_ifcell.notes import note
+
+        note(f"{path}: gates for {frame.shape[1] - 1} images; using the first, {column!r}")
     gates: dict[str, MarkerGate] = {}
     problems = []
     for row, (marker, text) in enumerate(zip(frame.iloc[:, 0], frame[column]), start=2):

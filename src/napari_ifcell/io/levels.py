@@ -7,6 +7,8 @@ level (some OME-TIFF writers). A file with none of these is a single-level slide
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tifffile
 import zarr
@@ -69,7 +71,7 @@ class ContiguousLevel:
     virtual 1024-px tiles, so reads and dask arrays stay tile-sized.
     """
 
-    def __init__(self, path, tif: tifffile.TiffFile, series: tifffile.TiffPageSeries):
+    def __init__(self, tif: tifffile.TiffFile, series: tifffile.TiffPageSeries):
         self.shape = tuple(series.shape)
         self.dtype = np.dtype(series.dtype)
         self.ndim = len(self.shape)
@@ -78,9 +80,15 @@ class ContiguousLevel:
             min(n, VIRTUAL_CHUNK) if a in "YX" else (n if a == "S" else 1) for n, a in zip(self.shape, axes)
         )
         offset = int(series.dataoffset or 0)  # not None: is_contiguous_and_large checked it
+        self.path = series.keyframe.parent.filehandle.path  # a multi-file OME-TIFF keeps pixels elsewhere
+        self._token = (self.path, os.stat(self.path).st_mtime_ns, offset, self.shape, self.dtype.str)
         self._map = np.memmap(
-            path, dtype=self.dtype.newbyteorder(tif.byteorder), mode="r", offset=offset, shape=self.shape
+            self.path, dtype=self.dtype.newbyteorder(tif.byteorder), mode="r", offset=offset, shape=self.shape
         )
+
+    def __dask_tokenize__(self):
+        # without it dask hashes every byte of the map to name the array: a read of the whole file
+        return self._token
 
     def __getitem__(self, key) -> np.ndarray:
         return np.asarray(self._map[key], dtype=self.dtype)
@@ -102,16 +110,12 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
     main = tif.series[series_index]
     arrays: list
     try:
-        if any(is_contiguous_and_large(s) for s in level_series):
-            arrays = [
-                ContiguousLevel(path, tif, s) if is_contiguous_and_large(s) else zarr.open_array(s.aszarr(), mode="r")
-                for s in level_series
-            ]
-        elif len(main.levels) > 1:
+        if len(main.levels) > 1:
             group = zarr.open_group(main.aszarr(), mode="r")
             arrays = [group[str(i)] for i in range(len(main.levels))]
         else:
             arrays = [zarr.open_array(s.aszarr(), mode="r") for s in level_series]
+        arrays = [ContiguousLevel(tif, s) if is_contiguous_and_large(s) else a for a, s in zip(arrays, level_series)]
     except Exception as exc:
         raise SlideError(path, f"cannot open the pixel store: {exc}") from exc
     for level, (arr, series) in enumerate(zip(arrays, level_series)):

@@ -120,8 +120,7 @@ def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dic
 
 
 def export_class_colours(names) -> dict[str, tuple[int, int, int]]:
-    """The viewer's class colours as RGB, for the class names among ``names`` (custom ones in
-    sorted order, so a class keeps its colour from one export to the next)."""
+    """The viewer's class colours as RGB, for the class names among ``names``."""
     present = sorted({n for n in names if isinstance(n, str)})
     return {name: rgb_of(colour) for name, colour in class_palette(present).items()}
 

@@ -60,6 +60,9 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
     hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
     rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
     dropped = [r for r in DEFAULT_PHENOTYPES if r not in rules]
+    links = [f"{c} -> {p}" for c, p in DEFAULT_HIERARCHY.items() if c in gates and c not in hierarchy]
+    if links:
+        note(f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates))}")
     if dropped:
         absent = ", ".join(sorted({m for r in dropped for m in r.markers if m not in gates}))
         note(
@@ -67,6 +70,10 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
             "such cells are called 'other'"
         )
     return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide)
+
+
+def _absent_parents(gates) -> str:
+    return ", ".join(sorted({p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p not in gates}))
 
 
 def _cycles(hierarchy: dict[str, str]) -> list[str]:
