@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,32 +25,25 @@ from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region, 
 from ..conftest import HE_OFFSET_PX
 from ..sam_fixtures import tiny_sam
 
-# What a user brings: the 20-line Otsu + distance-transform watershed of the field.
+# What a user brings: the 20-line Otsu + distance-transform watershed of the field (the
+# benchmarks' reference), in a file of their own that also records the tiles it is given.
+REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "otsu_watershed.py"
 USER_MODEL = textwrap.dedent(
-    """
-    import numpy as np
-    from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
-    from skimage.filters import gaussian, threshold_otsu
-    from skimage.segmentation import watershed
+    f"""
+    import runpy
 
+    import numpy as np
+
+    reference = runpy.run_path({str(REFERENCE)!r})["nuclei"]
     SEEN = []
 
     def nuclei(image, pixel_size_um):
         SEEN.append((image.shape, str(image.dtype), pixel_size_um))
-        smooth = gaussian(image.astype(float), 1.0)
-        mask = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
-        distance = ndi.distance_transform_edt(mask)
-        spacing = max(1, round(1.5 / pixel_size_um))
-        peaks = peak_local_max(distance, min_distance=spacing, labels=ndi.label(mask)[0], exclude_border=False)
-        markers = np.zeros(image.shape, np.int32)
-        markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-        return watershed(-distance, markers, mask=mask)
+        return reference(image, pixel_size_um)
 
     def he_nuclei(image):
-        from skimage.color import rgb2hed
         SEEN.append((image.shape, str(image.dtype), None))
-        return nuclei(rgb2hed(image)[..., 0], 0.325)
+        return reference(image, 0.325)
 
     def wrong_shape(image):
         return np.zeros((5, 5), np.int32)
