@@ -76,7 +76,7 @@ def test_class_colours_read_over_h_and_e():
 
 
 def test_custom_classes_take_the_extra_colours_alphabetically_and_exports_use_the_same_colours():
-    from napari_ifcell.io.qupath_geojson import export_class_colours
+    from napari_ifcell.core.classes import class_rgb
 
     colours = palette.class_palette(["tumour", "CD8 T", "stroma", "unknown"])
     assert colours == {
@@ -85,6 +85,6 @@ def test_custom_classes_take_the_extra_colours_alphabetically_and_exports_use_th
         "stroma": palette.EXTRA_CLASS_COLOURS[0],
         "unknown": palette.RESERVED_COLOURS["unknown"],
     }
-    exported = export_class_colours(["B cell", None, "tumour", "stroma", "B cell"])
+    exported = class_rgb(["B cell", None, "tumour", "stroma", "B cell"])
     as_hex = {name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in exported.items()}
     assert as_hex == {"B cell": "#1f77b4", "tumour": colours["tumour"], "stroma": colours["stroma"]}

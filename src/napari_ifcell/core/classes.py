@@ -49,6 +49,8 @@ def class_palette(names) -> dict[str, str]:
     return out
 
 
-def rgb_of(colour: str) -> tuple[int, int, int]:
-    """``#rrggbb`` as 0..255 integers (QuPath and OME-Zarr store colours so)."""
-    return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+def class_rgb(names) -> dict[str, tuple[int, int, int]]:
+    """The class colours as 0..255 RGB (QuPath and OME-Zarr store colours so), for the class
+    names among ``names`` (None and other non-names skipped)."""
+    present = sorted({n for n in names if isinstance(n, str)})
+    return {name: (int(c[1:3], 16), int(c[3:5], 16), int(c[5:7], 16)) for name, c in class_palette(present).items()}

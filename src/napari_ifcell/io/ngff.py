@@ -114,6 +114,10 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+# omero colours of an RGB picture's channels (what our export writes, and what marks 16-bit RGB)
+RGB_COLOURS = ("FF0000", "00FF00", "0000FF")
+
+
 def is_rgb_picture(levels, axes: str, names=(), colors=()) -> bool:
     """Whether an image is an RGB (H&E) picture: three uint8 channels, or three unsigned 16-bit
     ones that ``omero`` marks as red, green and blue (by label or by colour)."""
@@ -123,5 +127,5 @@ def is_rgb_picture(levels, axes: str, names=(), colors=()) -> bool:
     if dtype == np.uint8:
         return True
     labels = [n.strip().lower() for n in names]
-    marked = labels in (["r", "g", "b"], ["red", "green", "blue"]) or list(colors) == ["FF0000", "00FF00", "0000FF"]
+    marked = labels in (["r", "g", "b"], ["red", "green", "blue"]) or tuple(colors) == RGB_COLOURS
     return dtype.kind == "u" and marked

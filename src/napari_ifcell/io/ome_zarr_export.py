@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.core.classes import class_rgb
 from napari_ifcell.io.atomic import replace_folder
-from napari_ifcell.io.qupath_geojson import export_class_colours
+from napari_ifcell.io.ngff import RGB_COLOURS
 
 CHUNK = 1024
-RGB_COLOURS = ("FF0000", "00FF00", "0000FF")
 FLUORESCENCE_COLOURS = ("0000FF", "00FF00", "FF0000", "FF00FF", "00FFFF", "FFFF00", "FF8000", "FFFFFF")
 
 
@@ -144,7 +144,7 @@ def _write_labels(write_multiscale_labels, fmt, group, store, classes, name, px,
     colours: list[dict] = []
     if classes is not None:
         named = classes.reindex(ids).to_numpy(object)
-        rgb = export_class_colours(named)
+        rgb = class_rgb(named)
         for prop, value in zip(properties, named):
             if isinstance(value, str):
                 prop["class"] = value

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.core.classes import class_palette, rgb_of
+from napari_ifcell.core.classes import class_rgb
 from napari_ifcell.io.atomic import atomic_write
 from napari_ifcell.orion import ORION_CHANNELS
 
@@ -119,12 +119,6 @@ def qupath_measurements(table: pd.DataFrame, pixel_size_um: float | None) -> dic
     return names
 
 
-def export_class_colours(names) -> dict[str, tuple[int, int, int]]:
-    """The viewer's class colours as RGB, for the class names among ``names``."""
-    present = sorted({n for n in names if isinstance(n, str)})
-    return {name: rgb_of(colour) for name, colour in class_palette(present).items()}
-
-
 def cells_geojson(
     table: pd.DataFrame,
     nuclei: dict[int, np.ndarray],
@@ -138,7 +132,7 @@ def cells_geojson(
     neither becomes a detection Point at its centroid). ``measurements``: from
     :func:`qupath_measurements`."""
     names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
-    colours = export_class_colours(names)
+    colours = class_rgb(names)
     measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
     xs, ys = table["X_centroid"].to_numpy(float), table["Y_centroid"].to_numpy(float)
     features = []
