@@ -235,15 +235,19 @@ def test_cellpose_loads_a_model_file_and_runs_its_network_on_each_tile(pair, tin
     assert result.cells == 0 and "0 cells found in 512 x 512 px with the cellpose backend" in result.found_nothing
 
 
-def test_a_headless_run_segments_with_the_users_function(realistic_pair, user_model, tmp_path):
+def test_a_headless_run_segments_with_the_users_function(realistic_pair, user_model, tmp_path, monkeypatch):
     from napari_ifcell.pipeline.run import SlideJob, run_slide
     from napari_ifcell.pipeline.run_settings import load_run_settings
 
+    # the model file named relative to the settings file, the run started from another folder
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "my_model.py").write_text(user_model.read_text())
     settings_file = tmp_path / "run.yaml"
     settings_file.write_text(
-        f"segmentation: {{backend: custom, model: '{user_model}:nuclei', tile: 256}}\n"
+        "segmentation: {backend: custom, model: 'models/my_model.py:nuclei', tile: 256}\n"
         "quantification: {statistics: [mean]}\n"
     )
+    monkeypatch.chdir(user_model.parent.parent)
     job = SlideJob(
         str(realistic_pair.if_path), None, (0.0, 0.0), load_run_settings(settings_file), str(tmp_path / "out")
     )
@@ -257,6 +261,37 @@ def test_a_headless_run_segments_with_the_users_function(realistic_pair, user_mo
         settings = job.settings.segmentation
         result = run_to_end(segment_slide(slide, store, region=(0, 0, 512, 512), settings=settings))
     assert len(table) == result.cells > 10 and table["Hoechst"].gt(0).all()
+
+
+@pytest.mark.parametrize(
+    ("segmentation", "problem"),
+    [
+        (
+            "{backend: custom, model: 'missing.py:nuclei'}",
+            r"no such Python file .*missing\.py \(from 'missing\.py:nuclei'\)",
+        ),
+        ("{backend: custom, model: 'no_such_package.models:nuclei'}", "no Python module 'no_such_package'"),
+        ("{backend: custom, model: 'nuclei'}", "expected 'package.module:function' or 'file.py:function'"),
+        ("{backend: cellpose, model: 'weights/cp.pt'}", r"no such cellpose model file .*weights/cp\.pt"),
+    ],
+)
+def test_a_learned_model_the_run_settings_cannot_find_stops_the_run_before_work(tmp_path, segmentation, problem):
+    from napari_ifcell.pipeline.run_settings import RunSettingsError, load_run_settings
+
+    settings_file = tmp_path / "run.yaml"
+    settings_file.write_text(f"segmentation: {segmentation}\n")
+    with pytest.raises(RunSettingsError, match=problem):
+        load_run_settings(settings_file)
+
+
+def test_a_model_name_in_the_run_settings_is_kept_for_the_library_to_fetch(tmp_path):
+    from napari_ifcell.pipeline.run_settings import load_run_settings
+
+    settings_file = tmp_path / "run.yaml"
+    settings_file.write_text("segmentation: {backend: cellpose, model: cpsam}\n")
+    assert load_run_settings(settings_file).segmentation.model == "cpsam"
+    (tmp_path / "cpsam").write_bytes(b"weights")  # a file of that name beside the settings wins
+    assert load_run_settings(settings_file).segmentation.model == str(tmp_path / "cpsam")
 
 
 def test_a_model_given_to_a_backend_that_takes_none_is_refused(pair, tmp_path):

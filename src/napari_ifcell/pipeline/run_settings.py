@@ -6,17 +6,21 @@ quantification: {expand_um: 1.625, statistics: [mean, std]}
 gates: gates.yaml          # optional; relative to this file
 classifier: model/         # optional: an H&E classifier folder (napari-ifcell train)
 ```
+Paths (a SAM checkpoint, a learned model's file such as ``segmentation: {backend: custom,
+model: my_model.py:nuclei}``, gates, classifier) are relative to this file.
 Every problem in the file is reported at once, before any work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_ifcell.core.quantify.cells import QuantifySettings
+from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
 from napari_ifcell.core.segment.sam_masks import SamSettings
 from napari_ifcell.core.segment.watershed import WatershedSettings
 from napari_ifcell.core.settings import settings_from_mapping
@@ -93,6 +97,8 @@ def load_run_settings(path: str | Path) -> RunSettings:
                 segmentation = dataclasses.replace(
                     segmentation, sam=dataclasses.replace(sam, checkpoint=str(_resolve(path, checkpoint)))
                 )
+        if segmentation.model and segmentation.backend in LEARNED_BACKENDS:
+            segmentation = dataclasses.replace(segmentation, model=_model_setting(segmentation, path, problems))
     quantification = settings_from_mapping(QuantifySettings, doc.get("quantification"), "quantification", problems)
     if quantification is not None and "median" in quantification.statistics:
         problems.append(
@@ -124,6 +130,32 @@ def _path_setting(doc: dict, key: str, what: str, settings_path: Path, problems:
         problems.append(f"{key}: expected the path of {what}, got {value!r}")
         return None
     return str(_resolve(settings_path, value))
+
+
+def _model_setting(segmentation: SegmentSettings, settings_path: Path, problems: list[str]) -> str:
+    """The learned backend's model with a file in it resolved against the settings file's folder
+    and checked to exist, so a run stops before any work (and workers elsewhere find it)."""
+    model = segmentation.model
+    if segmentation.backend == "custom":
+        module, sep, function = model.rpartition(":")
+        if not (module and sep and function):
+            problems.append(
+                f"segmentation.model: expected 'package.module:function' or 'file.py:function', got {model!r}"
+            )
+        elif not module.endswith(".py") and importlib.util.find_spec(module.partition(".")[0]) is None:
+            problems.append(f"segmentation.model: no Python module {module.partition('.')[0]!r} (from {model!r})")
+        if not module.endswith(".py"):
+            return model
+        resolved = _resolve(settings_path, module)
+        if not resolved.is_file():
+            problems.append(f"segmentation.model: no such Python file {resolved} (from {model!r})")
+        return f"{resolved}:{function}"
+    resolved = _resolve(settings_path, model)
+    if resolved.is_file():
+        return str(resolved)
+    if "/" in model or "\\" in model or model.endswith((".pt", ".pth")):
+        problems.append(f"segmentation.model: no such {segmentation.backend} model file {resolved}")
+    return model  # a model name the library fetches on first use
 
 
 def _resolve(settings_path: Path, value: str) -> Path:
