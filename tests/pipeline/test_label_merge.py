@@ -7,6 +7,7 @@ import pandas as pd
 from skimage.draw import disk
 
 from napari_ifcell.io.atomic import write_npz
+from napari_ifcell.io.cell_index import index_from_sums
 from napari_ifcell.io.label_store import LabelStore
 from napari_ifcell.pipeline import label_merge as merge
 from napari_ifcell.pipeline.tiling import tiles
@@ -60,7 +61,7 @@ def test_chunk_merge_equals_serial_paint_in_tile_order(tmp_path):
     for level in range(1, len(store.levels)):
         for chunk in merge.level_chunks(store.levels[level].shape, level, (0, 0, *SHAPE)):
             merge.downsample_chunk(str(tmp_path / "chunked"), level, chunk)
-    index = merge.index_from_sums(parts, run)
+    index = index_from_sums(parts, run)
 
     assert len(jobs) == 9 and len(store.levels) == 3
     for a, b in zip(serial.levels, LabelStore.open(tmp_path / "chunked").levels):

@@ -27,10 +27,10 @@ import pandas as pd
 import zarr
 
 from napari_ifcell.io.atomic import atomic_text
+from napari_ifcell.io.cell_index import INDEX_COLUMNS, chunk_index_sums, index_from_sums
 from napari_ifcell.io.folder_lock import FolderLock
 from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, store_write_lock
 
-INDEX_COLUMNS = ("CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1", "Area", "run")
 CHUNK = 1024
 
 
@@ -228,7 +228,7 @@ class LabelStore:
                     window[hit] = 0
                     self._before_write(0, wy, wx, wy1, wx1)
                     self.levels[0][wy:wy1, wx:wx1] = window
-                    self._update_levels(wy, wx, wy1, wx1)
+                    self._update_levels(wy, wx, wy1, wx1, window)
         self.index = idx.drop(gone.index).reset_index(drop=True)
         return gone.CellID.to_numpy()
 
@@ -245,7 +245,7 @@ class LabelStore:
         merged = np.where(current == 0, new, current)
         self._before_write(0, y0, x0, y1, x1)
         self.levels[0][y0:y1, x0:x1] = merged
-        self._update_levels(y0, x0, y1, x1)
+        self._update_levels(y0, x0, y1, x1, merged)
         written = np.where(current == 0, new, 0)
         if not written.any():
             return 0
@@ -258,10 +258,11 @@ class LabelStore:
         h, w = labels.shape
         old = self.index[self.index.CellID.isin(np.asarray(cells, np.int64))]
         self._before_write(0, y, x, y + h, x + w)
-        self.levels[0][y : y + h, x : x + w] = labels.astype(np.uint32)
+        painted = labels.astype(np.uint32)
+        self.levels[0][y : y + h, x : x + w] = painted
         if labels.size:  # ids painted by hand never come back from new_ids()
             self.meta["next_id"] = max(int(self.meta["next_id"]), int(labels.max()) + 1)
-        self._update_levels(y, x, y + h, x + w)
+        self._update_levels(y, x, y + h, x + w, painted)
         by0, bx0 = min([y, *old.y0.astype(int)]), min([x, *old.x0.astype(int)])
         by1, bx1 = max([y + h, *old.y1.astype(int)]), max([x + w, *old.x1.astype(int)])
         self.index = self.index.drop(old.index)
@@ -273,39 +274,28 @@ class LabelStore:
         self.index = self.index.reset_index(drop=True)
 
     def _index_rows(self, written: np.ndarray, origin: tuple[int, int], run: int) -> int:
-        from skimage.measure import regionprops_table
-
-        y0, x0 = origin
-        ids, inverse = np.unique(written, return_inverse=True)
-        compact = inverse.reshape(written.shape)
-        props = regionprops_table(compact, properties=("label", "centroid", "bbox", "area"))
-        rows = pd.DataFrame(
-            {
-                "CellID": ids[props["label"]],
-                "Y_centroid": props["centroid-0"] + y0,
-                "X_centroid": props["centroid-1"] + x0,
-                "y0": props["bbox-0"] + y0,
-                "x0": props["bbox-1"] + x0,
-                "y1": props["bbox-2"] + y0,
-                "x1": props["bbox-3"] + x0,
-                "Area": props["area"].astype(np.int64),
-                "run": run,
-            }
-        )
+        rows = index_from_sums([chunk_index_sums(written, origin)], run)
         self.index = pd.concat([self.index, rows], ignore_index=True) if len(self.index) else rows
         return len(rows)
 
-    def _update_levels(self, y0, x0, y1, x1) -> None:
-        """Refresh the coarser display levels over a level-0 box (nearest neighbour)."""
+    def _update_levels(self, y0, x0, y1, x1, window: np.ndarray | None = None) -> None:
+        """Refresh the coarser display levels over a level-0 box (nearest neighbour: level k's
+        pixel (i, j) is level 0's (i * 2^k, j * 2^k)). ``window``: the box's new level-0 pixels,
+        which saves reading them back."""
         for level in range(1, len(self.levels)):
             f = 2**level
-            ly0, lx0 = y0 // f, x0 // f
-            ly1, lx1 = (
-                min((y1 + f - 1) // f, self.levels[level].shape[0]),
-                min((x1 + f - 1) // f, self.levels[level].shape[1]),
-            )
+            shape = self.levels[level].shape
+            # only the coarse pixels whose level-0 sample lies in the box change
+            ly0, lx0 = -(-y0 // f), -(-x0 // f)
+            ly1, lx1 = min(-(-y1 // f), shape[0]), min(-(-x1 // f), shape[1])
+            if ly0 >= ly1 or lx0 >= lx1:
+                continue
+            if window is None:
+                values = self.levels[0][ly0 * f : ly1 * f : f, lx0 * f : lx1 * f : f]
+            else:
+                values = window[ly0 * f - y0 :: f, lx0 * f - x0 :: f][: ly1 - ly0, : lx1 - lx0]
             self._before_write(level, ly0, lx0, ly1, lx1)
-            self.levels[level][ly0:ly1, lx0:lx1] = self.levels[0][ly0 * f : ly1 * f : f, lx0 * f : lx1 * f : f]
+            self.levels[level][ly0:ly1, lx0:lx1] = values
 
     def start_run(self, settings: dict) -> int:
         run = len(self.meta["runs"]) + 1

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from napari_ifcell.io.label_store import CHUNK, INDEX_COLUMNS
+from napari_ifcell.io.cell_index import chunk_index_sums
+from napari_ifcell.io.label_store import CHUNK
 
 Box = tuple[int, int, int, int]
 
@@ -72,54 +73,6 @@ def paint_chunk(tiles_folder: str, store_folder: str, chunk: Box, tiles: list[tu
         window[free] = part[free].astype(np.uint32) + np.uint32(offset)
     zarr.open_array(Path(store_folder) / "labels.zarr" / "0", mode="r+")[y : y + h, x : x + w] = out
     return chunk_index_sums(out, (y, x))
-
-
-def chunk_index_sums(labels: np.ndarray, origin: tuple[int, int]) -> pd.DataFrame:
-    """Per cell of a chunk: pixel count, sums of slide rows and columns, bounding box."""
-    flat = np.flatnonzero(labels)
-    if flat.size == 0:
-        return pd.DataFrame(columns=["CellID", "n", "sy", "sx", "y0", "x0", "y1", "x1"])
-    ids = labels.ravel()[flat].astype(np.int64)
-    rows, cols = np.divmod(flat, labels.shape[1])
-    rows, cols = rows + origin[0], cols + origin[1]
-    frame = pd.DataFrame({"CellID": ids, "y": rows, "x": cols})
-    grouped = frame.groupby("CellID", sort=True)
-    out = grouped.agg(
-        n=("y", "size"),
-        sy=("y", "sum"),
-        sx=("x", "sum"),
-        y0=("y", "min"),
-        x0=("x", "min"),
-        y1=("y", "max"),
-        x1=("x", "max"),
-    )
-    out[["y1", "x1"]] += 1  # end exclusive, as regionprops' bbox
-    return out.reset_index()
-
-
-def index_from_sums(parts: list[pd.DataFrame], run: int) -> pd.DataFrame:
-    """The store's cell index from every chunk's partial sums."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return pd.DataFrame(columns=list(INDEX_COLUMNS))
-    grouped = pd.concat(parts, ignore_index=True).groupby("CellID", sort=True)
-    total = grouped.agg(
-        n=("n", "sum"), sy=("sy", "sum"), sx=("sx", "sum"), y0=("y0", "min"), x0=("x0", "min"), y1=("y1", "max")
-    )
-    total["x1"] = grouped["x1"].max()
-    return pd.DataFrame(
-        {
-            "CellID": total.index.to_numpy(np.int64),
-            "Y_centroid": total["sy"].to_numpy(np.float64) / total["n"].to_numpy(),
-            "X_centroid": total["sx"].to_numpy(np.float64) / total["n"].to_numpy(),
-            "y0": total["y0"].to_numpy(np.int64),
-            "x0": total["x0"].to_numpy(np.int64),
-            "y1": total["y1"].to_numpy(np.int64),
-            "x1": total["x1"].to_numpy(np.int64),
-            "Area": total["n"].to_numpy(np.int64),
-            "run": run,
-        }
-    )
 
 
 def downsample_chunk(store_folder: str, level: int, chunk: Box) -> None:

@@ -281,6 +281,7 @@ def _run_watershed(job: SlideJob, out: Path, region):
 def _merge_labels(out: Path, job: SlideJob, boxes, shape, pixel_size, client, progress) -> None:
     """Paint every tile's nuclei into a fresh store, ids in tile order, one store chunk per
     task (pipeline.label_merge); the store is swapped in atomically when whole."""
+    from napari_ifcell.io.cell_index import index_from_sums
     from napari_ifcell.io.label_store import CHUNK, LabelStore
     from napari_ifcell.pipeline import label_merge as merge
 
@@ -312,7 +313,7 @@ def _merge_labels(out: Path, job: SlideJob, boxes, shape, pixel_size, client, pr
             0,
             None,
         )
-    store.index = merge.index_from_sums(parts, run)
+    store.index = index_from_sums(parts, run)
     store.commit()
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)

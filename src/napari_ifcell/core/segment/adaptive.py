@@ -54,8 +54,9 @@ def adaptive_nuclei(
         raise ValueError(f"radius_px must be > 0, got {radius_px}")
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
-    floor = grey_background(ndi.gaussian_filter(signal, max(0.5, 0.12 * r)), BACKGROUND_WIDTH * r)
-    above = ndi.gaussian_filter(signal, max(0.5, 0.12 * r)) - floor
+    smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
+    floor = grey_background(smooth, BACKGROUND_WIDTH * r)
+    above = smooth - floor
     level, noise = background_noise(above)
     above -= level
     cut = NOISE_MULTIPLE * noise if threshold is None else threshold
@@ -63,7 +64,7 @@ def adaptive_nuclei(
     if not foreground.any():
         return np.zeros(above.shape, np.int32)
     cores = foreground & (above > ndi.uniform_filter(above, _odd(LOCAL_WIDTH * r)))
-    cores = ndi.binary_fill_holes(ndi.binary_opening(cores, _disc(OPENING * r)))
+    cores = fill_holes(ndi.binary_opening(cores, _disc(OPENING * r)))
     depth = ndi.gaussian_filter(ndi.distance_transform_edt(cores), 1.0)
     seeds = (depth == ndi.maximum_filter(depth, _odd(2 * SEED_SPACING * r))) & (depth > SEED_DEPTH * r)
     markers, n = ndi.label(seeds)
@@ -75,6 +76,16 @@ def adaptive_nuclei(
     edge = np.concatenate([[np.inf], EDGE_LEVEL * mean]).astype(np.float32)
     labels = np.where(soft >= edge[grown], grown, 0)
     return filter_by_area(labels, min_area_px, max_area_px)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``ndi.binary_fill_holes`` (4-connected holes) by labelling the background once: what
+    does not reach the border is a hole. Several times faster than its iterated dilation."""
+    background, _ = ndi.label(~mask)
+    edges = np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
+    open_to_border = np.zeros(int(background.max()) + 1, bool)
+    open_to_border[edges] = True
+    return mask | ~open_to_border[background]
 
 
 def grey_background(image: np.ndarray, width: float) -> np.ndarray:

@@ -6,11 +6,9 @@ import numpy as np
 
 
 def filter_by_area(labels: np.ndarray, min_px: float, max_px: float) -> np.ndarray:
-    """Drop objects outside the area range and renumber 1..n."""
-    from skimage.segmentation import relabel_sequential
-
+    """Drop objects outside the area range and renumber 1..n in the order of their labels."""
     areas = np.bincount(labels.ravel())
-    bad = (areas < min_px) | (areas > max_px)
-    bad[0] = False
-    cleaned = np.where(bad[labels], 0, labels)
-    return relabel_sequential(cleaned)[0].astype(np.int32)
+    keep = (areas >= min_px) & (areas <= max_px) & (areas > 0)
+    keep[0] = False
+    new_id = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    return new_id[labels]
