@@ -72,3 +72,19 @@ def test_empty_glass_gives_no_nuclei():
     assert adaptive_nuclei(glass, radius_px=8.0, min_area_px=42).max() == 0
     with pytest.raises(ValueError, match="radius_px"):
         adaptive_nuclei(glass, radius_px=0)
+
+
+def test_hole_filling_and_area_filter_match_the_library_versions():
+    from skimage.segmentation import relabel_sequential
+
+    from napari_ifcell.core.segment.adaptive import fill_holes
+    from napari_ifcell.core.segment.sizes import filter_by_area
+
+    rng = np.random.default_rng(4)
+    for density in (0.3, 0.5, 0.7):  # rings, holes touching the border, holes inside holes
+        mask = ndi.binary_opening(rng.random((300, 260)) < density)
+        assert np.array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+        labels, _ = ndi.label(mask)
+        areas = np.bincount(labels.ravel())
+        expected = relabel_sequential(np.where((areas[labels] < 5) | (areas[labels] > 40), 0, labels))[0]
+        assert np.array_equal(filter_by_area(labels, 5, 40), expected) and expected.max() > 10
