@@ -132,3 +132,21 @@ def test_your_function_segments_and_the_result_is_scored_against_a_truth_layer(v
     at5 = evaluation.scores.set_index("iou").loc[0.5]
     assert 0.5 < at5.f1 < 1 and at5.tp + at5.fn > 50  # Otsu alone merges touching nuclei
     assert f"F1 {at5.f1:.3f} at IoU 0.5" in evaluation.result.value
+
+
+@pytest.mark.parametrize(
+    ("backend", "shown", "hidden"),
+    [
+        ("Automatic (Hoechst on IF, H&E on RGB)", {"CPU method"}, {"SAM checkpoint", "Model", "Predicted IoU >"}),
+        ("Hoechst watershed (CPU)", {"CPU method", "Nucleus radius (µm)"}, {"SAM checkpoint", "Model"}),
+        ("SAM, prompts at Hoechst nuclei", {"SAM checkpoint", "Predicted IoU >"}, {"CPU method", "Model"}),
+        ("Cellpose (model name or file)", {"Model", "Model reads"}, {"CPU method", "SAM checkpoint"}),
+        ("Your function (module:function)", {"Model"}, {"Nucleus radius (µm)", "Stability >="}),
+    ],
+)
+def test_only_the_chosen_backends_fields_are_shown(make_napari_viewer, backend, shown, hidden):
+    widget = SegmentWidget(make_napari_viewer())
+    widget.backend.value = backend
+    visible = {w.label for w in widget if w.native.isVisibleTo(widget.native)}
+    assert shown <= visible and not hidden & visible
+    assert {"Backend", "IF slide", "Tile (px)"} <= visible  # what every backend reads

@@ -130,6 +130,23 @@ class SegmentWidget(Container):
         self.cancel_button.enabled = False
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
+        self.backend.changed.connect(self._show_backend_fields)
+        self._show_backend_fields()
+
+    def _show_backend_fields(self) -> None:
+        """Only the fields the chosen backend reads: the watershed's for the CPU backends, the
+        checkpoint and mask filters for SAM, the model for the learned ones."""
+        from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
+
+        backend = BACKEND_LABELS[self.backend.value]
+        groups = (
+            (self.watershed_fields.values(), backend in ("auto", "hoechst", "he")),
+            ((self.checkpoint, *self.sam_fields.values()), backend.startswith("sam")),
+            ((self.model, self.model_input), backend in LEARNED_BACKENDS),
+        )
+        for widgets, shown in groups:
+            for widget in widgets:
+                widget.visible = shown
 
     def _on_state_changed(self, what: str) -> None:
         """The Loader's slides fill the slide fields (still changeable)."""
