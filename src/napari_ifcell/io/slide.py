@@ -74,6 +74,7 @@ class Slide:
     notes: list[str] = field(default_factory=list)
     _tiff: tifffile.TiffFile | None = field(default=None, repr=False)
     pixel_size_source: str | None = None
+    cached_levels: dict = field(default_factory=dict, repr=False)  # level -> io.chunk_cache reader
 
     # --- shape and resolution ------------------------------------------------------
     @property
@@ -197,7 +198,8 @@ class Slide:
         inside = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
         target = out[inside] if self.is_rgb else out[:, inside[0], inside[1]]
         try:
-            self._read_inside(self.levels[level], chan, slice(y0, y1), slice(x0, x1), target)
+            arr = self.cached_levels.get(level, self.levels[level])
+            self._read_inside(arr, chan, slice(y0, y1), slice(x0, x1), target)
         except Exception as exc:  # tile decoding errors come in many types
             raise SlideReadError(
                 self.path, f"cannot read level {level} region y={y0}:{y1}, x={x0}:{x1}: {exc}"

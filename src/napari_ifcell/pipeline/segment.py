@@ -130,8 +130,13 @@ class TileReader:
     (the pair's, aligned to the IF; or the slide itself when it is an H&E)."""
 
     def __init__(self, if_slide, pair=None, *, nuclear_channel: str | int | None = None):
+        from napari_ifcell.io.chunk_cache import read_through_cache
+
         self.if_slide = if_slide
         self.pair = pair
+        for slide in (if_slide, getattr(pair, "he_slide", None)):  # tiles' halos overlap: decode once
+            if slide is not None:
+                read_through_cache(slide)
         self.wanted = None if nuclear_channel in (None, "") else nuclear_channel
         self._channel: int | None = None
 

@@ -1,0 +1,82 @@
+"""Decoded chunks kept for the next tile: neighbouring tiles read overlapping windows (each
+tile with its halo), so without a cache a 1024 px chunk under 512 px tiles is decoded by up
+to 16 of them. A bounded LRU of decoded chunks makes it about once."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+DEFAULT_MAX_BYTES = 64 << 20
+
+
+class DecodedChunkCache:
+    """A chunked level array read through an LRU of its decoded chunks; indexing with ints
+    and step-1 slices returns what the array itself returns."""
+
+    def __init__(self, array, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.array = array
+        self.shape, self.dtype, self.chunks = tuple(array.shape), array.dtype, tuple(array.chunks)
+        self.max_bytes = max_bytes
+        self.decoded = 0  # chunks decoded so far
+        self._kept: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (len(self.shape) - len(key))
+        bounds: list[tuple[int, int]] = []
+        picked: list[int | slice] = []
+        for k, n in zip(key, self.shape):
+            if isinstance(k, (int, np.integer)):
+                i = int(k) + n if k < 0 else int(k)
+                bounds.append((i, i + 1))
+                picked.append(0)
+            elif isinstance(k, slice) and k.indices(n)[2] == 1:
+                start, stop, _ = k.indices(n)
+                bounds.append((start, max(start, stop)))
+                picked.append(slice(None))
+            else:  # strided or fancy selections are rare here: read them directly
+                return np.asarray(self.array[key])
+        out = np.empty([b - a for a, b in bounds], self.dtype)
+        ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(bounds, self.chunks)]
+        for index in itertools.product(*ranges):
+            chunk = self._chunk(index)
+            src, dst = [], []
+            for (a, b), i, c in zip(bounds, index, self.chunks):
+                lo, hi = max(a, i * c), min(b, (i + 1) * c)
+                src.append(slice(lo - i * c, hi - i * c))
+                dst.append(slice(lo - a, hi - a))
+            out[tuple(dst)] = chunk[tuple(src)]
+        return out[tuple(picked)]
+
+    def _chunk(self, index: tuple) -> np.ndarray:
+        with self._lock:
+            chunk = self._kept.get(index)
+            if chunk is not None:
+                self._kept.move_to_end(index)
+                return chunk
+        box = tuple(slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, self.chunks, self.shape))
+        chunk = np.asarray(self.array[box])
+        with self._lock:
+            self.decoded += 1
+            if index not in self._kept:
+                self._kept[index] = chunk
+                self._bytes += chunk.nbytes
+            while self._bytes > self.max_bytes and len(self._kept) > 1:
+                _, old = self._kept.popitem(last=False)
+                self._bytes -= old.nbytes
+        return chunk
+
+
+def read_through_cache(slide, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Read ``slide``'s full-resolution level through a decoded-chunk cache from now on (a
+    memory-mapped level needs none). Idempotent."""
+    import zarr
+
+    if 0 not in slide.cached_levels and isinstance(slide.levels[0], zarr.Array):
+        slide.cached_levels[0] = DecodedChunkCache(slide.levels[0], max_bytes)
