@@ -150,3 +150,18 @@ def test_only_the_chosen_backends_fields_are_shown(make_napari_viewer, backend, 
     visible = {w.label for w in widget if w.native.isVisibleTo(widget.native)}
     assert shown <= visible and not hidden & visible
     assert {"Backend", "IF slide", "Tile (px)"} <= visible  # what every backend reads
+
+
+def test_fields_of_another_backend_are_not_read(make_napari_viewer):
+    widget = SegmentWidget(make_napari_viewer())
+    widget.backend.value = "Cellpose (model name or file)"
+    widget.model.value = "cpsam"
+    widget.model_input.value = "H&E"
+    widget.backend.value = "Hoechst watershed (CPU)"
+    widget.watershed_fields["nucleus_radius_um"].value = "3.1"
+    settings = widget.settings()
+    assert (settings.backend, settings.model, settings.model_input) == ("hoechst", "", "")
+    assert settings.problems() == [] and settings.watershed.nucleus_radius_um == 3.1
+    widget.watershed_fields["nucleus_radius_um"].value = "not a number"  # hidden under SAM: not read
+    widget.backend.value = "SAM, point grid (Immunocto)"
+    assert widget.settings().backend == "sam"

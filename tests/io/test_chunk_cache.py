@@ -41,3 +41,16 @@ def test_tiles_with_halos_decode_each_chunk_about_once(small_pair):
             slide.read_region(y - halo, x - halo, h + 2 * halo, w + 2 * halo, channels=[0])
         n_tiles = len(tiles((0, 0, *slide.shape), 128))
         assert cache.decoded == n_chunks < n_tiles  # without the cache every tile decodes 1-4 chunks
+
+
+def test_whole_panel_reads_bypass_the_cache_and_bad_indices_are_refused(small_pair):
+    with open_slide(small_pair.if_path) as slide:
+        read_through_cache(slide)
+        cache = slide.cached_levels[0]
+        slide.read_region(0, 0, 300, 300)  # every channel, as quantification reads: each chunk once anyway
+        assert cache.decoded == 0
+        slide.read_region(0, 0, 300, 300, channels=[0])
+        assert cache.decoded == 4  # 256 px chunks
+        with pytest.raises(IndexError, match="out of range"):
+            cache[slide.n_channels, 0:10, 0:10]
+        np.testing.assert_array_equal(cache[..., 5:9], np.asarray(slide.levels[0][..., 5:9]))

@@ -270,7 +270,6 @@ def test_a_headless_run_segments_with_the_users_function(realistic_pair, user_mo
             "{backend: custom, model: 'missing.py:nuclei'}",
             r"no such Python file .*missing\.py \(from 'missing\.py:nuclei'\)",
         ),
-        ("{backend: custom, model: 'no_such_package.models:nuclei'}", "no Python module 'no_such_package'"),
         ("{backend: custom, model: 'nuclei'}", "expected 'package.module:function' or 'file.py:function'"),
         ("{backend: cellpose, model: 'weights/cp.pt'}", r"no such cellpose model file .*weights/cp\.pt"),
     ],

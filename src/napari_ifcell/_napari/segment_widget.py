@@ -160,11 +160,20 @@ class SegmentWidget(Container):
         return open_sources(self.viewer, self.if_file.value, self.he_file.value)
 
     def settings(self):
+        from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
         from napari_ifcell.core.segment.sam_masks import SamSettings
         from napari_ifcell.pipeline import SegmentSettings
 
-        sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
+        backend = BACKEND_LABELS[self.backend.value]
         segment = settings_from_fields(self.segment_fields, SegmentSettings())
+        segment = replace(segment, backend=backend)
+        if backend.startswith("sam"):  # hidden fields are not read: they belong to other backends
+            sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
+            return replace(segment, sam=sam)
+        if backend in LEARNED_BACKENDS:
+            return replace(
+                segment, model=self.model.value.strip(), model_input=MODEL_INPUT_LABELS[self.model_input.value]
+            )
         radius_text = self.watershed_fields["nucleus_radius_um"].value.strip()
         try:
             radius = float(radius_text) if radius_text else None
@@ -173,14 +182,7 @@ class SegmentWidget(Container):
                 f"Nucleus radius (µm): expected a number, or empty to estimate it; got {radius_text!r}"
             ) from None
         watershed = replace(segment.watershed, method=self.watershed_fields["method"].value, nucleus_radius_um=radius)
-        return replace(
-            segment,
-            backend=BACKEND_LABELS[self.backend.value],
-            sam=sam,
-            watershed=watershed,
-            model=self.model.value.strip(),
-            model_input=MODEL_INPUT_LABELS[self.model_input.value],
-        )
+        return replace(segment, watershed=watershed)
 
     def segment_visible(self, *, sync: bool | None = None):
         try:

@@ -1,6 +1,8 @@
 """Decoded chunks kept for the next tile: neighbouring tiles read overlapping windows (each
 tile with its halo), so without a cache a 1024 px chunk under 512 px tiles is decoded by up
-to 16 of them. A bounded LRU of decoded chunks makes it about once."""
+to 16 of them. A bounded LRU of decoded chunks makes it about once. Slides use it for reads of
+one plane (a nuclear channel, an H&E), what segmentation reads; whole-panel reads
+(quantification, whose tiles follow the chunks) bypass it."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-DEFAULT_MAX_BYTES = 64 << 20
+DEFAULT_MAX_BYTES = 32 << 20
 
 
 class DecodedChunkCache:
@@ -28,12 +30,16 @@ class DecodedChunkCache:
 
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
+        if len(key) > len(self.shape) or any(k is Ellipsis for k in key):
+            return np.asarray(self.array[key])
         key = key + (slice(None),) * (len(self.shape) - len(key))
         bounds: list[tuple[int, int]] = []
         picked: list[int | slice] = []
         for k, n in zip(key, self.shape):
             if isinstance(k, (int, np.integer)):
                 i = int(k) + n if k < 0 else int(k)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {int(k)} out of range for an axis of {n}")
                 bounds.append((i, i + 1))
                 picked.append(0)
             elif isinstance(k, slice) and k.indices(n)[2] == 1:

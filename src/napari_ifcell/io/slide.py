@@ -198,7 +198,8 @@ class Slide:
         inside = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
         target = out[inside] if self.is_rgb else out[:, inside[0], inside[1]]
         try:
-            arr = self.cached_levels.get(level, self.levels[level])
+            one_plane = self.is_rgb or (chan is not None and len(chan) == 1)  # what segmentation reads
+            arr = self.cached_levels.get(level, self.levels[level]) if one_plane else self.levels[level]
             self._read_inside(arr, chan, slice(y0, y1), slice(x0, x1), target)
         except Exception as exc:  # tile decoding errors come in many types
             raise SlideReadError(

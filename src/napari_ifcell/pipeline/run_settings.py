@@ -14,7 +14,6 @@ Every problem in the file is reported at once, before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,9 +141,7 @@ def _model_setting(segmentation: SegmentSettings, settings_path: Path, problems:
             problems.append(
                 f"segmentation.model: expected 'package.module:function' or 'file.py:function', got {model!r}"
             )
-        elif not module.endswith(".py") and importlib.util.find_spec(module.partition(".")[0]) is None:
-            problems.append(f"segmentation.model: no Python module {module.partition('.')[0]!r} (from {model!r})")
-        if not module.endswith(".py"):
+        if not module.endswith(".py"):  # a module may be installed on the workers only: they import it
             return model
         resolved = _resolve(settings_path, module)
         if not resolved.is_file():

@@ -188,7 +188,7 @@ def instanseg_model(model: str, *, device: str = "auto") -> InstanSegTiles:
     from instanseg import InstanSeg
 
     path = Path(model).expanduser()
-    if model.endswith((".pt", ".pth")) or "/" in model:
+    if path.is_file() or model.endswith((".pt", ".pth")) or "/" in model or "\\" in model:
         if not path.is_file():
             raise ModelError(f"{model}: no such InstanSeg model file")
         try:
