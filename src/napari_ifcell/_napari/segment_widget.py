@@ -165,11 +165,10 @@ class SegmentWidget(Container):
         from napari_ifcell.pipeline import SegmentSettings
 
         backend = BACKEND_LABELS[self.backend.value]
-        segment = settings_from_fields(self.segment_fields, SegmentSettings())
-        segment = replace(segment, backend=backend)
-        if backend.startswith("sam"):  # hidden fields are not read: they belong to other backends
-            sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
-            return replace(segment, sam=sam)
+        sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
+        segment = replace(settings_from_fields(self.segment_fields, SegmentSettings()), backend=backend, sam=sam)
+        if backend.startswith("sam"):  # the model and radius fields are hidden: not read
+            return segment
         if backend in LEARNED_BACKENDS:
             return replace(
                 segment, model=self.model.value.strip(), model_input=MODEL_INPUT_LABELS[self.model_input.value]

@@ -84,5 +84,6 @@ def read_through_cache(slide, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
     memory-mapped level needs none). Idempotent."""
     import zarr
 
-    if 0 not in slide.cached_levels and isinstance(slide.levels[0], zarr.Array):
-        slide.cached_levels[0] = DecodedChunkCache(slide.levels[0], max_bytes)
+    cached = getattr(slide, "cached_levels", None)  # None: a slide-like object without a cache
+    if cached is not None and 0 not in cached and isinstance(slide.levels[0], zarr.Array):
+        cached[0] = DecodedChunkCache(slide.levels[0], max_bytes)
