@@ -133,20 +133,25 @@ class SegmentWidget(Container):
         self.backend.changed.connect(self._show_backend_fields)
         self._show_backend_fields()
 
-    def _show_backend_fields(self) -> None:
-        """Only the fields the chosen backend reads: the watershed's for the CPU backends, the
-        checkpoint and mask filters for SAM, the model for the learned ones."""
+    def _fields_read(self) -> str:
+        """Which group of fields the chosen backend reads: ``watershed`` (the CPU backends),
+        ``sam`` (checkpoint and mask filters) or ``model`` (the learned backends)."""
         from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
 
         backend = BACKEND_LABELS[self.backend.value]
-        groups = (
-            (self.watershed_fields.values(), backend in ("auto", "hoechst", "he")),
-            ((self.checkpoint, *self.sam_fields.values()), backend.startswith("sam")),
-            ((self.model, self.model_input), backend in LEARNED_BACKENDS),
-        )
-        for widgets, shown in groups:
+        return "sam" if backend.startswith("sam") else "model" if backend in LEARNED_BACKENDS else "watershed"
+
+    def _show_backend_fields(self) -> None:
+        """Only the fields the chosen backend reads."""
+        groups = {
+            "watershed": self.watershed_fields.values(),
+            "sam": (self.checkpoint, *self.sam_fields.values()),
+            "model": (self.model, self.model_input),
+        }
+        read = self._fields_read()
+        for name, widgets in groups.items():
             for widget in widgets:
-                widget.visible = shown
+                widget.visible = name == read
 
     def _on_state_changed(self, what: str) -> None:
         """The Loader's slides fill the slide fields (still changeable)."""
@@ -160,16 +165,16 @@ class SegmentWidget(Container):
         return open_sources(self.viewer, self.if_file.value, self.he_file.value)
 
     def settings(self):
-        from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
         from napari_ifcell.core.segment.sam_masks import SamSettings
         from napari_ifcell.pipeline import SegmentSettings
 
         backend = BACKEND_LABELS[self.backend.value]
         sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
         segment = replace(settings_from_fields(self.segment_fields, SegmentSettings()), backend=backend, sam=sam)
-        if backend.startswith("sam"):  # the model and radius fields are hidden: not read
+        read = self._fields_read()  # hidden fields belong to other backends: not read
+        if read == "sam":
             return segment
-        if backend in LEARNED_BACKENDS:
+        if read == "model":
             return replace(
                 segment, model=self.model.value.strip(), model_input=MODEL_INPUT_LABELS[self.model_input.value]
             )

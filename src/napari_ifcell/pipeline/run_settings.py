@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from napari_ifcell.core.quantify.cells import QuantifySettings
-from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
+from napari_ifcell.core.segment.learned import LEARNED_BACKENDS, ModelError, names_a_file, split_spec
 from napari_ifcell.core.segment.sam_masks import SamSettings
 from napari_ifcell.core.segment.watershed import WatershedSettings
 from napari_ifcell.core.settings import settings_from_mapping
@@ -136,11 +136,11 @@ def _model_setting(segmentation: SegmentSettings, settings_path: Path, problems:
     and checked to exist, so a run stops before any work (and workers elsewhere find it)."""
     model = segmentation.model
     if segmentation.backend == "custom":
-        module, sep, function = model.rpartition(":")
-        if not (module and sep and function):
-            problems.append(
-                f"segmentation.model: expected 'package.module:function' or 'file.py:function', got {model!r}"
-            )
+        try:
+            module, function = split_spec(model)
+        except ModelError as exc:
+            problems.append(f"segmentation.{exc}")
+            return model
         if not module.endswith(".py"):  # a module may be installed on the workers only: they import it
             return model
         resolved = _resolve(settings_path, module)
@@ -150,7 +150,7 @@ def _model_setting(segmentation: SegmentSettings, settings_path: Path, problems:
     resolved = _resolve(settings_path, model)
     if resolved.is_file():
         return str(resolved)
-    if "/" in model or "\\" in model or model.endswith((".pt", ".pth")):
+    if names_a_file(model):
         problems.append(f"segmentation.model: no such {segmentation.backend} model file {resolved}")
     return model  # a model name the library fetches on first use
 

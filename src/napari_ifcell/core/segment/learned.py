@@ -33,11 +33,22 @@ class ModelError(ValueError):
     """A model that cannot be loaded or that returned something other than labels."""
 
 
-def load_callable(spec: str) -> Callable:
-    """The function ``spec`` names: ``package.module:function`` or ``path/to/file.py:function``."""
+def split_spec(spec: str) -> tuple[str, str]:
+    """``(package.module or path/to/file.py, function)`` of a custom model, or a ModelError."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
-        raise ModelError(f"model {spec!r}: expected 'package.module:function' or 'path/to/file.py:function'")
+        raise ModelError(f"model {spec!r}: expected 'package.module:function' or 'file.py:function'")
+    return module_name, attr
+
+
+def names_a_file(model: str) -> bool:
+    """Whether a Cellpose or InstanSeg model setting is a file's path rather than a model name."""
+    return "/" in model or "\\" in model or model.endswith((".pt", ".pth"))
+
+
+def load_callable(spec: str) -> Callable:
+    """The function ``spec`` names: ``package.module:function`` or ``path/to/file.py:function``."""
+    module_name, attr = split_spec(spec)
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).expanduser()
@@ -152,7 +163,7 @@ def cellpose_model(model: str, *, device: str = "auto") -> CellposeTiles:
     path = Path(model).expanduser()
     if path.is_file():
         pretrained = str(path)
-    elif "/" in model or model.endswith((".pt", ".pth")):
+    elif names_a_file(model):
         raise ModelError(f"{model}: no such Cellpose model file")
     elif model in (*models.MODEL_NAMES, *models.get_user_models()):
         pretrained = model  # Cellpose fetches it on first use
@@ -188,7 +199,7 @@ def instanseg_model(model: str, *, device: str = "auto") -> InstanSegTiles:
     from instanseg import InstanSeg
 
     path = Path(model).expanduser()
-    if path.is_file() or model.endswith((".pt", ".pth")) or "/" in model or "\\" in model:
+    if path.is_file() or names_a_file(model):
         if not path.is_file():
             raise ModelError(f"{model}: no such InstanSeg model file")
         try:
