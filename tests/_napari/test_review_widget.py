@@ -76,8 +76,12 @@ def test_keys_approve_relabel_step_and_undo(review, qtbot):
     assert w.gallery.titles[:2] == ["H&E", "Hoechst"]
     state = w.session.state
     auto_first = state.auto[state.positions([first])[0]]
+    shown = w.gallery.pictures[0].pixmap().toImage()
     press(viewer, qtbot, Qt.Key.Key_A)  # approve -> next
     assert w.current_cell() == second
+    assert w.gallery.pictures[0].pixmap().toImage() != shown  # the next cell's H&E crop in the same boxes
+    centre = table.set_index("CellID").loc[second, ["Y_centroid", "X_centroid"]].to_numpy(float)
+    np.testing.assert_allclose(viewer.layers["current cell"].data, [centre])  # the ring moved with the camera
     press(viewer, qtbot, Qt.Key.Key_2)  # CD8 T -> next
     t = w.session.state.table().set_index("CellID")
     if auto_first >= 0:
@@ -227,3 +231,44 @@ def test_open_gallery_and_export_run_off_the_gui_thread(review, qtbot, monkeypat
     w.export_button.changed.emit(True)
     qtbot.waitUntil(lambda: w.status.value.startswith("Written:"), timeout=30_000)
     assert (project / "exports" / "reviewed_cells.parquet").is_file()
+
+
+def test_the_next_cells_view_is_read_ahead_so_drawing_it_decodes_nothing(review, qtbot):
+    """While a cell is looked at, a thread reads the next cell's view through the slides' chunk
+    caches: the key press's frame then decodes no tile on the GUI thread."""
+    import threading
+
+    from qtpy.QtCore import Qt
+
+    viewer, w, _, _ = review
+    viewer.window._qt_window.show()  # napari reads what it draws: the window must be drawn
+    qtbot.waitExposed(viewer.window._qt_window)
+    w.order.value = "random"
+    w.queue_button.changed.emit(True)
+    for _ in range(2):  # the first cells are read ahead before the canvas is laid out and zoomed in
+        press(viewer, qtbot, Qt.Key.Key_Period)
+        qtbot.wait(300)
+    gui_reads = []
+
+    class Recording:  # the level as decoded by the cache, noting reads on the GUI thread
+        def __init__(self, level, name):
+            self.level, self.name = level, name
+
+        def __getitem__(self, key):
+            if threading.current_thread() is threading.main_thread():
+                gui_reads.append(self.name)
+            return self.level[key]
+
+    caches = [w.if_slide.cached_levels[0], w.pair.he_slide.cached_levels[0]]
+    for cache, name in zip(caches, ("IF", "H&E")):
+        cache.array = Recording(cache.array, name)
+    for _ in range(4):
+        w._reader.submit(lambda: None).result()  # the read-ahead of the next cell is done
+        press(viewer, qtbot, Qt.Key.Key_Period)
+        qtbot.wait(100)  # the frame at the new place is drawn
+    assert gui_reads == []
+    for cache in caches:  # the control: with nothing read ahead, drawing the next cell decodes
+        cache._kept.clear()
+    press(viewer, qtbot, Qt.Key.Key_Period)
+    qtbot.wait(100)
+    assert "IF" in gui_reads and "H&E" in gui_reads

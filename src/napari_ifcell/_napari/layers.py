@@ -89,7 +89,7 @@ def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -
     """One LayerDataTuple that napari splits into one additive image layer per channel."""
     limits = contrast_limits(thumbnail_for_contrast(slide))
     names = list(slide.channel_names)
-    data, multiscale = _pyramid(slide, slide.dask_levels())
+    data, multiscale = _pyramid(slide, slide.display_levels())
     shown = [n in visible for n in names]
     if not any(shown):
         shown[0] = True
@@ -109,7 +109,7 @@ def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -
 
 
 def he_layer_data(slide: Slide, *, scale=None, translate=(0.0, 0.0)) -> tuple:
-    data, multiscale = _pyramid(slide, slide.dask_levels())
+    data, multiscale = _pyramid(slide, slide.display_levels())
     kwargs = {
         "name": f"H&E {slide.path.name}",
         "rgb": True,

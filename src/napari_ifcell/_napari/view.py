@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 def camera_of(viewer):
     """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on, ``viewer.camera`` before)."""
@@ -32,3 +34,37 @@ def level_for_size(h: int, w: int, n_levels: int, max_px: int = 1024) -> int:
     while max(h, w) / 2**level > max_px and level < n_levels - 1:
         level += 1
     return level
+
+
+def read_ahead(viewer, centre: tuple[float, float], zoom: float):
+    """A function to run in a thread that reads what the visible slide layers will draw once
+    the camera is centred on ``centre`` (world units) at ``zoom``, at the levels they show now.
+    The layers read through their slides' chunk caches (``Slide.display_levels``),
+    which keep it, so moving the camera there costs no decoding on the GUI thread."""
+    from napari_ifcell._napari.layers import PLUGIN_KEY
+
+    canvas_h, canvas_w = viewer.canvas.size
+    margin = 1.25  # the canvas may still grow a little (a dock being laid out)
+    half = (margin * canvas_h / (2 * zoom), margin * canvas_w / (2 * zoom))
+    windows = []
+    for layer in viewer.layers:
+        if layer.metadata.get(PLUGIN_KEY, {}).get("role") not in ("if", "he") or not layer.visible:
+            continue
+        levels = layer.data if layer.multiscale else [layer.data]
+        level = layer.data_level if layer.multiscale else 0
+        data = levels[level]
+        box = []
+        for axis in (0, 1):  # world -> level-0 pixels -> this level's pixels
+            factor = levels[0].shape[axis] / data.shape[axis]
+            ends = [
+                (centre[axis] + s * half[axis] - layer.translate[-2 + axis]) / layer.scale[-2 + axis] for s in (-1, 1)
+            ]
+            lo, hi = math.floor(ends[0] / factor), math.ceil(ends[1] / factor)
+            box.append(slice(max(0, lo), max(0, min(data.shape[axis], hi))))
+        windows.append((data, tuple(box)))
+
+    def read() -> None:
+        for data, box in windows:
+            np.asarray(data[box])
+
+    return read

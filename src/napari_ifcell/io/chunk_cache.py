@@ -1,8 +1,10 @@
-"""Decoded chunks kept for the next tile: neighbouring tiles read overlapping windows (each
+"""Decoded chunks kept for the next read: neighbouring tiles read overlapping windows (each
 tile with its halo), so without a cache a 1024 px chunk under 512 px tiles is decoded by up
 to 16 of them. A bounded LRU of decoded chunks makes it about once. Slides use it for reads of
-one plane (a nuclear channel, an H&E), what segmentation reads; whole-panel reads
-(quantification, whose tiles follow the chunks) bypass it."""
+a few planes (a nuclear channel, an H&E, a review gallery's markers), what segmentation
+reads; whole-panel reads (quantification, whose tiles follow the chunks) bypass it. The viewer
+reads the slides' layers through it too (``Slide.display_levels``), so a region read
+ahead in a thread (the next cell of a review) is drawn without decoding."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 DEFAULT_MAX_BYTES = 32 << 20
+DISPLAY_MAX_BYTES = 96 << 20  # level 0 in the viewer: the view and the next one, 4-5 layers
 
 
 class DecodedChunkCache:
@@ -79,11 +82,24 @@ class DecodedChunkCache:
         return chunk
 
 
-def read_through_cache(slide, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-    """Read ``slide``'s full-resolution level through a decoded-chunk cache from now on (a
-    memory-mapped level needs none). Idempotent."""
+def read_through_cache(slide, *, levels=(0,), max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Read ``slide``'s ``levels`` through decoded-chunk caches from now on (a memory-mapped
+    level needs none). Idempotent; an existing cache keeps its chunks and grows to
+    ``max_bytes`` if that is larger."""
     import zarr
 
     cached = getattr(slide, "cached_levels", None)  # None: a slide-like object without a cache
-    if cached is not None and 0 not in cached and isinstance(slide.levels[0], zarr.Array):
-        cached[0] = DecodedChunkCache(slide.levels[0], max_bytes)
+    if cached is None:
+        return
+    for level in levels:
+        if level in cached:
+            cached[level].max_bytes = max(cached[level].max_bytes, max_bytes)
+        elif isinstance(slide.levels[level], zarr.Array):
+            cached[level] = DecodedChunkCache(slide.levels[level], max_bytes)
+
+
+def read_for_display(slide) -> None:
+    """Caches for every level of ``slide`` as the viewer reads it: level 0 holds the view and
+    the one read ahead, coarser levels less."""
+    read_through_cache(slide, max_bytes=DISPLAY_MAX_BYTES)
+    read_through_cache(slide, levels=range(1, len(slide.levels)), max_bytes=DEFAULT_MAX_BYTES)

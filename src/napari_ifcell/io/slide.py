@@ -1,8 +1,8 @@
 """Lazy, multiscale access to a whole-slide TIFF (OME-TIFF, plain TIFF, Aperio SVS).
 
 A :class:`Slide` holds one zarr array per pyramid level (tifffile's zarr store) and reads
-pixels only when asked, through :meth:`Slide.read_region` (direct zarr reads, no dask
-overhead) or :meth:`Slide.dask_levels` (for napari and whole-level computations).
+pixels only when asked: :meth:`Slide.read_region` (direct zarr reads, no dask overhead),
+:meth:`Slide.display_levels` (napari) or :meth:`Slide.dask_levels` (whole-level computations).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "Y
 
 
 MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
+CACHED_READ_PLANES = 4  # reads of up to this many channels go through a level's chunk cache
 
 
 class SlideWarning(Note):
@@ -198,8 +199,8 @@ class Slide:
         inside = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
         target = out[inside] if self.is_rgb else out[:, inside[0], inside[1]]
         try:
-            one_plane = self.is_rgb or (chan is not None and len(chan) == 1)  # what segmentation reads
-            arr = self.cached_levels.get(level, self.levels[level]) if one_plane else self.levels[level]
+            few_planes = self.is_rgb or (chan is not None and len(chan) <= CACHED_READ_PLANES)
+            arr = self.cached_levels.get(level, self.levels[level]) if few_planes else self.levels[level]
             self._read_inside(arr, chan, slice(y0, y1), slice(x0, x1), target)
         except Exception as exc:  # tile decoding errors come in many types
             raise SlideReadError(
@@ -231,6 +232,16 @@ class Slide:
             if not 0 <= c < self.n_channels:
                 raise IndexError(f"{self.path}: channel {c} out of range 0..{self.n_channels - 1}")
         return picked
+
+    def display_levels(self) -> list:
+        """Every level as napari reads it, ``(C, Y, X)`` or ``(Y, X, 3)``: numpy from each
+        selection, through the slide's decoded-chunk caches, so what was read ahead in a thread
+        is drawn without decoding (``io.display_level``)."""
+        from napari_ifcell.io.chunk_cache import read_for_display
+        from napari_ifcell.io.display_level import DisplayLevel
+
+        read_for_display(self)
+        return [DisplayLevel(self.cached_levels.get(i, arr), self.layout) for i, arr in enumerate(self.levels)]
 
     def dask_levels(self) -> list:
         """Every level as a dask array, ``(C, Y, X)`` or ``(Y, X, 3)``, chunked by tile."""

@@ -23,26 +23,36 @@ class Gallery(QWidget):
         self.grid = QGridLayout()
         self.setLayout(self.grid)
         self.titles: list[str] = []
+        self.pictures: list[QLabel] = []
 
     def show_crops(self, crops) -> None:
+        """Show ``(title, RGB array)`` crops; the same titles as before only swap the pictures
+        (no re-layout of the dock on every cell)."""
+        titles = [title for title, _ in crops]
+        if titles != self.titles:
+            self._make_boxes(titles)
+        for (_, rgb), picture in zip(crops, self.pictures):
+            rgb = np.ascontiguousarray(rgb)
+            h, w, _ = rgb.shape
+            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            picture.setPixmap(QPixmap.fromImage(image).scaled(self.display_px, self.display_px))
+
+    def _make_boxes(self, titles: list[str]) -> None:
         while self.grid.count():
             item = self.grid.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
-        self.titles = [title for title, _ in crops]
-        for i, (title, rgb) in enumerate(crops):
-            rgb = np.ascontiguousarray(rgb)
-            h, w, _ = rgb.shape
-            image = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+        self.titles, self.pictures = titles, []
+        for i, title in enumerate(titles):
             picture = QLabel()
-            picture.setPixmap(QPixmap.fromImage(image).scaled(self.display_px, self.display_px))
-            caption = QLabel(title)
+            picture.setFixedSize(self.display_px, self.display_px)
             box = QWidget()
             layout = QVBoxLayout(box)
             layout.setContentsMargins(1, 1, 1, 1)
             layout.addWidget(picture)
-            layout.addWidget(caption)
+            layout.addWidget(QLabel(title))
             self.grid.addWidget(box, i // self.columns, i % self.columns)
+            self.pictures.append(picture)
 
 
 class ReviewLayers:
@@ -107,10 +117,16 @@ class ReviewLayers:
         self.cells.border_color = [v[2] for v in values] if values else "white"
         self.cells.refresh()
 
+    def zoom(self) -> float:
+        """The camera zoom showing about ``VIEW_UM`` around a cell."""
+        return min(self.viewer.canvas.size) / VIEW_UM
+
     def focus(self, y_px: float, x_px: float) -> None:
         """Centre the camera on a cell, at a zoom showing about ``VIEW_UM`` around it."""
-        self.current.data = np.array([[y_px, x_px]])
-        zoom = min(self.viewer.canvas.size) / VIEW_UM
+        with self.current.events.blocker_all():  # a new data array re-derives every layer's extent
+            self.current.data = np.array([[y_px, x_px]])
+        self.current.refresh()
+        zoom = self.zoom()
         if not np.isclose(camera_of(self.viewer).zoom, zoom):  # each camera change re-slices every layer in view
             camera_of(self.viewer).zoom = zoom
         camera_of(self.viewer).center = (y_px * self.ps, x_px * self.ps)

@@ -20,6 +20,7 @@ from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
 from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
+from napari_ifcell._napari.view import read_ahead
 from napari_ifcell._napari.workers import is_sync, run_in_background
 from napari_ifcell.core.review.queue import ORDERS, QueueSettings
 from napari_ifcell.core.review.state import STATUSES
@@ -264,9 +265,11 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             self.gallery.show_crops(crops.result())
         else:  # shown when read, if the cell is still the current one
             crops.add_done_callback(lambda _f, cell=cell, label=label: self._crops_ready.ready.emit((cell, label)))
-        if self.position + 1 < len(self.queue):  # read the next cell's crops while this one is looked at
+        if self.position + 1 < len(self.queue):  # read the next cell's crops and view while this one is looked at
             nxt = int(self.queue[self.position + 1])
             self._crops(nxt, names[state.label[state.positions([nxt])[0]]])
+            y, x = self._centre(nxt)
+            self._reader.submit(read_ahead(self.viewer, (y * self.layers.ps, x * self.layers.ps), self.layers.zoom()))
 
     def _crops(self, cell: int, label):
         """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
@@ -318,11 +321,11 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         return out
 
     def _show_counts(self) -> None:
-        from napari_ifcell.pipeline.review.work import review_agreement
+        from napari_ifcell.core.review.agreement import auto_vs_people
 
         counts = self.session.status_counts()
         summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v and k != "deleted")
-        _, a = review_agreement(self.session)
+        a = auto_vs_people(self.session.state)  # not every reviewer pair: this runs on each key press
         kappa = (
             f"; auto vs people: kappa {a.kappa:.3f} on {a.n} cells"
             if a.n and np.isfinite(a.kappa)
