@@ -31,6 +31,7 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     loader.open_pair(if_path, tmp_path / small_pair.he_path.name)
     w = CompareWidget(viewer)
     viewer.window.add_dock_widget(w)
+    assert w.model_um.value == 0 and w.model_um.native.text() == "type map's own"  # not "0.000"
     layer = viewer.layers["regions"]
     assert tuple(layer.scale) == (PX, PX)
     # draw the two regions (in the layer's pixels) and name them as a user would

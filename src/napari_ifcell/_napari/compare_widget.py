@@ -48,6 +48,7 @@ class CompareWidget(Container):
             value=0.0,
             tooltip="0: the type map's training resolution",
         )
+        self.model_um.native.setSpecialValueText("type map's own")  # 0 reads as words, not "0.000"
         self.trust = CheckBox(text="I trust this file (TIAToolbox .dat is a pickle)", value=False)
         self.model_file.changed.connect(lambda _=None: setattr(self.trust, "value", False))
         self.add_model_button = PushButton(text="Add model file")
