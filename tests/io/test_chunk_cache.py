@@ -54,3 +54,13 @@ def test_whole_panel_reads_bypass_the_cache_and_bad_indices_are_refused(small_pa
         with pytest.raises(IndexError, match="out of range"):
             cache[slide.n_channels, 0:10, 0:10]
         np.testing.assert_array_equal(cache[..., 5:9], np.asarray(slide.levels[0][..., 5:9]))
+
+
+def test_empty_windows_decode_nothing_and_closing_the_slide_frees_the_caches(small_pair):
+    with open_slide(small_pair.if_path) as slide:
+        slide.display_levels()
+        cache = slide.cached_levels[0]
+        assert cache[0, 100:100, 5:300].shape == (0, 295) and cache.decoded == 0  # a window past an edge
+        slide.read_region(0, 0, 300, 300, channels=[0, 1, 2])  # a gallery's few markers go through it
+        assert cache.decoded == 12 and cache._bytes > 0
+    assert cache._bytes == 0 and not cache._kept

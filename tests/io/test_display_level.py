@@ -60,6 +60,25 @@ def test_a_channel_is_split_lazily_and_reads_only_its_window(layout):
     np.testing.assert_array_equal(plane[7], seen[-1][7])
 
 
+@pytest.mark.parametrize("layout", ["YXS", "SYX"])
+def test_a_colour_is_split_lazily(layout):
+    stored, seen = LEVELS[layout]
+    red = DisplayLevel(stored, layout)[:, :, 0]  # napari's "split RGB"
+    assert isinstance(red, DisplayLevel) and red.shape == seen.shape[:2]
+    np.testing.assert_array_equal(red[3:9:2, 20:30], seen[3:9:2, 20:30, 0])
+    np.testing.assert_array_equal(np.asarray(red), seen[..., 0])
+
+
+def test_a_whole_slide_level_is_not_read_into_memory(monkeypatch):
+    import napari_ifcell.io.display_level as module
+
+    level = DisplayLevel(LEVELS["CYX"][0], "CYX")
+    monkeypatch.setattr(module, "MAX_WHOLE_READ_BYTES", 1000)
+    with pytest.raises(MemoryError, match="5 x 37 x 41 slide level"):
+        np.asarray(level)  # napari's "merge to stack" on IF channels would stack whole levels
+    assert level[0, :3, :3].shape == (3, 3)  # regions still read
+
+
 def test_bad_selections_are_refused():
     level = DisplayLevel(LEVELS["CYX"][0], "CYX")
     with pytest.raises(IndexError):

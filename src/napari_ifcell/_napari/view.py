@@ -48,11 +48,11 @@ def read_ahead(viewer, centre: tuple[float, float], zoom: float):
     half = (margin * canvas_h / (2 * zoom), margin * canvas_w / (2 * zoom))
     windows = []
     for layer in viewer.layers:
-        if layer.metadata.get(PLUGIN_KEY, {}).get("role") not in ("if", "he") or not layer.visible:
+        role = layer.metadata.get(PLUGIN_KEY, {}).get("role")
+        if role not in ("if", "he") or not layer.visible or not layer.multiscale:  # one level: held whole
             continue
-        levels = layer.data if layer.multiscale else [layer.data]
-        level = layer.data_level if layer.multiscale else 0
-        data = levels[level]
+        levels = layer.data
+        data = levels[layer.data_level]
         box = []
         for axis in (0, 1):  # world -> level-0 pixels -> this level's pixels
             factor = levels[0].shape[axis] / data.shape[axis]

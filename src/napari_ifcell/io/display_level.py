@@ -8,24 +8,28 @@ from __future__ import annotations
 import numpy as np
 
 RGB_LAYOUTS = ("YXS", "SYX")
+MAX_WHOLE_READ_BYTES = 1 << 30
 
 
 class DisplayLevel:
-    """``(C, Y, X)`` for fluorescence (``(1, Y, X)`` for a one-channel ``YX`` file), ``(Y, X)``
-    for one channel of it, ``(Y, X, 3)`` for RGB. ``reader``: the level in the file's layout
-    (a ``DecodedChunkCache`` or the level array itself), indexed with ints and step-1 slices.
+    """``(C, Y, X)`` for fluorescence (``(1, Y, X)`` for a one-channel ``YX`` file), ``(Y, X, 3)``
+    for RGB, ``(Y, X)`` for one channel or colour of either. ``reader``: the level in the file's
+    layout (a ``DecodedChunkCache`` or the level array itself), indexed with ints and step-1
+    slices.
 
     Taking one whole channel (``level[c]``, as napari does when it splits an IF stack into
-    layers) gives a lazy plane; any other selection reads."""
+    layers) or colour (``level[:, :, i]``, napari's "split RGB") gives a lazy plane; any other
+    selection reads. Reading a whole level larger than ``MAX_WHOLE_READ_BYTES`` is refused (a
+    napari action that stacks whole levels would otherwise load a slide into memory)."""
 
     def __init__(self, reader, layout: str, channel: int | None = None):
         self.reader, self.layout, self.channel = reader, layout, channel
         shape = tuple(reader.shape)
         h, w = shape[1:3] if layout in ("CYX", "SYX") else shape[:2]
-        if layout in RGB_LAYOUTS:
-            self.shape: tuple[int, ...] = (h, w, 3)
-        elif channel is not None:
-            self.shape = (h, w)
+        if channel is not None:
+            self.shape: tuple[int, ...] = (h, w)
+        elif layout in RGB_LAYOUTS:
+            self.shape = (h, w, 3)
         else:
             self.shape = (1 if layout == "YX" else shape[0], h, w)
         self.dtype = np.dtype(reader.dtype)
@@ -36,14 +40,21 @@ class DisplayLevel:
         return self.shape[0]
 
     def __array__(self, dtype=None, copy=None):
+        if self.size * self.dtype.itemsize > MAX_WHOLE_READ_BYTES:
+            raise MemoryError(
+                f"reading a whole {' x '.join(map(str, self.shape))} slide level "
+                f"({self.size * self.dtype.itemsize / 1e9:.1f} GB) into memory is refused; read a region"
+            )
         return np.asarray(self[(slice(None),) * self.ndim], dtype)
 
     def __getitem__(self, key) -> np.ndarray | DisplayLevel:
         key = _full_key(key, self.ndim)
         planes = self.ndim == 3 and self.layout not in RGB_LAYOUTS
-        if planes and isinstance(key[0], (int, np.integer)) and key[1:] == (slice(None), slice(None)):
-            c = _index(int(key[0]), self.shape[0])
-            return DisplayLevel(self.reader, self.layout, channel=c)
+        whole = (slice(None), slice(None))
+        if planes and isinstance(key[0], (int, np.integer)) and key[1:] == whole:
+            return DisplayLevel(self.reader, self.layout, channel=_index(int(key[0]), self.shape[0]))
+        if self.ndim == 3 and not planes and isinstance(key[2], (int, np.integer)) and key[:2] == whole:
+            return DisplayLevel(self.reader, self.layout, channel=_index(int(key[2]), 3))
         if self.ndim == 2:  # one channel
             yx, other, sizes = key, None, self.shape
         elif planes:
@@ -58,6 +69,8 @@ class DisplayLevel:
     def _read(self, ys: slice, xs: slice, other) -> np.ndarray:
         """The window in napari's axis order; ``other`` (channels or samples) applied."""
         layout, reader = self.layout, self.reader
+        if layout in RGB_LAYOUTS and self.channel is not None:  # one colour
+            return np.asarray(reader[ys, xs, self.channel] if layout == "YXS" else reader[self.channel, ys, xs])
         if layout == "YXS":
             return np.asarray(reader[ys, xs, 0:3])[..., other]
         if layout == "SYX":

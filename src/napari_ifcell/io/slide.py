@@ -287,6 +287,8 @@ class Slide:
         return digest.hexdigest()[:16]
 
     def close(self) -> None:
+        for cache in self.cached_levels.values():
+            cache.clear()
         if self._tiff is not None:
             self._tiff.close()
             self._tiff = None

@@ -37,6 +37,7 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.position = -1
         self._crop_futures: dict = {}
         self._reader = None
+        self._ahead_of: int | None = None  # the cell whose view is being read ahead
         self.busy = ""  # what runs in the background now ("" when idle): keys wait for it
         self._crops_ready = _CropsReady()
         self._crops_ready.ready.connect(self._show_crops_if_current)
@@ -269,7 +270,9 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             nxt = int(self.queue[self.position + 1])
             self._crops(nxt, names[state.label[state.positions([nxt])[0]]])
             y, x = self._centre(nxt)
-            self._reader.submit(read_ahead(self.viewer, (y * self.layers.ps, x * self.layers.ps), self.layers.zoom()))
+            read = read_ahead(self.viewer, (y * self.layers.ps, x * self.layers.ps), self.layers.zoom())
+            self._ahead_of = nxt  # keys pressed faster than the reads: skip the ones passed by
+            self._reader.submit(lambda cell=nxt: read() if self._ahead_of == cell else None)
 
     def _crops(self, cell: int, label):
         """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
