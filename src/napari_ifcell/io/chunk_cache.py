@@ -15,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 DEFAULT_MAX_BYTES = 32 << 20
+CACHED_READ_PLANES = 4  # ``Slide.read_region`` of up to this many channels goes through the cache
 DISPLAY_MAX_BYTES = 256 << 20  # a level in the viewer: a few views of several channels, for panning
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import tifffile
 import zarr
 
+from napari_ifcell.io.chunk_cache import CACHED_READ_PLANES
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import find_levels, is_contiguous_and_large, open_level_arrays
 from napari_ifcell.io.slide_metadata import (
@@ -34,7 +35,6 @@ _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "Y
 
 
 MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
-CACHED_READ_PLANES = 4  # reads of up to this many channels go through a level's chunk cache
 
 
 class SlideWarning(Note):
@@ -234,9 +234,8 @@ class Slide:
         return picked
 
     def display_levels(self) -> list:
-        """Every level as napari reads it, ``(C, Y, X)`` or ``(Y, X, 3)``: numpy from each
-        selection, through the slide's decoded-chunk caches, so what was read ahead in a thread
-        is drawn without decoding (``io.display_level``)."""
+        """Every level as napari reads it (``io.display_level``): through the slide's decoded-chunk
+        caches, so what was read ahead in a thread is drawn without decoding."""
         from napari_ifcell.io.chunk_cache import read_for_display
         from napari_ifcell.io.display_level import DisplayLevel
 
@@ -287,7 +286,7 @@ class Slide:
         return digest.hexdigest()[:16]
 
     def close(self) -> None:
-        for cache in self.cached_levels.values():
+        for cache in self.cached_levels.values():  # decoded tiles held for the viewer
             cache.clear()
         if self._tiff is not None:
             self._tiff.close()
