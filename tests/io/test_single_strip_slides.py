@@ -8,7 +8,7 @@ import pytest
 import tifffile
 
 from napari_ifcell.cli import main
-from napari_ifcell.io import levels, open_slide, slide
+from napari_ifcell.io import levels, open_slide, slide_open
 from napari_ifcell.io.errors import SlideReadError
 from napari_ifcell.io.levels import ContiguousLevel
 
@@ -20,7 +20,7 @@ RESOLUTION = {"resolution": (1e4 / UM, 1e4 / UM), "resolutionunit": "CENTIMETER"
 def small_limits(monkeypatch):
     """Limits scaled down so a 2-MB strip plays the part of a multi-gigabyte one."""
     monkeypatch.setattr(levels, "MEMMAP_ABOVE_BYTES", 2**20)
-    monkeypatch.setattr(slide, "MAX_CHUNK_BYTES", 2**20)
+    monkeypatch.setattr(slide_open, "MAX_CHUNK_BYTES", 2**20)
 
 
 def _planes(shape, dtype=np.uint16) -> np.ndarray:

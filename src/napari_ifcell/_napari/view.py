@@ -17,15 +17,17 @@ def visible_region_px(viewer, pixel_size_um: float, shape: tuple[int, int]) -> t
     """``(y, x, h, w)`` in level-0 pixels of a slide drawn at ``pixel_size_um`` µm per world unit,
     clipped to the slide's ``shape``. World coordinates are µm (layers are scaled by pixel size).
     """
-    cy, cx = camera_of(viewer).center[-2:]
-    zoom = camera_of(viewer).zoom  # screen pixels per world unit
-    canvas_h, canvas_w = viewer.canvas.size
-    half_h, half_w = canvas_h / (2 * zoom), canvas_w / (2 * zoom)
-    y0 = max(0, math.floor((cy - half_h) / pixel_size_um))
-    x0 = max(0, math.floor((cx - half_w) / pixel_size_um))
-    y1 = min(shape[0], math.ceil((cy + half_h) / pixel_size_um))
-    x1 = min(shape[1], math.ceil((cx + half_w) / pixel_size_um))
+    camera = camera_of(viewer)
+    (ya, yb), (xa, xb) = view_bounds(viewer, camera.center[-2:], camera.zoom)
+    y0, x0 = max(0, math.floor(ya / pixel_size_um)), max(0, math.floor(xa / pixel_size_um))
+    y1, x1 = min(shape[0], math.ceil(yb / pixel_size_um)), min(shape[1], math.ceil(xb / pixel_size_um))
     return y0, x0, max(0, y1 - y0), max(0, x1 - x0)
+
+
+def view_bounds(viewer, centre, zoom: float, margin: float = 1.0) -> tuple[tuple[float, float], ...]:
+    """``((y0, y1), (x0, x1))`` in world units that the canvas shows with the camera centred on
+    ``centre`` at ``zoom`` (screen pixels per world unit), widened ``margin`` times."""
+    return tuple((c - margin * n / (2 * zoom), c + margin * n / (2 * zoom)) for c, n in zip(centre, viewer.canvas.size))
 
 
 def level_for_size(h: int, w: int, n_levels: int, max_px: int = 1024) -> int:
@@ -43,9 +45,7 @@ def read_ahead(viewer, centre: tuple[float, float], zoom: float):
     which keep it, so moving the camera there costs no decoding on the GUI thread."""
     from napari_ifcell._napari.layers import PLUGIN_KEY
 
-    canvas_h, canvas_w = viewer.canvas.size
-    margin = 1.25  # the canvas may still grow a little (a dock being laid out)
-    half = (margin * canvas_h / (2 * zoom), margin * canvas_w / (2 * zoom))
+    world = view_bounds(viewer, centre, zoom, margin=1.25)  # the canvas may still grow a little (a dock laid out)
     windows = []
     for layer in viewer.layers:
         role = layer.metadata.get(PLUGIN_KEY, {}).get("role")
@@ -56,9 +56,7 @@ def read_ahead(viewer, centre: tuple[float, float], zoom: float):
         box = []
         for axis in (0, 1):  # world -> level-0 pixels -> this level's pixels
             factor = levels[0].shape[axis] / data.shape[axis]
-            ends = [
-                (centre[axis] + s * half[axis] - layer.translate[-2 + axis]) / layer.scale[-2 + axis] for s in (-1, 1)
-            ]
+            ends = [(end - layer.translate[-2 + axis]) / layer.scale[-2 + axis] for end in world[axis]]
             lo, hi = math.floor(ends[0] / factor), math.ceil(ends[1] / factor)
             box.append(slice(max(0, lo), max(0, min(data.shape[axis], hi))))
         windows.append((data, tuple(box)))

@@ -2,7 +2,8 @@
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.pair import SlidePair, open_pair
-from napari_ifcell.io.slide import Slide, open_slide
+from napari_ifcell.io.slide import Slide
+from napari_ifcell.io.slide_open import open_slide
 
 __all__ = [
     "Slide",

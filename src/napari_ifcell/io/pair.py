@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_ifcell.io.errors import SlidePairError
-from napari_ifcell.io.slide import Slide, open_slide
+from napari_ifcell.io.slide import Slide
+from napari_ifcell.io.slide_open import open_slide
 
 # Physical extents of the two images may differ by cropping; beyond this they are
 # not the same section.

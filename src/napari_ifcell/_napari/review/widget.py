@@ -272,19 +272,15 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             y, x = self._centre(nxt)
             read = read_ahead(self.viewer, (y * self.layers.ps, x * self.layers.ps), self.layers.zoom())
             self._ahead_of = nxt  # keys pressed faster than the reads: skip the ones passed by
-            self._reader.submit(lambda cell=nxt: read() if self._ahead_of == cell else None)
+            self._background().submit(lambda cell=nxt: read() if self._ahead_of == cell else None)
 
     def _crops(self, cell: int, label):
         """A future of the cell's gallery crops, read in a background thread (cached per cell)."""
-        from concurrent.futures import ThreadPoolExecutor
-
         from napari_ifcell.pipeline.review.work import gallery_crops
 
         key = (cell, label)
         if key in self._crop_futures:
             return self._crop_futures[key]
-        if self._reader is None:
-            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
         session, pair, limits, centre = self.session, self.pair, self._limits(), self._centre(cell)
         he_alone = self.if_slide if self.if_slide.is_rgb else None
 
@@ -293,8 +289,16 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
 
         if len(self._crop_futures) > 8:
             self._crop_futures.clear()
-        self._crop_futures[key] = self._reader.submit(read)
+        self._crop_futures[key] = self._background().submit(read)
         return self._crop_futures[key]
+
+    def _background(self):
+        """The one thread that reads ahead: gallery crops and the next cell's view, in order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="review-crops")
+        return self._reader
 
     def _show_crops_if_current(self, key) -> None:
         future = self._crop_futures.get(key)

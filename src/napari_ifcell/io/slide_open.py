@@ -1,0 +1,171 @@
+"""Opening a slide: which file kind it is (OME-TIFF, plain TIFF, SVS, OME-Zarr), its levels,
+layout, channel names and pixel size, checked before any pixel is read."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
+from napari_ifcell.io.levels import find_levels, is_contiguous_and_large, open_level_arrays
+from napari_ifcell.io.slide import Slide, rgb_scale
+from napari_ifcell.io.slide_metadata import (
+    RGB_NAMES,
+    checked_names,
+    given_pixel_size,
+    ome_of,
+    sidecar_or_numbered_names,
+    tiff_channel_names,
+    tiff_pixel_size,
+)
+from napari_ifcell.notes import Note
+
+# Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
+_CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
+MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
+
+
+class SlideWarning(Note):
+    """Something about the file was guessed (channel names, pixel size)."""
+
+
+def open_slide(
+    path: str | Path,
+    *,
+    pixel_size_um: float | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> Slide:
+    """Open a slide without reading pixel data.
+
+    Parameters
+    ----------
+    path : str or Path
+        OME-TIFF, TIFF or Aperio SVS file, or an OME-Zarr (NGFF 0.4 / 0.5) folder.
+    pixel_size_um : float, optional
+        Override of the level-0 pixel size (µm per pixel); the Orion H&E needs it.
+    channel_names : sequence of str, optional
+        Override of the channel names; must match the number of channels.
+
+    Raises
+    ------
+    SlideError
+        The file is missing, not a TIFF, truncated, or has axes or metadata we cannot use.
+    """
+    from napari_ifcell.io.ngff import is_ome_zarr
+
+    path = Path(path)
+    if is_ome_zarr(path):
+        return _open_ome_zarr(path, pixel_size_um, channel_names)
+    if not path.is_file():
+        raise SlideError(path, "no such file" if not path.exists() else "a folder, but not an OME-Zarr image")
+    try:
+        tif = tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError...
+        raise SlideError(path, f"not a readable TIFF file ({exc}); expected an OME-TIFF, TIFF or SVS") from exc
+    try:
+        return _build_slide(path, tif, pixel_size_um, channel_names)
+    except BaseException:
+        tif.close()
+        raise
+
+
+def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
+    from napari_ifcell.io.ngff import is_rgb_picture, ngff_image
+
+    info = ngff_image(path)
+    notes: list[str] = []
+    levels, axes = info["levels"], info["axes"]
+    is_rgb = is_rgb_picture(levels, axes, info["channel_names"], info["channel_colors"])
+    layout = "SYX" if is_rgb else axes
+    n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
+    if names_override is not None or is_rgb:
+        names = checked_names(path, names_override, n_channels) if names_override is not None else RGB_NAMES
+    elif len(info["channel_names"]) == n_channels and all(info["channel_names"]):
+        names = tuple(info["channel_names"])
+    else:
+        names = sidecar_or_numbered_names(path, n_channels, notes)
+    if pixel_size_override is not None:
+        pixel_size, source = given_pixel_size(pixel_size_override), "given"
+    elif info["pixel_size_um"] is not None:
+        pixel_size, source = info["pixel_size_um"], "ngff"
+    else:
+        pixel_size, source = None, None
+        notes.append("pixel size unknown (no scale in a known unit in the multiscales metadata)")
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
+    _note_rgb_scale(slide)
+    for note in notes:
+        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
+    return slide
+
+
+def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
+    notes: list[str] = []
+    try:
+        series_index, level_series = find_levels(tif)
+    except SlideError:
+        raise
+    except Exception as exc:
+        raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
+    base = level_series[0]
+    layout = _CHANNEL_AXES.get(base.axes)
+    if layout is None:
+        raise SlideMetadataError(
+            path, f"unsupported axes {base.axes!r} (shape {base.shape}); expected YX, CYX, YXS or SYX"
+        )
+    n_samples = base.shape[base.axes.index("S")] if "S" in base.axes else 1
+    is_rgb = layout in ("YXS", "SYX") or (layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8)
+    if layout in ("YXS", "SYX") and n_samples not in (3, 4):
+        raise SlideMetadataError(path, f"{n_samples} samples per pixel; expected RGB (3) or RGBA (4)")
+    if is_rgb and layout == "CYX":
+        layout = "SYX"  # three uint8 pages: planar RGB
+    _check_pages(path, level_series)
+    levels = open_level_arrays(path, tif, series_index, level_series)
+
+    n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
+    ome = ome_of(tif, series_index, notes)
+    names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes)
+    pixel_size, source = tiff_pixel_size(tif, ome, pixel_size_override, notes)
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
+    _note_rgb_scale(slide)
+    for note in notes:
+        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
+    return slide
+
+
+def _check_pages(path, level_series) -> None:
+    """Every plane the metadata declares is in the file, every tile lies inside the file and
+    fits in memory (reads offsets and tags, not pixels)."""
+    file_size = path.stat().st_size
+    for level, series in enumerate(level_series):
+        missing = sum(page is None for page in series.pages)
+        if missing:
+            raise SlideReadError(
+                path,
+                f"the metadata declares {len(series.pages)} planes at level {level} but {missing} are not in "
+                "the file (cut short, or OME-XML SizeC/SizeZ/SizeT larger than the image); they would read as zeros",
+            )
+        mapped = is_contiguous_and_large(series)  # read through a memory map, a window at a time
+        for page in series.pages:
+            chunk_bytes = int(np.prod(page.chunks, dtype=np.int64)) * page.dtype.itemsize
+            if chunk_bytes > MAX_CHUNK_BYTES and not mapped:
+                raise SlideReadError(
+                    path,
+                    f"level {level} is stored in {'x'.join(map(str, page.chunks))} px pieces of "
+                    f"{chunk_bytes / 2**30:.1f} GiB each; napari-ifcell reads pieces of at most "
+                    f"{MAX_CHUNK_BYTES // 2**20} MiB: write a tiled copy (e.g. vips tiffsave IN OUT --tile --pyramid)",
+                )
+            ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
+            if ends and max(ends) > file_size:
+                raise SlideReadError(
+                    path,
+                    f"truncated: level {level} needs {max(ends)} bytes but the file has {file_size}",
+                )
+
+
+def _note_rgb_scale(slide: Slide) -> None:
+    if rgb_scale(slide):
+        slide.notes.append(f"RGB of {slide.dtype} read as 8-bit (values divided by {rgb_scale(slide):g})")
