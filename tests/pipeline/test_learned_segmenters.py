@@ -90,7 +90,9 @@ def test_a_function_from_a_file_segments_the_slide_tile_by_tile(pair, realistic_
     assert 0.5 < score.f1 < 0.9  # a real segmentation, and weaker than the adaptive default
     seen = sys.modules["napari_ifcell_user_model_my_model"].SEEN
     assert len(seen) == result.tiles == 9  # 1100 x 1400 in 512 px tiles
-    assert seen[0] == ((608, 608), "uint16", 0.325)  # the nuclear channel with its halo, and the pixel size
+    # The nuclear channel with its halo, and the pixel size; at the slide's corner only what is on the slide.
+    assert seen[0] == ((560, 560), "uint16", 0.325)
+    assert seen[4] == ((608, 608), "uint16", 0.325)
     assert (
         store.meta["runs"][-1]["settings"]["settings"]["model"] == f"{user_model}:nuclei"
     )  # the run records which model
@@ -113,7 +115,10 @@ def test_a_function_can_read_the_registered_he(pair, user_model, tmp_path):
         ("{dir}/my_model.py:wrong_shape", r"returned an array of shape \(5, 5\); expected labels of shape"),
         ("{dir}/my_model.py:probabilities", r"returned float64 values; expected integer labels"),
         ("{dir}/my_model.py:mask", r"returned a boolean mask; return one label per nucleus"),
-        ("{dir}/my_model.py:broken", r"my_model\.py:broken failed on a \(608, 608\) uint16 tile: RuntimeError: CUDA"),
+        (
+            "{dir}/my_model.py:broken",
+            r"my_model\.py:broken failed on a \(560, 560\) uint16 tile: RuntimeError: CUDA",
+        ),  # the corner tile: its halo stops at the slide's edge
     ],
 )
 def test_a_bad_model_is_named(pair, user_model, tmp_path, spec, message):
@@ -136,7 +141,7 @@ def test_the_cli_runs_a_users_function_and_says_what_is_wrong(realistic_pair, us
     assert wrong.returncode == 2
     last = wrong.stderr.splitlines()[-1]  # after the progress line, the error on a line of its own
     assert last.startswith("napari-ifcell segment: error: model ") and last.endswith(
-        "expected labels of shape (608, 608)"
+        "expected labels of shape (560, 560)"  # the corner tile, on the slide only
     )
     rgb = cli(
         "--backend", "custom", "--model", f"{user_model}:nuclei", "--model-input", "he", "--store", tmp_path / "u"

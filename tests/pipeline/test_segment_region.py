@@ -36,10 +36,24 @@ def test_cpu_backends_find_the_true_nuclei_of_realistic_tissue(realistic_pair, t
     settings = SegmentSettings(backend=backend, watershed=WatershedSettings(method="adaptive"))
     result = run_to_end(segment_region(pair.if_slide, store, pair=pair, settings=settings))
     assert result.completed and result.cells == len(store.index) > 0
-    score = match_at_iou(np.asarray(store.levels[0][:]), truth)
+    labels = np.asarray(store.levels[0][:])
+    score = match_at_iou(labels, truth)
+    edge = edge_cells(labels, 30)
+    edge_score = match_at_iou(edge, truth)
     print(f"{backend}: precision {score.precision:.3f} recall {score.recall:.3f} F1 {score.f1:.3f}")
-    assert score.f1 >= 0.85
+    print(f"  cells within 30 px of the slide's edge: {len(np.unique(edge)) - 1}, precision {edge_score.precision:.3f}")
+    assert score.f1 >= 0.90
+    # The slide's edge is like anywhere else: no band of false nuclei where the halo runs off it
+    # (before halos were cut at the edge: precision 0.857 hoechst, 0.925 he over the whole slide).
+    assert edge_score.precision >= 0.8
     pair.close()
+
+
+def edge_cells(labels: np.ndarray, width: int) -> np.ndarray:
+    """``labels`` keeping only the cells that have a pixel within ``width`` px of the image's edge."""
+    band = np.ones(labels.shape, bool)
+    band[width:-width, width:-width] = False
+    return np.where(np.isin(labels, np.unique(labels[band])), labels, 0)
 
 
 def test_rerun_on_an_overlapping_region_replaces_cells(pair, tmp_path):
