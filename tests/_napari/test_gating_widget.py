@@ -89,6 +89,24 @@ def test_colour_by_phenotype(gating):
     assert layer.colormap.color_dict[1 + names.index("other")] is not None
 
 
+def test_small_moves_recolour_the_cells_they_change_as_a_full_refill_would(gating):
+    """A drag refills only the changed cells' colours; switching marker or colouring between
+    drags must not leave colours of the one shown before."""
+    _, widget, _ = gating
+    for colouring, marker in [("phenotype", "CD3e"), ("phenotype", "CD8a"), ("marker state", "CD8a")]:
+        widget.colour_by.setCurrentText(colouring)
+        widget.marker.setCurrentText(marker)
+        negative, positive, over = widget.slider.value()
+        recoloured = 0
+        for step in (0.05, 0.1, -0.2):
+            widget.slider.setValue((negative + step - 0.05, positive + step, over))
+            assert widget.session.changed is not None  # a small move: the partial path ran
+            recoloured += widget.session.changed.size
+            mode = "phenotype" if colouring == "phenotype" else "state"
+            np.testing.assert_array_equal(widget.lut, widget.session.label_lookup(mode, marker))
+        assert recoloured > 0
+
+
 def test_gates_save_and_load(gating, tmp_path, qtbot):
     viewer, widget, _ = gating
     widget.marker.setCurrentText("CD3e")

@@ -1,5 +1,6 @@
 """The live gating model: one threshold move updates states, phenotypes, counts and colours."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,8 +35,9 @@ def test_phenotypes_and_lookup(session):
     names = session.phenotype_names
     assert [names[c] for c in session.codes] == ["CD8 T", "B cell", "other", "CD4 T"]
     lut = session.label_lookup("phenotype")
-    assert lut.size == 8 and lut[0] == 0 and lut[3] == 0
+    assert lut.size == 9 and lut[0] == 0 and lut[3] == 0
     assert lut[7] == 1 + names.index("CD4 T")
+    assert lut[8] == 0  # one entry past the largest id: what labels beyond the table read
 
 
 def test_a_threshold_move_updates_everything(session):
@@ -62,3 +64,33 @@ def test_bad_thresholds_are_refused(session):
     with pytest.raises(ValueError, match="out of order"):
         session.set_thresholds("CD3e", (3.0, 2.0, 1.0))
     assert session.gates.gates["CD3e"].thresholds == (500.0, 1000.0, 60000.0)
+
+
+def test_moves_that_change_few_cells_give_what_recomputing_every_cell_gives():
+    """A move re-derives only the cells whose state changed; over many moves of parents and
+    children of the hierarchy, small and large, everything equals a session built afresh."""
+    rng = np.random.default_rng(3)
+    n = 5000
+    table = pd.DataFrame(
+        {"CellID": np.arange(1, n + 1) * 2, "X_centroid": rng.uniform(0, 100, n), "Y_centroid": rng.uniform(0, 100, n)}
+        | {f"{m}_cell_mean": rng.lognormal(7, 1.2, n) for m in MARKERS}
+    )
+    live = GatingSession(table, GateSet(gates={m: MarkerGate(m, (800.0, 1500.0, 40000.0)) for m in MARKERS}))
+    lut = live.label_lookup("phenotype")
+    small, large = 0, 0
+    for step in range(40):
+        marker = MARKERS[step % len(MARKERS)]
+        positive = float(rng.choice([1200.0, 1500.0, 1600.0, 3000.0, 900.0]))
+        live.set_thresholds(marker, (positive - 300.0, positive, 40000.0))
+        small += live.changed is not None
+        large += live.changed is None
+        live.label_lookup("phenotype", out=lut, cells=live.changed)
+        fresh = GatingSession(table, GateSet(gates=dict(live.gates.gates)))
+        np.testing.assert_array_equal(live.codes, fresh.codes)
+        np.testing.assert_array_equal(live.inconsistent, fresh.inconsistent)
+        for m in MARKERS:
+            np.testing.assert_array_equal(live.effective[m], fresh.effective[m])
+            np.testing.assert_array_equal(live.states[m], fresh.states[m])
+        np.testing.assert_array_equal(lut, fresh.label_lookup("phenotype"))
+        assert live.phenotype_counts() == fresh.phenotype_counts()
+    assert small >= 10 and large >= 3  # both ways were taken

@@ -59,6 +59,8 @@ class LookupView:
     def __getitem__(self, key) -> np.ndarray:
         labels = np.asarray(self.base[key])
         lut = self.lut
+        if lut[-1] == 0 and lut[0] == 0:  # clipping maps labels beyond the table to its last entry: 0
+            return lut.take(labels, mode="clip")
         return np.where(labels < lut.size, lut[np.minimum(labels, lut.size - 1)], 0).astype(lut.dtype, copy=False)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

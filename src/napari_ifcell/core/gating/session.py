@@ -17,6 +17,7 @@ from napari_ifcell.core.gating.gateset import GateSet
 from napari_ifcell.core.gating.phenotypes import apply_hierarchy, phenotype_codes
 
 HISTOGRAM_BINS = 200
+INCREMENTAL_SHARE = 0.25  # a move that changes more cells than this recomputes all of them
 
 
 class GatingSession:
@@ -37,6 +38,7 @@ class GatingSession:
         self._display: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.states = {m: g.states(self.values[m]) for m, g in gates.gates.items()}
         self._recompute()
+        self.changed: np.ndarray | None = None  # the cells the last change touched (None: any)
 
     # --- gates ------------------------------------------------------------------------
     @property
@@ -50,24 +52,46 @@ class GatingSession:
         if problems:
             raise ValueError("; ".join(problems))
         self.gates.gates[marker] = gate
-        self.states[marker] = gate.states(self.values[marker])
-        self._recompute()
+        self._new_states(marker, gate.states(self.values[marker]))
 
     def reset(self, marker: str) -> None:
         """Back to the suggested gate, if there is one."""
         if marker in self.suggestions:
             self.gates.gates[marker] = self.suggestions[marker]
-            self.states[marker] = self.suggestions[marker].states(self.values[marker])
-            self._recompute()
+            self._new_states(marker, self.suggestions[marker].states(self.values[marker]))
 
     def set_transform(self, marker: str, transform: str, cofactor: float | None = None) -> None:
         gate = self.gates.gates[marker]
         self.gates.gates[marker] = replace(gate, transform=transform, cofactor=cofactor or gate.cofactor)
         self._display.pop(marker, None)
 
-    def _recompute(self) -> None:
-        self.effective, self.inconsistent = apply_hierarchy(self.states, self.gates.hierarchy)
-        self.codes, self.phenotype_names = phenotype_codes(self.effective, self.inconsistent, self.gates.phenotypes)
+    def _new_states(self, marker: str, states: np.ndarray) -> None:
+        """A cell's phenotype depends on its own states only: a threshold moved a little
+        changes a few cells, and only those are worked out again."""
+        changed = np.flatnonzero(states != self.states[marker])
+        self.states[marker] = states
+        if changed.size > INCREMENTAL_SHARE * states.size:
+            self._recompute()
+            self.changed = None
+        else:
+            if changed.size:
+                self._recompute(changed)
+            self.changed = changed
+
+    def _recompute(self, cells: np.ndarray | None = None) -> None:
+        """Hierarchy and phenotypes of every cell, or of ``cells`` (indices) only."""
+        hierarchy, rules = self.gates.hierarchy, self.gates.phenotypes
+        if cells is None:
+            effective, self.inconsistent = apply_hierarchy(self.states, hierarchy)
+            # its own arrays: the cells' rows are updated in place on later moves
+            self.effective = {m: a.copy() if a is self.states[m] else a for m, a in effective.items()}
+            self.codes, self.phenotype_names = phenotype_codes(self.effective, self.inconsistent, rules)
+            return
+        effective, inconsistent = apply_hierarchy({m: a[cells] for m, a in self.states.items()}, hierarchy)
+        for m, a in effective.items():
+            self.effective[m][cells] = a
+        self.inconsistent[cells] = inconsistent
+        self.codes[cells] = phenotype_codes(effective, inconsistent, rules)[0]
 
     # --- what the widget shows ---------------------------------------------------------
     def display_axis(self, marker: str):
@@ -102,12 +126,15 @@ class GatingSession:
         x, y = self.xy[:, 0], self.xy[:, 1]
         return (y >= y0) & (y < y1) & (x >= x0) & (x < x1)
 
-    def label_lookup(self, mode: str, marker: str | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def label_lookup(
+        self, mode: str, marker: str | None = None, out: np.ndarray | None = None, *, cells: np.ndarray | None = None
+    ) -> np.ndarray:
         """Per-label colour index: 0 background, else 1 + state (mode "state") or 1 + phenotype.
 
-        Pass ``out`` to update an existing lookup in place (what the viewer layer reads).
+        Pass ``out`` to update an existing lookup in place (what the viewer layer reads), and
+        ``cells`` (e.g. :attr:`changed`) to update only those cells' entries of it.
         """
-        size = int(self.ids.max(initial=0)) + 1
+        size = int(self.ids.max(initial=0)) + 2  # a last 0 for labels beyond the table (see LookupView)
         if out is None or out.size != size:
             out = np.zeros(size, dtype=np.uint8)
         if mode == "state":
@@ -116,5 +143,8 @@ class GatingSession:
             values = self.states[marker]
         else:
             values = self.codes
-        out[self.ids] = values + 1
+        if cells is None:
+            out[self.ids] = values + 1
+        else:
+            out[self.ids[cells]] = values[cells] + 1
         return out
