@@ -14,6 +14,9 @@ image by :func:`estimate_nucleus_radius`), so the method needs no tuning per pix
 5. outlines: each nucleus grows into the foreground down to half its own mean brightness
    (the edge of a blurred nucleus is where its profile is at half height), so dim and bright
    nuclei are outlined alike.
+
+Where a stitched slide has no image (runs of exact 0), the signal is taken as background and
+no nucleus is drawn.
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ def adaptive_nuclei(
         raise ValueError(f"radius_px must be > 0, got {radius_px}")
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
+    missing = no_data(signal, r)
+    if missing is not None:
+        signal = fill_with_background(signal, missing)
     smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
     floor = grey_background(smooth, BACKGROUND_WIDTH * r)
     above = smooth - floor
@@ -75,7 +81,29 @@ def adaptive_nuclei(
     grown = watershed(-soft, labels, mask=foreground)
     edge = np.concatenate([[np.inf], EDGE_LEVEL * mean]).astype(np.float32)
     labels = np.where(soft >= edge[grown], grown, 0)
+    if missing is not None:
+        labels[missing] = 0
     return filter_by_area(labels, min_area_px, max_area_px)
+
+
+def no_data(signal: np.ndarray, radius_px: float) -> np.ndarray | None:
+    """Where a stitched slide has no image: runs of exact 0 at least a nucleus wide (the
+    fill between or around scanned fields). None when there are none. A background
+    subtraction would read the step down to 0 at their edge as a band of bright nuclei."""
+    zero = signal == 0
+    if not zero.any():
+        return None
+    missing = ndi.binary_opening(zero, _disc(radius_px))
+    return missing if missing.any() else None
+
+
+def fill_with_background(signal: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """``signal`` with each ``missing`` pixel given the value of the nearest pixel that has an
+    image: the background runs on across the gap without a step at its edge. (Measured on a
+    gap cut into the realistic synthetic slide: filling with the nearest pixels' local minimum
+    or a grey opening left 1.5-5x more false nucleus pixels along the gap than this.)"""
+    iy, ix = ndi.distance_transform_edt(missing, return_distances=False, return_indices=True)
+    return signal[iy, ix]
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
