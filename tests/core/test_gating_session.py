@@ -94,3 +94,9 @@ def test_moves_that_change_few_cells_give_what_recomputing_every_cell_gives():
         np.testing.assert_array_equal(lut, fresh.label_lookup("phenotype"))
         assert live.phenotype_counts() == fresh.phenotype_counts()
     assert small >= 10 and large >= 3  # both ways were taken
+
+
+def test_a_lookup_of_the_wrong_size_is_refilled_for_every_cell(session):
+    """Given a table of another size, the lookup is made anew for all cells, not only ``cells``."""
+    refilled = session.label_lookup("phenotype", out=np.zeros(3, np.uint8), cells=np.array([0]))
+    np.testing.assert_array_equal(refilled, session.label_lookup("phenotype"))

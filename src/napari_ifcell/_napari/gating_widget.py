@@ -297,7 +297,6 @@ class GatingWidget(QWidget):
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
         self.lut = self.session.label_lookup("state", self.session.markers[0])
-        self._lut_shows = ("state", self.session.markers[0])
         levels = [LookupView(level, self.lut) for level in self.labels_slide.levels]
         data = levels if len(levels) > 1 else levels[0]
         self.layer = self.viewer.add_labels(
@@ -312,18 +311,15 @@ class GatingWidget(QWidget):
         )
 
     def _recolour(self, *, changed_only: bool = False) -> None:
-        """Refill the per-cell lookup and let napari redraw the visible tiles; after a move of
-        the thresholds, only the entries of the cells it changed (when the lookup shows the
-        same colouring as before it)."""
+        """Refill the per-cell lookup (after a move, the cells it changed) and redraw."""
         if self.session is None:
             return
         from napari.utils.colormaps import DirectLabelColormap
 
         by_state = self.colour_by.currentText() == "marker state"
-        key = ("state" if by_state else "phenotype", self.marker.currentText())
-        cells = self.session.changed if changed_only and key == self._lut_shows else None
-        self.session.label_lookup(*key, out=self.lut, cells=cells)
-        self._lut_shows = key
+        cells = self.session.changed if changed_only else None
+        mode = "state" if by_state else "phenotype"
+        self.session.label_lookup(mode, self.marker.currentText(), out=self.lut, cells=cells)
         colours = self._colours(by_state)
         colour_dict = {None: "transparent", 0: "transparent", **{i + 1: c for i, c in enumerate(colours)}}
         if self.layer.colormap.color_dict.keys() != colour_dict.keys() or by_state != getattr(self, "_by_state", None):

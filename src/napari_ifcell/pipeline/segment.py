@@ -363,7 +363,10 @@ def _window_segmenter(reader: TileReader, settings: SegmentSettings, region, mod
         ws = run_watershed_settings(reader, settings.backend, settings.watershed, region)
         return (
             lambda y, x, h, w: watershed_nuclei(
-                reader.signal(settings.backend, y, x, h, w), pixel_size_um=ps, settings=ws
+                reader.signal(settings.backend, y, x, h, w),
+                pixel_size_um=ps,
+                settings=ws,
+                zero_is_no_image=settings.backend == "hoechst",
             ),
             ws.threshold,
         )

@@ -47,6 +47,7 @@ class GatingSession:
 
     def set_thresholds(self, marker: str, thresholds, *, set_by: str = "") -> None:
         """Move one marker's thresholds (raw units) and update everything that depends on them."""
+        self.changed = None  # until this move is done, say "any cell"
         gate = self.gates.gates[marker].moved(thresholds, set_by=set_by)
         problems = gate.problems()
         if problems:
@@ -136,7 +137,7 @@ class GatingSession:
         """
         size = int(self.ids.max(initial=0)) + 2  # a last 0 for labels beyond the table (see LookupView)
         if out is None or out.size != size:
-            out = np.zeros(size, dtype=np.uint8)
+            out, cells = np.zeros(size, dtype=np.uint8), None  # a new table: every cell's entry
         if mode == "state":
             if marker is None:
                 raise ValueError('label_lookup: mode "state" needs a marker')

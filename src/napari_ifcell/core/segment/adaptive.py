@@ -43,11 +43,14 @@ def adaptive_nuclei(
     threshold: float | None = None,
     min_area_px: float = 0.0,
     max_area_px: float = np.inf,
+    zero_is_no_image: bool = False,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) of a nuclear stain signal (Hoechst, or hematoxylin density).
 
     ``radius_px``: a typical nucleus radius (see :func:`estimate_nucleus_radius`);
-    ``threshold``: foreground cut above the local background (default: 4 x its noise).
+    ``threshold``: foreground cut above the local background (default: 4 x its noise);
+    ``zero_is_no_image``: a fluorescence signal, whose runs of 0 far below its background
+    are a stitched slide's fill (not for hematoxylin, which is 0 wherever there is no stain).
     """
     from skimage.segmentation import watershed
 
@@ -57,7 +60,7 @@ def adaptive_nuclei(
         raise ValueError(f"radius_px must be > 0, got {radius_px}")
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
-    missing = no_data(signal, r)
+    missing = no_data(signal, r) if zero_is_no_image else None
     if missing is not None:
         signal = fill_with_background(signal, missing)
     smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
@@ -87,14 +90,19 @@ def adaptive_nuclei(
 
 
 def no_data(signal: np.ndarray, radius_px: float) -> np.ndarray | None:
-    """Where a stitched slide has no image: runs of exact 0 at least a nucleus wide (the
-    fill between or around scanned fields). None when there are none. A background
-    subtraction would read the step down to 0 at their edge as a band of bright nuclei."""
+    """Where a stitched slide has no image: runs of exact 0 at least a nucleus wide, when the
+    background is well above 0 (raw camera counts; in a background-subtracted image 0 is
+    the background itself). None when there are none. A background subtraction would read
+    the step down to 0 at their edge as a band of bright nuclei."""
+    width = _odd(2 * radius_px)
     zero = signal == 0
-    if not zero.any():
+    if zero.sum() < width * width:  # the common case, decided in one pass
         return None
-    missing = ndi.binary_opening(zero, _disc(radius_px))
-    return missing if missing.any() else None
+    level, noise = background_noise(signal)
+    if level <= NOISE_MULTIPLE * noise:
+        return None
+    run = ndi.maximum_filter(ndi.minimum_filter(zero.view(np.uint8), width), width)  # opening, square
+    return run.view(bool) if run.any() else None
 
 
 def fill_with_background(signal: np.ndarray, missing: np.ndarray) -> np.ndarray:

@@ -80,21 +80,26 @@ def slide_threshold(thumbnail_signal: np.ndarray) -> float:
 
 
 def watershed_nuclei(
-    signal: np.ndarray, *, pixel_size_um: float | None, settings: WatershedSettings = WatershedSettings()
+    signal: np.ndarray,
+    *,
+    pixel_size_um: float | None,
+    settings: WatershedSettings = WatershedSettings(),
+    zero_is_no_image: bool = False,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) from a nuclear stain signal. Without a pixel size (adaptive
-    only) the nucleus radius is estimated in pixels and the area limits follow it."""
+    only) the nucleus radius is estimated in pixels and the area limits follow it.
+    ``zero_is_no_image``: see :func:`~napari_ifcell.core.segment.adaptive.adaptive_nuclei`."""
     problems = settings.problems()
     if problems:
         raise ValueError("invalid watershed settings: " + "; ".join(problems))
     if settings.method == "adaptive":
-        return _adaptive(signal, pixel_size_um, settings)
+        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image)
     if not pixel_size_um:
         raise ValueError("the classic watershed needs the pixel size")
     return _classic(signal, pixel_size_um, settings)
 
 
-def _adaptive(signal, pixel_size_um, settings):
+def _adaptive(signal, pixel_size_um, settings, zero_is_no_image):
     from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius
 
     if settings.nucleus_radius_um and pixel_size_um:
@@ -109,6 +114,7 @@ def _adaptive(signal, pixel_size_um, settings):
         threshold=settings.threshold,
         min_area_px=settings.min_area_um2 / pixel_size_um**2,
         max_area_px=settings.max_area_um2 / pixel_size_um**2,
+        zero_is_no_image=zero_is_no_image,
     )
 
 
