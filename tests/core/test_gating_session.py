@@ -86,10 +86,8 @@ def test_moves_that_change_few_cells_give_what_recomputing_every_cell_gives():
         large += live.changed is None
         live.label_lookup("phenotype", out=lut, cells=live.changed)
         fresh = GatingSession(table, GateSet(gates=dict(live.gates.gates)))
-        np.testing.assert_array_equal(live.codes, fresh.codes)
-        np.testing.assert_array_equal(live.inconsistent, fresh.inconsistent)
+        np.testing.assert_array_equal(live.codes, fresh.codes)  # hierarchy breaks included ("inconsistent")
         for m in MARKERS:
-            np.testing.assert_array_equal(live.effective[m], fresh.effective[m])
             np.testing.assert_array_equal(live.states[m], fresh.states[m])
         np.testing.assert_array_equal(lut, fresh.label_lookup("phenotype"))
         assert live.phenotype_counts() == fresh.phenotype_counts()

@@ -171,7 +171,7 @@ class SegmentWidget(Container):
         backend = BACKEND_LABELS[self.backend.value]
         sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
         segment = replace(settings_from_fields(self.segment_fields, SegmentSettings()), backend=backend, sam=sam)
-        read = self._fields_read()  # hidden fields belong to other backends: not read
+        read = self._fields_read()  # a hidden model or watershed field is not read (SAM settings always pass)
         if read == "sam":
             return segment
         if read == "model":

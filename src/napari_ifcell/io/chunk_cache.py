@@ -50,9 +50,7 @@ class DecodedChunkCache:
         picked: list[int | slice] = []
         for k, n in zip(key, self.shape):
             if isinstance(k, (int, np.integer)):
-                i = int(k) + n if k < 0 else int(k)
-                if not 0 <= i < n:
-                    raise IndexError(f"index {int(k)} out of range for an axis of {n}")
+                i = axis_index(int(k), n)
                 bounds.append((i, i + 1))
                 picked.append(0)
             elif isinstance(k, slice) and k.indices(n)[2] == 1:
@@ -92,6 +90,14 @@ class DecodedChunkCache:
                 _, old = self._kept.popitem(last=False)
                 self._bytes -= old.nbytes
         return chunk
+
+
+def axis_index(i: int, n: int) -> int:
+    """``i`` (negative from the end) as a position along an axis of ``n``, or an IndexError."""
+    j = i + n if i < 0 else i
+    if not 0 <= j < n:
+        raise IndexError(f"index {i} out of range for an axis of {n}")
+    return j
 
 
 def read_through_cache(slide, *, levels=(0,), max_bytes: int = DEFAULT_MAX_BYTES) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from napari_ifcell.io.chunk_cache import axis_index
+
 RGB_LAYOUTS = ("YXS", "SYX")
 MAX_WHOLE_READ_BYTES = 1 << 30
 
@@ -52,9 +54,9 @@ class DisplayLevel:
         planes = self.ndim == 3 and self.layout not in RGB_LAYOUTS
         whole = (slice(None), slice(None))
         if planes and isinstance(key[0], (int, np.integer)) and key[1:] == whole:
-            return DisplayLevel(self.reader, self.layout, channel=_index(int(key[0]), self.shape[0]))
+            return DisplayLevel(self.reader, self.layout, channel=axis_index(int(key[0]), self.shape[0]))
         if self.ndim == 3 and not planes and isinstance(key[2], (int, np.integer)) and key[:2] == whole:
-            return DisplayLevel(self.reader, self.layout, channel=_index(int(key[2]), 3))
+            return DisplayLevel(self.reader, self.layout, channel=axis_index(int(key[2]), 3))
         if self.ndim == 2:  # one channel
             yx, other, sizes = key, None, self.shape
         elif planes:
@@ -98,13 +100,6 @@ def _full_key(key, ndim: int) -> tuple:
     return key + (slice(None),) * (ndim - len(key))
 
 
-def _index(i: int, n: int) -> int:
-    j = i + n if i < 0 else i
-    if not 0 <= j < n:
-        raise IndexError(f"index {i} out of range for an axis of {n}")
-    return j
-
-
 def _span(k, n: int) -> tuple[int, int, int | slice]:
     """``(lo, hi, local)``: the step-1 window to read along an axis of ``n`` for the index
     ``k``, and the index that picks ``k`` from that window."""
@@ -116,5 +111,5 @@ def _span(k, n: int) -> tuple[int, int, int | slice]:
         if count == 0:
             return start, start, slice(0, 0)
         return start, start + (count - 1) * step + 1, slice(None, None, step)
-    i = _index(int(k), n)
+    i = axis_index(int(k), n)
     return i, i + 1, 0

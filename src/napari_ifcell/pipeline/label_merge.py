@@ -19,6 +19,7 @@ import pandas as pd
 
 from napari_ifcell.io.cell_index import chunk_index_sums
 from napari_ifcell.io.label_store import CHUNK
+from napari_ifcell.pipeline.tiling import halo_window
 
 Box = tuple[int, int, int, int]
 
@@ -39,9 +40,9 @@ def tile_counts(folder: Path, boxes: list[Box]) -> np.ndarray:
 def chunk_jobs(boxes: list[Box], halo: int, shape: tuple[int, int]) -> list[tuple[Box, list[int]]]:
     """Every store chunk some tile window reaches, with the indices of those tiles (in order)."""
     reach: dict[tuple[int, int], list[int]] = {}
-    for k, (ty, tx, th, tw) in enumerate(boxes):
-        y0, x0 = max(ty - halo, 0), max(tx - halo, 0)
-        y1, x1 = min(ty + th + halo, shape[0]), min(tx + tw + halo, shape[1])
+    for k, box in enumerate(boxes):
+        y0, x0, h, w = halo_window(box, halo, shape)
+        y1, x1 = y0 + h, x0 + w
         for cy in range(y0 // CHUNK, (y1 - 1) // CHUNK + 1):
             for cx in range(x0 // CHUNK, (x1 - 1) // CHUNK + 1):
                 reach.setdefault((cy, cx), []).append(k)

@@ -27,7 +27,7 @@ from napari_ifcell.core.quantify.cells import (
     statistics_from_sums,
 )
 from napari_ifcell.core.steps import run_to_end
-from napari_ifcell.pipeline.tiling import aligned_tiles, read_labels, region_on_slide, tiles
+from napari_ifcell.pipeline.tiling import aligned_tiles, core_in, halo_window, read_labels, region_on_slide, tiles
 
 Progress = Callable[[str, int, int], None]
 TileParts = tuple[pd.DataFrame, pd.DataFrame]  # (owned cells' morphology, sums over the tile's pixels)
@@ -154,11 +154,9 @@ def _whole_cell_steps(if_slide, labels, region, settings, names):
     halo = settings.halo + settings.expand_px(if_slide.pixel_size_um)
     parts = []
     todo = tiles(region, settings.tile)
-    height, width = if_slide.shape
-    for i, (ty, tx, th, tw) in enumerate(todo):
+    for i, box in enumerate(todo):
         yield "quantify", i, len(todo)
-        y0, x0 = max(ty - halo, 0), max(tx - halo, 0)  # on the slide only: no cell grows off it
-        window = (y0, x0, min(ty + th + halo, height) - y0, min(tx + tw + halo, width) - x0)
+        window = halo_window(box, halo, if_slide.shape)
         nuclei = read_labels(labels, *window)
         if not nuclei.any():
             continue
@@ -174,8 +172,8 @@ def _whole_cell_steps(if_slide, labels, region, settings, names):
                 names,
                 settings=settings,
                 pixel_size_um=if_slide.pixel_size_um,
-                origin=(y0, x0),
-                owned=(ty - y0, tx - x0, ty - y0 + th, tx - x0 + tw),
+                origin=window[:2],
+                owned=core_in(window, box),
             )
         )
     yield "quantify", len(todo), len(todo)

@@ -93,6 +93,7 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], watershed) -> di
     ``watershed``: the run's watershed settings with its estimates (or None)."""
     from napari_ifcell.core.tiles import owned_labels
     from napari_ifcell.pipeline.segment import TileReader, _tile_segmenter
+    from napari_ifcell.pipeline.tiling import core_in, halo_window
 
     if_slide, pair = job.open()
     seg = job.settings.segmentation
@@ -100,13 +101,10 @@ def segment_tile(job: SlideJob, box: tuple[int, int, int, int], watershed) -> di
         seg = replace(seg, watershed=watershed)
     model = _model(seg)
     segmenter, _ = _tile_segmenter(TileReader(if_slide, pair, nuclear_channel=seg.nuclear_channel), seg, box, model)
-    ty, tx, th, tw = box
-    halo = seg.halo
-    labels = owned_labels(
-        segmenter(ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo), (halo, halo, halo + th, halo + tw)
-    )
-    path = Path(job.out_dir) / "segment_tiles" / f"{ty}_{tx}.npz"
-    origin = np.array([ty - halo, tx - halo])
+    window = halo_window(box, seg.halo, if_slide.shape)
+    labels = owned_labels(segmenter(*window), core_in(window, box))
+    path = Path(job.out_dir) / "segment_tiles" / f"{box[0]}_{box[1]}.npz"
+    origin = np.array(window[:2])
     atomic_write(path, lambda p: write_npz(p, labels=labels.astype(np.int32), origin=origin, count=labels.max()))
     return {"tile": box, "cells": int(labels.max()), "rss_mb": _peak_rss_mb()}
 

@@ -21,7 +21,7 @@ from napari_ifcell.core.segment.watershed import WatershedSettings, slide_thresh
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.io.errors import SlideError
-from napari_ifcell.pipeline.tiling import region_on_slide, tiles
+from napari_ifcell.pipeline.tiling import core_in, halo_window, region_on_slide, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
 MODEL_INPUTS = ("", "nuclear", "he")
@@ -230,11 +230,10 @@ def segment_region(
         )
         removed = len(store.clear_cells(region))
         todo = tiles(region, settings.tile)
-        halo = settings.halo
-        for i, (ty, tx, th, tw) in enumerate(todo):
+        for i, box in enumerate(todo):
             yield ("segment", i, len(todo))
-            window = (ty - halo, tx - halo, th + 2 * halo, tw + 2 * halo)
-            labels = owned_labels(segment_tile(*window), (halo, halo, halo + th, halo + tw))
+            window = halo_window(box, settings.halo, if_slide.shape)
+            labels = owned_labels(segment_tile(*window), core_in(window, box))
             n = int(labels.max())
             if n:
                 ids = store.new_ids(n)
@@ -332,32 +331,8 @@ def _sam_checkpoint(settings: SegmentSettings) -> str:
 
 
 def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model):
-    """``(segment(y, x, h, w) -> labels, the stain threshold used or None)``."""
-    segment, threshold = _window_segmenter(reader, settings, region, model)
-    return within_slide(segment, reader.if_slide.shape), threshold
-
-
-def within_slide(segment, shape: tuple[int, int]):
-    """``segment`` run on the part of each window that lies on the slide, its labels placed
-    back in the window. A halo beyond the slide's edge would be fill, not tissue: a
-    segmenter that subtracts a local background reads the step down to the fill as a
-    bright band of nuclei all along the edge."""
-
-    def clipped(y, x, h, w):
-        y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, shape[0]), min(x + w, shape[1])
-        if (y0, x0, y1, x1) == (y, x, y + h, x + w):
-            return segment(y, x, h, w)
-        if y1 <= y0 or x1 <= x0:
-            return np.zeros((h, w), np.int32)
-        inside = segment(y0, x0, y1 - y0, x1 - x0)
-        out = np.zeros((h, w), inside.dtype)
-        out[y0 - y : y1 - y, x0 - x : x1 - x] = inside
-        return out
-
-    return clipped
-
-
-def _window_segmenter(reader: TileReader, settings: SegmentSettings, region, model):
+    """``(segment(y, x, h, w) -> labels, the stain threshold used or None)``, for windows
+    on the slide (see ``halo_window``)."""
     ps = reader.if_slide.require_pixel_size()
     if settings.backend in ("hoechst", "he"):
         ws = run_watershed_settings(reader, settings.backend, settings.watershed, region)

@@ -17,6 +17,21 @@ def tiles(region: tuple[int, int, int, int], tile: int) -> list[tuple[int, int, 
     ]
 
 
+def halo_window(box: tuple[int, int, int, int], halo: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(y, x, h, w)``: tile ``box`` with ``halo`` px around it, cut at the slide's edge (a
+    halo beyond it would be fill, not tissue: a segmenter that subtracts a local background
+    reads the step down to black as a band of nuclei, and no cell grows off the slide)."""
+    ty, tx, th, tw = box
+    y0, x0 = max(ty - halo, 0), max(tx - halo, 0)
+    return y0, x0, min(ty + th + halo, shape[0]) - y0, min(tx + tw + halo, shape[1]) - x0
+
+
+def core_in(window: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The tile ``box`` in ``window``'s coordinates, as ``(y0, x0, y1, x1)`` (see ``owned_labels``)."""
+    dy, dx = box[0] - window[0], box[1] - window[1]
+    return dy, dx, dy + box[2], dx + box[3]
+
+
 def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
     """A level-0 window of a label image (a label Slide, or any 2-D array-like); outside is 0."""
     if hasattr(source, "read_region"):

@@ -80,19 +80,15 @@ class GatingSession:
             self.changed = changed
 
     def _recompute(self, cells: np.ndarray | None = None) -> None:
-        """Hierarchy and phenotypes of every cell, or of ``cells`` (indices) only."""
-        hierarchy, rules = self.gates.hierarchy, self.gates.phenotypes
+        """Phenotypes (after the hierarchy) of every cell, or of ``cells`` (indices) only."""
+        states = self.states if cells is None else {m: a[cells] for m, a in self.states.items()}
+        codes, self.phenotype_names = phenotype_codes(
+            *apply_hierarchy(states, self.gates.hierarchy), self.gates.phenotypes
+        )
         if cells is None:
-            effective, self.inconsistent = apply_hierarchy(self.states, hierarchy)
-            # its own arrays: the cells' rows are updated in place on later moves
-            self.effective = {m: a.copy() if a is self.states[m] else a for m, a in effective.items()}
-            self.codes, self.phenotype_names = phenotype_codes(self.effective, self.inconsistent, rules)
-            return
-        effective, inconsistent = apply_hierarchy({m: a[cells] for m, a in self.states.items()}, hierarchy)
-        for m, a in effective.items():
-            self.effective[m][cells] = a
-        self.inconsistent[cells] = inconsistent
-        self.codes[cells] = phenotype_codes(effective, inconsistent, rules)[0]
+            self.codes = codes
+        else:
+            self.codes[cells] = codes
 
     # --- what the widget shows ---------------------------------------------------------
     def display_axis(self, marker: str):
