@@ -24,3 +24,12 @@ def test_unrelated_images_have_low_correlation():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="same shape|one shape"):
         estimate_shift(np.zeros((10, 10)), np.zeros((10, 12)))
+
+
+def test_black_fill_reads_as_glass_not_the_densest_hematoxylin():
+    """Registration reads the H&E as the segmenters do: a scanner's black fill is glass."""
+    from napari_ifcell.core.registration import hematoxylin_density
+
+    rgb = np.array([[[0, 0, 0], [255, 255, 255], [60, 40, 120]]], np.uint8)
+    density = hematoxylin_density(rgb)
+    assert density[0, 0] == density[0, 1] < density[0, 2]

@@ -26,10 +26,11 @@ class ShiftEstimate:
 
 
 def hematoxylin_density(rgb: np.ndarray) -> np.ndarray:
-    """Hematoxylin optical density of an ``(H, W, 3)`` RGB image (colour deconvolution)."""
-    from skimage.color import rgb2hed
+    """Hematoxylin optical density of an ``(H, W, 3)`` RGB image (colour deconvolution; pure
+    black fill read as glass), as the H&E segmenters read it."""
+    from napari_ifcell.core.segment.watershed import stain_signal
 
-    return rgb2hed(rgb)[..., 0]
+    return stain_signal(rgb, "he")
 
 
 def _standardise(img: np.ndarray) -> np.ndarray:
