@@ -4,7 +4,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from napari_ifcell.core.gating import GateSet, MarkerGate
-from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people, between_reviewers
+from napari_ifcell.core.review.agreement import agreement, agreement_table, auto_vs_people, between_reviewers
 from napari_ifcell.core.review.queue import review_queue, uncertainty
 from napari_ifcell.core.review.state import ReviewState
 from napari_ifcell.io.regions import Region
@@ -41,6 +41,19 @@ def test_kappa_and_confusion_equal_scikit_learn():
     assert a.kappa == pytest.approx(cohen_kappa_score(reviewed.auto_class, people, labels=labels))
     np.testing.assert_array_equal(a.confusion.to_numpy(), confusion_matrix(reviewed.auto_class, people, labels=labels))
     assert 0.5 < a.kappa < 1.0
+
+
+def test_cells_without_a_label_are_skipped_and_one_category_has_no_kappa():
+    rng = np.random.default_rng(5)
+    first, second = rng.integers(-1, 4, 500), rng.integers(-1, 4, 500)
+    second[:300] = np.where(rng.random(300) < 0.7, first[:300], second[:300])  # some agreement
+    a = agreement(first, second, ["w", "x", "y", "z"])
+    both = (first >= 0) & (second >= 0)
+    assert a.n == both.sum() < 500
+    assert a.kappa == pytest.approx(cohen_kappa_score(first[both], second[both]))
+    np.testing.assert_array_equal(a.confusion.to_numpy(), confusion_matrix(first[both], second[both]))
+    assert np.isnan(agreement([2, 2, -1], [2, 2, 1], ["w", "x", "y"]).kappa)  # chance agreement is total
+    assert np.isnan(agreement([-1], [0], ["w"]).kappa) and agreement([-1], [0], ["w"]).n == 0
 
 
 def test_kappa_between_two_reviewers_on_shared_cells():
