@@ -336,15 +336,15 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
     ps = reader.if_slide.require_pixel_size()
     if settings.backend in ("hoechst", "he"):
         ws = run_watershed_settings(reader, settings.backend, settings.watershed, region)
-        return (
-            lambda y, x, h, w: watershed_nuclei(
-                reader.signal(settings.backend, y, x, h, w),
-                pixel_size_um=ps,
-                settings=ws,
-                zero_is_no_image=settings.backend == "hoechst",
-            ),
-            ws.threshold,
-        )
+
+        def segment(y, x, h, w):
+            if settings.backend == "hoechst":
+                hoechst = reader.signal("hoechst", y, x, h, w)
+                return watershed_nuclei(hoechst, pixel_size_um=ps, settings=ws, zero_is_no_image=True)
+            rgb = reader.he(y, x, h, w)  # its bare glass is no tissue
+            return watershed_nuclei(stain_signal(rgb, "he"), pixel_size_um=ps, settings=ws, rgb=rgb)
+
+        return segment, ws.threshold
     if settings.backend in LEARNED_BACKENDS:
         read = reader.he if settings.model_input == "he" else reader.hoechst
         return (lambda y, x, h, w: model(read(y, x, h, w), ps)), None

@@ -15,8 +15,10 @@ image by :func:`estimate_nucleus_radius`), so the method needs no tuning per pix
    (the edge of a blurred nucleus is where its profile is at half height), so dim and bright
    nuclei are outlined alike.
 
-Where a stitched slide has no image (runs of exact 0), the signal is taken as background and
-no nucleus is drawn.
+Where there is no tissue to see (a stitched slide's unscanned runs of exact 0, or the glass
+around and inside an H&E section), the signal is taken as the nearest tissue's and no nucleus is
+drawn: the step from tissue to nothing would otherwise drop the background floor and turn the
+tissue beside it into a band of nuclei.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ OPENING = 0.3  # radii: cores narrower than this are noise or a seam
 EDGE_LEVEL = 0.5  # of a nucleus's mean brightness
 NOISE_MULTIPLE = 4.0
 OUTLINE_SMOOTHING_PX = 1.0  # outlines from a barely smoothed image: blur shrinks small nuclei
+GLASS_OD = 0.15  # summed over R, G, B (log10): RGB about 227 each; tissue, even pale stroma, is above
 RADIUS_RANGE_UM = (1.5, 9.0)  # lymphocyte to large tumour nuclei
 RADIUS_RANGE_PX = (2.0, 40.0)  # when the pixel size is unknown
 
@@ -44,13 +47,15 @@ def adaptive_nuclei(
     min_area_px: float = 0.0,
     max_area_px: float = np.inf,
     zero_is_no_image: bool = False,
+    no_image: np.ndarray | None = None,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) of a nuclear stain signal (Hoechst, or hematoxylin density).
 
     ``radius_px``: a typical nucleus radius (see :func:`estimate_nucleus_radius`);
     ``threshold``: foreground cut above the local background (default: 4 x its noise);
     ``zero_is_no_image``: a fluorescence signal, whose runs of 0 far below its background
-    are a stitched slide's fill (not for hematoxylin, which is 0 wherever there is no stain).
+    are a stitched slide's fill (not for hematoxylin, which is 0 wherever there is no stain);
+    ``no_image``: a mask of pixels without tissue (H&E glass: see :func:`glass`).
     """
     from skimage.segmentation import watershed
 
@@ -61,7 +66,11 @@ def adaptive_nuclei(
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
     missing = no_data(signal, r) if zero_is_no_image else None
+    if no_image is not None and no_image.any():
+        missing = no_image if missing is None else missing | no_image
     if missing is not None:
+        if missing.all():
+            return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
     smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
     floor = grey_background(smooth, BACKGROUND_WIDTH * r)
@@ -101,7 +110,27 @@ def no_data(signal: np.ndarray, radius_px: float) -> np.ndarray | None:
     level, noise = background_noise(signal)
     if level <= NOISE_MULTIPLE * noise:
         return None
-    run = ndi.maximum_filter(ndi.minimum_filter(zero.view(np.uint8), width), width)  # opening, square
+    return wide_runs(zero, radius_px)
+
+
+def glass(rgb: np.ndarray, radius_px: float) -> np.ndarray | None:
+    """Where an H&E image shows bare glass (around the section, in holes, tears and fat): runs,
+    at least a nucleus wide, of pixels whose optical density summed over R, G and B is below
+    ``GLASS_OD``. None when there are none. Black (a scanner's fill) counts as glass."""
+    rgb = np.asarray(rgb)
+    top = float(np.iinfo(rgb.dtype).max) if np.issubdtype(rgb.dtype, np.integer) else 1.0
+    transmitted = np.maximum(rgb.astype(np.float32) / top, 1 / 255)
+    bare = (-np.log10(transmitted).sum(axis=-1) < GLASS_OD) | ~rgb.any(axis=-1)
+    return wide_runs(bare, radius_px)
+
+
+def wide_runs(mask: np.ndarray, radius_px: float) -> np.ndarray | None:
+    """``mask`` opened by a square a nucleus wide (what is left is no single pixel or thin
+    line), or None when nothing is left."""
+    width = _odd(2 * radius_px)
+    if mask.sum() < width * width:
+        return None
+    run = ndi.maximum_filter(ndi.minimum_filter(mask.view(np.uint8), width), width)
     return run.view(bool) if run.any() else None
 
 

@@ -85,22 +85,25 @@ def watershed_nuclei(
     pixel_size_um: float | None,
     settings: WatershedSettings = WatershedSettings(),
     zero_is_no_image: bool = False,
+    rgb: np.ndarray | None = None,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) from a nuclear stain signal. Without a pixel size (adaptive
     only) the nucleus radius is estimated in pixels and the area limits follow it.
-    ``zero_is_no_image``: see :func:`~napari_ifcell.core.segment.adaptive.adaptive_nuclei`."""
+    ``zero_is_no_image``: see :func:`~napari_ifcell.core.segment.adaptive.adaptive_nuclei`;
+    ``rgb``: the H&E ``signal`` was taken from, whose bare glass the adaptive method reads as no
+    tissue (see :func:`~napari_ifcell.core.segment.adaptive.glass`)."""
     problems = settings.problems()
     if problems:
         raise ValueError("invalid watershed settings: " + "; ".join(problems))
     if settings.method == "adaptive":
-        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image)
+        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb)
     if not pixel_size_um:
         raise ValueError("the classic watershed needs the pixel size")
     return _classic(signal, pixel_size_um, settings)
 
 
-def _adaptive(signal, pixel_size_um, settings, zero_is_no_image):
-    from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius
+def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb):
+    from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius, glass
 
     if settings.nucleus_radius_um and pixel_size_um:
         radius = settings.nucleus_radius_um / pixel_size_um
@@ -115,6 +118,7 @@ def _adaptive(signal, pixel_size_um, settings, zero_is_no_image):
         min_area_px=settings.min_area_um2 / pixel_size_um**2,
         max_area_px=settings.max_area_um2 / pixel_size_um**2,
         zero_is_no_image=zero_is_no_image,
+        no_image=None if rgb is None else glass(rgb, radius),
     )
 
 
