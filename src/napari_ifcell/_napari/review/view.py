@@ -4,6 +4,7 @@ centred and ringed, and a gallery of its crops (H&E and the relevant IF channels
 from __future__ import annotations
 
 import numpy as np
+from napari.utils.colormaps.standardize_color import transform_color
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -12,6 +13,10 @@ from napari_ifcell._napari.palette import CURRENT_COLOUR, REJECTED_COLOUR, class
 from napari_ifcell._napari.view import camera_of
 
 VIEW_UM = 60.0  # field of view around the current cell
+WHITE = np.ones(4, np.float32)
+# A key press redraws the markers only: the layer list's thumbnail and the selection
+# highlight of these layers are left as they are (each costs a few ms per press).
+MARKERS_ONLY = {"thumbnail": False, "highlight": False}
 
 
 class Gallery(QWidget):
@@ -63,13 +68,14 @@ class ReviewLayers:
     def __init__(self, viewer, pixel_size_um: float, classes):
         self.viewer, self.ps = viewer, pixel_size_um
         palette = class_palette(classes)
-        self.colours = {i: palette[name] for i, name in enumerate(classes)}
         self.legend = legend_html(
-            [*((name, self.colours[i]) for i, name in enumerate(classes)), ("rejected", REJECTED_COLOUR)],
+            [*((name, palette[name]) for name in classes), ("rejected", REJECTED_COLOUR)],
             title="Rings",
             symbol="&#9711;",
         ) + legend_html([("current cell", CURRENT_COLOUR)], symbol=" &nbsp; &#9711;")
-        self.decided: dict[int, tuple[float, float, str]] = {}  # cell -> y, x, colour
+        rgba = transform_color([*(palette[name] for name in classes), REJECTED_COLOUR])
+        self.colours, self.rejected = dict(enumerate(rgba[:-1])), rgba[-1]
+        self.decided: dict[int, tuple[float, float, np.ndarray]] = {}  # cell -> y, x, RGBA
         for name in ("reviewed cells", "current cell"):
             if name in viewer.layers:
                 viewer.layers.remove(name)
@@ -106,16 +112,18 @@ class ReviewLayers:
             np.asarray(ids).tolist(), np.asarray(labels).tolist(), np.asarray(statuses).tolist(), centres
         ):
             if status in decided and label >= 0:
-                self.decided[cell] = (y, x, self.colours.get(label, "white"))
+                self.decided[cell] = (y, x, self.colours.get(label, WHITE))
             elif status == STATUSES.index("rejected"):
-                self.decided[cell] = (y, x, REJECTED_COLOUR)
+                self.decided[cell] = (y, x, self.rejected)
             else:
                 self.decided.pop(cell, None)
         values = list(self.decided.values())
-        with self.cells.events.blocker_all():
-            self.cells.data = np.array([v[:2] for v in values], float).reshape(-1, 2)
-        self.cells.border_color = [v[2] for v in values] if values else "white"
-        self.cells.refresh()
+        centres = np.array([v[:2] for v in values], float).reshape(-1, 2)
+        colours = np.array([v[2] for v in values], np.float32).reshape(-1, 4)
+        with self.cells.events.blocker_all():  # one refresh, not one per property
+            self.cells.data = centres
+            self.cells.border_color = colours
+        self.cells.refresh(**MARKERS_ONLY)
 
     def zoom(self) -> float:
         """The camera zoom showing about ``VIEW_UM`` around a cell."""
@@ -125,7 +133,7 @@ class ReviewLayers:
         """Centre the camera on a cell, at a zoom showing about ``VIEW_UM`` around it."""
         with self.current.events.blocker_all():  # a new data array re-derives every layer's extent
             self.current.data = np.array([[y_px, x_px]])
-        self.current.refresh()
+        self.current.refresh(**MARKERS_ONLY)
         zoom = self.zoom()
         if not np.isclose(camera_of(self.viewer).zoom, zoom):  # each camera change re-slices every layer in view
             camera_of(self.viewer).zoom = zoom
