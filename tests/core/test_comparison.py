@@ -98,6 +98,17 @@ def test_agreement_total_counts_each_cell_once():
     assert table.loc["Total", "cells_a"] == 11 and table.loc["Total", "matched"] == 11
     assert table.loc["Total", "same_class"] == 10
     assert list(table.index) == ["A", "B", "Total"]
+    from sklearn.metrics import cohen_kappa_score
+
+    first_classes, second_classes = ["lymphocyte"] * 10 + ["other"], ["lymphocyte"] * 11
+    assert np.isnan(table.loc["B", "kappa"])  # one class on both sides: undefined
+    assert table.loc["Total", "kappa"] == pytest.approx(cohen_kappa_score(first_classes, second_classes))
+    from napari_ifcell.core.compare.agreement import _kappa
+
+    rng = np.random.default_rng(1)
+    x = rng.choice(["B cell", "T cell", "other"], 300)
+    y = np.where(rng.random(300) < 0.6, x, rng.choice(["B cell", "T cell", "tumour"], 300))
+    assert _kappa(x, y) == pytest.approx(cohen_kappa_score(x, y)) and 0.3 < _kappa(x, y) < 0.9
 
 
 def test_total_with_mask_matching_in_some_regions_only():

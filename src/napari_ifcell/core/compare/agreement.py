@@ -48,8 +48,9 @@ def _agree(ca: pd.DataFrame, cb: pd.DataFrame, um_per_px: float, radius_um: floa
 
 def _kappa(first: np.ndarray, second: np.ndarray) -> float:
     """Cohen's kappa; NaN with fewer than two cells or one class on both sides (undefined)."""
-    from sklearn.metrics import cohen_kappa_score
+    from napari_ifcell.core.review.agreement import agreement
 
-    if len(first) < 2 or len(set(first) | set(second)) < 2:
+    if len(first) < 2:
         return float("nan")
-    return float(cohen_kappa_score(first, second))
+    names, codes = np.unique(np.concatenate([first, second]), return_inverse=True)
+    return agreement(codes[: len(first)], codes[len(first) :], list(names)).kappa
