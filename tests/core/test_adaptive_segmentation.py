@@ -99,6 +99,7 @@ def test_glass_is_bright_unstained_runs_a_nucleus_wide():
     assert found is not None and found.sum() == 100 * 100 and found[50:150, 20:120].all()
     assert glass(np.full((100, 100, 3), (225, 180, 215), np.uint8), 8.0) is None
     assert glass(np.zeros((100, 100, 3), np.uint16), 8.0).all()  # a scanner's black fill
+    assert glass((rgb.astype(np.uint16) * 257), 8.0).sum() == 100 * 100  # 16-bit RGB
 
 
 def test_zeros_of_a_background_subtracted_image_are_background_not_gaps(aligned):

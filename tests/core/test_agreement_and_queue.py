@@ -54,6 +54,8 @@ def test_cells_without_a_label_are_skipped_and_one_category_has_no_kappa():
     np.testing.assert_array_equal(a.confusion.to_numpy(), confusion_matrix(first[both], second[both]))
     assert np.isnan(agreement([2, 2, -1], [2, 2, 1], ["w", "x", "y"]).kappa)  # chance agreement is total
     assert np.isnan(agreement([-1], [0], ["w"]).kappa) and agreement([-1], [0], ["w"]).n == 0
+    with pytest.raises(ValueError, match="below 2"):
+        agreement([0], [2], ["x", "y"])
 
 
 def test_kappa_between_two_reviewers_on_shared_cells():

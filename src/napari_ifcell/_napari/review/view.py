@@ -14,9 +14,6 @@ from napari_ifcell._napari.view import camera_of
 
 VIEW_UM = 60.0  # field of view around the current cell
 WHITE = np.ones(4, np.float32)
-# A key press redraws the markers only: the layer list's thumbnail and the selection
-# highlight of these layers are left as they are (each costs a few ms per press).
-MARKERS_ONLY = {"thumbnail": False, "highlight": False}
 
 
 class Gallery(QWidget):
@@ -120,10 +117,10 @@ class ReviewLayers:
         values = list(self.decided.values())
         centres = np.array([v[:2] for v in values], float).reshape(-1, 2)
         colours = np.array([v[2] for v in values], np.float32).reshape(-1, 4)
-        with self.cells.events.blocker_all():  # one refresh, not one per property
+        with self.cells.events.blocker_all():  # the layer's events once, after both are set
             self.cells.data = centres
-            self.cells.border_color = colours
-        self.cells.refresh(**MARKERS_ONLY)
+            self.cells.border_color = colours if len(colours) else "white"
+        self.cells.refresh()
 
     def zoom(self) -> float:
         """The camera zoom showing about ``VIEW_UM`` around a cell."""
@@ -133,7 +130,7 @@ class ReviewLayers:
         """Centre the camera on a cell, at a zoom showing about ``VIEW_UM`` around it."""
         with self.current.events.blocker_all():  # a new data array re-derives every layer's extent
             self.current.data = np.array([[y_px, x_px]])
-        self.current.refresh(**MARKERS_ONLY)
+        self.current.refresh()
         zoom = self.zoom()
         if not np.isclose(camera_of(self.viewer).zoom, zoom):  # each camera change re-slices every layer in view
             camera_of(self.viewer).zoom = zoom

@@ -33,9 +33,13 @@ class Agreement:
 def agreement(first, second, labels, *, names=("first", "second")) -> Agreement:
     """Kappa and confusion over cells labelled by both. ``first`` / ``second``: codes into
     ``labels`` (a negative code = no label, skipped)."""
-    a, b = np.asarray(first, np.int64), np.asarray(second, np.int64)
-    both = (a >= 0) & (b >= 0)
+    a, b = np.asarray(first), np.asarray(second)
     k = len(labels)
+    for codes in (a, b):
+        if codes.size and (not np.issubdtype(codes.dtype, np.integer) or codes.max() >= k):
+            raise ValueError(f"class codes must be integers below {k} (the number of labels), got {codes.max()}")
+    a, b = a.astype(np.int64), b.astype(np.int64)
+    both = (a >= 0) & (b >= 0)
     matrix = np.bincount(a[both] * k + b[both], minlength=k * k).reshape(k, k)
     return Agreement(
         names[0], names[1], int(both.sum()), cohen_kappa(matrix), pd.DataFrame(matrix, index=labels, columns=labels)

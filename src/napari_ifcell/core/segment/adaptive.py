@@ -118,10 +118,15 @@ def glass(rgb: np.ndarray, radius_px: float) -> np.ndarray | None:
     at least a nucleus wide, of pixels whose optical density summed over R, G and B is below
     ``GLASS_OD``. None when there are none. Black (a scanner's fill) counts as glass."""
     rgb = np.asarray(rgb)
-    top = float(np.iinfo(rgb.dtype).max) if np.issubdtype(rgb.dtype, np.integer) else 1.0
-    transmitted = np.maximum(rgb.astype(np.float32) / top, 1 / 255)
+    transmitted = np.maximum(rgb.astype(np.float32) / white_of(rgb), 1 / 255)
     bare = (-np.log10(transmitted).sum(axis=-1) < GLASS_OD) | ~rgb.any(axis=-1)
     return wide_runs(bare, radius_px)
+
+
+def white_of(rgb: np.ndarray) -> float:
+    """White in an RGB array: its integer type's maximum, or 1.0 for floats (taken as 0..1,
+    as scikit-image reads them)."""
+    return float(np.iinfo(rgb.dtype).max) if np.issubdtype(rgb.dtype, np.integer) else 1.0
 
 
 def wide_runs(mask: np.ndarray, radius_px: float) -> np.ndarray | None:

@@ -61,13 +61,14 @@ def stain_signal(image: np.ndarray, backend: str) -> np.ndarray:
     if backend == "he":
         from skimage.color import rgb2hed
 
+        from napari_ifcell.core.segment.adaptive import white_of
+
         # Pure black is a scanner's or stitcher's fill, not stain: read it as glass. As the
         # densest hematoxylin it raised the background beside it and the nuclei there were lost.
         image = np.asarray(image)
         fill = ~np.any(image, axis=-1, keepdims=True)
         if fill.any():
-            white = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else 1.0
-            image = np.where(fill, np.asarray(white, image.dtype), image)
+            image = np.where(fill, np.asarray(white_of(image), image.dtype), image)
         return rgb2hed(image)[..., 0].astype(np.float32)
     raise ValueError(f"unknown backend {backend!r}; choose from {BACKENDS}")
 
