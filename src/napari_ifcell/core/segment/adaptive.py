@@ -46,16 +46,14 @@ def adaptive_nuclei(
     threshold: float | None = None,
     min_area_px: float = 0.0,
     max_area_px: float = np.inf,
-    zero_is_no_image: bool = False,
     no_image: np.ndarray | None = None,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) of a nuclear stain signal (Hoechst, or hematoxylin density).
 
     ``radius_px``: a typical nucleus radius (see :func:`estimate_nucleus_radius`);
     ``threshold``: foreground cut above the local background (default: 4 x its noise);
-    ``zero_is_no_image``: a fluorescence signal, whose runs of 0 far below its background
-    are a stitched slide's fill (not for hematoxylin, which is 0 wherever there is no stain);
-    ``no_image``: a mask of pixels without tissue (H&E glass: see :func:`glass`).
+    ``no_image``: a mask of pixels without tissue (a stitched slide's unscanned runs of 0:
+    :func:`no_data`; H&E glass: :func:`glass`).
     """
     from skimage.segmentation import watershed
 
@@ -65,9 +63,7 @@ def adaptive_nuclei(
         raise ValueError(f"radius_px must be > 0, got {radius_px}")
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
-    missing = no_data(signal, r) if zero_is_no_image else None
-    if no_image is not None and no_image.any():
-        missing = no_image if missing is None else missing | no_image
+    missing = no_image if no_image is not None and no_image.any() else None
     if missing is not None:
         if missing.all():
             return np.zeros(signal.shape, np.int32)

@@ -90,7 +90,8 @@ def watershed_nuclei(
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) from a nuclear stain signal. Without a pixel size (adaptive
     only) the nucleus radius is estimated in pixels and the area limits follow it.
-    ``zero_is_no_image``: see :func:`~napari_ifcell.core.segment.adaptive.adaptive_nuclei`;
+    ``zero_is_no_image``: a fluorescence signal, whose runs of 0 far below its background are
+    a stitched slide's fill (see :func:`~napari_ifcell.core.segment.adaptive.no_data`);
     ``rgb``: the H&E ``signal`` was taken from, whose bare glass the adaptive method reads as no
     tissue (see :func:`~napari_ifcell.core.segment.adaptive.glass`)."""
     problems = settings.problems()
@@ -104,7 +105,7 @@ def watershed_nuclei(
 
 
 def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb):
-    from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius, glass
+    from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius, glass, no_data
 
     if settings.nucleus_radius_um and pixel_size_um:
         radius = settings.nucleus_radius_um / pixel_size_um
@@ -112,14 +113,16 @@ def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb):
         radius = estimate_nucleus_radius([signal], pixel_size_um=pixel_size_um)
     if not pixel_size_um:  # the pixel size the estimated radius implies for a typical nucleus
         pixel_size_um = (settings.nucleus_radius_um or TYPICAL_NUCLEUS_RADIUS_UM) / radius
+    # runs of 0 far below a fluorescence background (not hematoxylin's 0: no stain), H&E glass
+    found = (no_data(signal, radius) if zero_is_no_image else None, None if rgb is None else glass(rgb, radius))
+    masks = [m for m in found if m is not None]
     return adaptive_nuclei(
         signal,
         radius_px=radius,
         threshold=settings.threshold,
         min_area_px=settings.min_area_um2 / pixel_size_um**2,
         max_area_px=settings.max_area_um2 / pixel_size_um**2,
-        zero_is_no_image=zero_is_no_image,
-        no_image=None if rgb is None else glass(rgb, radius),
+        no_image=np.logical_or.reduce(masks) if masks else None,
     )
 
 
