@@ -16,7 +16,7 @@ import pytest
 from napari_ifcell.io import open_slide
 from napari_ifcell.io.label_store import LabelStore
 from napari_ifcell.pipeline import quantify_region
-from napari_ifcell.pipeline.run import SlideJob, local_client, run_slide
+from napari_ifcell.pipeline.run import SlideJob, local_client, run_slide, workers_with_trim_threshold
 from napari_ifcell.pipeline.run_settings import RunSettingsError, load_run_settings
 
 SETTINGS = "segmentation: {backend: hoechst, tile: 256}\nquantification: {statistics: [mean]}\n"
@@ -38,6 +38,8 @@ def test_cluster_run_equals_the_in_process_run(small_pair, settings_file, tmp_pa
     client = local_client(2)
     try:
         assert len(client.scheduler_info()["workers"]) == 2
+        # dask's default MALLOC_TRIM_THRESHOLD_ slows tile work in a worker; ours are started without it
+        assert workers_with_trim_threshold(client) == []
         distributed = run_slide(_job(small_pair, settings_file, tmp_path / "cluster"), client=client)
     finally:
         client.close()
@@ -109,6 +111,18 @@ def test_cli_run_refuses_bad_settings_with_exit_2(small_pair, tmp_path):
     assert done.returncode == 2 and "checkpoint" in done.stderr and not (tmp_path / "out").exists()
 
 
+def test_cli_run_on_a_scheduler_names_workers_started_with_the_slow_allocator(small_pair, settings_file, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:  # dask's defaults
+        argv = ["run", str(settings_file), "--if", str(small_pair.if_path), "--out", str(tmp_path / "out")]
+        argv += ["--region", "512", "512", "256", "256", "--scheduler", cluster.scheduler_address]
+        done = subprocess.run([sys.executable, "-m", "napari_ifcell.cli", *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "1 dask worker(s) run with MALLOC_TRIM_THRESHOLD_ set" in done.stderr
+    assert len(pd.read_parquet(tmp_path / "out" / "cells.parquet")) > 10
+
+
 def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_pair, settings_file, tmp_path):
     out = tmp_path / "out"
     command = [
@@ -168,3 +182,12 @@ def test_run_with_a_classifier_adds_predictions(small_pair, settings_file, tmp_p
     without_he = SlideJob(str(small_pair.if_path), None, (0.0, 0.0), settings, str(tmp_path / "out2"))
     with pytest.raises(ValueError, match="give the H&E"):
         run_slide(without_he)
+
+
+def test_peak_memory_is_the_workers_own_not_its_parents(tmp_path):
+    """A worker started by a driver that had grown large must not report the driver's peak."""
+    grown = np.ones(400 * 2**20, dtype=np.uint8)  # touched pages: this process's peak grows by 400 MB
+    probe = "from napari_ifcell.pipeline.run import _peak_rss_mb; print(_peak_rss_mb())"
+    child = float(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
+    assert grown.sum() == grown.size
+    assert 10 < child < 300

@@ -119,7 +119,13 @@ def _evaluate_segmentation(args) -> int:
 
 def _run(args) -> int:
     from napari_ifcell.io.channels import parse_channel_names
-    from napari_ifcell.pipeline.run import SlideJob, dashboard_available, local_client, run_slide
+    from napari_ifcell.pipeline.run import (
+        SlideJob,
+        dashboard_available,
+        local_client,
+        run_slide,
+        workers_with_trim_threshold,
+    )
     from napari_ifcell.pipeline.run_settings import load_run_settings
 
     settings = load_run_settings(args.settings)  # every problem reported before any work
@@ -127,6 +133,12 @@ def _run(args) -> int:
     client = None if args.in_process else local_client(args.workers, args.scheduler)
     if client is not None and dashboard_available():
         print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
+    if args.scheduler and (slow := workers_with_trim_threshold(client)):
+        print(
+            f"note: {len(slow)} dask worker(s) run with MALLOC_TRIM_THRESHOLD_ set, which slows tiles about 1.6x; "
+            "the README's whole-slide section says how to start them without it",
+            file=sys.stderr,
+        )
     try:
         for if_path, he_path, out_dir, he_alone in slides:
             job = SlideJob(

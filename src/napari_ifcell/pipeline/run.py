@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -83,9 +84,19 @@ def _model(seg):
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory. On Linux the kernel's high-water mark of this
+    process's own memory (``VmHWM``): ``ru_maxrss`` survives exec, so a worker spawned by a
+    large driver would report the driver's peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024 * 1024)
 
 
 def segment_tile(job: SlideJob, box: tuple[int, int, int, int], watershed) -> dict:
@@ -362,6 +373,8 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
     """A dask.distributed client: an existing scheduler, or a local cluster of processes."""
     import logging
 
+    import dask
+
     distributed = require("distributed")
     Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
@@ -370,7 +383,19 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
         return Client(scheduler)
     n = n_workers or os.cpu_count() or 1
     dashboard = ":0" if dashboard_available() else None
-    cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
-    )
+    # dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive
+    # mmap threshold: every tile-sized array is then mapped, page-faulted in and unmapped
+    # again, and a worker ran our tiles about 1.6x slower than the same code in process
+    # (docs/benchmarks.md). Our workers free whole tiles, so trimming gains little.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+        )
     return Client(cluster)
+
+
+def workers_with_trim_threshold(client) -> list[str]:
+    """Workers started with dask's default MALLOC_TRIM_THRESHOLD_, which slows tile work
+    (README: how to start them without it)."""
+    found = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    return sorted(worker for worker, value in found.items() if value is not None)
