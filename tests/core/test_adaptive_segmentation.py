@@ -116,6 +116,37 @@ def test_zeros_of_a_background_subtracted_image_are_background_not_gaps(aligned)
     assert found is not None and found[300:700, 400:900].all() and found.sum() == 400 * 500
 
 
+def test_background_rising_towards_the_slides_edge_is_no_band_of_nuclei(aligned):
+    """Haze that brightens towards the edge of the scan (+800 counts over its last 200 px, faster
+    near the edge, as the realistic world draws it): the band beside the edge gets the nuclei it
+    has without the haze, not a ragged band of background read as nuclei."""
+    hoechst, _, truth = aligned
+    depth = np.clip((np.arange(hoechst.shape[1]) - (hoechst.shape[1] - 200)) / 200, 0, None)
+    hazy = hoechst + (800 * depth**2)[None, :].astype(np.float32)
+
+    def false_px_near_the_edge(image):
+        labels = watershed_nuclei(image, pixel_size_um=0.325, settings=ADAPTIVE)
+        return int(((labels > 0) & (truth == 0))[:, -40:].sum())
+
+    clear, with_haze = false_px_near_the_edge(hoechst), false_px_near_the_edge(hazy)
+    print(f"false nucleus px in the last 40 columns: {with_haze} with the haze, {clear} without")
+    # mirrored at the edge (before): 10,354 with the haze, 2,094 without (the world's own haze)
+    assert with_haze <= 1.5 * clear + 200
+    assert with_haze < 0.025 * truth[:, -40:].size
+
+
+def test_the_floor_follows_a_ramp_at_the_slides_edge_and_mirrors_at_a_windows():
+    from napari_ifcell.core.segment.adaptive import NO_EDGES, grey_background
+
+    ramp = np.tile(np.linspace(100, 900, 300, dtype=np.float32), (200, 1))  # rising to the right
+    at_slide_edge = grey_background(ramp, 41)
+    assert np.abs(at_slide_edge - ramp).max() < 1.0  # a ramp is its own floor
+    in_a_window = grey_background(ramp, 41, NO_EDGES)  # scipy's mirror: the peak is cut off
+    mirrored = ndi.uniform_filter(ndi.maximum_filter(ndi.minimum_filter(ramp, 41), 41), 41)
+    np.testing.assert_array_equal(in_a_window, mirrored)
+    assert ramp[0, -1] - in_a_window[0, -1] > 50
+
+
 @pytest.mark.parametrize("backend", ["hoechst", "he"])
 def test_adaptive_beats_the_classic_watershed_on_realistic_tissue(signals, backend):
     images, truth = signals

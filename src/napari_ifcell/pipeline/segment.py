@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_ifcell.core.segment.adaptive import NO_EDGES
 from napari_ifcell.core.segment.learned import LEARNED_BACKENDS
 from napari_ifcell.core.segment.watershed import WatershedSettings, slide_threshold, stain_signal, watershed_nuclei
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.io.errors import SlideError
-from napari_ifcell.pipeline.tiling import core_in, halo_window, region_on_slide, tiles
+from napari_ifcell.pipeline.tiling import core_in, halo_window, region_on_slide, slide_edges_of, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
 MODEL_INPUTS = ("", "nuclear", "he")
@@ -340,9 +341,17 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
         def segment(y, x, h, w):
             if settings.backend == "hoechst":
                 hoechst = reader.signal("hoechst", y, x, h, w)
-                return watershed_nuclei(hoechst, pixel_size_um=ps, settings=ws, zero_is_no_image=True)
+                edges = slide_edges_of((y, x, h, w), reader.if_slide.shape)
+                return watershed_nuclei(
+                    hoechst, pixel_size_um=ps, settings=ws, zero_is_no_image=True, slide_edges=edges
+                )
+            # Read on the IF grid, the H&E can end in a few px of white fill at the slide's edge
+            # (the registration offset): extended outwards, that zero hematoxylin would become
+            # the background floor beside the edge. Mirrored, it stays a thin dip.
             rgb = reader.he(y, x, h, w)  # its bare glass is no tissue
-            return watershed_nuclei(stain_signal(rgb, "he"), pixel_size_um=ps, settings=ws, rgb=rgb)
+            return watershed_nuclei(
+                stain_signal(rgb, "he"), pixel_size_um=ps, settings=ws, rgb=rgb, slide_edges=NO_EDGES
+            )
 
         return segment, ws.threshold
     if settings.backend in LEARNED_BACKENDS:

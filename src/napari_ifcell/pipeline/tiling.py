@@ -26,6 +26,12 @@ def halo_window(box: tuple[int, int, int, int], halo: int, shape: tuple[int, int
     return y0, x0, min(ty + th + halo, shape[0]) - y0, min(tx + tw + halo, shape[1]) - x0
 
 
+def slide_edges_of(window: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[bool, bool, bool, bool]:
+    """Which sides (top, bottom, left, right) of ``window`` are the slide's own edges."""
+    y, x, h, w = window
+    return y == 0, y + h >= shape[0], x == 0, x + w >= shape[1]
+
+
 def core_in(window: tuple[int, int, int, int], box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """The tile ``box`` in ``window``'s coordinates, as ``(y0, x0, y1, x1)`` (see ``owned_labels``)."""
     dy, dx = box[0] - window[0], box[1] - window[1]

@@ -38,6 +38,10 @@ GLASS_OD = 0.15  # summed over R, G, B (log10): RGB about 227 each; tissue, even
 RADIUS_RANGE_UM = (1.5, 9.0)  # lymphocyte to large tumour nuclei
 RADIUS_RANGE_PX = (2.0, 40.0)  # when the pixel size is unknown
 
+Edges = tuple[bool, bool, bool, bool]  # top, bottom, left, right
+ALL_EDGES: Edges = (True, True, True, True)  # a whole image
+NO_EDGES: Edges = (False, False, False, False)  # every side mirrored, as scipy does
+
 
 def adaptive_nuclei(
     signal: np.ndarray,
@@ -47,13 +51,16 @@ def adaptive_nuclei(
     min_area_px: float = 0.0,
     max_area_px: float = np.inf,
     no_image: np.ndarray | None = None,
+    slide_edges: Edges = ALL_EDGES,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) of a nuclear stain signal (Hoechst, or hematoxylin density).
 
     ``radius_px``: a typical nucleus radius (see :func:`estimate_nucleus_radius`);
     ``threshold``: foreground cut above the local background (default: 4 x its noise);
     ``no_image``: a mask of pixels without tissue (a stitched slide's unscanned runs of 0:
-    :func:`no_data`; H&E glass: :func:`glass`).
+    :func:`no_data`; H&E glass: :func:`glass`);
+    ``slide_edges``: which sides (top, bottom, left, right) of ``signal`` are the slide's edges
+    (default: all, a whole image; a tile's window passes its own).
     """
     from skimage.segmentation import watershed
 
@@ -69,7 +76,7 @@ def adaptive_nuclei(
             return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
     smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
-    floor = grey_background(smooth, BACKGROUND_WIDTH * r)
+    floor = grey_background(smooth, BACKGROUND_WIDTH * r, slide_edges)
     above = smooth - floor
     level, noise = background_noise(above)
     above -= level
@@ -154,10 +161,25 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | ~open_to_border[background]
 
 
-def grey_background(image: np.ndarray, width: float) -> np.ndarray:
-    """A smooth floor under the nuclei: grey opening ``width`` px wide, then a box mean."""
+def grey_background(image: np.ndarray, width: float, slide_edges: Edges = ALL_EDGES) -> np.ndarray:
+    """A smooth floor under the nuclei: grey opening ``width`` px wide, then a box mean.
+
+    ``slide_edges`` (top, bottom, left, right): the sides of ``image`` that are the slide's own
+    edges; the others are a window's, which scipy's mirroring suits. Mirrored at the slide's
+    edge, a background that rises towards it becomes a peak the opening cuts off, and the band
+    beside the edge reads as nuclei; there the opening sees the image extended by its edge
+    values, and the box mean the opened floor continued by its own slope (point-mirrored)."""
     size = _odd(width)
-    return ndi.uniform_filter(ndi.maximum_filter(ndi.minimum_filter(image, size), size), size)
+    pads = [
+        (size - 1 if before else 0, size - 1 if after else 0)
+        for before, after in ((slide_edges[0], slide_edges[1]), (slide_edges[2], slide_edges[3]))
+    ]
+    pads = [(min(a, n - 1), min(b, n - 1)) for (a, b), n in zip(pads, image.shape, strict=True)]
+    inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, image.shape, strict=True))
+    extended = np.pad(image, pads, mode="edge")
+    opened = ndi.maximum_filter(ndi.minimum_filter(extended, size), size)[inner]
+    continued = np.pad(opened, pads, mode="reflect", reflect_type="odd")
+    return ndi.uniform_filter(continued, size)[inner]
 
 
 def background_noise(values: np.ndarray) -> tuple[float, float]:

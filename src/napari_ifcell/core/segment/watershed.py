@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
+from napari_ifcell.core.segment.adaptive import ALL_EDGES, Edges
+
 BACKENDS = ("hoechst", "he")
 METHODS = ("classic", "adaptive")
 TYPICAL_NUCLEUS_RADIUS_UM = 2.7
@@ -87,24 +89,26 @@ def watershed_nuclei(
     settings: WatershedSettings = WatershedSettings(),
     zero_is_no_image: bool = False,
     rgb: np.ndarray | None = None,
+    slide_edges: Edges = ALL_EDGES,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) from a nuclear stain signal. Without a pixel size (adaptive
     only) the nucleus radius is estimated in pixels and the area limits follow it.
     ``zero_is_no_image``: a fluorescence signal, whose runs of 0 far below its background are
     a stitched slide's fill (see :func:`~napari_ifcell.core.segment.adaptive.no_data`);
     ``rgb``: the H&E ``signal`` was taken from, whose bare glass the adaptive method reads as no
-    tissue (see :func:`~napari_ifcell.core.segment.adaptive.glass`)."""
+    tissue (see :func:`~napari_ifcell.core.segment.adaptive.glass`); ``slide_edges``: which
+    sides (top, bottom, left, right) of ``signal`` are the slide's edges (default: a whole image)."""
     problems = settings.problems()
     if problems:
         raise ValueError("invalid watershed settings: " + "; ".join(problems))
     if settings.method == "adaptive":
-        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb)
+        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges)
     if not pixel_size_um:
         raise ValueError("the classic watershed needs the pixel size")
     return _classic(signal, pixel_size_um, settings)
 
 
-def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb):
+def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges):
     from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius, glass, no_data
 
     if settings.nucleus_radius_um and pixel_size_um:
@@ -123,6 +127,7 @@ def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb):
         min_area_px=settings.min_area_um2 / pixel_size_um**2,
         max_area_px=settings.max_area_um2 / pixel_size_um**2,
         no_image=np.logical_or.reduce(masks) if masks else None,
+        slide_edges=slide_edges,
     )
 
 
