@@ -145,6 +145,17 @@ def test_the_floor_follows_a_ramp_at_the_slides_edge_and_mirrors_at_a_windows():
     mirrored = ndi.uniform_filter(ndi.maximum_filter(ndi.minimum_filter(ramp, 41), 41), 41)
     np.testing.assert_array_equal(in_a_window, mirrored)
     assert ramp[0, -1] - in_a_window[0, -1] > 50
+    narrow = ramp[:5, -5:]  # narrower than the filter: still its own floor
+    assert np.abs(grey_background(narrow, 41) - narrow).max() < 1.0
+
+
+def test_only_the_sides_of_a_window_on_the_slides_edge_are_slide_edges():
+    from napari_ifcell.pipeline.tiling import halo_window, slide_edges_of
+
+    shape = (1000, 1200)
+    assert slide_edges_of(halo_window((0, 512, 512, 512), 48, shape), shape) == (True, False, False, False)
+    assert slide_edges_of(halo_window((512, 512, 488, 688), 48, shape), shape) == (False, True, False, True)
+    assert slide_edges_of((0, 0, *shape), shape) == (True, True, True, True)
 
 
 @pytest.mark.parametrize("backend", ["hoechst", "he"])

@@ -111,16 +111,49 @@ def test_cli_run_refuses_bad_settings_with_exit_2(small_pair, tmp_path):
     assert done.returncode == 2 and "checkpoint" in done.stderr and not (tmp_path / "out").exists()
 
 
-def test_cli_run_on_a_scheduler_names_workers_started_with_the_slow_allocator(small_pair, settings_file, tmp_path):
-    from distributed import LocalCluster
+DEFAULT_CLUSTER = """
+import sys
+from distributed import LocalCluster
+with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:  # dask's defaults
+    print(cluster.scheduler_address, flush=True)
+    sys.stdin.read()
+"""
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:  # dask's defaults
+
+def test_cli_run_on_a_scheduler_names_workers_started_with_the_slow_allocator(small_pair, settings_file, tmp_path):
+    # The cluster runs in a process of its own: a nanny leaves the variable in its parent's
+    # environment, and neither this test process nor the CLI may have it.
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    cluster = subprocess.Popen(
+        [sys.executable, "-c", DEFAULT_CLUSTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        address = cluster.stdout.readline().strip()
         argv = ["run", str(settings_file), "--if", str(small_pair.if_path), "--out", str(tmp_path / "out")]
-        argv += ["--region", "512", "512", "256", "256", "--scheduler", cluster.scheduler_address]
-        done = subprocess.run([sys.executable, "-m", "napari_ifcell.cli", *argv], capture_output=True, text=True)
+        argv += ["--region", "512", "512", "256", "256", "--scheduler", address]
+        done = subprocess.run(
+            [sys.executable, "-m", "napari_ifcell.cli", *argv], capture_output=True, text=True, env=env
+        )
+    finally:
+        cluster.communicate(timeout=60)
     assert done.returncode == 0, done.stderr
     assert "1 dask worker(s) run with MALLOC_TRIM_THRESHOLD_ set" in done.stderr
+    assert "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_: null" in done.stderr
     assert len(pd.read_parquet(tmp_path / "out" / "cells.parquet")) > 10
+
+
+def test_a_local_cluster_started_after_a_default_one_still_has_no_trim_threshold():
+    """A nanny leaves MALLOC_TRIM_THRESHOLD_ in its process's environment; ours must not inherit it."""
+    os.environ["MALLOC_TRIM_THRESHOLD_"] = "65536"  # as a default cluster started earlier leaves it
+    try:
+        client = local_client(1)
+        try:
+            assert workers_with_trim_threshold(client) == []
+        finally:
+            client.close()
+        assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # put back for whoever set it
+    finally:
+        del os.environ["MALLOC_TRIM_THRESHOLD_"]
 
 
 def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_pair, settings_file, tmp_path):

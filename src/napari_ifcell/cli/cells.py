@@ -120,6 +120,8 @@ def _evaluate_segmentation(args) -> int:
 def _run(args) -> int:
     from napari_ifcell.io.channels import parse_channel_names
     from napari_ifcell.pipeline.run import (
+        TRIM_SETTING,
+        TRIM_VARIABLE,
         SlideJob,
         dashboard_available,
         local_client,
@@ -133,13 +135,13 @@ def _run(args) -> int:
     client = None if args.in_process else local_client(args.workers, args.scheduler)
     if client is not None and dashboard_available():
         print(f"dask dashboard: {client.dashboard_link}", file=sys.stderr)
-    if args.scheduler and (slow := workers_with_trim_threshold(client)):
-        print(
-            f"note: {len(slow)} dask worker(s) run with MALLOC_TRIM_THRESHOLD_ set, which slows tiles about 1.6x; "
-            "the README's whole-slide section says how to start them without it",
-            file=sys.stderr,
-        )
     try:
+        if args.scheduler and (slow := workers_with_trim_threshold(client)):
+            print(
+                f"note: {len(slow)} dask worker(s) run with {TRIM_VARIABLE} set, which slowed tiles 1.4-2x here; "
+                f"start them with `{TRIM_SETTING}` in their dask config (README)",
+                file=sys.stderr,
+            )
         for if_path, he_path, out_dir, he_alone in slides:
             job = SlideJob(
                 str(if_path),

@@ -385,17 +385,32 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
     dashboard = ":0" if dashboard_available() else None
     # dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive
     # mmap threshold: every tile-sized array is then mapped, page-faulted in and unmapped
-    # again, and a worker ran our tiles about 1.6x slower than the same code in process
-    # (docs/benchmarks.md). Our workers free whole tiles, so trimming gains little.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        cluster = LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
-        )
+    # again, and a worker ran our tiles 1.4-2x slower than the same code in process
+    # (docs/benchmarks.md). Our workers free whole tiles, so trimming gains little. A nanny
+    # started earlier in this process leaves the variable in os.environ, which spawned
+    # workers would inherit: it is taken out while ours start.
+    inherited = os.environ.pop(TRIM_VARIABLE, None)
+    try:
+        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}": None}):
+            cluster = LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
+            )
+    finally:
+        if inherited is not None:
+            os.environ[TRIM_VARIABLE] = inherited
     return Client(cluster)
+
+
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+TRIM_SETTING = f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}: null"
+
+
+def _trim_threshold() -> str | None:
+    return os.environ.get(TRIM_VARIABLE)  # read on the worker: a module function, not the driver's os.environ
 
 
 def workers_with_trim_threshold(client) -> list[str]:
     """Workers started with dask's default MALLOC_TRIM_THRESHOLD_, which slows tile work
-    (README: how to start them without it)."""
-    found = client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_")
+    (``TRIM_SETTING`` in the workers' dask config starts them without it)."""
+    found = client.run(_trim_threshold)
     return sorted(worker for worker, value in found.items() if value is not None)

@@ -174,7 +174,6 @@ def grey_background(image: np.ndarray, width: float, slide_edges: Edges = ALL_ED
         (size - 1 if before else 0, size - 1 if after else 0)
         for before, after in ((slide_edges[0], slide_edges[1]), (slide_edges[2], slide_edges[3]))
     ]
-    pads = [(min(a, n - 1), min(b, n - 1)) for (a, b), n in zip(pads, image.shape, strict=True)]
     inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, image.shape, strict=True))
     extended = np.pad(image, pads, mode="edge")
     opened = ndi.maximum_filter(ndi.minimum_filter(extended, size), size)[inner]
@@ -216,7 +215,7 @@ def estimate_nucleus_radius(images: list[np.ndarray], *, pixel_size_um: float | 
     strength = np.zeros(radii.size)
     for signal in images:
         image = ndi.gaussian_filter(np.asarray(signal, np.float32), 1.0)
-        image -= grey_background(image, 2.5 * hi)
+        image -= grey_background(image, 2.5 * hi, NO_EDGES)  # samples of the slide, as before
         for i, sigma in enumerate(radii / np.sqrt(2)):
             strength[i] += np.percentile(-(sigma * sigma) * ndi.gaussian_laplace(image, sigma), 99.5)
     return float(radii[np.argmax(strength)])
