@@ -369,6 +369,11 @@ def dashboard_available() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
+TRIM_CONFIG_KEY = f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}"  # dask's environment for its workers
+TRIM_SETTING = f"{TRIM_CONFIG_KEY}: null"  # how a user starts workers without it
+
+
 def local_client(n_workers: int | None = None, scheduler: str | None = None):
     """A dask.distributed client: an existing scheduler, or a local cluster of processes."""
     import logging
@@ -391,7 +396,7 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
     # workers would inherit: it is taken out while ours start.
     inherited = os.environ.pop(TRIM_VARIABLE, None)
     try:
-        with dask.config.set({f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}": None}):
+        with dask.config.set({TRIM_CONFIG_KEY: None}):
             cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard, silence_logs=40
             )
@@ -399,10 +404,6 @@ def local_client(n_workers: int | None = None, scheduler: str | None = None):
         if inherited is not None:
             os.environ[TRIM_VARIABLE] = inherited
     return Client(cluster)
-
-
-TRIM_VARIABLE = "MALLOC_TRIM_THRESHOLD_"
-TRIM_SETTING = f"distributed.nanny.pre-spawn-environ.{TRIM_VARIABLE}: null"
 
 
 def _trim_threshold() -> str | None:

@@ -170,10 +170,8 @@ def grey_background(image: np.ndarray, width: float, slide_edges: Edges = ALL_ED
     beside the edge reads as nuclei; there the opening sees the image extended by its edge
     values, and the box mean the opened floor continued by its own slope (point-mirrored)."""
     size = _odd(width)
-    pads = [
-        (size - 1 if before else 0, size - 1 if after else 0)
-        for before, after in ((slide_edges[0], slide_edges[1]), (slide_edges[2], slide_edges[3]))
-    ]
+    top, bottom, left, right = (size - 1 if edge else 0 for edge in slide_edges)
+    pads = ((top, bottom), (left, right))
     inner = tuple(slice(a, a + n) for (a, _), n in zip(pads, image.shape, strict=True))
     extended = np.pad(image, pads, mode="edge")
     opened = ndi.maximum_filter(ndi.minimum_filter(extended, size), size)[inner]
