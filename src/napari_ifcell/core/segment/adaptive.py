@@ -15,10 +15,11 @@ image by :func:`estimate_nucleus_radius`), so the method needs no tuning per pix
    (the edge of a blurred nucleus is where its profile is at half height), so dim and bright
    nuclei are outlined alike.
 
-Where there is no tissue to see (a stitched slide's unscanned runs of exact 0, or the glass
-around and inside an H&E section), the signal is taken as the nearest tissue's and no nucleus is
-drawn: the step from tissue to nothing would otherwise drop the background floor and turn the
-tissue beside it into a band of nuclei.
+Where there is no tissue to see (a stitched slide's unscanned runs of exact 0, the glass
+around and inside an H&E section, or fluorescence glass far darker than the tissue beside it),
+the signal is taken as the nearest tissue's and no nucleus is drawn: the step from tissue to
+nothing would otherwise drop the background floor and turn the tissue beside it into a band of
+nuclei.
 """
 
 from __future__ import annotations
@@ -75,11 +76,17 @@ def adaptive_nuclei(
         if missing.all():
             return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
-    smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
-    floor = grey_background(smooth, BACKGROUND_WIDTH * r, slide_edges)
-    above = smooth - floor
-    level, noise = background_noise(above)
-    above -= level
+    smooth, floor, level, noise = _background(signal, r, slide_edges)
+    dark = dark_glass(smooth, floor + level, NOISE_MULTIPLE * noise, r)
+    if dark is not None:  # a step down to glass: the tissue beside it runs on across it
+        # with the glass's blurred rim, neither glass nor tissue
+        dark = ndi.binary_dilation(dark, _disc(OPENING * r))
+        missing = dark if missing is None else missing | dark
+        if missing.all():
+            return np.zeros(signal.shape, np.int32)
+        signal = fill_with_background(signal, missing)
+        smooth, floor, level, noise = _background(signal, r, slide_edges)
+    above = smooth - floor - level
     cut = NOISE_MULTIPLE * noise if threshold is None else threshold
     foreground = above > cut
     if not foreground.any():
@@ -99,6 +106,37 @@ def adaptive_nuclei(
     if missing is not None:
         labels[missing] = 0
     return filter_by_area(labels, min_area_px, max_area_px)
+
+
+def _background(signal: np.ndarray, r: float, slide_edges: Edges) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``(smoothed signal, background floor, level and noise above the floor)``."""
+    smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
+    floor = grey_background(smooth, BACKGROUND_WIDTH * r, slide_edges)
+    level, noise = background_noise(smooth - floor)
+    return smooth, floor, level, noise
+
+
+def dark_glass(smooth: np.ndarray, floor: np.ndarray, cut: float, radius_px: float) -> np.ndarray | None:
+    """Where a fluorescence image shows glass much darker than the tissue beside it (around
+    the section, in holes and tears; ``smooth``: the image smoothed, ``floor``: its background
+    floor, ``cut``: a height well above the noise): runs a nucleus wide that sink more than ``cut`` below the
+    background floor (a step down drags the floor with it), grown to the dark runs they are
+    part of, unless those enclose anything a nucleus in size: a dark background with nuclei in
+    it is tissue. None when there are none."""
+    sunk = wide_runs(smooth < floor - cut, radius_px)
+    if sunk is None:
+        return None
+    dark = wide_runs(smooth < float(np.median(smooth[sunk])) + cut, radius_px)
+    if dark is None:
+        return None
+    filled = fill_holes(dark)
+    regions, _ = ndi.label(filled)
+    enclosed = np.bincount(regions[filled & ~dark], minlength=int(regions.max()) + 1)
+    holds_sunk = np.bincount(regions[sunk], minlength=enclosed.size) > 0
+    glass_regions = holds_sunk & (enclosed < np.pi * radius_px * radius_px)
+    glass_regions[0] = False
+    found = dark & glass_regions[regions]
+    return found if found.any() else None
 
 
 def no_data(signal: np.ndarray, radius_px: float) -> np.ndarray | None:
