@@ -48,7 +48,17 @@ TORCH_USE = re.compile(
 )
 # Tests measured over ~10 s on a 2-core machine (pytest --durations): deselect with -m "not slow".
 SLOW = {
+    "test_the_readme_cli_block_runs_as_written",
     "test_classifier_commands_end_to_end",
+    "test_train_predict_and_overlay",
+    "test_regions_models_report_and_overlays",
+    "test_opening_over_layers_of_the_same_slide_replaces_them",
+    "test_close_and_open_an_if_slide_alone",
+    "test_cli_walks_an_he_slide_alone_segment_predict_review_compare",
+    "test_multitask_marker_heads",
+    "test_if_he_workflow_segment_gate_train_predict_review_compare",
+    "test_exports_the_slide_on_screen",
+    "test_a_slide_too_coarse_for_the_model_is_one_line",
     "test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells",
     "test_he_only_model_finds_lymphocytes_in_a_held_out_region",
     "test_cluster_run_equals_the_in_process_run",
