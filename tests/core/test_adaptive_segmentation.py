@@ -262,3 +262,20 @@ def test_hole_filling_and_area_filter_match_the_library_versions():
         areas = np.bincount(labels.ravel())
         expected = relabel_sequential(np.where((areas[labels] < 5) | (areas[labels] > 40), 0, labels))[0]
         assert np.array_equal(filter_by_area(labels, 5, 40), expected) and expected.max() > 10
+
+
+def test_the_background_level_comes_from_pixels_with_an_image():
+    """A gap filled from its nearest tissue can cover most of a tile; its copies must not set
+    the background's level and noise (they once moved the level by its own noise, and ragged
+    false nuclei grew in the haze beside the glass)."""
+    from napari_ifcell.core.segment.adaptive import background_noise
+
+    rng = np.random.default_rng(2)
+    values = rng.normal(0.0, 10.0, (300, 300)).astype(np.float32)
+    filled = np.zeros(values.shape, bool)
+    filled[:, 60:] = True
+    values[:, 60:] = rng.normal(-25.0, 2.0, (300, 1)) + np.arange(240)[None, :] * 0.01  # streaks
+    level, noise = background_noise(values, filled)
+    alone = background_noise(values[:, :60].copy())  # the pixels with an image, on their own
+    assert abs(level - alone[0]) < 0.5 and abs(noise - alone[1]) < 0.5
+    assert background_noise(values)[0] < alone[0] - 15  # read over every pixel, the copies win

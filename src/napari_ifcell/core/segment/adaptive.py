@@ -76,7 +76,7 @@ def adaptive_nuclei(
         if missing.all():
             return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
-    smooth, floor, level, noise = _background(signal, r, slide_edges)
+    smooth, floor, level, noise = _background(signal, r, slide_edges, missing)
     dark = dark_glass(smooth, floor + level, NOISE_MULTIPLE * noise, r)
     if dark is not None:  # a step down to glass: the tissue beside it runs on across it
         # with the glass's blurred rim, neither glass nor tissue
@@ -85,7 +85,7 @@ def adaptive_nuclei(
         if missing.all():
             return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
-        smooth, floor, level, noise = _background(signal, r, slide_edges)
+        smooth, floor, level, noise = _background(signal, r, slide_edges, missing)
     above = smooth - floor - level
     cut = NOISE_MULTIPLE * noise if threshold is None else threshold
     foreground = above > cut
@@ -108,11 +108,14 @@ def adaptive_nuclei(
     return filter_by_area(labels, min_area_px, max_area_px)
 
 
-def _background(signal: np.ndarray, r: float, slide_edges: Edges) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """``(smoothed signal, background floor, level and noise above the floor)``."""
+def _background(
+    signal: np.ndarray, r: float, slide_edges: Edges, missing: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """``(smoothed signal, background floor, level and noise above the floor)``; the level and
+    noise from the pixels that have an image (a filled gap's copies would outvote them)."""
     smooth = ndi.gaussian_filter(signal, max(0.5, 0.12 * r))
     floor = grey_background(smooth, BACKGROUND_WIDTH * r, slide_edges)
-    level, noise = background_noise(smooth - floor)
+    level, noise = background_noise(smooth - floor, missing)
     return smooth, floor, level, noise
 
 
@@ -217,13 +220,16 @@ def grey_background(image: np.ndarray, width: float, slide_edges: Edges = ALL_ED
     return ndi.uniform_filter(continued, size)[inner]
 
 
-def background_noise(values: np.ndarray) -> tuple[float, float]:
+def background_noise(values: np.ndarray, ignore: np.ndarray | None = None) -> tuple[float, float]:
     """``(level, noise)`` of the background: the histogram's mode and the spread of the values
     below it (mirrored), so nuclei covering most of the image do not inflate it. Flat areas
-    (the fill beyond a slide's edge, saturated glass) are left out: they have no noise."""
+    (the fill beyond a slide's edge, saturated glass) are left out: they have no noise; so are
+    the pixels ``ignore`` marks."""
     varying = np.zeros(values.shape, bool)  # differs from its right or lower neighbour
     varying[:, :-1] |= values[:, :-1] != values[:, 1:]
     varying[:-1] |= values[:-1] != values[1:]
+    if ignore is not None:
+        varying &= ~ignore
     x = values[varying] if varying.any() else values.ravel()
     x = x[:: max(1, x.size // 200_000)]
     # The background's mode is sought in the lowest 40 % of the values: a window of a lymphoid
