@@ -86,30 +86,41 @@ def test_dark_glass_inside_a_fluorescence_section_is_no_tissue_not_a_band_of_nuc
     assert changed <= 0.05 * nuclei
 
 
+def _glass_of(image: np.ndarray, r: float = 8.0):
+    from napari_ifcell.core.segment.adaptive import ALL_EDGES, _background, dark_glass
+
+    smooth, floor, level, noise = _background(image, r, ALL_EDGES)
+    return dark_glass(smooth, floor + level, 4 * noise, r)
+
+
 def test_dark_glass_is_an_empty_dark_run_beside_brighter_tissue():
     """Only a dark run that drags the floor down and holds no nucleus is glass: a dim
-    background with nuclei in it is tissue, and an image without a step has no glass."""
-    from napari_ifcell.core.segment.adaptive import _background, dark_glass
-
+    background with nuclei in it is tissue, even with a single small one, and an image without
+    a step (or with a gentle ramp) has no glass."""
     rng = np.random.default_rng(1)
-    image = rng.normal(1500, 40, (400, 600)).astype(np.float32)  # tissue's haze
+    image = rng.normal(1500, 40, (400, 900)).astype(np.float32)  # tissue's haze
     image[100:300, 50:250] = rng.normal(300, 40, (200, 200))  # an empty hole of glass
-    image[100:300, 350:550] = rng.normal(300, 40, (200, 200))  # dim tissue ...
-    yy, xx = np.mgrid[:400, :600]
-    for cy, cx in [(150, 400), (150, 500), (250, 400), (250, 500), (200, 450)]:  # ... with nuclei
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= 64] = 4000
-    r = 8.0
-
-    def glass_of(im):
-        smooth, floor, level, noise = _background(im, r, (True, True, True, True))
-        return dark_glass(smooth, floor + level, 4 * noise, r)
-
-    found = glass_of(image)
+    image[100:300, 350:550] = rng.normal(300, 40, (200, 200))  # dim tissue with nuclei
+    image[100:300, 650:850] = rng.normal(300, 40, (200, 200))  # dim tissue, one small nucleus
+    yy, xx = np.mgrid[:400, :900]
+    for cy, cx in [(150, 400), (150, 500), (250, 400), (250, 500), (200, 450), (200, 750)]:
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 <= (25 if cx == 750 else 64)] = 4000
+    found = _glass_of(image)
     assert found is not None
     assert found[110:290, 60:240].all()  # the hole, to within its blurred rim
-    assert not found[:, 300:].any()  # the dim tissue with nuclei
+    assert not found[:, 300:].any()  # both dim tissues
     assert not found[:90].any() and not found[310:].any()
-    assert glass_of(rng.normal(1500, 40, (400, 600)).astype(np.float32)) is None
+    assert _glass_of(rng.normal(1500, 40, (400, 600)).astype(np.float32)) is None
+    ramp = rng.normal(0, 40, (400, 600)) + np.linspace(300, 1500, 600)[None, :]  # haze, no step
+    assert _glass_of(ramp.astype(np.float32)) is None
+
+
+def test_glass_noisier_than_the_tissue_is_found_whole():
+    rng = np.random.default_rng(3)
+    image = rng.normal(1500, 20, (300, 400)).astype(np.float32)
+    image[50:250, 50:250] = rng.normal(300, 60, (200, 200))
+    found = _glass_of(image)
+    assert found is not None and found[60:240, 60:240].mean() > 0.99
 
 
 @pytest.mark.parametrize("fill", ["glass", "black"])

@@ -53,6 +53,7 @@ def adaptive_nuclei(
     max_area_px: float = np.inf,
     no_image: np.ndarray | None = None,
     slide_edges: Edges = ALL_EDGES,
+    dark_is_glass: bool = True,
 ) -> np.ndarray:
     """int32 nuclei labels (1..n) of a nuclear stain signal (Hoechst, or hematoxylin density).
 
@@ -62,6 +63,8 @@ def adaptive_nuclei(
     :func:`no_data`; H&E glass: :func:`glass`);
     ``slide_edges``: which sides (top, bottom, left, right) of ``signal`` are the slide's edges
     (default: all, a whole image; a tile's window passes its own).
+    ``dark_is_glass``: a fluorescence signal, whose glass far darker than the tissue beside
+    it is no tissue (:func:`dark_glass`; H&E passes its glass in ``no_image`` instead).
     """
     from skimage.segmentation import watershed
 
@@ -77,7 +80,7 @@ def adaptive_nuclei(
             return np.zeros(signal.shape, np.int32)
         signal = fill_with_background(signal, missing)
     smooth, floor, level, noise = _background(signal, r, slide_edges, missing)
-    dark = dark_glass(smooth, floor + level, NOISE_MULTIPLE * noise, r)
+    dark = dark_glass(smooth, floor + level, NOISE_MULTIPLE * noise, r) if dark_is_glass else None
     if dark is not None:  # a step down to glass: the tissue beside it runs on across it
         # with the glass's blurred rim, neither glass nor tissue
         dark = ndi.binary_dilation(dark, _disc(OPENING * r))
@@ -121,22 +124,27 @@ def _background(
 
 def dark_glass(smooth: np.ndarray, floor: np.ndarray, cut: float, radius_px: float) -> np.ndarray | None:
     """Where a fluorescence image shows glass much darker than the tissue beside it (around
-    the section, in holes and tears; ``smooth``: the image smoothed, ``floor``: its background
-    floor, ``cut``: a height well above the noise): runs a nucleus wide that sink more than ``cut`` below the
-    background floor (a step down drags the floor with it), grown to the dark runs they are
-    part of, unless those enclose anything a nucleus in size: a dark background with nuclei in
-    it is tissue. None when there are none."""
+    the section, in holes and tears). ``smooth``: the image smoothed; ``floor``: its
+    background floor; ``cut``: a height well above the tissue's noise (not a user's nucleus
+    threshold). Runs a nucleus wide that sink more than ``cut`` below the floor (a step down
+    drags the floor with it), grown to the dark runs they are part of (within ``cut``, or the
+    glass's own noise, of their median), unless those enclose anything brighter than the
+    floor by ``cut``: a dark background with a nucleus in it is tissue. None when there are
+    none."""
     sunk = wide_runs(smooth < floor - cut, radius_px)
     if sunk is None:
         return None
-    dark = wide_runs(smooth < float(np.median(smooth[sunk])) + cut, radius_px)
+    values = smooth[sunk]
+    middle = float(np.median(values))
+    spread = NOISE_MULTIPLE * 1.4826 * float(np.median(np.abs(values - middle)))
+    dark = wide_runs(smooth < middle + max(cut, spread), radius_px)
     if dark is None:
         return None
-    filled = fill_holes(dark)
-    regions, _ = ndi.label(filled)
-    enclosed = np.bincount(regions[filled & ~dark], minlength=int(regions.max()) + 1)
-    holds_sunk = np.bincount(regions[sunk], minlength=enclosed.size) > 0
-    glass_regions = holds_sunk & (enclosed < np.pi * radius_px * radius_px)
+    regions, n = ndi.label(fill_holes(dark))
+    enclosed = (regions > 0) & ~dark
+    holds_nucleus = np.bincount(regions[enclosed & (smooth > floor + cut)], minlength=n + 1) > 0
+    holds_sunk = np.bincount(regions[sunk], minlength=n + 1) > 0
+    glass_regions = holds_sunk & ~holds_nucleus
     glass_regions[0] = False
     found = dark & glass_regions[regions]
     return found if found.any() else None

@@ -128,6 +128,7 @@ def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edge
         max_area_px=settings.max_area_um2 / pixel_size_um**2,
         no_image=np.logical_or.reduce(masks) if masks else None,
         slide_edges=slide_edges,
+        dark_is_glass=rgb is None,
     )
 
 
