@@ -145,8 +145,7 @@ def dark_glass(smooth: np.ndarray, floor: np.ndarray, cut: float, radius_px: flo
     holds_nucleus = np.bincount(regions[enclosed & (smooth > floor + cut)], minlength=n + 1) > 0
     holds_sunk = np.bincount(regions[sunk], minlength=n + 1) > 0
     glass_regions = holds_sunk & ~holds_nucleus
-    glass_regions[0] = False
-    found = dark & glass_regions[regions]
+    found = dark & glass_regions[regions]  # dark pixels lie in a region: never region 0
     return found if found.any() else None
 
 
