@@ -290,3 +290,38 @@ def test_the_background_level_comes_from_pixels_with_an_image():
     alone = background_noise(values[:, :60].copy())  # the pixels with an image, on their own
     assert abs(level - alone[0]) < 0.5 and abs(noise - alone[1]) < 0.5
     assert background_noise(values)[0] < alone[0] - 15  # read over every pixel, the copies win
+
+
+def test_a_band_of_haze_the_floor_cannot_follow_gives_no_nuclei():
+    """Autofluorescence in a band about as wide as the background floor (here 90 px at half
+    height, 700 counts over 40 of noise) rises above the floor; every nucleus is found, in the
+    band and beside it, and no blob of the band's haze (ten of them before: their edges slope
+    too gently to be a nucleus's)."""
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:400, :400]
+    truth = np.zeros((400, 400), np.int32)
+    centres = [(60, 60), (60, 330), (250, 80), (260, 200), (300, 320), (350, 150), (150, 60), (150, 340)]
+    for i, (cy, cx) in enumerate(centres, 1):
+        truth[(yy - cy) ** 2 + (xx - cx) ** 2 <= 100] = i
+    image = 600 + 700 * np.exp(-(((yy - 150) / 45.0) ** 2)) + 3000 * ndi.gaussian_filter((truth > 0) * 1.0, 1.5)
+    labels = adaptive_nuclei(rng.normal(image, 40).astype(np.float32), radius_px=10)
+    matched = match_at_iou(labels, truth, iou=0.5)
+    assert labels.max() == len(centres) and matched.tp == len(centres)
+
+
+def test_an_edge_step_tells_nuclei_from_haze():
+    """A nucleus's rim is far above the ring outside it, a blob of haze's barely: only the haze
+    goes; a nucleus inside a crowd (no background around it) stays."""
+    from napari_ifcell.core.segment.adaptive import drop_faint
+
+    yy, xx = np.mgrid[:200, :300]
+    labels = np.zeros((200, 300), np.int32)
+    labels[(yy - 50) ** 2 + (xx - 50) ** 2 <= 100] = 1  # a nucleus: 1000 on 0
+    labels[(yy - 150) ** 2 + (xx - 150) ** 2 <= 900] = 2  # haze: a gentle dome
+    labels[80:120, 230:270] = 3  # a crowd of three, the middle one touching no background
+    labels[80:120, 240:260] = 4
+    labels[85:115, 245:255] = 5
+    soft = np.where(labels == 1, 1000.0, 0.0) + 300 * np.exp(-((yy - 150) ** 2 + (xx - 150) ** 2) / 60.0**2)
+    soft += np.where(labels >= 3, 800.0, 0.0)
+    kept = drop_faint(labels, soft.astype(np.float32), cut=100.0, radius_px=6.0)
+    assert sorted(np.unique(kept)) == [0, 1, 3, 4, 5]

@@ -13,7 +13,10 @@ image by :func:`estimate_nucleus_radius`), so the method needs no tuning per pix
    splitting of clumps), and a watershed of the cores from them;
 5. outlines: each nucleus grows into the foreground down to half its own mean brightness
    (the edge of a blurred nucleus is where its profile is at half height), so dim and bright
-   nuclei are outlined alike.
+   nuclei are outlined alike;
+6. edges: a nucleus's rim is far brighter than the ring just outside it; an object whose
+   edge is no such step is haze the floor could not follow (a band of autofluorescence,
+   between fibres, beside glass), and is dropped.
 
 Where there is no tissue to see (a stitched slide's unscanned runs of exact 0, the glass
 around and inside an H&E section, or fluorescence glass far darker than the tissue beside it),
@@ -33,6 +36,7 @@ SEED_SPACING = 0.6  # radii
 SEED_DEPTH = 0.25  # radii: a core thinner than this gets no seed of its own
 OPENING = 0.3  # radii: cores narrower than this are noise or a seam
 EDGE_LEVEL = 0.5  # of a nucleus's mean brightness
+RING_WIDTH = 0.5  # radii: the rim and the ring outside it, compared by drop_faint
 NOISE_MULTIPLE = 4.0
 OUTLINE_SMOOTHING_PX = 1.0  # outlines from a barely smoothed image: blur shrinks small nuclei
 GLASS_OD = 0.15  # summed over R, G, B (log10): RGB about 227 each; tissue, even pale stroma, is above
@@ -108,7 +112,31 @@ def adaptive_nuclei(
     labels = np.where(soft >= edge[grown], grown, 0)
     if missing is not None:
         labels[missing] = 0
+    labels = drop_faint(labels, soft, cut, r)
     return filter_by_area(labels, min_area_px, max_area_px)
+
+
+def drop_faint(labels: np.ndarray, soft: np.ndarray, cut: float, radius_px: float) -> np.ndarray:
+    """``labels`` without the objects whose edge is no step: the mean ``soft`` brightness of
+    their rim (their pixels within ``RING_WIDTH`` radii of the background) less than ``cut``
+    above that of the ring just outside them (as wide, pixels of no object). A nucleus's edge
+    drops by far more than the noise; haze the floor did not follow (a band of
+    autofluorescence, the glow beside glass) slopes too gently to. An object touching no
+    background (inside a crowd) is kept."""
+    n = int(labels.max())
+    if n == 0:
+        return labels
+    width = _odd(2 * RING_WIDTH * radius_px)
+    outside = np.where(labels == 0, ndi.maximum_filter(labels, width), 0).ravel()
+    near_background = ndi.maximum_filter((labels == 0).view(np.uint8), width).view(bool)
+    rim = np.where(near_background, labels, 0).ravel()
+    values = soft.ravel().astype(np.float64)
+    outside_px = np.bincount(outside, None, n + 1)
+    step = np.bincount(rim, values, n + 1) / np.maximum(np.bincount(rim, None, n + 1), 1)
+    step -= np.bincount(outside, values, n + 1) / np.maximum(outside_px, 1)
+    faint = (outside_px > 0) & (step < cut)
+    faint[0] = True
+    return np.where(faint[labels], 0, labels)
 
 
 def _background(
