@@ -29,7 +29,9 @@ def run_in_background(func: Callable, *args, on_done: Callable, on_error: Callab
         return None
     from napari.qt.threading import create_worker
 
-    worker = create_worker(func, *args, _start_thread=False, **kwargs)
+    # _ignore_errors: on_error reports the error; superqt would also raise it again on the GUI
+    # thread (a second pop-up with a traceback, or an abort in a script without napari.run()).
+    worker = create_worker(func, *args, _start_thread=False, _ignore_errors=True, **kwargs)
     worker.returned.connect(on_done)
     worker.errored.connect(on_error)
     worker.start()
@@ -72,7 +74,7 @@ def run_steps_in_background(
         return None
     from napari.qt.threading import create_worker
 
-    worker = create_worker(drive, _start_thread=False)
+    worker = create_worker(drive, _start_thread=False, _ignore_errors=True)  # as above
     worker.yielded.connect(on_progress)
     worker.returned.connect(on_done)
     worker.errored.connect(on_error)
