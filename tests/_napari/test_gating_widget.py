@@ -205,3 +205,26 @@ def test_thresholds_typed_in_raw_intensity_are_used_exactly(gating):
     positive.editingFinished.emit()
     assert "out of order" in widget.status.text()
     assert widget.session.gates.gates["CD3e"].thresholds[:2] == (low, low + 0.1)
+
+
+def test_a_table_of_another_segmentation_is_refused_not_gated_on_other_cells(
+    make_napari_viewer, small_pair, small_table, tmp_path
+):
+    """After the slide is segmented again the old table names cells the store no longer has;
+    loading it once gated an empty picture without a word."""
+    from ..pipeline.review_fixtures import make_project
+
+    make_project(small_pair, small_table, tmp_path)  # a label store of the pair's nuclei
+    stale = tmp_path / "stale.parquet"
+    small_table.assign(CellID=small_table["CellID"] + 50_000).to_parquet(stale)
+    _, widget = _gating_widget(make_napari_viewer, small_pair)
+    widget.labels_file.value, widget.table_file.value = tmp_path / "labels", stale
+    widget.load_button.click()
+    assert widget.session is None
+    assert re.search(
+        rf"stale.parquet: {len(small_table)} of {len(small_table)} cells .* another segmentation", widget.status.text()
+    )
+    widget.table_file.value = tmp_path / "cells.parquet"
+    small_table.to_parquet(tmp_path / "cells.parquet")
+    widget.load_button.click()  # the table of these nuclei loads
+    assert widget.session is not None and len(widget.session.table) == len(small_table)

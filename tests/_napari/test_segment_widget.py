@@ -65,8 +65,14 @@ def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
     assert first.X_centroid.between(x0 - 1, 300 / 0.325 + 1).all()
     widget.drawn_button.changed.emit(True)  # the same region again: replaced, not duplicated
     assert abs(len(widget.store.index) - len(first)) <= 1 and widget.store.index.run.eq(2).all()
-    assert "replaced" in widget.status.value
+    assert "replaced" in widget.status.value and "Warning" not in widget.status.value  # nothing made from them
     assert shapes in viewer.layers
+    first.to_parquet(widget.state.project.cell_table)  # a table quantified from the replaced cells
+    second = len(widget.store.index)
+    widget.drawn_button.changed.emit(True)
+    assert f"Warning: the {second} replaced cells are still in the cell table: quantify again" in (widget.status.value), (
+        widget.status.value
+    )
 
 
 def test_cancel_stops_after_the_current_tile(viewer_with_pair):

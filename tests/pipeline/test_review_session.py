@@ -295,7 +295,9 @@ def test_open_review_and_its_queue_from_files_alone(project, small_pair, tmp_pat
     with pytest.raises(ValueError, match="reviewer"):
         open_review(folder, reviewer="  ", store_folder=folder / "labels")
     other = table.assign(CellID=table["CellID"] + 100_000)  # made from other nuclei: refused, named
-    with pytest.raises(ValueError, match=f"other.parquet: {len(table)} of {len(table)} cell ids are not in the label"):
+    with pytest.raises(
+        ValueError, match=rf"other.parquet: {len(table)} of {len(table)} cells \(CellID \d+, ...\) are not in"
+    ):
         open_review(
             folder,
             reviewer="ana",
@@ -312,3 +314,41 @@ def test_open_review_and_its_queue_from_files_alone(project, small_pair, tmp_pat
     assert set(only_b) == set(s.table().query("auto_class == 'B cell'")["CellID"])
     pairs, auto = review_agreement(s)
     assert auto.n == 4 and "people" in " ".join(pairs.astype(str).to_numpy().ravel())
+
+
+def segment_again(store_folder) -> None:
+    """What segmenting the whole slide again does to the store: the same nuclei, new ids."""
+    store = LabelStore.open(store_folder)
+    labels = np.asarray(store.levels[0][:]).astype(np.int64)
+    store.begin("segment")
+    store.clear_cells((0, 0, *store.shape))
+    ids = np.unique(labels[labels > 0])
+    new = np.zeros(int(ids.max()) + 1, np.int64)
+    new[ids] = store.new_ids(len(ids))
+    store.paint(new[labels], (0, 0), run=store.start_run({"source": "segmented again"}))
+    store.commit()
+
+
+def test_a_review_of_cells_segmented_again_is_refused_and_kept(project, small_pair, tmp_path):
+    """After the store is segmented again, reopening the review would show its decisions on
+    other cells (it once said "N saved edits replayed" for cells that were gone)."""
+    from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.pipeline.review.work import open_review
+
+    folder, table, _ = project
+    session = open_review(
+        folder,
+        reviewer="ana",
+        table_path=write_cell_table(table, tmp_path / "g.parquet"),
+        store_folder=folder / "labels",
+    )
+    session.approve(table["CellID"].to_numpy()[:3])
+    session.close()
+    journal = folder / "review" / "journal.jsonl"
+    before = journal.read_bytes()
+    assert before.count(b"\n") == 1
+    segment_again(folder / "labels")
+    for _ in range(2):  # refused again the second time: the refusal left no lock behind
+        with pytest.raises(ValueError, match=rf"review: {len(table)} of {len(table)} cells .* another segmentation"):
+            open_review(folder, reviewer="ana", store_folder=folder / "labels")
+    assert journal.read_bytes() == before  # the decisions are kept

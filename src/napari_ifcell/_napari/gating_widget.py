@@ -176,17 +176,16 @@ class GatingWidget(QWidget):
         )
 
     def load_table(self, *, sync: bool | None = None):
-        from napari_ifcell.pipeline.gating import load_table_with_suggestions
-
         try:
-            table_path = self._table_path()
+            table_path, labels = self._table_path(), self._labels_path()
         except ValueError as exc:
             return self._on_error(exc)
         self.status.setText("Loading the cell table...")
         slide = given_path(self.if_file)
         return run_in_background(
-            load_table_with_suggestions,
+            _read_table_of,
             table_path,
+            labels,
             slide.name if slide is not None else "",
             on_done=self._on_table,
             on_error=self._on_error,
@@ -448,3 +447,15 @@ class GatingWidget(QWidget):
         self.session.reset(self.marker.currentText())
         self._show_marker(self.marker.currentText())
         self._gates_changed()
+
+
+def _read_table_of(table_path: Path, labels: Path, name: str):
+    """The table with its gate suggestions; refused when the nuclei are a label store that
+    does not hold its cells (the recolouring would show other cells)."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline.gating import load_table_with_suggestions
+
+    result = load_table_with_suggestions(table_path, name)
+    if (labels / "store.json").is_file():
+        LabelStore.open(labels).require_cells(result[0]["CellID"], table_path)
+    return result

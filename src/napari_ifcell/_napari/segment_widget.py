@@ -295,8 +295,25 @@ class SegmentWidget(Container):
         else:
             self.status.value = (
                 f"{result.cells} cells found in {seconds:.1f} s with {result.backend}"
-                f" ({result.tiles} tiles, {result.removed} replaced)."
+                f" ({result.tiles} tiles, {result.removed} replaced)." + self._stale_note(result.removed)
             )
+
+    def _stale_note(self, removed: int) -> str:
+        """A warning when cells that later steps were made from were replaced: their files
+        (tables, predictions, a review) now name cells the store no longer has."""
+        if not removed:
+            return ""
+        made = [
+            name
+            for name, what in (("cell table", "cell_table"), ("predictions", "predictions"), ("review", "review"))
+            if self.state.existing(what) is not None
+        ]
+        if not made:
+            return ""
+        return (
+            f" Warning: the {removed} replaced cells are still in the {', '.join(made)}: quantify again (Gating) "
+            "before gating, training, predicting or reviewing."
+        )
 
     def _on_error(self, exc: Exception):
         self._set_running(False, f"Error: {exc}")

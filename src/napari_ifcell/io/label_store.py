@@ -185,6 +185,21 @@ class LabelStore:
                 "give another store folder (--store) or move this one away"
             )
 
+    def require_cells(self, cell_ids, table_name, *, what: str = "the table") -> None:
+        """Refuse cells that are not this store's: a table quantified from another segmentation
+        (segmenting a region again gives its cells new ids) would be shown, reviewed or
+        exported against the wrong outlines. An empty store (nothing segmented) checks nothing."""
+        if not len(self.index):
+            return
+        ids = pd.Series(np.asarray(cell_ids, np.int64))
+        unknown = ~ids.isin(self.index["CellID"])
+        if unknown.any():
+            raise ValueError(
+                f"{table_name}: {int(unknown.sum())} of {len(ids)} cells (CellID {int(ids[unknown].iloc[0])}, ...) "
+                f"are not in the label store {self.folder}: {what} is of another segmentation "
+                "(segmenting again gives cells new ids); quantify again from this store"
+            )
+
     @property
     def slide_name(self) -> str | None:
         return (self.meta.get("slide") or {}).get("name")

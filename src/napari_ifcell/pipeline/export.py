@@ -183,13 +183,8 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     table = read_cell_table(table_path) if table_path is not None else None
     regions_path = Path(regions_path) if regions_path else project.regions
     regions = load_regions(regions_path) if regions_path.is_file() or regions_path != project.regions else []
-    if table is not None and store is not None and len(store.index):
-        unknown = ~table["CellID"].isin(store.index["CellID"])
-        if unknown.any():
-            raise ValueError(
-                f"{table_path}: {int(unknown.sum())} of {len(table)} cells (CellID {int(table['CellID'][unknown].iloc[0])}, ...) "
-                f"are not in the label store {store.folder}; the table is of another segmentation"
-            )
+    if table is not None and store is not None:
+        store.require_cells(table["CellID"], table_path)
     if table is None and store is None:
         raise ValueError(
             f"{slide.path}: nothing to export: no cell table and no label store in {project.folder} "

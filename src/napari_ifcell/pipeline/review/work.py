@@ -13,17 +13,6 @@ from napari_ifcell.core.review.queue import QueueSettings
 from napari_ifcell.pipeline.review.session import ReviewSession
 
 
-def _check_cells_match(table, store, table_path) -> None:
-    """A review's cells are the store's: a table made from other nuclei is refused, not reviewed
-    against the wrong outlines (``read_cell_table`` has checked the CellID column)."""
-    missing = ~table["CellID"].isin(store.index["CellID"])
-    if missing.any():
-        raise ValueError(
-            f"{table_path}: {int(missing.sum())} of {len(table)} cell ids are not in the label store "
-            f"{store.folder} (was the table quantified from other nuclei? quantify it from this store)"
-        )
-
-
 def open_review(
     project_folder: str | Path,
     *,
@@ -53,13 +42,13 @@ def open_review(
                 f"{project.folder}: no review yet; give the gated cell table (or a model's predictions) to start one from"
             )
         table = read_cell_table(table_path)
-        _check_cells_match(table, store, table_path)
+        store.require_cells(table["CellID"], table_path)
     gates = None
     if gates_path:
         from napari_ifcell.io.gate_file import load_gates
 
         gates = load_gates(gates_path)
-    return ReviewSession.open(
+    session = ReviewSession.open(
         project.folder,
         table,
         reviewer=reviewer.strip(),
@@ -68,6 +57,17 @@ def open_review(
         if_slide=None if if_slide is None or if_slide.is_rgb else if_slide,
         gates=gates,
     )
+    if table is None:  # an existing review: its cells (less those it deleted) must still be the store's
+        try:
+            store.require_cells(
+                session.table(["CellID"])["CellID"],
+                project.review,
+                what=f"this review (move {project.review} away to start a new one)",
+            )
+        except ValueError:
+            session.files.close()
+            raise
+    return session
 
 
 def session_queue(
