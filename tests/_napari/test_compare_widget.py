@@ -121,3 +121,35 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
     assert shown.loc["dense", "n lymphocyte"] == expected.loc["dense", "n lymphocyte"] + 1
     assert shown.loc["dense", "n other"] == expected.loc["dense", "n other"] - 1
+
+
+def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
+    make_napari_viewer, small_pair, predicted_table, tmp_path
+):
+    """Clicks before their inputs exist: Compare before a slide made a regions layer that the
+    slide then covered; Add with an empty field added "." as a model, which no click removed."""
+    import shutil
+
+    from napari_ifcell._napari.region_layer import regions_layer
+
+    viewer = make_napari_viewer()
+    w = CompareWidget(viewer)
+    viewer.window.add_dock_widget(w)
+    w.compare_button.changed.emit(True)
+    assert "open the slide (Loader) first" in w.status.value and not len(viewer.layers)
+    w.add_ours_button.changed.emit(True)  # nothing chosen yet
+    assert w.sources == {} and "Our predictions table: choose a file first" in w.status.value
+    predicted_table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    w.ours_file.value = tmp_path / "predicted.parquet"
+    w.add_ours_button.changed.emit(True)
+    w.add_ours_button.changed.emit(True)  # the same file twice: one model
+    assert list(w.sources) == ["ours"] and "already a model ('ours')" in w.status.value
+    w.clear_models_button.changed.emit(True)
+    assert w.sources == {} and w.models_label.value == "Models: none"
+    w.add_ours_button.changed.emit(True)
+    drawn = regions_layer(viewer, PX)  # made before the slide, as a script might
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    LoaderWidget(viewer).open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    assert viewer.layers[-1] is drawn  # drawn over the slide, not under its H&E
+    assert w.sources == {}  # the models of the slide before are not this one's

@@ -10,9 +10,15 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinB
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.palette import MODEL_SYMBOLS, OUTCOME_COLOURS, legend_html
-from napari_ifcell._napari.region_layer import layer_regions, recolour_regions, regions_layer, set_layer_regions
+from napari_ifcell._napari.region_layer import (
+    find_regions_layer,
+    layer_regions,
+    recolour_regions,
+    regions_layer,
+    set_layer_regions,
+)
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import he_offset_um, set_path, slide_layer
+from napari_ifcell._napari.sources import given_path, he_offset_um, set_path, slide_layer
 from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
@@ -55,6 +61,7 @@ class CompareWidget(Container):
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
         self.add_ours_button = PushButton(text="Add our classifier")
         self.models_label = Label(value="Models: none")
+        self.clear_models_button = PushButton(text="Clear models")
         self.radius = settings_fields(
             CompareSettings,
             only=("radius_um",),
@@ -84,6 +91,7 @@ class CompareWidget(Container):
                 self.ours_file,
                 self.add_ours_button,
                 self.models_label,
+                self.clear_models_button,
                 self.radius,
                 self.no_truth,
                 self.compare_button,
@@ -102,6 +110,7 @@ class CompareWidget(Container):
         self.load_regions_button.changed.connect(self.load_regions)
         self.add_model_button.changed.connect(self.add_model)
         self.add_ours_button.changed.connect(self.add_ours)
+        self.clear_models_button.changed.connect(self.clear_models)
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
         self.state = workflow_state(napari_viewer)
@@ -120,7 +129,12 @@ class CompareWidget(Container):
             set_path(self.truth_file, self.state.existing("gated_table"))
         if what in (SLIDES, PREDICTIONS):
             set_path(self.ours_file, self.state.existing("predictions"))
+        if what == SLIDES:
+            self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
+            drawn = find_regions_layer(self.viewer)
+            if drawn is not None:  # made before the slide (a script, an early click): drawn on top of it
+                self.viewer.layers.move(self.viewer.layers.index(drawn), len(self.viewer.layers))
             set_path(self.out_dir, self.project_folder() / "exports")
             saved = (self.project_folder() / "regions.json").is_file()
             if saved and not len(self.regions_layer().data):
@@ -133,6 +147,8 @@ class CompareWidget(Container):
         return float(layer.scale[-1]) if layer is not None else 0.325
 
     def regions_layer(self):
+        if slide_layer(self.viewer) is None:
+            raise ValueError("open the slide (Loader) first: regions are drawn on it")
         return regions_layer(self.viewer, self.pixel_size_um)
 
     def project_folder(self) -> Path:
@@ -144,7 +160,10 @@ class CompareWidget(Container):
         return project_folder(layer.metadata[PLUGIN_KEY]["path"])
 
     def name_selected(self) -> None:
-        layer = self.regions_layer()
+        try:
+            layer = self.regions_layer()
+        except ValueError as exc:
+            return self._on_error(exc)
         name = self.region_name.value.strip()
         if not layer.selected_data or not name:
             self.status.value = "Select a region in the 'regions' layer and type a name."
@@ -178,7 +197,7 @@ class CompareWidget(Container):
         try:
             regions = load_regions(self.project_folder())
             set_layer_regions(self.regions_layer(), regions)
-            self.status.value = f"Loaded {len(regions)} regions."
+            self.status.value = f"Loaded {len(regions)} region{'s' if len(regions) != 1 else ''}."
         except Exception as exc:  # noqa: BLE001
             self._on_error(exc)
 
@@ -186,7 +205,9 @@ class CompareWidget(Container):
     def add_model(self) -> None:
         from napari_ifcell.pipeline.compare import DetectionSource
 
-        path = Path(self.model_file.value)
+        path = self._new_model_file(self.model_file, "Model output")
+        if path is None:
+            return
         name = self.model_name.value.strip() or path.stem
         # the model ran on the H&E: its cells move by the Loader's registration offset
         self.sources[name] = DetectionSource(
@@ -200,8 +221,27 @@ class CompareWidget(Container):
         self._show_models()
 
     def add_ours(self) -> None:
-        path = Path(self.ours_file.value)
+        path = self._new_model_file(self.ours_file, "Our predictions table")
+        if path is None:
+            return
         self.sources["ours" if "ours" not in self.sources else f"ours ({path.stem})"] = path
+        self._show_models()
+
+    def _new_model_file(self, field, label: str) -> Path | None:
+        """The file (or a .zarr folder) in ``field`` when there is one and it is not already a
+        model; else None, and the status says why."""
+        path = given_path(field)
+        if path is None or not path.exists():
+            self.status.value = f"{label}: choose a file first" + (f" ({path}: no such file)" if path else "")
+            return None
+        for name, source in self.sources.items():
+            if Path(getattr(source, "path", source)).resolve() == path.resolve():
+                self.status.value = f"{path.name} is already a model ({name!r})."
+                return None
+        return path
+
+    def clear_models(self) -> None:
+        self.sources.clear()
         self._show_models()
 
     def _show_models(self) -> None:

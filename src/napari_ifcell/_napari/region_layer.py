@@ -11,11 +11,19 @@ from napari_ifcell.io.regions import Region
 REGIONS_LAYER = "regions"
 
 
-def regions_layer(viewer, pixel_size_um: float):
-    """The viewer's regions layer, made (empty, named shapes) when there is none."""
+def find_regions_layer(viewer):
+    """The viewer's regions layer, or None."""
     for layer in viewer.layers:
         if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "regions":
             return layer
+    return None
+
+
+def regions_layer(viewer, pixel_size_um: float):
+    """The viewer's regions layer, made (empty, named shapes) when there is none."""
+    layer = find_regions_layer(viewer)
+    if layer is not None:
+        return layer
     colour = region_colour(viewer)
     return viewer.add_shapes(
         name=REGIONS_LAYER,
