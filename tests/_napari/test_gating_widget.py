@@ -205,6 +205,10 @@ def test_thresholds_typed_in_raw_intensity_are_used_exactly(gating):
     positive.editingFinished.emit()
     assert "out of order" in widget.status.text()
     assert widget.session.gates.gates["CD3e"].thresholds[:2] == (low, low + 0.1)
+    positive.setText("abc")  # not a number: the field is named, the gate kept
+    positive.editingFinished.emit()
+    assert "positive threshold: 'abc' is not a number" in widget.status.text()
+    assert widget.session.gates.gates["CD3e"].thresholds[:2] == (low, low + 0.1)
 
 
 def test_a_table_of_another_segmentation_is_refused_not_gated_on_other_cells(

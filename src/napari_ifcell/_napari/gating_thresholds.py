@@ -82,7 +82,13 @@ class ThresholdControls(QWidget):
         texts = [f.text().strip() for f in self.fields]
         if not texts[0] or not texts[1]:
             raise ValueError("type the negative and positive thresholds (raw intensity)")
-        return [float(texts[0]), float(texts[1]), float(texts[2]) if texts[2] else math.inf]
+        values = []
+        for name, text in zip(("negative", "positive", "over-exposed"), texts):
+            try:
+                values.append(float(text) if text else math.inf)
+            except ValueError:
+                raise ValueError(f"{name} threshold: {text!r} is not a number (raw intensity)") from None
+        return values
 
     def _on_slider(self, values) -> None:
         from napari_ifcell.core.gating import inverse

@@ -42,10 +42,8 @@ def _info(args) -> int:
 
 
 def _synth(args) -> int:
+    from napari_ifcell.cli.progress import progress
     from napari_ifcell.synth import make_synthetic_pair
-
-    def progress(stage, i, n):
-        print(f"\r{stage}: {i + 1}/{n}", end="", file=sys.stderr, flush=True)
 
     pair = make_synthetic_pair(
         args.out_dir,
@@ -61,7 +59,7 @@ def _synth(args) -> int:
     truth = json.loads(pair.truth_path.read_text())
     print(
         f"wrote {pair.folder}: {truth['n_cells']} cells, {pair.if_path.name}, {pair.he_path.name}, "
-        f"{pair.labels_path.name}, {pair.cells_path.name}"
+        f"{pair.labels_path.name}, {pair.cells_path.name}, {pair.truth_path.name}"
     )
     return 0
 

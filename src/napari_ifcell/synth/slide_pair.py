@@ -139,7 +139,7 @@ def make_synthetic_pair(
         lab_mm = np.memmap(tmp / "labels.dat", np.uint32, "w+", shape=(h, w))
         blocks = [(y, x) for y in range(0, h, block) for x in range(0, w, block)]
         for i, (y0, x0) in enumerate(blocks):
-            if progress:
+            if progress:  # (stage, blocks done, blocks)
                 progress("render", i, len(blocks))
             bh, bw = min(block, h - y0), min(block, w - x0)
             labels, if_img, he = render_block(scene, y0, x0, bh, bw)

@@ -256,10 +256,10 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.layers.focus(y, x)
         names = (*state.classes, None)
         label = names[state.label[p]]
-        who = state.reviewers[state.reviewer[p]] if state.reviewer[p] >= 0 else "nobody"
+        by = f" by {state.reviewers[state.reviewer[p]]}" if state.reviewer[p] >= 0 else ""
         self.cell_info.value = (
             f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {names[state.auto[p]]}, "
-            f"now {label}, {STATUSES[state.status[p]]} by {who}"
+            f"now {label}, {STATUSES[state.status[p]]}{by}"
         )
         crops = self._crops(cell, label)
         if is_sync() or crops.done():
