@@ -70,8 +70,9 @@ def test_segment_drawn_region_then_rerun_replaces(viewer_with_pair):
     first.to_parquet(widget.state.project.cell_table)  # a table quantified from the replaced cells
     second = len(widget.store.index)
     widget.drawn_button.changed.emit(True)
-    assert f"Warning: the {second} replaced cells are still in the cell table: quantify again" in (
-        widget.status.value
+    assert (
+        f"Warning: {second} cells were replaced with new ids; the project's cell table may name them: quantify again"
+        in (widget.status.value)
     ), widget.status.value
 
 

@@ -305,14 +305,19 @@ class SegmentWidget(Container):
             return ""
         made = [
             name
-            for name, what in (("cell table", "cell_table"), ("predictions", "predictions"), ("review", "review"))
+            for name, what in (
+                ("cell table", "cell_table"),
+                ("gated table", "gated_table"),
+                ("predictions", "predictions"),
+                ("review", "review"),
+            )
             if self.state.existing(what) is not None
         ]
         if not made:
             return ""
         return (
-            f" Warning: the {removed} replaced cells are still in the {', '.join(made)}: quantify again (Gating) "
-            "before gating, training, predicting or reviewing."
+            f" Warning: {removed} cells were replaced with new ids; the project's {', '.join(made)} "
+            "may name them: quantify again (Gating) before gating, training, predicting or reviewing."
         )
 
     def _on_error(self, exc: Exception):

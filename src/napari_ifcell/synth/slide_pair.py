@@ -150,6 +150,8 @@ def make_synthetic_pair(
             else:
                 he_mm[y0 : y0 + bh, x0 : x0 + bw] = he
             _accumulate_centroids(sums, labels, y0, x0)
+        if progress:
+            progress("render", len(blocks), len(blocks))
         write_pyramidal_ome_tiff(
             out.if_path,
             if_mm,
