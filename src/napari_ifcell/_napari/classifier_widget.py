@@ -206,7 +206,7 @@ class ClassifierWidget(Container):
                 raise ValueError("predict first")
             project = Project.for_slide(self.slide.path)
             folder = self._store_folder()
-            store = LabelStore.open(folder) if (Path(folder) / "store.json").is_file() else None
+            store = LabelStore.open_if_present(folder)
             name = slide_name(self.slide.path)
             written = [
                 export_predictions(self.table, project.exports / f"{name}_predictions{ext}", store=store, image_id=name)

@@ -133,7 +133,7 @@ class CompareWidget(Container):
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
             drawn = find_regions_layer(self.viewer)
-            if drawn is not None:  # made before the slide (a script, an early click): drawn on top of it
+            if drawn is not None:  # made before the slide (by a script): drawn on top of it
                 self.viewer.layers.move(self.viewer.layers.index(drawn), len(self.viewer.layers))
             set_path(self.out_dir, self.project_folder() / "exports")
             saved = (self.project_folder() / "regions.json").is_file()

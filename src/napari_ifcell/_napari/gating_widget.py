@@ -12,6 +12,7 @@ import numpy as np
 from qtpy.QtCore import QSignalBlocker, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_ifcell._napari.gating_files import GateFiles
 from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
@@ -25,7 +26,7 @@ from napari_ifcell.io.project import slide_name
 SAVE_DELAY_MS = 600  # the gated table is saved once the gates rest this long
 
 
-class GatingWidget(QWidget):
+class GatingWidget(GateFiles, QWidget):
     """Tune per-marker gates against live histograms; the cells follow in the viewer."""
 
     def __init__(self, napari_viewer):
@@ -176,6 +177,8 @@ class GatingWidget(QWidget):
         )
 
     def load_table(self, *, sync: bool | None = None):
+        from napari_ifcell.pipeline.gating import load_table_with_suggestions
+
         try:
             table_path, labels = self._table_path(), self._labels_path()
         except ValueError as exc:
@@ -183,10 +186,10 @@ class GatingWidget(QWidget):
         self.status.setText("Loading the cell table...")
         slide = given_path(self.if_file)
         return run_in_background(
-            _read_table_of,
+            load_table_with_suggestions,
             table_path,
-            labels,
             slide.name if slide is not None else "",
+            labels=labels,
             on_done=self._on_table,
             on_error=self._on_error,
             sync=sync,
@@ -219,21 +222,6 @@ class GatingWidget(QWidget):
             + (f"gates from {self.gates_file.value}." if kept else f"gates suggested for {len(suggestions)} markers.")
         )
         self.save_gated()  # the gated table matches these gates from the start
-
-    def _use_saved_gates(self) -> bool:
-        """Carry on with the gates saved for this slide (the gate file), when there are any."""
-        from napari_ifcell.io.gate_file import load_gates
-
-        path = given_path(self.gates_file)
-        if path is None or not path.is_file():
-            return False
-        try:
-            self.session.use_gates(load_gates(path, columns=self.session.table.columns))
-        except Exception as exc:  # noqa: BLE001 - reported; the suggestions stay
-            self.status.setText(f"{path}: not used ({exc}); gates suggested instead")
-            return False
-        self._keep_gates_in_a_gate_file(path)
-        return True
 
     # --- saving as the gates move ---------------------------------------------------------
     def _gates_changed(self) -> None:
@@ -406,56 +394,9 @@ class GatingWidget(QWidget):
             legend_html([(f"{k} {v}", colour.get(k, "#7f7f7f")) for k, v in pheno.items()], title="Phenotypes")
         )
 
-    # --- gate files ----------------------------------------------------------------------------
-    def save_gates(self) -> None:
-        from napari_ifcell.io.gate_file import save_gates
-
-        if self.session is None:
-            return self._on_error(ValueError("no cell table yet: Quantify cells or Load cell table first"))
-        try:
-            path = save_gates(self.session.gates, Path(self.gates_file.value))
-            self.status.setText(f"Gates saved to {path}")
-        except Exception as exc:  # noqa: BLE001 - reported, the session is untouched
-            self._on_error(exc)
-
-    def load_gates(self) -> None:
-        from napari_ifcell.io.gate_file import load_gates
-
-        if self.session is None:
-            return self._on_error(ValueError("no cell table yet: Quantify cells or Load cell table first"))
-        try:
-            self.session.use_gates(load_gates(Path(self.gates_file.value), columns=self.session.table.columns))
-        except Exception as exc:  # noqa: BLE001 - reported; the current gates stay
-            self._on_error(exc)
-            return
-        self._show_gates()
-        self.status.setText(self._keep_gates_in_a_gate_file(Path(self.gates_file.value)))
-        self._gates_changed()
-
-    def _keep_gates_in_a_gate_file(self, loaded: Path) -> str:
-        """scimap's CSV is imported, not written back: later edits go to the project's gate file."""
-        if loaded.suffix.lower() != ".csv":
-            return f"Gates loaded from {loaded}"
-        project = self.state.project
-        target = project.gates if project is not None else loaded.with_suffix(".yaml")
-        self.gates_file.value = target
-        return f"Gates imported from {loaded.name}; saved to {target} as they change"
-
     def reset_marker(self) -> None:
         if self.session is None:
             return
         self.session.reset(self.marker.currentText())
         self._show_marker(self.marker.currentText())
         self._gates_changed()
-
-
-def _read_table_of(table_path: Path, labels: Path, name: str):
-    """The table with its gate suggestions; refused when the nuclei are a label store that
-    does not hold its cells (the recolouring would show other cells)."""
-    from napari_ifcell.io.label_store import LabelStore
-    from napari_ifcell.pipeline.gating import load_table_with_suggestions
-
-    result = load_table_with_suggestions(table_path, name)
-    if (labels / "store.json").is_file():
-        LabelStore.open(labels).require_cells(result[0]["CellID"], table_path)
-    return result

@@ -96,7 +96,7 @@ def _predict(args) -> int:
     source, cells_slide = _prediction_source(args)
     project = Project.for_slide(cells_slide)
     store_folder = Path(args.store) if args.store else project.labels
-    store = LabelStore.open(store_folder) if (store_folder / "store.json").is_file() else None
+    store = LabelStore.open_if_present(store_folder)
     if not args.table and store is None:
         raise ValueError(
             f"{store_folder}: no label store with this slide's cells; segment it first "

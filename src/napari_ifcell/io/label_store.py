@@ -153,6 +153,11 @@ class LabelStore:
         return zarr.open_group(Path(folder) / "labels.zarr", mode="r")["0"]
 
     @classmethod
+    def open_if_present(cls, folder: str | Path) -> LabelStore | None:
+        """The store in ``folder``, or None when there is none (no folder yet, a label TIFF)."""
+        return cls.open(folder) if (Path(folder) / "store.json").is_file() else None
+
+    @classmethod
     def open_or_create(cls, folder, shape, *, pixel_size_um, slide: dict | None = None) -> LabelStore:
         """The store in ``folder`` (created if absent), refused if it belongs to another slide."""
         folder = Path(folder)

@@ -25,7 +25,10 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
 
     if table_path:  # a table given wins over the store
         table = read_gated_table(table_path) if need_truth else read_cell_table(table_path)
-        store = _open_store(store)
+        from napari_ifcell.io.label_store import LabelStore
+
+        if store is not None and not isinstance(store, LabelStore):
+            store = LabelStore.open_if_present(store)
         if store is not None:  # overlays and exports place the cells by the store's outlines
             store.require_cells(table["CellID"], table_path)
     elif store is not None:
@@ -34,18 +37,6 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
         raise ValueError("no cells to classify: give a cell table or segment the slide first")
     model, config = load_classifier(model_dir, device=device)
     return table, model, config
-
-
-def _open_store(store):
-    """A ``LabelStore`` from a store or a folder that holds one; None for anything else (no
-    store yet, a label TIFF)."""
-    from pathlib import Path
-
-    from napari_ifcell.io.label_store import LabelStore
-
-    if store is None or isinstance(store, LabelStore):
-        return store
-    return LabelStore.open(store) if (Path(store) / "store.json").is_file() else None
 
 
 def store_cells(store) -> pd.DataFrame:

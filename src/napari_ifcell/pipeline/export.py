@@ -172,7 +172,7 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
 
     project = Project.for_slide(slide.path)
     folder = Path(store_folder) if store_folder else project.labels
-    store = LabelStore.open(folder) if (folder / "store.json").is_file() else None
+    store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
         raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
     if store is not None:

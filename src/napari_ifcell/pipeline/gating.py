@@ -33,11 +33,16 @@ def quantify_slide_steps(
     return table, gates, suggestions
 
 
-def load_table_with_suggestions(table_path, slide_name: str = "") -> tuple[pd.DataFrame, GateSet, dict]:
-    """A saved cell table and suggested gates for it."""
+def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None) -> tuple[pd.DataFrame, GateSet, dict]:
+    """A saved cell table and suggested gates for it; refused when ``labels`` (the nuclei the
+    cells are shown by) is a label store that does not hold its cells."""
     from napari_ifcell.io.cell_table import read_cell_table
+    from napari_ifcell.io.label_store import LabelStore
 
     table = read_cell_table(table_path)
+    store = LabelStore.open_if_present(labels) if labels is not None else None
+    if store is not None:
+        store.require_cells(table["CellID"], table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
     return table, gates, suggestions
 
