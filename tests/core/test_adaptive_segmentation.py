@@ -325,3 +325,18 @@ def test_an_edge_step_tells_nuclei_from_haze():
     soft += np.where(labels >= 3, 800.0, 0.0)
     kept = drop_faint(labels, soft.astype(np.float32), cut=100.0, radius_px=6.0)
     assert sorted(np.unique(kept)) == [0, 1, 3, 4, 5]
+
+
+def test_a_dim_nucleus_beside_a_bright_one_keeps_its_edge_step():
+    """The ring between two touching-close nuclei is bright from the bright one's blur; counted
+    for the dim one it would hide the dim one's edge. Either id order keeps both."""
+    from napari_ifcell.core.segment.adaptive import drop_faint
+
+    yy, xx = np.mgrid[:100, :140]
+    bright = (yy - 50) ** 2 + (xx - 50) ** 2 <= 100
+    dim = (yy - 50) ** 2 + (xx - 72) ** 2 <= 100  # one pixel of glass between them
+    soft = ndi.gaussian_filter(bright * 5000.0 + dim * 300.0, 1.5).astype(np.float32)
+    for bright_id, dim_id in [(1, 2), (2, 1)]:
+        labels = (bright * bright_id + dim * dim_id).astype(np.int32)
+        kept = drop_faint(labels, soft, cut=100.0, radius_px=6.0)
+        assert sorted(np.unique(kept)) == [0, 1, 2], f"bright {bright_id}, dim {dim_id}"

@@ -122,12 +122,15 @@ def drop_faint(labels: np.ndarray, soft: np.ndarray, cut: float, radius_px: floa
     above that of the ring just outside them (as wide, pixels of no object). A nucleus's edge
     drops by far more than the noise; haze the floor did not follow (a band of
     autofluorescence, the glow beside glass) slopes too gently to. An object touching no
-    background (inside a crowd) is kept."""
+    background (inside a crowd) is kept. Ring pixels near two objects count for neither:
+    beside a bright nucleus they would make a dim neighbour's edge look like no step."""
     n = int(labels.max())
     if n == 0:
         return labels
     width = _odd(2 * RING_WIDTH * radius_px)
-    outside = np.where(labels == 0, ndi.maximum_filter(labels, width), 0).ravel()
+    nearest_high = ndi.maximum_filter(labels, width)
+    nearest_low = ndi.minimum_filter(np.where(labels == 0, n + 1, labels), width)
+    outside = np.where((labels == 0) & (nearest_low == nearest_high), nearest_high, 0).ravel()
     near_background = ndi.maximum_filter((labels == 0).view(np.uint8), width).view(bool)
     rim = np.where(near_background, labels, 0).ravel()
     values = soft.ravel().astype(np.float64)
