@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from napari_ifcell._napari.state import login_name
 from napari_ifcell._napari.view import camera_of
 from napari_ifcell._napari.workflow_widget import WorkflowWidget
 from napari_ifcell.core.classes import CLASSES
@@ -75,6 +76,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     assert moved[0] < before[0] and moved[1] < before[1]
     qtbot.waitUntil(lambda: tuple(load_gates(project.gates).gates["CD3e"].thresholds) == tuple(moved), timeout=10_000)
     qtbot.waitUntil(lambda: not gating._saving, timeout=10_000)
+    assert load_gates(project.gates).gates["CD3e"].set_by == login_name() != ""  # who moved it
     gated = pd.read_parquet(project.gated_table)  # what Classifier, Review and Compare read
     shown = {k: v for k, v in gating.session.phenotype_counts().items() if v}
     assert len(gated) == n_segmented and gated["phenotype"].value_counts().to_dict() == shown
@@ -110,6 +112,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     workflow.show_step("Review")
     assert review.table_file.value == project.gated_table and review.gates_file.value == project.gates
     review.reviewer.value = "ana"
+    assert gating.state.user == "ana"  # gates moved from now on are recorded as hers
     review.open_button.changed.emit(True)
     assert "Review of" in review.status.value, review.status.value
     review.order.value = "per_class"  # cells that have an automatic class, so A approves

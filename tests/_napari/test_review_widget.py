@@ -167,6 +167,13 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.agreement_button.changed.emit(True)
     assert list(w.agreement.value["columns"]) == ["pair", "cells", "kappa", "agreement"]
     assert w.agreement.value["data"][0][0] == "auto vs people"
+    reviewed = w.agreement.value["data"][0][1]
+    said = (
+        f"over {reviewed} reviewed cells with an automatic label"
+        if reviewed
+        else "no reviewed cell has an automatic label"
+    )
+    assert said in w.status.value  # the click shows something where the user looks
     assert list(w.confusion.value["columns"]) == ["CD4 T", "CD8 T", "B cell", "macrophage", "other", "rejected"]
     # SAM point prompt on empty tissue (a tiny random SAM: the code path, not the quality)
     w.sam = tiny_sam()

@@ -372,7 +372,7 @@ class GatingWidget(GateFiles, QWidget):
 
     def set_thresholds(self, marker: str, raw_thresholds) -> None:
         """What dragging the slider does; also callable from scripts and tests."""
-        self.session.set_thresholds(marker, raw_thresholds)
+        self.session.set_thresholds(marker, raw_thresholds, set_by=self.state.user)
         self._update_counts()
         self._recolour(changed_only=True)
         self._gates_changed()

@@ -9,6 +9,7 @@ comes prefilled in that step's fields. A widget that writes such a file calls
 
 from __future__ import annotations
 
+import getpass
 import weakref
 from pathlib import Path
 
@@ -27,7 +28,9 @@ class WorkflowState:
     """The slides on screen and the project folder the steps read and write.
 
     ``slide`` is the slide cells are placed on: the IF, or an H&E opened alone. ``pair`` is
-    the SlidePair when an IF and its H&E are open together (None otherwise).
+    the SlidePair when an IF and its H&E are open together (None otherwise). ``user``: who
+    moves gates and reviews cells, recorded with what they set (the login name until the
+    Review widget's *Reviewer* is filled in).
     """
 
     changed = Signal(str)
@@ -35,6 +38,7 @@ class WorkflowState:
     def __init__(self) -> None:
         self.slide = None
         self.pair = None
+        self.user = login_name()
 
     # --- the slides ----------------------------------------------------------------------
     def set_slides(self, slide, pair=None) -> None:
@@ -84,6 +88,14 @@ class WorkflowState:
     def announce(self, what: str) -> None:
         """Tell the other widgets that a step wrote ``what`` (one of this module's names)."""
         self.changed.emit(what)
+
+
+def login_name() -> str:
+    """The operating system's name for the person logged in, or "" where it has none."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no such user in the password database, no variables set
+        return ""
 
 
 _STATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -18,7 +18,7 @@ from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
 from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
-from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
+from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, login_name, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import read_ahead
 from napari_ifcell._napari.workers import is_sync, run_in_background
@@ -103,25 +103,21 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
                 self.region_filter,
                 self.queue_button,
                 self.cell_info,
-                self.edit_button,
-                self.apply_button,
-                self.discard_button,
-                self.merge_with,
-                self.merge_button,
-                self.split_button,
-                self.delete_button,
+                self.status,  # key messages right under the cell they are about
+                self.counts,
+                _row(self.edit_button, self.apply_button, self.discard_button),
+                _row(self.merge_with, self.merge_button, labels=True),
+                _row(self.split_button, self.delete_button),
                 self.sam_checkpoint,
                 self.sam_click,
                 self.legend,
-                self.counts,
                 self.agreement_button,
                 self.agreement,
                 self.confusion,
                 self.export_button,
-                self.status,
             ]
         )
-        self.native.layout().insertWidget(13, self.gallery)
+        self.native.layout().insertWidget(15, self.gallery)  # under the counts
         for label in (self.cell_info, self.legend, self.counts, self.status):
             label.native.setWordWrap(True)
         self.max_width = 440
@@ -141,6 +137,11 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.state = workflow_state(napari_viewer)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
+        self.reviewer.changed.connect(self._on_reviewer_named)
+
+    def _on_reviewer_named(self, name: str) -> None:
+        """The reviewer is the viewer's user: the gates they move are recorded with this name."""
+        self.state.user = name.strip() or login_name()
 
     def _on_state_changed(self, what: str) -> None:
         """The review starts from the gated table (IF truth) or, without one, a model's predictions."""
@@ -345,9 +346,17 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         from napari_ifcell.pipeline.review.work import review_agreement
 
         if self.session is None:
+            self.status.value = "Open a review first (Open review): agreement compares its decisions."
             return
         table, auto = review_agreement(self.session)
         table, confusion = table.round(3), auto.confusion
+        pairs = len(table) - 1  # the first row is auto vs people
+        self.status.value = (
+            f"Agreement: auto vs people kappa {auto.kappa:.3f} over {auto.n} reviewed cells with an automatic label; "
+            f"{pairs} reviewer pair{'' if pairs == 1 else 's'} (tables below)"
+            if auto.n
+            else "Agreement: no reviewed cell has an automatic label yet, nothing to compare"
+        )
         rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
         self.agreement.value = {
             "data": rows,
@@ -393,6 +402,14 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
     def _worker_error(self, exc: Exception) -> None:
         self.busy = ""
         self._error(exc)
+
+
+def _row(*widgets, labels: bool = False) -> Container:
+    """Widgets side by side: the mask tools in three rows instead of seven keep the counts and
+    messages in view on a 1000 px screen."""
+    row = Container(widgets=list(widgets), layout="horizontal", labels=labels)
+    row.margins = (0, 0, 0, 0)
+    return row
 
 
 class _CropsReady(QObject):
