@@ -31,7 +31,11 @@ def test_open_pair_adds_he_and_if_layers(loader):
     assert len(viewer.layers) == 20
     assert viewer.layers[0].rgb and [layer.name for layer in widget.if_layers] == list(ORION_CHANNELS)
     assert "19 channels" in widget.info.value
-    assert "H&E pixel size unknown" in widget.status.value
+    # said once, with why and what was done about it
+    assert widget.status.value.count("pixel size unknown") == 1
+    assert (
+        "H&E pixel size unknown (no OME PhysicalSize" in widget.status.value and "using the IF's" in widget.status.value
+    )
     assert widget.he_pixel_size.value == pytest.approx(0.325)
 
 

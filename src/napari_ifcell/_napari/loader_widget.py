@@ -180,7 +180,7 @@ class LoaderWidget(Container):
             self.he_pixel_size.value = pair.he_slide.pixel_size_um
             self.offset_y.value, self.offset_x.value = pair.registration.offset_um
         self.info.value = self._describe(pair)
-        self.status.value = "; ".join(pair.if_slide.notes + pair.he_slide.notes + pair.notes) or "Opened."
+        self.status.value = "; ".join(pair.all_notes) or "Opened."
         self._set_enabled(True)
         self.state.set_slides(pair.if_slide, pair)
 

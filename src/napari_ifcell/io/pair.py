@@ -9,6 +9,7 @@ import numpy as np
 
 from napari_ifcell.io.errors import SlidePairError
 from napari_ifcell.io.slide import Slide
+from napari_ifcell.io.slide_metadata import UNKNOWN_PIXEL_SIZE
 from napari_ifcell.io.slide_open import open_slide
 
 # Physical extents of the two images may differ by cropping; beyond this they are
@@ -59,7 +60,11 @@ class SlidePair:
         he, ps_if = self.he_slide, self.if_slide.pixel_size_um
         if he.pixel_size_um is None:
             he.pixel_size_um = ps_if
-            self.notes.append(f"H&E pixel size unknown; using the IF's {ps_if} µm (override if wrong)")
+            why = [n for n in he.notes if n.startswith(UNKNOWN_PIXEL_SIZE)]
+            for n in why:  # said once, here, with what was done about it
+                he.notes.remove(n)
+            reason = why[0].removeprefix(UNKNOWN_PIXEL_SIZE) if why else ""
+            self.notes.append(f"H&E pixel size unknown{reason}; using the IF's {ps_if} µm (override if wrong)")
         elif ps_if is not None and _is_placeholder(he) and _same_grid(self.if_slide, he):
             self.notes.append(
                 f"H&E declares {he.pixel_size_um} µm per pixel, a placeholder: its "
@@ -67,6 +72,15 @@ class SlidePair:
             )
             he.pixel_size_um = ps_if
         check_pair(self.if_slide, self.he_slide)
+
+    @property
+    def all_notes(self) -> list[str]:
+        """What was read or assumed about either slide and the pair, each slide's named."""
+        return [
+            *(f"IF: {n}" for n in self.if_slide.notes),
+            *(f"H&E: {n}" for n in self.he_slide.notes),
+            *self.notes,
+        ]
 
     @property
     def pixel_size_um(self) -> float:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from napari_ifcell.io.errors import SlideMetadataError
 from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
 
+UNKNOWN_PIXEL_SIZE = "pixel size unknown"  # how a slide's note about it starts
+
 RGB_NAMES = ("red", "green", "blue")
 
 
@@ -77,7 +79,7 @@ def tiff_pixel_size(tif, ome, override, notes) -> tuple[float | None, str | None
     if size is None and tif.is_imagej:
         size, source = imagej_pixel_size(page, tif.imagej_metadata or {}), "imagej"
     if size is None:
-        notes.append("pixel size unknown (no OME PhysicalSize, MPP or resolution unit)")
+        notes.append(f"{UNKNOWN_PIXEL_SIZE} (no OME PhysicalSize, MPP or resolution unit)")
         return None, None
     if abs(size[0] - size[1]) > 1e-3 * size[1]:
         notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")

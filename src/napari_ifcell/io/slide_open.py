@@ -15,6 +15,7 @@ from napari_ifcell.io.levels import find_levels, is_contiguous_and_large, open_l
 from napari_ifcell.io.slide import Slide, rgb_scale
 from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
+    UNKNOWN_PIXEL_SIZE,
     checked_names,
     given_pixel_size,
     ome_of,
@@ -94,7 +95,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
         pixel_size, source = info["pixel_size_um"], "ngff"
     else:
         pixel_size, source = None, None
-        notes.append("pixel size unknown (no scale in a known unit in the multiscales metadata)")
+        notes.append(f"{UNKNOWN_PIXEL_SIZE} (no scale in a known unit in the multiscales metadata)")
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
     _note_rgb_scale(slide)
     for note in notes:
