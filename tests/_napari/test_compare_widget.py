@@ -150,6 +150,24 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     drawn = regions_layer(viewer, PX)  # made before the slide, as a script might
     for path in (small_pair.if_path, small_pair.he_path):
         shutil.copy(path, tmp_path / path.name)
-    LoaderWidget(viewer).open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    loader = LoaderWidget(viewer)
+    first = (tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    loader.open_pair(*first)
     assert viewer.layers[-1] is drawn  # drawn over the slide, not under its H&E
     assert w.sources == {}  # the models of the slide before are not this one's
+
+    # another slide opens: the regions drawn on this one are set aside (hidden, kept), not
+    # shown on it, and they come back with their slide, unsaved as they were
+    drawn.add(np.array([[10.0, 10.0], [10.0, 90.0], [90.0, 90.0], [90.0, 10.0]]), shape_type="rectangle")
+    other = tmp_path / "other"
+    other.mkdir()
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, other / path.name)
+    loader.open_pair(other / small_pair.if_path.name, other / small_pair.he_path.name)
+    name = small_pair.if_path.name
+    assert drawn.name == f"regions of {name}" and not drawn.visible and len(drawn.data) == 1
+    assert f"kept, hidden, in layer 'regions of {name}'" in w.status.value
+    assert len(w.regions_layer().data) == 0 and w.regions_layer() is not drawn
+    loader.open_pair(*first)
+    assert w.regions_layer() is drawn and drawn.visible and len(drawn.data) == 1
+    assert [x.name for x in viewer.layers].count("regions") == 1  # the other slide's empty layer went

@@ -14,6 +14,7 @@ from napari_ifcell._napari.region_layer import (
     find_regions_layer,
     layer_regions,
     recolour_regions,
+    regions_for_slide,
     regions_layer,
     set_layer_regions,
 )
@@ -132,8 +133,11 @@ class CompareWidget(Container):
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
+            set_aside = regions_for_slide(self.viewer, self.slide_path)
+            if set_aside:
+                self.status.value = set_aside[0].upper() + set_aside[1:] + "."
             drawn = find_regions_layer(self.viewer)
-            if drawn is not None:  # made before the slide (by a script): drawn on top of it
+            if drawn is not None:  # made before the slide (by a script, or kept): drawn on top of it
                 self.viewer.layers.move(self.viewer.layers.index(drawn), len(self.viewer.layers))
             set_path(self.out_dir, self.project_folder() / "exports")
             saved = (self.project_folder() / "regions.json").is_file()
@@ -149,15 +153,19 @@ class CompareWidget(Container):
     def regions_layer(self):
         if slide_layer(self.viewer) is None:
             raise ValueError("open the slide (Loader) first: regions are drawn on it")
-        return regions_layer(self.viewer, self.pixel_size_um)
+        return regions_layer(self.viewer, self.pixel_size_um, self.slide_path)
+
+    @property
+    def slide_path(self) -> str:
+        layer = slide_layer(self.viewer)
+        if layer is None:
+            raise ValueError("open the slide (Loader) first: regions are saved in its project folder")
+        return layer.metadata[PLUGIN_KEY]["path"]
 
     def project_folder(self) -> Path:
         from napari_ifcell.io.project import project_folder
 
-        layer = slide_layer(self.viewer)
-        if layer is None:
-            raise ValueError("open the slide (Loader) first: regions are saved in its project folder")
-        return project_folder(layer.metadata[PLUGIN_KEY]["path"])
+        return project_folder(self.slide_path)
 
     def name_selected(self) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
@@ -9,6 +11,7 @@ from napari_ifcell._napari.palette import REGION_COLOUR_ON_DARK, REGION_COLOUR_O
 from napari_ifcell.io.regions import Region
 
 REGIONS_LAYER = "regions"
+SET_ASIDE = "set-aside regions"  # the role of regions drawn on a slide no longer open
 
 
 def find_regions_layer(viewer):
@@ -19,8 +22,9 @@ def find_regions_layer(viewer):
     return None
 
 
-def regions_layer(viewer, pixel_size_um: float):
-    """The viewer's regions layer, made (empty, named shapes) when there is none."""
+def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None):
+    """The viewer's regions layer, made (empty, named shapes) when there is none; ``slide``:
+    the file of the slide they are drawn on (see :func:`regions_for_slide`)."""
     layer = find_regions_layer(viewer)
     if layer is not None:
         return layer
@@ -34,8 +38,40 @@ def regions_layer(viewer, pixel_size_um: float):
         face_color="transparent",
         features={"name": np.array([], dtype=object)},
         text={"string": "{name}", "color": colour, "size": 12, "anchor": "upper_left"},
-        metadata={PLUGIN_KEY: {"role": "regions"}},
+        metadata={PLUGIN_KEY: {"role": "regions", "slide": None if slide is None else str(slide)}},
     )
+
+
+def regions_for_slide(viewer, slide: str | Path) -> str | None:
+    """Make the regions layer the one of ``slide`` (a slide just opened). Regions drawn on
+    another slide are set aside, hidden and renamed ``regions of <file>`` (an empty layer is
+    removed): nothing a user drew is thrown away, and the ones set aside for ``slide`` come
+    back, unsaved edits included. A layer made before any slide (by a script) is taken for
+    ``slide``. Returns what was done, for a status line, or None."""
+    slide, said = str(slide), None
+    layer = find_regions_layer(viewer)
+    drawn_on = None if layer is None else layer.metadata[PLUGIN_KEY].get("slide")
+    if layer is not None and drawn_on not in (None, slide):
+        if len(layer.data):
+            layer.metadata[PLUGIN_KEY]["role"] = SET_ASIDE
+            layer.name, layer.visible = f"regions of {Path(drawn_on).name}", False
+            said = f"the regions drawn on {Path(drawn_on).name} are kept, hidden, in layer {layer.name!r}"
+        else:
+            viewer.layers.remove(layer)
+        layer = None
+    if layer is None:
+        kept = [
+            x
+            for x in viewer.layers
+            if x.metadata.get(PLUGIN_KEY, {}).get("role") == SET_ASIDE and x.metadata[PLUGIN_KEY]["slide"] == slide
+        ]
+        if kept:
+            layer = kept[-1]
+            layer.metadata[PLUGIN_KEY]["role"] = "regions"
+            layer.name, layer.visible = REGIONS_LAYER, True
+    elif drawn_on is None:
+        layer.metadata[PLUGIN_KEY]["slide"] = slide
+    return said
 
 
 def region_colour(viewer) -> str:
