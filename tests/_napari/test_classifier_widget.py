@@ -144,3 +144,26 @@ def test_training_fields_start_from_the_data_set_and_reach_the_model(widget, pre
     saved = json.loads((tmp_path / "quick" / "config.json").read_text())["config"]
     assert saved["epochs"] == 2 and saved["batch_size"] == 16
     assert len(json.loads((tmp_path / "quick" / "config.json").read_text())["history"]) <= 2
+
+
+def test_the_table_is_checked_against_the_store_off_the_gui_thread(widget, qtbot, monkeypatch):
+    """Checking the table reads the label store (about a second on a million cells): the GUI
+    thread only starts the work, and the predictions still arrive."""
+    import threading
+
+    import napari_ifcell.pipeline.classify as classify
+
+    viewer, w, _ = widget
+    ran_on = []
+    real = classify.load_prediction_inputs
+
+    def recording(*args, **kwargs):
+        ran_on.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classify, "load_prediction_inputs", recording)
+    w.predict(visible=False, sync=False)
+    assert "Checking the table against the label store" in w.status.value
+    qtbot.waitUntil(lambda: "Predicted" in w.status.value or "Error" in w.status.value, timeout=60_000)
+    assert "Predicted" in w.status.value, w.status.value
+    assert ran_on and ran_on[0] is not threading.main_thread()

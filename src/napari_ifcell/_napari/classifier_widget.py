@@ -130,24 +130,18 @@ class ClassifierWidget(Container):
 
     # --- prediction ----------------------------------------------------------------------------
     def predict(self, *, visible: bool, sync: bool | None = None):
-        from napari_ifcell.pipeline.classify import load_prediction_inputs
-
         try:
             if_slide, pair = open_sources(self.viewer, need_he=True)
             self.slide = if_slide
             region = visible_region_px(self.viewer, if_slide.pixel_size_um, if_slide.shape) if visible else None
-            table, self.model, self.config = load_prediction_inputs(
-                given_path(self.table_file), self.model_dir.value, need_truth=False, store=self._store_folder()
-            )
+            table_path, store = given_path(self.table_file), self._store_folder()
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
-        from napari_ifcell.pipeline.classify import predict_cells_steps
-
-        self.status.value = "Predicting..."
+        self.status.value = "Checking the table against the label store and loading the model..."
         source = pair if pair is not None else if_slide  # an H&E slide alone is its own source
         self._cancel.clear()
         return run_steps_in_background(
-            predict_cells_steps(source, table, self.model, self.config, region=region),
+            _load_and_predict(source, table_path, self.model_dir.value, store, region),
             on_progress=self._on_progress,
             on_done=self._on_predicted,
             on_error=self._on_error,
@@ -165,13 +159,14 @@ class ClassifierWidget(Container):
     def has_truth(self) -> bool:
         return self.table is not None and "phenotype" in self.table.columns
 
-    def _on_predicted(self, table) -> None:
+    def _on_predicted(self, result) -> None:
         from napari_ifcell.io.project import Project
         from napari_ifcell.pipeline.classify import save_predictions
 
-        if table is None:
+        if result is None:
             self.status.value = "Cancelled."
             return
+        table, self.model, self.config = result
         n = int(table.filter(like="prob_").notna().all(axis=1).sum())
         path = Project.for_slide(self.slide.path).predictions  # where Review and Compare find them
         try:
@@ -301,10 +296,24 @@ class ClassifierWidget(Container):
             self._on_error(exc)
 
     def _on_progress(self, step) -> None:
-        _, i, n = step
+        stage, i, n = step
+        if stage == "predict" and i == 0:
+            self.status.value = "Predicting..."
         self.progress.max = max(n, 1)
         self.progress.value = i
 
     def _on_error(self, exc: Exception):
         self.status.value = f"Error: {exc}"
         return None
+
+
+def _load_and_predict(source, table_path, model_dir, store, region):
+    """Prediction's steps, all off the GUI thread: the table checked against the label store
+    (it reads the store: about a second on a million cells) and the model loaded, then the
+    cells predicted. Returns ``(predictions, model, config)``."""
+    from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells_steps
+
+    table, model, config = load_prediction_inputs(table_path, model_dir, need_truth=False, store=store)
+    yield "predict", 0, len(table)
+    predicted = yield from predict_cells_steps(source, table, model, config, region=region)
+    return predicted, model, config
