@@ -352,3 +352,29 @@ def test_a_review_of_cells_segmented_again_is_refused_and_kept(project, small_pa
         with pytest.raises(ValueError, match=rf"review: {len(table)} of {len(table)} cells .* another segmentation"):
             open_review(folder, reviewer="ana", store_folder=folder / "labels")
     assert journal.read_bytes() == before  # the decisions are kept
+
+
+def test_a_lagging_store_segmented_again_is_refused_before_any_catch_up(project, small_pair, tmp_path):
+    """A review whose store lags behind its journal (a crash between the two) catches the store
+    up on opening. Segmented again in between, the store must be refused before that: the
+    catch-up would paste the review's old outlines and ids into the new segmentation."""
+    import json
+
+    from napari_ifcell.io.cell_table import write_cell_table
+    from napari_ifcell.pipeline.review.work import open_review
+
+    folder, table, _ = project
+    session = open_review(
+        folder,
+        reviewer="ana",
+        table_path=write_cell_table(table, tmp_path / "g.parquet"),
+        store_folder=folder / "labels",
+    )
+    delete_cell(session, int(table["CellID"].iloc[0]))
+    session.close()
+    (folder / "review" / "pixels.json").write_text(json.dumps({"applied_seq": -1}))  # as if it died before
+    segment_again(folder / "labels")
+    before = np.asarray(LabelStore.open(folder / "labels").levels[0][:]).copy()
+    with pytest.raises(ValueError, match="another segmentation"):
+        open_review(folder, reviewer="ana", store_folder=folder / "labels")
+    np.testing.assert_array_equal(np.asarray(LabelStore.open(folder / "labels").levels[0][:]), before)

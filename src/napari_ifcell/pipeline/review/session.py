@@ -58,6 +58,7 @@ class ReviewSession:
         quantify_settings=None,
         gates=None,
         read_only: bool = False,
+        check_cells=None,
     ) -> ReviewSession:
         """Open the project's review, or start one from ``table`` (the auto labels from its
         ``phenotype`` (gates) or ``predicted`` (a model) column).
@@ -65,7 +66,9 @@ class ReviewSession:
         An editing session holds the project's review until :meth:`close` (a second one is
         refused, naming the holder). ``read_only``: for exports and comparisons, no lock and
         no edits; a label store lagging behind the journal is caught up only if no one holds
-        the review."""
+        the review. ``check_cells(ids)``: called with the review's cells before any catch-up
+        writes to the store (the cells those writes make or change left out); it raises to
+        refuse a store that is not the review's, and then nothing is written."""
         files = ReviewFiles(project)
         try:
             files.lock(reviewer)
@@ -73,7 +76,9 @@ class ReviewSession:
             if not read_only:
                 raise
         try:
-            session = cls._open(files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates)
+            session = cls._open(
+                files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates, check_cells
+            )
         except BaseException:
             files.close()
             raise
@@ -82,7 +87,7 @@ class ReviewSession:
         return session
 
     @classmethod
-    def _open(cls, files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates):
+    def _open(cls, files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates, check_cells):
         initial = None
         if not files.exists():
             if table is None:
@@ -110,13 +115,21 @@ class ReviewSession:
         # the store may lag behind the journal if a process died between the two: catch up
         marker = files.folder / "pixels.json"
         applied = json.loads(marker.read_text())["applied_seq"] if marker.exists() else -1
-        skipped = []
+        skipped, lagging = [], []
         for event in files.read_journal():
             try:
-                session._apply(event, write_pixels=files.locked and store is not None and event["seq"] > applied)
+                write = session._apply(event)
+                if write is not None and files.locked and store is not None and event["seq"] > applied:
+                    lagging.append(write)
             except (KeyError, ValueError, IndexError) as exc:  # written unchecked by an older version
                 state.n_events += 1  # its sequence number stays taken
                 skipped.append(f"event {event.get('seq')} ({exc})")
+        if check_cells is not None:
+            touched = {int(c) for write in lagging for c in write[2]}
+            ids = session.table(["CellID"])["CellID"]
+            check_cells(ids[~ids.isin(touched)])
+        for write in lagging:
+            session._write_pixels(*write)
         if skipped:
             warnings.warn(
                 f"{files.journal_path}: {len(skipped)} refused call(s) recorded by an older version were "
@@ -153,10 +166,15 @@ class ReviewSession:
         if artifact is not None:
             event["edit"] = self.files.write_edit(event["seq"], *artifact)
         self.files.append(event)  # acknowledged from here on
-        self._apply(event, write_pixels=self.store is not None)
+        write = self._apply(event)
+        if write is not None and self.store is not None:
+            self._write_pixels(*write)
         return event["seq"]
 
-    def _apply(self, event: dict, *, write_pixels: bool = False) -> None:
+    def _apply(self, event: dict) -> tuple | None:
+        """Apply a journal event to the state and the cells' rows. Returns the label store
+        write it calls for, ``(origin, pixels, cells, seq)`` for :meth:`_write_pixels`, or
+        None for a review decision."""
         state = self.state
         state.apply(event)
         op = event["op"]
@@ -166,15 +184,14 @@ class ReviewSession:
         elif op == "undo" and state.redo_stack:
             record, direction = state.redo_stack[-1], "before"
         if record is None or record.get("event") is None:  # a review decision: no pixels, no rows
-            return
+            return None
         origin, before, after, rows_before, rows_after = self.files.read_edit(record["event"]["edit"])
         rows = rows_after if direction == "after" else rows_before
         for cell in record["pos_ids"]:
             self.overrides[int(cell)] = None
         for row in rows.to_dict("records"):
             self.overrides[int(row["CellID"])] = row
-        if write_pixels:
-            self._write_pixels(origin, after if direction == "after" else before, record["pos_ids"], event["seq"])
+        return origin, after if direction == "after" else before, record["pos_ids"], event["seq"]
 
     # --- pixels -----------------------------------------------------------------------------------
     def _write_pixels(self, origin, pixels, cells, seq: int) -> None:

@@ -48,7 +48,7 @@ def open_review(
         from napari_ifcell.io.gate_file import load_gates
 
         gates = load_gates(gates_path)
-    session = ReviewSession.open(
+    return ReviewSession.open(
         project.folder,
         table,
         reviewer=reviewer.strip(),
@@ -56,18 +56,18 @@ def open_review(
         store=store,
         if_slide=None if if_slide is None or if_slide.is_rgb else if_slide,
         gates=gates,
+        # an existing review: its cells (less those it deleted) must still be the store's
+        check_cells=_cells_of_this_review(store, project) if table is None else None,
     )
-    if table is None:  # an existing review: its cells (less those it deleted) must still be the store's
-        try:
-            store.require_cells(
-                session.table(["CellID"])["CellID"],
-                project.review,
-                what=f"this review (move {project.review} away to start a new one)",
-            )
-        except ValueError:
-            session.files.close()
-            raise
-    return session
+
+
+def _cells_of_this_review(store, project):
+    """A ``check_cells`` that refuses a store re-segmented since the review began."""
+
+    def check(ids) -> None:
+        store.require_cells(ids, project.review, what=f"this review (move {project.review} away to start a new one)")
+
+    return check
 
 
 def session_queue(
