@@ -21,3 +21,19 @@ def test_predicting_a_table_of_another_segmentation_is_refused(small_pair, small
     same = write_cell_table(small_table, tmp_path / "same.parquet")
     with pytest.raises(Exception, match="no-model"):
         load_prediction_inputs(same, tmp_path / "no-model", need_truth=False, store=tmp_path / "labels")
+
+
+def test_cutting_patches_of_a_table_of_another_segmentation_is_refused(small_pair, small_table, tmp_path):
+    """The patches' nucleus masks are cut by CellID from the store: a table of other cells would
+    give patches with empty masks. The CLI says so in one line (exit 2) and writes nothing."""
+    from napari_ifcell.io.cell_table import write_cell_table
+
+    from ..test_cli import run_cli
+    from ..test_real_slides import one_line_error
+
+    table, _ = make_project(small_pair, small_table, tmp_path)
+    stale = write_cell_table(table.assign(CellID=table["CellID"] + 50_000), tmp_path / "stale.parquet")
+    args = ["--if", small_pair.if_path, "--he", small_pair.he_path, "--labels", tmp_path / "labels"]
+    done = run_cli("export-dataset", stale, *args, "--out", tmp_path / "patches", "-n", "5")
+    one_line_error(done, "stale.parquet", f"{len(table)} of {len(table)} cells", "another segmentation")
+    assert not (tmp_path / "patches").exists()

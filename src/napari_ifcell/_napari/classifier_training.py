@@ -96,7 +96,8 @@ class TrainingSection(Container):
         def work():
             from napari_ifcell.pipeline.dataset import export_dataset, read_gated_table
 
-            return export_dataset(pair, read_gated_table(table_path), labels, out, config=config, n=n)
+            table = read_gated_table(table_path)
+            return export_dataset(pair, table, labels, out, config=config, n=n, table_name=str(table_path))
 
         self._report(f"Cutting patches of up to {n} cells per class...")
         return run_in_background(

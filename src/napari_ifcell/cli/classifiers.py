@@ -46,6 +46,7 @@ def _export_dataset(args) -> int:
             sizes=tuple(args.sizes or (args.size,)),
             seed=args.seed,
             client=client,
+            table_name=args.table,
         )
     finally:
         if client is not None:

@@ -183,16 +183,24 @@ def export_dataset(
     block_um: float = 250.0,
     seed: int = 0,
     client=None,
+    table_name: str = "the cell table",
 ) -> pd.DataFrame:
     """Write patches (every size), nucleus masks and an index to ``out_dir`` (replaced whole).
 
     ``labels``: the nuclei (label TIFF, label store folder, or a ``read(y, x, h, w)``), for
-    the mask patches. ``client``: a dask.distributed client to cut the patches in parallel
-    (cells are cut in raster-ordered chunks, so each worker reads few image blocks).
+    the mask patches; a store refuses a table of other cells (their masks would be cut
+    empty), naming ``table_name``. ``client``: a dask.distributed client to cut the patches
+    in parallel (cells are cut in raster-ordered chunks, so each worker reads few image blocks).
     """
     import dataclasses
 
     import zarr
+
+    from napari_ifcell.io.label_store import LabelStore
+
+    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
+    if store is not None:
+        store.require_cells(table["CellID"], table_name)
 
     # patches are cut on the IF grid: the model learns (and records) its resolution
     config = dataclasses.replace(config, um_per_px=pair.if_slide.require_pixel_size())
