@@ -37,3 +37,28 @@ def test_cutting_patches_of_a_table_of_another_segmentation_is_refused(small_pai
     done = run_cli("export-dataset", stale, *args, "--out", tmp_path / "patches", "-n", "5")
     one_line_error(done, "stale.parquet", f"{len(table)} of {len(table)} cells", "another segmentation")
     assert not (tmp_path / "patches").exists()
+
+
+def test_matching_masks_against_a_truth_table_of_another_segmentation_is_refused(small_pair, small_table, tmp_path):
+    """Mask IoU matching finds the truth's masks by CellID in the store: a truth table of other
+    cells would match nothing and report every true cell as missed."""
+    import numpy as np
+    import pandas as pd
+
+    from napari_ifcell.io.regions import Region
+    from napari_ifcell.pipeline.compare import compare_models, truth_cells
+
+    table, _ = make_project(small_pair, small_table, tmp_path)
+    region = Region.rectangle("r", 0, 0, 400, 400)
+    predicted = pd.DataFrame({"y": [50.0], "x": [50.0], "class": ["other"], "contour": [np.zeros((3, 2))]})
+
+    def compare(truth):
+        return compare_models(
+            [region], truth, {"m": predicted}, um_per_px=0.325, match="iou", labels=tmp_path / "labels"
+        )
+
+    n = len(table)
+    with pytest.raises(ValueError, match=rf"the truth table: {n} of {n} cells .* another segmentation"):
+        compare(truth_cells(table.assign(CellID=table["CellID"] + 50_000)))
+    report, _, _ = compare(truth_cells(table))  # the store's own cells are compared
+    assert len(report)

@@ -160,6 +160,16 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     return matchers
 
 
+def _require_truth_cells(labels, truth: pd.DataFrame) -> None:
+    """Masks are matched by the truth's CellIDs in the label store: a truth table of another
+    segmentation would match nothing and count every true cell as missed."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
+    if store is not None:
+        store.require_cells(truth["CellID"], "the truth table", what="the truth table")
+
+
 def compare_models(
     regions,
     truth: pd.DataFrame,
@@ -179,6 +189,7 @@ def compare_models(
     if match == "iou":
         if labels is None:
             raise ValueError("mask IoU matching needs the truth label image (labels)")
+        _require_truth_cells(labels, truth)
         matchers = mask_matchers(regions, truth, models, labels)
     counts, outcomes = comparison_counts(
         regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers
