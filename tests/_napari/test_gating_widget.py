@@ -232,3 +232,30 @@ def test_a_table_of_another_segmentation_is_refused_not_gated_on_other_cells(
     small_table.to_parquet(tmp_path / "cells.parquet")
     widget.load_button.click()  # the table of these nuclei loads
     assert widget.session is not None and len(widget.session.table) == len(small_table)
+
+
+def test_raw_intensity_ticks_do_not_crowd_where_the_transform_compresses(qtbot):
+    """asinh squeezes the high raw values together: ticks evenly spaced in raw intensity
+    (matplotlib's own) overlapped there ("5000 6000 7000 8000"). The top axis's ticks are
+    spread along the display axis instead, and stay readable round numbers."""
+    from napari_ifcell._napari.gating_plot import raw_ticks
+    from napari_ifcell.core.gating.gates import forward, inverse
+
+    lo, hi = 2.04, 4.55  # the gating screenshot's CD3e, asinh with cofactor 150
+    ticks = raw_ticks(lo, hi, lambda v: inverse(v, "asinh", 150.0))
+    on_display = np.array([forward(t, "asinh", 150.0) for t in ticks])
+    assert len(ticks) >= 4 and np.all(np.diff(on_display) > 0.1 * (hi - lo))
+    assert all(float(f"{t:.2g}") == t for t in ticks)
+    from napari_ifcell._napari.gating_plot import HistogramPlot
+
+    plot = HistogramPlot()  # the histogram's top axis uses them
+    to_raw = lambda v: inverse(v, "asinh", 150.0)  # noqa: E731
+    plot.show(
+        np.ones(10),
+        np.linspace(lo, hi, 11),
+        [3.0, 3.2, 4.4],
+        title="CD3e",
+        to_raw=to_raw,
+        from_raw=lambda r: forward(r, "asinh", 150.0),
+    )
+    np.testing.assert_allclose(plot.raw_axis.get_xticks(), ticks)

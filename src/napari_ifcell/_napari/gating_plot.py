@@ -55,6 +55,7 @@ class HistogramPlot:
             self.raw_axis = ax.secondary_xaxis("top", functions=(to_raw, from_raw))
             self.raw_axis.tick_params(labelsize=7)
             self.raw_axis.set_xlabel("raw intensity", fontsize=7, labelpad=1)
+            self.raw_axis.set_xticks(raw_ticks(edges[0], edges[-1], to_raw))
         self.spans = [ax.axvspan(edges[0], edges[0], color=c, alpha=0.3, lw=0, animated=True) for c in STATE_COLOURS]
         self.move(thresholds_x, edges)
 
@@ -81,3 +82,15 @@ class HistogramPlot:
     def _draw_spans(self) -> None:
         for span in self.spans:
             self.axes.draw_artist(span)
+
+
+def raw_ticks(lo: float, hi: float, to_raw, n: int = 6) -> list[float]:
+    """Raw intensities for the top axis, about evenly spaced along the display axis from ``lo``
+    to ``hi`` and rounded to two significant figures. Evenly spaced raw values would crowd
+    together where a transform such as asinh or log compresses the high end."""
+    ticks: list[float] = []
+    for value in np.asarray(to_raw(np.linspace(lo, hi, n)), float):
+        rounded = float(f"{value:.2g}")
+        if rounded not in ticks:
+            ticks.append(rounded)
+    return ticks
