@@ -166,7 +166,7 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     loader.open_pair(other / small_pair.if_path.name, other / small_pair.he_path.name)
     name = small_pair.if_path.name
     assert drawn.name == f"regions of {name}" and not drawn.visible and len(drawn.data) == 1
-    assert f"kept, hidden, in layer 'regions of {name}'" in w.status.value
+    assert f"kept, hidden, in layer 'regions of {name}'" in loader.status.value  # where the slide was opened
     assert len(w.regions_layer().data) == 0 and w.regions_layer() is not drawn
     loader.open_pair(*first)
     assert w.regions_layer() is drawn and drawn.visible and len(drawn.data) == 1

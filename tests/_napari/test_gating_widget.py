@@ -246,6 +246,7 @@ def test_raw_intensity_ticks_do_not_crowd_where_the_transform_compresses(qtbot):
     on_display = np.array([forward(t, "asinh", 150.0) for t in ticks])
     assert len(ticks) >= 4 and np.all(np.diff(on_display) > 0.1 * (hi - lo))
     assert all(float(f"{t:.2g}") == t for t in ticks)
+    assert len(raw_ticks(1000.0, 1040.0, lambda v: v)) >= 5  # a narrow range keeps its ticks apart
     from napari_ifcell._napari.gating_plot import HistogramPlot
 
     plot = HistogramPlot()  # the histogram's top axis uses them

@@ -194,3 +194,20 @@ def test_close_and_open_an_if_slide_alone(loader, small_pair):
     assert state.pair is None and state.if_slide is widget.if_alone and state.he_slide is None
     widget.if_pixel_size.value = 0.5  # an override reaches the slide every step uses
     assert state.slide.pixel_size_um == 0.5 and tuple(viewer.layers["Hoechst"].scale) == (0.5, 0.5)
+
+
+def test_another_slide_sets_the_regions_of_this_one_aside_with_no_compare_dock(loader, small_pair, tmp_path):
+    """Review's region filter and Export read the regions layer too: opened from the Loader
+    alone, another slide must not inherit this one's regions."""
+    import shutil
+
+    from napari_ifcell._napari.region_layer import find_regions_layer, regions_layer
+
+    viewer, widget = loader
+    drawn = regions_layer(viewer, 0.325, small_pair.if_path)
+    drawn.add(np.array([[10.0, 10.0], [10.0, 90.0], [90.0, 90.0]]), shape_type="polygon")
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    widget.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name, sync=True)
+    assert find_regions_layer(viewer) is None and not drawn.visible and len(drawn.data) == 1
+    assert f"kept, hidden, in layer 'regions of {small_pair.if_path.name}'" in widget.status.value

@@ -378,3 +378,10 @@ def test_a_lagging_store_segmented_again_is_refused_before_any_catch_up(project,
     with pytest.raises(ValueError, match="another segmentation"):
         open_review(folder, reviewer="ana", store_folder=folder / "labels")
     np.testing.assert_array_equal(np.asarray(LabelStore.open(folder / "labels").levels[0][:]), before)
+    # the CLI's exports open it read-only, and take the catch-up when no one holds the review
+    from ..test_cli import run_cli
+    from ..test_real_slides import one_line_error
+
+    done = run_cli("review-export", folder, "--labels", folder / "labels", "--out", tmp_path / "reviewed.parquet")
+    one_line_error(done, "another segmentation")
+    np.testing.assert_array_equal(np.asarray(LabelStore.open(folder / "labels").levels[0][:]), before)

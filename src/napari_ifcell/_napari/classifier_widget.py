@@ -297,8 +297,9 @@ class ClassifierWidget(Container):
 
     def _on_progress(self, step) -> None:
         stage, i, n = step
-        if stage == "predict" and i == 0:
+        if stage == "loaded":  # the table checked, the model loaded: the cells come next
             self.status.value = "Predicting..."
+            return
         self.progress.max = max(n, 1)
         self.progress.value = i
 
@@ -314,6 +315,6 @@ def _load_and_predict(source, table_path, model_dir, store, region):
     from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells_steps
 
     table, model, config = load_prediction_inputs(table_path, model_dir, need_truth=False, store=store)
-    yield "predict", 0, len(table)
+    yield "loaded", 0, 0
     predicted = yield from predict_cells_steps(source, table, model, config, region=region)
     return predicted, model, config

@@ -133,9 +133,7 @@ class CompareWidget(Container):
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
-            set_aside = regions_for_slide(self.viewer, self.slide_path)
-            if set_aside:
-                self.status.value = set_aside[0].upper() + set_aside[1:] + "."
+            regions_for_slide(self.viewer, self.slide_path)  # the Loader did, unless opened otherwise
             drawn = find_regions_layer(self.viewer)
             if drawn is not None:  # made before the slide (by a script, or kept): drawn on top of it
                 self.viewer.layers.move(self.viewer.layers.index(drawn), len(self.viewer.layers))

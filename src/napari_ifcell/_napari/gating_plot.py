@@ -86,11 +86,12 @@ class HistogramPlot:
 
 def raw_ticks(lo: float, hi: float, to_raw, n: int = 6) -> list[float]:
     """Raw intensities for the top axis, about evenly spaced along the display axis from ``lo``
-    to ``hi`` and rounded to two significant figures. Evenly spaced raw values would crowd
-    together where a transform such as asinh or log compresses the high end."""
-    ticks: list[float] = []
-    for value in np.asarray(to_raw(np.linspace(lo, hi, n)), float):
-        rounded = float(f"{value:.2g}")
-        if rounded not in ticks:
-            ticks.append(rounded)
+    to ``hi`` and rounded to two significant figures (more where a narrow range needs them to
+    stay apart). Evenly spaced raw values would crowd together where a transform such as
+    asinh or log compresses the high end."""
+    raw = np.asarray(to_raw(np.linspace(lo, hi, n)), float)
+    for figures in range(2, 7):
+        ticks = list(dict.fromkeys(float(f"{value:.{figures}g}") for value in raw))
+        if len(ticks) >= n - 1:
+            break
     return ticks

@@ -154,7 +154,7 @@ class LoaderWidget(Container):
         else:
             what, runs = "IF", f"{slide.n_channels} channels, no H&E: segment, quantify and gate run on the IF"
         self.info.value = f"{what} {slide.path.name}: {h} x {w} px, {len(slide.levels)} levels, {runs}"
-        self.status.value = "; ".join(slide.notes) or "Opened."
+        self.status.value = self._opened_notes(slide.notes, slide.path)
         self._set_enabled(False)
         size.enabled = True
         self.channels.enabled = not he
@@ -180,9 +180,17 @@ class LoaderWidget(Container):
             self.he_pixel_size.value = pair.he_slide.pixel_size_um
             self.offset_y.value, self.offset_x.value = pair.registration.offset_um
         self.info.value = self._describe(pair)
-        self.status.value = "; ".join(pair.all_notes) or "Opened."
+        self.status.value = self._opened_notes(pair.all_notes, pair.if_slide.path)
         self._set_enabled(True)
         self.state.set_slides(pair.if_slide, pair)
+
+    def _opened_notes(self, notes: list[str], slide_path) -> str:
+        """What the status says once slides are open: their notes, and what became of the
+        regions drawn on the slide before (regions belong to the slide cells are placed on)."""
+        from napari_ifcell._napari.region_layer import regions_for_slide
+
+        said = regions_for_slide(self.viewer, slide_path)
+        return "; ".join([*notes, *([said] if said else [])]) or "Opened."
 
     def _set_channels(self, names: list[str]) -> None:
         """The channel list, ticked for the channels shown. Layers are matched by position, not

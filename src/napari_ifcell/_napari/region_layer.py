@@ -38,7 +38,7 @@ def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None)
         face_color="transparent",
         features={"name": np.array([], dtype=object)},
         text={"string": "{name}", "color": colour, "size": 12, "anchor": "upper_left"},
-        metadata={PLUGIN_KEY: {"role": "regions", "slide": None if slide is None else str(slide)}},
+        metadata={PLUGIN_KEY: {"role": "regions", "slide": None if slide is None else _file(slide)}},
     )
 
 
@@ -48,7 +48,7 @@ def regions_for_slide(viewer, slide: str | Path) -> str | None:
     removed): nothing a user drew is thrown away, and the ones set aside for ``slide`` come
     back, unsaved edits included. A layer made before any slide (by a script) is taken for
     ``slide``. Returns what was done, for a status line, or None."""
-    slide, said = str(slide), None
+    slide, said = _file(slide), None
     layer = find_regions_layer(viewer)
     drawn_on = None if layer is None else layer.metadata[PLUGIN_KEY].get("slide")
     if layer is not None and drawn_on not in (None, slide):
@@ -72,6 +72,11 @@ def regions_for_slide(viewer, slide: str | Path) -> str | None:
     elif drawn_on is None:
         layer.metadata[PLUGIN_KEY]["slide"] = slide
     return said
+
+
+def _file(path) -> str:
+    """A slide's file as regions record it: resolved, so a relative or linked path is the same slide."""
+    return str(Path(path).resolve())
 
 
 def region_colour(viewer) -> str:

@@ -85,7 +85,14 @@ def _compare(args) -> int:
             raise ValueError("--match iou needs --labels (label TIFF or label store folder)")
         labels = args.labels
     report, counts, _ = compare_models(
-        regions, truth, models, um_per_px=um_per_px, radius_um=settings.radius_um, match=settings.match, labels=labels
+        regions,
+        truth,
+        models,
+        um_per_px=um_per_px,
+        radius_um=settings.radius_um,
+        match=settings.match,
+        labels=labels,
+        truth_name=args.truth,
     )
     print(report_markdown(report), end="")
     if args.out:

@@ -377,6 +377,14 @@ class LabelStore:
             self._lock = None
 
 
+def require_store_cells(labels, cell_ids, table_name, *, what: str = "the table") -> None:
+    """Where ``labels`` is a label store folder (not a label TIFF, an array or a reader), refuse
+    cells that are not its own (see :meth:`LabelStore.require_cells`)."""
+    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
+    if store is not None:
+        store.require_cells(cell_ids, table_name, what=what)
+
+
 def _read_index(folder: Path) -> pd.DataFrame:
     path = folder / INDEX_FILE
     return pd.read_parquet(path) if path.is_file() else pd.DataFrame(columns=list(INDEX_COLUMNS))

@@ -160,16 +160,6 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     return matchers
 
 
-def _require_truth_cells(labels, truth: pd.DataFrame) -> None:
-    """Masks are matched by the truth's CellIDs in the label store: a truth table of another
-    segmentation would match nothing and count every true cell as missed."""
-    from napari_ifcell.io.label_store import LabelStore
-
-    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
-    if store is not None:
-        store.require_cells(truth["CellID"], "the truth table", what="the truth table")
-
-
 def compare_models(
     regions,
     truth: pd.DataFrame,
@@ -179,8 +169,11 @@ def compare_models(
     radius_um: float = CompareSettings.radius_um,
     match: str = CompareSettings.match,
     labels=None,
+    truth_name: str = "the truth table",
 ):
-    """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``)."""
+    """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``).
+    Mask matching finds the truth's masks by CellID in ``labels``: a label store refuses a
+    truth table of other cells (named ``truth_name``), which would match nothing."""
     if not regions:
         raise ValueError("no regions to compare in; draw or load at least one")
     if match not in MATCHES:
@@ -189,7 +182,9 @@ def compare_models(
     if match == "iou":
         if labels is None:
             raise ValueError("mask IoU matching needs the truth label image (labels)")
-        _require_truth_cells(labels, truth)
+        from napari_ifcell.io.label_store import require_store_cells
+
+        require_store_cells(labels, truth["CellID"], truth_name, what="the truth table")
         matchers = mask_matchers(regions, truth, models, labels)
     counts, outcomes = comparison_counts(
         regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers

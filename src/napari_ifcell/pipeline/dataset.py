@@ -196,11 +196,9 @@ def export_dataset(
 
     import zarr
 
-    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.label_store import require_store_cells
 
-    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
-    if store is not None:
-        store.require_cells(table["CellID"], table_name)
+    require_store_cells(labels, table["CellID"], table_name)
 
     # patches are cut on the IF grid: the model learns (and records) its resolution
     config = dataclasses.replace(config, um_per_px=pair.if_slide.require_pixel_size())

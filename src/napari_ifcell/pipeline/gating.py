@@ -37,12 +37,10 @@ def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None
     """A saved cell table and suggested gates for it; refused when ``labels`` (the nuclei the
     cells are shown by) is a label store that does not hold its cells."""
     from napari_ifcell.io.cell_table import read_cell_table
-    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.label_store import require_store_cells
 
     table = read_cell_table(table_path)
-    store = LabelStore.open_if_present(labels) if labels is not None else None
-    if store is not None:
-        store.require_cells(table["CellID"], table_path)
+    require_store_cells(labels, table["CellID"], table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
     return table, gates, suggestions
 

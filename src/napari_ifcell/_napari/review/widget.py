@@ -346,17 +346,20 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         from napari_ifcell.pipeline.review.work import review_agreement
 
         if self.session is None:
-            self.status.value = "Open a review first (Open review): agreement compares its decisions."
+            self.status.value = "Open a review first (Open / start review): agreement compares its decisions."
             return
         table, auto = review_agreement(self.session)
         table, confusion = table.round(3), auto.confusion
         pairs = len(table) - 1  # the first row is auto vs people
-        self.status.value = (
-            f"Agreement: auto vs people kappa {auto.kappa:.3f} over {auto.n} reviewed cells with an automatic label; "
-            f"{pairs} reviewer pair{'' if pairs == 1 else 's'} (tables below)"
+        kappa = f"kappa {auto.kappa:.3f}" if np.isfinite(auto.kappa) else "kappa n/a (one class only)"
+        said = [
+            f"auto vs people {kappa} over {auto.n} reviewed cells with an automatic label"
             if auto.n
-            else "Agreement: no reviewed cell has an automatic label yet, nothing to compare"
-        )
+            else "no reviewed cell has an automatic label yet"
+        ]
+        if pairs:
+            said.append(f"{pairs} reviewer pair{'' if pairs == 1 else 's'} who share cells")
+        self.status.value = "Agreement: " + "; ".join(said) + " (tables below)."
         rows = [[f"{r['first']} vs {r['second']}", r["cells"], r["kappa"], r["agreement"]] for _, r in table.iterrows()]
         self.agreement.value = {
             "data": rows,

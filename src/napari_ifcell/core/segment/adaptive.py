@@ -129,7 +129,7 @@ def drop_faint(labels: np.ndarray, soft: np.ndarray, cut: float, radius_px: floa
         return labels
     width = _odd(2 * RING_WIDTH * radius_px)
     nearest_high = ndi.maximum_filter(labels, width)
-    nearest_low = ndi.minimum_filter(np.where(labels == 0, n + 1, labels), width)
+    nearest_low = ndi.minimum_filter(np.where(labels == 0, np.int64(n) + 1, labels), width)  # no wrap in uint8
     outside = np.where((labels == 0) & (nearest_low == nearest_high), nearest_high, 0).ravel()
     near_background = ndi.maximum_filter((labels == 0).view(np.uint8), width).view(bool)
     rim = np.where(near_background, labels, 0).ravel()

@@ -58,7 +58,6 @@ class ReviewSession:
         quantify_settings=None,
         gates=None,
         read_only: bool = False,
-        check_cells=None,
     ) -> ReviewSession:
         """Open the project's review, or start one from ``table`` (the auto labels from its
         ``phenotype`` (gates) or ``predicted`` (a model) column).
@@ -66,9 +65,8 @@ class ReviewSession:
         An editing session holds the project's review until :meth:`close` (a second one is
         refused, naming the holder). ``read_only``: for exports and comparisons, no lock and
         no edits; a label store lagging behind the journal is caught up only if no one holds
-        the review. ``check_cells(ids)``: called with the review's cells before any catch-up
-        writes to the store (the cells those writes make or change left out); it raises to
-        refuse a store that is not the review's, and then nothing is written."""
+        the review. An existing review opened with a ``store`` that is not its own (segmented
+        again since) is refused before that catch-up writes anything."""
         files = ReviewFiles(project)
         try:
             files.lock(reviewer)
@@ -76,9 +74,7 @@ class ReviewSession:
             if not read_only:
                 raise
         try:
-            session = cls._open(
-                files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates, check_cells
-            )
+            session = cls._open(files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates)
         except BaseException:
             files.close()
             raise
@@ -87,9 +83,10 @@ class ReviewSession:
         return session
 
     @classmethod
-    def _open(cls, files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates, check_cells):
+    def _open(cls, files, table, reviewer, auto_from, classes, store, if_slide, quantify_settings, gates):
         initial = None
-        if not files.exists():
+        existed = files.exists()
+        if not existed:
             if table is None:
                 raise FileNotFoundError(f"{files.folder}: no review yet; start one from a gated cell table")
             initial = _initial_table(table, auto_from)
@@ -124,10 +121,11 @@ class ReviewSession:
             except (KeyError, ValueError, IndexError) as exc:  # written unchecked by an older version
                 state.n_events += 1  # its sequence number stays taken
                 skipped.append(f"event {event.get('seq')} ({exc})")
-        if check_cells is not None:
+        if existed and store is not None:  # its cells (less those lagging edits make or change) are the store's
             touched = {int(c) for write in lagging for c in write[2]}
             ids = session.table(["CellID"])["CellID"]
-            check_cells(ids[~ids.isin(touched)])
+            what = f"this review (move {files.folder} away to start a new one)"
+            store.require_cells(ids[~ids.isin(touched)], files.folder, what=what)
         for write in lagging:
             session._write_pixels(*write)
         if skipped:

@@ -56,18 +56,7 @@ def open_review(
         store=store,
         if_slide=None if if_slide is None or if_slide.is_rgb else if_slide,
         gates=gates,
-        # an existing review: its cells (less those it deleted) must still be the store's
-        check_cells=_cells_of_this_review(store, project) if table is None else None,
-    )
-
-
-def _cells_of_this_review(store, project):
-    """A ``check_cells`` that refuses a store re-segmented since the review began."""
-
-    def check(ids) -> None:
-        store.require_cells(ids, project.review, what=f"this review (move {project.review} away to start a new one)")
-
-    return check
+    )  # an existing review is refused there when the store is not its own any more
 
 
 def session_queue(
