@@ -329,19 +329,22 @@ def segment_again(store_folder) -> None:
     store.commit()
 
 
-def test_a_review_of_cells_segmented_again_is_refused_and_kept(project, small_pair, tmp_path):
-    """After the store is segmented again, reopening the review would show its decisions on
-    other cells (it once said "N saved edits replayed" for cells that were gone)."""
+def _new_review(folder, table, tmp_path):
+    """A review started in the GUI's way: from the gated table on disk, with the project's store."""
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.review.work import open_review
 
+    path = write_cell_table(table, tmp_path / "g.parquet")
+    return open_review(folder, reviewer="ana", table_path=path, store_folder=folder / "labels")
+
+
+def test_a_review_of_cells_segmented_again_is_refused_and_kept(project, small_pair, tmp_path):
+    """After the store is segmented again, reopening the review would show its decisions on
+    other cells (it once said "N saved edits replayed" for cells that were gone)."""
+    from napari_ifcell.pipeline.review.work import open_review
+
     folder, table, _ = project
-    session = open_review(
-        folder,
-        reviewer="ana",
-        table_path=write_cell_table(table, tmp_path / "g.parquet"),
-        store_folder=folder / "labels",
-    )
+    session = _new_review(folder, table, tmp_path)
     session.approve(table["CellID"].to_numpy()[:3])
     session.close()
     journal = folder / "review" / "journal.jsonl"
@@ -360,16 +363,10 @@ def test_a_lagging_store_segmented_again_is_refused_before_any_catch_up(project,
     catch-up would paste the review's old outlines and ids into the new segmentation."""
     import json
 
-    from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.review.work import open_review
 
     folder, table, _ = project
-    session = open_review(
-        folder,
-        reviewer="ana",
-        table_path=write_cell_table(table, tmp_path / "g.parquet"),
-        store_folder=folder / "labels",
-    )
+    session = _new_review(folder, table, tmp_path)
     delete_cell(session, int(table["CellID"].iloc[0]))
     session.close()
     (folder / "review" / "pixels.json").write_text(json.dumps({"applied_seq": -1}))  # as if it died before
