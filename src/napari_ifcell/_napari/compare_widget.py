@@ -14,7 +14,6 @@ from napari_ifcell._napari.region_layer import (
     find_regions_layer,
     layer_regions,
     recolour_regions,
-    regions_for_slide,
     regions_layer,
     set_layer_regions,
 )
@@ -133,7 +132,6 @@ class CompareWidget(Container):
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
-            regions_for_slide(self.viewer, self.slide_path)  # the Loader did, unless opened otherwise
             drawn = find_regions_layer(self.viewer)
             if drawn is not None:  # made before the slide (by a script, or kept): drawn on top of it
                 self.viewer.layers.move(self.viewer.layers.index(drawn), len(self.viewer.layers))
@@ -149,15 +147,13 @@ class CompareWidget(Container):
         return float(layer.scale[-1]) if layer is not None else 0.325
 
     def regions_layer(self):
-        if slide_layer(self.viewer) is None:
-            raise ValueError("open the slide (Loader) first: regions are drawn on it")
         return regions_layer(self.viewer, self.pixel_size_um, self.slide_path)
 
     @property
     def slide_path(self) -> str:
         layer = slide_layer(self.viewer)
         if layer is None:
-            raise ValueError("open the slide (Loader) first: regions are saved in its project folder")
+            raise ValueError("open the slide (Loader) first: regions are drawn on it and saved in its project folder")
         return layer.metadata[PLUGIN_KEY]["path"]
 
     def project_folder(self) -> Path:

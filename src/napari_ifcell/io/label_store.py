@@ -378,9 +378,11 @@ class LabelStore:
 
 
 def require_store_cells(labels, cell_ids, table_name, *, what: str = "the table") -> None:
-    """Where ``labels`` is a label store folder (not a label TIFF, an array or a reader), refuse
-    cells that are not its own (see :meth:`LabelStore.require_cells`)."""
-    store = LabelStore.open_if_present(labels) if isinstance(labels, str | Path) else None
+    """Where ``labels`` is a label store (open, or its folder; not a label TIFF, an array or a
+    reader), refuse cells that are not its own (see :meth:`LabelStore.require_cells`)."""
+    store = labels if isinstance(labels, LabelStore) else None
+    if isinstance(labels, str | Path):
+        store = LabelStore.open_if_present(labels)
     if store is not None:
         store.require_cells(cell_ids, table_name, what=what)
 

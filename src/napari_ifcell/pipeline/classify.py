@@ -25,12 +25,9 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
 
     if table_path:  # a table given wins over the store
         table = read_gated_table(table_path) if need_truth else read_cell_table(table_path)
-        from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.io.label_store import require_store_cells
 
-        if store is not None and not isinstance(store, LabelStore):
-            store = LabelStore.open_if_present(store)
-        if store is not None:  # overlays and exports place the cells by the store's outlines
-            store.require_cells(table["CellID"], table_path)
+        require_store_cells(store, table["CellID"], table_path)  # overlays and exports use its outlines
     elif store is not None:
         table = store_cells(store)
     else:
