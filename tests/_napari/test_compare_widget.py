@@ -3,6 +3,8 @@ the report table and per-model overlays."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from napari.utils.colormaps.standardize_color import transform_color
@@ -12,7 +14,7 @@ from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.palette import OUTCOME_COLOURS
 from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
 
-from ..pipeline.test_compare import PX, hovernet_file, pick_regions, truth_class
+from ..pipeline.test_compare import LIZARD, PX, hovernet_file, pick_regions, truth_class
 
 
 def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, predicted_table, tmp_path):
@@ -171,3 +173,77 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     loader.open_pair(*first)
     assert w.regions_layer() is drawn and drawn.visible and len(drawn.data) == 1
     assert [x.name for x in viewer.layers].count("regions") == 1  # the other slide's empty layer went
+
+
+def _contour_file(path, truth_img, table, shift_px: float) -> None:
+    """A HoVer-Net JSON (x/y order) with every true nucleus's contour, moved ``shift_px`` down."""
+    from skimage.measure import find_contours, regionprops
+
+    cls = truth_class(table).set_axis(table["CellID"].to_numpy())
+    nuc = {}
+    for prop in regionprops(truth_img):
+        kind = cls.get(prop.label)
+        if kind is None:
+            continue
+        y0, x0, _, _ = prop.bbox
+        contour = find_contours(np.pad(prop.image, 1).astype(float), 0.5)[0] + (y0 - 1 + shift_px, x0 - 1)
+        cy, cx = prop.centroid
+        nuc[str(prop.label)] = {
+            "bbox": [[y0, x0], list(prop.bbox[2:])],
+            "centroid": [cx, cy + shift_px],
+            "contour": contour[:, ::-1].tolist(),
+            "type": LIZARD[kind],
+            "type_prob": 0.9,
+        }
+    path.write_text(json.dumps({"mag": 40, "nuc": nuc}))
+
+
+def test_mask_iou_matching_is_chosen_in_the_widget(
+    make_napari_viewer, small_pair, predicted_table, truth_store, tmp_path
+):
+    """Contours moved 9 px (2.9 µm, inside the 3 µm centroid radius) pair by centroid but not
+    by mask: the widget's *Match cells by* reaches the comparison, with the truth's masks from
+    the label store chosen, and the status says how each model was matched."""
+    import shutil
+
+    table = predicted_table
+    table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    truth_img = np.asarray(truth_store.read(0, 0, 700, 700))
+    _contour_file(tmp_path / "exact.json", truth_img, table, 0)
+    _contour_file(tmp_path / "shifted.json", truth_img, table, 9)
+    viewer = make_napari_viewer()
+    for path in (small_pair.if_path, small_pair.he_path):
+        shutil.copy(path, tmp_path / path.name)
+    LoaderWidget(viewer).open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    w = CompareWidget(viewer)
+    layer = viewer.layers["regions"]
+    layer.add(np.array([[100.0, 100.0], [100.0, 600.0], [600.0, 600.0], [600.0, 100.0]]), shape_type="rectangle")
+    layer.selected_data = {0}
+    w.region_name.value = "centre"
+    w.name_button.changed.emit(True)
+    w.truth_file.value = tmp_path / "predicted.parquet"
+    for name in ("exact", "shifted"):
+        w.model_name.value, w.model_file.value, w.model_um.value = name, tmp_path / f"{name}.json", PX
+        w.add_model_button.changed.emit(True)
+    w.ours_file.value = tmp_path / "predicted.parquet"
+    w.add_ours_button.changed.emit(True)
+
+    def found(model: str) -> float:
+        total = w.counts[(w.counts.model == model) & (w.counts.region == "Total")]
+        return total.tp.sum() / (total.tp.sum() + total.fn.sum())
+
+    assert w.truth_labels.native.isHidden()  # asked for only when matching by mask
+    w.compare_button.changed.emit(True)
+    assert found("exact") > 0.95 and found("shifted") > 0.9, w.status.value
+    assert "shifted: centroid" in w.status.value
+    w.match.value = "iou"
+    assert not w.truth_labels.native.isHidden() and str(w.truth_labels.value) in (
+        "",
+        ".",
+    )  # this project has no store yet
+    w.compare_button.changed.emit(True)
+    assert "mask IoU matching needs the truth's nuclei" in w.status.value
+    w.truth_labels.value = truth_store.folder
+    w.compare_button.changed.emit(True)
+    assert found("exact") > 0.95 and found("shifted") < 0.1, w.status.value
+    assert "exact: mask IoU, shifted: mask IoU, ours: cell id" in w.status.value

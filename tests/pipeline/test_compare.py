@@ -211,6 +211,7 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     markdown = (tmp_path / "report" / "comparison.md").read_text()
     assert markdown.startswith("| region | n lymphocyte | n other | ours lymphocyte P") and "| Total |" in markdown
     assert done.stdout.startswith("| region")
+    assert "matched by ours: cell id, HoVer-Net: centroid" in done.stdout
     assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     # a TIAToolbox .dat is a pickle: refused unless trusted
     joblib.dump({1: {"centroid": (10.0, 20.0), "type": 3, "prob": 0.9}}, tmp_path / "tia.dat")

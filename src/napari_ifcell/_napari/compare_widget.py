@@ -19,11 +19,11 @@ from napari_ifcell._napari.region_layer import (
 )
 from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import given_path, he_offset_um, set_path, slide_layer
-from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, workflow_state
+from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
-from napari_ifcell.pipeline.compare import CompareSettings
+from napari_ifcell.pipeline.compare import CompareSettings, matching_method
 
 OVERLAY_OUTCOMES = ("TP", "FP", "FN")
 
@@ -62,12 +62,20 @@ class CompareWidget(Container):
         self.add_ours_button = PushButton(text="Add our classifier")
         self.models_label = Label(value="Models: none")
         self.clear_models_button = PushButton(text="Clear models")
-        self.radius = settings_fields(
+        matching = settings_fields(
             CompareSettings,
-            only=("radius_um",),
-            labels={"radius_um": "Match radius (µm)"},
+            only=("match", "radius_um"),
+            labels={"match": "Match cells by", "radius_um": "Match radius (µm)"},
+            choices={"match": (("centroid distance", "centroid"), ("mask IoU > 0.5", "iou"))},
             ranges={"radius_um": (0.1, 50.0, 0.1)},
-        )["radius_um"]
+        )
+        self.match, self.radius = matching["match"], matching["radius_um"]
+        self.truth_labels = FileEdit(
+            label="Truth nuclei (store or TIFF)",
+            mode="d",
+            tooltip="the truth's masks for IoU matching; default: the slide's label store",
+        )
+        self.match.changed.connect(self._show_match_fields)
         self.no_truth = CheckBox(text="No truth: model-vs-model agreement", value=False)
         self.compare_button = PushButton(text="Compare in regions")
         self.table = Table(value={"data": [], "index": [], "columns": []})
@@ -92,6 +100,8 @@ class CompareWidget(Container):
                 self.add_ours_button,
                 self.models_label,
                 self.clear_models_button,
+                self.match,
+                self.truth_labels,
                 self.radius,
                 self.no_truth,
                 self.compare_button,
@@ -116,7 +126,12 @@ class CompareWidget(Container):
         self.state = workflow_state(napari_viewer)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
+        self._show_match_fields()
         self.on_shown()
+
+    def _show_match_fields(self, _=None) -> None:
+        """The truth's masks are asked for only when cells are matched by mask."""
+        self.truth_labels.visible = self.match.value == "iou"
 
     def on_shown(self) -> None:
         """A layer to draw regions in, once there is a slide, its colour readable on what is shown."""
@@ -129,6 +144,8 @@ class CompareWidget(Container):
             set_path(self.truth_file, self.state.existing("gated_table"))
         if what in (SLIDES, PREDICTIONS):
             set_path(self.ours_file, self.state.existing("predictions"))
+        if what in (SLIDES, LABELS):
+            set_path(self.truth_labels, self.state.existing("labels"))
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
@@ -268,6 +285,14 @@ class CompareWidget(Container):
             # no table given (an empty file field reads as a folder): the project's review state
             no_table = truth_path in ("", ".") or Path(truth_path).is_dir()
             truth_source = self.project_folder() if no_table else truth_path
+            match, labels = self.match.value, None
+            if match == "iou" and not self.no_truth.value:
+                labels = given_path(self.truth_labels) or self.state.existing("labels")
+                if labels is None:
+                    raise ValueError(
+                        "mask IoU matching needs the truth's nuclei: segment the slide first, "
+                        "or choose a label store folder or label TIFF"
+                    )
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self.status.value = "Comparing..."
@@ -282,7 +307,17 @@ class CompareWidget(Container):
 
         def work():
             truth, models = read_truth(truth_source), read_models(sources, ps)
-            return compare_models(regions, truth, models, um_per_px=ps, radius_um=radius), truth, models
+            result = compare_models(
+                regions,
+                truth,
+                models,
+                um_per_px=ps,
+                radius_um=radius,
+                match=match,
+                labels=labels,
+                truth_name="the project's review" if no_table else truth_path,
+            )
+            return result, truth, models, match
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
 
@@ -307,7 +342,7 @@ class CompareWidget(Container):
         )
 
     def _on_compared(self, result) -> None:
-        (self.report, self.counts, outcomes), truth, models = result
+        (self.report, self.counts, outcomes), truth, models, match = result
         self._show_table(self.report)
         symbols = {}
         for i, (name, (t_out, p_out)) in enumerate(outcomes.items()):
@@ -320,7 +355,10 @@ class CompareWidget(Container):
         )
         total = self.report.iloc[-1]
         self.status.value = (
-            "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models) + " (total)"
+            "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models)
+            + " (total)"
+            + "; matched by "
+            + ", ".join(f"{m}: {matching_method(cells, match)}" for m, cells in models.items())
         )
 
     def _overlay(self, name, truth, predicted, t_out, p_out, *, symbol: str = "disc", size: float = 10) -> None:

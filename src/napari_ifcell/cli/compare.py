@@ -49,6 +49,7 @@ def _compare(args) -> int:
         CompareSettings,
         DetectionSource,
         compare_models,
+        matching_method,
         read_models,
         read_truth,
     )
@@ -95,6 +96,7 @@ def _compare(args) -> int:
         truth_name=args.truth,
     )
     print(report_markdown(report), end="")
+    print("matched by " + ", ".join(f"{m}: {matching_method(cells, settings.match)}" for m, cells in models.items()))
     if args.out:
         written = write_report(report, args.out, counts=counts)
         print("written: " + ", ".join(str(p) for p in written.values()))

@@ -140,6 +140,8 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
         truth_img = read(y, x, h, w)
         t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
         for name, cells in models.items():
+            if matching_method(cells, "iou") != "mask IoU":
+                continue
             inside = cells[region.contains(cells["y"], cells["x"])]
             if not len(inside) or inside["contour"].isna().any():
                 continue
@@ -158,6 +160,17 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
 
             matchers[(region.name, name)] = match
     return matchers
+
+
+def matching_method(cells: pd.DataFrame, match: str) -> str:
+    """How a model's cells are paired with the truth's: by cell id when it classified the
+    truth's own cells (our classifier), by mask IoU when asked for and it gives contours,
+    else by centroid distance."""
+    if "CellID" in cells:
+        return "cell id"
+    if match == "iou" and "contour" in cells and cells["contour"].notna().any():
+        return "mask IoU"
+    return "centroid"
 
 
 def compare_models(
