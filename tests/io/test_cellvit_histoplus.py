@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from napari_ifcell.io.detections import DetectionFileError, Frame, detect_format, read_detections
+from napari_ifcell.notes import Note
 from napari_ifcell.pipeline.compare import DetectionSource, compare_models, truth_cells
 
 PX = 0.325
@@ -137,10 +138,19 @@ def test_cellvit_scored_against_the_truth(cells, tmp_path):
     table, truth = cells
     doc = {"wsi_metadata": {}, "type_map": PANNUKE, "cells": cellvit_cells(table)}
     (tmp_path / "cells.json").write_text(json.dumps(doc))
-    model = DetectionSource(tmp_path / "cells.json", type_map="cellvit").read(PX)
+    model = DetectionSource(tmp_path / "cells.json").read(PX)  # auto: the map CellViT's format implies
     report, _, _ = compare_models([Region.rectangle("all", 0, 0, 1100, 1400)], truth, {"CellViT": model}, um_per_px=PX)
     total = report.set_index("region").loc["Total"]
     assert total["CellViT lymphocyte F1"] == pytest.approx(1.0)
+    # a map of another taxonomy knows none of its names: every cell would be 'other', and a note says so
+    with pytest.warns(
+        Note, match=r"cells.json: none of its cell types \(.*'Inflammatory'.*\) is in the type map 'monusac'"
+    ):
+        wrong = DetectionSource(tmp_path / "cells.json", type_map="monusac").read(PX)
+    assert set(wrong["class"]) == {"other"}
+    (tmp_path / "empty.json").write_text(json.dumps({"wsi_metadata": {}, "type_map": PANNUKE, "cells": []}))
+    with pytest.warns(Note, match="empty.json: no cells in the file"):
+        assert not len(DetectionSource(tmp_path / "empty.json").read(PX))
 
 
 def test_broken_files_name_the_field(tmp_path):

@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from napari_ifcell.io.detections import Frame, read_detections
+from napari_ifcell.io.detections import DetectionFileError, Frame, read_detections
 from napari_ifcell.io.qupath_geojson import write_cells_geojson
 
 PX = 0.325
@@ -111,3 +111,31 @@ def test_qupath_03_measurement_lists_and_derived_classes_are_read(tmp_path):
     assert cells["type"].tolist() == ["Tumor: Positive"]
     assert cells["prob"].tolist() == [0.75]
     assert (cells["y"].iloc[0], cells["x"].iloc[0]) == pytest.approx((14.5, 14.5))  # pixel corners -> centres
+
+
+def test_a_cell_in_two_parts_is_read_at_their_joint_centroid(tmp_path):
+    """QuPath writes a MultiPolygon for a detection in parts: one cell, placed at the parts'
+    area-weighted centroid, outlined by its largest part; a bad geometry names its type only."""
+    big = [[0, 0], [20, 0], [20, 10], [0, 10], [0, 0]]  # area 200, centre (10, 5)
+    small = [[30, 0], [40, 0], [40, 5], [30, 5], [30, 0]]  # area 50, centre (35, 2.5)
+
+    def feature(geometry):
+        return {"type": "Feature", "geometry": geometry, "properties": {"objectType": "detection"}}
+
+    doc = {
+        "type": "FeatureCollection",
+        "features": [feature({"type": "MultiPolygon", "coordinates": [[big], [small]]})],
+    }
+    (tmp_path / "parts.geojson").write_text(json.dumps(doc))
+    cells = read_detections(tmp_path / "parts.geojson", Frame(PX, PX))
+    assert len(cells) == 1
+    x, y = (10 * 200 + 35 * 50) / 250, (5 * 200 + 2.5 * 50) / 250
+    assert (cells["y"].iloc[0], cells["x"].iloc[0]) == pytest.approx((y - 0.5, x - 0.5))
+    assert cells["contour"].iloc[0][:, 1].max() == pytest.approx(19.5)  # the big part, as (row, col)
+    doc["features"] = [feature({"type": "LineString", "coordinates": [[0, 0], [5, 5]] * 50})]
+    (tmp_path / "line.geojson").write_text(json.dumps(doc))
+    with pytest.raises(
+        DetectionFileError,
+        match=r"features\[0\]\.geometry: expected a Polygon, MultiPolygon or Point, got type 'LineString'$",
+    ):
+        read_detections(tmp_path / "line.geojson", Frame(PX, PX))

@@ -231,6 +231,16 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     refused = run(*args)
     assert refused.returncode == 2 and "tia.dat" in refused.stderr and "pickle" in refused.stderr
     assert run(*args, "--trust-pickle", "--model-um-per-px", PX).returncode == 0
+    # options per model, in --model order: the same file read as if its image began 40 px further right
+    hovernet = f"{tmp_path / 'hovernet.json'}"
+    two = [tmp_path / "predicted.parquet", "--regions", tmp_path / "slide.ifcell", "--pixel-size-um", PX]
+    two += ["--model", f"A={hovernet}", "--model", f"B={hovernet}", "--origin-px", 0, 0, "--origin-px", 0, 40]
+    assert run(*two, "--out", tmp_path / "two").returncode == 0
+    scores = pd.read_csv(tmp_path / "two" / "comparison.csv").set_index("region").loc["Total"]
+    assert scores["A lymphocyte F1"] == pytest.approx(expected.iloc[-1]["HoVer-Net lymphocyte F1"])
+    assert scores["B lymphocyte F1"] < 0.5 * scores["A lymphocyte F1"]
+    refused = run(*two, "--model", f"C={hovernet}")  # two origins for three models
+    assert refused.returncode == 2 and "--origin-px given 2 times for 3 --model files" in refused.stderr
 
 
 def test_truth_follows_review():

@@ -45,7 +45,13 @@ class CompareWidget(Container):
         )
         self.model_name = LineEdit(label="Model name", value="HoVer-Net")
         self.model_file = FileEdit(label="Model output", mode="r")
-        self.type_map = ComboBox(label="Type map", choices=list(PRESETS), value="lizard")
+        self.type_map = ComboBox(
+            label="Type map",
+            choices=["auto", *PRESETS],
+            value="auto",
+            tooltip="auto: the one the file's format implies (lizard for HoVer-Net ids, cellvit, histoplus, "
+            "class names for QuPath)",
+        )
         self.model_um = FloatSpinBox(
             label="Model ran at (µm/px)",
             min=0.0,

@@ -16,6 +16,25 @@ def _type_map_spec(value: str):
     return value
 
 
+# options that describe one model file: given once they apply to every --model, or once per
+# --model in the same order
+PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um")
+
+
+def _per_model(values, n_models: int, flag: str) -> list:
+    if not values:
+        return [None] * n_models
+    if len(values) == 1:
+        return values * n_models
+    if len(values) != n_models:
+        option = "--" + flag.replace("_", "-")
+        raise ValueError(
+            f"{option} given {len(values)} times for {n_models} --model files: "
+            "give it once (for every model) or once per --model, in the same order"
+        )
+    return list(values)
+
+
 def _regions(args):
     from napari_ifcell.io.regions import Region, load_regions
 
@@ -61,17 +80,20 @@ def _compare(args) -> int:
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
         sources[name or "ours"] = path
-    for spec in args.model or []:
+    specs = args.model or []
+    options = {flag: _per_model(getattr(args, flag), len(specs), flag) for flag in PER_MODEL}
+    for i, spec in enumerate(specs):
         name, sep, path = spec.partition("=")
         if not sep:
             raise ValueError(f"--model {spec}: expected NAME=FILE")
+        given = {flag: options[flag][i] for flag in PER_MODEL}
         sources[name] = DetectionSource(
             path,
-            type_map=_type_map_spec(args.type_map),
-            model_um_per_px=args.model_um_per_px,
-            format=args.format,
-            origin_px=tuple(args.origin_px),
-            offset_um=tuple(args.he_offset_um),
+            type_map=_type_map_spec(given["type_map"] or "auto"),
+            model_um_per_px=given["model_um_per_px"],
+            format=given["format"] or "auto",
+            origin_px=tuple(given["origin_px"] or (0.0, 0.0)),
+            offset_um=tuple(given["he_offset_um"] or (0.0, 0.0)),
             trust=args.trust_pickle,
         )
     if not sources:
@@ -142,24 +164,35 @@ def add_commands(sub) -> None:
         metavar="NAME=FILE",
         help="another model's detections (HoVer-Net JSON, TIAToolbox, GeoJSON)",
     )
-    p.add_argument("--type-map", default="lizard", help=f"{', '.join(PRESETS)} or a JSON file (default lizard)")
-    p.add_argument("--model-um-per-px", type=float, help="resolution the model ran at (default: the type map's)")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+    once = " (once for every --model, or once per --model in order)"
+    p.add_argument(
+        "--type-map",
+        action="append",
+        help=f"auto, {', '.join(PRESETS)} or a JSON file; auto (default): the one the file's format implies "
+        "(lizard for HoVer-Net / TIAToolbox ids, cellvit, histoplus, names for QuPath)" + once,
+    )
+    p.add_argument(
+        "--model-um-per-px",
+        type=float,
+        action="append",
+        help="resolution the model ran at (default: the type map's)" + once,
+    )
+    p.add_argument("--format", action="append", choices=["auto", *FORMATS], help="default: auto" + once)
     p.add_argument(
         "--origin-px",
         type=float,
         nargs=2,
-        default=(0.0, 0.0),
+        action="append",
         metavar=("Y", "X"),
-        help="where the model's image began on the slide (level-0 px)",
+        help="where the model's image began on the slide (level-0 px)" + once,
     )
     p.add_argument(
         "--he-offset-um",
         type=float,
         nargs=2,
-        default=(0.0, 0.0),
+        action="append",
         metavar=("DY", "DX"),
-        help="H&E minus IF registration, when the model ran on the H&E",
+        help="H&E minus IF registration, when the model ran on the H&E" + once,
     )
     p.add_argument(
         "--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)"

@@ -87,6 +87,13 @@ def detect_format(path: str | Path, doc=None) -> str:
 
 def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", trust: bool = False) -> pd.DataFrame:
     """Read a detection file into slide coordinates (see the module docstring)."""
+    rows, _ = read_detection_rows(path, format=format, trust=trust)
+    return _to_slide(rows, frame)
+
+
+def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool = False):
+    """A detection file's rows in the model's own pixels, and its format (``format`` or the
+    one found): what the file says before it is placed on the slide (:func:`place_rows`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such detection file")
@@ -110,6 +117,11 @@ def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", tru
         rows = _histoplus_rows(path, doc if is_json else _read_json(path))
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return rows, fmt
+
+
+def place_rows(rows, frame: Frame) -> pd.DataFrame:
+    """:func:`read_detection_rows`' rows in slide level-0 coordinates."""
     return _to_slide(rows, frame)
 
 
@@ -189,25 +201,41 @@ def _geojson_rows(path: Path, doc):
         if object_type not in ("detection", "cell", "tile"):
             continue  # annotations (regions) are not cells
         geometry = feature.get("nucleusGeometry") or props.get("nucleusGeometry") or feature.get("geometry")
-        if not isinstance(geometry, dict) or geometry.get("type") not in ("Polygon", "Point"):
-            raise DetectionFileError(f"{where}.geometry: expected a Polygon or Point, got {geometry!r:.80}")
+        if not isinstance(geometry, dict):
+            geometry = {}
+        kind = geometry.get("type")
+        if kind not in ("Polygon", "MultiPolygon", "Point"):
+            raise DetectionFileError(f"{where}.geometry: expected a Polygon, MultiPolygon or Point, got type {kind!r}")
         types.append(_class_name(props.get("classification")))
         probs.append(_measurement(props.get("measurements"), "prob"))
         # QuPath's coordinates are pixel corners; ours pixel-centre indices: half a pixel back
-        if geometry["type"] == "Point":
+        if kind == "Point":
             centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]") - 0.5)
             contours.append(None)
             continue
-        rings = geometry.get("coordinates")
-        if not isinstance(rings, list) or not rings:
-            raise DetectionFileError(f"{where}.geometry.coordinates: expected a list of rings of [x, y]")
-        ring = _points(rings[0], f"{where}.geometry.coordinates[0]")
-        if ring is None:
-            raise DetectionFileError(f"{where}.geometry.coordinates[0]: expected a list of [x, y] points")
-        ring = ring - 0.5
-        centroids.append(_polygon_centroid(ring))
-        contours.append(ring)
+        centroid, outline = _outline(geometry.get("coordinates"), kind == "Polygon", f"{where}.geometry.coordinates")
+        centroids.append(centroid - 0.5)
+        contours.append(outline - 0.5)
     return centroids, types, probs, contours
+
+
+def _outline(coordinates, single: bool, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """A (Multi)Polygon's centroid and outline: each part's outer ring (holes ignored); a cell
+    in parts sits at their area-weighted centroid and is outlined by its largest part."""
+    polygons = [coordinates] if single else coordinates
+    if not isinstance(polygons, list) or not polygons or not all(isinstance(p, list) and p for p in polygons):
+        raise DetectionFileError(f"{where}: expected a list of rings of [x, y]")
+    rings: list[np.ndarray] = []
+    for i, polygon in enumerate(polygons):
+        place = f"{where}[0]" if single else f"{where}[{i}][0]"
+        ring = _points(polygon[0], place)
+        if ring is None:
+            raise DetectionFileError(f"{place}: expected a list of [x, y] points")
+        rings.append(ring)
+    areas = np.array([abs(_polygon_area(ring)) for ring in rings])
+    weights = areas if areas.sum() > 0 else np.ones(len(rings))
+    centroid = np.average([_polygon_centroid(ring) for ring in rings], axis=0, weights=weights)
+    return centroid, rings[int(np.argmax(areas))]
 
 
 def _cellvit_rows(path: Path, doc) -> tuple[list, list, list, list]:
@@ -376,6 +404,11 @@ def _points(value, where: str) -> np.ndarray | None:
     if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 3 or not np.isfinite(arr).all():
         raise DetectionFileError(f"{where}: expected a polygon: at least 3 [x, y] points of finite numbers")
     return arr
+
+
+def _polygon_area(xy: np.ndarray) -> float:
+    x, y = xy[:, 0], xy[:, 1]
+    return float((x * np.roll(y, -1) - np.roll(x, -1) * y).sum() / 2)
 
 
 def _polygon_centroid(xy: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from napari_ifcell.core.compare.report import comparison_counts, comparison_report
 from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP, type_map
-from napari_ifcell.io.detections import Frame, read_detections
+from napari_ifcell.io.detections import Frame, place_rows, read_detection_rows
+from napari_ifcell.notes import note
 
 MATCHES = ("centroid", "iou")
 REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
@@ -78,12 +79,27 @@ def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> p
     )
 
 
+# the type map a detection format implies when none is chosen: CellViT and HistoPLUS name
+# their classes, QuPath files carry class names; HoVer-Net and TIAToolbox write bare ids
+# (Lizard's the most common taxonomy with a lymphocyte type of its own)
+FORMAT_TYPE_MAPS = {
+    "hovernet-json": "lizard",
+    "tiatoolbox": "lizard",
+    "tiatoolbox-dat": "lizard",
+    "qupath-geojson": "names",
+    "cellvit-json": "cellvit",
+    "cellvit-geojson": "cellvit",
+    "histoplus-json": "histoplus",
+}
+
+
 @dataclass
 class DetectionSource:
-    """Another model's detection file and how to read it."""
+    """Another model's detection file and how to read it. ``type_map="auto"``: the one its
+    format implies (:data:`FORMAT_TYPE_MAPS`)."""
 
     path: str | Path
-    type_map: str | dict = "lizard"
+    type_map: str | dict = "auto"
     model_um_per_px: float | None = None  # default: the type map's training resolution
     format: str = "auto"
     origin_px: tuple[float, float] = (0.0, 0.0)
@@ -91,10 +107,23 @@ class DetectionSource:
     trust: bool = False
 
     def read(self, slide_um_per_px: float) -> pd.DataFrame:
-        tmap = type_map(self.type_map)
+        """The model's cells on the slide's grid with their comparison class; a note when the
+        file holds no cells or none of its types is in the map (every cell would be 'other')."""
+        rows, fmt = read_detection_rows(self.path, format=self.format, trust=self.trust)
+        spec = FORMAT_TYPE_MAPS[fmt] if self.type_map == "auto" else self.type_map
+        tmap = type_map(spec)
         model_um = self.model_um_per_px or tmap.um_per_px or slide_um_per_px
-        frame = Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um))
-        cells = read_detections(self.path, frame, format=self.format, trust=self.trust)
+        cells = place_rows(rows, Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um)))
+        name = Path(self.path).name
+        if not len(cells):
+            note(f"{name}: no cells in the file ({fmt}); the model scores 0")
+        elif not any(tmap.knows(t) for t in pd.unique(cells["type"])):
+            kinds = ", ".join(repr(str(t)) for t in pd.unique(cells["type"])[:4])
+            note(
+                f"{name}: none of its cell types ({kinds}) is in the type map "
+                f"{spec if isinstance(spec, str) else 'given'!r}; every cell counts as {tmap.default!r} "
+                "(choose the type map of the model's taxonomy)"
+            )
         cells["class"] = [tmap.class_of(t) for t in cells["type"]]
         return cells[cells["class"].notna()].reset_index(drop=True)
 

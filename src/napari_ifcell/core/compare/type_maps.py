@@ -28,6 +28,16 @@ class TypeMap:
     um_per_px: float | None = None  # the resolution the model was trained at
     default: str | None = OTHER
 
+    def knows(self, type_id) -> bool:
+        """Whether the map names this type (else the cell becomes ``default``)."""
+        try:
+            name = self.names.get(int(type_id))
+        except (TypeError, ValueError):
+            name = str(type_id)
+        if name is None:
+            return False
+        return name.lower() in {str(k).lower() for k in self.classes}
+
     def class_of(self, type_id) -> str | None:
         try:
             name = self.names.get(int(type_id))
