@@ -130,6 +130,26 @@ def test_zero_cells_is_an_error_that_names_the_threshold(crops, tmp_path):
     one_line_error(done, "0 cells", "threshold 1e+09", "--threshold")
 
 
+def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_path):
+    """Two grey channels per pixel (photometric MINISBLACK) were taken for RGB: the H&E
+    backend ran on them. Planar ones read as channel planes; interleaved ones are refused."""
+    hoechst, cd3 = crops[0], crops[1]
+    planar = tmp_path / "planar.tif"
+    stack = np.stack([hoechst, cd3, cd3, cd3])
+    tifffile.imwrite(planar, stack, photometric="minisblack", planarconfig="separate", extrasamples=[0, 0, 0])
+    assert tifffile.TiffFile(planar).series[0].axes == "SYX"  # samples, as the user's file has them
+    (tmp_path / "markers.csv").write_text("marker_name\nHoechst\nCD3e\nCD20\nCD8a\n")
+    done = run_cli("segment", planar, "--pixel-size", "0.325")
+    assert done.returncode == 0, done.stderr
+    assert cells_of(tmp_path / "planar.ifcell") in FOUND  # the Hoechst watershed, as on the CYX file
+    interleaved = tmp_path / "interleaved.ome.tif"
+    meta = {"axes": "YXC", "Channel": {"Name": ["Hoechst", "CD3e", "CD20", "CD8a"]}, "PhysicalSizeX": 0.325}
+    tifffile.imwrite(
+        interleaved, np.moveaxis(stack, 0, -1), photometric="minisblack", planarconfig="contig", metadata=meta
+    )
+    one_line_error(run_cli("info", interleaved), "interleaved.ome.tif", "4 grey channels interleaved", "planarconfig")
+
+
 # --- channel names -------------------------------------------------------------------------------
 def test_markers_csv_names_the_channels_and_the_nuclear_stain_is_found_by_alias(crops, tmp_path):
     folder = tmp_path / "registration"
