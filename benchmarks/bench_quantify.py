@@ -1,9 +1,9 @@
 """Quantification speed: our one-pass statistics vs regionprops_table once per channel.
 
 MCMICRO's quantification calls ``skimage.measure.regionprops_table`` once per channel and
-mask; that is the baseline. Both sides get the same tiles (read once, not timed), the same
-compartment label images (nucleus, cell = nucleus + 5 px, ring) and the same morphology call,
-so the first ratio is the cost of the per-channel intensity statistics (goal >= 50x faster).
+mask; that is the baseline. Both sides get the same tiles (read once, not timed) and the same
+compartment label images (nucleus, cell = nucleus + 5 px, ring), so the first ratio is the cost
+of the per-channel intensity statistics (goal >= 50x faster).
 End to end per cell, mcquant-style is those regionprops calls plus ``regionprops_table`` for
 the morphology, against our statistics plus our vectorised morphology (goal >= 15x). Each side
 builds its own compartment label images: the baseline with skimage's ``expand_labels``, ours

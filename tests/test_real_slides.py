@@ -148,6 +148,28 @@ def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_p
         interleaved, np.moveaxis(stack, 0, -1), photometric="minisblack", planarconfig="contig", metadata=meta
     )
     one_line_error(run_cli("info", interleaved), "interleaved.ome.tif", "4 grey channels interleaved", "planarconfig")
+    # three 8-bit grey channels as planar samples are channels too (three uint8 pages are RGB)
+    grey3 = tmp_path / "grey3.tif"
+    tifffile.imwrite(
+        grey3, (stack[:3] >> 8).astype(np.uint8), photometric="minisblack", planarconfig="separate", extrasamples=[0, 0]
+    )
+    with open_slide(grey3, pixel_size_um=0.325) as slide:
+        assert not slide.is_rgb and slide.n_channels == 3
+
+
+def test_an_rgb_tiff_without_a_photometric_tag_is_still_rgb(crops, tmp_path):
+    """tifffile reads a missing Photometric tag as MINISWHITE: that is no grey stack."""
+    path = tmp_path / "he.tif"
+    tifffile.imwrite(path, crops[2], photometric="rgb")
+    with tifffile.TiffFile(path, mode="r+") as tif:
+        tif.pages[0].tags[262].overwrite(0)  # then drop it: rename the tag to an unknown code
+    data = bytearray(path.read_bytes())
+    offset = data.find((262).to_bytes(2, "little") + (3).to_bytes(2, "little"))
+    data[offset : offset + 2] = (65000).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    assert 262 not in tifffile.TiffFile(path).pages[0].tags
+    with open_slide(path, pixel_size_um=0.325) as slide:
+        assert slide.is_rgb and slide.n_channels == 3
 
 
 # --- channel names -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ keys and axes read from TIO-IKIM/CellViT, CellViT-plus-plus / CellViT-Inference 
 owkin/histoplus), imported as detection sources and scored against the truth."""
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -148,6 +149,12 @@ def test_cellvit_scored_against_the_truth(cells, tmp_path):
     ):
         wrong = DetectionSource(tmp_path / "cells.json", type_map="monusac").read(PX)
     assert set(wrong["class"]) == {"other"}
+    # a crop without lymphocytes under its own map: no note (the map lists lymphocyte names only)
+    others = [c for c in cellvit_cells(table) if c["type"] != 2]
+    (tmp_path / "others.json").write_text(json.dumps({"wsi_metadata": {}, "type_map": PANNUKE, "cells": others}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Note)
+        assert set(DetectionSource(tmp_path / "others.json").read(PX)["class"]) == {"other"}
     (tmp_path / "empty.json").write_text(json.dumps({"wsi_metadata": {}, "type_map": PANNUKE, "cells": []}))
     with pytest.warns(Note, match="empty.json: no cells in the file"):
         assert not len(DetectionSource(tmp_path / "empty.json").read(PX))
@@ -163,3 +170,15 @@ def test_broken_files_name_the_field(tmp_path):
     (tmp_path / "x.json.snappy").write_bytes(b"not snappy")
     with pytest.raises(DetectionFileError, match="snappy"):
         read_detections(tmp_path / "x.json.snappy", Frame(PX, PX))
+
+
+def test_every_detection_format_has_a_type_map_and_bare_ids_name_the_guess(tmp_path):
+    from napari_ifcell.io.detections import FORMATS
+    from napari_ifcell.pipeline.compare import FORMAT_TYPE_MAPS
+
+    assert set(FORMAT_TYPE_MAPS) == set(FORMATS)
+    doc = {"mag": 40, "nuc": {"1": {"centroid": [10.0, 20.0], "type": 3, "contour": [[9, 19], [11, 19], [11, 21]]}}}
+    (tmp_path / "hovernet.json").write_text(json.dumps(doc))
+    with pytest.warns(Note, match="type map 'lizard' assumed"):
+        cells = DetectionSource(tmp_path / "hovernet.json").read(PX)
+    assert cells["class"].tolist() == ["lymphocyte"]  # Lizard's 3

@@ -124,7 +124,7 @@ def test_a_cell_in_two_parts_is_read_at_their_joint_centroid(tmp_path):
 
     doc = {
         "type": "FeatureCollection",
-        "features": [feature({"type": "MultiPolygon", "coordinates": [[big], [small]]})],
+        "features": [feature({"type": "MultiPolygon", "coordinates": [[big], [], [small]]})],
     }
     (tmp_path / "parts.geojson").write_text(json.dumps(doc))
     cells = read_detections(tmp_path / "parts.geojson", Frame(PX, PX))

@@ -77,9 +77,9 @@ class CompareWidget(Container):
         )
         self.match, self.radius = matching["match"], matching["radius_um"]
         self.truth_labels = FileEdit(
-            label="Truth nuclei (store or TIFF)",
+            label="Truth nuclei (store folder)",
             mode="d",
-            tooltip="the truth's masks for IoU matching; default: the slide's label store",
+            tooltip="the truth's masks for IoU matching; default: the slide's label store (a label TIFF's path can be typed in)",
         )
         self.match.changed.connect(self._show_match_fields)
         self.no_truth = CheckBox(text="No truth: model-vs-model agreement", value=False)
@@ -342,7 +342,7 @@ class CompareWidget(Container):
         self.report, self.counts = table, None
         self._show_table(table)
         total = table[table["region"] == "Total"]
-        self.status.value = "; ".join(
+        self.status.value = "Cells matched by centroid; " + "; ".join(
             f"{r.model_a} vs {r.model_b}: {r.matched} of {r.cells_a} / {r.cells_b} cells matched, kappa {r.kappa:.3f}"
             for r in total.itertuples()
         )

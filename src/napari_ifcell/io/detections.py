@@ -223,6 +223,8 @@ def _outline(coordinates, single: bool, where: str) -> tuple[np.ndarray, np.ndar
     """A (Multi)Polygon's centroid and outline: each part's outer ring (holes ignored); a cell
     in parts sits at their area-weighted centroid and is outlined by its largest part."""
     polygons = [coordinates] if single else coordinates
+    if not single and isinstance(polygons, list):
+        polygons = [p for p in polygons if p != [] and p != [[]]]  # empty parts: nothing to place
     if not isinstance(polygons, list) or not polygons or not all(isinstance(p, list) and p for p in polygons):
         raise DetectionFileError(f"{where}: expected a list of rings of [x, y]")
     rings: list[np.ndarray] = []

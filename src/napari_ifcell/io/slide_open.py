@@ -118,9 +118,11 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
             path, f"unsupported axes {base.axes!r} (shape {base.shape}); expected YX, CYX, YXS or SYX"
         )
     n_samples = base.shape[base.axes.index("S")] if "S" in base.axes else 1
-    if layout in ("YXS", "SYX") and _grey_samples(base):
-        layout = _fluorescence_samples(path, layout, n_samples)
-    is_rgb = layout in ("YXS", "SYX") or (layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8)
+    grey = layout in ("YXS", "SYX") and _grey_samples(base)
+    if grey:
+        layout = _fluorescence_samples(path, layout, n_samples, base.keyframe.photometric)
+    three_bytes = layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8 and not grey
+    is_rgb = layout in ("YXS", "SYX") or three_bytes
     if layout in ("YXS", "SYX") and n_samples not in (3, 4):
         raise SlideMetadataError(path, f"{n_samples} samples per pixel; expected RGB (3) or RGBA (4)")
     if is_rgb and layout == "CYX":
@@ -140,19 +142,24 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
 
 
 def _grey_samples(series) -> bool:
-    """Samples of a grey (MINISBLACK / MINISWHITE) photometric: channels, not colours."""
-    photometric = getattr(getattr(series, "keyframe", None), "photometric", None)
-    return photometric is not None and int(photometric) in (0, 1)
+    """Samples of a grey (MINISBLACK / MINISWHITE) photometric: channels, not colours. A file
+    without the Photometric tag is not grey (tifffile reads a missing tag as MINISWHITE)."""
+    page = getattr(series, "keyframe", None)
+    tags = getattr(page, "tags", None)
+    if page is None or tags is None or 262 not in tags:
+        return False
+    return int(page.photometric) in (0, 1)
 
 
-def _fluorescence_samples(path, layout: str, n_samples: int) -> str:
+def _fluorescence_samples(path, layout: str, n_samples: int, photometric) -> str:
     """Channels stored as samples: planar ones read as channel planes; interleaved ones
     (channels last) are refused rather than taken for an RGB picture."""
     if layout == "SYX":
         return "CYX"
+    name = getattr(photometric, "name", str(photometric))
     raise SlideMetadataError(
         path,
-        f"{n_samples} grey channels interleaved per pixel (photometric MINISBLACK, channels last): "
+        f"{n_samples} grey channels interleaved per pixel (photometric {name}, channels last): "
         "a fluorescence image stored so is not read; expected channels as separate planes (one page "
         "per channel, or tifffile's planarconfig='separate') or an RGB image (photometric RGB)",
     )

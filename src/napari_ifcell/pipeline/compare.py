@@ -23,7 +23,7 @@ class CompareSettings:
     """How a model's cells are matched to the truth (shared by the CLI and the Compare widget)."""
 
     radius_um: float = 3.0  # centroid matching radius (OCELOT's 3 µm)
-    match: str = "centroid"  # or "iou": mask IoU >= 0.5 where the model gives contours
+    match: str = "centroid"  # or "iou": mask IoU > 0.5 for models that outline every cell
 
 
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
@@ -93,6 +93,18 @@ FORMAT_TYPE_MAPS = {
 }
 
 
+ID_FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat")  # the map is a guess for these
+
+
+def _unknown_types(tmap, types) -> bool:
+    """Whether none of a file's types means anything under the map: names the map does not
+    list (where it lists every name), or ids under a map of names only."""
+    if any(tmap.knows(t) for t in types):
+        return False
+    ids_only = all(str(t).lstrip("-").isdigit() for t in types)
+    return tmap.lists_all or (ids_only and not tmap.names)
+
+
 @dataclass
 class DetectionSource:
     """Another model's detection file and how to read it. ``type_map="auto"``: the one its
@@ -110,19 +122,25 @@ class DetectionSource:
         """The model's cells on the slide's grid with their comparison class; a note when the
         file holds no cells or none of its types is in the map (every cell would be 'other')."""
         rows, fmt = read_detection_rows(self.path, format=self.format, trust=self.trust)
-        spec = FORMAT_TYPE_MAPS[fmt] if self.type_map == "auto" else self.type_map
+        name = Path(self.path).name
+        auto = isinstance(self.type_map, str) and self.type_map.lower() == "auto"
+        spec = FORMAT_TYPE_MAPS[fmt] if auto else self.type_map
+        if auto and fmt in ID_FORMATS:
+            note(
+                f"{name}: type map {spec!r} assumed ({fmt} files carry type ids without names); "
+                "give the model's own (pannuke, consep, monusac, ...) if it was trained on another taxonomy"
+            )
         tmap = type_map(spec)
         model_um = self.model_um_per_px or tmap.um_per_px or slide_um_per_px
         cells = place_rows(rows, Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um)))
-        name = Path(self.path).name
         if not len(cells):
             note(f"{name}: no cells in the file ({fmt}); the model scores 0")
-        elif not any(tmap.knows(t) for t in pd.unique(cells["type"])):
+        elif _unknown_types(tmap, pd.unique(cells["type"])):
             kinds = ", ".join(repr(str(t)) for t in pd.unique(cells["type"])[:4])
             note(
                 f"{name}: none of its cell types ({kinds}) is in the type map "
-                f"{spec if isinstance(spec, str) else 'given'!r}; every cell counts as {tmap.default!r} "
-                "(choose the type map of the model's taxonomy)"
+                f"{repr(spec) if isinstance(spec, str) else '(a custom one)'}; every cell counts as "
+                f"{tmap.default!r} (choose the type map of the model's taxonomy)"
             )
         cells["class"] = [tmap.class_of(t) for t in cells["type"]]
         return cells[cells["class"].notna()].reset_index(drop=True)
@@ -169,10 +187,10 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
         truth_img = read(y, x, h, w)
         t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
         for name, cells in models.items():
-            if matching_method(cells, "iou") != "mask IoU":
+            if matching_method(cells, "iou") != "mask IoU":  # every cell outlined, or none matched by mask
                 continue
             inside = cells[region.contains(cells["y"], cells["x"])]
-            if not len(inside) or inside["contour"].isna().any():
+            if not len(inside):
                 continue
             pred_img = np.zeros(truth_img.shape, np.int64)
             for i, contour in enumerate(inside["contour"]):
@@ -197,7 +215,7 @@ def matching_method(cells: pd.DataFrame, match: str) -> str:
     else by centroid distance."""
     if "CellID" in cells:
         return "cell id"
-    if match == "iou" and "contour" in cells and cells["contour"].notna().any():
+    if match == "iou" and "contour" in cells and len(cells) and cells["contour"].notna().all():
         return "mask IoU"
     return "centroid"
 

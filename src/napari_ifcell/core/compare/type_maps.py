@@ -27,6 +27,7 @@ class TypeMap:
     classes: dict[str, str | None]
     um_per_px: float | None = None  # the resolution the model was trained at
     default: str | None = OTHER
+    lists_all: bool = True  # False: only the names that are not ``default`` are listed
 
     def knows(self, type_id) -> bool:
         """Whether the map names this type (else the cell becomes ``default``)."""
@@ -79,9 +80,12 @@ PRESETS = {
             **dict.fromkeys(("inflammatory", "lymphocyte", "lymphocytes", "tils", "stil"), LYMPHOCYTE),
             "background": None,
         },
+        lists_all=False,
     ),
     # HistoPLUS's 14 cell types; its coordinates are those of its ~0.5 µm/px DeepZoom level
-    "histoplus": TypeMap(names={}, classes={"lymphocytes": LYMPHOCYTE, "background": None}, um_per_px=0.5),
+    "histoplus": TypeMap(
+        names={}, classes={"lymphocytes": LYMPHOCYTE, "background": None}, um_per_px=0.5, lists_all=False
+    ),
 }
 
 
@@ -97,7 +101,7 @@ def type_map(spec: str | dict) -> TypeMap:
             return PRESETS[spec.lower()]
         except KeyError:
             raise ValueError(
-                f"unknown type map {spec!r}; expected one of {', '.join(PRESETS)} or a custom map"
+                f"unknown type map {spec!r}; expected auto, one of {', '.join(PRESETS)} or a custom map"
             ) from None
     if not isinstance(spec, dict):
         raise ValueError(f"type map: expected a preset name or a mapping, got {type(spec).__name__}")
