@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.io.detection_errors import DetectionFileError, UntrustedFileError
+from napari_ifcell.io.detection_geometry import number, outline, polygon_centroid, xy_pair, xy_points
+
 FORMATS = (
     "hovernet-json",
     "tiatoolbox",
@@ -28,14 +31,6 @@ FORMATS = (
     "histoplus-json",
 )
 COLUMNS = ("y", "x", "type", "prob", "contour")
-
-
-class DetectionFileError(ValueError):
-    """A detection file that cannot be read; names the file and the field."""
-
-
-class UntrustedFileError(DetectionFileError):
-    """A pickle-based file (TIAToolbox ``.dat``) opened without saying it is trusted."""
 
 
 @dataclass(frozen=True)
@@ -140,11 +135,11 @@ def _hovernet_rows(path: Path, doc):
     centroids, types, probs, contours = [], [], [], []
     for key, inst in nuc.items():
         where = f"{path}: nuc[{key!r}]"
-        centroid = _pair(inst.get("centroid") if isinstance(inst, dict) else None, f"{where}.centroid", "[x, y]")
+        centroid = xy_pair(inst.get("centroid") if isinstance(inst, dict) else None, f"{where}.centroid", "[x, y]")
         centroids.append(centroid)
         types.append(inst.get("type", 0))
         probs.append(inst.get("type_prob", np.nan))
-        contours.append(_points(inst.get("contour"), f"{where}.contour"))
+        contours.append(xy_points(inst.get("contour"), f"{where}.contour"))
     return centroids, types, probs, contours
 
 
@@ -156,10 +151,10 @@ def _tiatoolbox_rows(path: Path, doc):
         where = f"{path}: [{key!r}]"
         if not isinstance(inst, dict):
             raise DetectionFileError(f"{where}: expected a dict with box, centroid, contour, type, prob")
-        centroids.append(_pair(inst.get("centroid"), f"{where}.centroid", "(x, y)"))
+        centroids.append(xy_pair(inst.get("centroid"), f"{where}.centroid", "(x, y)"))
         types.append(inst.get("type", 0))
         probs.append(inst.get("prob", np.nan))
-        contours.append(_points(inst.get("contour"), f"{where}.contour"))
+        contours.append(xy_points(inst.get("contour"), f"{where}.contour"))
     return centroids, types, probs, contours
 
 
@@ -174,7 +169,7 @@ def _tiatoolbox_columns(path: Path, doc):
     types = list(np.asarray(doc.get("type", np.zeros(n, int))))
     probs = list(np.asarray(doc.get("prob", np.full(n, np.nan)), float))
     raw = doc.get("contours")
-    contours = [_points(c, f"{path}: contours[{i}]") for i, c in enumerate(raw)] if raw is not None else [None] * n
+    contours = [xy_points(c, f"{path}: contours[{i}]") for i, c in enumerate(raw)] if raw is not None else [None] * n
     return list(centroids), types, probs, contours
 
 
@@ -210,34 +205,13 @@ def _geojson_rows(path: Path, doc):
         probs.append(_measurement(props.get("measurements"), "prob"))
         # QuPath's coordinates are pixel corners; ours pixel-centre indices: half a pixel back
         if kind == "Point":
-            centroids.append(_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]") - 0.5)
+            centroids.append(xy_pair(geometry.get("coordinates"), f"{where}.geometry.coordinates", "[x, y]") - 0.5)
             contours.append(None)
             continue
-        centroid, outline = _outline(geometry.get("coordinates"), kind == "Polygon", f"{where}.geometry.coordinates")
+        centroid, ring = outline(geometry.get("coordinates"), kind == "Polygon", f"{where}.geometry.coordinates")
         centroids.append(centroid - 0.5)
-        contours.append(outline - 0.5)
+        contours.append(ring - 0.5)
     return centroids, types, probs, contours
-
-
-def _outline(coordinates, single: bool, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """A (Multi)Polygon's centroid and outline: each part's outer ring (holes ignored); a cell
-    in parts sits at their area-weighted centroid and is outlined by its largest part."""
-    polygons = [coordinates] if single else coordinates
-    if not single and isinstance(polygons, list):
-        polygons = [p for p in polygons if p != [] and p != [[]]]  # empty parts: nothing to place
-    if not isinstance(polygons, list) or not polygons or not all(isinstance(p, list) and p for p in polygons):
-        raise DetectionFileError(f"{where}: expected a list of rings of [x, y]")
-    rings: list[np.ndarray] = []
-    for i, polygon in enumerate(polygons):
-        place = f"{where}[0]" if single else f"{where}[{i}][0]"
-        ring = _points(polygon[0], place)
-        if ring is None:
-            raise DetectionFileError(f"{place}: expected a list of [x, y] points")
-        rings.append(ring)
-    areas = np.array([abs(_polygon_area(ring)) for ring in rings])
-    weights = areas if areas.sum() > 0 else np.ones(len(rings))
-    centroid = np.average([_polygon_centroid(ring) for ring in rings], axis=0, weights=weights)
-    return centroid, rings[int(np.argmax(areas))]
 
 
 def _cellvit_rows(path: Path, doc) -> tuple[list, list, list, list]:
@@ -252,11 +226,11 @@ def _cellvit_rows(path: Path, doc) -> tuple[list, list, list, list]:
         where = f"{path}: cells[{i}]"
         if not isinstance(cell, dict):
             raise DetectionFileError(f"{where}: expected an object with centroid, contour, type")
-        centroids.append(_pair(cell.get("centroid"), f"{where}.centroid", "[x, y]"))
+        centroids.append(xy_pair(cell.get("centroid"), f"{where}.centroid", "[x, y]"))
         kind = cell.get("type", 0)
         types.append(names.get(str(kind), str(kind)))
-        probs.append(_number(cell.get("type_prob")))
-        contours.append(_points(cell.get("contour"), f"{where}.contour"))
+        probs.append(number(cell.get("type_prob")))
+        contours.append(xy_points(cell.get("contour"), f"{where}.contour"))
     return centroids, types, probs, contours
 
 
@@ -299,13 +273,13 @@ def _cellvit_geojson_rows(path: Path, doc) -> tuple[list, list, list, list]:
             raise DetectionFileError(f"{where}: expected a list")
         for j, part in enumerate(parts):
             if geometry["type"] == "MultiPoint":
-                centroids.append(_pair(part, f"{where}[{j}]", "[x, y]"))
+                centroids.append(xy_pair(part, f"{where}[{j}]", "[x, y]"))
                 contours.append(None)
             else:
-                ring = _points(part[0] if isinstance(part, list) and part else None, f"{where}[{j}][0]")
+                ring = xy_points(part[0] if isinstance(part, list) and part else None, f"{where}[{j}][0]")
                 if ring is None:
                     raise DetectionFileError(f"{where}[{j}]: expected a polygon: a list of rings of [x, y]")
-                centroids.append(_polygon_centroid(ring))
+                centroids.append(polygon_centroid(ring))
                 contours.append(ring)
             types.append(name)
             probs.append(np.nan)
@@ -332,24 +306,17 @@ def _histoplus_rows(path: Path, doc) -> tuple[list, list, list, list]:
         where = f"{path}: cell_masks[{i}]"
         if not isinstance(tile, dict) or not isinstance(tile.get("masks"), list):
             raise DetectionFileError(f"{where}: expected a tile with x, y, width, height and 'masks'")
-        origin = _pair([tile.get("x"), tile.get("y")], f"{where}.x/y", "tile column and row numbers") * tile_size
+        origin = xy_pair([tile.get("x"), tile.get("y")], f"{where}.x/y", "tile column and row numbers") * tile_size
         for j, mask in enumerate(tile["masks"]):
             cell = f"{where}.masks[{j}]"
             if not isinstance(mask, dict):
                 raise DetectionFileError(f"{cell}: expected an object with centroid, coordinates, cell_type")
-            centroids.append(_pair(mask.get("centroid"), f"{cell}.centroid", "[x, y]") + origin)
-            ring = _points(mask.get("coordinates"), f"{cell}.coordinates")
+            centroids.append(xy_pair(mask.get("centroid"), f"{cell}.centroid", "[x, y]") + origin)
+            ring = xy_points(mask.get("coordinates"), f"{cell}.coordinates")
             contours.append(None if ring is None else ring + origin)
             types.append(str(mask.get("cell_type", "")))
-            probs.append(_number(mask.get("confidence")))
+            probs.append(number(mask.get("confidence")))
     return centroids, types, probs, contours
-
-
-def _number(value) -> float:
-    try:
-        return float(value) if value is not None else np.nan
-    except (TypeError, ValueError):
-        return np.nan
 
 
 def _class_name(classification) -> str:
@@ -366,7 +333,7 @@ def _measurement(measurements, name: str) -> float:
     """One measurement from QuPath's ``{name: value}`` (0.4+) or ``[{name, value}]`` (before)."""
     if isinstance(measurements, list):
         measurements = {m.get("name"): m.get("value") for m in measurements if isinstance(m, dict)}
-    return _number(measurements.get(name) if isinstance(measurements, dict) else None)
+    return number(measurements.get(name) if isinstance(measurements, dict) else None)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -384,42 +351,6 @@ def _to_slide(rows, frame: Frame) -> pd.DataFrame:
             "contour": pd.Series(contour_rc, dtype=object),
         }
     )
-
-
-def _pair(value, where: str, expected: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=float) if value is not None else np.zeros(0)
-    except (TypeError, ValueError):
-        arr = np.zeros(0)
-    if arr.shape != (2,) or not np.isfinite(arr).all():
-        raise DetectionFileError(f"{where}: expected {expected}, got {value!r:.60}")
-    return arr
-
-
-def _points(value, where: str) -> np.ndarray | None:
-    if value is None:
-        return None
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise DetectionFileError(f"{where}: expected a polygon: at least 3 [x, y] points of finite numbers") from None
-    if arr.ndim != 2 or arr.shape[1] != 2 or len(arr) < 3 or not np.isfinite(arr).all():
-        raise DetectionFileError(f"{where}: expected a polygon: at least 3 [x, y] points of finite numbers")
-    return arr
-
-
-def _polygon_area(xy: np.ndarray) -> float:
-    x, y = xy[:, 0], xy[:, 1]
-    return float((x * np.roll(y, -1) - np.roll(x, -1) * y).sum() / 2)
-
-
-def _polygon_centroid(xy: np.ndarray) -> np.ndarray:
-    x, y = xy[:, 0], xy[:, 1]
-    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
-    area = cross.sum() / 2
-    if abs(area) < 1e-12:
-        return xy.mean(axis=0)
-    return np.array([((x + np.roll(x, -1)) * cross).sum(), ((y + np.roll(y, -1)) * cross).sum()]) / (6 * area)
 
 
 def _read_json(path: Path):
