@@ -247,3 +247,4 @@ def test_mask_iou_matching_is_chosen_in_the_widget(
     w.compare_button.changed.emit(True)
     assert found("exact") > 0.95 and found("shifted") < 0.1, w.status.value
     assert "exact: mask IoU, shifted: mask IoU, ours: cell id" in w.status.value
+    assert "Note: exact.json: type map 'lizard' assumed" in w.status.value  # the guess, said in the tab

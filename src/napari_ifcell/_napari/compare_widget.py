@@ -3,6 +3,7 @@ HoVer-Net / TIAToolbox / QuPath files), and see per-region P / R / F1 with TP / 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, work
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
+from napari_ifcell.notes import Note
 from napari_ifcell.pipeline.compare import CompareSettings, matching_method
 
 OVERLAY_OUTCOMES = ("TP", "FP", "FN")
@@ -312,7 +314,10 @@ class CompareWidget(Container):
             return run_in_background(agree, on_done=self._on_agreement, on_error=self._on_error, sync=sync)
 
         def work():
-            truth, models = read_truth(truth_source), read_models(sources, ps)
+            with warnings.catch_warnings(record=True) as caught:  # notes on the model files, for the status
+                warnings.simplefilter("always", Note)
+                truth, models = read_truth(truth_source), read_models(sources, ps)
+            notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, Note)))
             result = compare_models(
                 regions,
                 truth,
@@ -323,7 +328,7 @@ class CompareWidget(Container):
                 labels=labels,
                 truth_name="the project's review" if no_table else truth_path,
             )
-            return result, truth, models, match
+            return result, truth, models, match, notes
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
 
@@ -348,7 +353,7 @@ class CompareWidget(Container):
         )
 
     def _on_compared(self, result) -> None:
-        (self.report, self.counts, outcomes), truth, models, match = result
+        (self.report, self.counts, outcomes), truth, models, match, notes = result
         self._show_table(self.report)
         symbols = {}
         for i, (name, (t_out, p_out)) in enumerate(outcomes.items()):
@@ -365,6 +370,7 @@ class CompareWidget(Container):
             + " (total)"
             + "; matched by "
             + ", ".join(f"{m}: {matching_method(cells, match)}" for m, cells in models.items())
+            + "".join(f"\nNote: {n}" for n in notes)
         )
 
     def _overlay(self, name, truth, predicted, t_out, p_out, *, symbol: str = "disc", size: float = 10) -> None:
