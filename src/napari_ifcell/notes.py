@@ -5,6 +5,8 @@ after the output and napari shows them as notifications."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class Note(UserWarning):
@@ -13,3 +15,19 @@ class Note(UserWarning):
 
 def note(message: str) -> None:
     warnings.warn(message, Note, stacklevel=3)
+
+
+def note_messages(caught) -> list[str]:
+    """The distinct notes among recorded warnings (``warnings.catch_warnings(record=True)``), in order."""
+    return list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, Note)))
+
+
+@contextmanager
+def recording_notes() -> Iterator[list[str]]:
+    """Record the notes raised inside; the list it yields holds each once when the block ends
+    (for a widget's status, where no terminal shows warnings)."""
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Note)
+        yield found
+    found.extend(note_messages(caught))

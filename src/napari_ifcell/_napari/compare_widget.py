@@ -3,7 +3,6 @@ HoVer-Net / TIAToolbox / QuPath files), and see per-region P / R / F1 with TP / 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, work
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
 from napari_ifcell.core.compare.type_maps import PRESETS
-from napari_ifcell.notes import Note
-from napari_ifcell.pipeline.compare import CompareSettings, matching_method
+from napari_ifcell.notes import recording_notes
+from napari_ifcell.pipeline.compare import CompareSettings, matching_summary
 
 OVERLAY_OUTCOMES = ("TP", "FP", "FN")
 
@@ -314,10 +313,8 @@ class CompareWidget(Container):
             return run_in_background(agree, on_done=self._on_agreement, on_error=self._on_error, sync=sync)
 
         def work():
-            with warnings.catch_warnings(record=True) as caught:  # notes on the model files, for the status
-                warnings.simplefilter("always", Note)
+            with recording_notes() as notes:  # what the model files made us guess, for the status
                 truth, models = read_truth(truth_source), read_models(sources, ps)
-            notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, Note)))
             result = compare_models(
                 regions,
                 truth,
@@ -368,8 +365,8 @@ class CompareWidget(Container):
         self.status.value = (
             "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models)
             + " (total)"
-            + "; matched by "
-            + ", ".join(f"{m}: {matching_method(cells, match)}" for m, cells in models.items())
+            + "; "
+            + matching_summary(models, match)
             + "".join(f"\nNote: {n}" for n in notes)
         )
 

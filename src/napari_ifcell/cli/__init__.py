@@ -66,15 +66,12 @@ def _show_notes(command: str, caught) -> None:
     """What was guessed or left out (a slide's pixel size, a phenotype rule), once per note,
     after the command's output (on an error only the error line is shown); other warnings as
     Python shows them."""
-    from napari_ifcell.notes import Note
+    from napari_ifcell.notes import Note, note_messages
 
-    seen = set()
+    for message in note_messages(caught):
+        print(f"napari-ifcell {command}: note: {message}", file=sys.stderr)
     for w in caught:
-        if issubclass(w.category, Note):
-            if str(w.message) not in seen:
-                seen.add(str(w.message))
-                print(f"napari-ifcell {command}: note: {w.message}", file=sys.stderr)
-        else:
+        if not issubclass(w.category, Note):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 

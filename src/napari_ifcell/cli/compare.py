@@ -68,7 +68,7 @@ def _compare(args) -> int:
         CompareSettings,
         DetectionSource,
         compare_models,
-        matching_method,
+        matching_summary,
         read_models,
         read_truth,
     )
@@ -118,7 +118,7 @@ def _compare(args) -> int:
         truth_name=args.truth,
     )
     print(report_markdown(report), end="")
-    print("matched by " + ", ".join(f"{m}: {matching_method(cells, settings.match)}" for m, cells in models.items()))
+    print(matching_summary(models, settings.match))
     if args.out:
         written = write_report(report, args.out, counts=counts)
         print("written: " + ", ".join(str(p) for p in written.values()))

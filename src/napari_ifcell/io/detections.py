@@ -83,7 +83,7 @@ def detect_format(path: str | Path, doc=None) -> str:
 def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", trust: bool = False) -> pd.DataFrame:
     """Read a detection file into slide coordinates (see the module docstring)."""
     rows, _ = read_detection_rows(path, format=format, trust=trust)
-    return _to_slide(rows, frame)
+    return place_rows(rows, frame)
 
 
 def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool = False):
@@ -115,16 +115,11 @@ def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool =
     return rows, fmt
 
 
-def place_rows(rows, frame: Frame) -> pd.DataFrame:
-    """:func:`read_detection_rows`' rows in slide level-0 coordinates."""
-    return _to_slide(rows, frame)
-
-
 def tiatoolbox_output(output: dict, frame: Frame) -> pd.DataFrame:
     """TIAToolbox's in-memory output: the v2 column dict or the v1 ``{id: {...}}`` dict."""
     if "centroid" in output:
-        return _to_slide(_tiatoolbox_columns(Path("<dict>"), output), frame)
-    return _to_slide(_tiatoolbox_rows(Path("<dict>"), output), frame)
+        return place_rows(_tiatoolbox_columns(Path("<dict>"), output), frame)
+    return place_rows(_tiatoolbox_rows(Path("<dict>"), output), frame)
 
 
 # --- one reader per format; each returns (centroids_xy, types, probs, contours_xy or None) ---
@@ -337,7 +332,8 @@ def _measurement(measurements, name: str) -> float:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-def _to_slide(rows, frame: Frame) -> pd.DataFrame:
+def place_rows(rows, frame: Frame) -> pd.DataFrame:
+    """:func:`read_detection_rows`' rows (model x / y pixels) as a table on the slide's level 0."""
     centroids_xy, types, probs, contours_xy = rows
     xy = np.asarray(centroids_xy, float).reshape(-1, 2)
     rc = frame.to_slide(xy[:, ::-1])

@@ -135,10 +135,9 @@ class DetectionSource:
         cells = place_rows(rows, Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um)))
         if not len(cells):
             note(f"{name}: no cells in the file ({fmt}); the model scores 0")
-        elif _unknown_types(tmap, pd.unique(cells["type"])):
-            kinds = ", ".join(repr(str(t)) for t in pd.unique(cells["type"])[:4])
+        elif _unknown_types(tmap, kinds := pd.unique(cells["type"])):
             note(
-                f"{name}: none of its cell types ({kinds}) is in the type map "
+                f"{name}: none of its cell types ({', '.join(repr(str(t)) for t in kinds[:4])}) is in the type map "
                 f"{repr(spec) if isinstance(spec, str) else '(a custom one)'}; every cell counts as "
                 f"{tmap.default!r} (choose the type map of the model's taxonomy)"
             )
@@ -218,6 +217,11 @@ def matching_method(cells: pd.DataFrame, match: str) -> str:
     if match == "iou" and "contour" in cells and len(cells) and cells["contour"].notna().all():
         return "mask IoU"
     return "centroid"
+
+
+def matching_summary(models: dict[str, pd.DataFrame], match: str) -> str:
+    """``matched by <model>: <method>, ...`` (:func:`matching_method`), as the outputs say it."""
+    return "matched by " + ", ".join(f"{m}: {matching_method(cells, match)}" for m, cells in models.items())
 
 
 def compare_models(
