@@ -237,6 +237,25 @@ def test_svs_with_one_level_keeps_thumbnail_label_and_macro_out(crops, tmp_path)
     assert info["pixel_size_um"] == pytest.approx(0.252)
 
 
+def test_an_ome_tiff_with_its_macro_picture_first_opens_the_slide_with_a_note(crops, tmp_path):
+    """Some scanners' OME-TIFFs hold the slide's macro photograph as their first image."""
+    path = tmp_path / "macro_first.ome.tif"
+    fluorescence = np.stack(crops[:2])
+    with tifffile.TiffWriter(path, ome=True) as tw:
+        tw.write(crops[2][::4, ::4].copy(), photometric="rgb", metadata={"Name": "macro image"})
+        meta = {"axes": "CYX", "Name": "slide", "Channel": {"Name": ["Hoechst", "CD3e"]}}
+        tw.write(
+            fluorescence, tile=(256, 256), subifds=1, metadata={**meta, "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+        )
+        tw.write(fluorescence[:, ::2, ::2], tile=(256, 256), subfiletype=1)
+    done = run_cli("segment", path)
+    assert done.returncode == 0, done.stderr
+    assert "opened the largest, image 1 'slide' of 512 x 512 px (skipped image 0 'macro image'" in done.stderr
+    assert "with hoechst" in done.stdout and cells_of(tmp_path / "macro_first.ifcell") in FOUND
+    with open_slide(path) as slide:
+        assert slide.channel_names == ("Hoechst", "CD3e") and len(slide.levels) == 2
+
+
 # --- OME-Zarr ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", ["0.4", "0.5"])
 def test_ome_zarr_written_by_ome_zarr_py_opens_lazily_and_segments(crops, tmp_path, version):
@@ -318,7 +337,7 @@ def test_a_store_of_another_slide_with_the_same_prefix_is_not_taken_for_a_legacy
     assert LabelStore.open(tmp_path / "c.v1.ifcell").slide_name == "c.v1.ome.tif"
 
 
-def test_bioformats2raw_layout_reads_its_first_image(crops, tmp_path):
+def test_bioformats2raw_layout_reads_its_largest_image(crops, tmp_path):
     import zarr
 
     path = tmp_path / "converted.ome.zarr"
@@ -329,3 +348,18 @@ def test_bioformats2raw_layout_reads_its_first_image(crops, tmp_path):
         assert slide.channel_names == ("Hoechst", "CD3e") and slide.pixel_size_um == pytest.approx(0.65)
         a, b = slide.fingerprint(), slide.fingerprint()
         assert a == b and len(a) == 16
+
+
+def test_bioformats2raw_layout_with_a_label_image_first_opens_the_slide(crops, tmp_path):
+    import zarr
+
+    path = tmp_path / "converted.ome.zarr"
+    root = zarr.open_group(path, mode="w", zarr_format=2)
+    root.attrs["bioformats2raw.layout"] = 3
+    label = np.moveaxis(crops[2][::8, ::8], -1, 0).copy()  # a small RGB photograph, as a converted VSI holds
+    write_ngff(root.create_group("0"), label, axes="cyx", pixel_size_um=20.0, names=("R", "G", "B"))
+    write_ngff(root.create_group("1"), np.stack(crops[:2]), axes="cyx", pixel_size_um=0.65, names=("Hoechst", "CD3e"))
+    with pytest.warns(UserWarning, match="holds 2 images; opened the largest, image 1"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.channel_names == ("Hoechst", "CD3e") and slide.pixel_size_um == pytest.approx(0.65)

@@ -19,16 +19,54 @@ from napari_ifcell.io.errors import SlideError
 ASSOCIATED_IMAGES = ("thumbnail", "label", "macro", "overview")
 
 
-def find_levels(tif: tifffile.TiffFile) -> tuple[int, list[tifffile.TiffPageSeries]]:
-    """Index of the image series and one series per pyramid level, finest first."""
+def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple[int, list[tifffile.TiffPageSeries]]:
+    """Index of the image series and one series per pyramid level, finest first.
+
+    The image is the largest series that is not named as a thumbnail, label or macro: some
+    writers put the slide's macro picture first. When that skips earlier series, a note says so.
+    """
     all_series = tif.series
     if not all_series:
         raise SlideError(tif.filehandle.path, "the TIFF holds no image")
-    main = all_series[0]
+    index = 0 if tif.is_svs else _main_series_index(all_series)
+    main = all_series[index]
+    if index > 0 and notes is not None:
+        skipped = ", ".join(_described(i, s) for i, s in enumerate(all_series[:index]))
+        notes.append(
+            f"the TIFF holds {len(all_series)} images; opened the largest, {_described(index, main)} (skipped {skipped})"
+        )
     if len(main.levels) > 1 or tif.is_svs:  # an SVS's other series are its thumbnail, label and macro
-        return 0, list(main.levels)
-    others = [s for s in all_series[1:] if (s.name or "").lower() not in ASSOCIATED_IMAGES]
-    return 0, [main, *_levels_as_series(main, others)]
+        return index, list(main.levels)
+    others = [s for s in all_series[index + 1 :] if not _is_associated(s)]
+    return index, [main, *_levels_as_series(main, others)]
+
+
+def _main_series_index(all_series) -> int:
+    """The largest series (pixels per plane) not named as an associated image; the first of equals."""
+    candidates = [i for i, s in enumerate(all_series) if not _is_associated(s)] or list(range(len(all_series)))
+    return max(candidates, key=lambda i: (_plane_pixels(all_series[i]), -i))
+
+
+def _is_associated(series) -> bool:
+    words = (series.name or "").lower().replace("_", " ").split()
+    return any(word in ASSOCIATED_IMAGES for word in words)
+
+
+def _plane_pixels(series) -> int:
+    try:
+        y, x = _yx(series)
+    except ValueError:  # no Y or X axis: not an image plane
+        return 0
+    return y * x
+
+
+def _described(index: int, series) -> str:
+    name = f" {series.name!r}" if series.name else ""
+    try:
+        y, x = _yx(series)
+    except ValueError:
+        return f"image {index}{name}"
+    return f"image {index}{name} of {x} x {y} px"
 
 
 def _levels_as_series(main, others) -> list:

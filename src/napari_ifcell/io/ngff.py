@@ -51,11 +51,9 @@ def ngff_image(path: Path) -> dict:
         raise SlideError(path, f"not a readable Zarr group ({exc})") from exc
     attrs: dict[str, Any] = dict(group.attrs.asdict())
     ome: dict[str, Any] = attrs.get("ome", attrs)  # 0.5 nests the metadata under "ome"
+    notes: list[str] = []
     if "bioformats2raw.layout" in ome and "multiscales" not in ome and "0" in group:
-        first = group["0"]  # bioformats2raw: the first image is the group "0"
-        if not isinstance(first, zarr.Group):
-            raise SlideMetadataError(path, "bioformats2raw layout without an image group '0'")
-        group = first
+        group = _largest_image(path, group, notes)
         attrs = dict(group.attrs.asdict())
         ome = attrs.get("ome", attrs)
     if not ome.get("multiscales"):
@@ -83,7 +81,35 @@ def ngff_image(path: Path) -> dict:
         "pixel_size_um": _pixel_size(image, axes, units),
         "channel_names": [str(c.get("label") or "") for c in channels],
         "channel_colors": [str(c.get("color") or "").upper() for c in channels],
+        "notes": notes,
     }
+
+
+def _largest_image(path: Path, root: zarr.Group, notes: list[str]) -> zarr.Group:
+    """bioformats2raw writes one image per numbered group ("0", "1", ...); the slide is the
+    largest (a converted VSI or MRXS can hold its overview or label first)."""
+    first = root["0"]
+    if not isinstance(first, zarr.Group):
+        raise SlideMetadataError(path, "bioformats2raw layout without an image group '0'")
+    sizes = {}
+    for key in sorted((k for k in root.group_keys() if k.isdigit()), key=int):
+        image_group = root[key]
+        meta: dict[str, Any] = dict(image_group.attrs.asdict())
+        try:
+            image = meta.get("ome", meta)["multiscales"][0]
+            level0 = image_group[image["datasets"][0]["path"]]
+        except (KeyError, IndexError, TypeError):
+            continue  # not an image group: left out
+        if isinstance(level0, zarr.Array) and level0.ndim >= 2:
+            sizes[key] = int(level0.shape[-1]) * int(level0.shape[-2])
+    best = max(sizes, key=lambda k: (sizes[k], -int(k)), default="0")
+    if best != "0":
+        notes.append(
+            f"the OME-Zarr holds {len(sizes)} images; opened the largest, image {best} (skipped the ones before it)"
+        )
+    chosen = root[best]
+    assert isinstance(chosen, zarr.Group)
+    return chosen
 
 
 def _pixel_size(image: dict, axes: list[str], units: dict) -> float | None:

@@ -78,7 +78,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     from napari_ifcell.io.ngff import is_rgb_picture, ngff_image
 
     info = ngff_image(path)
-    notes: list[str] = []
+    notes: list[str] = list(info["notes"])
     levels, axes = info["levels"], info["axes"]
     is_rgb = is_rgb_picture(levels, axes, info["channel_names"], info["channel_colors"])
     layout = "SYX" if is_rgb else axes
@@ -106,7 +106,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
 def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     notes: list[str] = []
     try:
-        series_index, level_series = find_levels(tif)
+        series_index, level_series = find_levels(tif, notes)
     except SlideError:
         raise
     except Exception as exc:
