@@ -221,6 +221,38 @@ def test_a_store_named_the_old_way_gets_a_clear_message(crops, tmp_path):
     one_line_error(run_cli("segment", tmp_path / "b.v1.ome.tif"), "b.ifcell", "rename it to b.v1.ifcell")
 
 
+# --- bit depth -------------------------------------------------------------------------------------
+def _counts(done) -> dict[str, int]:
+    assert done.returncode == 0, done.stderr
+    return {name: int(n) for name, n in (line.split("\t") for line in done.stdout.strip().splitlines())}
+
+
+def test_suggested_gates_give_the_same_phenotypes_for_16_bit_8_bit_and_float_images(small_pair, tmp_path):
+    """The same tissue exported as 8-bit or as floats scaled to 0-1 (what Fiji and scripts
+    write) is gated as the 16-bit original: the asinh cofactor follows the data's scale."""
+    with open_slide(small_pair.if_path) as slide:
+        original = np.asarray(slide.levels[0][:])
+        names = list(slide.channel_names)
+    counts = {}
+    for name, pixels in [
+        ("uint16", original),
+        ("uint8", np.round(original / 257.0).astype(np.uint8)),
+        ("float", (original / 65535.0).astype(np.float32)),
+    ]:
+        path = tmp_path / f"{name}.ome.tif"
+        meta = {"axes": "CYX", "Channel": {"Name": names}, "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+        tifffile.imwrite(path, pixels, ome=True, tile=(256, 256), metadata=meta)
+        table = tmp_path / f"{name}.csv"
+        done = run_cli("quantify", path, small_pair.labels_path, "--out", table)
+        assert done.returncode == 0, done.stderr
+        counts[name] = _counts(run_cli("gate", table))
+    print(counts)
+    assert counts["float"] == counts["uint16"]  # the same numbers, scaled
+    for phenotype, n in counts["uint16"].items():  # 8-bit rounding moves a few dim cells
+        assert abs(counts["uint8"].get(phenotype, 0) - n) <= max(3, 0.1 * n), (phenotype, counts)
+    assert counts["uint16"]["B cell"] >= 80  # of 95 true B cells
+
+
 # --- SVS -------------------------------------------------------------------------------------------
 def test_svs_with_one_level_keeps_thumbnail_label_and_macro_out(crops, tmp_path):
     rgb = np.ascontiguousarray(np.tile(crops[2], (1, 2, 1)))

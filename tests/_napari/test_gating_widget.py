@@ -72,7 +72,7 @@ def test_moving_a_threshold_recolours_cells_and_updates_counts(gating):
     # the user drags the positive threshold above every cell
     _, edges, _ = widget.session.display_axis("CD20")
     top = float(edges[-1])
-    widget.slider.setValue((top - 0.02, top - 0.01, top))
+    widget.slider.setValue((top - 0.02, top - 0.01, top - 0.005))  # the brightest cell: over-exposed
     assert _colour_index_at(layer, b_cell) in (1 + State.NEGATIVE, 1 + State.UNCERTAIN)
     assert widget.range_counts.text() != before and "positive 0" in widget.range_counts.text()
     assert widget.session.gates.gates["CD20"].source == "manual"
@@ -200,7 +200,7 @@ def test_thresholds_typed_in_raw_intensity_are_used_exactly(gating):
     # values too close for a slider handle are told apart in the fields
     positive.setText(str(low + 0.1))
     positive.editingFinished.emit()
-    assert [float(f.text()) for f in widget.threshold_fields[:2]] == [low, low + 0.1]
+    assert [float(f.text()) for f in widget.threshold_fields[:2]] == pytest.approx([low, low + 0.1], abs=1e-9)
     positive.setText(str(low - 10))  # below the negative threshold: said, the gate is kept
     positive.editingFinished.emit()
     assert "out of order" in widget.status.text()

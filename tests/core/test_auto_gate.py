@@ -61,3 +61,13 @@ def test_gated_table_columns(small_table):
     table = gated_table(small_table, gates)
     assert set(table["CD3e_state"]) <= {"negative", "uncertain", "positive", "over-exposed"}
     assert {"phenotype", "inconsistent"} <= set(table.columns) and len(table) == len(small_table)
+
+
+def test_an_8_bit_table_is_over_exposed_just_below_255_and_gated_as_its_16_bit_original():
+    rng = np.random.default_rng(2)
+    sixteen = np.r_[rng.lognormal(np.log(500), 0.2, 5000), rng.lognormal(np.log(20000), 0.3, 400), [65400.0] * 30]
+    tables = {bits: pd.DataFrame({"CD3e_cell_mean": sixteen * scale}) for bits, scale in [(16, 1.0), (8, 255 / 65535)]}
+    gates = {bits: suggest_gates(table, ["CD3e"])["CD3e"] for bits, table in tables.items()}
+    assert gates[8].thresholds[2] <= 0.98 * 255 < 254  # the saturated cells are over-exposed
+    assert (gates[8].states(tables[8]["CD3e_cell_mean"].to_numpy())[-30:] == State.OVEREXPOSED).all()
+    assert np.allclose(np.array(gates[8].thresholds) / gates[16].thresholds, 255 / 65535)

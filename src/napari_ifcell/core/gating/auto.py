@@ -3,6 +3,9 @@
 The positive population is the mixture component with the highest mean; the uncertain
 band is where its posterior probability is between ``low`` and ``high``; over-exposure
 starts far above the positive population (or near the camera's saturation).
+
+The asinh cofactor follows the marker's own level (a quarter of its median cell), so the same
+tissue stored as 16-bit, 8-bit or floating-point intensities gets the same gates.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ MAX_CELLS = 100_000
 MIN_SEPARATION = 2.0  # Ashman's D between the positive component and the next one
 MIN_FOLD = 1.5  # positive mean over the median cell, in raw intensity
 MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
+COFACTOR_OF_MEDIAN = 0.25  # on Orion's 16-bit markers (medians 500-1300) about the customary 150
 
 
 def ashman_d(mu1, sd1, mu2, sd2) -> float:
@@ -28,16 +32,19 @@ def suggest_gate(
     *,
     compartment: str = "cell",
     transform: str = "asinh",
-    cofactor: float = 150.0,
+    cofactor: float | None = None,
     low: float = 0.05,
     high: float = 0.95,
     overexposed_sd: float = 6.0,
-    saturation: float = 65535.0,
+    saturation: float | None = None,
     seed: int = 0,
 ) -> MarkerGate:
-    """A starting gate for one marker from per-cell values (raw intensities)."""
+    """A starting gate for one marker from per-cell values (raw intensities). ``cofactor``:
+    by default from the values (see :func:`scaled_cofactor`); ``saturation``: the camera's
+    full scale in these units, when known (over-exposure starts just below it)."""
     from sklearn.mixture import GaussianMixture
 
+    cofactor = scaled_cofactor(values) if cofactor is None else cofactor
     x = forward(values, transform, cofactor)
     x = x[np.isfinite(x)]
     if x.size < 10:
@@ -69,9 +76,29 @@ def suggest_gate(
     # last crossing below the positive mean: the band just under the positive population
     t1 = _last_crossing(grid, posterior, low, below_mu)
     t2 = max(_last_crossing(grid, posterior, high, below_mu), t1)
-    t3 = min(mu + overexposed_sd * sd, forward(saturation * 0.98, transform, cofactor))
+    t3 = mu + overexposed_sd * sd
+    if saturation is not None:
+        t3 = min(t3, forward(saturation * 0.98, transform, cofactor))
     raw = inverse(np.array([t1, t2, max(t3, t2)]), transform, cofactor)
     return _auto_gate(marker, raw, compartment, transform, cofactor)
+
+
+def scaled_cofactor(values: np.ndarray) -> float:
+    """A quarter of the median cell's intensity (of the cells above zero, for background-subtracted
+    data): asinh is then linear well below the negative cells' level and logarithmic above it,
+    whatever units the image was stored in."""
+    values = np.asarray(values, dtype=float)
+    level = values[np.isfinite(values) & (values > 0)]
+    return float(COFACTOR_OF_MEDIAN * np.median(level)) if level.size else 1.0
+
+
+def full_scale(table, columns) -> float:
+    """The camera's full scale in a table's units, from its brightest cell mean: 65535 for 16-bit
+    images, 255 for 8-bit ones, 1 for floating-point images scaled to 0-1."""
+    brightest = max((float(np.nanmax(table[c].to_numpy(float))) for c in columns), default=0.0)
+    if brightest > 255:
+        return 65535.0
+    return 255.0 if brightest > 1 else 1.0
 
 
 def _auto_gate(marker: str, raw: np.ndarray, compartment: str, transform: str, cofactor: float) -> MarkerGate:
@@ -100,6 +127,8 @@ def _last_crossing(grid, posterior, level, mask) -> float:
 def suggest_gates(table, markers, *, compartments=None, **kwargs) -> dict[str, MarkerGate]:
     """Suggested gates for several markers of a cell table (``<marker>_<compartment>_mean``)."""
     compartments = compartments or {}
+    if "saturation" not in kwargs:
+        kwargs["saturation"] = full_scale(table, [f"{m}_{compartments.get(m, 'cell')}_mean" for m in markers])
     out = {}
     for marker in markers:
         compartment = compartments.get(marker, "cell")
