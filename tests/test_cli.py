@@ -127,6 +127,11 @@ def test_segment_then_quantify_from_the_store(small_pair, tmp_path):
     assert pd.read_parquet(store / "cell_index.parquet").CellID.min() > index.CellID.max()  # new ids
     done = run_cli("quantify", small_pair.if_path, store, "--out", tmp_path / "cells.csv")
     assert done.returncode == 0, done.stderr
+    # stderr into a file (no terminal): progress as whole lines, each tenth once, ending with the total
+    progress = [line for line in done.stderr.split("\n") if line.startswith("quantify: ")]
+    assert "\r" not in done.stderr and 2 <= len(progress) <= 12, done.stderr
+    done_of = progress[-1].removeprefix("quantify: ").split("/")
+    assert done_of[0] == done_of[1]
     assert sorted(pd.read_csv(tmp_path / "cells.csv").CellID) == sorted(
         pd.read_parquet(store / "cell_index.parquet").CellID
     )
