@@ -81,6 +81,17 @@ def test_imagej_hyperstack_with_micron_calibration(crops, tmp_path):
     assert cells_of(tmp_path / "stack.ifcell") in FOUND
 
 
+def test_imagej_slice_labels_name_the_channels(crops, tmp_path):
+    """Fiji saves a hyperstack's channel names as slice Labels; they are the channels' names."""
+    path = tmp_path / "labelled.tif"
+    meta = {"axes": "CYX", "unit": "um", "Labels": ["DAPI", "CD3e"]}
+    tifffile.imwrite(path, np.stack(crops[:2]), imagej=True, resolution=(1 / 0.325, 1 / 0.325), metadata=meta)
+    assert json.loads(run_cli("info", path, "--json").stdout)["channels"] == ["DAPI", "CD3e"]
+    done = run_cli("segment", path)  # DAPI found as the nuclear stain without --channel-names
+    assert done.returncode == 0, done.stderr
+    assert cells_of(tmp_path / "labelled.ifcell") in FOUND
+
+
 def test_placeholder_he_pixel_size_goes_on_the_if_grid(small_pair, crops, tmp_path):
     """Orion's H&E as its writer makes it: OME PhysicalSizeX=1 µm on the IF's own pixel grid."""
     with open_slide(small_pair.he_path) as he:
@@ -367,6 +378,21 @@ def test_a_store_of_another_slide_with_the_same_prefix_is_not_taken_for_a_legacy
         assert done.returncode == 0, done.stderr
     assert LabelStore.open(tmp_path / "c.ifcell").slide_name == "c.ome.tif"
     assert LabelStore.open(tmp_path / "c.v1.ifcell").slide_name == "c.v1.ome.tif"
+
+
+def test_an_ome_zarr_without_units_asks_for_the_pixel_size_naming_its_scales(crops, tmp_path):
+    import zarr
+
+    path = tmp_path / "no_units.ome.zarr"
+    group = zarr.open_group(path, mode="w")
+    write_ngff(group, np.stack(crops[:2]), axes="cyx", pixel_size_um=0.325, names=("Hoechst", "CD3e"))
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome", attrs)
+    for axis in ome["multiscales"][0]["axes"]:
+        axis.pop("unit", None)
+    group.attrs.put(attrs)
+    line = one_line_error(run_cli("segment", path), "no_units.ome.zarr", "pixel size unknown", "--pixel-size")
+    assert "multiscales" in line and "PhysicalSize" not in line
 
 
 def test_bioformats2raw_layout_reads_its_largest_image(crops, tmp_path):

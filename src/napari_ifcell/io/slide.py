@@ -241,11 +241,11 @@ class Slide:
     def require_pixel_size(self, option: str = "--pixel-size") -> float:
         """The level-0 pixel size, or an error that names the file and how to give it."""
         if self.pixel_size_um is None:
-            raise SlideMetadataError(
-                self.path,
-                "pixel size unknown (no OME PhysicalSize, MPP or resolution unit in the file); "
-                f"give it with {option} (µm per pixel; Orion scans at 0.325)",
-            )
+            from napari_ifcell.io.slide_metadata import UNKNOWN_PIXEL_SIZE
+
+            # the note the opening left says what was looked for (OME-XML fields or NGFF scales)
+            why = next((n for n in self.notes if n.startswith(UNKNOWN_PIXEL_SIZE)), UNKNOWN_PIXEL_SIZE)
+            raise SlideMetadataError(self.path, f"{why}; give it with {option} (µm per pixel; Orion scans at 0.325)")
         return self.pixel_size_um
 
     def fingerprint(self) -> str:

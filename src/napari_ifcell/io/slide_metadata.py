@@ -32,12 +32,17 @@ def ome_of(tif, series_index: int, notes: list[str]) -> dict | None:
     return ome
 
 
-def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes) -> tuple[str, ...]:
+def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=None) -> tuple[str, ...]:
+    """Given names, else the OME-XML's, else the slice labels of an ImageJ hyperstack (what
+    Fiji saves as Labels), else a markers.csv beside the file, else ch0, ch1..."""
     if override is not None:
         return checked_names(path, override, n_channels)
     if is_rgb:
         return RGB_NAMES
     names = ome["channel_names"] if ome is not None else []
+    labels = [str(label).strip() for label in (imagej or {}).get("Labels") or []]
+    if not names and len(labels) == n_channels and all(labels):
+        return tuple(labels)
     if names and len(names) != n_channels:
         raise SlideMetadataError(
             path,

@@ -132,7 +132,8 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
 
     n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
     ome = ome_of(tif, series_index, notes)
-    names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes)
+    imagej = tif.imagej_metadata if tif.is_imagej else None
+    names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej)
     pixel_size, source = tiff_pixel_size(tif, ome, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
     _note_rgb_scale(slide)
