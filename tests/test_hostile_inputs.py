@@ -224,8 +224,24 @@ def test_suggested_gates_say_which_phenotypes_a_panel_cannot_call(small_table, t
     small_table.drop(columns=[c for c in small_table.columns if c.startswith("CD3e_")]).to_parquet(path)
     assert main(["gate", str(path), "--out", str(tmp_path / "gated.parquet")]) == 0
     err = capsys.readouterr().err
-    assert "note: phenotype(s) regulatory T, CD4 T, CD8 T, B cell, macrophage left out" in err
+    assert "note: phenotype(s) regulatory T, CD4 T, CD8 T left out" in err
     assert "the table has no CD3e column" in err
+    assert "called without the markers this panel lacks: B cell without CD3e; macrophage without CD3e" in err
+
+
+def test_a_panel_without_cd4_still_calls_cd8_t_cells(small_table, tmp_path, capsys):
+    """CD8 T is CD3e+ CD8a+ (and CD4- where CD4 is measured): a panel without CD4 calls it."""
+    with_cd4 = tmp_path / "all.parquet"
+    small_table.to_parquet(with_cd4)
+    assert main(["gate", str(with_cd4)]) == 0
+    full = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    path = tmp_path / "no_cd4.parquet"
+    small_table.drop(columns=[c for c in small_table.columns if c.startswith("CD4_")]).to_parquet(path)
+    assert main(["gate", str(path)]) == 0
+    captured = capsys.readouterr()
+    counts = dict(line.split("\t") for line in captured.out.strip().splitlines())
+    assert "CD8 T without CD4" in captured.err and "regulatory T, CD4 T left out" in captured.err
+    assert int(full["CD8 T"]) >= 50 and int(full["CD8 T"]) <= int(counts["CD8 T"]) <= int(full["CD8 T"]) + 10
 
 
 def test_a_scimap_csv_for_part_of_the_panel_gates_what_it_can_and_says_what_it_cannot(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from napari_ifcell.core.gating.gates import GateError, MarkerGate
-from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES
+from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES, PhenotypeRule
 
 DEFAULT_HIERARCHY = {"CD3e": "CD45", "CD4": "CD3e", "CD8a": "CD3e", "FOXP3": "CD4"}
 
@@ -52,14 +52,18 @@ class GateSet:
 def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing: str) -> GateSet:
     """The gates with the default hierarchy and phenotype rules kept where their markers have gates.
 
-    Other panels than Orion's work; a note names the rules left out, ``missing`` (formatted with
-    ``markers``) says why their markers have no gate.
+    Other panels than Orion's work: a rule whose defining markers (all positive, or one of
+    several) have gates is kept without the exclusions the panel cannot test (CD8 T without
+    CD4-), and a note says so; a rule without them is left out, and a note names it.
+    ``missing`` (formatted with ``markers``) says why markers have no gate.
     """
     from napari_ifcell.notes import note
 
     hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
-    rules = [r for r in DEFAULT_PHENOTYPES if all(m in gates for m in r.markers)]
-    dropped = [r for r in DEFAULT_PHENOTYPES if r not in rules]
+    fitted = {r.name: _fitted_rule(r, gates) for r in DEFAULT_PHENOTYPES}
+    rules = [r for r in fitted.values() if r is not None]
+    dropped = [r for r in DEFAULT_PHENOTYPES if fitted[r.name] is None]
+    loosened = [r for r in DEFAULT_PHENOTYPES if fitted[r.name] not in (None, r)]
     links = [f"{c} -> {p}" for c, p in DEFAULT_HIERARCHY.items() if c in gates and c not in hierarchy]
     if links:
         note(f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates))}")
@@ -69,7 +73,20 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
             f"phenotype(s) {', '.join(r.name for r in dropped)} left out: {missing.format(markers=absent)}; "
             "such cells are called 'other'"
         )
+    if loosened:
+        untested = "; ".join(f"{r.name} without {', '.join(m for m in r.markers if m not in gates)}" for r in loosened)
+        note(f"phenotype(s) called without the markers this panel lacks: {untested}")
     return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide)
+
+
+def _fitted_rule(rule: PhenotypeRule, gates) -> PhenotypeRule | None:
+    """The rule on the markers that have gates; None when what defines the class is missing
+    (a ``pos`` marker, or every ``anypos`` one)."""
+    if any(m not in gates for m in rule.pos) or (rule.anypos and not any(m in gates for m in rule.anypos)):
+        return None
+    kept = {k: tuple(m for m in getattr(rule, k) if m in gates) for k in ("neg", "anypos", "anyneg")}
+    fitted = replace(rule, **kept)
+    return fitted if fitted.markers else None
 
 
 def _absent_parents(gates) -> str:
