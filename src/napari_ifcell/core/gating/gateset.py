@@ -84,8 +84,10 @@ def _fitted_rule(rule: PhenotypeRule, gates) -> PhenotypeRule | None:
     (a ``pos`` marker, or every ``anypos`` one)."""
     if any(m not in gates for m in rule.pos) or (rule.anypos and not any(m in gates for m in rule.anypos)):
         return None
-    kept = {k: tuple(m for m in getattr(rule, k) if m in gates) for k in ("neg", "anypos", "anyneg")}
-    fitted = replace(rule, **kept)
+    def present(markers: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(m for m in markers if m in gates)
+
+    fitted = replace(rule, neg=present(rule.neg), anypos=present(rule.anypos), anyneg=present(rule.anyneg))
     return fitted if fitted.markers else None
 
 
