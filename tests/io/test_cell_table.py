@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_ifcell.io.cell_table import CellTableError, read_cell_table, to_anndata, write_anndata, write_cell_table
+from napari_ifcell.io.cell_table import (
+    CellTableError,
+    read_cell_table,
+    table_problems,
+    to_anndata,
+    write_anndata,
+    write_cell_table,
+)
 
 
 @pytest.fixture
@@ -61,3 +68,23 @@ def test_anndata_layout_for_scimap(tmp_path, table):
 
     path = write_anndata(table, tmp_path / "cells.h5ad", ["CD3e", "CD20"])
     assert anndata.read_h5ad(path).shape == (3, 2)
+
+
+def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_found():
+    """Million-cell tables are judged per column from a sample; text in a column of numbers is
+    still found wherever it is, and columns of words (states, phenotypes) are left alone."""
+    n = 20_000
+    rng = np.random.default_rng(0)
+    means = rng.random(n).astype(object)
+    means[17_321] = "n/a"
+    table = pd.DataFrame(
+        {
+            "CellID": np.arange(1, n + 1),
+            "X_centroid": rng.random(n),
+            "Y_centroid": rng.random(n),
+            "CD3e_state": rng.choice(["negative", "positive", "uncertain"], n).astype(object),
+            "phenotype": rng.choice(["B cell", "other", "3"], n).astype(object),
+            "CD3e_cell_mean": means,
+        }
+    )
+    assert table_problems(table) == ["CD3e_cell_mean: 1 value(s) are not numbers, the first in row 17321: 'n/a'"]

@@ -84,6 +84,7 @@ def _fitted_rule(rule: PhenotypeRule, gates) -> PhenotypeRule | None:
     (a ``pos`` marker, or every ``anypos`` one)."""
     if any(m not in gates for m in rule.pos) or (rule.anypos and not any(m in gates for m in rule.anypos)):
         return None
+
     def present(markers: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(m for m in markers if m in gates)
 
