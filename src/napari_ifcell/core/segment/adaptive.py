@@ -78,6 +78,10 @@ def adaptive_nuclei(
         raise ValueError(f"radius_px must be > 0, got {radius_px}")
     r = float(radius_px)
     signal = np.asarray(signal, np.float32)
+    if slide_edges == ALL_EDGES and min(signal.shape) < 2 * _odd(BACKGROUND_WIDTH * r):
+        # a whole image too small to be a slide (a user's exported crop): its sides cut through
+        # tissue, so mirrored as a window's; its dark gaps between nuclei are not glass
+        slide_edges, dark_is_glass = NO_EDGES, False
     missing = no_image if no_image is not None and no_image.any() else None
     if missing is not None:
         if missing.all():
