@@ -225,6 +225,14 @@ def test_dotted_names_keep_separate_stores_and_a_store_refuses_another_slide(cro
     assert cells_of(tmp_path / "a.v1.ifcell") == v1  # nothing of the first slide's lost
 
 
+def test_a_slide_rewritten_under_its_name_is_told_apart_from_its_store(crops, tmp_path):
+    path = tmp_path / "crop.tif"
+    tifffile.imwrite(path, crops[0], resolution=(1 / 0.325, 1 / 0.325), resolutionunit="MICROMETER")
+    assert run_cli("segment", path).returncode == 0
+    tifffile.imwrite(path, crops[0][::-1].copy(), resolution=(1 / 0.325, 1 / 0.325), resolutionunit="MICROMETER")
+    one_line_error(run_cli("segment", path), "holds the cells of crop.tif", "not of the crop.tif there now")
+
+
 def test_a_store_named_the_old_way_gets_a_clear_message(crops, tmp_path):
     ome = {"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
     tifffile.imwrite(tmp_path / "b.v1.ome.tif", crops[0], metadata=ome)

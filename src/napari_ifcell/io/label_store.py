@@ -184,9 +184,12 @@ class LabelStore:
             return
         if recorded.get("fingerprint") != slide.get("fingerprint"):
             h, w = recorded.get("shape") or ("?", "?")
+            other = slide.get("name")
+            if recorded.get("name") == other:  # the same name: the file was rewritten or replaced
+                other = f"the {other} there now (its pixels or metadata differ)"
             raise FileExistsError(
                 f"{self.folder}: this label store holds the cells of {recorded.get('name')} "
-                f"({h} x {w} px), not of {slide.get('name')}; "
+                f"({h} x {w} px), not of {other}; "
                 "give another store folder (--store) or move this one away"
             )
 
