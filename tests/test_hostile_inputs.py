@@ -226,7 +226,7 @@ def test_suggested_gates_say_which_phenotypes_a_panel_cannot_call(small_table, t
     err = capsys.readouterr().err
     assert "note: phenotype(s) regulatory T, CD4 T, CD8 T left out" in err
     assert "the table has no CD3e column" in err
-    assert "called without the markers this panel lacks: B cell without CD3e; macrophage without CD3e" in err
+    assert "called with what this panel measures: B cell: CD3e- not tested (no gate); macrophage: CD3e- not" in err
 
 
 def test_a_panel_without_cd4_still_calls_cd8_t_cells(small_table, tmp_path, capsys):
@@ -240,7 +240,7 @@ def test_a_panel_without_cd4_still_calls_cd8_t_cells(small_table, tmp_path, caps
     assert main(["gate", str(path)]) == 0
     captured = capsys.readouterr()
     counts = dict(line.split("\t") for line in captured.out.strip().splitlines())
-    assert "CD8 T without CD4" in captured.err and "regulatory T, CD4 T left out" in captured.err
+    assert "CD8 T: CD4- not tested (no gate)" in captured.err and "regulatory T, CD4 T left out" in captured.err
     assert int(full["CD8 T"]) >= 50 and int(full["CD8 T"]) <= int(counts["CD8 T"]) <= int(full["CD8 T"]) + 10
 
 

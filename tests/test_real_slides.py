@@ -89,7 +89,14 @@ def test_imagej_slice_labels_name_the_channels(crops, tmp_path):
     assert json.loads(run_cli("info", path, "--json").stdout)["channels"] == ["DAPI", "CD3e"]
     done = run_cli("segment", path)  # DAPI found as the nuclear stain without --channel-names
     assert done.returncode == 0, done.stderr
+    assert "channel names from the ImageJ slice labels" in done.stderr
     assert cells_of(tmp_path / "labelled.ifcell") in FOUND
+    # labels Fiji makes up itself ("c:1/2") are no names; a markers.csv beside the file is
+    meta["Labels"] = ["c:1/2", "c:2/2"]
+    tifffile.imwrite(path, np.stack(crops[:2]), imagej=True, resolution=(1 / 0.325, 1 / 0.325), metadata=meta)
+    assert json.loads(run_cli("info", path, "--json").stdout)["channels"] == ["ch0", "ch1"]
+    (tmp_path / "markers.csv").write_text("marker_name\nHoechst\nCD3e\n")
+    assert json.loads(run_cli("info", path, "--json").stdout)["channels"] == ["Hoechst", "CD3e"]
 
 
 def test_placeholder_he_pixel_size_goes_on_the_if_grid(small_pair, crops, tmp_path):
@@ -301,10 +308,21 @@ def test_an_ome_tiff_with_its_macro_picture_first_opens_the_slide_with_a_note(cr
         tw.write(fluorescence[:, ::2, ::2], tile=(256, 256), subfiletype=1)
     done = run_cli("segment", path)
     assert done.returncode == 0, done.stderr
-    assert "opened the largest, image 1 'slide' of 512 x 512 px (skipped image 0 'macro image'" in done.stderr
+    assert "opened the largest, image 1 'slide' of 512 x 512 px; skipped image 0 'macro image'" in done.stderr
     assert "with hoechst" in done.stdout and cells_of(tmp_path / "macro_first.ifcell") in FOUND
     with open_slide(path) as slide:
         assert slide.channel_names == ("Hoechst", "CD3e") and len(slide.levels) == 2
+
+
+def test_a_plain_tiff_with_its_macro_first_takes_the_slides_own_pixel_size(crops, tmp_path):
+    path = tmp_path / "macro_first.tif"
+    with tifffile.TiffWriter(path) as tw:  # no names: only the sizes tell the macro from the slide
+        tw.write(crops[0][::4, ::4].copy(), resolution=(1 / 20.0, 1 / 20.0), resolutionunit="MICROMETER")
+        tw.write(crops[0], resolution=(1 / 0.325, 1 / 0.325), resolutionunit="MICROMETER")
+    with pytest.warns(UserWarning, match="opened the largest, image 1 of 512 x 512 px; skipped image 0 of 128 x 128"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.pixel_size_um == pytest.approx(0.325) and slide.levels[0].shape[-2:] == (512, 512)
 
 
 # --- OME-Zarr ------------------------------------------------------------------------------------

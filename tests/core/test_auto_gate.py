@@ -68,6 +68,16 @@ def test_an_8_bit_table_is_over_exposed_just_below_255_and_gated_as_its_16_bit_o
     sixteen = np.r_[rng.lognormal(np.log(500), 0.2, 5000), rng.lognormal(np.log(20000), 0.3, 400), [65400.0] * 30]
     tables = {bits: pd.DataFrame({"CD3e_cell_mean": sixteen * scale}) for bits, scale in [(16, 1.0), (8, 255 / 65535)]}
     gates = {bits: suggest_gates(table, ["CD3e"])["CD3e"] for bits, table in tables.items()}
-    assert gates[8].thresholds[2] <= 0.98 * 255 < 254  # the saturated cells are over-exposed
+    assert gates[8].thresholds[2] <= 0.98 * 255  # the saturated cells are over-exposed
     assert (gates[8].states(tables[8]["CD3e_cell_mean"].to_numpy())[-30:] == State.OVEREXPOSED).all()
     assert np.allclose(np.array(gates[8].thresholds) / gates[16].thresholds, 255 / 65535)
+
+
+def test_background_subtracted_values_around_zero_keep_a_narrow_uncertain_band():
+    """Values a background subtraction centred on 0 (negative cells as often below 0 as above)."""
+    rng = np.random.default_rng(3)
+    values = np.r_[rng.normal(0, 50, 9000), rng.normal(300, 40, 1000)]
+    gate = suggest_gate(values, "CD3e")
+    states = gate.states(values)
+    assert (states == State.UNCERTAIN).sum() < 300
+    assert (states[:9000] == State.NEGATIVE).mean() > 0.97 and (states[9000:] == State.POSITIVE).mean() > 0.9

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from napari_ifcell.cli.progress import end_line
 from napari_ifcell.cli.progress import progress as _progress
 from napari_ifcell.io.project import slide_name
 
@@ -29,7 +30,7 @@ def _quantify(args) -> int:
             if_slide, labels, region=tuple(args.region) if args.region else None, settings=settings, progress=_progress
         )
         markers = list(if_slide.channel_names)
-    print(file=sys.stderr)
+    end_line()
     for out in args.out:
         if Path(out).suffix.lower() == ".h5ad":
             write_anndata(table, out, markers, image_id=slide_name(args.if_slide))
@@ -90,7 +91,7 @@ def _segment(args) -> int:
         if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings
     )
     result = run_to_end(steps, _progress)
-    print(file=sys.stderr)
+    end_line()
     if result.found_nothing:
         print(f"napari-ifcell segment: error: {if_slide.path}: {result.found_nothing}", file=sys.stderr)
         return 2
@@ -108,7 +109,7 @@ def _evaluate_segmentation(args) -> int:
     table = evaluate_segmentation(
         args.predicted, args.truth, region=tuple(args.region) if args.region else None, progress=_progress
     )
-    print(file=sys.stderr)
+    end_line()
     first = table.iloc[0]
     print(f"{int(first.tp + first.fp)} predicted, {int(first.tp + first.fn)} annotated nuclei")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -156,7 +157,7 @@ def _run(args) -> int:
             summary = run_slide(
                 job, client=client, progress=_progress, region=tuple(args.region) if args.region else None
             )
-            print(file=sys.stderr)
+            end_line()
             print(f"{Path(if_path).name}: {summary.describe()} -> {out_dir}")
     finally:
         if client is not None:

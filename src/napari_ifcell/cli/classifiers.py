@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from napari_ifcell.cli.progress import end_line
 from napari_ifcell.cli.progress import progress as _progress
 
 
@@ -66,7 +66,7 @@ def _train(args) -> int:
     require("torch", extra="classifier")
     config = settings_from_args(args, dataset_config(args.dataset))
     _, _, history, report = run_to_end(train_on_dataset_steps(args.dataset, args.out, config=config), _progress)
-    print(file=sys.stderr)
+    end_line()
     if report is not None:
         print(report.round(3).to_string(index=False))
     print(f"model -> {args.out} ({len(history)} epochs)")
@@ -109,7 +109,7 @@ def _predict(args) -> int:
     table = predict_cells(
         source, table, model, config, region=tuple(args.region) if args.region else None, progress=_progress
     )
-    print(file=sys.stderr)
+    end_line()
     if args.out:
         for out in args.out:
             export_predictions(table, out, store=store, image_id=slide_name(cells_slide))

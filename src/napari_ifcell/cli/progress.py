@@ -9,7 +9,7 @@ _last_tenth: dict[str, int] = {}  # per stage, the last tenth logged when stderr
 
 def progress(stage, i, n):
     global _open_line
-    if sys.stderr.isatty():
+    if getattr(sys.stderr, "isatty", lambda: False)():  # a replaced stream may have no isatty
         print(f"\r{stage}: {i}/{n}", end="", file=sys.stderr, flush=True)
         _open_line = True
         return

@@ -42,7 +42,7 @@ def _info(args) -> int:
 
 
 def _synth(args) -> int:
-    from napari_ifcell.cli.progress import progress
+    from napari_ifcell.cli.progress import end_line, progress
     from napari_ifcell.synth import make_synthetic_pair
 
     pair = make_synthetic_pair(
@@ -55,7 +55,7 @@ def _synth(args) -> int:
         difficulty=args.difficulty,
         progress=progress,
     )
-    print(file=sys.stderr)
+    end_line()
     truth = json.loads(pair.truth_path.read_text())
     print(
         f"wrote {pair.folder}: {truth['n_cells']} cells, {pair.if_path.name}, {pair.he_path.name}, "
@@ -77,7 +77,7 @@ def _demo(args) -> int:
 
 def _pyramid(args) -> int:
     from napari_ifcell.cli.options import open_slides_from_args
-    from napari_ifcell.cli.progress import progress
+    from napari_ifcell.cli.progress import end_line, progress
     from napari_ifcell.io.pyramid_writer import write_slide_pyramid
 
     out = Path(args.out)
@@ -88,7 +88,7 @@ def _pyramid(args) -> int:
     slide, _ = open_slides_from_args(args, args.path)
     with slide:
         write_slide_pyramid(slide, out, tile=args.tile, progress=progress)
-    print(file=sys.stderr)
+    end_line()
     print(f"wrote {out}")
     return 0
 

@@ -30,15 +30,18 @@ def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple
         raise SlideError(tif.filehandle.path, "the TIFF holds no image")
     index = 0 if tif.is_svs else _main_series_index(all_series)
     main = all_series[index]
-    if index > 0 and notes is not None:
-        skipped = ", ".join(_described(i, s) for i, s in enumerate(all_series[:index]))
-        notes.append(
-            f"the TIFF holds {len(all_series)} images; opened the largest, {_described(index, main)} (skipped {skipped})"
-        )
     if len(main.levels) > 1 or tif.is_svs:  # an SVS's other series are its thumbnail, label and macro
-        return index, list(main.levels)
-    others = [s for s in all_series[index + 1 :] if not _is_associated(s)]
-    return index, [main, *_levels_as_series(main, others)]
+        levels = list(main.levels)
+    else:
+        others = [s for s in all_series[index + 1 :] if not _is_associated(s)]
+        levels = [main, *_levels_as_series(main, others)]
+    if index > 0 and notes is not None:
+        skipped = [_described(i, s) for i, s in enumerate(all_series) if i != index and s not in levels]
+        notes.append(
+            f"the TIFF holds {len(all_series)} images; opened the largest, {_described(index, main)}; "
+            f"skipped {', '.join(skipped)}"
+        )
+    return index, levels
 
 
 def _main_series_index(all_series) -> int:

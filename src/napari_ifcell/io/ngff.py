@@ -105,7 +105,7 @@ def _largest_image(path: Path, root: zarr.Group, notes: list[str]) -> zarr.Group
     best = max(sizes, key=lambda k: (sizes[k], -int(k)), default="0")
     if best != "0":
         notes.append(
-            f"the OME-Zarr holds {len(sizes)} images; opened the largest, image {best} (skipped the ones before it)"
+            f"the OME-Zarr holds {len(sizes)} images; opened the largest, image {best}, and skipped the others"
         )
     chosen = root[best]
     assert isinstance(chosen, zarr.Group)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from napari_ifcell.io.errors import SlideMetadataError
 from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
 
@@ -33,16 +35,16 @@ def ome_of(tif, series_index: int, notes: list[str]) -> dict | None:
 
 
 def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=None) -> tuple[str, ...]:
-    """Given names, else the OME-XML's, else the slice labels of an ImageJ hyperstack (what
-    Fiji saves as Labels), else a markers.csv beside the file, else ch0, ch1..."""
+    """Given names, else the OME-XML's, else a markers.csv beside the file, else the slice labels
+    of an ImageJ hyperstack (what Fiji saves as Labels) when they name channels, else ch0, ch1..."""
     if override is not None:
         return checked_names(path, override, n_channels)
     if is_rgb:
         return RGB_NAMES
     names = ome["channel_names"] if ome is not None else []
-    labels = [str(label).strip() for label in (imagej or {}).get("Labels") or []]
-    if not names and len(labels) == n_channels and all(labels):
-        return tuple(labels)
+    if not names and imagej_channel_labels(imagej, n_channels) and not sidecar_fits(path, n_channels):
+        notes.append("channel names from the ImageJ slice labels")
+        return imagej_channel_labels(imagej, n_channels)
     if names and len(names) != n_channels:
         raise SlideMetadataError(
             path,
@@ -52,6 +54,23 @@ def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=No
     if not names or any(not n for n in names):
         return sidecar_or_numbered_names(path, n_channels, notes)
     return tuple(names)
+
+
+def imagej_channel_labels(imagej, n_channels: int) -> tuple[str, ...]:
+    """An ImageJ file's slice labels when they name its channels: one per channel, all different,
+    none of the labels Fiji makes up itself ("c:1/2", a file name); else ()."""
+    labels = tuple(str(label).strip() for label in (imagej or {}).get("Labels") or [])
+    made_up = re.compile(r"c:\d+/\d+.*|.*\.(tif|tiff|png|jpg)$", re.IGNORECASE)
+    if len(labels) != n_channels or len(set(labels)) != n_channels:
+        return ()
+    return () if any(not label or made_up.fullmatch(label) for label in labels) else labels
+
+
+def sidecar_fits(path, n_channels: int) -> bool:
+    from napari_ifcell.io.channels import sidecar_marker_names
+
+    sidecar = sidecar_marker_names(path)
+    return sidecar is not None and len(sidecar[1]) == n_channels
 
 
 def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[str, ...]:
@@ -69,14 +88,14 @@ def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[
     return tuple(f"ch{i}" for i in range(n_channels))
 
 
-def tiff_pixel_size(tif, ome, override, notes) -> tuple[float | None, str | None]:
-    """(µm per level-0 pixel, where it came from)."""
+def tiff_pixel_size(tif, page, ome, override, notes) -> tuple[float | None, str | None]:
+    """(µm per level-0 pixel, where it came from); ``page``: the slide's first page (not a macro
+    picture stored before it)."""
     if override is not None:
         return given_pixel_size(override), "given"
     size, source = None, None
     if ome is not None:
         size, source = ome["pixel_size_um"], "ome"
-    page = tif.pages.first
     if size is None and page.is_svs:
         size, source = svs_pixel_size(page.description), "svs"
     if size is None:

@@ -134,7 +134,7 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     ome = ome_of(tif, series_index, notes)
     imagej = tif.imagej_metadata if tif.is_imagej else None
     names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej)
-    pixel_size, source = tiff_pixel_size(tif, ome, pixel_size_override, notes)
+    pixel_size, source = tiff_pixel_size(tif, base.keyframe, ome, pixel_size_override, notes)
     slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
     _note_rgb_scale(slide)
     for note in notes:

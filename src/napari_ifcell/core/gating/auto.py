@@ -4,8 +4,9 @@ The positive population is the mixture component with the highest mean; the unce
 band is where its posterior probability is between ``low`` and ``high``; over-exposure
 starts far above the positive population (or near the camera's saturation).
 
-The asinh cofactor follows the marker's own level (a quarter of its median cell), so the same
-tissue stored as 16-bit, 8-bit or floating-point intensities gets the same gates.
+The asinh cofactor is the customary 150 of a 16-bit camera's range, scaled to the table's full
+scale, so the same tissue stored as 16-bit, 8-bit or 0-1 floating-point intensities gets the
+same gates.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ MAX_CELLS = 100_000
 MIN_SEPARATION = 2.0  # Ashman's D between the positive component and the next one
 MIN_FOLD = 1.5  # positive mean over the median cell, in raw intensity
 MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
-COFACTOR_OF_MEDIAN = 0.25  # on Orion's 16-bit markers (medians 500-1300) about the customary 150
+COFACTOR_16_BIT = 150.0  # the asinh cofactor of 16-bit intensities; other scales get it scaled
 
 
 def ashman_d(mu1, sd1, mu2, sd2) -> float:
@@ -39,12 +40,13 @@ def suggest_gate(
     saturation: float | None = None,
     seed: int = 0,
 ) -> MarkerGate:
-    """A starting gate for one marker from per-cell values (raw intensities). ``cofactor``:
-    by default from the values (see :func:`scaled_cofactor`); ``saturation``: the camera's
-    full scale in these units, when known (over-exposure starts just below it)."""
+    """A starting gate for one marker from per-cell values (raw intensities). ``saturation``:
+    the camera's full scale in these units, when known (over-exposure starts just below it);
+    ``cofactor``: by default 150 for a 16-bit scale, scaled to ``saturation``."""
     from sklearn.mixture import GaussianMixture
 
-    cofactor = scaled_cofactor(values) if cofactor is None else cofactor
+    if cofactor is None:
+        cofactor = COFACTOR_16_BIT * (saturation or 65535.0) / 65535.0
     x = forward(values, transform, cofactor)
     x = x[np.isfinite(x)]
     if x.size < 10:
@@ -83,20 +85,13 @@ def suggest_gate(
     return _auto_gate(marker, raw, compartment, transform, cofactor)
 
 
-def scaled_cofactor(values: np.ndarray) -> float:
-    """A quarter of the median cell's intensity (of the cells above zero, for background-subtracted
-    data): asinh is then linear well below the negative cells' level and logarithmic above it,
-    whatever units the image was stored in."""
-    values = np.asarray(values, dtype=float)
-    level = values[np.isfinite(values) & (values > 0)]
-    return float(COFACTOR_OF_MEDIAN * np.median(level)) if level.size else 1.0
-
-
 def full_scale(table, columns) -> float:
     """The camera's full scale in a table's units, from its brightest cell mean: 65535 for 16-bit
     images, 255 for 8-bit ones, 1 for floating-point images scaled to 0-1."""
-    brightest = max((float(np.nanmax(table[c].to_numpy(float))) for c in columns), default=0.0)
-    if brightest > 255:
+    values = [table[c].to_numpy(float) for c in columns]
+    finite = [v[np.isfinite(v)] for v in values]
+    brightest = max((float(v.max()) for v in finite if v.size), default=None)
+    if brightest is None or brightest > 255:  # no values at all: the common 16-bit case
         return 65535.0
     return 255.0 if brightest > 1 else 1.0
 

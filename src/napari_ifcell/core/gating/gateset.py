@@ -74,9 +74,17 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
             "such cells are called 'other'"
         )
     if loosened:
-        untested = "; ".join(f"{r.name} without {', '.join(m for m in r.markers if m not in gates)}" for r in loosened)
-        note(f"phenotype(s) called without the markers this panel lacks: {untested}")
+        untested = "; ".join(_untested(rule, gates) for rule in loosened)
+        note(f"phenotype(s) called with what this panel measures: {untested}")
     return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide)
+
+
+def _untested(rule: PhenotypeRule, gates) -> str:
+    """What a loosened rule no longer tests, in words: "CD8 T: CD4- not tested"."""
+    parts = [f"{m}-" for m in rule.neg if m not in gates]
+    parts += [f"{m}+" for m in rule.anypos if m not in gates]
+    parts += [f"{m}-" for m in rule.anyneg if m not in gates]
+    return f"{rule.name}: {', '.join(parts)} not tested (no gate)"
 
 
 def _fitted_rule(rule: PhenotypeRule, gates) -> PhenotypeRule | None:
