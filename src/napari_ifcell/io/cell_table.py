@@ -91,13 +91,11 @@ def table_problems(table: pd.DataFrame) -> list[str]:
 
 def _is_text(values: pd.Series, sample: int = 2000) -> bool:
     """A column of words (marker states, phenotypes), judged from a sample: fewer than a quarter
-    of its filled values are numbers. Text is reported only in a column that is mostly numbers, so the
-    million-cell check need not parse every word of such a column."""
-    if len(values) <= sample:
-        return False  # small enough to check in full
+    of its filled values are numbers. Text is reported only in a column that is mostly numbers,
+    so the million-cell check need not parse every word of such a column."""
     filled = values.dropna()
     if len(filled) <= sample:
-        return False
+        return False  # small enough to check in full
     picked = filled.sample(sample, random_state=0)
     return pd.to_numeric(picked, errors="coerce").notna().mean() < 0.25
 

@@ -23,7 +23,8 @@ def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple
     """Index of the image series and one series per pyramid level, finest first.
 
     The image is the largest series that is not named as a thumbnail, label or macro: some
-    writers put the slide's macro picture first. When that skips earlier series, a note says so.
+    writers put the slide's macro picture first. When the image is not the first, a note names
+    the images skipped.
     """
     all_series = tif.series
     if not all_series:

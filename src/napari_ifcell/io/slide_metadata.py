@@ -42,9 +42,6 @@ def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=No
     if is_rgb:
         return RGB_NAMES
     names = ome["channel_names"] if ome is not None else []
-    if not names and imagej_channel_labels(imagej, n_channels) and not sidecar_fits(path, n_channels):
-        notes.append("channel names from the ImageJ slice labels")
-        return imagej_channel_labels(imagej, n_channels)
     if names and len(names) != n_channels:
         raise SlideMetadataError(
             path,
@@ -52,7 +49,7 @@ def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=No
             "pass channel_names to say which is which",
         )
     if not names or any(not n for n in names):
-        return sidecar_or_numbered_names(path, n_channels, notes)
+        return sidecar_or_numbered_names(path, n_channels, notes, imagej_channel_labels(imagej, n_channels))
     return tuple(names)
 
 
@@ -66,15 +63,9 @@ def imagej_channel_labels(imagej, n_channels: int) -> tuple[str, ...]:
     return () if any(not label or made_up.fullmatch(label) for label in labels) else labels
 
 
-def sidecar_fits(path, n_channels: int) -> bool:
-    from napari_ifcell.io.channels import sidecar_marker_names
-
-    sidecar = sidecar_marker_names(path)
-    return sidecar is not None and len(sidecar[1]) == n_channels
-
-
-def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[str, ...]:
-    """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else ch0, ch1..."""
+def sidecar_or_numbered_names(path, n_channels: int, notes: list[str], labels: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else the
+    ``labels`` the file itself gives (an ImageJ file's slice labels), else ch0, ch1..."""
     from napari_ifcell.io.channels import sidecar_marker_names
 
     sidecar = sidecar_marker_names(path)
@@ -84,6 +75,9 @@ def sidecar_or_numbered_names(path, n_channels: int, notes: list[str]) -> tuple[
             notes.append(f"channel names from {csv}")
             return tuple(names)
         notes.append(f"{csv} lists {len(names)} markers but the image has {n_channels} channels; not used")
+    if labels:
+        notes.append("channel names from the ImageJ slice labels")
+        return labels
     notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
     return tuple(f"ch{i}" for i in range(n_channels))
 

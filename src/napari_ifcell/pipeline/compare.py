@@ -180,14 +180,13 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     from napari_ifcell.pipeline.dataset import label_reader
 
     read = label_reader(labels)
+    outlined = {name: cells for name, cells in models.items() if matching_method(cells, "iou") == "mask IoU"}
     matchers = {}
     for region in regions:
         y, x, h, w = region.bounds
         truth_img = read(y, x, h, w)
         t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
-        for name, cells in models.items():
-            if matching_method(cells, "iou") != "mask IoU":  # every cell outlined, or none matched by mask
-                continue
+        for name, cells in outlined.items():  # every cell outlined, or none matched by mask
             inside = cells[region.contains(cells["y"], cells["x"])]
             if not len(inside):
                 continue
