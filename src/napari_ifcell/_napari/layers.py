@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from napari_ifcell.core.display import contrast_limits
@@ -164,3 +166,14 @@ def set_overlay_mode(if_layers, over_he: bool) -> None:
         else:
             layer.colormap = base
             layer.blending = "additive"
+
+
+def remove_layers(viewer, layers) -> None:
+    """Remove ``layers`` (layers or names; absent ones skipped) in one batch: napari runs a full
+    garbage collection for every layer removed outside a batch (0.3 s or more each), so
+    replacing a slide's 20 layers one by one took seconds."""
+    batch = getattr(viewer.layers, "batched_update", None)  # older napari: one by one
+    with batch() if batch is not None else contextlib.nullcontext():
+        for layer in list(layers):
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
-from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, set_overlay_mode
+from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, remove_layers, set_overlay_mode
 from napari_ifcell._napari.sources import given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
@@ -203,11 +203,11 @@ class LoaderWidget(Container):
     def _replace_layers(self, paths) -> None:
         """Remove this widget's layers and any other layer showing one of ``paths`` (e.g. the
         same slide opened from File > Open Sample), so opening again never duplicates them."""
-        opened = {str(p) for p in paths}
-        for layer in list(self.viewer.layers):
-            ours = layer in [*self.if_layers, self.he_layer]
-            if ours or layer.metadata.get(PLUGIN_KEY, {}).get("path") in opened:
-                self.viewer.layers.remove(layer)
+        opened, ours = {str(p) for p in paths}, [*self.if_layers, self.he_layer]
+        remove_layers(
+            self.viewer,
+            [x for x in self.viewer.layers if x in ours or x.metadata.get(PLUGIN_KEY, {}).get("path") in opened],
+        )
 
     def close_slides(self) -> None:
         """Remove the slides' layers and forget them (the files and results stay on disk)."""

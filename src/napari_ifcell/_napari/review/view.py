@@ -8,7 +8,7 @@ from napari.utils.colormaps.standardize_color import transform_color
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.layers import PLUGIN_KEY, remove_layers
 from napari_ifcell._napari.palette import CURRENT_COLOUR, REJECTED_COLOUR, class_palette, legend_html
 from napari_ifcell._napari.view import camera_of
 
@@ -73,9 +73,7 @@ class ReviewLayers:
         rgba = transform_color([*(palette[name] for name in classes), REJECTED_COLOUR])
         self.colours, self.rejected = dict(enumerate(rgba[:-1])), rgba[-1]
         self.decided: dict[int, tuple[float, float, np.ndarray]] = {}  # cell -> y, x, RGBA
-        for name in ("reviewed cells", "current cell"):
-            if name in viewer.layers:
-                viewer.layers.remove(name)
+        remove_layers(viewer, ("reviewed cells", "current cell"))
         self.cells = viewer.add_points(
             np.zeros((0, 2)),
             name="reviewed cells",
