@@ -19,6 +19,10 @@ keep_triton_out()
 # Not a multiple of the tile size, and not square, so edge tiles and x/y mix-ups show.
 SMALL_SHAPE = (1100, 1400)
 HE_OFFSET_PX = (3.0, -2.0)
+# A tissue region of the small pair (``crops``): 91 true nuclei with their centroid inside, 100
+# touching it; a segmenter's count in CROP_NUCLEI is right (cut nuclei at the edges count).
+CROP_Y0, CROP_X0, CROP_SIZE = 200, 300, 512
+CROP_NUCLEI = range(85, 111)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +36,22 @@ def small_pair(tmp_path_factory):
         tile=256,
         difficulty="easy",
     )
+
+
+@pytest.fixture(scope="session")
+def crops(small_pair):
+    """The small pair's Hoechst, CD3e and aligned H&E over one tissue region, as arrays: what
+    files written by other tools are made of."""
+    from napari_ifcell.io import open_pair
+
+    pair = open_pair(small_pair.if_path, small_pair.he_path)
+    try:
+        region = (CROP_Y0, CROP_X0, CROP_SIZE, CROP_SIZE)
+        hoechst, cd3 = pair.if_slide.read_region(*region, channels=["Hoechst", "CD3e"])
+        he = pair.read_he_aligned(*region, um_per_px=0.325)
+    finally:
+        pair.close()
+    return hoechst, cd3, he
 
 
 @pytest.fixture(scope="session")

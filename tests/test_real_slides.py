@@ -13,24 +13,12 @@ import tifffile
 from napari_ifcell.io import open_pair, open_slide
 from napari_ifcell.io.label_store import LabelStore
 
+from .conftest import CROP_NUCLEI as FOUND
+from .conftest import CROP_SIZE as SIZE
+from .conftest import CROP_X0 as X0
+from .conftest import CROP_Y0 as Y0
 from .ngff_writer import write_ngff
 from .test_cli import run_cli
-
-Y0, X0, SIZE = 200, 300, 512  # a tissue region of the synthetic pair
-# Its true nuclei: 91 with their centroid inside, 100 touching it (cut ones at the edges count).
-FOUND = range(85, 111)
-
-
-@pytest.fixture(scope="module")
-def crops(small_pair):
-    """The synthetic pair's Hoechst, CD3e and aligned H&E over one tissue region, as arrays."""
-    pair = open_pair(small_pair.if_path, small_pair.he_path)
-    try:
-        hoechst, cd3 = pair.if_slide.read_region(Y0, X0, SIZE, SIZE, channels=["Hoechst", "CD3e"])
-        he = pair.read_he_aligned(Y0, X0, SIZE, SIZE, um_per_px=0.325)
-    finally:
-        pair.close()
-    return hoechst, cd3, he
 
 
 def one_line_error(done, *needles):

@@ -162,7 +162,9 @@ class GatingWidget(GateFiles, QWidget):
             if_path = given_path(self.if_file)
             if if_path is None:
                 raise ValueError("IF slide: open it in the Loader or choose its file")
-            steps = quantify_slide_steps(if_path, self._labels_path(), self._table_path())
+            on_screen = self.state.if_slide  # with the pixel size and names given in the Loader
+            same = on_screen is not None and Path(on_screen.path) == Path(if_path)
+            steps = quantify_slide_steps(on_screen if same else if_path, self._labels_path(), self._table_path())
         except ValueError as exc:
             return self._on_error(exc)
         self.status.setText("Quantifying every cell...")

@@ -15,12 +15,13 @@ def _quantify(args) -> int:
     from napari_ifcell.core.quantify.cells import QuantifySettings
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.pipeline import quantify_region
-    from napari_ifcell.pipeline.tiling import open_nuclei
+    from napari_ifcell.pipeline.tiling import agree_pixel_size, open_nuclei
 
     settings = settings_from_args(args, QuantifySettings())
     labels = open_nuclei(args.labels)
     if_slide, _ = open_slides_from_args(args)
     with if_slide:
+        agree_pixel_size(if_slide, args.labels)
         if_slide.require_pixel_size()
         if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
             raise ValueError(

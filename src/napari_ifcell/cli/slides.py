@@ -31,7 +31,7 @@ def _info(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    ps = f"{slide.pixel_size_um} µm/px" if slide.pixel_size_um else "unknown (give --pixel-size)"
+    ps = f"{slide.pixel_size_um:.6g} µm/px" if slide.pixel_size_um else "unknown (give --pixel-size)"
     print(f"{slide.path}\n  kind: {summary['kind']} ({slide.layout}, {slide.dtype})\n  pixel size: {ps}")
     print(f"  channels ({slide.n_channels}): {', '.join(slide.channel_names)}")
     for lv in summary["levels"]:

@@ -101,7 +101,8 @@ def svs_pixel_size(description: str) -> tuple[float, float] | None:
 
 
 def tiff_tag_pixel_size(page: tifffile.TiffPage) -> tuple[float, float] | None:
-    """µm per pixel from the XResolution/YResolution tags, or None if the unit is NONE.
+    """µm per pixel from the XResolution/YResolution tags, or None if they are absent or the unit
+    is NONE.
 
     Orion's H&E files carry a resolution of 1 with no unit: that is "unknown", not 1 µm.
     """
@@ -113,7 +114,7 @@ def tiff_tag_pixel_size(page: tifffile.TiffPage) -> tuple[float, float] | None:
         tifffile.RESUNIT.MICROMETER: 1.0,
     }
     per_unit_um = um_per_unit.get(page.resolutionunit)
-    if per_unit_um is None:
+    if per_unit_um is None or "XResolution" not in page.tags:  # absent tags read as 1 per inch
         return None
     xres, yres = page.get_resolution()
     if xres <= 0 or yres <= 0:

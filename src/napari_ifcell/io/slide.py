@@ -40,7 +40,8 @@ class Slide:
     is_rgb : bool
     pixel_size_source : str or None
         Where the pixel size came from: ``"given"`` (an override), ``"ome"``, ``"svs"``,
-        ``"tiff"`` (resolution tags), ``"imagej"``, ``"ngff"`` or None (unknown).
+        ``"tiff"`` (resolution tags), ``"imagej"``, ``"ngff"``, ``"store"`` (the label store's
+        cells were segmented at it) or None (unknown).
     notes : list of str
         What was guessed or overridden while opening, for showing to the user.
     """

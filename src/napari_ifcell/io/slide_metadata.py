@@ -8,6 +8,9 @@ from napari_ifcell.io.errors import SlideMetadataError
 from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
 
 UNKNOWN_PIXEL_SIZE = "pixel size unknown"  # how a slide's note about it starts
+# A microscope image, even a low-power overview, has pixels of a few µm; TIFF resolution tags
+# above this come from an image editor (72 dpi = 353 µm/px), not from the scanner.
+MAX_TAG_PIXEL_SIZE_UM = 50.0
 
 RGB_NAMES = ("red", "green", "blue")
 
@@ -93,15 +96,25 @@ def tiff_pixel_size(tif, page, ome, override, notes) -> tuple[float | None, str 
     if size is None and page.is_svs:
         size, source = svs_pixel_size(page.description), "svs"
     if size is None:
-        size, source = tiff_tag_pixel_size(page), "tiff"
+        size, source = _plausible(tiff_tag_pixel_size(page), page, notes), "tiff"
     if size is None and tif.is_imagej:
         size, source = imagej_pixel_size(page, tif.imagej_metadata or {}), "imagej"
     if size is None:
-        notes.append(f"{UNKNOWN_PIXEL_SIZE} (no OME PhysicalSize, MPP or resolution unit)")
+        notes.append(f"{UNKNOWN_PIXEL_SIZE} (no OME PhysicalSize, MPP or usable resolution tags)")
         return None, None
     if abs(size[0] - size[1]) > 1e-3 * size[1]:
         notes.append(f"non-square pixels {size[0]:.4f} x {size[1]:.4f} µm; using the x size")
     return float(size[1]), source
+
+
+def _plausible(size, page, notes) -> tuple[float, float] | None:
+    """Resolution tags giving more than ``MAX_TAG_PIXEL_SIZE_UM`` are an image editor's default
+    (72 or 96 per inch: 353 or 265 µm/px), not a microscope's: unknown, with a note."""
+    if size is None or max(size) <= MAX_TAG_PIXEL_SIZE_UM:
+        return size
+    per = f"{page.get_resolution()[0]:g} pixels per {page.resolutionunit.name.lower()}"
+    notes.append(f"its resolution tags say {per} ({size[1]:.4g} µm/px), not a microscope's; ignored")
+    return None
 
 
 def given_pixel_size(value: float) -> float:

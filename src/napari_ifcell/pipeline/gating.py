@@ -12,24 +12,30 @@ from napari_ifcell.core.gating import GateSet, suggested_gateset
 
 
 def quantify_slide_steps(
-    if_path, labels_path, table_path
+    if_slide, labels_path, table_path
 ) -> Generator[tuple[str, int, int], None, tuple[pd.DataFrame, GateSet, dict]]:
     """Quantify the whole slide from its nuclei, save the table (atomically), suggest gates.
-    Yields ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
+    ``if_slide``: a path, or a slide already open (with the pixel size and channel names a user
+    gave; left open). Yields ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
+    from contextlib import nullcontext
+
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.quantify import quantify_region_steps
-    from napari_ifcell.pipeline.tiling import open_nuclei
+    from napari_ifcell.pipeline.tiling import agree_pixel_size, open_nuclei
 
     nuclei = open_nuclei(labels_path)
     try:
-        with open_slide(if_path) as if_slide:
-            table = yield from quantify_region_steps(if_slide, nuclei)
+        with open_slide(if_slide) if isinstance(if_slide, str | Path) else nullcontext(if_slide) as slide:
+            agree_pixel_size(slide, labels_path)
+            slide.require_pixel_size("the Loader's 'IF µm/px'")
+            table = yield from quantify_region_steps(slide, nuclei)
+            name = slide.path.name
     finally:
         if hasattr(nuclei, "close"):
             nuclei.close()
     write_cell_table(table, table_path)
-    gates, suggestions = suggested_gateset(table, slide=Path(if_path).name)
+    gates, suggestions = suggested_gateset(table, slide=name)
     return table, gates, suggestions
 
 

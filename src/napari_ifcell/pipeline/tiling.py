@@ -74,6 +74,32 @@ def open_nuclei(labels_path):
     return slide
 
 
+def agree_pixel_size(slide, labels_path) -> None:
+    """Give ``slide`` the pixel size its label store was segmented at when the slide does not
+    say (with a note); refuse one that says otherwise: the µm columns and the compartments'
+    widths would be measured on another grid than the cells were found on. A label image
+    file records nothing to check."""
+    import json
+    from pathlib import Path
+
+    meta = Path(labels_path) / "store.json"
+    stored = json.loads(meta.read_text("utf-8")).get("pixel_size_um") if meta.is_file() else None
+    if stored is None:
+        return
+    if slide.pixel_size_um is None:
+        from napari_ifcell.notes import note
+
+        slide.pixel_size_um, slide.pixel_size_source = float(stored), "store"
+        slide.notes.append(f"pixel size {stored:g} µm, from {Path(labels_path).name} (segmented at it)")
+        note(f"{slide.path}: {slide.notes[-1]}")
+    elif abs(slide.pixel_size_um - stored) > 1e-3 * stored:
+        raise ValueError(
+            f"{labels_path}: its cells were segmented at {stored:g} µm/px but {slide.path.name} is now "
+            f"{slide.pixel_size_um:g} µm/px; give the pixel size they were segmented at ({stored:g}), "
+            "or segment again"
+        )
+
+
 class NucleiLevels:
     """A label image file's or a label store's display levels (level 0 first), its level-0
     shape and pixel size (None when the source does not say)."""
