@@ -138,7 +138,7 @@ def test_zero_cells_is_an_error_that_names_the_threshold(crops, tmp_path):
 
 def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_path):
     """Two grey channels per pixel (photometric MINISBLACK) were taken for RGB: the H&E
-    backend ran on them. Planar ones read as channel planes; interleaved ones are refused."""
+    backend ran on them. Planar and interleaved ones read as channel planes."""
     hoechst, cd3 = crops[0], crops[1]
     planar = tmp_path / "planar.tif"
     stack = np.stack([hoechst, cd3, cd3, cd3])
@@ -153,7 +153,13 @@ def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_p
     tifffile.imwrite(
         interleaved, np.moveaxis(stack, 0, -1), photometric="minisblack", planarconfig="contig", metadata=meta
     )
-    one_line_error(run_cli("info", interleaved), "interleaved.ome.tif", "4 grey channels interleaved", "planarconfig")
+    with open_slide(interleaved) as slide:  # OME names one Channel of 4 samples: the markers.csv names them
+        assert slide.channel_names == ("Hoechst", "CD3e", "CD20", "CD8a") and slide.shape == hoechst.shape
+        assert slide.pixel_size_um == pytest.approx(0.325)  # PhysicalSizeX alone: square pixels
+        np.testing.assert_array_equal(slide.read_region(0, 0, *hoechst.shape), stack)
+        np.testing.assert_array_equal(slide.read_region(5, 7, 30, 40, channels=["CD3e"])[0], cd3[5:35, 7:47])
+    done = run_cli("segment", interleaved)
+    assert done.returncode == 0 and cells_of(tmp_path / "interleaved.ifcell") in FOUND, done.stderr
     # three 8-bit grey channels as planar samples are channels too (three uint8 pages are RGB)
     grey3 = tmp_path / "grey3.tif"
     tifffile.imwrite(
@@ -161,6 +167,32 @@ def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_p
     )
     with open_slide(grey3, pixel_size_um=0.325) as slide:
         assert not slide.is_rgb and slide.n_channels == 3
+
+
+def test_channels_last_as_tifffile_and_skimage_save_them_are_channels(crops, tmp_path):
+    """``tifffile.imwrite(path, yxc)`` (and skimage's imsave) with no photometric writes one
+    page per image row, X x C each: it was read as 512 channels of 512 x 6 px."""
+    yxc = np.stack([crops[0], crops[1], *[crops[1] // (k + 2) for k in range(4)]], axis=-1)
+    path = tmp_path / "yxc.tif"
+    tifffile.imwrite(path, yxc)
+    assert tifffile.TiffFile(path).series[0].axes == "QYX"  # what tifffile makes of it
+    with pytest.warns(UserWarning, match="6 channels stored last"):
+        slide = open_slide(path, pixel_size_um=0.325)
+    with slide:
+        assert slide.n_channels == 6 and slide.shape == crops[0].shape and not slide.is_rgb
+        np.testing.assert_array_equal(
+            slide.read_region(100, 50, 64, 80, channels=[1, 0]), yxc[100:164, 50:130, [1, 0]].transpose(2, 0, 1)
+        )
+        np.testing.assert_array_equal(
+            slide.dask_levels()[0][:, 10:20, 30:35].compute(), yxc[10:20, 30:35].transpose(2, 0, 1)
+        )
+    done = run_cli("segment", path, "--pixel-size", "0.325", "--nuclear-channel", "0")
+    assert done.returncode == 0 and cells_of(tmp_path / "yxc.ifcell") in FOUND, done.stderr
+    # a stack of thin images is still a stack
+    thin = tmp_path / "thin.tif"
+    tifffile.imwrite(thin, np.zeros((3, 40, 30), np.uint16))
+    with open_slide(thin, pixel_size_um=1.0) as slide:
+        assert slide.n_channels == 3 and slide.shape == (40, 30)
 
 
 def test_an_rgb_tiff_without_a_photometric_tag_is_still_rgb(crops, tmp_path):

@@ -166,3 +166,36 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
         if tuple(arr.shape) != tuple(series.shape):
             raise SlideError(path, f"level {level} stores shape {arr.shape} but its metadata says {series.shape}")
     return arrays
+
+
+class ChannelsLast:
+    """A ``(Y, X, C)`` level read as ``(C, Y, X)``: fluorescence channels stored last (interleaved
+    grey samples, or tifffile's pages of one image row each) read as every other fluorescence
+    slide's. A chunk holds all channels, so a tile is decoded once for all of them."""
+
+    def __init__(self, array):
+        self.array = array
+        y, x, c = array.shape
+        cy, cx, _ = array.chunks
+        self.shape, self.chunks, self.dtype, self.ndim = (c, y, x), (c, cy, cx), np.dtype(array.dtype), 3
+
+    def __dask_tokenize__(self):
+        from dask.base import tokenize
+
+        return "channels-last", tokenize(self.array)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        c, y, x = key + (slice(None),) * (3 - len(key))
+        out = np.asarray(self.array[y, x, c])
+        return out if isinstance(c, (int, np.integer)) else np.moveaxis(out, -1, 0)
+
+
+def shaped_channels_last(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> bool:
+    """tifffile's writer stores a ``(Y, X, C)`` array given without a photometric as Y pages of
+    X x C (its shape in the description): a few columns per page means channels, not a stack of
+    thin images."""
+    if not tif.is_shaped or series.axes != "QYX":
+        return False
+    pages, rows, columns = series.shape
+    return columns <= 64 and min(pages, rows) >= 8 * columns

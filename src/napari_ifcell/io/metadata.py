@@ -68,6 +68,13 @@ def ome_image_metadata(ome_xml: str, image_index: int = 0) -> dict:
 
 
 def _ome_pixel_size(attrib: dict, problems: list[str]) -> tuple[float, float] | None:
+    given = [axis for axis in ("Y", "X") if f"PhysicalSize{axis}" in attrib]
+    if len(given) == 1:  # some writers give one: square pixels
+        have, lack = given[0], "X" if given[0] == "Y" else "Y"
+        problems.append(f"OME-XML gives PhysicalSize{have} only; square pixels assumed")
+        attrib = {**attrib, f"PhysicalSize{lack}": attrib[f"PhysicalSize{have}"]}
+        if f"PhysicalSize{have}Unit" in attrib:
+            attrib[f"PhysicalSize{lack}Unit"] = attrib[f"PhysicalSize{have}Unit"]
     sizes = []
     for axis in ("Y", "X"):
         value = attrib.get(f"PhysicalSize{axis}")

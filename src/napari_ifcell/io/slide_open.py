@@ -11,7 +11,13 @@ import numpy as np
 import tifffile
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
-from napari_ifcell.io.levels import find_levels, is_contiguous_and_large, open_level_arrays
+from napari_ifcell.io.levels import (
+    ChannelsLast,
+    find_levels,
+    is_contiguous_and_large,
+    open_level_arrays,
+    shaped_channels_last,
+)
 from napari_ifcell.io.slide import Slide, rgb_scale
 from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
@@ -119,9 +125,12 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         )
     n_samples = base.shape[base.axes.index("S")] if "S" in base.axes else 1
     grey = layout in ("YXS", "SYX") and _grey_samples(base)
-    if grey:
-        layout = _fluorescence_samples(path, layout, n_samples, base.keyframe.photometric)
-    three_bytes = layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8 and not grey
+    channels_last = (grey and layout == "YXS") or shaped_channels_last(tif, base)
+    if grey or channels_last:  # channels stored as samples, or after the columns
+        layout = "CYX"
+    if channels_last:
+        notes.append(f"{base.shape[-1]} channels stored last (Y x X x C, interleaved): read as channel planes")
+    three_bytes = layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8 and not (grey or channels_last)
     is_rgb = layout in ("YXS", "SYX") or three_bytes
     if layout in ("YXS", "SYX") and n_samples not in (3, 4):
         raise SlideMetadataError(path, f"{n_samples} samples per pixel; expected RGB (3) or RGBA (4)")
@@ -129,9 +138,12 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         layout = "SYX"  # three uint8 pages: planar RGB
     _check_pages(path, level_series)
     levels = open_level_arrays(path, tif, series_index, level_series)
-
-    n_channels = 3 if is_rgb else (1 if layout == "YX" else base.shape[0])
+    if channels_last:
+        levels = [ChannelsLast(level) for level in levels]
+    n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
     ome = ome_of(tif, series_index, notes)
+    if channels_last and ome is not None and len(ome["channel_names"]) != n_channels:
+        ome = {**ome, "channel_names": []}  # one OME Channel of n samples, named once: no channel names
     imagej = tif.imagej_metadata if tif.is_imagej else None
     names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej)
     pixel_size, source = tiff_pixel_size(tif, base.keyframe, ome, pixel_size_override, notes)
@@ -150,20 +162,6 @@ def _grey_samples(series) -> bool:
     if page is None or tags is None or 262 not in tags:
         return False
     return int(page.photometric) in (0, 1)
-
-
-def _fluorescence_samples(path, layout: str, n_samples: int, photometric) -> str:
-    """Channels stored as samples: planar ones read as channel planes; interleaved ones
-    (channels last) are refused rather than taken for an RGB picture."""
-    if layout == "SYX":
-        return "CYX"
-    name = getattr(photometric, "name", str(photometric))
-    raise SlideMetadataError(
-        path,
-        f"{n_samples} grey channels interleaved per pixel (photometric {name}, channels last): "
-        "a fluorescence image stored so is not read; expected channels as separate planes (one page "
-        "per channel, or tifffile's planarconfig='separate') or an RGB image (photometric RGB)",
-    )
 
 
 def _check_pages(path, level_series) -> None:
