@@ -138,8 +138,8 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
     from napari_ifcell.pipeline.tiling import read_labels
 
     labels = open_slide(small_pair.labels_path)
-    region = Region.rectangle("r", 100.3, 100.3, 300, 300)
-    truth_img = read_labels(labels, 0, 0, 500, 500)
+    region = Region.rectangle("r", 750.3, 200.3, 300, 300)  # the small pair's densest 300 px: 110 cells
+    truth_img = read_labels(labels, 0, 0, 1100, 600)
     from skimage.measure import find_contours, regionprops
 
     table = small_table.assign(phenotype="other")
@@ -155,12 +155,17 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
     )
     other = counts[counts.region == "r"].set_index("class").loc["other"]
     n = int(region.contains(truth.y, truth.x).sum())
-    assert other["tp"] >= 0.95 * n and other["fp"] + other["fn"] <= 0.1 * n
+    assert n >= 100 and other["tp"] >= 0.95 * n and other["fp"] + other["fn"] <= 0.1 * n
     # the Total (the union of one region) is matched by the same masks
     total = counts[counts.region == "Total"].set_index("class").loc["other"]
     assert (total.tp, total.fp, total.fn) == (other.tp, other.fp, other.fn)
     with pytest.raises(ValueError, match="needs the truth label image"):
         compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou")
+    # a label image of other cells (here the same outlines numbered otherwise, as another
+    # segmenter's export would be) scored chance agreement without a word: now refused
+    renumbered = np.where(truth_img > 0, truth_img.max() + 1 - truth_img, 0)
+    with pytest.raises(ValueError, match=r"not the labels of the truth table's cells: \d+ of \d+ cells"):
+        compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=renumbered)
 
 
 def test_compare_command_writes_the_report(predicted_table, tmp_path):

@@ -182,10 +182,14 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
     read = label_reader(labels)
     outlined = {name: cells for name, cells in models.items() if matching_method(cells, "iou") == "mask IoU"}
     matchers = {}
+    own = [0, 0]  # truth cells whose centre lies in their own label, truth cells
     for region in regions:
         y, x, h, w = region.bounds
         truth_img = read(y, x, h, w)
-        t_ids = truth["CellID"].to_numpy()[region.contains(truth["y"], truth["x"])]
+        inside_region = region.contains(truth["y"], truth["x"])
+        t_ids = truth["CellID"].to_numpy()[inside_region]
+        own[0] += _centres_in_own_label(truth[inside_region], truth_img, (y, x))
+        own[1] += len(t_ids)
         for name, cells in outlined.items():  # every cell outlined, or none matched by mask
             inside = cells[region.contains(cells["y"], cells["x"])]
             if not len(inside):
@@ -204,7 +208,21 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
                 return np.array([[t_pos[t], p_pos[p - 1]] for t, p in zip(t_hit, p_hit)], np.int64).reshape(-1, 2)
 
             matchers[(region.name, name)] = match
+    if own[1] and own[0] < 0.5 * own[1]:
+        raise ValueError(
+            f"{labels if isinstance(labels, str | Path) else 'the truth label image'}: not the labels of the "
+            f"truth table's cells: {own[0]} of {own[1]} cells have their centre in the label of their CellID; "
+            "give the label image or store the table was quantified from"
+        )
     return matchers
+
+
+def _centres_in_own_label(cells: pd.DataFrame, img: np.ndarray, origin: tuple[int, int]) -> int:
+    """How many of ``cells`` (CellID, y, x in slide px) have the label of their CellID at their
+    centre in ``img`` (read at ``origin``); a concave cell's centre can lie outside it."""
+    yy = np.clip(np.round(cells["y"].to_numpy(float)).astype(int) - origin[0], 0, img.shape[0] - 1)
+    xx = np.clip(np.round(cells["x"].to_numpy(float)).astype(int) - origin[1], 0, img.shape[1] - 1)
+    return int((np.asarray(img)[yy, xx] == cells["CellID"].to_numpy()).sum())
 
 
 def matching_method(cells: pd.DataFrame, match: str) -> str:
