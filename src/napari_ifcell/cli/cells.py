@@ -32,6 +32,9 @@ def _quantify(args) -> int:
         )
         markers = list(if_slide.channel_names)
     end_line()
+    if not len(table):
+        where = "in the region" if args.region else "anywhere on the slide"
+        raise ValueError(f"{args.labels}: no cells to quantify (no label but 0 {where}); nothing written")
     for out in args.out:
         if Path(out).suffix.lower() == ".h5ad":
             write_anndata(table, out, markers, image_id=slide_name(args.if_slide))

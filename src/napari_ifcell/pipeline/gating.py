@@ -34,6 +34,8 @@ def quantify_slide_steps(
     finally:
         if hasattr(nuclei, "close"):
             nuclei.close()
+    if not len(table):
+        raise ValueError(f"{labels_path}: no cells to quantify (no label but 0 anywhere on the slide)")
     write_cell_table(table, table_path)
     gates, suggestions = suggested_gateset(table, slide=name)
     return table, gates, suggestions

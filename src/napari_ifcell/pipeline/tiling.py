@@ -64,14 +64,41 @@ def open_nuclei(labels_path):
         return LabelStore.open_labels(path)
     slide = open_slide(path)
     dtype = np.dtype(slide.levels[0].dtype)
-    if slide.is_rgb or slide.n_channels != 1 or not np.issubdtype(dtype, np.integer):
+    expected = f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
+    if slide.is_rgb or slide.n_channels != 1:
         slide.close()
         raise ValueError(
-            f"{path}: expected a label image (one plane of integer cell ids, 0 = background), got "
-            f"{'an RGB image' if slide.is_rgb else f'{slide.n_channels} channel(s)'} of {dtype}"
+            f"{expected}, got {'an RGB image' if slide.is_rgb else f'{slide.n_channels} channels'} of {dtype}"
             " (are the slide and the labels given the other way round?)"
         )
+    try:
+        if not np.issubdtype(dtype, np.integer):
+            raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
+        _refuse_masks_and_negative_ids(slide, expected)
+    except ValueError:
+        slide.close()
+        raise
     return slide
+
+
+def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
+    """Look at a sample (the coarsest level, up to 2048 px a side about its centre): a binary
+    mask (one value over many separate objects) would be quantified as one huge cell, and
+    negative ids fail deep inside quantification."""
+    from skimage.measure import label
+
+    level = slide.levels[-1]
+    h, w = slide.level_shapes[-1]
+    y, x = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
+    sample = np.asarray(level[..., y : y + 2048, x : x + 2048]).reshape(min(h, 2048), min(w, 2048))
+    if sample.min() < 0:
+        raise ValueError(f"{expected}, got negative ids (down to {sample.min()})")
+    values = np.unique(sample[sample > 0])
+    if len(values) == 1 and label(sample > 0, connectivity=1).max() > 1:
+        raise ValueError(
+            f"{expected}, got a binary mask (every object is {values[0]}): label its objects first "
+            "(e.g. skimage.measure.label), or give the segmenter's instance labels"
+        )
 
 
 def agree_pixel_size(slide, labels_path) -> None:
