@@ -81,3 +81,22 @@ def test_background_subtracted_values_around_zero_keep_a_narrow_uncertain_band()
     states = gate.states(values)
     assert (states == State.UNCERTAIN).sum() < 300
     assert (states[:9000] == State.NEGATIVE).mean() > 0.97 and (states[9000:] == State.POSITIVE).mean() > 0.9
+
+
+def test_a_panel_naming_markers_cd3_cd8_foxp3_gets_the_same_phenotypes(small_table):
+    """Other panels say CD3, CD8, Foxp3, MS4A1 (CyCIF, CODEX, gene names): the default rules
+    used to find no CD3e/CD8a and called no T cell at all."""
+    from napari_ifcell.core.gating.auto import suggested_gateset
+
+    other_names = {"CD3e": "CD3", "CD8a": "CD8", "FOXP3": "Foxp3", "CD20": "MS4A1"}
+    renamed = small_table.rename(
+        columns=lambda c: next((c.replace(o, n, 1) for o, n in other_names.items() if c.startswith(o + "_")), c)
+    )
+    assert "CD3_cell_mean" in renamed and "CD3e_cell_mean" not in renamed
+    orion, _ = suggested_gateset(small_table)
+    with pytest.warns(UserWarning, match="default rules on this panel's names: CD3 for CD3e, CD8 for CD8a"):
+        other, _ = suggested_gateset(renamed)
+    expected = gated_table(small_table, orion)["phenotype"].value_counts()
+    found = gated_table(renamed, other)["phenotype"].value_counts()
+    assert expected["CD8 T"] >= 20 and expected["regulatory T"] >= 5 and expected["B cell"] >= 20
+    assert found.to_dict() == expected.to_dict()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from napari_ifcell.core.gating.gates import GateError, MarkerGate
-from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES, PhenotypeRule
+from napari_ifcell.core.gating.phenotypes import DEFAULT_PHENOTYPES, MARKER_ALIASES, PhenotypeRule
 
 DEFAULT_HIERARCHY = {"CD3e": "CD45", "CD4": "CD3e", "CD8a": "CD3e", "FOXP3": "CD4"}
 
@@ -59,14 +60,19 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
     """
     from napari_ifcell.notes import note
 
-    hierarchy = {c: p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p in gates}
-    fitted = {r.name: _fitted_rule(r, gates) for r in DEFAULT_PHENOTYPES}
+    named = panel_names(gates)
+    if named:
+        note("default rules on this panel's names: " + ", ".join(f"{o} for {d}" for d, o in named.items()))
+    default_rules = [_renamed(rule, named) for rule in DEFAULT_PHENOTYPES]
+    default_hierarchy = {named.get(c, c): named.get(p, p) for c, p in DEFAULT_HIERARCHY.items()}
+    hierarchy = {c: p for c, p in default_hierarchy.items() if c in gates and p in gates}
+    fitted = {r.name: _fitted_rule(r, gates) for r in default_rules}
     rules = [r for r in fitted.values() if r is not None]
-    dropped = [r for r in DEFAULT_PHENOTYPES if fitted[r.name] is None]
-    loosened = [r for r in DEFAULT_PHENOTYPES if fitted[r.name] not in (None, r)]
-    links = [f"{c} -> {p}" for c, p in DEFAULT_HIERARCHY.items() if c in gates and c not in hierarchy]
+    dropped = [r for r in default_rules if fitted[r.name] is None]
+    loosened = [r for r in default_rules if fitted[r.name] not in (None, r)]
+    links = [f"{c} -> {p}" for c, p in default_hierarchy.items() if c in gates and c not in hierarchy]
     if links:
-        note(f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates))}")
+        note(f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates, default_hierarchy))}")
     if dropped:
         absent = ", ".join(sorted({m for r in dropped for m in r.markers if m not in gates}))
         note(
@@ -77,6 +83,33 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
         untested = "; ".join(_untested(rule, gates) for rule in loosened)
         note(f"phenotype(s) called with what this panel measures: {untested}")
     return GateSet(gates=dict(gates), hierarchy=hierarchy, phenotypes=rules, slide=slide)
+
+
+def panel_names(markers) -> dict[str, str]:
+    """Default-rule marker -> the panel's own name for it, where the panel has no marker of the
+    default name but one of its aliases (``CD3`` for ``CD3e``; case and dashes ignored)."""
+    key = {_plain(m): m for m in markers}
+    out = {}
+    for default, aliases in MARKER_ALIASES.items():
+        if default in markers:
+            continue
+        found = next((key[_plain(a)] for a in (default, *aliases) if _plain(a) in key), None)
+        if found is not None:
+            out[default] = found
+    return out
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[\s_\-]", "", name).lower()
+
+
+def _renamed(rule: PhenotypeRule, named: dict[str, str]) -> PhenotypeRule:
+    def rename(markers: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(named.get(m, m) for m in markers)
+
+    return replace(
+        rule, pos=rename(rule.pos), neg=rename(rule.neg), anypos=rename(rule.anypos), anyneg=rename(rule.anyneg)
+    )
 
 
 def _untested(rule: PhenotypeRule, gates) -> str:
@@ -100,8 +133,8 @@ def _fitted_rule(rule: PhenotypeRule, gates) -> PhenotypeRule | None:
     return fitted if fitted.markers else None
 
 
-def _absent_parents(gates) -> str:
-    return ", ".join(sorted({p for c, p in DEFAULT_HIERARCHY.items() if c in gates and p not in gates}))
+def _absent_parents(gates, hierarchy: dict[str, str]) -> str:
+    return ", ".join(sorted({p for c, p in hierarchy.items() if c in gates and p not in gates}))
 
 
 def _cycles(hierarchy: dict[str, str]) -> list[str]:

@@ -76,6 +76,20 @@ DEFAULT_PHENOTYPES = (
 )
 
 
+# What other panels call the markers of the default rules (CyCIF, CODEX, IMC, MIBI, Lunaphore
+# panels; gene names): compared without case, spaces, dashes or underscores.
+MARKER_ALIASES = {
+    "CD3e": ("CD3", "CD3E", "CD3epsilon"),
+    "CD8a": ("CD8", "CD8A", "CD8alpha"),
+    "CD4": (),
+    "FOXP3": (),
+    "CD20": ("MS4A1",),
+    "CD45": ("PTPRC",),
+    "CD68": (),
+    "CD163": (),
+}
+
+
 def apply_hierarchy(
     states: dict[str, np.ndarray], hierarchy: dict[str, str]
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
