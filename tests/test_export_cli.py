@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_ifcell.cli import main
@@ -77,6 +78,14 @@ def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsy
     # GeoJSON without a table
     assert main(["export", "--if", str(lonely), "--store", str(tmp_path), "--out", str(tmp_path / "a.geojson")]) == 2
     assert "no label store" in capsys.readouterr().err
+    # several outputs are all or none: a table with no markers cannot be AnnData, so the GeoJSON
+    # before it and the CSV after it are not written either (the GeoJSON was)
+    bare = tmp_path / "bare.parquet"
+    pd.read_parquet(path)[["CellID", "X_centroid", "Y_centroid", "Area"]].to_parquet(bare)
+    outs = [tmp_path / "b.csv", tmp_path / "b.h5ad", tmp_path / "b2.csv"]
+    assert main(["export", str(bare), "--if", str(small_pair.if_path), "--out", *map(str, outs)]) == 2
+    assert "b.h5ad: AnnData needs marker or probability columns" in capsys.readouterr().err
+    assert not any(out.exists() for out in outs)
 
 
 def test_exports_refuse_what_would_be_wrong_or_destructive(gated, small_pair, truth_store, tmp_path):

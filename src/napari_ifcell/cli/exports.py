@@ -3,10 +3,12 @@ SpatialData (the format from each output's name)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def _export(args) -> int:
     from napari_ifcell.cli.options import open_cells_slide
-    from napari_ifcell.pipeline.export import export_cells, export_format, export_inputs
+    from napari_ifcell.pipeline.export import check_export, export_cells, export_format, export_inputs
 
     for out in args.out:
         export_format(out)  # refuse an unknown format before any work
@@ -14,6 +16,8 @@ def _export(args) -> int:
     table, table_path, store, regions = export_inputs(
         slide, table_path=args.table, store_folder=args.store, regions_path=args.regions
     )
+    for out in args.out:  # every output checked before the first is written: all or none
+        check_export(Path(out), slide=slide, table=table, store=store, classes_from=args.classes)
     for out in args.out:
         written = export_cells(
             out, slide=slide, table=table, store=store, regions=regions, pair=pair, classes_from=args.classes

@@ -71,6 +71,22 @@ def check_target(path: Path, slide, store) -> None:
         raise ValueError(f"{path}: a folder that is not a Zarr export is in the way; move it or choose another name")
 
 
+def check_export(path: Path, *, slide, table, store, classes_from: str | None = None):
+    """``(format suffix, class column, markers)`` of an export to ``path``, or the error it would
+    meet, before anything is written (several outputs are written all or none)."""
+    suffix = export_format(path)
+    if table is None and suffix not in (".ome.zarr", ".zarr"):
+        raise ValueError(f"{path}: a {FORMATS[suffix]} export needs a cell table (quantify the cells first)")
+    column = classes_from or class_column(table)
+    if table is not None and column is not None and column not in table.columns:
+        raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
+    markers = table_markers(table, slide.channel_names) if table is not None else []
+    if suffix == ".h5ad" and not markers:
+        raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
+    check_target(path, slide, store)
+    return suffix, column, markers
+
+
 def export_cells(
     path: str | Path,
     *,
@@ -89,14 +105,7 @@ def export_cells(
     from napari_ifcell.io.project import slide_name
 
     path = Path(path)
-    suffix = export_format(path)
-    if table is None and suffix not in (".ome.zarr", ".zarr"):
-        raise ValueError(f"{path}: a {FORMATS[suffix]} export needs a cell table (quantify the cells first)")
-    column = classes_from or class_column(table)
-    if table is not None and column is not None and column not in table.columns:
-        raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
-    markers = table_markers(table, slide.channel_names) if table is not None else []
-    check_target(path, slide, store)
+    suffix, column, markers = check_export(path, slide=slide, table=table, store=store, classes_from=classes_from)
     if suffix in TABLE_FORMATS:
         return write_table_export(
             table,

@@ -72,7 +72,9 @@ def with_default_rules(gates: dict[str, MarkerGate], *, slide: str = "", missing
     loosened = [r for r in default_rules if fitted[r.name] not in (None, r)]
     links = [f"{c} -> {p}" for c, p in default_hierarchy.items() if c in gates and c not in hierarchy]
     if links:
-        note(f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates, default_hierarchy))}")
+        note(
+            f"hierarchy link(s) {', '.join(links)} left out: {missing.format(markers=_absent_parents(gates, default_hierarchy))}"
+        )
     if dropped:
         absent = ", ".join(sorted({m for r in dropped for m in r.markers if m not in gates}))
         note(
