@@ -257,3 +257,23 @@ def test_a_scimap_csv_for_part_of_the_panel_gates_what_it_can_and_says_what_it_c
     assert "left out: manual_gates.csv has no gate for CD163, CD4, CD68, CD8a, FOXP3" in err
     phenotypes = set(pd.read_parquet(out)["phenotype"])
     assert {"B cell", "other"} <= phenotypes and not phenotypes & {"CD4 T", "CD8 T", "macrophage"}
+
+
+def test_a_damaged_tile_is_one_line_without_zarrs_abandoned_reads(small_pair, tmp_path):
+    """zarr's event loop left the reads it had started beside the failed one; at exit Python
+    printed ~70 lines of "Task was destroyed but it is pending!" after the error."""
+    import shutil
+
+    from .test_cli import run_cli
+    from .test_real_slides import one_line_error
+
+    damaged = tmp_path / "damaged.ome.tif"
+    shutil.copy(small_pair.if_path, damaged)
+    with tifffile.TiffFile(damaged) as tif:
+        page = tif.series[0].levels[0].pages[0]
+        offset = page.dataoffsets[len(page.dataoffsets) // 2]
+    with open(damaged, "r+b") as f:
+        f.seek(offset + 20)
+        f.write(b"\x00\xff" * 40)
+    line = one_line_error(run_cli("quantify", damaged, small_pair.labels_path, "--out", tmp_path / "t.csv"))
+    assert "damaged.ome.tif: cannot read level 0" in line

@@ -5,6 +5,7 @@ review-export | review-agreement``. Imports no Qt unless asked to show a viewer.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import warnings
 
@@ -27,7 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     from napari_ifcell.io.errors import SlideError
 
     args = build_parser().parse_args(argv)
-    import logging
     from xml.etree.ElementTree import ParseError
 
     logging.getLogger("tifffile").setLevel(logging.CRITICAL)  # our errors name what tifffile only logs
@@ -48,10 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         MissingExtraError,
     ) as exc:  # Gate/CellTable/SamCheckpoint errors too
         end_line()
+        _quiet_abandoned_reads()
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (OSError, ParseError, MemoryError) as exc:  # a full disk, a missing folder, a file too big to hold
         end_line()
+        _quiet_abandoned_reads()
         print(f"napari-ifcell {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ModuleNotFoundError as exc:  # an optional dependency: name the extra
@@ -60,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"napari-ifcell {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _quiet_abandoned_reads() -> None:
+    """After a failed read, zarr's event loop still holds the other chunk reads it had started;
+    at exit Python reports each one ("Task was destroyed but it is pending!", dozens of lines
+    after the one-line error). They were abandoned on purpose: nothing to report."""
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
 def _show_notes(command: str, caught) -> None:
