@@ -277,3 +277,21 @@ def test_a_damaged_tile_is_one_line_without_zarrs_abandoned_reads(small_pair, tm
         f.write(b"\x00\xff" * 40)
     line = one_line_error(run_cli("quantify", damaged, small_pair.labels_path, "--out", tmp_path / "t.csv"))
     assert "damaged.ome.tif: cannot read level 0" in line
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["review-export", "{f}", "--out", "{o}"], "a file; expected the slide's project folder"),
+        (["review-agreement", "{f}"], "a file; expected the slide's project folder"),
+        (["train", "{f}", "--out", "{o}"], "a file; expected a data set folder written by export-dataset"),
+    ],
+)
+def test_a_file_where_a_folder_is_expected_says_so(tmp_path, capsys, command, expected):
+    """They said "NotADirectoryError: Not a directory: 'cells.parquet/review'"."""
+    table = tmp_path / "cells.parquet"
+    pd.DataFrame({"CellID": [1]}).to_parquet(table)
+    args = [a.format(f=table, o=tmp_path / "out.csv") for a in command]
+    assert main(args) == 2
+    line = one_error_line(capsys)
+    assert f"{table}: {expected}" in line, line

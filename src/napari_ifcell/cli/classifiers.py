@@ -58,12 +58,13 @@ def _export_dataset(args) -> int:
 
 
 def _train(args) -> int:
-    from napari_ifcell.cli.options import settings_from_args
+    from napari_ifcell.cli.options import require_folder, settings_from_args
     from napari_ifcell.core.steps import run_to_end
     from napari_ifcell.extras import require
     from napari_ifcell.pipeline.classify import dataset_config, train_on_dataset_steps
 
     require("torch", extra="classifier")
+    require_folder(args.dataset, "a data set folder written by export-dataset")
     config = settings_from_args(args, dataset_config(args.dataset))
     _, _, history, report = run_to_end(train_on_dataset_steps(args.dataset, args.out, config=config), _progress)
     end_line()

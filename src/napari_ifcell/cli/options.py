@@ -124,3 +124,14 @@ def open_slides_from_args(args: argparse.Namespace, path: str | None = None):
         )
         return pair.if_slide, pair
     return open_slide(path, pixel_size_um=args.pixel_size, channel_names=names), None
+
+
+def require_folder(path, what: str):
+    """``path`` as a Path when it is a folder; a file there is refused naming ``what`` was
+    expected (not "Not a directory: 'cells.parquet/review'")."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_file():
+        raise ValueError(f"{path}: a file; expected {what}")
+    return path

@@ -7,10 +7,11 @@ from pathlib import Path
 
 
 def _session(args):
+    from napari_ifcell.cli.options import require_folder
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline.review.session import ReviewSession
 
-    project = Path(args.project)
+    project = require_folder(args.project, "the slide's project folder (<slide>.ifcell) holding review/")
     labels = Path(args.labels) if args.labels else (project if (project / "labels.zarr").exists() else None)
     store = LabelStore.open(labels) if labels else None
     return ReviewSession.open(project, reviewer="napari-ifcell export", store=store, read_only=True)
