@@ -49,6 +49,7 @@ def test_instance_labels_with_gaps_and_wide_ids_keep_their_ids(crop_and_labels):
     ("name", "make", "needle"),
     [
         ("binary", lambda t: (t > 0).astype(np.uint8) * 255, "got a binary mask (every object is 255)"),
+        ("boolean", lambda t: t > 0, "got a binary mask (true/false)"),
         ("negative", lambda t: -t.astype(np.int32), "got negative ids"),
         ("float", lambda t: t.astype(np.float32), "got float32 values; save the ids as integers"),
         ("empty", lambda t: np.zeros_like(t, np.uint16), "no cells to quantify"),

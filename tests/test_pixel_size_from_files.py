@@ -39,6 +39,11 @@ def test_an_image_editors_72_dpi_is_not_taken_for_the_pixel_size(crops, tmp_path
         slide = open_slide(path)
     assert slide.pixel_size_um is None
     slide.close()
+    tifffile.imwrite(path, crops[0], resolution=(1200, 1200), resolutionunit="INCH")  # a document scan
+    with pytest.warns(UserWarning, match=r"1200 pixels per inch"):
+        slide = open_slide(path)
+    assert slide.pixel_size_um is None
+    slide.close()
     tifffile.imwrite(path, crops[0], resolution=(50800, 50800), resolutionunit="INCH")  # a scanner's 0.5 µm
     with open_slide(path) as slide:
         assert slide.pixel_size_um == pytest.approx(0.5)
@@ -74,8 +79,8 @@ def test_the_gui_quantifies_the_slide_as_the_loader_opened_it(crops, tmp_path):
     path = tmp_path / "pillow.tif"
     _pillow_tiff(path, crops[:2])
     assert run_cli("segment", path, "--nuclear-channel", "0", "--pixel-size", "0.325").returncode == 0
-    with open_slide(path, pixel_size_um=0.325) as slide:
-        table, _, _ = run_to_end(quantify_slide_steps(slide, tmp_path / "pillow.ifcell", tmp_path / "t.parquet"))
-    assert np.allclose(table["Y_centroid_um"], table["Y_centroid"] * 0.325)
-    with open_slide(path, pixel_size_um=0.5) as slide, pytest.raises(ValueError, match="segmented at 0.325"):
-        run_to_end(quantify_slide_steps(slide, tmp_path / "pillow.ifcell", tmp_path / "t.parquet"))
+    store, out = tmp_path / "pillow.ifcell", tmp_path / "t.parquet"
+    table, _, _ = run_to_end(quantify_slide_steps(path, store, out, pixel_size_um=0.325, channel_names=["a", "b"]))
+    assert np.allclose(table["Y_centroid_um"], table["Y_centroid"] * 0.325) and "b_cell_mean" in table
+    with pytest.raises(ValueError, match="segmented at 0.325"):
+        run_to_end(quantify_slide_steps(path, store, out, pixel_size_um=0.5))

@@ -186,13 +186,17 @@ def test_channels_last_as_tifffile_and_skimage_save_them_are_channels(crops, tmp
         np.testing.assert_array_equal(
             slide.dask_levels()[0][:, 10:20, 30:35].compute(), yxc[10:20, 30:35].transpose(2, 0, 1)
         )
+        level = slide.levels[0]
+        np.testing.assert_array_equal(level[..., 5:9], yxc[:, 5:9].transpose(2, 0, 1))
+        np.testing.assert_array_equal(level[-1, ..., 3], yxc[:, 3, -1])
     done = run_cli("segment", path, "--pixel-size", "0.325", "--nuclear-channel", "0")
     assert done.returncode == 0 and cells_of(tmp_path / "yxc.ifcell") in FOUND, done.stderr
     # a stack of thin images is still a stack
     thin = tmp_path / "thin.tif"
-    tifffile.imwrite(thin, np.zeros((3, 40, 30), np.uint16))
+    tifffile.imwrite(thin, np.zeros((8, 40, 30), np.uint16))
+    assert tifffile.TiffFile(thin).series[0].axes == "QYX"
     with open_slide(thin, pixel_size_um=1.0) as slide:
-        assert slide.n_channels == 3 and slide.shape == (40, 30)
+        assert slide.n_channels == 8 and slide.shape == (40, 30) and not slide.is_rgb
 
 
 def test_an_rgb_tiff_without_a_photometric_tag_is_still_rgb(crops, tmp_path):

@@ -62,6 +62,21 @@ def test_quantify_adds_a_recolourable_layer_and_saves_the_table(quantified, tmp_
     assert "CD3e -> CD45" in widget.hierarchy.text()
 
 
+def test_quantify_measures_the_slide_with_the_pixel_size_typed_in_the_loader(make_napari_viewer, small_pair, tmp_path):
+    """Quantify re-opened the file by its path: a pixel size typed in the Loader was lost."""
+    from napari_ifcell._napari.loader_widget import LoaderWidget
+
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.open_pair(small_pair.if_path, small_pair.he_path, sync=True)
+    loader.if_pixel_size.value = 0.5  # the file says 0.325
+    widget = GatingWidget(viewer)
+    widget.labels_file.value, widget.table_file.value = small_pair.labels_path, tmp_path / "cells.parquet"
+    widget.quantify_button.click()
+    table = pd.read_parquet(tmp_path / "cells.parquet")
+    assert len(table) > 500 and np.allclose(table["X_centroid_um"], table["X_centroid"] * 0.5)
+
+
 def test_moving_a_threshold_recolours_cells_and_updates_counts(gating):
     viewer, widget, truth = gating
     layer = viewer.layers["cells by gate"]

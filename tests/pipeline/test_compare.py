@@ -164,7 +164,7 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
     # a label image of other cells (here the same outlines numbered otherwise, as another
     # segmenter's export would be) scored chance agreement without a word: now refused
     renumbered = np.where(truth_img > 0, truth_img.max() + 1 - truth_img, 0)
-    with pytest.raises(ValueError, match=r"not the labels of the truth table's cells: \d+ of \d+ cells"):
+    with pytest.raises(ValueError, match=r"not the labels of the cells of the truth table: \d+ of \d+ cells"):
         compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=renumbered)
 
 

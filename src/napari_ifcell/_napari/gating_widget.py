@@ -162,9 +162,9 @@ class GatingWidget(GateFiles, QWidget):
             if_path = given_path(self.if_file)
             if if_path is None:
                 raise ValueError("IF slide: open it in the Loader or choose its file")
-            on_screen = self.state.if_slide  # with the pixel size and names given in the Loader
-            same = on_screen is not None and Path(on_screen.path) == Path(if_path)
-            steps = quantify_slide_steps(on_screen if same else if_path, self._labels_path(), self._table_path())
+            steps = quantify_slide_steps(
+                if_path, self._labels_path(), self._table_path(), **self._loader_settings(if_path)
+            )
         except ValueError as exc:
             return self._on_error(exc)
         self.status.setText("Quantifying every cell...")
@@ -177,6 +177,18 @@ class GatingWidget(GateFiles, QWidget):
             cancel=self._cancel,
             sync=sync,
         )
+
+    def _loader_settings(self, if_path: Path) -> dict:
+        """The pixel size and channel names the Loader has for ``if_path`` (the user may have
+        typed them), and where a missing pixel size is given."""
+        on_screen = self.state.if_slide
+        if on_screen is None or Path(on_screen.path).resolve() != Path(if_path).resolve():
+            return {"pixel_size_option": "the Loader's 'IF µm/px' (open this slide there)"}
+        return {
+            "pixel_size_um": on_screen.pixel_size_um,
+            "channel_names": list(on_screen.channel_names),
+            "pixel_size_option": "the Loader's 'IF µm/px'",
+        }
 
     def load_table(self, *, sync: bool | None = None):
         from napari_ifcell.pipeline.gating import load_table_with_suggestions

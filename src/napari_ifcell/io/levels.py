@@ -186,6 +186,9 @@ class ChannelsLast:
 
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = next(i for i, k in enumerate(key) if k is Ellipsis)
+            key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1 :]
         c, y, x = key + (slice(None),) * (3 - len(key))
         out = np.asarray(self.array[y, x, c])
         return out if isinstance(c, (int, np.integer)) else np.moveaxis(out, -1, 0)
@@ -198,4 +201,4 @@ def shaped_channels_last(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries
     if not tif.is_shaped or series.axes != "QYX":
         return False
     pages, rows, columns = series.shape
-    return columns <= 64 and min(pages, rows) >= 8 * columns
+    return columns <= 64 and min(pages, rows) >= 4 * columns

@@ -108,9 +108,13 @@ def tiff_pixel_size(tif, page, ome, override, notes) -> tuple[float | None, str 
 
 
 def _plausible(size, page, notes) -> tuple[float, float] | None:
-    """Resolution tags giving more than ``MAX_TAG_PIXEL_SIZE_UM`` are an image editor's default
-    (72 or 96 per inch: 353 or 265 µm/px), not a microscope's: unknown, with a note."""
-    if size is None or max(size) <= MAX_TAG_PIXEL_SIZE_UM:
+    """Resolution tags giving more than ``MAX_TAG_PIXEL_SIZE_UM``, or a whole number of dots per
+    inch up to 4800, are an image editor's or a document scanner's setting (72 dpi: 353 µm/px;
+    1200 dpi: 21 µm/px), not a microscope's: unknown, with a note."""
+    if size is None:
+        return None
+    dpi = page.resolutionunit == 2 and float(page.get_resolution()[0]).is_integer() and max(size) >= 25400 / 4800
+    if max(size) <= MAX_TAG_PIXEL_SIZE_UM and not dpi:
         return size
     per = f"{page.get_resolution()[0]:g} pixels per {page.resolutionunit.name.lower()}"
     notes.append(f"its resolution tags say {per} ({size[1]:.4g} µm/px), not a microscope's; ignored")

@@ -125,11 +125,13 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         )
     n_samples = base.shape[base.axes.index("S")] if "S" in base.axes else 1
     grey = layout in ("YXS", "SYX") and _grey_samples(base)
-    channels_last = (grey and layout == "YXS") or shaped_channels_last(tif, base)
+    interleaved, row_pages = grey and layout == "YXS", shaped_channels_last(tif, base)
+    channels_last = interleaved or row_pages
     if grey or channels_last:  # channels stored as samples, or after the columns
         layout = "CYX"
     if channels_last:
-        notes.append(f"{base.shape[-1]} channels stored last (Y x X x C, interleaved): read as channel planes")
+        stored = "interleaved samples" if interleaved else "one image row per page"
+        notes.append(f"{base.shape[-1]} channels stored last (Y x X x C, {stored}): read as channel planes")
     three_bytes = layout == "CYX" and base.shape[0] == 3 and base.dtype == np.uint8 and not (grey or channels_last)
     is_rgb = layout in ("YXS", "SYX") or three_bytes
     if layout in ("YXS", "SYX") and n_samples not in (3, 4):

@@ -170,7 +170,9 @@ def read_models(sources: dict[str, DetectionSource | str | Path], um_per_px: flo
     }
 
 
-def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], labels) -> dict:
+def mask_matchers(
+    regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame], labels, truth_name: str = "the truth table"
+) -> dict:
     """IoU matchers for the (region, model) pairs where the model has contours and the truth a
     label image (``labels``: a label TIFF or store folder, a ``read(y, x, h, w)``, or a 2-D
     array-like)."""
@@ -208,11 +210,11 @@ def mask_matchers(regions, truth: pd.DataFrame, models: dict[str, pd.DataFrame],
                 return np.array([[t_pos[t], p_pos[p - 1]] for t, p in zip(t_hit, p_hit)], np.int64).reshape(-1, 2)
 
             matchers[(region.name, name)] = match
-    if own[1] and own[0] < 0.5 * own[1]:
+    if outlined and own[1] and own[0] < 0.5 * own[1]:
         raise ValueError(
             f"{labels if isinstance(labels, str | Path) else 'the truth label image'}: not the labels of the "
-            f"truth table's cells: {own[0]} of {own[1]} cells have their centre in the label of their CellID; "
-            "give the label image or store the table was quantified from"
+            f"cells of {truth_name}: {own[0]} of {own[1]} cells have their centre in the label of their "
+            "CellID; give the label image or store the table was quantified from"
         )
     return matchers
 
@@ -266,7 +268,7 @@ def compare_models(
         from napari_ifcell.io.label_store import require_store_cells
 
         require_store_cells(labels, truth["CellID"], truth_name, what="the truth table")
-        matchers = mask_matchers(regions, truth, models, labels)
+        matchers = mask_matchers(regions, truth, models, labels, truth_name)
     counts, outcomes = comparison_counts(
         regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers
     )

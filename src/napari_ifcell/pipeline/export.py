@@ -83,6 +83,15 @@ def check_export(path: Path, *, slide, table, store, classes_from: str | None = 
     markers = table_markers(table, slide.channel_names) if table is not None else []
     if suffix == ".h5ad" and not markers:
         raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
+    if suffix == ".zarr":
+        from napari_ifcell.extras import require
+
+        slide.require_pixel_size()
+        require("spatialdata", extra="spatialdata")
+    elif suffix == ".ome.zarr":
+        from napari_ifcell.extras import require
+
+        require("ome_zarr", extra="ngff")
     check_target(path, slide, store)
     return suffix, column, markers
 

@@ -4,7 +4,6 @@ or load a saved table, and suggest a starting gate for every marker."""
 from __future__ import annotations
 
 from collections.abc import Generator
-from pathlib import Path
 
 import pandas as pd
 
@@ -12,13 +11,12 @@ from napari_ifcell.core.gating import GateSet, suggested_gateset
 
 
 def quantify_slide_steps(
-    if_slide, labels_path, table_path
+    if_path, labels_path, table_path, *, pixel_size_um=None, channel_names=None, pixel_size_option="--pixel-size"
 ) -> Generator[tuple[str, int, int], None, tuple[pd.DataFrame, GateSet, dict]]:
     """Quantify the whole slide from its nuclei, save the table (atomically), suggest gates.
-    ``if_slide``: a path, or a slide already open (with the pixel size and channel names a user
-    gave; left open). Yields ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
-    from contextlib import nullcontext
-
+    ``pixel_size_um``, ``channel_names``: what the user gave for the slide (the Loader's);
+    ``pixel_size_option``: where to give a missing pixel size, for the message. Yields
+    ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.quantify import quantify_region_steps
@@ -26,9 +24,9 @@ def quantify_slide_steps(
 
     nuclei = open_nuclei(labels_path)
     try:
-        with open_slide(if_slide) if isinstance(if_slide, str | Path) else nullcontext(if_slide) as slide:
+        with open_slide(if_path, pixel_size_um=pixel_size_um, channel_names=channel_names) as slide:
             agree_pixel_size(slide, labels_path)
-            slide.require_pixel_size("the Loader's 'IF µm/px'")
+            slide.require_pixel_size(pixel_size_option)
             table = yield from quantify_region_steps(slide, nuclei)
             name = slide.path.name
     finally:

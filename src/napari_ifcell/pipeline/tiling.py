@@ -72,6 +72,8 @@ def open_nuclei(labels_path):
             " (are the slide and the labels given the other way round?)"
         )
     try:
+        if dtype == np.bool_:
+            raise ValueError(f"{expected}, got a binary mask (true/false): label its objects first")
         if not np.issubdtype(dtype, np.integer):
             raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
         _refuse_masks_and_negative_ids(slide, expected)
@@ -82,19 +84,18 @@ def open_nuclei(labels_path):
 
 
 def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
-    """Look at a sample (the coarsest level, up to 2048 px a side about its centre): a binary
-    mask (one value over many separate objects) would be quantified as one huge cell, and
-    negative ids fail deep inside quantification."""
+    """Look at a sample (level 0, up to 2048 px a side about its centre; lower levels may be
+    averaged): a binary mask (one value over many separate objects) would be quantified as one
+    huge cell, and negative ids fail deep inside quantification."""
     from skimage.measure import label
 
-    level = slide.levels[-1]
-    h, w = slide.level_shapes[-1]
+    h, w = slide.shape
     y, x = max(0, (h - 2048) // 2), max(0, (w - 2048) // 2)
-    sample = np.asarray(level[..., y : y + 2048, x : x + 2048]).reshape(min(h, 2048), min(w, 2048))
+    sample = read_labels(slide, y, x, min(h, 2048), min(w, 2048))
     if sample.min() < 0:
         raise ValueError(f"{expected}, got negative ids (down to {sample.min()})")
     values = np.unique(sample[sample > 0])
-    if len(values) == 1 and label(sample > 0, connectivity=1).max() > 1:
+    if len(values) == 1 and label(sample > 0, connectivity=2).max() >= 5:  # not one cell in pieces
         raise ValueError(
             f"{expected}, got a binary mask (every object is {values[0]}): label its objects first "
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
