@@ -15,14 +15,13 @@ def _quantify(args) -> int:
     from napari_ifcell.core.quantify.cells import QuantifySettings
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.pipeline import quantify_region
-    from napari_ifcell.pipeline.tiling import agree_pixel_size, open_nuclei
+    from napari_ifcell.pipeline.tiling import cells_pixel_size, open_nuclei, require_cells
 
     settings = settings_from_args(args, QuantifySettings())
     labels = open_nuclei(args.labels)
     if_slide, _ = open_slides_from_args(args)
     with if_slide:
-        agree_pixel_size(if_slide, args.labels)
-        if_slide.require_pixel_size()
+        cells_pixel_size(if_slide, args.labels)
         if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
             raise ValueError(
                 f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px"
@@ -32,9 +31,7 @@ def _quantify(args) -> int:
         )
         markers = list(if_slide.channel_names)
     end_line()
-    if not len(table):
-        where = "in the region" if args.region else "anywhere on the slide"
-        raise ValueError(f"{args.labels}: no cells to quantify (no label but 0 {where}); nothing written")
+    require_cells(table, args.labels, "in the region" if args.region else "anywhere on the slide")
     for out in args.out:
         if Path(out).suffix.lower() == ".h5ad":
             write_anndata(table, out, markers, image_id=slide_name(args.if_slide))

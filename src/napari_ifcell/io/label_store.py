@@ -139,12 +139,18 @@ class LabelStore:
     def open_levels(folder: str | Path) -> tuple[list, dict]:
         """Every display level, read-only, and the store's metadata: what an overlay needs (the
         cell index, a million rows on a whole slide, is not read)."""
-        folder = Path(folder)
-        meta_path = folder / "store.json"
-        if not meta_path.is_file():
+        folder, meta = Path(folder), LabelStore.recorded(folder)
+        if meta is None:
             raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
         group = zarr.open_group(folder / "labels.zarr", mode="r")
-        return [group[str(i)] for i in range(len(list(group.array_keys())))], json.loads(meta_path.read_text("utf-8"))
+        return [group[str(i)] for i in range(len(list(group.array_keys())))], meta
+
+    @staticmethod
+    def recorded(folder: str | Path) -> dict | None:
+        """What a store folder records (its store.json: shape, pixel size, slide), or None
+        where there is no store (a label TIFF, a folder without one)."""
+        path = Path(folder) / "store.json"
+        return json.loads(path.read_text("utf-8")) if path.is_file() else None
 
     @staticmethod
     def open_labels(folder: str | Path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import tifffile
+
 from napari_ifcell.io.errors import SlideMetadataError
 from napari_ifcell.io.metadata import imagej_pixel_size, ome_image_metadata, svs_pixel_size, tiff_tag_pixel_size
 
@@ -113,10 +115,11 @@ def _plausible(size, page, notes) -> tuple[float, float] | None:
     1200 dpi: 21 µm/px), not a microscope's: unknown, with a note."""
     if size is None:
         return None
-    dpi = page.resolutionunit == 2 and float(page.get_resolution()[0]).is_integer() and max(size) >= 25400 / 4800
+    per_unit = page.get_resolution()[0]
+    dpi = page.resolutionunit == tifffile.RESUNIT.INCH and float(per_unit).is_integer() and per_unit <= 4800
     if max(size) <= MAX_TAG_PIXEL_SIZE_UM and not dpi:
         return size
-    per = f"{page.get_resolution()[0]:g} pixels per {page.resolutionunit.name.lower()}"
+    per = f"{per_unit:g} pixels per {page.resolutionunit.name.lower()}"
     notes.append(f"its resolution tags say {per} ({size[1]:.4g} µm/px), not a microscope's; ignored")
     return None
 

@@ -81,19 +81,22 @@ def check_export(path: Path, *, slide, table, store, classes_from: str | None = 
     if table is not None and column is not None and column not in table.columns:
         raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
     markers = table_markers(table, slide.channel_names) if table is not None else []
-    if suffix == ".h5ad" and not markers:
-        raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
-    if suffix == ".zarr":
-        from napari_ifcell.extras import require
+    from napari_ifcell.extras import require
 
+    if suffix == ".h5ad":
+        _require_markers(path, markers)
+    elif suffix == ".zarr":
         slide.require_pixel_size()
         require("spatialdata", extra="spatialdata")
     elif suffix == ".ome.zarr":
-        from napari_ifcell.extras import require
-
         require("ome_zarr", extra="ngff")
     check_target(path, slide, store)
     return suffix, column, markers
+
+
+def _require_markers(path: Path, markers) -> None:
+    if not markers:
+        raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
 
 
 def export_cells(
@@ -166,8 +169,7 @@ def write_table_export(
         raise ValueError(f"{path}: unknown export format here; use one of {', '.join(TABLE_FORMATS)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".h5ad":
-        if not markers:
-            raise ValueError(f"{path}: AnnData needs marker or probability columns for X; the table has none")
+        _require_markers(path, markers)
         return write_anndata(table, path, markers, image_id=image_id)
     if suffix == ".geojson":
         return write_cells_geojson(table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um)

@@ -20,20 +20,18 @@ def quantify_slide_steps(
     from napari_ifcell.io import open_slide
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.pipeline.quantify import quantify_region_steps
-    from napari_ifcell.pipeline.tiling import agree_pixel_size, open_nuclei
+    from napari_ifcell.pipeline.tiling import cells_pixel_size, open_nuclei, require_cells
 
     nuclei = open_nuclei(labels_path)
     try:
         with open_slide(if_path, pixel_size_um=pixel_size_um, channel_names=channel_names) as slide:
-            agree_pixel_size(slide, labels_path)
-            slide.require_pixel_size(pixel_size_option)
+            cells_pixel_size(slide, labels_path, pixel_size_option)
             table = yield from quantify_region_steps(slide, nuclei)
+            require_cells(table, labels_path)
             name = slide.path.name
     finally:
         if hasattr(nuclei, "close"):
             nuclei.close()
-    if not len(table):
-        raise ValueError(f"{labels_path}: no cells to quantify (no label but 0 anywhere on the slide)")
     write_cell_table(table, table_path)
     gates, suggestions = suggested_gateset(table, slide=name)
     return table, gates, suggestions

@@ -102,30 +102,36 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
         )
 
 
-def agree_pixel_size(slide, labels_path) -> None:
-    """Give ``slide`` the pixel size its label store was segmented at when the slide does not
-    say (with a note); refuse one that says otherwise: the µm columns and the compartments'
-    widths would be measured on another grid than the cells were found on. A label image
-    file records nothing to check."""
-    import json
+def cells_pixel_size(slide, labels_path, option: str = "--pixel-size") -> float:
+    """The pixel size to measure ``slide``'s cells at: the slide's own, or the one its label
+    store was segmented at when the slide does not say (with a note); a slide that says
+    otherwise than its store is refused (µm columns and compartment widths would be measured
+    on another grid than the cells were found on), one with neither asks for ``option``."""
     from pathlib import Path
 
-    meta = Path(labels_path) / "store.json"
-    stored = json.loads(meta.read_text("utf-8")).get("pixel_size_um") if meta.is_file() else None
-    if stored is None:
-        return
-    if slide.pixel_size_um is None:
+    from napari_ifcell.io.label_store import LabelStore
+
+    stored = (LabelStore.recorded(labels_path) or {}).get("pixel_size_um")
+    if stored is not None and slide.pixel_size_um is None:
         from napari_ifcell.notes import note
 
         slide.pixel_size_um, slide.pixel_size_source = float(stored), "store"
         slide.notes.append(f"pixel size {stored:g} µm, from {Path(labels_path).name} (segmented at it)")
         note(f"{slide.path}: {slide.notes[-1]}")
-    elif abs(slide.pixel_size_um - stored) > 1e-3 * stored:
+    elif stored is not None and abs(slide.pixel_size_um - stored) > 1e-3 * stored:
         raise ValueError(
             f"{labels_path}: its cells were segmented at {stored:g} µm/px but {slide.path.name} is now "
             f"{slide.pixel_size_um:g} µm/px; give the pixel size they were segmented at ({stored:g}), "
             "or segment again"
         )
+    return slide.require_pixel_size(option)
+
+
+def require_cells(table, labels_path, where: str = "anywhere on the slide") -> None:
+    """Refuse a table of no cells: the labels hold none ``where`` (an empty table and exit 0
+    would pass for a result)."""
+    if not len(table):
+        raise ValueError(f"{labels_path}: no cells to quantify (no label but 0 {where}); nothing written")
 
 
 class NucleiLevels:
