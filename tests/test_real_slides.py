@@ -134,6 +134,13 @@ def test_zero_cells_is_an_error_that_names_the_threshold(crops, tmp_path):
     tifffile.imwrite(path, crops[0], metadata={"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325})
     done = run_cli("segment", path, "--threshold", "1e9")
     one_line_error(done, "0 cells", "threshold 1e+09", "--threshold")
+    # the project folder this run made holds nothing: it is not left behind for quantify to trip on
+    assert not (tmp_path / "if.ifcell").exists()
+    # a folder that was there before is the user's: left as it was
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("kept")
+    one_line_error(run_cli("segment", path, "--threshold", "1e9", "--store", tmp_path / "mine"), "0 cells")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "kept"
 
 
 def test_channels_stored_as_samples_are_channels_not_an_rgb_picture(crops, tmp_path):
@@ -197,6 +204,30 @@ def test_channels_last_as_tifffile_and_skimage_save_them_are_channels(crops, tmp
     assert tifffile.TiffFile(thin).series[0].axes == "QYX"
     with open_slide(thin, pixel_size_um=1.0) as slide:
         assert slide.n_channels == 8 and slide.shape == (40, 30) and not slide.is_rgb
+
+
+def test_three_16_bit_channels_tagged_rgb_are_fluorescence_not_an_h_and_e(crops, tmp_path):
+    """tifffile tags any ``(Y, X, 3)`` array RGB: three 16-bit fluorescence channels saved so
+    opened as an 8-bit H&E (values divided by 257) and segmented with the H&E backend. A dark
+    16-bit picture is read as channel planes; a bright one (glass near white) stays an H&E."""
+    hoechst, cd3 = crops[:2]
+    yxc = np.stack([hoechst, cd3, cd3 // 2], axis=-1)
+    interleaved, planar = tmp_path / "if3.tif", tmp_path / "if3_planar.tif"
+    tifffile.imwrite(interleaved, yxc, photometric="rgb")
+    tifffile.imwrite(planar, np.moveaxis(yxc, -1, 0), photometric="rgb", planarconfig="separate")
+    for path in (interleaved, planar):
+        with pytest.warns(UserWarning, match="3 samples of uint16 tagged RGB but dark like fluorescence"):
+            slide = open_slide(path, pixel_size_um=0.325)
+        with slide:
+            assert not slide.is_rgb and slide.n_channels == 3 and slide.shape == hoechst.shape
+            np.testing.assert_array_equal(slide.read_region(20, 30, 40, 50), np.moveaxis(yxc[20:60, 30:80], -1, 0))
+    done = run_cli("segment", interleaved, "--pixel-size", "0.325", "--nuclear-channel", "0")
+    assert done.returncode == 0 and "with hoechst" in done.stdout, done.stderr
+    assert cells_of(tmp_path / "if3.ifcell") in FOUND
+    bright = tmp_path / "he16.tif"
+    tifffile.imwrite(bright, crops[2].astype(np.uint16) * 257, photometric="rgb")
+    with pytest.warns(UserWarning, match="RGB of uint16 read as 8-bit"), open_slide(bright, pixel_size_um=0.325) as he:
+        assert he.is_rgb
 
 
 def test_an_rgb_tiff_without_a_photometric_tag_is_still_rgb(crops, tmp_path):

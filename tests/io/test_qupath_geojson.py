@@ -89,6 +89,18 @@ def test_points_without_a_store_and_pixel_units_without_a_size(small_table, tmp_
     assert "classification" not in features[0]["properties"]
 
 
+def test_ids_are_stable_per_slide_and_apart_across_slides(small_table, tmp_path):
+    # CellIDs start at 1 on every slide: GeoJSON of two slides merged (QuPath, geopandas) must not
+    # share ids, while the same slide exported twice keeps them
+    def ids(name, image_id):
+        path = write_cells_geojson(small_table.head(50), tmp_path / name, class_column=None, image_id=image_id)
+        return [f["id"] for f in json.loads(path.read_text())["features"]]
+
+    first, again, other = ids("a.geojson", "case1"), ids("b.geojson", "case1"), ids("c.geojson", "case2")
+    assert first == again and len(set(first)) == 50
+    assert not set(first) & set(other)
+
+
 def test_qupath_03_measurement_lists_and_derived_classes_are_read(tmp_path):
     # QuPath before 0.4 wrote measurements as [{name, value}]; derived classes as "names"
     ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]

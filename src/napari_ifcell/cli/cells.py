@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 from napari_ifcell.cli.progress import end_line
 from napari_ifcell.cli.progress import progress as _progress
-from napari_ifcell.io.project import slide_name
+from napari_ifcell.io.project import project_folder, slide_name
 
 
 def _quantify(args) -> int:
@@ -87,12 +88,18 @@ def _segment(args) -> int:
     settings = resolve_backend(settings, if_slide, pair)  # a wrong backend is refused before a store is made
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
+    folder = Path(args.store) if args.store else project_folder(if_slide.path)
+    new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
-    steps = segment_slide(
-        if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings
-    )
-    result = run_to_end(steps, _progress)
-    end_line()
+    try:
+        steps = segment_slide(
+            if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings
+        )
+        result = run_to_end(steps, _progress)
+    finally:
+        end_line()
+        if new_folder and store.folder == folder and not len(store.index):
+            shutil.rmtree(folder, ignore_errors=True)  # no empty store left for quantify to trip on
     if result.found_nothing:
         print(f"napari-ifcell segment: error: {if_slide.path}: {result.found_nothing}", file=sys.stderr)
         return 2

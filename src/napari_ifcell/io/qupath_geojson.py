@@ -39,9 +39,10 @@ MORPHOLOGY_NAMES = {
 }
 
 
-def cell_id_uuid(cell_id: int) -> str:
-    """The stable UUID a cell gets in GeoJSON (the same cell, the same id, in every export)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{int(cell_id)}"))
+def cell_id_uuid(cell_id: int, image_id: str = "") -> str:
+    """The stable UUID a cell gets in GeoJSON: the same cell of the same slide, the same id in
+    every export; CellIDs start at 1 on every slide, so the slide's name is part of it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{image_id}/{int(cell_id)}"))
 
 
 def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) -> tuple[dict, dict]:
@@ -126,11 +127,12 @@ def cells_geojson(
     *,
     class_column: str | None,
     measurements: dict[str, tuple[str, float]] | None = None,
+    image_id: str = "",
 ) -> dict:
     """A FeatureCollection of QuPath cell objects (see the module docstring). ``nuclei`` and
     ``cells``: outlines by CellID (a cell without a cell outline takes its nucleus's; one with
     neither becomes a detection Point at its centroid). ``measurements``: from
-    :func:`qupath_measurements`."""
+    :func:`qupath_measurements`. ``image_id``: the slide's name, part of each cell's UUID."""
     names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
     colours = class_rgb(names)
     measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
@@ -139,7 +141,7 @@ def cells_geojson(
     for i, cell in enumerate(table["CellID"].to_numpy(np.int64).tolist()):
         nucleus = nuclei.get(cell)
         outline = (cells or {}).get(cell, nucleus)
-        feature: dict = {"type": "Feature", "id": cell_id_uuid(cell)}
+        feature: dict = {"type": "Feature", "id": cell_id_uuid(cell, image_id)}
         props: dict = {"objectType": "cell" if nucleus is not None else "detection"}
         if nucleus is not None and outline is not None:
             feature["geometry"] = _polygon(outline)
@@ -173,10 +175,12 @@ def write_cells_geojson(
     class_column: str | None,
     pixel_size_um: float | None = None,
     expand_um: float | None = None,
+    image_id: str = "",
 ) -> Path:
     """QuPath GeoJSON of the table's cells: outlines from ``store`` (a label store; none: points),
     the cell outline grown by ``expand_um`` (default: quantification's), every measurement;
-    ``pixel_size_um`` defaults to the store's."""
+    ``pixel_size_um`` defaults to the store's; ``image_id`` (the slide's name) keeps ids apart
+    across slides."""
     from napari_ifcell.core.quantify.cells import QuantifySettings
 
     if pixel_size_um is None and store is not None:
@@ -188,6 +192,11 @@ def write_cells_geojson(
         grow = settings.expand_px(pixel_size_um) if pixel_size_um else 0
         nuclei, cells = store_outlines(store, table["CellID"], expand_px=grow)
     doc = cells_geojson(
-        table, nuclei, cells, class_column=class_column, measurements=qupath_measurements(table, pixel_size_um)
+        table,
+        nuclei,
+        cells,
+        class_column=class_column,
+        measurements=qupath_measurements(table, pixel_size_um),
+        image_id=image_id,
     )
     return write_geojson(doc, path)

@@ -33,6 +33,8 @@ from napari_ifcell.notes import Note
 
 # Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
 _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
+# a 16-bit RGB whose median is under this share of its range is fluorescence, not bright field
+DARK_MEDIAN_SHARE = 0.2
 MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
 
 
@@ -140,11 +142,14 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         layout = "SYX"  # three uint8 pages: planar RGB
     _check_pages(path, level_series)
     levels = open_level_arrays(path, tif, series_index, level_series)
+    samples_as_channels = channels_last
+    if is_rgb and base.dtype != np.uint8 and _dark_like_fluorescence(levels[-1], layout, notes):
+        samples_as_channels, channels_last, is_rgb, layout = True, layout == "YXS", False, "CYX"
     if channels_last:
         levels = [ChannelsLast(level) for level in levels]
     n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
     ome = ome_of(tif, series_index, notes)
-    if channels_last and ome is not None and len(ome["channel_names"]) != n_channels:
+    if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
         ome = {**ome, "channel_names": []}  # one OME Channel of n samples, named once: no channel names
     imagej = tif.imagej_metadata if tif.is_imagej else None
     names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej)
@@ -154,6 +159,25 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     for note in notes:
         warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
     return slide
+
+
+def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:
+    """A 16-bit (or float) picture tagged RGB whose centre is mostly dark: fluorescence channels
+    a writer tagged RGB (tifffile does so for any ``(Y, X, 3)`` array), not a bright-field scan,
+    whose glass is near white. Read from the centre of the smallest level, at most 1024 px a side."""
+    h, w = (level.shape[0], level.shape[1]) if layout == "YXS" else level.shape[-2:]
+    ys, xs = slice(max(0, h // 2 - 512), h // 2 + 512), slice(max(0, w // 2 - 512), w // 2 + 512)
+    crop = np.asarray(level[ys, xs] if layout == "YXS" else level[:, ys, xs], float)
+    top = np.iinfo(level.dtype).max if np.dtype(level.dtype).kind == "u" else max(float(crop.max()), 1e-12)
+    share = float(np.median(crop)) / top
+    if share >= DARK_MEDIAN_SHARE:
+        return False
+    samples = crop.shape[-1] if layout == "YXS" else crop.shape[0]
+    notes.append(
+        f"{samples} samples of {level.dtype} tagged RGB but dark like fluorescence (median {share:.1%} "
+        "of the range; a bright-field scan's glass is near white): read as channel planes"
+    )
+    return True
 
 
 def _grey_samples(series) -> bool:

@@ -172,7 +172,9 @@ def write_table_export(
         _require_markers(path, markers)
         return write_anndata(table, path, markers, image_id=image_id)
     if suffix == ".geojson":
-        return write_cells_geojson(table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um)
+        return write_cells_geojson(
+            table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um, image_id=image_id
+        )
     return write_cell_table(table, path)
 
 
