@@ -112,3 +112,41 @@ def test_exports_refuse_what_would_be_wrong_or_destructive(gated, small_pair, tr
     # a reviewed table's classes are the people's (class), not the model's prediction
     reviewed = table.assign(predicted="other", review_status="corrected", **{"class": "B cell"})
     assert class_column(reviewed) == "class" and class_column(table) == "phenotype"
+
+
+def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
+    gated, small_pair, truth_store, tmp_path, capsys
+):
+    """Cell masks from another tool (Cellpose, Mesmer/MCMICRO: an int32 TIFF) in place of a
+    label store: the GeoJSON outlines and the OME-Zarr labels are the store's, pixel for pixel."""
+    import tifffile
+    import zarr
+
+    path, table = gated
+    masks = tmp_path / "cell_masks.tif"
+    tifffile.imwrite(masks, np.asarray(truth_store.levels[0]).astype(np.int32), tile=(256, 256))
+    outs = {}
+    for name, store in (("store", truth_store.folder), ("tiff", masks)):
+        out = [tmp_path / f"{name}.geojson", tmp_path / f"{name}.ome.zarr"]
+        code = main(
+            ["export", str(path), "--if", str(small_pair.if_path), "--store", str(store), "--out", *map(str, out)]
+        )
+        assert code == 0, capsys.readouterr().err
+        outs[name] = out
+    geometry = {
+        name: {
+            f["properties"]["metadata"]["CellID"]: f["nucleusGeometry"]
+            for f in json.loads(out[0].read_text())["features"]
+        }
+        for name, out in outs.items()
+    }
+    assert len(geometry["tiff"]) == len(table) and geometry["tiff"] == geometry["store"]
+    labels = [np.asarray(zarr.open_group(out[1] / "labels" / "nuclei", mode="r")["s0"]) for out in outs.values()]
+    np.testing.assert_array_equal(labels[0], labels[1])
+    # a table of another segmentation is refused against the image's labels as against a store's
+    table.assign(CellID=table["CellID"] + 10**6).to_parquet(tmp_path / "other.parquet")
+    code = main(
+        ["export", str(tmp_path / "other.parquet"), "--if", str(small_pair.if_path), "--store", str(masks)]
+        + ["--out", str(tmp_path / "x.geojson")]
+    )
+    assert code == 2 and "have no label in" in capsys.readouterr().err

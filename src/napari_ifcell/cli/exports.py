@@ -42,7 +42,11 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--if", dest="if_slide", help="IF slide (leave out for an H&E slide alone, given as --he)")
     add_slide_options(p, he="optional")
-    p.add_argument("--store", help="label store with the cells (default: the slide's <slide>.ifcell)")
+    p.add_argument(
+        "--store",
+        help="label store with the cells (default: the slide's <slide>.ifcell), or a label image file "
+        "(another tool's cell masks) for outlines and labels",
+    )
     p.add_argument("--regions", help="regions JSON (default: the project's regions.json, if any)")
     p.add_argument(
         "--classes", help="the table's column with each cell's class (default: predicted, class or phenotype)"

@@ -225,11 +225,7 @@ class LabelStore:
     # --- reading -----------------------------------------------------------------------
     def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
         """Level-0 labels of a window; outside the slide is 0."""
-        out = np.zeros((h, w), np.uint32)
-        y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, self.shape[0]), min(x + w, self.shape[1])
-        if y0 < y1 and x0 < x1:
-            out[y0 - y : y1 - y, x0 - x : x1 - x] = self.levels[0][y0:y1, x0:x1]
-        return out
+        return read_window(self.levels[0], y, x, h, w)
 
     # --- writing -----------------------------------------------------------------------
     def new_ids(self, n: int) -> np.ndarray:
@@ -430,6 +426,15 @@ def _recover(folder: Path, levels, meta: dict) -> dict:
         return meta
     finally:
         lock.release()
+
+
+def read_window(level, y: int, x: int, h: int, w: int) -> np.ndarray:
+    """A window of a 2-D label array as uint32; outside the array is 0."""
+    out = np.zeros((h, w), np.uint32)
+    y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, level.shape[0]), min(x + w, level.shape[1])
+    if y0 < y1 and x0 < x1:
+        out[y0 - y : y1 - y, x0 - x : x1 - x] = level[y0:y1, x0:x1]
+    return out
 
 
 def slide_identity(slide) -> dict:

@@ -168,6 +168,13 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
     return arrays
 
 
+def dask_level(array):
+    """One level as a dask array chunked as stored (a zarr array, or a wrapper with ``chunks``)."""
+    import dask.array as da
+
+    return da.from_zarr(array) if isinstance(array, zarr.Array) else da.from_array(array, chunks=array.chunks)
+
+
 class ChannelsLast:
     """A ``(Y, X, C)`` level read as ``(C, Y, X)``: fluorescence channels stored last (interleaved
     grey samples, or tifffile's pages of one image row each) read as every other fluorescence

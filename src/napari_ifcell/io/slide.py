@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-import zarr
 
 from napari_ifcell.io.chunk_cache import CACHED_READ_PLANES
 from napari_ifcell.io.errors import SlideMetadataError, SlideReadError
+from napari_ifcell.io.levels import dask_level
 
 
 @dataclass
@@ -224,11 +224,10 @@ class Slide:
 
     def dask_levels(self) -> list:
         """Every level as a dask array, ``(C, Y, X)`` or ``(Y, X, 3)``, chunked by tile."""
-        import dask.array as da
 
         out = []
         for arr in self.levels:
-            d = da.from_zarr(arr) if isinstance(arr, zarr.Array) else da.from_array(arr, chunks=arr.chunks)
+            d = dask_level(arr)
             if self.layout == "YX":
                 d = d[None]
             elif self.layout == "SYX":

@@ -82,11 +82,11 @@ def write_spatialdata(
         )
     elements: dict = {"images": images}
     if store is not None:
-        import dask.array as da
+        from napari_ifcell.io.levels import dask_level
 
         elements["labels"] = {
             "nuclei": Labels2DModel.parse(
-                da.from_zarr(store.levels[0]).rechunk(1024),
+                dask_level(store.levels[0]).rechunk(1024),
                 dims=("y", "x"),
                 scale_factors=_scale_factors(store.shape),
                 transformations=to_um(px),

@@ -186,7 +186,8 @@ def default_table(project) -> Path | None:
 
 def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=None):
     """``(table, table path, store, regions)`` of a slide: the files given, else its project's
-    (what exists of them). A store must be of this slide."""
+    (what exists of them). A store must be of this slide; ``store_folder`` may also be a label
+    image file (read-only, its cell index gathered from the pixels)."""
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.label_store import LabelStore, slide_identity
     from napari_ifcell.io.project import Project
@@ -194,7 +195,12 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
 
     project = Project.for_slide(slide.path)
     folder = Path(store_folder) if store_folder else project.labels
-    store = LabelStore.open_if_present(folder)
+    if folder.is_file():  # a label image from another tool
+        from napari_ifcell.pipeline.label_image import LabelImage
+
+        store = LabelImage(folder)
+    else:
+        store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
         raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
     if store is not None:
