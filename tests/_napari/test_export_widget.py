@@ -45,3 +45,18 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
     w.export_button.changed.emit(True)
     assert "unknown export format" in w.status.value and not (tmp_path / "cells.xlsx").exists()
     assert set(CHOICES.values()) >= {".geojson", ".ome.zarr", ".zarr", ".h5ad"}
+    # another tool's cell masks as the labels: the same outlines as the project's store
+    import tifffile
+
+    masks = tmp_path / "cell_masks.tif"
+    tifffile.imwrite(masks, np.asarray(truth_store.levels[0]).astype(np.int32), tile=(256, 256))
+    w.labels_file.value = str(masks)
+    w.format.value = "QuPath GeoJSON (.geojson)"
+    w.output.value = str(tmp_path / "from_masks.geojson")
+    w.export_button.changed.emit(True)
+    assert w.status.value.startswith(f"Exported {len(table)} cells"), w.status.value
+    outlines = [
+        {f["properties"]["metadata"]["CellID"]: f["nucleusGeometry"] for f in json.loads(path.read_text())["features"]}
+        for path in (tmp_path / "from_masks.geojson", tmp_path / "slide.ifcell" / "exports" / "slide.geojson")
+    ]
+    assert len(outlines[0]) == len(table) and outlines[0] == outlines[1]

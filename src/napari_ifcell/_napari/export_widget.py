@@ -33,12 +33,26 @@ class ExportWidget(Container):
             filter="*.parquet *.csv *.tsv",
             tooltip="empty: the project's predictions, gated or quantified table (the first that exists)",
         )
+        self.labels_file = FileEdit(
+            label="Labels",
+            mode="r",
+            filter="*.tif *.tiff",
+            tooltip="empty: the project's label store; or another tool's label image (cell masks TIFF) for outlines",
+        )
         self.classes = LineEdit(label="Class column", value="", tooltip="empty: predicted, class or phenotype")
         self.output = LineEdit(label="Export to", value="", tooltip="empty: <slide>.ifcell/exports/<slide><suffix>")
         self.export_button = PushButton(text="Export")
         self.status = Label(value="Open a slide (Loader), then choose a format.")
         super().__init__(
-            widgets=[self.format, self.table_file, self.classes, self.output, self.export_button, self.status]
+            widgets=[
+                self.format,
+                self.table_file,
+                self.labels_file,
+                self.classes,
+                self.output,
+                self.export_button,
+                self.status,
+            ]
         )
         self.status.native.setWordWrap(True)
         self.max_width = 460
@@ -79,11 +93,11 @@ class ExportWidget(Container):
         except (ValueError, OSError) as exc:
             self.status.value = f"Cannot export: {exc}"
             return None
-        table_path = given_path(self.table_file)
+        table_path, labels = given_path(self.table_file), given_path(self.labels_file)
         classes = self.classes.value or None
 
         def work():
-            table, used, store, project_regions = export_inputs(slide, table_path=table_path)
+            table, used, store, project_regions = export_inputs(slide, table_path=table_path, store_folder=labels)
             written = export_cells(
                 out,
                 slide=slide,
