@@ -77,7 +77,13 @@ def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsy
     assert "nothing to export" in capsys.readouterr().err
     # GeoJSON without a table
     assert main(["export", "--if", str(lonely), "--store", str(tmp_path), "--out", str(tmp_path / "a.geojson")]) == 2
-    assert "no label store" in capsys.readouterr().err
+    assert (
+        "a folder without a label store (no store.json); expected a label store folder or a label image"
+        in capsys.readouterr().err
+    )
+    missing = tmp_path / "nope_masks.tif"
+    assert main(["export", "--if", str(lonely), "--store", str(missing), "--out", str(tmp_path / "a.geojson")]) == 2
+    assert f"{missing}: no such file or folder; expected a label store folder" in capsys.readouterr().err
     # several outputs are all or none: a table with no markers cannot be AnnData, so the GeoJSON
     # before it and the CSV after it are not written either (the GeoJSON was)
     bare = tmp_path / "bare.parquet"
@@ -124,7 +130,12 @@ def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
 
     path, table = gated
     masks = tmp_path / "cell_masks.tif"
-    tifffile.imwrite(masks, np.asarray(truth_store.levels[0]).astype(np.int32), tile=(256, 256))
+    level0 = np.asarray(truth_store.levels[0]).astype(np.int32)
+    h, w = level0.shape
+    averaged = level0.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.int32)  # a writer's pyramid
+    with tifffile.TiffWriter(masks) as tif:
+        tif.write(level0, tile=(256, 256), subifds=1)
+        tif.write(averaged, tile=(256, 256), subfiletype=1)
     outs = {}
     for name, store in (("store", truth_store.folder), ("tiff", masks)):
         out = [tmp_path / f"{name}.geojson", tmp_path / f"{name}.ome.zarr"]
@@ -143,10 +154,13 @@ def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
     assert len(geometry["tiff"]) == len(table) and geometry["tiff"] == geometry["store"]
     labels = [np.asarray(zarr.open_group(out[1] / "labels" / "nuclei", mode="r")["s0"]) for out in outs.values()]
     np.testing.assert_array_equal(labels[0], labels[1])
+    # lower levels are sampled from level 0's labels, never the file's averaged ids
+    lower = zarr.open_group(outs["tiff"][1] / "labels" / "nuclei", mode="r")["s1"][:]
+    np.testing.assert_array_equal(lower, level0[1::2, 1::2])  # each pixel's nearest level-0 label
     # a table of another segmentation is refused against the image's labels as against a store's
     table.assign(CellID=table["CellID"] + 10**6).to_parquet(tmp_path / "other.parquet")
     code = main(
         ["export", str(tmp_path / "other.parquet"), "--if", str(small_pair.if_path), "--store", str(masks)]
         + ["--out", str(tmp_path / "x.geojson")]
     )
-    assert code == 2 and "have no label in" in capsys.readouterr().err
+    assert code == 2 and "not in the label store" in capsys.readouterr().err

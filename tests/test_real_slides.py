@@ -228,6 +228,10 @@ def test_three_16_bit_channels_tagged_rgb_are_fluorescence_not_an_h_and_e(crops,
     tifffile.imwrite(bright, crops[2].astype(np.uint16) * 257, photometric="rgb")
     with pytest.warns(UserWarning, match="RGB of uint16 read as 8-bit"), open_slide(bright, pixel_size_um=0.325) as he:
         assert he.is_rgb
+    twelve_bit = tmp_path / "he12.tif"  # an H&E in 12 of 16 bits is as bright, against its own range
+    tifffile.imwrite(twelve_bit, crops[2].astype(np.uint16) * 16, photometric="rgb")
+    with pytest.warns(UserWarning, match="RGB of uint16"), open_slide(twelve_bit, pixel_size_um=0.325) as he:
+        assert he.is_rgb
 
 
 def test_an_rgb_tiff_without_a_photometric_tag_is_still_rgb(crops, tmp_path):

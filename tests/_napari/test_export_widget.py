@@ -9,6 +9,8 @@ import numpy as np
 
 from napari_ifcell._napari.export_widget import CHOICES, ExportWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
+from napari_ifcell._napari.sources import given_path
+from napari_ifcell._napari.state import SLIDES
 
 
 def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table, truth_store, tmp_path):
@@ -60,3 +62,6 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
         for path in (tmp_path / "from_masks.geojson", tmp_path / "slide.ifcell" / "exports" / "slide.geojson")
     ]
     assert len(outlines[0]) == len(table) and outlines[0] == outlines[1]
+    # another slide opened: its own project's cells, not the masks given for this one
+    w._on_state_changed(SLIDES)
+    assert given_path(w.labels_file) is None and given_path(w.table_file) is None

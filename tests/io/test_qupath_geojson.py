@@ -101,6 +101,29 @@ def test_ids_are_stable_per_slide_and_apart_across_slides(small_table, tmp_path)
     assert not set(first) & set(other)
 
 
+def test_ids_follow_the_slide_its_store_records_whatever_the_route(small_pair, small_table, truth_store, tmp_path):
+    # export names the slide by its file, review-export by its project folder: the store's
+    # record of its slide seeds the ids, so both give a cell the same id
+    import shutil
+
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.io.label_store import LabelStore, slide_identity
+
+    shutil.copytree(truth_store.folder, tmp_path / "store")
+    store = LabelStore.open(tmp_path / "store")
+    with open_slide(small_pair.if_path) as slide:
+        store.check_slide(slide_identity(slide))  # a store made before stores recorded their slide adopts it
+
+    def ids(image_id, store):
+        path = write_cells_geojson(
+            small_table.head(30), tmp_path / f"{image_id}.geojson", store=store, class_column=None, image_id=image_id
+        )
+        return [f["id"] for f in json.loads(path.read_text())["features"]]
+
+    assert ids("synthetic_if", store) == ids("review", store)
+    assert ids("synthetic_if", store) != ids("synthetic_if", None)  # seeded by the slide, not its name
+
+
 def test_qupath_03_measurement_lists_and_derived_classes_are_read(tmp_path):
     # QuPath before 0.4 wrote measurements as [{name, value}]; derived classes as "names"
     ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]

@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pus
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions
-from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, slide_layer
+from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path, slide_layer
 from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 
@@ -62,8 +62,10 @@ class ExportWidget(Container):
         self._suggest_output()
 
     def _on_state_changed(self, what: str) -> None:
-        if what == SLIDES:  # a new slide: its own exports folder
+        if what == SLIDES:  # a new slide: its own exports folder, and its own project's cells
             self.output.value = ""
+            set_path(self.table_file, None)
+            set_path(self.labels_file, None)
             self._suggest_output()
 
     def _suggest_output(self, *_) -> None:
@@ -98,17 +100,20 @@ class ExportWidget(Container):
 
         def work():
             table, used, store, project_regions = export_inputs(slide, table_path=table_path, store_folder=labels)
-            written = export_cells(
-                out,
-                slide=slide,
-                table=table,
-                store=store,
-                regions=project_regions if regions is None else regions,
-                pair=pair,
-                classes_from=classes,
-            )
-            n = len(table) if table is not None else len(store.index)
-            return written, n, used
+            try:
+                written = export_cells(
+                    out,
+                    slide=slide,
+                    table=table,
+                    store=store,
+                    regions=project_regions if regions is None else regions,
+                    pair=pair,
+                    classes_from=classes,
+                )
+                return written, len(table) if table is not None else len(store.index), used
+            finally:
+                if hasattr(store, "close"):
+                    store.close()  # a label image's file handle
 
         self.status.value = f"Exporting to {out.name}…"
         self.export_button.enabled = False

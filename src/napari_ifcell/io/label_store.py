@@ -429,8 +429,8 @@ def _recover(folder: Path, levels, meta: dict) -> dict:
 
 
 def read_window(level, y: int, x: int, h: int, w: int) -> np.ndarray:
-    """A window of a 2-D label array as uint32; outside the array is 0."""
-    out = np.zeros((h, w), np.uint32)
+    """A window of a 2-D label array; outside the array is 0."""
+    out = np.zeros((h, w), level.dtype)
     y0, x0, y1, x1 = max(y, 0), max(x, 0), min(y + h, level.shape[0]), min(x + w, level.shape[1])
     if y0 < y1 and x0 < x1:
         out[y0 - y : y1 - y, x0 - x : x1 - x] = level[y0:y1, x0:x1]

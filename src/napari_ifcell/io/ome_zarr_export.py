@@ -120,12 +120,12 @@ def _label_pyramid(store, shapes) -> list:
     from napari_ifcell.io.levels import dask_level
 
     by_shape = {tuple(level.shape): level for level in store.levels}
-    level0 = dask_level(store.levels[0])
+    level0 = dask_level(store.levels[0]).astype(np.uint32)  # another tool's mask may be int32
     h0, w0 = store.shape
     out = []
     for h, w in shapes:
         if (h, w) in by_shape:
-            out.append(dask_level(by_shape[(h, w)]).rechunk(CHUNK))
+            out.append(dask_level(by_shape[(h, w)]).astype(np.uint32).rechunk(CHUNK))
             continue
         rows = np.minimum((np.arange(h) + 0.5) * h0 / h, h0 - 1).astype(np.int64)
         cols = np.minimum((np.arange(w) + 0.5) * w0 / w, w0 - 1).astype(np.int64)

@@ -41,7 +41,7 @@ MORPHOLOGY_NAMES = {
 
 def cell_id_uuid(cell_id: int, image_id: str = "") -> str:
     """The stable UUID a cell gets in GeoJSON: the same cell of the same slide, the same id in
-    every export; CellIDs start at 1 on every slide, so the slide's name is part of it."""
+    every export; CellIDs start at 1 on every slide, so the slide (``image_id``) is part of it."""
     return str(uuid.uuid5(uuid.NAMESPACE_OID, f"napari-ifcell/{image_id}/{int(cell_id)}"))
 
 
@@ -179,8 +179,8 @@ def write_cells_geojson(
 ) -> Path:
     """QuPath GeoJSON of the table's cells: outlines from ``store`` (a label store; none: points),
     the cell outline grown by ``expand_um`` (default: quantification's), every measurement;
-    ``pixel_size_um`` defaults to the store's; ``image_id`` (the slide's name) keeps ids apart
-    across slides."""
+    ``pixel_size_um`` defaults to the store's. Ids are seeded by the slide's fingerprint the store
+    records (the same whatever the export's route or the file's name), else by ``image_id``."""
     from napari_ifcell.core.quantify.cells import QuantifySettings
 
     if pixel_size_um is None and store is not None:
@@ -197,6 +197,6 @@ def write_cells_geojson(
         cells,
         class_column=class_column,
         measurements=qupath_measurements(table, pixel_size_um),
-        image_id=image_id,
+        image_id=((store.meta.get("slide") or {}).get("fingerprint") if store is not None else None) or image_id,
     )
     return write_geojson(doc, path)

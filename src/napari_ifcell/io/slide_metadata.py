@@ -116,7 +116,11 @@ def _plausible(size, page, notes) -> tuple[float, float] | None:
     if size is None:
         return None
     per_unit = page.get_resolution()[0]
-    dpi = page.resolutionunit == tifffile.RESUNIT.INCH and float(per_unit).is_integer() and per_unit <= 4800
+    dpi = (
+        page.resolutionunit == tifffile.RESUNIT.INCH
+        and float(per_unit).is_integer()
+        and min(page.get_resolution()) <= 4800
+    )
     if max(size) <= MAX_TAG_PIXEL_SIZE_UM and not dpi:
         return size
     per = f"{per_unit:g} pixels per {page.resolutionunit.name.lower()}"

@@ -33,7 +33,7 @@ from napari_ifcell.notes import Note
 
 # Axes as tifffile reports them (squeezed), mapped to how the slide stores its pixels.
 _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "YXS", "SYX": "SYX"}
-# a 16-bit RGB whose median is under this share of its range is fluorescence, not bright field
+# a 16-bit RGB whose median is under this share of its 99.5th percentile is fluorescence, not bright field
 DARK_MEDIAN_SHARE = 0.2
 MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
 
@@ -164,18 +164,23 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
 def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:
     """A 16-bit (or float) picture tagged RGB whose centre is mostly dark: fluorescence channels
     a writer tagged RGB (tifffile does so for any ``(Y, X, 3)`` array), not a bright-field scan,
-    whose glass is near white. Read from the centre of the smallest level, at most 1024 px a side."""
+    whose glass is near white. Measured against the picture's own brightest values (an H&E
+    stored in 12 of 16 bits is as bright as one in 16), from the centre of the smallest level,
+    at most 1024 px a side."""
     h, w = (level.shape[0], level.shape[1]) if layout == "YXS" else level.shape[-2:]
     ys, xs = slice(max(0, h // 2 - 512), h // 2 + 512), slice(max(0, w // 2 - 512), w // 2 + 512)
     crop = np.asarray(level[ys, xs] if layout == "YXS" else level[:, ys, xs], float)
-    top = np.iinfo(level.dtype).max if np.dtype(level.dtype).kind == "u" else max(float(crop.max()), 1e-12)
-    share = float(np.median(crop)) / top
+    crop = crop[np.isfinite(crop)]
+    bright = float(np.percentile(crop, 99.5)) if crop.size else 0.0
+    if bright <= 0:
+        return False  # blank or empty: nothing says fluorescence
+    share = float(np.median(crop)) / bright
     if share >= DARK_MEDIAN_SHARE:
         return False
-    samples = crop.shape[-1] if layout == "YXS" else crop.shape[0]
+    samples = level.shape[-1] if layout == "YXS" else level.shape[0]
     notes.append(
         f"{samples} samples of {level.dtype} tagged RGB but dark like fluorescence (median {share:.1%} "
-        "of the range; a bright-field scan's glass is near white): read as channel planes"
+        "of its brightest values; a bright-field scan's glass is near white): read as channel planes"
     )
     return True
 

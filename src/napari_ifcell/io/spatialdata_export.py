@@ -86,7 +86,7 @@ def write_spatialdata(
 
         elements["labels"] = {
             "nuclei": Labels2DModel.parse(
-                dask_level(store.levels[0]).rechunk(1024),
+                dask_level(store.levels[0]).astype(np.uint32).rechunk(1024),
                 dims=("y", "x"),
                 scale_factors=_scale_factors(store.shape),
                 transformations=to_um(px),

@@ -202,7 +202,8 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     else:
         store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
-        raise FileNotFoundError(f"{folder}: no label store (missing store.json)")
+        found = "no such file or folder" if not folder.exists() else "a folder without a label store (no store.json)"
+        raise FileNotFoundError(f"{folder}: {found}; expected a label store folder or a label image file")
     if store is not None:
         store.require_shape(slide.shape, str(slide.path))
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from napari_ifcell.io.label_store import LabelStore
+
 BLOCK = 2048  # the index is gathered block by block: a whole slide's labels never sit in memory
 
 
@@ -16,12 +18,17 @@ class LabelImage:
     image file (checked as ``quantify --labels`` checks it); its cell index (centroids, boxes,
     areas) is gathered from the pixels on first use."""
 
+    # the store's checks, on this image's shape, index and path
+    require_shape = LabelStore.require_shape
+    require_cells = LabelStore.require_cells
+
     def __init__(self, path: str | Path):
         from napari_ifcell.pipeline.tiling import open_nuclei
 
         self.folder = Path(path)  # where a store keeps its files: exports refuse to write over it
         self._slide = open_nuclei(self.folder)
-        self.levels = list(self._slide.levels)
+        # level 0 only: another tool's lower levels may be averaged, not labels; exports sample level 0
+        self.levels = [self._slide.levels[0]]
         self.meta = {"pixel_size_um": self._slide.pixel_size_um}
         self._index: pd.DataFrame | None = None
 
@@ -31,9 +38,9 @@ class LabelImage:
 
     def read(self, y: int, x: int, h: int, w: int) -> np.ndarray:
         """Level-0 labels of a window; outside the image is 0."""
-        from napari_ifcell.io.label_store import read_window
+        from napari_ifcell.pipeline.tiling import read_labels
 
-        return read_window(self.levels[0], y, x, h, w)
+        return read_labels(self._slide, y, x, h, w)
 
     @property
     def index(self) -> pd.DataFrame:
@@ -48,20 +55,6 @@ class LabelImage:
             ]
             self._index = index_from_sums(parts, run=0)
         return self._index
-
-    def require_shape(self, shape, slide_name: str) -> None:
-        if tuple(self.shape) != tuple(shape):
-            raise ValueError(f"{self.folder}: the label image is {self.shape} px but {slide_name} is {tuple(shape)} px")
-
-    def require_cells(self, cell_ids, table_name) -> None:
-        """Refuse a table whose cells are not this image's labels (another segmentation's table)."""
-        ids = pd.Series(np.asarray(cell_ids, np.int64))
-        unknown = ~ids.isin(self.index["CellID"])
-        if unknown.any():
-            raise ValueError(
-                f"{table_name}: {int(unknown.sum())} of {len(ids)} cells (CellID {int(ids[unknown].iloc[0])}, ...) "
-                f"have no label in {self.folder}: the table is of another segmentation"
-            )
 
     def close(self) -> None:
         self._slide.close()

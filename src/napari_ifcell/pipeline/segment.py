@@ -282,12 +282,12 @@ def slide_store(if_slide, folder=None):
 
 def _may_be_this_slides(legacy: Path, fingerprint: str) -> bool:
     """An old shared store that records no slide, or records this one."""
-    import json
+    from napari_ifcell.io.label_store import LabelStore
 
-    meta_path = legacy / "store.json"
-    if not meta_path.is_file():
+    meta = LabelStore.recorded(legacy)
+    if meta is None:
         return False
-    recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("slide")
+    recorded = meta.get("slide")
     return recorded is None or recorded.get("fingerprint") == fingerprint
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -43,12 +44,9 @@ def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
     if hasattr(source, "read_region"):
         window = source.read_region(y, x, h, w, level=0)
         return window[0] if window.ndim == 3 else window
-    out = np.zeros((h, w), dtype=source.dtype)
-    y0, x0 = max(y, 0), max(x, 0)
-    y1, x1 = min(y + h, source.shape[0]), min(x + w, source.shape[1])
-    if y0 < y1 and x0 < x1:
-        out[y0 - y : y1 - y, x0 - x : x1 - x] = np.asarray(source[y0:y1, x0:x1])
-    return out
+    from napari_ifcell.io.label_store import read_window
+
+    return read_window(source, y, x, h, w)
 
 
 def open_nuclei(labels_path):
@@ -62,7 +60,9 @@ def open_nuclei(labels_path):
     path = Path(labels_path)
     if path.is_dir():
         return LabelStore.open_labels(path)
-    slide = open_slide(path)
+    with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
+        warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
+        slide = open_slide(path)
     dtype = np.dtype(slide.levels[0].dtype)
     expected = f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
     if slide.is_rgb or slide.n_channels != 1:
