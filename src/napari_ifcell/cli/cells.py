@@ -8,7 +8,7 @@ from pathlib import Path
 
 from napari_ifcell.cli.progress import end_line
 from napari_ifcell.cli.progress import progress as _progress
-from napari_ifcell.io.project import project_folder, slide_name
+from napari_ifcell.io.project import slide_name
 
 
 def _quantify(args) -> int:
@@ -72,7 +72,7 @@ def _segment(args) -> int:
     from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.core.segment.watershed import WatershedSettings
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide, slide_store
-    from napari_ifcell.pipeline.segment import resolve_backend
+    from napari_ifcell.pipeline.segment import resolve_backend, store_folder
 
     sam = settings_from_args(args, SamSettings())
     watershed = settings_from_args(args, WatershedSettings())
@@ -88,7 +88,7 @@ def _segment(args) -> int:
     settings = resolve_backend(settings, if_slide, pair)  # a wrong backend is refused before a store is made
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
-    folder = Path(args.store) if args.store else project_folder(if_slide.path)
+    folder = store_folder(if_slide, args.store)
     new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
     try:

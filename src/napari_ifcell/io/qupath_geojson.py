@@ -132,7 +132,7 @@ def cells_geojson(
     """A FeatureCollection of QuPath cell objects (see the module docstring). ``nuclei`` and
     ``cells``: outlines by CellID (a cell without a cell outline takes its nucleus's; one with
     neither becomes a detection Point at its centroid). ``measurements``: from
-    :func:`qupath_measurements`. ``image_id``: the slide's name, part of each cell's UUID."""
+    :func:`qupath_measurements`. ``image_id``: what tells the slide apart, part of each cell's UUID."""
     names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
     colours = class_rgb(names)
     measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
@@ -191,12 +191,13 @@ def write_cells_geojson(
         settings = QuantifySettings() if expand_um is None else QuantifySettings(expand_um=expand_um)
         grow = settings.expand_px(pixel_size_um) if pixel_size_um else 0
         nuclei, cells = store_outlines(store, table["CellID"], expand_px=grow)
+    recorded_slide = (store.meta.get("slide") or {}) if store is not None else {}
     doc = cells_geojson(
         table,
         nuclei,
         cells,
         class_column=class_column,
         measurements=qupath_measurements(table, pixel_size_um),
-        image_id=((store.meta.get("slide") or {}).get("fingerprint") if store is not None else None) or image_id,
+        image_id=recorded_slide.get("fingerprint") or image_id,
     )
     return write_geojson(doc, path)

@@ -224,7 +224,6 @@ class Slide:
 
     def dask_levels(self) -> list:
         """Every level as a dask array, ``(C, Y, X)`` or ``(Y, X, 3)``, chunked by tile."""
-
         out = []
         for arr in self.levels:
             d = dask_level(arr)

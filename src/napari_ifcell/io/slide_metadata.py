@@ -115,12 +115,9 @@ def _plausible(size, page, notes) -> tuple[float, float] | None:
     1200 dpi: 21 µm/px), not a microscope's: unknown, with a note."""
     if size is None:
         return None
-    per_unit = page.get_resolution()[0]
-    dpi = (
-        page.resolutionunit == tifffile.RESUNIT.INCH
-        and float(per_unit).is_integer()
-        and min(page.get_resolution()) <= 4800
-    )
+    resolution = page.get_resolution()
+    per_unit = resolution[0]
+    dpi = page.resolutionunit == tifffile.RESUNIT.INCH and float(per_unit).is_integer() and min(resolution) <= 4800
     if max(size) <= MAX_TAG_PIXEL_SIZE_UM and not dpi:
         return size
     per = f"{per_unit:g} pixels per {page.resolutionunit.name.lower()}"

@@ -1,5 +1,6 @@
 """Opening a slide: which file kind it is (OME-TIFF, plain TIFF, SVS, OME-Zarr), its levels,
-layout, channel names and pixel size, checked before any pixel is read."""
+layout, channel names and pixel size, checked before any pixel is read (but a sample of a
+16-bit picture tagged RGB, to tell fluorescence from bright field)."""
 
 from __future__ import annotations
 

@@ -74,6 +74,8 @@ def check_target(path: Path, slide, store) -> None:
 def check_export(path: Path, *, slide, table, store, classes_from: str | None = None):
     """``(format suffix, class column, markers)`` of an export to ``path``, or the error it would
     meet, before anything is written (several outputs are written all or none)."""
+    from napari_ifcell.extras import require
+
     suffix = export_format(path)
     if table is None and suffix not in (".ome.zarr", ".zarr"):
         raise ValueError(f"{path}: a {FORMATS[suffix]} export needs a cell table (quantify the cells first)")
@@ -81,8 +83,6 @@ def check_export(path: Path, *, slide, table, store, classes_from: str | None = 
     if table is not None and column is not None and column not in table.columns:
         raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
     markers = table_markers(table, slide.channel_names) if table is not None else []
-    from napari_ifcell.extras import require
-
     if suffix == ".h5ad":
         _require_markers(path, markers)
     elif suffix == ".zarr":

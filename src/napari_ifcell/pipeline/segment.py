@@ -259,16 +259,23 @@ def segment_region(
     )
 
 
+def store_folder(if_slide, folder=None) -> Path:
+    """Where a slide's label store goes: ``folder``, else the slide's project folder."""
+    from napari_ifcell.io.project import project_folder
+
+    return Path(folder) if folder is not None else project_folder(if_slide.path)
+
+
 def slide_store(if_slide, folder=None):
-    """The label store a slide's cells go to: ``folder`` or the slide's project folder, created
-    on first use with the slide's shape, pixel size and identity (a store made for another
-    slide is refused)."""
+    """The label store a slide's cells go to (:func:`store_folder`), created on first use with
+    the slide's shape, pixel size and identity (a store made for another slide is refused)."""
     from napari_ifcell.io.label_store import LabelStore, slide_identity
-    from napari_ifcell.io.project import legacy_project_folder, project_folder
+    from napari_ifcell.io.project import legacy_project_folder
 
     identity = slide_identity(if_slide)
-    if folder is None:
-        folder, legacy = project_folder(if_slide.path), legacy_project_folder(if_slide.path)
+    given, folder = folder, store_folder(if_slide, folder)
+    if given is None:
+        legacy = legacy_project_folder(if_slide.path)
         if legacy != folder and not folder.exists() and _may_be_this_slides(legacy, identity["fingerprint"]):
             raise FileExistsError(
                 f"{legacy}: a label store named the way older versions named it, shared by every slide whose "
