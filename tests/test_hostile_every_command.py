@@ -55,6 +55,8 @@ COMMANDS = {
     "pyramid": (".tif", lambda f, s, t, o: ["pyramid", f, o / "p.ome.tif"]),
     "segment": (".ome.tif", lambda f, s, t, o: ["segment", f, "--store", o / "s.ifcell"]),
     "segment --he": (".svs", lambda f, s, t, o: ["segment", s, "--he", f, "--store", o / "s.ifcell"]),
+    "import-labels slide": (".tif", lambda f, s, t, o: ["import-labels", f, s, "--store", o / "s.ifcell"]),
+    "import-labels labels": (".tif", lambda f, s, t, o: ["import-labels", s, f, "--store", o / "s.ifcell"]),
     "evaluate-segmentation": (".tif", lambda f, s, t, o: ["evaluate-segmentation", f, f]),
     "run settings": (".yaml", lambda f, s, t, o: ["run", f, "--if", s, "--out", o / "run", "--in-process"]),
     "run --if": (".tif", lambda f, s, t, o: ["run", _settings(o), "--if", f, "--out", o / "run", "--in-process"]),

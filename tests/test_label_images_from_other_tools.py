@@ -63,3 +63,126 @@ def test_what_is_not_instance_labels_is_one_line_and_no_table(crop_and_labels, n
     tifffile.imwrite(path, make(truth))
     one_line_error(_quantify(folder, image, path, f"{name}.csv"), f"{name}.tif", needle)
     assert not (folder / f"{name}.csv").exists()
+
+
+# --- taking another tool's cells into a label store (import-labels) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def cellpose_like_masks(small_pair, tmp_path_factory):
+    """``(path, masks)``: the small pair's true nuclei as Cellpose saves its masks (uint16, no
+    metadata), ids with gaps and none equal to the store's own first ids."""
+    folder = tmp_path_factory.mktemp("masks")
+    with open_slide(small_pair.labels_path) as labels:
+        truth = read_labels(labels, 0, 0, *labels.shape)
+    masks = np.where(truth > 0, 1000 + 7 * truth.astype(np.int64), 0).astype(np.uint16)
+    tifffile.imwrite(folder / "cp_masks.tif", masks)
+    return folder / "cp_masks.tif", masks
+
+
+def test_another_tools_cells_become_the_slides_cells_with_their_ids(small_pair, cellpose_like_masks, monkeypatch):
+    """Written block by block (blocks of 256 px here, so cells span blocks), the store holds the
+    masks pixel for pixel, one index row per cell as the masks' own, and its coarser levels."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.pipeline import import_labels as importing
+    from napari_ifcell.pipeline import run_to_end
+    from napari_ifcell.pipeline.label_image import LabelImage
+
+    path, masks = cellpose_like_masks
+    monkeypatch.setattr(importing, "BLOCK", 256)
+    store = LabelStore.create(path.parent / "blocks.ifcell", masks.shape, pixel_size_um=0.325)
+    with open_slide(small_pair.if_path) as slide:
+        result = run_to_end(importing.import_labels(slide, store, path))
+    ids = np.unique(masks[masks > 0]).astype(np.int64)
+    assert (result.cells, result.removed) == (len(ids), 0) and len(ids) == 636
+    store = LabelStore.open(store.folder)
+    np.testing.assert_array_equal(np.asarray(store.levels[0]), masks)
+    np.testing.assert_array_equal(np.asarray(store.levels[1]), masks[::2, ::2])
+    image = LabelImage(path)
+    expected = image.index.drop(columns="run").reset_index(drop=True)
+    image.close()
+    got = store.index.sort_values("CellID").drop(columns="run").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert store.meta["next_id"] == ids.max() + 1 and store.meta["runs"][-1]["settings"]["backend"] == "imported"
+    # a bad id in the last block: the blocks written before it are put back
+    bad = np.where(masks > 0, masks.astype(np.int64) + 1, 0)  # other ids: written blocks would differ
+    bad[-1, -1] = 2**32
+    tifffile.imwrite(path.parent / "bad.tif", bad)
+    before = _store_files(store.folder)
+    with open_slide(small_pair.if_path) as slide, pytest.raises(ValueError, match="cell id 4294967296 in the block at"):
+        run_to_end(importing.import_labels(slide, store, path.parent / "bad.tif"))
+    assert _store_files(store.folder) == before
+
+
+def test_import_labels_then_quantify_and_export_from_the_store(small_pair, cellpose_like_masks, tmp_path):
+    """`import-labels`, then the store gives the table the masks give, and exports against it;
+    importing again replaces the cells; a table of the masks' ids passes the store's check."""
+    import json
+
+    path, masks = cellpose_like_masks
+    store = tmp_path / "cells.ifcell"
+    done = run_cli("import-labels", small_pair.if_path, path, "--store", store)
+    assert done.returncode == 0, done.stderr
+    assert f"636 cells from cp_masks.tif (0 replaced) -> {store}" in done.stdout
+    for labels, out in ((store, "store.parquet"), (path, "masks.parquet")):
+        done = run_cli("quantify", small_pair.if_path, labels, "--out", tmp_path / out)
+        assert done.returncode == 0, done.stderr
+    from_store, from_masks = (pd.read_parquet(tmp_path / name) for name in ("store.parquet", "masks.parquet"))
+    pd.testing.assert_frame_equal(from_store, from_masks)
+    assert from_store["CellID"].min() == 1007
+    done = run_cli(
+        "export",
+        tmp_path / "store.parquet",
+        "--if",
+        small_pair.if_path,
+        "--store",
+        store,
+        "--out",
+        tmp_path / "c.geojson",
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads((tmp_path / "c.geojson").read_text())["features"]) == 636
+    half = np.where(masks % 2 == 0, masks, 0)  # ids 1000 + 7k, k odd or even: half the cells
+    tifffile.imwrite(tmp_path / "half.tif", half)
+    done = run_cli("import-labels", small_pair.if_path, tmp_path / "half.tif", "--store", store)
+    kept = len(np.unique(half)) - 1
+    assert done.returncode == 0 and f"{kept} cells from half.tif (636 replaced)" in done.stdout, done.stderr
+    from napari_ifcell.io.label_store import LabelStore
+
+    assert sorted(LabelStore.open(store).index.CellID) == sorted(np.unique(half[half > 0]).tolist())
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "needle"),
+    [
+        ("crop", lambda m: m[:512, :512], "the labels are 512 x 512 px but synthetic_if.ome.tif is 1100 x 1400 px"),
+        ("wide", lambda m: np.where(m > 0, 2**32 + m.astype(np.int64), 0), "expected ids from 1 to 4294967295"),
+        ("empty", lambda m: np.zeros_like(m), "no cell in the label image"),
+    ],
+)
+def test_labels_a_store_cannot_take_are_one_line_and_change_nothing(
+    small_pair, cellpose_like_masks, tmp_path, name, make, needle
+):
+    """Another shape, ids a uint32 store would wrap, or no cell: exit 2, one line, and neither
+    a new store folder nor a change to an existing store."""
+    path, masks = cellpose_like_masks
+    tifffile.imwrite(tmp_path / f"{name}.tif", make(masks))
+    one_line_error(
+        run_cli("import-labels", small_pair.if_path, tmp_path / f"{name}.tif", "--store", tmp_path / "new.ifcell"),
+        f"{name}.tif",
+        needle,
+    )
+    assert not (tmp_path / "new.ifcell").exists()
+    kept = tmp_path / "kept.ifcell"
+    assert run_cli("import-labels", small_pair.if_path, path, "--store", kept).returncode == 0
+    before = _store_files(kept)
+    one_line_error(
+        run_cli("import-labels", small_pair.if_path, tmp_path / f"{name}.tif", "--store", kept), f"{name}.tif"
+    )
+    assert _store_files(kept) == before
+
+
+def _store_files(folder):
+    """A store's cells: its pixels, index and metadata (not its lock's note of the last writer)."""
+    parts = [*(folder / "labels.zarr").rglob("*"), folder / "store.json", folder / "cell_index.parquet"]
+    return {p.relative_to(folder): p.read_bytes() for p in parts if p.is_file()}

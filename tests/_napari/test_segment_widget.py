@@ -141,6 +141,39 @@ def test_your_function_segments_and_the_result_is_scored_against_a_truth_layer(v
     assert f"F1 {at5.f1:.3f} at IoU 0.5" in evaluation.result.value
 
 
+def test_another_tools_label_image_becomes_the_slides_cells(viewer_with_pair, small_pair):
+    """Cellpose-style masks taken in through the Segment tab: the store and the labels layer
+    hold them with their ids, they score F1 1 against the truth they were made from, and the
+    Gating tab is told the store changed."""
+    import tifffile
+
+    viewer, widget, folder = viewer_with_pair
+    widget.import_button.changed.emit(True)
+    assert widget.status.value.startswith("Error: choose the label image"), widget.status.value
+    truth = tifffile.imread(small_pair.labels_path)
+    tifffile.imwrite(folder / "crop_masks.tif", truth[:512, :512].astype(np.uint16))
+    widget.labels_file.value = folder / "crop_masks.tif"
+    widget.import_button.changed.emit(True)
+    assert "the labels are 512 x 512 px but synthetic_if.ome.tif is 1100 x 1400 px" in widget.status.value
+    assert widget.import_button.enabled and widget.visible_button.enabled
+    announced = []
+    widget.state.changed.connect(announced.append)
+    masks = np.where(truth > 0, 1000 + 7 * truth.astype(np.int64), 0).astype(np.uint16)
+    tifffile.imwrite(folder / "cp_masks.tif", masks)
+    widget.labels_file.value = folder / "cp_masks.tif"
+    widget.import_button.changed.emit(True)
+    n = len(np.unique(masks)) - 1
+    assert widget.status.value.startswith(f"{n} cells taken from cp_masks.tif in "), widget.status.value
+    assert "labels" in announced and widget.state.existing("labels") == folder / "synthetic_if.ifcell"
+    layer = widget.labels_layer
+    np.testing.assert_array_equal(np.asarray(layer.data[0] if layer.multiscale else layer.data), masks)
+    viewer.add_labels(truth, name="annotated", scale=(0.325, 0.325))
+    widget.evaluation.truth.value = "annotated"
+    camera_of(viewer).center = (0, 180.0, 230.0)
+    widget.evaluation.button.changed.emit(True)
+    assert (widget.evaluation.scores.f1 == 1.0).all(), widget.evaluation.scores
+
+
 @pytest.mark.parametrize(
     ("backend", "shown", "hidden"),
     [

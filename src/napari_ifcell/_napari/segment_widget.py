@@ -44,6 +44,7 @@ class SegmentWidget(Container):
         self.labels_layer = None
         self.store = None
         self._cancel = threading.Event()
+        self._importing = False  # what is running: taking a label image's cells, or segmenting
         from napari_ifcell.pipeline import SegmentSettings
 
         self.backend = ComboBox(label="Backend", choices=list(BACKEND_LABELS))
@@ -95,6 +96,12 @@ class SegmentWidget(Container):
         self.visible_button = PushButton(text="Segment visible region")
         self.drawn_button = PushButton(text="Segment drawn region")
         self.all_button = PushButton(text="Segment whole slide")
+        self.labels_file = FileEdit(label="Label image", mode="r", filter="*.tif *.tiff")
+        self.labels_file.tooltip = (
+            "cells another tool found on this slide (Cellpose, StarDist, Mesmer...): a label TIFF on the slide's "
+            "grid, integer ids, 0 = background; they replace the store's cells and keep their ids"
+        )
+        self.import_button = PushButton(text="Take cells from the label image")
         self.cancel_button = PushButton(text="Cancel")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.status = Label(value="")
@@ -115,6 +122,8 @@ class SegmentWidget(Container):
                 self.visible_button,
                 self.drawn_button,
                 self.all_button,
+                self.labels_file,
+                self.import_button,
                 self.cancel_button,
                 self.progress,
                 self.status,
@@ -126,6 +135,7 @@ class SegmentWidget(Container):
         self.visible_button.changed.connect(self.segment_visible)
         self.drawn_button.changed.connect(self.segment_drawn)
         self.all_button.changed.connect(self.segment_all)
+        self.import_button.changed.connect(self.import_label_image)
         self.cancel_button.changed.connect(self.cancel)
         self.cancel_button.enabled = False
         self.state.changed.connect(self._on_state_changed)
@@ -211,6 +221,33 @@ class SegmentWidget(Container):
             return self._on_error(exc)
         return self._segment(if_slide, pair, (0, 0, *if_slide.shape), sync=sync)
 
+    def import_label_image(self, *, sync: bool | None = None):
+        """Another tool's cells into the slide's label store, as if segmented here."""
+        from napari_ifcell._napari.sources import given_path
+        from napari_ifcell.pipeline import slide_store
+        from napari_ifcell.pipeline.import_labels import import_labels
+
+        path = given_path(self.labels_file)
+        if path is None or not path.is_file():
+            return self._on_error(ValueError("choose the label image (a TIFF of cell ids) to take the cells from"))
+        try:
+            if_slide, _ = self._sources()
+            self.store = slide_store(if_slide)
+            steps = import_labels(if_slide, self.store, path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            return self._on_error(exc)
+        self._cancel.clear()
+        self._started, self._importing = time.perf_counter(), True
+        self._set_running(True, f"Taking the cells of {path.name}...")
+        return run_steps_in_background(
+            steps,
+            on_progress=self._on_progress,
+            on_done=self._on_done,
+            on_error=self._on_error,
+            cancel=self._cancel,
+            sync=sync,
+        )
+
     def _drawn_region(self, if_slide):
         import numpy as np
 
@@ -261,7 +298,7 @@ class SegmentWidget(Container):
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self._cancel.clear()
-        self._started = time.perf_counter()
+        self._started, self._importing = time.perf_counter(), False
         self._set_running(True, f"Segmenting {region[2]} x {region[3]} px with {settings.backend}...")
 
         steps = segment_slide(if_slide, self.store, pair=pair, region=region, settings=settings)
@@ -288,10 +325,17 @@ class SegmentWidget(Container):
         self._show_labels()
         self.state.announce(LABELS)  # the store Gating, Classifier and Review read next
         seconds = time.perf_counter() - self._started
-        if result is None:
+        if result is None and self._importing:
+            self.status.value = f"Cancelled after {seconds:.1f} s; the store's cells are as they were."
+        elif result is None:
             self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."
         elif result.found_nothing:
             self.status.value = "Warning: " + result.found_nothing
+        elif result.backend == "imported":
+            self.status.value = (
+                f"{result.cells} cells taken from {result.source} in {seconds:.1f} s ({result.removed} replaced)."
+                + self._stale_note(result.removed)
+            )
         else:
             self.status.value = (
                 f"{result.cells} cells found in {seconds:.1f} s with {result.backend}"
@@ -325,7 +369,8 @@ class SegmentWidget(Container):
         return None
 
     def _set_running(self, running: bool, message: str) -> None:
-        self.visible_button.enabled = self.drawn_button.enabled = self.all_button.enabled = not running
+        for button in (self.visible_button, self.drawn_button, self.all_button, self.import_button):
+            button.enabled = not running
         self.cancel_button.enabled = running
         if message:
             self.status.value = message

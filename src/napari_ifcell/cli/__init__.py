@@ -1,4 +1,4 @@
-"""Command line: ``napari-ifcell info | pyramid | synth | demo | segment | quantify | gate | run |
+"""Command line: ``napari-ifcell info | pyramid | synth | demo | segment | import-labels | quantify | gate | run |
 export-dataset | train | predict | evaluate | compare | export |
 review-export | review-agreement``. Imports no Qt unless asked to show a viewer."""
 

@@ -1,4 +1,4 @@
-"""CLI commands about cells: segment, quantify, gate, run."""
+"""CLI commands about cells: segment, import-labels, quantify, gate, run."""
 
 from __future__ import annotations
 
@@ -107,6 +107,32 @@ def _segment(args) -> int:
         f"{result.cells} cells in {result.seconds:.1f} s with {result.backend}"
         f" ({result.tiles} tiles, {result.removed} replaced) -> {store.folder}"
     )
+    return 0
+
+
+def _import_labels(args) -> int:
+    from napari_ifcell.cli.options import open_slides_from_args
+    from napari_ifcell.pipeline import run_to_end, slide_store
+    from napari_ifcell.pipeline.import_labels import import_labels
+    from napari_ifcell.pipeline.segment import store_folder
+
+    if not Path(args.labels).is_file():
+        found = "a folder" if Path(args.labels).is_dir() else "no such file"
+        raise FileNotFoundError(f"{args.labels}: {found}; expected a label image (TIFF) of the slide's cells")
+    if_slide, _ = open_slides_from_args(args)
+    folder = store_folder(if_slide, args.store)
+    new_folder = not folder.exists()
+    store = slide_store(if_slide, args.store)
+    try:
+        result = run_to_end(import_labels(if_slide, store, args.labels), _progress)
+    finally:
+        end_line()
+        if new_folder and store.folder == folder and not len(store.index):
+            shutil.rmtree(folder, ignore_errors=True)  # a failed import leaves no empty store behind
+    if result.found_nothing:
+        print(f"napari-ifcell import-labels: error: {result.found_nothing}", file=sys.stderr)
+        return 2
+    print(f"{result.cells} cells from {result.source} ({result.removed} replaced) -> {store.folder}")
     return 0
 
 
@@ -260,6 +286,16 @@ def add_commands(sub) -> None:
         },
     )
     p.set_defaults(func=_segment)
+
+    p = sub.add_parser(
+        "import-labels",
+        help="take another tool's cells (a label TIFF: Cellpose, StarDist, Mesmer...) into the slide's label store",
+    )
+    p.add_argument("if_slide", help="the slide the cells were found on (IF or H&E)")
+    p.add_argument("labels", help="label image on the slide's level-0 grid: integer cell ids, 0 = background")
+    add_slide_options(p, he=None)
+    p.add_argument("--store", help="label store folder; default <slide>.ifcell next to the slide")
+    p.set_defaults(func=_import_labels)
 
     p = sub.add_parser(
         "evaluate-segmentation",

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +27,7 @@ import zarr
 
 from napari_ifcell.io.atomic import atomic_text
 from napari_ifcell.io.cell_index import INDEX_COLUMNS, chunk_index_sums, index_from_sums
-from napari_ifcell.io.folder_lock import FolderLock
-from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, store_write_lock
+from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, recover_interrupted_write, store_write_lock
 
 CHUNK = 1024
 
@@ -111,7 +109,7 @@ class LabelStore:
             meta["version"] = 2
             atomic_text(meta_path, json.dumps(meta, indent=2))
         if ChunkUndoLog(folder).pending_txn() is not None:
-            meta = _recover(folder, levels, meta)
+            meta = recover_interrupted_write(folder, levels, meta, INDEX_FILE, PARTIAL_INDEX_FILE)
         store = cls(folder, levels, _read_index(folder), meta)
         store.check_chunks()
         return store
@@ -298,6 +296,20 @@ class LabelStore:
             self._index_rows(window, (by0, bx0), run)
         self.index = self.index.reset_index(drop=True)
 
+    def write_cells(self, labels: np.ndarray, origin: tuple[int, int]) -> pd.DataFrame:
+        """Overwrite a level-0 window with cells that keep their ids (another tool's labels),
+        without indexing them: returns their partial index sums, which
+        ``io.cell_index.index_from_sums`` adds up once every window is written."""
+        y, x = origin
+        h, w = labels.shape
+        painted = labels.astype(np.uint32)
+        self._before_write(0, y, x, y + h, x + w)
+        self.levels[0][y : y + h, x : x + w] = painted
+        if painted.size:
+            self.meta["next_id"] = max(int(self.meta["next_id"]), int(painted.max()) + 1)
+        self._update_levels(y, x, y + h, x + w, painted)
+        return chunk_index_sums(painted, origin)
+
     def _index_rows(self, written: np.ndarray, origin: tuple[int, int], run: int) -> int:
         rows = index_from_sums([chunk_index_sums(written, origin)], run)
         self.index = pd.concat([self.index, rows], ignore_index=True) if len(self.index) else rows
@@ -399,33 +411,6 @@ def _read_index(folder: Path) -> pd.DataFrame:
 
 class LabelStoreError(ValueError):
     """A label store that cannot be used as it is; names the file and what is wrong."""
-
-
-def _recover(folder: Path, levels, meta: dict) -> dict:
-    """Finish or undo a transaction a killed or failed writer left open (unless a writer holds
-    the store right now); the metadata as it then is."""
-    lock = FolderLock(folder, "write")
-    if not lock.try_acquire("recovering an interrupted write"):
-        return meta  # someone is writing now: theirs to finish
-    try:
-        undo = ChunkUndoLog(folder)
-        partial = folder / PARTIAL_INDEX_FILE
-        if meta.get("committed_txn") == undo.pending_txn():  # killed after its commit point
-            if partial.is_file():
-                os.replace(partial, folder / INDEX_FILE)
-            undo.finish()
-            return meta
-        restored = undo.roll_back(levels)
-        partial.unlink(missing_ok=True)
-        undo.finish()
-        warnings.warn(
-            f"{folder}: a write to this label store was interrupted (killed, or the disk was full); "
-            f"its {restored} changed chunk(s) were put back, the cells are as after the last complete write",
-            stacklevel=3,
-        )
-        return meta
-    finally:
-        lock.release()
 
 
 def read_window(level, y: int, x: int, h: int, w: int) -> np.ndarray:

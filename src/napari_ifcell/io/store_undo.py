@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 from napari_ifcell.io.atomic import atomic_text
@@ -102,3 +103,30 @@ class ChunkUndoLog:
             return str(json.loads(self.pending_path.read_text(encoding="utf-8"))["txn"])
         except (ValueError, KeyError, TypeError):
             return ""  # torn before its first byte was durable: nothing was changed after it
+
+
+def recover_interrupted_write(folder: Path, levels, meta: dict, index_file: str, partial_index_file: str) -> dict:
+    """Finish or undo a transaction a killed or failed writer left open (unless a writer holds
+    the store right now); the metadata as it then is."""
+    lock = FolderLock(folder, "write")
+    if not lock.try_acquire("recovering an interrupted write"):
+        return meta  # someone is writing now: theirs to finish
+    try:
+        undo = ChunkUndoLog(folder)
+        partial = folder / partial_index_file
+        if meta.get("committed_txn") == undo.pending_txn():  # killed after its commit point
+            if partial.is_file():
+                os.replace(partial, folder / index_file)
+            undo.finish()
+            return meta
+        restored = undo.roll_back(levels)
+        partial.unlink(missing_ok=True)
+        undo.finish()
+        warnings.warn(
+            f"{folder}: a write to this label store was interrupted (killed, or the disk was full); "
+            f"its {restored} changed chunk(s) were put back, the cells are as after the last complete write",
+            stacklevel=3,
+        )
+        return meta
+    finally:
+        lock.release()

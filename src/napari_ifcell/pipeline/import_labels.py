@@ -1,0 +1,102 @@
+"""Cells another tool found (a label TIFF from Cellpose, StarDist, Mesmer, MCMICRO...) written
+into a slide's label store with their own ids, so that every later step (quantify, gating,
+the classifier, review, exports) works on them as on cells segmented here, and a table already
+quantified from that label image matches the store."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from napari_ifcell.io.cell_index import index_from_sums
+from napari_ifcell.pipeline.label_image import BLOCK, LabelImage
+
+MAX_ID = np.iinfo(np.uint32).max  # the store's label image is uint32
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    cells: int
+    removed: int  # the store's earlier cells, replaced
+    seconds: float
+    run: int
+    source: str
+    backend = "imported"  # what the store's run records, as a segmentation's backend
+
+    @property
+    def found_nothing(self) -> str | None:
+        """What to say when the label image held no cell, else None."""
+        if self.cells:
+            return None
+        return f"{self.source}: no cell in the label image (every pixel is 0); the store was left as it was"
+
+
+def import_labels(if_slide, store, labels_path):
+    """Generator: write the label image at ``labels_path`` (on ``if_slide``'s level-0 grid) into
+    ``store``, replacing the cells it held, block by block. Yields ``("import", i, n)``; returns
+    an :class:`ImportResult`. All or nothing: a failure leaves the store as it was, and so does
+    a label image without cells (an error for the caller, as for segmenting)."""
+    labels_path = Path(labels_path)
+    image = LabelImage(labels_path)
+    try:
+        _check_grid(image, if_slide, labels_path)
+        h, w = if_slide.shape
+        blocks = [(y, x) for y in range(0, h, BLOCK) for x in range(0, w, BLOCK)]
+        start = time.perf_counter()
+        store.begin(f"import {labels_path.name}")
+        try:
+            removed = len(store.index)
+            run = store.start_run({"backend": "imported", "source": str(labels_path), "region": [0, 0, h, w]})
+            parts = []
+            for i, (y, x) in enumerate(blocks):
+                yield ("import", i, len(blocks))
+                labels = image.read(y, x, min(BLOCK, h - y), min(BLOCK, w - x))
+                _check_ids(labels, labels_path, (y, x))
+                parts.append(store.write_cells(labels, (y, x)))
+            store.index = index_from_sums(parts, run)
+        except BaseException:  # failed or cancelled: the store as it was before
+            store.roll_back()
+            raise
+        if len(store.index) == 0:
+            store.roll_back()
+            removed = 0
+            cells = 0
+        else:
+            cells = len(store.index)
+            store.commit()
+        yield ("import", len(blocks), len(blocks))
+    finally:
+        image.close()
+    return ImportResult(cells, removed, time.perf_counter() - start, run, labels_path.name)
+
+
+def _check_grid(image: LabelImage, if_slide, labels_path: Path) -> None:
+    """The label image must lie on the slide's level-0 grid: same shape, and the same pixel
+    size where both say one."""
+    if tuple(image.shape) != tuple(if_slide.shape):
+        raise ValueError(
+            f"{labels_path}: the labels are {image.shape[0]} x {image.shape[1]} px but {Path(if_slide.path).name} "
+            f"is {if_slide.shape[0]} x {if_slide.shape[1]} px at level 0; expected labels on the slide's own grid"
+        )
+    mine, theirs = image.meta.get("pixel_size_um"), if_slide.pixel_size_um
+    if mine and theirs and abs(mine - theirs) > 1e-3 * theirs:
+        raise ValueError(
+            f"{labels_path}: the labels say {mine:g} µm/px but {Path(if_slide.path).name} is {theirs:g} µm/px; "
+            "expected labels on the slide's own grid"
+        )
+
+
+def _check_ids(labels: np.ndarray, labels_path: Path, origin: tuple[int, int]) -> None:
+    """Ids the store can hold: none negative, none above the uint32 range (they would wrap)."""
+    if labels.size == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high > MAX_ID:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{labels_path}: cell id {bad} in the block at y={origin[0]}, x={origin[1]}; "
+            f"expected ids from 1 to {MAX_ID} (0 = background)"
+        )
