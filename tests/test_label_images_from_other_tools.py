@@ -158,6 +158,8 @@ def test_import_labels_then_quantify_and_export_from_the_store(small_pair, cellp
         ("crop", lambda m: m[:512, :512], "the labels are 512 x 512 px but synthetic_if.ome.tif is 1100 x 1400 px"),
         ("wide", lambda m: np.where(m > 0, 2**32 + m.astype(np.int64), 0), "expected ids from 1 to 4294967295"),
         ("empty", lambda m: np.zeros_like(m), "no cell in the label image"),
+        ("background1", lambda m: np.where(m > 0, m, 1), "got id 1 over 8"),
+        ("store_is_a_file", lambda m: m, "a file, not a folder; expected a label store folder"),
     ],
 )
 def test_labels_a_store_cannot_take_are_one_line_and_change_nothing(
@@ -167,12 +169,13 @@ def test_labels_a_store_cannot_take_are_one_line_and_change_nothing(
     a new store folder nor a change to an existing store."""
     path, masks = cellpose_like_masks
     tifffile.imwrite(tmp_path / f"{name}.tif", make(masks))
+    new = tmp_path / ("new.ifcell" if name != "store_is_a_file" else f"{name}.tif")
     one_line_error(
-        run_cli("import-labels", small_pair.if_path, tmp_path / f"{name}.tif", "--store", tmp_path / "new.ifcell"),
-        f"{name}.tif",
-        needle,
+        run_cli("import-labels", small_pair.if_path, tmp_path / f"{name}.tif", "--store", new), f"{name}.tif", needle
     )
     assert not (tmp_path / "new.ifcell").exists()
+    if name == "store_is_a_file":
+        return
     kept = tmp_path / "kept.ifcell"
     assert run_cli("import-labels", small_pair.if_path, path, "--store", kept).returncode == 0
     before = _store_files(kept)
@@ -186,3 +189,48 @@ def _store_files(folder):
     """A store's cells: its pixels, index and metadata (not its lock's note of the last writer)."""
     parts = [*(folder / "labels.zarr").rglob("*"), folder / "store.json", folder / "cell_index.parquet"]
     return {p.relative_to(folder): p.read_bytes() for p in parts if p.is_file()}
+
+
+def test_a_table_of_cells_whose_ids_a_new_label_image_reuses_is_refused(small_pair, cellpose_like_masks, tmp_path):
+    """StarDist numbers its cells 1..N on every run: after importing another run's labels, the old
+    table's ids are all in the store, but on other cells. Exports (and predict, review, the
+    data set: the same check) refuse it; the import warns that the project's table is stale."""
+    path, masks = cellpose_like_masks
+    ids = np.unique(masks[masks > 0])
+    lut = np.zeros(int(masks.max()) + 1, np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    tifffile.imwrite(tmp_path / "run1.tif", lut[masks])
+    lut[ids] = np.random.default_rng(0).permutation(len(ids)) + 1  # the same nuclei, numbered otherwise
+    tifffile.imwrite(tmp_path / "run2.tif", lut[masks])
+    project = tmp_path / "slide.ifcell"
+    assert run_cli("import-labels", small_pair.if_path, tmp_path / "run1.tif", "--store", project).returncode == 0
+    done = run_cli("quantify", small_pair.if_path, project, "--out", project / "cells.parquet")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("import-labels", small_pair.if_path, tmp_path / "run2.tif", "--store", project)
+    assert done.returncode == 0 and "636 cells from run2.tif (636 replaced)" in done.stdout, done.stderr
+    warning = (
+        "warning: 636 cells were replaced by the label image's cells, whose ids may repeat theirs; the project's "
+        "cell table may name them: quantify again"
+    )
+    assert warning in done.stderr, done.stderr
+    export = ["export", project / "cells.parquet", "--if", small_pair.if_path, "--store", project]
+    one_line_error(
+        run_cli(*export, "--out", tmp_path / "stale.geojson"),
+        "cells.parquet: ",
+        "of 636 cells checked lie elsewhere in the label store",
+        "quantify again from this store",
+    )
+    assert not (tmp_path / "stale.geojson").exists()
+    done = run_cli("quantify", small_pair.if_path, project, "--out", project / "cells.parquet")
+    assert done.returncode == 0 and run_cli(*export, "--out", tmp_path / "now.geojson").returncode == 0
+
+
+def test_a_few_cells_moved_by_hand_edits_are_not_another_segmentation(truth_store, small_table):
+    """The check of places refuses a table when most cells lie elsewhere, not when some do."""
+    table = small_table[["CellID", "X_centroid", "Y_centroid"]].copy()
+    moved = table.sample(frac=0.4, random_state=1).index
+    table.loc[moved, "X_centroid"] += 30
+    truth_store.require_cells(table, "edited.parquet")
+    table.loc[table.sample(frac=0.3, random_state=2).index.difference(moved), "X_centroid"] += 30
+    with pytest.raises(ValueError, match=r"edited.parquet: \d+ of 636 cells checked lie elsewhere"):
+        truth_store.require_cells(table, "edited.parquet")

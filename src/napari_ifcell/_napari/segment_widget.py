@@ -334,7 +334,7 @@ class SegmentWidget(Container):
         elif result.backend == "imported":
             self.status.value = (
                 f"{result.cells} cells taken from {result.source} in {seconds:.1f} s ({result.removed} replaced)."
-                + self._stale_note(result.removed)
+                + self._stale_note(result.removed, kept_ids=True)
             )
         else:
             self.status.value = (
@@ -342,27 +342,13 @@ class SegmentWidget(Container):
                 f" ({result.tiles} tiles, {result.removed} replaced)." + self._stale_note(result.removed)
             )
 
-    def _stale_note(self, removed: int) -> str:
-        """A warning when cells that later steps were made from were replaced: their files
-        (tables, predictions, a review) now name cells the store no longer has."""
-        if not removed:
-            return ""
-        made = [
-            name
-            for name, what in (
-                ("cell table", "cell_table"),
-                ("gated table", "gated_table"),
-                ("predictions", "predictions"),
-                ("review", "review"),
-            )
-            if self.state.existing(what) is not None
-        ]
-        if not made:
-            return ""
-        return (
-            f" Warning: {removed} cells were replaced with new ids; the project's {', '.join(made)} "
-            "may name them: quantify again (Gating) before gating, training, predicting or reviewing."
-        )
+    def _stale_note(self, removed: int, *, kept_ids: bool = False) -> str:
+        """A warning when cells that later steps were made from were replaced."""
+        from napari_ifcell.pipeline.segment import replaced_cells_note
+
+        project = self.state.project
+        note = replaced_cells_note(project.folder, removed, kept_ids=kept_ids) if project is not None else ""
+        return f" Warning: {note}." if note else ""
 
     def _on_error(self, exc: Exception):
         self._set_running(False, f"Error: {exc}")

@@ -107,6 +107,7 @@ def _segment(args) -> int:
         f"{result.cells} cells in {result.seconds:.1f} s with {result.backend}"
         f" ({result.tiles} tiles, {result.removed} replaced) -> {store.folder}"
     )
+    _warn_replaced(store.folder, result.removed)
     return 0
 
 
@@ -133,7 +134,16 @@ def _import_labels(args) -> int:
         print(f"napari-ifcell import-labels: error: {result.found_nothing}", file=sys.stderr)
         return 2
     print(f"{result.cells} cells from {result.source} ({result.removed} replaced) -> {store.folder}")
+    _warn_replaced(store.folder, result.removed, kept_ids=True)
     return 0
+
+
+def _warn_replaced(folder, removed: int, *, kept_ids: bool = False) -> None:
+    from napari_ifcell.pipeline.segment import replaced_cells_note
+
+    note = replaced_cells_note(folder, removed, kept_ids=kept_ids)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
 
 
 def _evaluate_segmentation(args) -> int:

@@ -59,3 +59,23 @@ def index_from_sums(parts: list[pd.DataFrame], run: int) -> pd.DataFrame:
             "run": run,
         }
     )
+
+
+PLACE_SAMPLE = 2000  # table rows checked against the index: enough to tell, cheap on a million cells
+MOVED_PX = 2.0  # further than this from the index's centroid: not the cell the table measured
+
+
+def cells_elsewhere(index: pd.DataFrame, table: pd.DataFrame) -> tuple[int, pd.DataFrame]:
+    """Of a sample of ``table``'s cells (with ``X_centroid``/``Y_centroid`` in px), how many were
+    checked and those whose centroid is not where ``index`` has the cell of that id (columns
+    CellID, table's Y/X, index's Y/X): a table of other cells that reuse the ids."""
+    if not {"CellID", "X_centroid", "Y_centroid"} <= set(table.columns) or not len(table):
+        return 0, table.iloc[:0]
+    rows = table[["CellID", "Y_centroid", "X_centroid"]]
+    if len(rows) > PLACE_SAMPLE:
+        rows = rows.sample(PLACE_SAMPLE, random_state=0)
+    both = rows.astype({"CellID": np.int64}).merge(
+        index[["CellID", "Y_centroid", "X_centroid"]].astype({"CellID": np.int64}), on="CellID", suffixes=("", "_store")
+    )
+    distance = np.hypot(both.Y_centroid - both.Y_centroid_store, both.X_centroid - both.X_centroid_store)
+    return len(both), both[~(distance <= MOVED_PX)]

@@ -26,7 +26,7 @@ import pandas as pd
 import zarr
 
 from napari_ifcell.io.atomic import atomic_text
-from napari_ifcell.io.cell_index import INDEX_COLUMNS, chunk_index_sums, index_from_sums
+from napari_ifcell.io.cell_index import INDEX_COLUMNS, cells_elsewhere, chunk_index_sums, index_from_sums
 from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, recover_interrupted_write, store_write_lock
 
 CHUNK = 1024
@@ -197,19 +197,30 @@ class LabelStore:
                 "give another store folder (--store) or move this one away"
             )
 
-    def require_cells(self, cell_ids, table_name, *, what: str = "the table") -> None:
+    def require_cells(self, cells, table_name, *, what: str = "the table") -> None:
         """Refuse cells that are not this store's: a table quantified from another segmentation
-        (segmenting a region again gives its cells new ids) would be shown, reviewed or
-        exported against the wrong outlines. An empty store (nothing segmented) checks nothing."""
+        would be shown, reviewed or exported against the wrong outlines. ``cells``: their ids, or
+        a table whose centroids are checked too (a label image imported since may reuse its ids).
+        An empty store (nothing segmented) checks nothing."""
         if not len(self.index):
             return
-        ids = pd.Series(np.asarray(cell_ids, np.int64))
+        table = cells if isinstance(cells, pd.DataFrame) else None
+        ids = pd.Series(np.asarray(cells["CellID"] if table is not None else cells, np.int64))
         unknown = ~ids.isin(self.index["CellID"])
         if unknown.any():
             raise ValueError(
                 f"{table_name}: {int(unknown.sum())} of {len(ids)} cells (CellID {int(ids[unknown].iloc[0])}, ...) "
                 f"are not in the label store {self.folder}: {what} is of another segmentation "
                 "(segmenting again gives cells new ids); quantify again from this store"
+            )
+        checked, elsewhere = cells_elsewhere(self.index, table) if table is not None else (0, None)
+        if checked and len(elsewhere) > checked / 2:  # a few moved by hand edits are not another segmentation
+            first = elsewhere.iloc[0]
+            raise ValueError(
+                f"{table_name}: {len(elsewhere)} of {checked} cells checked lie elsewhere in the label store "
+                f"{self.folder} (CellID {int(first.CellID)}: x {first.X_centroid:.0f}, y {first.Y_centroid:.0f} in "
+                f"{what}, x {first.X_centroid_store:.0f}, y {first.Y_centroid_store:.0f} in the store): {what} is of "
+                "another segmentation whose ids the store's cells reuse; quantify again from this store"
             )
 
     @property
@@ -394,14 +405,14 @@ class LabelStore:
             self._lock = None
 
 
-def require_store_cells(labels, cell_ids, table_name, *, what: str = "the table") -> None:
+def require_store_cells(labels, cells, table_name, *, what: str = "the table") -> None:
     """Where ``labels`` is a label store (open, or its folder; not a label TIFF, an array or a
-    reader), refuse cells that are not its own (see :meth:`LabelStore.require_cells`)."""
+    reader), refuse cells (ids, or a table) that are not its own (see :meth:`LabelStore.require_cells`)."""
     store = labels if isinstance(labels, LabelStore) else None
     if isinstance(labels, str | Path):
         store = LabelStore.open_if_present(labels)
     if store is not None:
-        store.require_cells(cell_ids, table_name, what=what)
+        store.require_cells(cells, table_name, what=what)
 
 
 def _read_index(folder: Path) -> pd.DataFrame:

@@ -104,6 +104,11 @@ class Project:
     def has_review(self) -> bool:
         return (self.review / "initial.parquet").is_file()
 
+    def made_from_cells(self) -> list[str]:
+        """The files here made from the label store's cells (they name cells by id), by name."""
+        files = {"cell table": self.cell_table, "gated table": self.gated_table, "predictions": self.predictions}
+        return [name for name, path in files.items() if path.exists()] + (["review"] if self.has_review else [])
+
     @property
     def regions(self) -> Path:
         return self.folder / "regions.json"

@@ -27,7 +27,7 @@ def load_prediction_inputs(table_path, model_dir, *, device: str = "cpu", need_t
         table = read_gated_table(table_path) if need_truth else read_cell_table(table_path)
         from napari_ifcell.io.label_store import require_store_cells
 
-        require_store_cells(store, table["CellID"], table_path)  # overlays and exports use its outlines
+        require_store_cells(store, table, table_path)  # overlays and exports use its outlines
     elif store is not None:
         table = store_cells(store)
     else:

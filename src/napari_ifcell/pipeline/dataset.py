@@ -198,7 +198,7 @@ def export_dataset(
 
     from napari_ifcell.io.label_store import require_store_cells
 
-    require_store_cells(labels, table["CellID"], table_name)
+    require_store_cells(labels, table, table_name)
 
     # patches are cut on the IF grid: the model learns (and records) its resolution
     config = dataclasses.replace(config, um_per_px=pair.if_slide.require_pixel_size())

@@ -213,7 +213,7 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     regions_path = Path(regions_path) if regions_path else project.regions
     regions = load_regions(regions_path) if regions_path.is_file() or regions_path != project.regions else []
     if table is not None and store is not None:
-        store.require_cells(table["CellID"], table_path)
+        store.require_cells(table, table_path)
     if table is None and store is None:
         raise ValueError(
             f"{slide.path}: nothing to export: no cell table and no label store in {project.folder} "

@@ -44,7 +44,7 @@ def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None
     from napari_ifcell.io.label_store import require_store_cells
 
     table = read_cell_table(table_path)
-    require_store_cells(labels, table["CellID"], table_path)
+    require_store_cells(labels, table, table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
     return table, gates, suggestions
 

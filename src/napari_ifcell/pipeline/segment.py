@@ -266,6 +266,22 @@ def store_folder(if_slide, folder=None) -> Path:
     return Path(folder) if folder is not None else project_folder(if_slide.path)
 
 
+def replaced_cells_note(folder, removed: int, *, kept_ids: bool = False) -> str:
+    """A warning when cells that later steps were made from were replaced: the project's tables,
+    predictions or review in ``folder`` now name cells the store no longer has (or, where a
+    label image's ids were kept, other cells under the same ids). Empty when there are none."""
+    from napari_ifcell.io.project import Project
+
+    made = Project.at(folder).made_from_cells() if removed else []
+    if not made:
+        return ""
+    how = "by the label image's cells, whose ids may repeat theirs" if kept_ids else "with new ids"
+    return (
+        f"{removed} cells were replaced {how}; the project's {', '.join(made)} may name them: "
+        "quantify again (Gating) before gating, training, predicting or reviewing"
+    )
+
+
 def slide_store(if_slide, folder=None):
     """The label store a slide's cells go to (:func:`store_folder`), created on first use with
     the slide's shape, pixel size and identity (a store made for another slide is refused)."""
@@ -274,6 +290,8 @@ def slide_store(if_slide, folder=None):
 
     identity = slide_identity(if_slide)
     given, folder = folder, store_folder(if_slide, folder)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder}: a file, not a folder; expected a label store folder (new or existing)")
     if given is None:
         legacy = legacy_project_folder(if_slide.path)
         if legacy != folder and not folder.exists() and _may_be_this_slides(legacy, identity["fingerprint"]):

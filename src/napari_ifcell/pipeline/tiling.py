@@ -85,8 +85,9 @@ def open_nuclei(labels_path):
 
 def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
     """Look at a sample (level 0, up to 2048 px a side about its centre; lower levels may be
-    averaged): a binary mask (one value over many separate objects) would be quantified as one
-    huge cell, and negative ids fail deep inside quantification."""
+    averaged): a binary mask (one value over many separate objects), or a background saved as
+    another id than 0, would be quantified as one huge cell, and negative ids fail deep inside
+    quantification."""
     from skimage.measure import label
 
     h, w = slide.shape
@@ -94,11 +95,17 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
     sample = read_labels(slide, y, x, min(h, 2048), min(w, 2048))
     if sample.min() < 0:
         raise ValueError(f"{expected}, got negative ids (down to {sample.min()})")
-    values = np.unique(sample[sample > 0])
+    values, counts = np.unique(sample[sample > 0], return_counts=True)
     if len(values) == 1 and label(sample > 0, connectivity=2).max() >= 5:  # not one cell in pieces
         raise ValueError(
             f"{expected}, got a binary mask (every object is {values[0]}): label its objects first "
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
+        )
+    largest = int(counts.argmax()) if len(counts) else 0
+    if len(values) >= 6 and counts[largest] > sample.size / 2:  # no nucleus or cell is half of 2048² px
+        raise ValueError(
+            f"{expected}, got id {values[largest]} over {counts[largest] / sample.size:.0%} of the image with "
+            f"{len(values) - 1} cells beside it: is {values[largest]} the background? Save it as 0"
         )
 
 

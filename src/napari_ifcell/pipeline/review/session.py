@@ -123,9 +123,9 @@ class ReviewSession:
                 skipped.append(f"event {event.get('seq')} ({exc})")
         if existed and store is not None:  # its cells (less those lagging edits make or change) are the store's
             touched = {int(c) for write in lagging for c in write[2]}
-            ids = session.table(["CellID"])["CellID"]
+            cells = session.table(["CellID", "X_centroid", "Y_centroid"])
             what = f"this review (move {files.folder} away to start a new one)"
-            store.require_cells(ids[~ids.isin(touched)], files.folder, what=what)
+            store.require_cells(cells[~cells["CellID"].isin(touched)], files.folder, what=what)
         for write in lagging:
             session._write_pixels(*write)
         if skipped:

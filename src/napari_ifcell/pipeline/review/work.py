@@ -42,7 +42,7 @@ def open_review(
                 f"{project.folder}: no review yet; give the gated cell table (or a model's predictions) to start one from"
             )
         table = read_cell_table(table_path)
-        store.require_cells(table["CellID"], table_path)
+        store.require_cells(table, table_path)
     gates = None
     if gates_path:
         from napari_ifcell.io.gate_file import load_gates
