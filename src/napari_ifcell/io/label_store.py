@@ -213,7 +213,9 @@ class LabelStore:
                 f"are not in the label store {self.folder}: {what} is of another segmentation "
                 "(segmenting again gives cells new ids); quantify again from this store"
             )
-        checked, elsewhere = cells_elsewhere(self.index, table) if table is not None else (0, None)
+        if table is None:
+            return
+        checked, elsewhere = cells_elsewhere(self.index, table)
         if checked and len(elsewhere) > checked / 2:  # a few moved by hand edits are not another segmentation
             first = elsewhere.iloc[0]
             raise ValueError(
