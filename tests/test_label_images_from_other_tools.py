@@ -234,3 +234,25 @@ def test_a_few_cells_moved_by_hand_edits_are_not_another_segmentation(truth_stor
     table.loc[table.sample(frac=0.3, random_state=2).index.difference(moved), "X_centroid"] += 30
     with pytest.raises(ValueError, match=r"edited.parquet: \d+ of 636 cells checked lie elsewhere"):
         truth_store.require_cells(table, "edited.parquet")
+
+
+def test_cells_under_an_open_review_are_not_replaced(small_pair, cellpose_like_masks, tmp_path):
+    """A review open in napari (here: held by this process) keeps its cells: `import-labels`
+    and `segment` from a terminal are refused in one line, and work once it is closed."""
+    from napari_ifcell.io.review_store import ReviewFiles
+
+    path, _ = cellpose_like_masks
+    project = tmp_path / "slide.ifcell"
+    assert run_cli("import-labels", small_pair.if_path, path, "--store", project).returncode == 0
+    review = ReviewFiles(project)
+    review.lock("bob")
+    try:
+        before = _store_files(project)
+        for argv in (("import-labels", small_pair.if_path, path), ("segment", small_pair.if_path)):
+            one_line_error(
+                run_cli(*argv, "--store", project), "the review of these cells is open in a session ('bob', user"
+            )
+        assert _store_files(project) == before
+    finally:
+        review.unlock()
+    assert run_cli("import-labels", small_pair.if_path, path, "--store", project).returncode == 0

@@ -72,7 +72,7 @@ def _segment(args) -> int:
     from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.core.segment.watershed import WatershedSettings
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide, slide_store
-    from napari_ifcell.pipeline.segment import resolve_backend, store_folder
+    from napari_ifcell.pipeline.segment import require_review_closed, resolve_backend, store_folder
 
     sam = settings_from_args(args, SamSettings())
     watershed = settings_from_args(args, WatershedSettings())
@@ -89,6 +89,7 @@ def _segment(args) -> int:
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
     folder = store_folder(if_slide, args.store)
+    require_review_closed(folder)
     new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
     try:
@@ -115,13 +116,14 @@ def _import_labels(args) -> int:
     from napari_ifcell.cli.options import open_slides_from_args
     from napari_ifcell.pipeline import run_to_end, slide_store
     from napari_ifcell.pipeline.import_labels import import_labels
-    from napari_ifcell.pipeline.segment import store_folder
+    from napari_ifcell.pipeline.segment import require_review_closed, store_folder
 
     if not Path(args.labels).is_file():
         found = "a folder" if Path(args.labels).is_dir() else "no such file"
         raise FileNotFoundError(f"{args.labels}: {found}; expected a label image (TIFF) of the slide's cells")
     if_slide, _ = open_slides_from_args(args)
     folder = store_folder(if_slide, args.store)
+    require_review_closed(folder)
     new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
     try:

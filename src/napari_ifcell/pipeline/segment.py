@@ -282,6 +282,24 @@ def replaced_cells_note(folder, removed: int, *, kept_ids: bool = False) -> str:
     )
 
 
+def require_review_closed(folder) -> None:
+    """Refuse to replace cells while their review is open in a session (napari, another
+    process): its queue, decisions and gallery would go on naming the cells that were there."""
+    from napari_ifcell.io.folder_lock import FolderLock
+    from napari_ifcell.io.project import Project
+
+    review = Project.at(folder).review
+    if not (review / "session.lock").exists():
+        return
+    lock = FolderLock(review, "session")
+    if not lock.try_acquire("a check that no session is reviewing these cells"):
+        raise FileExistsError(
+            f"{review}: the review of these cells is open in a session ({lock.holder()}); close it there "
+            "before replacing the cells"
+        )
+    lock.release()
+
+
 def slide_store(if_slide, folder=None):
     """The label store a slide's cells go to (:func:`store_folder`), created on first use with
     the slide's shape, pixel size and identity (a store made for another slide is refused)."""
