@@ -219,6 +219,25 @@ def test_keys_say_why_they_do_nothing_and_approve_asks_for_a_class(review, qtbot
     assert "'my labels'" in w.status.value and "reviewed cells" in w.status.value
 
 
+def test_new_cells_close_the_open_review(review, qtbot):
+    """Segmenting again or taking a label image's cells (Segment announces new labels) closes the
+    review: keys then say so instead of deciding on cells that may be gone."""
+    from qtpy.QtCore import Qt
+
+    from napari_ifcell._napari.state import LABELS
+    from napari_ifcell.io.review_store import ReviewFiles
+
+    viewer, w, project, table = review
+    w.queue_button.changed.emit(True)
+    w.state.announce(LABELS)
+    assert w.session is None and "this review was closed (its decisions are saved)" in w.status.value
+    press(viewer, qtbot, Qt.Key.Key_2)
+    assert "open" in w.status.value.lower(), w.status.value
+    other = ReviewFiles(project)  # the session's lock was handed back
+    other.lock("bob")
+    other.unlock()
+
+
 def test_open_gallery_and_export_run_off_the_gui_thread(review, qtbot, monkeypatch):
     from qtpy.QtCore import Qt
 

@@ -49,7 +49,7 @@ def import_labels(if_slide, store, labels_path):
         store.begin(f"import {labels_path.name}")
         try:
             removed = len(store.index)
-            run = store.start_run({"backend": "imported", "source": str(labels_path), "region": [0, 0, h, w]})
+            run = store.start_run({"backend": "imported", "source": str(labels_path.resolve()), "region": [0, 0, h, w]})
             parts = []
             for i, (y, x) in enumerate(blocks):
                 yield ("import", i, len(blocks))

@@ -18,7 +18,7 @@ from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
 from napari_ifcell._napari.settings_form import settings_fields
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
-from napari_ifcell._napari.state import GATED, PREDICTIONS, SLIDES, login_name, workflow_state
+from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, login_name, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import read_ahead
 from napari_ifcell._napari.workers import is_sync, run_in_background
@@ -144,7 +144,15 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.state.user = name.strip() or login_name()
 
     def _on_state_changed(self, what: str) -> None:
-        """The review starts from the gated table (IF truth) or, without one, a model's predictions."""
+        """The review starts from the gated table (IF truth) or, without one, a model's predictions.
+        New cells (Segment) close an open review: it would go on naming the cells that were there."""
+        if what == LABELS and self.session is not None:
+            self.session.close()
+            self.session = None
+            self.status.value = (
+                "The cells were segmented or taken from a label image again: this review was closed (its "
+                "decisions are saved). Open it again to go on, if its cells are still the store's."
+            )
         if what not in (SLIDES, GATED, PREDICTIONS):
             return
         gated, predictions = self.state.existing("gated_table"), self.state.existing("predictions")
