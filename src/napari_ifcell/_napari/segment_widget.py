@@ -236,17 +236,7 @@ class SegmentWidget(Container):
             steps = import_labels(if_slide, self.store, path)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
-        self._cancel.clear()
-        self._started, self._importing = time.perf_counter(), True
-        self._set_running(True, f"Taking the cells of {path.name}...")
-        return run_steps_in_background(
-            steps,
-            on_progress=self._on_progress,
-            on_done=self._on_done,
-            on_error=self._on_error,
-            cancel=self._cancel,
-            sync=sync,
-        )
+        return self._start(steps, f"Taking the cells of {path.name}...", importing=True, sync=sync)
 
     def _drawn_region(self, if_slide):
         import numpy as np
@@ -297,11 +287,15 @@ class SegmentWidget(Container):
             self.store = slide_store(if_slide)
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
-        self._cancel.clear()
-        self._started, self._importing = time.perf_counter(), False
-        self._set_running(True, f"Segmenting {region[2]} x {region[3]} px with {settings.backend}...")
-
         steps = segment_slide(if_slide, self.store, pair=pair, region=region, settings=settings)
+        message = f"Segmenting {region[2]} x {region[3]} px with {settings.backend}..."
+        return self._start(steps, message, importing=False, sync=sync)
+
+    def _start(self, steps, message: str, *, importing: bool, sync):
+        """Run segmenting or importing steps off the GUI thread, with progress and cancel."""
+        self._cancel.clear()
+        self._started, self._importing = time.perf_counter(), importing
+        self._set_running(True, message)
         return run_steps_in_background(
             steps,
             on_progress=self._on_progress,
