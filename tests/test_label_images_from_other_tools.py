@@ -231,6 +231,9 @@ def test_a_few_cells_moved_by_hand_edits_are_not_another_segmentation(truth_stor
     moved = table.sample(frac=0.4, random_state=1).index
     table.loc[moved, "X_centroid"] += 30
     truth_store.require_cells(table, "edited.parquet")
+    shifted = small_table[["CellID", "X_centroid", "Y_centroid"]].copy()
+    shifted["X_centroid"] += 4  # whole-cell centroids beside the nuclei the store holds: the same cells
+    truth_store.require_cells(shifted, "cells.parquet")
     table.loc[table.sample(frac=0.3, random_state=2).index.difference(moved), "X_centroid"] += 30
     with pytest.raises(ValueError, match=r"edited.parquet: \d+ of 636 cells checked lie elsewhere"):
         truth_store.require_cells(table, "edited.parquet")
@@ -256,3 +259,37 @@ def test_cells_under_an_open_review_are_not_replaced(small_pair, cellpose_like_m
     finally:
         review.unlock()
     assert run_cli("import-labels", small_pair.if_path, path, "--store", project).returncode == 0
+
+
+def test_ids_up_to_the_stores_largest_are_kept_and_new_ids_never_wrap(small_pair, cellpose_like_masks, tmp_path):
+    """An id of 4294967295 fits the uint32 store; segmenting after it refuses to hand out ids
+    past it (they would wrap to 0 and 1) instead of painting them."""
+    from napari_ifcell.io.label_store import LabelStore, LabelStoreError
+
+    _, masks = cellpose_like_masks
+    top = masks.astype(np.int64)
+    top[top == top.max()] = 2**32 - 1
+    tifffile.imwrite(tmp_path / "top.tif", top)
+    store = tmp_path / "top.ifcell"
+    done = run_cli("import-labels", small_pair.if_path, tmp_path / "top.tif", "--store", store)
+    assert done.returncode == 0, done.stderr
+    opened = LabelStore.open(store)
+    assert opened.index.CellID.max() == 2**32 - 1
+    with pytest.raises(LabelStoreError, match="new cell ids would pass 4294967295"):
+        opened.new_ids(1)
+    one_line_error(
+        run_cli("segment", small_pair.if_path, "--store", store, "--region", "200", "300", "512", "512"),
+        "would pass 4294967295",
+    )
+
+
+def test_a_small_label_image_with_one_large_cell_is_not_taken_for_a_background(tmp_path):
+    """A 60 px crop mostly covered by one cell is labels, not a background saved as 1."""
+    from napari_ifcell.pipeline.tiling import open_nuclei
+
+    labels = np.zeros((60, 60), np.uint16)
+    labels[5:50, 5:50] = 1
+    for k in range(5):
+        labels[52:58, 2 + 11 * k : 8 + 11 * k] = k + 2
+    tifffile.imwrite(tmp_path / "crop.tif", labels)
+    open_nuclei(tmp_path / "crop.tif").close()

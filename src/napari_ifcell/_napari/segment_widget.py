@@ -224,7 +224,6 @@ class SegmentWidget(Container):
     def import_label_image(self, *, sync: bool | None = None):
         """Another tool's cells into the slide's label store, as if segmented here."""
         from napari_ifcell._napari.sources import given_path
-        from napari_ifcell.pipeline import slide_store
         from napari_ifcell.pipeline.import_labels import import_labels
 
         path = given_path(self.labels_file)
@@ -232,7 +231,7 @@ class SegmentWidget(Container):
             return self._on_error(ValueError("choose the label image (a TIFF of cell ids) to take the cells from"))
         try:
             if_slide, _ = self._sources()
-            self.store = slide_store(if_slide)
+            self.store = self._store_to_write(if_slide)
             steps = import_labels(if_slide, self.store, path)
         except Exception as exc:  # noqa: BLE001 - shown to the user
             return self._on_error(exc)
@@ -270,7 +269,7 @@ class SegmentWidget(Container):
 
     # --- running -------------------------------------------------------------------------
     def _segment(self, if_slide, pair, region, *, sync):
-        from napari_ifcell.pipeline import segment_slide, slide_store
+        from napari_ifcell.pipeline import segment_slide
 
         try:
             settings = self.settings()
@@ -284,12 +283,21 @@ class SegmentWidget(Container):
                 ValueError("the SAM backends need a checkpoint file (SAM weights cannot be downloaded here)")
             )
         try:
-            self.store = slide_store(if_slide)
+            self.store = self._store_to_write(if_slide)
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         steps = segment_slide(if_slide, self.store, pair=pair, region=region, settings=settings)
         message = f"Segmenting {region[2]} x {region[3]} px with {settings.backend}..."
         return self._start(steps, message, importing=False, sync=sync)
+
+    def _store_to_write(self, if_slide):
+        """The slide's label store, unless a review of its cells is open in another session (this
+        viewer's own review is closed once the cells change)."""
+        from napari_ifcell.pipeline import slide_store
+        from napari_ifcell.pipeline.segment import require_review_closed, store_folder
+
+        require_review_closed(store_folder(if_slide), here_ok=True)
+        return slide_store(if_slide)
 
     def _start(self, steps, message: str, *, importing: bool, sync):
         """Run segmenting or importing steps off the GUI thread, with progress and cancel."""
@@ -316,8 +324,10 @@ class SegmentWidget(Container):
 
     def _on_done(self, result) -> None:
         self._set_running(False, "")
+        self.progress.value = self.progress.max
         self._show_labels()
-        self.state.announce(LABELS)  # the store Gating, Classifier and Review read next
+        if not (result is None and self._importing) and not (result is not None and result.found_nothing):
+            self.state.announce(LABELS)  # the store Gating, Classifier and Review read next (it changed)
         seconds = time.perf_counter() - self._started
         if result is None and self._importing:
             self.status.value = f"Cancelled after {seconds:.1f} s; the store's cells are as they were."

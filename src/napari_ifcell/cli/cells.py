@@ -8,7 +8,7 @@ from pathlib import Path
 
 from napari_ifcell.cli.progress import end_line
 from napari_ifcell.cli.progress import progress as _progress
-from napari_ifcell.io.project import slide_name
+from napari_ifcell.io.project import project_folder, slide_name
 
 
 def _quantify(args) -> int:
@@ -89,7 +89,7 @@ def _segment(args) -> int:
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
     folder = store_folder(if_slide, args.store)
-    require_review_closed(folder)
+    require_review_closed(folder, project_folder(if_slide.path))
     new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
     try:
@@ -123,7 +123,7 @@ def _import_labels(args) -> int:
         raise FileNotFoundError(f"{args.labels}: {found}; expected a label image (TIFF) of the slide's cells")
     if_slide, _ = open_slides_from_args(args)
     folder = store_folder(if_slide, args.store)
-    require_review_closed(folder)
+    require_review_closed(folder, project_folder(if_slide.path))
     new_folder = not folder.exists()
     store = slide_store(if_slide, args.store)
     try:

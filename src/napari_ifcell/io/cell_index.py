@@ -62,20 +62,26 @@ def index_from_sums(parts: list[pd.DataFrame], run: int) -> pd.DataFrame:
 
 
 PLACE_SAMPLE = 2000  # table rows checked against the index: enough to tell, cheap on a million cells
-MOVED_PX = 2.0  # further than this from the index's centroid: not the cell the table measured
 
 
 def cells_elsewhere(index: pd.DataFrame, table: pd.DataFrame) -> tuple[int, pd.DataFrame]:
     """Of a sample of ``table``'s cells (with ``X_centroid``/``Y_centroid`` in px), how many were
-    checked and those whose centroid is not where ``index`` has the cell of that id (columns
-    CellID, table's Y/X, index's Y/X): a table of other cells that reuse the ids."""
+    checked and those whose centroid lies outside the index's cell of that id, its box grown by
+    half its size on each side (a whole-cell centroid measured for a nucleus stays inside):
+    a table of other cells that reuse the ids (columns CellID, table's Y/X, index's Y/X)."""
     if not {"CellID", "X_centroid", "Y_centroid"} <= set(table.columns) or not len(table):
         return 0, table.iloc[:0]
     rows = table[["CellID", "Y_centroid", "X_centroid"]]
     if len(rows) > PLACE_SAMPLE:
         rows = rows.sample(PLACE_SAMPLE, random_state=0)
+    columns = ["CellID", "Y_centroid", "X_centroid", "y0", "x0", "y1", "x1"]
     both = rows.astype({"CellID": np.int64}).merge(
-        index[["CellID", "Y_centroid", "X_centroid"]].astype({"CellID": np.int64}), on="CellID", suffixes=("", "_store")
+        index[columns].astype({"CellID": np.int64}), on="CellID", suffixes=("", "_store")
     )
-    distance = np.hypot(both.Y_centroid - both.Y_centroid_store, both.X_centroid - both.X_centroid_store)
-    return len(both), both[~(distance <= MOVED_PX)]
+    inside = np.ones(len(both), bool)
+    for axis in ("y", "x"):
+        low, high = both[f"{axis}0"].to_numpy(float), both[f"{axis}1"].to_numpy(float)
+        grow = np.maximum((high - low) / 2, 2.0)
+        at = both[f"{axis.upper()}_centroid"].to_numpy(float)
+        inside &= (at >= low - grow) & (at <= high + grow)
+    return len(both), both[~inside]

@@ -220,9 +220,10 @@ class LabelStore:
             first = elsewhere.iloc[0]
             raise ValueError(
                 f"{table_name}: {len(elsewhere)} of {checked} cells checked lie elsewhere in the label store "
-                f"{self.folder} (CellID {int(first.CellID)}: x {first.X_centroid:.0f}, y {first.Y_centroid:.0f} in "
-                f"{what}, x {first.X_centroid_store:.0f}, y {first.Y_centroid_store:.0f} in the store): {what} is of "
-                "another segmentation whose ids the store's cells reuse; quantify again from this store"
+                f"{self.folder} (CellID {int(first.CellID)}: x {first.X_centroid:.0f}, y {first.Y_centroid:.0f} px "
+                f"in the table, x {first.X_centroid_store:.0f}, y {first.Y_centroid_store:.0f} in the store): {what} "
+                "is of another segmentation whose ids the store's cells reuse (or its centroids are not in pixels); "
+                "quantify again from this store"
             )
 
     @property
@@ -242,6 +243,11 @@ class LabelStore:
     def new_ids(self, n: int) -> np.ndarray:
         """``n`` cell ids never used before in this store."""
         first = int(self.meta["next_id"])
+        if first + n - 1 > np.iinfo(np.uint32).max:  # the label image is uint32: they would wrap
+            raise LabelStoreError(
+                f"{self.folder}: {n} new cell ids would pass 4294967295, the largest this store holds "
+                f"(next id {first}); segment into a new store"
+            )
         self.meta["next_id"] = first + n
         return np.arange(first, first + n, dtype=np.int64)
 

@@ -267,7 +267,7 @@ def compare_models(
             raise ValueError("mask IoU matching needs the truth label image (labels)")
         from napari_ifcell.io.label_store import require_store_cells
 
-        require_store_cells(labels, truth, truth_name, what="the truth table")
+        require_store_cells(labels, truth["CellID"], truth_name, what="the truth table")
         matchers = mask_matchers(regions, truth, models, labels, truth_name)
     counts, outcomes = comparison_counts(
         regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers

@@ -36,7 +36,8 @@ class ImportResult:
 
 def import_labels(if_slide, store, labels_path):
     """Generator: write the label image at ``labels_path`` (on ``if_slide``'s level-0 grid) into
-    ``store``, replacing the cells it held, block by block. Yields ``("import", i, n)``; returns
+    ``store``, replacing the cells it held, block by block. Yields ``("import", i, n)`` before
+    block ``i``; returns
     an :class:`ImportResult`. All or nothing: a failure leaves the store as it was, and so does
     a label image without cells (an error for the caller, as for segmenting)."""
     labels_path = Path(labels_path)
@@ -66,8 +67,7 @@ def import_labels(if_slide, store, labels_path):
             cells = 0
         else:
             cells = len(store.index)
-            store.commit()
-        yield ("import", len(blocks), len(blocks))
+            store.commit()  # no step after it: a cancel there would be told nothing changed
     finally:
         image.close()
     return ImportResult(cells, removed, time.perf_counter() - start, run, labels_path.name)

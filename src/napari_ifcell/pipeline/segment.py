@@ -282,22 +282,33 @@ def replaced_cells_note(folder, removed: int, *, kept_ids: bool = False) -> str:
     )
 
 
-def require_review_closed(folder) -> None:
-    """Refuse to replace cells while their review is open in a session (napari, another
-    process): its queue, decisions and gallery would go on naming the cells that were there."""
+def require_review_closed(*folders, here_ok: bool = False) -> None:
+    """Refuse to replace cells while their review (in any of the project ``folders``) is open in
+    a session (napari, another process): its queue, decisions and gallery would go on naming the
+    cells that were there. ``here_ok``: a review this process holds (its viewer closes it after)."""
+    import json
+    import os
+
     from napari_ifcell.io.folder_lock import FolderLock
     from napari_ifcell.io.project import Project
 
-    review = Project.at(folder).review
-    if not (review / "session.lock").exists():
-        return
-    lock = FolderLock(review, "session")
-    if not lock.try_acquire("a check that no session is reviewing these cells"):
-        raise FileExistsError(
-            f"{review}: the review of these cells is open in a session ({lock.holder()}); close it there "
-            "before replacing the cells"
-        )
-    lock.release()
+    for folder in dict.fromkeys(Path(f) for f in folders):
+        review = Project.at(folder).review
+        if not (review / "session.lock").exists():
+            continue
+        lock = FolderLock(review, "session")
+        if lock.try_acquire("a check that no session is reviewing these cells"):
+            lock.release()
+            continue
+        try:
+            pid = json.loads((review / "session.holder.json").read_text(encoding="utf-8")).get("pid")
+        except (OSError, ValueError, AttributeError):
+            pid = None
+        if not (here_ok and pid == os.getpid()):
+            raise FileExistsError(
+                f"{review}: the review of these cells is open in a session ({lock.holder()}); close it there "
+                "before replacing the cells"
+            )
 
 
 def slide_store(if_slide, folder=None):

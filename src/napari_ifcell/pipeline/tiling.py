@@ -83,6 +83,9 @@ def open_nuclei(labels_path):
     return slide
 
 
+BIGGEST_CELL_PX = 50_000  # no cell is this large (5,300 µm² at 0.325 µm/px); a background can be
+
+
 def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
     """Look at a sample (level 0, up to 2048 px a side about its centre; lower levels may be
     averaged): a binary mask (one value over many separate objects), or a background saved as
@@ -102,7 +105,7 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
         )
     largest = int(counts.argmax()) if len(counts) else 0
-    if len(values) >= 6 and counts[largest] > sample.size / 2:  # no nucleus or cell is half of 2048² px
+    if len(values) >= 6 and counts[largest] > max(sample.size / 2, BIGGEST_CELL_PX):
         raise ValueError(
             f"{expected}, got id {values[largest]} over {counts[largest] / sample.size:.0%} of the image with "
             f"{len(values) - 1} cells beside it: is {values[largest]} the background? Save it as 0"
