@@ -85,11 +85,11 @@ def test_another_tools_cells_become_the_slides_cells_with_their_ids(small_pair, 
     masks pixel for pixel, one index row per cell as the masks' own, and its coarser levels."""
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.pipeline import import_labels as importing
-    from napari_ifcell.pipeline import run_to_end
+    from napari_ifcell.pipeline import label_image, run_to_end
     from napari_ifcell.pipeline.label_image import LabelImage
 
     path, masks = cellpose_like_masks
-    monkeypatch.setattr(importing, "BLOCK", 256)
+    monkeypatch.setattr(label_image, "BLOCK", 256)
     store = LabelStore.create(path.parent / "blocks.ifcell", masks.shape, pixel_size_um=0.325)
     with open_slide(small_pair.if_path) as slide:
         result = run_to_end(importing.import_labels(slide, store, path))

@@ -326,8 +326,9 @@ class SegmentWidget(Container):
         self._set_running(False, "")
         self.progress.value = self.progress.max
         self._show_labels()
-        if not (result is None and self._importing) and not (result is not None and result.found_nothing):
-            self.state.announce(LABELS)  # the store Gating, Classifier and Review read next (it changed)
+        changed = not result.found_nothing if result is not None else not self._importing  # a cancel keeps tiles
+        if changed:
+            self.state.announce(LABELS)  # the store Gating, Classifier and Review read next
         seconds = time.perf_counter() - self._started
         if result is None and self._importing:
             self.status.value = f"Cancelled after {seconds:.1f} s; the store's cells are as they were."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from napari_ifcell.cli.progress import end_line
@@ -71,8 +72,8 @@ def _segment(args) -> int:
     from napari_ifcell.cli.options import open_slides_from_args, settings_from_args
     from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.core.segment.watershed import WatershedSettings
-    from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide, slide_store
-    from napari_ifcell.pipeline.segment import require_review_closed, resolve_backend, store_folder
+    from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_slide
+    from napari_ifcell.pipeline.segment import resolve_backend
 
     sam = settings_from_args(args, SamSettings())
     watershed = settings_from_args(args, WatershedSettings())
@@ -88,19 +89,11 @@ def _segment(args) -> int:
     settings = resolve_backend(settings, if_slide, pair)  # a wrong backend is refused before a store is made
     if settings.backend.startswith("sam") and not sam.checkpoint:
         raise ValueError("--checkpoint is needed for the SAM backends (SAM weights are not downloaded)")
-    folder = store_folder(if_slide, args.store)
-    require_review_closed(folder, project_folder(if_slide.path))
-    new_folder = not folder.exists()
-    store = slide_store(if_slide, args.store)
-    try:
+    with _store_to_replace_cells_in(if_slide, args.store) as store:
         steps = segment_slide(
             if_slide, store, pair=pair, region=tuple(args.region) if args.region else None, settings=settings
         )
         result = run_to_end(steps, _progress)
-    finally:
-        end_line()
-        if new_folder and store.folder == folder and not len(store.index):
-            shutil.rmtree(folder, ignore_errors=True)  # no empty store left for quantify to trip on
     if result.found_nothing:
         print(f"napari-ifcell segment: error: {if_slide.path}: {result.found_nothing}", file=sys.stderr)
         return 2
@@ -114,30 +107,41 @@ def _segment(args) -> int:
 
 def _import_labels(args) -> int:
     from napari_ifcell.cli.options import open_slides_from_args
-    from napari_ifcell.pipeline import run_to_end, slide_store
+    from napari_ifcell.pipeline import run_to_end
     from napari_ifcell.pipeline.import_labels import import_labels
-    from napari_ifcell.pipeline.segment import require_review_closed, store_folder
 
     if not Path(args.labels).is_file():
         found = "a folder" if Path(args.labels).is_dir() else "no such file"
         raise FileNotFoundError(f"{args.labels}: {found}; expected a label image (TIFF) of the slide's cells")
     if_slide, _ = open_slides_from_args(args)
-    folder = store_folder(if_slide, args.store)
-    require_review_closed(folder, project_folder(if_slide.path))
-    new_folder = not folder.exists()
-    store = slide_store(if_slide, args.store)
-    try:
+    with _store_to_replace_cells_in(if_slide, args.store) as store:
         result = run_to_end(import_labels(if_slide, store, args.labels), _progress)
-    finally:
-        end_line()
-        if new_folder and store.folder == folder and not len(store.index):
-            shutil.rmtree(folder, ignore_errors=True)  # a failed import leaves no empty store behind
     if result.found_nothing:
         print(f"napari-ifcell import-labels: error: {result.found_nothing}", file=sys.stderr)
         return 2
     print(f"{result.cells} cells from {result.source} ({result.removed} replaced) -> {store.folder}")
     _warn_replaced(store.folder, result.removed, kept_ids=True)
     return 0
+
+
+@contextmanager
+def _store_to_replace_cells_in(if_slide, store_option):
+    """The slide's label store (``--store`` or its project's), for a command that replaces cells:
+    refused while their review is open; a store folder it made and left without cells is removed
+    (no empty store for quantify to trip on)."""
+    from napari_ifcell.pipeline import slide_store
+    from napari_ifcell.pipeline.segment import require_review_closed, store_folder
+
+    folder = store_folder(if_slide, store_option)
+    require_review_closed(folder, project_folder(if_slide.path))
+    new_folder = not folder.exists()
+    store = slide_store(if_slide, store_option)
+    try:
+        yield store
+    finally:
+        end_line()
+        if new_folder and store.folder == folder and not len(store.index):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _warn_replaced(folder, removed: int, *, kept_ids: bool = False) -> None:

@@ -49,10 +49,21 @@ class FolderLock:
     def holder(self) -> str:
         """Who holds the lock, in words (from the holder file)."""
         try:
-            h = json.loads((self.folder / f"{self.name}.holder.json").read_text(encoding="utf-8"))
+            h = self._holder_record()
             return f"{h['purpose']}, user {h['user']} on {h['host']}, process {h['pid']}, since {h['since']}"
         except (OSError, ValueError, KeyError, TypeError):
             return "holder unknown"
+
+    def held_by_this_process(self) -> bool:
+        """Whether the holder file names this process (on this host)."""
+        try:
+            h = self._holder_record()
+            return h.get("pid") == os.getpid() and h.get("host") == socket.gethostname()
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def _holder_record(self) -> dict:
+        return json.loads((self.folder / f"{self.name}.holder.json").read_text(encoding="utf-8"))
 
 
 def _user() -> str:

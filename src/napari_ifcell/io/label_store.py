@@ -30,6 +30,7 @@ from napari_ifcell.io.cell_index import INDEX_COLUMNS, cells_elsewhere, chunk_in
 from napari_ifcell.io.store_undo import ChunkUndoLog, chunk_path, recover_interrupted_write, store_write_lock
 
 CHUNK = 1024
+MAX_CELL_ID = int(np.iinfo(np.uint32).max)  # the label image is uint32
 
 
 INDEX_FILE = "cell_index.parquet"
@@ -243,9 +244,9 @@ class LabelStore:
     def new_ids(self, n: int) -> np.ndarray:
         """``n`` cell ids never used before in this store."""
         first = int(self.meta["next_id"])
-        if first + n - 1 > np.iinfo(np.uint32).max:  # the label image is uint32: they would wrap
+        if first + n - 1 > MAX_CELL_ID:  # they would wrap
             raise LabelStoreError(
-                f"{self.folder}: {n} new cell ids would pass 4294967295, the largest this store holds "
+                f"{self.folder}: {n} new cell ids would pass {MAX_CELL_ID}, the largest this store holds "
                 f"(next id {first}); segment into a new store"
             )
         self.meta["next_id"] = first + n
@@ -299,12 +300,7 @@ class LabelStore:
         y, x = origin
         h, w = labels.shape
         old = self.index[self.index.CellID.isin(np.asarray(cells, np.int64))]
-        self._before_write(0, y, x, y + h, x + w)
-        painted = labels.astype(np.uint32)
-        self.levels[0][y : y + h, x : x + w] = painted
-        if labels.size:  # ids painted by hand never come back from new_ids()
-            self.meta["next_id"] = max(int(self.meta["next_id"]), int(labels.max()) + 1)
-        self._update_levels(y, x, y + h, x + w, painted)
+        self._overwrite(labels, origin)
         by0, bx0 = min([y, *old.y0.astype(int)]), min([x, *old.x0.astype(int)])
         by1, bx1 = max([y + h, *old.y1.astype(int)]), max([x + w, *old.x1.astype(int)])
         self.index = self.index.drop(old.index)
@@ -319,6 +315,11 @@ class LabelStore:
         """Overwrite a level-0 window with cells that keep their ids (another tool's labels),
         without indexing them: returns their partial index sums, which
         ``io.cell_index.index_from_sums`` adds up once every window is written."""
+        return chunk_index_sums(self._overwrite(labels, origin), origin)
+
+    def _overwrite(self, labels: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+        """Write a level-0 window as given (ids kept: they never come back from :meth:`new_ids`)
+        and its display levels; the pixels written."""
         y, x = origin
         h, w = labels.shape
         painted = labels.astype(np.uint32)
@@ -327,7 +328,7 @@ class LabelStore:
         if painted.size:
             self.meta["next_id"] = max(int(self.meta["next_id"]), int(painted.max()) + 1)
         self._update_levels(y, x, y + h, x + w, painted)
-        return chunk_index_sums(painted, origin)
+        return painted
 
     def _index_rows(self, written: np.ndarray, origin: tuple[int, int], run: int) -> int:
         rows = index_from_sums([chunk_index_sums(written, origin)], run)

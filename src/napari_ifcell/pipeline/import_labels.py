@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_ifcell.io.cell_index import index_from_sums
-from napari_ifcell.pipeline.label_image import BLOCK, LabelImage
-
-MAX_ID = np.iinfo(np.uint32).max  # the store's label image is uint32
+from napari_ifcell.io.label_store import MAX_CELL_ID
+from napari_ifcell.pipeline.label_image import LabelImage
 
 
 @dataclass(frozen=True)
@@ -37,15 +36,14 @@ class ImportResult:
 def import_labels(if_slide, store, labels_path):
     """Generator: write the label image at ``labels_path`` (on ``if_slide``'s level-0 grid) into
     ``store``, replacing the cells it held, block by block. Yields ``("import", i, n)`` before
-    block ``i``; returns
-    an :class:`ImportResult`. All or nothing: a failure leaves the store as it was, and so does
+    block ``i``; returns an :class:`ImportResult`. All or nothing: a failure leaves the store as it was, and so does
     a label image without cells (an error for the caller, as for segmenting)."""
     labels_path = Path(labels_path)
     image = LabelImage(labels_path)
     try:
         _check_grid(image, if_slide, labels_path)
         h, w = if_slide.shape
-        blocks = [(y, x) for y in range(0, h, BLOCK) for x in range(0, w, BLOCK)]
+        blocks = image.block_origins()
         start = time.perf_counter()
         store.begin(f"import {labels_path.name}")
         try:
@@ -54,7 +52,7 @@ def import_labels(if_slide, store, labels_path):
             parts = []
             for i, (y, x) in enumerate(blocks):
                 yield ("import", i, len(blocks))
-                labels = image.read(y, x, min(BLOCK, h - y), min(BLOCK, w - x))
+                labels = image.read_block(y, x)
                 _check_ids(labels, labels_path, (y, x))
                 parts.append(store.write_cells(labels, (y, x)))
             store.index = index_from_sums(parts, run)
@@ -94,9 +92,9 @@ def _check_ids(labels: np.ndarray, labels_path: Path, origin: tuple[int, int]) -
     if labels.size == 0:
         return
     low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high > MAX_ID:
+    if low < 0 or high > MAX_CELL_ID:
         bad = low if low < 0 else high
         raise ValueError(
             f"{labels_path}: cell id {bad} in the block at y={origin[0]}, x={origin[1]}; "
-            f"expected ids from 1 to {MAX_ID} (0 = background)"
+            f"expected ids from 1 to {MAX_CELL_ID} (0 = background)"
         )

@@ -42,17 +42,22 @@ class LabelImage:
 
         return read_labels(self._slide, y, x, h, w)
 
+    def block_origins(self) -> list[tuple[int, int]]:
+        """Where the blocks the image is read in start (``BLOCK`` px a side, row by row)."""
+        h, w = self.shape
+        return [(y, x) for y in range(0, h, BLOCK) for x in range(0, w, BLOCK)]
+
+    def read_block(self, y: int, x: int) -> np.ndarray:
+        """The block starting at ``(y, x)``, cut at the image's edge."""
+        h, w = self.shape
+        return self.read(y, x, min(BLOCK, h - y), min(BLOCK, w - x))
+
     @property
     def index(self) -> pd.DataFrame:
         if self._index is None:
             from napari_ifcell.io.cell_index import chunk_index_sums, index_from_sums
 
-            h, w = self.shape
-            parts = [
-                chunk_index_sums(self.read(y, x, min(BLOCK, h - y), min(BLOCK, w - x)), (y, x))
-                for y in range(0, h, BLOCK)
-                for x in range(0, w, BLOCK)
-            ]
+            parts = [chunk_index_sums(self.read_block(y, x), (y, x)) for y, x in self.block_origins()]
             self._index = index_from_sums(parts, run=0)
         return self._index
 

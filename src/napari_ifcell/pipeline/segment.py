@@ -286,9 +286,6 @@ def require_review_closed(*folders, here_ok: bool = False) -> None:
     """Refuse to replace cells while their review (in any of the project ``folders``) is open in
     a session (napari, another process): its queue, decisions and gallery would go on naming the
     cells that were there. ``here_ok``: a review this process holds (its viewer closes it after)."""
-    import json
-    import os
-
     from napari_ifcell.io.folder_lock import FolderLock
     from napari_ifcell.io.project import Project
 
@@ -300,11 +297,7 @@ def require_review_closed(*folders, here_ok: bool = False) -> None:
         if lock.try_acquire("a check that no session is reviewing these cells"):
             lock.release()
             continue
-        try:
-            pid = json.loads((review / "session.holder.json").read_text(encoding="utf-8")).get("pid")
-        except (OSError, ValueError, AttributeError):
-            pid = None
-        if not (here_ok and pid == os.getpid()):
+        if not (here_ok and lock.held_by_this_process()):
             raise FileExistsError(
                 f"{review}: the review of these cells is open in a session ({lock.holder()}); close it there "
                 "before replacing the cells"
