@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pytest
 
+# Under pytest-xdist (-n) every worker is a process of its own: one thread each for PyTorch,
+# OpenMP and BLAS, read when they load. Left at their default (a thread per core) the workers'
+# threads fight for the same cores and a training test runs 8x slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_threads, "1")
+
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell.synth import make_synthetic_pair
 
