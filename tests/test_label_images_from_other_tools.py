@@ -45,19 +45,37 @@ def test_instance_labels_with_gaps_and_wide_ids_keep_their_ids(crop_and_labels):
     assert sorted(table["CellID"]) == sorted(5_000_000_000 + 7 * ids.astype(np.int64))
 
 
+def test_fijis_float_label_image_gives_the_same_cells_as_integers(crop_and_labels):
+    """Fiji and ImageJ save label images as 32-bit float: whole numbers are cell ids."""
+    folder, image, truth = crop_and_labels
+    tifffile.imwrite(folder / "ints.tif", truth.astype(np.uint16))
+    tifffile.imwrite(folder / "fiji.tif", truth.astype(np.float32), imagej=True)
+    for name in ("ints", "fiji"):
+        done = _quantify(folder, image, folder / f"{name}.tif", f"{name}.csv")
+        assert done.returncode == 0, done.stderr
+    ints, fiji = pd.read_csv(folder / "ints.csv"), pd.read_csv(folder / "fiji.csv")
+    assert len(fiji) == len(np.unique(truth[truth > 0])) > 80
+    pd.testing.assert_frame_equal(fiji, ints)
+
+
 @pytest.mark.parametrize(
     ("name", "make", "needle"),
     [
         ("binary", lambda t: (t > 0).astype(np.uint8) * 255, "got a binary mask (every object is 255)"),
         ("boolean", lambda t: t > 0, "got a binary mask (true/false)"),
         ("negative", lambda t: -t.astype(np.int32), "got negative ids"),
-        ("float", lambda t: t.astype(np.float32), "got float32 values; save the ids as integers"),
+        (
+            "fractions",
+            lambda t: t.astype(np.float32) / 3,
+            "got float32 values that are not whole numbers (e.g. 22.3333)",
+        ),
         ("empty", lambda t: np.zeros_like(t, np.uint16), "no cells to quantify"),
     ],
 )
 def test_what_is_not_instance_labels_is_one_line_and_no_table(crop_and_labels, name, make, needle):
     """A 0/255 mask was one cell of 86,000 px; negative ids failed inside numpy naming no file;
-    float ids were told the slide and labels might be swapped; no cell at all gave 0 cells, exit 0."""
+    float ids were told the slide and labels might be swapped; no cell at all gave 0 cells, exit 0;
+    fractions (a probability map) are no ids."""
     folder, image, truth = crop_and_labels
     path = folder / f"{name}.tif"
     tifffile.imwrite(path, make(truth))
@@ -112,6 +130,17 @@ def test_another_tools_cells_become_the_slides_cells_with_their_ids(small_pair, 
     with open_slide(small_pair.if_path) as slide, pytest.raises(ValueError, match="cell id 4294967296 in the block at"):
         run_to_end(importing.import_labels(slide, store, path.parent / "bad.tif"))
     assert _store_files(store.folder) == before
+
+
+def test_fijis_float_label_image_is_imported_as_its_ids(small_pair, cellpose_like_masks, tmp_path):
+    from napari_ifcell.io.label_store import LabelStore
+
+    _, masks = cellpose_like_masks
+    tifffile.imwrite(tmp_path / "fiji.tif", masks.astype(np.float32), imagej=True)
+    done = run_cli("import-labels", small_pair.if_path, tmp_path / "fiji.tif", "--store", tmp_path / "cells.ifcell")
+    assert done.returncode == 0, done.stderr
+    assert "636 cells from fiji.tif" in done.stdout
+    np.testing.assert_array_equal(np.asarray(LabelStore.open(tmp_path / "cells.ifcell").levels[0]), masks)
 
 
 def test_import_labels_then_quantify_and_export_from_the_store(small_pair, cellpose_like_masks, tmp_path):

@@ -201,6 +201,39 @@ class ChannelsLast:
         return out if isinstance(c, (int, np.integer)) else np.moveaxis(out, -1, 0)
 
 
+class NotWholeNumbers(ValueError):
+    """A label image read as whole numbers holds a fraction: its message names the file."""
+
+
+class WholeNumbers:
+    """A floating-point level of whole numbers read as integers: Fiji and ImageJ save label
+    images as 32-bit float. A read that meets a fraction, a NaN or an infinity raises, naming
+    the file: such an image holds measurements, not cell ids."""
+
+    def __init__(self, array, path):
+        self.array, self.path = array, path
+        self.shape, self.chunks, self.ndim = tuple(array.shape), getattr(array, "chunks", None), array.ndim
+        self.float_dtype = np.dtype(array.dtype)
+        self.dtype = np.dtype(np.int32 if self.float_dtype.itemsize <= 4 else np.int64)  # float32: exact to 2**24
+
+    def __dask_tokenize__(self):
+        from dask.base import tokenize
+
+        return "whole-numbers", tokenize(self.array)
+
+    def __getitem__(self, key) -> np.ndarray:
+        values = np.asarray(self.array[key])
+        ids = values.astype(self.dtype)
+        wrong = ids != values  # fractions, and NaN (never equal)
+        if wrong.any():
+            raise NotWholeNumbers(
+                f"{self.path}: expected a label image (whole-number cell ids, 0 = background), got "
+                f"{self.float_dtype} values that are not whole numbers (e.g. {values[wrong].flat[0]:g}); "
+                "save the ids as integers"
+            )
+        return ids
+
+
 def shaped_channels_last(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> bool:
     """tifffile's writer stores a ``(Y, X, C)`` array given without a photometric as Y pages of
     X x C (its shape in the description): a few columns per page means channels, not a stack of

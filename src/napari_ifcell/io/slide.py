@@ -17,7 +17,7 @@ import tifffile
 
 from napari_ifcell.io.chunk_cache import CACHED_READ_PLANES
 from napari_ifcell.io.errors import SlideMetadataError, SlideReadError
-from napari_ifcell.io.levels import dask_level
+from napari_ifcell.io.levels import NotWholeNumbers, dask_level
 
 
 @dataclass
@@ -182,6 +182,8 @@ class Slide:
             few_planes = self.is_rgb or (chan is not None and len(chan) <= CACHED_READ_PLANES)
             arr = self.cached_levels.get(level, self.levels[level]) if few_planes else self.levels[level]
             self._read_inside(arr, chan, slice(y0, y1), slice(x0, x1), target)
+        except NotWholeNumbers:  # the file decodes, but is no label image: already one line
+            raise
         except Exception as exc:  # tile decoding errors come in many types
             raise SlideReadError(
                 self.path, f"cannot read level {level} region y={y0}:{y1}, x={x0}:{x1}: {exc}"

@@ -74,7 +74,11 @@ def open_nuclei(labels_path):
     try:
         if dtype == np.bool_:
             raise ValueError(f"{expected}, got a binary mask (true/false): label its objects first")
-        if not np.issubdtype(dtype, np.integer):
+        if dtype.kind == "f":  # Fiji's label images; fractions are refused as they are read
+            from napari_ifcell.io.levels import WholeNumbers
+
+            slide.levels = [WholeNumbers(level, path) for level in slide.levels]
+        elif not np.issubdtype(dtype, np.integer):
             raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
         _refuse_masks_and_negative_ids(slide, expected)
     except ValueError:
