@@ -3,7 +3,9 @@
 Baselines measured in the same run:
 - the decode bound: every level-0 chunk of every channel of the IF slide decoded once, in
   this process (what reading the file costs at the least);
-- 1 worker, for the 2-worker scaling.
+- 1 worker, for the 2-worker scaling;
+- the machine's own ceiling for that scaling: the run's segmentation tiles in 2 plain processes
+  against 1 (no dask, each process warmed up first), what the cores give this work at best.
 Figures: the in-process pipeline (`run_slide`: Hoechst watershed, label merge, 19-channel
 quantification) as a share of the decode bound (goal >= 25 %); 2 workers vs 1 (goal >= 1.9x);
 peak RSS per worker on two slide sizes (goal <= 1 GB whatever the size); the time an
@@ -65,6 +67,45 @@ def timed_run(files, data_dir, client=None):
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _segment(args) -> int:
+    from napari_ifcell.pipeline.run import segment_tile
+
+    return segment_tile(*args)["cells"]
+
+
+def plain_process_seconds(files, data_dir) -> dict[int, float]:
+    """Seconds for every segmentation tile of the slide in 1 and in 2 plain processes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from dataclasses import replace
+
+    from napari_ifcell.pipeline.run import SlideJob, _run_watershed
+    from napari_ifcell.pipeline.run_settings import RunSettings
+    from napari_ifcell.pipeline.segment import resolve_backend
+    from napari_ifcell.pipeline.tiling import tiles
+
+    out = Path(tempfile.mkdtemp(prefix="bench-ceiling-", dir=data_dir))
+    try:
+        (out / "segment_tiles").mkdir()
+        job = SlideJob(str(files.if_path), None, (0.0, 0.0), RunSettings(), str(out))
+        if_slide, pair = job.open()
+        seg = resolve_backend(job.settings.segmentation, if_slide, pair)
+        job = replace(job, settings=replace(job.settings, segmentation=seg))
+        region = (0, 0, *if_slide.shape)
+        watershed = _run_watershed(job, out, region)
+        boxes = tiles(region, seg.tile)
+        seconds = {}
+        for n in (1, 2):
+            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) as pool:
+                list(pool.map(_segment, [(job, b, watershed) for b in boxes[:n]]))  # imports, slide open
+                start = time.perf_counter()
+                list(pool.map(_segment, [(job, b, watershed) for b in boxes]))
+                seconds[n] = time.perf_counter() - start
+        return seconds
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def synthetic(size, data_dir):
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
@@ -107,6 +148,11 @@ def main() -> None:
     print(
         f"dask cluster: 1 worker {one.seconds:.1f} s, 2 workers {two.seconds:.1f} s -> "
         f"{one.seconds / two.seconds:.2f}x (goal >= 1.9x)"
+    )
+    ceiling = plain_process_seconds(files, args.data_dir)
+    print(
+        f"the machine's ceiling, segmentation tiles in plain processes: 1 {ceiling[1]:.1f} s, "
+        f"2 {ceiling[2]:.1f} s -> {ceiling[1] / ceiling[2]:.2f}x"
     )
     client = local_client(1)
     try:
