@@ -167,6 +167,10 @@ def test_another_tools_label_image_becomes_the_slides_cells(viewer_with_pair, sm
     assert "labels" in announced and widget.state.existing("labels") == folder / "synthetic_if.ifcell"
     layer = widget.labels_layer
     np.testing.assert_array_equal(np.asarray(layer.data[0] if layer.multiscale else layer.data), masks)
+    announced.clear()
+    widget.import_button.changed.emit(True)  # the same label image again: nothing for later steps to redo
+    assert "(the cells the store held already)" in widget.status.value, widget.status.value
+    assert "labels" not in announced and "Warning" not in widget.status.value
     viewer.add_labels(truth, name="annotated", scale=(0.325, 0.325))
     widget.evaluation.truth.value = "annotated"
     camera_of(viewer).center = (0, 180.0, 230.0)

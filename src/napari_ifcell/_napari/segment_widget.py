@@ -326,7 +326,10 @@ class SegmentWidget(Container):
         self._set_running(False, "")
         self.progress.value = self.progress.max
         self._show_labels()
-        changed = not result.found_nothing if result is not None else not self._importing  # a cancel keeps tiles
+        if result is None:
+            changed = not self._importing  # a cancelled segmentation keeps its finished tiles
+        else:
+            changed = not result.found_nothing and not (result.backend == "imported" and result.same_cells)
         if changed:
             self.state.announce(LABELS)  # the store Gating, Classifier and Review read next
         seconds = time.perf_counter() - self._started
@@ -338,7 +341,8 @@ class SegmentWidget(Container):
             self.status.value = "Warning: " + result.found_nothing
         elif result.backend == "imported":
             self.status.value = (
-                f"{result.cells} cells taken from {result.source} in {seconds:.1f} s ({result.removed} replaced)."
+                f"{result.cells} cells taken from {result.source} in {seconds:.1f} s "
+                + ("(the cells the store held already)." if result.same_cells else f"({result.removed} replaced).")
                 + self._stale_note(result.removed, kept_ids=True)
             )
         else:

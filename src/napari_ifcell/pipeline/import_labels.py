@@ -19,10 +19,11 @@ from napari_ifcell.pipeline.label_image import LabelImage
 @dataclass(frozen=True)
 class ImportResult:
     cells: int
-    removed: int  # the store's earlier cells, replaced
+    removed: int  # the store's earlier cells that are not among the new ones as they were
     seconds: float
     run: int
     source: str
+    same_cells: bool = False  # the store held these very cells already (the same label image again)
     backend = "imported"  # what the store's run records, as a segmentation's backend
 
     @property
@@ -47,7 +48,7 @@ def import_labels(if_slide, store, labels_path):
         start = time.perf_counter()
         store.begin(f"import {labels_path.name}")
         try:
-            removed = len(store.index)
+            before = store.index
             run = store.start_run({"backend": "imported", "source": str(labels_path.resolve()), "region": [0, 0, h, w]})
             parts = []
             for i, (y, x) in enumerate(blocks):
@@ -56,19 +57,30 @@ def import_labels(if_slide, store, labels_path):
                 _check_ids(labels, labels_path, (y, x))
                 parts.append(store.write_cells(labels, (y, x)))
             store.index = index_from_sums(parts, run)
+            removed = _changed_cells(before, store.index)
+            same_cells = removed == 0 and len(before) == len(store.index)
         except BaseException:  # failed or cancelled: the store as it was before
             store.roll_back()
             raise
         if len(store.index) == 0:
             store.roll_back()
-            removed = 0
-            cells = 0
+            removed, cells, same_cells = 0, 0, False
         else:
             cells = len(store.index)
             store.commit()  # no step after it: a cancel there would be told nothing changed
     finally:
         image.close()
-    return ImportResult(cells, removed, time.perf_counter() - start, run, labels_path.name)
+    return ImportResult(cells, removed, time.perf_counter() - start, run, labels_path.name, same_cells)
+
+
+def _changed_cells(before, after) -> int:
+    """The earlier cells not in the new store as they were (same id, box, area and centroid):
+    importing the same label image again replaces nothing."""
+    same = ["CellID", "y0", "x0", "y1", "x1", "Area", "Y_centroid", "X_centroid"]
+    if before.empty:
+        return 0
+    kept = before[same].merge(after[same], how="inner")
+    return len(before) - len(kept)
 
 
 def _check_grid(image: LabelImage, if_slide, labels_path: Path) -> None:
