@@ -15,6 +15,9 @@ import pytest
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _threads in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_threads, "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # numpy's BLAS, loaded before this file by napari's pytest plugin
 
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell.synth import make_synthetic_pair

@@ -69,6 +69,8 @@ def test_fijis_float_label_image_gives_the_same_cells_as_integers(crop_and_label
             lambda t: t.astype(np.float32) / 3,
             "got float32 values that are not whole numbers (e.g. 22.3333)",
         ),
+        ("nan", lambda t: np.where(t > 0, t, np.nan).astype(np.float32), "not whole numbers (e.g. nan)"),
+        ("too wide", lambda t: np.where(t > 0, t + 2.0**25, 0).astype(np.float32), "ids above 16,777,216"),
         ("empty", lambda t: np.zeros_like(t, np.uint16), "no cells to quantify"),
     ],
 )

@@ -77,6 +77,25 @@ def test_quantify_measures_the_slide_with_the_pixel_size_typed_in_the_loader(mak
     assert len(table) > 500 and np.allclose(table["X_centroid_um"], table["X_centroid"] * 0.5)
 
 
+def test_fijis_float_label_image_is_quantified_and_shown(make_napari_viewer, small_pair, tmp_path):
+    """Fiji saves label images as 32-bit float: the table was written, then the layer failed
+    (a float image cannot be looked up) and gating never started."""
+    import tifffile
+
+    labels = tifffile.imread(small_pair.labels_path)
+    tifffile.imwrite(tmp_path / "fiji.tif", labels.astype(np.float32), imagej=True)
+    viewer = make_napari_viewer()
+    widget = GatingWidget(viewer)
+    widget.if_file.value, widget.labels_file.value = small_pair.if_path, tmp_path / "fiji.tif"
+    widget.table_file.value = tmp_path / "cells.parquet"
+    widget.quantify_button.click()
+    table = pd.read_parquet(tmp_path / "cells.parquet")
+    assert len(table) == len(np.unique(labels)) - 1 > 500
+    layer = viewer.layers["cells by gate"]
+    data = layer.data[0] if layer.multiscale else layer.data
+    assert widget.session is not None and np.issubdtype(np.asarray(data[:8, :8]).dtype, np.integer)
+
+
 def test_moving_a_threshold_recolours_cells_and_updates_counts(gating):
     viewer, widget, truth = gating
     layer = viewer.layers["cells by gate"]

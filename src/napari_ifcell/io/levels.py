@@ -212,9 +212,11 @@ class WholeNumbers:
 
     def __init__(self, array, path):
         self.array, self.path = array, path
-        self.shape, self.chunks, self.ndim = tuple(array.shape), getattr(array, "chunks", None), array.ndim
+        self.shape, self.chunks, self.ndim = tuple(array.shape), array.chunks, array.ndim
         self.float_dtype = np.dtype(array.dtype)
-        self.dtype = np.dtype(np.int32 if self.float_dtype.itemsize <= 4 else np.int64)  # float32: exact to 2**24
+        self.dtype = np.dtype(np.int64)
+        # float32 holds whole numbers exactly up to 2**24: past it, neighbouring ids may merge
+        self.largest = 2**24 if self.float_dtype.itemsize <= 4 else 2**53
 
     def __dask_tokenize__(self):
         from dask.base import tokenize
@@ -223,15 +225,25 @@ class WholeNumbers:
 
     def __getitem__(self, key) -> np.ndarray:
         values = np.asarray(self.array[key])
-        ids = values.astype(self.dtype)
-        wrong = ids != values  # fractions, and NaN (never equal)
-        if wrong.any():
+        if not np.isfinite(values).all():
+            self._refuse(values[~np.isfinite(values)])
+        if values.size and np.abs(values).max() > self.largest:
             raise NotWholeNumbers(
-                f"{self.path}: expected a label image (whole-number cell ids, 0 = background), got "
-                f"{self.float_dtype} values that are not whole numbers (e.g. {values[wrong].flat[0]:g}); "
-                "save the ids as integers"
+                f"{self.path}: expected a label image of cell ids, got {self.float_dtype} ids above "
+                f"{self.largest:,}, which that type cannot hold exactly; save the ids as integers"
             )
+        ids = values.astype(self.dtype)
+        wrong = ids != values
+        if wrong.any():
+            self._refuse(values[wrong])
         return ids
+
+    def _refuse(self, wrong: np.ndarray):
+        raise NotWholeNumbers(
+            f"{self.path}: expected a label image (whole-number cell ids, 0 = background), got "
+            f"{self.float_dtype} values that are not whole numbers (e.g. {wrong.flat[0]:g}); "
+            "save the ids as integers"
+        )
 
 
 def shaped_channels_last(tif: tifffile.TiffFile, series: tifffile.TiffPageSeries) -> bool:

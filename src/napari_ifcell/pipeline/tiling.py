@@ -155,7 +155,6 @@ class NucleiLevels:
     def __init__(self, labels_path):
         from pathlib import Path
 
-        from napari_ifcell.io import open_slide
         from napari_ifcell.io.label_store import LabelStore
 
         self.path = Path(labels_path)
@@ -163,7 +162,7 @@ class NucleiLevels:
             self.levels, meta = LabelStore.open_levels(self.path)
             self.pixel_size_um = meta.get("pixel_size_um")
         else:
-            slide = open_slide(self.path)
+            slide = open_nuclei(self.path)  # checked as quantify checks it; Fiji's float ids as integers
             self.levels, self.pixel_size_um = list(slide.levels), slide.pixel_size_um
         self.shape = tuple(self.levels[0].shape[-2:])
 
