@@ -61,7 +61,7 @@ def test_sam_reads_at_its_resolution_and_writes_on_the_slide_grid(he_slides, tmp
     from napari_ifcell.core.segment import sam_masks
     from napari_ifcell.core.segment.sam_masks import SamSettings
     from napari_ifcell.pipeline import SegmentSettings, run_to_end, segment_region
-    from napari_ifcell.pipeline.segment import slide_store
+    from napari_ifcell.pipeline.slide_store import slide_store
 
     seen = []
 

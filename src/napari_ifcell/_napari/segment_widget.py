@@ -293,8 +293,7 @@ class SegmentWidget(Container):
     def _store_to_write(self, if_slide):
         """The slide's label store, unless a review of its cells is open in another session (this
         viewer's own review is closed once the cells change)."""
-        from napari_ifcell.pipeline import slide_store
-        from napari_ifcell.pipeline.segment import require_review_closed, store_folder
+        from napari_ifcell.pipeline.slide_store import require_review_closed, slide_store, store_folder
 
         require_review_closed(store_folder(if_slide), here_ok=True)
         return slide_store(if_slide)
@@ -353,7 +352,7 @@ class SegmentWidget(Container):
 
     def _stale_note(self, removed: int, *, kept_ids: bool = False) -> str:
         """A warning when cells that later steps were made from were replaced."""
-        from napari_ifcell.pipeline.segment import replaced_cells_note
+        from napari_ifcell.pipeline.slide_store import replaced_cells_note
 
         project = self.state.project
         note = replaced_cells_note(project.folder, removed, kept_ids=kept_ids) if project is not None else ""

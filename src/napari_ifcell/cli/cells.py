@@ -130,7 +130,7 @@ def _store_to_replace_cells_in(if_slide, store_option):
     refused while their review is open; a store folder it made and left without cells is removed
     (no empty store for quantify to trip on)."""
     from napari_ifcell.pipeline import slide_store
-    from napari_ifcell.pipeline.segment import require_review_closed, store_folder
+    from napari_ifcell.pipeline.slide_store import require_review_closed, store_folder
 
     folder = store_folder(if_slide, store_option)
     require_review_closed(folder, project_folder(if_slide.path))
@@ -145,7 +145,7 @@ def _store_to_replace_cells_in(if_slide, store_option):
 
 
 def _warn_replaced(folder, removed: int, *, kept_ids: bool = False) -> None:
-    from napari_ifcell.pipeline.segment import replaced_cells_note
+    from napari_ifcell.pipeline.slide_store import replaced_cells_note
 
     note = replaced_cells_note(folder, removed, kept_ids=kept_ids)
     if note:

@@ -51,39 +51,54 @@ def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
 
 def open_nuclei(labels_path):
     """Level-0 nuclei from a label image file (a Slide) or a label store folder (its level-0
-    zarr array; the store's cell index is not read)."""
+    zarr array; the store's cell index is not read). A file is checked to be instance labels."""
     from pathlib import Path
 
-    from napari_ifcell.io import open_slide
     from napari_ifcell.io.label_store import LabelStore
 
     path = Path(labels_path)
     if path.is_dir():
         return LabelStore.open_labels(path)
+    slide = open_label_file(path)
+    try:
+        _refuse_masks_and_negative_ids(slide, _expected_labels(path))
+    except ValueError:
+        slide.close()
+        raise
+    return slide
+
+
+def _expected_labels(path) -> str:
+    return f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
+
+
+def open_label_file(path):
+    """A label image file as a Slide of integer ids (Fiji's float label images read as whole
+    numbers), refused when it is an RGB or several channels, true/false or of another type;
+    its pixels are not looked at (see :func:`open_nuclei`)."""
+    from napari_ifcell.io import open_slide
+
     with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
         warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
         slide = open_slide(path)
     dtype = np.dtype(slide.levels[0].dtype)
-    expected = f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
+    expected = _expected_labels(path)
     if slide.is_rgb or slide.n_channels != 1:
         slide.close()
         raise ValueError(
             f"{expected}, got {'an RGB image' if slide.is_rgb else f'{slide.n_channels} channels'} of {dtype}"
             " (are the slide and the labels given the other way round?)"
         )
-    try:
-        if dtype == np.bool_:
-            raise ValueError(f"{expected}, got a binary mask (true/false): label its objects first")
-        if dtype.kind == "f":  # Fiji's label images; fractions are refused as they are read
-            from napari_ifcell.io.levels import WholeNumbers
-
-            slide.levels = [WholeNumbers(level, path) for level in slide.levels]
-        elif not np.issubdtype(dtype, np.integer):
-            raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
-        _refuse_masks_and_negative_ids(slide, expected)
-    except ValueError:
+    if dtype == np.bool_:
         slide.close()
-        raise
+        raise ValueError(f"{expected}, got a binary mask (true/false): label its objects first")
+    if dtype.kind == "f":  # Fiji's label images; fractions are refused as they are read
+        from napari_ifcell.io.levels import WholeNumbers
+
+        slide.levels = [WholeNumbers(level, path) for level in slide.levels]
+    elif not np.issubdtype(dtype, np.integer):
+        slide.close()
+        raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
     return slide
 
 
@@ -162,7 +177,7 @@ class NucleiLevels:
             self.levels, meta = LabelStore.open_levels(self.path)
             self.pixel_size_um = meta.get("pixel_size_um")
         else:
-            slide = open_nuclei(self.path)  # checked as quantify checks it; Fiji's float ids as integers
+            slide = open_label_file(self.path)  # for display: Fiji's float ids as integers
             self.levels, self.pixel_size_um = list(slide.levels), slide.pixel_size_um
         self.shape = tuple(self.levels[0].shape[-2:])
 
