@@ -43,6 +43,22 @@ def test_instance_labels_with_gaps_and_wide_ids_keep_their_ids(crop_and_labels):
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(folder / "wide.csv")
     assert sorted(table["CellID"]) == sorted(5_000_000_000 + 7 * ids.astype(np.int64))
+    # exported beside their image, the ids stay the table's: uint64 labels, not wrapped to uint32
+    table.to_parquet(folder / "wide.parquet")
+    outs = [folder / "wide.ome.zarr", folder / "wide_sd.zarr"]
+    wide_store = ("--store", folder / "wide.tif", "--pixel-size", "0.325")
+    done = run_cli("export", folder / "wide.parquet", "--if", image, *wide_store, "--out", *outs)
+    assert done.returncode == 0, done.stderr
+    import spatialdata
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    nodes = list(Reader(parse_url(outs[0] / "labels" / "nuclei"))())  # the labels, then their image
+    ome_labels = np.asarray(next(n for n in nodes if n.data and n.data[0].ndim == 2).data[0])
+    sd_labels = np.asarray(spatialdata.read_zarr(outs[1]).labels["nuclei"])
+    for labels in (ome_labels, sd_labels):
+        assert labels.dtype == np.uint64
+        np.testing.assert_array_equal(labels, wide)
 
 
 def test_fijis_float_label_image_gives_the_same_cells_as_integers(crop_and_labels):

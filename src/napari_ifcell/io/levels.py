@@ -175,6 +175,13 @@ def dask_level(array):
     return da.from_zarr(array) if isinstance(array, zarr.Array) else da.from_array(array, chunks=array.chunks)
 
 
+def label_dtype(store) -> np.dtype:
+    """The type a label store's ids are written in: uint32 (the store's own) where every id fits,
+    else uint64, so another tool's ids past 4,294,967,295 are kept rather than wrapped."""
+    ids = store.index["CellID"]
+    return np.dtype(np.uint64 if len(ids) and int(ids.max()) > np.iinfo(np.uint32).max else np.uint32)
+
+
 class ChannelsLast:
     """A ``(Y, X, C)`` level read as ``(C, Y, X)``: fluorescence channels stored last (interleaved
     grey samples, or tifffile's pages of one image row each) read as every other fluorescence

@@ -117,15 +117,16 @@ def _omero(slide, thumbnail) -> dict:
 def _label_pyramid(store, shapes) -> list:
     """The store's labels at each of the image's level shapes (NGFF: a label image has the
     image's levels): a store level of that shape, else level 0 sampled by nearest neighbour."""
-    from napari_ifcell.io.levels import dask_level
+    from napari_ifcell.io.levels import dask_level, label_dtype
 
     by_shape = {tuple(level.shape): level for level in store.levels}
-    level0 = dask_level(store.levels[0]).astype(np.uint32)  # another tool's mask may be int32
+    dtype = label_dtype(store)  # another tool's mask may be int32, or hold ids past uint32
+    level0 = dask_level(store.levels[0]).astype(dtype)
     h0, w0 = store.shape
     out = []
     for h, w in shapes:
         if (h, w) in by_shape:
-            out.append(dask_level(by_shape[(h, w)]).astype(np.uint32).rechunk(CHUNK))
+            out.append(dask_level(by_shape[(h, w)]).astype(dtype).rechunk(CHUNK))
             continue
         rows = np.minimum((np.arange(h) + 0.5) * h0 / h, h0 - 1).astype(np.int64)
         cols = np.minimum((np.arange(w) + 0.5) * w0 / w, w0 - 1).astype(np.int64)

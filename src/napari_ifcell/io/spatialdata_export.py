@@ -82,11 +82,11 @@ def write_spatialdata(
         )
     elements: dict = {"images": images}
     if store is not None:
-        from napari_ifcell.io.levels import dask_level
+        from napari_ifcell.io.levels import dask_level, label_dtype
 
         elements["labels"] = {
             "nuclei": Labels2DModel.parse(
-                dask_level(store.levels[0]).astype(np.uint32).rechunk(1024),
+                dask_level(store.levels[0]).astype(label_dtype(store)).rechunk(1024),
                 dims=("y", "x"),
                 scale_factors=_scale_factors(store.shape),
                 transformations=to_um(px),
