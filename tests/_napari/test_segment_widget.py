@@ -86,7 +86,7 @@ def test_cancel_stops_after_the_current_tile(viewer_with_pair):
 
     def press_cancel_on_third_tile(step):
         real(step)
-        if step[1] == 2:
+        if step[1] == 2 * 11 + 2:  # the third tile of the third row (the first rows are glass)
             widget.cancel_button.changed.emit(True)
 
     widget._on_progress = press_cancel_on_third_tile
@@ -96,7 +96,7 @@ def test_cancel_stops_after_the_current_tile(viewer_with_pair):
 
     store = LabelStore.open(widget.store.folder)
     labels = np.asarray(store.levels[0][:])
-    assert set(np.unique(labels)) - {0} == set(store.index.CellID)  # consistent
+    assert len(store.index) and set(np.unique(labels)) - {0} == set(store.index.CellID)  # consistent
     assert widget.visible_button.enabled and not widget.cancel_button.enabled
 
 
@@ -156,6 +156,12 @@ def test_another_tools_label_image_becomes_the_slides_cells(viewer_with_pair, sm
     widget.import_button.changed.emit(True)
     assert "the labels are 512 x 512 px but synthetic_if.ome.tif is 1100 x 1400 px" in widget.status.value
     assert widget.import_button.enabled and widget.visible_button.enabled
+    assert not (folder / "synthetic_if.ifcell").exists()  # no empty store left for Gating to trip on
+    tifffile.imwrite(folder / "no_cells.tif", np.zeros_like(truth, np.uint16))
+    widget.labels_file.value = folder / "no_cells.tif"
+    widget.import_button.changed.emit(True)
+    assert "no_cells.tif: no cell in the label image" in widget.status.value, widget.status.value
+    assert not (folder / "synthetic_if.ifcell").exists() and widget.labels_layer is None
     announced = []
     widget.state.changed.connect(announced.append)
     masks = np.where(truth > 0, 1000 + 7 * truth.astype(np.int64), 0).astype(np.uint16)

@@ -43,6 +43,7 @@ class SegmentWidget(Container):
         self.state = workflow_state(napari_viewer)
         self.labels_layer = None
         self.store = None
+        self._store_made_here = False
         self._cancel = threading.Event()
         self._importing = False  # what is running: taking a label image's cells, or segmenting
         from napari_ifcell.pipeline import SegmentSettings
@@ -295,8 +296,20 @@ class SegmentWidget(Container):
         viewer's own review is closed once the cells change)."""
         from napari_ifcell.pipeline.slide_store import require_review_closed, slide_store, store_folder
 
-        require_review_closed(store_folder(if_slide), here_ok=True)
+        folder = store_folder(if_slide)
+        require_review_closed(folder, here_ok=True)
+        self._store_made_here = not folder.exists()  # removed again if no cell comes of it
         return slide_store(if_slide)
+
+    def _removed_if_left_empty(self) -> bool:
+        """A store this widget made for cells that never came is removed (as the CLI does)."""
+        from napari_ifcell.pipeline.slide_store import remove_if_left_empty
+
+        made_here, self._store_made_here = self._store_made_here, False
+        if self.store is None or not remove_if_left_empty(self.store, made_here):
+            return False
+        self.store = None
+        return True
 
     def _start(self, steps, message: str, *, importing: bool, sync):
         """Run segmenting or importing steps off the GUI thread, with progress and cancel."""
@@ -324,9 +337,11 @@ class SegmentWidget(Container):
     def _on_done(self, result) -> None:
         self._set_running(False, "")
         self.progress.value = self.progress.max
-        self._show_labels()
+        removed_store = self._removed_if_left_empty()
+        if not removed_store:
+            self._show_labels()
         if result is None:
-            changed = not self._importing  # a cancelled segmentation keeps its finished tiles
+            changed = not (self._importing or removed_store)  # a cancelled segmentation keeps its finished tiles
         else:
             changed = not result.found_nothing and not (result.backend == "imported" and result.same_cells)
         if changed:
@@ -335,7 +350,8 @@ class SegmentWidget(Container):
         if result is None and self._importing:
             self.status.value = f"Cancelled after {seconds:.1f} s; the store's cells are as they were."
         elif result is None:
-            self.status.value = f"Cancelled after {seconds:.1f} s; the cells of finished tiles are kept."
+            kept = "no tile had finished with cells" if removed_store else "the cells of finished tiles are kept"
+            self.status.value = f"Cancelled after {seconds:.1f} s; {kept}."
         elif result.found_nothing:
             self.status.value = "Warning: " + result.found_nothing
         elif result.backend == "imported":
@@ -359,6 +375,7 @@ class SegmentWidget(Container):
         return f" Warning: {note}." if note else ""
 
     def _on_error(self, exc: Exception):
+        self._removed_if_left_empty()
         self._set_running(False, f"Error: {exc}")
         return None
 

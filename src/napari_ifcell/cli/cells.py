@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,7 +129,7 @@ def _store_to_replace_cells_in(if_slide, store_option):
     refused while their review is open; a store folder it made and left without cells is removed
     (no empty store for quantify to trip on)."""
     from napari_ifcell.pipeline import slide_store
-    from napari_ifcell.pipeline.slide_store import require_review_closed, store_folder
+    from napari_ifcell.pipeline.slide_store import remove_if_left_empty, require_review_closed, store_folder
 
     folder = store_folder(if_slide, store_option)
     require_review_closed(folder, project_folder(if_slide.path))
@@ -140,8 +139,7 @@ def _store_to_replace_cells_in(if_slide, store_option):
         yield store
     finally:
         end_line()
-        if new_folder and store.folder == folder and not len(store.index):
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_if_left_empty(store, new_folder)
 
 
 def _warn_replaced(folder, removed: int, *, kept_ids: bool = False) -> None:

@@ -52,6 +52,17 @@ def require_review_closed(*folders, here_ok: bool = False) -> None:
             )
 
 
+def remove_if_left_empty(store, made_here: bool) -> bool:
+    """Remove a store folder made for cells that never came (a failed, cancelled or empty
+    segmentation or import): no empty store for quantify to trip on. True if removed."""
+    import shutil
+
+    if not made_here or len(store.index):
+        return False
+    shutil.rmtree(store.folder, ignore_errors=True)
+    return True
+
+
 def slide_store(if_slide, folder=None):
     """The label store a slide's cells go to (:func:`store_folder`), created on first use with
     the slide's shape, pixel size and identity (a store made for another slide is refused)."""
