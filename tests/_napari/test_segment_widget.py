@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.segment_widget import SegmentWidget
 from napari_ifcell._napari.view import camera_of, visible_region_px
@@ -215,3 +216,42 @@ def test_fields_of_another_backend_are_not_read(make_napari_viewer):
     widget.watershed_fields["nucleus_radius_um"].value = "not a number"  # hidden under SAM: not read
     widget.backend.value = "SAM, point grid (Immunocto)"
     assert widget.settings().backend == "sam"
+
+
+def test_another_slide_brings_its_own_cells_and_closing_drops_the_last_ones(make_napari_viewer, small_pair, tmp_path):
+    """Cells belong to their slide: closing the slides removes their layer, and the next slide's
+    cells are drawn from its own store, never over the previous slide's layer."""
+    import shutil
+
+    import tifffile
+
+    for name in ("if_path", "he_path"):
+        shutil.copy(getattr(small_pair, name), tmp_path / getattr(small_pair, name).name)
+    second = tmp_path / "second_if.ome.tif"
+    shutil.copy(small_pair.if_path, second)
+    truth = tifffile.imread(small_pair.labels_path)
+    tifffile.imwrite(tmp_path / "masks.tif", truth.astype(np.uint16))
+    renumbered = np.where(truth > 0, 1000 + 7 * truth.astype(np.int64), 0).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "renumbered.tif", renumbered)
+    viewer = make_napari_viewer()
+    loader, widget = LoaderWidget(viewer), SegmentWidget(viewer)
+
+    def segmentation_layers():
+        return [x for x in viewer.layers if x.metadata.get(PLUGIN_KEY, {}).get("role") == "segmentation"]
+
+    loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    widget.labels_file.value = tmp_path / "masks.tif"
+    widget.import_button.changed.emit(True)
+    assert [x.name for x in segmentation_layers()] == ["nuclei (synthetic_if.ifcell)"], widget.status.value
+    loader.close_slides()
+    assert len(viewer.layers) == 0 and widget.store is None
+    loader.open_if_alone(second)
+    viewer.screenshot(canvas_only=True)  # the next slide paints (a leftover layer of the last one crashed it)
+    widget.labels_file.value = tmp_path / "renumbered.tif"
+    widget.import_button.changed.emit(True)
+    (layer,) = segmentation_layers()
+    assert layer.name == "nuclei (second_if.ifcell)", widget.status.value
+    np.testing.assert_array_equal(np.asarray(layer.data[0] if layer.multiscale else layer.data), renumbered)
+    loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)  # without closing
+    assert segmentation_layers() == [] and widget.store is None
+    viewer.screenshot(canvas_only=True)

@@ -17,6 +17,10 @@ SLIDE_FILTER = "*.tif *.tiff *.svs *.zarr"
 ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
 
 
+# the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
+CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
+
+
 def _load_pair(if_path, he_path, he_pixel_size_um=None):
     """Worker side: open both slides and prepare layer data (reads one thumbnail level)."""
     from napari_ifcell.io import open_pair
@@ -202,12 +206,19 @@ class LoaderWidget(Container):
 
     def _replace_layers(self, paths) -> None:
         """Remove this widget's layers and any other layer showing one of ``paths`` (e.g. the
-        same slide opened from File > Open Sample), so opening again never duplicates them."""
+        same slide opened from File > Open Sample), so opening again never duplicates them.
+        When the slide cells are placed on changes (or is closed), the layers drawn from its
+        cells (segmentation, gates, classifier, comparison, review) go too: they are not the
+        next slide's."""
         opened, ours = {str(p) for p in paths}, [*self.if_layers, self.he_layer]
-        remove_layers(
-            self.viewer,
-            [x for x in self.viewer.layers if x in ours or x.metadata.get(PLUGIN_KEY, {}).get("path") in opened],
-        )
+        previous = self.state.slide
+        other_slide = previous is not None and str(previous.path) not in opened
+
+        def replaced(layer) -> bool:
+            ifcell = layer.metadata.get(PLUGIN_KEY, {})
+            return layer in ours or ifcell.get("path") in opened or (other_slide and ifcell.get("role") in CELL_LAYERS)
+
+        remove_layers(self.viewer, [x for x in self.viewer.layers if replaced(x)])
 
     def close_slides(self) -> None:
         """Remove the slides' layers and forget them (the files and results stay on disk)."""

@@ -170,6 +170,11 @@ class SegmentWidget(Container):
             return
         for field, role in ((self.if_file, "if"), (self.he_file, "he")):
             set_path(field, self.state.path_of(role))
+        project = self.state.project
+        if self.store is not None and (
+            project is None or Path(self.store.folder).resolve() != project.folder.resolve()
+        ):
+            self.store, self.labels_layer = None, None  # another slide's cells (the Loader removed their layer)
 
     # --- what to segment ---------------------------------------------------------------
     def _sources(self):
@@ -389,9 +394,12 @@ class SegmentWidget(Container):
     def _show_labels(self) -> None:
         """The store's labels as a (multiscale) Labels layer on the slide's grid, refreshed."""
         levels = self.store.levels
-        if self.labels_layer is not None and self.labels_layer in self.viewer.layers:
-            self.labels_layer.refresh()
-            return
+        layer = self.labels_layer
+        if layer is not None and layer in self.viewer.layers:
+            if layer.metadata[PLUGIN_KEY]["path"] == str(self.store.folder):
+                layer.refresh()
+                return
+            self.viewer.layers.remove(layer)  # another slide's cells (its slide chosen in the fields)
         ps = self.store.meta.get("pixel_size_um") or 1.0
         data = levels if len(levels) > 1 else levels[0]
         self.labels_layer = self.viewer.add_labels(

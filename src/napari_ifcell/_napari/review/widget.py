@@ -153,6 +153,13 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
                 "The cells were segmented or taken from a label image again: this review was closed (its "
                 "decisions are saved). Open it again to go on, if its cells are still the store's."
             )
+        slide = self.state.slide
+        if what == SLIDES and self.session is not None and (slide is None or slide.path != self.if_slide.path):
+            self.session.close()  # its layers went with the slide (the Loader removes them)
+            self.session = None
+            self.status.value = (
+                "Another slide was opened or the slide closed: this review was closed (its decisions are saved)."
+            )
         if what not in (SLIDES, GATED, PREDICTIONS):
             return
         gated, predictions = self.state.existing("gated_table"), self.state.existing("predictions")
