@@ -164,3 +164,26 @@ def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
         + ["--out", str(tmp_path / "x.geojson")]
     )
     assert code == 2 and "not in the label store" in capsys.readouterr().err
+
+
+def test_no_output_takes_the_place_of_a_label_stores_own_files(gated, small_pair, truth_store, tmp_path, capsys):
+    """The project folder holds the label store beside the tables: an output named like one of
+    the store's files (its index, its labels, store.json) is refused, and the cells stay."""
+    import shutil
+
+    path, _ = gated
+    store = tmp_path / "copy.ifcell"
+    shutil.copytree(truth_store.folder, store)
+    before = {p: p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()}
+    slide = ["--if", str(small_pair.if_path), "--store", str(store)]
+    for args in (
+        ["export", str(path), *slide, "--out", str(store / "cell_index.parquet")],
+        ["export", str(path), *slide, "--out", str(store / "labels.zarr")],
+        ["quantify", str(small_pair.if_path), str(store), "--out", str(store / "cell_index.parquet")],
+        ["gate", str(path), "--save-gates", str(store / "store.json")],
+    ):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "one of the label store's own files" in err and len(err.strip().splitlines()) == 1, err
+    assert {p: p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()} == before
+    assert main(["quantify", str(small_pair.if_path), str(store), "--out", str(store / "cells.parquet")]) == 0

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Note)
+            _refuse_outputs_over_a_label_store(args)
             code = args.func(args)
         if code == 0:
             _show_notes(args.command, caught)
@@ -87,3 +88,15 @@ def _show_notes(command: str, caught) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _refuse_outputs_over_a_label_store(args) -> None:
+    """Before any work: no output may take the place of a label store's own files (the
+    writers refuse them too; this says so before minutes of computing)."""
+    from napari_ifcell.io.atomic import refuse_label_store_file
+
+    for name in ("out", "out_dir", "save_gates"):
+        value = getattr(args, name, None)
+        for path in value if isinstance(value, list) else [value]:
+            if path is not None:
+                refuse_label_store_file(path)

@@ -38,7 +38,7 @@ class FolderLock:
         self._lock = lock
         holder = {"purpose": purpose, "user": _user(), "host": socket.gethostname(), "pid": os.getpid()}
         holder["since"] = time.strftime("%Y-%m-%d %H:%M:%S")
-        atomic_text(self.folder / f"{self.name}.holder.json", json.dumps(holder))
+        atomic_text(self.folder / f"{self.name}.holder.json", json.dumps(holder), label_store_file_ok=True)
         return True
 
     def release(self) -> None:

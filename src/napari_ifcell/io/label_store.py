@@ -108,7 +108,7 @@ class LabelStore:
         if meta.get("version", 1) == 1 and (folder / LEGACY_INDEX_FILE).is_file() and not index_path.is_file():
             os.replace(folder / LEGACY_INDEX_FILE, index_path)  # a version 1 store: move its index aside
             meta["version"] = 2
-            atomic_text(meta_path, json.dumps(meta, indent=2))
+            atomic_text(meta_path, json.dumps(meta, indent=2), label_store_file_ok=True)
         if ChunkUndoLog(folder).pending_txn() is not None:
             meta = recover_interrupted_write(folder, levels, meta, INDEX_FILE, PARTIAL_INDEX_FILE)
         store = cls(folder, levels, _read_index(folder), meta)
@@ -185,7 +185,7 @@ class LabelStore:
         recorded = self.meta.get("slide")
         if recorded is None:
             self.meta["slide"] = slide
-            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2), label_store_file_ok=True)
             return
         if recorded.get("fingerprint") != slide.get("fingerprint"):
             h, w = recorded.get("shape") or ("?", "?")
@@ -397,11 +397,11 @@ class LabelStore:
         self.index.astype({"CellID": "int64"}).to_parquet(tmp, index=False)
         if self._undo is None:
             os.replace(tmp, self.folder / INDEX_FILE)
-            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2), label_store_file_ok=True)
             return
         try:
             self.meta["committed_txn"] = self._undo.pending_txn()
-            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2))
+            atomic_text(self.folder / "store.json", json.dumps(self.meta, indent=2), label_store_file_ok=True)
             os.replace(tmp, self.folder / INDEX_FILE)
             self._undo.finish()
         finally:

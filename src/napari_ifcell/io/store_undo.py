@@ -53,7 +53,7 @@ class ChunkUndoLog:
     def begin(self, txn: str) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir()
-        atomic_text(self.pending_path, json.dumps({"txn": txn}))
+        atomic_text(self.pending_path, json.dumps({"txn": txn}), label_store_file_ok=True)
         self.saved.clear()
 
     def save(self, level: int, array, y0: int, x0: int, y1: int, x1: int) -> None:
