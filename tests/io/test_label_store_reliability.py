@@ -70,9 +70,16 @@ def test_a_writer_killed_mid_segmentation_leaves_the_last_committed_cells(segmen
     child.kill()
     child.wait()
     assert (folder / "pending.json").exists()
-    with pytest.warns(UserWarning, match="interrupted .* were put back"):
-        LabelStore.open(folder)
+    # quantify reads the cells of the last complete write, not the half-repainted ones
+    done = _quantify(small_pair, folder)
+    assert done.returncode == 0 and "were put back" in done.stderr, done.stderr
+    assert done.stdout.startswith(f"{len(before[1])} cells ->"), done.stdout
     assert_same(folder, before)
+
+
+def _quantify(small_pair, folder):
+    cli = [sys.executable, "-m", "napari_ifcell.cli", "quantify", str(small_pair.if_path), str(folder)]
+    return subprocess.run(cli + ["--out", str(folder.parent / "cells.parquet")], capture_output=True, text=True)
 
 
 def test_a_full_disk_mid_segmentation_leaves_the_store_as_it_was(segmented, small_pair, monkeypatch):
@@ -136,12 +143,15 @@ def test_segment_in_a_second_process_exits_2_naming_the_holder(segmented, small_
         assert child.stdout.readline().strip() == "holding"
         cli = [sys.executable, "-m", "napari_ifcell.cli", "segment", str(small_pair.if_path), "--store", str(folder)]
         result = subprocess.run(cli + ["--region", "0", "0", "300", "300"], capture_output=True, text=True)
+        reading = _quantify(small_pair, folder)  # half old, half new cells if it read on
     finally:
         child.kill()
         child.wait()
     assert result.returncode == 2, result.stderr
     assert "a long segmentation, user" in result.stderr and f"process {child.pid}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert reading.returncode == 2 and "another process is writing this label store now" in reading.stderr
+    assert not (folder.parent / "cells.parquet").exists()
     with pytest.warns(UserWarning, match="interrupted"):  # the killed holder had begun: its (empty) write undone
         assert_same(folder, before)
 
@@ -162,3 +172,10 @@ def test_a_rerun_that_finds_nothing_keeps_the_cells_it_would_have_replaced(segme
         result = run_to_end(segment_region(slide, LabelStore.open(folder), region=(0, 0, 600, 600), settings=blind))
     assert result.found_nothing and result.removed == 0
     assert_same(folder, before)
+
+
+def test_quantify_refuses_a_label_store_of_another_slide(segmented, small_pair):
+    folder, _ = segmented
+    LabelStore.open(folder).check_slide({"name": "other.ome.tif", "shape": [1100, 1400], "fingerprint": "0"})
+    done = _quantify(small_pair, folder)
+    assert done.returncode == 2 and "this label store holds the cells of other.ome.tif" in done.stderr, done.stderr

@@ -54,11 +54,9 @@ def open_nuclei(labels_path):
     zarr array; the store's cell index is not read). A file is checked to be instance labels."""
     from pathlib import Path
 
-    from napari_ifcell.io.label_store import LabelStore
-
     path = Path(labels_path)
     if path.is_dir():
-        return LabelStore.open_labels(path)
+        return _complete_store_labels(path)
     slide = open_label_file(path)
     try:
         _refuse_masks_and_negative_ids(slide, _expected_labels(path))
@@ -66,6 +64,23 @@ def open_nuclei(labels_path):
         slide.close()
         raise
     return slide
+
+
+def _complete_store_labels(folder):
+    """A label store's level-0 labels as its last complete write left them: a write that was
+    killed is put back first (opening the store does), and a store that another process is
+    writing now is refused (its cells would be read half old, half new)."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.store_undo import ChunkUndoLog, LabelStoreLockedError
+
+    if ChunkUndoLog(folder).pending_txn() is not None:
+        LabelStore.open(folder)  # recovers an interrupted write; leaves a running one to its writer
+        if ChunkUndoLog(folder).pending_txn() is not None:
+            raise LabelStoreLockedError(
+                f"{folder}: another process is writing this label store now (segmenting or taking a label "
+                "image's cells); wait for it to finish"
+            )
+    return LabelStore.open_labels(folder)
 
 
 def _expected_labels(path) -> str:
@@ -140,7 +155,14 @@ def cells_pixel_size(slide, labels_path, option: str = "--pixel-size") -> float:
 
     from napari_ifcell.io.label_store import LabelStore
 
-    stored = (LabelStore.recorded(labels_path) or {}).get("pixel_size_um")
+    recorded = LabelStore.recorded(labels_path) or {}
+    if recorded.get("slide"):  # a store made for another slide is refused, as exports refuse it
+        import pandas as pd
+
+        from napari_ifcell.io.label_store import slide_identity
+
+        LabelStore(Path(labels_path), [], pd.DataFrame(), recorded).check_slide(slide_identity(slide))
+    stored = recorded.get("pixel_size_um")
     if stored is not None and slide.pixel_size_um is None:
         from napari_ifcell.notes import note
 
