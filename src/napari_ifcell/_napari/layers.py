@@ -90,15 +90,22 @@ def world_scale(slide) -> tuple[float, float]:
 def if_layer_data(slide: Slide, *, visible: tuple[str, ...] = DEFAULT_VISIBLE) -> tuple:
     """One LayerDataTuple that napari splits into one additive image layer per channel."""
     limits = contrast_limits(thumbnail_for_contrast(slide))
+    from napari_ifcell.io.channels import panel_channels
+
     names = list(slide.channel_names)
     data, multiscale = _pyramid(slide, slide.display_levels())
-    shown = [n in visible for n in names]
+    visible_here = set(panel_channels(visible, names))  # DAPI for Hoechst, CD3 for CD3e...
+    shown = [n in visible_here for n in names]
     if not any(shown):
         shown[0] = True
+    colours = {}  # Orion's colour of each marker, under this panel's name for it
+    for orion_name, colour in ORION_COLORMAPS.items():
+        for name in panel_channels([orion_name], names):
+            colours.setdefault(name, colour)
     kwargs = {
         "channel_axis": 0,
         "name": names,
-        "colormap": [ORION_COLORMAPS.get(n, CYCLE[i % len(CYCLE)]) for i, n in enumerate(names)],
+        "colormap": [colours.get(n, CYCLE[i % len(CYCLE)]) for i, n in enumerate(names)],
         "contrast_limits": limits,
         "visible": shown,
         "blending": "additive",

@@ -22,6 +22,27 @@ def is_nuclear_stain(name: str) -> bool:
     return re.sub(r"\d+$", "", plain) in NUCLEAR_STAINS
 
 
+def panel_channels(wanted: Sequence[str], names: Sequence[str]) -> tuple[str, ...]:
+    """This panel's own names for channels asked for by Orion's (the review gallery's, say):
+    the nuclear stain by its job (DAPI for Hoechst), a marker by name without case, spaces or
+    dashes (PanCK for Pan-CK) or by another panel's name for it (CD3 for CD3e); channels the
+    panel lacks are left out."""
+    from napari_ifcell.core.gating.gateset import panel_names
+
+    names = list(names)
+    plain = {re.sub(r"[\s_\-]", "", n).lower(): n for n in names}
+    aliases = panel_names(names)
+    found = []
+    for name in wanted:
+        if is_nuclear_stain(name) and any(is_nuclear_stain(n) for n in names):
+            found.append(names[nuclear_channel_index(names, name)])
+        elif re.sub(r"[\s_\-]", "", name).lower() in plain:
+            found.append(plain[re.sub(r"[\s_\-]", "", name).lower()])
+        elif name in aliases:
+            found.append(aliases[name])
+    return tuple(dict.fromkeys(found))
+
+
 def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None, *, path=None) -> int:
     """Index of the nuclear channel: ``wanted`` (a name, any case, or an index), else the first
     channel named as a nuclear stain, else the only channel."""

@@ -118,8 +118,9 @@ class SlidePair:
         """
         from napari_ifcell.core.registration import estimate_he_shift
 
-        if isinstance(nuclear_channel, str) and nuclear_channel not in self.if_slide.channel_names:
-            nuclear_channel = 0
+        names = self.if_slide.channel_names
+        if not (isinstance(nuclear_channel, str) and nuclear_channel in names):  # DAPI for Hoechst, else the first
+            nuclear_channel = _nuclear_or_first(names, nuclear_channel)
         hoechst = self.if_slide.read_region(y, x, h, w, level=level, channels=[nuclear_channel])[0]
         um_per_px = self.if_slide.level_pixel_size_um(level)
         he = self.read_he_aligned(y, x, h, w, um_per_px=um_per_px)
@@ -205,3 +206,13 @@ def open_pair(
         if_slide.close()
         he_slide.close()
         raise
+
+
+def _nuclear_or_first(names, wanted) -> int:
+    from napari_ifcell.io.channels import nuclear_channel_index
+    from napari_ifcell.io.errors import SlideError
+
+    try:
+        return nuclear_channel_index(names, wanted)
+    except SlideError:
+        return 0

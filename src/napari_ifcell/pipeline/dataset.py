@@ -13,6 +13,8 @@ from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.classify.patches import extract_patches, mask_patches
 from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
+from napari_ifcell.core.gating.gateset import panel_names
+from napari_ifcell.io.channels import nuclear_channel_index
 
 SAMPLINGS = ("per_class", "marker_balanced", "natural")
 
@@ -25,8 +27,16 @@ def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndar
         index = {c: i for i, c in enumerate(config.classes)}
         return classes.map(lambda c: index.get(c, -1)).to_numpy(np.int64)
     out = np.full((len(table), len(config.markers)), -1, np.float32)
+    named = panel_names([c.removesuffix("_state") for c in table.columns if c.endswith("_state")])
     for m, marker in enumerate(config.markers):
-        state = table[f"{marker}_state"].to_numpy()
+        column = f"{named.get(marker, marker)}_state"
+        if column not in table.columns:
+            gated = [c.removesuffix("_state") for c in table.columns if c.endswith("_state")]
+            raise ValueError(
+                f"the gated table has no {column} column: the markers to learn ({', '.join(config.markers)}) "
+                f"must be gated markers of this table ({', '.join(gated) or 'none'})"
+            )
+        state = table[column].to_numpy()
         out[state == "positive", m] = 1
         out[state == "negative", m] = 0
     return out
@@ -67,6 +77,8 @@ def patch_reader(source, config: ClassifierConfig):
         return lambda y, x, h, w: source.read_region(y, x, h, w, um_per_px=um, fill=255)  # glass is white
     pair = source
     hoechst_scale = None
+    if config.input != "he":  # Hoechst, or what this panel stains nuclei with (DAPI...)
+        nuclear = nuclear_channel_index(pair.if_slide.channel_names, path=pair.if_slide.path)
 
     def he(y, x, h, w):
         return pair.read_he_aligned(y, x, h, w, um_per_px=um, fill=255)
@@ -78,10 +90,8 @@ def patch_reader(source, config: ClassifierConfig):
 
             level = len(pair.if_slide.levels) - 1
             lh, lw = pair.if_slide.level_shapes[level]
-            hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=["Hoechst"]))[
-                0
-            ]
-        raw = pair.if_slide.read_region(y, x, h, w, um_per_px=um, channels=["Hoechst"])[0].astype(np.float32)
+            hoechst_scale = contrast_limits(pair.if_slide.read_region(0, 0, lh, lw, level=level, channels=[nuclear]))[0]
+        raw = pair.if_slide.read_region(y, x, h, w, um_per_px=um, channels=[nuclear])[0].astype(np.float32)
         lo, hi = hoechst_scale
         return np.clip((raw - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[..., None]
 

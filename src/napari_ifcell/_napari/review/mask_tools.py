@@ -117,6 +117,9 @@ class MaskTools:
         session, pair, slide, checkpoint = self.session, self.pair, self.if_slide, self.sam_checkpoint.value
 
         def segment_click():
+            from napari_ifcell.io.channels import nuclear_channel_index
+
+            nuclear = None if pair else nuclear_channel_index(slide.channel_names, path=slide.path)  # Hoechst, DAPI
             if self.sam is None:
                 from napari_ifcell.core.segment.sam_model import load_sam
 
@@ -125,7 +128,7 @@ class MaskTools:
                 pair.read_he_aligned(*origin, 128, 128, um_per_px=ps, fill=255)
                 if pair
                 else np.repeat(
-                    slide.read_region(*origin, 128, 128, level=0, channels=["Hoechst"])[0, ..., None] // 256,
+                    slide.read_region(*origin, 128, 128, level=0, channels=[nuclear])[0, ..., None] // 256,
                     3,
                     axis=2,
                 ).astype(np.uint8)

@@ -104,6 +104,7 @@ def gallery_crops(session: ReviewSession, cell: int, centre, label, *, pair=None
     H&E alone) and the IF channels that tell its class, outlined by its nucleus (see
     ``core.review.cell_crops``)."""
     from napari_ifcell.core.review.gallery import cell_crops, channels_for
+    from napari_ifcell.io.channels import panel_channels
 
     slide = session.if_slide
 
@@ -117,7 +118,7 @@ def gallery_crops(session: ReviewSession, cell: int, centre, label, *, pair=None
         centre,
         labels=session.store.read,
         he_read=he if pair is not None or he_slide is not None else None,
-        channels=channels_for(label) if slide is not None else (),
+        channels=panel_channels(channels_for(label), slide.channel_names) if slide is not None else (),
         if_read=lambda y, x, h, w, c: slide.read_region(y, x, h, w, level=0, channels=c),
         limits=limits,
     )
