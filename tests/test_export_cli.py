@@ -187,3 +187,27 @@ def test_no_output_takes_the_place_of_a_label_stores_own_files(gated, small_pair
         assert "one of the label store's own files" in err and len(err.strip().splitlines()) == 1, err
     assert {p: p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()} == before
     assert main(["quantify", str(small_pair.if_path), str(store), "--out", str(store / "cells.parquet")]) == 0
+
+
+def test_predictions_and_a_reviewed_table_export_to_anndata_and_spatialdata(gated, small_pair, tmp_path, capsys):
+    """The workflow's own tables: a prediction's ``prob_<class>`` columns (spaces in the names)
+    and a review's ``reviewed_at`` times (no date type in h5ad) used to stop the export."""
+    import anndata
+    import spatialdata
+
+    path, table = gated
+    when = pd.Timestamp("2026-11-23T10:00:00", tz="UTC")
+    made = table.assign(
+        **{"prob_CD4 T": 0.25, "prob_B cell": 0.5},
+        reviewed_at=pd.Series([when] * 3 + [pd.NaT] * (len(table) - 3), index=table.index),
+    )
+    made.to_parquet(tmp_path / "reviewed.parquet")
+    outs = [tmp_path / "reviewed.h5ad", tmp_path / "reviewed.zarr"]
+    code = main(
+        ["export", str(tmp_path / "reviewed.parquet"), "--if", str(small_pair.if_path), "--out", *map(str, outs)]
+    )
+    assert code == 0, capsys.readouterr().err
+    obs = anndata.read_h5ad(outs[0]).obs
+    assert list(obs["reviewed_at"][:4]) == [when.isoformat()] * 3 + [""]
+    sd_obs = spatialdata.read_zarr(outs[1]).tables["table"].obs
+    assert sd_obs["prob_CD4_T"].tolist() == [0.25] * len(table) and (sd_obs["prob_B_cell"] == 0.5).all()

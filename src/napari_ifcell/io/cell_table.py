@@ -115,6 +115,9 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
 
     markers = marker_columns(table, markers)
     obs = table.drop(columns=markers).copy()
+    for column in obs.columns:  # h5ad has no date type: a review's times as ISO 8601 text
+        if pd.api.types.is_datetime64_any_dtype(obs[column]):
+            obs[column] = obs[column].map(lambda t: t.isoformat() if pd.notna(t) else "")
     obs["imageid"] = image_id
     obs.index = [f"{image_id}_{cid}" for cid in table["CellID"]]
     adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)

@@ -139,8 +139,9 @@ def _scale_factors(shape) -> list[int]:
 
 def _plain_obs(table: pd.DataFrame) -> pd.DataFrame:
     """Columns every AnnData reader takes: text columns (str / None mixed) as categoricals, a
-    missing value kept missing."""
-    out = table.copy()
+    missing value kept missing; names SpatialData accepts (letters, digits, ``_.-``: a
+    prediction's ``prob_CD4 T`` becomes ``prob_CD4_T``)."""
+    out = table.rename(columns=lambda c: re.sub(r"[^A-Za-z0-9_.-]", "_", str(c)))
     for column in out.columns:
         if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
             values = out[column].astype(object)
