@@ -211,3 +211,29 @@ def test_predictions_and_a_reviewed_table_export_to_anndata_and_spatialdata(gate
     assert list(obs["reviewed_at"][:4]) == [when.isoformat()] * 3 + [""]
     sd_obs = spatialdata.read_zarr(outs[1]).tables["table"].obs
     assert sd_obs["prob_CD4_T"].tolist() == [0.25] * len(table) and (sd_obs["prob_B_cell"] == 0.5).all()
+
+
+def test_our_own_geojson_read_back_as_a_model_scores_as_the_table_it_came_from(small_table, small_pair, tmp_path):
+    """The GeoJSON export names each cell by its gated phenotype (regulatory T, unknown,
+    inconsistent); read back as a model, regulatory T cells are lymphocytes (they counted as
+    'other') and cells without a class are left out, as the truth leaves them out."""
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
+
+    from .test_cli import run_cli
+
+    gates, _ = suggested_gateset(small_table)
+    table = gated_table(small_table, gates)
+    table.loc[table.index[:12], "phenotype"] = "regulatory T"
+    table.loc[table.index[12:20], "phenotype"] = "unknown"
+    table.to_parquet(tmp_path / "gated.parquet")
+    done = run_cli("export", tmp_path / "gated.parquet", "--if", small_pair.if_path, "--out", tmp_path / "e.geojson")
+    assert done.returncode == 0, done.stderr
+    done = run_cli(
+        "compare", tmp_path / "gated.parquet", "--region", "all", 0, 0, 1100, 1400, "--if", small_pair.if_path,
+        "--model", f"ours={tmp_path / 'e.geojson'}", "--out", tmp_path / "report",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    total = pd.read_csv(tmp_path / "report" / "comparison.csv").set_index("region").loc["Total"]
+    assert total["n lymphocyte"] == (table["phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"])).sum()
+    assert (total[["ours lymphocyte P", "ours lymphocyte R", "ours mean F1"]] == 1.0).all(), total

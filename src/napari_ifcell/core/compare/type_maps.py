@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from napari_ifcell.core.classes import CLASSES, LYMPHOCYTE_CLASSES
+from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE, CLASSES, LYMPHOCYTE_CLASSES
 
 LYMPHOCYTE, OTHER = "lymphocyte", "other"
 COMPARISON_CLASSES = (LYMPHOCYTE, OTHER)
@@ -65,8 +65,18 @@ PRESETS = {
     ),
     "monusac": _preset({1: "epithelial", 2: "lymphocyte", 3: "macrophage", 4: "neutrophil"}, {"lymphocyte"}, 0.25),
     "consep": _preset({1: "epithelial", 2: "inflammatory", 3: "spindle", 4: "miscellaneous"}, {"inflammatory"}, 0.25),
-    # class names, as QuPath GeoJSON (and this plugin's own exports) carry them
-    "names": TypeMap(names={}, classes={"lymphocyte": LYMPHOCYTE, **DEFAULT_TRUTH_MAP}),
+    # class names, as QuPath GeoJSON (and this plugin's own exports, which carry the gated
+    # phenotype: regulatory T, and unknown / inconsistent cells that have no class) carry them
+    "names": TypeMap(
+        names={},
+        classes={
+            "lymphocyte": LYMPHOCYTE,
+            **DEFAULT_TRUTH_MAP,
+            **{phenotype: DEFAULT_TRUTH_MAP[c] for phenotype, c in CLASS_OF_PHENOTYPE.items()},
+            "unknown": None,
+            "inconsistent": None,
+        },
+    ),
     "lizard": _preset(
         {1: "neutrophil", 2: "epithelial", 3: "lymphocyte", 4: "plasma", 5: "eosinophil", 6: "connective"},
         {"lymphocyte"},
