@@ -185,6 +185,15 @@ def test_no_output_takes_the_place_of_a_label_stores_own_files(gated, small_pair
         assert main(args) == 2, args
         err = capsys.readouterr().err
         assert "one of the label store's own files" in err and len(err.strip().splitlines()) == 1, err
+    # the writers refuse them too (the Gating widget saves gates without the CLI's check)
+    from napari_ifcell.core.gating.auto import suggested_gateset
+    from napari_ifcell.io.atomic import atomic_write
+    from napari_ifcell.io.gate_file import save_gates
+
+    with pytest.raises(FileExistsError, match="one of the label store's own files"):
+        save_gates(suggested_gateset(pd.read_parquet(path))[0], store / "store.json")
+    with pytest.raises(FileExistsError, match="one of the label store's own files"):
+        atomic_write(store / "labels.zarr" / "0" / "zarr.json", lambda p: p.write_text("{}"))
     assert {p: p.read_bytes() for p in sorted(store.rglob("*")) if p.is_file()} == before
     assert main(["quantify", str(small_pair.if_path), str(store), "--out", str(store / "cells.parquet")]) == 0
 
@@ -209,8 +218,10 @@ def test_predictions_and_a_reviewed_table_export_to_anndata_and_spatialdata(gate
     assert code == 0, capsys.readouterr().err
     obs = anndata.read_h5ad(outs[0]).obs
     assert list(obs["reviewed_at"][:4]) == [when.isoformat()] * 3 + [""]
-    sd_obs = spatialdata.read_zarr(outs[1]).tables["table"].obs
-    assert sd_obs["prob_CD4_T"].tolist() == [0.25] * len(table) and (sd_obs["prob_B_cell"] == 0.5).all()
+    sd_table = spatialdata.read_zarr(outs[1]).tables["table"]
+    assert sd_table.obs["prob_CD4_T"].tolist() == [0.25] * len(table) and (sd_table.obs["prob_B_cell"] == 0.5).all()
+    assert list(sd_table.var_names) == list(anndata.read_h5ad(outs[0]).var_names)  # the markers stay in X
+    assert "Pan-CK" in sd_table.var_names and "CD3e" in sd_table.var_names
 
 
 def test_our_own_geojson_read_back_as_a_model_scores_as_the_table_it_came_from(small_table, small_pair, tmp_path):

@@ -255,3 +255,22 @@ def test_another_slide_brings_its_own_cells_and_closing_drops_the_last_ones(make
     loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)  # without closing
     assert segmentation_layers() == [] and widget.store is None
     viewer.screenshot(canvas_only=True)
+    # the slides closed while an import runs: it finishes into its own slide's store, draws nothing
+    real = widget._on_progress
+
+    def close_on_first_block(step):
+        real(step)
+        if step[1] == 0:
+            loader.close_slides()
+
+    widget._on_progress = close_on_first_block
+    widget.labels_file.value = tmp_path / "masks.tif"
+    widget.import_button.changed.emit(True)
+    assert widget.status.value.startswith("Done; the slide was closed"), widget.status.value
+    assert segmentation_layers() == [] and widget.import_button.enabled
+    widget._on_progress = real
+    # an H&E alone, then the pair with the same H&E: cells were on the H&E, now on the IF
+    loader.open_he_alone(tmp_path / small_pair.he_path.name)
+    viewer.add_labels(np.zeros((8, 8), np.int32), metadata={PLUGIN_KEY: {"role": "segmentation", "path": "x"}})
+    loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
+    assert segmentation_layers() == []

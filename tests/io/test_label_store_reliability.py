@@ -150,7 +150,7 @@ def test_segment_in_a_second_process_exits_2_naming_the_holder(segmented, small_
     assert result.returncode == 2, result.stderr
     assert "a long segmentation, user" in result.stderr and f"process {child.pid}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
-    assert reading.returncode == 2 and "another process is writing this label store now" in reading.stderr
+    assert reading.returncode == 2 and "being written now (a long segmentation, user" in reading.stderr
     assert not (folder.parent / "cells.parquet").exists()
     with pytest.warns(UserWarning, match="interrupted"):  # the killed holder had begun: its (empty) write undone
         assert_same(folder, before)

@@ -143,7 +143,7 @@ class LoaderWidget(Container):
 
     def _on_opened_alone(self, result) -> None:
         slide, data = result
-        self._replace_layers([slide.path])
+        self._replace_layers([slide.path], cells_on=slide.path)
         he = slide.is_rgb
         self.pair, self.he_alone, self.if_alone = None, slide if he else None, None if he else slide
         added = self.viewer.add_image(data[0], **data[1])
@@ -173,7 +173,7 @@ class LoaderWidget(Container):
 
     def _on_opened(self, result) -> None:
         pair, he_data, if_data = result
-        self._replace_layers([pair.if_slide.path, pair.he_slide.path])
+        self._replace_layers([pair.if_slide.path, pair.he_slide.path], cells_on=pair.if_slide.path)
         self.pair, self.he_alone, self.if_alone = pair, None, None
         self.he_layer = self.viewer.add_image(he_data[0], **he_data[1])
         self.if_layers = list(self.viewer.add_image(if_data[0], **if_data[1]))
@@ -204,15 +204,15 @@ class LoaderWidget(Container):
             self.channels.reset_choices()
             self.channels.value = [n for n, layer in zip(names, self.if_layers) if layer.visible]
 
-    def _replace_layers(self, paths) -> None:
+    def _replace_layers(self, paths, cells_on=None) -> None:
         """Remove this widget's layers and any other layer showing one of ``paths`` (e.g. the
         same slide opened from File > Open Sample), so opening again never duplicates them.
-        When the slide cells are placed on changes (or is closed), the layers drawn from its
-        cells (segmentation, gates, classifier, comparison, review) go too: they are not the
-        next slide's."""
+        When the slide cells are placed on changes to ``cells_on`` (or is closed: None), the
+        layers drawn from its cells (segmentation, gates, classifier, comparison, review) go
+        too: they are not the next slide's."""
         opened, ours = {str(p) for p in paths}, [*self.if_layers, self.he_layer]
         previous = self.state.slide
-        other_slide = previous is not None and str(previous.path) not in opened
+        other_slide = previous is not None and (cells_on is None or str(previous.path) != str(cells_on))
 
         def replaced(layer) -> bool:
             ifcell = layer.metadata.get(PLUGIN_KEY, {})

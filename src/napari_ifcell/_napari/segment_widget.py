@@ -44,6 +44,7 @@ class SegmentWidget(Container):
         self.labels_layer = None
         self.store = None
         self._store_made_here = False
+        self._run_store = None
         self._cancel = threading.Event()
         self._importing = False  # what is running: taking a label image's cells, or segmenting
         from napari_ifcell.pipeline import SegmentSettings
@@ -303,22 +304,27 @@ class SegmentWidget(Container):
 
         folder = store_folder(if_slide)
         require_review_closed(folder, here_ok=True)
-        self._store_made_here = not folder.exists()  # removed again if no cell comes of it
-        return slide_store(if_slide)
+        made_here = not (folder / "store.json").exists()
+        store = slide_store(if_slide)
+        self._store_made_here = made_here  # removed again if no cell comes of it
+        return store
 
     def _removed_if_left_empty(self) -> bool:
         """A store this widget made for cells that never came is removed (as the CLI does)."""
         from napari_ifcell.pipeline.slide_store import remove_if_left_empty
 
         made_here, self._store_made_here = self._store_made_here, False
-        if self.store is None or not remove_if_left_empty(self.store, made_here):
+        store, self._run_store = self._run_store, None
+        if store is None or not remove_if_left_empty(store, made_here):
             return False
-        self.store = None
+        if self.store is store:
+            self.store = None
         return True
 
     def _start(self, steps, message: str, *, importing: bool, sync):
         """Run segmenting or importing steps off the GUI thread, with progress and cancel."""
         self._cancel.clear()
+        self._run_store = self.store  # the store this run writes, even if the slide changes meanwhile
         self._started, self._importing = time.perf_counter(), importing
         self._set_running(True, message)
         return run_steps_in_background(
@@ -343,6 +349,9 @@ class SegmentWidget(Container):
         self._set_running(False, "")
         self.progress.value = self.progress.max
         removed_store = self._removed_if_left_empty()
+        if self.store is None and not removed_store:  # the slide was closed or changed while this ran
+            self.status.value = "Done; the slide was closed or changed meanwhile, so its cells are not drawn."
+            return
         if not removed_store:
             self._show_labels()
         if result is None:

@@ -126,20 +126,20 @@ def _import_labels(args) -> int:
 @contextmanager
 def _store_to_replace_cells_in(if_slide, store_option):
     """The slide's label store (``--store`` or its project's), for a command that replaces cells:
-    refused while their review is open; a store folder it made and left without cells is removed
-    (no empty store for quantify to trip on)."""
+    refused while their review is open; a store it made and left without cells is removed (no
+    empty store for quantify to trip on)."""
     from napari_ifcell.pipeline import slide_store
     from napari_ifcell.pipeline.slide_store import remove_if_left_empty, require_review_closed, store_folder
 
     folder = store_folder(if_slide, store_option)
     require_review_closed(folder, project_folder(if_slide.path))
-    new_folder = not folder.exists()
+    new_store = not (folder / "store.json").exists()
     store = slide_store(if_slide, store_option)
     try:
         yield store
     finally:
         end_line()
-        remove_if_left_empty(store, new_folder)
+        remove_if_left_empty(store, new_store)
 
 
 def _warn_replaced(folder, removed: int, *, kept_ids: bool = False) -> None:

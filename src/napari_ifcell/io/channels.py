@@ -69,7 +69,7 @@ def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None,
     raise SlideMetadataError(
         path,
         f"no channel is named as a nuclear stain (Hoechst, DAPI, DNA, nuclei) among {names}; "
-        "say which with --nuclear-channel (or give --channel-names)",
+        "name the channels with --channel-names (or say which with --nuclear-channel, where the command has it)",
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import cast
@@ -21,6 +20,7 @@ from napari_ifcell.core.gating import DEFAULT_HIERARCHY, GateError, GateSet, Mar
 from napari_ifcell.core.gating.gateset import with_default_rules
 from napari_ifcell.core.gating.phenotypes import PhenotypeRule
 from napari_ifcell.core.settings import settings_from_mapping, type_problems
+from napari_ifcell.io.atomic import atomic_text, atomic_write
 
 SCHEMA_VERSION = 1
 TOP_LEVEL = ("schema_version", "slide", "saved_at", "gates", "hierarchy", "phenotypes")
@@ -129,10 +129,7 @@ def save_gates(gateset: GateSet, path: str | Path) -> Path:
         text = json.dumps(doc, indent=2)
     else:
         raise GateError([f"unknown gate file type {path.suffix!r}; use .yaml or .json"], path)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_text(path, text)
 
 
 def load_gates(path: str | Path, *, columns=None) -> GateSet:
@@ -159,11 +156,7 @@ def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "
     """scimap ``manual_gates.csv``: ``markers,<image_id>`` with log1p gates."""
     rows = [(m, float(np.log1p(g.thresholds[1]))) for m, g in gateset.gates.items()]
     frame = pd.DataFrame(rows, columns=["markers", image_id])
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda p: frame.to_csv(p, index=False))
 
 
 def scimap_gateset(path: str | Path, *, image_id: str | None = None) -> GateSet:

@@ -195,7 +195,7 @@ class LabelStore:
             raise FileExistsError(
                 f"{self.folder}: this label store holds the cells of {recorded.get('name')} "
                 f"({h} x {w} px), not of {other}; "
-                "give another store folder (--store) or move this one away"
+                "give another label store folder (or label image) or move this one away"
             )
 
     def require_cells(self, cells, table_name, *, what: str = "the table") -> None:

@@ -96,6 +96,7 @@ def write_spatialdata(
         from napari_ifcell.io.cell_table import to_anndata
 
         adata = to_anndata(_plain_obs(table), markers, image_id=slide_name(slide.path))
+        adata.obs = _obs_names_spatialdata_takes(adata.obs)
         adata.obs["region"] = pd.Categorical(["nuclei"] * adata.n_obs)
         adata.obs["CellID"] = adata.obs["CellID"].astype(np.int64)
         elements["tables"] = {
@@ -139,11 +140,26 @@ def _scale_factors(shape) -> list[int]:
 
 def _plain_obs(table: pd.DataFrame) -> pd.DataFrame:
     """Columns every AnnData reader takes: text columns (str / None mixed) as categoricals, a
-    missing value kept missing; names SpatialData accepts (letters, digits, ``_.-``: a
-    prediction's ``prob_CD4 T`` becomes ``prob_CD4_T``)."""
-    out = table.rename(columns=lambda c: re.sub(r"[^A-Za-z0-9_.-]", "_", str(c)))
+    missing value kept missing."""
+    out = table.copy()
     for column in out.columns:
         if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
             values = out[column].astype(object)
             out[column] = pd.Categorical(values.where(values.isna(), values.astype(str)))
     return out
+
+
+def _obs_names_spatialdata_takes(obs: pd.DataFrame) -> pd.DataFrame:
+    """SpatialData refuses obs columns with other characters than letters, digits and ``_.-``:
+    a prediction's ``prob_CD4 T`` becomes ``prob_CD4_T`` (two names that would become one are
+    refused, naming both)."""
+    renamed = {c: re.sub(r"[^\w.-]", "_", str(c)) for c in obs.columns}
+    seen: dict[str, str] = {}
+    for old, new in renamed.items():
+        if new.lower() in seen:
+            raise ValueError(
+                f"the table's columns {seen[new.lower()]!r} and {old!r} would both be {new!r} in SpatialData "
+                "(which takes letters, digits and _.- only); rename one"
+            )
+        seen[new.lower()] = old
+    return obs.rename(columns=renamed)

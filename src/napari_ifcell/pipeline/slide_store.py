@@ -53,13 +53,27 @@ def require_review_closed(*folders, here_ok: bool = False) -> None:
 
 
 def remove_if_left_empty(store, made_here: bool) -> bool:
-    """Remove a store folder made for cells that never came (a failed, cancelled or empty
-    segmentation or import): no empty store for quantify to trip on. True if removed."""
+    """Remove a store made for cells that never came (a failed, cancelled or empty
+    segmentation or import): no empty store for quantify to trip on. Only the store's own
+    files go, then its folder if nothing else was put there (the project folder may hold
+    regions saved meanwhile). True if removed."""
+    import contextlib
     import shutil
+
+    from napari_ifcell.io.atomic import LABEL_STORE_FILES
+    from napari_ifcell.io.label_store import PARTIAL_INDEX_FILE
 
     if not made_here or len(store.index):
         return False
-    shutil.rmtree(store.folder, ignore_errors=True)
+    folder = Path(store.folder)
+    for name in (*LABEL_STORE_FILES, PARTIAL_INDEX_FILE):
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something else is kept there
+        folder.rmdir()
     return True
 
 

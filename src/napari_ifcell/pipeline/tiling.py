@@ -70,6 +70,7 @@ def _complete_store_labels(folder):
     """A label store's level-0 labels as its last complete write left them: a write that was
     killed is put back first (opening the store does), and a store that another process is
     writing now is refused (its cells would be read half old, half new)."""
+    from napari_ifcell.io.folder_lock import FolderLock
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.io.store_undo import ChunkUndoLog, LabelStoreLockedError
 
@@ -77,8 +78,8 @@ def _complete_store_labels(folder):
         LabelStore.open(folder)  # recovers an interrupted write; leaves a running one to its writer
         if ChunkUndoLog(folder).pending_txn() is not None:
             raise LabelStoreLockedError(
-                f"{folder}: another process is writing this label store now (segmenting or taking a label "
-                "image's cells); wait for it to finish"
+                f"{folder}: this label store is being written now ({FolderLock(folder, 'write').holder()}); "
+                "wait for it to finish"
             )
     return LabelStore.open_labels(folder)
 
