@@ -86,10 +86,6 @@ def _show_notes(command: str, caught) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def _refuse_outputs_over_a_label_store(args) -> None:
     """Before any work: no output may take the place of a label store's own files (the
     writers refuse them too; this says so before minutes of computing)."""
@@ -100,3 +96,7 @@ def _refuse_outputs_over_a_label_store(args) -> None:
         for path in value if isinstance(value, list) else [value]:
             if path is not None:
                 refuse_label_store_file(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

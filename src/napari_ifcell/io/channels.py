@@ -30,17 +30,22 @@ def panel_channels(wanted: Sequence[str], names: Sequence[str]) -> tuple[str, ..
     from napari_ifcell.core.gating.gateset import panel_names
 
     names = list(names)
-    plain = {re.sub(r"[\s_\-]", "", n).lower(): n for n in names}
+    plain = {_plain(n): n for n in names}
     aliases = panel_names(names)
     found = []
     for name in wanted:
         if is_nuclear_stain(name) and any(is_nuclear_stain(n) for n in names):
             found.append(names[nuclear_channel_index(names, name)])
-        elif re.sub(r"[\s_\-]", "", name).lower() in plain:
-            found.append(plain[re.sub(r"[\s_\-]", "", name).lower()])
+        elif _plain(name) in plain:
+            found.append(plain[_plain(name)])
         elif name in aliases:
             found.append(aliases[name])
     return tuple(dict.fromkeys(found))
+
+
+def _plain(name: str) -> str:
+    """A channel name without case, spaces, dashes or underscores (``Pan-CK`` = ``PanCK``)."""
+    return re.sub(r"[\s_\-]", "", name).lower()
 
 
 def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None, *, path=None) -> int:

@@ -27,11 +27,11 @@ def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndar
         index = {c: i for i, c in enumerate(config.classes)}
         return classes.map(lambda c: index.get(c, -1)).to_numpy(np.int64)
     out = np.full((len(table), len(config.markers)), -1, np.float32)
-    named = panel_names([c.removesuffix("_state") for c in table.columns if c.endswith("_state")])
+    gated = [c.removesuffix("_state") for c in table.columns if c.endswith("_state")]
+    named = panel_names(gated)  # CD3 for CD3e...
     for m, marker in enumerate(config.markers):
         column = f"{named.get(marker, marker)}_state"
         if column not in table.columns:
-            gated = [c.removesuffix("_state") for c in table.columns if c.endswith("_state")]
             raise ValueError(
                 f"the gated table has no {column} column: the markers to learn ({', '.join(config.markers)}) "
                 f"must be gated markers of this table ({', '.join(gated) or 'none'})"
