@@ -34,7 +34,7 @@ def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple
     if len(main.levels) > 1 or tif.is_svs:  # an SVS's other series are its thumbnail, label and macro
         levels = list(main.levels)
     else:
-        others = [s for s in all_series[index + 1 :] if not _is_associated(s)]
+        others = [s for s in all_series[index + 1 :] if not is_associated_image(s)]
         levels = [main, *_levels_as_series(main, others)]
     if index > 0 and notes is not None:
         skipped = [_described(i, s) for i, s in enumerate(all_series) if i != index and s not in levels]
@@ -47,11 +47,11 @@ def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple
 
 def _main_series_index(all_series) -> int:
     """The largest series (pixels per plane) not named as an associated image; the first of equals."""
-    candidates = [i for i, s in enumerate(all_series) if not _is_associated(s)] or list(range(len(all_series)))
+    candidates = [i for i, s in enumerate(all_series) if not is_associated_image(s)] or list(range(len(all_series)))
     return max(candidates, key=lambda i: (_plane_pixels(all_series[i]), -i))
 
 
-def _is_associated(series) -> bool:
+def is_associated_image(series) -> bool:
     words = (series.name or "").lower().replace("_", " ").split()
     return any(word in ASSOCIATED_IMAGES for word in words)
 
@@ -199,13 +199,20 @@ class ChannelsLast:
         return "channels-last", tokenize(self.array)
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        if any(k is Ellipsis for k in key):
-            at = next(i for i, k in enumerate(key) if k is Ellipsis)
-            key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1 :]
-        c, y, x = key + (slice(None),) * (3 - len(key))
+        c, y, x = cyx_key(key)
         out = np.asarray(self.array[y, x, c])
         return out if isinstance(c, (int, np.integer)) else np.moveaxis(out, -1, 0)
+
+
+def cyx_key(key) -> tuple:
+    """An index into a ``(C, Y, X)`` array as its (channel, y, x) parts, an Ellipsis or missing
+    trailing parts read as whole axes."""
+    key = key if isinstance(key, tuple) else (key,)
+    if any(k is Ellipsis for k in key):
+        at = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:at] + (slice(None),) * (4 - len(key)) + key[at + 1 :]
+    c, y, x = key + (slice(None),) * (3 - len(key))
+    return c, y, x
 
 
 class NotWholeNumbers(ValueError):

@@ -54,7 +54,30 @@ def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=No
             "pass channel_names to say which is which",
         )
     if not names or any(not n for n in names):
-        return sidecar_or_numbered_names(path, n_channels, notes, imagej_channel_labels(imagej, n_channels))
+        labels = imagej_channel_labels(imagej, n_channels)
+        return sidecar_or_numbered_names(path, n_channels, notes, labels, partial=names)
+    return tuple(names)
+
+
+def unique_names(names, notes: list[str]) -> tuple[str, ...]:
+    """Names told apart: a name a second channel also has gets " (2)", " (3)"... after it (a
+    cyclic panel stains DAPI in every round), with a note; each channel keeps its own name, so
+    no channel is lost to a later one of the same name in tables keyed by name."""
+    names = [str(n) for n in names]
+    taken = set(names)
+    seen: dict[str, int] = {}
+    renamed = []
+    for i, name in enumerate(names):
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            number = seen[name]
+            while f"{name} ({number})" in taken:
+                number += 1
+            names[i] = f"{name} ({number})"
+            taken.add(names[i])
+            renamed.append(f"channel {i} {name!r} -> {names[i]!r}")
+    if renamed:
+        notes.append(f"channel names repeat; told apart as {', '.join(renamed)} (give --channel-names to name them)")
     return tuple(names)
 
 
@@ -68,9 +91,12 @@ def imagej_channel_labels(imagej, n_channels: int) -> tuple[str, ...]:
     return () if any(not label or made_up.fullmatch(label) for label in labels) else labels
 
 
-def sidecar_or_numbered_names(path, n_channels: int, notes: list[str], labels: tuple[str, ...] = ()) -> tuple[str, ...]:
+def sidecar_or_numbered_names(
+    path, n_channels: int, notes: list[str], labels: tuple[str, ...] = (), partial=()
+) -> tuple[str, ...]:
     """Names from a markers.csv beside the slide (MCMICRO) when its count fits, else the
-    ``labels`` the file itself gives (an ImageJ file's slice labels), else ch0, ch1..."""
+    ``labels`` the file itself gives (an ImageJ file's slice labels), else the metadata's
+    ``partial`` names with its blanks numbered, else ch0, ch1..."""
     from napari_ifcell.io.channels import sidecar_marker_names
 
     sidecar = sidecar_marker_names(path)
@@ -83,6 +109,11 @@ def sidecar_or_numbered_names(path, n_channels: int, notes: list[str], labels: t
     if labels:
         notes.append("channel names from the ImageJ slice labels")
         return labels
+    partial = [str(n or "").strip() for n in partial]
+    if len(partial) == n_channels and any(partial):
+        blank = [i for i, n in enumerate(partial) if not n]
+        notes.append(f"channels {blank} have no name in the metadata; named ch<i> (give --channel-names)")
+        return tuple(n or f"ch{i}" for i, n in enumerate(partial))
     notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
     return tuple(f"ch{i}" for i in range(n_channels))
 

@@ -19,6 +19,8 @@ from napari_ifcell.io.levels import (
     open_level_arrays,
     shaped_channels_last,
 )
+from napari_ifcell.io.metadata import ome_image_metadata
+from napari_ifcell.io.series_channels import all_level_series, channel_levels, channel_series
 from napari_ifcell.io.slide import Slide, rgb_scale
 from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
@@ -29,6 +31,7 @@ from napari_ifcell.io.slide_metadata import (
     sidecar_or_numbered_names,
     tiff_channel_names,
     tiff_pixel_size,
+    unique_names,
 )
 from napari_ifcell.notes import Note
 
@@ -97,7 +100,8 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     elif len(info["channel_names"]) == n_channels and all(info["channel_names"]):
         names = tuple(info["channel_names"])
     else:
-        names = sidecar_or_numbered_names(path, n_channels, notes)
+        names = sidecar_or_numbered_names(path, n_channels, notes, partial=info["channel_names"])
+    names = unique_names(names, notes)
     if pixel_size_override is not None:
         pixel_size, source = given_pixel_size(pixel_size_override), "given"
     elif info["pixel_size_um"] is not None:
@@ -105,11 +109,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     else:
         pixel_size, source = None, None
         notes.append(f"{UNKNOWN_PIXEL_SIZE} (no scale in a known unit in the multiscales metadata)")
-    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
-    _note_rgb_scale(slide)
-    for note in notes:
-        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
-    return slide
+    return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source))
 
 
 def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
@@ -120,6 +120,11 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         raise
     except Exception as exc:
         raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
+    channels = channel_series(tif, series_index)
+    if channels:
+        return _announced(
+            _slide_of_channel_series(path, tif, channels, series_index, pixel_size_override, names_override, notes)
+        )
     base = level_series[0]
     layout = _CHANNEL_AXES.get(base.axes)
     if layout is None:
@@ -153,13 +158,36 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
     if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
         ome = {**ome, "channel_names": []}  # one OME Channel of n samples, named once: no channel names
     imagej = tif.imagej_metadata if tif.is_imagej else None
-    names = tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej)
+    names = unique_names(tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej), notes)
     pixel_size, source = tiff_pixel_size(tif, base.keyframe, ome, pixel_size_override, notes)
-    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source)
+    return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source))
+
+
+def _announced(slide: Slide) -> Slide:
+    """The slide, its notes given as warnings to whoever opened it."""
     _note_rgb_scale(slide)
-    for note in notes:
-        warnings.warn(f"{path}: {note}", SlideWarning, stacklevel=3)
+    for note in slide.notes:
+        warnings.warn(f"{slide.path}: {note}", SlideWarning, stacklevel=4)
     return slide
+
+
+def _slide_of_channel_series(path, tif, indices, index, pixel_size_override, names_override, notes) -> Slide:
+    """One image series per channel (see ``io.series_channels``) read as a ``CYX`` slide named
+    by each series' OME channel name."""
+    _check_pages(path, all_level_series(tif, indices))
+    levels, level_series = channel_levels(path, tif, indices)
+    y, x = level_series[0].shape
+    notes.append(
+        f"the TIFF holds {len(indices)} images of {x} x {y} px, one channel each: read as {len(indices)} channels"
+    )
+    ome = ome_of(tif, index, notes)
+    if ome is not None:
+        xml = tif.ome_metadata or tif.pages.first.description
+        per_image = [ome_image_metadata(xml, i)["channel_names"] for i in indices]
+        ome = {**ome, "channel_names": [names[0] if len(names) == 1 else "" for names in per_image]}
+    names = tiff_channel_names(path, ome, len(indices), False, names_override, notes)
+    pixel_size, source = tiff_pixel_size(tif, level_series[0].keyframe, ome, pixel_size_override, notes)
+    return Slide(path, levels, "CYX", unique_names(names, notes), pixel_size, False, notes, tif, source)
 
 
 def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:

@@ -1,0 +1,76 @@
+"""Channels stored as one image series each, read as one multichannel slide.
+
+Some writers store each channel of a fluorescence image as its own OME ``Image`` (tifffile's
+OME writer called once per channel) or as its own page series (a plain TIFF written plane by
+plane). Read as the first series alone, such a file would be a one-channel slide whose other
+channels no one can reach.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tifffile
+
+from napari_ifcell.io.levels import cyx_key, is_associated_image, open_level_arrays
+
+
+def channel_series(tif: tifffile.TiffFile, index: int) -> list[int]:
+    """Indices of the series holding the slide's channels one each: two or more single-plane
+    (YX) series of the main series' size and pixel type, none named as a thumbnail, label or
+    macro; [] when the main series is not one of several such."""
+    all_series = tif.series
+    main = all_series[index]
+    if tif.is_svs or main.axes != "YX":
+        return []
+    same = [
+        i
+        for i, s in enumerate(all_series)
+        if s.axes == "YX" and s.shape == main.shape and s.dtype == main.dtype and not is_associated_image(s)
+    ]
+    return same if len(same) > 1 and index in same else []
+
+
+def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[list, list]:
+    """(one ``StackedChannels`` per pyramid level, the main series' level series): the levels
+    every channel has at the same sizes."""
+    per_channel = [list(tif.series[i].levels) for i in indices]
+    n_levels = min(len(levels) for levels in per_channel)
+    while n_levels > 1 and any(
+        levels[n_levels - 1].shape != per_channel[0][n_levels - 1].shape for levels in per_channel
+    ):
+        n_levels -= 1
+    arrays = [
+        open_level_arrays(path, tif, i, levels[:n_levels]) for i, levels in zip(indices, per_channel, strict=True)
+    ]
+    stacked = [StackedChannels([channel[level] for channel in arrays]) for level in range(n_levels)]
+    return stacked, per_channel[0][:n_levels]
+
+
+def all_level_series(tif: tifffile.TiffFile, indices: list[int]) -> list:
+    """Every series' levels, for checking that their pages are whole."""
+    return [level for i in indices for level in tif.series[i].levels]
+
+
+class StackedChannels:
+    """Single-channel ``(Y, X)`` arrays of one size read as one ``(C, Y, X)`` array; a chunk is
+    one channel's tile, so a read of some channels decodes only theirs."""
+
+    def __init__(self, channels: list):
+        self.channels = channels
+        first = channels[0]
+        y, x = first.shape
+        cy, cx = first.chunks
+        self.shape, self.chunks = (len(channels), y, x), (1, cy, cx)
+        self.dtype, self.ndim = np.dtype(first.dtype), 3
+
+    def __dask_tokenize__(self):
+        from dask.base import tokenize
+
+        return "stacked-channels", tokenize(*self.channels)
+
+    def __getitem__(self, key) -> np.ndarray:
+        c, y, x = cyx_key(key)
+        if isinstance(c, (int, np.integer)):
+            return np.asarray(self.channels[c][y, x])
+        planes = [np.asarray(self.channels[int(i)][y, x]) for i in np.arange(len(self.channels))[c]]
+        return np.stack(planes) if planes else np.asarray(self.channels[0][y, x])[None][:0]

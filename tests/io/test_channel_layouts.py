@@ -1,0 +1,95 @@
+"""Channels as other writers lay them out and name them: one image series per channel, names
+repeated (a cyclic panel's DAPI in every round) or left blank. Each channel stays reachable
+under a name of its own, where the first series alone, or the last channel of a name, was read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+import zarr
+
+from napari_ifcell.io import open_slide
+from napari_ifcell.io.slide_open import SlideWarning
+
+from ..ngff_writer import write_ngff
+from ..test_cli import run_cli
+
+SHAPE = (300, 400)
+
+
+def _planes(n=4, seed=0) -> np.ndarray:
+    """Channels told apart by their level: channel i reads about 1000 * (i + 1)."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.integers(0, 100, SHAPE) + 1000 * (i + 1) for i in range(n)]).astype(np.uint16)
+
+
+def _labels(path) -> None:
+    labels = np.zeros(SHAPE, np.uint32)
+    for k, (y, x) in enumerate(((y, x) for y in range(20, 280, 40) for x in range(20, 380, 40)), start=1):
+        labels[y : y + 15, x : x + 15] = k
+    tifffile.imwrite(path, labels)
+
+
+def test_one_ome_image_per_channel_reads_as_one_slide_of_every_channel(tmp_path):
+    path, names, data = tmp_path / "per_channel.ome.tif", ["DAPI", "CD3", "CD8", "PanCK"], _planes()
+    with tifffile.TiffWriter(path, ome=True) as tif:  # one write per channel: one OME Image each
+        for name, plane in zip(names, data):
+            meta = {"axes": "YX", "Channel": {"Name": name}, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+            tif.write(plane, tile=(128, 128), metadata=meta, subifds=1)
+            tif.write(plane[::2, ::2], tile=(128, 128), subfiletype=1)
+    with pytest.warns(SlideWarning, match="4 images of 400 x 300 px, one channel each"):
+        slide = open_slide(path)
+    with slide:
+        assert slide.channel_names == tuple(names) and slide.layout == "CYX"
+        assert slide.level_shapes == [SHAPE, (150, 200)] and slide.pixel_size_um == 0.5
+        np.testing.assert_array_equal(slide.read_region(0, 0, *SHAPE), data)
+        np.testing.assert_array_equal(slide.read_region(0, 0, *SHAPE, channels=["CD8"])[0], data[2])
+        np.testing.assert_array_equal(slide.read_region(0, 0, 150, 200, level=1)[3], data[3, ::2, ::2])
+
+
+def test_one_page_series_per_channel_without_metadata_is_numbered(tmp_path):
+    path, data = tmp_path / "planes.tif", _planes(3)
+    with tifffile.TiffWriter(path) as tif:
+        for plane in data:
+            tif.write(plane)
+    with pytest.warns(SlideWarning, match="3 images"), open_slide(path) as slide:
+        assert slide.channel_names == ("ch0", "ch1", "ch2")
+        np.testing.assert_array_equal(slide.read_region(0, 0, *SHAPE), data)
+
+
+def test_repeated_and_blank_names_are_told_apart_and_every_channel_is_quantified(tmp_path):
+    path = tmp_path / "cyclic.ome.tif"
+    names = ["DAPI", "CD3", "DAPI", "", "PanCK"]
+    meta = {"axes": "CYX", "Channel": {"Name": names}, "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5}
+    tifffile.imwrite(path, _planes(5), ome=True, metadata=meta)
+    with pytest.warns(SlideWarning) as noted, open_slide(path) as slide:
+        assert slide.channel_names == ("DAPI", "CD3", "DAPI (2)", "ch3", "PanCK")
+    said = " ".join(str(w.message) for w in noted)
+    assert "channel 2 'DAPI' -> 'DAPI (2)'" in said and "channels [3] have no name" in said
+
+    _labels(tmp_path / "labels.tif")
+    done = run_cli("quantify", path, tmp_path / "labels.tif", "--out", tmp_path / "cells.csv")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "cells.csv")
+    means = [f"{name}_cell_mean" for name in ("DAPI", "CD3", "DAPI (2)", "ch3", "PanCK")]
+    assert len(table) == 63 and all(column in table for column in means)
+    # each column measures its own channel (about 1000 x (i + 1)), not a later one of its name
+    assert [round(table[column].mean(), -3) for column in means] == [1000, 2000, 3000, 4000, 5000]
+
+
+def test_repeated_given_names_are_told_apart_too(tmp_path):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, _planes(4), photometric="minisblack")
+    with pytest.warns(SlideWarning, match="'CD3' -> 'CD3 \\(2\\)'"):
+        slide = open_slide(path, channel_names=["DAPI", "CD3", "CD3", "PanCK"])
+    with slide:
+        assert slide.channel_names == ("DAPI", "CD3", "CD3 (2)", "PanCK")
+
+
+def test_an_ome_zarr_with_one_unlabelled_channel_keeps_the_others_names(tmp_path):
+    path = tmp_path / "image.ome.zarr"
+    write_ngff(zarr.open_group(path, mode="w"), _planes(3), axes="cyx", pixel_size_um=0.5, names=["DAPI", "", "CD8"])
+    with pytest.warns(SlideWarning, match="channels \\[1\\] have no name"), open_slide(path) as slide:
+        assert slide.channel_names == ("DAPI", "ch1", "CD8")
