@@ -274,3 +274,41 @@ def test_another_slide_brings_its_own_cells_and_closing_drops_the_last_ones(make
     viewer.add_labels(np.zeros((8, 8), np.int32), metadata={PLUGIN_KEY: {"role": "segmentation", "path": "x"}})
     loader.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name)
     assert segmentation_layers() == []
+
+
+@pytest.mark.parametrize("with_he", [True, False])
+def test_slides_whose_files_give_no_pixel_size_segment_at_the_size_the_loader_shows(
+    make_napari_viewer, small_pair, tmp_path, with_he
+):
+    """Files with no pixel size anywhere (no OME, no resolution tags): the Loader shows 0.325
+    µm/px, and that is the size every step uses, said in its status (the Segment tab failed
+    with "unsupported operand ... NoneType" while the Loader showed 0.325)."""
+    import tifffile
+
+    from napari_ifcell.io import open_slide
+
+    with open_slide(small_pair.if_path) as slide:
+        tifffile.imwrite(tmp_path / "if.tif", slide.read_region(0, 0, *slide.shape), photometric="minisblack")
+    with open_slide(small_pair.he_path) as slide:
+        tifffile.imwrite(tmp_path / "he.tif", slide.read_region(0, 0, *slide.shape), photometric="rgb")
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.if_file.value = tmp_path / "if.tif"
+    if with_he:
+        loader.he_file.value = tmp_path / "he.tif"
+    loader.open_button.changed.emit(True)
+    assert "using 0.325 µm/px, assumed" in loader.status.value, loader.status.value
+    assert "Error" not in loader.status.value
+    if_layer = next(layer for layer in viewer.layers if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "if")
+    assert tuple(if_layer.scale) == (0.325, 0.325)
+    widget = SegmentWidget(viewer)
+    camera_of(viewer).center = (0, 150.0, 200.0)
+    camera_of(viewer).zoom = 3.0
+    widget.visible_button.changed.emit(True)  # channels ch0..ch18: which is the nuclear stain is not known
+    assert "Nuclear stain in the Segment tab" in widget.status.value, widget.status.value
+    assert widget.store is None and not (tmp_path / "if.ifcell").exists()
+    assert widget.nuclear.choices[1:3] == ("ch0", "ch1")
+    widget.nuclear.value = "ch0"  # the user says which (the synthetic slide's Hoechst)
+    widget.visible_button.changed.emit(True)
+    assert "cells found" in widget.status.value, widget.status.value
+    assert len(widget.store.index) > 20 and widget.store.meta["pixel_size_um"] == pytest.approx(0.325)

@@ -21,11 +21,11 @@ ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
 
 
-def _load_pair(if_path, he_path, he_pixel_size_um=None):
+def _load_pair(if_path, he_path, assumed_pixel_size_um=None):
     """Worker side: open both slides and prepare layer data (reads one thumbnail level)."""
     from napari_ifcell.io import open_pair
 
-    pair = open_pair(if_path, he_path, he_pixel_size_um=he_pixel_size_um)
+    pair = open_pair(if_path, he_path, assumed_pixel_size_um=assumed_pixel_size_um)
     scale, translate = pair.he_world_transform()
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
@@ -42,6 +42,15 @@ def _load_alone(path, role: str):
         kind = "not an RGB image" if role == "he" else "an RGB image"
         raise ValueError(f"{path}: given as the {given} but it is {kind}; give it as the {other}")
     return slide, (he_layer_data(slide) if slide.is_rgb else if_layer_data(slide))
+
+
+def _pixel_size_shown(slide, box) -> float:
+    """The slide's pixel size; where its file gives none, the one ``box`` shows, applied to the
+    slide (every step reads it from there) and said in its notes, so no step meets an unknown
+    size the Loader seemed to know."""
+    if slide.pixel_size_um is None:
+        slide.assume_pixel_size(box.value, f"correct it in {box.label} if wrong")
+    return slide.pixel_size_um
 
 
 class LoaderWidget(Container):
@@ -151,7 +160,7 @@ class LoaderWidget(Container):
         self._set_channels([] if he else list(slide.channel_names))
         size = self.he_pixel_size if he else self.if_pixel_size
         with self._geometry_blocked():
-            size.value = slide.pixel_size_um or size.value
+            size.value = _pixel_size_shown(slide, size)
         h, w = slide.shape
         if he:
             what, runs = "H&E", "no IF: segment, classify, review and compare run on the H&E"
@@ -168,7 +177,13 @@ class LoaderWidget(Container):
         """Open the pair in a worker thread (inline with ``sync=True``); errors go to the status line."""
         self.status.value = "Opening..."
         return run_in_background(
-            _load_pair, if_path, he_path, on_done=self._on_opened, on_error=self._on_error, sync=sync
+            _load_pair,
+            if_path,
+            he_path,
+            self.if_pixel_size.value,  # for an IF whose file gives no pixel size, as the box shows
+            on_done=self._on_opened,
+            on_error=self._on_error,
+            sync=sync,
         )
 
     def _on_opened(self, result) -> None:

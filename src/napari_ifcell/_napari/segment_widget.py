@@ -27,6 +27,7 @@ BACKEND_LABELS = {
     "InstanSeg (model name or file)": "instanseg",
     "Your function (module:function)": "custom",
 }
+AUTO_NUCLEAR = "auto (the channel named Hoechst, DAPI...)"
 MODEL_INPUT_LABELS = {"What the slide is": "", "Nuclear stain channel": "nuclear", "H&E": "he"}
 
 
@@ -60,6 +61,8 @@ class SegmentWidget(Container):
             "'package.module:function' or '/path/to/file.py:function', called as f(image, pixel_size_um) -> labels"
         )
         self.model_input = ComboBox(label="Model reads", choices=list(MODEL_INPUT_LABELS))
+        self.nuclear = ComboBox(label="Nuclear stain", choices=[AUTO_NUCLEAR])
+        self.nuclear.tooltip = "the IF channel the nuclei are segmented on; the slide's channels once opened"
         unit = (0.0, 1.0, 0.01)
         self.sam_fields = settings_fields(
             SamSettings,
@@ -117,6 +120,7 @@ class SegmentWidget(Container):
                 self.he_file,
                 self.model,
                 self.model_input,
+                self.nuclear,
                 self.checkpoint,
                 *self.sam_fields.values(),
                 *self.watershed_fields.values(),
@@ -171,6 +175,8 @@ class SegmentWidget(Container):
             return
         for field, role in ((self.if_file, "if"), (self.he_file, "he")):
             set_path(field, self.state.path_of(role))
+        slide = self.state.slide
+        self.nuclear.choices = (AUTO_NUCLEAR, *(() if slide is None or slide.is_rgb else slide.channel_names))
         project = self.state.project
         if self.store is not None and (
             project is None or Path(self.store.folder).resolve() != project.folder.resolve()
@@ -188,6 +194,7 @@ class SegmentWidget(Container):
         backend = BACKEND_LABELS[self.backend.value]
         sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
         segment = replace(settings_from_fields(self.segment_fields, SegmentSettings()), backend=backend, sam=sam)
+        segment = replace(segment, nuclear_channel="" if self.nuclear.value == AUTO_NUCLEAR else self.nuclear.value)
         read = self._fields_read()  # a hidden model or watershed field is not read (SAM settings always pass)
         if read == "sam":
             return segment

@@ -74,7 +74,8 @@ def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None,
     raise SlideMetadataError(
         path,
         f"no channel is named as a nuclear stain (Hoechst, DAPI, DNA, nuclei) among {names}; "
-        "name the channels with --channel-names (or say which with --nuclear-channel, where the command has it)",
+        "say which channel it is (Nuclear stain in the Segment tab; --nuclear-channel in the CLI, where the "
+        "command has it) or name the channels (--channel-names)",
     )
 
 

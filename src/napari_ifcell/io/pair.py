@@ -58,7 +58,7 @@ class SlidePair:
 
     def __post_init__(self):
         he, ps_if = self.he_slide, self.if_slide.pixel_size_um
-        if he.pixel_size_um is None:
+        if he.pixel_size_um is None and ps_if is not None:
             he.pixel_size_um = ps_if
             why = [n for n in he.notes if n.startswith(UNKNOWN_PIXEL_SIZE)]
             for n in why:  # said once, here, with what was done about it
@@ -191,9 +191,13 @@ def open_pair(
     offset_um: tuple[float, float] = (0.0, 0.0),
     scale: float = 1.0,
     channel_names=None,
+    assumed_pixel_size_um: float | None = None,
 ) -> SlidePair:
-    """Open an IF slide and its H&E, and check they belong together (``channel_names``: the IF's)."""
+    """Open an IF slide and its H&E, and check they belong together (``channel_names``: the IF's;
+    ``assumed_pixel_size_um``: taken, with a note, where the IF file gives no pixel size)."""
     if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um, channel_names=channel_names)
+    if if_slide.pixel_size_um is None and assumed_pixel_size_um is not None:
+        if_slide.assume_pixel_size(assumed_pixel_size_um)
     try:
         he_slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
     except BaseException:

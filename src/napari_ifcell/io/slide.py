@@ -238,6 +238,12 @@ class Slide:
             out.append(d)
         return out
 
+    def assume_pixel_size(self, um: float, correct_it: str = "override it if wrong") -> None:
+        """Take ``um`` as the level-0 pixel size of a slide whose file gives none, and say so in
+        its notes (``correct_it``: where the user changes it)."""
+        self.pixel_size_um, self.pixel_size_source = float(um), "given"
+        self.notes.append(f"using {um:g} µm/px, assumed; {correct_it}")
+
     # --- life cycle ------------------------------------------------------------------
     def require_pixel_size(self, option: str = "--pixel-size") -> float:
         """The level-0 pixel size, or an error that names the file and how to give it."""
