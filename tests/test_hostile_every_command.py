@@ -122,3 +122,60 @@ def test_junk_for_an_input_file_is_one_line_naming_it(command, kind, good, tmp_p
         return
     assert rc == 2, capsys.readouterr().err
     assert hostile.name in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        lambda s, t, o: ["gate", t, "--out", o / "gated.csv"],
+        lambda s, t, o: ["export", t, "--if", s, "--out", o / "cells.h5ad"],
+        lambda s, t, o: ["compare", t, "--ours", t, "--pixel-size", "0.5", "--region", "r", "0", "0", "9", "9"],
+    ],
+    ids=["gate", "export", "compare"],
+)
+def test_a_table_of_no_cells_is_refused_not_reported_as_zero_cells(command, good, tmp_path, capsys):
+    """A header-only table (a quantify of the wrong region, a filter that kept nothing): 'other
+    0' and exit 0 was a wrong result."""
+    empty = tmp_path / "header_only.csv"
+    pd.read_parquet(good / "cells.parquet").iloc[:0].to_csv(empty, index=False)
+    assert main([str(a) for a in command(good / "if.ome.tif", empty, tmp_path)]) == 2
+    message = one_error_line(capsys)
+    assert str(empty) in message and "holds no cells" in message
+    assert not list(tmp_path.glob("gated*")) and not list(tmp_path.glob("cells.h5ad"))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["quantify", "if.ome.tif", "labels.tif", "--out", "q.csv", "--expand-um", "nan"],
+        ["segment", "if.ome.tif", "--threshold", "inf"],
+        ["segment", "if.ome.tif", "--he", "he.tif", "--he-offset-um", "nan", "0"],
+        [
+            "compare",
+            "cells.parquet",
+            "--ours",
+            "cells.parquet",
+            "--pixel-size",
+            "nan",
+            "--region",
+            "r",
+            "0",
+            "0",
+            "9",
+            "9",
+        ],
+    ],
+    ids=lambda argv: f"{argv[0]} {argv[-1] if argv[0] == 'quantify' else ''}".strip(),
+)
+def test_nan_or_infinity_for_a_number_is_refused_naming_the_option(argv, capsys):
+    from napari_ifcell.cli import build_parser
+    from napari_ifcell.cli.options import finite_float
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "expected a finite number" in one_error_line(capsys)
+    commands = build_parser()._subparsers._group_actions[0].choices
+    plain = [(name, a.dest) for name, sub in commands.items() for a in sub._actions if a.type is float]
+    assert not plain  # every number option goes through finite_float
+    assert sum(a.type is finite_float for sub in commands.values() for a in sub._actions) > 10

@@ -76,6 +76,26 @@ def test_wrong_schema_version_and_garbage(tmp_path):
         load_gates(path)
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_gate_given_twice_is_refused_not_silently_replaced(tmp_path, suffix):
+    """A gate copied lower down and edited: YAML and JSON keep the last one without a word."""
+    good = save_gates(_gateset(), tmp_path / f"gates{suffix}").read_text()
+    if suffix == ".yaml":
+        first = good.index("  CD3e:")
+        block = good[first : good.index("\n  CD4:", first) + 1]
+        twice = good.replace(block, block + block.replace("201.0", "250.0"), 1)
+    else:
+        doc = json.loads(good)
+        entries = [f'"{m}": {json.dumps(g)}' for m, g in doc["gates"].items()]
+        entries.append(f'"CD3e": {json.dumps({**doc["gates"]["CD3e"], "thresholds": [101.0, 250.0, None]})}')
+        twice = json.dumps({**doc, "gates": "@"}).replace('"@"', "{" + ", ".join(entries) + "}")
+    path = tmp_path / f"twice{suffix}"
+    path.write_text(twice)
+    with pytest.raises(GateError, match="'CD3e' is given twice") as info:
+        load_gates(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
 def test_unknown_marker_in_the_table(tmp_path):
     path = save_gates(_gateset(), tmp_path / "g.yaml")
     with pytest.raises(GateError, match="CD20: unknown marker, no column 'CD20_cell_mean'"):

@@ -138,7 +138,7 @@ def _agreement(args, regions, models, um_per_px: float, radius_um: float) -> int
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_settings_options
+    from napari_ifcell.cli.options import add_settings_options, finite_float
     from napari_ifcell.core.compare.type_maps import PRESETS
     from napari_ifcell.io.detections import FORMATS
     from napari_ifcell.pipeline.compare import MATCHES, CompareSettings
@@ -173,14 +173,14 @@ def add_commands(sub) -> None:
     )
     p.add_argument(
         "--model-um-per-px",
-        type=float,
+        type=finite_float,
         action="append",
         help="resolution the model ran at (default: the type map's)" + once,
     )
     p.add_argument("--format", action="append", choices=["auto", *FORMATS], help="default: auto" + once)
     p.add_argument(
         "--origin-px",
-        type=float,
+        type=finite_float,
         nargs=2,
         action="append",
         metavar=("Y", "X"),
@@ -188,7 +188,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument(
         "--he-offset-um",
-        type=float,
+        type=finite_float,
         nargs=2,
         action="append",
         metavar=("DY", "DX"),
@@ -198,7 +198,9 @@ def add_commands(sub) -> None:
         "--trust-pickle", action="store_true", help="allow TIAToolbox .dat files (a pickle runs code when loaded)"
     )
     p.add_argument("--slide", "--if", dest="if_slide", help="the slide, IF or H&E (for its pixel size)")
-    p.add_argument("--pixel-size", "--pixel-size-um", type=float, help="µm per pixel of the slide (default: from --if)")
+    p.add_argument(
+        "--pixel-size", "--pixel-size-um", type=finite_float, help="µm per pixel of the slide (default: from --if)"
+    )
     add_settings_options(
         p,
         CompareSettings,

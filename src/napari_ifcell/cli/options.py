@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -26,6 +27,17 @@ def _option_kind(hint) -> tuple[type | None, bool]:
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
         return (args[0] if args else str), True
     return (hint if hint in (int, float, str, bool) else None), False
+
+
+def finite_float(text: str) -> float:
+    """A number option's value: ``nan`` and ``inf`` parse as floats but are no setting."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _dest(cls: type, name: str) -> str:
@@ -53,7 +65,7 @@ def add_settings_options(
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = kind
+            kwargs["type"] = finite_float if kind is float else kind
             if many:
                 kwargs["nargs"] = "+"
             if name in (choices or {}):
@@ -78,14 +90,16 @@ def add_slide_options(parser: argparse.ArgumentParser, *, he: str | None = "opti
     names where the file lacks them (or has them wrong), and, with ``he``, the registered H&E
     (``"optional"`` or ``"required"``) with its own pixel size and offset."""
     parser.add_argument(
-        "--pixel-size", type=float, help="µm per pixel of the (IF) slide, when its file does not say or is wrong"
+        "--pixel-size", type=finite_float, help="µm per pixel of the (IF) slide, when its file does not say or is wrong"
     )
     parser.add_argument("--channel-names", help="the slide's channel names, comma-separated, or an MCMICRO markers.csv")
     if he is None:
         return
     parser.add_argument("--he", required=he == "required", help="the registered H&E slide")
-    parser.add_argument("--he-pixel-size", type=float, help="µm per pixel of the H&E, when its file does not say")
-    parser.add_argument("--he-offset-um", type=float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
+    parser.add_argument(
+        "--he-pixel-size", type=finite_float, help="µm per pixel of the H&E, when its file does not say"
+    )
+    parser.add_argument("--he-offset-um", type=finite_float, nargs=2, metavar=("DY", "DX"), default=(0.0, 0.0))
 
 
 def open_cells_slide(args: argparse.Namespace):

@@ -94,7 +94,7 @@ def _pyramid(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_slide_options
+    from napari_ifcell.cli.options import add_slide_options, finite_float
 
     p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
     p.add_argument("path")
@@ -120,7 +120,7 @@ def add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--he-offset",
-        type=float,
+        type=finite_float,
         nargs=2,
         metavar=("DY", "DX"),
         default=(3.0, -2.0),

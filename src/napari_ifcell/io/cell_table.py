@@ -50,6 +50,8 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
         raise CellTableError(
             f"{path}: missing column(s) {', '.join(missing)}; a cell table needs {', '.join(REQUIRED_COLUMNS)}"
         )
+    if table.empty:
+        raise CellTableError(f"{path}: holds no cells (a header only); expected a row per cell, as quantify writes")
     problems = table_problems(table)
     if problems:
         raise CellTableError(f"{path}: {len(problems)} problem(s) in the cell table:\n  - " + "\n  - ".join(problems))

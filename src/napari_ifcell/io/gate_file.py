@@ -146,10 +146,20 @@ def load_gates(path: str | Path, *, columns=None) -> GateSet:
 
             doc = load_yaml(text)
         else:
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=_each_key_once)
     except Exception as exc:
         raise GateError([f"not valid {path.suffix.lstrip('.').upper()}: {exc}"], path) from exc
     return gates_from_dict(doc, path=path, columns=columns)
+
+
+def _each_key_once(pairs) -> dict:
+    """A JSON object whose keys are all different: ``json`` keeps the last of a repeated key."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key!r} is given twice in one object; give each key once")
+        seen[key] = value
+    return seen
 
 
 def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "image") -> Path:

@@ -3,7 +3,8 @@
 ``yaml.safe_load`` never runs code, but it does expand aliases: a few hundred bytes of nested
 ``*refs`` become gigabytes once expanded (and again when an error message formats them).
 Our files never need an alias, so a document with one is refused, as is a file of more
-than :data:`MAX_BYTES`.
+than :data:`MAX_BYTES`. A key given twice in one mapping is refused too: YAML keeps the
+last silently, so a gate copied and edited lower down would quietly replace the first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,21 @@ class _NoAliasLoader(yaml.SafeLoader):
                 None, None, "YAML aliases (*name) are not accepted in this file; write the values out", mark
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{key!r} is given twice (first at line {seen[key] + 1}); give each key once",
+                    key_node.start_mark,
+                )
+            if isinstance(key, (str, int, float, bool)):
+                seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_yaml(text: str):
