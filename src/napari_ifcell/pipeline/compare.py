@@ -30,7 +30,8 @@ def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.Dat
     """``CellID, y, x, class`` from a gated cell table: the IF-derived class (the reviewed one
     when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes.
     A review with no IF behind it (an H&E slide alone) is truth only where a person decided:
-    its approved and corrected cells."""
+    its approved and corrected cells; a cell left unreviewed stays in with no class, so a call
+    on it is ignored (as one on a cell without IF label), not a false positive."""
     from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 
     class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
@@ -45,11 +46,9 @@ def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.Dat
     if REVIEWED_CLASS in table.columns:
         reviewed = table[REVIEWED_CLASS]
         cls = reviewed.where(reviewed.notna(), cls)
-        if "phenotype" not in table.columns:
-            keep = reviewed.notna().to_numpy()
-            if not keep.any():
-                raise ValueError("no reviewed cells: without IF, the truth is the cells a person approved or corrected")
-        elif "review_status" in table.columns:
+        if "phenotype" not in table.columns and not reviewed.notna().any():
+            raise ValueError("no reviewed cells: without IF, the truth is the cells a person approved or corrected")
+        if "review_status" in table.columns:
             keep = (table["review_status"] != "rejected").to_numpy()
     out = pd.DataFrame(
         {
