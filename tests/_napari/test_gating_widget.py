@@ -294,3 +294,35 @@ def test_raw_intensity_ticks_do_not_crowd_where_the_transform_compresses(qtbot):
         from_raw=lambda r: forward(r, "asinh", 150.0),
     )
     np.testing.assert_allclose(plot.raw_axis.get_xticks(), ticks)
+
+
+def test_another_slide_in_the_loader_ends_the_gating_of_this_ones_table(
+    make_napari_viewer, small_pair, saved_table, tmp_path, qtbot
+):
+    """The fields follow the Loader to the new slide's project: the old table's gates, saved as
+    they move, would have been written there as the new slide's gated table."""
+    import shutil
+
+    from napari_ifcell._napari.loader_widget import LoaderWidget
+
+    for name in ("first.ome.tif", "second.ome.tif"):
+        shutil.copy(small_pair.if_path, tmp_path / name)
+    viewer = make_napari_viewer()
+    loader = LoaderWidget(viewer)
+    loader.if_file.value = tmp_path / "first.ome.tif"
+    loader.open_button.changed.emit(True)
+    widget = GatingWidget(viewer)
+    widget.labels_file.value, widget.table_file.value = small_pair.labels_path, saved_table
+    widget.load_button.click()
+    assert widget.session is not None and widget.thresholds.isEnabled()
+    assert {"*.svs", "*.zarr"} <= set(widget.if_file.filter.split())  # its dialog offers every slide kind
+    qtbot.waitUntil(lambda: (tmp_path / "first.ifcell" / "gated.parquet").is_file() and not widget._saving)
+
+    loader.if_file.value = tmp_path / "second.ome.tif"
+    loader.open_button.changed.emit(True)
+    assert widget.session is None and not widget.thresholds.isEnabled() and widget.marker.count() == 0
+    assert "slide changed" in widget.status.text()
+    assert not [layer for layer in viewer.layers if layer.name == "cells by gate"]
+    assert str(widget.gated_file.value).startswith(str(tmp_path / "second.ifcell"))
+    widget.save_gated(sync=True)  # what the save timer would have run after a last move
+    assert not (tmp_path / "second.ifcell" / "gated.parquet").exists()

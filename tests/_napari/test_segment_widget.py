@@ -302,6 +302,7 @@ def test_slides_whose_files_give_no_pixel_size_segment_at_the_size_the_loader_sh
     if_layer = next(layer for layer in viewer.layers if layer.metadata.get(PLUGIN_KEY, {}).get("role") == "if")
     assert tuple(if_layer.scale) == (0.325, 0.325)
     widget = SegmentWidget(viewer)
+    assert all({"*.svs", "*.zarr"} <= set(f.filter.split()) for f in (widget.if_file, widget.he_file))
     camera_of(viewer).center = (0, 150.0, 200.0)
     camera_of(viewer).zoom = 3.0
     widget.visible_button.changed.emit(True)  # channels ch0..ch18: which is the nuclear stain is not known

@@ -17,7 +17,7 @@ from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
-from napari_ifcell._napari.sources import given_path, set_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
@@ -39,7 +39,8 @@ class GatingWidget(GateFiles, QWidget):
         self.layer = None
         self.lut = np.zeros(1, np.uint8)
         self.labels_slide = None
-        self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
+        self._session_slide = self._loading_for = None  # the Loader's slide when the table was asked for
+        self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.labels_file = FileEdit(
             label="Nuclei",
             mode="d",
@@ -97,6 +98,8 @@ class GatingWidget(GateFiles, QWidget):
         """The Loader's slide and its project fill the fields (still changeable)."""
         project = self.state.project
         if what == SLIDES:
+            if self.session is not None and self._session_slide != self._slide_now():
+                self._forget_session()
             set_path(self.if_file, self.state.path_of("if"))
             set_path(self.labels_file, self.state.existing("labels"))
             for field, path in (
@@ -107,6 +110,23 @@ class GatingWidget(GateFiles, QWidget):
                 set_path(field, getattr(project, path) if project is not None else None)
         elif what == LABELS and project is not None:
             set_path(self.labels_file, project.labels)
+
+    def _slide_now(self) -> str | None:
+        return None if self.state.slide is None else str(self.state.slide.path)
+
+    def _forget_session(self) -> None:
+        """Another slide (or none) in the Loader: this table's gates and cells are not its own,
+        and the fields now name its project, so a later save would write into it."""
+        self._save_timer.stop()
+        self.session, self.labels_slide = None, None
+        if self.layer is not None and self.layer in self.viewer.layers:
+            self.viewer.layers.remove(self.layer)
+        self.layer = None
+        with QSignalBlocker(self.marker):
+            self.marker.clear()
+        self._enable_gating(False)
+        self.plot.empty("Another slide: Quantify cells (or Load cell table) for it.")
+        self.status.setText("The slide changed: its cells are not gated yet.")
 
     def _layout(self) -> None:
         form = QFormLayout()
@@ -167,6 +187,7 @@ class GatingWidget(GateFiles, QWidget):
             )
         except ValueError as exc:
             return self._on_error(exc)
+        self._loading_for = self._slide_now()
         self.status.setText("Quantifying every cell...")
         self._cancel = threading.Event()
         return run_steps_in_background(
@@ -197,6 +218,7 @@ class GatingWidget(GateFiles, QWidget):
             table_path, labels = self._table_path(), self._labels_path()
         except ValueError as exc:
             return self._on_error(exc)
+        self._loading_for = self._slide_now()
         self.status.setText("Loading the cell table...")
         slide = given_path(self.if_file)
         return run_in_background(
@@ -219,6 +241,9 @@ class GatingWidget(GateFiles, QWidget):
         if result is None:
             self.status.setText("Cancelled.")
             return
+        if self._loading_for != self._slide_now():
+            self.status.setText("The slide changed while the table was read: load the new slide's table.")
+            return
         table, gateset, suggestions = result
         try:
             labels = self._labels_path()
@@ -227,6 +252,7 @@ class GatingWidget(GateFiles, QWidget):
         except Exception as exc:  # noqa: BLE001 - reported; no session without its cells on screen
             return self._on_error(exc)
         self.session = GatingSession(table, gateset, suggestions=suggestions)
+        self._session_slide = self._loading_for
         kept = self._use_saved_gates()
         self._add_layer()
         self._enable_gating(True)

@@ -8,14 +8,10 @@ from pathlib import Path
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
 from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, remove_layers, set_overlay_mode
-from napari_ifcell._napari.sources import given_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
-
-SLIDE_FILTER = "*.tif *.tiff *.svs *.zarr"
-ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
-
 
 # the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")

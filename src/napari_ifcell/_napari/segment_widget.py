@@ -11,7 +11,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pro
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
-from napari_ifcell._napari.sources import open_sources, set_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, open_sources, set_path
 from napari_ifcell._napari.state import LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
@@ -51,8 +51,8 @@ class SegmentWidget(Container):
         from napari_ifcell.pipeline import SegmentSettings
 
         self.backend = ComboBox(label="Backend", choices=list(BACKEND_LABELS))
-        self.if_file = FileEdit(label="IF slide", mode="r", filter="*.tif *.tiff")
-        self.he_file = FileEdit(label="H&E slide", mode="r", filter="*.tif *.tiff *.svs")
+        self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
+        self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.checkpoint = FileEdit(label="SAM checkpoint", mode="r", filter="*.pth *.pt")
         self.model = LineEdit(label="Model")
         self.model.tooltip = (

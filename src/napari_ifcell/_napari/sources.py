@@ -7,6 +7,10 @@ from pathlib import Path
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.state import workflow_state
 
+# what a slide field's file dialog offers; an OME-Zarr is a folder the dialog cannot pick
+SLIDE_FILTER = "*.tif *.tiff *.svs *.zarr"
+ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
+
 
 def layer_with_role(viewer, role: str):
     for layer in viewer.layers:
