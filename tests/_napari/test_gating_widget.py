@@ -318,8 +318,10 @@ def test_another_slide_in_the_loader_ends_the_gating_of_this_ones_table(
     assert {"*.svs", "*.zarr"} <= set(widget.if_file.filter.split())  # its dialog offers every slide kind
     qtbot.waitUntil(lambda: (tmp_path / "first.ifcell" / "gated.parquet").is_file() and not widget._saving)
 
+    widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))  # a last move, its save still waiting
     loader.if_file.value = tmp_path / "second.ome.tif"
     loader.open_button.changed.emit(True)
+    assert load_gates(tmp_path / "first.ifcell" / "gates.yaml").gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
     assert widget.session is None and not widget.thresholds.isEnabled() and widget.marker.count() == 0
     assert "slide changed" in widget.status.text()
     assert not [layer for layer in viewer.layers if layer.name == "cells by gate"]

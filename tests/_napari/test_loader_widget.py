@@ -221,3 +221,17 @@ def test_another_slide_sets_the_regions_of_this_one_aside_with_no_compare_dock(l
     widget.open_pair(tmp_path / small_pair.if_path.name, tmp_path / small_pair.he_path.name, sync=True)
     assert find_regions_layer(viewer) is None and not drawn.visible and len(drawn.data) == 1
     assert f"kept, hidden, in layer 'regions of {small_pair.if_path.name}'" in widget.status.value
+
+
+def test_a_slide_without_pixel_size_takes_the_one_its_cells_were_segmented_at(make_napari_viewer, tmp_path):
+    """Its label store records the size the cells were found at: the Loader's 0.325 would make
+    every later step refuse the store as segmented on another grid."""
+    from napari_ifcell.io.label_store import LabelStore
+
+    tifffile.imwrite(tmp_path / "plain.tif", np.zeros((2, 64, 64), np.uint16), photometric="minisblack")
+    LabelStore.create(tmp_path / "plain.ifcell", (64, 64), pixel_size_um=0.5)
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    widget.if_file.value = tmp_path / "plain.tif"
+    widget.open_button.changed.emit(True)
+    assert widget.if_pixel_size.value == 0.5 and widget.state.slide.pixel_size_um == 0.5, widget.status.value

@@ -93,3 +93,30 @@ def test_an_ome_zarr_with_one_unlabelled_channel_keeps_the_others_names(tmp_path
     write_ngff(zarr.open_group(path, mode="w"), _planes(3), axes="cyx", pixel_size_um=0.5, names=["DAPI", "", "CD8"])
     with pytest.warns(SlideWarning, match="channels \\[1\\] have no name"), open_slide(path) as slide:
         assert slide.channel_names == ("DAPI", "ch1", "CD8")
+
+
+def test_series_that_are_not_channels_stay_apart(tmp_path):
+    """A label TIFF of nuclei then cells, and a multi-position file whose Images all hold DAPI,
+    are no slide of channels."""
+    from napari_ifcell.pipeline.tiling import open_label_file
+
+    labels = np.zeros(SHAPE, np.int32)
+    labels[10:30, 10:30] = 7
+    with tifffile.TiffWriter(tmp_path / "masks.tif") as tif:
+        tif.write(labels)
+        tif.write(labels * 2)
+    with open_label_file(tmp_path / "masks.tif") as slide:
+        assert slide.n_channels == 1 and slide.read_region(0, 0, 40, 40).max() == 7
+    path = tmp_path / "positions.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        for plane in _planes(3):
+            tif.write(plane, metadata={"axes": "YX", "Channel": {"Name": "DAPI"}})
+    with open_slide(path) as slide:
+        assert slide.channel_names == ("DAPI",)
+
+
+def test_a_nuclear_channel_named_by_digits_is_found_by_its_name():
+    from napari_ifcell.io.channels import nuclear_channel_index
+
+    assert nuclear_channel_index(["405", "488"], "405") == 0
+    assert nuclear_channel_index(["2", "1", "0"], "0") == 2 and nuclear_channel_index(["2", "1", "0"], 0) == 0

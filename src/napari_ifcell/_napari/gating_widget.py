@@ -117,7 +117,10 @@ class GatingWidget(GateFiles, QWidget):
     def _forget_session(self) -> None:
         """Another slide (or none) in the Loader: this table's gates and cells are not its own,
         and the fields now name its project, so a later save would write into it."""
-        self._save_timer.stop()
+        if self._save_timer.isActive() or self._save_again:  # the last move is saved, where the fields still say
+            self._save_timer.stop()
+            self._saving = False
+            self.save_gated(sync=True)
         self.session, self.labels_slide = None, None
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)

@@ -17,11 +17,12 @@ from napari_ifcell._napari.workers import run_in_background
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
 
 
-def _load_pair(if_path, he_path, assumed_pixel_size_um=None):
+def _load_pair(if_path, he_path, shown_pixel_size_um=None):
     """Worker side: open both slides and prepare layer data (reads one thumbnail level)."""
     from napari_ifcell.io import open_pair
 
-    pair = open_pair(if_path, he_path, assumed_pixel_size_um=assumed_pixel_size_um)
+    assumed = _size_to_assume(if_path, shown_pixel_size_um)
+    pair = open_pair(if_path, he_path, assumed_pixel_size_um=assumed)
     scale, translate = pair.he_world_transform()
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
@@ -45,8 +46,18 @@ def _pixel_size_shown(slide, box) -> float:
     slide (every step reads it from there) and said in its notes, so no step meets an unknown
     size the Loader seemed to know."""
     if slide.pixel_size_um is None:
-        slide.assume_pixel_size(box.value, f"correct it in {box.label} if wrong")
+        slide.assume_pixel_size(_size_to_assume(slide.path, box.value), f"correct it in {box.label} if wrong")
     return slide.pixel_size_um
+
+
+def _size_to_assume(slide_path, shown: float | None) -> float | None:
+    """For a slide whose file gives no pixel size: the size its cells were segmented at (its
+    label store records it), else the one the Loader shows."""
+    from napari_ifcell.io.label_store import LabelStore
+    from napari_ifcell.io.project import project_folder
+
+    recorded = LabelStore.recorded(project_folder(slide_path)) or {}
+    return recorded.get("pixel_size_um") or shown
 
 
 class LoaderWidget(Container):

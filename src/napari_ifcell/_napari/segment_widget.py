@@ -194,7 +194,8 @@ class SegmentWidget(Container):
         backend = BACKEND_LABELS[self.backend.value]
         sam = settings_from_fields(self.sam_fields, SamSettings(checkpoint=str(self.checkpoint.value)))
         segment = replace(settings_from_fields(self.segment_fields, SegmentSettings()), backend=backend, sam=sam)
-        segment = replace(segment, nuclear_channel="" if self.nuclear.value == AUTO_NUCLEAR else self.nuclear.value)
+        chosen = self.nuclear.choices.index(self.nuclear.value) - 1  # by position: names may be digits
+        segment = replace(segment, nuclear_channel="" if chosen < 0 else chosen)
         read = self._fields_read()  # a hidden model or watershed field is not read (SAM settings always pass)
         if read == "sam":
             return segment

@@ -53,6 +53,8 @@ def nuclear_channel_index(names: Sequence[str], wanted: str | int | None = None,
     channel named as a nuclear stain, else the only channel."""
     names = list(names)
     if wanted not in (None, ""):
+        if not isinstance(wanted, int) and str(wanted) in names:  # a name first: channels named "405", "488"
+            return names.index(str(wanted))
         if isinstance(wanted, int) or str(wanted).isdigit():
             index = int(wanted)
             if 0 <= index < len(names):

@@ -27,15 +27,15 @@ class _NoAliasLoader(yaml.SafeLoader):
         seen: dict = {}
         for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if isinstance(key, (str, int, float, bool)) and (type(key), key) in seen:
                 raise yaml.constructor.ConstructorError(
                     None,
                     None,
-                    f"{key!r} is given twice (first at line {seen[key] + 1}); give each key once",
+                    f"{key!r} is given twice (first at line {seen[type(key), key] + 1}); give each key once",
                     key_node.start_mark,
                 )
             if isinstance(key, (str, int, float, bool)):
-                seen[key] = key_node.start_mark.line
+                seen[type(key), key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
 

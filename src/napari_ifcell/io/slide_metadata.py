@@ -77,7 +77,7 @@ def unique_names(names, notes: list[str]) -> tuple[str, ...]:
             taken.add(names[i])
             renamed.append(f"channel {i} {name!r} -> {names[i]!r}")
     if renamed:
-        notes.append(f"channel names repeat; told apart as {', '.join(renamed)} (give --channel-names to name them)")
+        notes.append(f"channel names repeat; told apart as {', '.join(renamed)} (give each channel its own name)")
     return tuple(names)
 
 

@@ -51,6 +51,7 @@ def open_slide(
     *,
     pixel_size_um: float | None = None,
     channel_names: Sequence[str] | None = None,
+    series_as_channels: bool = True,
 ) -> Slide:
     """Open a slide without reading pixel data.
 
@@ -62,6 +63,9 @@ def open_slide(
         Override of the level-0 pixel size (µm per pixel); the Orion H&E needs it.
     channel_names : sequence of str, optional
         Override of the channel names; must match the number of channels.
+    series_as_channels : bool
+        Read several single-plane series of one size as the channels of one slide (False for a
+        label image, whose other series are other masks).
 
     Raises
     ------
@@ -80,7 +84,7 @@ def open_slide(
     except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError...
         raise SlideError(path, f"not a readable TIFF file ({exc}); expected an OME-TIFF, TIFF or SVS") from exc
     try:
-        return _build_slide(path, tif, pixel_size_um, channel_names)
+        return _build_slide(path, tif, pixel_size_um, channel_names, series_as_channels)
     except BaseException:
         tif.close()
         raise
@@ -112,7 +116,7 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source))
 
 
-def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
+def _build_slide(path, tif, pixel_size_override, names_override, series_as_channels=True) -> Slide:
     notes: list[str] = []
     try:
         series_index, level_series = find_levels(tif, notes)
@@ -120,7 +124,7 @@ def _build_slide(path, tif, pixel_size_override, names_override) -> Slide:
         raise
     except Exception as exc:
         raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
-    channels = channel_series(tif, series_index)
+    channels = channel_series(tif, series_index) if series_as_channels else []
     if channels:
         return _announced(
             _slide_of_channel_series(path, tif, channels, series_index, pixel_size_override, names_override, notes)

@@ -96,7 +96,7 @@ def open_label_file(path):
 
     with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
         warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
-        slide = open_slide(path)
+        slide = open_slide(path, series_as_channels=False)  # a second series is another mask, not a channel
     dtype = np.dtype(slide.levels[0].dtype)
     expected = _expected_labels(path)
     if slide.is_rgb or slide.n_channels != 1:
