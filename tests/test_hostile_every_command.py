@@ -16,6 +16,7 @@ from napari_ifcell.cli import main
 from .test_hostile_inputs import one_error_line
 
 JUNK = ("random", "empty", "folder", "missing")
+REGION = ["--region", "r", "0", "0", "9", "9"]  # compare's one small region
 
 
 @pytest.fixture(scope="module")
@@ -74,24 +75,11 @@ COMMANDS = {
     "evaluate": (".parquet", lambda f, s, t, o: ["evaluate", f, "--model", f]),
     "compare --ours": (
         ".parquet",
-        lambda f, s, t, o: ["compare", t, "--ours", f, "--pixel-size", "0.5", "--region", "r", "0", "0", "9", "9"],
+        lambda f, s, t, o: ["compare", t, "--ours", f, "--pixel-size", "0.5", *REGION],
     ),
     "compare --model": (
         ".json",
-        lambda f, s, t, o: [
-            "compare",
-            t,
-            "--model",
-            f"x={f}",
-            "--pixel-size",
-            "0.5",
-            "--region",
-            "r",
-            "0",
-            "0",
-            "9",
-            "9",
-        ],
+        lambda f, s, t, o: ["compare", t, "--model", f"x={f}", "--pixel-size", "0.5", *REGION],
     ),
     "compare --regions": (
         ".json",
@@ -129,7 +117,7 @@ def test_junk_for_an_input_file_is_one_line_naming_it(command, kind, good, tmp_p
     [
         lambda s, t, o: ["gate", t, "--out", o / "gated.csv"],
         lambda s, t, o: ["export", t, "--if", s, "--out", o / "cells.h5ad"],
-        lambda s, t, o: ["compare", t, "--ours", t, "--pixel-size", "0.5", "--region", "r", "0", "0", "9", "9"],
+        lambda s, t, o: ["compare", t, "--ours", t, "--pixel-size", "0.5", *REGION],
     ],
     ids=["gate", "export", "compare"],
 )
@@ -150,20 +138,7 @@ def test_a_table_of_no_cells_is_refused_not_reported_as_zero_cells(command, good
         ["quantify", "if.ome.tif", "labels.tif", "--out", "q.csv", "--expand-um", "nan"],
         ["segment", "if.ome.tif", "--threshold", "inf"],
         ["segment", "if.ome.tif", "--he", "he.tif", "--he-offset-um", "nan", "0"],
-        [
-            "compare",
-            "cells.parquet",
-            "--ours",
-            "cells.parquet",
-            "--pixel-size",
-            "nan",
-            "--region",
-            "r",
-            "0",
-            "0",
-            "9",
-            "9",
-        ],
+        ["compare", "cells.parquet", "--ours", "cells.parquet", "--pixel-size", "nan", *REGION],
     ],
     ids=lambda argv: f"{argv[0]} {argv[-1] if argv[0] == 'quantify' else ''}".strip(),
 )

@@ -46,14 +46,13 @@ def ome_image_metadata(ome_xml: str, image_index: int = 0) -> dict:
             **empty,
             "problems": [f"the OME-XML is malformed ({exc}); its channel names and pixel size are not used"],
         }
-    images = [el for el in root if _local(el.tag) == "Image"]
+    images = _pixels_of_images(root)
     if not images:
         return empty
-    image = images[min(image_index, len(images) - 1)]
-    pixels = next((el for el in image if _local(el.tag) == "Pixels"), None)
+    pixels = images[min(image_index, len(images) - 1)]
     if pixels is None:
         return empty
-    names = [ch.get("Name") for ch in pixels if _local(ch.tag) == "Channel"]
+    names = _channel_names(pixels)
     problems: list[str] = []
     size_c = pixels.get("SizeC")
     if size_c is not None and not size_c.strip().isdigit():
@@ -65,6 +64,26 @@ def ome_image_metadata(ome_xml: str, image_index: int = 0) -> dict:
         "pixel_size_um": _ome_pixel_size(pixels.attrib, problems),
         "problems": problems,
     }
+
+
+def ome_channel_names_by_image(ome_xml: str) -> list[list]:
+    """Every OME ``Image``'s channel names (a list per Image), from one parse of the XML; []
+    when it is malformed."""
+    try:
+        root = ET.fromstring(ome_xml)
+    except ET.ParseError:
+        return []
+    return [[] if pixels is None else _channel_names(pixels) for pixels in _pixels_of_images(root)]
+
+
+def _pixels_of_images(root) -> list:
+    """The ``Pixels`` element (or None) of each ``Image``."""
+    images = [el for el in root if _local(el.tag) == "Image"]
+    return [next((el for el in image if _local(el.tag) == "Pixels"), None) for image in images]
+
+
+def _channel_names(pixels) -> list:
+    return [ch.get("Name") for ch in pixels if _local(ch.tag) == "Channel"]
 
 
 def _ome_pixel_size(attrib: dict, problems: list[str]) -> tuple[float, float] | None:

@@ -27,15 +27,13 @@ class _NoAliasLoader(yaml.SafeLoader):
         seen: dict = {}
         for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and (type(key), key) in seen:
-                raise yaml.constructor.ConstructorError(
-                    None,
-                    None,
-                    f"{key!r} is given twice (first at line {seen[type(key), key] + 1}); give each key once",
-                    key_node.start_mark,
-                )
-            if isinstance(key, (str, int, float, bool)):
-                seen[type(key), key] = key_node.start_mark.line
+            if not isinstance(key, (str, int, float, bool)):
+                continue
+            if (type(key), key) in seen:  # by type too: 1 and true are equal in Python, not in YAML
+                first = seen[type(key), key] + 1
+                message = f"{key!r} is given twice (first at line {first}); give each key once"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
+            seen[type(key), key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
 
 

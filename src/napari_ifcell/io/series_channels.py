@@ -12,38 +12,39 @@ import numpy as np
 import tifffile
 
 from napari_ifcell.io.levels import cyx_key, is_associated_image, open_level_arrays
+from napari_ifcell.io.metadata import ome_channel_names_by_image
 
 
-def channel_series(tif: tifffile.TiffFile, index: int) -> list[int]:
-    """Indices of the series holding the slide's channels one each: two or more single-plane
-    (YX) series of the main series' size and pixel type, none named as a thumbnail, label or
-    macro, not all OME Images of one channel name (positions of a multi-position file); []
-    when the main series is not one of several such."""
+def channel_series(tif: tifffile.TiffFile, index: int) -> tuple[list[int], list[str]]:
+    """(indices, OME channel names) of the series holding the slide's channels one each: two or
+    more single-plane (YX) series of the main series' size and pixel type, none named as a
+    thumbnail, label or macro, not all OME Images of one channel name (positions of a
+    multi-position file); ([], []) when the main series is not one of several such. A name is
+    "" where its Image gives none, or more than one."""
     all_series = tif.series
     main = all_series[index]
     if tif.is_svs or main.axes != "YX":
-        return []
+        return [], []
     same = [
         i
         for i, s in enumerate(all_series)
         if s.axes == "YX" and s.shape == main.shape and s.dtype == main.dtype and not is_associated_image(s)
     ]
     if len(same) < 2 or index not in same:
-        return []
-    names = [_ome_channel_name(tif, i) for i in same]
+        return [], []
+    by_image = ome_channel_names_by_image(_ome_xml(tif))
+    names = [str(by_image[i][0] or "") if i < len(by_image) and len(by_image[i]) == 1 else "" for i in same]
     if names[0] and len(set(names)) == 1:  # every Image is "DAPI": positions or scenes, not channels
-        return []
-    return same
+        return [], []
+    return same, names
 
 
-def _ome_channel_name(tif: tifffile.TiffFile, index: int) -> str:
-    """The one channel name an OME Image gives, or "" (no OME-XML, none or several)."""
-    from napari_ifcell.io.metadata import ome_image_metadata
-
-    if not tif.is_ome or not tif.ome_metadata:
-        return ""
-    names = ome_image_metadata(tif.ome_metadata, index)["channel_names"]
-    return str(names[0] or "") if len(names) == 1 else ""
+def _ome_xml(tif: tifffile.TiffFile) -> str:
+    """The file's OME-XML, also one tifffile refused as invalid; "" without any."""
+    if tif.is_ome and tif.ome_metadata:
+        return tif.ome_metadata
+    description = tif.pages.first.description or ""
+    return description if "<OME" in description[:2048] else ""
 
 
 def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[list, list]:

@@ -19,7 +19,6 @@ from napari_ifcell.io.levels import (
     open_level_arrays,
     shaped_channels_last,
 )
-from napari_ifcell.io.metadata import ome_image_metadata
 from napari_ifcell.io.series_channels import all_level_series, channel_levels, channel_series
 from napari_ifcell.io.slide import Slide, rgb_scale
 from napari_ifcell.io.slide_metadata import (
@@ -124,10 +123,12 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
         raise
     except Exception as exc:
         raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
-    channels = channel_series(tif, series_index) if series_as_channels else []
+    channels, channel_names = channel_series(tif, series_index) if series_as_channels else ([], [])
     if channels:
         return _announced(
-            _slide_of_channel_series(path, tif, channels, series_index, pixel_size_override, names_override, notes)
+            _slide_of_channel_series(
+                path, tif, channels, channel_names, series_index, pixel_size_override, names_override, notes
+            )
         )
     base = level_series[0]
     layout = _CHANNEL_AXES.get(base.axes)
@@ -175,9 +176,9 @@ def _announced(slide: Slide) -> Slide:
     return slide
 
 
-def _slide_of_channel_series(path, tif, indices, index, pixel_size_override, names_override, notes) -> Slide:
+def _slide_of_channel_series(path, tif, indices, ome_names, index, pixel_size_override, names_override, notes) -> Slide:
     """One image series per channel (see ``io.series_channels``) read as a ``CYX`` slide named
-    by each series' OME channel name."""
+    by each series' OME channel name (``ome_names``)."""
     _check_pages(path, all_level_series(tif, indices))
     levels, level_series = channel_levels(path, tif, indices)
     y, x = level_series[0].shape
@@ -186,9 +187,7 @@ def _slide_of_channel_series(path, tif, indices, index, pixel_size_override, nam
     )
     ome = ome_of(tif, index, notes)
     if ome is not None:
-        xml = tif.ome_metadata or tif.pages.first.description
-        per_image = [ome_image_metadata(xml, i)["channel_names"] for i in indices]
-        ome = {**ome, "channel_names": [names[0] if len(names) == 1 else "" for names in per_image]}
+        ome = {**ome, "channel_names": ome_names}
     names = tiff_channel_names(path, ome, len(indices), False, names_override, notes)
     pixel_size, source = tiff_pixel_size(tif, level_series[0].keyframe, ome, pixel_size_override, notes)
     return Slide(path, levels, "CYX", unique_names(names, notes), pixel_size, False, notes, tif, source)
