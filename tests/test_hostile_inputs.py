@@ -141,18 +141,33 @@ RUN_SETTINGS = {
         "quantification.statistics: expected a list of strings",
     ),
     "expand a word": ("quantification: {expand_um: far}\n", "quantification.expand_um: expected a number, got 'far'"),
+    "sigma not a number": (
+        "segmentation: {watershed: {sigma_um: .nan}}\n",
+        "segmentation.watershed.sigma_um: expected finite numbers (not nan or inf), got nan",
+    ),
+    "expand infinite": ("quantification: {expand_um: .inf}\n", "quantification.expand_um: expected finite numbers"),
+    "JSON expand infinite": (
+        '{"quantification": {"expand_um": Infinity}}',
+        "quantification.expand_um: expected finite numbers (not nan or inf), got inf",
+        "run.json",
+    ),
+    "JSON section twice": (
+        '{"quantification": {"expand_um": 2}, "quantification": {"expand_um": 3}}',
+        "'quantification' is given twice in one object",
+        "run.json",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", RUN_SETTINGS)
 def test_run_settings_of_the_wrong_type_are_refused_before_run_json(case, small_pair, tmp_path, capsys):
-    text, expected = RUN_SETTINGS[case]
-    (tmp_path / "run.yaml").write_text(text)
+    text, expected, name = (*RUN_SETTINGS[case], "run.yaml")[:3]
+    (tmp_path / name).write_text(text)
     out = tmp_path / "out"
-    argv = ["run", str(tmp_path / "run.yaml"), "--if", str(small_pair.if_path), "--out", str(out), "--in-process"]
+    argv = ["run", str(tmp_path / name), "--if", str(small_pair.if_path), "--out", str(out), "--in-process"]
     assert main(argv) == 2
     line = one_error_line(capsys)
-    assert "run.yaml" in line and expected in line
+    assert name in line and expected in line
     assert not (out / "run.json").exists()  # the folder still takes the corrected settings
 
 

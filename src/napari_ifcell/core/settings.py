@@ -5,6 +5,7 @@ settings read from a file are checked against the same type hints."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import reprlib
 import types
 import typing
@@ -36,7 +37,8 @@ def type_problems(cls: type, values: dict[str, Any]) -> list[str]:
     for name, value in values.items():
         hint = hints.get(name)
         if hint is not None and not _fits(value, hint):
-            out.append(f"{name}: expected {_describe(hint)}, got {reprlib.repr(value)}")  # shortened, never a dump
+            expected = "finite numbers (not nan or inf)" if _non_finite(value) else _describe(hint)
+            out.append(f"{name}: expected {expected}, got {reprlib.repr(value)}")  # shortened, never a dump
     return out
 
 
@@ -85,8 +87,14 @@ def _fits(value: Any, hint: Any) -> bool:
     if isinstance(value, bool):
         return hint is bool  # True is an int to Python, not to a user
     if hint is float:
-        return isinstance(value, (int, float))
+        return isinstance(value, (int, float)) and math.isfinite(value)  # YAML's .nan and .inf too
     return not isinstance(hint, type) or isinstance(value, hint)
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return any(_non_finite(v) for v in value)
+    return isinstance(value, float) and not math.isfinite(value)
 
 
 _NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}

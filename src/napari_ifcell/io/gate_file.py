@@ -141,25 +141,12 @@ def load_gates(path: str | Path, *, columns=None) -> GateSet:
         return scimap_gateset(path).validate(columns, path=path)
     try:
         text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() in (".yaml", ".yml"):
-            from napari_ifcell.io.safe_yaml import load_yaml
+        from napari_ifcell.io.safe_yaml import load_json, load_yaml
 
-            doc = load_yaml(text)
-        else:
-            doc = json.loads(text, object_pairs_hook=_each_key_once)
+        doc = load_yaml(text) if path.suffix.lower() in (".yaml", ".yml") else load_json(text)
     except Exception as exc:
         raise GateError([f"not valid {path.suffix.lstrip('.').upper()}: {exc}"], path) from exc
     return gates_from_dict(doc, path=path, columns=columns)
-
-
-def _each_key_once(pairs) -> dict:
-    """A JSON object whose keys are all different: ``json`` keeps the last of a repeated key."""
-    seen: dict = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"{key!r} is given twice in one object; give each key once")
-        seen[key] = value
-    return seen
 
 
 def export_scimap_gates(gateset: GateSet, path: str | Path, *, image_id: str = "image") -> Path:

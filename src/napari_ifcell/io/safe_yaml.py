@@ -1,13 +1,16 @@
-"""YAML for files people give us (gate files, run settings): plain data only, no aliases.
+"""YAML and JSON for files people give us (gate files, run settings): plain data only, no aliases.
 
 ``yaml.safe_load`` never runs code, but it does expand aliases: a few hundred bytes of nested
 ``*refs`` become gigabytes once expanded (and again when an error message formats them).
 Our files never need an alias, so a document with one is refused, as is a file of more
 than :data:`MAX_BYTES`. A key given twice in one mapping is refused too: YAML keeps the
-last silently, so a gate copied and edited lower down would quietly replace the first.
+last silently, so a gate copied and edited lower down would quietly replace the first;
+:func:`load_json` refuses a repeated key in the same way.
 """
 
 from __future__ import annotations
+
+import json
 
 import yaml
 
@@ -42,3 +45,19 @@ def load_yaml(text: str):
     if len(text) > MAX_BYTES:
         raise ValueError(f"{len(text):,} characters; a gate or settings file is at most {MAX_BYTES:,}")
     return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader that refuses aliases
+
+
+def load_json(text: str):
+    """The data of a JSON document; a key given twice in one object refused (``json`` keeps the last)."""
+    if len(text) > MAX_BYTES:
+        raise ValueError(f"{len(text):,} characters; a gate or settings file is at most {MAX_BYTES:,}")
+    return json.loads(text, object_pairs_hook=_each_key_once)
+
+
+def _each_key_once(pairs) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key!r} is given twice in one object; give each key once")
+        seen[key] = value
+    return seen

@@ -14,7 +14,6 @@ Every problem in the file is reported at once, before any work starts.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,13 +48,10 @@ def load_run_settings(path: str | Path) -> RunSettings:
     if path.suffix.lower() not in (".yaml", ".yml", ".json"):
         raise RunSettingsError(path, ["expected a run settings file in YAML (.yaml, .yml) or JSON (.json)"])
     try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix.lower() == ".json":
-            doc = json.loads(text)
-        else:
-            from napari_ifcell.io.safe_yaml import load_yaml
+        from napari_ifcell.io.safe_yaml import load_json, load_yaml
 
-            doc = load_yaml(text)
+        text = path.read_text(encoding="utf-8")
+        doc = load_json(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except Exception as exc:
         raise RunSettingsError(path, [f"not valid {path.suffix.lstrip('.').upper() or 'YAML'}: {exc}"]) from exc
     if doc is None:  # an empty YAML file
