@@ -49,6 +49,39 @@ def test_one_ome_image_per_channel_reads_as_one_slide_of_every_channel(tmp_path)
         np.testing.assert_array_equal(slide.read_region(0, 0, 150, 200, level=1)[3], data[3, ::2, ::2])
 
 
+@pytest.mark.parametrize("order", ["channel by channel", "level by level"])
+def test_levels_stored_as_series_of_their_own_are_each_channels_levels(order, tmp_path):
+    """Reduced copies written as plain series (no SubIFDs), after each channel or after all of
+    them, with a thumbnail first: every channel keeps its pyramid, and one note says which
+    images were read as what."""
+    path, data = tmp_path / f"{order}.tif", _planes(3)
+    pyramids = [[plane, plane[::2, ::2], plane[::4, ::4]] for plane in data]
+    written = [p for ch in pyramids for p in ch] if order == "channel by channel" else [*zip(*pyramids)]
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(data[0, ::8, ::8])  # a thumbnail first
+        for plane in written if order == "channel by channel" else [p for level in written for p in level]:
+            tif.write(plane, tile=(64, 64))
+    with pytest.warns(SlideWarning) as noted, open_slide(path) as slide:
+        assert slide.n_channels == 3 and slide.level_shapes == [SHAPE, (150, 200), (75, 100)]
+        for level, step in enumerate((1, 2, 4)):
+            read = slide.read_region(0, 0, SHAPE[0] // step, SHAPE[1] // step, level=level)
+            np.testing.assert_array_equal(read, data[:, ::step, ::step])
+    said = [str(w.message) for w in noted if "images" in str(w.message)]
+    assert len(said) == 1 and "3 images of 400 x 300 px, one channel each" in said[0]
+    assert said[0].endswith("read as 3 channels; skipped image 0 of 50 x 38 px")
+
+
+def test_a_channel_picked_by_a_0_d_index_reads_like_numpy(tmp_path):
+    path, data = tmp_path / "planes.tif", _planes(3)
+    with tifffile.TiffWriter(path) as tif:
+        for plane in data:
+            tif.write(plane)
+    with pytest.warns(SlideWarning), open_slide(path) as slide:
+        stacked = slide.levels[0]
+        np.testing.assert_array_equal(stacked[np.array(1), :4, :4], data[1, :4, :4])
+        np.testing.assert_array_equal(stacked[np.int64(-1), :4], data[-1, :4])
+
+
 def test_one_page_series_per_channel_without_metadata_is_numbered(tmp_path):
     path, data = tmp_path / "planes.tif", _planes(3)
     with tifffile.TiffWriter(path) as tif:

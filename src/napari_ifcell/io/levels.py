@@ -37,9 +37,9 @@ def find_levels(tif: tifffile.TiffFile, notes: list[str] | None = None) -> tuple
         others = [s for s in all_series[index + 1 :] if not is_associated_image(s)]
         levels = [main, *_levels_as_series(main, others)]
     if index > 0 and notes is not None:
-        skipped = [_described(i, s) for i, s in enumerate(all_series) if i != index and s not in levels]
+        skipped = [described(i, s) for i, s in enumerate(all_series) if i != index and s not in levels]
         notes.append(
-            f"the TIFF holds {len(all_series)} images; opened the largest, {_described(index, main)}; "
+            f"the TIFF holds {len(all_series)} images; opened the largest, {described(index, main)}; "
             f"skipped {', '.join(skipped)}"
         )
     return index, levels
@@ -64,7 +64,7 @@ def _plane_pixels(series) -> int:
     return y * x
 
 
-def _described(index: int, series) -> str:
+def described(index: int, series) -> str:
     name = f" {series.name!r}" if series.name else ""
     try:
         y, x = _yx(series)

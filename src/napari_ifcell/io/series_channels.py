@@ -49,8 +49,10 @@ def _ome_xml(tif: tifffile.TiffFile) -> str:
 
 def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[list, list]:
     """(one ``StackedChannels`` per pyramid level, the main series' level series): the levels
-    every channel has at the same sizes."""
+    every channel has at the same sizes, as SubIFDs or as smaller series of their own."""
     per_channel = [list(tif.series[i].levels) for i in indices]
+    if all(len(levels) == 1 for levels in per_channel):
+        per_channel = _levels_as_smaller_series(tif, indices)
     n_levels = min(len(levels) for levels in per_channel)
     while n_levels > 1 and any(
         levels[n_levels - 1].shape != per_channel[0][n_levels - 1].shape for levels in per_channel
@@ -63,9 +65,37 @@ def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[li
     return stacked, per_channel[0][:n_levels]
 
 
+def _levels_as_smaller_series(tif: tifffile.TiffFile, indices: list[int]) -> list[list]:
+    """Each channel's full-size series followed by its reduced copies stored as series of their
+    own: of each smaller size (2 to 4 times smaller than the last) there must be one series per
+    channel, the k-th of them the k-th channel's (whether a writer wrote channel by channel or
+    level by level)."""
+    all_series = tif.series
+    main = all_series[indices[0]]
+    by_shape: dict[tuple, list[int]] = {}
+    for i, series in enumerate(all_series):
+        if series.axes == "YX" and series.dtype == main.dtype and not is_associated_image(series):
+            by_shape.setdefault(tuple(series.shape), []).append(i)
+    per_channel = [[all_series[i]] for i in indices]
+    (prev_y, prev_x) = main.shape
+    for (y, x), found in sorted(by_shape.items(), key=lambda item: -item[0][0] * item[0][1]):
+        if (y, x) == (prev_y, prev_x):
+            continue
+        ratio_y, ratio_x = prev_y / y, prev_x / x
+        if len(found) != len(indices) or not (1.5 < ratio_y < 4.5 and abs(ratio_y - ratio_x) < 0.1 * ratio_y):
+            break
+        for levels, i in zip(per_channel, found, strict=True):
+            levels.append(all_series[i])
+        prev_y, prev_x = y, x
+    return per_channel
+
+
 def all_level_series(tif: tifffile.TiffFile, indices: list[int]) -> list:
     """Every series' levels, for checking that their pages are whole."""
-    return [level for i in indices for level in tif.series[i].levels]
+    levels = [level for i in indices for level in tif.series[i].levels]
+    if len(levels) == len(indices):
+        levels = [level for channel in _levels_as_smaller_series(tif, indices) for level in channel]
+    return levels
 
 
 class StackedChannels:
@@ -87,6 +117,8 @@ class StackedChannels:
 
     def __getitem__(self, key) -> np.ndarray:
         c, y, x = cyx_key(key)
+        if isinstance(c, np.ndarray) and c.ndim == 0 and c.dtype.kind in "iu":
+            c = int(c)  # a 0-d index picks one channel, as in numpy
         if isinstance(c, (int, np.integer)):
             return np.asarray(self.channels[c][y, x])
         planes = [np.asarray(self.channels[int(i)][y, x]) for i in np.arange(len(self.channels))[c]]

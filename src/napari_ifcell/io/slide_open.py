@@ -14,6 +14,7 @@ import tifffile
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import (
     ChannelsLast,
+    described,
     find_levels,
     is_contiguous_and_large,
     open_level_arrays,
@@ -117,8 +118,9 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
 
 def _build_slide(path, tif, pixel_size_override, names_override, series_as_channels=True) -> Slide:
     notes: list[str] = []
+    level_notes: list[str] = []  # which image was opened: said otherwise when the images are channels
     try:
-        series_index, level_series = find_levels(tif, notes)
+        series_index, level_series = find_levels(tif, level_notes)
     except SlideError:
         raise
     except Exception as exc:
@@ -130,6 +132,7 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
                 path, tif, channels, channel_names, series_index, pixel_size_override, names_override, notes
             )
         )
+    notes.extend(level_notes)
     base = level_series[0]
     layout = _CHANNEL_AXES.get(base.axes)
     if layout is None:
@@ -179,11 +182,14 @@ def _announced(slide: Slide) -> Slide:
 def _slide_of_channel_series(path, tif, indices, ome_names, index, pixel_size_override, names_override, notes) -> Slide:
     """One image series per channel (see ``io.series_channels``) read as a ``CYX`` slide named
     by each series' OME channel name (``ome_names``)."""
-    _check_pages(path, all_level_series(tif, indices))
+    every_level = all_level_series(tif, indices)
+    _check_pages(path, every_level)
     levels, level_series = channel_levels(path, tif, indices)
     y, x = level_series[0].shape
+    skipped = [described(i, s) for i, s in enumerate(tif.series) if not any(s is level for level in every_level)]
     notes.append(
         f"the TIFF holds {len(indices)} images of {x} x {y} px, one channel each: read as {len(indices)} channels"
+        + (f"; skipped {', '.join(skipped)}" if skipped else "")
     )
     ome = ome_of(tif, index, notes)
     if ome is not None:
