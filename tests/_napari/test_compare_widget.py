@@ -64,6 +64,22 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     CompareWidget(viewer)
     layer = viewer.layers["regions"]
     assert layer.features["name"].tolist() == ["sparse", "dense"]
+    # the same regions drawn in QuPath: its GeoJSON of annotations, x and y in level-0 pixels
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[c, r] for r, c in [*reg.vertices, reg.vertices[0]]]]},
+            "properties": {"objectType": "annotation", "name": reg.name},
+        }
+        for reg in (sparse, dense)
+    ]
+    features.append({**features[0], "properties": {"objectType": "detection"}})
+    (tmp_path / "qupath.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    w.regions_file.value = tmp_path / "qupath.geojson"
+    w.load_regions_button.changed.emit(True)
+    assert layer.features["name"].tolist() == ["sparse", "dense"] and list(layer.shape_type) == ["polygon"] * 2
+    assert w.status.value.startswith("Loaded 2 regions.") and "left out 1 detections" in w.status.value
+    np.testing.assert_allclose(layer.data[1], dense.vertices)
     # models: a HoVer-Net file (Lizard types, run at 0.5 µm) and our classifier
     w.truth_file.value = tmp_path / "predicted.parquet"
     w.model_name.value, w.model_file.value, w.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"

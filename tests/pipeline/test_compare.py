@@ -218,6 +218,30 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert done.stdout.startswith("| region")
     assert "matched by ours: cell id, HoVer-Net: centroid" in done.stdout
     assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    # the same regions drawn in QuPath and exported as GeoJSON annotations give the same report
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[c, r] for r, c in [*reg.vertices, reg.vertices[0]]]]},
+            "properties": {"objectType": "annotation", "classification": {"name": reg.name, "color": [0, 0, 255]}},
+        }
+        for reg in (sparse, dense)
+    ]
+    (tmp_path / "qupath.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    again = run(
+        tmp_path / "predicted.parquet",
+        "--regions",
+        tmp_path / "qupath.geojson",
+        "--ours",
+        tmp_path / "predicted.parquet",
+        "--pixel-size-um",
+        PX,
+        "--out",
+        tmp_path / "report_qupath",
+    )
+    assert again.returncode == 0, again.stderr
+    from_qupath = pd.read_csv(tmp_path / "report_qupath" / "comparison.csv").set_index("region")
+    pd.testing.assert_frame_equal(from_qupath, csv[[c for c in csv if not c.startswith("HoVer-Net")]])
     # a TIAToolbox .dat is a pickle: refused unless trusted
     joblib.dump({1: {"centroid": (10.0, 20.0), "type": 3, "prob": 0.9}}, tmp_path / "tia.dat")
     args = [

@@ -37,7 +37,14 @@ class CompareWidget(Container):
         self.region_name = LineEdit(label="Region name", value="")
         self.name_button = PushButton(text="Name the selected region")
         self.save_regions_button = PushButton(text="Save regions to project")
-        self.load_regions_button = PushButton(text="Load regions from project")
+        self.regions_file = FileEdit(
+            label="Regions file",
+            mode="r",
+            filter="*.json *.geojson",
+            tooltip="empty: the project's regions.json; or a GeoJSON of annotation polygons "
+            "(QuPath: File > Export objects as GeoJSON, Annotations)",
+        )
+        self.load_regions_button = PushButton(text="Load regions (file, else the project's)")
         self.truth_file = FileEdit(
             label="Truth: gated cell table",
             mode="r",
@@ -95,6 +102,7 @@ class CompareWidget(Container):
                 self.region_name,
                 self.name_button,
                 self.save_regions_button,
+                self.regions_file,
                 self.load_regions_button,
                 self.truth_file,
                 self.model_name,
@@ -124,7 +132,7 @@ class CompareWidget(Container):
         self.max_width = 460
         self.name_button.changed.connect(self.name_selected)
         self.save_regions_button.changed.connect(self.save_regions)
-        self.load_regions_button.changed.connect(self.load_regions)
+        self.load_regions_button.changed.connect(lambda: self.load_regions(given_path(self.regions_file)))
         self.add_model_button.changed.connect(self.add_model)
         self.add_ours_button.changed.connect(self.add_ours)
         self.clear_models_button.changed.connect(self.clear_models)
@@ -162,7 +170,7 @@ class CompareWidget(Container):
             set_path(self.out_dir, self.project_folder() / "exports")
             saved = (self.project_folder() / "regions.json").is_file()
             if saved and not len(self.regions_layer().data):
-                self.load_regions()  # the project's saved regions come back with the slide
+                self.load_regions(None)  # the project's saved regions come back with the slide
 
     # --- regions -------------------------------------------------------------------------------
     @property
@@ -217,13 +225,16 @@ class CompareWidget(Container):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self._on_error(exc)
 
-    def load_regions(self) -> None:
+    def load_regions(self, path: Path | None) -> None:
+        """Regions from ``path`` (ours or QuPath's GeoJSON), else from the project, into the layer."""
         from napari_ifcell.io.regions import load_regions
 
         try:
-            regions = load_regions(self.project_folder())
+            with recording_notes() as notes:
+                regions = load_regions(path or self.project_folder(), pixel_size_um=self.pixel_size_um)
             set_layer_regions(self.regions_layer(), regions)
-            self.status.value = f"Loaded {len(regions)} region{'s' if len(regions) != 1 else ''}."
+            said = f"Loaded {len(regions)} region{'s' if len(regions) != 1 else ''}."
+            self.status.value = " ".join([said, *notes])
         except Exception as exc:  # noqa: BLE001
             self._on_error(exc)
 

@@ -35,10 +35,10 @@ def _per_model(values, n_models: int, flag: str) -> list:
     return list(values)
 
 
-def _regions(args):
+def _regions(args, um_per_px: float):
     from napari_ifcell.io.regions import Region, load_regions
 
-    regions = load_regions(args.regions) if args.regions else []
+    regions = load_regions(args.regions, pixel_size_um=um_per_px) if args.regions else []
     for name, *box in args.region or []:
         try:
             y, x, h, w = map(float, box)
@@ -46,7 +46,10 @@ def _regions(args):
             raise ValueError(f"--region {name}: expected NAME Y X H W in level-0 pixels, got {box}") from None
         regions.append(Region.rectangle(name, y, x, h, w))
     if not regions:
-        raise ValueError("no regions: give --regions FILE (a project's regions.json) or --region NAME Y X H W")
+        raise ValueError(
+            "no regions: give --regions FILE (a project's regions.json, or a QuPath GeoJSON of annotations) "
+            "or --region NAME Y X H W"
+        )
     return regions
 
 
@@ -75,7 +78,7 @@ def _compare(args) -> int:
 
     settings = settings_from_args(args, CompareSettings())
     um_per_px = _pixel_size(args)
-    regions = _regions(args)
+    regions = _regions(args, um_per_px)
     sources: dict[str, DetectionSource | str] = {}
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
@@ -151,7 +154,11 @@ def add_commands(sub) -> None:
         nargs="?",
         help="a gated cell table, or a project folder (its review state); leave out for model-vs-model agreement",
     )
-    p.add_argument("--regions", help="regions.json (or the project folder holding it)")
+    p.add_argument(
+        "--regions",
+        help="regions.json (or the project folder holding it), or a GeoJSON of annotation polygons (QuPath's "
+        "export; x, y in level-0 pixels of the IF grid)",
+    )
     p.add_argument(
         "--region", nargs=5, action="append", metavar=("NAME", "Y", "X", "H", "W"), help="a rectangle in level-0 pixels"
     )

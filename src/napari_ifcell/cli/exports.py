@@ -47,7 +47,9 @@ def add_commands(sub) -> None:
         help="label store with the cells (default: the slide's <slide>.ifcell), or a label image file "
         "(another tool's cell masks) for outlines and labels",
     )
-    p.add_argument("--regions", help="regions JSON (default: the project's regions.json, if any)")
+    p.add_argument(
+        "--regions", help="regions JSON or QuPath annotations GeoJSON (default: the project's regions.json, if any)"
+    )
     p.add_argument(
         "--classes", help="the table's column with each cell's class (default: predicted, class or phenotype)"
     )

@@ -7,50 +7,18 @@ the pixel size so that a region stays where it was drawn if the file is read els
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
 from pathlib import Path
 
 import numpy as np
 
 from napari_ifcell.io.atomic import atomic_text
 from napari_ifcell.io.project import Project
+from napari_ifcell.io.region_geojson import geojson_regions, is_geojson
+from napari_ifcell.io.region_shapes import KINDS, Region, RegionFileError, vertices_or_none
+from napari_ifcell.notes import note
 
-KINDS = ("rectangle", "polygon")
-
-
-class RegionFileError(ValueError):
-    """A region file that cannot be used; names the file and the field."""
-
-
-@dataclass(frozen=True)
-class Region:
-    name: str
-    kind: str
-    vertices: np.ndarray  # (N, 2) row, col at level 0
-
-    @classmethod
-    def rectangle(cls, name: str, y: float, x: float, h: float, w: float) -> Region:
-        return cls(name, "rectangle", np.array([[y, x], [y, x + w], [y + h, x + w], [y + h, x]], float))
-
-    def contains(self, rows, cols) -> np.ndarray:
-        """Which of the points ``(rows, cols)`` lie inside (polygon edges count as inside)."""
-        from skimage.measure import points_in_poly
-
-        points = np.column_stack([np.asarray(rows, float), np.asarray(cols, float)])
-        if len(points) == 0:
-            return np.zeros(0, bool)
-        lo, hi = self.vertices.min(0), self.vertices.max(0)
-        inside = ((points >= lo) & (points <= hi)).all(axis=1)  # cheap box test first
-        if self.kind == "polygon":
-            inside[inside] = points_in_poly(points[inside], self.vertices)
-        return inside
-
-    @property
-    def bounds(self) -> tuple[int, int, int, int]:
-        """Level-0 ``y, x, h, w`` of the bounding box (whole pixels, covering the region)."""
-        lo = np.floor(self.vertices.min(0)).astype(int)
-        hi = np.ceil(self.vertices.max(0)).astype(int)
-        return int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1])
+__all__ = ["Region", "RegionFileError", "load_regions", "save_regions"]
 
 
 def save_regions(regions: list[Region], path: str | Path, *, pixel_size_um: float | None = None) -> Path:
@@ -72,8 +40,10 @@ def save_regions(regions: list[Region], path: str | Path, *, pixel_size_um: floa
     return atomic_text(path, json.dumps(doc, indent=1))
 
 
-def load_regions(path: str | Path) -> list[Region]:
-    """Regions from a file written by :func:`save_regions` (or its project folder)."""
+def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> list[Region]:
+    """Regions from a file written by :func:`save_regions` (or its project folder), or from a
+    GeoJSON file of annotations (QuPath's export). Given the slide's ``pixel_size_um``, regions
+    recorded at another pixel size are scaled to stay where they were drawn, with a note."""
     path = Path(path)
     if path.is_dir():
         path = Project.at(path).regions
@@ -83,9 +53,18 @@ def load_regions(path: str | Path) -> list[Region]:
         raise
     except (OSError, ValueError) as exc:
         raise RegionFileError(f"{path}: not a readable JSON region file ({exc})") from None
+    if is_geojson(doc):
+        return geojson_regions(doc, path)
     if not isinstance(doc, dict) or not isinstance(doc.get("regions"), list):
-        raise RegionFileError(f"{path}: expected an object with a 'regions' list")
+        raise RegionFileError(
+            f"{path}: expected an object with a 'regions' list (a project's regions.json) or GeoJSON annotations"
+        )
     regions, problems = [], []
+    recorded = doc.get("pixel_size_um")
+    if recorded is not None and (type(recorded) not in (int, float) or not math.isfinite(recorded) or recorded <= 0):
+        problems.append(
+            f"pixel_size_um: expected a positive number of µm per pixel or null, got {str(recorded)[:40]!r}"
+        )
     for i, item in enumerate(doc["regions"]):
         where = f"regions[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
@@ -94,7 +73,7 @@ def load_regions(path: str | Path) -> list[Region]:
         if item.get("kind") not in KINDS:
             problems.append(f"{where}.kind: expected one of {KINDS}, got {str(item.get('kind'))[:40]!r}")
             continue
-        vertices = _vertices(item.get("vertices_rc"))
+        vertices = vertices_or_none(item.get("vertices_rc"))
         if vertices is None:
             problems.append(f"{where}.vertices_rc: expected at least 3 [row, col] pairs of finite numbers")
             continue
@@ -105,15 +84,11 @@ def load_regions(path: str | Path) -> list[Region]:
         problems.append(f"region name(s) {', '.join(map(repr, repeated))} used twice; each region needs its own name")
     if problems:
         raise RegionFileError(f"{path}: {len(problems)} problem(s) in the regions:\n  - " + "\n  - ".join(problems))
+    if recorded and pixel_size_um and abs(recorded / pixel_size_um - 1) > 0.01:
+        scale = recorded / pixel_size_um
+        note(
+            f"{path}: the regions were drawn at {recorded:g} µm/px and this slide is at {pixel_size_um:g} µm/px; "
+            f"scaled by {scale:.4g} to cover the same tissue"
+        )
+        regions = [Region(r.name, r.kind, r.vertices * scale) for r in regions]
     return regions
-
-
-def _vertices(value) -> np.ndarray | None:
-    """An (N >= 3, 2) array of finite floats, or None."""
-    try:
-        vertices = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return None
-    if vertices.ndim != 2 or vertices.shape[1] != 2 or len(vertices) < 3 or not np.isfinite(vertices).all():
-        return None
-    return vertices

@@ -211,7 +211,11 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     table_path = Path(table_path) if table_path else default_table(project)
     table = read_cell_table(table_path) if table_path is not None else None
     regions_path = Path(regions_path) if regions_path else project.regions
-    regions = load_regions(regions_path) if regions_path.is_file() or regions_path != project.regions else []
+    regions = (
+        load_regions(regions_path, pixel_size_um=slide.pixel_size_um)
+        if regions_path.is_file() or regions_path != project.regions
+        else []
+    )
     if table is not None and store is not None:
         store.require_cells(table, table_path)
     if table is None and store is None:
