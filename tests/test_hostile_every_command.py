@@ -5,6 +5,7 @@ never exit 0."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,33 @@ def test_nan_or_infinity_for_a_number_is_refused_naming_the_option(argv, capsys)
     plain = [(name, a.dest) for name, sub in commands.items() for a in sub._actions if a.type is float]
     assert not plain  # every number option goes through finite_float
     assert sum(a.type is finite_float for sub in commands.values() for a in sub._actions) > 10
+
+
+def test_outputs_in_folders_not_made_yet_are_written_there(good, tmp_path, capsys):
+    """A folder named on the command line is made, not found missing after the computing."""
+    labels = np.zeros((128, 128), np.int32)
+    for k, (y, x) in enumerate(((y, x) for y in range(2, 120, 12) for x in range(2, 120, 12)), start=1):
+        labels[y : y + 8, x : x + 8] = k
+    tifffile.imwrite(tmp_path / "labels.tif", labels)
+    slide, new = good / "if.ome.tif", tmp_path / "new"
+    steps = [
+        ["quantify", slide, tmp_path / "labels.tif", "--out", new / "a" / "cells.parquet"],
+        ["gate", new / "a" / "cells.parquet", "--out", new / "b" / "gated.csv"],
+        ["export", new / "b" / "gated.csv", "--if", slide, "--out", new / "c" / "cells.h5ad"],
+        ["pyramid", slide, new / "d" / "p.ome.tif"],
+    ]
+    for argv in steps:
+        assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+        assert Path(argv[-1]).is_file()
+    assert len(pd.read_csv(new / "b" / "gated.csv")) == 100
+
+
+def test_ctrl_c_is_one_line_and_the_shells_status(good, monkeypatch, capsys):
+    from napari_ifcell.cli import slides
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slides, "_info", interrupted)
+    assert main(["info", str(good / "if.ome.tif")]) == 130
+    assert capsys.readouterr().err.strip() == "napari-ifcell info: interrupted (Ctrl-C)"

@@ -63,11 +63,15 @@ def test_a_region_off_the_slide_is_refused_not_tiled(small_pair, tmp_path, capsy
     assert "has no pixel on the slide" in one_error_line(capsys)
 
 
-def test_a_missing_output_folder_is_one_line(small_pair, tmp_path, capsys):
-    out = tmp_path / "no" / "such" / "t.parquet"
+def test_an_output_folder_that_cannot_be_made_is_one_line(small_pair, tmp_path, capsys):
+    """A missing output folder is made (tests/test_hostile_every_command.py); a file where the
+    folder should be is an error naming it."""
+    (tmp_path / "taken").write_text("a file, not a folder")
+    out = tmp_path / "taken" / "such" / "t.parquet"
     args = ["quantify", str(small_pair.if_path), str(small_pair.labels_path), "--out", str(out)]
     assert main([*args, "--region", "750", "200", "300", "300"]) == 2
-    assert "OSError" in one_error_line(capsys) and not out.exists()
+    line = one_error_line(capsys)
+    assert f"{tmp_path / 'taken'} is a file, not a folder to write into" in line and not out.exists()
 
 
 GATE_FILES = {

@@ -10,6 +10,7 @@ import sys
 import warnings
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", Note)
-            _refuse_outputs_over_a_label_store(args)
+            _check_outputs_before_work(args)
             code = args.func(args)
         if code == 0:
             _show_notes(args.command, caught)
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_abandoned_reads()
         print(f"napari-ifcell {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        end_line()
+        _quiet_abandoned_reads()
+        print(f"napari-ifcell {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except ModuleNotFoundError as exc:  # an optional dependency: name the extra
         message = missing_extra_message(exc.name or "")
         if message is None:
@@ -86,9 +92,12 @@ def _show_notes(command: str, caught) -> None:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
-def _refuse_outputs_over_a_label_store(args) -> None:
-    """Before any work: no output may take the place of a label store's own files (the
-    writers refuse them too; this says so before minutes of computing)."""
+def _check_outputs_before_work(args) -> None:
+    """Before any work (the writers check too; this says so before minutes of computing): no
+    output may take the place of a label store's own files, and an output's folder, made if
+    missing, must not be a file."""
+    from pathlib import Path
+
     from napari_ifcell.io.atomic import refuse_label_store_file
 
     for name in ("out", "out_dir", "save_gates"):
@@ -96,6 +105,9 @@ def _refuse_outputs_over_a_label_store(args) -> None:
         for path in value if isinstance(value, list) else [value]:
             if path is not None:
                 refuse_label_store_file(path)
+                blocking = next((p for p in Path(path).absolute().parents if p.exists()), None)
+                if blocking is not None and not blocking.is_dir():
+                    raise NotADirectoryError(f"{path}: {blocking} is a file, not a folder to write into")
 
 
 if __name__ == "__main__":

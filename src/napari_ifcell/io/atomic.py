@@ -41,11 +41,13 @@ def refuse_label_store_file(path: str | Path) -> None:
 
 def atomic_write(path: str | Path, write, *, label_store_file_ok: bool = False) -> Path:
     """``write(tmp_path)``, fsync, then rename over ``path`` (the temporary file keeps the
-    suffix, for writers that choose the format from it). A label store's own files are refused
-    (:func:`refuse_label_store_file`) unless the store itself writes them."""
+    suffix, for writers that choose the format from it); its folder is made if missing. A label
+    store's own files are refused (:func:`refuse_label_store_file`) unless the store itself
+    writes them."""
     path = Path(path)
     if not label_store_file_ok:
         refuse_label_store_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # an output folder named on the command line
     tmp = path.with_name(f".{path.name}.partial{path.suffix}")
     try:
         write(tmp)

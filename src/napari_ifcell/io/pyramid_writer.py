@@ -137,6 +137,7 @@ def write_slide_pyramid(
     h, w = slide.shape
     block = 2048
     blocks = [(y, x) for y in range(0, h, block) for x in range(0, w, block)]
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=".copy-") as tmp:
         shape = (h, w, 3) if slide.is_rgb else (slide.n_channels, h, w)  # read_region's layouts
         level0 = np.memmap(Path(tmp) / "level0.dat", dtype=slide.read_dtype, mode="w+", shape=shape)
