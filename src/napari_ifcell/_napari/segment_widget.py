@@ -27,7 +27,7 @@ BACKEND_LABELS = {
     "InstanSeg (model name or file)": "instanseg",
     "Your function (module:function)": "custom",
 }
-AUTO_NUCLEAR = "auto (the channel named Hoechst, DAPI...)"
+AUTO_NUCLEAR = "auto (Hoechst, DAPI…)"  # short: the choice box is as wide as the dock
 MODEL_INPUT_LABELS = {"What the slide is": "", "Nuclear stain channel": "nuclear", "H&E": "he"}
 
 
@@ -62,7 +62,10 @@ class SegmentWidget(Container):
         )
         self.model_input = ComboBox(label="Model reads", choices=list(MODEL_INPUT_LABELS))
         self.nuclear = ComboBox(label="Nuclear stain", choices=[AUTO_NUCLEAR])
-        self.nuclear.tooltip = "the IF channel the nuclei are segmented on; the slide's channels once opened"
+        self.nuclear.tooltip = (
+            "the IF channel the nuclei are segmented on; the slide's channels once opened. "
+            "auto: the channel named as a nuclear stain (Hoechst, DAPI, DNA, nuclei)"
+        )
         unit = (0.0, 1.0, 0.01)
         self.sam_fields = settings_fields(
             SamSettings,
