@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -297,7 +299,7 @@ def test_raw_intensity_ticks_do_not_crowd_where_the_transform_compresses(qtbot):
 
 
 def test_another_slide_in_the_loader_ends_the_gating_of_this_ones_table(
-    make_napari_viewer, small_pair, saved_table, tmp_path, qtbot
+    make_napari_viewer, small_pair, saved_table, tmp_path, qtbot, monkeypatch
 ):
     """The fields follow the Loader to the new slide's project: the old table's gates, saved as
     they move, would have been written there as the new slide's gated table."""
@@ -316,11 +318,31 @@ def test_another_slide_in_the_loader_ends_the_gating_of_this_ones_table(
     widget.load_button.click()
     assert widget.session is not None and widget.thresholds.isEnabled()
     assert {"*.svs", "*.zarr"} <= set(widget.if_file.filter.split())  # its dialog offers every slide kind
-    qtbot.waitUntil(lambda: (tmp_path / "first.ifcell" / "gated.parquet").is_file() and not widget._saving)
+    qtbot.waitUntil(lambda: (tmp_path / "first.ifcell" / "gated.parquet").is_file() and not widget.saves.busy)
 
+    # a save still writing an earlier move when the slide changes must not finish over the last
+    import napari_ifcell.pipeline.gating as gating_module
+
+    real_save, written, flushing = gating_module.save_gating, [], threading.Event()
+
+    def slow_save(table, gates, **paths):
+        thresholds = gates.gates["CD3e"].thresholds
+        if thresholds[0] == 800.0:  # the earlier move's write: still writing when the slide changes
+            flushing.wait(timeout=5)
+            time.sleep(0.3)
+        written.append(thresholds)
+        return real_save(table, gates, **paths)
+
+    real_flush = widget.saves.flush
+    monkeypatch.setattr(widget.saves, "flush", lambda: (flushing.set(), real_flush()))
+    monkeypatch.setattr(gating_module, "save_gating", slow_save)
+    widget.set_thresholds("CD3e", (800.0, 1000.0, 30000.0))
+    assert widget.save_gated(sync=False) is not None  # in a worker, still writing
     widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))  # a last move, its save still waiting
     loader.if_file.value = tmp_path / "second.ome.tif"
     loader.open_button.changed.emit(True)
+    qtbot.waitUntil(lambda: len(written) == 2 and not widget.saves.busy, timeout=10_000)
+    assert written == [(800.0, 1000.0, 30000.0), (900.0, 1000.0, 30000.0)]  # in the order asked
     assert load_gates(tmp_path / "first.ifcell" / "gates.yaml").gates["CD3e"].thresholds == (900.0, 1000.0, 30000.0)
     assert widget.session is None and not widget.thresholds.isEnabled() and widget.marker.count() == 0
     assert "slide changed" in widget.status.text()

@@ -75,7 +75,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     moved = gating.session.gates.gates["CD3e"].thresholds
     assert moved[0] < before[0] and moved[1] < before[1]
     qtbot.waitUntil(lambda: tuple(load_gates(project.gates).gates["CD3e"].thresholds) == tuple(moved), timeout=10_000)
-    qtbot.waitUntil(lambda: not gating._saving, timeout=10_000)
+    qtbot.waitUntil(lambda: not gating.saves.busy, timeout=10_000)
     assert gating.state.user == login_name()  # the login name until a reviewer is named
     assert load_gates(project.gates).gates["CD3e"].set_by == gating.state.user  # who moved it
     gated = pd.read_parquet(project.gated_table)  # what Classifier, Review and Compare read

@@ -9,9 +9,10 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QSignalBlocker, QTimer
+from qtpy.QtCore import QSignalBlocker
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_ifcell._napari.gated_saves import GatedTableSaves
 from napari_ifcell._napari.gating_files import GateFiles
 from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
@@ -22,8 +23,6 @@ from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
-
-SAVE_DELAY_MS = 600  # the gated table is saved once the gates rest this long
 
 
 class GatingWidget(GateFiles, QWidget):
@@ -54,11 +53,7 @@ class GatingWidget(GateFiles, QWidget):
             filter="*.parquet *.csv *.tsv",
             tooltip="saved as the gates move: the cell table plus marker states and phenotypes",
         )
-        self._save_timer = QTimer(self)
-        self._save_timer.setSingleShot(True)
-        self._save_timer.setInterval(SAVE_DELAY_MS)
-        self._save_timer.timeout.connect(self.save_gated)
-        self._saving = self._save_again = False
+        self.saves = GatedTableSaves(self, self._save_snapshot, self._on_saved, self._on_save_error)
         self.quantify_button = QPushButton("Quantify cells")
         self.load_button = QPushButton("Load cell table")
         self.marker = QComboBox()
@@ -117,10 +112,7 @@ class GatingWidget(GateFiles, QWidget):
     def _forget_session(self) -> None:
         """Another slide (or none) in the Loader: this table's gates and cells are not its own,
         and the fields now name its project, so a later save would write into it."""
-        if self._save_timer.isActive() or self._save_again:  # the last move is saved, where the fields still say
-            self._save_timer.stop()
-            self._saving = False
-            self.save_gated(sync=True)
+        self.saves.flush()  # the last move is saved where the fields still say
         self.session, self.labels_slide = None, None
         if self.layer is not None and self.layer in self.viewer.layers:
             self.viewer.layers.remove(self.layer)
@@ -268,42 +260,24 @@ class GatingWidget(GateFiles, QWidget):
 
     # --- saving as the gates move ---------------------------------------------------------
     def _gates_changed(self) -> None:
-        """Save the gated table once the gates rest (a drag moves them many times a second)."""
-        self._save_timer.start()
+        self.saves.soon()
 
     def save_gated(self, *, sync: bool | None = None):
         """Write the gated table and the gates (atomically, in a worker) for the current gates."""
-        from napari_ifcell.pipeline.gating import save_gating
+        return self.saves.save(sync=sync)
 
-        if self.session is None:
+    def _save_snapshot(self):
+        gated_path = given_path(self.gated_file)
+        if self.session is None or gated_path is None:
             return None
-        if self._saving:  # one save at a time; the latest gates are saved after it
-            self._save_again = True
-            return None
-        gated_path, gates_path = given_path(self.gated_file), given_path(self.gates_file)
-        if gated_path is None:
-            return None
-        self._saving, self._save_again = True, False
-        return run_in_background(
-            save_gating,
-            self.session.table,
-            copy.deepcopy(self.session.gates),  # a snapshot: the user may keep dragging
-            gated_path=gated_path,
-            gates_path=gates_path,
-            on_done=lambda gated: self._on_saved(gated, gated_path),
-            on_error=self._on_save_error,
-            sync=sync,
-        )
+        # the gates copied: the user may keep dragging while the worker writes
+        return self.session.table, copy.deepcopy(self.session.gates), gated_path, given_path(self.gates_file)
 
     def _on_saved(self, gated, path: Path) -> None:
-        self._saving = False
         self.save_status.setText(f"Gated table saved: {path.name} ({len(gated)} cells)")
         self.state.announce(GATED)
-        if self._save_again:
-            self.save_gated()
 
     def _on_save_error(self, exc: Exception) -> None:
-        self._saving = False
         self.save_status.setText(f"Error saving the gated table: {exc}")
 
     def _show_gates(self) -> None:
