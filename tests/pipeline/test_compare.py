@@ -314,3 +314,27 @@ def test_without_if_a_call_on_a_cell_no_one_reviewed_is_ignored_not_a_false_posi
     assert (lymph["tp"], lymph["fp"], lymph["fn"], lymph["ignored"]) == (2, 1, 0, n - 4)
     with pytest.raises(ValueError, match="no reviewed cells"):
         truth_cells(table.assign(reviewed_class=None, review_status="unreviewed"))
+
+
+def test_predictions_of_another_segmentation_are_matched_by_place_not_by_id(predicted_table):
+    """A predictions table whose CellIDs number another segmentation's cells (an H&E-only
+    slide's own store against the IF store's truth): pairing by id scored other cells' classes."""
+    import warnings
+
+    from napari_ifcell.notes import Note
+    from napari_ifcell.pipeline.compare import ids_checked, matching_summary
+
+    table = predicted_table
+    regions, truth = list(pick_regions(table)), truth_cells(table)
+    ours = classifier_cells(table)
+    renumbered = ours.assign(CellID=np.random.default_rng(0).permutation(ours["CellID"].to_numpy()))
+    with pytest.warns(UserWarning, match="ours: its cell ids are not the truth's cells .* matched by centroid"):
+        checked = ids_checked(truth, {"ours": renumbered}, um_per_px=PX, radius_um=3.0)
+    assert matching_summary(checked, "centroid") == "matched by ours: centroid"
+    by_place, _, _ = compare_models(regions, truth, {"ours": ours.drop(columns="CellID")}, um_per_px=PX)
+    with pytest.warns(UserWarning, match="not the truth's cells"):
+        renumbered_report, _, _ = compare_models(regions, truth, {"ours": renumbered}, um_per_px=PX)
+    pd.testing.assert_frame_equal(renumbered_report, by_place)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Note)  # the truth's own cells: paired by id, nothing to say
+        assert ids_checked(truth, {"ours": ours}, um_per_px=PX, radius_um=3.0)["ours"] is ours

@@ -286,7 +286,7 @@ class CompareWidget(Container):
 
     # --- comparing -----------------------------------------------------------------------------
     def compare(self, *, sync: bool | None = None):
-        from napari_ifcell.pipeline.compare import compare_models, read_models, read_truth
+        from napari_ifcell.pipeline.compare import compare_models, ids_checked, read_models, read_truth
 
         try:
             regions = layer_regions(self.regions_layer(), self.pixel_size_um)
@@ -326,6 +326,7 @@ class CompareWidget(Container):
         def work():
             with recording_notes() as notes:  # what the model files made us guess, for the status
                 truth, models = read_truth(truth_source), read_models(sources, ps)
+                models = ids_checked(truth, models, um_per_px=ps, radius_um=radius)
             result = compare_models(
                 regions,
                 truth,

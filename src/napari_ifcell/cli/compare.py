@@ -71,6 +71,7 @@ def _compare(args) -> int:
         CompareSettings,
         DetectionSource,
         compare_models,
+        ids_checked,
         matching_summary,
         read_models,
         read_truth,
@@ -105,6 +106,7 @@ def _compare(args) -> int:
     if not args.truth:
         return _agreement(args, regions, models, um_per_px, settings.radius_um)
     truth = read_truth(args.truth)
+    models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
     labels = None
     if settings.match == "iou":
         if not args.labels:

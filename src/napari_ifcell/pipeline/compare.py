@@ -226,6 +226,30 @@ def _centres_in_own_label(cells: pd.DataFrame, img: np.ndarray, origin: tuple[in
     return int((np.asarray(img)[yy, xx] == cells["CellID"].to_numpy()).sum())
 
 
+SAME_CELLS_SHARE = 0.9  # of the ids a model shares with the truth, this many at the same place
+
+
+def ids_checked(truth: pd.DataFrame, models: dict, *, um_per_px: float, radius_um: float) -> dict:
+    """The models, each of whose ``CellID`` names the truth's own cells (our classifier on the
+    truth's segmentation), keeping them; a model whose cells of the truth's ids lie elsewhere
+    (predictions made on another segmentation) loses its ids, so it is matched by centroid
+    distance, with a note. Pairing such cells by id would score other cells' classes."""
+    checked = {}
+    for name, cells in models.items():
+        if "CellID" in cells and "CellID" in truth:
+            both = cells[["CellID", "y", "x"]].merge(truth[["CellID", "y", "x"]], on="CellID", suffixes=("", "_t"))
+            apart = np.hypot(both["y"] - both["y_t"], both["x"] - both["x_t"]).to_numpy(float) * um_per_px
+            if not len(both) or (apart <= radius_um).mean() < SAME_CELLS_SHARE:
+                said = f"a median {np.median(apart):.1f} µm apart" if len(both) else "no id in common"
+                note(
+                    f"{name}: its cell ids are not the truth's cells (cells of the same id {said}; "
+                    "predictions made on another segmentation): matched by centroid distance instead"
+                )
+                cells = cells.drop(columns="CellID")
+        checked[name] = cells
+    return checked
+
+
 def matching_method(cells: pd.DataFrame, match: str) -> str:
     """How a model's cells are paired with the truth's: by cell id when it classified the
     truth's own cells (our classifier), by mask IoU when asked for and it gives contours,
@@ -253,13 +277,15 @@ def compare_models(
     labels=None,
     truth_name: str = "the truth table",
 ):
-    """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``).
+    """``(report, counts, outcomes)`` for ``models`` (name -> cells with ``y, x, class``;
+    give them through :func:`ids_checked` first to say how each was matched).
     Mask matching finds the truth's masks by CellID in ``labels``: a label store refuses a
     truth table of other cells (named ``truth_name``), which would match nothing."""
     if not regions:
         raise ValueError("no regions to compare in; draw or load at least one")
     if match not in MATCHES:
         raise ValueError(f"match must be 'centroid' or 'iou', got {match!r}")
+    models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=radius_um)
     matchers = None
     if match == "iou":
         if labels is None:
