@@ -174,3 +174,34 @@ def test_a_cell_in_two_parts_is_read_at_their_joint_centroid(tmp_path):
         match=r"features\[0\]\.geometry: expected a Polygon, MultiPolygon or Point, got type 'LineString'$",
     ):
         read_detections(tmp_path / "line.geojson", Frame(PX, PX))
+
+
+def test_cells_grown_at_the_slide_edge_have_simple_rings_on_the_slide():
+    """A cell grown past the slide's edge and clipped back folded its ring onto the edge (shapely
+    found 4 of 2,186 rings self-intersecting); now it is grown on the slide only."""
+    import pandas as pd
+
+    from napari_ifcell.io.qupath_geojson import cell_outlines
+
+    h, w = 60, 80
+    labels = np.zeros((h, w), np.int32)
+    labels[20:30, 74:80] = 1  # against the right edge
+    labels[0:6, 0:6] = 2  # in the top-left corner
+    labels[52:60, 30:40] = 3  # against the bottom
+
+    def read(y, x, rh, rw):
+        out = np.zeros((rh, rw), np.int32)
+        ys, xs = slice(max(y, 0), min(y + rh, h)), slice(max(x, 0), min(x + rw, w))
+        out[ys.start - y : ys.stop - y, xs.start - x : xs.stop - x] = labels[ys, xs]
+        return out
+
+    boxes = pd.DataFrame(
+        {"CellID": [1, 2, 3], "y0": [20, 0, 52], "x0": [74, 0, 30], "y1": [30, 6, 60], "x1": [80, 6, 40]}
+    )
+    nuclei, grown = cell_outlines(read, boxes, expand_px=4, shape=(h, w))
+    for cell_id in (1, 2, 3):
+        for ring in (nuclei[cell_id], grown[cell_id]):
+            assert ring[:, 0].min() >= 0 and ring[:, 0].max() <= w and ring[:, 1].min() >= 0 and ring[:, 1].max() <= h
+            corners = {tuple(p) for p in ring[:-1]}
+            assert len(corners) == len(ring) - 1, f"cell {cell_id}: a vertex visited twice (a folded ring)"
+        assert ring_area(grown[cell_id]) > ring_area(nuclei[cell_id])

@@ -62,7 +62,9 @@ def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) 
         y0, x0 = int(group.y0.min()) - 2 * margin, int(group.x0.min()) - 2 * margin
         y1, x1 = int(group.y1.max()) + 2 * margin, int(group.x1.max()) + 2 * margin
         labels = read(y0, x0, y1 - y0, x1 - x0)
-        images = [(labels, nuclei)] + ([(expand_labels(labels, expand_px), grown)] if expand_px else [])
+        images = [(labels, nuclei)] + (
+            [(_on_slide(expand_labels(labels, expand_px), y0, x0, shape), grown)] if expand_px else []
+        )
         boxes = group[["y0", "x0", "y1", "x1"]].to_numpy()
         for cell_id, (cy0, cx0, cy1, cx1) in zip(group["CellID"].to_numpy(), boxes):
             top, left = int(cy0) - margin, int(cx0) - margin
@@ -72,6 +74,20 @@ def cell_outlines(read, cells: pd.DataFrame, *, expand_px: int = 0, shape=None) 
                 if ring is not None:
                     out[int(cell_id)] = ring
     return nuclei, grown
+
+
+def _on_slide(image: np.ndarray, top: int, left: int, shape) -> np.ndarray:
+    """``image`` (whose pixel (0, 0) is the slide's ``(top, left)``) with what lies off the slide
+    zeroed: a cell grown past the slide's edge, clipped to it afterwards, folded its outline
+    back on itself (a self-intersecting ring, invalid to QuPath and shapely)."""
+    if shape is None:
+        return image
+    h, w = shape
+    image[: max(0, -top)] = 0
+    image[max(0, h - top) :] = 0
+    image[:, : max(0, -left)] = 0
+    image[:, max(0, w - left) :] = 0
+    return image
 
 
 def _outline(mask: np.ndarray, top: int, left: int, shape) -> np.ndarray | None:
