@@ -113,13 +113,16 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     assert {"TP", "FP", "FN"} <= set(outcomes)
     tp_colour = hover.face_color[np.flatnonzero(outcomes == "TP")[0]]
     np.testing.assert_allclose(tp_colour[:3], transform_color(OUTCOME_COLOURS["TP"])[0][:3], atol=0.01)
+    # no grey rim: points enlarged to their minimum size zoomed out were grey discs with a dot
+    np.testing.assert_allclose(hover.border_color, hover.face_color)
     assert "ours vs IF" in viewer.layers
     # the two models are told apart by symbol and size, and the legend says which is which
     ours = viewer.layers["ours vs IF"]
     assert str(hover.symbol[0]) != str(ours.symbol[0]) and hover.size[0] != ours.size[0]
     # ... also zoomed out: a minimum on screen, larger for the second model
     assert ours.canvas_size_limits[0] >= 5 and hover.canvas_size_limits[0] != ours.canvas_size_limits[0]
-    assert "HoVer-Net: disc" in w.legend.value and "ours: square" in w.legend.value and "FN" in w.legend.value
+    assert "HoVer-Net: disc" in w.legend.value and "ours: square" in w.legend.value
+    assert "FN" in w.legend.value and "ignored" in w.legend.value  # every colour drawn is named
     hover_counts = counts[(counts.model == "HoVer-Net") & (counts.region == "Total")]
     assert (outcomes == "FN").sum() == hover_counts["fn"].sum() and (outcomes == "FP").sum() == hover_counts["fp"].sum()
     w.out_dir.value = tmp_path / "report"
@@ -189,6 +192,39 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     loader.open_pair(*first)
     assert w.regions_layer() is drawn and drawn.visible and len(drawn.data) == 1
     assert [x.name for x in viewer.layers].count("regions") == 1  # the other slide's empty layer went
+
+    # an ellipse is a region (it was dropped without a word); an unnamed region's number is one
+    # no typed name has; a line holds no cells and is refused
+    from napari_ifcell._napari.region_layer import layer_regions
+
+    drawn.add(np.array([[100.0, 100.0], [100.0, 300.0], [200.0, 300.0], [200.0, 100.0]]), shape_type="ellipse")
+    drawn.features = {"name": np.array(["region 2", None], dtype=object)}  # the ellipse: "region 2" was typed
+    regions = layer_regions(drawn, PX)
+    assert [r.name for r in regions] == ["region 2", "region 3"] and regions[1].kind == "polygon"
+    assert regions[1].contains([150, 150, 104], [200, 297, 104]).tolist() == [True, True, False]  # not its box corner
+    drawn.add(np.array([[0.0, 0.0], [50.0, 50.0]]), shape_type="line")
+    w.compare_button.changed.emit(True)
+    assert "shape 3 in the 'regions' layer is a line: regions are rectangles, polygons or ellipses" in w.status.value
+    # a second model of one name is refused (it replaced the first); a custom type map file
+    qupath = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [5, 5]},
+            "properties": {"objectType": "detection", "classification": {"name": "Lymphos"}},
+        }
+    ]
+    (tmp_path / "q.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": qupath}))
+    (tmp_path / "map.json").write_text(json.dumps({"classes": {"Lymphos": "lymphocyte"}}))
+    w.model_name.value, w.model_file.value, w.type_map_file.value = (
+        "QuPath",
+        tmp_path / "q.geojson",
+        tmp_path / "map.json",
+    )
+    w.add_model_button.changed.emit(True)
+    assert w.sources["QuPath"].read(PX)["class"].tolist() == ["lymphocyte"]
+    w.model_file.value = tmp_path / "predicted.parquet"
+    w.add_model_button.changed.emit(True)
+    assert "A model called 'QuPath' is added already" in w.status.value and list(w.sources) == ["QuPath"]
 
 
 def _contour_file(path, truth_img, table, shift_px: float) -> None:

@@ -338,3 +338,63 @@ def test_predictions_of_another_segmentation_are_matched_by_place_not_by_id(pred
     with warnings.catch_warnings():
         warnings.simplefilter("error", Note)  # the truth's own cells: paired by id, nothing to say
         assert ids_checked(truth, {"ours": ours}, um_per_px=PX, radius_um=3.0)["ours"] is ours
+
+
+def _qupath_cells(path, cells) -> None:
+    """QuPath's GeoJSON of detections: points with a classification name."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [x, y]},
+            "properties": {"objectType": "detection", "classification": {"name": name, "color": [0, 0, 0]}},
+        }
+        for (y, x, name) in cells
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+
+def test_what_a_model_file_was_read_as_is_said(tmp_path):
+    """Types the map does not name, and a resolution taken from the type map or the file, are
+    notes; QuPath's own class names and CellViT's recorded base_mpp are used."""
+    _qupath_cells(tmp_path / "qupath.geojson", [(10, 10, "Immune cells"), (20, 20, "Tumor"), (30, 30, "Lymphos")] * 2)
+    with pytest.warns(UserWarning) as noted:
+        cells = DetectionSource(tmp_path / "qupath.geojson").read(PX)
+    assert cells["class"].tolist() == ["lymphocyte", "other", "other"] * 2
+    said = " ".join(str(w.message) for w in noted)
+    assert "cells of type(s) 'Lymphos' (2) are not in the type map 'names' and count as 'other'" in said
+    assert "scaled" not in said  # QuPath's coordinates are the slide's own
+
+    nuc = {"1": {"centroid": [100.0, 50.0], "type": 3, "contour": [[99, 49], [101, 49], [101, 51]]}}
+    (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 20, "nuc": nuc}))
+    with pytest.warns(
+        UserWarning, match="read at 0.5 µm/px \\(the type map 'lizard''s training resolution\\), scaled by 1.54"
+    ):
+        hover = DetectionSource(tmp_path / "hovernet.json").read(PX)
+    np.testing.assert_allclose(hover[["y", "x"]].to_numpy(), [[50 * 0.5 / PX, 100 * 0.5 / PX]])
+
+    doc = {
+        "wsi_metadata": {"base_mpp": 0.25},
+        "type_map": {"Inflammatory": 2},
+        "cells": [{"centroid": [100.0, 50.0], "type": 2, "contour": [[99, 49], [101, 49], [101, 51]]}],
+    }
+    (tmp_path / "cells.json").write_text(json.dumps(doc))
+    with pytest.warns(UserWarning, match="read at 0.25 µm/px \\(the file's wsi_metadata.base_mpp\\)"):
+        cellvit = DetectionSource(tmp_path / "cells.json").read(PX)
+    np.testing.assert_allclose(cellvit[["y", "x"]].to_numpy(), [[50 * 0.25 / PX, 100 * 0.25 / PX]])
+    assert cellvit["class"].tolist() == ["lymphocyte"]
+
+
+def test_names_given_twice_are_refused(predicted_table, tmp_path, capsys):
+    from napari_ifcell.cli import main
+
+    table = predicted_table
+    table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    box = ["0", "0", "500", "500"]
+    argv = ["compare", str(tmp_path / "predicted.parquet"), "--pixel-size-um", str(PX)]
+    ours = ["--ours", str(tmp_path / "predicted.parquet")]
+    assert main([*argv, *ours, "--region", "a", *box, "--region", "a", *box]) == 2
+    assert "region name(s) 'a' given to more than one region" in capsys.readouterr().err
+    _qupath_cells(tmp_path / "q.geojson", [(10, 10, "Tumor")])
+    models = ["--model", f"x={tmp_path / 'q.geojson'}", "--model", f"x={tmp_path / 'q.geojson'}"]
+    assert main([*argv, *models, "--region", "a", *box]) == 2
+    assert "two models are called 'x'" in capsys.readouterr().err

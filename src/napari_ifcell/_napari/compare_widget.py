@@ -26,7 +26,7 @@ from napari_ifcell.core.compare.type_maps import PRESETS
 from napari_ifcell.notes import recording_notes
 from napari_ifcell.pipeline.compare import CompareSettings, matching_summary
 
-OVERLAY_OUTCOMES = ("TP", "FP", "FN")
+OVERLAY_OUTCOMES = ("TP", "FP", "FN", "ignored")  # ignored: a call on a cell the truth has no class for
 
 
 class CompareWidget(Container):
@@ -59,6 +59,12 @@ class CompareWidget(Container):
             value="auto",
             tooltip="auto: the one the file's format implies (lizard for HoVer-Net ids, cellvit, histoplus, "
             "class names for QuPath)",
+        )
+        self.type_map_file = FileEdit(
+            label="Type map file",
+            mode="r",
+            filter="*.json",
+            tooltip='a custom map, e.g. {"classes": {"Immune cells": "lymphocyte"}}; used instead of the Type map',
         )
         self.model_um = FloatSpinBox(
             label="Model ran at (µm/px)",
@@ -108,6 +114,7 @@ class CompareWidget(Container):
                 self.model_name,
                 self.model_file,
                 self.type_map,
+                self.type_map_file,
                 self.model_um,
                 self.trust,
                 self.add_model_button,
@@ -240,16 +247,24 @@ class CompareWidget(Container):
 
     # --- models --------------------------------------------------------------------------------
     def add_model(self) -> None:
-        from napari_ifcell.pipeline.compare import DetectionSource
+        from napari_ifcell.pipeline.compare import DetectionSource, type_map_spec
 
         path = self._new_model_file(self.model_file, "Model output")
         if path is None:
             return
         name = self.model_name.value.strip() or path.stem
+        if name in self.sources:
+            self.status.value = f"A model called {name!r} is added already: give this one another Model name."
+            return
+        map_file = given_path(self.type_map_file)
+        try:
+            tmap = type_map_spec(str(map_file)) if map_file else self.type_map.value
+        except ValueError as exc:
+            return self._on_error(exc)
         # the model ran on the H&E: its cells move by the Loader's registration offset
         self.sources[name] = DetectionSource(
             path,
-            type_map=self.type_map.value,
+            type_map=tmap,
             model_um_per_px=self.model_um.value or None,
             offset_um=he_offset_um(self.viewer),
             trust=self.trust.value,
@@ -407,7 +422,8 @@ class CompareWidget(Container):
             symbol=symbol,
             features={"outcome": np.asarray(outcome, dtype=object)},
             border_width=0,
-            face_color=[OUTCOME_COLOURS[o] for o in outcome] or "white",
+            face_color=(colours := [OUTCOME_COLOURS[o] for o in outcome] or "white"),
+            border_color=colours,  # napari draws a grey border around points enlarged to their minimum size
             metadata={PLUGIN_KEY: {"role": "comparison", "model": name}},
         )
 

@@ -96,16 +96,31 @@ def recolour_regions(layer, viewer) -> None:
     layer.refresh_text()
 
 
+ELLIPSE_VERTICES = 64
+
+
 def layer_regions(layer, pixel_size_um: float) -> list[Region]:
-    """The rectangles and polygons of a Shapes layer as named regions (unnamed ones get
-    ``region N``); any layer scale is turned into level-0 pixels."""
+    """The rectangles, polygons and ellipses (as 64-sided polygons) of a Shapes layer as named
+    regions (an unnamed one gets ``region N``, a number no other region's name has); any layer
+    scale is turned into level-0 pixels. A line or path, which holds no cells, is refused."""
     names = layer.features["name"].tolist() if "name" in layer.features else [None] * len(layer.data)
-    regions = []
+    names = [n if isinstance(n, str) and n else None for n in names]
+    taken, regions = set(names), []
     for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
-        if kind not in ("rectangle", "polygon"):
-            continue
+        if kind not in ("rectangle", "polygon", "ellipse"):
+            raise ValueError(
+                f"shape {i + 1} in the '{layer.name}' layer is a {kind}: regions are rectangles, polygons or "
+                "ellipses (delete it, or draw it as a polygon)"
+            )
         world = np.asarray([layer.data_to_world(v) for v in vertices])[:, -2:]
-        name = names[i] if isinstance(names[i], str) and names[i] else f"region {i + 1}"
+        if kind == "ellipse":  # napari keeps an ellipse as the four corners of its box
+            centre, half_a, half_b = world.mean(0), (world[1] - world[0]) / 2, (world[3] - world[0]) / 2
+            t = np.linspace(0, 2 * np.pi, ELLIPSE_VERTICES, endpoint=False)[:, None]
+            world, kind = centre + np.cos(t) * half_a + np.sin(t) * half_b, "polygon"
+        name, number = names[i], i + 1
+        while name is None or (name != names[i] and name in taken):
+            name, number = f"region {number}", number + 1
+        taken.add(name)
         regions.append(Region(name, kind, world / pixel_size_um))
     return regions
 

@@ -3,19 +3,6 @@ reviewed), or, with no truth, model-vs-model agreement."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-
-def _type_map_spec(value: str):
-    if value.lower().endswith(".json"):
-        try:
-            return json.loads(Path(value).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{value}: not a readable JSON type map ({exc})") from None
-    return value
-
-
 # options that describe one model file: given once they apply to every --model, or once per
 # --model in the same order
 PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um")
@@ -75,15 +62,24 @@ def _compare(args) -> int:
         matching_summary,
         read_models,
         read_truth,
+        type_map_spec,
     )
 
     settings = settings_from_args(args, CompareSettings())
     um_per_px = _pixel_size(args)
     regions = _regions(args, um_per_px)
     sources: dict[str, DetectionSource | str] = {}
+
+    def named(name: str) -> str:
+        if name in sources:
+            raise ValueError(
+                f"two models are called {name!r}: give each --ours / --model a name of its own (NAME=FILE)"
+            )
+        return name
+
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
-        sources[name or "ours"] = path
+        sources[named(name or "ours")] = path
     specs = args.model or []
     options = {flag: _per_model(getattr(args, flag), len(specs), flag) for flag in PER_MODEL}
     for i, spec in enumerate(specs):
@@ -91,9 +87,9 @@ def _compare(args) -> int:
         if not sep:
             raise ValueError(f"--model {spec}: expected NAME=FILE")
         given = {flag: options[flag][i] for flag in PER_MODEL}
-        sources[name] = DetectionSource(
+        sources[named(name)] = DetectionSource(
             path,
-            type_map=_type_map_spec(given["type_map"] or "auto"),
+            type_map=type_map_spec(given["type_map"] or "auto"),
             model_um_per_px=given["model_um_per_px"],
             format=given["format"] or "auto",
             origin_px=tuple(given["origin_px"] or (0.0, 0.0)),

@@ -82,13 +82,14 @@ def detect_format(path: str | Path, doc=None) -> str:
 
 def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", trust: bool = False) -> pd.DataFrame:
     """Read a detection file into slide coordinates (see the module docstring)."""
-    rows, _ = read_detection_rows(path, format=format, trust=trust)
+    rows, _, _ = read_detection_rows(path, format=format, trust=trust)
     return place_rows(rows, frame)
 
 
 def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool = False):
-    """A detection file's rows in the model's own pixels, and its format (``format`` or the
-    one found): what the file says before it is placed on the slide (:func:`place_rows`)."""
+    """A detection file's rows in the model's own pixels, its format (``format`` or the one
+    found) and the pixel size the file records (CellViT's ``wsi_metadata.base_mpp``; None for
+    the others): what the file says before it is placed on the slide (:func:`place_rows`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such detection file")
@@ -112,7 +113,16 @@ def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool =
         rows = _histoplus_rows(path, doc if is_json else _read_json(path))
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return rows, fmt
+    return rows, fmt, _recorded_um_per_px(doc) if fmt == "cellvit-json" else None
+
+
+def _recorded_um_per_px(doc) -> float | None:
+    """CellViT's ``wsi_metadata.base_mpp``: the µm per pixel of the slide level it ran on."""
+    metadata = doc.get("wsi_metadata") if isinstance(doc, dict) else None
+    mpp = metadata.get("base_mpp") if isinstance(metadata, dict) else None
+    if isinstance(mpp, (int, float)) and not isinstance(mpp, bool) and 0 < mpp < 100:
+        return float(mpp)
+    return None
 
 
 def tiatoolbox_output(output: dict, frame: Frame) -> pd.DataFrame:

@@ -92,6 +92,21 @@ FORMAT_TYPE_MAPS = {
 }
 
 
+def type_map_spec(value: str):
+    """A type map as given by name (a preset, or auto) or as the path of a JSON file holding
+    a custom map; the file's map is checked here, so a wrong one is said before any reading."""
+    if not value.lower().endswith(".json"):
+        return value
+    try:
+        import json
+
+        spec = json.loads(Path(value).read_text(encoding="utf-8"))
+        type_map(spec)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{value}: not a readable JSON type map ({exc})") from None
+    return spec
+
+
 ID_FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat")  # the map is a guess for these
 
 
@@ -118,9 +133,10 @@ class DetectionSource:
     trust: bool = False
 
     def read(self, slide_um_per_px: float) -> pd.DataFrame:
-        """The model's cells on the slide's grid with their comparison class; a note when the
-        file holds no cells or none of its types is in the map (every cell would be 'other')."""
-        rows, fmt = read_detection_rows(self.path, format=self.format, trust=self.trust)
+        """The model's cells on the slide's grid with their comparison class; notes for what was
+        assumed (the type map, the resolution the model ran at) and for types the map does not
+        name (those cells count as its default class)."""
+        rows, fmt, recorded_um = read_detection_rows(self.path, format=self.format, trust=self.trust)
         name = Path(self.path).name
         auto = isinstance(self.type_map, str) and self.type_map.lower() == "auto"
         spec = FORMAT_TYPE_MAPS[fmt] if auto else self.type_map
@@ -130,15 +146,32 @@ class DetectionSource:
                 "give the model's own (pannuke, consep, monusac, ...) if it was trained on another taxonomy"
             )
         tmap = type_map(spec)
-        model_um = self.model_um_per_px or tmap.um_per_px or slide_um_per_px
+        spec_name = repr(spec) if isinstance(spec, str) else "(a custom one)"
+        model_um = self.model_um_per_px or recorded_um or tmap.um_per_px or slide_um_per_px
+        if not self.model_um_per_px and abs(model_um / slide_um_per_px - 1) > 0.01:
+            source = (
+                "the file's wsi_metadata.base_mpp" if recorded_um else f"the type map {spec_name}'s training resolution"
+            )
+            note(
+                f"{name}: its coordinates read at {model_um:g} µm/px ({source}), scaled by "
+                f"{model_um / slide_um_per_px:.3g} onto the slide's {slide_um_per_px:g} µm/px; give the "
+                "resolution the model ran at (--model-um-per-px; the Compare tab's 'Model ran at') if it differs"
+            )
         cells = place_rows(rows, Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um)))
         if not len(cells):
             note(f"{name}: no cells in the file ({fmt}); the model scores 0")
         elif _unknown_types(tmap, kinds := pd.unique(cells["type"])):
             note(
                 f"{name}: none of its cell types ({', '.join(repr(str(t)) for t in kinds[:4])}) is in the type map "
-                f"{repr(spec) if isinstance(spec, str) else '(a custom one)'}; every cell counts as "
-                f"{tmap.default!r} (choose the type map of the model's taxonomy)"
+                f"{spec_name}; every cell counts as {tmap.default!r} (choose the type map of the model's taxonomy)"
+            )
+        elif tmap.lists_all and (unknown := [t for t in kinds if not tmap.knows(t)]):
+            counts = cells["type"].value_counts()
+            listed = ", ".join(f"{str(t)!r} ({counts[t]})" for t in unknown[:5])
+            note(
+                f"{name}: cells of type(s) {listed} are not in the type map {spec_name} and count as "
+                f"{tmap.default!r}; a custom type map names them (--type-map map.json, "
+                '{"classes": {"<type>": "lymphocyte"}}; the Compare tab\'s Type map file)'
             )
         cells["class"] = [tmap.class_of(t) for t in cells["type"]]
         return cells[cells["class"].notna()].reset_index(drop=True)

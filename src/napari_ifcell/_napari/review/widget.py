@@ -234,11 +234,11 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         if self.region_filter.value not in (None, "whole slide"):
             from napari_ifcell._napari.region_layer import layer_regions
 
-            region = next(
-                r
-                for r in layer_regions(layer_with_role(self.viewer, "regions"), self.if_slide.pixel_size_um)
-                if r.name == self.region_filter.value
-            )
+            try:
+                regions = layer_regions(layer_with_role(self.viewer, "regions"), self.if_slide.pixel_size_um)
+            except ValueError as exc:  # a line among the regions
+                return self._error(exc)
+            region = next(r for r in regions if r.name == self.region_filter.value)
         status = self.status_filter.value
         self.queue = session_queue(
             self.session,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.compare.matching import match_points
-from napari_ifcell.core.compare.report import refuse_total_region
+from napari_ifcell.core.compare.report import check_region_names
 
 AGREEMENT_COLUMNS = ("region", "model_a", "model_b", "cells_a", "cells_b", "matched", "same_class", "kappa")
 
@@ -23,7 +23,7 @@ def model_agreement(regions, models: dict[str, pd.DataFrame], *, um_per_px: floa
         raise ValueError("model-vs-model agreement needs at least two models")
     if not regions:
         raise ValueError("no regions to compare in; draw or load at least one")
-    refuse_total_region(regions)
+    check_region_names(regions)
     inside = {name: [region.contains(cells["y"], cells["x"]) for region in regions] for name, cells in models.items()}
     rows: list[list] = []
     for i, region in enumerate(regions):

@@ -87,10 +87,18 @@ def _pairs_by_id(truth_ids: np.ndarray, predicted_ids: np.ndarray) -> np.ndarray
     return np.column_stack([t_pos, p_pos]).astype(np.int64)
 
 
-def refuse_total_region(regions) -> None:
-    """Reports end with a ``Total`` row over all regions: no region may take that name."""
-    if any(region.name == "Total" for region in regions):
+def check_region_names(regions) -> None:
+    """A report has one row per region, by name, and a ``Total`` row over all regions: each
+    region needs a name of its own, and none may be called ``Total``."""
+    names = [region.name for region in regions]
+    if "Total" in names:
         raise ValueError("a region may not be called 'Total': that name is the report's row for all regions")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"region name(s) {', '.join(map(repr, repeated))} given to more than one region; "
+            "each region needs a name of its own (its row in the report)"
+        )
 
 
 def comparison_counts(
@@ -111,7 +119,7 @@ def comparison_counts(
     not count a cell twice. ``iou_matchers[(region name, model)]`` switches a pair to mask
     matching (see :func:`score_cells`; rows there are positions within the region's cells).
     """
-    refuse_total_region(regions)
+    check_region_names(regions)
     out = []
     matchers = iou_matchers or {}
     outcomes = {}

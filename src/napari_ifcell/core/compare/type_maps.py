@@ -66,11 +66,16 @@ PRESETS = {
     "monusac": _preset({1: "epithelial", 2: "lymphocyte", 3: "macrophage", 4: "neutrophil"}, {"lymphocyte"}, 0.25),
     "consep": _preset({1: "epithelial", 2: "inflammatory", 3: "spindle", 4: "miscellaneous"}, {"inflammatory"}, 0.25),
     # class names, as QuPath GeoJSON (and this plugin's own exports, which carry the gated
-    # phenotype: regulatory T, and unknown / inconsistent cells that have no class) carry them
+    # phenotype: regulatory T, and unknown / inconsistent cells that have no class) carry them;
+    # QuPath's built-in classes too (its "Immune cells" the nearest to lymphocytes, as PanNuke's
+    # inflammatory cells are)
     "names": TypeMap(
         names={},
         classes={
             "lymphocyte": LYMPHOCYTE,
+            "lymphocytes": LYMPHOCYTE,
+            "immune cells": LYMPHOCYTE,
+            **dict.fromkeys(("tumor", "stroma", "necrosis"), OTHER),
             **DEFAULT_TRUTH_MAP,
             **{phenotype: DEFAULT_TRUTH_MAP[c] for phenotype, c in CLASS_OF_PHENOTYPE.items()},
             "unknown": None,
