@@ -14,7 +14,7 @@ from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.palette import OUTCOME_COLOURS
 from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
 
-from ..pipeline.test_compare import LIZARD, PX, hovernet_file, pick_regions, truth_class
+from ..pipeline.test_compare import LIZARD, PX, hovernet_file, pick_regions, qupath_annotations, truth_class
 
 
 def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, predicted_table, tmp_path):
@@ -65,16 +65,10 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     layer = viewer.layers["regions"]
     assert layer.features["name"].tolist() == ["sparse", "dense"]
     # the same regions drawn in QuPath: its GeoJSON of annotations, x and y in level-0 pixels
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [[[c, r] for r, c in [*reg.vertices, reg.vertices[0]]]]},
-            "properties": {"objectType": "annotation", "name": reg.name},
-        }
-        for reg in (sparse, dense)
-    ]
-    features.append({**features[0], "properties": {"objectType": "detection"}})
-    (tmp_path / "qupath.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    qupath_annotations(tmp_path / "qupath.geojson", [sparse, dense])
+    doc = json.loads((tmp_path / "qupath.geojson").read_text())
+    doc["features"].append({**doc["features"][0], "properties": {"objectType": "detection"}})
+    (tmp_path / "qupath.geojson").write_text(json.dumps(doc))
     w.regions_file.value = tmp_path / "qupath.geojson"
     w.load_regions_button.changed.emit(True)
     assert layer.features["name"].tolist() == ["sparse", "dense"] and list(layer.shape_type) == ["polygon"] * 2

@@ -168,6 +168,19 @@ def test_mask_iou_matching_on_contours(small_pair, small_table):
         compare_models([region], truth, {"m": predicted}, um_per_px=PX, match="iou", labels=renumbered)
 
 
+def qupath_annotations(path, regions) -> None:
+    """``regions`` as QuPath exports annotations: GeoJSON polygons, x / y, named by class."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[[c, r] for r, c in [*reg.vertices, reg.vertices[0]]]]},
+            "properties": {"objectType": "annotation", "classification": {"name": reg.name, "color": [0, 0, 255]}},
+        }
+        for reg in regions
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+
+
 def test_compare_command_writes_the_report(predicted_table, tmp_path):
     import subprocess
     import sys
@@ -219,26 +232,9 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert "matched by ours: cell id, HoVer-Net: centroid" in done.stdout
     assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     # the same regions drawn in QuPath and exported as GeoJSON annotations give the same report
-    features = [
-        {
-            "type": "Feature",
-            "geometry": {"type": "Polygon", "coordinates": [[[c, r] for r, c in [*reg.vertices, reg.vertices[0]]]]},
-            "properties": {"objectType": "annotation", "classification": {"name": reg.name, "color": [0, 0, 255]}},
-        }
-        for reg in (sparse, dense)
-    ]
-    (tmp_path / "qupath.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
-    again = run(
-        tmp_path / "predicted.parquet",
-        "--regions",
-        tmp_path / "qupath.geojson",
-        "--ours",
-        tmp_path / "predicted.parquet",
-        "--pixel-size-um",
-        PX,
-        "--out",
-        tmp_path / "report_qupath",
-    )
+    qupath_annotations(tmp_path / "qupath.geojson", [sparse, dense])
+    ours = [tmp_path / "predicted.parquet", "--ours", tmp_path / "predicted.parquet", "--pixel-size-um", PX]
+    again = run(*ours, "--regions", tmp_path / "qupath.geojson", "--out", tmp_path / "report_qupath")
     assert again.returncode == 0, again.stderr
     from_qupath = pd.read_csv(tmp_path / "report_qupath" / "comparison.csv").set_index("region")
     pd.testing.assert_frame_equal(from_qupath, csv[[c for c in csv if not c.startswith("HoVer-Net")]])
