@@ -149,6 +149,10 @@ RUN_SETTINGS = {
         "segmentation: {watershed: {sigma_um: .nan}}\n",
         "segmentation.watershed.sigma_um: expected finite numbers (not nan or inf), got nan",
     ),
+    "expand of 400 digits": (
+        f"quantification: {{expand_um: {'9' * 400}}}\n",
+        "quantification.expand_um: expected finite",
+    ),
     "expand infinite": ("quantification: {expand_um: .inf}\n", "quantification.expand_um: expected finite numbers"),
     "JSON expand infinite": (
         '{"quantification": {"expand_um": Infinity}}',

@@ -199,6 +199,7 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     drawn.add(np.array([[0.0, 0.0], [50.0, 50.0]]), shape_type="line")
     w.compare_button.changed.emit(True)
     assert "shape 3 in the 'regions' layer is a line: regions are rectangles, polygons or ellipses" in w.status.value
+    assert len(layer_regions(drawn, PX, lines_refused=False)) == 2  # where regions are optional (Export)
     # a second model of one name is refused (it replaced the first); a custom type map file
     qupath = [
         {
@@ -216,6 +217,7 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     )
     w.add_model_button.changed.emit(True)
     assert w.sources["QuPath"].read(PX)["class"].tolist() == ["lymphocyte"]
+    assert not w.type_map_file.line_edit.value  # the next model's map is chosen again
     w.model_file.value = tmp_path / "predicted.parquet"
     w.add_model_button.changed.emit(True)
     assert "A model called 'QuPath' is added already" in w.status.value and list(w.sources) == ["QuPath"]

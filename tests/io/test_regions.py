@@ -78,11 +78,13 @@ def test_qupath_annotations_are_regions_named_by_name_or_class(tmp_path):
     assert regions[0].bounds == (10, 20, 100, 200)  # y, x, h, w: the ring's x is the column
     assert regions[0].contains([50, 50, 5], [100, 230, 100]).tolist() == [True, False, False]
     said = " ".join(str(w.message) for w in noted)
-    assert "region 3 'Tumor' -> 'Tumor (2)'" in said
+    assert "region 4 'Tumor' -> 'Tumor (2)'" in said  # counted as the user counts, from 1
     assert "left out 1 detections, 1 Point annotations" in said
-    # QuPath before 0.4 wrote a bare list of features
-    path.write_text(json.dumps(features[:1]))
-    assert [r.name for r in load_regions(path)] == ["Tumor"]
+    # QuPath before 0.4 wrote a bare list of features, and "object_type"
+    older = [{**f, "properties": {"object_type": f["properties"]["objectType"], "name": "Tumor"}} for f in features]
+    path.write_text(json.dumps(older[:1] + older[3:4]))
+    with pytest.warns(UserWarning, match="left out 1 detections"):
+        assert [r.name for r in load_regions(path)] == ["Tumor"]
 
 
 def test_annotations_that_cannot_be_regions_are_refused_with_what_to_do(tmp_path):
@@ -97,12 +99,15 @@ def test_annotations_that_cannot_be_regions_are_refused_with_what_to_do(tmp_path
         load_regions(path)
 
 
-def test_the_recorded_pixel_size_is_checked_and_keeps_regions_on_their_tissue(tmp_path):
-    save_regions([Region.rectangle("nest", 100, 200, 50, 60)], tmp_path, pixel_size_um=0.5)
-    with pytest.warns(UserWarning, match="drawn at 0.5 µm/px and this slide is at 0.25 µm/px; scaled by 2"):
-        (nest,) = load_regions(tmp_path, pixel_size_um=0.25)
-    assert nest.bounds == (200, 400, 100, 120)
-    assert load_regions(tmp_path, pixel_size_um=0.5)[0].bounds == (100, 200, 50, 60)
+def test_the_recorded_pixel_size_is_checked_and_regions_stay_on_their_pixels(tmp_path):
+    """A slide whose pixel size was corrected since (0.325 assumed, 0.5 given) is the same image:
+    its regions stay on its pixels, with a note."""
+    save_regions([Region.rectangle("nest", 100, 200, 50, 60)], tmp_path, pixel_size_um=0.325)
+    with pytest.warns(
+        UserWarning, match="taken as 0.325 µm/px and it is now 0.5 µm/px; they are kept on the same pixels"
+    ):
+        (nest,) = load_regions(tmp_path, pixel_size_um=0.5)
+    assert nest.bounds == (100, 200, 50, 60)
     for wrong in ("0.325", -1, 0, float("nan"), True):
         doc = json.loads((tmp_path / "regions.json").read_text())
         (tmp_path / "regions.json").write_text(json.dumps({**doc, "pixel_size_um": wrong}))

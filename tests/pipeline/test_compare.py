@@ -361,6 +361,9 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
     assert "scaled" not in said  # QuPath's coordinates are the slide's own
 
     nuc = {"1": {"centroid": [100.0, 50.0], "type": 3, "contour": [[99, 49], [101, 49], [101, 51]]}}
+    (tmp_path / "typeless.json").write_text(json.dumps({"nuc": {**nuc, "2": {**nuc["1"], "type": None}}}))
+    with pytest.warns(UserWarning, match="'nan' \\(1\\) are not in the type map 'lizard'"):
+        assert DetectionSource(tmp_path / "typeless.json").read(PX)["class"].tolist() == ["lymphocyte", "other"]
     (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 20, "nuc": nuc}))
     with pytest.warns(
         UserWarning, match="read at 0.5 µm/px \\(the type map 'lizard''s training resolution\\), scaled by 1.54"

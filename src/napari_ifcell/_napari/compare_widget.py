@@ -270,6 +270,7 @@ class CompareWidget(Container):
             trust=self.trust.value,
         )
         self.trust.value = False  # trust is given per file: the next .dat is not unpickled unasked
+        set_path(self.type_map_file, None)  # and a custom map: the next model's is chosen again
         self._show_models()
 
     def add_ours(self) -> None:

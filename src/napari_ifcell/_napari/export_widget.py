@@ -91,7 +91,11 @@ class ExportWidget(Container):
             export_format(out)
             slide, pair = open_sources(self.viewer)
             layer = layer_with_role(self.viewer, "regions")
-            regions = layer_regions(layer, float(slide_layer(self.viewer).scale[-1])) if layer is not None else None
+            regions = (
+                layer_regions(layer, float(slide_layer(self.viewer).scale[-1]), lines_refused=False)
+                if layer is not None
+                else None
+            )
         except (ValueError, OSError) as exc:
             self.status.value = f"Cannot export: {exc}"
             return None

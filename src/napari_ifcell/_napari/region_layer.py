@@ -99,14 +99,17 @@ def recolour_regions(layer, viewer) -> None:
 ELLIPSE_VERTICES = 64
 
 
-def layer_regions(layer, pixel_size_um: float) -> list[Region]:
+def layer_regions(layer, pixel_size_um: float, *, lines_refused: bool = True) -> list[Region]:
     """The rectangles, polygons and ellipses (as 64-sided polygons) of a Shapes layer as named
     regions (an unnamed one gets ``region N``, a number no other region's name has); any layer
-    scale is turned into level-0 pixels. A line or path, which holds no cells, is refused."""
+    scale is turned into level-0 pixels. A line or path, which holds no cells, is refused (or
+    left out, where regions are optional)."""
     names = layer.features["name"].tolist() if "name" in layer.features else [None] * len(layer.data)
     names = [n if isinstance(n, str) and n else None for n in names]
     taken, regions = set(names), []
     for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
+        if kind not in ("rectangle", "polygon", "ellipse") and not lines_refused:
+            continue
         if kind not in ("rectangle", "polygon", "ellipse"):
             raise ValueError(
                 f"shape {i + 1} in the '{layer.name}' layer is a {kind}: regions are rectangles, polygons or "

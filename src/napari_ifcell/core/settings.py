@@ -87,14 +87,17 @@ def _fits(value: Any, hint: Any) -> bool:
     if isinstance(value, bool):
         return hint is bool  # True is an int to Python, not to a user
     if hint is float:
-        return isinstance(value, (int, float)) and math.isfinite(value)  # YAML's .nan and .inf too
+        return isinstance(value, (int, float)) and not _non_finite(value)  # YAML's .nan and .inf too
     return not isinstance(hint, type) or isinstance(value, hint)
 
 
 def _non_finite(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_non_finite(v) for v in value)
-    return isinstance(value, float) and not math.isfinite(value)
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits: no float holds it
+        return True
 
 
 _NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}

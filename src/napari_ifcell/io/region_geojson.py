@@ -39,7 +39,7 @@ def geojson_regions(doc, path) -> list[Region]:
             continue
         properties = feature.get("properties")
         properties = properties if isinstance(properties, dict) else {}
-        kind = str(properties.get("objectType", "annotation"))
+        kind = str(properties.get("objectType", properties.get("object_type", "annotation")))  # QuPath 0.2-0.3
         geometry = feature["geometry"]
         if kind != "annotation":
             left_out[f"{kind}s"] += 1
@@ -72,7 +72,7 @@ def geojson_regions(doc, path) -> list[Region]:
             "export annotations: in QuPath, File > Export objects as GeoJSON, Annotations"
         )
     notes: list[str] = []
-    names = unique_names([r.name for r in regions], notes, what="region")
+    names = unique_names([r.name for r in regions], notes, what="region", first=1)
     regions = [Region(n, r.kind, r.vertices) for n, r in zip(names, regions, strict=True)]
     if left_out:
         notes.append(f"read {len(regions)} region(s) from the annotation polygons; left out {said}")

@@ -1,7 +1,7 @@
 """Named regions of a slide (rectangles and polygons), saved as JSON in the project folder.
 
 Vertices are ``(row, col)`` pixels of the slide's level 0 (the IF grid); the file also records
-the pixel size so that a region stays where it was drawn if the file is read elsewhere.
+the pixel size they were drawn at, checked when they are read.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def save_regions(regions: list[Region], path: str | Path, *, pixel_size_um: floa
 
 def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> list[Region]:
     """Regions from a file written by :func:`save_regions` (or its project folder), or from a
-    GeoJSON file of annotations (QuPath's export). Given the slide's ``pixel_size_um``, regions
-    recorded at another pixel size are scaled to stay where they were drawn, with a note."""
+    GeoJSON file of annotations (QuPath's export). Given the slide's ``pixel_size_um``, a note
+    says when the regions were recorded at another one (they stay on their pixels)."""
     path = Path(path)
     if path.is_dir():
         path = Project.at(path).regions
@@ -85,10 +85,9 @@ def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> lis
     if problems:
         raise RegionFileError(f"{path}: {len(problems)} problem(s) in the regions:\n  - " + "\n  - ".join(problems))
     if recorded and pixel_size_um and abs(recorded / pixel_size_um - 1) > 0.01:
-        scale = recorded / pixel_size_um
+        # most often the same image with its pixel size corrected since: its pixels stay its pixels
         note(
-            f"{path}: the regions were drawn at {recorded:g} µm/px and this slide is at {pixel_size_um:g} µm/px; "
-            f"scaled by {scale:.4g} to cover the same tissue"
+            f"{path}: the regions were drawn when the slide was taken as {recorded:g} µm/px and it is now "
+            f"{pixel_size_um:g} µm/px; they are kept on the same pixels (redraw them if the image itself changed)"
         )
-        regions = [Region(r.name, r.kind, r.vertices * scale) for r in regions]
     return regions

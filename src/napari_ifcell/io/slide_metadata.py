@@ -59,11 +59,12 @@ def tiff_channel_names(path, ome, n_channels, is_rgb, override, notes, imagej=No
     return tuple(names)
 
 
-def unique_names(names, notes: list[str], what: str = "channel") -> tuple[str, ...]:
+def unique_names(names, notes: list[str], what: str = "channel", first: int = 0) -> tuple[str, ...]:
     """Names told apart: a name a second channel also has gets " (2)", " (3)"... after it (a
     cyclic panel stains DAPI in every round), with a note; each channel keeps its own name, so
     no channel is lost to a later one of the same name in tables keyed by name. ``what`` names
-    the things named in the note (regions are told apart the same way)."""
+    the things named in the note (regions are told apart the same way), ``first`` the number of
+    the first (channels count from 0, as ch0, ch1...; regions from 1)."""
     names = [str(n) for n in names]
     taken = set(names)
     seen: dict[str, int] = {}
@@ -76,7 +77,7 @@ def unique_names(names, notes: list[str], what: str = "channel") -> tuple[str, .
                 number += 1
             names[i] = f"{name} ({number})"
             taken.add(names[i])
-            renamed.append(f"{what} {i} {name!r} -> {names[i]!r}")
+            renamed.append(f"{what} {i + first} {name!r} -> {names[i]!r}")
     if renamed:
         notes.append(f"{what} names repeat; told apart as {', '.join(renamed)} (give each {what} its own name)")
     return tuple(names)

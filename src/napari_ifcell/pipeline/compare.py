@@ -166,8 +166,8 @@ class DetectionSource:
                 f"{spec_name}; every cell counts as {tmap.default!r} (choose the type map of the model's taxonomy)"
             )
         elif tmap.lists_all and (unknown := [t for t in kinds if not tmap.knows(t)]):
-            counts = cells["type"].value_counts()
-            listed = ", ".join(f"{str(t)!r} ({counts[t]})" for t in unknown[:5])
+            counts = cells["type"].value_counts(dropna=False)
+            listed = ", ".join(f"{str(t)!r} ({counts.get(t, 0)})" for t in unknown[:5])
             note(
                 f"{name}: cells of type(s) {listed} are not in the type map {spec_name} and count as "
                 f"{tmap.default!r}; a custom type map names them (--type-map map.json, "
