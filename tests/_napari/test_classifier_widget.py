@@ -57,7 +57,19 @@ def _classifier_widget(make_napari_viewer, small_pair, folder, model_dir):
 
 
 @pytest.fixture
-def trained_here(make_napari_viewer, small_pair, prepared, tmp_path):
+def fresh_predictions(small_pair):
+    """Predictions are saved in the shared pair's project, and a later prediction adds to them:
+    each test starts, and leaves the pair, without any."""
+    from napari_ifcell.io.project import Project
+
+    path = Project.for_slide(small_pair.if_path).predictions
+    path.unlink(missing_ok=True)
+    yield
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def trained_here(make_napari_viewer, small_pair, prepared, tmp_path, fresh_predictions):
     """The widget after *Train* on the module's data set (the model goes to ``tmp_path``)."""
     viewer, w = _classifier_widget(make_napari_viewer, small_pair, prepared, tmp_path / "model")
     w.training.train_button.changed.emit(True)
@@ -65,7 +77,7 @@ def trained_here(make_napari_viewer, small_pair, prepared, tmp_path):
 
 
 @pytest.fixture
-def widget(make_napari_viewer, small_pair, prepared, tmp_path):
+def widget(make_napari_viewer, small_pair, prepared, tmp_path, fresh_predictions):
     """The widget with the module's trained model (no training per test)."""
     viewer, w = _classifier_widget(make_napari_viewer, small_pair, prepared, prepared / "trained")
     return viewer, w, tmp_path
@@ -124,11 +136,17 @@ def test_threshold_moves_predicted_positives(widget):
 
 def test_predict_visible_region_only(widget):
     viewer, w, _ = widget
+    from napari_ifcell._napari.view import visible_region_px
+
     camera_of(viewer).center = (0, 60.0, 80.0)
-    camera_of(viewer).zoom = 6.0
+    # about 133 µm across whatever size the canvas was given (in a busy test run it can be larger)
+    camera_of(viewer).zoom = 6.0 * max(viewer.canvas.size) / 800
     w.visible_button.changed.emit(True)
     predicted = w.table["predicted"].notna()
     assert 0 < predicted.sum() < len(w.table)
+    y, x, h, wd = visible_region_px(viewer, 0.325, (2048, 2048))
+    inside = w.table["Y_centroid"].between(y, y + h) & w.table["X_centroid"].between(x, x + wd)
+    assert predicted[~inside].sum() <= 0.05 * predicted.sum()  # what is seen, not the slide
 
 
 def test_training_fields_start_from_the_data_set_and_reach_the_model(widget, prepared, tmp_path):
