@@ -108,9 +108,9 @@ def layer_regions(layer, pixel_size_um: float, *, lines_refused: bool = True) ->
     names = [n if isinstance(n, str) and n else None for n in names]
     taken, regions = set(names), []
     for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
-        if kind not in ("rectangle", "polygon", "ellipse") and not lines_refused:
-            continue
         if kind not in ("rectangle", "polygon", "ellipse"):
+            if not lines_refused:
+                continue
             raise ValueError(
                 f"shape {i + 1} in the '{layer.name}' layer is a {kind}: regions are rectangles, polygons or "
                 "ellipses (delete it, or draw it as a polygon)"

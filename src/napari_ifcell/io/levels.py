@@ -76,19 +76,24 @@ def described(index: int, series) -> str:
 def _levels_as_series(main, others) -> list:
     """Later series that are successively smaller copies of ``main`` (same axes, 2^k smaller)."""
     levels = []
-    prev_y, prev_x = _yx(main)
+    previous = _yx(main)
     for series in others:
         if series.axes != main.axes or series.dtype != main.dtype:
             break
         if _non_spatial(series) != _non_spatial(main):
             break
-        y, x = _yx(series)
-        ratio_y, ratio_x = prev_y / y, prev_x / x
-        if not (1.5 < ratio_y < 4.5 and abs(ratio_y - ratio_x) < 0.1 * ratio_y):
+        if not is_next_level(previous, _yx(series)):
             break
         levels.append(series)
-        prev_y, prev_x = y, x
+        previous = _yx(series)
     return levels
+
+
+def is_next_level(previous: tuple[int, ...], size: tuple[int, ...]) -> bool:
+    """Whether an image of ``size`` (y, x) is the pyramid level after one of ``previous``: 2 to
+    4 times smaller, alike in both axes."""
+    ratio_y, ratio_x = previous[0] / size[0], previous[1] / size[1]
+    return 1.5 < ratio_y < 4.5 and abs(ratio_y - ratio_x) < 0.1 * ratio_y
 
 
 def _yx(series) -> tuple[int, int]:

@@ -40,17 +40,20 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(text: str):
-    """The data of one YAML document (``None`` when empty); aliases and huge text refused."""
+def _refuse_huge(text: str) -> None:
     if len(text) > MAX_BYTES:
         raise ValueError(f"{len(text):,} characters; a gate or settings file is at most {MAX_BYTES:,}")
+
+
+def load_yaml(text: str):
+    """The data of one YAML document (``None`` when empty); aliases and huge text refused."""
+    _refuse_huge(text)
     return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader that refuses aliases
 
 
 def load_json(text: str):
     """The data of a JSON document; a key given twice in one object refused (``json`` keeps the last)."""
-    if len(text) > MAX_BYTES:
-        raise ValueError(f"{len(text):,} characters; a gate or settings file is at most {MAX_BYTES:,}")
+    _refuse_huge(text)
     return json.loads(text, object_pairs_hook=_each_key_once)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 
-from napari_ifcell.io.levels import cyx_key, is_associated_image, open_level_arrays
+from napari_ifcell.io.levels import cyx_key, is_associated_image, is_next_level, open_level_arrays
 from napari_ifcell.io.metadata import ome_channel_names_by_image
 
 
@@ -47,12 +47,35 @@ def _ome_xml(tif: tifffile.TiffFile) -> str:
     return description if "<OME" in description[:2048] else ""
 
 
-def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[list, list]:
-    """(one ``StackedChannels`` per pyramid level, the main series' level series): the levels
-    every channel has at the same sizes, as SubIFDs or as smaller series of their own."""
+def channel_level_series(tif: tifffile.TiffFile, indices: list[int]) -> list[list]:
+    """Each channel's pyramid levels (series), finest first: its SubIFDs, else its reduced
+    copies stored as series of their own. Of each smaller size (the next level after the last)
+    there must be one series per channel, the k-th of them the k-th channel's (whether a writer
+    wrote channel by channel or level by level)."""
     per_channel = [list(tif.series[i].levels) for i in indices]
-    if all(len(levels) == 1 for levels in per_channel):
-        per_channel = _levels_as_smaller_series(tif, indices)
+    if any(len(levels) > 1 for levels in per_channel):
+        return per_channel
+    all_series = tif.series
+    main = all_series[indices[0]]
+    by_shape: dict[tuple, list[int]] = {}
+    for i, series in enumerate(all_series):
+        if series.axes == "YX" and series.dtype == main.dtype and not is_associated_image(series):
+            by_shape.setdefault(tuple(series.shape), []).append(i)
+    previous = tuple(main.shape)
+    for size, found in sorted(by_shape.items(), key=lambda item: -item[0][0] * item[0][1]):
+        if size == previous:
+            continue
+        if len(found) != len(indices) or not is_next_level(previous, size):
+            break
+        for levels, i in zip(per_channel, found, strict=True):
+            levels.append(all_series[i])
+        previous = size
+    return per_channel
+
+
+def channel_levels(path, tif: tifffile.TiffFile, indices: list[int], per_channel: list[list]) -> tuple[list, list]:
+    """(one ``StackedChannels`` per pyramid level, the main series' level series): the levels
+    (``channel_level_series``) every channel has at the same sizes."""
     n_levels = min(len(levels) for levels in per_channel)
     while n_levels > 1 and any(
         levels[n_levels - 1].shape != per_channel[0][n_levels - 1].shape for levels in per_channel
@@ -63,39 +86,6 @@ def channel_levels(path, tif: tifffile.TiffFile, indices: list[int]) -> tuple[li
     ]
     stacked = [StackedChannels([channel[level] for channel in arrays]) for level in range(n_levels)]
     return stacked, per_channel[0][:n_levels]
-
-
-def _levels_as_smaller_series(tif: tifffile.TiffFile, indices: list[int]) -> list[list]:
-    """Each channel's full-size series followed by its reduced copies stored as series of their
-    own: of each smaller size (2 to 4 times smaller than the last) there must be one series per
-    channel, the k-th of them the k-th channel's (whether a writer wrote channel by channel or
-    level by level)."""
-    all_series = tif.series
-    main = all_series[indices[0]]
-    by_shape: dict[tuple, list[int]] = {}
-    for i, series in enumerate(all_series):
-        if series.axes == "YX" and series.dtype == main.dtype and not is_associated_image(series):
-            by_shape.setdefault(tuple(series.shape), []).append(i)
-    per_channel = [[all_series[i]] for i in indices]
-    (prev_y, prev_x) = main.shape
-    for (y, x), found in sorted(by_shape.items(), key=lambda item: -item[0][0] * item[0][1]):
-        if (y, x) == (prev_y, prev_x):
-            continue
-        ratio_y, ratio_x = prev_y / y, prev_x / x
-        if len(found) != len(indices) or not (1.5 < ratio_y < 4.5 and abs(ratio_y - ratio_x) < 0.1 * ratio_y):
-            break
-        for levels, i in zip(per_channel, found, strict=True):
-            levels.append(all_series[i])
-        prev_y, prev_x = y, x
-    return per_channel
-
-
-def all_level_series(tif: tifffile.TiffFile, indices: list[int]) -> list:
-    """Every series' levels, for checking that their pages are whole."""
-    levels = [level for i in indices for level in tif.series[i].levels]
-    if len(levels) == len(indices):
-        levels = [level for channel in _levels_as_smaller_series(tif, indices) for level in channel]
-    return levels
 
 
 class StackedChannels:

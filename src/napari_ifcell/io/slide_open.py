@@ -20,7 +20,7 @@ from napari_ifcell.io.levels import (
     open_level_arrays,
     shaped_channels_last,
 )
-from napari_ifcell.io.series_channels import all_level_series, channel_levels, channel_series
+from napari_ifcell.io.series_channels import channel_level_series, channel_levels, channel_series
 from napari_ifcell.io.slide import Slide, rgb_scale
 from napari_ifcell.io.slide_metadata import (
     RGB_NAMES,
@@ -182,9 +182,10 @@ def _announced(slide: Slide) -> Slide:
 def _slide_of_channel_series(path, tif, indices, ome_names, index, pixel_size_override, names_override, notes) -> Slide:
     """One image series per channel (see ``io.series_channels``) read as a ``CYX`` slide named
     by each series' OME channel name (``ome_names``)."""
-    every_level = all_level_series(tif, indices)
+    per_channel = channel_level_series(tif, indices)
+    every_level = [level for levels in per_channel for level in levels]
     _check_pages(path, every_level)
-    levels, level_series = channel_levels(path, tif, indices)
+    levels, level_series = channel_levels(path, tif, indices, per_channel)
     y, x = level_series[0].shape
     skipped = [described(i, s) for i, s in enumerate(tif.series) if not any(s is level for level in every_level)]
     notes.append(

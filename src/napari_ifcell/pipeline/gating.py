@@ -4,7 +4,6 @@ or load a saved table, and suggest a starting gate for every marker."""
 from __future__ import annotations
 
 from collections.abc import Generator
-from pathlib import Path
 
 import pandas as pd
 
@@ -53,17 +52,13 @@ def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None
 def save_gating(table: pd.DataFrame, gates: GateSet, *, gated_path, gates_path=None) -> pd.DataFrame:
     """Write the gated table (marker states and phenotypes) and, given ``gates_path``, the gates
     it was made with; both atomically, the gates last, so a gates file never describes a table
-    that was not written. Their folders are made (a slide's project folder exists only once a
-    step wrote into it, and a table quantified elsewhere may be gated first). Returns the gated
-    table."""
+    that was not written (their folders made by the atomic writes: a slide's project folder
+    exists only once a step wrote into it). Returns the gated table."""
     from napari_ifcell.core.gating import gated_table
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.io.gate_file import save_gates
 
     gated = gated_table(table, gates)
-    for path in (gated_path, gates_path):
-        if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_cell_table(gated, gated_path)
     if gates_path is not None:
         save_gates(gates, gates_path)
