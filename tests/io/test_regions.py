@@ -108,7 +108,7 @@ def test_the_recorded_pixel_size_is_checked_and_regions_stay_on_their_pixels(tmp
     ):
         (nest,) = load_regions(tmp_path, pixel_size_um=0.5)
     assert nest.bounds == (100, 200, 50, 60)
-    for wrong in ("0.325", -1, 0, float("nan"), True):
+    for wrong in ("0.325", -1, 0, float("nan"), True, 10**400):
         doc = json.loads((tmp_path / "regions.json").read_text())
         (tmp_path / "regions.json").write_text(json.dumps({**doc, "pixel_size_um": wrong}))
         with pytest.raises(RegionFileError, match="pixel_size_um: expected a positive number of µm per pixel or null"):

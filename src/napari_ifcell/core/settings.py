@@ -91,13 +91,20 @@ def _fits(value: Any, hint: Any) -> bool:
     return not isinstance(hint, type) or isinstance(value, hint)
 
 
+def is_finite_number(value: Any) -> bool:
+    """An int or float (not a bool) that a float holds, not nan or inf, as read from a file."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer of hundreds of digits: no float holds it
+        return False
+
+
 def _non_finite(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(_non_finite(v) for v in value)
-    try:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value)
-    except OverflowError:  # an integer of hundreds of digits: no float holds it
-        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not is_finite_number(value)
 
 
 _NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}

@@ -7,11 +7,11 @@ the pixel size they were drawn at, checked when they are read.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
+from napari_ifcell.core.settings import is_finite_number
 from napari_ifcell.io.atomic import atomic_text
 from napari_ifcell.io.project import Project
 from napari_ifcell.io.region_geojson import geojson_regions, is_geojson
@@ -61,7 +61,7 @@ def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> lis
         )
     regions, problems = [], []
     recorded = doc.get("pixel_size_um")
-    if recorded is not None and (type(recorded) not in (int, float) or not math.isfinite(recorded) or recorded <= 0):
+    if recorded is not None and not (is_finite_number(recorded) and recorded > 0):
         problems.append(
             f"pixel_size_um: expected a positive number of µm per pixel or null, got {str(recorded)[:40]!r}"
         )
