@@ -12,7 +12,8 @@ from napari.utils.colormaps.standardize_color import transform_color
 from napari_ifcell._napari.compare_widget import CompareWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.palette import OUTCOME_COLOURS
-from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+from napari_ifcell.pipeline.compare import classifier_cells, compare_models, truth_cells
+from napari_ifcell.pipeline.detection_source import DetectionSource
 
 from ..pipeline.test_compare import LIZARD, PX, hovernet_file, pick_regions, qupath_annotations, truth_class
 

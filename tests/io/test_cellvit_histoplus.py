@@ -11,7 +11,8 @@ import pytest
 
 from napari_ifcell.io.detections import DetectionFileError, Frame, detect_format, read_detections
 from napari_ifcell.notes import Note
-from napari_ifcell.pipeline.compare import DetectionSource, compare_models, truth_cells
+from napari_ifcell.pipeline.compare import compare_models, truth_cells
+from napari_ifcell.pipeline.detection_source import DetectionSource
 
 PX = 0.325
 PANNUKE = {"Background": 0, "Neoplastic": 1, "Inflammatory": 2, "Connective": 3, "Dead": 4, "Epithelial": 5}
@@ -174,7 +175,7 @@ def test_broken_files_name_the_field(tmp_path):
 
 def test_every_detection_format_has_a_type_map_and_bare_ids_name_the_guess(tmp_path):
     from napari_ifcell.io.detections import FORMATS
-    from napari_ifcell.pipeline.compare import FORMAT_TYPE_MAPS
+    from napari_ifcell.pipeline.detection_source import FORMAT_TYPE_MAPS
 
     assert set(FORMAT_TYPE_MAPS) == set(FORMATS)
     doc = {"mag": 40, "nuc": {"1": {"centroid": [10.0, 20.0], "type": 3, "contour": [[9, 19], [11, 19], [11, 21]]}}}

@@ -11,7 +11,8 @@ import pytest
 from scipy.spatial import cKDTree
 
 from napari_ifcell.io.regions import Region
-from napari_ifcell.pipeline.compare import DetectionSource, classifier_cells, compare_models, truth_cells
+from napari_ifcell.pipeline.compare import classifier_cells, compare_models, truth_cells
+from napari_ifcell.pipeline.detection_source import DetectionSource
 
 PX = 0.325
 LYMPH = {"CD4 T", "regulatory T", "CD8 T", "B cell"}
@@ -231,6 +232,14 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert done.stdout.startswith("| region")
     assert "matched by ours: cell id, HoVer-Net: centroid" in done.stdout
     assert (tmp_path / "report" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    # the report says how it was made: the truth, each model's file and frame, how it was matched
+    about = markdown.split("## How this comparison was made")[1]
+    assert f"Truth: {tmp_path / 'predicted.parquet'} (every cell labelled)" in about
+    assert "ours: " in about and "(our classifier's predictions table); matched by cell id" in about
+    hover_line = next(line for line in about.splitlines() if line.startswith("- HoVer-Net:"))
+    assert "(hovernet-json, type map 'lizard', read at 0.5 µm/px (the type map 'lizard''s training" in hover_line
+    assert hover_line.endswith("matched by centroid")
+    assert "- Note: hovernet.json: its coordinates read at 0.5 µm/px" in about
     # the same regions drawn in QuPath and exported as GeoJSON annotations give the same report
     qupath_annotations(tmp_path / "qupath.geojson", [sparse, dense])
     ours = [tmp_path / "predicted.parquet", "--ours", tmp_path / "predicted.parquet", "--pixel-size-um", PX]
@@ -266,6 +275,30 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert scores["B lymphocyte F1"] < 0.5 * scores["A lymphocyte F1"]
     refused = run(*two, "--model", f"C={hovernet}")  # two origins for three models
     assert refused.returncode == 2 and "--origin-px given 2 times for 3 --model files" in refused.stderr
+    # a file where the report folder should be is said before any reading
+    (tmp_path / "taken").write_text("not a folder")
+    refused = run(*two, "--out", tmp_path / "taken")
+    assert refused.returncode == 2 and "taken: a file, where --out expects a folder" in refused.stderr
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(predicted_table, tmp_path):
+    """The walk: ``compare ... | head -1`` ended with a BrokenPipeError line and exit 2. The
+    report is written before the printing, and the closed pipe ends the command quietly (141,
+    as a shell reports a reader that went away)."""
+    import subprocess
+    import sys
+
+    predicted_table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    command = [sys.executable, "-m", "napari_ifcell.cli", "compare", str(tmp_path / "predicted.parquet")]
+    command += ["--ours", str(tmp_path / "predicted.parquet"), "--pixel-size-um", str(PX), "--out", str(tmp_path)]
+    for i in range(40):  # enough rows that the output does not fit the pipe before the reader stops
+        command += ["--region", f"r{i}", "0", str(10 * i), "500", "500"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=0)
+    process.stdout.close()  # the reader goes away before the first line
+    stderr = process.stderr.read()
+    assert process.wait() == 141, stderr
+    assert stderr == ""
+    assert len(pd.read_csv(tmp_path / "comparison.csv")) == 41
 
 
 def test_truth_follows_review():
@@ -280,19 +313,15 @@ def test_truth_follows_review():
         }
     )
     truth = truth_cells(table)
-    assert truth["CellID"].tolist() == [1, 2, 3]  # the rejected cell is not a cell
-    assert truth["class"].tolist() == ["lymphocyte", "lymphocyte", "other"]
+    assert truth["class"].tolist() == ["lymphocyte", "lymphocyte", "other", "not a cell"]  # rejected: no cell
+    assert truth.attrs["complete"]  # IF labels every cell
 
 
-def test_without_if_a_call_on_a_cell_no_one_reviewed_is_ignored_not_a_false_positive():
-    """An H&E alone: the truth is what people decided. The model's calls on cells left
-    unreviewed are ignored (counted apart), as a call on a cell without IF label is; a rejected
-    cell stays out of the truth, so a call on it is a false positive. The walk measured lymphocyte
-    precision 0.004 here where the 4 reviewed cells give 1.0."""
-    n = 500
+def reviewed_grid(n=500):
+    """An H&E slide alone's review: cells on a 20 px grid, three decided, one rejected."""
     status = ["approved", "corrected", "approved", "rejected"] + ["unreviewed"] * (n - 4)
     reviewed = ["CD8 T", "CD4 T", "other", None] + [None] * (n - 4)
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {
             "CellID": np.arange(1, n + 1),
             "Y_centroid": np.repeat(np.arange(0, 500, 20.0), 20)[:n],
@@ -301,8 +330,17 @@ def test_without_if_a_call_on_a_cell_no_one_reviewed_is_ignored_not_a_false_posi
             "review_status": status,
         }
     )
+
+
+def test_without_if_a_call_on_a_cell_no_one_reviewed_is_ignored_not_a_false_positive():
+    """An H&E alone: the truth is what people decided. The model's calls on cells left
+    unreviewed are ignored (counted apart), as a call on a cell without IF label is; a call on a
+    cell a reviewer rejected is a false positive. The walk measured lymphocyte precision 0.004
+    here where the 4 reviewed cells give 1.0."""
+    n = 500
+    table = reviewed_grid(n)
     truth = truth_cells(table)
-    assert len(truth) == n - 1 and truth["class"].notna().sum() == 3  # the rejected cell is not a cell
+    assert not truth.attrs["complete"] and truth["class"].isin(["lymphocyte", "other"]).sum() == 3
     predicted = classifier_cells(table.assign(predicted=["CD8 T", "CD8 T", "other", "CD4 T"] + ["CD4 T"] * (n - 4)))
     region = Region.rectangle("all", -1, -1, 600, 500)
     _, counts, _ = compare_models([region], truth, {"ours": predicted}, um_per_px=PX)
@@ -310,6 +348,54 @@ def test_without_if_a_call_on_a_cell_no_one_reviewed_is_ignored_not_a_false_posi
     assert (lymph["tp"], lymph["fp"], lymph["fn"], lymph["ignored"]) == (2, 1, 0, n - 4)
     with pytest.raises(ValueError, match="no reviewed cells"):
         truth_cells(table.assign(reviewed_class=None, review_status="unreviewed"))
+
+
+def test_without_if_another_models_call_where_no_one_looked_is_not_held_against_it():
+    """The walk: on an H&E alone, another model's detections at none of the truth's cells
+    (cells our segmentation missed, or tissue between) counted as false positives, while our
+    classifier, which only labels the store's cells, could never have one: a bias in our favour.
+    They are ignored now, unless the truth is IF (every cell labelled). A call on the rejected
+    cell stays a false positive, and one more call on a decided cell still counts."""
+    table = reviewed_grid()
+    truth = truth_cells(table)
+    decided = table.iloc[:4]
+    calls = pd.DataFrame(
+        {
+            "y": [*decided.Y_centroid + 1, 10.0, 10.0, 0.0],  # four on the reviewed cells, two between cells
+            "x": [*decided.X_centroid, 10.0, 30.0, 1.5],  # and a second call on cell 1
+            "class": ["lymphocyte", "lymphocyte", "other", "lymphocyte", "lymphocyte", "lymphocyte", "lymphocyte"],
+        }
+    )
+    region = Region.rectangle("all", -1, -1, 600, 500)
+    _, counts, outcomes = compare_models([region], truth, {"other": calls}, um_per_px=PX)
+    lymph = counts[counts.region == "Total"].set_index("class").loc["lymphocyte"]
+    assert (lymph["tp"], lymph["fp"], lymph["ignored"]) == (2, 2, 2)  # FP: the rejected cell, the second call
+    assert outcomes["other"][1].tolist() == [1, 1, 1, 2, 4, 4, 2]
+    if_truth = truth.copy()  # the same cells with IF labels: the truth is every cell, so between cells is FP
+    if_truth.attrs["complete"] = True
+    _, counts, _ = compare_models([region], if_truth, {"other": calls}, um_per_px=PX)
+    assert counts[counts.region == "Total"].set_index("class").loc["lymphocyte", "fp"] == 4
+
+
+def test_a_region_with_nothing_to_score_has_no_score_not_zero(tmp_path):
+    """The walk: a region no one reviewed showed n = 0 and P / R / F1 0.000, which reads as the
+    model failing there. Scores with nothing to count are NaN, written n/a."""
+    from napari_ifcell.io.comparison_report import report_markdown
+
+    table = reviewed_grid()
+    truth = truth_cells(table)
+    ours = classifier_cells(table.assign(predicted="CD8 T"))
+    regions = [Region.rectangle("reviewed", -1, -1, 30, 90), Region.rectangle("not reviewed", 200, 0, 100, 100)]
+    report, _, _ = compare_models(regions, truth, {"ours": ours}, um_per_px=PX)
+    report = report.set_index("region")
+    assert report.loc["not reviewed", "n lymphocyte"] == 0
+    assert report.loc["not reviewed", ["ours lymphocyte P", "ours lymphocyte R", "ours lymphocyte F1"]].isna().all()
+    assert np.isnan(report.loc["not reviewed", "ours mean F1"])
+    # 2 TP; 2 FP: the decided "other" cell and the rejected one
+    assert report.loc["reviewed", "ours lymphocyte F1"] == pytest.approx(2 / 3)
+    assert report.loc["reviewed", "ours lymphocyte R"] == 1.0
+    row = next(line for line in report_markdown(report.reset_index()).splitlines() if "not reviewed" in line)
+    assert "n/a" in row and "0.000" not in row and "nan" not in row
 
 
 def test_predictions_of_another_segmentation_are_matched_by_place_not_by_id(predicted_table):
@@ -364,6 +450,10 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
     (tmp_path / "typeless.json").write_text(json.dumps({"nuc": {**nuc, "2": {**nuc["1"], "type": None}}}))
     with pytest.warns(UserWarning, match="'nan' \\(1\\) are not in the type map 'lizard'"):
         assert DetectionSource(tmp_path / "typeless.json").read(PX)["class"].tolist() == ["lymphocyte", "other"]
+    # HoVer-Net run for segmentation only writes type null everywhere (the walk got "choose the type map")
+    (tmp_path / "segmentation.json").write_text(json.dumps({"nuc": {"1": {**nuc["1"], "type": None}}}))
+    with pytest.warns(UserWarning, match="segmentation.json: the file has no cell types .* say nothing"):
+        DetectionSource(tmp_path / "segmentation.json", model_um_per_px=PX).read(PX)
     (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 20, "nuc": nuc}))
     with pytest.warns(
         UserWarning, match="read at 0.5 µm/px \\(the type map 'lizard''s training resolution\\), scaled by 1.54"
@@ -381,6 +471,20 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
         cellvit = DetectionSource(tmp_path / "cells.json").read(PX)
     np.testing.assert_allclose(cellvit[["y", "x"]].to_numpy(), [[50 * 0.25 / PX, 100 * 0.25 / PX]])
     assert cellvit["class"].tolist() == ["lymphocyte"]
+
+
+def test_model_cells_off_the_slide_are_said_and_all_off_refused(tmp_path):
+    """The walk: a model read at the wrong resolution put its cells far off the slide, and it
+    scored 0 without a word. All off the slide is refused; more than 1 % off is a note."""
+    nuc = {str(i): {"centroid": [100.0 + 10 * i, 50.0], "type": 3} for i in range(1, 101)}
+    (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 20, "nuc": nuc}))
+    source = DetectionSource(tmp_path / "hovernet.json", type_map="lizard", model_um_per_px=PX)
+    assert len(source.read(PX, slide_shape=(200, 1200))) == 100  # all on the slide: nothing said
+    with pytest.warns(UserWarning, match="hovernet.json: 51 of its 100 cells lie off the slide \\(200 x 600 px"):
+        assert len(source.read(PX, slide_shape=(200, 600))) == 100
+    wrong = DetectionSource(tmp_path / "hovernet.json", type_map="lizard", model_um_per_px=40 * PX)
+    with pytest.raises(ValueError, match="100 of its 100 cells lie off the slide .* when read at 13 µm/px"):
+        wrong.read(PX, slide_shape=(200, 1200))
 
 
 def test_names_given_twice_are_refused(predicted_table, tmp_path, capsys):

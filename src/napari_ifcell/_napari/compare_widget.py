@@ -247,7 +247,7 @@ class CompareWidget(Container):
 
     # --- models --------------------------------------------------------------------------------
     def add_model(self) -> None:
-        from napari_ifcell.pipeline.compare import DetectionSource, type_map_spec
+        from napari_ifcell.pipeline.detection_source import DetectionSource, type_map_spec
 
         path = self._new_model_file(self.model_file, "Model output")
         if path is None:

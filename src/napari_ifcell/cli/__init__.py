@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+EXIT_BROKEN_PIPE = 141  # as a shell reports a command whose reader went away (128 + SIGPIPE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_abandoned_reads()
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # the reader of the output stopped (``| head``): quiet, as a shell tool is
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_BROKEN_PIPE
     except (OSError, ParseError, MemoryError) as exc:  # a full disk, a missing folder, a file too big to hold
         end_line()
         _quiet_abandoned_reads()
@@ -108,6 +113,11 @@ def _check_outputs_before_work(args) -> None:
                 blocking = next((p for p in Path(path).absolute().parents if p.exists()), None)
                 if blocking is not None and not blocking.is_dir():
                     raise NotADirectoryError(f"{path}: {blocking} is a file, not a folder to write into")
+    for name in getattr(args, "folder_outputs", ()):  # options that name a folder to write into
+        path = getattr(args, name, None)
+        if path is not None and Path(path).exists() and not Path(path).is_dir():
+            option = "--" + name.replace("_", "-")
+            raise NotADirectoryError(f"{path}: a file, where {option} expects a folder to write into")
 
 
 if __name__ == "__main__":

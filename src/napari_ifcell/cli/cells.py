@@ -336,7 +336,7 @@ def add_commands(sub) -> None:
     engine.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
     engine.add_argument("--scheduler", help="address of an existing dask scheduler")
     engine.add_argument("--in-process", action="store_true", help="no cluster: run the tiles in this process")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, folder_outputs=("out",))
 
     p = sub.add_parser("quantify", help="per-cell marker intensities and morphology from an IF slide and its nuclei")
     p.add_argument("if_slide")

@@ -175,7 +175,7 @@ def add_commands(sub) -> None:
     p.add_argument("table", help="gated cell table (napari-ifcell gate --out)")
     pair_arguments(p)
     p.add_argument("--labels", required=True, help="nuclei: label TIFF or label store folder (for the mask patches)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="data set folder (patches, labels and splits)")
     p.add_argument("--task", default="multiclass", choices=["multiclass", "multitask"])
     p.add_argument("--input", default="he", choices=["he", "hoechst", "he+hoechst"])
     p.add_argument("--sampling", default="per_class", choices=["per_class", "marker_balanced", "natural"])
@@ -186,7 +186,7 @@ def add_commands(sub) -> None:
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--workers", type=int, default=None, help="cut patches on a local dask cluster of this size")
     engine.add_argument("--scheduler", help="address of an existing dask scheduler")
-    p.set_defaults(func=_export_dataset)
+    p.set_defaults(func=_export_dataset, folder_outputs=("out",))
 
     p = sub.add_parser("train", help="train an H&E classifier on an exported data set")
     p.add_argument("dataset")
@@ -200,7 +200,7 @@ def add_commands(sub) -> None:
         helps={"patch_size": "patch size", "backbone_weights": "local ResNet-18 weights (.pth)"},
     )
     p.epilog = "Options left out keep the data set's config (config.json)."
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, folder_outputs=("out",))
 
     p = sub.add_parser("predict", help="classify cells from the H&E: of an IF + H&E pair, or an H&E slide alone")
     p.add_argument("table", nargs="?", help="cell table (default: the cells of the slide's label store)")
@@ -223,4 +223,4 @@ def add_commands(sub) -> None:
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
     p.add_argument("--out", help="metrics CSV")
     p.add_argument("--figures", help="folder for the confusion matrix / ROC curves (PNG)")
-    p.set_defaults(func=_evaluate)
+    p.set_defaults(func=_evaluate, folder_outputs=("figures",))

@@ -40,33 +40,36 @@ def _regions(args, um_per_px: float):
     return regions
 
 
-def _pixel_size(args) -> float:
-    if args.pixel_size:
-        return args.pixel_size
+def _slide_grid(args) -> tuple[float, tuple[int, int] | None]:
+    """The slide's µm per pixel and, when the slide is given, its level-0 size (models whose
+    cells all lie off it are refused)."""
     if args.if_slide:
         from napari_ifcell.io import open_slide
 
         with open_slide(args.if_slide) as slide:
-            return slide.require_pixel_size()
+            return args.pixel_size or slide.require_pixel_size(), tuple(slide.shape[-2:])
+    if args.pixel_size:
+        return args.pixel_size, None
     raise ValueError("the slide's pixel size is unknown: give --slide SLIDE or --pixel-size")
 
 
 def _compare(args) -> int:
     from napari_ifcell.cli.options import settings_from_args
     from napari_ifcell.io.comparison_report import report_markdown, write_report
+    from napari_ifcell.notes import note, recording_notes
     from napari_ifcell.pipeline.compare import (
         CompareSettings,
-        DetectionSource,
         compare_models,
+        comparison_about,
         ids_checked,
         matching_summary,
         read_models,
         read_truth,
-        type_map_spec,
     )
+    from napari_ifcell.pipeline.detection_source import DetectionSource, type_map_spec
 
     settings = settings_from_args(args, CompareSettings())
-    um_per_px = _pixel_size(args)
+    um_per_px, slide_shape = _slide_grid(args)
     regions = _regions(args, um_per_px)
     sources: dict[str, DetectionSource | str] = {}
 
@@ -98,11 +101,14 @@ def _compare(args) -> int:
         )
     if not sources:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
-    models = read_models(sources, um_per_px)
     if not args.truth:
-        return _agreement(args, regions, models, um_per_px, settings.radius_um)
-    truth = read_truth(args.truth)
-    models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
+        return _agreement(args, regions, read_models(sources, um_per_px, slide_shape), um_per_px, settings.radius_um)
+    with recording_notes() as notes:  # for the report, and said again below for the terminal
+        models = read_models(sources, um_per_px, slide_shape)
+        truth = read_truth(args.truth)
+        models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
+    for message in notes:
+        note(message)
     labels = None
     if settings.match == "iou":
         if not args.labels:
@@ -118,10 +124,13 @@ def _compare(args) -> int:
         labels=labels,
         truth_name=args.truth,
     )
+    written = {}
+    if args.out:  # before printing: a reader of the output that stops early loses nothing
+        about = comparison_about(truth, models, truth_name=args.truth, settings=settings, um_per_px=um_per_px)
+        written = write_report(report, args.out, counts=counts, about=[*about, *(f"Note: {n}" for n in notes)])
     print(report_markdown(report), end="")
     print(matching_summary(models, settings.match))
-    if args.out:
-        written = write_report(report, args.out, counts=counts)
+    if written:
         print("written: " + ", ".join(str(p) for p in written.values()))
     return 0
 
@@ -169,7 +178,7 @@ def add_commands(sub) -> None:
         metavar="NAME=FILE",
         help="another model's detections (HoVer-Net JSON, TIAToolbox, GeoJSON)",
     )
-    once = " (once for every --model, or once per --model in order)"
+    once = " (given once: for every --model; else repeat the option once per --model, in their order)"
     p.add_argument(
         "--type-map",
         action="append",
@@ -214,5 +223,7 @@ def add_commands(sub) -> None:
         helps={"radius_um": "centroid matching radius in µm (OCELOT)", "match": "centroid distance or mask IoU"},
     )
     p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
-    p.add_argument("--out", help="folder for comparison.csv / .md / .png and the counts")
-    p.set_defaults(func=_compare)
+    p.add_argument(
+        "--out", help="folder for comparison.csv / .md (with how the comparison was made) / .png and the counts"
+    )
+    p.set_defaults(func=_compare, folder_outputs=("out",))

@@ -3,6 +3,7 @@ table, each written atomically."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,12 @@ from napari_ifcell.io.atomic import atomic_write
 
 
 def report_markdown(report: pd.DataFrame, *, digits: int = 3) -> str:
-    """A GitHub-flavoured Markdown table (counts as integers, scores rounded)."""
+    """A GitHub-flavoured Markdown table (counts as integers, scores rounded, n/a where a
+    score has nothing to count)."""
 
     def cell(value) -> str:
+        if isinstance(value, (float, np.floating)) and np.isnan(value):
+            return "n/a"
         if isinstance(value, (float, np.floating)):
             return f"{value:.{digits}f}"
         return str(value)
@@ -49,16 +53,24 @@ def save_report_chart(report: pd.DataFrame, path: str | Path, *, metric: str = "
 
 
 def write_report(
-    report: pd.DataFrame, folder: str | Path, *, stem: str = "comparison", counts: pd.DataFrame | None = None
+    report: pd.DataFrame,
+    folder: str | Path,
+    *,
+    stem: str = "comparison",
+    counts: pd.DataFrame | None = None,
+    about: Sequence[str] = (),
 ) -> dict[str, Path]:
-    """``<stem>.csv``, ``<stem>.md``, ``<stem>.png`` (and ``<stem>_counts.csv``) in ``folder``."""
+    """``<stem>.csv``, ``<stem>.md``, ``<stem>.png`` (and ``<stem>_counts.csv``) in ``folder``;
+    the Markdown says below its table how the comparison was made (``about``, one line each:
+    the truth, the matching, how each model's file was read, the notes)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    markdown = report_markdown(report)
+    if about:
+        markdown += "\n## How this comparison was made\n\n" + "".join(f"- {line}\n" for line in about)
     written = {
         "csv": atomic_write(folder / f"{stem}.csv", lambda p: report.to_csv(p, index=False)),
-        "markdown": atomic_write(
-            folder / f"{stem}.md", lambda p: p.write_text(report_markdown(report), encoding="utf-8")
-        ),
+        "markdown": atomic_write(folder / f"{stem}.md", lambda p: p.write_text(markdown, encoding="utf-8")),
         "chart": save_report_chart(report, folder / f"{stem}.png"),
     }
     if counts is not None:

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.compare.report import comparison_counts, comparison_report
-from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP, type_map
-from napari_ifcell.io.detections import Frame, place_rows, read_detection_rows
+from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP
 from napari_ifcell.notes import note
+from napari_ifcell.pipeline.detection_source import DetectionSource
 
 MATCHES = ("centroid", "iou")
 REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
@@ -26,12 +26,17 @@ class CompareSettings:
     match: str = "centroid"  # or "iou": mask IoU > 0.5 for models that outline every cell
 
 
+NOT_A_CELL = "not a cell"  # the truth's class of a cell a reviewer rejected: a call on it is a false positive
+
+
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
     """``CellID, y, x, class`` from a gated cell table: the IF-derived class (the reviewed one
-    when a person gave it; cells a reviewer rejected are dropped) folded into comparison classes.
+    when a person gave it; cells a reviewer rejected are :data:`NOT_A_CELL`) folded into
+    comparison classes.
     A review with no IF behind it (an H&E slide alone) is truth only where a person decided:
     its approved and corrected cells; a cell left unreviewed stays in with no class, so a call
-    on it is ignored (as one on a cell without IF label), not a false positive."""
+    on it is ignored (as one on a cell without IF label), not a false positive, and so is a call
+    at none of its cells (``attrs["complete"]`` is False: see ``score_cells``)."""
     from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 
     class_map = DEFAULT_TRUTH_MAP if class_map is None else class_map
@@ -42,14 +47,14 @@ def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.Dat
         if "phenotype" in table.columns
         else pd.Series(None, index=table.index)
     )
-    keep = np.ones(len(table), bool)
+    rejected = np.zeros(len(table), bool)
     if REVIEWED_CLASS in table.columns:
         reviewed = table[REVIEWED_CLASS]
         cls = reviewed.where(reviewed.notna(), cls)
         if "phenotype" not in table.columns and not reviewed.notna().any():
             raise ValueError("no reviewed cells: without IF, the truth is the cells a person approved or corrected")
         if "review_status" in table.columns:
-            keep = (table["review_status"] != "rejected").to_numpy()
+            rejected = (table["review_status"] == "rejected").to_numpy()
     out = pd.DataFrame(
         {
             "CellID": table["CellID"].to_numpy(),
@@ -59,7 +64,9 @@ def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.Dat
         }
     )
     out.loc[out["class"].isna(), "class"] = None
-    return out[keep].reset_index(drop=True)
+    out.loc[rejected, "class"] = NOT_A_CELL
+    out.attrs["complete"] = "phenotype" in table.columns
+    return out
 
 
 def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:
@@ -78,108 +85,9 @@ def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> p
     )
 
 
-# the type map a detection format implies when none is chosen: CellViT and HistoPLUS name
-# their classes, QuPath files carry class names; HoVer-Net and TIAToolbox write bare ids
-# (Lizard's the most common taxonomy with a lymphocyte type of its own)
-FORMAT_TYPE_MAPS = {
-    "hovernet-json": "lizard",
-    "tiatoolbox": "lizard",
-    "tiatoolbox-dat": "lizard",
-    "qupath-geojson": "names",
-    "cellvit-json": "cellvit",
-    "cellvit-geojson": "cellvit",
-    "histoplus-json": "histoplus",
-}
-
-
-def type_map_spec(value: str):
-    """A type map as given by name (a preset, or auto) or as the path of a JSON file holding
-    a custom map; the file's map is checked here, so a wrong one is said before any reading."""
-    if not value.lower().endswith(".json"):
-        return value
-    try:
-        import json
-
-        spec = json.loads(Path(value).read_text(encoding="utf-8"))
-        type_map(spec)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{value}: not a readable JSON type map ({exc})") from None
-    return spec
-
-
-ID_FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat")  # the map is a guess for these
-
-
-def _unknown_types(tmap, types) -> bool:
-    """Whether none of a file's types means anything under the map: names the map does not
-    list (where it lists every name), or ids under a map of names only."""
-    if any(tmap.knows(t) for t in types):
-        return False
-    ids_only = all(str(t).lstrip("-").isdigit() for t in types)
-    return tmap.lists_all or (ids_only and not tmap.names)
-
-
-@dataclass
-class DetectionSource:
-    """Another model's detection file and how to read it. ``type_map="auto"``: the one its
-    format implies (:data:`FORMAT_TYPE_MAPS`)."""
-
-    path: str | Path
-    type_map: str | dict = "auto"
-    model_um_per_px: float | None = None  # default: the type map's training resolution
-    format: str = "auto"
-    origin_px: tuple[float, float] = (0.0, 0.0)
-    offset_um: tuple[float, float] = (0.0, 0.0)
-    trust: bool = False
-
-    def read(self, slide_um_per_px: float) -> pd.DataFrame:
-        """The model's cells on the slide's grid with their comparison class; notes for what was
-        assumed (the type map, the resolution the model ran at) and for types the map does not
-        name (those cells count as its default class)."""
-        rows, fmt, recorded_um = read_detection_rows(self.path, format=self.format, trust=self.trust)
-        name = Path(self.path).name
-        auto = isinstance(self.type_map, str) and self.type_map.lower() == "auto"
-        spec = FORMAT_TYPE_MAPS[fmt] if auto else self.type_map
-        if auto and fmt in ID_FORMATS:
-            note(
-                f"{name}: type map {spec!r} assumed ({fmt} files carry type ids without names); "
-                "give the model's own (pannuke, consep, monusac, ...) if it was trained on another taxonomy"
-            )
-        tmap = type_map(spec)
-        spec_name = repr(spec) if isinstance(spec, str) else "(a custom one)"
-        model_um = self.model_um_per_px or recorded_um or tmap.um_per_px or slide_um_per_px
-        if not self.model_um_per_px and abs(model_um / slide_um_per_px - 1) > 0.01:
-            source = (
-                "the file's wsi_metadata.base_mpp" if recorded_um else f"the type map {spec_name}'s training resolution"
-            )
-            note(
-                f"{name}: its coordinates read at {model_um:g} µm/px ({source}), scaled by "
-                f"{model_um / slide_um_per_px:.3g} onto the slide's {slide_um_per_px:g} µm/px; give the "
-                "resolution the model ran at (--model-um-per-px; the Compare tab's 'Model ran at') if it differs"
-            )
-        cells = place_rows(rows, Frame(model_um, slide_um_per_px, tuple(self.origin_px), tuple(self.offset_um)))
-        if not len(cells):
-            note(f"{name}: no cells in the file ({fmt}); the model scores 0")
-        elif _unknown_types(tmap, kinds := pd.unique(cells["type"])):
-            note(
-                f"{name}: none of its cell types ({', '.join(repr(str(t)) for t in kinds[:4])}) is in the type map "
-                f"{spec_name}; every cell counts as {tmap.default!r} (choose the type map of the model's taxonomy)"
-            )
-        elif tmap.lists_all and (unknown := [t for t in kinds if not tmap.knows(t)]):
-            counts = cells["type"].value_counts(dropna=False)
-            listed = ", ".join(f"{str(t)!r} ({counts.get(t, 0)})" for t in unknown[:5])
-            note(
-                f"{name}: cells of type(s) {listed} are not in the type map {spec_name} and count as "
-                f"{tmap.default!r}; a custom type map names them (--type-map map.json, "
-                '{"classes": {"<type>": "lymphocyte"}}; the Compare tab\'s Type map file)'
-            )
-        cells["class"] = [tmap.class_of(t) for t in cells["type"]]
-        return cells[cells["class"].notna()].reset_index(drop=True)
-
-
 def read_truth(source: str | Path) -> pd.DataFrame:
     """The truth from a gated cell table file, or from a project folder: the review's current
-    state there (people's labels where given, rejected cells dropped; on an H&E slide alone,
+    state there (people's labels where given, rejected cells not cells; on an H&E slide alone,
     only the cells people decided)."""
     if Path(source).is_dir():
         from napari_ifcell.pipeline.review.session import ReviewSession
@@ -191,15 +99,46 @@ def read_truth(source: str | Path) -> pd.DataFrame:
     return truth_cells(read_cell_table(source))
 
 
-def read_models(sources: dict[str, DetectionSource | str | Path], um_per_px: float) -> dict[str, pd.DataFrame]:
+def read_models(
+    sources: dict[str, DetectionSource | str | Path], um_per_px: float, slide_shape: tuple[int, int] | None = None
+) -> dict[str, pd.DataFrame]:
     """Each model's cells in comparison classes: a :class:`DetectionSource` (another model's
-    detections) or the path of our classifier's prediction table."""
+    detections; ``slide_shape`` refuses one whose cells all lie off the slide) or the path of
+    our classifier's prediction table."""
     from napari_ifcell.io.cell_table import read_cell_table
 
-    return {
-        name: src.read(um_per_px) if isinstance(src, DetectionSource) else classifier_cells(read_cell_table(src))
-        for name, src in sources.items()
-    }
+    models = {}
+    for name, src in sources.items():
+        if isinstance(src, DetectionSource):
+            models[name] = src.read(um_per_px, slide_shape)
+        else:
+            models[name] = classifier_cells(read_cell_table(src))
+            models[name].attrs["read_as"] = f"{src} (our classifier's predictions table)"
+    return models
+
+
+def comparison_about(
+    truth: pd.DataFrame,
+    models: dict[str, pd.DataFrame],
+    *,
+    truth_name: str,
+    settings: CompareSettings,
+    um_per_px: float,
+) -> list[str]:
+    """How a comparison was made, one line each, for its saved report: the truth, the matching,
+    and how each model's file was read (see ``DetectionSource.read``) and matched."""
+    complete = truth.attrs.get("complete", True)
+    lines = [
+        f"Truth: {truth_name} ("
+        + ("every cell labelled" if complete else "the cells people reviewed; calls at no reviewed cell not scored")
+        + ")",
+        f"Slide: {um_per_px:g} µm/px; cells matched within {settings.radius_um:g} µm"
+        + (" (or by mask IoU > 0.5 where outlined)" if settings.match == "iou" else ""),
+    ]
+    for name, cells in models.items():
+        read_as = cells.attrs.get("read_as", "cells given directly")
+        lines.append(f"{name}: {read_as}; matched by {matching_method(cells, settings.match)}")
+    return lines
 
 
 def mask_matchers(
@@ -328,6 +267,12 @@ def compare_models(
         require_store_cells(labels, truth["CellID"], truth_name, what="the truth table")
         matchers = mask_matchers(regions, truth, models, labels, truth_name)
     counts, outcomes = comparison_counts(
-        regions, truth, models, um_per_px=um_per_px, radius_um=radius_um, iou_matchers=matchers
+        regions,
+        truth,
+        models,
+        um_per_px=um_per_px,
+        radius_um=radius_um,
+        iou_matchers=matchers,
+        truth_complete=truth.attrs.get("complete", True),
     )
     return comparison_report(counts), counts, outcomes

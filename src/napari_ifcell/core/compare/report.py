@@ -4,7 +4,9 @@ A prediction is a true positive for a class when it is matched one-to-one to a t
 the same class (centroids within a radius in µm, optimal assignment; or mask IoU > 0.5).
 Unmatched predictions are false positives, unmatched true cells false negatives — except that
 a prediction sitting on a cell without a usable IF label (uncertain, inconsistent) is not
-scored at all. The Total scores the union of the regions once (a cell in two overlapping
+scored at all, nor, when the truth is only the cells people reviewed (an H&E slide alone), one
+farther than the radius from every cell of the truth's segmentation: no one looked there.
+A score with nothing to count (no true cell and no call of a class) is NaN, not 0. The Total scores the union of the regions once (a cell in two overlapping
 regions counts once) and computes P / R / F1 from its counts, not by averaging regions.
 """
 
@@ -30,6 +32,7 @@ def score_cells(
     radius_um: float = 3.0,
     classes=COMPARISON_CLASSES,
     iou_match: Callable | None = None,
+    truth_complete: bool = True,
 ):
     """Match one model's cells in one region.
 
@@ -37,7 +40,9 @@ def score_cells(
     usable label). ``iou_match(truth_rows, predicted_rows) -> (K, 2) pairs`` replaces the
     centroid matching when given (mask IoU). When both tables have ``CellID`` the model
     classified the truth's own cells, and cells are paired by id. Returns per-class counts and the outcome of every
-    true and predicted cell (``OUTCOME_CODES``, 0 = not scored).
+    true and predicted cell (``OUTCOME_CODES``, 0 = not scored). ``truth_complete=False``
+    (the truth names only the cells people decided): a call at none of the truth's cells is
+    ignored, not a false positive.
     """
     t_class = truth["class"].to_numpy(object)
     p_class = predicted["class"].to_numpy(object)
@@ -72,14 +77,26 @@ def score_cells(
             if same_cells
             else match_points(t_um[unknown], p_um[fp], radius_um=radius_um)
         )
-        hit = fp[pairs[:, 1]]
-        p_out[hit] = OUTCOME_CODES["ignored"]
-        for i, cls in enumerate(classes):
-            ignored[i] = np.count_nonzero(p_class[hit] == cls)
+        _ignore(fp[pairs[:, 1]], p_out, p_class, classes, ignored)
+    fp = np.flatnonzero(p_out == OUTCOME_CODES["FP"])
+    if not truth_complete and len(fp):
+        from scipy.spatial import cKDTree
+
+        far = np.ones(len(fp), bool)
+        if len(t_um):
+            far = np.isinf(cKDTree(t_um).query(p_um[fp], distance_upper_bound=radius_um)[0])
+        _ignore(fp[far], p_out, p_class, classes, ignored)
     counts = pd.DataFrame(rows, columns=["class", "tp", "fp", "fn"])
     counts["fp"] -= ignored
     counts["ignored"] = ignored
     return counts, t_out, p_out
+
+
+def _ignore(rows, p_out, p_class, classes, ignored) -> None:
+    """Turn the false positives ``rows`` into ignored calls, counted per class."""
+    p_out[rows] = OUTCOME_CODES["ignored"]
+    for i, cls in enumerate(classes):
+        ignored[i] += np.count_nonzero(p_class[rows] == cls)
 
 
 def _pairs_by_id(truth_ids: np.ndarray, predicted_ids: np.ndarray) -> np.ndarray:
@@ -110,6 +127,7 @@ def comparison_counts(
     radius_um: float = 3.0,
     classes=COMPARISON_CLASSES,
     iou_matchers: dict | None = None,
+    truth_complete: bool = True,
 ):
     """Score every model in every region, and over the union of the regions (``Total``).
 
@@ -135,6 +153,7 @@ def comparison_counts(
                 radius_um=radius_um,
                 classes=classes,
                 iou_match=matcher,
+                truth_complete=truth_complete,
             )
             counts.insert(0, "model", model)
             counts.insert(0, "region", region_name)
@@ -206,12 +225,11 @@ def _union_matcher(regions, model, matchers, inside, union, truth, predicted, um
 
 
 def _prf(tp, fp, fn):
+    """Precision, recall, F1; NaN where there is nothing to count (no call: no precision; no
+    true cell: no recall; neither: no F1), which a 0 would show as a model's failure."""
     tp, fp, fn = (np.asarray(v, float) for v in (tp, fp, fn))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        r = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
-        f = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-    return p, r, f
+        return tp / (tp + fp), tp / (tp + fn), 2 * tp / (2 * tp + fp + fn)
 
 
 def comparison_report(counts: pd.DataFrame, *, focus: str = "lymphocyte") -> pd.DataFrame:
@@ -237,7 +255,7 @@ def comparison_report(counts: pd.DataFrame, *, focus: str = "lymphocyte") -> pd.
                     f"{model} {focus} P": f["precision"],
                     f"{model} {focus} R": f["recall"],
                     f"{model} {focus} F1": f["f1"],
-                    f"{model} mean F1": float(m["f1"].mean()),
+                    f"{model} mean F1": float(m["f1"].mean()),  # over the classes that have an F1
                 }
             )
         rows.append(row)
