@@ -34,7 +34,7 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     loader.open_pair(if_path, tmp_path / small_pair.he_path.name)
     w = CompareWidget(viewer)
     viewer.window.add_dock_widget(w)
-    assert w.model_um.value == 0 and w.model_um.native.text() == "type map's own"  # not "0.000"
+    assert w.model.model_um.value == 0 and w.model.model_um.native.text() == "file's or map's own"  # not "0.000"
     layer = viewer.layers["regions"]
     assert tuple(layer.scale) == (PX, PX)
     # draw the two regions (in the layer's pixels) and name them as a user would
@@ -77,13 +77,13 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     np.testing.assert_allclose(layer.data[1], dense.vertices)
     # models: a HoVer-Net file (Lizard types, run at 0.5 µm) and our classifier
     w.truth_file.value = tmp_path / "predicted.parquet"
-    w.model_name.value, w.model_file.value, w.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"
-    w.trust.value = True
-    w.add_model_button.changed.emit(True)
-    assert w.sources["HoVer-Net"].trust and not w.trust.value  # trust given for that file only
-    w.trust.value = True
-    w.model_file.value = tmp_path / "other.dat"
-    assert not w.trust.value  # another file: asked again
+    w.model.name.value, w.model.file.value, w.model.type_map.value = "HoVer-Net", tmp_path / "hovernet.json", "lizard"
+    w.model.trust.value = True
+    w.model.add_button.changed.emit(True)
+    assert w.sources["HoVer-Net"].trust and not w.model.trust.value  # trust given for that file only
+    w.model.trust.value = True
+    w.model.file.value = tmp_path / "other.dat"
+    assert not w.model.trust.value  # another file: asked again
     w.ours_file.value = tmp_path / "predicted.parquet"
     w.add_ours_button.changed.emit(True)
     assert w.models_label.value == "Models: HoVer-Net, ours"
@@ -122,7 +122,10 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     assert (outcomes == "FN").sum() == hover_counts["fn"].sum() and (outcomes == "FP").sum() == hover_counts["fp"].sum()
     w.out_dir.value = tmp_path / "report"
     w.save_button.changed.emit(True)
-    assert (tmp_path / "report" / "comparison.md").read_text().count("\n") == 5  # header, rule, 2 regions, total
+    table_part, about = (tmp_path / "report" / "comparison.md").read_text().split("\n## How this comparison was made")
+    assert table_part.count("\n") == 5  # header, rule, 2 regions, total
+    assert f"- Truth: {tmp_path / 'predicted.parquet'} (every cell labelled)" in about
+    assert "- HoVer-Net: " in about and "(hovernet-json, type map 'lizard', read at 0.5 µm/px" in about
     # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
     from napari_ifcell.pipeline.review.session import ReviewSession
 
@@ -175,6 +178,8 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     # another slide opens: the regions drawn on this one are set aside (hidden, kept), not
     # shown on it, and they come back with their slide, unsaved as they were
     drawn.add(np.array([[10.0, 10.0], [10.0, 90.0], [90.0, 90.0], [90.0, 10.0]]), shape_type="rectangle")
+    # a region just drawn shows the name the report will give it (it showed "None"), in its middle
+    assert drawn.features["name"].tolist() == ["region 1"] and drawn.text.anchor == "center"
     other = tmp_path / "other"
     other.mkdir()
     for path in (small_pair.if_path, small_pair.he_path):
@@ -211,17 +216,32 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     ]
     (tmp_path / "q.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": qupath}))
     (tmp_path / "map.json").write_text(json.dumps({"classes": {"Lymphos": "lymphocyte"}}))
-    w.model_name.value, w.model_file.value, w.type_map_file.value = (
+    assert not w.model.type_map_file.visible  # a file's rarer settings show on asking
+    w.model.more.value = True
+    w.model.name.value, w.model.file.value, w.model.type_map_file.value = (
         "QuPath",
         tmp_path / "q.geojson",
         tmp_path / "map.json",
     )
-    w.add_model_button.changed.emit(True)
+    w.model.add_button.changed.emit(True)
     assert w.sources["QuPath"].read(PX)["class"].tolist() == ["lymphocyte"]
-    assert not w.type_map_file.line_edit.value  # the next model's map is chosen again
-    w.model_file.value = tmp_path / "predicted.parquet"
-    w.add_model_button.changed.emit(True)
+    assert not w.model.type_map_file.line_edit.value  # the next model's map is chosen again
+    w.model.file.value = tmp_path / "predicted.parquet"
+    w.model.add_button.changed.emit(True)
     assert "A model called 'QuPath' is added already" in w.status.value and list(w.sources) == ["QuPath"]
+    # a model run on a tile of the slide: its format and where its image began, as the CLI's
+    # --format and --origin-px give them (the GUI had no way)
+    shutil.copy(tmp_path / "q.geojson", tmp_path / "tile.geojson")
+    w.model.name.value, w.model.file.value, w.model.format.value = "tile", tmp_path / "tile.geojson", "qupath-geojson"
+    w.model.origin_y.value, w.model.origin_x.value = 100, 200
+    w.model.add_button.changed.emit(True)
+    assert w.sources["tile"].format == "qupath-geojson" and w.sources["tile"].origin_px == (100, 200)
+    at_origin = w.sources["QuPath"].read(PX)[["y", "x"]].to_numpy()
+    np.testing.assert_allclose(w.sources["tile"].read(PX)[["y", "x"]].to_numpy(), at_origin + [100, 200])
+    assert w.model.origin_y.value == w.model.origin_x.value == 0  # the next file's image is placed again
+    w.model.format.value, w.model.origin_x.value = "hovernet-json", 7
+    w.model.more.value = False  # hidden, the rarer settings are back to their defaults: what applies is shown
+    assert (w.model.format.value, w.model.origin_x.value, w.model.type_map_file.visible) == ("auto", 0, False)
 
 
 def _contour_file(path, truth_img, table, shift_px: float) -> None:
@@ -272,8 +292,8 @@ def test_mask_iou_matching_is_chosen_in_the_widget(
     w.name_button.changed.emit(True)
     w.truth_file.value = tmp_path / "predicted.parquet"
     for name in ("exact", "shifted"):
-        w.model_name.value, w.model_file.value, w.model_um.value = name, tmp_path / f"{name}.json", PX
-        w.add_model_button.changed.emit(True)
+        w.model.name.value, w.model.file.value, w.model.model_um.value = name, tmp_path / f"{name}.json", PX
+        w.model.add_button.changed.emit(True)
     w.ours_file.value = tmp_path / "predicted.parquet"
     w.add_ours_button.changed.emit(True)
 

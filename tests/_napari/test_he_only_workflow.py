@@ -98,6 +98,7 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
     assert "ours: lymphocyte F1" in compare.status.value, compare.status.value
     report = compare.report.set_index("region")
     assert report.loc["Total", "n lymphocyte"] + report.loc["Total", "n other"] >= len(decided)
+    assert "ours vs review" in viewer.layers  # the truth is the review, not IF
 
     other = tmp_path / "other.json"  # a second model: our own calls, as a HoVer-Net file would hold them
     nuc = {
@@ -105,8 +106,8 @@ def test_he_only_workflow_segment_predict_review_compare(make_napari_viewer, sma
         for i, r in enumerate(predicted.itertuples(), start=1)
     }
     other.write_text(json.dumps({"mag": 20, "nuc": nuc}))
-    compare.model_name.value, compare.model_file.value, compare.model_um.value = "other", other, 0.5
-    compare.add_model_button.changed.emit(True)
+    compare.model.name.value, compare.model.file.value, compare.model.model_um.value = "other", other, 0.5
+    compare.model.add_button.changed.emit(True)
     compare.no_truth.value = True
     compare.compare_button.changed.emit(True)
     total = compare.report[compare.report["region"] == "Total"].iloc[0]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, LineEdit, PushButton, Table
+from magicgui.widgets import CheckBox, Container, FileEdit, Label, LineEdit, PushButton, Table
 
+from napari_ifcell._napari.compare_model_form import ModelFileForm
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.palette import MODEL_SYMBOLS, OUTCOME_COLOURS, legend_html
 from napari_ifcell._napari.region_layer import (
@@ -22,7 +23,6 @@ from napari_ifcell._napari.sources import given_path, he_offset_um, set_path, sl
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
-from napari_ifcell.core.compare.type_maps import PRESETS
 from napari_ifcell.notes import recording_notes
 from napari_ifcell.pipeline.compare import CompareSettings, matching_summary
 
@@ -34,6 +34,7 @@ class CompareWidget(Container):
         self.viewer = napari_viewer
         self.sources: dict[str, object] = {}  # model name -> DetectionSource or a predictions table path
         self.report = self.counts = None
+        self.about: list[str] = []  # how the shown comparison was made, for its saved report
         self.region_name = LineEdit(label="Region name", value="")
         self.name_button = PushButton(text="Name the selected region")
         self.save_regions_button = PushButton(text="Save regions to project")
@@ -51,33 +52,7 @@ class CompareWidget(Container):
             filter="*.parquet *.csv *.tsv",
             tooltip="empty: the project's review (reviewed labels where a person gave one)",
         )
-        self.model_name = LineEdit(label="Model name", value="HoVer-Net")
-        self.model_file = FileEdit(label="Model output", mode="r")
-        self.type_map = ComboBox(
-            label="Type map",
-            choices=["auto", *PRESETS],
-            value="auto",
-            tooltip="auto: the one the file's format implies (lizard for HoVer-Net ids, cellvit, histoplus, "
-            "class names for QuPath)",
-        )
-        self.type_map_file = FileEdit(
-            label="Type map file",
-            mode="r",
-            filter="*.json",
-            tooltip='a custom map, e.g. {"classes": {"Immune cells": "lymphocyte"}}; used instead of the Type map',
-        )
-        self.model_um = FloatSpinBox(
-            label="Model ran at (µm/px)",
-            min=0.0,
-            max=10.0,
-            step=0.005,
-            value=0.0,
-            tooltip="0: the type map's training resolution",
-        )
-        self.model_um.native.setSpecialValueText("type map's own")  # 0 reads as words, not "0.000"
-        self.trust = CheckBox(text="I trust this file (TIAToolbox .dat is a pickle)", value=False)
-        self.model_file.changed.connect(lambda _=None: setattr(self.trust, "value", False))
-        self.add_model_button = PushButton(text="Add model file")
+        self.model = ModelFileForm()  # another model's output file and how to read it
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
         self.add_ours_button = PushButton(text="Add our classifier")
         self.models_label = Label(value="Models: none")
@@ -111,13 +86,7 @@ class CompareWidget(Container):
                 self.regions_file,
                 self.load_regions_button,
                 self.truth_file,
-                self.model_name,
-                self.model_file,
-                self.type_map,
-                self.type_map_file,
-                self.model_um,
-                self.trust,
-                self.add_model_button,
+                *self.model.widgets,
                 self.ours_file,
                 self.add_ours_button,
                 self.models_label,
@@ -140,7 +109,7 @@ class CompareWidget(Container):
         self.name_button.changed.connect(self.name_selected)
         self.save_regions_button.changed.connect(self.save_regions)
         self.load_regions_button.changed.connect(lambda: self.load_regions(given_path(self.regions_file)))
-        self.add_model_button.changed.connect(self.add_model)
+        self.model.add_button.changed.connect(self.add_model)
         self.add_ours_button.changed.connect(self.add_ours)
         self.clear_models_button.changed.connect(self.clear_models)
         self.compare_button.changed.connect(lambda: self.compare())
@@ -247,30 +216,18 @@ class CompareWidget(Container):
 
     # --- models --------------------------------------------------------------------------------
     def add_model(self) -> None:
-        from napari_ifcell.pipeline.detection_source import DetectionSource, type_map_spec
-
-        path = self._new_model_file(self.model_file, "Model output")
+        path = self._new_model_file(self.model.file, "Model output")
         if path is None:
             return
-        name = self.model_name.value.strip() or path.stem
+        name = self.model.name.value.strip() or path.stem
         if name in self.sources:
             self.status.value = f"A model called {name!r} is added already: give this one another Model name."
             return
-        map_file = given_path(self.type_map_file)
-        try:
-            tmap = type_map_spec(str(map_file)) if map_file else self.type_map.value
+        try:  # the model ran on the H&E: its cells move by the Loader's registration offset
+            self.sources[name] = self.model.source(path, he_offset_um(self.viewer))
         except ValueError as exc:
             return self._on_error(exc)
-        # the model ran on the H&E: its cells move by the Loader's registration offset
-        self.sources[name] = DetectionSource(
-            path,
-            type_map=tmap,
-            model_um_per_px=self.model_um.value or None,
-            offset_um=he_offset_um(self.viewer),
-            trust=self.trust.value,
-        )
-        self.trust.value = False  # trust is given per file: the next .dat is not unpickled unasked
-        set_path(self.type_map_file, None)  # and a custom map: the next model's is chosen again
+        self.model.added()
         self._show_models()
 
     def add_ours(self) -> None:
@@ -302,7 +259,13 @@ class CompareWidget(Container):
 
     # --- comparing -----------------------------------------------------------------------------
     def compare(self, *, sync: bool | None = None):
-        from napari_ifcell.pipeline.compare import compare_models, ids_checked, read_models, read_truth
+        from napari_ifcell.pipeline.compare import (
+            compare_models,
+            comparison_about,
+            ids_checked,
+            read_models,
+            read_truth,
+        )
 
         try:
             regions = layer_regions(self.regions_layer(), self.pixel_size_um)
@@ -316,6 +279,7 @@ class CompareWidget(Container):
                 self.pixel_size_um,
                 self.radius.value,
             )
+            shape = tuple(self.state.slide.shape) if self.state.slide is not None else None
             # no table given (an empty file field reads as a folder): the project's review state
             no_table = truth_path in ("", ".") or Path(truth_path).is_dir()
             truth_source = self.project_folder() if no_table else truth_path
@@ -335,13 +299,15 @@ class CompareWidget(Container):
             def agree():
                 from napari_ifcell.core.compare.agreement import model_agreement
 
-                return model_agreement(regions, read_models(sources, ps), um_per_px=ps, radius_um=radius)
+                return model_agreement(regions, read_models(sources, ps, shape), um_per_px=ps, radius_um=radius)
 
             return run_in_background(agree, on_done=self._on_agreement, on_error=self._on_error, sync=sync)
 
+        truth_name = "the project's review" if no_table else truth_path
+
         def work():
             with recording_notes() as notes:  # what the model files made us guess, for the status
-                truth, models = read_truth(truth_source), read_models(sources, ps)
+                truth, models = read_truth(truth_source), read_models(sources, ps, shape)
                 models = ids_checked(truth, models, um_per_px=ps, radius_um=radius)
             result = compare_models(
                 regions,
@@ -351,17 +317,19 @@ class CompareWidget(Container):
                 radius_um=radius,
                 match=match,
                 labels=labels,
-                truth_name="the project's review" if no_table else truth_path,
+                truth_name=truth_name,
             )
-            return result, truth, models, match, notes
+            settings = CompareSettings(radius_um=radius, match=match)
+            about = comparison_about(truth, models, truth_name=truth_name, settings=settings, um_per_px=ps)
+            return result, truth, models, match, notes, [*about, *(f"Note: {n}" for n in notes)]
 
         return run_in_background(work, on_done=self._on_compared, on_error=self._on_error, sync=sync)
 
     def _show_table(self, table) -> None:
         shown = table.copy()
         for column in shown.columns[1:]:
-            if shown[column].dtype.kind == "f":
-                shown[column] = shown[column].round(3)
+            if shown[column].dtype.kind == "f":  # n/a where a score had nothing to count, as in the report
+                shown[column] = shown[column].round(3).astype(object).where(shown[column].notna(), "n/a")
         self.table.value = {
             "data": shown.to_numpy().tolist(),
             "index": list(range(len(shown))),
@@ -369,7 +337,7 @@ class CompareWidget(Container):
         }
 
     def _on_agreement(self, table) -> None:
-        self.report, self.counts = table, None
+        self.report, self.counts, self.about = table, None, []
         self._show_table(table)
         total = table[table["region"] == "Total"]
         self.status.value = "Cells matched by centroid; " + "; ".join(
@@ -378,12 +346,14 @@ class CompareWidget(Container):
         )
 
     def _on_compared(self, result) -> None:
-        (self.report, self.counts, outcomes), truth, models, match, notes = result
+        (self.report, self.counts, outcomes), truth, models, match, notes, self.about = result
         self._show_table(self.report)
         symbols = {}
+        against = "IF" if truth.attrs.get("complete", True) else "review"  # the layers say what the truth is
         for i, (name, (t_out, p_out)) in enumerate(outcomes.items()):
             symbols[name] = MODEL_SYMBOLS[i % len(MODEL_SYMBOLS)]
-            self._overlay(name, truth, models[name], t_out, p_out, symbol=symbols[name], size=10 + 4 * i)
+            shown = {"symbol": symbols[name], "size": 10 + 4 * i}
+            self._overlay(f"{name} vs {against}", name, truth, models[name], t_out, p_out, **shown)
         self.legend.value = (
             legend_html([(o, OUTCOME_COLOURS[o]) for o in OVERLAY_OUTCOMES], title="Points")
             + "<br>"
@@ -391,14 +361,14 @@ class CompareWidget(Container):
         )
         total = self.report.iloc[-1]
         self.status.value = (
-            "; ".join(f"{m}: lymphocyte F1 {total[f'{m} lymphocyte F1']:.3f}" for m in models)
+            "; ".join(f"{m}: lymphocyte F1 {_score(total[f'{m} lymphocyte F1'])}" for m in models)
             + " (total)"
             + "; "
             + matching_summary(models, match)
             + "".join(f"\nNote: {n}" for n in notes)
         )
 
-    def _overlay(self, name, truth, predicted, t_out, p_out, *, symbol: str = "disc", size: float = 10) -> None:
+    def _overlay(self, layer_name, name, truth, predicted, t_out, p_out, *, symbol="disc", size=10.0) -> None:
         """Points per model: its TP and FP where it put them, the missed true cells (FN); each
         model its own symbol and size, so two models at one cell are told apart."""
         code_name = {v: k for k, v in OUTCOME_CODES.items()}
@@ -407,9 +377,9 @@ class CompareWidget(Container):
             [predicted[["y", "x"]].to_numpy(float)[p_keep], truth[["y", "x"]].to_numpy(float)[t_keep]]
         )
         outcome = [code_name[c] for c in p_out[p_keep]] + ["FN"] * int(t_keep.sum())
-        layer_name = f"{name} vs IF"
-        if layer_name in self.viewer.layers:
-            self.viewer.layers.remove(layer_name)
+        earlier = {"role": "comparison", "model": name}
+        for layer in [x for x in self.viewer.layers if x.metadata.get(PLUGIN_KEY) == earlier]:
+            self.viewer.layers.remove(layer)  # the model's overlay of an earlier comparison
         ps = self.pixel_size_um
         self.viewer.add_points(
             points.reshape(-1, 2),
@@ -440,7 +410,7 @@ class CompareWidget(Container):
 
                 self.status.value = f"Saved {write_agreement(self.report, folder)}"
                 return
-            written = write_report(self.report, folder, counts=self.counts)
+            written = write_report(self.report, folder, counts=self.counts, about=self.about)
             self.status.value = "Saved " + ", ".join(p.name for p in written.values()) + f" in {folder}"
         except Exception as exc:  # noqa: BLE001
             self._on_error(exc)
@@ -448,3 +418,8 @@ class CompareWidget(Container):
     def _on_error(self, exc: Exception):
         self.status.value = f"Error: {exc}"
         return None
+
+
+def _score(value: float) -> str:
+    """A score as the report's Markdown writes it: n/a where there was nothing to count."""
+    return "n/a" if np.isnan(value) else f"{value:.3f}"

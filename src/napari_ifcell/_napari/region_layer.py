@@ -29,7 +29,7 @@ def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None)
     if layer is not None:
         return layer
     colour = region_colour(viewer)
-    return viewer.add_shapes(
+    layer = viewer.add_shapes(
         name=REGIONS_LAYER,
         scale=(pixel_size_um, pixel_size_um),
         units=("µm", "µm"),
@@ -37,9 +37,41 @@ def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None)
         edge_width=4,
         face_color="transparent",
         features={"name": np.array([], dtype=object)},
-        text={"string": "{name}", "color": colour, "size": 12, "anchor": "upper_left"},
+        # in the middle of the region, over the tissue whose colour it is chosen for (above
+        # a region at the slide's edge it stood on the dark canvas)
+        text={"string": "{name}", "color": colour, "size": 12, "anchor": "center"},
         metadata={PLUGIN_KEY: {"role": "regions", "slide": None if slide is None else _file(slide)}},
     )
+    layer.events.data.connect(lambda event: _name_drawn(layer, event))
+    return layer
+
+
+def _name_drawn(layer, event) -> None:
+    """A region just drawn shows the name it will have in the report (``region N``), not "None"."""
+    if getattr(event, "action", None) != "added" or "name" not in layer.features:
+        return
+    names = layer.features["name"].tolist()
+    if any(not _named(n) for n in names):
+        layer.features = {"name": np.array(region_names(names), dtype=object)}
+        layer.refresh_text()
+
+
+def _named(name) -> bool:
+    return isinstance(name, str) and bool(name)
+
+
+def region_names(names: list) -> list[str]:
+    """Each region's name; an unnamed one (None, NaN, "") gets ``region N`` from its place,
+    a number no other region's name has."""
+    given = [n if _named(n) else None for n in names]
+    taken, out = set(given), []
+    for i, typed in enumerate(given):
+        name, number = typed, i + 1
+        while name is None or (name != typed and name in taken):
+            name, number = f"region {number}", number + 1
+        taken.add(name)
+        out.append(name)
+    return out
 
 
 def regions_for_slide(viewer, slide: str | Path) -> str | None:
@@ -104,9 +136,8 @@ def layer_regions(layer, pixel_size_um: float, *, lines_refused: bool = True) ->
     regions (an unnamed one gets ``region N``, a number no other region's name has); any layer
     scale is turned into level-0 pixels. A line or path, which holds no cells, is refused (or
     left out, where regions are optional)."""
-    names = layer.features["name"].tolist() if "name" in layer.features else [None] * len(layer.data)
-    names = [n if isinstance(n, str) and n else None for n in names]
-    taken, regions = set(names), []
+    names = region_names(layer.features["name"].tolist() if "name" in layer.features else [None] * len(layer.data))
+    regions = []
     for i, (vertices, kind) in enumerate(zip(layer.data, layer.shape_type)):
         if kind not in ("rectangle", "polygon", "ellipse"):
             if not lines_refused:
@@ -120,11 +151,7 @@ def layer_regions(layer, pixel_size_um: float, *, lines_refused: bool = True) ->
             centre, half_a, half_b = world.mean(0), (world[1] - world[0]) / 2, (world[3] - world[0]) / 2
             t = np.linspace(0, 2 * np.pi, ELLIPSE_VERTICES, endpoint=False)[:, None]
             world, kind = centre + np.cos(t) * half_a + np.sin(t) * half_b, "polygon"
-        name, number = names[i], i + 1
-        while name is None or (name != names[i] and name in taken):
-            name, number = f"region {number}", number + 1
-        taken.add(name)
-        regions.append(Region(name, kind, world / pixel_size_um))
+        regions.append(Region(names[i], kind, world / pixel_size_um))
     return regions
 
 
