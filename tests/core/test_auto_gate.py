@@ -41,6 +41,22 @@ def test_a_blank_channel_gets_no_positives():
     assert (gate.states(values) == State.POSITIVE).mean() < 0.001
 
 
+def test_a_channel_where_most_cells_share_one_value_is_not_all_over_exposed():
+    """A blank channel stored as zeros, a constant one, or a dim integer one where most cells
+    read the same count: the spread was 0, every cell sat on all three thresholds and the whole
+    slide read over-exposed (and scikit-learn warned of clusters it could not find)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ConvergenceWarning about fewer clusters than components
+        for values, scale in [(np.zeros(2000), 65535.0), (np.full(2000, 500.0), 65535.0), (np.full(2000, 0.2), 1.0)]:
+            gate = suggest_gate(values, "M", saturation=scale)
+            assert (gate.states(values) == State.NEGATIVE).all(), gate.thresholds
+        dim = np.r_[np.full(1990, 500.0), np.full(10, 900.0)]  # the median cell's count shared by most
+        states = suggest_gate(dim, "M", saturation=65535.0).states(dim)
+        assert (states[:1990] == State.NEGATIVE).all() and (states[1990:] >= State.POSITIVE).all()
+
+
 def test_auto_gates_recover_the_true_phenotypes(small_table, truth):
     gates = GateSet(gates=suggest_gates(small_table, GATED, compartments={"FOXP3": "nucleus"}))
     result = apply_gates(small_table, gates)

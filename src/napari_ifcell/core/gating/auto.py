@@ -56,7 +56,10 @@ def suggest_gate(
         x = rng.choice(x, MAX_CELLS, replace=False)
     # a few over-exposed cells would pull a component of their own: clip them, as scimap does
     fit_x = np.clip(x, *np.percentile(x, [0.1, 99.9]))[:, None]
-    fits = [GaussianMixture(k, random_state=seed, n_init=3).fit(fit_x) for k in (2, 3)]
+    components = [k for k in (2, 3) if k <= np.unique(fit_x).size]  # a blank channel has one value
+    if not components:
+        return _auto_gate(marker, _outlier_thresholds(x, transform, cofactor), compartment, transform, cofactor)
+    fits = [GaussianMixture(k, random_state=seed, n_init=3).fit(fit_x) for k in components]
     gmm = min(fits, key=lambda g: g.bic(fit_x))
     means, sds, weights = gmm.means_[:, 0], np.sqrt(gmm.covariances_.reshape(-1)), gmm.weights_
     # positive: the brightest component that is not a handful of cells; negative: the
@@ -69,9 +72,7 @@ def suggest_gate(
     fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
     if ashman_d(mu, sd, means[bulk], sds[bulk]) < MIN_SEPARATION or fold < MIN_FOLD:
         # no distinct positive population (a blank channel): only far outliers are positive
-        centre, spread = np.median(x), 1.4826 * np.median(np.abs(x - np.median(x)))
-        raw = inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
-        return _auto_gate(marker, raw, compartment, transform, cofactor)
+        return _auto_gate(marker, _outlier_thresholds(x, transform, cofactor), compartment, transform, cofactor)
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
     posterior = gmm.predict_proba(grid[:, None])[:, top]
     below_mu = grid <= mu
@@ -83,6 +84,18 @@ def suggest_gate(
         t3 = min(t3, forward(saturation * 0.98, transform, cofactor))
     raw = inverse(np.array([t1, t2, max(t3, t2)]), transform, cofactor)
     return _auto_gate(marker, raw, compartment, transform, cofactor)
+
+
+def _outlier_thresholds(x: np.ndarray, transform: str, cofactor: float) -> np.ndarray:
+    """Raw thresholds 4, 6 and 12 robust spreads above the median of transformed values ``x``,
+    for a marker without a positive population. Where most cells share one value (a blank or
+    dim integer channel) the spread is at least one count of a 16-bit camera: with none, every
+    cell sat on all three thresholds and the whole slide read over-exposed."""
+    centre = float(np.median(x))
+    spread = 1.4826 * float(np.median(np.abs(x - centre))) or float(np.std(x))
+    one_count = float(forward(inverse(centre, transform, cofactor) + cofactor / COFACTOR_16_BIT, transform, cofactor))
+    spread = max(spread, one_count - centre)
+    return inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
 
 
 def full_scale(table, columns) -> float:
