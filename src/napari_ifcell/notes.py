@@ -25,9 +25,13 @@ def note_messages(caught) -> list[str]:
 @contextmanager
 def recording_notes() -> Iterator[list[str]]:
     """Record the notes raised inside; the list it yields holds each once when the block ends
-    (for a widget's status, where no terminal shows warnings)."""
+    (for a widget's status, where no terminal shows warnings). Other warnings are raised again
+    as they came, not swallowed."""
     found: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", Note)
         yield found
     found.extend(note_messages(caught))
+    for w in caught:
+        if not issubclass(w.category, Note):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -198,6 +198,14 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     from napari_ifcell._napari.region_layer import layer_regions
 
     drawn.add(np.array([[100.0, 100.0], [100.0, 300.0], [200.0, 300.0], [200.0, 100.0]]), shape_type="ellipse")
+    assert drawn.features["name"].tolist() == ["region 1", "region 2"]  # not napari's copy of the last name
+    drawn.selected_data = {1}
+    w.region_name.value = "tumour"
+    w.name_button.changed.emit(True)
+    drawn.add(np.array([[300.0, 300.0], [300.0, 350.0], [350.0, 350.0], [350.0, 300.0]]), shape_type="rectangle")
+    assert drawn.features["name"].tolist() == ["region 1", "tumour", "region 3"]
+    drawn.selected_data = {2}
+    drawn.remove_selected()
     drawn.features = {"name": np.array(["region 2", None], dtype=object)}  # the ellipse: "region 2" was typed
     regions = layer_regions(drawn, PX)
     assert [r.name for r in regions] == ["region 2", "region 3"] and regions[1].kind == "polygon"

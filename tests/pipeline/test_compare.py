@@ -4,6 +4,7 @@ test with known mistakes reproduce hand-computed numbers."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -293,12 +294,51 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(predicted_table, tmp
     command += ["--ours", str(tmp_path / "predicted.parquet"), "--pixel-size-um", str(PX), "--out", str(tmp_path)]
     for i in range(40):  # enough rows that the output does not fit the pipe before the reader stops
         command += ["--region", f"r{i}", "0", str(10 * i), "500", "500"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=0)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # output buffered, as in a shell
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     process.stdout.close()  # the reader goes away before the first line
     stderr = process.stderr.read()
     assert process.wait() == 141, stderr
     assert stderr == ""
     assert len(pd.read_csv(tmp_path / "comparison.csv")) == 41
+
+
+def test_another_broken_pipe_is_an_error_not_a_closed_reader(monkeypatch, capsys):
+    """Only a reader of the output that went away ends a command quietly; a pipe to a process
+    that died is an error like any other (exit 2, one line)."""
+    from napari_ifcell import cli
+    from napari_ifcell.cli import compare as compare_command
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(compare_command, "_compare", broken)
+    assert cli.main(["compare", "--pixel-size-um", "0.325"]) == 2
+    assert "napari-ifcell compare: error: BrokenPipeError" in capsys.readouterr().err
+
+
+def test_recording_notes_passes_other_warnings_on():
+    """The CLI's compare records its notes for the report: other warnings (a review journal's
+    skipped calls) were swallowed with them."""
+    import warnings
+
+    from napari_ifcell.notes import note, recording_notes
+
+    with pytest.warns(RuntimeWarning, match="journal"), recording_notes() as notes:
+        note("a note")
+        warnings.warn("journal: 2 calls skipped", RuntimeWarning, stacklevel=1)
+    assert notes == ["a note"]
+
+
+def test_the_chart_says_n_a_where_a_score_is_not_a_zero(tmp_path):
+    """A NaN score drew no bar, which looks like a 0: the chart writes n/a there."""
+    from napari_ifcell.io.comparison_report import save_report_chart
+
+    def chart(score, name):
+        report = pd.DataFrame({"region": ["a", "b"], "m lymphocyte F1": [0.5, score]})
+        return save_report_chart(report, tmp_path / name).read_bytes()
+
+    assert chart(np.nan, "nan.png") != chart(0.0, "zero.png")
 
 
 def test_truth_follows_review():

@@ -382,3 +382,35 @@ def test_a_lagging_store_segmented_again_is_refused_before_any_catch_up(project,
     done = run_cli("review-export", folder, "--labels", folder / "labels", "--out", tmp_path / "reviewed.parquet")
     one_line_error(done, "another segmentation")
     np.testing.assert_array_equal(np.asarray(LabelStore.open(folder / "labels").levels[0][:]), before)
+
+
+def test_a_cell_a_person_deleted_is_not_a_cell_in_the_compare_truth(project, small_pair):
+    """A person's Delete says "no cell here", as a reject does: a model's call there is a false
+    positive. Before, on a review without IF, the call was farther than the radius from every
+    truth cell and was ignored. Cells merged away are not among them, nor a delete undone."""
+    import pandas as pd
+
+    from napari_ifcell.io.regions import Region
+    from napari_ifcell.pipeline.compare import NOT_A_CELL, compare_models, read_truth
+
+    folder, table, gates = project
+    s = open_session(folder, table, gates, small_pair.if_path)
+    a, b = neighbours(s.store)
+    merge_cells(s, a, b)  # b merged away into a
+    ids = table["CellID"].to_numpy()
+    gone, undone = (int(c) for c in ids[[10, 20]] if c not in (a, b))
+    delete_cell(s, undone)
+    s.undo()
+    delete_cell(s, gone)
+    s.files.close()
+    truth = read_truth(folder).set_index("CellID")
+    assert truth.loc[gone, "class"] == NOT_A_CELL
+    assert b not in truth.index and truth.loc[undone, "class"] != NOT_A_CELL
+    truth = truth.reset_index()
+    truth.attrs["complete"] = False  # as on an H&E slide alone
+    at = table.set_index("CellID").loc[gone, ["Y_centroid", "X_centroid"]].to_numpy(float)
+    call = pd.DataFrame({"y": [at[0]], "x": [at[1]], "class": ["lymphocyte"]})
+    region = Region.rectangle("all", at[0] - 50, at[1] - 50, 100, 100)
+    _, counts, _ = compare_models([region], truth, {"m": call}, um_per_px=0.325)
+    lymph = counts[counts.region == "Total"].set_index("class").loc["lymphocyte"]
+    assert (lymph["fp"], lymph["ignored"]) == (1, 0)

@@ -51,6 +51,11 @@ def _name_drawn(layer, event) -> None:
     if getattr(event, "action", None) != "added" or "name" not in layer.features:
         return
     names = layer.features["name"].tolist()
+    # napari gives a new shape the last name set as its default: a copy is no name of its own
+    for i in getattr(event, "data_indices", None) or (-1,):  # napari says -1 for "the last"
+        i = int(i) % len(names) if names else 0
+        if names and names[i] in names[:i] + names[i + 1 :]:
+            names[i] = None
     if any(not _named(n) for n in names):
         layer.features = {"name": np.array(region_names(names), dtype=object)}
         layer.refresh_text()

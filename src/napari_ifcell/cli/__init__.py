@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always", Note)
             _check_outputs_before_work(args)
             code = args.func(args)
+            sys.stdout.flush()  # a closed pipe is found here, not at exit where it cannot be caught
         if code == 0:
             _show_notes(args.command, caught)
         return code
@@ -55,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_abandoned_reads()
         print(f"napari-ifcell {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except BrokenPipeError:  # the reader of the output stopped (``| head``): quiet, as a shell tool is
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another pipe broke (a helper process died): an error like any
+            print(f"napari-ifcell {args.command}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # the reader of the output stopped (``| head``): quiet, as a shell tool is
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         return EXIT_BROKEN_PIPE
     except (OSError, ParseError, MemoryError) as exc:  # a full disk, a missing folder, a file too big to hold
@@ -74,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"napari-ifcell {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of standard output went away (its pipe reports an error)."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError):  # no file descriptor behind it
+        return False
 
 
 def _quiet_abandoned_reads() -> None:

@@ -42,7 +42,10 @@ def save_report_chart(report: pd.DataFrame, path: str | Path, *, metric: str = "
     width = 0.8 / max(1, len(models))
     positions = np.arange(len(report))
     for i, (model, column) in enumerate(zip(models, columns)):
-        ax.bar(positions + (i - (len(models) - 1) / 2) * width, report[column].to_numpy(float), width, label=model)
+        at, scores = positions + (i - (len(models) - 1) / 2) * width, report[column].to_numpy(float)
+        ax.bar(at, scores, width, label=model)
+        for x in at[np.isnan(scores)]:  # nothing to count there: said, not drawn as a 0
+            ax.text(x, 0.02, "n/a", rotation=90, ha="center", va="bottom", fontsize="small")
     ax.set_xticks(positions, report["region"].astype(str), rotation=20, ha="right")
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"{focus} {metric}")

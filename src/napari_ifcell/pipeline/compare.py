@@ -87,13 +87,22 @@ def classifier_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> p
 
 def read_truth(source: str | Path) -> pd.DataFrame:
     """The truth from a gated cell table file, or from a project folder: the review's current
-    state there (people's labels where given, rejected cells not cells; on an H&E slide alone,
-    only the cells people decided)."""
+    state there (people's labels where given; cells rejected or deleted by a person are not
+    cells; on an H&E slide alone, only the cells people decided)."""
     if Path(source).is_dir():
         from napari_ifcell.pipeline.review.session import ReviewSession
 
         review = ReviewSession.open(Path(source), reviewer="compare", read_only=True)
-        return truth_cells(review.table(["Y_centroid", "X_centroid", "phenotype"]))
+        truth = truth_cells(review.table(["Y_centroid", "X_centroid", "phenotype"]))
+        deleted = review.deleted_by_person()  # a person's "no cell here", as a rejected cell is
+        if not len(deleted):
+            return truth
+        gone = pd.DataFrame(
+            {"CellID": deleted["CellID"], "y": deleted["Y_centroid"], "x": deleted["X_centroid"], "class": NOT_A_CELL}
+        )
+        both = pd.concat([truth, gone.astype({"class": object})], ignore_index=True)
+        both.attrs = dict(truth.attrs)
+        return both
     from napari_ifcell.io.cell_table import read_cell_table
 
     return truth_cells(read_cell_table(source))

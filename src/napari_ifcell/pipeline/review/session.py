@@ -221,6 +221,19 @@ class ReviewSession:
             out = cells.reset_index(drop=True).assign(**{c: review[c].to_numpy()[pos] for c in review.columns})
             return out[out["review_status"] != "deleted"].reset_index(drop=True)
 
+    def deleted_by_person(self) -> pd.DataFrame:
+        """``CellID, Y_centroid, X_centroid`` of the slide's cells a person deleted (*Delete*:
+        no cell here) and that are still deleted; cells merged away or split are not among them."""
+        removed = {
+            int(c)
+            for event in self.files.read_journal()
+            if event.get("op") == "cells" and event.get("kind") == "delete"
+            for c in event.get("removed", [])
+        }
+        gone = self.state.table().set_index("CellID")["review_status"].reindex(list(removed)) == "deleted"
+        rows = self.initial[self.initial["CellID"].isin(gone.index[gone.to_numpy()])]
+        return rows[["CellID", "Y_centroid", "X_centroid"]].reset_index(drop=True)
+
     def save(self) -> Path:
         """Write the materialised review table atomically (the journal already holds every edit)."""
         return self.files.write_state(self.table())
