@@ -69,10 +69,16 @@ def suggest_gate(
     others = [i for i in range(len(means)) if i != top]
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
-    fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
+    # over the median cell (a blank channel's noise split in two), or over the negative
+    # population where positives are most cells (the median lies among them then)
+    reference = min(float(inverse(np.median(x), transform, cofactor)), float(inverse(means[bulk], transform, cofactor)))
+    fold = inverse(mu, transform, cofactor) / max(reference, 1e-9)
     if ashman_d(mu, sd, means[bulk], sds[bulk]) < MIN_SEPARATION or fold < MIN_FOLD:
         # no distinct positive population (a blank channel): only far outliers are positive
-        return _auto_gate(marker, _outlier_thresholds(x, transform, cofactor), compartment, transform, cofactor)
+        raw = _outlier_thresholds(x, transform, cofactor)
+        if saturation is not None:  # never past what the camera can record
+            raw = np.minimum(raw, saturation * np.array([0.9, 0.95, 0.98]))
+        return _auto_gate(marker, raw, compartment, transform, cofactor)
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
     posterior = gmm.predict_proba(grid[:, None])[:, top]
     below_mu = grid <= mu
