@@ -541,3 +541,41 @@ def test_names_given_twice_are_refused(predicted_table, tmp_path, capsys):
     models = ["--model", f"x={tmp_path / 'q.geojson'}", "--model", f"x={tmp_path / 'q.geojson'}"]
     assert main([*argv, *models, "--region", "a", *box]) == 2
     assert "two models are called 'x'" in capsys.readouterr().err
+
+
+def test_a_region_with_no_pixel_on_the_slide_is_refused(predicted_table, small_pair, tmp_path, capsys):
+    """The walk: a region off the slide, or of no size, gave a report of n/a rows and exit 0."""
+    from napari_ifcell import cli
+
+    predicted_table.to_parquet(tmp_path / "predicted.parquet", index=False)
+    given = ["compare", str(tmp_path / "predicted.parquet"), "--ours", str(tmp_path / "predicted.parquet")]
+    assert cli.main([*given, "--pixel-size-um", "0.325", "--region", "zero", "0", "0", "0", "0"]) == 2
+    assert "--region zero: H and W must be above 0, got 0 x 0 px" in capsys.readouterr().err
+    assert cli.main([*given, "--slide", str(small_pair.if_path), "--region", "off", "5000", "5000", "100", "100"]) == 2
+    assert "region 'off': no pixel on the slide (" in capsys.readouterr().err
+    assert cli.main([*given, "--slide", str(small_pair.if_path), "--region", "on", "0", "0", "300", "300"]) == 0
+
+
+def test_a_data_set_of_no_cells_is_refused_in_one_line(capsys):
+    """The walk: export-dataset -n 0 ended in an IndexError traceback, -n -3 in numpy's words."""
+    from napari_ifcell import cli
+
+    for n in ("0", "-3"):
+        with pytest.raises(SystemExit) as exited:
+            cli.main(
+                [
+                    "export-dataset",
+                    "t.parquet",
+                    "--if",
+                    "a.tif",
+                    "--he",
+                    "b.tif",
+                    "--labels",
+                    "l",
+                    "--out",
+                    "o",
+                    "-n",
+                    n,
+                ]
+            )
+        assert exited.value.code == 2 and f"expected 1 or more, got '{n}'" in capsys.readouterr().err

@@ -164,7 +164,7 @@ def _figures(table, config, folder: Path) -> None:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_settings_options, add_slide_options
+    from napari_ifcell.cli.options import add_settings_options, add_slide_options, positive_int
     from napari_ifcell.core.classify.model import BACKBONES, ClassifierConfig
 
     def pair_arguments(p):
@@ -179,9 +179,9 @@ def add_commands(sub) -> None:
     p.add_argument("--task", default="multiclass", choices=["multiclass", "multitask"])
     p.add_argument("--input", default="he", choices=["he", "hoechst", "he+hoechst"])
     p.add_argument("--sampling", default="per_class", choices=["per_class", "marker_balanced", "natural"])
-    p.add_argument("-n", type=int, default=5000, help="cells per class (per_class) or in all")
-    p.add_argument("--size", type=int, default=64, help="patch size the model uses")
-    p.add_argument("--sizes", type=int, nargs="+", help="every patch size to write (default: --size)")
+    p.add_argument("-n", type=positive_int, default=5000, help="cells per class (per_class) or in all")
+    p.add_argument("--size", type=positive_int, default=64, help="patch size the model uses")
+    p.add_argument("--sizes", type=positive_int, nargs="+", help="every patch size to write (default: --size)")
     p.add_argument("--seed", type=int, default=0)
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--workers", type=int, default=None, help="cut patches on a local dask cluster of this size")

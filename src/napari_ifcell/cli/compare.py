@@ -22,7 +22,7 @@ def _per_model(values, n_models: int, flag: str) -> list:
     return list(values)
 
 
-def _regions(args, um_per_px: float):
+def _regions(args, um_per_px: float, slide_shape: tuple[int, int] | None = None):
     from napari_ifcell.io.regions import Region, load_regions
 
     regions = load_regions(args.regions, pixel_size_um=um_per_px) if args.regions else []
@@ -31,7 +31,16 @@ def _regions(args, um_per_px: float):
             y, x, h, w = map(float, box)
         except ValueError:
             raise ValueError(f"--region {name}: expected NAME Y X H W in level-0 pixels, got {box}") from None
+        if not (h > 0 and w > 0):
+            raise ValueError(f"--region {name}: H and W must be above 0, got {h:g} x {w:g} px")
         regions.append(Region.rectangle(name, y, x, h, w))
+    for region in regions if slide_shape is not None else []:
+        (y0, x0), (y1, x1) = region.vertices.min(0), region.vertices.max(0)
+        if y1 <= 0 or x1 <= 0 or y0 >= slide_shape[0] or x0 >= slide_shape[1]:
+            raise ValueError(
+                f"region {region.name!r}: no pixel on the slide ({slide_shape[0]} x {slide_shape[1]} px; "
+                f"the region spans y {y0:g}-{y1:g}, x {x0:g}-{x1:g} in level-0 pixels)"
+            )
     if not regions:
         raise ValueError(
             "no regions: give --regions FILE (a project's regions.json, or a QuPath GeoJSON of annotations) "
@@ -70,7 +79,7 @@ def _compare(args) -> int:
 
     settings = settings_from_args(args, CompareSettings())
     um_per_px, slide_shape = _slide_grid(args)
-    regions = _regions(args, um_per_px)
+    regions = _regions(args, um_per_px, slide_shape)
     sources: dict[str, DetectionSource | str] = {}
 
     def named(name: str) -> str:
