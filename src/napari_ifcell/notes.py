@@ -28,10 +28,12 @@ def recording_notes() -> Iterator[list[str]]:
     (for a widget's status, where no terminal shows warnings). Other warnings are raised again
     as they came, not swallowed."""
     found: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", Note)
-        yield found
-    found.extend(note_messages(caught))
-    for w in caught:
-        if not issubclass(w.category, Note):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Note)
+            yield found
+    finally:  # also when the block fails: what was noted before is kept
+        found.extend(note_messages(caught))
+        for w in caught:
+            if not issubclass(w.category, Note):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

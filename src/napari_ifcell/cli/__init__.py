@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
             warnings.simplefilter("always", Note)
             _check_outputs_before_work(args)
             code = args.func(args)
-            sys.stdout.flush()  # a closed pipe is found here, not at exit where it cannot be caught
+            if sys.stdout is not None:  # None when started with standard output closed
+                sys.stdout.flush()  # a closed pipe is found here, not at exit where it cannot be caught
         if code == 0:
             _show_notes(args.command, caught)
         return code
@@ -85,6 +86,8 @@ def _stdout_closed() -> bool:
     """Whether the reader of standard output went away (its pipe reports an error)."""
     import select
 
+    if sys.stdout is None:
+        return False
     if not hasattr(select, "poll"):
         return True
     try:

@@ -58,7 +58,9 @@ def suggest_gate(
     fit_x = np.clip(x, *np.percentile(x, [0.1, 99.9]))[:, None]
     components = [k for k in (2, 3) if k <= np.unique(fit_x).size]  # a blank channel has one value
     if not components:
-        return _auto_gate(marker, _outlier_thresholds(x, transform, cofactor), compartment, transform, cofactor)
+        return _auto_gate(
+            marker, _outlier_thresholds(x, transform, cofactor, saturation), compartment, transform, cofactor
+        )
     fits = [GaussianMixture(k, random_state=seed, n_init=3).fit(fit_x) for k in components]
     gmm = min(fits, key=lambda g: g.bic(fit_x))
     means, sds, weights = gmm.means_[:, 0], np.sqrt(gmm.covariances_.reshape(-1)), gmm.weights_
@@ -69,16 +71,13 @@ def suggest_gate(
     others = [i for i in range(len(means)) if i != top]
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
-    # over the median cell (a blank channel's noise split in two), or over the negative
-    # population where positives are most cells (the median lies among them then)
-    reference = min(float(inverse(np.median(x), transform, cofactor)), float(inverse(means[bulk], transform, cofactor)))
+    reference = float(inverse(np.median(x), transform, cofactor))
     fold = inverse(mu, transform, cofactor) / max(reference, 1e-9)
     if ashman_d(mu, sd, means[bulk], sds[bulk]) < MIN_SEPARATION or fold < MIN_FOLD:
         # no distinct positive population (a blank channel): only far outliers are positive
-        raw = _outlier_thresholds(x, transform, cofactor)
-        if saturation is not None:  # never past what the camera can record
-            raw = np.minimum(raw, saturation * np.array([0.9, 0.95, 0.98]))
-        return _auto_gate(marker, raw, compartment, transform, cofactor)
+        return _auto_gate(
+            marker, _outlier_thresholds(x, transform, cofactor, saturation), compartment, transform, cofactor
+        )
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
     posterior = gmm.predict_proba(grid[:, None])[:, top]
     below_mu = grid <= mu
@@ -92,7 +91,7 @@ def suggest_gate(
     return _auto_gate(marker, raw, compartment, transform, cofactor)
 
 
-def _outlier_thresholds(x: np.ndarray, transform: str, cofactor: float) -> np.ndarray:
+def _outlier_thresholds(x: np.ndarray, transform: str, cofactor: float, saturation: float | None) -> np.ndarray:
     """Raw thresholds 4, 6 and 12 robust spreads above the median of transformed values ``x``,
     for a marker without a positive population. Where most cells share one value (a blank or
     dim integer channel) the spread is at least one count of a 16-bit camera: with none, every
@@ -101,7 +100,10 @@ def _outlier_thresholds(x: np.ndarray, transform: str, cofactor: float) -> np.nd
     spread = 1.4826 * float(np.median(np.abs(x - centre))) or float(np.std(x))
     one_count = float(forward(inverse(centre, transform, cofactor) + cofactor / COFACTOR_16_BIT, transform, cofactor))
     spread = max(spread, one_count - centre)
-    return inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
+    raw = inverse(centre + np.array([4.0, 6.0, 12.0]) * spread, transform, cofactor)
+    if saturation is not None:  # over-exposure never past what the camera records
+        raw = np.minimum(raw, 0.98 * saturation)
+    return raw
 
 
 def full_scale(table, columns) -> float:
