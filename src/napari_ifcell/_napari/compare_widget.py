@@ -23,6 +23,7 @@ from napari_ifcell._napari.sources import given_path, he_offset_um, set_path, sl
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
+from napari_ifcell.io.comparison_report import score_text
 from napari_ifcell.notes import recording_notes
 from napari_ifcell.pipeline.compare import CompareSettings, matching_summary
 
@@ -361,7 +362,7 @@ class CompareWidget(Container):
         )
         total = self.report.iloc[-1]
         self.status.value = (
-            "; ".join(f"{m}: lymphocyte F1 {_score(total[f'{m} lymphocyte F1'])}" for m in models)
+            "; ".join(f"{m}: lymphocyte F1 {score_text(total[f'{m} lymphocyte F1'])}" for m in models)
             + " (total)"
             + "; "
             + matching_summary(models, match)
@@ -418,8 +419,3 @@ class CompareWidget(Container):
     def _on_error(self, exc: Exception):
         self.status.value = f"Error: {exc}"
         return None
-
-
-def _score(value: float) -> str:
-    """A score as the report's Markdown writes it: n/a where there was nothing to count."""
-    return "n/a" if np.isnan(value) else f"{value:.3f}"

@@ -12,16 +12,17 @@ import pandas as pd
 from napari_ifcell.io.atomic import atomic_write
 
 
+def score_text(value: float, digits: int = 3) -> str:
+    """A score as the report writes it: rounded, n/a where there was nothing to count."""
+    return "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+
+
 def report_markdown(report: pd.DataFrame, *, digits: int = 3) -> str:
     """A GitHub-flavoured Markdown table (counts as integers, scores rounded, n/a where a
     score has nothing to count)."""
 
     def cell(value) -> str:
-        if isinstance(value, (float, np.floating)) and np.isnan(value):
-            return "n/a"
-        if isinstance(value, (float, np.floating)):
-            return f"{value:.{digits}f}"
-        return str(value)
+        return score_text(float(value), digits) if isinstance(value, (float, np.floating)) else str(value)
 
     lines = ["| " + " | ".join(report.columns) + " |", "|" + "|".join(["---"] * len(report.columns)) + "|"]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in report.itertuples(index=False)]
