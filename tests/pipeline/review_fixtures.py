@@ -24,14 +24,14 @@ def make_project(small_pair, small_table, folder, store_folder=None):
     return table, gates
 
 
-def neighbours(store, min_area=80):
-    """Two touching cells (ids), both big enough to measure."""
+def neighbours(store, min_area=80, skip=()):
+    """Two touching cells (ids), both big enough to measure, neither in ``skip``."""
 
     labels = np.asarray(store.levels[0][:])
     a, b = labels[:, :-1], labels[:, 1:]
     touching = (a != b) & (a > 0) & (b > 0)
     areas = store.index.set_index("CellID")["Area"]
     for p, q in zip(a[touching], b[touching]):
-        if areas[p] >= min_area and areas[q] >= min_area:
+        if areas[p] >= min_area and areas[q] >= min_area and not {int(p), int(q)} & set(skip):
             return int(p), int(q)
     raise AssertionError("no touching cells")

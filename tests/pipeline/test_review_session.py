@@ -402,10 +402,16 @@ def test_a_cell_a_person_deleted_is_not_a_cell_in_the_compare_truth(project, sma
     delete_cell(s, undone)
     s.undo()
     delete_cell(s, gone)
+    s.undo()  # a delete undone and done again counts
+    s.redo()
+    c, d = neighbours(s.store, skip={a, b, gone, undone})
+    delete_cell(s, d)
+    s.undo()
+    merge_cells(s, c, d)  # a delete undone, then a merge: d was merged away, not deleted (review)
     s.files.close()
     truth = read_truth(folder).set_index("CellID")
     assert truth.loc[gone, "class"] == NOT_A_CELL
-    assert b not in truth.index and truth.loc[undone, "class"] != NOT_A_CELL
+    assert b not in truth.index and d not in truth.index and truth.loc[undone, "class"] != NOT_A_CELL
     truth = truth.reset_index()
     truth.attrs["complete"] = False  # as on an H&E slide alone
     at = table.set_index("CellID").loc[gone, ["Y_centroid", "X_centroid"]].to_numpy(float)

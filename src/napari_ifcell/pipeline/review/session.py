@@ -223,14 +223,16 @@ class ReviewSession:
 
     def deleted_by_person(self) -> pd.DataFrame:
         """``CellID, Y_centroid, X_centroid`` of the slide's cells a person deleted (*Delete*:
-        no cell here) and that are still deleted; cells merged away or split are not among them."""
-        removed = {
-            int(c)
-            for event in self.files.read_journal()
-            if event.get("op") == "cells" and event.get("kind") == "delete"
-            for c in event.get("removed", [])
-        }
-        gone = self.state.table().set_index("CellID")["review_status"].reindex(list(removed)) == "deleted"
+        no cell here) and that are still deleted; cells merged away or split are not among them.
+        Read from the edits in effect (the state's undo stack): the last one that removed a cell
+        says how, so a Delete undone and a merge after it is a merge."""
+        removed_by: dict[int, str] = {}
+        for record in self.state.undo_stack:
+            event = record.get("event") or {}
+            for cell in event.get("removed", []):
+                removed_by[int(cell)] = event.get("kind", "")
+        removed = [cell for cell, kind in removed_by.items() if kind == "delete"]
+        gone = self.state.table().set_index("CellID")["review_status"].reindex(removed) == "deleted"
         rows = self.initial[self.initial["CellID"].isin(gone.index[gone.to_numpy()])]
         return rows[["CellID", "Y_centroid", "X_centroid"]].reset_index(drop=True)
 
