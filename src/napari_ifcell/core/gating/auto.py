@@ -1,8 +1,11 @@
 """Suggested gates from the data: a Gaussian mixture on transformed intensities.
 
-The positive population is the mixture component with the highest mean; the uncertain
+The positive population is the mixture component with the highest mean, when it is a
+population of its own: the mixture's density dips between it and the negative cells (two
+modes, not the tail of one skewed population), and it is brighter than them. The uncertain
 band is where its posterior probability is between ``low`` and ``high``; over-exposure
-starts far above the positive population (or near the camera's saturation).
+starts far above the positive population (or near the camera's saturation). A marker without
+such a population (a blank channel) gets thresholds far above the median cell.
 
 The asinh cofactor is the customary 150 of a 16-bit camera's range, scaled to the table's full
 scale, so the same tissue stored as 16-bit, 8-bit or 0-1 floating-point intensities gets the
@@ -16,15 +19,10 @@ import numpy as np
 from napari_ifcell.core.gating.gates import MarkerGate, forward, inverse, now_iso
 
 MAX_CELLS = 100_000
-MIN_SEPARATION = 2.0  # Ashman's D between the positive component and the next one
-MIN_FOLD = 1.5  # positive mean over the median cell, in raw intensity
+MAX_DIP = 0.98  # lowest mixture density between negative and positive means, over the lower peak
+MIN_FOLD = 1.5  # positive mean over the negative one, in raw intensity
 MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
 COFACTOR_16_BIT = 150.0  # the asinh cofactor of 16-bit intensities; other scales get it scaled
-
-
-def ashman_d(mu1, sd1, mu2, sd2) -> float:
-    """Separation of two Gaussians; above 2 they form two clean populations."""
-    return float(np.sqrt(2) * abs(mu1 - mu2) / np.sqrt(sd1**2 + sd2**2))
 
 
 def suggest_gate(
@@ -55,7 +53,7 @@ def suggest_gate(
     if x.size > MAX_CELLS:
         x = rng.choice(x, MAX_CELLS, replace=False)
     # a few over-exposed cells would pull a component of their own: clip them, as scimap does
-    fit_x = np.clip(x, *np.percentile(x, [0.1, 99.9]))[:, None]
+    fit_x = np.clip(_spread_whole_counts(x, transform, cofactor, rng), *np.percentile(x, [0.1, 99.9]))[:, None]
     components = [k for k in (2, 3) if k <= np.unique(fit_x).size]  # a blank channel has one value
     if not components:
         return _auto_gate(
@@ -71,9 +69,11 @@ def suggest_gate(
     others = [i for i in range(len(means)) if i != top]
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
-    reference = float(inverse(np.median(x), transform, cofactor))
-    fold = inverse(mu, transform, cofactor) / max(reference, 1e-9)
-    if ashman_d(mu, sd, means[bulk], sds[bulk]) < MIN_SEPARATION or fold < MIN_FOLD:
+    # against the negative cells, not the median cell: where most cells carry the marker (CD45
+    # in a lymphocyte-rich region) the median cell is a positive one
+    negative = float(inverse(means[bulk], transform, cofactor))
+    fold = inverse(mu, transform, cofactor) / max(negative, 1e-9)
+    if not _dips_between(gmm, means[bulk], mu) or fold < MIN_FOLD:
         # no distinct positive population (a blank channel): only far outliers are positive
         return _auto_gate(
             marker, _outlier_thresholds(x, transform, cofactor, saturation), compartment, transform, cofactor
@@ -89,6 +89,24 @@ def suggest_gate(
         t3 = min(t3, forward(saturation * 0.98, transform, cofactor))
     raw = inverse(np.array([t1, t2, max(t3, t2)]), transform, cofactor)
     return _auto_gate(marker, raw, compartment, transform, cofactor)
+
+
+def _dips_between(gmm, low_mean: float, high_mean: float) -> bool:
+    """Whether the mixture's density falls between two means (two modes): a skewed population
+    of noise fitted by a chain of components has none."""
+    lo, hi = sorted((float(low_mean), float(high_mean)))
+    density = np.exp(gmm.score_samples(np.linspace(lo, hi, 512)[:, None]))
+    return bool(density.min() < MAX_DIP * min(density[0], density[-1]))
+
+
+def _spread_whole_counts(x: np.ndarray, transform: str, cofactor: float, rng) -> np.ndarray:
+    """Transformed values to fit, whole counts spread evenly over their count's width: cells of
+    a dim integer channel fall on a few values, and a mixture fits each as a mode of its own."""
+    raw = inverse(x, transform, cofactor)
+    whole = np.allclose(raw, np.round(raw), rtol=0, atol=1e-6)
+    if not whole or np.unique(np.round(raw)).size <= 2:  # two values are left to the outlier gate
+        return x
+    return forward(np.round(raw) + rng.uniform(-0.5, 0.5, raw.size), transform, cofactor)
 
 
 def _outlier_thresholds(x: np.ndarray, transform: str, cofactor: float, saturation: float | None) -> np.ndarray:
