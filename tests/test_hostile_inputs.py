@@ -318,3 +318,23 @@ def test_a_file_where_a_folder_is_expected_says_so(tmp_path, capsys, command, ex
     assert main(args) == 2
     line = one_error_line(capsys)
     assert f"{table}: {expected}" in line, line
+
+
+def test_a_synthetic_pair_of_no_size_or_odd_tiles_is_refused_and_leaves_no_file(tmp_path, capsys):
+    """The walk: ``synth --size 0 0`` gave tifffile's "truncate can only be used with imagej or
+    shaped formats" and left a half-written slide; a 10 x 10 px pair of 0 cells exited 0."""
+    from napari_ifcell.synth import make_synthetic_pair
+
+    out = tmp_path / "pair"
+    for size, tile, expected in [
+        ("0", "1024", "argument --size: expected 1 or more, got '0'"),
+        ("64", "100", "argument --tile: expected a multiple of 16 px (TIFF tiles), got '100'"),
+    ]:
+        with pytest.raises(SystemExit) as exited:
+            main(["synth", str(out), "--size", size, size, "--tile", tile])
+        assert exited.value.code == 2 and expected in one_error_line(capsys)
+    assert main(["synth", str(out), "--size", "10", "10"]) == 2
+    assert "size: a 10 x 10 px slide holds no cell; give a larger size" in one_error_line(capsys)
+    with pytest.raises(ValueError, match="tile: expected a multiple of 16 px"):
+        make_synthetic_pair(out, shape=(64, 64), tile=100)
+    assert not out.exists() or not any(out.iterdir())

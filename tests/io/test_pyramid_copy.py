@@ -44,3 +44,22 @@ def test_pyramid_copies_a_flat_slide_with_its_names_pixel_size_and_pixels(kind, 
             assert copy.channel_names == ("DAPI", "CD8a", "Ki67")
         np.testing.assert_array_equal(copy.read_region(0, 0, 700, 900), data)
     assert main(["pyramid", str(source), str(tmp_path / "copy.tif")]) == 2  # not an OME-TIFF name
+
+
+def test_a_copy_keeps_missing_channel_names_missing(tmp_path, capsys):
+    """The walk: the reader's stand-ins for missing names (ch0, ch1...) were written into the copy
+    as its channels' names, and the copy no longer said to give names."""
+    image = np.random.default_rng(0).integers(0, 1000, (4, 64, 64), dtype=np.uint16)
+    tifffile.imwrite(
+        tmp_path / "partial.ome.tif", image, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "", "CD3", ""]}}
+    )
+    assert (
+        main(["pyramid", str(tmp_path / "partial.ome.tif"), str(tmp_path / "copy.ome.tif"), "--pixel-size", "0.5"]) == 0
+    )
+    with tifffile.TiffFile(tmp_path / "copy.ome.tif") as tif:
+        assert 'Name="ch1"' not in tif.ome_metadata and 'Name="DAPI"' in tif.ome_metadata
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match=r"channels \[1, 3\] have no name in the metadata"):
+        copy = open_slide(tmp_path / "copy.ome.tif")
+    assert copy.channel_names == ("DAPI", "ch1", "CD3", "ch3")
+    copy.close()

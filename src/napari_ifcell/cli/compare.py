@@ -3,6 +3,8 @@ reviewed), or, with no truth, model-vs-model agreement."""
 
 from __future__ import annotations
 
+import math
+
 # options that describe one model file: given once they apply to every --model, or once per
 # --model in the same order
 PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um")
@@ -29,6 +31,8 @@ def _regions(args, um_per_px: float, slide_shape: tuple[int, int] | None = None)
     for name, *box in args.region or []:
         try:
             y, x, h, w = map(float, box)
+            if not all(map(math.isfinite, (y, x, h, w))):  # float() reads "nan" and "inf"
+                raise ValueError
         except ValueError:
             raise ValueError(f"--region {name}: expected NAME Y X H W in level-0 pixels, got {box}") from None
         if not (h > 0 and w > 0):

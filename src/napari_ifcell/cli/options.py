@@ -40,6 +40,14 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """A length or size option's value: a finite number above 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """A count or size option's value: a whole number of at least 1."""
     try:
@@ -48,6 +56,14 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {text!r}")
+    return value
+
+
+def tile_size(text: str) -> int:
+    """A TIFF tile size in pixels: a multiple of 16, as the TIFF format wants."""
+    value = positive_int(text)
+    if value % 16:
+        raise argparse.ArgumentTypeError(f"expected a multiple of 16 px (TIFF tiles), got {text!r}")
     return value
 
 

@@ -94,7 +94,7 @@ def _pyramid(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_slide_options, finite_float
+    from napari_ifcell.cli.options import add_slide_options, finite_float, positive_int, tile_size
 
     p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
     p.add_argument("path")
@@ -107,7 +107,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument("path")
     p.add_argument("out", help="the copy (.ome.tif)")
-    p.add_argument("--tile", type=int, default=512, help="tile size in px (default 512)")
+    p.add_argument("--tile", type=tile_size, default=512, help="tile size in px, a multiple of 16 (default 512)")
     add_slide_options(p, he=None)
     p.set_defaults(func=_pyramid)
 
@@ -116,7 +116,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
     p.add_argument("out_dir")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
+    p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--he-offset",
@@ -126,7 +126,7 @@ def add_commands(sub) -> None:
         default=(3.0, -2.0),
         help="H&E registration error in pixels",
     )
-    p.add_argument("--tile", type=int, default=1024)
+    p.add_argument("--tile", type=tile_size, default=1024, help="tile size in px, a multiple of 16 (default 1024)")
     p.add_argument("--he-planar", action="store_true", help="store the H&E planar (3, Y, X)")
     p.add_argument(
         "--difficulty",
@@ -138,6 +138,6 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("demo", help="generate a synthetic pair and open it in napari")
     p.add_argument("--out-dir", default=None)
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
+    p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)

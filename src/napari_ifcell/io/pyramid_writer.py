@@ -85,6 +85,8 @@ def write_pyramidal_ome_tiff(
         "nearest" for label images.
     """
     path = Path(path)
+    if tile < 16 or tile % 16:
+        raise ValueError(f"tile: expected a multiple of 16 px (TIFF tiles), got {tile}")
     yx_axes = {"CYX": (1, 2), "YX": (0, 1), "YXS": (0, 1), "SYX": (1, 2)}[axes]
     shape_yx = (level0.shape[yx_axes[0]], level0.shape[yx_axes[1]])
     n_levels = level_count(shape_yx, tile)
@@ -111,19 +113,22 @@ def write_pyramidal_ome_tiff(
         return {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"}
 
     tmp_path = path.with_name(path.name + ".partial")
-    with (
-        tempfile.TemporaryDirectory(dir=path.parent, prefix=".pyramid-") as tmp,
-        tifffile.TiffWriter(tmp_path, bigtiff=True, ome=True) as tw,
-    ):
-        tw.write(level0, subifds=n_levels - 1, metadata=metadata, **resolution(0), **options)
-        src = level0
-        for level in range(1, n_levels):
-            if progress:
-                progress(f"pyramid {path.name}", level, n_levels - 1)
-            src = _next_level(src, yx_axes, downsample, Path(tmp) / f"level{level}.dat")
-            tw.write(src, subfiletype=1, metadata=None, **resolution(level), **options)
-        del src
-    os.replace(tmp_path, path)  # a reader never sees a half-written slide
+    try:
+        with (
+            tempfile.TemporaryDirectory(dir=path.parent, prefix=".pyramid-") as tmp,
+            tifffile.TiffWriter(tmp_path, bigtiff=True, ome=True) as tw,
+        ):
+            tw.write(level0, subifds=n_levels - 1, metadata=metadata, **resolution(0), **options)
+            src = level0
+            for level in range(1, n_levels):
+                if progress:
+                    progress(f"pyramid {path.name}", level, n_levels - 1)
+                src = _next_level(src, yx_axes, downsample, Path(tmp) / f"level{level}.dat")
+                tw.write(src, subfiletype=1, metadata=None, **resolution(level), **options)
+            del src
+        os.replace(tmp_path, path)  # a reader never sees a half-written slide
+    finally:
+        tmp_path.unlink(missing_ok=True)  # nor the half of a write that failed
     return path
 
 
@@ -152,8 +157,16 @@ def write_slide_pyramid(
             path,
             level0,
             axes="YXS" if slide.is_rgb else "CYX",
-            channel_names=None if slide.is_rgb else slide.channel_names,
+            channel_names=None if slide.is_rgb else _names_to_keep(slide),
             pixel_size_um=slide.pixel_size_um,
             tile=tile,
             progress=progress,
         )
+
+
+def _names_to_keep(slide) -> tuple[str, ...] | None:
+    """The channel names a copy records: the reader's stand-ins for missing names (ch0, ch1...)
+    are left blank, so the copy still says its channels are unnamed (and to give names)."""
+    numbered = any("ch<i>" in n or "using ch0.." in n for n in slide.notes)
+    names = tuple("" if numbered and name == f"ch{i}" else name for i, name in enumerate(slide.channel_names))
+    return names if any(names) else None

@@ -126,9 +126,11 @@ def make_synthetic_pair(
         OME-TIFF (uint32), cell table CSV and a JSON summary.
     """
     out = SyntheticPair.in_folder(out_dir)
-    out.folder.mkdir(parents=True, exist_ok=True)
     h, w = shape
     scene = build_scene(shape, seed, he_offset_px=he_offset_px, pixel_size_um=pixel_size_um, difficulty=difficulty)
+    if not scene.cells:  # a pair of no cells is no ground truth to test against
+        raise ValueError(f"size: a {h} x {w} px slide holds no cell; give a larger size")
+    out.folder.mkdir(parents=True, exist_ok=True)
     n_labels = len(scene.cells) + 1
     sums = np.zeros((3, n_labels))  # pixel count, sum of y, sum of x per label
     with tempfile.TemporaryDirectory(dir=out.folder, prefix=".synth-") as tmp:
