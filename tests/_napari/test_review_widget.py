@@ -189,7 +189,9 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w._on_click(viewer, Click())
     assert len(w.session.store.index) == n + 1 and "sam point" in w.status.value, w.status.value
     w.export_button.changed.emit(True)
-    assert (project / "exports" / "cells.geojson").is_file() and (project / "exports" / "agreement.csv").is_file()
+    assert (project / "exports" / "cells.geojson").is_file() and (
+        project / "exports" / "agreement_confusion.csv"
+    ).is_file()
     assert (project / "review" / "state.parquet").is_file()
 
 

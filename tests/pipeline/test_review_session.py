@@ -200,6 +200,8 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
         "ana",
     ]
     assert len(parquet) == len(table)
+    # a rejected cell kept its automatic class: counting CD8 T cells counted an artefact
+    assert parquet.set_index("CellID").loc[ids[1], ["class", "review_status"]].tolist() == ["not a cell", "rejected"]
     csv = pd.read_csv(export_review(s, tmp_path / "reviewed.csv"))
     assert (csv["review_status"] == "approved").sum() == (parquet["review_status"] == "approved").sum()
     adata = anndata.read_h5ad(export_review(s, tmp_path / "reviewed.h5ad"))
@@ -231,8 +233,13 @@ def test_exports_table_anndata_and_qupath_geojson(project, small_pair, tmp_path)
         ).max()
         < 1.0
     )
-    agreement = export_agreement(s, tmp_path / "agreement.csv").read_text()
-    assert agreement.startswith("first,second,cells,kappa,agreement\nauto,people,10,")
+    # one table per CSV, each read back by pandas (the confusion matrix below the kappas was not)
+    kappas, confusion = export_agreement(s, tmp_path / "agreement.csv")
+    assert kappas.read_text().startswith("first,second,cells,kappa,agreement\nauto,people,10,")
+    assert confusion.name == "agreement_confusion.csv"
+    matrix = pd.read_csv(confusion, index_col=0)
+    assert matrix.index.name == "auto (rows) vs people (columns)" and matrix.to_numpy().sum() == 10
+    assert list(pd.read_csv(kappas).columns) == ["first", "second", "cells", "kappa", "agreement"]
     json.loads(path.read_text())  # plain JSON too
 
 
@@ -260,6 +267,7 @@ def test_review_commands(project, small_pair, tmp_path):
     done = run("review-agreement", folder, "--out", tmp_path / "agreement.csv")
     assert done.returncode == 0, done.stderr
     assert "auto people" in " ".join(done.stdout.split()) and (tmp_path / "agreement.csv").is_file()
+    assert f"written: {tmp_path / 'agreement.csv'}, {tmp_path / 'agreement_confusion.csv'}" in done.stdout
     missing = run("review-export", tmp_path / "nothing.ifcell", "--out", tmp_path / "x.csv")
     assert missing.returncode == 2 and "nothing.ifcell" in missing.stderr and "no review yet" in missing.stderr
 

@@ -40,7 +40,7 @@ def _agreement(args) -> int:
     print("\nauto (rows) vs people (columns)")
     print(auto.confusion.to_string())
     if args.out:
-        print(f"written: {export_agreement(session, args.out)}")
+        print("written: " + ", ".join(map(str, export_agreement(session, args.out))))
     return 0
 
 
@@ -59,5 +59,5 @@ def add_commands(sub) -> None:
     )
     p.add_argument("project")
     p.add_argument("--labels", help="label store (default: the project folder's)")
-    p.add_argument("--out", help="CSV with the kappas and the confusion matrix")
+    p.add_argument("--out", help="CSV of the kappas; the confusion matrix goes beside it (<name>_confusion.csv)")
     p.set_defaults(func=_agreement)

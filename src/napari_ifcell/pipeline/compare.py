@@ -11,6 +11,7 @@ import pandas as pd
 
 from napari_ifcell.core.compare.report import comparison_counts, comparison_report
 from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP
+from napari_ifcell.core.review.state import NOT_A_CELL
 from napari_ifcell.notes import note
 from napari_ifcell.pipeline.detection_source import DetectionSource
 
@@ -24,9 +25,6 @@ class CompareSettings:
 
     radius_um: float = 3.0  # centroid matching radius (OCELOT's 3 µm)
     match: str = "centroid"  # or "iou": mask IoU > 0.5 for models that outline every cell
-
-
-NOT_A_CELL = "not a cell"  # the truth's class of a cell a reviewer rejected: a call on it is a false positive
 
 
 def truth_cells(table: pd.DataFrame, *, class_map: dict | None = None) -> pd.DataFrame:

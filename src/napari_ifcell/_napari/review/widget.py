@@ -401,7 +401,7 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             return [
                 export_review(session, folder / "reviewed_cells.parquet"),
                 export_review(session, folder / "cells.geojson"),
-                export_agreement(session, folder / "agreement.csv"),
+                *export_agreement(session, folder / "agreement.csv"),
                 session.save(),
             ]
 

@@ -26,6 +26,7 @@ STATUSES = ("unreviewed", "approved", "corrected", "rejected", "deleted")
 SOURCES = ("none", "gates", "model", "person")
 NO_CLASS = -1
 REJECTED = -2  # a reviewer's decision "not a cell / artefact" in ``by_reviewer``
+NOT_A_CELL = "not a cell"  # the class a rejected cell ends with (in exports and the compare truth)
 _COLUMNS = ("label", "source", "status", "reviewer", "time")
 
 
@@ -245,12 +246,16 @@ class ReviewState:
 
 
 def final_class(table: pd.DataFrame) -> pd.Series:
-    """The class a cell ends with: a person's (``reviewed_class``) when given, else the
-    automatic one (``auto_class``); either column may be missing."""
+    """The class a cell ends with: :data:`NOT_A_CELL` when a reviewer rejected it, else a
+    person's (``reviewed_class``) when given, else the automatic one (``auto_class``); any of
+    the columns may be missing."""
     none = pd.Series([None] * len(table), index=table.index, dtype=object)
     auto = table["auto_class"] if "auto_class" in table.columns else none
     reviewed = table["reviewed_class"] if "reviewed_class" in table.columns else none
-    return reviewed.where(reviewed.notna(), auto)
+    final = reviewed.where(reviewed.notna(), auto)
+    if "review_status" in table.columns:
+        final = final.where(table["review_status"].to_numpy() != "rejected", NOT_A_CELL)
+    return final
 
 
 def _timestamps(seconds: np.ndarray) -> pd.Series:

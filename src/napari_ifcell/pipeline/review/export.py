@@ -32,12 +32,17 @@ def export_review(session, path: str | Path, *, include_rejected: bool = False) 
     )
 
 
-def export_agreement(session, path: str | Path) -> Path:
-    """Kappa per pair (auto vs people, reviewer vs reviewer) and, below, each confusion matrix."""
+def export_agreement(session, path: str | Path) -> tuple[Path, Path]:
+    """Kappa per pair (auto vs people, reviewer vs reviewer) in ``path``, and the auto-vs-people
+    confusion matrix beside it (``<name>_confusion.csv``): one table per CSV, so each reads back."""
     from napari_ifcell.core.review.agreement import agreement_table, auto_vs_people
     from napari_ifcell.io.atomic import atomic_write
 
+    path = Path(path)
     summary = agreement_table(session.state)
-    confusion = auto_vs_people(session.state).confusion
-    text = summary.to_csv(index=False) + "\nauto (rows) vs people (columns)\n" + confusion.to_csv()
-    return atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+    confusion = auto_vs_people(session.state).confusion.rename_axis(index="auto (rows) vs people (columns)")
+    confusion_path = path.with_name(f"{path.stem}_confusion{path.suffix or '.csv'}")
+    return (
+        atomic_write(path, lambda p: summary.to_csv(p, index=False)),
+        atomic_write(confusion_path, lambda p: confusion.to_csv(p)),
+    )
