@@ -116,6 +116,23 @@ def test_scimap_csv_round_trip(tmp_path):
     assert imported["CD3e"].states(values).tolist() == [0, 2, 2]
 
 
+def test_the_gate_command_saves_a_scimap_csv(small_table, tmp_path, capsys):
+    """The walk: ``gate --save-gates manual_gates.csv`` was refused ("use .yaml or .json") though
+    ``--scimap-gates`` reads that very file; it is written for the table's image, and said to
+    keep only the positive thresholds."""
+    from napari_ifcell.cli import main
+
+    small_table.assign(imageid="slide-07").to_parquet(tmp_path / "cells.parquet", index=False)
+    given = ["gate", str(tmp_path / "cells.parquet")]
+    assert main([*given, "--save-gates", str(tmp_path / "gates.yaml"), str(tmp_path / "m.csv")]) == 0
+    assert "m.csv: a scimap gate file holds one gate per marker (the positive threshold)" in capsys.readouterr().err
+    frame = pd.read_csv(tmp_path / "m.csv").set_index("markers")
+    saved = load_gates(tmp_path / "gates.yaml")
+    assert list(frame.columns) == ["slide-07"] and set(frame.index) == set(saved.gates)
+    assert frame["slide-07"].to_numpy() == pytest.approx([np.log1p(saved.gates[m].thresholds[1]) for m in frame.index])
+    assert main([*given, "--scimap-gates", str(tmp_path / "m.csv")]) == 0  # and read back
+
+
 def test_scimap_csv_with_a_missing_image_column(tmp_path):
     path = tmp_path / "manual_gates.csv"
     pd.DataFrame({"markers": ["CD3e"], "imageA": [6.5]}).to_csv(path, index=False)

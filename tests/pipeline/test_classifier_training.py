@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_ifcell.core.classify.metrics import class_report, marker_report
@@ -128,3 +129,22 @@ def test_export_on_a_cluster_equals_in_process(small_pair, small_table, tmp_path
     a, _ = load_dataset(tmp_path / "local", 64)
     b, _ = load_dataset(tmp_path / "remote", 64)
     assert np.array_equal(a, b)
+
+
+def test_a_data_set_without_a_test_split_says_so(small_pair, small_table, tmp_path, capsys):
+    """The walk: a small slide spans too few 250 µm blocks for three splits, and its data set
+    had no test split with nothing said (training then reports on no held-out cell)."""
+    from napari_ifcell.cli import main
+
+    gates, _ = suggested_gateset(small_table)
+    gated_table(small_table, gates).to_parquet(tmp_path / "gated.parquet", index=False)
+    argv = ["export-dataset", str(tmp_path / "gated.parquet"), "--if", str(small_pair.if_path)]
+    argv += ["--he", str(small_pair.he_path), "--labels", str(small_pair.labels_path), "-n", "8"]
+    assert main([*argv, "--out", str(tmp_path / "one"), "--block-um", "5000"]) == 0
+    out, err = capsys.readouterr()
+    assert out.rstrip().endswith(": train 40")
+    assert "note: no val or test cells: whole blocks of 5000 µm go to one split" in err
+    assert main([*argv, "--out", str(tmp_path / "many"), "--block-um", "40"]) == 0
+    out, err = capsys.readouterr()
+    splits = set(pd.read_parquet(tmp_path / "many" / "index.parquet")["split"])
+    assert {"train", "val", "test"} <= splits and "note: no" not in err

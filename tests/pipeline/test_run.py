@@ -190,10 +190,16 @@ def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_p
     assert set(np.unique(labels)) - {0} == set(resumed.CellID)
 
 
-def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, tmp_path):
+def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, tmp_path, monkeypatch):
     run_slide(_job(small_pair, settings_file, tmp_path / "out"))
+    # the same slide typed another way resumes the run (it was refused: run.json kept it as typed)
+    monkeypatch.chdir(small_pair.if_path.parent)
+    settings = load_run_settings(settings_file)
+    run_slide(SlideJob(f"./{small_pair.if_path.name}", None, (0.0, 0.0), settings, str(tmp_path / "out")))
     settings_file.write_text(SETTINGS.replace("tile: 256", "tile: 512"))
-    with pytest.raises(ValueError, match="holds a run of other slides or settings"):
+    with pytest.raises(
+        ValueError, match=r"holds a run of other slides or settings \(settings differ from its run.json\)"
+    ):
         run_slide(_job(small_pair, settings_file, tmp_path / "out"))
 
 

@@ -12,6 +12,7 @@ from napari_ifcell._napari.settings_form import settings_fields, settings_from_f
 from napari_ifcell._napari.sources import given_path, open_sources, set_path
 from napari_ifcell._napari.state import SLIDES
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
+from napari_ifcell.notes import recording_notes
 
 
 class TrainingSection(Container):
@@ -97,16 +98,18 @@ class TrainingSection(Container):
             from napari_ifcell.pipeline.dataset import export_dataset, read_gated_table
 
             table = read_gated_table(table_path)
-            return export_dataset(pair, table, labels, out, config=config, n=n, table_name=str(table_path))
+            with recording_notes() as notes:  # a split left without cells, said in the status
+                index = export_dataset(pair, table, labels, out, config=config, n=n, table_name=str(table_path))
+            return index, notes
 
         self._report(f"Cutting patches of up to {n} cells per class...")
         return run_in_background(
-            work, on_done=lambda index: self._on_exported(index, out), on_error=self._error, sync=sync
+            work, on_done=lambda done: self._on_exported(*done, out), on_error=self._error, sync=sync
         )
 
-    def _on_exported(self, index, out: Path) -> None:
+    def _on_exported(self, index, notes: list[str], out: Path) -> None:
         splits = ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items())
-        self._report(f"{len(index)} cells exported to {out} ({splits}).")
+        self._report(" ".join([f"{len(index)} cells exported to {out} ({splits}).", *(f"Note: {n}" for n in notes)]))
         set_path(self.dataset_dir, out)
         self._show_dataset_config()
 

@@ -42,6 +42,12 @@ def _quantify(args) -> int:
     return 0
 
 
+def _image_id(table, path: str) -> str:
+    """The table's image (its ``imageid``, as scimap reads it from AnnData), else the file's name."""
+    ids = table["imageid"].dropna().unique() if "imageid" in table.columns else []
+    return str(ids[0]) if len(ids) == 1 else Path(path).name.split(".")[0]
+
+
 def _gate(args) -> int:
     from napari_ifcell.core.gating import apply_gates, gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
@@ -57,7 +63,8 @@ def _gate(args) -> int:
         gates, _ = suggested_gateset(table)
         print("no gate file given: using suggested gates", file=sys.stderr)
     if args.save_gates:
-        save_gates(gates, args.save_gates)
+        for path in args.save_gates:
+            save_gates(gates, path, image_id=_image_id(table, args.table))
     if args.out:
         write_cell_table(gated_table(table, gates), args.out)
     for name, n in apply_gates(table, gates).counts().items():
@@ -362,5 +369,10 @@ def add_commands(sub) -> None:
     source.add_argument("--gates", help="gate file (.yaml/.json)")
     source.add_argument("--scimap-gates", help="scimap manual_gates.csv")
     p.add_argument("--out", help="gated table: adds <marker>_state, inconsistent, phenotype")
-    p.add_argument("--save-gates", help="write the gates used (.yaml/.json)")
+    p.add_argument(
+        "--save-gates",
+        nargs="+",
+        help="write the gates used to one or more files: .yaml / .json, or .csv (scimap's manual_gates.csv, "
+        "the positive thresholds only)",
+    )
     p.set_defaults(func=_gate)

@@ -45,6 +45,7 @@ def _export_dataset(args) -> int:
             n=args.n,
             sizes=tuple(args.sizes or (args.size,)),
             seed=args.seed,
+            block_um=args.block_um,
             client=client,
             table_name=args.table,
         )
@@ -164,7 +165,7 @@ def _figures(table, config, folder: Path) -> None:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_settings_options, add_slide_options, positive_int
+    from napari_ifcell.cli.options import add_settings_options, add_slide_options, positive_float, positive_int
     from napari_ifcell.core.classify.model import BACKBONES, ClassifierConfig
 
     def pair_arguments(p):
@@ -182,6 +183,12 @@ def add_commands(sub) -> None:
     p.add_argument("-n", type=positive_int, default=5000, help="cells per class (per_class) or in all")
     p.add_argument("--size", type=positive_int, default=64, help="patch size the model uses")
     p.add_argument("--sizes", type=positive_int, nargs="+", help="every patch size to write (default: --size)")
+    p.add_argument(
+        "--block-um",
+        type=positive_float,
+        default=250.0,
+        help="side of the square blocks of the slide that go whole to one split, train / val / test (default 250)",
+    )
     p.add_argument("--seed", type=int, default=0)
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--workers", type=int, default=None, help="cut patches on a local dask cluster of this size")

@@ -21,6 +21,7 @@ from napari_ifcell.core.gating.gateset import with_default_rules
 from napari_ifcell.core.gating.phenotypes import PhenotypeRule
 from napari_ifcell.core.settings import settings_from_mapping, type_problems
 from napari_ifcell.io.atomic import atomic_text, atomic_write
+from napari_ifcell.notes import note
 
 SCHEMA_VERSION = 1
 TOP_LEVEL = ("schema_version", "slide", "saved_at", "gates", "hierarchy", "phenotypes")
@@ -117,10 +118,17 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
     return gateset
 
 
-def save_gates(gateset: GateSet, path: str | Path) -> Path:
-    """Write atomically; ``.yaml``/``.yml`` or ``.json`` by suffix."""
+def save_gates(gateset: GateSet, path: str | Path, *, image_id: str = "image") -> Path:
+    """Write atomically; ``.yaml``/``.yml`` or ``.json`` by suffix, or a scimap
+    ``manual_gates.csv`` (``.csv``: one gate per marker, for image ``image_id``)."""
     path = Path(path)
     doc = gates_to_dict(gateset.validate())
+    if path.suffix.lower() == ".csv":
+        note(
+            f"{path.name}: a scimap gate file holds one gate per marker (the positive threshold); "
+            "the uncertain band, over-exposure, hierarchy and phenotype rules are kept only in .yaml or .json"
+        )
+        return export_scimap_gates(gateset, path, image_id=image_id)
     if path.suffix.lower() in (".yaml", ".yml"):
         import yaml
 
@@ -128,7 +136,7 @@ def save_gates(gateset: GateSet, path: str | Path) -> Path:
     elif path.suffix.lower() == ".json":
         text = json.dumps(doc, indent=2)
     else:
-        raise GateError([f"unknown gate file type {path.suffix!r}; use .yaml or .json"], path)
+        raise GateError([f"unknown gate file type {path.suffix!r}; use .yaml, .json or a scimap .csv"], path)
     return atomic_text(path, text)
 
 

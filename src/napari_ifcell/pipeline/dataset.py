@@ -15,6 +15,7 @@ from napari_ifcell.core.classify.patches import extract_patches, mask_patches
 from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
 from napari_ifcell.core.gating.gateset import panel_names
 from napari_ifcell.io.channels import nuclear_channel_index
+from napari_ifcell.notes import note
 
 SAMPLINGS = ("per_class", "marker_balanced", "natural")
 
@@ -229,6 +230,7 @@ def export_dataset(
             "split": spatial_split(centres[:, ::-1] * pair.if_slide.pixel_size_um, block_um=block_um, seed=seed),
         }
     )
+    _note_missing_splits(index["split"], block_um)
     if config.task == "multiclass":
         index["target"] = targets[rows]
         index["class"] = [config.classes[t] for t in targets[rows]]
@@ -249,6 +251,17 @@ def export_dataset(
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return index
+
+
+def _note_missing_splits(split: pd.Series, block_um: float) -> None:
+    """Say which split got no cell: a small slide or region spans too few blocks for all three."""
+    missing = [name for name in ("train", "val", "test") if not (split == name).any()]
+    if missing:
+        note(
+            f"no {' or '.join(missing)} cells: whole blocks of {block_um:g} µm go to one split, and these "
+            f"cells span too few of them; cut cells from a larger slide or region, or give smaller blocks "
+            f"(--block-um on the command line)"
+        )
 
 
 def read_gated_table(path) -> pd.DataFrame:

@@ -250,8 +250,8 @@ def _map(client, fn, arg_list, stage, total, done, progress) -> list[dict]:
 def _record_run(out: Path, job: SlideJob, region) -> None:
     """run.json: what this folder holds; a different slide or settings is refused."""
     record = {
-        "if_path": job.if_path,
-        "he_path": job.he_path,
+        "if_path": _absolute(job.if_path),
+        "he_path": _absolute(job.he_path),
         "offset_um": list(job.offset_um),
         "region": list(region),
         "settings": json.loads(json.dumps(asdict(job.settings), default=str)),
@@ -262,10 +262,20 @@ def _record_run(out: Path, job: SlideJob, region) -> None:
     path = out / "run.json"
     if path.exists():
         previous = json.loads(path.read_text())
-        if previous != record:
-            raise ValueError(f"{out}: holds a run of other slides or settings; use another output folder")
+        previous.update({key: _absolute(previous.get(key)) for key in ("if_path", "he_path")})  # older runs: as typed
+        differ = [key for key in sorted(set(previous) | set(record)) if previous.get(key) != record.get(key)]
+        if differ:
+            raise ValueError(
+                f"{out}: holds a run of other slides or settings ({', '.join(differ)} differ from its run.json); "
+                "use another output folder"
+            )
         return
     atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=2)))
+
+
+def _absolute(path: str | None) -> str | None:
+    """A slide's path as one resumed run compares it with another, however it was typed."""
+    return None if path is None else os.path.abspath(path)
 
 
 def _run_watershed(job: SlideJob, out: Path, region):
