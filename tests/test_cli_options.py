@@ -46,3 +46,26 @@ def test_train_keeps_the_data_sets_epochs_unless_told(tmp_path):
     assert settings_from_args(args, config) == config
     args = build_parser().parse_args(["train", str(tmp_path), "--out", "m", "--epochs", "5", "--lr", "0.2"])
     assert settings_from_args(args, config) == replace(config, epochs=5, learning_rate=0.2)
+
+
+def test_a_library_warning_repeated_is_shown_once(monkeypatch, tmp_path):
+    """The walk: a SpatialData export printed zarr's same warning 177 times (with its source
+    line, 354 lines of stderr); Python shows a warning once per place, and so does the CLI."""
+    import warnings
+
+    from napari_ifcell.cli import main, slides
+
+    def noisy(args):
+        warnings.simplefilter("always")  # each one recorded, as the export's were
+        for _ in range(177):
+            warnings.warn(
+                "zarr v3 autosharding will be the default in the next minor release.", UserWarning, stacklevel=1
+            )
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+        return 0
+
+    shown = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *args, **kwargs: shown.append(str(message)))
+    monkeypatch.setattr(slides, "_synth", noisy)
+    assert main(["synth", str(tmp_path / "pair")]) == 0
+    assert shown == ["zarr v3 autosharding will be the default in the next minor release.", "another warning"]

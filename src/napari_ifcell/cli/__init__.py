@@ -114,8 +114,11 @@ def _show_notes(command: str, caught) -> None:
 
     for message in note_messages(caught):
         print(f"napari-ifcell {command}: note: {message}", file=sys.stderr)
-    for w in caught:
-        if not issubclass(w.category, Note):
+    shown = set()
+    for w in caught:  # once per place and message, as Python shows them (an export printed 177 alike)
+        where = (w.category, str(w.message), w.filename, w.lineno)
+        if not issubclass(w.category, Note) and where not in shown:
+            shown.add(where)
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
