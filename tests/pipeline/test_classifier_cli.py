@@ -95,6 +95,18 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
         == (predicted.loc[inside, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"])).sum()
     )
     assert (tmp_path / "figures" / "confusion.png").stat().st_size > 1000
+    # the walk: evaluate scored the cells the model learnt from too; --held-out leaves them out
+    done = run_cli("predict", gated, *pair, "--model", tmp_path / "model", "--out", tmp_path / "all.parquet")
+    assert done.returncode == 0, done.stderr
+    given = ["evaluate", tmp_path / "all.parquet", "--model", tmp_path / "model", "--out", tmp_path / "held_out.csv"]
+    done = run_cli(*given, "--held-out", tmp_path / "ds")
+    assert done.returncode == 0, done.stderr
+    index = pd.read_parquet(tmp_path / "ds" / "index.parquet")
+    learnt = predicted["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"])
+    assert f"{learnt.sum()} of {len(predicted)} cells left out: the model was trained or validated on" in done.stderr
+    held_out = predicted.loc[~learnt, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
+    assert 0 < held_out < predicted["phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
+    assert pd.read_csv(tmp_path / "held_out.csv").set_index("class").loc["lymphocytes", "support"] == held_out
 
 
 def test_export_needs_a_gated_table(small_pair, small_table, tmp_path):
@@ -113,3 +125,25 @@ def test_export_needs_a_gated_table(small_pair, small_table, tmp_path):
         tmp_path / "ds",
     )
     assert done.returncode == 2 and "no phenotype column" in done.stderr
+
+
+def test_nothing_to_score_is_said_not_left_to_scikit_learn(small_table, tmp_path):
+    """A region or held-out set without predicted cells ended in scikit-learn's "Found empty input
+    array"; a data set of every cell holds none out."""
+    import pytest
+
+    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
+    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells
+
+    gates, _ = suggested_gateset(small_table)
+    table = gated_table(small_table, gates).assign(predicted=None)
+    with pytest.raises(ValueError, match="no cell in the region has both a prediction and an IF-derived label"):
+        evaluate_cells(table, ClassifierConfig(), region=(0, 0, 100, 100))
+    (tmp_path / "ds").mkdir()
+    pd.DataFrame({"CellID": table["CellID"], "split": "train"}).to_parquet(tmp_path / "ds" / "index.parquet")
+    with pytest.raises(ValueError, match="trained or validated on every cell of the table; none is held out"):
+        held_out_cells(table, tmp_path / "ds")
+    with pytest.raises(FileNotFoundError, match="no data set there"):
+        held_out_cells(table, tmp_path)

@@ -128,15 +128,18 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from napari_ifcell.core.classify.model import read_config
+    from napari_ifcell.io.atomic import atomic_write
     from napari_ifcell.io.cell_table import read_cell_table
-    from napari_ifcell.pipeline.classify import evaluate_cells
+    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells
 
     config = read_config(args.model)
     table = read_cell_table(args.table)
+    if args.held_out:
+        table = held_out_cells(table, args.held_out)
     report = evaluate_cells(table, config, region=tuple(args.region) if args.region else None)
     print(report.round(3).to_string(index=False))
     if args.out:
-        report.to_csv(args.out, index=False)
+        atomic_write(args.out, lambda p: report.to_csv(p, index=False))
     if args.figures:
         _figures(table, config, Path(args.figures))
     return 0
@@ -228,6 +231,12 @@ def add_commands(sub) -> None:
     p.add_argument("table", help="a table with predictions (napari-ifcell predict)")
     p.add_argument("--model", required=True)
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
+    p.add_argument(
+        "--held-out",
+        metavar="DATASET",
+        help="score only cells the model did not learn from: leave out the train and val cells of the data set "
+        "it was trained on (export-dataset --out, cut from this slide)",
+    )
     p.add_argument("--out", help="metrics CSV")
     p.add_argument("--figures", help="folder for the confusion matrix / ROC curves (PNG)")
     p.set_defaults(func=_evaluate, folder_outputs=("figures",))

@@ -11,6 +11,7 @@ import pandas as pd
 from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.steps import run_to_end
+from napari_ifcell.notes import note
 from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets, read_gated_table
 
 CHUNK = 4096  # cells whose patches are held in memory at once
@@ -145,11 +146,32 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
     targets = classifier_targets(table, config)
     if config.task == "multiclass":
         scored = (targets >= 0) & table["predicted"].notna().to_numpy()
+    else:
+        probs = table[[f"prob_{m}" for m in config.markers]].to_numpy()
+        scored = ~np.isnan(probs).any(axis=1)
+    if not scored.any():
+        where = " in the region" if region is not None else ""
+        raise ValueError(f"no cell{where} has both a prediction and an IF-derived label to score (predict them first)")
+    if config.task == "multiclass":
         truth = table["phenotype"].map(CLASS_OF_PHENOTYPE).to_numpy()[scored]
         return class_report(truth, table["predicted"].to_numpy()[scored], config.classes)
-    probs = table[[f"prob_{m}" for m in config.markers]].to_numpy()
-    has = ~np.isnan(probs).any(axis=1)
-    return marker_report(targets[has], probs[has], config.markers)
+    return marker_report(targets[scored], probs[scored], config.markers)
+
+
+def held_out_cells(table: pd.DataFrame, dataset) -> pd.DataFrame:
+    """The cells of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote, from
+    this slide) did not learn from: the data set's train and val cells left out."""
+    from pathlib import Path
+
+    path = Path(dataset) / "index.parquet"
+    if not path.is_file():
+        raise FileNotFoundError(f"{dataset}: no data set there (expected its index.parquet; export-dataset --out)")
+    index = pd.read_parquet(path, columns=["CellID", "split"])
+    learnt = table["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"])
+    if learnt.all():
+        raise ValueError(f"{dataset}: the model was trained or validated on every cell of the table; none is held out")
+    note(f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them ({dataset})")
+    return table[~learnt.to_numpy()]
 
 
 def dataset_config(dataset) -> ClassifierConfig:
