@@ -53,23 +53,32 @@ def test_a_marker_most_cells_carry_keeps_its_negative_cells(positive_share):
     assert (states[n_negative:] == State.POSITIVE).mean() > 0.97
 
 
-def test_blank_channels_of_skewed_or_whole_count_noise_get_almost_no_positives():
-    """A blank channel's noise is often skewed (a long bright tail) or, dim, falls on a few whole
-    counts: a mixture fits it with several components, and the brightest of them, neither a mode
-    of its own nor apart from the rest, was taken for a positive population (7-12 % of cells)."""
+def test_a_blank_channel_is_not_taken_for_a_marker_most_cells_carry():
+    """What the rule for a majority positive population must not take for one: a blank channel
+    over two levels of background (two tissue regions: 59-77 % of cells came out positive in a
+    review of a looser rule), or a handful of cells whose lower few split off (75 % of 20)."""
     rng = np.random.default_rng(5)
     blanks = {
-        "gamma": rng.gamma(2, 50, 3000),
-        "exponential": rng.exponential(100, 3000),
-        "dim lognormal": rng.lognormal(np.log(50), 0.8, 3000),
-        "whole counts, gamma": np.round(rng.gamma(2, 5, 3000)),
-        "whole counts, Poisson": rng.poisson(0.5, 3000).astype(float),
+        f"two backgrounds x{ratio}, {share:.0%} low": np.r_[
+            rng.lognormal(np.log(300 / ratio), 0.25, int(5000 * share)),
+            rng.lognormal(np.log(300), 0.25, 5000 - int(5000 * share)),
+        ]
+        for ratio in (2.0, 2.5, 3.0)
+        for share in (0.2, 0.4)
     }
+    blanks["20 cells"] = np.random.default_rng(12).lognormal(np.log(300), 0.4, 20)
     positive = {
         name: float((suggest_gate(values, "M", saturation=65535.0).states(values) >= State.POSITIVE).mean())
         for name, values in blanks.items()
     }
-    assert max(positive.values()) < 0.02, positive
+    assert max(positive.values()) <= 0.05, positive
+
+
+def test_a_dim_blank_channel_of_whole_counts_gets_almost_no_positives():
+    """Cells of a dim integer channel fall on a few counts (0, 1, 2...), and a mixture fitted a
+    mode to each: the brightest counts were a 'positive population' of 9-10 % of cells."""
+    values = np.random.default_rng(5).poisson(0.5, 3000).astype(float)
+    assert (suggest_gate(values, "M", saturation=65535.0).states(values) >= State.POSITIVE).mean() < 0.03
 
 
 def test_a_channel_where_most_cells_share_one_value_is_not_all_over_exposed():

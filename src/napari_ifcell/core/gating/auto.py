@@ -1,11 +1,14 @@
 """Suggested gates from the data: a Gaussian mixture on transformed intensities.
 
 The positive population is the mixture component with the highest mean, when it is a
-population of its own: the mixture's density dips between it and the negative cells (two
-modes, not the tail of one skewed population), and it is brighter than them. The uncertain
-band is where its posterior probability is between ``low`` and ``high``; over-exposure
-starts far above the positive population (or near the camera's saturation). A marker without
-such a population (a blank channel) gets thresholds far above the median cell.
+population of its own. Held by fewer than half the cells, it must stand apart from the negative
+cells (Ashman's D) and be brighter than the median cell. Held by most cells (CD45 in a
+lymphocyte-rich region, where the median cell is a positive one), the mixture's density must
+dip between it and a negative population of its own, and it must be far brighter than them:
+a blank channel over two levels of background is not a marker most cells carry. The uncertain
+band is where its posterior probability is between ``low`` and ``high``; over-exposure starts
+far above the positive population (or near the camera's saturation). A marker without such a
+population (a blank channel) gets thresholds far above the median cell.
 
 The asinh cofactor is the customary 150 of a 16-bit camera's range, scaled to the table's full
 scale, so the same tissue stored as 16-bit, 8-bit or 0-1 floating-point intensities gets the
@@ -19,10 +22,18 @@ import numpy as np
 from napari_ifcell.core.gating.gates import MarkerGate, forward, inverse, now_iso
 
 MAX_CELLS = 100_000
-MAX_DIP = 0.98  # lowest mixture density between negative and positive means, over the lower peak
-MIN_FOLD = 1.5  # positive mean over the negative one, in raw intensity
+MIN_SEPARATION = 2.0  # Ashman's D between a minority positive component and the negative one
+MIN_FOLD = 1.5  # a minority positive mean over the median cell, in raw intensity
+MAX_DIP = 0.98  # lowest mixture density between negative and majority positive means, over the lower peak
+MIN_MAJORITY_FOLD = 4.0  # a majority positive mean over the negative mean, in raw intensity
+MIN_NEGATIVE_CELLS = 20  # under a majority positive population: fewer is a split-off tail of noise
 MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
 COFACTOR_16_BIT = 150.0  # the asinh cofactor of 16-bit intensities; other scales get it scaled
+
+
+def ashman_d(mu1, sd1, mu2, sd2) -> float:
+    """Separation of two Gaussians; above 2 they form two clean populations."""
+    return float(np.sqrt(2) * abs(mu1 - mu2) / np.sqrt(sd1**2 + sd2**2))
 
 
 def suggest_gate(
@@ -69,11 +80,17 @@ def suggest_gate(
     others = [i for i in range(len(means)) if i != top]
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
-    # against the negative cells, not the median cell: where most cells carry the marker (CD45
-    # in a lymphocyte-rich region) the median cell is a positive one
-    negative = float(inverse(means[bulk], transform, cofactor))
-    fold = inverse(mu, transform, cofactor) / max(negative, 1e-9)
-    if not _dips_between(gmm, means[bulk], mu) or fold < MIN_FOLD:
+    if weights[top] <= 0.5:
+        fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
+        population = ashman_d(mu, sd, means[bulk], sds[bulk]) >= MIN_SEPARATION and fold >= MIN_FOLD
+    else:  # the median cell is a positive one: against the negative cells
+        fold = inverse(mu, transform, cofactor) / max(float(inverse(means[bulk], transform, cofactor)), 1e-9)
+        population = (
+            _dips_between(gmm, means[bulk], mu)
+            and fold >= MIN_MAJORITY_FOLD
+            and weights[bulk] * x.size >= MIN_NEGATIVE_CELLS
+        )
+    if not population:
         # no distinct positive population (a blank channel): only far outliers are positive
         return _auto_gate(
             marker, _outlier_thresholds(x, transform, cofactor, saturation), compartment, transform, cofactor
