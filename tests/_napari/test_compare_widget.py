@@ -204,6 +204,14 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     w.name_button.changed.emit(True)
     drawn.add(np.array([[300.0, 300.0], [300.0, 350.0], [350.0, 350.0], [350.0, 300.0]]), shape_type="rectangle")
     assert drawn.features["name"].tolist() == ["region 1", "tumour", "region 3"]
+    # several shapes added at once (napari says only -1) and a pasted copy: each gets its own name
+    drawn.add([np.array([[400.0, 400.0], [400.0, 450.0], [450.0, 450.0], [450.0, 400.0]]) + d for d in (0, 60)])
+    drawn.selected_data = {1}
+    drawn._copy_data()
+    drawn._paste_data()
+    assert drawn.features["name"].tolist() == ["region 1", "tumour", "region 3", "region 4", "region 5", "region 6"]
+    drawn.selected_data = set(range(3, 6))
+    drawn.remove_selected()
     drawn.selected_data = {2}
     drawn.remove_selected()
     drawn.features = {"name": np.array(["region 2", None], dtype=object)}  # the ellipse: "region 2" was typed

@@ -79,6 +79,9 @@ def test_custom_classes_take_the_extra_colours_alphabetically_and_exports_use_th
     from napari_ifcell.core.classes import class_rgb
 
     colours = palette.class_palette(["tumour", "CD8 T", "stroma", "unknown"])
+    # a reviewer's "not a cell" in a reviewed table's export shifts no other class's colour
+    rejected = palette.class_palette(["tumour", "CD8 T", "stroma", "unknown", "not a cell"])
+    assert rejected == {**colours, "not a cell": palette.RESERVED_COLOURS["not a cell"]}
     assert colours == {
         "tumour": palette.EXTRA_CLASS_COLOURS[1],
         "CD8 T": palette.CLASS_COLOURS["CD8 T"],

@@ -189,9 +189,8 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w._on_click(viewer, Click())
     assert len(w.session.store.index) == n + 1 and "sam point" in w.status.value, w.status.value
     w.export_button.changed.emit(True)
-    assert (project / "exports" / "cells.geojson").is_file() and (
-        project / "exports" / "agreement_confusion.csv"
-    ).is_file()
+    exports = project / "exports"
+    assert all((exports / name).is_file() for name in ("cells.geojson", "agreement.csv", "agreement_confusion.csv"))
     assert (project / "review" / "state.parquet").is_file()
 
 

@@ -93,6 +93,9 @@ def test_queue_orders_and_filters():
     assert set(review_queue(table, order="random", region=Region.rectangle("r", 150, 0, 300, 100))) == {3, 4, 5}
     with pytest.raises(ValueError, match="unknown order"):
         review_queue(table, order="size")
+    # a rejected cell is found by the class it had ("not a cell" only in exports and the compare truth)
+    rejected = table.assign(review_status=["rejected", "unreviewed", "rejected"] + ["unreviewed"] * 5)
+    assert sorted(review_queue(rejected, order="random", classes=["CD4 T"], statuses=["rejected"])) == [1, 3]
 
 
 def test_cells_near_a_gate_are_most_uncertain():

@@ -124,13 +124,20 @@ def test_the_gate_command_saves_a_scimap_csv(small_table, tmp_path, capsys):
 
     small_table.assign(imageid="slide-07").to_parquet(tmp_path / "cells.parquet", index=False)
     given = ["gate", str(tmp_path / "cells.parquet")]
-    assert main([*given, "--save-gates", str(tmp_path / "gates.yaml"), str(tmp_path / "m.csv")]) == 0
+    assert main([*given, "--save-gates", str(tmp_path / "gates.yaml"), "--save-gates", str(tmp_path / "m.csv")]) == 0
     assert "m.csv: a scimap gate file holds one gate per marker (the positive threshold)" in capsys.readouterr().err
     frame = pd.read_csv(tmp_path / "m.csv").set_index("markers")
     saved = load_gates(tmp_path / "gates.yaml")
     assert list(frame.columns) == ["slide-07"] and set(frame.index) == set(saved.gates)
     assert frame["slide-07"].to_numpy() == pytest.approx([np.log1p(saved.gates[m].thresholds[1]) for m in frame.index])
     assert main([*given, "--scimap-gates", str(tmp_path / "m.csv")]) == 0  # and read back
+    # the option before the table, and a file of no gate format refused before any is written
+    assert main(["gate", "--save-gates", str(tmp_path / "before.yaml"), str(tmp_path / "cells.parquet")]) == 0
+    out = [str(tmp_path / "a.yaml"), str(tmp_path / "b.txt")]
+    assert main([*given, "--save-gates", out[0], "--save-gates", out[1], "--out", str(tmp_path / "g.parquet")]) == 2
+    assert "--save-gates " + out[1] + ": expected a .yaml, .json or scimap .csv file" in capsys.readouterr().err
+    assert not any((tmp_path / name).exists() for name in ("a.yaml", "b.txt", "g.parquet"))
+    assert (tmp_path / "before.yaml").is_file()
 
 
 def test_scimap_csv_with_a_missing_image_column(tmp_path):

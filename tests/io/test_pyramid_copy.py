@@ -63,3 +63,16 @@ def test_a_copy_keeps_missing_channel_names_missing(tmp_path, capsys):
         copy = open_slide(tmp_path / "copy.ome.tif")
     assert copy.channel_names == ("DAPI", "ch1", "CD3", "ch3")
     copy.close()
+
+
+def test_a_write_that_fails_leaves_no_partial_file(tmp_path):
+    """A slide write that fails half-way (a full disk, a stopped copy) leaves nothing behind."""
+    from napari_ifcell.io.pyramid_writer import write_pyramidal_ome_tiff
+
+    def stop(*_):
+        raise OSError("no space left on device")
+
+    image = np.zeros((2, 1024, 1024), np.uint16)
+    with pytest.raises(OSError, match="no space left"):
+        write_pyramidal_ome_tiff(tmp_path / "s.ome.tif", image, axes="CYX", tile=256, progress=stop)
+    assert list(tmp_path.iterdir()) == []

@@ -553,7 +553,7 @@ def test_a_region_with_no_pixel_on_the_slide_is_refused(predicted_table, small_p
     assert "--region zero: H and W must be above 0, got 0 x 0 px" in capsys.readouterr().err
     for box in (["nan", "0", "100", "100"], ["0", "0", "inf", "100"]):  # float() reads both
         assert cli.main([*given, "--pixel-size-um", "0.325", "--region", "odd", *box]) == 2
-        assert "--region odd: expected NAME Y X H W in level-0 pixels" in capsys.readouterr().err
+        assert "--region odd: expected NAME Y X H W, finite numbers of level-0 pixels" in capsys.readouterr().err
     assert cli.main([*given, "--slide", str(small_pair.if_path), "--region", "off", "5000", "5000", "100", "100"]) == 2
     assert "region 'off': no pixel on the slide (" in capsys.readouterr().err
     assert cli.main([*given, "--slide", str(small_pair.if_path), "--region", "on", "0", "0", "300", "300"]) == 0

@@ -42,20 +42,28 @@ def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None)
         text={"string": "{name}", "color": colour, "size": 12, "anchor": "center"},
         metadata={PLUGIN_KEY: {"role": "regions", "slide": None if slide is None else _file(slide)}},
     )
-    layer.events.data.connect(lambda event: _name_drawn(layer, event))
+    shapes_seen = [len(layer.data)]
+
+    def on_change(event) -> None:  # drawn or added: a data event; pasted: only a features event
+        if len(layer.data) > shapes_seen[0]:
+            _name_drawn(layer)
+        shapes_seen[0] = len(layer.data)
+
+    layer.events.data.connect(on_change)
+    layer.events.features.connect(on_change)
     return layer
 
 
-def _name_drawn(layer, event) -> None:
-    """A region just drawn shows the name it will have in the report (``region N``), not "None"."""
-    if getattr(event, "action", None) != "added" or "name" not in layer.features:
+def _name_drawn(layer) -> None:
+    """A region just drawn or pasted shows the name it will have in the report (``region N``),
+    not "None" or its original's."""
+    if "name" not in layer.features:
         return
     names = layer.features["name"].tolist()
-    # napari gives a new shape the last name set as its default: a copy is no name of its own
-    for i in getattr(event, "data_indices", None) or (-1,):  # napari says -1 for "the last"
-        i = int(i) % len(names) if names else 0
-        if names and names[i] in names[:i] + names[i + 1 :]:
-            names[i] = None
+    # napari gives a new shape the last name set as its default, and a pasted one its original's:
+    # a copy is no name of its own. Which shapes were added napari does not always say (-1 for
+    # several), so every later copy of an earlier name is unnamed.
+    names = [None if n in names[:i] else n for i, n in enumerate(names)]
     if any(not _named(n) for n in names):
         layer.features = {"name": np.array(region_names(names), dtype=object)}
         layer.refresh_text()

@@ -52,8 +52,11 @@ def _gate(args) -> int:
     from napari_ifcell.core.gating import apply_gates, gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
-    from napari_ifcell.io.gate_file import load_gates, save_gates, scimap_gateset
+    from napari_ifcell.io.gate_file import GATE_FILE_SUFFIXES, load_gates, save_gates, scimap_gateset
 
+    for path in args.save_gates or []:  # before anything is written
+        if Path(path).suffix.lower() not in GATE_FILE_SUFFIXES:
+            raise ValueError(f"--save-gates {path}: expected a .yaml, .json or scimap .csv file")
     table = read_cell_table(args.table)
     if args.gates:
         gates = load_gates(args.gates, columns=table.columns)
@@ -371,8 +374,8 @@ def add_commands(sub) -> None:
     p.add_argument("--out", help="gated table: adds <marker>_state, inconsistent, phenotype")
     p.add_argument(
         "--save-gates",
-        nargs="+",
-        help="write the gates used to one or more files: .yaml / .json, or .csv (scimap's manual_gates.csv, "
-        "the positive thresholds only)",
+        action="append",
+        help="write the gates used: .yaml / .json, or .csv (scimap's manual_gates.csv, the positive thresholds "
+        "only); repeat it for several files",
     )
     p.set_defaults(func=_gate)

@@ -34,7 +34,9 @@ def _regions(args, um_per_px: float, slide_shape: tuple[int, int] | None = None)
             if not all(map(math.isfinite, (y, x, h, w))):  # float() reads "nan" and "inf"
                 raise ValueError
         except ValueError:
-            raise ValueError(f"--region {name}: expected NAME Y X H W in level-0 pixels, got {box}") from None
+            raise ValueError(
+                f"--region {name}: expected NAME Y X H W, finite numbers of level-0 pixels, got {box}"
+            ) from None
         if not (h > 0 and w > 0):
             raise ValueError(f"--region {name}: H and W must be above 0, got {h:g} x {w:g} px")
         regions.append(Region.rectangle(name, y, x, h, w))

@@ -118,6 +118,9 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
     return gateset
 
 
+GATE_FILE_SUFFIXES = (".yaml", ".yml", ".json", ".csv")  # .csv: scimap's manual_gates.csv
+
+
 def save_gates(gateset: GateSet, path: str | Path, *, image_id: str = "image") -> Path:
     """Write atomically; ``.yaml``/``.yml`` or ``.json`` by suffix, or a scimap
     ``manual_gates.csv`` (``.csv``: one gate per marker, for image ``image_id``)."""

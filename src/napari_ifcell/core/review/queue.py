@@ -74,7 +74,8 @@ def review_queue(
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; expected one of {ORDERS}")
     n = len(table)
-    label = np.asarray(label if label is not None else final_class(table), dtype=object)
+    # a rejected cell keeps its class here, so a class filter finds it among the rejected
+    label = np.asarray(label if label is not None else final_class(table, rejected=False), dtype=object)
     status = np.asarray(
         status if status is not None else table.get("review_status", pd.Series(["unreviewed"] * n)), dtype=object
     )

@@ -245,15 +245,15 @@ class ReviewState:
         return same and self.by_reviewer == other.by_reviewer and self.reviewers == other.reviewers
 
 
-def final_class(table: pd.DataFrame) -> pd.Series:
-    """The class a cell ends with: :data:`NOT_A_CELL` when a reviewer rejected it, else a
-    person's (``reviewed_class``) when given, else the automatic one (``auto_class``); any of
-    the columns may be missing."""
+def final_class(table: pd.DataFrame, *, rejected: bool = True) -> pd.Series:
+    """The class a cell ends with: :data:`NOT_A_CELL` when a reviewer rejected it (unless not
+    ``rejected``: then the class it had), else a person's (``reviewed_class``) when given, else
+    the automatic one (``auto_class``); any of the columns may be missing."""
     none = pd.Series([None] * len(table), index=table.index, dtype=object)
     auto = table["auto_class"] if "auto_class" in table.columns else none
     reviewed = table["reviewed_class"] if "reviewed_class" in table.columns else none
     final = reviewed.where(reviewed.notna(), auto)
-    if "review_status" in table.columns:
+    if rejected and "review_status" in table.columns:
         final = final.where(table["review_status"].to_numpy() != "rejected", NOT_A_CELL)
     return final
 

@@ -41,7 +41,7 @@ def export_agreement(session, path: str | Path) -> tuple[Path, Path]:
     path = Path(path)
     summary = agreement_table(session.state)
     confusion = auto_vs_people(session.state).confusion.rename_axis(index="auto (rows) vs people (columns)")
-    confusion_path = path.with_name(f"{path.stem}_confusion{path.suffix or '.csv'}")
+    confusion_path = path.with_name(f"{path.stem}_confusion{path.suffix}")
     return (
         atomic_write(path, lambda p: summary.to_csv(p, index=False)),
         atomic_write(confusion_path, lambda p: confusion.to_csv(p)),
