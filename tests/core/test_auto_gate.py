@@ -56,7 +56,8 @@ def test_a_marker_most_cells_carry_keeps_its_negative_cells(positive_share):
 def test_a_blank_channel_is_not_taken_for_a_marker_most_cells_carry():
     """What the rule for a majority positive population must not take for one: a blank channel
     over two levels of background (two tissue regions: 59-77 % of cells came out positive in a
-    review of a looser rule), or a handful of cells whose lower few split off (75 % of 20)."""
+    review of a looser rule), a handful of cells whose lower few split off (75 % of 20), or a
+    blank channel with a spike of cells at 0."""
     rng = np.random.default_rng(5)
     blanks = {
         f"two backgrounds x{ratio}, {share:.0%} low": np.r_[
@@ -67,6 +68,10 @@ def test_a_blank_channel_is_not_taken_for_a_marker_most_cells_carry():
         for share in (0.2, 0.4)
     }
     blanks["20 cells"] = np.random.default_rng(12).lognormal(np.log(300), 0.4, 20)
+    # cells outside the IF field (or clipped by a background subtraction) at 0: 70-90 % "positive"
+    for zero_share in (0.1, 0.3):
+        blank = rng.lognormal(np.log(300), 0.25, 5000)
+        blanks[f"{zero_share:.0%} cells at 0"] = np.where(rng.random(5000) < zero_share, 0.0, blank)
     positive = {
         name: float((suggest_gate(values, "M", saturation=65535.0).states(values) >= State.POSITIVE).mean())
         for name, values in blanks.items()

@@ -45,25 +45,26 @@ def regions_layer(viewer, pixel_size_um: float, slide: str | Path | None = None)
     shapes_seen = [len(layer.data)]
 
     def on_change(event) -> None:  # drawn or added: a data event; pasted: only a features event
-        if len(layer.data) > shapes_seen[0]:
-            _name_drawn(layer)
-        shapes_seen[0] = len(layer.data)
+        before, shapes_seen[0] = shapes_seen[0], len(layer.data)  # first: renaming raises an event
+        if len(layer.data) > before:
+            _name_drawn(layer, range(before, len(layer.data)))
 
     layer.events.data.connect(on_change)
     layer.events.features.connect(on_change)
     return layer
 
 
-def _name_drawn(layer) -> None:
-    """A region just drawn or pasted shows the name it will have in the report (``region N``),
-    not "None" or its original's."""
+def _name_drawn(layer, added: range) -> None:
+    """Regions just drawn or pasted (rows ``added``) show the name they will have in the report
+    (``region N``), not "None" or their original's; names the user typed stay as they are."""
     if "name" not in layer.features:
         return
     names = layer.features["name"].tolist()
     # napari gives a new shape the last name set as its default, and a pasted one its original's:
-    # a copy is no name of its own. Which shapes were added napari does not always say (-1 for
-    # several), so every later copy of an earlier name is unnamed.
-    names = [None if n in names[:i] else n for i, n in enumerate(names)]
+    # a copy is no name of its own
+    for i in added:
+        if i < len(names) and names[i] in names[:i] + names[i + 1 :]:
+            names[i] = None
     if any(not _named(n) for n in names):
         layer.features = {"name": np.array(region_names(names), dtype=object)}
         layer.refresh_text()

@@ -80,15 +80,15 @@ def suggest_gate(
     others = [i for i in range(len(means)) if i != top]
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
-    if weights[top] <= 0.5:
-        fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
-        population = ashman_d(mu, sd, means[bulk], sds[bulk]) >= MIN_SEPARATION and fold >= MIN_FOLD
-    else:  # the median cell is a positive one: against the negative cells
+    fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
+    population = ashman_d(mu, sd, means[bulk], sds[bulk]) >= MIN_SEPARATION and fold >= MIN_FOLD
+    if not population and weights[top] > 0.5:  # the median cell is a positive one: against the negative cells
         fold = inverse(mu, transform, cofactor) / max(float(inverse(means[bulk], transform, cofactor)), 1e-9)
+        # cells at the lowest value (outside the IF field, clipped by a background subtraction)
+        # are no negative population: a spike of them at 0 made any blank channel "positive"
+        negative_cells = np.sum((gmm.predict(fit_x) == bulk) & (x > x.min()))
         population = (
-            _dips_between(gmm, means[bulk], mu)
-            and fold >= MIN_MAJORITY_FOLD
-            and weights[bulk] * x.size >= MIN_NEGATIVE_CELLS
+            _dips_between(gmm, means[bulk], mu) and fold >= MIN_MAJORITY_FOLD and negative_cells >= MIN_NEGATIVE_CELLS
         )
     if not population:
         # no distinct positive population (a blank channel): only far outliers are positive
