@@ -165,8 +165,9 @@ def write_slide_pyramid(
 
 
 def _names_to_keep(slide) -> tuple[str, ...] | None:
-    """The channel names a copy records: the reader's stand-ins for missing names (ch0, ch1...)
-    are left blank, so the copy still says its channels are unnamed (and to give names)."""
-    numbered = any("ch<i>" in n or "using ch0.." in n for n in slide.notes)
-    names = tuple("" if numbered and name == f"ch{i}" else name for i, name in enumerate(slide.channel_names))
+    """The channel names a copy records: none where the slide had none (its reader made up
+    ch0, ch1...), so the copy still says its channels are unnamed and to give names."""
+    from napari_ifcell.io.slide_metadata import names_given
+
+    names = names_given(slide)
     return names if any(names) else None

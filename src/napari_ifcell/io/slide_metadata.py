@@ -114,10 +114,24 @@ def sidecar_or_numbered_names(
     partial = [str(n or "").strip() for n in partial]
     if len(partial) == n_channels and any(partial):
         blank = [i for i, n in enumerate(partial) if not n]
-        notes.append(f"channels {blank} have no name in the metadata; named ch<i> (give --channel-names)")
-        return tuple(n or f"ch{i}" for i, n in enumerate(partial))
-    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} (give --channel-names)")
-    return tuple(f"ch{i}" for i in range(n_channels))
+        notes.append(f"channels {blank} have no name in the metadata; named ch<i> {GIVE_NAMES}")
+        return tuple(n or _stand_in(i) for i, n in enumerate(partial))
+    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} {GIVE_NAMES}")
+    return tuple(_stand_in(i) for i in range(n_channels))
+
+
+GIVE_NAMES = "(give --channel-names)"  # ends the note of a slide whose names were made up here
+
+
+def _stand_in(i: int) -> str:
+    return f"ch{i}"
+
+
+def names_given(slide) -> tuple[str, ...]:
+    """A slide's channel names with the stand-ins made up for missing ones (ch0, ch1...) blank:
+    what a copy of it may record as names."""
+    made_up = any(GIVE_NAMES in n for n in slide.notes)
+    return tuple("" if made_up and name == _stand_in(i) else name for i, name in enumerate(slide.channel_names))
 
 
 def tiff_pixel_size(tif, page, ome, override, notes) -> tuple[float | None, str | None]:

@@ -4,6 +4,7 @@ IF-derived truth."""
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,7 @@ from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.steps import run_to_end
 from napari_ifcell.notes import note
-from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets, read_gated_table
+from napari_ifcell.pipeline.dataset import INDEX_FILE, cell_patch_reader, classifier_targets, read_gated_table
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
@@ -161,11 +162,9 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
 def held_out_cells(table: pd.DataFrame, dataset) -> pd.DataFrame:
     """The cells of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote, from
     this slide) did not learn from: the data set's train and val cells left out."""
-    from pathlib import Path
-
-    path = Path(dataset) / "index.parquet"
+    path = Path(dataset) / INDEX_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{dataset}: no data set there (expected its index.parquet; export-dataset --out)")
+        raise FileNotFoundError(f"{dataset}: no data set there (expected its {INDEX_FILE}; export-dataset --out)")
     index = pd.read_parquet(path, columns=["CellID", "split"])
     learnt = table["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"])
     if learnt.all():

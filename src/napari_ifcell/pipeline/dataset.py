@@ -18,6 +18,7 @@ from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.notes import note
 
 SAMPLINGS = ("per_class", "marker_balanced", "natural")
+INDEX_FILE = "index.parquet"  # a data set's cells: CellID, centroid, slide, split, target(s)
 
 
 def classifier_targets(table: pd.DataFrame, config: ClassifierConfig) -> np.ndarray:
@@ -246,7 +247,7 @@ def export_dataset(
         patches, masks = _patches_and_masks(pair, labels, config, centres, cells["CellID"].to_numpy(), size, client)
         group.create_array(str(size), data=patches, chunks=(256, size, size, patches.shape[-1]))
         group.create_array(f"mask_{size}", data=masks, chunks=(256, size, size))
-    index.to_parquet(tmp / "index.parquet", index=False)
+    index.to_parquet(tmp / INDEX_FILE, index=False)
     (tmp / "config.json").write_text(__import__("json").dumps(config.to_json(), indent=2))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
@@ -283,4 +284,4 @@ def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
         raise ValueError(
             f"{folder}: no {size} px patches; sizes: {[k for k in group.array_keys() if not k.startswith('mask')]}"
         )
-    return np.asarray(group[str(size)][:]), pd.read_parquet(folder / "index.parquet")
+    return np.asarray(group[str(size)][:]), pd.read_parquet(folder / INDEX_FILE)
