@@ -113,6 +113,35 @@ def test_junk_for_an_input_file_is_one_line_naming_it(command, kind, good, tmp_p
     assert hostile.name in one_error_line(capsys)
 
 
+# command -> argv with an output of no format that command writes, after outputs it can write
+WRONG_FORMAT = {
+    "quantify": lambda s, t, o: ["quantify", s, s, "--out", o / "q.parquet", o / "q.xlsx"],
+    "gate --out": lambda s, t, o: ["gate", t, "--save-gates", o / "g.yaml", "--out", o / "gated.xlsx"],
+    "gate --save-gates": lambda s, t, o: ["gate", t, "--out", o / "gated.csv", "--save-gates", o / "g.txt"],
+    "evaluate-segmentation": lambda s, t, o: ["evaluate-segmentation", s, s, "--out", o / "scores.txt"],
+    "predict": lambda s, t, o: ["predict", t, "--he", s, "--model", o, "--out", o / "p.csv", o / "p.xlsx"],
+    "evaluate": lambda s, t, o: ["evaluate", t, "--model", o, "--out", o / "metrics.xlsx"],
+    "review-export": lambda s, t, o: ["review-export", o, "--out", o / "r.csv", o / "r.xlsx"],
+    "review-agreement": lambda s, t, o: ["review-agreement", o, "--out", o / "agreement"],
+}
+
+
+@pytest.mark.parametrize("command", WRONG_FORMAT)
+def test_an_output_of_no_format_the_command_writes_is_refused_before_any_is_written(command, good, tmp_path, capsys):
+    """``gate --save-gates g.yaml --out gated.xlsx`` wrote g.yaml, then refused gated.xlsx; a CSV
+    command wrote CSV into ``metrics.xlsx``, and ``review-agreement --out agreement`` wrote two
+    files of no suffix. Every output's suffix is checked before any work."""
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [str(a) for a in WRONG_FORMAT[command](good / "if.ome.tif", good / "cells.parquet", out)]
+    assert main(argv) == 2
+    message = one_error_line(capsys)
+    wrong = next(a for a in reversed(argv) if Path(a).parent == out and Path(a).suffix in ("", ".xlsx", ".txt"))
+    option = argv[argv.index(wrong) - 1] if argv[argv.index(wrong) - 1].startswith("--") else "--out"
+    assert f"{option} {wrong}: expected a " in message, message
+    assert list(out.iterdir()) == []  # nothing written, not even the outputs before it
+
+
 @pytest.mark.parametrize(
     "command",
     [

@@ -135,7 +135,7 @@ def test_the_gate_command_saves_a_scimap_csv(small_table, tmp_path, capsys):
     assert main(["gate", "--save-gates", str(tmp_path / "before.yaml"), str(tmp_path / "cells.parquet")]) == 0
     out = [str(tmp_path / "a.yaml"), str(tmp_path / "b.txt")]
     assert main([*given, "--save-gates", out[0], "--save-gates", out[1], "--out", str(tmp_path / "g.parquet")]) == 2
-    assert "--save-gates " + out[1] + ": expected a .yaml, .json or scimap .csv file" in capsys.readouterr().err
+    assert "--save-gates " + out[1] + ": expected a .yaml / .yml / .json / .csv file" in capsys.readouterr().err
     assert not any((tmp_path / name).exists() for name in ("a.yaml", "b.txt", "g.parquet"))
     assert (tmp_path / "before.yaml").is_file()
 

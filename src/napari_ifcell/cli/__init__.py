@@ -124,8 +124,9 @@ def _show_notes(command: str, caught) -> None:
 
 def _check_outputs_before_work(args) -> None:
     """Before any work (the writers check too; this says so before minutes of computing): no
-    output may take the place of a label store's own files, and an output's folder, made if
-    missing, must not be a file."""
+    output may take the place of a label store's own files, every output's suffix names a format
+    its command writes (``output_suffixes``), and an output's folder, made if missing, must not be
+    a file."""
     from pathlib import Path
 
     from napari_ifcell.io.atomic import refuse_label_store_file
@@ -138,6 +139,14 @@ def _check_outputs_before_work(args) -> None:
                 blocking = next((p for p in Path(path).absolute().parents if p.exists()), None)
                 if blocking is not None and not blocking.is_dir():
                     raise NotADirectoryError(f"{path}: {blocking} is a file, not a folder to write into")
+    for name, suffixes in getattr(args, "output_suffixes", {}).items():  # every output's format, before any is written
+        value = getattr(args, name, None)
+        for path in value if isinstance(value, list) else [value]:
+            if path is not None and Path(path).suffix.lower() not in suffixes:
+                option = "--" + name.replace("_", "-")
+                raise ValueError(
+                    f"{option} {path}: expected a {' / '.join(suffixes)} file (the format follows the suffix)"
+                )
     for name in getattr(args, "folder_outputs", ()):  # options that name a folder to write into
         path = getattr(args, name, None)
         if path is not None and Path(path).exists() and not Path(path).is_dir():

@@ -52,11 +52,8 @@ def _gate(args) -> int:
     from napari_ifcell.core.gating import apply_gates, gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
-    from napari_ifcell.io.gate_file import GATE_FILE_SUFFIXES, load_gates, save_gates, scimap_gateset
+    from napari_ifcell.io.gate_file import load_gates, save_gates, scimap_gateset
 
-    for path in args.save_gates or []:  # before anything is written
-        if Path(path).suffix.lower() not in GATE_FILE_SUFFIXES:
-            raise ValueError(f"--save-gates {path}: expected a .yaml, .json or scimap .csv file")
     table = read_cell_table(args.table)
     if args.gates:
         gates = load_gates(args.gates, columns=table.columns)
@@ -256,6 +253,8 @@ def add_commands(sub) -> None:
     from napari_ifcell.core.segment.sam_masks import SAM_TUNABLE, SamSettings
     from napari_ifcell.core.segment.sam_model import MODEL_TYPES
     from napari_ifcell.core.segment.watershed import METHODS, WatershedSettings
+    from napari_ifcell.io.cell_table import CELL_TABLE_SUFFIXES
+    from napari_ifcell.io.gate_file import GATE_FILE_SUFFIXES
     from napari_ifcell.pipeline.segment import BACKENDS as SEGMENT_BACKENDS
     from napari_ifcell.pipeline.segment import SegmentSettings
 
@@ -331,7 +330,7 @@ def add_commands(sub) -> None:
         "--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"), help="level-0 pixels; default whole image"
     )
     p.add_argument("--out", help="also write the table as CSV")
-    p.set_defaults(func=_evaluate_segmentation)
+    p.set_defaults(func=_evaluate_segmentation, output_suffixes={"out": (".csv",)})
 
     p = sub.add_parser(
         "run", help="whole-slide segment -> quantify -> gate (-> predict) as dask tasks; resumable; IF or H&E alone"
@@ -364,7 +363,7 @@ def add_commands(sub) -> None:
         helps={"expand_um": "cell = nucleus grown by this (µm)", "tile": "tile size (level-0 px)"},
     )
     add_slide_options(p, he=None)
-    p.set_defaults(func=_quantify)
+    p.set_defaults(func=_quantify, output_suffixes={"out": (*CELL_TABLE_SUFFIXES, ".h5ad")})
 
     p = sub.add_parser("gate", help="apply gates (a gate file, scimap CSV, or suggested) to a cell table")
     p.add_argument("table")
@@ -378,4 +377,4 @@ def add_commands(sub) -> None:
         help="write the gates used: .yaml / .json, or .csv (scimap's manual_gates.csv, the positive thresholds "
         "only); repeat it for several files",
     )
-    p.set_defaults(func=_gate)
+    p.set_defaults(func=_gate, output_suffixes={"out": CELL_TABLE_SUFFIXES, "save_gates": GATE_FILE_SUFFIXES})

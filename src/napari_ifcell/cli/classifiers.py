@@ -170,6 +170,7 @@ def _figures(table, config, folder: Path) -> None:
 def add_commands(sub) -> None:
     from napari_ifcell.cli.options import add_settings_options, add_slide_options, positive_float, positive_int
     from napari_ifcell.core.classify.model import BACKBONES, ClassifierConfig
+    from napari_ifcell.pipeline.export import TABLE_FORMATS
 
     def pair_arguments(p):
         p.add_argument("--if", dest="if_slide", required=True, help="IF slide")
@@ -225,7 +226,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=_predict)
+    p.set_defaults(func=_predict, output_suffixes={"out": TABLE_FORMATS})
 
     p = sub.add_parser("evaluate", help="per-class P/R/F1 or per-marker AUROC against the IF-derived labels")
     p.add_argument("table", help="a table with predictions (napari-ifcell predict)")
@@ -239,4 +240,4 @@ def add_commands(sub) -> None:
     )
     p.add_argument("--out", help="metrics CSV")
     p.add_argument("--figures", help="folder for the confusion matrix / ROC curves (PNG)")
-    p.set_defaults(func=_evaluate, folder_outputs=("figures",))
+    p.set_defaults(func=_evaluate, folder_outputs=("figures",), output_suffixes={"out": (".csv",)})

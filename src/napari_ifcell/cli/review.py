@@ -45,6 +45,8 @@ def _agreement(args) -> int:
 
 
 def add_commands(sub) -> None:
+    from napari_ifcell.pipeline.export import TABLE_FORMATS
+
     p = sub.add_parser(
         "review-export", help="export reviewed cells: .parquet/.csv/.tsv/.h5ad tables or QuPath .geojson"
     )
@@ -52,7 +54,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", nargs="+", required=True, help="one or more files; the format follows the suffix")
     p.add_argument("--labels", help="label store (default: the project folder's)")
     p.add_argument("--include-rejected", action="store_true", help="keep cells rejected as not-a-cell in GeoJSON")
-    p.set_defaults(func=_export)
+    p.set_defaults(func=_export, output_suffixes={"out": TABLE_FORMATS})
 
     p = sub.add_parser(
         "review-agreement", help="Cohen's kappa and confusion: auto labels vs people, reviewer vs reviewer"
@@ -60,4 +62,4 @@ def add_commands(sub) -> None:
     p.add_argument("project")
     p.add_argument("--labels", help="label store (default: the project folder's)")
     p.add_argument("--out", help="CSV of the kappas; the confusion matrix goes beside it (<name>_confusion.csv)")
-    p.set_defaults(func=_agreement)
+    p.set_defaults(func=_agreement, output_suffixes={"out": (".csv",)})

@@ -10,6 +10,7 @@ import pandas as pd
 from napari_ifcell.io.atomic import atomic_write
 
 REQUIRED_COLUMNS = ("CellID", "X_centroid", "Y_centroid")
+CELL_TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
 
 
 class CellTableError(ValueError):
