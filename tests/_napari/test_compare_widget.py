@@ -204,6 +204,11 @@ def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(
     w.name_button.changed.emit(True)
     drawn.add(np.array([[300.0, 300.0], [300.0, 350.0], [350.0, 350.0], [350.0, 300.0]]), shape_type="rectangle")
     assert drawn.features["name"].tolist() == ["region 1", "tumour", "region 3"]
+    drawn.selected_data = {0, 2}  # one name for two regions: compare would refuse the pair later
+    w.region_name.value = "stroma"
+    w.name_button.changed.emit(True)
+    assert drawn.features["name"].tolist() == ["region 1", "tumour", "region 3"]
+    assert w.status.value == "2 regions are selected; select one to name."
     # several shapes added at once (napari says only -1) and a pasted copy: each gets its own name
     drawn.add([np.array([[400.0, 400.0], [400.0, 450.0], [450.0, 450.0], [450.0, 400.0]]) + d for d in (0, 60)])
     drawn.selected_data = {1}

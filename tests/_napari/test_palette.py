@@ -91,3 +91,12 @@ def test_custom_classes_take_the_extra_colours_alphabetically_and_exports_use_th
     exported = class_rgb(["B cell", None, "tumour", "stroma", "B cell"])
     as_hex = {name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in exported.items()}
     assert as_hex == {"B cell": "#1f77b4", "tumour": colours["tumour"], "stroma": colours["stroma"]}
+
+
+def test_a_rejected_cell_is_told_from_other_and_inconsistent_cells():
+    """A reviewed table's export: 'not a cell' was a lighter grey beside 'other' (Delta E 10.6),
+    read as one class in QuPath."""
+    rejected = palette.RESERVED_COLOURS["not a cell"]
+    for name in ("other", "inconsistent", "unknown"):
+        colour = {**palette.CLASS_COLOURS, **palette.RESERVED_COLOURS}[name]
+        assert _delta_e(rejected, colour) >= 15, name

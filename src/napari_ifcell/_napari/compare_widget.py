@@ -179,12 +179,14 @@ class CompareWidget(Container):
         if not layer.selected_data or not name:
             self.status.value = "Select a region in the 'regions' layer and type a name."
             return
+        if len(layer.selected_data) > 1:  # regions are scored by name: two of one name would be refused later
+            self.status.value = f"{len(layer.selected_data)} regions are selected; select one to name."
+            return
         names = layer.features["name"].astype(object).to_numpy().copy()
         if name in set(names[[i for i in range(len(names)) if i not in layer.selected_data]]):
             self.status.value = f"Another region is already called {name!r}."
             return
-        for i in layer.selected_data:
-            names[i] = name
+        names[next(iter(layer.selected_data))] = name
         layer.features = {"name": names}
         layer.refresh_text()
         self.status.value = f"Region named {name!r}."
