@@ -220,6 +220,8 @@ def test_predictions_and_a_reviewed_table_export_to_anndata_and_spatialdata(gate
     assert list(obs["reviewed_at"][:4]) == [when.isoformat()] * 3 + [""]
     sd_table = spatialdata.read_zarr(outs[1]).tables["table"]
     assert sd_table.obs["prob_CD4_T"].tolist() == [0.25] * len(table) and (sd_table.obs["prob_B_cell"] == 0.5).all()
+    assert dict(sd_table.uns["renamed_columns"]) == {"prob_CD4_T": "prob_CD4 T", "prob_B_cell": "prob_B cell"}
+    assert sd_table.uns["units"]["Y_centroid_um"] == "µm" and sd_table.uns["pixel_size_um"] == pytest.approx(0.325)
     assert list(sd_table.var_names) == list(anndata.read_h5ad(outs[0]).var_names)  # the markers stay in X
     assert "Pan-CK" in sd_table.var_names and "CD3e" in sd_table.var_names
 

@@ -66,8 +66,18 @@ def test_anndata_layout_for_scimap(tmp_path, table):
     np.testing.assert_array_equal(adata.obsm["spatial"][0], [10.5, 1.0])
     import anndata
 
-    path = write_anndata(table, tmp_path / "cells.h5ad", ["CD3e", "CD20"])
-    assert anndata.read_h5ad(path).shape == (3, 2)
+    path = write_anndata(table.assign(X_centroid_um=table["X_centroid"] * 0.325), tmp_path / "cells.h5ad", ["CD3e"])
+    read = anndata.read_h5ad(path)
+    assert read.shape == (3, 1)
+    # what the numbers are measured in travels with them: MCMICRO's columns are in pixels
+    assert read.uns["pixel_size_um"] == pytest.approx(0.325)
+    assert {k: read.uns["units"][k] for k in ("X_centroid", "X_centroid_um", "Area", "spatial")} == {
+        "X_centroid": "px",
+        "X_centroid_um": "µm",
+        "Area": "px²",
+        "spatial": "px",
+    }
+    assert "CD20" not in read.uns["units"] and "pixel_size_um" not in to_anndata(table, ["CD3e"]).uns
 
 
 def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_found():

@@ -108,11 +108,45 @@ def marker_columns(table: pd.DataFrame, markers) -> list[str]:
     return [m for m in markers if m in table.columns]
 
 
+# what a quantified table's numbers are measured in (MCMICRO's columns are in level-0 pixels)
+UNITS = {
+    "X_centroid": "px",
+    "Y_centroid": "px",
+    "X_centroid_um": "µm",
+    "Y_centroid_um": "µm",
+    "Area": "px²",
+    "MajorAxisLength": "px",
+    "MinorAxisLength": "px",
+    "Orientation": "rad",
+    "Eccentricity": "1",
+    "Solidity": "1",
+    "Extent": "1",
+}
+
+
+def column_units(table: pd.DataFrame) -> dict[str, str]:
+    """The unit of each of ``table``'s columns with a known one (compartment areas too)."""
+    units = {c: UNITS[c] for c in table.columns if c in UNITS}
+    units.update({c: "px²" for c in table.columns if str(c).endswith("_area")})
+    return units
+
+
+def pixel_size_of(table: pd.DataFrame) -> float | None:
+    """The pixel size (µm) the table's µm centroids were computed with, when it has them."""
+    if not {"X_centroid", "X_centroid_um"} <= set(table.columns):
+        return None
+    px, um = table["X_centroid"].to_numpy(float), table["X_centroid_um"].to_numpy(float)
+    usable = np.isfinite(px) & np.isfinite(um) & (px > 0)
+    return float(np.median(um[usable] / px[usable])) if usable.any() else None
+
+
 def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
     """AnnData with marker means as X and everything else in obs (scimap's layout).
 
     ``obs`` holds ``CellID``, ``X_centroid``, ``Y_centroid``, morphology and ``imageid``;
-    ``obsm["spatial"]`` the centroids in pixels (x, y), as squidpy expects.
+    ``obsm["spatial"]`` the centroids in pixels (x, y), as squidpy expects; ``uns["units"]``
+    the unit of each obs column that has one and ``uns["pixel_size_um"]`` the pixel size of
+    those pixels, when the table has µm centroids.
     """
     import anndata
 
@@ -126,6 +160,10 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
     adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)
     adata.var_names = markers
     adata.obsm["spatial"] = table[["X_centroid", "Y_centroid"]].to_numpy()
+    adata.uns["units"] = {**column_units(obs), "X": "cell mean of the slide's stored intensities", "spatial": "px"}
+    pixel_size = pixel_size_of(table)
+    if pixel_size is not None:
+        adata.uns["pixel_size_um"] = pixel_size
     return adata
 
 

@@ -96,7 +96,13 @@ def write_spatialdata(
         from napari_ifcell.io.cell_table import to_anndata
 
         adata = to_anndata(_plain_obs(table), markers, image_id=slide_name(slide.path))
-        adata.obs = _obs_names_spatialdata_takes(adata.obs)
+        obs = _obs_names_spatialdata_takes(adata.obs)
+        to_new = dict(zip(adata.obs.columns, obs.columns))
+        adata.uns["units"] = {to_new.get(c, c): u for c, u in adata.uns["units"].items()}
+        renamed = {new: old for old, new in to_new.items() if new != old}
+        if renamed:  # a reader can map them back
+            adata.uns["renamed_columns"] = renamed
+        adata.obs = obs
         adata.obs["region"] = pd.Categorical(["nuclei"] * adata.n_obs)
         adata.obs["CellID"] = adata.obs["CellID"].astype(np.int64)
         elements["tables"] = {
