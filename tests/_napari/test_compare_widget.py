@@ -140,6 +140,19 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
     assert shown.loc["dense", "n lymphocyte"] == expected.loc["dense", "n lymphocyte"] + 1
     assert shown.loc["dense", "n other"] == expected.loc["dense", "n other"] - 1
+    # held out of the data set our classifier learnt from: its train and val cells are not scored
+    learnt = table["CellID"] % 2 == 0
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    split = np.where(learnt, "train", "test")
+    table[["CellID", "X_centroid", "Y_centroid"]].assign(split=split).to_parquet(dataset / "index.parquet")
+    w.truth_file.value, w.held_out.value = tmp_path / "predicted.parquet", dataset
+    w.compare_button.changed.emit(True)
+    shown = pd.DataFrame(w.table.value["data"], columns=w.table.value["columns"]).set_index("region")
+    held_out = truth_cells(table[~learnt])
+    in_dense = dense.contains(held_out.y, held_out.x) & (held_out["class"] == "lymphocyte")
+    assert 0 < shown.loc["dense", "n lymphocyte"] == in_dense.sum() < expected.loc["dense", "n lymphocyte"]
+    assert f"truth cells left out, the data set's train and val cells ({dataset})" in "\n".join(w.about)
 
 
 def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(

@@ -107,6 +107,27 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
     held_out = predicted.loc[~learnt, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
     assert 0 < held_out < predicted["phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
     assert pd.read_csv(tmp_path / "held_out.csv").set_index("class").loc["lymphocytes", "support"] == held_out
+    # compare --ours scored the training cells too: --held-out leaves them out of the truth, for every model
+    compare = ["compare", gated, "--ours", tmp_path / "all.parquet", "--pixel-size", 0.325, "--region", "all"]
+    for name, extra in (("every", []), ("held", ["--held-out", tmp_path / "ds"])):
+        done = run_cli(*compare, 0, 0, 2000, 2000, *extra, "--out", tmp_path / name)
+        assert done.returncode == 0, done.stderr
+    every, held = (
+        pd.read_csv(tmp_path / n / "comparison_counts.csv").query("region == 'all'").set_index("class")
+        for n in ("every", "held")
+    )
+    scored = predicted.loc[~learnt, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
+    assert held.loc["lymphocyte", "n_true"] == scored < every.loc["lymphocyte", "n_true"]
+    assert held["ignored"].sum() >= learnt.sum() * 0.9 and every["ignored"].sum() < held["ignored"].sum()
+    assert (
+        "truth cells left out, the data set's train and val cells" in (tmp_path / "held" / "comparison.md").read_text()
+    )
+    # a data set cut from another segmentation (its cell ids at other places) is refused, not used
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    index.assign(X_centroid=index["X_centroid"] + 40).to_parquet(moved / "index.parquet")
+    done = run_cli(*compare, 0, 0, 2000, 2000, "--held-out", moved)
+    assert done.returncode == 2 and "it was cut from another segmentation or slide" in done.stderr
 
 
 def test_export_needs_a_gated_table(small_pair, small_table, tmp_path):

@@ -53,6 +53,12 @@ class CompareWidget(Container):
             filter="*.parquet *.csv *.tsv",
             tooltip="empty: the project's review (reviewed labels where a person gave one)",
         )
+        self.held_out = FileEdit(
+            label="Held out of data set",
+            mode="d",
+            tooltip="the patch data set our classifier learnt from: its train and val cells are left out of the "
+            "truth, for every model, so ours is not scored on cells it was trained on; empty: every cell",
+        )
         self.model = ModelFileForm()  # another model's output file and how to read it
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
         self.add_ours_button = PushButton(text="Add our classifier")
@@ -87,6 +93,7 @@ class CompareWidget(Container):
                 self.regions_file,
                 self.load_regions_button,
                 self.truth_file,
+                self.held_out,
                 *self.model.widgets,
                 self.ours_file,
                 self.add_ours_button,
@@ -265,6 +272,7 @@ class CompareWidget(Container):
         from napari_ifcell.pipeline.compare import (
             compare_models,
             comparison_about,
+            held_out_truth,
             ids_checked,
             read_models,
             read_truth,
@@ -276,11 +284,12 @@ class CompareWidget(Container):
                 raise ValueError("draw at least one rectangle or polygon in the 'regions' layer")
             if not self.sources:
                 raise ValueError("add at least one model (a file, or our classifier's predictions)")
-            truth_path, sources, ps, radius = (
+            truth_path, sources, ps, radius, held_out = (
                 str(self.truth_file.value),
                 dict(self.sources),
                 self.pixel_size_um,
                 self.radius.value,
+                given_path(self.held_out),
             )
             shape = tuple(self.state.slide.shape) if self.state.slide is not None else None
             # no table given (an empty file field reads as a folder): the project's review state
@@ -311,6 +320,8 @@ class CompareWidget(Container):
         def work():
             with recording_notes() as notes:  # what the model files made us guess, for the status
                 truth, models = read_truth(truth_source), read_models(sources, ps, shape)
+                if held_out is not None:
+                    truth = held_out_truth(truth, held_out)
                 models = ids_checked(truth, models, um_per_px=ps, radius_um=radius)
             result = compare_models(
                 regions,

@@ -76,6 +76,7 @@ def _compare(args) -> int:
         CompareSettings,
         compare_models,
         comparison_about,
+        held_out_truth,
         ids_checked,
         matching_summary,
         read_models,
@@ -117,10 +118,14 @@ def _compare(args) -> int:
     if not sources:
         raise ValueError("no models to compare: give --ours PREDICTIONS and/or --model NAME=FILE")
     if not args.truth:
+        if args.held_out:
+            raise ValueError("--held-out leaves cells out of the truth: give the truth table")
         return _agreement(args, regions, read_models(sources, um_per_px, slide_shape), um_per_px, settings.radius_um)
     with recording_notes() as notes:  # for the report, and said again below for the terminal
         models = read_models(sources, um_per_px, slide_shape)
         truth = read_truth(args.truth)
+        if args.held_out:
+            truth = held_out_truth(truth, args.held_out)
         models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
     for message in notes:
         note(message)
@@ -238,6 +243,12 @@ def add_commands(sub) -> None:
         helps={"radius_um": "centroid matching radius in µm (OCELOT)", "match": "centroid distance or mask IoU"},
     )
     p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
+    p.add_argument(
+        "--held-out",
+        metavar="DATASET",
+        help="score only cells our classifier did not learn from: the train and val cells of the data set it "
+        "was trained on (export-dataset --out) are left out of the truth, for every model",
+    )
     p.add_argument(
         "--out", help="folder for comparison.csv / .md (with how the comparison was made) / .png and the counts"
     )

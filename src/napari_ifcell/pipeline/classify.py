@@ -13,7 +13,7 @@ from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
 from napari_ifcell.core.classify.model import ClassifierConfig
 from napari_ifcell.core.steps import run_to_end
 from napari_ifcell.notes import note
-from napari_ifcell.pipeline.dataset import INDEX_FILE, cell_patch_reader, classifier_targets, read_gated_table
+from napari_ifcell.pipeline.dataset import cell_patch_reader, classifier_targets, learnt_cells, read_gated_table
 
 CHUNK = 4096  # cells whose patches are held in memory at once
 
@@ -55,8 +55,6 @@ def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
     """Write a slide's predictions to ``path`` (Parquet, atomic) and return what was written:
     cells this table has no prediction for keep the ones the file held (predicting one region
     after another builds up the slide's predictions instead of replacing them)."""
-    from pathlib import Path
-
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
 
     columns = [c for c in table.columns if c.startswith("prob_") or c == "predicted"]
@@ -75,8 +73,6 @@ def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str =
     """Write predictions to ``path``, the format from its suffix: a cell table (Parquet / CSV /
     TSV), AnnData (``.h5ad``: class probabilities as X unless the table has IF markers) or QuPath
     GeoJSON (each cell's outlines from ``store`` with its predicted class and colour)."""
-    from pathlib import Path
-
     from napari_ifcell.pipeline.export import table_markers, write_table_export
 
     if Path(path).name.lower().endswith(".geojson") and "predicted" not in table.columns:
@@ -162,15 +158,11 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
 def held_out_cells(table: pd.DataFrame, dataset) -> pd.DataFrame:
     """The cells of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote, from
     this slide) did not learn from: the data set's train and val cells left out."""
-    path = Path(dataset) / INDEX_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{dataset}: no data set there (expected its {INDEX_FILE}; export-dataset --out)")
-    index = pd.read_parquet(path, columns=["CellID", "split"])
-    learnt = table["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"])
+    learnt = learnt_cells(table, dataset)
     if learnt.all():
         raise ValueError(f"{dataset}: the model was trained or validated on every cell of the table; none is held out")
     note(f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them ({dataset})")
-    return table[~learnt.to_numpy()]
+    return table[~learnt]
 
 
 def dataset_config(dataset) -> ClassifierConfig:

@@ -106,6 +106,24 @@ def read_truth(source: str | Path) -> pd.DataFrame:
     return truth_cells(read_cell_table(source))
 
 
+def held_out_truth(truth: pd.DataFrame, dataset) -> pd.DataFrame:
+    """The truth without the cells a classifier learnt from (``dataset``'s train and val cells):
+    they keep their place but lose their class, so every model's calls on them are ignored, not
+    scored, and ours is not scored on the cells it was trained on."""
+    from napari_ifcell.pipeline.dataset import learnt_cells
+
+    learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), dataset)
+    if not (truth["class"].notna().to_numpy() & ~learnt).any():
+        raise ValueError(f"{dataset}: the model learnt from every labelled cell of the truth; none is held out")
+    note(
+        f"{int(learnt.sum())} of {len(truth)} truth cells left out, the data set's train and val cells ({dataset}): "
+        "calls on them are not scored"
+    )
+    out = truth.copy()
+    out.loc[learnt, "class"] = None
+    return out
+
+
 def read_models(
     sources: dict[str, DetectionSource | str | Path], um_per_px: float, slide_shape: tuple[int, int] | None = None
 ) -> dict[str, pd.DataFrame]:

@@ -285,3 +285,28 @@ def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
             f"{folder}: no {size} px patches; sizes: {[k for k in group.array_keys() if not k.startswith('mask')]}"
         )
     return np.asarray(group[str(size)][:]), pd.read_parquet(folder / INDEX_FILE)
+
+
+def learnt_cells(table: pd.DataFrame, dataset) -> np.ndarray:
+    """Which rows of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote) learnt
+    from: the data set's train and val cells, by CellID. Refuses a data set cut from another
+    segmentation or slide (its cells are not at this table's cells' places)."""
+    path = Path(dataset) / INDEX_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{dataset}: no data set there (expected its {INDEX_FILE}; export-dataset --out)")
+    index = pd.read_parquet(path)
+    if not {"CellID", "split"} <= set(index.columns):
+        raise ValueError(f"{path}: expected CellID and split columns (a data set export-dataset wrote)")
+    learnt = index[index["split"].isin(["train", "val"])].set_index("CellID")
+    places = ["X_centroid", "Y_centroid"]
+    if not set(places) <= set(index.columns):  # no places to check the ids against
+        return table["CellID"].isin(learnt.index).to_numpy()
+    here = table[["CellID", *places]].drop_duplicates("CellID").set_index("CellID")
+    both = learnt[places].join(here, how="inner", lsuffix="_dataset")
+    moved = np.hypot(both["X_centroid"] - both["X_centroid_dataset"], both["Y_centroid"] - both["Y_centroid_dataset"])
+    if len(learnt) and (not len(both) or (moved > 1.0).mean() > 0.01):
+        raise ValueError(
+            f"{dataset}: the data set's cells are not this table's ({len(both)} of its {len(learnt)} learnt cell ids "
+            "found, most at other places): it was cut from another segmentation or slide"
+        )
+    return table["CellID"].isin(learnt.index).to_numpy()
