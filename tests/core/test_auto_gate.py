@@ -53,6 +53,21 @@ def test_a_marker_most_cells_carry_keeps_its_negative_cells(positive_share):
     assert (states[n_negative:] == State.POSITIVE).mean() > 0.97
 
 
+@pytest.mark.parametrize(("positive_share", "fold", "spread"), [(0.9, 4, 0.35), (0.9, 6, 0.5), (0.95, 8, 0.5)])
+def test_a_marker_most_cells_carry_keeps_its_gate_when_the_mixture_splits_it(positive_share, fold, spread):
+    """A broad positive population held by most cells is fitted by two components, neither held
+    by half the cells: the brightest was judged against the other half of itself and refused,
+    and every cell was gated negative."""
+    rng = np.random.default_rng(0)
+    positive = rng.random(5000) < positive_share
+    values = rng.lognormal(np.log(200), 0.35, 5000)
+    values[positive] = rng.lognormal(np.log(200 * fold), spread, positive.sum())
+    states = suggest_gate(values, "Pan-CK", saturation=65535.0).states(values)
+    assert (states[~positive] == State.POSITIVE).mean() < 0.03  # the rest negative or in the uncertain band
+    assert (states[~positive] == State.NEGATIVE).mean() > 0.85
+    assert (states[positive] == State.POSITIVE).mean() > 0.9
+
+
 def test_a_blank_channel_is_not_taken_for_a_marker_most_cells_carry():
     """What the rule for a majority positive population must not take for one: a blank channel
     over two levels of background (two tissue regions: 59-77 % of cells came out positive in a

@@ -5,7 +5,10 @@ population of its own. Held by fewer than half the cells, it must stand apart fr
 cells (Ashman's D) and be brighter than the median cell. Held by most cells (CD45 in a
 lymphocyte-rich region, where the median cell is a positive one), the mixture's density must
 dip between it and a negative population of its own, and it must be far brighter than them:
-a blank channel over two levels of background is not a marker most cells carry. The uncertain
+a blank channel over two levels of background is not a marker most cells carry. A broad
+population most cells hold may be fitted by two components, neither held by half the cells:
+they are taken together as the positive population when the density dips below them and not
+between them. The uncertain
 band is where its posterior probability is between ``low`` and ``high``; over-exposure starts
 far above the positive population (or near the camera's saturation). A marker without such a
 population (a blank channel) gets thresholds far above the median cell.
@@ -90,13 +93,30 @@ def suggest_gate(
         population = (
             _dips_between(gmm, means[bulk], mu) and fold >= MIN_MAJORITY_FOLD and negative_cells >= MIN_NEGATIVE_CELLS
         )
+    positive = [top]
+    if not population and len(means) == 3:  # a majority positive population the mixture split in two
+        order = np.argsort(means)
+        neg, split = int(order[0]), [int(i) for i in order[1:]]
+        low_pos = split[0]
+        fold = inverse(means[top], transform, cofactor) / max(float(inverse(means[neg], transform, cofactor)), 1e-9)
+        negative_cells = np.sum((gmm.predict(fit_x) == neg) & (x > x.min()))
+        population = (
+            weights[split].sum() > 0.5
+            and _dips_between(gmm, means[neg], means[low_pos])
+            and not _dips_between(gmm, means[low_pos], means[top])  # one population, two components
+            and fold >= MIN_MAJORITY_FOLD
+            and ashman_d(means[low_pos], sds[low_pos], means[neg], sds[neg]) >= MIN_SEPARATION
+            and negative_cells >= MIN_NEGATIVE_CELLS
+        )
+        if population:
+            positive, mu = split, float(means[low_pos])
     if not population:
         # no distinct positive population (a blank channel): only far outliers are positive
         return _auto_gate(
             marker, _outlier_thresholds(x, transform, cofactor, saturation), compartment, transform, cofactor
         )
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
-    posterior = gmm.predict_proba(grid[:, None])[:, top]
+    posterior = gmm.predict_proba(grid[:, None])[:, positive].sum(axis=1)
     below_mu = grid <= mu
     # last crossing below the positive mean: the band just under the positive population
     t1 = _last_crossing(grid, posterior, low, below_mu)
