@@ -1,8 +1,9 @@
 """Suggested gates from the data: a Gaussian mixture on transformed intensities.
 
 The positive population is the mixture component with the highest mean, when it is a
-population of its own. Held by fewer than half the cells, it must stand apart from the negative
-cells (Ashman's D) and be brighter than the median cell. Held by most cells (CD45 in a
+population of its own. Held by fewer than half the cells, it must stand apart (Ashman's D) from
+the negative cells and from the component just below it (a lognormal background's long tail is
+fitted by a chain of overlapping components), and be brighter than the median cell. Held by most cells (CD45 in a
 lymphocyte-rich region, where the median cell is a positive one), the mixture's density must
 dip between it and a negative population of its own, and it must be far brighter than them:
 a blank channel over two levels of background is not a marker most cells carry. A broad
@@ -84,7 +85,12 @@ def suggest_gate(
     bulk = max(others, key=lambda i: weights[i])
     mu, sd = means[top], sds[top]
     fold = inverse(mu, transform, cofactor) / max(float(inverse(np.median(x), transform, cofactor)), 1e-9)
-    population = ashman_d(mu, sd, means[bulk], sds[bulk]) >= MIN_SEPARATION and fold >= MIN_FOLD
+    below = max((i for i in others if means[i] < mu), key=lambda i: means[i], default=bulk)  # its neighbour
+    population = (
+        ashman_d(mu, sd, means[bulk], sds[bulk]) >= MIN_SEPARATION
+        and ashman_d(mu, sd, means[below], sds[below]) >= MIN_SEPARATION
+        and fold >= MIN_FOLD
+    )
     if not population and weights[top] > 0.5:  # the median cell is a positive one: against the negative cells
         fold = inverse(mu, transform, cofactor) / max(float(inverse(means[bulk], transform, cofactor)), 1e-9)
         # cells at the lowest value (outside the IF field, clipped by a background subtraction)
