@@ -8,8 +8,9 @@ lymphocyte-rich region, where the median cell is a positive one), the mixture's 
 dip between it and a negative population of its own, and it must be far brighter than them:
 a blank channel over two levels of background is not a marker most cells carry. A broad
 population most cells hold may be fitted by two components, neither held by half the cells:
-they are taken together as the positive population when the density dips below them and not
-between them. The uncertain
+they are taken together as the positive population when the density falls into a clear valley
+below them and does not dip between them, and their weighted mean is far brighter than the
+negative cells. The uncertain
 band is where its posterior probability is between ``low`` and ``high``; over-exposure starts
 far above the positive population (or near the camera's saturation). A marker without such a
 population (a blank channel) gets thresholds far above the median cell.
@@ -29,6 +30,7 @@ MAX_CELLS = 100_000
 MIN_SEPARATION = 2.0  # Ashman's D between a minority positive component and the negative one
 MIN_FOLD = 1.5  # a minority positive mean over the median cell, in raw intensity
 MAX_DIP = 0.98  # lowest mixture density between negative and majority positive means, over the lower peak
+MAX_SPLIT_DIP = 0.8  # ... under a population the mixture split in two: a clear valley (unimodal noise: 0.89-0.99)
 MIN_MAJORITY_FOLD = 4.0  # a majority positive mean over the negative mean, in raw intensity
 MIN_NEGATIVE_CELLS = 20  # under a majority positive population: fewer is a split-off tail of noise
 MIN_WEIGHT = 0.005  # a component holding fewer cells is outliers, not a population
@@ -104,11 +106,13 @@ def suggest_gate(
         order = np.argsort(means)
         neg, split = int(order[0]), [int(i) for i in order[1:]]
         low_pos = split[0]
-        fold = inverse(means[top], transform, cofactor) / max(float(inverse(means[neg], transform, cofactor)), 1e-9)
+        # the population's own brightness (its components' weighted mean), not its brighter half's
+        merged = float(np.average(inverse(means[split], transform, cofactor), weights=weights[split]))
+        fold = merged / max(float(inverse(means[neg], transform, cofactor)), 1e-9)
         negative_cells = np.sum((gmm.predict(fit_x) == neg) & (x > x.min()))
         population = (
             weights[split].sum() > 0.5
-            and _dips_between(gmm, means[neg], means[low_pos])
+            and _dips_between(gmm, means[neg], means[low_pos], max_dip=MAX_SPLIT_DIP)
             and not _dips_between(gmm, means[low_pos], means[top])  # one population, two components
             and fold >= MIN_MAJORITY_FOLD
             and ashman_d(means[low_pos], sds[low_pos], means[neg], sds[neg]) >= MIN_SEPARATION
@@ -134,12 +138,12 @@ def suggest_gate(
     return _auto_gate(marker, raw, compartment, transform, cofactor)
 
 
-def _dips_between(gmm, low_mean: float, high_mean: float) -> bool:
+def _dips_between(gmm, low_mean: float, high_mean: float, *, max_dip: float = MAX_DIP) -> bool:
     """Whether the mixture's density falls between two means (two modes): a skewed population
     of noise fitted by a chain of components has none."""
     lo, hi = sorted((float(low_mean), float(high_mean)))
     density = np.exp(gmm.score_samples(np.linspace(lo, hi, 512)[:, None]))
-    return bool(density.min() < MAX_DIP * min(density[0], density[-1]))
+    return bool(density.min() < max_dip * min(density[0], density[-1]))
 
 
 def _spread_whole_counts(x: np.ndarray, transform: str, cofactor: float, rng) -> np.ndarray:
