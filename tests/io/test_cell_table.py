@@ -78,6 +78,9 @@ def test_anndata_layout_for_scimap(tmp_path, table):
         "spatial": "px",
     }
     assert "CD20" not in read.uns["units"] and "pixel_size_um" not in to_anndata(table, ["CD3e"]).uns
+    # predictions of an H&E slide alone: class probabilities as X, the slide's pixel size given
+    predicted = to_anndata(table.assign(prob_other=0.7), ["prob_other"], pixel_size_um=0.5)
+    assert predicted.uns["units"]["X"] == "probability of each class" and predicted.uns["pixel_size_um"] == 0.5
 
 
 def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_found():

@@ -168,3 +168,26 @@ def test_nothing_to_score_is_said_not_left_to_scikit_learn(small_table, tmp_path
         held_out_cells(table, tmp_path / "ds")
     with pytest.raises(FileNotFoundError, match="no data set there"):
         held_out_cells(table, tmp_path)
+
+
+def test_a_data_set_of_these_cells_is_told_from_one_of_another_segmentation(small_table, tmp_path):
+    """A reviewer's split or merge moves a few learnt cells (the data set still holds out the
+    rest); another segmentation's ids sit elsewhere (refused); a data set with nothing learnt
+    holds nothing out (refused)."""
+    import pytest
+
+    from napari_ifcell.pipeline.dataset import learnt_cells
+
+    index = small_table[["CellID", "X_centroid", "Y_centroid"]].assign(split="test")
+    index.loc[index.index[: len(index) // 2], "split"] = "train"
+    (tmp_path / "ds").mkdir()
+    index.to_parquet(tmp_path / "ds" / "index.parquet")
+    edited = small_table.copy()
+    edited.loc[edited.index[:10], "X_centroid"] += 3  # ten cells split or merged by a reviewer
+    learnt = learnt_cells(edited, tmp_path / "ds")
+    assert learnt.sum() == len(index) // 2 and learnt[: len(index) // 2].all()
+    with pytest.raises(ValueError, match="cut from another segmentation or slide"):
+        learnt_cells(small_table.assign(X_centroid=small_table["X_centroid"] + 40), tmp_path / "ds")
+    index.assign(split="test").to_parquet(tmp_path / "ds" / "index.parquet")
+    with pytest.raises(ValueError, match="no train or val cells"):
+        learnt_cells(small_table, tmp_path / "ds")

@@ -204,7 +204,13 @@ class ClassifierWidget(Container):
             store = LabelStore.open_if_present(folder)
             name = slide_name(self.slide.path)
             written = [
-                export_predictions(self.table, project.exports / f"{name}_predictions{ext}", store=store, image_id=name)
+                export_predictions(
+                    self.table,
+                    project.exports / f"{name}_predictions{ext}",
+                    store=store,
+                    image_id=name,
+                    pixel_size_um=self.slide.pixel_size_um,
+                )
                 for ext in (".geojson", ".h5ad", ".csv")
             ]
             self.status.value = "Exported: " + ", ".join(p.name for p in written) + f" in {project.exports}"

@@ -146,6 +146,8 @@ class CompareWidget(Container):
         if what in (SLIDES, LABELS):
             set_path(self.truth_labels, self.state.existing("labels"))
         if what == SLIDES:
+            set_path(self.held_out, None)  # another slide's data set holds none of its cells
+        if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
             drawn = find_regions_layer(self.viewer)
@@ -305,6 +307,10 @@ class CompareWidget(Container):
                     )
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
+        if self.no_truth.value and held_out is not None:
+            return self._on_error(
+                ValueError("Held out of data set leaves cells out of the truth: clear it, or untick No truth")
+            )
         self.status.value = "Comparing..."
         if self.no_truth.value:
 

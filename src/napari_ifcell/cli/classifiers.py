@@ -83,6 +83,11 @@ def _prediction_source(args):
     return (pair if pair is not None else slide), slide.path
 
 
+def _cells_pixel_size(source) -> float | None:
+    """The pixel size of the grid the cells are on: the IF's of a pair, else the H&E slide's."""
+    return getattr(source, "if_slide", source).pixel_size_um
+
+
 def _predict(args) -> int:
     from napari_ifcell.core.device import resolve_device
     from napari_ifcell.extras import require
@@ -114,7 +119,9 @@ def _predict(args) -> int:
     end_line()
     if args.out:
         for out in args.out:
-            export_predictions(table, out, store=store, image_id=slide_name(cells_slide))
+            export_predictions(
+                table, out, store=store, image_id=slide_name(cells_slide), pixel_size_um=_cells_pixel_size(source)
+            )
     else:  # the slide's own predictions: a region predicted now keeps the rest of the slide's
         table = save_predictions(table, project.predictions)
     outs = args.out or [project.predictions]

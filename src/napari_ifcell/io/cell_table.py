@@ -140,13 +140,13 @@ def pixel_size_of(table: pd.DataFrame) -> float | None:
     return float(np.median(um[usable] / px[usable])) if usable.any() else None
 
 
-def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
+def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image", pixel_size_um: float | None = None):
     """AnnData with marker means as X and everything else in obs (scimap's layout).
 
     ``obs`` holds ``CellID``, ``X_centroid``, ``Y_centroid``, morphology and ``imageid``;
     ``obsm["spatial"]`` the centroids in pixels (x, y), as squidpy expects; ``uns["units"]``
     the unit of each obs column that has one and ``uns["pixel_size_um"]`` the pixel size of
-    those pixels, when the table has µm centroids.
+    those pixels (``pixel_size_um``, else from the table's µm centroids), when known.
     """
     import anndata
 
@@ -160,13 +160,17 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image"):
     adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)
     adata.var_names = markers
     adata.obsm["spatial"] = table[["X_centroid", "Y_centroid"]].to_numpy()
-    adata.uns["units"] = {**column_units(obs), "X": "cell mean of the slide's stored intensities", "spatial": "px"}
-    pixel_size = pixel_size_of(table)
+    probabilities = len(markers) > 0 and all(str(m).startswith("prob_") for m in markers)
+    x_unit = "probability of each class" if probabilities else "cell mean of the slide's stored intensities"
+    adata.uns["units"] = {**column_units(obs), "X": x_unit, "spatial": "px"}
+    pixel_size = pixel_size_um if pixel_size_um is not None else pixel_size_of(table)
     if pixel_size is not None:
         adata.uns["pixel_size_um"] = pixel_size
     return adata
 
 
-def write_anndata(table: pd.DataFrame, path: str | Path, markers, *, image_id: str = "image") -> Path:
-    adata = to_anndata(table, markers, image_id=image_id)
+def write_anndata(
+    table: pd.DataFrame, path: str | Path, markers, *, image_id: str = "image", pixel_size_um: float | None = None
+) -> Path:
+    adata = to_anndata(table, markers, image_id=image_id, pixel_size_um=pixel_size_um)
     return atomic_write(path, lambda p: adata.write_h5ad(p))

@@ -69,7 +69,9 @@ def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
     return table
 
 
-def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str = "image"):
+def export_predictions(
+    table: pd.DataFrame, path, *, store=None, image_id: str = "image", pixel_size_um: float | None = None
+):
     """Write predictions to ``path``, the format from its suffix: a cell table (Parquet / CSV /
     TSV), AnnData (``.h5ad``: class probabilities as X unless the table has IF markers) or QuPath
     GeoJSON (each cell's outlines from ``store`` with its predicted class and colour)."""
@@ -78,7 +80,15 @@ def export_predictions(table: pd.DataFrame, path, *, store=None, image_id: str =
     if Path(path).name.lower().endswith(".geojson") and "predicted" not in table.columns:
         raise ValueError(f"{path}: GeoJSON carries each cell's predicted class; this model predicts markers")
     markers = table_markers(table)
-    return write_table_export(table, path, markers=markers, image_id=image_id, store=store, class_column="predicted")
+    return write_table_export(
+        table,
+        path,
+        markers=markers,
+        image_id=image_id,
+        store=store,
+        class_column="predicted",
+        pixel_size_um=pixel_size_um,
+    )
 
 
 def predict_cells(

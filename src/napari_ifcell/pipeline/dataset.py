@@ -298,15 +298,18 @@ def learnt_cells(table: pd.DataFrame, dataset) -> np.ndarray:
     if not {"CellID", "split"} <= set(index.columns):
         raise ValueError(f"{path}: expected CellID and split columns (a data set export-dataset wrote)")
     learnt = index[index["split"].isin(["train", "val"])].set_index("CellID")
+    if not len(learnt):
+        raise ValueError(f"{dataset}: the data set has no train or val cells; nothing was learnt from it")
     places = ["X_centroid", "Y_centroid"]
     if not set(places) <= set(index.columns):  # no places to check the ids against
         return table["CellID"].isin(learnt.index).to_numpy()
     here = table[["CellID", *places]].drop_duplicates("CellID").set_index("CellID")
     both = learnt[places].join(here, how="inner", lsuffix="_dataset")
     moved = np.hypot(both["X_centroid"] - both["X_centroid_dataset"], both["Y_centroid"] - both["Y_centroid_dataset"])
-    if len(learnt) and (not len(both) or (moved > 1.0).mean() > 0.01):
+    # a reviewer's split or merge moves a few cells: another segmentation moves most of them
+    if not len(both) or (moved > 1.0).mean() > 0.5:
         raise ValueError(
             f"{dataset}: the data set's cells are not this table's ({len(both)} of its {len(learnt)} learnt cell ids "
-            "found, most at other places): it was cut from another segmentation or slide"
+            "found, most of them at other places): it was cut from another segmentation or slide"
         )
     return table["CellID"].isin(learnt.index).to_numpy()

@@ -170,7 +170,7 @@ def write_table_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".h5ad":
         _require_markers(path, markers)
-        return write_anndata(table, path, markers, image_id=image_id)
+        return write_anndata(table, path, markers, image_id=image_id, pixel_size_um=pixel_size_um)
     if suffix == ".geojson":
         return write_cells_geojson(
             table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um, image_id=image_id
