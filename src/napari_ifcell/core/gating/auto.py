@@ -1,19 +1,19 @@
 """Suggested gates from the data: a Gaussian mixture on transformed intensities.
 
-The positive population is the mixture component with the highest mean, when it is a
-population of its own. Held by fewer than half the cells, it must stand apart (Ashman's D) from
-the negative cells and from the component just below it (a lognormal background's long tail is
-fitted by a chain of overlapping components), and be brighter than the median cell. Held by most cells (CD45 in a
-lymphocyte-rich region, where the median cell is a positive one), the mixture's density must
-dip between it and a negative population of its own, and it must be far brighter than them:
-a blank channel over two levels of background is not a marker most cells carry. A broad
-population most cells hold may be fitted by two components, neither held by half the cells:
-they are taken together as the positive population when the density falls into a clear valley
-below them and does not dip between them, and their weighted mean is far brighter than the
-negative cells. The uncertain
-band is where its posterior probability is between ``low`` and ``high``; over-exposure starts
-far above the positive population (or near the camera's saturation). A marker without such a
-population (a blank channel) gets thresholds far above the median cell.
+The positive population is the mixture component with the highest mean, when it is a population
+of its own. Held by fewer than half the cells, it must stand apart (Ashman's D) from the
+negative cells and from the component just below it (a lognormal background's long tail is
+fitted by a chain of overlapping components), and be brighter than the median cell. Held by most
+cells (CD45 in a lymphocyte-rich region, where the median cell is a positive one), the mixture's
+density must dip between it and a negative population of its own, and it must be far brighter
+than them: a blank channel over two levels of background is not a marker most cells carry. A
+broad population most cells hold may be fitted by two components, neither held by half the
+cells: they are taken together as the positive population when the density falls into a clear
+valley below them and does not dip between them, and their weighted mean is far brighter than
+the negative cells. The uncertain band is where its posterior probability is between ``low`` and
+``high``; over-exposure starts far above the positive population (or near the camera's
+saturation). A marker without such a population (a blank channel) gets thresholds far above the
+median cell.
 
 The asinh cofactor is the customary 150 of a 16-bit camera's range, scaled to the table's full
 scale, so the same tissue stored as 16-bit, 8-bit or 0-1 floating-point intensities gets the
@@ -101,7 +101,7 @@ def suggest_gate(
         population = (
             _dips_between(gmm, means[bulk], mu) and fold >= MIN_MAJORITY_FOLD and negative_cells >= MIN_NEGATIVE_CELLS
         )
-    positive = [top]
+    positive, lowest = [top], mu  # the positive components, and the lowest of their means
     if not population and len(means) == 3:  # a majority positive population the mixture split in two
         order = np.argsort(means)
         neg, split = int(order[0]), [int(i) for i in order[1:]]
@@ -119,7 +119,7 @@ def suggest_gate(
             and negative_cells >= MIN_NEGATIVE_CELLS
         )
         if population:
-            positive, mu = split, float(means[low_pos])
+            positive, lowest = split, float(means[low_pos])
     if not population:
         # no distinct positive population (a blank channel): only far outliers are positive
         return _auto_gate(
@@ -127,7 +127,7 @@ def suggest_gate(
         )
     grid = np.linspace(x.min(), max(x.max(), mu + overexposed_sd * sd), 4096)
     posterior = gmm.predict_proba(grid[:, None])[:, positive].sum(axis=1)
-    below_mu = grid <= mu
+    below_mu = grid <= lowest
     # last crossing below the positive mean: the band just under the positive population
     t1 = _last_crossing(grid, posterior, low, below_mu)
     t2 = max(_last_crossing(grid, posterior, high, below_mu), t1)
