@@ -147,7 +147,6 @@ class CompareWidget(Container):
             set_path(self.truth_labels, self.state.existing("labels"))
         if what == SLIDES:
             set_path(self.held_out, None)  # another slide's data set holds none of its cells
-        if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
             drawn = find_regions_layer(self.viewer)
@@ -305,12 +304,10 @@ class CompareWidget(Container):
                         "mask IoU matching needs the truth's nuclei: segment the slide first, "
                         "or choose a label store folder or label TIFF"
                     )
+            if self.no_truth.value and held_out is not None:
+                raise ValueError("Held out of data set leaves cells out of the truth: clear it, or untick No truth")
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
-        if self.no_truth.value and held_out is not None:
-            return self._on_error(
-                ValueError("Held out of data set leaves cells out of the truth: clear it, or untick No truth")
-            )
         self.status.value = "Comparing..."
         if self.no_truth.value:
 

@@ -80,12 +80,7 @@ def _prediction_source(args):
     from napari_ifcell.cli.options import open_cells_slide
 
     slide, pair = open_cells_slide(args)
-    return (pair if pair is not None else slide), slide.path
-
-
-def _cells_pixel_size(source) -> float | None:
-    """The pixel size of the grid the cells are on: the IF's of a pair, else the H&E slide's."""
-    return getattr(source, "if_slide", source).pixel_size_um
+    return (pair if pair is not None else slide), slide
 
 
 def _predict(args) -> int:
@@ -101,7 +96,8 @@ def _predict(args) -> int:
     )
 
     require("torch", extra="classifier")
-    source, cells_slide = _prediction_source(args)
+    source, slide = _prediction_source(args)
+    cells_slide = slide.path
     project = Project.for_slide(cells_slide)
     store_folder = Path(args.store) if args.store else project.labels
     store = LabelStore.open_if_present(store_folder)
@@ -120,7 +116,7 @@ def _predict(args) -> int:
     if args.out:
         for out in args.out:
             export_predictions(
-                table, out, store=store, image_id=slide_name(cells_slide), pixel_size_um=_cells_pixel_size(source)
+                table, out, store=store, image_id=slide_name(cells_slide), pixel_size_um=slide.pixel_size_um
             )
     else:  # the slide's own predictions: a region predicted now keeps the rest of the slide's
         table = save_predictions(table, project.predictions)

@@ -25,7 +25,7 @@ def write_cell_table(table: pd.DataFrame, path: str | Path) -> Path:
         return atomic_write(path, lambda p: table.to_parquet(p, index=False))
     if suffix in (".csv", ".tsv"):
         return atomic_write(path, lambda p: table.to_csv(p, index=False, sep="," if suffix == ".csv" else "\t"))
-    raise CellTableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
+    raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(CELL_TABLE_SUFFIXES)}")
 
 
 def read_cell_table(path: str | Path) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
         elif suffix in (".csv", ".tsv"):
             table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
         else:
-            raise CellTableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .tsv")
+            raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(CELL_TABLE_SUFFIXES)}")
     except CellTableError:
         raise
     except Exception as exc:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from napari_ifcell.io.cell_table import CELL_TABLE_SUFFIXES
+
 FORMATS = {
     ".parquet": "cell table",
     ".csv": "cell table",
@@ -24,7 +26,7 @@ FORMATS = {
     ".ome.zarr": "OME-Zarr",
     ".zarr": "SpatialData",
 }
-TABLE_FORMATS = (".parquet", ".csv", ".tsv", ".h5ad", ".geojson")  # need a table, not the slide's pixels
+TABLE_FORMATS = (*CELL_TABLE_SUFFIXES, ".h5ad", ".geojson")  # need a table, not the slide's pixels
 CLASS_COLUMNS = ("predicted", "phenotype", "class")
 
 
