@@ -13,9 +13,11 @@ def contrast_limits(
     """Per-channel (low, high) percentiles of a ``(C, Y, X)`` thumbnail.
 
     Saturated pixels (``saturation``, default the dtype's maximum for integers) are left
-    out so that a few over-exposed artefacts do not wash out a marker.
+    out so that a few over-exposed artefacts do not wash out a marker. Integer limits are at
+    least one level apart; floating-point ones (0-1 intensities) are the percentiles as they are.
     """
-    if saturation is None and np.issubdtype(channels.dtype, np.integer):
+    integer = np.issubdtype(channels.dtype, np.integer)
+    if saturation is None and integer:
         saturation = np.iinfo(channels.dtype).max
     limits = []
     for img in channels:
@@ -23,7 +25,9 @@ def contrast_limits(
         if values.size == 0:
             values = img.ravel()
         lo, hi = np.percentile(values, [low, high]) if values.size else (0.0, 1.0)
-        limits.append((float(lo), float(max(hi, lo + 1))))
+        if hi <= lo or integer:
+            hi = max(hi, lo + 1)  # a flat channel still needs a range
+        limits.append((float(lo), float(hi)))
     return limits
 
 
