@@ -235,3 +235,17 @@ def test_a_slide_without_pixel_size_takes_the_one_its_cells_were_segmented_at(ma
     widget.if_file.value = tmp_path / "plain.tif"
     widget.open_button.changed.emit(True)
     assert widget.if_pixel_size.value == 0.5 and widget.state.slide.pixel_size_um == 0.5, widget.status.value
+    assert all(tuple(layer.scale) == (0.5, 0.5) for layer in viewer.layers)  # drawn where its cells will be
+
+
+def test_an_he_slide_without_pixel_size_is_drawn_at_the_size_the_loader_assumes(make_napari_viewer, tmp_path):
+    """The layer was built at Orion's 0.325 µm while the slide (and so its cells) took the box's
+    0.5: nuclei segmented on it sat 1.5x off the tissue."""
+    tifffile.imwrite(tmp_path / "he.tif", np.full((96, 128, 3), 200, np.uint8), photometric="rgb")
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    widget.he_pixel_size.value = 0.5
+    widget.open_he_alone(tmp_path / "he.tif", sync=True)
+    assert widget.state.slide.pixel_size_um == 0.5 and "assumed" in widget.status.value, widget.status.value
+    assert tuple(widget.he_layer.scale) == (0.5, 0.5)
+    assert "96 x 128 px, 1 level," in widget.info.value

@@ -50,6 +50,11 @@ def _pixel_size_shown(slide, box) -> float:
     return slide.pixel_size_um
 
 
+def _levels(slide) -> str:
+    n = len(slide.levels)
+    return f"{n} level" if n == 1 else f"{n} levels"
+
+
 def _size_to_assume(slide_path, shown: float | None) -> float | None:
     """For a slide whose file gives no pixel size: the size its cells were segmented at (its
     label store records it), else the one the Loader shows."""
@@ -168,12 +173,13 @@ class LoaderWidget(Container):
         size = self.he_pixel_size if he else self.if_pixel_size
         with self._geometry_blocked():
             size.value = _pixel_size_shown(slide, size)
+        self._apply_geometry()  # the layers were drawn before a size the file lacks was assumed
         h, w = slide.shape
         if he:
             what, runs = "H&E", "no IF: segment, classify, review and compare run on the H&E"
         else:
             what, runs = "IF", f"{slide.n_channels} channels, no H&E: segment, quantify and gate run on the IF"
-        self.info.value = f"{what} {slide.path.name}: {h} x {w} px, {len(slide.levels)} levels, {runs}"
+        self.info.value = f"{what} {slide.path.name}: {h} x {w} px, {_levels(slide)}, {runs}"
         self.status.value = self._opened_notes(slide.notes, slide.path)
         self._set_enabled(False)
         size.enabled = True
@@ -268,8 +274,8 @@ class LoaderWidget(Container):
     def _describe(pair) -> str:
         s, h = pair.if_slide, pair.he_slide
         return (
-            f"IF {s.path.name}: {s.shape[0]} x {s.shape[1]} px, {s.n_channels} channels, {len(s.levels)} levels\n"
-            f"H&E {h.path.name}: {h.shape[0]} x {h.shape[1]} px, {len(h.levels)} levels"
+            f"IF {s.path.name}: {s.shape[0]} x {s.shape[1]} px, {s.n_channels} channels, {_levels(s)}\n"
+            f"H&E {h.path.name}: {h.shape[0]} x {h.shape[1]} px, {_levels(h)}"
         )
 
     # --- channels and geometry ----------------------------------------------------------
