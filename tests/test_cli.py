@@ -100,6 +100,34 @@ def test_quantify_then_gate(small_pair, tmp_path):
     again = run_cli("gate", table_path, "--gates", tmp_path / "gates.yaml")
     assert again.stdout == done.stdout
 
+    # the same cells as MCMICRO's mcquant writes them (bare marker columns of cell means) gate alike
+    markers = [c[: -len("_cell_mean")] for c in table.columns if c.endswith("_cell_mean")]
+    morphology = ["Area", "MajorAxisLength", "MinorAxisLength", "Eccentricity", "Solidity", "Extent", "Orientation"]
+    mcquant = table[["CellID", *markers, "X_centroid", "Y_centroid", *morphology]]
+    mcquant.to_csv(tmp_path / "mcquant.csv", index=False)
+    from_mcquant = run_cli("gate", tmp_path / "mcquant.csv", "--out", tmp_path / "mc_gated.csv")
+    assert from_mcquant.returncode == 0, from_mcquant.stderr
+    assert "MCMICRO columns gated as each marker's cell mean: " + ", ".join(markers) in from_mcquant.stderr
+    from napari_ifcell.orion import NUCLEAR_MARKERS  # gated on their nucleus means in ours; mcquant's has none
+
+    same = [m for m in markers if m not in NUCLEAR_MARKERS]
+    assert len(same) >= 15
+    mc_gated = pd.read_csv(tmp_path / "mc_gated.csv")
+    for m in same:
+        assert (mc_gated[f"{m}_state"] == gated[f"{m}_state"]).all(), m
+    assert (mc_gated["phenotype"] == gated["phenotype"]).all()
+
+
+def test_gate_refuses_a_table_without_marker_columns(tmp_path):
+    """It failed with pandas' "Length of values (0) does not match length of index"."""
+    table_path = tmp_path / "cells.csv"
+    pd.DataFrame({"CellID": [1, 2], "X_centroid": [1.0, 2.0], "Y_centroid": [1.0, 2.0], "Area": [30, 40]}).to_csv(
+        table_path, index=False
+    )
+    done = run_cli("gate", table_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"{table_path}: no marker column to gate" in done.stderr
+
 
 def test_gate_with_a_bad_gate_file_exits_2(small_pair, tmp_path):
     table_path = tmp_path / "cells.csv"

@@ -51,10 +51,11 @@ def _image_id(table, path: str) -> str:
 def _gate(args) -> int:
     from napari_ifcell.core.gating import apply_gates, gated_table
     from napari_ifcell.core.gating.auto import suggested_gateset
-    from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
+    from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.io.gate_file import load_gates, save_gates, scimap_gateset
+    from napari_ifcell.pipeline.gating import read_table_to_gate
 
-    table = read_cell_table(args.table)
+    table = read_table_to_gate(args.table)
     if args.gates:
         gates = load_gates(args.gates, columns=table.columns)
     elif args.scimap_gates:

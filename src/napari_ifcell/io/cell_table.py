@@ -124,6 +124,25 @@ UNITS = {
 }
 
 
+# columns of an MCMICRO (mcquant) or scimap table that are not marker intensities
+NOT_MARKERS = {"CellID", *UNITS, "column_centroid", "row_centroid", "imageid", "phenotype", "inconsistent"}
+_NOT_MARKER_SUFFIXES = ("_mean", "_std", "_median", "_area", "_state", "_um")
+
+
+def bare_marker_columns(table: pd.DataFrame) -> list[str]:
+    """A table in MCMICRO's own layout: its number columns named by a marker alone (each
+    marker's cell mean, as mcquant writes them), in table order."""
+    return [
+        str(c)
+        for c in table.columns
+        if c not in NOT_MARKERS
+        and not str(c).endswith(_NOT_MARKER_SUFFIXES)
+        and not str(c).startswith("prob_")
+        and pd.api.types.is_numeric_dtype(table[c])
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
+
+
 def column_units(table: pd.DataFrame) -> dict[str, str]:
     """The unit of each of ``table``'s columns with a known one (compartment areas too)."""
     units = {c: UNITS[c] for c in table.columns if c in UNITS}

@@ -40,13 +40,32 @@ def quantify_slide_steps(
 def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None) -> tuple[pd.DataFrame, GateSet, dict]:
     """A saved cell table and suggested gates for it; refused when ``labels`` (the nuclei the
     cells are shown by) is a label store that does not hold its cells."""
-    from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.label_store import require_store_cells
 
-    table = read_cell_table(table_path)
+    table = read_table_to_gate(table_path)
     require_store_cells(labels, table, table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
     return table, gates, suggestions
+
+
+def read_table_to_gate(table_path) -> pd.DataFrame:
+    """A cell table with a ``<marker>_cell_mean`` column for every marker it measures. A table
+    in MCMICRO's layout (bare ``<marker>`` columns, each the marker's cell mean) gets them from
+    those, with a note naming them; a table with neither is refused."""
+    from napari_ifcell.io.cell_table import CellTableError, bare_marker_columns, read_cell_table
+    from napari_ifcell.notes import note
+
+    table = read_cell_table(table_path)
+    if any(str(c).endswith("_cell_mean") for c in table.columns):
+        return table
+    markers = bare_marker_columns(table)
+    if not markers:
+        raise CellTableError(
+            f"{table_path}: no marker column to gate; expected <marker>_cell_mean columns (as quantify writes) "
+            "or MCMICRO's <marker> columns of cell means"
+        )
+    note(f"{table_path}: MCMICRO columns gated as each marker's cell mean: {', '.join(markers)}")
+    return table.assign(**{f"{m}_cell_mean": table[m] for m in markers})
 
 
 def save_gating(table: pd.DataFrame, gates: GateSet, *, gated_path, gates_path=None) -> pd.DataFrame:
