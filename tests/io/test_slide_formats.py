@@ -149,3 +149,34 @@ def test_opening_reads_no_pixel_data(tmp_path, monkeypatch):
     with pytest.raises(Exception):  # noqa: B017 - whatever the broken decoder raises
         slide.read_region(0, 0, 10, 10)  # reading does decode: the patch is live
     slide.close()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_miniswhite_image_reads_bright_where_the_stain_is(tmp_path, dtype):
+    """0 is white in MINISWHITE: read as stored, a DAPI channel came out inverted (correlation -1
+    with the true stain) and segmentation found nothing, without a word."""
+    rng = np.random.default_rng(0)
+    top = np.iinfo(dtype).max
+    stain = rng.integers(0, top // 2, (2, 96, 128)).astype(dtype)
+    path = tmp_path / "white.tif"
+    tifffile.imwrite(path, (top - stain).astype(dtype), photometric="miniswhite", tile=(32, 32))
+    with pytest.warns(UserWarning, match="MINISWHITE"), open_slide(path) as slide:
+        assert "MINISWHITE" in " ".join(slide.notes)
+        np.testing.assert_array_equal(slide.read_region(0, 0, 96, 128), stain)
+        np.testing.assert_array_equal(np.asarray(slide.display_levels()[0][1, 10:20, 30:40]), stain[1, 10:20, 30:40])
+        assert slide.dtype == dtype
+
+
+def test_a_floating_point_miniswhite_image_is_refused(tmp_path):
+    path = tmp_path / "white.tif"
+    tifffile.imwrite(path, np.ones((64, 64), np.float32), photometric="miniswhite")
+    with pytest.raises(Exception, match="MINISWHITE.*float32.*expected unsigned integers"):
+        open_slide(path)
+
+
+@pytest.mark.parametrize(("planes", "named"), [(1, "using ch0 ("), (3, "using ch0..ch2 (")])
+def test_channels_without_names_are_named_in_a_note(tmp_path, planes, named):
+    path = tmp_path / "plain.tif"
+    tifffile.imwrite(path, np.zeros((planes, 32, 32), np.uint16).squeeze(), photometric="minisblack")
+    with pytest.warns(UserWarning, match="no channel names"), open_slide(path) as slide:
+        assert any(named in note for note in slide.notes), slide.notes

@@ -209,6 +209,24 @@ class ChannelsLast:
         return out if isinstance(c, (int, np.integer)) else np.moveaxis(out, -1, 0)
 
 
+class Inverted:
+    """A grey level stored MINISWHITE (0 is white) read as ``top - stored``: bright is high, as
+    in every other slide, so stains and gates mean the same."""
+
+    def __init__(self, array, top: int):
+        self.array, self.top = array, top
+        self.shape, self.chunks, self.dtype, self.ndim = array.shape, array.chunks, np.dtype(array.dtype), array.ndim
+
+    def __dask_tokenize__(self):
+        from dask.base import tokenize
+
+        return "inverted", self.top, tokenize(self.array)
+
+    def __getitem__(self, key) -> np.ndarray:
+        stored = np.asarray(self.array[key])
+        return (self.dtype.type(self.top) - stored).astype(self.dtype, copy=False)
+
+
 def cyx_key(key) -> tuple:
     """An index into a ``(C, Y, X)`` array as its (channel, y, x) parts, an Ellipsis or missing
     trailing parts read as whole axes."""

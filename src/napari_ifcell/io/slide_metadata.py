@@ -116,7 +116,8 @@ def sidecar_or_numbered_names(
         blank = [i for i, n in enumerate(partial) if not n]
         notes.append(f"channels {blank} have no name in the metadata; named ch<i> {GIVE_NAMES}")
         return tuple(n or _stand_in(i) for i, n in enumerate(partial))
-    notes.append(f"no channel names in the metadata; using ch0..ch{n_channels - 1} {GIVE_NAMES}")
+    using = "ch0" if n_channels == 1 else f"ch0..ch{n_channels - 1}"
+    notes.append(f"no channel names in the metadata; using {using} {GIVE_NAMES}")
     return tuple(_stand_in(i) for i in range(n_channels))
 
 

@@ -14,6 +14,7 @@ import tifffile
 from napari_ifcell.io.errors import SlideError, SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import (
     ChannelsLast,
+    Inverted,
     described,
     find_levels,
     is_contiguous_and_large,
@@ -161,6 +162,8 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
         samples_as_channels, channels_last, is_rgb, layout = True, layout == "YXS", False, "CYX"
     if channels_last:
         levels = [ChannelsLast(level) for level in levels]
+    if not is_rgb and _stored_white_is_zero(base):
+        levels = _inverted(path, base, levels, notes)
     n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
     ome = ome_of(tif, series_index, notes)
     if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
@@ -232,6 +235,26 @@ def _grey_samples(series) -> bool:
     if page is None or tags is None or 262 not in tags:
         return False
     return int(page.photometric) in (0, 1)
+
+
+def _stored_white_is_zero(series) -> bool:
+    """Photometric MINISWHITE, given in the file (tifffile reads a missing tag as MINISWHITE)."""
+    page = getattr(series, "keyframe", None)
+    tags = getattr(page, "tags", None)
+    return page is not None and tags is not None and 262 in tags and int(page.photometric) == 0
+
+
+def _inverted(path, series, levels: list, notes: list[str]) -> list:
+    """A MINISWHITE image's levels read inverted, within the sample's stored bits."""
+    dtype = np.dtype(series.dtype)
+    if dtype.kind != "u":
+        raise SlideMetadataError(
+            path, f"Photometric MINISWHITE (0 is white) of {dtype}: expected unsigned integers, or MINISBLACK"
+        )
+    bits = int(getattr(series.keyframe, "bitspersample", dtype.itemsize * 8) or dtype.itemsize * 8)
+    top = 2 ** min(bits, dtype.itemsize * 8) - 1
+    notes.append(f"stored MINISWHITE (0 is white): read inverted ({top} - stored value), bright as fluorescence")
+    return [Inverted(level, top) for level in levels]
 
 
 def _check_pages(path, level_series) -> None:
