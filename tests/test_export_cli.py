@@ -65,6 +65,26 @@ def test_spatialdata_of_a_pair(gated, small_pair, truth_store, tmp_path, capsys)
     assert sdata.tables["table"].n_obs == len(table)
 
 
+@pytest.mark.parametrize(("offset", "said"), [(("1", "-0.65"), True), (("0", "0"), False)])
+def test_geojson_of_a_pair_says_which_image_its_outlines_are_on(gated, small_pair, tmp_path, capsys, offset, said):
+    """QuPath users import the GeoJSON onto an image: onto an H&E of another grid (0.5 µm/px in
+    a user's walk) every cell sat off its nucleus, without a word."""
+    path, _ = gated
+    out = tmp_path / "cells.geojson"
+    code = main(
+        [
+            "export", str(path), "--if", str(small_pair.if_path), "--he", str(small_pair.he_path),
+            "--he-pixel-size", "0.325", "--he-offset-um", *offset, "--out", str(out),
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0 and out.is_file(), err
+    assert (
+        "outlines in level-0 pixels of synthetic_if.ome.tif (0.325 µm/px): import it onto that image" in err
+    ) is said
+    assert ("not onto synthetic_he.ome.tif (0.325 µm/px, offset 1, -0.65 µm)" in err) is said
+
+
 def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsys):
     path, _ = gated
     assert main(["export", str(path), "--if", str(small_pair.if_path), "--out", str(tmp_path / "x.docx")]) == 2

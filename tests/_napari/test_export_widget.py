@@ -25,7 +25,8 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
     w = ExportWidget(viewer)
     w.export_button.changed.emit(True)
     assert w.status.value == "Cannot export: open a slide first (Loader)"
-    LoaderWidget(viewer).open_pair(slide, small_pair.he_path)
+    loader = LoaderWidget(viewer)
+    loader.open_pair(slide, small_pair.he_path)
     w._suggest_output()
     assert w.output.value == str(tmp_path / "slide.ifcell" / "exports" / "slide.geojson")
     w.export_button.changed.emit(True)  # the table left empty: the project's gated table
@@ -35,6 +36,10 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
         sum(f["properties"]["classification"]["name"] == "B cell" for f in features)
         == (table.phenotype == "B cell").sum()
     )
+    assert "QuPath" not in w.status.value  # the H&E on the IF's grid: either image takes the outlines
+    loader.offset_y.value = 1.3  # the H&E registered 1.3 µm down: the outlines are the IF's, and it says so
+    w.export_button.changed.emit(True)
+    assert "outlines in level-0 pixels of slide.ome.tif (0.325 µm/px): import it onto that image" in w.status.value
     # another format: the suggested name follows it
     w.format.value = "OME-Zarr image + labels (.ome.zarr)"
     assert w.output.value.endswith("slide.ome.zarr")

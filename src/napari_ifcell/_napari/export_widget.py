@@ -103,18 +103,21 @@ class ExportWidget(Container):
         classes = self.classes.value or None
 
         def work():
+            from napari_ifcell.notes import recording_notes
+
             table, used, store, project_regions = export_inputs(slide, table_path=table_path, store_folder=labels)
             try:
-                written = export_cells(
-                    out,
-                    slide=slide,
-                    table=table,
-                    store=store,
-                    regions=project_regions if regions is None else regions,
-                    pair=pair,
-                    classes_from=classes,
-                )
-                return written, len(table) if table is not None else len(store.index), used
+                with recording_notes() as notes:  # which image the outlines are on, for the status
+                    written = export_cells(
+                        out,
+                        slide=slide,
+                        table=table,
+                        store=store,
+                        regions=project_regions if regions is None else regions,
+                        pair=pair,
+                        classes_from=classes,
+                    )
+                return written, len(table) if table is not None else len(store.index), used, notes
             finally:
                 if hasattr(store, "close"):
                     store.close()  # a label image's file handle
@@ -124,10 +127,10 @@ class ExportWidget(Container):
         return run_in_background(work, on_done=self._done, on_error=self._failed, sync=sync)
 
     def _done(self, result) -> None:
-        written, n, used = result
+        written, n, used, notes = result
         self.export_button.enabled = True
         source = f" from {Path(used).name}" if used else " (outlines only: no cell table yet)"
-        self.status.value = f"Exported {n} cells{source} to {written}"
+        self.status.value = "; ".join([f"Exported {n} cells{source} to {written}", *notes])
 
     def _failed(self, exc: Exception) -> None:
         self.export_button.enabled = True

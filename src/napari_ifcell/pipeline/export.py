@@ -120,6 +120,8 @@ def export_cells(
 
     path = Path(path)
     suffix, column, markers = check_export(path, slide=slide, table=table, store=store, classes_from=classes_from)
+    if suffix == ".geojson" and pair is not None:
+        _note_geojson_grid(path, pair)
     if suffix in TABLE_FORMATS:
         return write_table_export(
             table,
@@ -147,6 +149,21 @@ def export_cells(
         regions=regions,
         he_slide=pair.he_slide if pair is not None else None,
         registration=pair.registration if pair is not None else None,
+    )
+
+
+def _note_geojson_grid(path: Path, pair) -> None:
+    """GeoJSON outlines are in the IF's level-0 pixels: said when the H&E is on another grid, so
+    nobody imports them onto the H&E in QuPath and finds the cells off their nuclei."""
+    from napari_ifcell.notes import note
+
+    if_ps, he_ps = pair.if_slide.pixel_size_um, pair.he_slide.pixel_size_um
+    offset, scale = tuple(map(float, pair.registration.offset_um)), float(pair.registration.scale)
+    if he_ps is not None and if_ps is not None and abs(he_ps - if_ps) < 1e-9 and offset == (0.0, 0.0) and scale == 1:
+        return
+    note(
+        f"{path.name}: outlines in level-0 pixels of {pair.if_slide.path.name} ({if_ps} µm/px): import it onto that "
+        f"image in QuPath, not onto {pair.he_slide.path.name} ({he_ps} µm/px, offset {offset[0]:g}, {offset[1]:g} µm)"
     )
 
 
