@@ -478,6 +478,8 @@ def test_an_ome_zarr_without_units_asks_for_the_pixel_size_naming_its_scales(cro
     group.attrs.put(attrs)
     line = one_line_error(run_cli("segment", path), "no_units.ome.zarr", "pixel size unknown", "--pixel-size")
     assert "multiscales" in line and "PhysicalSize" not in line
+    info = run_cli("info", path)  # ome-zarr-py's default: the scale written, no unit; named in the note
+    assert "the multiscales x scale 0.325 has no unit: if µm, give --pixel-size 0.325" in info.stderr, info.stderr
 
 
 def test_bioformats2raw_layout_reads_its_largest_image(crops, tmp_path):

@@ -79,6 +79,8 @@ def ngff_image(path: Path) -> dict:
         "levels": levels,
         "axes": "".join(view).upper(),
         "pixel_size_um": _pixel_size(image, axes, units),
+        "x_scale": _x_scale(image, axes),
+        "x_unit": units.get("x"),
         "channel_names": [str(c.get("label") or "") for c in channels],
         "channel_colors": [str(c.get("color") or "").upper() for c in channels],
         "notes": notes,
@@ -113,17 +115,21 @@ def _largest_image(path: Path, root: zarr.Group, notes: list[str]) -> zarr.Group
 
 
 def _pixel_size(image: dict, axes: list[str], units: dict) -> float | None:
-    """Level-0 x scale (times the image-wide scale, if any) in µm; None without a known unit."""
+    """Level-0 x scale in µm; None without a known unit."""
     factor = _UNIT_TO_UM.get(units.get("x") or "")
-    if factor is None:
-        return None
+    scale = _x_scale(image, axes)
+    return scale * factor if factor is not None and scale > 0 else None
+
+
+def _x_scale(image: dict, axes: list[str]) -> float:
+    """Level-0 x scale (times the image-wide scale, if any), in the axis's unit."""
     scale = 1.0
     transforms = list(image["datasets"][0].get("coordinateTransformations", []))
     transforms += image.get("coordinateTransformations", [])
     for t in transforms:
         if t.get("type") == "scale" and "scale" in t:
             scale *= float(t["scale"][axes.index("x")])
-    return scale * factor if scale > 0 else None
+    return scale
 
 
 def fingerprint(path: Path) -> str:

@@ -113,8 +113,19 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
         pixel_size, source = info["pixel_size_um"], "ngff"
     else:
         pixel_size, source = None, None
-        notes.append(f"{UNKNOWN_PIXEL_SIZE} (no scale in a known unit in the multiscales metadata)")
+        notes.append(f"{UNKNOWN_PIXEL_SIZE} ({_ngff_scale_said(info)})")
     return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source))
+
+
+def _ngff_scale_said(info: dict) -> str:
+    """Why an OME-Zarr's scale gives no pixel size: no unit (ome-zarr-py writes none by
+    default), or one that is not a length."""
+    scale, unit = info["x_scale"], info["x_unit"]
+    if scale == 1.0 and not unit:
+        return "no scale or unit for x in the multiscales metadata"
+    if not unit:
+        return f"the multiscales x scale {scale:g} has no unit: if µm, give --pixel-size {scale:g}"
+    return f"the multiscales x scale {scale:g} is in {unit!r}, not a length unit"
 
 
 def _build_slide(path, tif, pixel_size_override, names_override, series_as_channels=True) -> Slide:
