@@ -156,6 +156,32 @@ def test_a_local_cluster_started_after_a_default_one_still_has_no_trim_threshold
         del os.environ["MALLOC_TRIM_THRESHOLD_"]
 
 
+def _notes_of_opening(path: str) -> list[str]:
+    import warnings
+
+    from napari_ifcell.pipeline.tiling import open_slides_cached
+
+    open_slides_cached.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        open_slides_cached(path, None, (0.0, 0.0))
+    return [str(w.message) for w in caught]
+
+
+def test_workers_keep_the_slides_notes_the_command_already_said(tmp_path):
+    """Each worker's opening printed the notes again as raw warning lines, source path and all."""
+    import tifffile
+
+    path = tmp_path / "plain.tif"  # no resolution tags: the pixel size unknown, a note
+    tifffile.imwrite(path, np.zeros((2, 64, 64), np.uint16), photometric="minisblack")
+    assert any("pixel size unknown" in n for n in _notes_of_opening(str(path)))  # the command's own opening
+    client = local_client(1)
+    try:
+        assert client.submit(_notes_of_opening, str(path)).result() == []
+    finally:
+        client.close()
+
+
 def test_a_killed_run_resumes_without_redoing_tiles_or_duplicating_cells(small_pair, settings_file, tmp_path):
     out = tmp_path / "out"
     command = [

@@ -215,7 +215,34 @@ def open_slides_cached(
     channel_names: tuple[str, ...] | None = None,
 ):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
-    cluster handle many tiles of the same slides."""
+    cluster handle many tiles of the same slides. A dask worker keeps the slides' notes to
+    itself: the command that started the work said them when it opened the slides (a worker's
+    reach the terminal as raw warning lines)."""
+    import warnings
+
+    from napari_ifcell.notes import Note
+
+    with warnings.catch_warnings():
+        if _on_a_dask_worker():
+            warnings.simplefilter("ignore", Note)
+        return _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names)
+
+
+def _on_a_dask_worker() -> bool:
+    import sys
+
+    if "distributed" not in sys.modules:
+        return False
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names):
     from napari_ifcell.io import open_pair, open_slide
 
     if he_path:
