@@ -104,7 +104,7 @@ def test_quantify_then_gate(small_pair, tmp_path):
     markers = [c[: -len("_cell_mean")] for c in table.columns if c.endswith("_cell_mean")]
     morphology = ["Area", "MajorAxisLength", "MinorAxisLength", "Eccentricity", "Solidity", "Extent", "Orientation"]
     mcquant = table[["CellID", *markers, "X_centroid", "Y_centroid", *morphology]]
-    mcquant.to_csv(tmp_path / "mcquant.csv", index=False)
+    mcquant.assign(leiden=1).to_csv(tmp_path / "mcquant.csv")  # with pandas' index and a cluster column: not markers
     from_mcquant = run_cli("gate", tmp_path / "mcquant.csv", "--out", tmp_path / "mc_gated.csv")
     assert from_mcquant.returncode == 0, from_mcquant.stderr
     assert "MCMICRO columns gated as each marker's cell mean: " + ", ".join(markers) in from_mcquant.stderr

@@ -480,6 +480,11 @@ def test_an_ome_zarr_without_units_asks_for_the_pixel_size_naming_its_scales(cro
     assert "multiscales" in line and "PhysicalSize" not in line
     info = run_cli("info", path)  # ome-zarr-py's default: the scale written, no unit; named in the note
     assert "the multiscales x scale 0.325 has no unit: if µm, give --pixel-size 0.325" in info.stderr, info.stderr
+    for axis in ome["multiscales"][0]["axes"]:
+        axis["unit"] = "µm" if axis["name"] in "yx" else axis.get("unit")  # not NGFF's name, but unambiguous
+    group.attrs.put(attrs)
+    with open_slide(path) as slide:
+        assert slide.pixel_size_um == pytest.approx(0.325)
 
 
 def test_bioformats2raw_layout_reads_its_largest_image(crops, tmp_path):

@@ -249,3 +249,9 @@ def test_an_he_slide_without_pixel_size_is_drawn_at_the_size_the_loader_assumes(
     assert widget.state.slide.pixel_size_um == 0.5 and "assumed" in widget.status.value, widget.status.value
     assert tuple(widget.he_layer.scale) == (0.5, 0.5)
     assert "96 x 128 px, 1 level," in widget.info.value
+    tifffile.imwrite(tmp_path / "svs_like.tif", np.full((96, 128, 3), 200, np.uint8), photometric="rgb",
+                     resolution=(1e4 / 0.2527, 1e4 / 0.2527), resolutionunit="CENTIMETER")  # fmt: skip
+    widget.open_he_alone(tmp_path / "svs_like.tif", sync=True)  # the file's own size, not the box's 0.253
+    assert widget.state.slide.pixel_size_um == pytest.approx(0.2527) and widget.he_layer.scale[0] == pytest.approx(
+        0.2527
+    )

@@ -167,11 +167,20 @@ def test_a_miniswhite_image_reads_bright_where_the_stain_is(tmp_path, dtype):
         assert slide.dtype == dtype
 
 
-def test_a_floating_point_miniswhite_image_is_refused(tmp_path):
-    path = tmp_path / "white.tif"
-    tifffile.imwrite(path, np.ones((64, 64), np.float32), photometric="miniswhite")
-    with pytest.raises(Exception, match="MINISWHITE.*float32.*expected unsigned integers"):
-        open_slide(path)
+def test_miniswhite_images_without_a_white_to_invert_from_are_read_as_stored(tmp_path):
+    """Fiji saves an image shown with an inverted LUT as MINISWHITE with its values unchanged;
+    a float image has no white value. Both read as stored, with a note."""
+    from napari_ifcell.pipeline.tiling import open_label_file
+
+    ids = np.repeat(np.arange(4, dtype=np.uint16), 16).reshape(8, 8)
+    tifffile.imwrite(tmp_path / "fiji.tif", ids, imagej=True, photometric="miniswhite")
+    tifffile.imwrite(tmp_path / "float.tif", ids.astype(np.float32) / 4, photometric="miniswhite")
+    for name, said in [("fiji.tif", "inverted LUT"), ("float.tif", "float32 has no white value")]:
+        with pytest.warns(UserWarning, match=said), open_slide(tmp_path / name) as slide:
+            np.testing.assert_array_equal(slide.read_region(0, 0, 8, 8)[0], ids / (4 if name == "float.tif" else 1))
+    labels = tmp_path / "labels.tif"  # a label image stored MINISWHITE: its ids are ids
+    tifffile.imwrite(labels, ids, photometric="miniswhite")
+    assert set(np.unique(np.asarray(open_label_file(labels).levels[0][:]))) == {0, 1, 2, 3}
 
 
 @pytest.mark.parametrize(("planes", "named"), [(1, "using ch0 ("), (3, "using ch0..ch2 (")])

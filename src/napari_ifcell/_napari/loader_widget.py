@@ -173,7 +173,8 @@ class LoaderWidget(Container):
         size = self.he_pixel_size if he else self.if_pixel_size
         with self._geometry_blocked():
             size.value = _pixel_size_shown(slide, size)
-        self._apply_geometry()  # the layers were drawn before a size the file lacks was assumed
+        for layer in [self.he_layer] if he else self.if_layers:  # drawn before a size the file lacks was assumed
+            layer.scale = (slide.pixel_size_um, slide.pixel_size_um)  # the slide's own, not the box's rounding
         h, w = slide.shape
         if he:
             what, runs = "H&E", "no IF: segment, classify, review and compare run on the H&E"

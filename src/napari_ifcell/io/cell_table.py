@@ -124,23 +124,15 @@ UNITS = {
 }
 
 
-# columns of an MCMICRO (mcquant) or scimap table that are not marker intensities
-NOT_MARKERS = {"CellID", *UNITS, "column_centroid", "row_centroid", "imageid", "phenotype", "inconsistent"}
-_NOT_MARKER_SUFFIXES = ("_mean", "_std", "_median", "_area", "_state", "_um")
-
-
 def bare_marker_columns(table: pd.DataFrame) -> list[str]:
-    """A table in MCMICRO's own layout: its number columns named by a marker alone (each
-    marker's cell mean, as mcquant writes them), in table order."""
-    return [
-        str(c)
-        for c in table.columns
-        if c not in NOT_MARKERS
-        and not str(c).endswith(_NOT_MARKER_SUFFIXES)
-        and not str(c).startswith("prob_")
-        and pd.api.types.is_numeric_dtype(table[c])
-        and not pd.api.types.is_bool_dtype(table[c])
-    ]
+    """A table in MCMICRO's own layout: the number columns mcquant writes between ``CellID`` and
+    ``X_centroid``, each a marker's cell mean (an index, clusters or extra mask properties
+    elsewhere in the table are not markers)."""
+    columns = [str(c) for c in table.columns]
+    if not {"CellID", "X_centroid"} <= set(columns):
+        return []
+    between = columns[columns.index("CellID") + 1 : columns.index("X_centroid")]
+    return [c for c in between if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
 
 
 def column_units(table: pd.DataFrame) -> dict[str, str]:

@@ -123,9 +123,11 @@ def _ngff_scale_said(info: dict) -> str:
     scale, unit = info["x_scale"], info["x_unit"]
     if scale == 1.0 and not unit:
         return "no scale or unit for x in the multiscales metadata"
+    if scale <= 0:
+        return f"the multiscales x scale is {scale:g}; expected a positive length"
     if not unit:
         return f"the multiscales x scale {scale:g} has no unit: if µm, give --pixel-size {scale:g}"
-    return f"the multiscales x scale {scale:g} is in {unit!r}, not a length unit"
+    return f"the multiscales x scale {scale:g} is in {unit!r}, not a length unit NGFF names"
 
 
 def _build_slide(path, tif, pixel_size_override, names_override, series_as_channels=True) -> Slide:
@@ -174,7 +176,7 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
     if channels_last:
         levels = [ChannelsLast(level) for level in levels]
     if not is_rgb and _stored_white_is_zero(base):
-        levels = _inverted(path, base, levels, notes)
+        levels = _inverted(tif, base, levels, notes)
     n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
     ome = ome_of(tif, series_index, notes)
     if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
@@ -255,13 +257,17 @@ def _stored_white_is_zero(series) -> bool:
     return page is not None and tags is not None and 262 in tags and int(page.photometric) == 0
 
 
-def _inverted(path, series, levels: list, notes: list[str]) -> list:
-    """A MINISWHITE image's levels read inverted, within the sample's stored bits."""
+def _inverted(tif, series, levels: list, notes: list[str]) -> list:
+    """A MINISWHITE image's levels read inverted, within the sample's stored bits. Kept as
+    stored: ImageJ's (Fiji saves an image shown with an inverted LUT so, its values unchanged)
+    and floating-point ones (no white value to invert from); each said in a note."""
     dtype = np.dtype(series.dtype)
-    if dtype.kind != "u":
-        raise SlideMetadataError(
-            path, f"Photometric MINISWHITE (0 is white) of {dtype}: expected unsigned integers, or MINISBLACK"
+    if tif.is_imagej or dtype.kind != "u":
+        why = (
+            "Fiji's inverted LUT; its values as Fiji measures them" if tif.is_imagej else f"{dtype} has no white value"
         )
+        notes.append(f"stored MINISWHITE (0 is white) but read as stored ({why})")
+        return levels
     bits = int(getattr(series.keyframe, "bitspersample", dtype.itemsize * 8) or dtype.itemsize * 8)
     top = 2 ** min(bits, dtype.itemsize * 8) - 1
     notes.append(f"stored MINISWHITE (0 is white): read inverted ({top} - stored value), bright as fluorescence")

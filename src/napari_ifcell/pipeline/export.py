@@ -159,8 +159,9 @@ def _note_geojson_grid(path: Path, pair) -> None:
 
     if_ps, he_ps = pair.if_slide.pixel_size_um, pair.he_slide.pixel_size_um
     offset, scale = tuple(map(float, pair.registration.offset_um)), float(pair.registration.scale)
-    if he_ps is not None and if_ps is not None and abs(he_ps - if_ps) < 1e-9 and offset == (0.0, 0.0) and scale == 1:
-        return
+    same_size = if_ps and he_ps and abs(he_ps / if_ps - 1) < 1e-3
+    if same_size and max(map(abs, offset)) < 0.5 * if_ps and abs(scale - 1) < 1e-6:
+        return  # within half a pixel: either image takes the outlines
     note(
         f"{path.name}: outlines in level-0 pixels of {pair.if_slide.path.name} ({if_ps} µm/px): import it onto that "
         f"image in QuPath, not onto {pair.he_slide.path.name} ({he_ps} µm/px, offset {offset[0]:g}, {offset[1]:g} µm)"

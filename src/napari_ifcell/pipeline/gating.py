@@ -62,7 +62,7 @@ def read_table_to_gate(table_path) -> pd.DataFrame:
     if not markers:
         raise CellTableError(
             f"{table_path}: no marker column to gate; expected <marker>_cell_mean columns (as quantify writes) "
-            "or MCMICRO's <marker> columns of cell means"
+            "or MCMICRO's <marker> columns of cell means between CellID and X_centroid"
         )
     note(f"{table_path}: MCMICRO columns gated as each marker's cell mean: {', '.join(markers)}")
     return table.assign(**{f"{m}_cell_mean": table[m] for m in markers})

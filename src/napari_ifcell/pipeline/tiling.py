@@ -88,6 +88,12 @@ def _expected_labels(path) -> str:
     return f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
 
 
+def _as_stored(level):
+    from napari_ifcell.io.levels import Inverted
+
+    return level.array if isinstance(level, Inverted) else level
+
+
 def open_label_file(path):
     """A label image file as a Slide of integer ids (Fiji's float label images read as whole
     numbers), refused when it is an RGB or several channels, true/false or of another type;
@@ -97,6 +103,7 @@ def open_label_file(path):
     with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
         warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
         slide = open_slide(path, series_as_channels=False)  # a second series is another mask, not a channel
+    slide.levels = [_as_stored(level) for level in slide.levels]  # ids: MINISWHITE or not, never inverted
     dtype = np.dtype(slide.levels[0].dtype)
     expected = _expected_labels(path)
     if slide.is_rgb or slide.n_channels != 1:
@@ -218,14 +225,13 @@ def open_slides_cached(
     cluster handle many tiles of the same slides. A dask worker keeps the slides' notes to
     itself: the command that started the work said them when it opened the slides (a worker's
     reach the terminal as raw warning lines)."""
-    import warnings
+    if _on_a_dask_worker():
+        import warnings
 
-    from napari_ifcell.notes import Note
+        from napari_ifcell.notes import Note
 
-    with warnings.catch_warnings():
-        if _on_a_dask_worker():
-            warnings.simplefilter("ignore", Note)
-        return _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names)
+        warnings.simplefilter("ignore", Note)  # for the worker process: its threads share the filters
+    return _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names)
 
 
 def _on_a_dask_worker() -> bool:
