@@ -12,6 +12,7 @@ from napari_ifcell._napari.region_layer import layer_regions
 from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path, slide_layer
 from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
+from napari_ifcell.notes import recording_notes
 
 CHOICES = {
     "QuPath GeoJSON (.geojson)": ".geojson",
@@ -103,8 +104,6 @@ class ExportWidget(Container):
         classes = self.classes.value or None
 
         def work():
-            from napari_ifcell.notes import recording_notes
-
             table, used, store, project_regions = export_inputs(slide, table_path=table_path, store_folder=labels)
             try:
                 with recording_notes() as notes:  # which image the outlines are on, for the status

@@ -52,7 +52,7 @@ def open_slide(
     *,
     pixel_size_um: float | None = None,
     channel_names: Sequence[str] | None = None,
-    series_as_channels: bool = True,
+    label_image: bool = False,
 ) -> Slide:
     """Open a slide without reading pixel data.
 
@@ -64,9 +64,9 @@ def open_slide(
         Override of the level-0 pixel size (µm per pixel); the Orion H&E needs it.
     channel_names : sequence of str, optional
         Override of the channel names; must match the number of channels.
-    series_as_channels : bool
-        Read several single-plane series of one size as the channels of one slide (False for a
-        label image, whose other series are other masks).
+    label_image : bool
+        A label image: its ids are read as stored (never inverted, whatever its photometric),
+        and several single-plane series are other masks, not the channels of one slide.
 
     Raises
     ------
@@ -85,7 +85,7 @@ def open_slide(
     except Exception as exc:  # tifffile raises TiffFileError, struct.error, ValueError...
         raise SlideError(path, f"not a readable TIFF file ({exc}); expected an OME-TIFF, TIFF or SVS") from exc
     try:
-        return _build_slide(path, tif, pixel_size_um, channel_names, series_as_channels)
+        return _build_slide(path, tif, pixel_size_um, channel_names, label_image)
     except BaseException:
         tif.close()
         raise
@@ -130,7 +130,7 @@ def _ngff_scale_said(info: dict) -> str:
     return f"the multiscales x scale {scale:g} is in {unit!r}, not a length unit NGFF names"
 
 
-def _build_slide(path, tif, pixel_size_override, names_override, series_as_channels=True) -> Slide:
+def _build_slide(path, tif, pixel_size_override, names_override, label_image=False) -> Slide:
     notes: list[str] = []
     level_notes: list[str] = []  # which image was opened: said otherwise when the images are channels
     try:
@@ -139,7 +139,7 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
         raise
     except Exception as exc:
         raise SlideError(path, f"cannot parse the TIFF structure: {exc}") from exc
-    channels, channel_names = channel_series(tif, series_index) if series_as_channels else ([], [])
+    channels, channel_names = channel_series(tif, series_index) if not label_image else ([], [])
     if channels:
         return _announced(
             _slide_of_channel_series(
@@ -175,7 +175,7 @@ def _build_slide(path, tif, pixel_size_override, names_override, series_as_chann
         samples_as_channels, channels_last, is_rgb, layout = True, layout == "YXS", False, "CYX"
     if channels_last:
         levels = [ChannelsLast(level) for level in levels]
-    if not is_rgb and _stored_white_is_zero(base):
+    if not is_rgb and not label_image and _photometric(base) == 0:  # MINISWHITE
         levels = _inverted(tif, base, levels, notes)
     n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
     ome = ome_of(tif, series_index, notes)
@@ -241,20 +241,18 @@ def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:
 
 
 def _grey_samples(series) -> bool:
-    """Samples of a grey (MINISBLACK / MINISWHITE) photometric: channels, not colours. A file
-    without the Photometric tag is not grey (tifffile reads a missing tag as MINISWHITE)."""
+    """Samples of a grey (MINISBLACK / MINISWHITE) photometric: channels, not colours."""
+    return _photometric(series) in (0, 1)
+
+
+def _photometric(series) -> int | None:
+    """The Photometric tag's value, None where the file has no such tag (tifffile reads a
+    missing tag as MINISWHITE)."""
     page = getattr(series, "keyframe", None)
     tags = getattr(page, "tags", None)
     if page is None or tags is None or 262 not in tags:
-        return False
-    return int(page.photometric) in (0, 1)
-
-
-def _stored_white_is_zero(series) -> bool:
-    """Photometric MINISWHITE, given in the file (tifffile reads a missing tag as MINISWHITE)."""
-    page = getattr(series, "keyframe", None)
-    tags = getattr(page, "tags", None)
-    return page is not None and tags is not None and 262 in tags and int(page.photometric) == 0
+        return None
+    return int(page.photometric)
 
 
 def _inverted(tif, series, levels: list, notes: list[str]) -> list:

@@ -88,12 +88,6 @@ def _expected_labels(path) -> str:
     return f"{path}: expected a label image (one plane of integer cell ids, 0 = background)"
 
 
-def _as_stored(level):
-    from napari_ifcell.io.levels import Inverted
-
-    return level.array if isinstance(level, Inverted) else level
-
-
 def open_label_file(path):
     """A label image file as a Slide of integer ids (Fiji's float label images read as whole
     numbers), refused when it is an RGB or several channels, true/false or of another type;
@@ -102,8 +96,7 @@ def open_label_file(path):
 
     with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
         warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
-        slide = open_slide(path, series_as_channels=False)  # a second series is another mask, not a channel
-    slide.levels = [_as_stored(level) for level in slide.levels]  # ids: MINISWHITE or not, never inverted
+        slide = open_slide(path, label_image=True)  # ids as stored; a second series is another mask
     dtype = np.dtype(slide.levels[0].dtype)
     expected = _expected_labels(path)
     if slide.is_rgb or slide.n_channels != 1:
