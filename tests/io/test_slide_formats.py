@@ -68,6 +68,26 @@ def test_read_at_physical_resolution(tmp_path):
     assert abs(ys.min() - 100 / 3) <= 1 and abs(xs.min() - 100 / 3) <= 1
 
 
+def test_a_resampled_read_sits_on_the_requested_grid(tmp_path):
+    """At 0.65 µm on a 0.5 µm slide (1.3 level pixels per pixel), pixel j of a read from x sits
+    at level-0 x (x + j + 0.5) * 1.3 - 0.5: a ramp reads back as that position, and a window
+    holds what the same pixels hold in a larger read (a cell's classifier patch is the same
+    whichever cells are cut with it)."""
+    ramp = np.broadcast_to((np.arange(400) * 100).astype(np.uint16), (1, 300, 400)).copy()
+    noise = np.random.default_rng(1).integers(0, 60000, (1, 300, 400), dtype=np.uint16)
+    write_ome_subifd(tmp_path / "ramp.ome.tif", ramp, names=["ramp"])
+    write_ome_subifd(tmp_path / "noise.ome.tif", noise, names=["noise"])
+    with open_slide(tmp_path / "ramp.ome.tif") as slide:
+        out = slide.read_region(20, 37, 50, 150, um_per_px=0.65)[0]
+    expected = 100 * ((37 + np.arange(150) + 0.5) * 1.3 - 0.5)
+    np.testing.assert_allclose(out[25, 5:-5], expected[5:-5], atol=1)  # 1: rounded to integers
+    with open_slide(tmp_path / "noise.ome.tif") as slide:
+        large = slide.read_region(10, 10, 180, 250, um_per_px=0.65)[0]
+        for y, x in [(10, 10), (23, 51), (71, 130)]:
+            window = slide.read_region(y, x, 40, 40, um_per_px=0.65)[0]
+            np.testing.assert_array_equal(window, large[y - 10 : y + 30, x - 10 : x + 30])
+
+
 def test_pyramid_stored_as_separate_series(tmp_path):
     data = _if_data()
     path = tmp_path / "series.ome.tif"
