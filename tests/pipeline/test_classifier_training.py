@@ -97,11 +97,18 @@ def test_training_is_reproducible(dataset):
 
 
 def test_export_on_a_cluster_equals_in_process(small_pair, small_table, tmp_path):
+    """Also with the command's overrides: the workers cut the H&E at the pixel size the user
+    gave (0.33 µm, the file says 0.325), not at the file's."""
     from napari_ifcell.pipeline.run import local_client
 
     gates, _ = suggested_gateset(small_table)
     table = gated_table(small_table, gates)
-    pair = open_pair(small_pair.if_path, small_pair.he_path, offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX))
+    pair = open_pair(
+        small_pair.if_path,
+        small_pair.he_path,
+        offset_um=tuple(v * 0.325 for v in HE_OFFSET_PX),
+        he_pixel_size_um=0.33,
+    )
     config = ClassifierConfig()
     import napari_ifcell.pipeline.dataset as dataset_module
 

@@ -149,11 +149,12 @@ def label_reader(labels):
 CHUNK_CELLS = 1024
 
 
-def _extract_chunk(if_path, he_path, offset_um, labels_path, config, centres, ids, size):
-    """Worker side: patches and masks of one chunk of cells (slides opened once per process)."""
+def _extract_chunk(slides, labels_path, config, centres, ids, size):
+    """Worker side: patches and masks of one chunk of cells; ``slides``: the pair as the
+    command opened it (``tiling.reopen_args``), opened once per process."""
     from napari_ifcell.pipeline.tiling import open_slides_cached
 
-    _, pair = open_slides_cached(if_path, he_path, tuple(offset_um))
+    _, pair = open_slides_cached(*slides)
     return cell_patch_reader(pair, config)(centres, size), mask_patches(
         _cached_label_reader(labels_path), centres, ids, size
     )
@@ -173,7 +174,9 @@ def _patches_and_masks(pair, labels, config, centres, ids, size, client):
         return cell_patch_reader(pair, config)(centres, size), mask_patches(label_reader(labels), centres, ids, size)
     if callable(labels):
         raise ValueError("on a cluster, give the labels as a path (label TIFF or label store folder)")
-    args = (str(pair.if_slide.path), str(pair.he_slide.path), tuple(pair.registration.offset_um), str(labels), config)
+    from napari_ifcell.pipeline.tiling import reopen_args
+
+    args = (reopen_args(pair), str(labels), config)
     futures = [
         client.submit(_extract_chunk, *args, centres[i : i + CHUNK_CELLS], ids[i : i + CHUNK_CELLS], size, pure=False)
         for i in range(0, len(centres), CHUNK_CELLS)

@@ -213,9 +213,11 @@ def open_slides_cached(
     if_pixel_size_um: float | None = None,
     he_pixel_size_um: float | None = None,
     channel_names: tuple[str, ...] | None = None,
+    scale: float = 1.0,
 ):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
-    cluster handle many tiles of the same slides. A dask worker keeps the slides' notes to
+    cluster handle many tiles of the same slides. The overrides and the registration's
+    ``scale`` are those of the command's own opening (see :func:`reopen_args`). A dask worker keeps the slides' notes to
     itself: the command that started the work said them when it opened the slides (a worker's
     reach the terminal as raw warning lines)."""
     if _on_a_dask_worker():
@@ -224,7 +226,22 @@ def open_slides_cached(
         from napari_ifcell.notes import Note
 
         warnings.simplefilter("ignore", Note)  # for the worker process: its threads share the filters
-    return _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names)
+    return _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names, scale)
+
+
+def reopen_args(pair) -> tuple:
+    """The arguments of :func:`open_slides_cached` that open ``pair`` again as it is: its
+    slides' pixel sizes and channel names (a command's overrides, or what the Loader assumed)
+    and its registration, so a worker cuts the same pixels as the command would."""
+    return (
+        str(pair.if_slide.path),
+        str(pair.he_slide.path),
+        tuple(pair.registration.offset_um),
+        pair.if_slide.pixel_size_um,
+        pair.he_slide.pixel_size_um,
+        tuple(pair.if_slide.channel_names),
+        pair.registration.scale,
+    )
 
 
 def _on_a_dask_worker() -> bool:
@@ -241,7 +258,7 @@ def _on_a_dask_worker() -> bool:
     return True
 
 
-def _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names):
+def _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um, channel_names, scale=1.0):
     from napari_ifcell.io import open_pair, open_slide
 
     if he_path:
@@ -249,6 +266,7 @@ def _open_slides(if_path, he_path, offset_um, if_pixel_size_um, he_pixel_size_um
             if_path,
             he_path,
             offset_um=offset_um,
+            scale=scale,
             if_pixel_size_um=if_pixel_size_um,
             he_pixel_size_um=he_pixel_size_um,
             channel_names=channel_names,
