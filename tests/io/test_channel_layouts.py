@@ -49,6 +49,21 @@ def test_one_ome_image_per_channel_reads_as_one_slide_of_every_channel(tmp_path)
         np.testing.assert_array_equal(slide.read_region(0, 0, 150, 200, level=1)[3], data[3, ::2, ::2])
 
 
+def test_channel_images_stored_miniswhite_read_bright_where_the_stain_is(tmp_path):
+    """One image per channel, each MINISWHITE (0 is white): read inverted like a single image
+    stored so; a file mixing both is read as stored, and says so."""
+    data = _planes(3)
+    for name, white in (("white", [True] * 3), ("mixed", [True, False, True])):
+        with tifffile.TiffWriter(tmp_path / f"{name}.tif") as tif:
+            for plane, w in zip(data, white):
+                tif.write(65535 - plane if w else plane, tile=(64, 64), photometric="miniswhite" if w else "minisblack")
+    with pytest.warns(SlideWarning, match="read inverted"), open_slide(tmp_path / "white.tif") as slide:
+        np.testing.assert_array_equal(slide.read_region(0, 0, *SHAPE), data)
+    mixed = pytest.warns(SlideWarning, match="2 of 3 channel images stored MINISWHITE")
+    with mixed, open_slide(tmp_path / "mixed.tif") as slide:
+        np.testing.assert_array_equal(slide.read_region(0, 0, *SHAPE)[1], data[1])
+
+
 @pytest.mark.parametrize("order", ["channel by channel", "level by level"])
 def test_levels_stored_as_series_of_their_own_are_each_channels_levels(order, tmp_path):
     """Reduced copies written as plain series (no SubIFDs), after each channel or after all of

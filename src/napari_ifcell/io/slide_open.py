@@ -202,6 +202,14 @@ def _slide_of_channel_series(path, tif, indices, ome_names, index, pixel_size_ov
     every_level = [level for levels in per_channel for level in levels]
     _check_pages(path, every_level)
     levels, level_series = channel_levels(path, tif, indices, per_channel)
+    white = [_photometric(levels_of[0]) == 0 for levels_of in per_channel]
+    if all(white):
+        levels = _inverted(tif, level_series[0], levels, notes)
+    elif any(white):
+        notes.append(
+            f"{sum(white)} of {len(white)} channel images stored MINISWHITE (0 is white), the others not: "
+            "all read as stored"
+        )
     y, x = level_series[0].shape
     skipped = [described(i, s) for i, s in enumerate(tif.series) if not any(s is level for level in every_level)]
     notes.append(
