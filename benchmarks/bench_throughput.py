@@ -26,19 +26,24 @@ from pathlib import Path
 ORION = (87_043, 42_367)
 
 
-def decode_bound(path) -> float:
-    """Seconds to decode every level-0 chunk of every channel once."""
+def decode_bound(path, passes: int = 2) -> float:
+    """Seconds to decode every level-0 chunk of every channel once: the fastest of ``passes``
+    passes (the first pays for the file's pages and the decoder's start, which the pipeline,
+    run after it, does not)."""
     from napari_ifcell.io import open_slide
 
+    seconds = []
     with open_slide(path) as slide:
         level = slide.levels[0]
         cy, cx = slide.chunk_yx
-        start = time.perf_counter()
-        for c in range(slide.n_channels):
-            for y in range(0, slide.shape[0], cy):
-                for x in range(0, slide.shape[1], cx):
-                    level[c, y : y + cy, x : x + cx]
-        return time.perf_counter() - start
+        for _ in range(passes):
+            start = time.perf_counter()
+            for c in range(slide.n_channels):
+                for y in range(0, slide.shape[0], cy):
+                    for x in range(0, slide.shape[1], cx):
+                        level[c, y : y + cy, x : x + cx]
+            seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 def timed_run(files, data_dir, client=None):
@@ -131,7 +136,9 @@ def main() -> None:
     summary, stages = timed_run(files, args.data_dir)
     rate, bound = megapixels / summary.seconds, megapixels / decode
     print(f"slide {args.size} x {args.size} px, 19 channels; Hoechst watershed + merge + quantification (mean, std)")
-    print(f"decode bound (every level-0 chunk of every channel once): {decode:.1f} s = {bound:.2f} megapixels/s")
+    print(
+        f"decode bound (every level-0 chunk of every channel once, fastest of 2 passes): {decode:.1f} s = {bound:.2f} megapixels/s"
+    )
     print(
         f"in-process pipeline: {summary.seconds:.1f} s = {rate:.2f} megapixels/s, {summary.cells} cells "
         f"-> {100 * rate / bound:.0f} % of the decode bound (goal >= 25 %)"
