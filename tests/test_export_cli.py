@@ -85,6 +85,46 @@ def test_geojson_of_a_pair_says_which_image_its_outlines_are_on(gated, small_pai
     assert ("not onto synthetic_he.ome.tif (0.325 µm/px, offset 1, -0.65 µm)" in err) is said
 
 
+def test_geojson_on_the_he_sits_on_the_he_nuclei(gated, small_pair, truth_store, tmp_path, capsys):
+    """--geojson-on he: the outlines in the registered H&E's pixels (3 rows down, 2 columns left
+    of the IF here), so imported onto the H&E in QuPath they sit on its nuclei; without an H&E
+    it is refused in one line, nothing written."""
+    from skimage.draw import polygon
+
+    from napari_ifcell.io import open_slide
+
+    from .conftest import HE_OFFSET_PX
+
+    path, _ = gated
+    pair = ["--if", str(small_pair.if_path), "--he", str(small_pair.he_path), "--store", str(truth_store.folder)]
+    offset = [str(v * 0.325) for v in HE_OFFSET_PX]
+    outs = {on: tmp_path / f"on_{on}.geojson" for on in ("if", "he")}
+    for on, out in outs.items():
+        code = main(["export", str(path), *pair, "--he-offset-um", *offset, "--geojson-on", on, "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+    assert "outlines in level-0 pixels of synthetic_he.ome.tif (0.325 µm/px)" in capsys.readouterr().err
+    docs = {on: json.loads(out.read_text())["features"] for on, out in outs.items()}
+    on_if = [np.array(f["nucleusGeometry"]["coordinates"][0]) for f in docs["if"]]
+    on_he = [np.array(f["nucleusGeometry"]["coordinates"][0]) for f in docs["he"]]
+    for a, b in zip(on_if, on_he):
+        np.testing.assert_allclose(b, a + [HE_OFFSET_PX[1], HE_OFFSET_PX[0]], atol=0.011)
+    with open_slide(small_pair.he_path, pixel_size_um=0.325) as he:
+        darkness = 255.0 - he.read_region(0, 0, *he.shape).mean(axis=-1)  # hematoxylin is dark
+
+    def under(rings, dy=0, dx=0):  # mean darkness of the H&E inside pixel-corner rings, moved
+        inside = [polygon(r[:, 1] - 0.5 + dy, r[:, 0] - 0.5 + dx, darkness.shape) for r in rings]
+        return float(np.mean(np.concatenate([darkness[rr, cc] for rr, cc in inside])))
+
+    best = under(on_he)  # no outline moved by a pixel or two sits on darker H&E
+    assert all(under(on_he, dy, dx) < best for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx)
+    assert best > 1.1 * under(on_if), (best, under(on_if))
+    lone = ["export", str(path), "--if", str(small_pair.if_path), "--geojson-on", "he"]
+    assert main([*lone, "--out", str(tmp_path / "x.geojson")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "outlines on the H&E need the registered H&E slide (--he)" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.geojson").exists()
+
+
 def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsys):
     path, _ = gated
     assert main(["export", str(path), "--if", str(small_pair.if_path), "--out", str(tmp_path / "x.docx")]) == 2

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 
-from napari_ifcell._napari.export_widget import CHOICES, ExportWidget
+from napari_ifcell._napari.export_widget import CHOICES, ON_HE, ExportWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.sources import given_path
 from napari_ifcell._napari.state import SLIDES
@@ -40,6 +40,14 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
     loader.offset_y.value = 1.3  # the H&E registered 1.3 µm down: the outlines are the IF's, and it says so
     w.export_button.changed.emit(True)
     assert "outlines in level-0 pixels of slide.ome.tif (0.325 µm/px): import it onto that image" in w.status.value
+    w.format.value = ON_HE  # for a QuPath project of the H&E: the same outlines, 4 px (1.3 µm) down
+    assert w.output.value == str(tmp_path / "slide.ifcell" / "exports" / "slide_on_he.geojson")
+    w.export_button.changed.emit(True)
+    assert "outlines in level-0 pixels of synthetic_he.ome.tif (0.325 µm/px)" in w.status.value, w.status.value
+    on_he, on_if = _nuclei(tmp_path / "slide.ifcell" / "exports", "slide_on_he.geojson", "slide.geojson")
+    assert on_he.keys() == on_if.keys()
+    for cell, ring in on_if.items():
+        np.testing.assert_allclose(on_he[cell], ring + [0, 4], atol=0.011)
     # another format: the suggested name follows it
     w.format.value = "OME-Zarr image + labels (.ome.zarr)"
     assert w.output.value.endswith("slide.ome.zarr")
@@ -70,3 +78,12 @@ def test_exports_the_slide_on_screen(make_napari_viewer, small_pair, small_table
     # another slide opened: its own project's cells, not the masks given for this one
     w._on_state_changed(SLIDES)
     assert given_path(w.labels_file) is None and given_path(w.table_file) is None
+
+
+def _nuclei(folder, *names):
+    """``{CellID: nucleus ring}`` of each GeoJSON file."""
+    docs = (json.loads((folder / name).read_text())["features"] for name in names)
+    return [
+        {f["properties"]["metadata"]["CellID"]: np.array(f["nucleusGeometry"]["coordinates"][0]) for f in d}
+        for d in docs
+    ]

@@ -14,8 +14,10 @@ from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.notes import recording_notes
 
+ON_HE = "QuPath GeoJSON on the H&E (.geojson)"  # outlines in the registered H&E's pixels
 CHOICES = {
     "QuPath GeoJSON (.geojson)": ".geojson",
+    ON_HE: ".geojson",
     "OME-Zarr image + labels (.ome.zarr)": ".ome.zarr",
     "SpatialData (.zarr)": ".zarr",
     "AnnData for scimap / squidpy (.h5ad)": ".h5ad",
@@ -78,10 +80,11 @@ class ExportWidget(Container):
             return
         path = layer.metadata[PLUGIN_KEY]["path"]
         folder = Path(self.output.value).parent if self.output.value else Project.for_slide(path).exports
-        self.output.value = str(folder / f"{slide_name(path)}{CHOICES[self.format.value]}")
+        on_he = "_on_he" if self.format.value == ON_HE else ""
+        self.output.value = str(folder / f"{slide_name(path)}{on_he}{CHOICES[self.format.value]}")
 
     def export(self, *, sync: bool | None = None):
-        from napari_ifcell.pipeline.export import export_cells, export_format, export_inputs
+        from napari_ifcell.pipeline.export import export_cells, export_format, export_inputs, geojson_frame
 
         try:
             if slide_layer(self.viewer) is None:
@@ -91,6 +94,9 @@ class ExportWidget(Container):
             out = Path(self.output.value)
             export_format(out)
             slide, pair = open_sources(self.viewer)
+            geojson_on = "he" if self.format.value == ON_HE else "if"
+            if export_format(out) == ".geojson":
+                geojson_frame(slide, pair, geojson_on)  # outlines on the H&E need one
             layer = layer_with_role(self.viewer, "regions")
             regions = (
                 layer_regions(layer, float(slide_layer(self.viewer).scale[-1]), lines_refused=False)
@@ -115,6 +121,7 @@ class ExportWidget(Container):
                         regions=project_regions if regions is None else regions,
                         pair=pair,
                         classes_from=classes,
+                        geojson_on=geojson_on,
                     )
                 return written, len(table) if table is not None else len(store.index), used, notes
             finally:

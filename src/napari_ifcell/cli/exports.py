@@ -8,11 +8,13 @@ from pathlib import Path
 
 def _export(args) -> int:
     from napari_ifcell.cli.options import open_cells_slide
-    from napari_ifcell.pipeline.export import check_export, export_cells, export_format, export_inputs
+    from napari_ifcell.pipeline.export import check_export, export_cells, export_format, export_inputs, geojson_frame
 
     for out in args.out:
         export_format(out)  # refuse an unknown format before any work
     slide, pair = open_cells_slide(args)
+    if any(export_format(out) == ".geojson" for out in args.out):
+        geojson_frame(slide, pair, args.geojson_on)  # outlines on the H&E need one
     table, table_path, store, regions = export_inputs(
         slide, table_path=args.table, store_folder=args.store, regions_path=args.regions
     )
@@ -20,7 +22,14 @@ def _export(args) -> int:
         check_export(Path(out), slide=slide, table=table, store=store, classes_from=args.classes)
     for out in args.out:
         written = export_cells(
-            out, slide=slide, table=table, store=store, regions=regions, pair=pair, classes_from=args.classes
+            out,
+            slide=slide,
+            table=table,
+            store=store,
+            regions=regions,
+            pair=pair,
+            classes_from=args.classes,
+            geojson_on=args.geojson_on,
         )
         print(f"{written}")
     n = len(table) if table is not None else len(store.index)
@@ -52,6 +61,13 @@ def add_commands(sub) -> None:
     )
     p.add_argument(
         "--classes", help="the table's column with each cell's class (default: predicted, class or phenotype)"
+    )
+    p.add_argument(
+        "--geojson-on",
+        choices=("if", "he"),
+        default="if",
+        help="the image whose level-0 pixels the GeoJSON outlines are in: if (default) or he, the registered "
+        "H&E (--he), for a QuPath project of the H&E",
     )
     p.add_argument("--out", nargs="+", required=True, help=f"one or more outputs, the format from the name: {formats}")
     p.set_defaults(func=_export)

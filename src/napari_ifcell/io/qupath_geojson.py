@@ -6,14 +6,16 @@ One Feature per cell, as QuPath's own object adapter writes a cell object: ``id`
 ``properties`` with ``objectType: "cell"``, ``classification: {name, color}``,
 ``measurements`` as a ``{name: value}`` object (QuPath's naming: ``"Nucleus: CD3e mean"``,
 ``"Cytoplasm: ..."`` for the ring, ``"Nucleus: Area µm^2"``) and ``metadata.CellID``.
-Coordinates are level-0 pixel x / y of the slide in QuPath's convention: pixel (row r, column c)
-covers [c, c + 1] x [r, r + 1], so a point is half a pixel on from our pixel-centre indices.
+Coordinates are level-0 pixel x / y of the slide (or of the registered H&E, when exported onto
+it) in QuPath's convention: pixel (row r, column c) covers [c, c + 1] x [r, r + 1], so a point is
+half a pixel on from our pixel-centre indices.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -144,11 +146,15 @@ def cells_geojson(
     class_column: str | None,
     measurements: dict[str, tuple[str, float]] | None = None,
     image_id: str = "",
+    onto: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """A FeatureCollection of QuPath cell objects (see the module docstring). ``nuclei`` and
     ``cells``: outlines by CellID (a cell without a cell outline takes its nucleus's; one with
     neither becomes a detection Point at its centroid). ``measurements``: from
-    :func:`qupath_measurements`. ``image_id``: what tells the slide apart, part of each cell's UUID."""
+    :func:`qupath_measurements`. ``image_id``: what tells the slide apart, part of each cell's UUID.
+    ``onto``: maps ``(K, 2)`` x/y pixel-corner coordinates onto another image's (the registered
+    H&E's, :func:`pair_onto_he`); default: the slide's own."""
+    place = (lambda xy: np.round(onto(np.asarray(xy, float)), 2)) if onto is not None else np.asarray
     names = table[class_column].to_numpy(object) if class_column else np.full(len(table), None, object)
     colours = class_rgb(names)
     measured = {name: table[column].to_numpy(float) * factor for column, (name, factor) in (measurements or {}).items()}
@@ -160,10 +166,11 @@ def cells_geojson(
         feature: dict = {"type": "Feature", "id": cell_id_uuid(cell, image_id)}
         props: dict = {"objectType": "cell" if nucleus is not None else "detection"}
         if nucleus is not None and outline is not None:
-            feature["geometry"] = _polygon(outline)
-            feature["nucleusGeometry"] = _polygon(nucleus)
+            feature["geometry"] = _polygon(place(outline))
+            feature["nucleusGeometry"] = _polygon(place(nucleus))
         else:
-            feature["geometry"] = {"type": "Point", "coordinates": [xs[i] + 0.5, ys[i] + 0.5]}
+            point = place(np.array([[xs[i] + 0.5, ys[i] + 0.5]]))[0]
+            feature["geometry"] = {"type": "Point", "coordinates": [float(point[0]), float(point[1])]}
         if isinstance(names[i], str):
             props["classification"] = {"name": names[i], "color": list(colours[names[i]])}
         values = {name: float(v[i]) for name, v in measured.items() if np.isfinite(v[i])}
@@ -173,6 +180,15 @@ def cells_geojson(
         feature["properties"] = props
         features.append(feature)
     return {"type": "FeatureCollection", "features": features}
+
+
+def pair_onto_he(pair) -> Callable[[np.ndarray], np.ndarray]:
+    """x/y pixel-corner coordinates of a pair's IF level 0 -> those of its H&E's level 0, by
+    the registration (``he_um = if_um * scale + offset_um``) and each slide's pixel size."""
+    ps_if, ps_he = pair.if_slide.require_pixel_size(), pair.he_slide.require_pixel_size()
+    dy, dx = map(float, pair.registration.offset_um)
+    factor = ps_if * float(pair.registration.scale)
+    return lambda xy: (xy * factor + np.array([dx, dy])) / ps_he
 
 
 def _polygon(ring: np.ndarray) -> dict:
@@ -192,11 +208,13 @@ def write_cells_geojson(
     pixel_size_um: float | None = None,
     expand_um: float | None = None,
     image_id: str = "",
+    onto: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Path:
     """QuPath GeoJSON of the table's cells: outlines from ``store`` (a label store; none: points),
     the cell outline grown by ``expand_um`` (default: quantification's), every measurement;
     ``pixel_size_um`` defaults to the store's. Ids are seeded by the slide's fingerprint the store
-    records (the same whatever the export's route or the file's name), else by ``image_id``."""
+    records (the same whatever the export's route or the file's name), else by ``image_id``.
+    ``onto``: the coordinates on another image (see :func:`cells_geojson`)."""
     from napari_ifcell.core.quantify.cells import QuantifySettings
 
     if pixel_size_um is None and store is not None:
@@ -215,5 +233,6 @@ def write_cells_geojson(
         class_column=class_column,
         measurements=qupath_measurements(table, pixel_size_um),
         image_id=recorded_slide.get("fingerprint") or image_id,
+        onto=onto,
     )
     return write_geojson(doc, path)

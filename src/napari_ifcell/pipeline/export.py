@@ -110,18 +110,22 @@ def export_cells(
     regions=(),
     pair=None,
     classes_from: str | None = None,
+    geojson_on: str = "if",
 ) -> Path:
     """Write ``path``. ``slide``: the slide the cells are on (its pixels go into the Zarr
     formats, its pixel size and channel names everywhere); ``table``: the cell table (needed
     for the table formats); ``store``: its label store (outlines, labels); ``classes_from``:
     the class column (default: the first of ``CLASS_COLUMNS`` present); ``pair``: the slide's
-    IF + H&E pair (SpatialData then holds the registered H&E too)."""
+    IF + H&E pair (SpatialData then holds the registered H&E too); ``geojson_on``: the image
+    whose level-0 pixels the GeoJSON's outlines are in, ``"if"`` (the slide's) or ``"he"``
+    (the pair's registered H&E, for a QuPath project of the H&E)."""
     from napari_ifcell.io.project import slide_name
 
     path = Path(path)
     suffix, column, markers = check_export(path, slide=slide, table=table, store=store, classes_from=classes_from)
+    onto = geojson_frame(slide, pair, geojson_on) if suffix == ".geojson" else None
     if suffix == ".geojson" and pair is not None:
-        _note_geojson_grid(path, pair)
+        _note_geojson_grid(path, pair, on_he=onto is not None)
     if suffix in TABLE_FORMATS:
         return write_table_export(
             table,
@@ -131,6 +135,7 @@ def export_cells(
             store=store,
             class_column=column,
             pixel_size_um=slide.pixel_size_um,
+            onto=onto,
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".ome.zarr":
@@ -152,19 +157,43 @@ def export_cells(
     )
 
 
-def _note_geojson_grid(path: Path, pair) -> None:
-    """GeoJSON outlines are in the IF's level-0 pixels: said when the H&E is on another grid, so
-    nobody imports them onto the H&E in QuPath and finds the cells off their nuclei."""
+GEOJSON_IMAGES = ("if", "he")
+
+
+def geojson_frame(slide, pair, geojson_on: str):
+    """The map of GeoJSON coordinates onto the image ``geojson_on`` names, None for the
+    slide's own pixels; ``"he"`` needs a pair (an H&E slide alone is its own H&E)."""
+    from napari_ifcell.io.qupath_geojson import pair_onto_he
+
+    if geojson_on not in GEOJSON_IMAGES:
+        raise ValueError(f"GeoJSON outlines on {geojson_on!r}: expected one of {', '.join(GEOJSON_IMAGES)}")
+    if geojson_on == "if" or slide.is_rgb:
+        return None
+    if pair is None:
+        raise ValueError(f"{slide.path.name}: outlines on the H&E need the registered H&E slide (--he)")
+    return pair_onto_he(pair)
+
+
+def _note_geojson_grid(path: Path, pair, on_he: bool) -> None:
+    """Which image a pair's GeoJSON outlines are on: said when the H&E is on another grid, so
+    nobody imports them onto the other image in QuPath and finds the cells off their nuclei."""
     from napari_ifcell.notes import note
 
     if_ps, he_ps = pair.if_slide.pixel_size_um, pair.he_slide.pixel_size_um
     offset, scale = tuple(map(float, pair.registration.offset_um)), float(pair.registration.scale)
+    if on_he:
+        note(
+            f"{path.name}: outlines in level-0 pixels of {pair.he_slide.path.name} ({he_ps} µm/px), placed by the "
+            f"registration (offset {offset[0]:g}, {offset[1]:g} µm): import it onto that image in QuPath"
+        )
+        return
     same_size = if_ps and he_ps and abs(he_ps / if_ps - 1) < 1e-3
     if same_size and max(map(abs, offset)) < 0.5 * if_ps and abs(scale - 1) < 1e-6:
         return  # within half a pixel: either image takes the outlines
     note(
         f"{path.name}: outlines in level-0 pixels of {pair.if_slide.path.name} ({if_ps} µm/px): import it onto that "
-        f"image in QuPath, not onto {pair.he_slide.path.name} ({he_ps} µm/px, offset {offset[0]:g}, {offset[1]:g} µm)"
+        f"image in QuPath, not onto {pair.he_slide.path.name} ({he_ps} µm/px, offset {offset[0]:g}, {offset[1]:g} µm); "
+        "for the H&E, export with --geojson-on he (Export tab: QuPath GeoJSON on the H&E)"
     )
 
 
@@ -177,9 +206,11 @@ def write_table_export(
     store=None,
     class_column: str | None = None,
     pixel_size_um: float | None = None,
+    onto=None,
 ) -> Path:
     """The formats that need only a cell table (and a label store for outlines): Parquet / CSV /
-    TSV, AnnData (``markers`` as X) and QuPath GeoJSON (classes from ``class_column``)."""
+    TSV, AnnData (``markers`` as X) and QuPath GeoJSON (classes from ``class_column``; on
+    another image's pixels with ``onto``, see ``io.qupath_geojson.cells_geojson``)."""
     from napari_ifcell.io.cell_table import write_anndata, write_cell_table
     from napari_ifcell.io.qupath_geojson import write_cells_geojson
 
@@ -193,7 +224,13 @@ def write_table_export(
         return write_anndata(table, path, markers, image_id=image_id, pixel_size_um=pixel_size_um)
     if suffix == ".geojson":
         return write_cells_geojson(
-            table, path, store=store, class_column=class_column, pixel_size_um=pixel_size_um, image_id=image_id
+            table,
+            path,
+            store=store,
+            class_column=class_column,
+            pixel_size_um=pixel_size_um,
+            image_id=image_id,
+            onto=onto,
         )
     return write_cell_table(table, path)
 
