@@ -66,9 +66,10 @@ def _gate(args) -> int:
     if args.save_gates:
         for path in args.save_gates:
             save_gates(gates, path, image_id=_image_id(table, args.table))
+    result = apply_gates(table, gates)  # once, for the table and the counts
     if args.out:
-        write_cell_table(gated_table(table, gates), args.out)
-    for name, n in apply_gates(table, gates).counts().items():
+        write_cell_table(gated_table(table, gates, result=result), args.out)
+    for name, n in result.counts().items():
         print(f"{name}\t{n}")
     return 0
 

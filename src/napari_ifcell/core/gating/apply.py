@@ -41,9 +41,10 @@ def apply_gates(table: pd.DataFrame, gates: GateSet) -> GatingResult:
     return GatingResult(states, effective, inconsistent, codes, names)
 
 
-def gated_table(table: pd.DataFrame, gates: GateSet) -> pd.DataFrame:
-    """``table`` plus ``<marker>_state`` (after the hierarchy), ``inconsistent`` and ``phenotype``."""
-    result = apply_gates(table, gates)
+def gated_table(table: pd.DataFrame, gates: GateSet, *, result=None) -> pd.DataFrame:
+    """``table`` plus ``<marker>_state`` (after the hierarchy), ``inconsistent`` and ``phenotype``;
+    ``result``: ``apply_gates(table, gates)`` when the caller has it already."""
+    result = apply_gates(table, gates) if result is None else result
     names = np.array([STATE_NAMES[s] for s in State], dtype=object)
     extra = {f"{m}_state": names[s] for m, s in result.effective.items()}
     extra["inconsistent"] = result.inconsistent
