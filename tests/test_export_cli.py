@@ -121,7 +121,7 @@ def test_geojson_on_the_he_sits_on_the_he_nuclei(gated, small_pair, truth_store,
     lone = ["export", str(path), "--if", str(small_pair.if_path), "--geojson-on", "he"]
     assert main([*lone, "--out", str(tmp_path / "x.geojson")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "outlines on the H&E need the registered H&E slide (--he)" in err and len(err.splitlines()) == 1
+    assert "outlines on the H&E need the registered H&E slide (--he;" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.geojson").exists()
 
 

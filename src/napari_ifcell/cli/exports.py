@@ -40,7 +40,7 @@ def _export(args) -> int:
 
 def add_commands(sub) -> None:
     from napari_ifcell.cli.options import add_slide_options
-    from napari_ifcell.pipeline.export import FORMATS
+    from napari_ifcell.pipeline.export import FORMATS, GEOJSON_IMAGES
 
     formats = ", ".join(f"{suffix} {what}" for suffix, what in FORMATS.items())
     p = sub.add_parser("export", help="a slide's cells as a table, AnnData, QuPath GeoJSON, OME-Zarr or SpatialData")
@@ -64,7 +64,7 @@ def add_commands(sub) -> None:
     )
     p.add_argument(
         "--geojson-on",
-        choices=("if", "he"),
+        choices=GEOJSON_IMAGES,
         default="if",
         help="the image whose level-0 pixels the GeoJSON outlines are in: if (default) or he, the registered "
         "H&E (--he), for a QuPath project of the H&E",

@@ -170,7 +170,9 @@ def geojson_frame(slide, pair, geojson_on: str):
     if geojson_on == "if" or slide.is_rgb:
         return None
     if pair is None:
-        raise ValueError(f"{slide.path.name}: outlines on the H&E need the registered H&E slide (--he)")
+        raise ValueError(
+            f"{slide.path.name}: outlines on the H&E need the registered H&E slide (--he; in napari, open the pair)"
+        )
     return pair_onto_he(pair)
 
 
