@@ -126,6 +126,23 @@ def test_a_slide_too_coarse_for_the_model_is_one_line(small_pair, pair_classifie
     one_line_error(done, "no label store", "segment it first")
 
 
+def test_predict_refuses_the_cells_of_another_slide(he_slides, pair_classifier, tmp_path):
+    """The same H&E as SVS beside its OME-TIFF (a converted scan): both name one project
+    folder. Predicting the SVS on the OME-TIFF's cells read every cell at the wrong place and
+    said nothing (exit 0); a store of a slide of another size was taken as well."""
+    model_dir, _, _ = pair_classifier
+    store = tmp_path / "cells.ifcell"
+    assert run_cli("segment", he_slides["0.5"].he_path, "--store", store).returncode == 0
+    out = tmp_path / "p.parquet"
+    done = run_cli("predict", "--he", he_slides["svs"].he_path, "--store", store, "--model", model_dir, "--out", out)
+    one_line_error(done, "cells.ifcell", "holds the cells of")
+    done = run_cli("predict", "--he", he_slides["0.325"].he_path, "--store", store, "--model", model_dir, "--out", out)
+    one_line_error(done, "cells.ifcell", "the label store is")
+    assert not out.exists()
+    done = run_cli("predict", "--he", he_slides["0.5"].he_path, "--store", store, "--model", model_dir, "--out", out)
+    assert done.returncode == 0 and out.is_file(), done.stderr
+
+
 def _truth_class(cells: pd.DataFrame, he, table: pd.DataFrame, um: float) -> np.ndarray:
     """What a pathologist would call each segmented cell: the class of the true cell it sits on."""
     truth = pd.read_csv(he.cells_path).merge(table[["CellID", "phenotype"]], on="CellID")

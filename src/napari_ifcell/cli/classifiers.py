@@ -106,6 +106,11 @@ def _predict(args) -> int:
             f"{store_folder}: no label store with this slide's cells; segment it first "
             f"(napari-ifcell segment {cells_slide}) or give a cell table"
         )
+    if store is not None:  # another slide's cells would be read at the wrong places: refused
+        from napari_ifcell.pipeline.tiling import cells_pixel_size
+
+        store.require_shape(slide.shape, str(cells_slide))
+        cells_pixel_size(slide, store.folder)  # the slide's, or the store's where the file gives none
     table, model, config = load_prediction_inputs(
         args.table, args.model, device=resolve_device(args.device), need_truth=False, store=store
     )
