@@ -19,6 +19,16 @@ def test_regions_round_trip_in_the_project_folder(tmp_path):
     assert back[0].bounds == (10, 20, 100, 200)
 
 
+def test_no_regions_yet_says_what_to_do(tmp_path):
+    """The README's compare with --regions PROJECT on a project with none saved said
+    "[Errno 2] No such file or directory: '.../regions.json'"."""
+    (tmp_path / "slide.ifcell").mkdir()
+    with pytest.raises(RegionFileError, match="no regions saved in this project yet.*--region NAME Y X H W"):
+        load_regions(tmp_path / "slide.ifcell")
+    with pytest.raises(RegionFileError, match="regions.json: no such file; expected a regions.json or a GeoJSON"):
+        load_regions(tmp_path / "regions.json")
+
+
 def test_duplicate_names_and_bad_fields_are_refused(tmp_path):
     with pytest.raises(RegionFileError, match="unique"):
         save_regions([Region.rectangle("a", 0, 0, 1, 1)] * 2, tmp_path)

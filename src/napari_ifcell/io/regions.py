@@ -45,12 +45,18 @@ def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> lis
     GeoJSON file of annotations (QuPath's export). Given the slide's ``pixel_size_um``, a note
     says when the regions were recorded at another one (they stay on their pixels)."""
     path = Path(path)
-    if path.is_dir():
-        path = Project.at(path).regions
+    project = path if path.is_dir() else None
+    if project is not None:
+        path = Project.at(project).regions
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise
+        if project is not None:
+            raise RegionFileError(
+                f"{project}: no regions saved in this project yet; draw and save some (Compare tab) "
+                "or give them as --region NAME Y X H W"
+            ) from None
+        raise RegionFileError(f"{path}: no such file; expected a regions.json or a GeoJSON of annotations") from None
     except (OSError, ValueError) as exc:
         raise RegionFileError(f"{path}: not a readable JSON region file ({exc})") from None
     if is_geojson(doc):
