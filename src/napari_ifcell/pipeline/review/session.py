@@ -88,7 +88,9 @@ class ReviewSession:
         existed = files.exists()
         if not existed:
             if table is None:
-                raise FileNotFoundError(f"{files.folder}: no review yet; start one from a gated cell table")
+                raise FileNotFoundError(
+                    f"{files.folder}: no review yet; start one from a gated cell table (or, on an H&E slide alone, its predictions)"
+                )
             initial = _initial_table(table, auto_from)
             files.create(initial, {"classes": list(classes), "auto_from": auto_from, "schema_version": 1})
         meta = files.meta()
