@@ -88,8 +88,9 @@ def read_detections(path: str | Path, frame: Frame, *, format: str = "auto", tru
 
 def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool = False):
     """A detection file's rows in the model's own pixels, its format (``format`` or the one
-    found) and the pixel size the file records (CellViT's ``wsi_metadata.base_mpp``; None for
-    the others): what the file says before it is placed on the slide (:func:`place_rows`)."""
+    found) and ``(pixel size, where the file says it)`` when it records one (see
+    :func:`_recorded_um_per_px`; else None): what the file says before it is placed on the slide
+    (:func:`place_rows`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such detection file")
@@ -113,16 +114,26 @@ def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool =
         rows = _histoplus_rows(path, doc if is_json else _read_json(path))
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    return rows, fmt, _recorded_um_per_px(doc) if fmt == "cellvit-json" else None
+    return rows, fmt, _recorded_um_per_px(doc, fmt)
 
 
-def _recorded_um_per_px(doc) -> float | None:
-    """CellViT's ``wsi_metadata.base_mpp``: the µm per pixel of the slide level it ran on."""
-    metadata = doc.get("wsi_metadata") if isinstance(doc, dict) else None
-    mpp = metadata.get("base_mpp") if isinstance(metadata, dict) else None
-    if isinstance(mpp, (int, float)) and not isinstance(mpp, bool) and 0 < mpp < 100:
-        return float(mpp)
+def _recorded_um_per_px(doc, fmt: str) -> tuple[float, str] | None:
+    """``(µm per pixel, where the file says it)`` of the image a model ran on, when its file
+    records it: CellViT's ``wsi_metadata.base_mpp``; HoVer-Net's ``mag``, the magnification it
+    processed the slide at (10 / mag µm per pixel: 40x is 0.25, 20x 0.5; null in tile mode)."""
+    if not isinstance(doc, dict):
+        return None
+    if fmt == "cellvit-json":
+        metadata = doc.get("wsi_metadata")
+        mpp = metadata.get("base_mpp") if isinstance(metadata, dict) else None
+        return (float(mpp), "the file's wsi_metadata.base_mpp") if mpp is not None and _positive(mpp, 100) else None
+    if fmt == "hovernet-json" and _positive(doc.get("mag"), 1000):
+        return 10.0 / float(doc["mag"]), f"the file's mag {doc['mag']:g}x, 10 / mag"
     return None
+
+
+def _positive(value, below: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < below
 
 
 def tiatoolbox_output(output: dict, frame: Frame) -> pd.DataFrame:

@@ -71,7 +71,8 @@ class DetectionSource:
         name (those cells count as its default class) and for cells off the slide (of
         ``slide_shape``, level-0 px, when given; all of them off is refused). How the file was
         read is in the table's ``attrs["read_as"]``, for the saved report."""
-        rows, fmt, recorded_um = read_detection_rows(self.path, format=self.format, trust=self.trust)
+        rows, fmt, recorded = read_detection_rows(self.path, format=self.format, trust=self.trust)
+        recorded_um, recorded_where = recorded or (None, "")
         name = Path(self.path).name
         auto = isinstance(self.type_map, str) and self.type_map.lower() == "auto"
         spec = FORMAT_TYPE_MAPS[fmt] if auto else self.type_map
@@ -86,7 +87,7 @@ class DetectionSource:
         source = (
             "given"
             if self.model_um_per_px
-            else "the file's wsi_metadata.base_mpp"
+            else recorded_where
             if recorded_um
             else f"the type map {spec_name}'s training resolution"
             if tmap.um_per_px
