@@ -65,3 +65,15 @@ def test_mismatched_pair_names_both_shapes_and_pixel_sizes(small_pair, tmp_path)
     message = str(info.value)
     assert "synthetic_if.ome.tif and other_he.ome.tif cannot be one section" in message
     assert f"IF {h} x {w} px at 0.325 µm" in message and "H&E 500 x 700 px at 0.5 µm" in message
+
+
+def test_geojson_on_the_he_maps_a_cell_where_the_viewer_places_it(small_pair):
+    """The GeoJSON's pixel corners land on the H&E where the pair's own mapping (and the
+    viewer's layers) put each IF pixel, with pixel sizes that differ (0.33 µm on 0.325 µm)."""
+    from napari_ifcell.io.qupath_geojson import pair_onto_he
+
+    pair = open_pair(small_pair.if_path, small_pair.he_path, he_pixel_size_um=0.33, offset_um=(1.3, -0.65))
+    rows_cols = np.array([[0.0, 0.0], [10.0, 700.0], [1099.0, 1399.0]])
+    corners = pair_onto_he(pair)(rows_cols[:, ::-1] + 0.5)  # x/y of each pixel's centre, QuPath's way
+    expected = np.array([pair.if_to_he_px(r, c) for r, c in rows_cols])
+    np.testing.assert_allclose(corners[:, ::-1] - 0.5, expected, atol=1e-9)

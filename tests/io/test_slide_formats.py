@@ -88,6 +88,17 @@ def test_a_resampled_read_sits_on_the_requested_grid(tmp_path):
             np.testing.assert_array_equal(window, large[y - 10 : y + 30, x - 10 : x + 30])
 
 
+def test_a_resampled_read_holds_the_slide_to_its_edge(tmp_path):
+    """A flat slide reads flat up to its edge at any resolution, coarser (1.5 µm on 0.5 µm) or
+    finer (0.25 µm); only pixels centred off the slide are the fill."""
+    write_ome_subifd(tmp_path / "flat.ome.tif", np.full((1, 300, 400), 1000, np.uint16), names=["flat"])
+    with open_slide(tmp_path / "flat.ome.tif") as slide:
+        for um, (h, w) in ((1.5, (100, 133)), (0.25, (600, 800))):
+            assert (slide.read_region(0, 0, h, w, um_per_px=um, fill=7) == 1000).all(), um
+        corner = slide.read_region(-5, -5, 20, 20, um_per_px=1.5, fill=7)[0]
+    assert (corner[:5] == 7).all() and (corner[:, :5] == 7).all() and (corner[5:, 5:] == 1000).all()
+
+
 def test_pyramid_stored_as_separate_series(tmp_path):
     data = _if_data()
     path = tmp_path / "series.ome.tif"

@@ -238,7 +238,7 @@ def test_compare_command_writes_the_report(predicted_table, tmp_path):
     assert f"Truth: {tmp_path / 'predicted.parquet'} (every cell labelled)" in about
     assert "ours: " in about and "(our classifier's predictions table); matched by cell id" in about
     hover_line = next(line for line in about.splitlines() if line.startswith("- HoVer-Net:"))
-    assert "(hovernet-json, type map 'lizard', read at 0.5 µm/px (the file's mag 20x, 10 / mag)" in hover_line
+    assert "(hovernet-json, type map 'lizard', read at 0.5 µm/px (the file's mag 20x, nominally 10 / mag)" in hover_line
     assert hover_line.endswith("matched by centroid")
     assert "- Note: hovernet.json: its coordinates read at 0.5 µm/px" in about
     # the same regions drawn in QuPath and exported as GeoJSON annotations give the same report
@@ -497,7 +497,9 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
     # HoVer-Net processed the slide at 40x: its coordinates are in 0.25 µm pixels (a user's 20x
     # file was read at the type map's 0.5 and every cell landed in the slide's top-left quarter)
     (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 40, "nuc": nuc}))
-    with pytest.warns(UserWarning, match="read at 0.25 µm/px \\(the file's mag 40x, 10 / mag\\), scaled by 0.769"):
+    with pytest.warns(
+        UserWarning, match="read at 0.25 µm/px \\(the file's mag 40x, nominally 10 / mag\\), scaled by 0.769"
+    ):
         hover = DetectionSource(tmp_path / "hovernet.json").read(PX)
     np.testing.assert_allclose(hover[["y", "x"]].to_numpy(), [[50 * 0.25 / PX, 100 * 0.25 / PX]])
     (tmp_path / "tiles.json").write_text(json.dumps({"mag": None, "nuc": nuc}))  # tile mode: no magnification

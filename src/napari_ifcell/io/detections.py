@@ -128,7 +128,7 @@ def _recorded_um_per_px(doc, fmt: str) -> tuple[float, str] | None:
         mpp = metadata.get("base_mpp") if isinstance(metadata, dict) else None
         return (float(mpp), "the file's wsi_metadata.base_mpp") if mpp is not None and _positive(mpp, 100) else None
     if fmt == "hovernet-json" and _positive(doc.get("mag"), 1000):
-        return 10.0 / float(doc["mag"]), f"the file's mag {doc['mag']:g}x, 10 / mag"
+        return 10.0 / float(doc["mag"]), f"the file's mag {doc['mag']:g}x, nominally 10 / mag"
     return None
 
 

@@ -53,8 +53,8 @@ def load_regions(path: str | Path, *, pixel_size_um: float | None = None) -> lis
     except FileNotFoundError:
         if project is not None:
             raise RegionFileError(
-                f"{project}: no regions saved in this project yet; draw and save some (Compare tab) "
-                "or give them as --region NAME Y X H W"
+                f"{project}: no regions saved in this project yet; draw and save some (Compare tab), "
+                "or give a regions.json or QuPath GeoJSON of annotations (compare also takes --region NAME Y X H W)"
             ) from None
         raise RegionFileError(f"{path}: no such file; expected a regions.json or a GeoJSON of annotations") from None
     except (OSError, ValueError) as exc:
