@@ -92,10 +92,10 @@ class ExportWidget(Container):
             if not self.output.value:
                 self._suggest_output()
             out = Path(self.output.value)
-            export_format(out)
+            suffix = export_format(out)
             slide, pair = open_sources(self.viewer)
             geojson_on = "he" if self.format.value == ON_HE else "if"
-            if export_format(out) == ".geojson":
+            if suffix == ".geojson":
                 geojson_frame(slide, pair, geojson_on)  # outlines on the H&E need one
             layer = layer_with_role(self.viewer, "regions")
             regions = (

@@ -10,10 +10,9 @@ def _export(args) -> int:
     from napari_ifcell.cli.options import open_cells_slide
     from napari_ifcell.pipeline.export import check_export, export_cells, export_format, export_inputs, geojson_frame
 
-    for out in args.out:
-        export_format(out)  # refuse an unknown format before any work
+    suffixes = [export_format(out) for out in args.out]  # an unknown format refused before any work
     slide, pair = open_cells_slide(args)
-    if any(export_format(out) == ".geojson" for out in args.out):
+    if ".geojson" in suffixes:
         geojson_frame(slide, pair, args.geojson_on)  # outlines on the H&E need one
     table, table_path, store, regions = export_inputs(
         slide, table_path=args.table, store_folder=args.store, regions_path=args.regions

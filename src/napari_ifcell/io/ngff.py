@@ -17,8 +17,11 @@ import zarr
 from napari_ifcell.io.errors import SlideError, SlideMetadataError
 
 # NGFF units (UDUNITS-2 names) in micrometres
-_UNIT_TO_UM = {"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6}
-_UNIT_TO_UM.update({"um": 1.0, "µm": 1.0, "micron": 1.0})  # not NGFF's names, but written by some tools
+# (and um, µm, micron: not NGFF's names, but written by some tools)
+_UNIT_TO_UM = {
+    **{"micrometer": 1.0, "nanometer": 1e-3, "millimeter": 1e3, "centimeter": 1e4, "meter": 1e6},
+    **{"um": 1.0, "µm": 1.0, "micron": 1.0},
+}
 
 
 def is_ome_zarr(path: Path) -> bool:

@@ -217,9 +217,9 @@ def open_slides_cached(
 ):
     """(IF slide, SlidePair or None), opened once per process (metadata only): workers of a
     cluster handle many tiles of the same slides. The overrides and the registration's
-    ``scale`` are those of the command's own opening (see :func:`reopen_args`). A dask worker keeps the slides' notes to
-    itself: the command that started the work said them when it opened the slides (a worker's
-    reach the terminal as raw warning lines)."""
+    ``scale`` are those of the command's own opening (see :func:`reopen_args`). A dask worker
+    keeps the slides' notes to itself: the command that started the work said them when it
+    opened the slides (a worker's reach the terminal as raw warning lines)."""
     if _on_a_dask_worker():
         import warnings
 
