@@ -479,7 +479,7 @@ def test_an_ome_zarr_without_units_asks_for_the_pixel_size_naming_its_scales(cro
     line = one_line_error(run_cli("segment", path), "no_units.ome.zarr", "pixel size unknown", "--pixel-size")
     assert "multiscales" in line and "PhysicalSize" not in line
     info = run_cli("info", path)  # ome-zarr-py's default: the scale written, no unit; named in the note
-    assert "the multiscales x scale 0.325 has no unit: if µm, give --pixel-size 0.325" in info.stderr, info.stderr
+    assert "the multiscales x scale 0.325 has no unit; if it is µm, that is the pixel size" in info.stderr, info.stderr
     for axis in ome["multiscales"][0]["axes"]:
         axis["unit"] = "µm" if axis["name"] in "yx" else axis.get("unit")  # not NGFF's name, but unambiguous
     group.attrs.put(attrs)

@@ -255,3 +255,41 @@ def test_an_he_slide_without_pixel_size_is_drawn_at_the_size_the_loader_assumes(
     assert widget.state.slide.pixel_size_um == pytest.approx(0.2527) and widget.he_layer.scale[0] == pytest.approx(
         0.2527
     )
+
+
+def _ngff_without_units(path, data, pixel_size_um, names):
+    """What ome-zarr-py writes when given scales but no units."""
+    import zarr
+
+    from ..ngff_writer import write_ngff
+
+    group = zarr.open_group(path, mode="w")
+    write_ngff(group, data, axes="cyx", pixel_size_um=pixel_size_um, names=names)
+    attrs = group.attrs.asdict()
+    for axis in attrs.get("ome", attrs)["multiscales"][0]["axes"]:
+        axis.pop("unit", None)
+    group.attrs.put(attrs)
+    return path
+
+
+def test_an_ome_zarr_scale_without_unit_is_taken_as_um_not_orions_size(make_napari_viewer, tmp_path):
+    """ome-zarr-py writes the scale it is given and no unit: an H&E at 0.5 µm was drawn and
+    segmented at the box's 0.325 (cells 35 % too small), while the file said 0.5."""
+    he = _ngff_without_units(tmp_path / "he.ome.zarr", np.full((3, 96, 128), 200, np.uint8), 0.5, ("R", "G", "B"))
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    widget.open_he_alone(he, sync=True)
+    assert widget.state.slide.pixel_size_um == 0.5 and widget.he_pixel_size.value == 0.5
+    assert tuple(widget.he_layer.scale) == (0.5, 0.5)
+    assert "using 0.5 µm/px, assumed; the file's scale, which has no unit, read as µm" in widget.status.value
+    if_path = _ngff_without_units(tmp_path / "if.ome.zarr", np.ones((2, 96, 128), np.uint16), 0.5, ("Hoechst", "CD3e"))
+    tifffile.imwrite(tmp_path / "he.tif", np.full((96, 128, 3), 200, np.uint8), photometric="rgb",
+                     resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER")  # fmt: skip
+    assert widget.if_pixel_size.value == 0.325
+    widget.open_pair(if_path, tmp_path / "he.tif", sync=True)
+    assert widget.pair.if_slide.pixel_size_um == 0.5 and widget.if_pixel_size.value == 0.5, widget.status.value
+    assert all(tuple(layer.scale) == (0.5, 0.5) for layer in widget.if_layers)
+    big = _ngff_without_units(tmp_path / "big.ome.zarr", np.ones((2, 96, 128), np.uint16), 1000.0, ("Hoechst", "CD3e"))
+    widget.open_if_alone(big, sync=True)  # 1 mm pixels are no microscope's: the box's size, said so
+    assert widget.state.slide.pixel_size_um == 0.5, widget.status.value
+    assert "x scale 1000 has no unit" in widget.status.value and "--pixel-size" not in widget.status.value

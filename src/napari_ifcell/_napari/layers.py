@@ -82,8 +82,9 @@ def thumbnail_level(slide: Slide) -> int:
 
 
 def world_scale(slide) -> tuple[float, float]:
-    """µm per level-0 pixel of a slide (or anything with ``pixel_size_um``); Orion's when unknown."""
-    ps = slide.pixel_size_um or ORION_PIXEL_SIZE_UM
+    """µm per level-0 pixel of a slide (or anything with ``pixel_size_um``); where unknown, the
+    unitless scale its file gives, else Orion's."""
+    ps = slide.pixel_size_um or getattr(slide, "pixel_size_hint_um", None) or ORION_PIXEL_SIZE_UM
     return (ps, ps)
 
 

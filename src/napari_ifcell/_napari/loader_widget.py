@@ -17,12 +17,14 @@ from napari_ifcell._napari.workers import run_in_background
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
 
 
-def _load_pair(if_path, he_path, shown_pixel_size_um=None):
+def _load_pair(if_path, he_path, shown_pixel_size_um: float):
     """Worker side: open both slides and prepare layer data (reads one thumbnail level)."""
     from napari_ifcell.io import open_pair
 
-    assumed = _size_to_assume(if_path, shown_pixel_size_um)
-    pair = open_pair(if_path, he_path, assumed_pixel_size_um=assumed)
+    def assume(slide):
+        slide.assume_pixel_size(*_size_to_assume(slide, shown_pixel_size_um, "IF µm/px"))
+
+    pair = open_pair(if_path, he_path, assume_pixel_size=assume)
     scale, translate = pair.he_world_transform()
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
@@ -46,7 +48,7 @@ def _pixel_size_shown(slide, box) -> float:
     slide (every step reads it from there) and said in its notes, so no step meets an unknown
     size the Loader seemed to know."""
     if slide.pixel_size_um is None:
-        slide.assume_pixel_size(_size_to_assume(slide.path, box.value), f"correct it in {box.label} if wrong")
+        slide.assume_pixel_size(*_size_to_assume(slide, box.value, box.label))
     return slide.pixel_size_um
 
 
@@ -55,14 +57,20 @@ def _levels(slide) -> str:
     return f"{n} level" if n == 1 else f"{n} levels"
 
 
-def _size_to_assume(slide_path, shown: float | None) -> float | None:
+def _size_to_assume(slide, shown: float, box_label: str) -> tuple[float, str]:
     """For a slide whose file gives no pixel size: the size its cells were segmented at (its
-    label store records it), else the one the Loader shows."""
+    label store records it), else a unitless scale its file gives (read as µm), else the one
+    the Loader shows; with what ``Slide.assume_pixel_size`` says of it."""
     from napari_ifcell.io.label_store import LabelStore
     from napari_ifcell.io.project import project_folder
 
-    recorded = LabelStore.recorded(project_folder(slide_path)) or {}
-    return recorded.get("pixel_size_um") or shown
+    correct_it = f"correct it in {box_label} if wrong"
+    recorded = (LabelStore.recorded(project_folder(slide.path)) or {}).get("pixel_size_um")
+    if recorded:
+        return recorded, f"as its cells were segmented; {correct_it}"
+    if slide.pixel_size_hint_um is not None:
+        return slide.pixel_size_hint_um, f"the file's scale, which has no unit, read as µm; {correct_it}"
+    return shown, correct_it
 
 
 class LoaderWidget(Container):

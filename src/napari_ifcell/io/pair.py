@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,13 +192,14 @@ def open_pair(
     offset_um: tuple[float, float] = (0.0, 0.0),
     scale: float = 1.0,
     channel_names=None,
-    assumed_pixel_size_um: float | None = None,
+    assume_pixel_size: Callable[[Slide], None] | None = None,
 ) -> SlidePair:
     """Open an IF slide and its H&E, and check they belong together (``channel_names``: the IF's;
-    ``assumed_pixel_size_um``: taken, with a note, where the IF file gives no pixel size)."""
+    ``assume_pixel_size``: called on the IF slide where its file gives no pixel size, to assume
+    one with ``Slide.assume_pixel_size``)."""
     if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um, channel_names=channel_names)
-    if if_slide.pixel_size_um is None and assumed_pixel_size_um is not None:
-        if_slide.assume_pixel_size(assumed_pixel_size_um)
+    if if_slide.pixel_size_um is None and assume_pixel_size is not None:
+        assume_pixel_size(if_slide)
     try:
         he_slide = open_slide(he_path, pixel_size_um=he_pixel_size_um)
     except BaseException:

@@ -44,6 +44,9 @@ class Slide:
         cells were segmented at it) or None (unknown).
     notes : list of str
         What was guessed or overridden while opening, for showing to the user.
+    pixel_size_hint_um : float or None
+        Where the pixel size is unknown: a size the file suggests without a unit (an OME-Zarr
+        scale ome-zarr-py wrote without one), for a viewer to offer as its assumption.
     """
 
     path: Path
@@ -56,6 +59,7 @@ class Slide:
     _tiff: tifffile.TiffFile | None = field(default=None, repr=False)
     pixel_size_source: str | None = None
     cached_levels: dict = field(default_factory=dict, repr=False)  # level -> io.chunk_cache reader
+    pixel_size_hint_um: float | None = None
 
     # --- shape and resolution ------------------------------------------------------
     @property

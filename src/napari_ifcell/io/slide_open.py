@@ -41,6 +41,7 @@ _CHANNEL_AXES = {"CYX": "CYX", "IYX": "CYX", "QYX": "CYX", "YX": "YX", "YXS": "Y
 # a 16-bit RGB whose median is under this share of its 99.5th percentile is fluorescence, not bright field
 DARK_MEDIAN_SHARE = 0.2
 MAX_CHUNK_BYTES = 256 * 2**20  # one tile or strip is decoded whole: larger ones are refused
+PLAUSIBLE_PIXEL_UM = (0.05, 20.0)  # from super-resolution scans to a low-power overview
 
 
 class SlideWarning(Note):
@@ -114,7 +115,15 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     else:
         pixel_size, source = None, None
         notes.append(f"{UNKNOWN_PIXEL_SIZE} ({_ngff_scale_said(info)})")
-    return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source))
+    slide = Slide(path, levels, layout, names, pixel_size, is_rgb, notes, None, source)
+    if pixel_size is None and not info["x_unit"] and info["x_scale"] != 1.0:
+        slide.pixel_size_hint_um = _plausible_um(info["x_scale"])
+    return _announced(slide)
+
+
+def _plausible_um(scale: float) -> float | None:
+    """A unitless scale read as µm where a microscope's pixel could be that size."""
+    return float(scale) if PLAUSIBLE_PIXEL_UM[0] <= scale <= PLAUSIBLE_PIXEL_UM[1] else None
 
 
 def _ngff_scale_said(info: dict) -> str:
@@ -126,7 +135,7 @@ def _ngff_scale_said(info: dict) -> str:
     if scale <= 0:
         return f"the multiscales x scale is {scale:g}; expected a positive length"
     if not unit:
-        return f"the multiscales x scale {scale:g} has no unit: if µm, give --pixel-size {scale:g}"
+        return f"the multiscales x scale {scale:g} has no unit; if it is µm, that is the pixel size"
     return f"the multiscales x scale {scale:g} is in {unit!r}, not a length unit NGFF names"
 
 
