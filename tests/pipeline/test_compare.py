@@ -488,7 +488,7 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
 
     nuc = {"1": {"centroid": [100.0, 50.0], "type": 3, "contour": [[99, 49], [101, 49], [101, 51]]}}
     (tmp_path / "typeless.json").write_text(json.dumps({"nuc": {**nuc, "2": {**nuc["1"], "type": None}}}))
-    with pytest.warns(UserWarning, match="'nan' \\(1\\) are not in the type map 'lizard'"):
+    with pytest.warns(UserWarning, match="typeless.json: 1 of its 2 cells have no type and count as 'other'"):
         assert DetectionSource(tmp_path / "typeless.json").read(PX)["class"].tolist() == ["lymphocyte", "other"]
     # HoVer-Net run for segmentation only writes type null everywhere (the walk got "choose the type map")
     (tmp_path / "segmentation.json").write_text(json.dumps({"nuc": {"1": {**nuc["1"], "type": None}}}))
@@ -532,6 +532,41 @@ def test_model_cells_off_the_slide_are_said_and_all_off_refused(tmp_path):
     wrong = DetectionSource(tmp_path / "hovernet.json", type_map="lizard", model_um_per_px=40 * PX)
     with pytest.raises(ValueError, match="100 of its 100 cells lie off the slide .* when read at 13 µm/px"):
         wrong.read(PX, slide_shape=(200, 1200))
+
+
+def test_model_cells_without_a_type_are_counted_and_said(tmp_path):
+    """A HoVer-Net file whose cells partly carry no type (null) counted them as 'other' without a word."""
+    nuc = {str(i): {"centroid": [100.0 + 10 * i, 50.0], "type": None if i <= 3 else 2} for i in range(1, 11)}
+    (tmp_path / "hovernet.json").write_text(json.dumps({"mag": 40, "nuc": nuc}))
+    with pytest.warns(UserWarning, match="hovernet.json: 3 of its 10 cells have no type and count as 'other'"):
+        cells = DetectionSource(tmp_path / "hovernet.json", type_map="pannuke").read(PX)
+    assert cells["class"].value_counts().to_dict() == {"lymphocyte": 7, "other": 3}
+
+
+def test_our_predictions_of_another_slide_are_said_and_all_off_refused(predicted_table, small_pair, tmp_path):
+    """--ours took a prediction table whose cells lie beyond this slide (another, larger slide's)
+    and scored nothing without a word, where --model files are checked."""
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.compare import read_models
+
+    with open_slide(small_pair.if_path) as slide:
+        shape = tuple(slide.shape[-2:])
+    table = predicted_table.copy()
+    table.to_parquet(tmp_path / "ours.parquet", index=False)
+    assert len(read_models({"ours": tmp_path / "ours.parquet"}, PX, shape)["ours"]) == table["predicted"].notna().sum()
+    far = table["Y_centroid"] > shape[0] / 2  # half its cells beyond the slide's bottom edge
+    table.loc[far, "Y_centroid"] += shape[0]
+    table.to_parquet(tmp_path / "larger.parquet", index=False)
+    with pytest.warns(
+        UserWarning, match=r"larger.parquet: \d+ of its \d+ cells lie off the slide .* if that is wrong, give"
+    ):
+        read_models({"ours": tmp_path / "larger.parquet"}, PX, shape)
+    table["Y_centroid"] += 2 * shape[0]
+    table.to_parquet(tmp_path / "other.parquet", index=False)
+    with pytest.raises(
+        ValueError, match="other.parquet: .* cells lie off the slide .*; give the prediction table of this"
+    ):
+        read_models({"ours": tmp_path / "other.parquet"}, PX, shape)
 
 
 def test_names_given_twice_are_refused(predicted_table, tmp_path, capsys):

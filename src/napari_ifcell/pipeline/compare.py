@@ -13,7 +13,7 @@ from napari_ifcell.core.compare.report import comparison_counts, comparison_repo
 from napari_ifcell.core.compare.type_maps import DEFAULT_TRUTH_MAP
 from napari_ifcell.core.review.state import NOT_A_CELL
 from napari_ifcell.notes import note
-from napari_ifcell.pipeline.detection_source import DetectionSource
+from napari_ifcell.pipeline.detection_source import DetectionSource, check_on_slide
 
 MATCHES = ("centroid", "iou")
 REVIEWED_CLASS = "reviewed_class"  # written by the review state (issue 5) when a person labelled a cell
@@ -128,17 +128,22 @@ def read_models(
     sources: dict[str, DetectionSource | str | Path], um_per_px: float, slide_shape: tuple[int, int] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Each model's cells in comparison classes: a :class:`DetectionSource` (another model's
-    detections; ``slide_shape`` refuses one whose cells all lie off the slide) or the path of
-    our classifier's prediction table."""
+    detections) or the path of our classifier's prediction table. ``slide_shape`` (level-0 px)
+    refuses a model whose cells all lie off the slide and notes one with many off it."""
     from napari_ifcell.io.cell_table import read_cell_table
 
     models = {}
     for name, src in sources.items():
         if isinstance(src, DetectionSource):
             models[name] = src.read(um_per_px, slide_shape)
-        else:
-            models[name] = classifier_cells(read_cell_table(src))
-            models[name].attrs["read_as"] = f"{src} (our classifier's predictions table)"
+            continue
+        models[name] = classifier_cells(read_cell_table(src))
+        models[name].attrs["read_as"] = f"{src} (our classifier's predictions table)"
+        if slide_shape is not None:
+            check_on_slide(
+                models[name], slide_shape, Path(src).name, "its centroids are taken in this slide's pixels",
+                "give the prediction table of this slide",
+            )  # fmt: skip
     return models
 
 

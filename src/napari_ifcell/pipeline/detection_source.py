@@ -28,6 +28,7 @@ FORMAT_TYPE_MAPS = {
 }
 ID_FORMATS = ("hovernet-json", "tiatoolbox", "tiatoolbox-dat")  # the map is a guess for these
 OFF_SLIDE_SHARE = 0.01  # more of a model's cells than this off the slide: its frame is likely wrong
+READ_ADVICE = "give the resolution the model ran at and the origin of the image it ran on"
 
 
 def type_map_spec(value: str):
@@ -105,7 +106,7 @@ class DetectionSource:
             f"H&E offset (dy, dx) {tuple(self.offset_um)} µm"
         )
         if slide_shape is not None:
-            _check_on_slide(cells, slide_shape, name, frame)
+            check_on_slide(cells, slide_shape, name, frame)
         self._note_types(cells, tmap, name, spec_name, fmt)
         cells["class"] = [tmap.class_of(t) for t in cells["type"]]
         cells = cells[cells["class"].notna()].reset_index(drop=True)
@@ -124,7 +125,11 @@ class DetectionSource:
                 f"{tmap.default!r}, so its per-class scores say nothing of its classes: compare its cells "
                 "without a truth (model-vs-model agreement), or give a file with types"
             )
-        elif _unknown_types(tmap, kinds := pd.unique(cells["type"])):
+            return
+        untyped = int(cells["type"].isna().sum())
+        if untyped:
+            note(f"{name}: {untyped} of its {len(cells)} cells have no type and count as {tmap.default!r}")
+        if _unknown_types(tmap, kinds := pd.unique(cells["type"].dropna())):
             note(
                 f"{name}: none of its cell types ({', '.join(repr(str(t)) for t in kinds[:4])}) is in the type map "
                 f"{spec_name}; every cell counts as {tmap.default!r} (choose the type map of the model's taxonomy)"
@@ -139,9 +144,12 @@ class DetectionSource:
             )
 
 
-def _check_on_slide(cells: pd.DataFrame, slide_shape: tuple[int, int], name: str, frame: str) -> None:
+def check_on_slide(
+    cells: pd.DataFrame, slide_shape: tuple[int, int], name: str, frame: str, advice: str = READ_ADVICE
+) -> None:
     """Refuse a model all of whose cells lie off the slide, and note one with more than
-    :data:`OFF_SLIDE_SHARE` off it: read at the wrong resolution or origin, it scores nothing."""
+    :data:`OFF_SLIDE_SHARE` off it: read at the wrong resolution or origin (or made on another
+    slide), it scores nothing. ``frame``: how its cells were placed; ``advice``: what to check."""
     if not len(cells):
         return
     h, w = slide_shape[-2:]
@@ -153,8 +161,7 @@ def _check_on_slide(cells: pd.DataFrame, slide_shape: tuple[int, int], name: str
         f"{int(off.sum())} of its {len(cells)} cells lie off the slide ({h} x {w} px; the cells reach "
         f"y {np.nanmax(y):.0f}, x {np.nanmax(x):.0f}) when {frame}"
     )
-    advice = "give the resolution the model ran at and the origin of the image it ran on"
     if off.all():
         raise ValueError(f"{name}: {said}; {advice}")
     if off.mean() > OFF_SLIDE_SHARE:
-        note(f"{name}: {said}; {advice} if that is wrong")
+        note(f"{name}: {said}; if that is wrong, {advice}")
