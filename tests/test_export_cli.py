@@ -123,6 +123,9 @@ def test_geojson_on_the_he_sits_on_the_he_nuclei(gated, small_pair, truth_store,
     err = capsys.readouterr().err.strip()
     assert "outlines on the H&E need the registered H&E slide (--he;" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.geojson").exists()
+    assert main([*lone[:2], *pair, "--geojson-on", "he", "--out", str(tmp_path / "x.csv")]) == 2  # was ignored
+    assert "--geojson-on he: no .geojson among --out (" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsys):

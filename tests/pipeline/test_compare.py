@@ -502,6 +502,9 @@ def test_what_a_model_file_was_read_as_is_said(tmp_path):
     ):
         hover = DetectionSource(tmp_path / "hovernet.json").read(PX)
     np.testing.assert_allclose(hover[["y", "x"]].to_numpy(), [[50 * 0.25 / PX, 100 * 0.25 / PX]])
+    (tmp_path / "hovernet.txt").write_text(json.dumps({"mag": 40, "nuc": nuc}))  # named otherwise, format given
+    renamed = DetectionSource(tmp_path / "hovernet.txt", format="hovernet-json").read(PX)
+    np.testing.assert_allclose(renamed[["y", "x"]].to_numpy(), hover[["y", "x"]].to_numpy())  # its mag was lost
     (tmp_path / "tiles.json").write_text(json.dumps({"mag": None, "nuc": nuc}))  # tile mode: no magnification
     with pytest.warns(
         UserWarning, match="read at 0.5 µm/px \\(the type map 'lizard''s training resolution\\), scaled by 1.54"

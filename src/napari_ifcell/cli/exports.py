@@ -11,6 +11,8 @@ def _export(args) -> int:
     from napari_ifcell.pipeline.export import check_export, export_cells, export_format, export_inputs, geojson_frame
 
     suffixes = [export_format(out) for out in args.out]  # an unknown format refused before any work
+    if args.geojson_on != "if" and ".geojson" not in suffixes:
+        raise ValueError(f"--geojson-on {args.geojson_on}: no .geojson among --out ({' '.join(args.out)})")
     slide, pair = open_cells_slide(args)
     if ".geojson" in suffixes:
         geojson_frame(slide, pair, args.geojson_on)  # outlines on the H&E need one

@@ -30,6 +30,7 @@ FORMATS = (
     "cellvit-geojson",
     "histoplus-json",
 )
+JSON_FORMATS = ("hovernet-json", "qupath-geojson", "cellvit-json", "cellvit-geojson", "histoplus-json")
 COLUMNS = ("y", "x", "type", "prob", "contour")
 
 
@@ -98,20 +99,22 @@ def read_detection_rows(path: str | Path, *, format: str = "auto", trust: bool =
     is_json = path.is_file() and suffix in (".json", ".geojson") and format != "tiatoolbox-dat"
     doc = _read_json(path) if is_json else None  # read once: HoVer-Net files of a slide run to gigabytes
     fmt = detect_format(path, doc) if format == "auto" else format
+    if doc is None and fmt in JSON_FORMATS:  # a format given for a file not named .json
+        doc = _read_json(path)
     if fmt == "hovernet-json":
-        rows = _hovernet_rows(path, doc if is_json else _read_json(path))
+        rows = _hovernet_rows(path, doc)
     elif fmt == "tiatoolbox":
         rows = _tiatoolbox_columns(path, doc if is_json else _read_zarr(path))
     elif fmt == "tiatoolbox-dat":
         rows = _tiatoolbox_rows(path, _read_dat(path, trust=trust))
     elif fmt == "qupath-geojson":
-        rows = _geojson_rows(path, doc if is_json else _read_json(path))
+        rows = _geojson_rows(path, doc)
     elif fmt == "cellvit-json":
-        rows = _cellvit_rows(path, doc if is_json else _read_json(path))
+        rows = _cellvit_rows(path, doc)
     elif fmt == "cellvit-geojson":
-        rows = _cellvit_geojson_rows(path, doc if is_json else _read_json(path))
+        rows = _cellvit_geojson_rows(path, doc)
     elif fmt == "histoplus-json":
-        rows = _histoplus_rows(path, doc if is_json else _read_json(path))
+        rows = _histoplus_rows(path, doc)
     else:
         raise DetectionFileError(f"{path}: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return rows, fmt, _recorded_um_per_px(doc, fmt)
