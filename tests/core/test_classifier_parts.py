@@ -28,7 +28,7 @@ def test_patches_are_centred_and_edge_cells_keep_their_place():
     image = np.zeros((3000, 2500, 3), np.uint8)
     image[1500, 1200] = [1, 2, 3]
     image[0, 0] = [9, 9, 9]
-    centres = np.array([[1500.4, 1200.7], [0.2, 0.9], [2999, 2499]])
+    centres = np.array([[1500.4, 1199.7], [0.2, -0.3], [2999, 2499]])  # pixel 1200 spans 1199.5-1200.5
     patches = extract_patches(_reader(image), centres, 64)
     assert patches.shape == (3, 64, 64, 3)
     assert patches[0, 32, 32].tolist() == [1, 2, 3]  # the centre pixel at size // 2
@@ -145,3 +145,25 @@ def test_marker_report_equals_scikit_learn_on_known_labels():
         balanced_accuracy_score(targets[known, 0], prob[known, 0] >= 0.5)
     )
     assert report.loc[1, "positive"] == (targets[:, 1] == 1).sum()
+
+
+def test_patches_at_the_models_resolution_are_centred_on_the_cell(tmp_path):
+    """A slide at 0.5 µm read for a model of 0.25 µm: a one-pixel nucleus became two model pixels
+    that sat one pixel right of and below the patch's middle (slide px scaled as p x 2, where the
+    pixel's centre lies at 2p + 0.5)."""
+    import tifffile
+
+    from napari_ifcell.core.classify.model import ClassifierConfig
+    from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.dataset import cell_patch_reader
+
+    rgb = np.full((400, 400, 3), 230, np.uint8)
+    rgb[150, 250] = 30  # the nucleus, one slide pixel
+    tifffile.imwrite(tmp_path / "he.tif", rgb, photometric="rgb", resolution=(2e4, 2e4), resolutionunit="CENTIMETER")
+    with open_slide(tmp_path / "he.tif") as slide:
+        assert slide.pixel_size_um == 0.5
+        patch = cell_patch_reader(slide, ClassifierConfig(um_per_px=0.25))(np.array([[150.0, 250.0]]), 64)[0]
+    darkness = 230.0 - patch[..., 0].astype(np.float64)
+    yy, xx = np.indices(darkness.shape)
+    centre = [(darkness * yy).sum() / darkness.sum(), (darkness * xx).sum() / darkness.sum()]
+    np.testing.assert_allclose(centre, [31.5, 31.5], atol=0.05)  # the middle of an even patch

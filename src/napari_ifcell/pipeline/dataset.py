@@ -109,8 +109,9 @@ def cell_patch_reader(source, config: ClassifierConfig):
     pixels of ``source``. The slide is checked (:func:`model_scale`) and the reader built once,
     so a caller cutting chunk after chunk does neither again."""
     scale, read = model_scale(source, config), patch_reader(source, config)
+    # a slide pixel's centre p lies at (p + 0.5) * scale - 0.5 in the model's pixels (io.resample's grid)
     return lambda centres_yx, size=None: extract_patches(
-        read, np.asarray(centres_yx) * scale, size or config.patch_size
+        read, (np.asarray(centres_yx, np.float64) + 0.5) * scale - 0.5, size or config.patch_size
     )
 
 

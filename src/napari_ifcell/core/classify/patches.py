@@ -20,9 +20,11 @@ def extract_patches(
 
     ``read(y, x, h, w)`` returns the level-0 window ``(h, w, C)`` (``channels_last``) or
     ``(C, h, w)``, filling what lies outside the slide (cells at the edge keep their
-    place in the patch). The patch spans ``centre - size // 2`` to ``centre + size - size // 2``.
+    place in the patch). Centres are in pixels whose centres are whole numbers (a centroid's
+    convention); the patch spans ``centre - size // 2`` to ``centre + size - size // 2`` around
+    the pixel a centre lies in.
     """
-    centres = np.floor(np.asarray(centres_yx, dtype=np.float64)).astype(np.int64)
+    centres = np.floor(np.asarray(centres_yx, dtype=np.float64) + 0.5).astype(np.int64)
     out: np.ndarray | None = None
     if len(centres) == 0:
         return np.zeros((0, size, size, 0))
