@@ -43,6 +43,26 @@ def test_aligned_he_read_follows_the_registration(small_pair):
     pair.close()
 
 
+def test_aligned_he_read_follows_a_registration_scale(tmp_path):
+    """An H&E 1.25x the IF's size (he_um = if_um x 1.25 + offset): the aligned read was taken at
+    um / 1.25 instead of um x 1.25 and drifted off the IF by 4 px over 10."""
+    from napari_ifcell.io.pair import Registration, SlidePair
+    from napari_ifcell.io.slide_open import open_slide
+
+    ramp = np.zeros((128, 128, 3), np.uint8)  # red: twice the H&E column, green: twice its row
+    ramp[..., 0], ramp[..., 1] = 2 * np.arange(128)[None, :], 2 * np.arange(128)[:, None]
+    res = {"resolution": (2e4, 2e4), "resolutionunit": "CENTIMETER"}
+    tifffile.imwrite(tmp_path / "he.tif", ramp, photometric="rgb", **res)
+    tifffile.imwrite(tmp_path / "if.tif", np.zeros((1, 128, 128), np.uint16), photometric="minisblack", **res)
+    pair = SlidePair(open_slide(tmp_path / "if.tif"), open_slide(tmp_path / "he.tif"), Registration((3.0, -2.0), 1.25))
+    aligned = pair.read_he_aligned(20, 30, 10, 10, um_per_px=0.5).astype(float) / 2
+    expected = np.array([[pair.if_to_he_px(20 + i, 30 + j) for j in range(10)] for i in range(10)])
+    np.testing.assert_allclose(aligned[..., 1], expected[..., 0], atol=0.7)  # rows, to the whole-pixel start
+    np.testing.assert_allclose(aligned[..., 0], expected[..., 1], atol=0.7)
+    assert np.diff(aligned[..., 0], axis=1).mean() == pytest.approx(1.25, abs=0.03)  # 1.25 H&E px per IF px
+    pair.close()
+
+
 def test_he_that_is_not_rgb_is_refused(small_pair):
     with pytest.raises(
         SlidePairError, match=r"synthetic_if\.ome\.tif: given as the H&E slide but it is not RGB \(19 channels"

@@ -134,13 +134,18 @@ class SlidePair:
     def read_he_aligned(self, y: int, x: int, h: int, w: int, *, um_per_px: float, fill: int = 0) -> np.ndarray:
         """The H&E under an IF region given in pixels of ``um_per_px``, on the IF's grid.
 
-        Integer-pixel alignment: the registration offset is rounded to whole pixels of
-        ``um_per_px``.
+        An IF pixel of ``um_per_px`` spans ``um_per_px * scale`` µm of the H&E, which is read
+        at that resolution. Integer-pixel alignment: the H&E read starts at the whole pixel
+        nearest where the IF region's first pixel centre maps (µm 0 at pixel 0's centre on
+        both slides, as in :meth:`if_to_he_px`).
         """
-        reg = self.registration
-        y_he = round((y * um_per_px * reg.scale + reg.offset_um[0]) / um_per_px)
-        x_he = round((x * um_per_px * reg.scale + reg.offset_um[1]) / um_per_px)
-        return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=um_per_px / reg.scale, fill=fill)
+        reg, ps_if, ps_he = self.registration, self.pixel_size_um, self._he_pixel_size_um()
+        he_um = um_per_px * reg.scale
+        y_he, x_he = (
+            round(start + (offset + 0.5 * (ps_he - ps_if * reg.scale)) / he_um)
+            for start, offset in zip((y, x), reg.offset_um, strict=True)
+        )
+        return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=he_um, fill=fill)
 
     def close(self) -> None:
         self.if_slide.close()
