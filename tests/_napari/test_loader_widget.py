@@ -283,12 +283,17 @@ def test_an_ome_zarr_scale_without_unit_is_taken_as_um_not_orions_size(make_napa
     assert tuple(widget.he_layer.scale) == (0.5, 0.5)
     assert "using 0.5 µm/px, assumed; the file's scale, which has no unit, read as µm" in widget.status.value
     if_path = _ngff_without_units(tmp_path / "if.ome.zarr", np.ones((2, 96, 128), np.uint16), 0.5, ("Hoechst", "CD3e"))
-    tifffile.imwrite(tmp_path / "he.tif", np.full((96, 128, 3), 200, np.uint8), photometric="rgb",
-                     resolution=(1e4 / 0.5, 1e4 / 0.5), resolutionunit="CENTIMETER")  # fmt: skip
+    res = {"resolution": (1e4 / 0.5, 1e4 / 0.5), "resolutionunit": "CENTIMETER"}
+    tifffile.imwrite(tmp_path / "he.tif", np.full((96, 128, 3), 200, np.uint8), photometric="rgb", **res)
     assert widget.if_pixel_size.value == 0.325
     widget.open_pair(if_path, tmp_path / "he.tif", sync=True)
     assert widget.pair.if_slide.pixel_size_um == 0.5 and widget.if_pixel_size.value == 0.5, widget.status.value
     assert all(tuple(layer.scale) == (0.5, 0.5) for layer in widget.if_layers)
+    he_fine = _ngff_without_units(tmp_path / "fine.ome.zarr", np.full((3, 192, 256), 200, np.uint8), 0.25, "RGB")
+    tifffile.imwrite(tmp_path / "if.tif", np.ones((2, 96, 128), np.uint16), photometric="minisblack", **res)
+    widget.open_pair(tmp_path / "if.tif", he_fine, sync=True)  # the H&E at its own scale, not the IF's 0.5
+    assert widget.pair.he_slide.pixel_size_um == 0.25 and widget.he_pixel_size.value == 0.25, widget.status.value
+    assert "read as µm; correct it in H&E µm/px if wrong" in widget.status.value
     big = _ngff_without_units(tmp_path / "big.ome.zarr", np.ones((2, 96, 128), np.uint16), 1000.0, ("Hoechst", "CD3e"))
     widget.open_if_alone(big, sync=True)  # 1 mm pixels are no microscope's: the box's size, said so
     assert widget.state.slide.pixel_size_um == 0.5, widget.status.value

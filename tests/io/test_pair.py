@@ -43,23 +43,51 @@ def test_aligned_he_read_follows_the_registration(small_pair):
     pair.close()
 
 
+def _ramp_pair(tmp_path, if_px: float, he_shape: tuple[int, int], he_px: float, registration):
+    """An IF slide of 64 x 64 px and an H&E whose red is twice its column and green twice its row."""
+    from napari_ifcell.io.pair import SlidePair
+    from napari_ifcell.io.slide_open import open_slide
+
+    h, w = he_shape
+    ramp = np.zeros((h, w, 3), np.uint8)
+    ramp[..., 0], ramp[..., 1] = 2 * np.arange(w)[None, :], 2 * np.arange(h)[:, None]
+    cm = {"resolutionunit": "CENTIMETER"}
+    tifffile.imwrite(tmp_path / "he.tif", ramp, photometric="rgb", resolution=(1e4 / he_px,) * 2, **cm)
+    tifffile.imwrite(tmp_path / "if.tif", np.zeros((1, 64, 64), np.uint16), resolution=(1e4 / if_px,) * 2, **cm)
+    return SlidePair(open_slide(tmp_path / "if.tif"), open_slide(tmp_path / "he.tif"), registration)
+
+
+def _he_position_read(pair, y, x, n, atol):
+    """The H&E pixel positions an aligned read of n x n IF pixels at (y, x) shows, against
+    where ``if_to_he_px`` places those IF pixels."""
+    aligned = pair.read_he_aligned(y, x, n, n, um_per_px=pair.pixel_size_um).astype(float) / 2
+    expected = np.array([[pair.if_to_he_px(y + i, x + j) for j in range(n)] for i in range(n)])
+    np.testing.assert_allclose(aligned[..., 1], expected[..., 0], atol=atol)
+    np.testing.assert_allclose(aligned[..., 0], expected[..., 1], atol=atol)
+    return aligned
+
+
 def test_aligned_he_read_follows_a_registration_scale(tmp_path):
     """An H&E 1.25x the IF's size (he_um = if_um x 1.25 + offset): the aligned read was taken at
     um / 1.25 instead of um x 1.25 and drifted off the IF by 4 px over 10."""
-    from napari_ifcell.io.pair import Registration, SlidePair
-    from napari_ifcell.io.slide_open import open_slide
+    from napari_ifcell.io.pair import Registration
 
-    ramp = np.zeros((128, 128, 3), np.uint8)  # red: twice the H&E column, green: twice its row
-    ramp[..., 0], ramp[..., 1] = 2 * np.arange(128)[None, :], 2 * np.arange(128)[:, None]
-    res = {"resolution": (2e4, 2e4), "resolutionunit": "CENTIMETER"}
-    tifffile.imwrite(tmp_path / "he.tif", ramp, photometric="rgb", **res)
-    tifffile.imwrite(tmp_path / "if.tif", np.zeros((1, 128, 128), np.uint16), photometric="minisblack", **res)
-    pair = SlidePair(open_slide(tmp_path / "if.tif"), open_slide(tmp_path / "he.tif"), Registration((3.0, -2.0), 1.25))
-    aligned = pair.read_he_aligned(20, 30, 10, 10, um_per_px=0.5).astype(float) / 2
-    expected = np.array([[pair.if_to_he_px(20 + i, 30 + j) for j in range(10)] for i in range(10)])
-    np.testing.assert_allclose(aligned[..., 1], expected[..., 0], atol=0.7)  # rows, to the whole-pixel start
-    np.testing.assert_allclose(aligned[..., 0], expected[..., 1], atol=0.7)
+    pair = _ramp_pair(tmp_path, 0.5, (64, 64), 0.5, Registration((3.0, -2.0), 1.25))
+    aligned = _he_position_read(pair, 10, 15, 10, atol=0.7)  # to the whole-pixel start
     assert np.diff(aligned[..., 0], axis=1).mean() == pytest.approx(1.25, abs=0.03)  # 1.25 H&E px per IF px
+    pair.close()
+
+
+def test_aligned_he_read_starts_where_the_if_pixel_centre_maps(tmp_path):
+    """An H&E at 0.25 µm under an IF at 0.5: pixel centres (µm 0 at pixel 0's centre on both)
+    map a quarter of an IF pixel off the corners; with offsets whose start is a whole pixel the
+    read is exact, and where it is not, the start is the nearest whole pixel."""
+    from napari_ifcell.io.pair import Registration
+
+    pair = _ramp_pair(tmp_path, 0.5, (128, 128), 0.25, Registration((1.125, 1.125), 1.0))
+    _he_position_read(pair, 10, 12, 8, atol=0.01)
+    pair.registration = Registration((1.3, 1.3), 1.0)  # 0.35 IF px from a whole one; 0.65 from the corner's
+    _he_position_read(pair, 10, 12, 8, atol=0.75)
     pair.close()
 
 
@@ -97,3 +125,16 @@ def test_geojson_on_the_he_maps_a_cell_where_the_viewer_places_it(small_pair):
     corners = pair_onto_he(pair)(rows_cols[:, ::-1] + 0.5)  # x/y of each pixel's centre, QuPath's way
     expected = np.array([pair.if_to_he_px(r, c) for r, c in rows_cols])
     np.testing.assert_allclose(corners[:, ::-1] - 0.5, expected, atol=1e-9)
+
+
+def test_an_offset_estimate_with_a_registration_scale_is_in_he_micrometres(tmp_path, monkeypatch):
+    """The H&E is read in pixels of um x scale of its own µm: a shift of one such pixel is
+    0.625 µm of H&E at scale 1.25, where it was counted as 0.5."""
+    from napari_ifcell.core import registration
+    from napari_ifcell.io.pair import Registration
+
+    pair = _ramp_pair(tmp_path, 0.5, (64, 64), 0.5, Registration((3.0, -2.0), 1.25))
+    monkeypatch.setattr(registration, "estimate_he_shift", lambda *_: registration.ShiftEstimate((1.0, -2.0), 0.9))
+    estimate = pair.estimate_offset(0, 0, 32, 32)
+    assert estimate.offset_um == pytest.approx((3.0 + 0.625, -2.0 - 1.25))
+    pair.close()

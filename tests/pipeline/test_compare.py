@@ -567,7 +567,7 @@ def test_our_predictions_of_another_slide_are_said_and_all_off_refused(predicted
     table["Y_centroid"] += 2 * shape[0]
     table.to_parquet(tmp_path / "other.parquet", index=False)
     with pytest.raises(
-        ValueError, match="other.parquet: .* cells lie off the slide .*; give the prediction table of this"
+        ValueError, match="other.parquet: .* cells lie off the slide .*; give the prediction table made on this"
     ):
         read_models({"ours": tmp_path / "other.parquet"}, PX, shape)
 

@@ -13,6 +13,7 @@ from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
 
+_UNITLESS = "the file's scale, which has no unit, read as µm"
 # the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
 
@@ -24,7 +25,11 @@ def _load_pair(if_path, he_path, shown_pixel_size_um: float):
     def assume(slide):
         slide.assume_pixel_size(*_size_to_assume(slide, shown_pixel_size_um, "IF µm/px"))
 
-    pair = open_pair(if_path, he_path, assume_pixel_size=assume)
+    def assume_he(slide):  # only a size its file suggests: without one, an H&E takes the IF's
+        if slide.pixel_size_hint_um is not None:
+            slide.assume_pixel_size(slide.pixel_size_hint_um, _UNITLESS + "; correct it in H&E µm/px if wrong")
+
+    pair = open_pair(if_path, he_path, assume_pixel_size=assume, assume_he_pixel_size=assume_he)
     scale, translate = pair.he_world_transform()
     return pair, he_layer_data(pair.he_slide, scale=scale, translate=translate), if_layer_data(pair.if_slide)
 
@@ -69,7 +74,7 @@ def _size_to_assume(slide, shown: float, box_label: str) -> tuple[float, str]:
     if recorded:
         return recorded, f"as its cells were segmented; {correct_it}"
     if slide.pixel_size_hint_um is not None:
-        return slide.pixel_size_hint_um, f"the file's scale, which has no unit, read as µm; {correct_it}"
+        return slide.pixel_size_hint_um, f"{_UNITLESS}; {correct_it}"
     return shown, correct_it
 
 

@@ -12,7 +12,10 @@ def _export(args) -> int:
 
     suffixes = [export_format(out) for out in args.out]  # an unknown format refused before any work
     if args.geojson_on != "if" and ".geojson" not in suffixes:
-        raise ValueError(f"--geojson-on {args.geojson_on}: no .geojson among --out ({' '.join(args.out)})")
+        raise ValueError(
+            f"--geojson-on {args.geojson_on}: no .geojson among --out ({' '.join(args.out)}); "
+            "add an output ending .geojson, or leave --geojson-on out"
+        )
     slide, pair = open_cells_slide(args)
     if ".geojson" in suffixes:
         geojson_frame(slide, pair, args.geojson_on)  # outlines on the H&E need one

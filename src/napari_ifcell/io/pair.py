@@ -126,7 +126,8 @@ class SlidePair:
         um_per_px = self.if_slide.level_pixel_size_um(level)
         he = self.read_he_aligned(y, x, h, w, um_per_px=um_per_px)
         shift = estimate_he_shift(hoechst, he)
-        dy_um, dx_um = shift.shift_px[0] * um_per_px, shift.shift_px[1] * um_per_px
+        he_um = um_per_px * self.registration.scale  # the H&E was read in pixels of this many of its µm
+        dy_um, dx_um = shift.shift_px[0] * he_um, shift.shift_px[1] * he_um
         total = (self.registration.offset_um[0] + dy_um, self.registration.offset_um[1] + dx_um)
         ps = self.pixel_size_um
         return OffsetEstimate(total, (total[0] / ps, total[1] / ps), shift.correlation)
@@ -198,10 +199,12 @@ def open_pair(
     scale: float = 1.0,
     channel_names=None,
     assume_pixel_size: Callable[[Slide], None] | None = None,
+    assume_he_pixel_size: Callable[[Slide], None] | None = None,
 ) -> SlidePair:
     """Open an IF slide and its H&E, and check they belong together (``channel_names``: the IF's;
-    ``assume_pixel_size``: called on the IF slide where its file gives no pixel size, to assume
-    one with ``Slide.assume_pixel_size``)."""
+    ``assume_pixel_size`` / ``assume_he_pixel_size``: called on the IF / H&E slide where its
+    file gives no pixel size, to assume one with ``Slide.assume_pixel_size``; an H&E left
+    without one takes the IF's)."""
     if_slide = open_slide(if_path, pixel_size_um=if_pixel_size_um, channel_names=channel_names)
     if if_slide.pixel_size_um is None and assume_pixel_size is not None:
         assume_pixel_size(if_slide)
@@ -210,6 +213,8 @@ def open_pair(
     except BaseException:
         if_slide.close()
         raise
+    if he_slide.pixel_size_um is None and assume_he_pixel_size is not None:
+        assume_he_pixel_size(he_slide)
     try:
         dy_um, dx_um = offset_um
         return SlidePair(if_slide, he_slide, Registration((float(dy_um), float(dx_um)), scale))

@@ -141,8 +141,8 @@ def read_models(
         models[name].attrs["read_as"] = f"{src} (our classifier's predictions table)"
         if slide_shape is not None:
             check_on_slide(
-                models[name], slide_shape, Path(src).name, "its centroids are taken in this slide's pixels",
-                "give the prediction table of this slide",
+                models[name], slide_shape, Path(src).name, "read as this slide's cells",
+                "give the prediction table made on this slide",
             )  # fmt: skip
     return models
 
