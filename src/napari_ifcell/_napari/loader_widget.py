@@ -13,7 +13,9 @@ from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
 
+# what the status says of a pixel size taken from an OME-Zarr scale without a unit
 _UNITLESS = "the file's scale, which has no unit, read as µm"
+
 # the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
 
