@@ -101,7 +101,7 @@ class SlidePair:
         return (s, s), (-reg.offset_um[0] / reg.scale, -reg.offset_um[1] / reg.scale)
 
     def if_to_he_px(self, y: float, x: float) -> tuple[float, float]:
-        """H&E level-0 pixel of an IF level-0 pixel position."""
+        """H&E level-0 pixel of an IF level-0 pixel position (numbers or arrays of them)."""
         reg, ps_if, ps_he = self.registration, self.pixel_size_um, self._he_pixel_size_um()
         return (
             (y * ps_if * reg.scale + reg.offset_um[0]) / ps_he,
@@ -140,12 +140,12 @@ class SlidePair:
         nearest where the IF region's first pixel centre maps (µm 0 at pixel 0's centre on
         both slides, as in :meth:`if_to_he_px`).
         """
-        reg, ps_if, ps_he = self.registration, self.pixel_size_um, self._he_pixel_size_um()
-        he_um = um_per_px * reg.scale
-        y_he, x_he = (
-            round(start + (offset + 0.5 * (ps_he - ps_if * reg.scale)) / he_um)
-            for start, offset in zip((y, x), reg.offset_um, strict=True)
-        )
+        from napari_ifcell.io.resample import grid_position
+
+        he_um = um_per_px * self.registration.scale
+        to_if, from_he = um_per_px / self.pixel_size_um, self._he_pixel_size_um() / he_um
+        on_he = self.if_to_he_px(grid_position(y, to_if), grid_position(x, to_if))  # level-0 H&E px
+        y_he, x_he = (round(grid_position(p, from_he)) for p in on_he)
         return self.he_slide.read_region(y_he, x_he, h, w, um_per_px=he_um, fill=fill)
 
     def close(self) -> None:

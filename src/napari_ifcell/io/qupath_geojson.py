@@ -185,11 +185,13 @@ def cells_geojson(
 def pair_onto_he(pair) -> Callable[[np.ndarray], np.ndarray]:
     """x/y pixel-corner coordinates of a pair's IF level 0 -> those of its H&E's level 0, by
     the registration (``he_um = if_um * scale + offset_um``, µm 0 at pixel 0's centre, as the
-    viewer places the layers) and each slide's pixel size."""
-    ps_if, ps_he = pair.if_slide.require_pixel_size(), pair.he_slide.require_pixel_size()
-    dy, dx = map(float, pair.registration.offset_um)
-    factor = ps_if * float(pair.registration.scale)
-    return lambda xy: ((xy - 0.5) * factor + np.array([dx, dy])) / ps_he + 0.5
+    viewer places the layers) and each slide's pixel size: :meth:`SlidePair.if_to_he_px`."""
+
+    def onto(xy: np.ndarray) -> np.ndarray:
+        y, x = pair.if_to_he_px(xy[:, 1] - 0.5, xy[:, 0] - 0.5)  # pixel corners -> centres and back
+        return np.stack([x, y], axis=1) + 0.5
+
+    return onto
 
 
 def _polygon(ring: np.ndarray) -> dict:

@@ -28,7 +28,7 @@ def read_resampled(slide, y, x, h, w, *, um_per_px, channels, fill) -> np.ndarra
     margin = math.ceil(4 * sigma) + 2  # the smoothing's reach, and the next pixel to interpolate to
     spans = []  # per axis: (first level pixel read, count, positions of the output pixels)
     for start, n, size in zip((y, x), (h, w), slide.level_shapes[level], strict=True):
-        centres = (start + np.arange(n) + 0.5) * factor - 0.5
+        centres = grid_position(start + np.arange(n), factor)
         lo = min(max(math.floor(start * factor) - margin, 0), size - 1)
         hi = max(min(math.ceil((start + n) * factor) + margin, size), lo + 1)
         spans.append((lo, hi - lo, centres))
@@ -53,6 +53,13 @@ def read_resampled(slide, y, x, h, w, *, um_per_px, channels, fill) -> np.ndarra
         else:
             out[:, off] = fill
     return out
+
+
+def grid_position(position, factor: float):
+    """Where pixel ``position`` of one grid lies on another whose pixels are ``factor`` times
+    smaller (both with pixel centres at whole numbers, over the same origin corner):
+    ``(position + 0.5) * factor - 0.5``."""
+    return (position + 0.5) * factor - 0.5
 
 
 def _linear(array: np.ndarray, axis: int, positions: np.ndarray) -> np.ndarray:

@@ -108,10 +108,11 @@ def cell_patch_reader(source, config: ClassifierConfig):
     """``patches(centres_yx, size=None)``: the classifier's input around cells given in level-0
     pixels of ``source``. The slide is checked (:func:`model_scale`) and the reader built once,
     so a caller cutting chunk after chunk does neither again."""
+    from napari_ifcell.io.resample import grid_position
+
     scale, read = model_scale(source, config), patch_reader(source, config)
-    # a slide pixel's centre p lies at (p + 0.5) * scale - 0.5 in the model's pixels (io.resample's grid)
     return lambda centres_yx, size=None: extract_patches(
-        read, (np.asarray(centres_yx, np.float64) + 0.5) * scale - 0.5, size or config.patch_size
+        read, grid_position(np.asarray(centres_yx, np.float64), scale), size or config.patch_size
     )
 
 
