@@ -275,6 +275,27 @@ def test_hole_filling_and_area_filter_match_the_library_versions():
         assert np.array_equal(filter_by_area(labels, 5, 40), expected) and expected.max() > 10
 
 
+def test_growing_the_cores_matches_the_library_watershed():
+    """The growth step floods from the cores' rims only; it must label every pixel as the
+    plain watershed from the whole cores does, cores reaching outside the mask included."""
+    from skimage.segmentation import watershed
+
+    from napari_ifcell.core.segment.adaptive import grow_labels
+
+    rng = np.random.default_rng(5)
+    for trial in range(4):
+        brightness = ndi.gaussian_filter(rng.random((240, 200)), 3 + trial)  # no exact ties
+        mask = brightness > np.percentile(brightness, 30 + 10 * trial)
+        cores = ndi.binary_erosion(brightness > np.percentile(brightness, 75), iterations=2)
+        cores[100:110, 100:110] = True  # a core partly outside the mask, touching others
+        mask[103:107, 103:107] = False
+        labels, n = ndi.label(cores)
+        expected = watershed(-brightness, labels, mask=mask)
+        grown = grow_labels(brightness, labels, mask)
+        assert n > 5 and (expected > 0).sum() > (labels > 0).sum()
+        assert np.array_equal(grown, expected)
+
+
 def test_the_background_level_comes_from_pixels_with_an_image():
     """A gap filled from its nearest tissue can cover most of a tile; its copies must not set
     the background's level and noise (they once moved the level by its own noise, and ragged

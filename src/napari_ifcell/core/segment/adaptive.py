@@ -111,13 +111,30 @@ def adaptive_nuclei(
     # Grow each core into the foreground down to half its own brightness.
     soft = ndi.gaussian_filter(signal, OUTLINE_SMOOTHING_PX) - floor - level
     mean = np.asarray(ndi.mean(soft, labels, np.arange(1, n + 1)), np.float32)
-    grown = watershed(-soft, labels, mask=foreground)
+    grown = grow_labels(soft, labels, foreground)
     edge = np.concatenate([[np.inf], EDGE_LEVEL * mean]).astype(np.float32)
     labels = np.where(soft >= edge[grown], grown, 0)
     if missing is not None:
         labels[missing] = 0
     labels = drop_faint(labels, soft, cut, r)
     return filter_by_area(labels, min_area_px, max_area_px)
+
+
+def grow_labels(brightness: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``labels`` grown into ``mask`` by a watershed on ``-brightness`` (brightest first), as
+    ``watershed(-brightness, labels, mask=mask)``. A pixel whose four neighbours all share its
+    label can give no pixel outside away, so it is neither queued nor flooded: the queue holds
+    the labels' rims, not their areas (half the time of the plain call on tissue tiles)."""
+    from skimage.segmentation import watershed
+
+    inner = (labels > 0) & mask  # the library drops labels outside the mask
+    inner[1:] &= labels[1:] == labels[:-1]
+    inner[:-1] &= labels[:-1] == labels[1:]
+    inner[:, 1:] &= labels[:, 1:] == labels[:, :-1]
+    inner[:, :-1] &= labels[:, :-1] == labels[:, 1:]
+    grown = watershed(-brightness, np.where(inner, 0, labels), mask=mask & ~inner)
+    grown[inner] = labels[inner]
+    return grown
 
 
 def drop_faint(labels: np.ndarray, soft: np.ndarray, cut: float, radius_px: float) -> np.ndarray:
@@ -133,17 +150,27 @@ def drop_faint(labels: np.ndarray, soft: np.ndarray, cut: float, radius_px: floa
         return labels
     width = _odd(2 * RING_WIDTH * radius_px)
     nearest_high = ndi.maximum_filter(labels, width)
-    nearest_low = ndi.minimum_filter(np.where(labels == 0, np.int64(n) + 1, labels), width)  # no wrap in uint8
+    wide = np.result_type(labels.dtype, np.min_scalar_type(n + 1))  # n + 1 without wrapping round
+    nearest_low = ndi.minimum_filter(np.where(labels == 0, wide.type(n + 1), labels.astype(wide, copy=False)), width)
     outside = np.where((labels == 0) & (nearest_low == nearest_high), nearest_high, 0).ravel()
     near_background = ndi.maximum_filter((labels == 0).view(np.uint8), width).view(bool)
     rim = np.where(near_background, labels, 0).ravel()
-    values = soft.ravel().astype(np.float64)
-    outside_px = np.bincount(outside, None, n + 1)
-    step = np.bincount(rim, values, n + 1) / np.maximum(np.bincount(rim, None, n + 1), 1)
-    step -= np.bincount(outside, values, n + 1) / np.maximum(outside_px, 1)
+    values = soft.ravel()
+    rim_mean, _ = _means_per_label(rim, values, n)
+    outside_mean, outside_px = _means_per_label(outside, values, n)
+    step = rim_mean - outside_mean
     faint = (outside_px > 0) & (step < cut)
     faint[0] = True
     return np.where(faint[labels], 0, labels)
+
+
+def _means_per_label(labels: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean value, pixel count)`` per label 0..n of flat ``labels``, summed over the labelled
+    pixels only (most pixels of a ring or rim image are 0)."""
+    where = np.flatnonzero(labels)
+    counts = np.bincount(labels[where], None, n + 1)
+    sums = np.bincount(labels[where], values[where].astype(np.float64), n + 1)
+    return sums / np.maximum(counts, 1), counts
 
 
 def _background(
