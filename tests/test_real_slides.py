@@ -206,6 +206,41 @@ def test_channels_last_as_tifffile_and_skimage_save_them_are_channels(crops, tmp
         assert slide.n_channels == 8 and slide.shape == (40, 30) and not slide.is_rgb
 
 
+def test_three_8_bit_fluorescence_channels_are_not_read_as_an_h_and_e(crops, tmp_path):
+    """Three 8-bit channels (DAPI and two markers saved as 8-bit) were opened as an H&E
+    whatever their names, segmented with the H&E backend (F1 0 against the truth), and no
+    option could say otherwise. Dark like fluorescence they are channels; an H&E stored as three
+    8-bit pages stays an H&E; names given by the user decide."""
+    import zarr
+
+    hoechst, cd3 = crops[:2]
+    cyx = np.stack([hoechst, cd3, cd3 // 2]).astype(float)
+    u8 = np.clip(cyx / np.percentile(cyx, 99.9) * 255, 0, 255).astype(np.uint8)
+    names = ["DAPI", "CD3", "CD3 dim"]
+    named, fiji, ngff = tmp_path / "if3.ome.tif", tmp_path / "fiji.tif", tmp_path / "if3.ome.zarr"
+    ome = {"axes": "CYX", "Channel": {"Name": names}, "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    tifffile.imwrite(named, u8, ome=True, photometric="minisblack", metadata=ome)
+    tifffile.imwrite(fiji, u8, imagej=True, metadata={"axes": "CYX", "mode": "composite", "Labels": names})
+    write_ngff(zarr.open_group(ngff, mode="w"), u8, axes="cyx", pixel_size_um=0.325, names=names)
+    for path in (named, fiji, ngff):
+        with pytest.warns(UserWarning, match="dark like fluorescence"):
+            slide = open_slide(path, pixel_size_um=0.325)
+        with slide:
+            assert not slide.is_rgb and slide.channel_names == tuple(names), path
+            np.testing.assert_array_equal(slide.read_region(20, 30, 40, 50), u8[:, 20:60, 30:80])
+    done = run_cli("segment", named)
+    assert done.returncode == 0 and "with hoechst" in done.stdout, done.stderr
+    assert cells_of(tmp_path / "if3.ifcell") in FOUND
+    he_pages = tmp_path / "he_pages.tif"
+    tifffile.imwrite(he_pages, np.moveaxis(crops[2], -1, 0), photometric="minisblack")
+    with open_slide(he_pages, pixel_size_um=0.325) as he:
+        assert he.is_rgb and he.channel_names == ("red", "green", "blue")
+    with pytest.warns(UserWarning, match="named DAPI, CD3, CD3 dim: read as channels"):
+        slide = open_slide(he_pages, pixel_size_um=0.325, channel_names=names)
+    with slide:
+        assert not slide.is_rgb and slide.n_channels == 3
+
+
 def test_three_16_bit_channels_tagged_rgb_are_fluorescence_not_an_h_and_e(crops, tmp_path):
     """tifffile tags any ``(Y, X, 3)`` array RGB: three 16-bit fluorescence channels saved so
     opened as an 8-bit H&E (values divided by 257) and segmented with the H&E backend. A dark

@@ -15,6 +15,7 @@ import numpy as np
 import zarr
 
 from napari_ifcell.io.errors import SlideError, SlideMetadataError
+from napari_ifcell.io.slide_metadata import is_rgb_names
 
 # NGFF units (UDUNITS-2 names) in micrometres
 # (and um, µm, micron: not NGFF's names, but written by some tools)
@@ -162,6 +163,5 @@ def is_rgb_picture(levels, axes: str, names=(), colors=()) -> bool:
     dtype = np.dtype(levels[0].dtype)
     if dtype == np.uint8:
         return True
-    labels = [n.strip().lower() for n in names]
-    marked = labels in (["r", "g", "b"], ["red", "green", "blue"]) or tuple(colors) == RGB_COLOURS
+    marked = is_rgb_names(names) or tuple(colors) == RGB_COLOURS
     return dtype.kind == "u" and marked

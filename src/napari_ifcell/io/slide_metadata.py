@@ -17,6 +17,11 @@ MAX_TAG_PIXEL_SIZE_UM = 50.0
 RGB_NAMES = ("red", "green", "blue")
 
 
+def is_rgb_names(names) -> bool:
+    """Whether channel names are an RGB picture's (r, g, b or red, green, blue)."""
+    return [str(n).strip().lower() for n in names] in (["r", "g", "b"], list(RGB_NAMES))
+
+
 def checked_names(path, names, n_channels) -> tuple[str, ...]:
     names = tuple(str(n) for n in names)
     if len(names) != n_channels:

@@ -28,6 +28,7 @@ from napari_ifcell.io.slide_metadata import (
     UNKNOWN_PIXEL_SIZE,
     checked_names,
     given_pixel_size,
+    is_rgb_names,
     ome_of,
     sidecar_or_numbered_names,
     tiff_channel_names,
@@ -99,6 +100,8 @@ def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
     notes: list[str] = list(info["notes"])
     levels, axes = info["levels"], info["axes"]
     is_rgb = is_rgb_picture(levels, axes, info["channel_names"], info["channel_colors"])
+    if is_rgb and _holds_channels(levels[-1], "SYX", names_override, notes, f"three {levels[0].dtype} channels,"):
+        is_rgb = False
     layout = "SYX" if is_rgb else axes
     n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
     if names_override is not None or is_rgb:
@@ -180,8 +183,12 @@ def _build_slide(path, tif, pixel_size_override, names_override, label_image=Fal
     _check_pages(path, level_series)
     levels = open_level_arrays(path, tif, series_index, level_series)
     samples_as_channels = channels_last
-    if is_rgb and base.dtype != np.uint8 and _dark_like_fluorescence(levels[-1], layout, notes):
-        samples_as_channels, channels_last, is_rgb, layout = True, layout == "YXS", False, "CYX"
+    if three_bytes:  # an RGB stored planar, or three channels of fluorescence saved as 8-bit
+        what: str | None = "three 8-bit grey pages,"
+    else:
+        what = None if base.dtype == np.uint8 else f"{n_samples} samples of {base.dtype} tagged RGB but"
+    if is_rgb and _holds_channels(levels[-1], layout, names_override, notes, what):
+        samples_as_channels, channels_last, is_rgb, layout = not three_bytes, layout == "YXS", False, "CYX"
     if channels_last:
         levels = [ChannelsLast(level) for level in levels]
     if not is_rgb and not label_image and _photometric(base) == 0:  # MINISWHITE
@@ -233,7 +240,17 @@ def _slide_of_channel_series(path, tif, indices, ome_names, index, pixel_size_ov
     return Slide(path, levels, "CYX", unique_names(names, notes), pixel_size, False, notes, tif, source)
 
 
-def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:
+def _holds_channels(level, layout: str, names_override, notes: list, what: str | None) -> bool:
+    """Whether an image tagged or shaped as RGB holds fluorescence channels: the user named them
+    (not red, green, blue), or it is dark like fluorescence. ``what``: the image, as the note
+    says it; None for an 8-bit RGB picture (an H&E, a photograph), which is taken at its word."""
+    if names_override is not None and not is_rgb_names(names_override):
+        notes.append(f"{len(names_override)} channels named {', '.join(map(str, names_override))}: read as channels")
+        return True
+    return what is not None and _dark_like_fluorescence(level, layout, notes, what)
+
+
+def _dark_like_fluorescence(level, layout: str, notes: list, what: str) -> bool:
     """A 16-bit (or float) picture tagged RGB whose centre is mostly dark: fluorescence channels
     a writer tagged RGB (tifffile does so for any ``(Y, X, 3)`` array), not a bright-field scan,
     whose glass is near white. Measured against the picture's own brightest values (an H&E
@@ -249,9 +266,8 @@ def _dark_like_fluorescence(level, layout: str, notes: list) -> bool:
     share = float(np.median(crop)) / bright
     if share >= DARK_MEDIAN_SHARE:
         return False
-    samples = level.shape[-1] if layout == "YXS" else level.shape[0]
     notes.append(
-        f"{samples} samples of {level.dtype} tagged RGB but dark like fluorescence (median {share:.1%} "
+        f"{what} dark like fluorescence (median {share:.1%} "
         "of its brightest values; a bright-field scan's glass is near white): read as channel planes"
     )
     return True
