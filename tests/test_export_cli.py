@@ -183,6 +183,38 @@ def test_exports_refuse_what_would_be_wrong_or_destructive(gated, small_pair, tr
     assert class_column(reviewed) == "class" and class_column(table) == "phenotype"
 
 
+def test_a_store_segmented_at_another_pixel_size_is_exported_at_it_or_refused(
+    gated, small_pair, truth_store, tmp_path, capsys
+):
+    """Cells segmented at 0.5 µm/px (the file says 0.325) were exported at 0.325: areas in µm²,
+    the AnnData's and the OME-Zarr's pixel size contradicting the table. Refused, as quantify and
+    predict refuse it, until the size they were segmented at is given; export-dataset too."""
+    import shutil
+
+    path, table = gated
+    store = tmp_path / "half.ifcell"
+    shutil.copytree(truth_store.folder, store)
+    meta = json.loads((store / "store.json").read_text())
+    (store / "store.json").write_text(json.dumps({**meta, "pixel_size_um": 0.5}))
+    out = tmp_path / "cells.geojson"
+    export = ["export", str(path), "--if", str(small_pair.if_path), "--store", str(store), "--out", str(out)]
+    assert main(export) == 2
+    err = capsys.readouterr().err.strip()
+    assert "segmented at 0.5 µm/px but synthetic_if.ome.tif is now 0.325" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    assert main([*export, "--pixel-size", "0.5"]) == 0
+    areas = {
+        int(f["properties"]["metadata"]["CellID"]): f["properties"]["measurements"]["Nucleus: Area µm^2"]
+        for f in json.loads(out.read_text())["features"]
+    }
+    pixels = table.set_index("CellID")["Area"]
+    assert len(areas) > 50 and all(area == pytest.approx(pixels[i] * 0.25) for i, area in areas.items())
+    capsys.readouterr()
+    dataset = ["export-dataset", str(path), "--if", str(small_pair.if_path), "--he", str(small_pair.he_path)]
+    assert main([*dataset, "--labels", str(store), "--out", str(tmp_path / "patches")]) == 2
+    assert "segmented at 0.5 µm/px" in capsys.readouterr().err and not (tmp_path / "patches").exists()
+
+
 def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
     gated, small_pair, truth_store, tmp_path, capsys
 ):

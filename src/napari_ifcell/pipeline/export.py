@@ -267,6 +267,10 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
         store.require_shape(slide.shape, str(slide.path))
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused
             store.check_slide(slide_identity(slide))
+        if isinstance(store, LabelStore) and store.meta.get("pixel_size_um") is not None:
+            from napari_ifcell.pipeline.tiling import cells_pixel_size
+
+            cells_pixel_size(slide, store.folder)  # µm, areas and scales at the size it was segmented at
     table_path = Path(table_path) if table_path else default_table(project)
     table = read_cell_table(table_path) if table_path is not None else None
     regions_path = Path(regions_path) if regions_path else project.regions
