@@ -7,6 +7,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
@@ -548,3 +549,44 @@ def test_bioformats2raw_layout_with_a_label_image_first_opens_the_slide(crops, t
         slide = open_slide(path)
     with slide:
         assert slide.channel_names == ("Hoechst", "CD3e") and slide.pixel_size_um == pytest.approx(0.65)
+
+
+def test_pixels_without_data_in_a_float_slide_hold_no_nuclei_and_no_values(crops, tmp_path, capsys):
+    """NaN pixels of a floating-point slide (outside a warped or registered field) stopped
+    segmentation with numpy's "range of [nan, nan] is not finite", naming no file; and
+    quantification summed them as 0, so cells beside them read dim. Now they are no image: no
+    nucleus is drawn there, the rest is segmented as before, and a cell reaching them has no
+    value (NaN, with a note) rather than a diluted one."""
+    from napari_ifcell.cli import main
+
+    hoechst, cd3 = crops[:2]
+    ome = {"axes": "CYX", "Channel": {"Name": ["Hoechst", "CD3e"]}, "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    whole, holed = tmp_path / "whole.ome.tif", tmp_path / "holed.ome.tif"
+    image = np.stack([hoechst, cd3]).astype(np.float32)
+    tifffile.imwrite(whole, image, ome=True, photometric="minisblack", metadata=ome)
+    image[:, :, :120] = np.nan
+    tifffile.imwrite(holed, image, ome=True, photometric="minisblack", metadata=ome)
+    for path in (whole, holed):
+        assert main(["segment", str(path)]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "quantify",
+                    str(path),
+                    str(path.with_suffix("").with_suffix(".ifcell")),
+                    "--out",
+                    str(path.with_suffix(".parquet")),
+                ]
+            )
+            == 0
+        )
+    said = capsys.readouterr().err
+    a = pd.read_parquet(whole.with_suffix(".parquet"))
+    b = pd.read_parquet(holed.with_suffix(".parquet"))
+    assert (b["X_centroid"] < 120).sum() == 0 and len(b) > 40
+    right = (a["X_centroid"] > 135).sum()
+    assert abs((b["X_centroid"] > 135).sum() - right) <= 0.05 * right  # the rest as before
+    empty = b["Hoechst"].isna()
+    assert 0 < empty.sum() < 15 and f"{empty.sum()} cells have pixels without data (NaN) in Hoechst, CD3e" in said
+    assert (b.loc[empty, "X_centroid"] < 135).all()  # the cells at the field's edge
+    assert b.loc[~empty, "Hoechst"].min() > 0

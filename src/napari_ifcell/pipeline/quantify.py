@@ -132,10 +132,30 @@ def table_from_parts(parts, names, settings: QuantifySettings, pixel_size_um) ->
     if not morph:
         return _empty_table(names, settings, pixel_size_um)
     table = pd.concat(morph, ignore_index=True).sort_values("CellID", ignore_index=True)
-    sums = pd.concat([s for _, s in parts if len(s)], ignore_index=True).groupby("CellID", sort=True).sum()
+    frame = pd.concat([s for _, s in parts if len(s)], ignore_index=True)
+    sums = frame.groupby("CellID", sort=True).sum()
+    sums = _no_value_where_no_data(frame, sums, names)
     sums = sums.reindex(table["CellID"].to_numpy(), fill_value=0)
     stats_needed = tuple(dict.fromkeys(("mean", *settings.statistics)))
     return cell_table(table, statistics_from_sums(sums, len(names), statistics=stats_needed), names, settings)
+
+
+def _no_value_where_no_data(frame: pd.DataFrame, sums: pd.DataFrame, names) -> pd.DataFrame:
+    """``sums`` empty (NaN) where a cell has pixels without data (NaN in a floating-point slide,
+    e.g. outside a warped field), with a note: pandas' sum would take them as 0 and the cell's
+    means would read dim, not unknown."""
+    missing = frame.drop(columns="CellID").isna()
+    if not missing.to_numpy().any():
+        return sums
+    from napari_ifcell.notes import note
+
+    missing = missing.groupby(frame["CellID"]).any()
+    channels = sorted({int(c.rsplit("_", 1)[1]) for c in missing.columns[missing.any()] if c.startswith("sum_")})
+    note(
+        f"{int(missing.any(axis=1).sum())} cells have pixels without data (NaN) in "
+        f"{', '.join(str(names[c]) for c in channels)}: their values there are left empty, not 0"
+    )
+    return sums.mask(missing.reindex(index=sums.index, columns=sums.columns, fill_value=False))
 
 
 def _empty_table(names, settings, pixel_size_um) -> pd.DataFrame:

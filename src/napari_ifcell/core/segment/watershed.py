@@ -101,14 +101,23 @@ def watershed_nuclei(
     problems = settings.problems()
     if problems:
         raise ValueError("invalid watershed settings: " + "; ".join(problems))
+    signal = np.asarray(signal)
+    no_value = ~np.isfinite(signal) if signal.dtype.kind == "f" else None  # a float slide's pixels without data
+    if no_value is not None and no_value.any():
+        signal = np.where(no_value, 0, signal)
+    else:
+        no_value = None
     if settings.method == "adaptive":
-        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges)
+        return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges, no_value)
     if not pixel_size_um:
         raise ValueError("the classic watershed needs the pixel size")
-    return _classic(signal, pixel_size_um, settings)
+    labels = _classic(signal, pixel_size_um, settings)
+    if no_value is not None:
+        labels[no_value] = 0
+    return labels
 
 
-def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges):
+def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges, no_value=None):
     from napari_ifcell.core.segment.adaptive import adaptive_nuclei, estimate_nucleus_radius, glass, no_data
 
     if settings.nucleus_radius_um and pixel_size_um:
@@ -119,7 +128,7 @@ def _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edge
         pixel_size_um = (settings.nucleus_radius_um or TYPICAL_NUCLEUS_RADIUS_UM) / radius
     # runs of 0 far below a fluorescence background (not hematoxylin's 0: no stain), H&E glass
     found = (no_data(signal, radius) if zero_is_no_image else None, None if rgb is None else glass(rgb, radius))
-    masks = [m for m in found if m is not None]
+    masks = [m for m in (*found, no_value) if m is not None]
     return adaptive_nuclei(
         signal,
         radius_px=radius,
