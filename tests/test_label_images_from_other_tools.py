@@ -74,6 +74,26 @@ def test_fijis_float_label_image_gives_the_same_cells_as_integers(crop_and_label
     pd.testing.assert_frame_equal(fiji, ints)
 
 
+def test_ome_zarr_labels_as_ome_zarr_py_writes_them_give_the_same_cells(crop_and_labels):
+    """NGFF labels (``labels/<name>`` of an OME-Zarr) were taken for a label store folder:
+    "labels.zarr does not exist". They are a label image; a folder that is neither says so."""
+    import zarr
+    from ome_zarr.writer import write_image, write_labels
+
+    folder, image, truth = crop_and_labels
+    tifffile.imwrite(folder / "ints_z.tif", truth.astype(np.uint16))
+    root = zarr.open_group(folder / "crop.ome.zarr", mode="w")
+    write_image(tifffile.imread(image), root, axes="cyx")
+    write_labels(truth.astype(np.uint16), root, name="nuclei", axes="yx")
+    for labels, out in ((folder / "ints_z.tif", "ints_z.csv"), (folder / "crop.ome.zarr/labels/nuclei", "ngff.csv")):
+        done = _quantify(folder, image, labels, out)
+        assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(pd.read_csv(folder / "ngff.csv"), pd.read_csv(folder / "ints_z.csv"))
+    (folder / "plain").mkdir()
+    done = _quantify(folder, image, folder / "plain", "plain.csv")
+    one_line_error(done, "plain: a folder without a label store (no store.json)", "OME-Zarr label image")
+
+
 @pytest.mark.parametrize(
     ("name", "make", "needle"),
     [

@@ -55,7 +55,13 @@ def open_nuclei(labels_path):
     from pathlib import Path
 
     path = Path(labels_path)
-    if path.is_dir():
+    is_zarr = (path / ".zattrs").is_file() or (path / "zarr.json").is_file()  # an OME-Zarr label image
+    if path.is_dir() and not is_zarr:
+        if not (path / "store.json").is_file():
+            raise FileNotFoundError(
+                f"{path}: a folder without a label store (no store.json); "
+                "expected a label store folder, a label image file or an OME-Zarr label image"
+            )
         return _complete_store_labels(path)
     slide = open_label_file(path)
     try:
