@@ -134,3 +134,14 @@ def test_a_large_slide_without_a_pyramid_is_refused_with_the_command_that_writes
     assert [layer.name for layer in layers_opened] == ["Hoechst", "CD3e"]
     assert layers_opened[0].multiscale and len(layers_opened[0].data) == 4  # 1700 -> 850 -> 425 -> 213 px
     assert tuple(layers_opened[0].scale) == (0.5, 0.5)
+
+
+def test_a_slide_without_a_pixel_size_says_the_size_it_is_drawn_at(make_napari_viewer, tmp_path):
+    """File > Open drew a slide whose file gives no pixel size at 0.325 µm/px in µm, and only
+    said "pixel size unknown"; it now says what was assumed and where to set it."""
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, np.random.default_rng(0).integers(0, 4000, (2, 64, 64), dtype=np.uint16))
+    viewer = make_napari_viewer()
+    with pytest.warns(UserWarning, match=r"plain.tif: drawn at 0.325 µm/px, assumed \(Orion's pixel size\)"):
+        layers = viewer.open(plain, plugin="napari-ifcell")
+    assert tuple(layers[0].scale) == (0.325, 0.325)
