@@ -138,6 +138,31 @@ def test_qupath_geojson_polygons_and_points(tmp_path):
     assert [names.class_of(t) for t in cells["type"]] == ["lymphocyte", "other"]
 
 
+def test_qupath_derived_classes_take_their_base_class(tmp_path):
+    """QuPath writes a derived class as ``{"names": ["Lymphocyte", "Positive"]}``: every such
+    cell counted as 'other' (lymphocyte recall 0). Its base class maps it, unless the map names
+    the derived class itself."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [5 + i, 5]},
+            "properties": {"objectType": "detection", "classification": classification},
+        }
+        for i, classification in enumerate(
+            [{"names": ["Lymphocyte", "Positive"]}, {"names": ["Tumor", "Negative"]}, {"name": "Lymphocyte"}]
+        )
+    ]
+    path = tmp_path / "derived.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    cells = read_detections(path, SAME)
+    assert cells["type"].tolist() == ["Lymphocyte: Positive", "Tumor: Negative", "Lymphocyte"]
+    names = type_map("names")
+    assert [names.class_of(t) for t in cells["type"]] == ["lymphocyte", "other", "lymphocyte"]
+    assert names.knows("Lymphocyte: Positive") and not names.knows("Glitter: Positive")
+    own = type_map({"classes": {"Lymphocyte: Positive": "other", "lymphocyte": "lymphocyte"}})
+    assert [own.class_of(t) for t in cells["type"]] == ["other", "other", "lymphocyte"]
+
+
 def test_bad_files_name_the_file_and_field(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"nuc": {"3": {"centroid": [1.0]}}}))

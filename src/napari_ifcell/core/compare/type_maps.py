@@ -37,7 +37,8 @@ class TypeMap:
             name = str(type_id)
         if name is None:
             return False
-        return name.lower() in {str(k).lower() for k in self.classes}
+        folded = {str(k).lower() for k in self.classes}
+        return any(n.lower() in folded for n in _name_and_base(name))
 
     def class_of(self, type_id) -> str | None:
         try:
@@ -46,10 +47,20 @@ class TypeMap:
             name = str(type_id)  # a model that writes names (e.g. QuPath classifications)
         if name is None:
             return self.default
-        if name in self.classes:
-            return self.classes[name]
         folded = {str(k).lower(): v for k, v in self.classes.items()}
-        return folded.get(name.lower(), self.default)
+        for n in _name_and_base(name):
+            if n in self.classes:
+                return self.classes[n]
+            if n.lower() in folded:
+                return folded[n.lower()]
+        return self.default
+
+
+def _name_and_base(name: str) -> list[str]:
+    """A class name, then, for a QuPath derived class (``"Lymphocyte: Positive"``), its base
+    class: a map that names the base class maps every class derived from it."""
+    base = name.split(":", 1)[0].strip()
+    return [name, base] if base and base != name else [name]
 
 
 def _preset(names: dict[int, str], lymphocyte_names: set[str], um_per_px: float, dropped=()) -> TypeMap:
