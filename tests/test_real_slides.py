@@ -236,10 +236,22 @@ def test_three_8_bit_fluorescence_channels_are_not_read_as_an_h_and_e(crops, tmp
     tifffile.imwrite(he_pages, np.moveaxis(crops[2], -1, 0), photometric="minisblack")
     with open_slide(he_pages, pixel_size_um=0.325) as he:
         assert he.is_rgb and he.channel_names == ("red", "green", "blue")
-    with pytest.warns(UserWarning, match="named DAPI, CD3, CD3 dim: read as channels"):
+    with pytest.warns(UserWarning, match="named DAPI, CD3, CD3 dim: read as channels, not as an RGB picture"):
         slide = open_slide(he_pages, pixel_size_um=0.325, channel_names=names)
     with slide:
         assert not slide.is_rgb and slide.n_channels == 3
+    with open_slide(named, pixel_size_um=0.325, channel_names=["red", "green", "blue"]) as picture:
+        assert picture.is_rgb  # the user's word, either way
+    # an H&E whose middle is mostly a warp's black fill is still an H&E, as pages or as an
+    # OME-Zarr whose omero says red, green, blue
+    filled = np.moveaxis(crops[2], -1, 0).copy()
+    filled[:, :, : filled.shape[2] * 3 // 4] = 0
+    tifffile.imwrite(he_pages, filled, photometric="minisblack")
+    rgb_zarr = tmp_path / "he.ome.zarr"
+    write_ngff(zarr.open_group(rgb_zarr, mode="w"), filled, axes="cyx", pixel_size_um=0.325, names=["R", "G", "B"])
+    for path in (he_pages, rgb_zarr):
+        with open_slide(path, pixel_size_um=0.325) as he:
+            assert he.is_rgb, path
 
 
 def test_three_16_bit_channels_tagged_rgb_are_fluorescence_not_an_h_and_e(crops, tmp_path):

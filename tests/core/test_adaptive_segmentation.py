@@ -250,6 +250,11 @@ def test_radius_estimate_finds_the_radius_of_drawn_discs(radius):
     assert found == pytest.approx(radius, rel=0.15)
     labels = adaptive_nuclei(image, radius_px=found)
     assert labels.max() == len(range(step, 600 - step, step)) ** 2
+    # a float slide's pixels without data (NaN) in one sample: the same radius, not the smallest
+    holed = image.copy()
+    holed[:, :90] = np.nan
+    assert estimate_nucleus_radius([holed, image]) == pytest.approx(found, rel=0.1)
+    assert estimate_nucleus_radius([np.full((50, 50), np.nan, np.float32), image]) == found
 
 
 def test_empty_glass_gives_no_nuclei():

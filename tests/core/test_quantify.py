@@ -128,3 +128,18 @@ def test_grown_cells_equal_skimages_expand_labels_on_crowded_labels(distance):
     nuclei[150, 100], nuclei[150, 110] = 500, 501  # a tie at (150, 105)
     np.testing.assert_array_equal(grow_labels(nuclei, distance), expand_labels(nuclei, distance))
     assert not grow_labels(np.zeros((5, 5), np.int32), distance).any()
+
+
+def test_a_cell_with_pixels_without_data_has_no_median_as_it_has_no_mean():
+    """NaN pixels of a float slide sorted last and pulled a cell's median up; it is NaN, as its
+    mean is, while the other cells' medians are untouched."""
+    from napari_ifcell.core.quantify.cells import intensity_statistics
+
+    labels = np.zeros((20, 20), np.int32)
+    labels[2:8, 2:8], labels[10:16, 10:16] = 1, 2
+    image = np.arange(400, dtype=np.float32).reshape(1, 20, 20)
+    expected = intensity_statistics(labels, image, np.array([1, 2]), statistics=("mean", "median"))
+    image[0, 2:4, 2:8] = np.nan
+    found = intensity_statistics(labels, image, np.array([1, 2]), statistics=("mean", "median"))
+    assert np.isnan(found["median"][0, 0]) and np.isnan(found["mean"][0, 0])
+    assert found["median"][1, 0] == expected["median"][1, 0] == np.median(image[0, 10:16, 10:16])

@@ -34,14 +34,9 @@ def _export_dataset(args) -> int:
         from napari_ifcell.pipeline.run import local_client
 
         client = local_client(args.workers, args.scheduler)
-    pair = _open_pair_args(args)
-    if Path(args.labels).is_dir():  # patches cut at the pixel size the cells were segmented at
-        from napari_ifcell.pipeline.tiling import cells_pixel_size
-
-        cells_pixel_size(pair.if_slide, args.labels)
     try:
         index = export_dataset(
-            pair,
+            _open_pair_args(args),
             table,
             args.labels,
             args.out,

@@ -94,13 +94,15 @@ def open_slide(
 
 
 def _open_ome_zarr(path, pixel_size_override, names_override) -> Slide:
-    from napari_ifcell.io.ngff import is_rgb_picture, ngff_image
+    from napari_ifcell.io.ngff import RGB_COLOURS, is_rgb_picture, ngff_image
 
     info = ngff_image(path)
     notes: list[str] = list(info["notes"])
     levels, axes = info["levels"], info["axes"]
     is_rgb = is_rgb_picture(levels, axes, info["channel_names"], info["channel_colors"])
-    if is_rgb and _holds_channels(levels[-1], "SYX", names_override, notes, f"three {levels[0].dtype} channels,"):
+    named_rgb = is_rgb_names(info["channel_names"]) or tuple(info["channel_colors"]) == RGB_COLOURS
+    what = None if named_rgb else f"three {levels[0].dtype} channels,"  # omero saying RGB is taken at its word
+    if is_rgb and _holds_channels(levels[-1], "SYX", names_override, notes, what):
         is_rgb = False
     layout = "SYX" if is_rgb else axes
     n_channels = 3 if is_rgb else (1 if axes == "YX" else levels[0].shape[0])
@@ -183,8 +185,10 @@ def _build_slide(path, tif, pixel_size_override, names_override, label_image=Fal
     _check_pages(path, level_series)
     levels = open_level_arrays(path, tif, series_index, level_series)
     samples_as_channels = channels_last
+    ome = ome_of(tif, series_index, notes)
     if three_bytes:  # an RGB stored planar, or three channels of fluorescence saved as 8-bit
-        what: str | None = "three 8-bit grey pages,"
+        named_rgb = ome is not None and is_rgb_names(ome["channel_names"])
+        what: str | None = None if named_rgb else "three 8-bit grey pages,"
     else:
         what = None if base.dtype == np.uint8 else f"{n_samples} samples of {base.dtype} tagged RGB but"
     if is_rgb and _holds_channels(levels[-1], layout, names_override, notes, what):
@@ -194,7 +198,6 @@ def _build_slide(path, tif, pixel_size_override, names_override, label_image=Fal
     if not is_rgb and not label_image and _photometric(base) == 0:  # MINISWHITE
         levels = _inverted(tif, base, levels, notes)
     n_channels = 3 if is_rgb else (1 if layout == "YX" else levels[0].shape[0])
-    ome = ome_of(tif, series_index, notes)
     if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
         ome = {**ome, "channel_names": []}  # one OME Channel of n samples, named once: no channel names
     imagej = tif.imagej_metadata if tif.is_imagej else None
@@ -244,8 +247,11 @@ def _holds_channels(level, layout: str, names_override, notes: list, what: str |
     """Whether an image tagged or shaped as RGB holds fluorescence channels: the user named them
     (not red, green, blue), or it is dark like fluorescence. ``what``: the image, as the note
     says it; None for an 8-bit RGB picture (an H&E, a photograph), which is taken at its word."""
-    if names_override is not None and not is_rgb_names(names_override):
-        notes.append(f"{len(names_override)} channels named {', '.join(map(str, names_override))}: read as channels")
+    if names_override is not None:  # the user's word: red, green, blue keeps the picture
+        if is_rgb_names(names_override):
+            return False
+        named = ", ".join(map(str, names_override))
+        notes.append(f"{len(names_override)} channels named {named}: read as channels, not as an RGB picture")
         return True
     return what is not None and _dark_like_fluorescence(level, layout, notes, what)
 
@@ -259,6 +265,9 @@ def _dark_like_fluorescence(level, layout: str, notes: list, what: str) -> bool:
     h, w = (level.shape[0], level.shape[1]) if layout == "YXS" else level.shape[-2:]
     ys, xs = slice(max(0, h // 2 - 512), h // 2 + 512), slice(max(0, w // 2 - 512), w // 2 + 512)
     crop = np.asarray(level[ys, xs] if layout == "YXS" else level[:, ys, xs], float)
+    samples = crop.reshape(-1, crop.shape[-1]).T if layout == "YXS" else crop.reshape(crop.shape[0], -1)
+    filled = ~samples.any(axis=0)  # black in every sample: a scanner's or a warp's fill, not the image
+    crop = samples[:, ~filled]
     crop = crop[np.isfinite(crop)]
     bright = float(np.percentile(crop, 99.5)) if crop.size else 0.0
     if bright <= 0:
@@ -268,7 +277,8 @@ def _dark_like_fluorescence(level, layout: str, notes: list, what: str) -> bool:
         return False
     notes.append(
         f"{what} dark like fluorescence (median {share:.1%} "
-        "of its brightest values; a bright-field scan's glass is near white): read as channel planes"
+        "of its brightest values; a bright-field scan's glass is near white): read as channel planes "
+        "(name them red, green, blue to read an RGB picture)"
     )
     return True
 

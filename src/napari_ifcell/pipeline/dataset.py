@@ -213,9 +213,13 @@ def export_dataset(
 
     import zarr
 
-    from napari_ifcell.io.label_store import require_store_cells
+    from napari_ifcell.io.label_store import LabelStore, require_store_cells
 
     require_store_cells(labels, table, table_name)
+    if isinstance(labels, (str, Path)) and LabelStore.recorded(labels) is not None:
+        from napari_ifcell.pipeline.tiling import cells_pixel_size
+
+        cells_pixel_size(pair.if_slide, labels)  # patches at the pixel size the cells were segmented at
 
     # patches are cut on the IF grid: the model learns (and records) its resolution
     config = dataclasses.replace(config, um_per_px=pair.if_slide.require_pixel_size())

@@ -141,10 +141,11 @@ def table_from_parts(parts, names, settings: QuantifySettings, pixel_size_um) ->
 
 
 def _no_value_where_no_data(frame: pd.DataFrame, sums: pd.DataFrame, names) -> pd.DataFrame:
-    """``sums`` empty (NaN) where a cell has pixels without data (NaN in a floating-point slide,
+    """``sums`` empty (NaN) where a cell has pixels without data (NaN or infinite in a floating-point slide,
     e.g. outside a warped field), with a note: pandas' sum would take them as 0 and the cell's
     means would read dim, not unknown."""
-    missing = frame.drop(columns="CellID").isna()
+    values = frame.drop(columns="CellID")
+    missing = pd.DataFrame(~np.isfinite(values.to_numpy(np.float64)), index=values.index, columns=values.columns)
     if not missing.to_numpy().any():
         return sums
     from napari_ifcell.notes import note

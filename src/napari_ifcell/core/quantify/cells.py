@@ -232,6 +232,9 @@ def _segment_medians(values: np.ndarray, starts: np.ndarray, counts: np.ndarray)
     for c, channel in enumerate(values):
         ordered = channel[np.lexsort((channel, segment))].astype(np.float64)
         medians[:, c] = 0.5 * (ordered[lo] + ordered[hi])
+        if channel.dtype.kind == "f":  # pixels without data (NaN, sorted last): no median, as no mean
+            no_data = np.add.reduceat(~np.isfinite(channel), starts)  # values come grouped by segment
+            medians[no_data > 0, c] = np.nan
     return medians
 
 

@@ -124,9 +124,12 @@ def grow_labels(brightness: np.ndarray, labels: np.ndarray, mask: np.ndarray) ->
     """``labels`` grown into ``mask`` by a watershed on ``-brightness`` (brightest first), as
     ``watershed(-brightness, labels, mask=mask)``. A pixel whose four neighbours all share its
     label can give no pixel outside away, so it is neither queued nor flooded: the queue holds
-    the labels' rims, not their areas (half the time of the plain call on tissue tiles)."""
+    the labels' rims, not their areas (half the time of the plain call on tissue tiles). The
+    same labels wherever two labels' rims do not tie exactly in brightness at a pixel both
+    reach (the library breaks such ties by its queue's order, which the shorter queue changes)."""
     from skimage.segmentation import watershed
 
+    mask = np.asarray(mask, bool)
     inner = (labels > 0) & mask  # the library drops labels outside the mask
     inner[1:] &= labels[1:] == labels[:-1]
     inner[:-1] &= labels[:-1] == labels[1:]
@@ -325,7 +328,13 @@ def estimate_nucleus_radius(images: list[np.ndarray], *, pixel_size_um: float | 
     radii = np.geomspace(lo, hi, 16)
     strength = np.zeros(radii.size)
     for signal in images:
-        image = ndi.gaussian_filter(np.asarray(signal, np.float32), 1.0)
+        image = np.asarray(signal, np.float32)
+        no_data = ~np.isfinite(image)  # a float slide's pixels without data: its median, no edge
+        if no_data.all():
+            continue
+        if no_data.any():
+            image = np.where(no_data, np.median(image[~no_data]), image)
+        image = ndi.gaussian_filter(image, 1.0)
         image -= grey_background(image, 2.5 * hi, NO_EDGES)  # samples of the slide, as before
         for i, sigma in enumerate(radii / np.sqrt(2)):
             strength[i] += np.percentile(-(sigma * sigma) * ndi.gaussian_laplace(image, sigma), 99.5)
