@@ -255,6 +255,13 @@ def test_radius_estimate_finds_the_radius_of_drawn_discs(radius):
     holed[:, :90] = np.nan
     assert estimate_nucleus_radius([holed, image]) == pytest.approx(found, rel=0.1)
     assert estimate_nucleus_radius([np.full((50, 50), np.nan, np.float32), image]) == found
+    # segmented with its radius estimated on the tile itself: the same nuclei beside the gap
+    settings = WatershedSettings(nucleus_radius_um=None)
+    whole = watershed_nuclei(image, pixel_size_um=None, settings=settings)
+    gapped = watershed_nuclei(holed, pixel_size_um=None, settings=settings)
+    assert not gapped[:, :90].any()
+    right = np.unique(whole[:, 120:][whole[:, 120:] > 0]).size
+    assert np.unique(gapped[:, 120:][gapped[:, 120:] > 0]).size == right > 0
 
 
 def test_empty_glass_gives_no_nuclei():

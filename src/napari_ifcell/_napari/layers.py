@@ -81,6 +81,10 @@ def thumbnail_level(slide: Slide) -> int:
     return len(slide.levels) - 1
 
 
+# what the viewer says of a pixel size taken from an OME-Zarr scale without a unit
+UNITLESS_SCALE = "the file's scale, which has no unit, read as µm"
+
+
 def world_scale(slide) -> tuple[float, float]:
     """µm per level-0 pixel of a slide (or anything with ``pixel_size_um``); where unknown, the
     unitless scale its file gives, else Orion's."""

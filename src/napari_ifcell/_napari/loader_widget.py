@@ -7,14 +7,18 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
-from napari_ifcell._napari.layers import PLUGIN_KEY, he_layer_data, if_layer_data, remove_layers, set_overlay_mode
+from napari_ifcell._napari.layers import (
+    PLUGIN_KEY,
+    UNITLESS_SCALE,
+    he_layer_data,
+    if_layer_data,
+    remove_layers,
+    set_overlay_mode,
+)
 from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
-
-# what the status says of a pixel size taken from an OME-Zarr scale without a unit
-_UNITLESS = "the file's scale, which has no unit, read as µm"
 
 # the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
@@ -29,7 +33,7 @@ def _load_pair(if_path, he_path, shown_pixel_size_um: float):
 
     def assume_he(slide):  # only a size its file suggests: without one, an H&E takes the IF's
         if slide.pixel_size_hint_um is not None:
-            slide.assume_pixel_size(slide.pixel_size_hint_um, _UNITLESS + "; correct it in H&E µm/px if wrong")
+            slide.assume_pixel_size(slide.pixel_size_hint_um, UNITLESS_SCALE + "; correct it in H&E µm/px if wrong")
 
     pair = open_pair(if_path, he_path, assume_pixel_size=assume, assume_he_pixel_size=assume_he)
     scale, translate = pair.he_world_transform()
@@ -76,7 +80,7 @@ def _size_to_assume(slide, shown: float, box_label: str) -> tuple[float, str]:
     if recorded:
         return recorded, f"as its cells were segmented; {correct_it}"
     if slide.pixel_size_hint_um is not None:
-        return slide.pixel_size_hint_um, f"{_UNITLESS}; {correct_it}"
+        return slide.pixel_size_hint_um, f"{UNITLESS_SCALE}; {correct_it}"
     return shown, correct_it
 
 

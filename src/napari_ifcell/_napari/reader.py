@@ -33,11 +33,11 @@ def _say_assumed_scale(slide) -> None:
     """A slide without a pixel size is drawn at an assumed one: say which, and where to set it."""
     import warnings
 
-    from napari_ifcell._napari.layers import world_scale
+    from napari_ifcell._napari.layers import UNITLESS_SCALE, world_scale
     from napari_ifcell.io.slide_open import SlideWarning
 
     um = world_scale(slide)[0]
-    why = "the file's scale, which has no unit, read as µm" if slide.pixel_size_hint_um else "Orion's pixel size"
+    why = UNITLESS_SCALE if slide.pixel_size_hint_um else "Orion's pixel size"
     warnings.warn(
         f"{slide.path}: drawn at {um:g} µm/px, assumed ({why}); to set its size, open it in the "
         "Loader and give its µm/px",

@@ -54,9 +54,10 @@ def open_nuclei(labels_path):
     zarr array; the store's cell index is not read). A file is checked to be instance labels."""
     from pathlib import Path
 
+    from napari_ifcell.io.ngff import is_ome_zarr
+
     path = Path(labels_path)
-    is_zarr = (path / ".zattrs").is_file() or (path / "zarr.json").is_file()  # an OME-Zarr label image
-    if path.is_dir() and not is_zarr:
+    if path.is_dir() and not is_ome_zarr(path):  # an OME-Zarr label image opens as a label file
         if not (path / "store.json").is_file():
             raise FileNotFoundError(
                 f"{path}: a folder without a label store (no store.json); "

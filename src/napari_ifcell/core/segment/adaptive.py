@@ -264,6 +264,20 @@ def fill_with_background(signal: np.ndarray, missing: np.ndarray) -> np.ndarray:
     return signal[iy, ix]
 
 
+def fill_no_data(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(signal, where it has no data)``: a float slide's pixels without data (NaN or infinite,
+    e.g. outside a warped field) given the median of the others, so they make no edge (0 where
+    none has data); None where every pixel has data."""
+    signal = np.asarray(signal)
+    if signal.dtype.kind != "f":
+        return signal, None
+    no_data = ~np.isfinite(signal)
+    if not no_data.any():
+        return signal, None
+    fill = np.median(signal[~no_data]) if not no_data.all() else 0
+    return np.where(no_data, fill, signal).astype(signal.dtype, copy=False), no_data
+
+
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """``ndi.binary_fill_holes`` (4-connected holes) by labelling the background once: what
     does not reach the border is a hole. Several times faster than its iterated dilation."""
@@ -328,12 +342,9 @@ def estimate_nucleus_radius(images: list[np.ndarray], *, pixel_size_um: float | 
     radii = np.geomspace(lo, hi, 16)
     strength = np.zeros(radii.size)
     for signal in images:
-        image = np.asarray(signal, np.float32)
-        no_data = ~np.isfinite(image)  # a float slide's pixels without data: its median, no edge
-        if no_data.all():
+        image, no_data = fill_no_data(np.asarray(signal, np.float32))
+        if no_data is not None and no_data.all():
             continue
-        if no_data.any():
-            image = np.where(no_data, np.median(image[~no_data]), image)
         image = ndi.gaussian_filter(image, 1.0)
         image -= grey_background(image, 2.5 * hi, NO_EDGES)  # samples of the slide, as before
         for i, sigma in enumerate(radii / np.sqrt(2)):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from napari_ifcell.core.segment.adaptive import ALL_EDGES, Edges
+from napari_ifcell.core.segment.adaptive import ALL_EDGES, Edges, fill_no_data
 
 BACKENDS = ("hoechst", "he")
 METHODS = ("classic", "adaptive")
@@ -101,12 +101,7 @@ def watershed_nuclei(
     problems = settings.problems()
     if problems:
         raise ValueError("invalid watershed settings: " + "; ".join(problems))
-    signal = np.asarray(signal)
-    no_value = ~np.isfinite(signal) if signal.dtype.kind == "f" else None  # a float slide's pixels without data
-    if no_value is not None and no_value.any():
-        signal = np.where(no_value, 0, signal)
-    else:
-        no_value = None
+    signal, no_value = fill_no_data(signal)  # pixels without data: no image, no nucleus
     if settings.method == "adaptive":
         return _adaptive(signal, pixel_size_um, settings, zero_is_no_image, rgb, slide_edges, no_value)
     if not pixel_size_um:
