@@ -99,6 +99,10 @@ def test_quantify_then_gate(small_pair, tmp_path):
     # the saved gates give the same answer when applied again
     again = run_cli("gate", table_path, "--gates", tmp_path / "gates.yaml")
     assert again.stdout == done.stdout
+    # the AnnData quantify wrote beside it gates alike
+    from_h5ad = run_cli("gate", tmp_path / "cells.h5ad", "--gates", tmp_path / "gates.yaml")
+    assert from_h5ad.returncode == 0, from_h5ad.stderr
+    assert from_h5ad.stdout == done.stdout
 
     # the same cells as MCMICRO's mcquant writes them (bare marker columns of cell means) gate alike
     markers = [c[: -len("_cell_mean")] for c in table.columns if c.endswith("_cell_mean")]

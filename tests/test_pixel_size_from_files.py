@@ -82,5 +82,12 @@ def test_the_gui_quantifies_the_slide_as_the_loader_opened_it(crops, tmp_path):
     store, out = tmp_path / "pillow.ifcell", tmp_path / "t.parquet"
     table, _, _ = run_to_end(quantify_slide_steps(path, store, out, pixel_size_um=0.325, channel_names=["a", "b"]))
     assert np.allclose(table["Y_centroid_um"], table["Y_centroid"] * 0.325) and "b_cell_mean" in table
+    # a cell table typed as .h5ad is written as AnnData, and loads back for gating
+    from napari_ifcell.pipeline.gating import load_table_with_suggestions
+
+    run_to_end(quantify_slide_steps(path, store, tmp_path / "t.h5ad", pixel_size_um=0.325, channel_names=["a", "b"]))
+    loaded, _, _ = load_table_with_suggestions(tmp_path / "t.h5ad", labels=store)
+    pd.testing.assert_frame_equal(loaded[table.columns], table, check_dtype=False)
+    assert set(loaded["imageid"]) == {"pillow"}
     with pytest.raises(ValueError, match="segmented at 0.325"):
         run_to_end(quantify_slide_steps(path, store, out, pixel_size_um=0.5))

@@ -83,6 +83,41 @@ def test_anndata_layout_for_scimap(tmp_path, table):
     assert predicted.uns["units"]["X"] == "probability of each class" and predicted.uns["pixel_size_um"] == 0.5
 
 
+def test_an_anndata_file_reads_back_as_the_table_it_was_written_from(tmp_path, table):
+    gated = table.assign(phenotype=["T cell", "other", "B cell"], CD3e_cell_mean=table["CD3e"])
+    path = write_anndata(gated, tmp_path / "cells.h5ad", ["CD3e", "CD20"], image_id="slide1")
+    read = read_cell_table(path)
+    # MCMICRO's order: the markers right after CellID, so a bare table gates as one
+    assert list(read.columns[:3]) == ["CellID", "CD3e", "CD20"]
+    pd.testing.assert_frame_equal(read[gated.columns], gated, check_dtype=False)
+    assert list(read["imageid"]) == ["slide1"] * 3 and read["phenotype"].dtype == object
+
+
+def test_a_scimap_anndata_gives_its_raw_intensities_and_ids_from_the_cell_names(tmp_path):
+    """scimap keeps the intensities in ``raw``, their log in X, and the id in the cell names."""
+    import anndata
+
+    intensities = np.array([[100.0, 90.0], [2000.0, 95.0], [150.0, 3000.0]], dtype=np.float32)
+    obs = pd.DataFrame(
+        {"X_centroid": [10.5, 20.0, 30.0], "Y_centroid": [1.0, 2.0, 3.0], "imageid": ["s1"] * 3},
+        index=["s1_1", "s1_2", "s1_5"],
+    )
+    adata = anndata.AnnData(X=np.log1p(intensities), obs=obs, var=pd.DataFrame(index=["CD3e", "CD20"]))
+    adata.raw = anndata.AnnData(X=intensities, obs=obs, var=pd.DataFrame(index=["CD3e", "CD20"]))
+    adata.write_h5ad(tmp_path / "scimap.h5ad")
+    read = read_cell_table(tmp_path / "scimap.h5ad")
+    assert list(read["CellID"]) == [1, 2, 5]
+    np.testing.assert_array_equal(read[["CD3e", "CD20"]].to_numpy(), intensities)
+    from napari_ifcell.pipeline.gating import read_table_to_gate
+
+    np.testing.assert_array_equal(read_table_to_gate(tmp_path / "scimap.h5ad")["CD20_cell_mean"], [90, 95, 3000])
+    del adata.raw
+    adata.obs_names = ["a", "b", "c"]
+    adata.write_h5ad(tmp_path / "unnamed.h5ad")
+    with pytest.raises(CellTableError, match=r"unnamed\.h5ad: obs has no CellID column and the cell names \('a'"):
+        read_cell_table(tmp_path / "unnamed.h5ad")
+
+
 def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_found():
     """Million-cell tables are judged per column from a sample; text in a column of numbers is
     still found wherever it is, and columns of words (states, phenotypes) are left alone."""

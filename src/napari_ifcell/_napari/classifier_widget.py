@@ -13,7 +13,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlide
 from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_palette, legend_html
-from napari_ifcell._napari.sources import given_path, open_sources, set_path
+from napari_ifcell._napari.sources import TABLE_FILTER, given_path, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
@@ -43,7 +43,7 @@ class ClassifierWidget(Container):
         self.table_file = FileEdit(
             label="Gated cell table",
             mode="r",
-            filter="*.parquet *.csv *.tsv",
+            filter=TABLE_FILTER,
             tooltip="leave empty to classify the cells of the slide's label store (an H&E slide alone)",
         )
         self.labels_file = FileEdit(label="Nuclei (store or TIFF)", mode="d", tooltip="default: the slide's store")

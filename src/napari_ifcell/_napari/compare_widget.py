@@ -19,7 +19,7 @@ from napari_ifcell._napari.region_layer import (
     set_layer_regions,
 )
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import given_path, he_offset_um, set_path, slide_layer
+from napari_ifcell._napari.sources import TABLE_FILTER, given_path, he_offset_um, set_path, slide_layer
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.core.compare.report import OUTCOME_CODES
@@ -50,7 +50,7 @@ class CompareWidget(Container):
         self.truth_file = FileEdit(
             label="Truth: gated cell table",
             mode="r",
-            filter="*.parquet *.csv *.tsv",
+            filter=TABLE_FILTER,
             tooltip="empty: the project's review (reviewed labels where a person gave one)",
         )
         self.held_out = FileEdit(
@@ -60,7 +60,7 @@ class CompareWidget(Container):
             "truth, for every model, so ours is not scored on cells it was trained on; empty: every cell",
         )
         self.model = ModelFileForm()  # another model's output file and how to read it
-        self.ours_file = FileEdit(label="Our predictions table", mode="r", filter="*.parquet *.csv *.tsv")
+        self.ours_file = FileEdit(label="Our predictions table", mode="r", filter=TABLE_FILTER)
         self.add_ours_button = PushButton(text="Add our classifier")
         self.models_label = Label(value="Models: none")
         self.clear_models_button = PushButton(text="Clear models")

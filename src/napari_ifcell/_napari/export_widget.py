@@ -9,7 +9,7 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pus
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions
-from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path, slide_layer
+from napari_ifcell._napari.sources import TABLE_FILTER, given_path, layer_with_role, open_sources, set_path, slide_layer
 from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.notes import recording_notes
@@ -33,7 +33,7 @@ class ExportWidget(Container):
         self.table_file = FileEdit(
             label="Cell table",
             mode="r",
-            filter="*.parquet *.csv *.tsv",
+            filter=TABLE_FILTER,
             tooltip="empty: the project's predictions, gated or quantified table (the first that exists)",
         )
         self.labels_file = FileEdit(

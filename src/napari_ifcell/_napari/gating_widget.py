@@ -18,7 +18,7 @@ from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
-from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path, set_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
@@ -45,7 +45,7 @@ class GatingWidget(GateFiles, QWidget):
             mode="d",
             tooltip="the label store folder Segment writes (<slide>.ifcell); or type a label TIFF's path",
         )
-        self.table_file = FileEdit(label="Cell table", mode="w", filter="*.parquet *.csv *.tsv")
+        self.table_file = FileEdit(label="Cell table", mode="w", filter=TABLE_FILTER)
         self.gates_file = FileEdit(label="Gate file", mode="w", filter="*.yaml *.yml *.json *.csv")
         self.gated_file = FileEdit(
             label="Gated table",

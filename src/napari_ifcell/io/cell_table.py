@@ -11,6 +11,7 @@ from napari_ifcell.io.atomic import atomic_write
 
 REQUIRED_COLUMNS = ("CellID", "X_centroid", "Y_centroid")
 CELL_TABLE_SUFFIXES = (".parquet", ".csv", ".tsv")
+READABLE_TABLE_SUFFIXES = (*CELL_TABLE_SUFFIXES, ".h5ad")  # AnnData is read too (quantify writes it)
 
 
 class CellTableError(ValueError):
@@ -40,8 +41,10 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
             table = pd.read_parquet(path, use_threads=False)
         elif suffix in (".csv", ".tsv"):
             table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
+        elif suffix == ".h5ad":
+            table = _table_from_anndata(path)
         else:
-            raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(CELL_TABLE_SUFFIXES)}")
+            raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(READABLE_TABLE_SUFFIXES)}")
     except CellTableError:
         raise
     except Exception as exc:
@@ -57,6 +60,39 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
     if problems:
         raise CellTableError(f"{path}: {len(problems)} problem(s) in the cell table:\n  - " + "\n  - ".join(problems))
     return table
+
+
+def _table_from_anndata(path: Path) -> pd.DataFrame:
+    """An AnnData file as a cell table: ``obs`` with the markers (``var_names``) as columns
+    after ``CellID``, MCMICRO's layout. The markers' values are ``raw`` when the file keeps
+    them (scimap keeps the intensities there and their log in X), else X. A ``CellID`` missing
+    from ``obs`` is read from the cell names (``<imageid>_<id>``, as scimap and quantify write
+    them); missing centroids from ``obsm["spatial"]``."""
+    import anndata
+
+    adata = anndata.read_h5ad(path)
+    source = adata.raw if adata.raw is not None and list(adata.raw.var_names) == list(adata.var_names) else adata
+    values = source.X.toarray() if hasattr(source.X, "toarray") else np.asarray(source.X)
+    markers = pd.DataFrame(values, columns=[str(v) for v in adata.var_names], index=adata.obs.index)
+    obs = adata.obs.drop(columns=[c for c in markers.columns if c in adata.obs.columns])
+    for column in obs.columns:  # h5ad keeps text as categories: plain values, as the other formats
+        if isinstance(obs[column].dtype, pd.CategoricalDtype):
+            obs[column] = obs[column].astype(object)
+    if "CellID" not in obs.columns:
+        ids = pd.to_numeric(
+            pd.Series(obs.index.astype(str), index=obs.index).str.rsplit("_", n=1).str[-1], errors="coerce"
+        )
+        if ids.isna().any():
+            raise CellTableError(
+                f"{path}: obs has no CellID column and the cell names ({obs.index[0]!r}, ...) do not end in a number"
+            )
+        obs.insert(0, "CellID", ids.astype(np.int64))
+    spatial = adata.obsm.get("spatial")
+    for axis, column in enumerate(("X_centroid", "Y_centroid")):
+        if column not in obs.columns and spatial is not None and np.ndim(spatial) == 2 and spatial.shape[1] >= 2:
+            obs[column] = np.asarray(spatial)[:, axis]
+    table = pd.concat([obs[["CellID"]], markers, obs.drop(columns=["CellID"])], axis=1)
+    return table.reset_index(drop=True)
 
 
 def table_problems(table: pd.DataFrame) -> list[str]:
