@@ -252,6 +252,18 @@ def test_another_tools_label_image_gives_the_same_outlines_as_the_store(
     # lower levels are sampled from level 0's labels, never the file's averaged ids
     lower = zarr.open_group(outs["tiff"][1] / "labels" / "nuclei", mode="r")["s1"][:]
     np.testing.assert_array_equal(lower, level0[1::2, 1::2])  # each pixel's nearest level-0 label
+    # the table alone (the masks it was quantified from not given, no store beside the slide):
+    # points, and a note that says so and how to get the outlines
+    import shutil
+
+    slide = shutil.copy(small_pair.if_path, tmp_path / "copied.ome.tif")
+    code = main(["export", str(path), "--if", str(slide), "--out", str(tmp_path / "points.geojson")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    kinds = {f["geometry"]["type"] for f in json.loads((tmp_path / "points.geojson").read_text())["features"]}
+    assert kinds == {"Point"}
+    assert "points.geojson: no label store of copied.ome.tif (copied.ifcell) and no label image given, so each " in err
+    assert "give the nuclei with --store" in err
     # a table of another segmentation is refused against the image's labels as against a store's
     table.assign(CellID=table["CellID"] + 10**6).to_parquet(tmp_path / "other.parquet")
     code = main(

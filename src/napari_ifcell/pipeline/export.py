@@ -124,6 +124,8 @@ def export_cells(
     path = Path(path)
     suffix, column, markers = check_export(path, slide=slide, table=table, store=store, classes_from=classes_from)
     onto = geojson_frame(slide, pair, geojson_on) if suffix == ".geojson" else None
+    if store is None and suffix in (".geojson", ".ome.zarr", ".zarr"):
+        _note_no_outlines(path, slide, suffix)
     if suffix == ".geojson" and pair is not None:
         _note_geojson_grid(path, pair, on_he=onto is not None)
     if suffix in TABLE_FORMATS:
@@ -174,6 +176,20 @@ def geojson_frame(slide, pair, geojson_on: str):
             f"{slide.path.name}: outlines on the H&E need the registered H&E slide (--he; in napari, open the pair)"
         )
     return pair_onto_he(pair)
+
+
+def _note_no_outlines(path: Path, slide, suffix: str) -> None:
+    """Said when a format that holds the cells' shapes gets none: no label store was found and
+    no label image given (a table quantified from another tool's masks keeps no link to them)."""
+    from napari_ifcell.io.project import Project
+    from napari_ifcell.notes import note
+
+    what = "each cell is a point at its centroid" if suffix == ".geojson" else "it holds no cell labels"
+    note(
+        f"{path.name}: no label store of {slide.path.name} ({Project.for_slide(slide.path).labels.name}) and no "
+        f"label image given, so {what}; for outlines give the nuclei with --store (a label store or a label "
+        "image; Export tab: Labels)"
+    )
 
 
 def _note_geojson_grid(path: Path, pair, on_he: bool) -> None:
