@@ -224,24 +224,10 @@ def _run(args) -> int:
 
 def _slide_list(args) -> list[tuple]:
     """``(slide segmented, its H&E or None, output folder, whether the slide is an H&E alone)``."""
-    import pandas as pd
-
     if args.slides:
-        table = pd.read_csv(args.slides)
-        if "if_path" not in table.columns and "he_path" not in table.columns:
-            raise ValueError(f"{args.slides}: needs an if_path and/or he_path column (and optionally out_dir)")
-        base = Path(args.out)
-        out = []
-        for row in table.itertuples():
-            if_path, he_path, out_dir = (getattr(row, c, None) for c in ("if_path", "he_path", "out_dir"))
-            he_path = he_path if isinstance(he_path, str) else None
-            alone = not isinstance(if_path, str)
-            if alone:
-                if he_path is None:
-                    raise ValueError(f"{args.slides}: row {row.Index + 1} has neither if_path nor he_path")
-                if_path, he_path = he_path, None
-            out.append((if_path, he_path, out_dir if isinstance(out_dir, str) else base / slide_name(if_path), alone))
-        return out
+        from napari_ifcell.pipeline.cohort import read_slide_list
+
+        return list(read_slide_list(args.slides, args.out))
     if not args.if_slide:
         if args.he:  # an H&E slide alone: it is the slide segmented
             return [(args.he, None, Path(args.out), True)]
@@ -340,7 +326,11 @@ def add_commands(sub) -> None:
     p.add_argument("settings", help="run settings (.yaml/.json): segmentation, quantification, gates, classifier")
     p.add_argument("--if", dest="if_slide", help="IF slide (leave out and give --he for an H&E slide alone)")
     add_slide_options(p, he="optional")
-    p.add_argument("--slides", help="CSV with if_path and/or he_path[, out_dir] columns: many slides")
+    p.add_argument(
+        "--slides",
+        help="CSV with if_path and/or he_path[, out_dir] columns: many slides (paths relative to the CSV's folder, "
+        "out_dir to --out)",
+    )
     p.add_argument("--out", required=True, help="output folder (one per slide; re-running resumes)")
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
     engine = p.add_mutually_exclusive_group()
