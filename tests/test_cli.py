@@ -133,6 +133,20 @@ def test_gate_refuses_a_table_without_marker_columns(tmp_path):
     assert f"{table_path}: no marker column to gate" in done.stderr
 
 
+def test_cells_without_a_value_are_gated_uncertain_and_said(small_table, tmp_path, capsys):
+    """A cell over pixels without data has NaN means: uncertain for that marker, with a note."""
+    from napari_ifcell.cli import main
+
+    table = small_table.copy()
+    table.loc[table.index[:7], "CD20_cell_mean"] = np.nan
+    table.to_parquet(tmp_path / "holed.parquet")
+    assert main(["gate", str(tmp_path / "holed.parquet"), "--out", str(tmp_path / "gated.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "holed.parquet: cells without a value (NaN) in a gated column (CD20_cell_mean 7) are uncertain" in err
+    states = pd.read_csv(tmp_path / "gated.csv")["CD20_state"]
+    assert (states[:7] == "uncertain").all() and (states[7:] != "uncertain").mean() > 0.9
+
+
 def test_gate_with_a_bad_gate_file_exits_2(small_pair, tmp_path):
     table_path = tmp_path / "cells.csv"
     pd.DataFrame({"CellID": [1], "X_centroid": [1.0], "Y_centroid": [1.0], "CD3e_cell_mean": [5.0]}).to_csv(

@@ -53,7 +53,7 @@ def _gate(args) -> int:
     from napari_ifcell.core.gating.auto import suggested_gateset
     from napari_ifcell.io.cell_table import write_cell_table
     from napari_ifcell.io.gate_file import load_gates, save_gates, scimap_gateset
-    from napari_ifcell.pipeline.gating import read_table_to_gate
+    from napari_ifcell.pipeline.gating import note_cells_without_values, read_table_to_gate
 
     table = read_table_to_gate(args.table)
     if args.gates:
@@ -66,6 +66,7 @@ def _gate(args) -> int:
     if args.save_gates:
         for path in args.save_gates:
             save_gates(gates, path, image_id=_image_id(table, args.table))
+    note_cells_without_values(table, gates, args.table)
     result = apply_gates(table, gates)  # once, for the table and the counts
     if args.out:
         write_cell_table(gated_table(table, gates, result=result), args.out)

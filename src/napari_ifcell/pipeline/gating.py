@@ -49,7 +49,25 @@ def load_table_with_suggestions(table_path, slide_name: str = "", *, labels=None
     table = read_table_to_gate(table_path)
     require_store_cells(labels, table, table_path)
     gates, suggestions = suggested_gateset(table, slide=slide_name)
+    note_cells_without_values(table, gates, table_path)
     return table, gates, suggestions
+
+
+def note_cells_without_values(table: pd.DataFrame, gates: GateSet, source) -> None:
+    """Say how many cells have no value (NaN) in a column a gate reads: they are gated
+    uncertain for that marker (a cell over pixels without data, or an empty ring), never
+    negative, and a user should know why they are not decided."""
+    from napari_ifcell.notes import note
+
+    empty = {g.column: int(table[g.column].isna().sum()) for g in gates.gates.values() if g.column in table.columns}
+    empty = {column: n for column, n in empty.items() if n}
+    if empty:
+        shown = ", ".join(f"{column} {n}" for column, n in list(empty.items())[:4])
+        more = f" and {len(empty) - 4} more columns" if len(empty) > 4 else ""
+        note(
+            f"{source}: cells without a value (NaN) in a gated column ({shown}{more}) are uncertain for that "
+            "marker, not negative"
+        )
 
 
 def read_table_to_gate(table_path) -> pd.DataFrame:
