@@ -93,6 +93,26 @@ def test_an_anndata_file_reads_back_as_the_table_it_was_written_from(tmp_path, t
     assert list(read["imageid"]) == ["slide1"] * 3 and read["phenotype"].dtype == object
 
 
+def test_a_marker_named_with_a_slash_is_stored_and_read_back_by_its_name(tmp_path, table):
+    """HDF5 takes ``/`` for a group: anndata warns on such obs columns (and will refuse them)."""
+    import warnings
+
+    import anndata
+
+    slashed = table.rename(columns={"CD3e": "CD3/CD4"}).assign(**{"CD3/CD4_cell_mean": table["CD3e"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        path = write_anndata(slashed, tmp_path / "slash.h5ad", ["CD3/CD4"])
+    stored = anndata.read_h5ad(path)
+    assert "CD3_CD4_cell_mean" in stored.obs and stored.uns["renamed_columns"] == {
+        "CD3_CD4_cell_mean": "CD3/CD4_cell_mean"
+    }
+    read = read_cell_table(path)
+    pd.testing.assert_frame_equal(read[slashed.columns], slashed, check_dtype=False)
+    with pytest.raises(ValueError, match="'CD3/CD4_cell_mean' and 'CD3_CD4_cell_mean' would both be"):
+        write_anndata(slashed.assign(CD3_CD4_cell_mean=1.0), tmp_path / "clash.h5ad", ["CD3/CD4"])
+
+
 def test_a_scimap_anndata_gives_its_raw_intensities_and_ids_from_the_cell_names(tmp_path):
     """scimap keeps the intensities in ``raw``, their log in X, and the id in the cell names."""
     import anndata

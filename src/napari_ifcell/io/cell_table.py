@@ -74,7 +74,8 @@ def _table_from_anndata(path: Path) -> pd.DataFrame:
     source = adata.raw if adata.raw is not None and list(adata.raw.var_names) == list(adata.var_names) else adata
     values = source.X.toarray() if hasattr(source.X, "toarray") else np.asarray(source.X)
     markers = pd.DataFrame(values, columns=[str(v) for v in adata.var_names], index=adata.obs.index)
-    obs = adata.obs.drop(columns=[c for c in markers.columns if c in adata.obs.columns])
+    obs = adata.obs.rename(columns=dict(adata.uns.get("renamed_columns", {})))
+    obs = obs.drop(columns=[c for c in markers.columns if c in obs.columns])
     for column in obs.columns:  # h5ad keeps text as categories: plain values, as the other formats
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(object)
@@ -204,16 +205,33 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image", pixel_s
             obs[column] = obs[column].map(lambda t: t.isoformat() if pd.notna(t) else "")
     obs["imageid"] = image_id
     obs.index = [f"{image_id}_{cid}" for cid in table["CellID"]]
+    units = column_units(obs)
+    renamed = _h5_safe_names(obs.columns)
+    obs = obs.rename(columns=renamed)
     adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)
     adata.var_names = markers
     adata.obsm["spatial"] = table[["X_centroid", "Y_centroid"]].to_numpy()
     probabilities = len(markers) > 0 and all(str(m).startswith("prob_") for m in markers)
     x_unit = "probability of each class" if probabilities else "cell mean of the slide's stored intensities"
-    adata.uns["units"] = {**column_units(obs), "X": x_unit, "spatial": "px"}
+    adata.uns["units"] = {**{renamed.get(c, c): u for c, u in units.items()}, "X": x_unit, "spatial": "px"}
+    if renamed:  # the names as the table had them, for a reader (ours reads them back)
+        adata.uns["renamed_columns"] = {new: old for old, new in renamed.items()}
     pixel_size = pixel_size_um if pixel_size_um is not None else pixel_size_of(table)
     if pixel_size is not None:
         adata.uns["pixel_size_um"] = pixel_size
     return adata
+
+
+def _h5_safe_names(columns) -> dict[str, str]:
+    """obs columns are HDF5 names, where ``/`` separates groups (anndata warns, and will refuse):
+    a marker ``CD3/CD4``'s ``CD3/CD4_cell_mean`` is stored as ``CD3_CD4_cell_mean``."""
+    renamed = {str(c): str(c).replace("/", "_") for c in columns if "/" in str(c)}
+    taken = {str(c) for c in columns} - set(renamed)
+    for old, new in renamed.items():
+        if new in taken:
+            raise ValueError(f"the table's columns {old!r} and {new!r} would both be {new!r} in AnnData; rename one")
+        taken.add(new)
+    return renamed
 
 
 def write_anndata(

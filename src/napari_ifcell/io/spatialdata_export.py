@@ -99,7 +99,8 @@ def write_spatialdata(
         obs = _obs_names_spatialdata_takes(adata.obs)
         to_new = dict(zip(adata.obs.columns, obs.columns))
         adata.uns["units"] = {to_new.get(c, c): u for c, u in adata.uns["units"].items()}
-        renamed = {new: old for old, new in to_new.items() if new != old}
+        as_in_table = adata.uns.get("renamed_columns", {})  # names AnnData could not keep either
+        renamed = {new: as_in_table.get(old, old) for old, new in to_new.items() if new != as_in_table.get(old, old)}
         if renamed:  # a reader can map them back
             adata.uns["renamed_columns"] = renamed
         adata.obs = obs
