@@ -141,8 +141,8 @@ def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsy
     # GeoJSON without a table
     assert main(["export", "--if", str(lonely), "--store", str(tmp_path), "--out", str(tmp_path / "a.geojson")]) == 2
     assert (
-        "a folder without a label store (no store.json); expected a label store folder or a label image"
-        in capsys.readouterr().err
+        "a folder without a label store (no store.json); expected a label store folder, a label image file or an "
+        "OME-Zarr label image" in capsys.readouterr().err
     )
     missing = tmp_path / "nope_masks.tif"
     assert main(["export", "--if", str(lonely), "--store", str(missing), "--out", str(tmp_path / "a.geojson")]) == 2

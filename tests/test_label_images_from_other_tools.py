@@ -89,6 +89,20 @@ def test_ome_zarr_labels_as_ome_zarr_py_writes_them_give_the_same_cells(crop_and
         done = _quantify(folder, image, labels, out)
         assert done.returncode == 0, done.stderr
     pd.testing.assert_frame_equal(pd.read_csv(folder / "ngff.csv"), pd.read_csv(folder / "ints_z.csv"))
+    # export's outlines and the Gating tab's cells on screen read them too
+    import json
+
+    from napari_ifcell.pipeline.tiling import NucleiLevels
+
+    outlines = {}
+    for labels, out in ((folder / "ints_z.tif", "tif.geojson"), (folder / "crop.ome.zarr/labels/nuclei", "z.geojson")):
+        argv = ["export", folder / "ngff.csv", "--if", image, "--pixel-size", "0.325", "--store", labels]
+        done = run_cli(*argv, "--out", folder / out)
+        assert done.returncode == 0, done.stderr
+        outlines[out] = [f["nucleusGeometry"] for f in json.loads((folder / out).read_text())["features"]]
+    assert len(outlines["z.geojson"]) == len(np.unique(truth)) - 1 and outlines["z.geojson"] == outlines["tif.geojson"]
+    on_screen = NucleiLevels(folder / "crop.ome.zarr/labels/nuclei")
+    np.testing.assert_array_equal(on_screen.levels[0][:, :], truth)
     (folder / "plain").mkdir()
     done = _quantify(folder, image, folder / "plain", "plain.csv")
     one_line_error(done, "plain: a folder without a label store (no store.json)", "OME-Zarr label image")

@@ -265,12 +265,13 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     image file (read-only, its cell index gathered from the pixels)."""
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.label_store import LabelStore, slide_identity
+    from napari_ifcell.io.ngff import is_ome_zarr
     from napari_ifcell.io.project import Project
     from napari_ifcell.io.regions import load_regions
 
     project = Project.for_slide(slide.path)
     folder = Path(store_folder) if store_folder else project.labels
-    if folder.is_file():  # a label image from another tool
+    if folder.is_file() or is_ome_zarr(folder):  # a label image from another tool
         from napari_ifcell.pipeline.label_image import LabelImage
 
         store = LabelImage(folder)
@@ -278,7 +279,9 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
         store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
         found = "no such file or folder" if not folder.exists() else "a folder without a label store (no store.json)"
-        raise FileNotFoundError(f"{folder}: {found}; expected a label store folder or a label image file")
+        raise FileNotFoundError(
+            f"{folder}: {found}; expected a label store folder, a label image file or an OME-Zarr label image"
+        )
     if store is not None:
         store.require_shape(slide.shape, str(slide.path))
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused

@@ -201,9 +201,10 @@ class NucleiLevels:
         from pathlib import Path
 
         from napari_ifcell.io.label_store import LabelStore
+        from napari_ifcell.io.ngff import is_ome_zarr
 
         self.path = Path(labels_path)
-        if self.path.is_dir():
+        if self.path.is_dir() and not is_ome_zarr(self.path):  # an OME-Zarr label image opens as a file does
             self.levels, meta = LabelStore.open_levels(self.path)
             self.pixel_size_um = meta.get("pixel_size_um")
         else:
