@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import tifffile
 
@@ -130,3 +131,36 @@ def test_sam_backend_without_a_model(pair, tmp_path):
     store = LabelStore.create(tmp_path / "store", pair.if_slide.shape, pixel_size_um=0.325)
     with pytest.raises(ValueError, match="give a checkpoint path"):
         run_to_end(segment_region(pair.if_slide, store, pair=pair, settings=SegmentSettings(backend="sam")))
+
+
+def test_labels_made_at_sams_resolution_go_back_under_the_same_nuclei_in_every_tile():
+    """SAM runs at 0.5 µm/px; its labels come back onto a 0.325 µm/px slide's tile. Each slide
+    pixel takes the label under its centre: a resize of the tile was off by up to 0.56 px,
+    differently in each tile, by the rounding of the tile's corner on the coarser grid."""
+    from skimage.draw import disk
+    from skimage.measure import regionprops_table
+
+    from napari_ifcell.pipeline.segment import on_grid
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((2200, 2200), np.int32)
+    for cell in range(1, 900):
+        rr, cc = disk(tuple(rng.uniform(20, 2180, 2)), 8, shape=truth.shape)
+        truth[rr, cc] = cell
+    f = 0.325 / 0.5  # SAM pixels per slide pixel
+    for y, x, h, w in [(37, 41, 608, 608), (1001, 999, 600, 611), (5, 3, 1500, 1400)]:
+        origin = round(y * f), round(x * f)
+        shape = round(h * f), round(w * f)
+        # what SAM sees: the slide's labels at the centre of each of its pixels
+        rows = np.floor((origin[0] + np.arange(shape[0]) + 0.5) / f).astype(int)
+        cols = np.floor((origin[1] + np.arange(shape[1]) + 0.5) / f).astype(int)
+        back = on_grid(truth[np.ix_(rows, cols)], (y, x, h, w), origin, f)
+        assert back.shape == (h, w)
+        expected = pd.DataFrame(regionprops_table(truth[y : y + h, x : x + w], properties=("label", "centroid")))
+        found = pd.DataFrame(regionprops_table(back, properties=("label", "centroid")))
+        both = expected.merge(found, on="label", suffixes=("", "_back"))
+        assert len(both) >= 0.98 * len(expected)
+        for axis in ("centroid-0", "centroid-1"):
+            assert abs((both[axis + "_back"] - both[axis]).mean()) < 0.1, (y, x, axis)
+        agree = np.mean(back == truth[y : y + h, x : x + w])
+        assert agree > 0.97

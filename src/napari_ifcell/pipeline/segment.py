@@ -335,7 +335,7 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
     at = None if abs(f - 1) < 0.01 else um  # a slide at SAM's resolution is read as it is
 
     def segment(y, x, h, w):
-        window_shape = (h, w)  # on the slide's grid, where the labels go back
+        window = (y, x, h, w)  # on the slide's grid, where the labels go back
         if at is not None:
             y, x, h, w = round(y * f), round(x * f), max(1, round(h * f)), max(1, round(w * f))
         he = reader.he(y, x, h, w, um_per_px=at)
@@ -343,16 +343,22 @@ def _tile_segmenter(reader: TileReader, settings: SegmentSettings, region, model
         labels = sam_nuclei(
             model, he, pixel_size_um=um, settings=sam_settings, hoechst=hoechst, seed_threshold=seed_threshold
         )
-        return labels if at is None else on_grid(labels, window_shape)
+        return labels if at is None else on_grid(labels, window, (y, x), f)
 
     return segment, seed_threshold
 
 
-def on_grid(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Labels made at another resolution, resampled (nearest) onto a window of ``shape``."""
-    from skimage.transform import resize
-
-    return resize(labels, shape, order=0, preserve_range=True, anti_aliasing=False).astype(labels.dtype)
+def on_grid(labels: np.ndarray, window, origin, factor: float) -> np.ndarray:
+    """Labels made on a coarser or finer grid, taken back (nearest) onto a slide ``window``
+    ``(y, x, h, w)``. ``labels[0, 0]`` is pixel ``origin`` of a grid with ``factor`` of its
+    pixels per slide pixel, laid over the same corner (as ``read_resampled`` reads): each slide
+    pixel takes the label under its centre. A resize of the window instead stretched it by the
+    rounding of its origin and size, up to half a coarse pixel off, differently in each tile."""
+    y, x, h, w = window
+    rows = np.floor((y + np.arange(h) + 0.5) * factor).astype(np.int64) - origin[0]
+    cols = np.floor((x + np.arange(w) + 0.5) * factor).astype(np.int64) - origin[1]
+    rows, cols = np.clip(rows, 0, labels.shape[0] - 1), np.clip(cols, 0, labels.shape[1] - 1)
+    return labels[np.ix_(rows, cols)]
 
 
 def _settings_dict(settings: SegmentSettings) -> dict:
