@@ -71,6 +71,49 @@ def test_estimate_offset_in_view_recovers_the_true_offset(loader):
     assert "correlation" in widget.status.value
 
 
+def test_estimate_offset_on_a_pyramid_whose_levels_are_4x_apart(make_napari_viewer, small_pair, tmp_path):
+    """The estimate read level 1 as if it were 2x smaller than level 0: a window twice the size
+    of the view, elsewhere on the slide and partly off it."""
+    from skimage.transform import downscale_local_mean
+
+    from napari_ifcell.io import open_slide
+
+    with open_slide(small_pair.if_path) as slide:
+        level0 = slide.read_region(0, 0, *slide.shape)
+        names = list(slide.channel_names)
+    path = tmp_path / "if_4x.ome.tif"
+    meta = {"axes": "CYX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325, "Channel": {"Name": names}}
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(level0, tile=(256, 256), subifds=2, metadata=meta)
+        for f in (4, 16):  # block means, as pyramid writers make them (pixel centres in the middle of each block)
+            lower = downscale_local_mean(level0, (1, f, f))[:, : level0.shape[1] // f, : level0.shape[2] // f]
+            tif.write(lower.astype(level0.dtype), tile=(256, 256), subfiletype=1)
+    viewer = make_napari_viewer()
+    widget = LoaderWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.if_file.value, widget.he_file.value = path, small_pair.he_path
+    widget.open_button.changed.emit(True)
+    assert widget.pair.if_slide.downsamples[1] == pytest.approx(4, rel=0.01)
+    camera = camera_of(viewer)
+    camera.center = (0, 550 * 0.325, 700 * 0.325)
+    camera.zoom = viewer.canvas.size[1] / (1300 * 0.325)  # more than 1024 px across: level 1 is read
+    from napari_ifcell._napari.view import level_for_size, visible_region_px
+
+    _, _, h, w = visible_region_px(viewer, 0.325, widget.pair.if_slide.shape)
+    assert max(h, w) > 1024 and level_for_size(h, w, widget.pair.if_slide.downsamples) == 1
+    asked = []
+    estimate = widget.pair.estimate_offset
+    widget.pair.estimate_offset = lambda *region, level: asked.append((region, level)) or estimate(*region, level=level)
+    widget.estimate_button.changed.emit(True)
+    # the region in view, read at level 1 (4x): it was read as if 2x, elsewhere and twice as large
+    ((region, level),) = asked
+    assert level == 1
+    np.testing.assert_allclose(np.array(region) * 4, visible_region_px(viewer, 0.325, (1100, 1400)), atol=4)
+    expected_um = np.array(HE_OFFSET_PX) * 0.325
+    np.testing.assert_allclose((widget.offset_y.value, widget.offset_x.value), expected_um, atol=0.2)
+    assert "correlation" in widget.status.value
+
+
 def test_a_wrong_file_is_reported_in_the_widget(make_napari_viewer, small_pair, tmp_path, monkeypatch):
     viewer = make_napari_viewer()
     widget = LoaderWidget(viewer)

@@ -345,15 +345,15 @@ class LoaderWidget(Container):
         if h < 64 or w < 64:
             self.status.value = "Zoom out: the view shows too little of the slide to estimate an offset."
             return None
-        level = level_for_size(h, w, len(slide.levels))
-        f = 2**level
+        level = level_for_size(h, w, slide.downsamples)
+        f = slide.downsamples[level]
         self.status.value = f"Estimating the offset on {h} x {w} px at level {level}..."
         return run_in_background(
             self.pair.estimate_offset,
-            y // f,
-            x // f,
-            h // f,
-            w // f,
+            int(y / f),
+            int(x / f),
+            max(1, int(h / f)),
+            max(1, int(w / f)),
             level=level,
             on_done=self.use_estimate,
             on_error=self._on_error,

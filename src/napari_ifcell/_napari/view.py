@@ -30,10 +30,12 @@ def view_bounds(viewer, centre, zoom: float, margin: float = 1.0) -> tuple[tuple
     return tuple((c - margin * n / (2 * zoom), c + margin * n / (2 * zoom)) for c, n in zip(centre, viewer.canvas.size))
 
 
-def level_for_size(h: int, w: int, n_levels: int, max_px: int = 1024) -> int:
-    """The finest level at which an ``h x w`` level-0 region fits in ``max_px``."""
+def level_for_size(h: int, w: int, downsamples, max_px: int = 1024) -> int:
+    """The finest level at which an ``h x w`` level-0 region fits in ``max_px``;
+    ``downsamples``: level-0 pixels per pixel of each level (a pyramid's levels may be 2x,
+    4x or any factor apart)."""
     level = 0
-    while max(h, w) / 2**level > max_px and level < n_levels - 1:
+    while max(h, w) / downsamples[level] > max_px and level < len(downsamples) - 1:
         level += 1
     return level
 
