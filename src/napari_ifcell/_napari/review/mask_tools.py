@@ -18,8 +18,11 @@ class MaskTools:
         if not self._ready_for_keys() or (cell := self.current_cell()) is None:
             return
         y, x = (int(v) for v in self._centre(cell))
-        self._edit_origin = (y - 48, x - 48)
-        window = self.session.store.read(*self._edit_origin, 96, 96)
+        # 96 px around the cell, inside the slide: a window reaching past its edge could not be written back
+        (height, width), size = self.session.store.shape, 96
+        h, w = min(size, height), min(size, width)
+        self._edit_origin = (min(max(y - size // 2, 0), height - h), min(max(x - size // 2, 0), width - w))
+        window = self.session.store.read(*self._edit_origin, h, w)
         self._edit_window = window
         ps = self.if_slide.pixel_size_um
         if "cell edit" in self.viewer.layers:
@@ -91,6 +94,9 @@ class MaskTools:
         self._recolour(record["pos_ids"])
         self._refresh_label_layers()
         self._back_to_review_keys()
+        cell = self.current_cell()
+        if cell is not None and np.isin(cell, self.session.state.ids):  # its gallery shows the new outline
+            self._show_current()
         event = record["event"]
         self.status.value = f"{event.get('kind', 'edit')}: {len(record['pos_ids'])} cells changed (saved)."
 
