@@ -97,7 +97,9 @@ class LoaderWidget(Container):
         self.he_layer = None
         self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
-        self.open_button = PushButton(text="Open (IF + H&E, or either alone)")
+        self.open_button = PushButton(
+            text="Open (IF + H&&E, or either alone)"
+        )  # && shows "&": Qt reads one as a shortcut key
         self.close_button = PushButton(text="Close slides")
         self.he_alone = None  # an H&E slide opened without IF
         self.if_alone = None  # an IF slide opened without H&E
@@ -108,14 +110,14 @@ class LoaderWidget(Container):
         self.channels = Select(
             label="IF channels shown", choices=lambda _widget: self._channel_names, allow_multiple=True
         )
-        self.over_he = CheckBox(text="IF over H&E (transparent where dark)", value=True)
+        self.over_he = CheckBox(text="IF over H&&E (transparent where dark)", value=True)
         self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
         self.offset_y = FloatSpinBox(label="H&E offset y (µm)", min=-5000.0, max=5000.0, step=0.05)
         self.offset_x = FloatSpinBox(label="H&E offset x (µm)", min=-5000.0, max=5000.0, step=0.05)
         for box in (self.offset_y, self.offset_x):  # an estimate in whole pixels of 0.325 µm (0.975) is kept
             box.native.setDecimals(3)
-        self.estimate_button = PushButton(text="Estimate H&E offset in view")
+        self.estimate_button = PushButton(text="Estimate H&&E offset in view")
         self.status = Label(value="")
         super().__init__(
             widgets=[

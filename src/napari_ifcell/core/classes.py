@@ -33,7 +33,7 @@ CLASS_COLOURS = {
 EXTRA_CLASS_COLOURS = ("#aec7e8", "#004d40", "#20b2aa", "#808000", "#e7298a", "#9d755d")
 # "not a cell": a reviewer's rejection (core.review.state.NOT_A_CELL), kept out of the extra
 # colours so it shifts no other class's colour
-RESERVED_COLOURS = {"unknown": "#ffe4b5", "inconsistent": "#000000", "not a cell": "#4d4d4d"}
+RESERVED_COLOURS = {"unknown": "#ffe4b5", "inconsistent": "#a6761d", "not a cell": "#4d4d4d"}  # seen on IF and H&E
 
 
 def class_palette(names) -> dict[str, str]:
