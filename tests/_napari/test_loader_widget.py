@@ -202,6 +202,24 @@ def test_the_loaders_pixel_sizes_and_offset_reach_the_other_widgets(loader):
     pair.close()
 
 
+def test_cells_drawn_before_a_pixel_size_correction_stay_on_their_nuclei(loader):
+    """Only the slide's layers were rescaled: the cells (and gates, regions) kept the old size,
+    35 % too small on a slide corrected from 0.325 to 0.5 µm/px."""
+    viewer, widget = loader
+    cells = viewer.add_labels(
+        np.zeros((1100, 1400), np.int32),
+        scale=(0.325, 0.325),
+        translate=(3.25, 6.5),
+        metadata={layers.PLUGIN_KEY: {"role": "segmentation"}},
+    )
+    points = viewer.add_points([[100.0, 200.0]], metadata={layers.PLUGIN_KEY: {"role": "gating"}})  # data in µm
+    mine = viewer.add_points([[100.0, 200.0]])  # the user's own layer is left alone
+    widget.if_pixel_size.value = 0.5
+    assert tuple(cells.scale) == pytest.approx((0.5, 0.5)) and tuple(cells.translate) == pytest.approx((5.0, 10.0))
+    np.testing.assert_allclose(points.data_to_world(points.data[0]), np.array([100.0, 200.0]) * 0.5 / 0.325)
+    assert tuple(mine.scale) == (1.0, 1.0)
+
+
 def test_opening_over_layers_of_the_same_slide_replaces_them(make_napari_viewer, small_pair):
     """File > Open Sample (or the reader) put the same slide on screen first: opening it in the
     Loader replaces those layers instead of failing on taken names or duplicating them."""

@@ -314,20 +314,24 @@ class LoaderWidget(Container):
         return stack
 
     def _apply_geometry(self) -> None:
-        """Push pixel sizes and offset into the pair and the layers' scale/translate."""
+        """Push pixel sizes and offset into the pair and the layers' scale/translate; the layers
+        drawn on the slide's grid (cells, gates, regions) follow its pixel size."""
         if self.he_alone is not None:
             ps = self.he_pixel_size.value
+            self._rescale_cell_layers(self.he_alone.pixel_size_um, ps)
             self.he_alone.pixel_size_um = ps
             self.he_layer.scale = (ps, ps)
             return
         if self.if_alone is not None:
             ps = self.if_pixel_size.value
+            self._rescale_cell_layers(self.if_alone.pixel_size_um, ps)
             self.if_alone.pixel_size_um = ps
             for layer in self.if_layers:
                 layer.scale = (ps, ps)
             return
         if self.pair is None:
             return
+        self._rescale_cell_layers(self.pair.if_slide.pixel_size_um, self.if_pixel_size.value)
         self.pair.if_slide.pixel_size_um = self.if_pixel_size.value
         self.pair.he_slide.pixel_size_um = self.he_pixel_size.value
         self.pair.registration.offset_um = (self.offset_y.value, self.offset_x.value)
@@ -337,6 +341,18 @@ class LoaderWidget(Container):
         scale, translate = self.pair.he_world_transform()
         self.he_layer.scale = scale
         self.he_layer.translate = translate
+
+    def _rescale_cell_layers(self, old_um: float | None, new_um: float) -> None:
+        """Layers drawn on the slide's pixel grid at ``old_um`` µm/px, redrawn at ``new_um``:
+        their world scale and place grow by the same factor as the slide's, so the cells stay
+        on their nuclei (whatever units their data are in)."""
+        if not old_um or abs(new_um / old_um - 1) < 1e-9:
+            return
+        factor = new_um / old_um
+        for layer in self.viewer.layers:
+            if layer.metadata.get(PLUGIN_KEY, {}).get("role") in (*CELL_LAYERS, "regions", "labels"):
+                layer.scale = tuple(s * factor for s in layer.scale)
+                layer.translate = tuple(t * factor for t in layer.translate)
 
     # --- offset estimation --------------------------------------------------------------
     def estimate_offset(self):
