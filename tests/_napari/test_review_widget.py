@@ -165,7 +165,7 @@ def test_mask_tools_sam_click_and_exports(review, qtbot):
     w.apply_button.changed.emit(True)
     # this cell lies within 48 px of the slide's edge: its window was cut there and could not be written back
     assert "cells changed (saved)" in w.status.value, w.status.value
-    qtbot.waitUntil(lambda: len(shown) == 1, timeout=10_000)  # the gallery redrawn with the new outlines
+    qtbot.waitUntil(lambda: len(shown) >= 1, timeout=10_000)  # the gallery redrawn with the new outlines
     index = w.session.store.index.set_index("CellID")
     assert index.loc[taken, "Area"] == area_taken  # the distant cell is untouched
     newest = int(index.index.max())

@@ -132,10 +132,17 @@ def test_a_scimap_anndata_gives_its_raw_intensities_and_ids_from_the_cell_names(
 
     np.testing.assert_array_equal(read_table_to_gate(tmp_path / "scimap.h5ad")["CD20_cell_mean"], [90, 95, 3000])
     del adata.raw
-    adata.obs_names = ["a", "b", "c"]
+    adata.obs_names = ["0", "1", "2"]  # anndata's default names: row numbers, not the masks' ids
     adata.write_h5ad(tmp_path / "unnamed.h5ad")
-    with pytest.raises(CellTableError, match=r"unnamed\.h5ad: obs has no CellID column and the cell names \('a'"):
+    with pytest.raises(CellTableError, match=r"unnamed\.h5ad: obs has no CellID column and the cell names \('0'"):
         read_cell_table(tmp_path / "unnamed.h5ad")
+    # squidpy's layout: the positions only in obsm["spatial"], other numbers in obs are no markers
+    adata.obs = pd.DataFrame({"CellID": ["1", "2", "5"], "Area": [40, 50, 60]}, index=adata.obs_names)
+    adata.obsm["spatial"] = np.array([[10.5, 1.0], [20.0, 2.0], [30.0, 3.0]])
+    adata.write_h5ad(tmp_path / "squidpy.h5ad")
+    read = read_table_to_gate(tmp_path / "squidpy.h5ad")
+    assert list(read["CellID"]) == [1, 2, 5] and list(read["Y_centroid"]) == [1.0, 2.0, 3.0]
+    assert {c for c in read.columns if c.endswith("_cell_mean")} == {"CD3e_cell_mean", "CD20_cell_mean"}
 
 
 def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_found():

@@ -80,3 +80,18 @@ def test_run_takes_a_cohort_list_from_another_folder(small_pair, tmp_path, monke
     inside = truth[(truth.Y_centroid < 300) & (truth.X_centroid < 400)]
     assert 0.8 * len(inside) <= len(cells) <= 1.2 * len(inside)
     assert "one.ome.tif: " in capsys.readouterr().out
+
+
+def test_a_run_where_earlier_versions_put_out_dir_is_not_restarted_elsewhere(cohort, tmp_path, monkeypatch):
+    """A relative out_dir was read from the working folder; it now lies under --out. A list
+    written for the old rule would restart each slide from scratch in a new folder, unseen."""
+    (cohort / "list.csv").write_text("if_path,out_dir\nslides/a.ome.tif,results/a\nslides/a_he.ome.tif,NA\n")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "a").mkdir(parents=True)
+    (tmp_path / "results" / "a" / "run.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"line 2: out_dir results/a is now read under --out"):
+        read_slide_list(cohort / "list.csv", "results")
+    (tmp_path / "results" / "a" / "run.json").unlink()
+    first, second = read_slide_list(cohort / "list.csv", "results")
+    assert first.out_dir == tmp_path / "results" / "results" / "a"
+    assert second.out_dir == tmp_path / "results" / "NA"  # a folder named NA, not an empty cell

@@ -351,8 +351,9 @@ class LoaderWidget(Container):
         factor = new_um / old_um
         for layer in self.viewer.layers:
             if layer.metadata.get(PLUGIN_KEY, {}).get("role") in (*CELL_LAYERS, "regions", "labels"):
-                layer.scale = tuple(s * factor for s in layer.scale)
-                layer.translate = tuple(t * factor for t in layer.translate)
+                axes = len(layer.scale) - 2  # the slide's y and x: the last two axes
+                layer.scale = tuple(s * (factor if i >= axes else 1) for i, s in enumerate(layer.scale))
+                layer.translate = tuple(t * (factor if i >= axes else 1) for i, t in enumerate(layer.translate))
 
     # --- offset estimation --------------------------------------------------------------
     def estimate_offset(self):

@@ -72,28 +72,51 @@ def _table_from_anndata(path: Path) -> pd.DataFrame:
 
     adata = anndata.read_h5ad(path)
     source = adata.raw if adata.raw is not None and list(adata.raw.var_names) == list(adata.var_names) else adata
-    values = source.X.toarray() if hasattr(source.X, "toarray") else np.asarray(source.X)
-    markers = pd.DataFrame(values, columns=[str(v) for v in adata.var_names], index=adata.obs.index)
+    if source.X is None:
+        values = np.empty((adata.n_obs, 0))
+    else:
+        values = source.X.toarray() if hasattr(source.X, "toarray") else np.asarray(source.X)
+    names = [str(v) for v in adata.var_names] if values.shape[1] else []
+    markers = pd.DataFrame(values, columns=names, index=adata.obs.index)
     obs = adata.obs.rename(columns=dict(adata.uns.get("renamed_columns", {})))
     obs = obs.drop(columns=[c for c in markers.columns if c in obs.columns])
     for column in obs.columns:  # h5ad keeps text as categories: plain values, as the other formats
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(object)
-    if "CellID" not in obs.columns:
-        ids = pd.to_numeric(
-            pd.Series(obs.index.astype(str), index=obs.index).str.rsplit("_", n=1).str[-1], errors="coerce"
-        )
-        if ids.isna().any():
-            raise CellTableError(
-                f"{path}: obs has no CellID column and the cell names ({obs.index[0]!r}, ...) do not end in a number"
-            )
-        obs.insert(0, "CellID", ids.astype(np.int64))
+    if "CellID" in obs.columns:
+        ids = pd.to_numeric(obs["CellID"], errors="coerce")
+        if ids.notna().all() and (ids % 1 == 0).all():  # ids kept as text: numbers, as in the other formats
+            obs["CellID"] = ids.astype(np.int64)
+    else:
+        obs.insert(0, "CellID", _ids_from_cell_names(path, obs))
     spatial = adata.obsm.get("spatial")
+    centroids = {}
     for axis, column in enumerate(("X_centroid", "Y_centroid")):
-        if column not in obs.columns and spatial is not None and np.ndim(spatial) == 2 and spatial.shape[1] >= 2:
-            obs[column] = np.asarray(spatial)[:, axis]
-    table = pd.concat([obs[["CellID"]], markers, obs.drop(columns=["CellID"])], axis=1)
+        if column in obs.columns:
+            centroids[column] = obs.pop(column)
+        elif spatial is not None and np.ndim(spatial) == 2 and spatial.shape[1] >= 2:
+            centroids[column] = pd.Series(np.asarray(spatial)[:, axis], index=obs.index)
+    # MCMICRO's order: CellID, the markers, the centroids, then the rest (what lies between
+    # CellID and X_centroid is read as markers)
+    table = pd.concat([obs[["CellID"]], markers, pd.DataFrame(centroids), obs.drop(columns=["CellID"])], axis=1)
     return table.reset_index(drop=True)
+
+
+def _ids_from_cell_names(path: Path, obs: pd.DataFrame) -> np.ndarray:
+    """``CellID`` from cell names ``<imageid>_<id>`` (scimap's and ours); anndata's default
+    names ("0", "1", ...) and others are refused: they are row numbers, not the masks' ids."""
+    names = pd.Series(obs.index.astype(str))
+    parts = names.str.rsplit("_", n=1)
+    prefix, number = parts.str[0], pd.to_numeric(parts.str[-1], errors="coerce")
+    usable = (parts.str.len() == 2) & number.notna() & (number % 1 == 0)
+    if "imageid" in obs.columns:
+        usable &= prefix.to_numpy() == obs["imageid"].astype(str).to_numpy()
+    if not usable.all():
+        raise CellTableError(
+            f"{path}: obs has no CellID column and the cell names ({obs.index[0]!r}, ...) are not "
+            "<imageid>_<id>; add the masks' ids as obs['CellID']"
+        )
+    return number.astype(np.int64).to_numpy()
 
 
 def table_problems(table: pd.DataFrame) -> list[str]:

@@ -29,7 +29,9 @@ def read_slide_list(csv_path, out_folder) -> list[CohortSlide]:
     try:
         header = csv_path.read_text(encoding="utf-8-sig").partition("\n")[0]
         separator = max((",", ";", "\t"), key=header.count)  # a comma when the header has none
-        table = pd.read_csv(csv_path, sep=separator, dtype=str, skipinitialspace=True, encoding="utf-8-sig")
+        table = pd.read_csv(
+            csv_path, sep=separator, dtype=str, skipinitialspace=True, keep_default_na=False, encoding="utf-8-sig"
+        )
     except FileNotFoundError:
         raise FileNotFoundError(f"{csv_path}: no such file (--slides)") from None
     except Exception as exc:
@@ -42,7 +44,7 @@ def read_slide_list(csv_path, out_folder) -> list[CohortSlide]:
         )
     if table.empty:
         raise ValueError(f"{csv_path}: lists no slides (a header only)")
-    here = csv_path.resolve().parent
+    here = csv_path.absolute().parent  # a link's own folder, as for a settings file
     out_folder = out_folder.absolute()
     slides, missing = [], []
     for number, row in enumerate(table.to_dict("records"), start=2):  # the header is line 1
@@ -50,8 +52,13 @@ def read_slide_list(csv_path, out_folder) -> list[CohortSlide]:
         if if_path is None and he_path is None:
             raise ValueError(f"{csv_path}: line {number} has neither if_path nor he_path")
         slide, he, alone = (if_path, he_path, False) if if_path is not None else (he_path, None, True)
-        out_dir = row.get("out_dir")
-        out = out_folder / (out_dir.strip() if isinstance(out_dir, str) and out_dir.strip() else slide_name(slide))
+        out_dir = (row.get("out_dir") or "").strip()
+        out = out_folder / (out_dir or slide_name(slide))
+        if out_dir and not Path(out_dir).is_absolute() and (Path(out_dir) / "run.json").is_file():
+            raise ValueError(
+                f"{csv_path}: line {number}: out_dir {out_dir} is now read under --out ({out}), but a run is in "
+                f"{Path(out_dir).absolute()} (where earlier versions put it); give that folder as an absolute out_dir"
+            )
         slides.append(CohortSlide(slide, he, out, alone))
     if missing:
         shown = "; ".join(missing[:3]) + (f"; and {len(missing) - 3} more" if len(missing) > 3 else "")

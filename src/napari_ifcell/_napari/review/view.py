@@ -63,7 +63,7 @@ class ReviewLayers:
     a decision then redraws a few markers instead of re-reading the labels in view."""
 
     def __init__(self, viewer, pixel_size_um: float, classes):
-        self.viewer, self.ps = viewer, pixel_size_um
+        self.viewer, self._ps = viewer, pixel_size_um
         palette = class_palette(classes)
         self.legend = legend_html(
             [*((name, palette[name]) for name in classes), ("rejected", REJECTED_COLOUR)],
@@ -77,7 +77,7 @@ class ReviewLayers:
         self.cells = viewer.add_points(
             np.zeros((0, 2)),
             name="reviewed cells",
-            scale=(self.ps, self.ps),
+            scale=(pixel_size_um, pixel_size_um),
             units=("µm", "µm"),
             size=22,
             face_color="transparent",
@@ -89,13 +89,18 @@ class ReviewLayers:
             np.zeros((0, 2)),
             name="current cell",
             metadata={PLUGIN_KEY: {"role": "review"}},
-            scale=(self.ps, self.ps),
+            scale=(pixel_size_um, pixel_size_um),
             units=("µm", "µm"),
             size=40,
             face_color="transparent",
             border_color=CURRENT_COLOUR,
             border_width=0.1,
         )
+
+    @property
+    def ps(self) -> float:
+        """µm per slide pixel as drawn now (the Loader rescales the layers when it is corrected)."""
+        return float(self.cells.scale[-1]) if self.cells in self.viewer.layers else self._ps
 
     def recolour(self, ids, labels, statuses, centres) -> None:
         """Mark decided cells with their class colour, rejected ones magenta; forget others.

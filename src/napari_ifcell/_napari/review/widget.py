@@ -17,7 +17,7 @@ from napari_ifcell._napari.review.keys import ReviewKeys
 from napari_ifcell._napari.review.mask_tools import MaskTools
 from napari_ifcell._napari.review.view import Gallery, ReviewLayers
 from napari_ifcell._napari.settings_form import settings_fields
-from napari_ifcell._napari.sources import given_path, layer_with_role, open_sources, set_path
+from napari_ifcell._napari.sources import TABLE_FILTER, given_path, layer_with_role, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, login_name, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import read_ahead
@@ -45,7 +45,7 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.table_file = FileEdit(
             label="Cell table (to start)",
             mode="r",
-            filter="*.parquet *.csv *.tsv",
+            filter=TABLE_FILTER,
             tooltip="a gated table (auto labels from its phenotypes) or a model's predictions (auto labels: model)",
         )
         self.store_dir = FileEdit(label="Label store (default: project)", mode="d")
