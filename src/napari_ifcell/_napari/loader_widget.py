@@ -97,9 +97,8 @@ class LoaderWidget(Container):
         self.he_layer = None
         self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
         self.he_file = FileEdit(label="H&E slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
-        self.open_button = PushButton(
-            text="Open (IF + H&&E, or either alone)"
-        )  # && shows "&": Qt reads one as a shortcut key
+        # "&&" shows "&" on a button or checkbox: Qt reads one "&" as a shortcut marker
+        self.open_button = PushButton(text="Open (IF + H&&E, or either alone)")
         self.close_button = PushButton(text="Close slides")
         self.he_alone = None  # an H&E slide opened without IF
         self.if_alone = None  # an IF slide opened without H&E

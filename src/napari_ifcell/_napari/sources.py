@@ -10,7 +10,8 @@ from napari_ifcell._napari.state import workflow_state
 # what a slide field's file dialog offers; an OME-Zarr is a folder the dialog cannot pick
 SLIDE_FILTER = "*.tif *.tiff *.svs *.zarr"
 ZARR_TIP = "an OME-Zarr is a folder: type or paste its path"
-TABLE_FILTER = "*.parquet *.csv *.tsv *.h5ad"  # cell tables read (AnnData too); the widgets write the first three
+# io.cell_table.READABLE_TABLE_SUFFIXES, written out: importing it would load pandas when a widget is docked
+TABLE_FILTER = "*.parquet *.csv *.tsv *.h5ad"
 
 
 def layer_with_role(viewer, role: str):

@@ -14,7 +14,7 @@ from napari_ifcell.io.project import project_folder, slide_name
 def _quantify(args) -> int:
     from napari_ifcell.cli.options import open_slides_from_args, settings_from_args
     from napari_ifcell.core.quantify.cells import QuantifySettings
-    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.cell_table import write_cells
     from napari_ifcell.pipeline import quantify_region
     from napari_ifcell.pipeline.tiling import cells_pixel_size, open_nuclei, require_cells
 
@@ -34,10 +34,7 @@ def _quantify(args) -> int:
     end_line()
     require_cells(table, args.labels, "in the region" if args.region else "anywhere on the slide")
     for out in args.out:
-        if Path(out).suffix.lower() == ".h5ad":
-            write_anndata(table, out, markers, image_id=slide_name(args.if_slide))
-        else:
-            write_cell_table(table, out)
+        write_cells(table, out, markers, image_id=slide_name(args.if_slide))
     print(f"{len(table)} cells -> {', '.join(args.out)}")
     return 0
 

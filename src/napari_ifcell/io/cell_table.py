@@ -257,6 +257,14 @@ def _h5_safe_names(columns) -> dict[str, str]:
     return renamed
 
 
+def write_cells(table: pd.DataFrame, path, markers, *, image_id: str = "image", pixel_size_um=None) -> Path:
+    """A cell table in the format its name says: AnnData for ``.h5ad`` (``markers`` as X),
+    else Parquet / CSV / TSV (atomically either way)."""
+    if str(path).lower().endswith(".h5ad"):
+        return write_anndata(table, path, markers, image_id=image_id, pixel_size_um=pixel_size_um)
+    return write_cell_table(table, path)
+
+
 def write_anndata(
     table: pd.DataFrame, path: str | Path, markers, *, image_id: str = "image", pixel_size_um: float | None = None
 ) -> Path:

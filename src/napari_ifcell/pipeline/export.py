@@ -229,7 +229,7 @@ def write_table_export(
     """The formats that need only a cell table (and a label store for outlines): Parquet / CSV /
     TSV, AnnData (``markers`` as X) and QuPath GeoJSON (classes from ``class_column``; on
     another image's pixels with ``onto``, see ``io.qupath_geojson.cells_geojson``)."""
-    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.cell_table import write_cells
     from napari_ifcell.io.qupath_geojson import write_cells_geojson
 
     path = Path(path)
@@ -239,7 +239,6 @@ def write_table_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".h5ad":
         _require_markers(path, markers)
-        return write_anndata(table, path, markers, image_id=image_id, pixel_size_um=pixel_size_um)
     if suffix == ".geojson":
         return write_cells_geojson(
             table,
@@ -250,7 +249,7 @@ def write_table_export(
             image_id=image_id,
             onto=onto,
         )
-    return write_cell_table(table, path)
+    return write_cells(table, path, markers, image_id=image_id, pixel_size_um=pixel_size_um)
 
 
 def default_table(project) -> Path | None:
@@ -265,30 +264,26 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     image file (read-only, its cell index gathered from the pixels)."""
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.io.label_store import LabelStore, slide_identity
-    from napari_ifcell.io.ngff import is_ome_zarr
     from napari_ifcell.io.project import Project
     from napari_ifcell.io.regions import load_regions
+    from napari_ifcell.pipeline.tiling import LABEL_SOURCES, NOT_A_LABEL_STORE, cells_pixel_size, is_store_folder
 
     project = Project.for_slide(slide.path)
     folder = Path(store_folder) if store_folder else project.labels
-    if folder.is_file() or is_ome_zarr(folder):  # a label image from another tool
+    if folder.exists() and not is_store_folder(folder):  # a label image from another tool
         from napari_ifcell.pipeline.label_image import LabelImage
 
         store = LabelImage(folder)
     else:
         store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
-        found = "no such file or folder" if not folder.exists() else "a folder without a label store (no store.json)"
-        raise FileNotFoundError(
-            f"{folder}: {found}; expected a label store folder, a label image file or an OME-Zarr label image"
-        )
+        found = "no such file or folder" if not folder.exists() else NOT_A_LABEL_STORE
+        raise FileNotFoundError(f"{folder}: {found}; {LABEL_SOURCES}")
     if store is not None:
         store.require_shape(slide.shape, str(slide.path))
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused
             store.check_slide(slide_identity(slide))
         if isinstance(store, LabelStore) and store.meta.get("pixel_size_um") is not None:
-            from napari_ifcell.pipeline.tiling import cells_pixel_size
-
             cells_pixel_size(slide, store.folder)  # µm, areas and scales at the size it was segmented at
     table_path = Path(table_path) if table_path else default_table(project)
     table = read_cell_table(table_path) if table_path is not None else None

@@ -18,7 +18,7 @@ def quantify_slide_steps(
     ``pixel_size_option``: where to give a missing pixel size, for the message. Yields
     ``("quantify", tile, tiles)``; returns ``(table, gates, suggestions)``."""
     from napari_ifcell.io import open_slide
-    from napari_ifcell.io.cell_table import write_anndata, write_cell_table
+    from napari_ifcell.io.cell_table import write_cells
     from napari_ifcell.io.project import slide_name
     from napari_ifcell.pipeline.quantify import quantify_region_steps
     from napari_ifcell.pipeline.tiling import cells_pixel_size, open_nuclei, require_cells
@@ -33,10 +33,7 @@ def quantify_slide_steps(
     finally:
         if hasattr(nuclei, "close"):
             nuclei.close()
-    if str(table_path).lower().endswith(".h5ad"):
-        write_anndata(table, table_path, markers, image_id=image_id)
-    else:
-        write_cell_table(table, table_path)
+    write_cells(table, table_path, markers, image_id=image_id)
     gates, suggestions = suggested_gateset(table, slide=name)
     return table, gates, suggestions
 

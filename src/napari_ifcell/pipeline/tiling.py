@@ -49,20 +49,29 @@ def read_labels(source, y: int, x: int, h: int, w: int) -> np.ndarray:
     return read_window(source, y, x, h, w)
 
 
+NOT_A_LABEL_STORE = "a folder without a label store (no store.json)"
+LABEL_SOURCES = "expected a label store folder, a label image file or an OME-Zarr label image"
+
+
+def is_store_folder(path) -> bool:
+    """Whether nuclei at ``path`` are a label store's folder; an OME-Zarr label image
+    (``labels/<name>``) is a folder too, but opens as a label image file does."""
+    from pathlib import Path
+
+    from napari_ifcell.io.ngff import is_ome_zarr
+
+    return Path(path).is_dir() and not is_ome_zarr(Path(path))
+
+
 def open_nuclei(labels_path):
     """Level-0 nuclei from a label image file (a Slide) or a label store folder (its level-0
     zarr array; the store's cell index is not read). A file is checked to be instance labels."""
     from pathlib import Path
 
-    from napari_ifcell.io.ngff import is_ome_zarr
-
     path = Path(labels_path)
-    if path.is_dir() and not is_ome_zarr(path):  # an OME-Zarr label image opens as a label file
+    if is_store_folder(path):
         if not (path / "store.json").is_file():
-            raise FileNotFoundError(
-                f"{path}: a folder without a label store (no store.json); "
-                "expected a label store folder, a label image file or an OME-Zarr label image"
-            )
+            raise FileNotFoundError(f"{path}: {NOT_A_LABEL_STORE}; {LABEL_SOURCES}")
         return _complete_store_labels(path)
     slide = open_label_file(path)
     try:
@@ -201,10 +210,9 @@ class NucleiLevels:
         from pathlib import Path
 
         from napari_ifcell.io.label_store import LabelStore
-        from napari_ifcell.io.ngff import is_ome_zarr
 
         self.path = Path(labels_path)
-        if self.path.is_dir() and not is_ome_zarr(self.path):  # an OME-Zarr label image opens as a file does
+        if is_store_folder(self.path):
             self.levels, meta = LabelStore.open_levels(self.path)
             self.pixel_size_um = meta.get("pixel_size_um")
         else:
