@@ -5,7 +5,7 @@ after the output and napari shows them as notifications."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 
 
@@ -37,3 +37,17 @@ def recording_notes() -> Iterator[list[str]]:
         for w in caught:
             if not issubclass(w.category, Note):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def with_notes(func, *args, **kwargs) -> tuple[object, list[str]]:
+    """``func(*args, **kwargs)`` and the notes it raised (for work run in a widget's worker)."""
+    with recording_notes() as notes:
+        result = func(*args, **kwargs)
+    return result, notes
+
+
+def steps_with_notes(steps) -> Generator:
+    """Drive a step generator, passing its steps on; returns ``(result, notes)``."""
+    with recording_notes() as notes:
+        result = yield from steps
+    return result, notes

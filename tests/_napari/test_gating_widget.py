@@ -167,6 +167,7 @@ def test_gates_save_and_load(gating, tmp_path, qtbot):
     assert widget.session.gates.gates["CD3e"].thresholds[:2] == pytest.approx((np.expm1(7.0),) * 2)
     # the CSV is imported, not written back: a moved gate is saved in a gate file beside it
     assert "imported from manual_gates.csv" in widget.status.text()
+    assert "Note: hierarchy link(s) CD3e -> CD45 left out" in widget.status.text()  # as the CLI says
     widget.gated_file.value = tmp_path / "gated.parquet"
     widget.set_thresholds("CD3e", (900.0, 1000.0, 30000.0))
     saved_to = widget.gates_file.value
@@ -350,3 +351,39 @@ def test_another_slide_in_the_loader_ends_the_gating_of_this_ones_table(
     assert str(widget.gated_file.value).startswith(str(tmp_path / "second.ifcell"))
     widget.save_gated(sync=True)  # what the save timer would have run after a last move
     assert not (tmp_path / "second.ifcell" / "gated.parquet").exists()
+
+
+def test_the_notes_the_cli_prints_are_said_in_the_status(make_napari_viewer, small_pair, small_table, tmp_path):
+    """A table with cells without a value in a gated column loaded without a word in the tab:
+    the CLI said why they are uncertain, the tab only raised a warning napari may not show."""
+    table = small_table.copy()
+    table.loc[table.index[:7], "CD20_cell_mean"] = np.nan
+    table.to_parquet(tmp_path / "holes.parquet")
+    _, widget = _gating_widget(make_napari_viewer, small_pair)
+    widget.table_file.value = tmp_path / "holes.parquet"
+    widget.load_button.click()
+    assert widget.session is not None
+    assert re.search(r"Note: .*holes.parquet: cells without a value \(NaN\) .*CD20_cell_mean 7", widget.status.text())
+
+
+def test_quantify_can_be_cancelled_and_its_buttons_are_off_while_it_runs(
+    make_napari_viewer, small_pair, tmp_path, qtbot, monkeypatch
+):
+    """Quantify had no Cancel, and a second click started a second pass writing the same table."""
+    from napari_ifcell._napari.workers import SYNC_ENV
+
+    monkeypatch.delenv(SYNC_ENV)
+    _, widget = _gating_widget(make_napari_viewer, small_pair)
+    widget.table_file.value = tmp_path / "cells.parquet"
+    assert not widget.cancel_button.isEnabled()
+    widget.quantify_button.click()
+    assert not widget.quantify_button.isEnabled() and not widget.load_button.isEnabled()
+    assert widget.cancel_button.isEnabled()
+    widget.cancel_button.click()
+    qtbot.waitUntil(lambda: widget.quantify_button.isEnabled(), timeout=30_000)
+    assert widget.status.text() == "Cancelled: the cell table was not written."
+    assert not (tmp_path / "cells.parquet").exists() and widget.session is None
+    assert not widget.cancel_button.isEnabled()
+    widget.quantify_button.click()  # and it runs again to the end
+    qtbot.waitUntil(lambda: widget.session is not None, timeout=60_000)
+    assert (tmp_path / "cells.parquet").is_file() and widget.load_button.isEnabled()

@@ -39,16 +39,19 @@ class GateFiles:
 
     def load_gates(self) -> None:
         from napari_ifcell.io.gate_file import load_gates
+        from napari_ifcell.notes import recording_notes
 
         if self.session is None:
             return self._on_error(ValueError("no cell table yet: Quantify cells or Load cell table first"))
         try:
-            self.session.use_gates(load_gates(Path(self.gates_file.value), columns=self.session.table.columns))
+            with recording_notes() as notes:  # rules left out for want of a gate, said in the status
+                self.session.use_gates(load_gates(Path(self.gates_file.value), columns=self.session.table.columns))
         except Exception as exc:  # noqa: BLE001 - reported; the current gates stay
             self._on_error(exc)
             return
         self._show_gates()
-        self.status.setText(self._keep_gates_in_a_gate_file(Path(self.gates_file.value)))
+        said = self._keep_gates_in_a_gate_file(Path(self.gates_file.value))
+        self.status.setText(" ".join([said, *(f"Note: {n}" for n in notes)]))
         self._gates_changed()
 
     def _keep_gates_in_a_gate_file(self, loaded: Path) -> str:

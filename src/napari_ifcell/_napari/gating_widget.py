@@ -5,13 +5,13 @@ table (marker states, phenotypes) are saved in the slide's project as the gates 
 from __future__ import annotations
 
 import copy
-import threading
 from pathlib import Path
 
 import numpy as np
 from qtpy.QtCore import QSignalBlocker
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from napari_ifcell._napari.busy import Busy
 from napari_ifcell._napari.gated_saves import GatedTableSaves
 from napari_ifcell._napari.gating_files import GateFiles
 from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
@@ -21,7 +21,6 @@ from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_h
 from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
-from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.io.project import slide_name
 
 
@@ -56,6 +55,9 @@ class GatingWidget(GateFiles, QWidget):
         self.saves = GatedTableSaves(self, self._save_snapshot, self._on_saved, self._on_save_error)
         self.quantify_button = QPushButton("Quantify cells")
         self.load_button = QPushButton("Load cell table")
+        self.cancel_button = QPushButton("Cancel")
+        self.busy = Busy(self.cancel_button, lambda message: self.status.setText(message))
+        self.busy.guard(self.quantify_button, self.load_button)
         self.marker = QComboBox()
         self.colour_by = QComboBox()
         self.colour_by.addItems(["marker state", "phenotype"])
@@ -130,6 +132,7 @@ class GatingWidget(GateFiles, QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.quantify_button)
         buttons.addWidget(self.load_button)
+        buttons.addWidget(self.cancel_button)
         form.addRow(buttons)
         form.addRow("Marker", self.marker)
         form.addRow("Colour cells by", self.colour_by)
@@ -171,6 +174,7 @@ class GatingWidget(GateFiles, QWidget):
         return labels
 
     def quantify(self, *, sync: bool | None = None):
+        from napari_ifcell.notes import steps_with_notes
         from napari_ifcell.pipeline.gating import quantify_slide_steps
 
         try:
@@ -184,13 +188,11 @@ class GatingWidget(GateFiles, QWidget):
             return self._on_error(exc)
         self._loading_for = self._slide_now()
         self.status.setText("Quantifying every cell...")
-        self._cancel = threading.Event()
-        return run_steps_in_background(
-            steps,
+        return self.busy.run_steps(
+            steps_with_notes(steps),
             on_progress=lambda step: self.status.setText(f"Quantifying: tile {step[1]} of {step[2]}"),
             on_done=self._on_table,
             on_error=self._on_error,
-            cancel=self._cancel,
             sync=sync,
         )
 
@@ -207,6 +209,7 @@ class GatingWidget(GateFiles, QWidget):
         }
 
     def load_table(self, *, sync: bool | None = None):
+        from napari_ifcell.notes import with_notes
         from napari_ifcell.pipeline.gating import load_table_with_suggestions
 
         try:
@@ -216,7 +219,8 @@ class GatingWidget(GateFiles, QWidget):
         self._loading_for = self._slide_now()
         self.status.setText("Loading the cell table...")
         slide = given_path(self.if_file)
-        return run_in_background(
+        return self.busy.run(
+            with_notes,
             load_table_with_suggestions,
             table_path,
             slide.name if slide is not None else "",
@@ -230,16 +234,17 @@ class GatingWidget(GateFiles, QWidget):
         self.status.setText(f"Error: {exc}")
 
     def _on_table(self, result) -> None:
+        """``result``: ``((table, gates, suggestions), notes)``, or None when cancelled."""
         from napari_ifcell.core.gating.session import GatingSession
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
         if result is None:
-            self.status.setText("Cancelled.")
+            self.status.setText("Cancelled: the cell table was not written.")
             return
         if self._loading_for != self._slide_now():
             self.status.setText("The slide changed while the table was read: load the new slide's table.")
             return
-        table, gateset, suggestions = result
+        (table, gateset, suggestions), notes = result
         try:
             labels = self._labels_path()
             if self.labels_slide is None or str(self.labels_slide.path) != str(labels):
@@ -252,10 +257,9 @@ class GatingWidget(GateFiles, QWidget):
         self._add_layer()
         self._enable_gating(True)
         self._show_gates()
-        self.status.setText(
-            f"{len(table)} cells; "
-            + (f"gates from {self.gates_file.value}." if kept else f"gates suggested for {len(suggestions)} markers.")
-        )
+        said = f"gates from {self.gates_file.value}." if kept else f"gates suggested for {len(suggestions)} markers."
+        # what the CLI prints after its output (MCMICRO columns, rules left out, cells without values)
+        self.status.setText(" ".join([f"{len(table)} cells; {said}", *(f"Note: {n}" for n in notes)]))
         self.save_gated()  # the gated table matches these gates from the start
 
     # --- saving as the gates move ---------------------------------------------------------
