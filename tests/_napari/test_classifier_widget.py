@@ -185,3 +185,31 @@ def test_the_table_is_checked_against_the_store_off_the_gui_thread(widget, qtbot
     qtbot.waitUntil(lambda: "Predicted" in w.status.value or "Error" in w.status.value, timeout=60_000)
     assert "Predicted" in w.status.value, w.status.value
     assert ran_on and ran_on[0] is not threading.main_thread()
+
+
+def test_training_can_be_cancelled_and_work_buttons_are_off_while_it_runs(
+    widget, prepared, tmp_path, qtbot, monkeypatch
+):
+    """Train and Predict had no Cancel and stayed clickable: two trainings could write one
+    model folder, or a prediction start from a model still being written."""
+    from napari_ifcell._napari.workers import SYNC_ENV
+
+    monkeypatch.delenv(SYNC_ENV)
+    _, w, _ = widget
+    w.dataset_dir.value, w.model_dir.value = prepared / "ds", tmp_path / "cancelled"
+    w.training_fields["epochs"].value = 1000
+    assert not w.cancel_button.enabled
+    w.training.train_button.changed.emit(True)
+    work_buttons = (w.training.train_button, w.training.export_button, w.visible_button, w.all_button)
+    assert not any(b.enabled for b in work_buttons) and w.cancel_button.enabled
+    qtbot.waitUntil(lambda: w.progress.value >= 1 or "Error" in w.status.value, timeout=60_000)  # an epoch done
+    assert w.progress.value >= 1, w.status.value
+    w.cancel_button.changed.emit(True)
+    qtbot.waitUntil(lambda: w.all_button.enabled, timeout=60_000)
+    assert w.status.value == "Training cancelled; no model was saved."
+    assert not (tmp_path / "cancelled" / "weights.pt").exists()
+    assert all(b.enabled for b in work_buttons) and not w.cancel_button.enabled
+    w.model_dir.value = prepared / "trained"
+    w.all_button.changed.emit(True)  # the buttons work again: a prediction runs to its end
+    qtbot.waitUntil(lambda: "Predicted" in w.status.value or "Error" in w.status.value, timeout=60_000)
+    assert "Predicted" in w.status.value and w.cancel_button.enabled is False

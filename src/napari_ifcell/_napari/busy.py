@@ -22,7 +22,10 @@ class Busy:
         self.buttons: list = []
         self.event = threading.Event()
         self.running = False
-        getattr(cancel_button, "native", cancel_button).clicked.connect(self.cancel)
+        if hasattr(cancel_button, "changed"):  # magicgui's button (what scripts and tests press)
+            cancel_button.changed.connect(lambda *_: self.cancel())
+        else:
+            cancel_button.clicked.connect(self.cancel)
         _set_enabled(cancel_button, False)
 
     def guard(self, *buttons) -> None:

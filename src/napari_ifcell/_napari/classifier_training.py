@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +10,6 @@ from magicgui.widgets import Container, FileEdit, PushButton, SpinBox
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
 from napari_ifcell._napari.sources import given_path, open_sources, set_path
 from napari_ifcell._napari.state import SLIDES
-from napari_ifcell._napari.workers import run_in_background, run_steps_in_background
 from napari_ifcell.notes import recording_notes
 
 
@@ -19,15 +17,15 @@ class TrainingSection(Container):
     """Patch data set (task, input, patch size, cells per class) and training settings.
 
     ``cells()`` gives the gated table's path (or None) and the nuclei's; ``report`` shows a
-    message, ``on_progress`` drives the widget's progress bar.
+    message, ``on_progress`` drives the widget's progress bar; ``busy`` runs the work, one job
+    at a time for the whole widget.
     """
 
-    def __init__(self, viewer, state, *, cells: Callable, report: Callable[[str], None], on_progress: Callable):
+    def __init__(self, viewer, state, *, cells: Callable, report: Callable[[str], None], on_progress: Callable, busy):
         from napari_ifcell.core.classify.model import INPUTS, TASKS, ClassifierConfig
 
         self.viewer, self.state = viewer, state
-        self._cells, self._report, self._on_progress = cells, report, on_progress
-        self._cancel = threading.Event()
+        self._cells, self._report, self._on_progress, self.busy = cells, report, on_progress, busy
         self.dataset_dir = FileEdit(label="Patch data set", mode="d")
         self.dataset_fields = settings_fields(
             ClassifierConfig,
@@ -59,6 +57,7 @@ class TrainingSection(Container):
             labels=True,
         )
         self.margins = (0, 0, 0, 0)
+        busy.guard(self.export_button, self.train_button)
         self.export_button.changed.connect(self.export_dataset)
         self.train_button.changed.connect(self.train)
         self.dataset_dir.changed.connect(self._show_dataset_config)
@@ -103,9 +102,7 @@ class TrainingSection(Container):
             return index, notes
 
         self._report(f"Cutting patches of up to {n} cells per class...")
-        return run_in_background(
-            work, on_done=lambda done: self._on_exported(*done, out), on_error=self._error, sync=sync
-        )
+        return self.busy.run(work, on_done=lambda done: self._on_exported(*done, out), on_error=self._error, sync=sync)
 
     def _on_exported(self, index, notes: list[str], out: Path) -> None:
         splits = ", ".join(f"{k} {v}" for k, v in index["split"].value_counts().items())
@@ -142,18 +139,12 @@ class TrainingSection(Container):
             return f"Trained {len(history)} epochs; saved to {out}."
 
         self._report("Training...")
-        self._cancel.clear()
-        return run_steps_in_background(
-            steps(),
-            on_progress=self._on_progress,
-            on_done=self._on_trained,
-            on_error=self._error,
-            cancel=self._cancel,
-            sync=sync,
+        return self.busy.run_steps(
+            steps(), on_progress=self._on_progress, on_done=self._on_trained, on_error=self._error, sync=sync
         )
 
     def _on_trained(self, message) -> None:
-        self._report(message or "Training cancelled.")
+        self._report(message or "Training cancelled; no model was saved.")
 
     def _error(self, exc: Exception) -> None:
         self._report(f"Error: {exc}")

@@ -4,12 +4,12 @@ alone, the cells of its label store coloured by predicted class, saved and expor
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, ProgressBar, PushButton
 
+from napari_ifcell._napari.busy import Busy
 from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_palette, legend_html
@@ -17,7 +17,6 @@ from napari_ifcell._napari.sources import TABLE_FILTER, given_path, open_sources
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
-from napari_ifcell._napari.workers import run_steps_in_background
 from napari_ifcell.core.classify.outcomes import (
     OUTCOMES,
     outcome_counts,
@@ -39,7 +38,9 @@ class ClassifierWidget(Container):
         self.model = None
         self.layer = None
         self.lut = np.zeros(1, np.uint8)
-        self._cancel = threading.Event()
+        self.status = Label(value="")
+        self.cancel_button = PushButton(text="Cancel")
+        self.busy = Busy(self.cancel_button, self._report)
         self.table_file = FileEdit(
             label="Gated cell table",
             mode="r",
@@ -49,7 +50,12 @@ class ClassifierWidget(Container):
         self.labels_file = FileEdit(label="Nuclei (store or TIFF)", mode="d", tooltip="default: the slide's store")
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.training = TrainingSection(
-            napari_viewer, self.state, cells=self._cells, report=self._report, on_progress=self._on_progress
+            napari_viewer,
+            self.state,
+            cells=self._cells,
+            report=self._report,
+            on_progress=self._on_progress,
+            busy=self.busy,
         )
         self.dataset_dir, self.model_dir = self.training.dataset_dir, self.training.model_dir
         self.training_fields = self.training.training_fields
@@ -66,7 +72,7 @@ class ClassifierWidget(Container):
         self.save_button = PushButton(text="Save metrics CSV")
         self.export_button = PushButton(text="Export predictions (GeoJSON, AnnData, CSV)")
         self.slide = None
-        self.status = Label(value="")
+        self.busy.guard(self.visible_button, self.all_button)
         super().__init__(
             widgets=[
                 self.table_file,
@@ -78,6 +84,7 @@ class ClassifierWidget(Container):
                 self.threshold,
                 self.show_tn,
                 self.progress,
+                self.cancel_button,
                 self.legend,
                 self.metrics,
                 self.save_button,
@@ -139,13 +146,11 @@ class ClassifierWidget(Container):
             return self._on_error(exc)
         self.status.value = "Checking the table against the label store and loading the model..."
         source = pair if pair is not None else if_slide  # an H&E slide alone is its own source
-        self._cancel.clear()
-        return run_steps_in_background(
+        return self.busy.run_steps(
             _load_and_predict(source, table_path, self.model_dir.value, store, region),
             on_progress=self._on_progress,
             on_done=self._on_predicted,
             on_error=self._on_error,
-            cancel=self._cancel,
             sync=sync,
         )
 
@@ -164,7 +169,7 @@ class ClassifierWidget(Container):
         from napari_ifcell.pipeline.classify import save_predictions
 
         if result is None:
-            self.status.value = "Cancelled."
+            self.status.value = "Prediction cancelled; nothing was saved."
             return
         table, self.model, self.config = result
         n = int(table.filter(like="prob_").notna().all(axis=1).sum())
