@@ -145,3 +145,31 @@ def test_a_slide_without_a_pixel_size_says_the_size_it_is_drawn_at(make_napari_v
     with pytest.warns(UserWarning, match=r"plain.tif: drawn at 0.325 µm/px, assumed \(Orion's pixel size\)"):
         layers = viewer.open(plain, plugin="napari-ifcell")
     assert tuple(layers[0].scale) == (0.325, 0.325)
+
+
+def test_slides_opened_with_file_open_reach_the_tabs(make_napari_viewer, small_pair, tmp_path, qtbot):
+    """A slide opened by File > Open was drawn, but no tab knew it: the Gating tab's fields stayed
+    empty and Segment said to open a slide in the Loader. The Loader now takes it up (and an H&E
+    opened next becomes its pair); with slides open already, another one is only shown, and said."""
+    import shutil
+
+    from napari_ifcell._napari.gating_widget import GatingWidget
+    from napari_ifcell._napari.loader_widget import LoaderWidget
+
+    viewer = make_napari_viewer()
+    loader, gating = LoaderWidget(viewer), GatingWidget(viewer)
+    viewer.open(small_pair.if_path, plugin="napari-ifcell")
+    qtbot.waitUntil(lambda: loader.if_alone is not None, timeout=30_000)
+    assert str(gating.if_file.value) == str(small_pair.if_path)
+    assert len([layer for layer in viewer.layers if layer.name == "Hoechst"]) == 1  # not drawn twice
+
+    viewer.open(small_pair.he_path, plugin="napari-ifcell")  # its H&E, opened next: the pair
+    qtbot.waitUntil(lambda: loader.pair is not None, timeout=30_000)
+    assert loader.state.he_slide is not None and str(loader.state.he_slide.path) == str(small_pair.he_path)
+    assert len(viewer.layers) == 20 and len(loader.if_layers) == 19
+
+    other = tmp_path / "other.ome.tif"
+    shutil.copy(small_pair.if_path, other)
+    viewer.open(other, plugin="napari-ifcell")  # a pair is open: shown, not taken up
+    qtbot.waitUntil(lambda: "other.ome.tif: opened by File > Open, only shown" in loader.status.value)
+    assert str(loader.state.slide.path) == str(small_pair.if_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
+from napari_ifcell._napari.file_open import slides_from_reader
 from napari_ifcell._napari.layers import (
     PLUGIN_KEY,
     UNITLESS_SCALE,
@@ -15,7 +16,7 @@ from napari_ifcell._napari.layers import (
     remove_layers,
     set_overlay_mode,
 )
-from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path, set_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
@@ -146,6 +147,9 @@ class LoaderWidget(Container):
         self.estimate_button.changed.connect(self.estimate_offset)
         self._set_enabled(False)
         self._compact()
+        self._take_up_pending, self._said_shown_only = False, set()
+        self.viewer.layers.events.inserted.connect(self._soon_take_up_reader_slides)
+        self._soon_take_up_reader_slides()  # dropped on the canvas before this dock was opened
 
     def _compact(self) -> None:
         """Keep the dock narrow so the canvas keeps the room."""
@@ -167,6 +171,36 @@ class LoaderWidget(Container):
             self.open_if_alone(self.if_file.value)
         else:
             self.open_pair(self.if_file.value, self.he_file.value)
+
+    def _soon_take_up_reader_slides(self, *_) -> None:
+        """Once the layers being added are all in (File > Open adds a slide's channels one by one)."""
+        from qtpy.QtCore import QTimer
+
+        if not self._take_up_pending:
+            self._take_up_pending = True
+            QTimer.singleShot(0, self.take_up_reader_slides)
+
+    def take_up_reader_slides(self) -> None:
+        """Slides File > Open drew are opened here when none are (an H&E joins an IF open alone
+        as its pair), so every tab works on them; otherwise they are only shown, said once."""
+        self._take_up_pending = False
+        found = slides_from_reader(self.viewer)
+        if not found or self.status.value == "Opening...":  # what is being opened replaces them
+            return
+        if self.if_alone is not None and set(found) == {"he"}:
+            found["if"] = Path(self.if_alone.path)
+        elif self.state.slide is not None:
+            new = [p.name for p in found.values() if p not in self._said_shown_only]
+            self._said_shown_only.update(found.values())
+            if new:
+                self.status.value = (
+                    f"{', '.join(new)}: opened by File > Open, only shown; the tabs work on the slides "
+                    "opened here (close these, then open it here to work on it)"
+                )
+            return
+        set_path(self.if_file, found.get("if"))
+        set_path(self.he_file, found.get("he"))
+        self._open_clicked()
 
     def open_he_alone(self, he_path: str | Path, *, sync: bool | None = None):
         """Open an H&E slide with no IF (in a worker thread): every step then runs on it."""

@@ -16,6 +16,7 @@ def napari_get_reader(path):
 
 def read_slides(path) -> list[tuple]:
     """Layer data for one or more slide paths; raises SlideError naming a bad file."""
+    from napari_ifcell._napari.file_open import mark_as_read
     from napari_ifcell._napari.layers import slide_layer_data
     from napari_ifcell.io import open_slide
 
@@ -25,7 +26,7 @@ def read_slides(path) -> list[tuple]:
         slide = open_slide(p)
         if slide.pixel_size_um is None:
             _say_assumed_scale(slide)
-        layers.extend(slide_layer_data(slide))
+        layers.extend(mark_as_read(data) for data in slide_layer_data(slide))  # the Loader takes them up
     return layers
 
 
