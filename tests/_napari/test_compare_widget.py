@@ -81,6 +81,7 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     w.model.trust.value = True
     w.model.add_button.changed.emit(True)
     assert w.sources["HoVer-Net"].trust and not w.model.trust.value  # trust given for that file only
+    assert w.status.value == "Added 'HoVer-Net' (hovernet.json); it is read and checked when you press Compare."
     w.model.trust.value = True
     w.model.file.value = tmp_path / "other.dat"
     assert not w.model.trust.value  # another file: asked again
@@ -126,6 +127,12 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     assert table_part.count("\n") == 5  # header, rule, 2 regions, total
     assert f"- Truth: {tmp_path / 'predicted.parquet'} (every cell labelled)" in about
     assert "- HoVer-Net: " in about and "(hovernet-json, type map 'lizard', read at 0.5 µm/px" in about
+    # model against model: no truth, so the outcome points and their legend go (they stayed, stale)
+    w.no_truth.value = True
+    w.compare_button.changed.emit(True)
+    assert "kappa" in w.status.value and "model_a" in w.table.value["columns"]
+    assert not [x.name for x in viewer.layers if x.name.endswith(" vs IF")] and w.legend.value == ""
+    w.no_truth.value = False
     # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
     from napari_ifcell.pipeline.review.session import ReviewSession
 

@@ -240,13 +240,16 @@ class CompareWidget(Container):
             return self._on_error(exc)
         self.model.added()
         self._show_models()
+        self.status.value = f"Added {name!r} ({path.name}); it is read and checked when you press Compare."
 
     def add_ours(self) -> None:
         path = self._new_model_file(self.ours_file, "Our predictions table")
         if path is None:
             return
-        self.sources["ours" if "ours" not in self.sources else f"ours ({path.stem})"] = path
+        name = "ours" if "ours" not in self.sources else f"ours ({path.stem})"
+        self.sources[name] = path
         self._show_models()
+        self.status.value = f"Added {name!r} ({path.name}); it is read and checked when you press Compare."
 
     def _new_model_file(self, field, label: str) -> Path | None:
         """The file (or a .zarr folder) in ``field`` when there is one and it is not already a
@@ -356,6 +359,8 @@ class CompareWidget(Container):
     def _on_agreement(self, table) -> None:
         self.report, self.counts, self.about = table, None, []
         self._show_table(table)
+        self._remove_outcome_layers()  # without a truth there are no TP / FP / FN to show
+        self.legend.value = ""
         total = table[table["region"] == "Total"]
         self.status.value = "Cells matched by centroid; " + "; ".join(
             f"{r.model_a} vs {r.model_b}: {r.matched} of {r.cells_a} / {r.cells_b} cells matched, kappa {r.kappa:.3f}"
@@ -365,6 +370,7 @@ class CompareWidget(Container):
     def _on_compared(self, result) -> None:
         (self.report, self.counts, outcomes), truth, models, match, notes, self.about = result
         self._show_table(self.report)
+        self._remove_outcome_layers()  # an earlier comparison's, of models perhaps cleared since
         symbols = {}
         against = "IF" if truth.attrs.get("complete", True) else "review"  # the layers say what the truth is
         for i, (name, (t_out, p_out)) in enumerate(outcomes.items()):
@@ -394,9 +400,6 @@ class CompareWidget(Container):
             [predicted[["y", "x"]].to_numpy(float)[p_keep], truth[["y", "x"]].to_numpy(float)[t_keep]]
         )
         outcome = [code_name[c] for c in p_out[p_keep]] + ["FN"] * int(t_keep.sum())
-        earlier = {"role": "comparison", "model": name}
-        for layer in [x for x in self.viewer.layers if x.metadata.get(PLUGIN_KEY) == earlier]:
-            self.viewer.layers.remove(layer)  # the model's overlay of an earlier comparison
         ps = self.pixel_size_um
         self.viewer.add_points(
             points.reshape(-1, 2),
@@ -414,6 +417,12 @@ class CompareWidget(Container):
             border_color=colours,  # napari draws a grey border around points enlarged to their minimum size
             metadata={PLUGIN_KEY: {"role": "comparison", "model": name}},
         )
+
+    def _remove_outcome_layers(self) -> None:
+        from napari_ifcell._napari.layers import remove_layers
+
+        ours = [x for x in self.viewer.layers if x.metadata.get(PLUGIN_KEY, {}).get("role") == "comparison"]
+        remove_layers(self.viewer, ours)
 
     def save_report(self) -> None:
         from napari_ifcell.io.comparison_report import write_report
