@@ -68,6 +68,12 @@ def test_quantify_takes_the_stores_pixel_size_and_refuses_another(crops, tmp_pat
     line = one_line_error(run_cli("quantify", path, store, "--out", tmp_path / "c.csv", "--pixel-size", "0.5"))
     assert "segmented at 0.325 µm/px but pillow.tif is now 0.5 µm/px" in line
     assert not (tmp_path / "c.csv").exists()
+    # segmenting again at the new size added cells on another grid to the store, which kept
+    # its old size: quantify still refused it, as it said to segment again
+    kept = (store / "store.json").read_text()
+    line = one_line_error(run_cli("segment", path, "--nuclear-channel", "0", "--pixel-size", "0.5"))
+    assert "pillow.ifcell: its cells were segmented at 0.325 µm/px but pillow.tif is now 0.5 µm/px" in line
+    assert "move this label store away" in line and (store / "store.json").read_text() == kept
 
 
 def test_the_gui_quantifies_the_slide_as_the_loader_opened_it(crops, tmp_path):

@@ -95,9 +95,15 @@ def slide_store(if_slide, folder=None):
                 f"name starts with {legacy.stem!r}. This slide's store is now {folder.name}: if {legacy.name} "
                 f"holds {Path(if_slide.path).name}'s cells, rename it to {folder.name}; else give --store"
             )
-    return LabelStore.open_or_create(
-        folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=identity
-    )
+    pixel_size_um = if_slide.require_pixel_size()
+    stored = (LabelStore.recorded(folder) or {}).get("pixel_size_um")
+    if stored and abs(pixel_size_um - stored) > 1e-3 * stored:  # its cells and new ones on two grids
+        raise ValueError(
+            f"{folder}: its cells were segmented at {stored:g} µm/px but {Path(if_slide.path).name} is now "
+            f"{pixel_size_um:g} µm/px; give {stored:g} µm/px to add to them, or move this label store away "
+            "to segment the slide again at the new size"
+        )
+    return LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=pixel_size_um, slide=identity)
 
 
 def _may_be_this_slides(legacy: Path, fingerprint: str) -> bool:

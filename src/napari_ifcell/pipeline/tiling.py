@@ -190,7 +190,7 @@ def cells_pixel_size(slide, labels_path, option: str = "--pixel-size") -> float:
         raise ValueError(
             f"{labels_path}: its cells were segmented at {stored:g} µm/px but {slide.path.name} is now "
             f"{slide.pixel_size_um:g} µm/px; give the pixel size they were segmented at ({stored:g}), "
-            "or segment again"
+            f"or segment again into a new label store (move {Path(labels_path).name} away first)"
         )
     return slide.require_pixel_size(option)
 
