@@ -155,6 +155,16 @@ def test_bad_requests_are_one_line_and_exit_2(gated, small_pair, tmp_path, capsy
     assert main(["export", str(bare), "--if", str(small_pair.if_path), "--out", *map(str, outs)]) == 2
     assert "b.h5ad: AnnData needs marker or probability columns" in capsys.readouterr().err
     assert not any(out.exists() for out in outs)
+    # two columns that AnnData would store under one name: refused before the Parquet is written
+    clash = tmp_path / "clash.parquet"
+    pd.read_parquet(path).assign(**{"note/1": "a", "note_1": "b"}).to_parquet(clash)
+    outs = [tmp_path / "c.parquet", tmp_path / "c.h5ad"]
+    assert main(["export", str(clash), "--if", str(small_pair.if_path), "--out", *map(str, outs)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        "c.h5ad: the table's columns 'note/1' and 'note_1' would both be 'note_1'" in err and len(err.splitlines()) == 1
+    )
+    assert not any(out.exists() for out in outs)
 
 
 def test_exports_refuse_what_would_be_wrong_or_destructive(gated, small_pair, truth_store, tmp_path):

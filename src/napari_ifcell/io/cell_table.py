@@ -229,7 +229,7 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image", pixel_s
     obs["imageid"] = image_id
     obs.index = [f"{image_id}_{cid}" for cid in table["CellID"]]
     units = column_units(obs)
-    renamed = _h5_safe_names(obs.columns)
+    renamed = h5_safe_names(obs.columns)
     obs = obs.rename(columns=renamed)
     adata = anndata.AnnData(X=table[markers].to_numpy(np.float32), obs=obs)
     adata.var_names = markers
@@ -245,7 +245,7 @@ def to_anndata(table: pd.DataFrame, markers, *, image_id: str = "image", pixel_s
     return adata
 
 
-def _h5_safe_names(columns) -> dict[str, str]:
+def h5_safe_names(columns) -> dict[str, str]:
     """obs columns are HDF5 names, where ``/`` separates groups (anndata warns, and will refuse):
     a marker ``CD3/CD4``'s ``CD3/CD4_cell_mean`` is stored as ``CD3_CD4_cell_mean``."""
     renamed = {str(c): str(c).replace("/", "_") for c in columns if "/" in str(c)}

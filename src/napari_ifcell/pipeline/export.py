@@ -85,6 +85,13 @@ def check_export(path: Path, *, slide, table, store, classes_from: str | None = 
     if table is not None and column is not None and column not in table.columns:
         raise ValueError(f"{path}: the cell table has no column {column!r} to take classes from")
     markers = table_markers(table, slide.channel_names) if table is not None else []
+    if table is not None and suffix in (".h5ad", ".zarr"):  # AnnData's obs names: a clash is found now
+        from napari_ifcell.io.cell_table import h5_safe_names
+
+        try:
+            h5_safe_names([c for c in table.columns if c not in markers])
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
     if suffix == ".h5ad":
         _require_markers(path, markers)
     elif suffix == ".zarr":
