@@ -220,6 +220,7 @@ def test_keys_say_why_they_do_nothing_and_approve_asks_for_a_class(review, qtbot
     press(viewer, qtbot, Qt.Key.Key_2)
     t = w.session.state.table().set_index("CellID")
     assert t.loc[unlabelled[0], ["reviewed_class", "review_status"]].tolist() == ["CD8 T", "corrected"]
+    assert "no automatic class" not in w.status.value  # answered: the question does not stay, stale
     # another labels layer selected takes the number keys for its tools: the status says so
     other = viewer.add_labels(np.zeros((8, 8), np.uint8), name="my labels")
     viewer.layers.selection.active = other

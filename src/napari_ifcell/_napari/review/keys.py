@@ -41,8 +41,16 @@ class ReviewKeys:
             else ""
         )
         if why:
-            self.status.value = f"Review keys: {why}."
+            self._say_for_key(f"Review keys: {why}.")
         return not why
+
+    def _say_for_key(self, message: str) -> None:
+        """Why a key did not act; cleared by the next key that does, so it never stays stale."""
+        self.status.value = self._key_said = message
+
+    def _key_acted(self) -> None:
+        if self.status.value == getattr(self, "_key_said", None):
+            self.status.value = ""
 
     def _on_active_layer(self, event=None) -> None:
         """Another layer's own keys (a labels layer's tools) win over the review's: say so."""
@@ -60,6 +68,7 @@ class ReviewKeys:
         if not self._ready_for_keys():
             return
         self.position = int(np.clip(self.position + delta, 0, len(self.queue) - 1))
+        self._key_acted()
         self._show_current()
 
     def decide(self, action: str, class_index: int | None = None) -> None:
@@ -69,7 +78,7 @@ class ReviewKeys:
         state = self.session.state
         if action == "approve" and state.label[state.positions([cell])[0]] < 0:
             keys = ", ".join(f"{i + 1} {name}" for i, name in enumerate(state.classes))
-            self.status.value = f"Cell {cell} has no automatic class to approve: give it one ({keys})."
+            self._say_for_key(f"Cell {cell} has no automatic class to approve: give it one ({keys}).")
             return
         try:
             if action == "approve":
@@ -97,7 +106,7 @@ class ReviewKeys:
             return
         state = self.session.state
         if not (state.undo_stack if undoing else state.redo_stack):
-            self.status.value = "Nothing to undo." if undoing else "Nothing to redo."
+            self._say_for_key("Nothing to undo." if undoing else "Nothing to redo.")
             return
         (self.session.undo if undoing else self.session.redo)()
         record = state.redo_stack[-1] if undoing else state.undo_stack[-1]
