@@ -387,3 +387,26 @@ def test_quantify_can_be_cancelled_and_its_buttons_are_off_while_it_runs(
     widget.quantify_button.click()  # and it runs again to the end
     qtbot.waitUntil(lambda: widget.session is not None, timeout=60_000)
     assert (tmp_path / "cells.parquet").is_file() and widget.load_button.isEnabled()
+
+
+def test_the_nuclei_field_picks_a_store_folder_or_a_label_image(make_napari_viewer, small_pair, monkeypatch):
+    """The Nuclei picker chose folders only, so a label TIFF had to be typed: it has a File...
+    button for a label image beside the folder picker (Gating, Classifier and Export alike)."""
+    from qtpy.QtWidgets import QFileDialog
+
+    from napari_ifcell._napari.classifier_widget import ClassifierWidget
+    from napari_ifcell._napari.export_widget import ExportWidget
+
+    asked = []
+
+    def pick(parent, caption, start, filter):
+        asked.append(filter)
+        return str(small_pair.labels_path), filter
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(pick))
+    viewer = make_napari_viewer()
+    for widget in (GatingWidget(viewer), ClassifierWidget(viewer), ExportWidget(viewer)):
+        assert widget.labels_file.mode.value == "d"  # its Choose button picks a label store folder
+        widget.labels_file.file_button.click()
+        assert str(widget.labels_file.value) == str(small_pair.labels_path)
+    assert asked == ["Label images (*.tif *.tiff)"] * 3

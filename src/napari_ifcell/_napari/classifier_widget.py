@@ -13,7 +13,7 @@ from napari_ifcell._napari.busy import Busy
 from napari_ifcell._napari.classifier_training import TrainingSection
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_palette, legend_html
-from napari_ifcell._napari.sources import TABLE_FILTER, given_path, open_sources, set_path
+from napari_ifcell._napari.sources import TABLE_FILTER, given_path, nuclei_field, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
@@ -47,7 +47,9 @@ class ClassifierWidget(Container):
             filter=TABLE_FILTER,
             tooltip="leave empty to classify the cells of the slide's label store (an H&E slide alone)",
         )
-        self.labels_file = FileEdit(label="Nuclei (store or TIFF)", mode="d", tooltip="default: the slide's store")
+        self.labels_file = nuclei_field(
+            "Nuclei (store or TIFF)", "default: the slide's store; or a label image (File...)"
+        )
         self.progress = ProgressBar(label="Progress", min=0, max=1, value=0)
         self.training = TrainingSection(
             napari_viewer,

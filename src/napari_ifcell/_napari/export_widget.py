@@ -9,7 +9,15 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pus
 
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.region_layer import layer_regions
-from napari_ifcell._napari.sources import TABLE_FILTER, given_path, layer_with_role, open_sources, set_path, slide_layer
+from napari_ifcell._napari.sources import (
+    TABLE_FILTER,
+    given_path,
+    layer_with_role,
+    nuclei_field,
+    open_sources,
+    set_path,
+    slide_layer,
+)
 from napari_ifcell._napari.state import SLIDES, workflow_state
 from napari_ifcell._napari.workers import run_in_background
 from napari_ifcell.notes import recording_notes
@@ -36,11 +44,8 @@ class ExportWidget(Container):
             filter=TABLE_FILTER,
             tooltip="empty: the project's predictions, gated or quantified table (the first that exists)",
         )
-        self.labels_file = FileEdit(
-            label="Labels",
-            mode="r",
-            filter="*.tif *.tiff",
-            tooltip="empty: the project's label store; or another tool's label image (cell masks TIFF) for outlines",
+        self.labels_file = nuclei_field(
+            "Labels", "empty: the project's label store; or another label store folder, or a label image (File...)"
         )
         self.classes = LineEdit(label="Class column", value="", tooltip="empty: predicted, class or phenotype")
         self.output = LineEdit(label="Export to", value="", tooltip="empty: <slide>.ifcell/exports/<slide><suffix>")

@@ -18,7 +18,7 @@ from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
 from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
 from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
-from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, set_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, nuclei_field, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.view import visible_region_px
 from napari_ifcell.io.project import slide_name
@@ -39,10 +39,8 @@ class GatingWidget(GateFiles, QWidget):
         self.labels_slide = None
         self._session_slide = self._loading_for = None  # the Loader's slide when the table was asked for
         self.if_file = FileEdit(label="IF slide", mode="r", filter=SLIDE_FILTER, tooltip=ZARR_TIP)
-        self.labels_file = FileEdit(
-            label="Nuclei",
-            mode="d",
-            tooltip="the label store folder Segment writes (<slide>.ifcell); or type a label TIFF's path",
+        self.labels_file = nuclei_field(
+            "Nuclei", "the label store folder Segment writes (<slide>.ifcell), or a label image (File...)"
         )
         self.table_file = FileEdit(label="Cell table", mode="w", filter=TABLE_FILTER)
         self.gates_file = FileEdit(label="Gate file", mode="w", filter="*.yaml *.yml *.json *.csv")

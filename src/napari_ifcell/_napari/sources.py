@@ -26,6 +26,31 @@ def slide_layer(viewer):
     return layer_with_role(viewer, "if") or layer_with_role(viewer, "he")
 
 
+LABEL_IMAGE_FILTER = "Label images (*.tif *.tiff)"
+
+
+def nuclei_field(label: str, tooltip: str):
+    """A field for the nuclei: a label store folder (its Choose button picks a folder) or a label
+    image file (its File... button), as one picker cannot offer both."""
+    from magicgui.widgets import FileEdit
+    from qtpy.QtWidgets import QFileDialog, QPushButton
+
+    field = FileEdit(label=label, mode="d", tooltip=tooltip)
+    button = QPushButton("File...")
+    button.setToolTip("a label image file (another tool's cell masks TIFF)")
+
+    def choose_file() -> None:
+        start = str(given_path(field) or "")
+        path, _ = QFileDialog.getOpenFileName(field.native, f"{label}: a label image", start, LABEL_IMAGE_FILTER)
+        if path:
+            field.value = path
+
+    button.clicked.connect(choose_file)
+    field.native.layout().addWidget(button)
+    field.file_button = button  # for scripts and tests
+    return field
+
+
 def given_path(field) -> Path | None:
     """A file field's path, or None when left empty (magicgui reads an empty field as ".")."""
     return _path_or_none(field.value)
