@@ -4,6 +4,7 @@ after the output and napari shows them as notifications."""
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -24,19 +25,59 @@ def note_messages(caught) -> list[str]:
 
 @contextmanager
 def recording_notes() -> Iterator[list[str]]:
-    """Record the notes raised inside; the list it yields holds each once when the block ends
-    (for a widget's status, where no terminal shows warnings). Other warnings are raised again
-    as they came, not swallowed."""
+    """Record the notes this thread raises inside; the list it yields holds each once when the
+    block ends (for a widget's status, where no terminal shows warnings). Other warnings, and
+    other threads' notes, go on as they came: blocks in several workers at once (a quantify
+    running for minutes beside a comparison) keep to their own notes."""
     found: list[str] = []
+    stack = _collecting.__dict__.setdefault("stack", [])
+    stack.append(found)
+    _start_recording()
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", Note)
-            yield found
+        yield found
     finally:  # also when the block fails: what was noted before is kept
-        found.extend(note_messages(caught))
-        for w in caught:
-            if not issubclass(w.category, Note):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        del stack[next(i for i in range(len(stack) - 1, -1, -1) if stack[i] is found)]  # by identity
+        _stop_recording()
+        found[:] = list(dict.fromkeys(found))
+
+
+# One hook for every recording block of the process, put in by the first block to start and
+# taken out by the last to end: ``warnings.catch_warnings`` saves and restores process-wide
+# state, so blocks in two threads, each with its own, ending out of order left warnings going
+# to a finished block's list (and never shown again).
+_collecting = threading.local()
+_lock = threading.Lock()
+_recording: dict = {"blocks": 0, "saved": None}
+
+
+def _start_recording() -> None:
+    with _lock:
+        if _recording["blocks"] == 0:
+            saved = warnings.catch_warnings()
+            saved.__enter__()
+            warnings.simplefilter("always", Note)
+            warnings.showwarning = _hook(warnings.showwarning)
+            _recording["saved"] = saved
+        _recording["blocks"] += 1
+
+
+def _stop_recording() -> None:
+    with _lock:
+        _recording["blocks"] -= 1
+        if _recording["blocks"] == 0:
+            _recording.pop("saved").__exit__(None, None, None)
+            _recording["saved"] = None
+
+
+def _hook(show_before):
+    def show(message, category, filename, lineno, file=None, line=None):
+        stack = getattr(_collecting, "stack", None)
+        if issubclass(category, Note) and stack:
+            stack[-1].append(str(message))
+        else:
+            show_before(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def with_notes(func, *args, **kwargs) -> tuple[object, list[str]]:

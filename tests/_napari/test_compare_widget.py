@@ -10,6 +10,7 @@ import pandas as pd
 from napari.utils.colormaps.standardize_color import transform_color
 
 from napari_ifcell._napari.compare_widget import CompareWidget
+from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.palette import OUTCOME_COLOURS
 from napari_ifcell.pipeline.compare import classifier_cells, compare_models, truth_cells
@@ -131,7 +132,8 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     w.no_truth.value = True
     w.compare_button.changed.emit(True)
     assert "kappa" in w.status.value and "model_a" in w.table.value["columns"]
-    assert not [x.name for x in viewer.layers if x.name.endswith(" vs IF")] and w.legend.value == ""
+    assert not [x for x in viewer.layers if x.metadata.get(PLUGIN_KEY, {}).get("role") == "comparison"]
+    assert w.legend.value == ""
     w.no_truth.value = False
     # with no truth file, the project's review is the truth: relabel one dense-region "other" as CD8 T
     from napari_ifcell.pipeline.review.session import ReviewSession

@@ -381,7 +381,7 @@ def test_quantify_can_be_cancelled_and_its_buttons_are_off_while_it_runs(
     assert widget.cancel_button.isEnabled()
     widget.cancel_button.click()
     qtbot.waitUntil(lambda: widget.quantify_button.isEnabled(), timeout=30_000)
-    assert widget.status.text() == "Cancelled: the cell table was not written."
+    assert widget.status.text() == "Quantify cancelled: no new cell table was written."
     assert not (tmp_path / "cells.parquet").exists() and widget.session is None
     assert not widget.cancel_button.isEnabled()
     widget.quantify_button.click()  # and it runs again to the end

@@ -154,22 +154,41 @@ def test_slides_opened_with_file_open_reach_the_tabs(make_napari_viewer, small_p
     import shutil
 
     from napari_ifcell._napari.gating_widget import GatingWidget
+    from napari_ifcell._napari.layers import PLUGIN_KEY
     from napari_ifcell._napari.loader_widget import LoaderWidget
 
+    def drawn(path, role):
+        return [
+            x
+            for x in viewer.layers
+            if x.metadata.get(PLUGIN_KEY, {}).get("role") == role and x.metadata[PLUGIN_KEY].get("path") == str(path)
+        ]
+
     viewer = make_napari_viewer()
+    viewer.open(small_pair.if_path, plugin="napari-ifcell")  # before the plugin's dock is opened
     loader, gating = LoaderWidget(viewer), GatingWidget(viewer)
-    viewer.open(small_pair.if_path, plugin="napari-ifcell")
+    LoaderWidget(viewer)  # a second Loader (a dock beside the Workflow's) does not open it again
     qtbot.waitUntil(lambda: loader.if_alone is not None, timeout=30_000)
     assert str(gating.if_file.value) == str(small_pair.if_path)
-    assert len([layer for layer in viewer.layers if layer.name == "Hoechst"]) == 1  # not drawn twice
+    assert len(drawn(small_pair.if_path, "if")) == 19  # the reader's layers replaced, not doubled
 
     viewer.open(small_pair.he_path, plugin="napari-ifcell")  # its H&E, opened next: the pair
     qtbot.waitUntil(lambda: loader.pair is not None, timeout=30_000)
-    assert loader.state.he_slide is not None and str(loader.state.he_slide.path) == str(small_pair.he_path)
-    assert len(viewer.layers) == 20 and len(loader.if_layers) == 19
+    assert str(loader.state.he_slide.path) == str(small_pair.he_path)
+    assert len(drawn(small_pair.he_path, "he")) == 1 and loader.if_layers == drawn(small_pair.if_path, "if")
 
-    other = tmp_path / "other.ome.tif"
-    shutil.copy(small_pair.if_path, other)
-    viewer.open(other, plugin="napari-ifcell")  # a pair is open: shown, not taken up
-    qtbot.waitUntil(lambda: "other.ome.tif: opened by File > Open, only shown" in loader.status.value)
-    assert str(loader.state.slide.path) == str(small_pair.if_path)
+    viewer.open(small_pair.he_path, plugin="napari-ifcell")  # the same file again: not drawn twice
+    qtbot.waitUntil(lambda: "open here already" in loader.status.value)
+    assert drawn(small_pair.he_path, "he") == [loader.he_layer]
+
+    copies = {}
+    for name in ("b", "c"):
+        copies[name] = tmp_path / f"{name}.ome.tif"
+        shutil.copy(small_pair.if_path, copies[name])
+    viewer.open(copies["b"], plugin="napari-ifcell")  # a pair is open: shown, not taken up
+    qtbot.waitUntil(lambda: "b.ome.tif (File > Open) is only displayed" in loader.status.value)
+    assert str(loader.state.slide.path) == str(small_pair.if_path) and len(drawn(copies["b"], "if")) == 19
+    loader.close_button.changed.emit(True)
+    viewer.open(copies["c"], plugin="napari-ifcell")  # after Close slides: the slide just opened is taken up
+    qtbot.waitUntil(lambda: loader.if_alone is not None, timeout=30_000)
+    assert str(loader.state.slide.path) == str(copies["c"])

@@ -627,3 +627,43 @@ def test_a_data_set_of_no_cells_is_refused_in_one_line(capsys):
                 ]
             )
         assert exited.value.code == 2 and f"expected 1 or more, got '{n}'" in capsys.readouterr().err
+
+
+def test_notes_recorded_in_two_threads_at_once_stay_apart_and_warnings_come_back():
+    """A quantify in one worker records its notes for minutes while a comparison in another
+    records its own: both used the process-wide warnings state, so blocks ending out of order
+    left every later warning going into a finished block's list, shown nowhere."""
+    import threading
+    import warnings
+
+    from napari_ifcell.notes import Note, note, recording_notes
+
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    said = {}
+
+    def first():
+        with recording_notes() as notes:
+            first_in.set()
+            second_in.wait(5)
+            note("quantify: a guessed pixel size")
+        said["first"] = notes
+        first_out.set()
+
+    def second():
+        with recording_notes() as notes:
+            first_in.wait(5)
+            second_in.set()
+            first_out.wait(5)  # the first block ends while this one is open
+            note("compare: a type map guessed")
+        said["second"] = notes
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert said == {"first": ["quantify: a guessed pixel size"], "second": ["compare: a type map guessed"]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Note)
+        note("after both")
+    assert [str(w.message) for w in caught] == ["after both"]  # shown again, not lost

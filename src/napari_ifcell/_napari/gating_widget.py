@@ -237,7 +237,7 @@ class GatingWidget(GateFiles, QWidget):
         from napari_ifcell.pipeline.tiling import NucleiLevels
 
         if result is None:
-            self.status.setText("Cancelled: the cell table was not written.")
+            self.status.setText("Quantify cancelled: no new cell table was written.")
             return
         if self._loading_for != self._slide_now():
             self.status.setText("The slide changed while the table was read: load the new slide's table.")

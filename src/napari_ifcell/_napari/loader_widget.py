@@ -7,7 +7,7 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, Container, FileEdit, FloatSpinBox, Label, PushButton, Select
 
-from napari_ifcell._napari.file_open import slides_from_reader
+from napari_ifcell._napari.file_open import ReaderSlides
 from napari_ifcell._napari.layers import (
     PLUGIN_KEY,
     UNITLESS_SCALE,
@@ -16,7 +16,7 @@ from napari_ifcell._napari.layers import (
     remove_layers,
     set_overlay_mode,
 )
-from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path, set_path
+from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
@@ -85,7 +85,7 @@ def _size_to_assume(slide, shown: float, box_label: str) -> tuple[float, str]:
     return shown, correct_it
 
 
-class LoaderWidget(Container):
+class LoaderWidget(ReaderSlides, Container):
     """Open a slide pair (or an IF or H&E slide alone), toggle IF channels, show and override
     pixel size and H&E offset."""
 
@@ -147,9 +147,7 @@ class LoaderWidget(Container):
         self.estimate_button.changed.connect(self.estimate_offset)
         self._set_enabled(False)
         self._compact()
-        self._take_up_pending, self._said_shown_only = False, set()
-        self.viewer.layers.events.inserted.connect(self._soon_take_up_reader_slides)
-        self._soon_take_up_reader_slides()  # dropped on the canvas before this dock was opened
+        self._take_up_reader_slides_soon()
 
     def _compact(self) -> None:
         """Keep the dock narrow so the canvas keeps the room."""
@@ -172,36 +170,6 @@ class LoaderWidget(Container):
         else:
             self.open_pair(self.if_file.value, self.he_file.value)
 
-    def _soon_take_up_reader_slides(self, *_) -> None:
-        """Once the layers being added are all in (File > Open adds a slide's channels one by one)."""
-        from qtpy.QtCore import QTimer
-
-        if not self._take_up_pending:
-            self._take_up_pending = True
-            QTimer.singleShot(0, self.take_up_reader_slides)
-
-    def take_up_reader_slides(self) -> None:
-        """Slides File > Open drew are opened here when none are (an H&E joins an IF open alone
-        as its pair), so every tab works on them; otherwise they are only shown, said once."""
-        self._take_up_pending = False
-        found = slides_from_reader(self.viewer)
-        if not found or self.status.value == "Opening...":  # what is being opened replaces them
-            return
-        if self.if_alone is not None and set(found) == {"he"}:
-            found["if"] = Path(self.if_alone.path)
-        elif self.state.slide is not None:
-            new = [p.name for p in found.values() if p not in self._said_shown_only]
-            self._said_shown_only.update(found.values())
-            if new:
-                self.status.value = (
-                    f"{', '.join(new)}: opened by File > Open, only shown; the tabs work on the slides "
-                    "opened here (close these, then open it here to work on it)"
-                )
-            return
-        set_path(self.if_file, found.get("if"))
-        set_path(self.he_file, found.get("he"))
-        self._open_clicked()
-
     def open_he_alone(self, he_path: str | Path, *, sync: bool | None = None):
         """Open an H&E slide with no IF (in a worker thread): every step then runs on it."""
         return self._open_alone(he_path, "he", sync=sync)
@@ -211,7 +179,7 @@ class LoaderWidget(Container):
         return self._open_alone(if_path, "if", sync=sync)
 
     def _open_alone(self, path, role: str, *, sync: bool | None):
-        self.status.value = "Opening..."
+        self.status.value, self._opening = "Opening...", True
         return run_in_background(
             _load_alone, path, role, on_done=self._on_opened_alone, on_error=self._on_error, sync=sync
         )
@@ -240,10 +208,11 @@ class LoaderWidget(Container):
         size.enabled = True
         self.channels.enabled = not he
         self.state.set_slides(slide)
+        self._opened()
 
     def open_pair(self, if_path: str | Path, he_path: str | Path, *, sync: bool | None = None):
         """Open the pair in a worker thread (inline with ``sync=True``); errors go to the status line."""
-        self.status.value = "Opening..."
+        self.status.value, self._opening = "Opening...", True
         return run_in_background(
             _load_pair,
             if_path,
@@ -270,6 +239,7 @@ class LoaderWidget(Container):
         self.status.value = self._opened_notes(pair.all_notes, pair.if_slide.path)
         self._set_enabled(True)
         self.state.set_slides(pair.if_slide, pair)
+        self._opened()
 
     def _opened_notes(self, notes: list[str], slide_path) -> str:
         """What the status says once slides are open: their notes, and what became of the
@@ -317,6 +287,7 @@ class LoaderWidget(Container):
         self.state.clear()
 
     def _on_error(self, exc: Exception) -> None:
+        self._opening = False
         self.status.value = f"Error: {exc}"
         try:
             from napari.utils.notifications import show_error

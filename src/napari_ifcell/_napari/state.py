@@ -39,6 +39,7 @@ class WorkflowState:
         self.slide = None
         self.pair = None
         self.user = login_name()
+        self.reader_slides_taker = None  # a weak reference to the Loader that takes up File > Open's slides
 
     # --- the slides ----------------------------------------------------------------------
     def set_slides(self, slide, pair=None) -> None:

@@ -96,14 +96,15 @@ def slide_store(if_slide, folder=None):
                 f"holds {Path(if_slide.path).name}'s cells, rename it to {folder.name}; else give --store"
             )
     pixel_size_um = if_slide.require_pixel_size()
-    stored = (LabelStore.recorded(folder) or {}).get("pixel_size_um")
+    store = LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=pixel_size_um, slide=identity)
+    stored = store.meta.get("pixel_size_um")
     if stored and abs(pixel_size_um - stored) > 1e-3 * stored:  # its cells and new ones on two grids
         raise ValueError(
             f"{folder}: its cells were segmented at {stored:g} µm/px but {Path(if_slide.path).name} is now "
-            f"{pixel_size_um:g} µm/px; give {stored:g} µm/px to add to them, or move this label store away "
-            "to segment the slide again at the new size"
+            f"{pixel_size_um:g} µm/px; set the slide's pixel size back to {stored:g} (--pixel-size, or the "
+            "Loader's µm/px) to work on them, or move this label store away to segment the slide again"
         )
-    return LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=pixel_size_um, slide=identity)
+    return store
 
 
 def _may_be_this_slides(legacy: Path, fingerprint: str) -> bool:
