@@ -25,12 +25,17 @@ def layer_path(layer) -> str | None:
     return layer.metadata.get(PLUGIN_KEY, {}).get("path")
 
 
+def from_reader(layer) -> bool:
+    """Whether File > Open drew ``layer`` (a slide's layer the Loader did not open)."""
+    return bool(layer.metadata.get(PLUGIN_KEY, {}).get(FROM_READER))
+
+
 def slides_from_reader(layers) -> dict[str, Path]:
     """The slides File > Open drew among ``layers``, by role (``"if"``, ``"he"``): the first of each."""
     found: dict[str, Path] = {}
     for layer in layers:
         ours = layer.metadata.get(PLUGIN_KEY, {})
-        if ours.get(FROM_READER) and ours.get("role") in ("if", "he") and ours.get("path"):
+        if from_reader(layer) and ours.get("role") in ("if", "he") and ours.get("path"):
             found.setdefault(ours["role"], Path(ours["path"]))
     return found
 
@@ -72,7 +77,8 @@ class ReaderSlides:
         open_here = {self.state.path_of(role) for role in ("if", "he")} - {None}
         again = {role: path for role, path in found.items() if path in open_here}
         if again:
-            remove_layers(self.viewer, [x for x in arrived if Path(layer_path(x) or "") in again.values()])
+            copies = [x for x in arrived if from_reader(x) and Path(layer_path(x) or "") in again.values()]
+            remove_layers(self.viewer, copies)  # the Loader's own layers of that slide are not marked: they stay
             self.status.value = f"{', '.join(p.name for p in again.values())}: open here already (not drawn twice)."
             found = {role: path for role, path in found.items() if role not in again}
         if not found:
