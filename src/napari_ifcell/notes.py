@@ -65,7 +65,7 @@ def _stop_recording() -> None:
     with _lock:
         _recording["blocks"] -= 1
         if _recording["blocks"] == 0:
-            _recording.pop("saved").__exit__(None, None, None)
+            _recording["saved"].__exit__(None, None, None)
             _recording["saved"] = None
 
 

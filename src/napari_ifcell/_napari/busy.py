@@ -15,10 +15,13 @@ def _set_enabled(button, enabled: bool) -> None:
 
 
 class Busy:
-    """Guards a widget's work buttons; ``say`` shows a message in the widget's status."""
+    """Guards a widget's work buttons; ``say`` shows a message in the widget's status,
+    ``cancelling`` what it says when Cancel is pressed."""
 
-    def __init__(self, cancel_button, say: Callable[[str], None]):
-        self.cancel_button, self._say = cancel_button, say
+    def __init__(
+        self, cancel_button, say: Callable[[str], None], cancelling: str = "Cancelling after the current step..."
+    ):
+        self.cancel_button, self._say, self._cancelling = cancel_button, say, cancelling
         self.buttons: list = []
         self.event = threading.Event()
         self.running = False
@@ -56,7 +59,7 @@ class Busy:
     def cancel(self) -> None:
         if self.running:
             self.event.set()
-            self._say("Cancelling after the current step...")
+            self._say(self._cancelling)
 
     def _then(self, callback: Callable) -> Callable:
         def finished(result):

@@ -9,7 +9,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, Container, FileEdit, Label, LineEdit, PushButton, Table
 
 from napari_ifcell._napari.compare_model_form import ModelFileForm
-from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.layers import PLUGIN_KEY, remove_layers
 from napari_ifcell._napari.palette import MODEL_SYMBOLS, OUTCOME_COLOURS, legend_html
 from napari_ifcell._napari.region_layer import (
     find_regions_layer,
@@ -419,8 +419,6 @@ class CompareWidget(Container):
         )
 
     def _remove_outcome_layers(self) -> None:
-        from napari_ifcell._napari.layers import remove_layers
-
         ours = [x for x in self.viewer.layers if x.metadata.get(PLUGIN_KEY, {}).get("role") == "comparison"]
         remove_layers(self.viewer, ours)
 

@@ -34,9 +34,9 @@ def slides_from_reader(layers) -> dict[str, Path]:
     """The slides File > Open drew among ``layers``, by role (``"if"``, ``"he"``): the first of each."""
     found: dict[str, Path] = {}
     for layer in layers:
-        ours = layer.metadata.get(PLUGIN_KEY, {})
-        if from_reader(layer) and ours.get("role") in ("if", "he") and ours.get("path"):
-            found.setdefault(ours["role"], Path(ours["path"]))
+        role, path = layer.metadata.get(PLUGIN_KEY, {}).get("role"), layer_path(layer)
+        if from_reader(layer) and role in ("if", "he") and path:
+            found.setdefault(role, Path(path))
     return found
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, ProgressBar, PushButton
 
+from napari_ifcell._napari.busy import Busy
 from napari_ifcell._napari.layers import PLUGIN_KEY
 from napari_ifcell._napari.settings_form import settings_fields, settings_from_fields
 from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, open_sources, set_path
 from napari_ifcell._napari.state import LABELS, SLIDES, workflow_state
 from napari_ifcell._napari.torch_guard import keep_triton_out
 from napari_ifcell._napari.view import visible_region_px
-from napari_ifcell._napari.workers import run_steps_in_background
 
 BACKEND_LABELS = {
     "Automatic (Hoechst on IF, H&E on RGB)": "auto",
@@ -46,7 +45,6 @@ class SegmentWidget(Container):
         self.store = None
         self._store_made_here = False
         self._run_store = None
-        self._cancel = threading.Event()
         self._importing = False  # what is running: taking a label image's cells, or segmenting
         from napari_ifcell.pipeline import SegmentSettings
 
@@ -145,8 +143,8 @@ class SegmentWidget(Container):
         self.drawn_button.changed.connect(self.segment_drawn)
         self.all_button.changed.connect(self.segment_all)
         self.import_button.changed.connect(self.import_label_image)
-        self.cancel_button.changed.connect(self.cancel)
-        self.cancel_button.enabled = False
+        self.busy = Busy(self.cancel_button, self._say, "Cancelling after the current tile...")
+        self.busy.guard(self.visible_button, self.drawn_button, self.all_button, self.import_button)
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
         self.backend.changed.connect(self._show_backend_fields)
@@ -334,22 +332,18 @@ class SegmentWidget(Container):
 
     def _start(self, steps, message: str, *, importing: bool, sync):
         """Run segmenting or importing steps off the GUI thread, with progress and cancel."""
-        self._cancel.clear()
         self._run_store = self.store  # the store this run writes, even if the slide changes meanwhile
         self._started, self._importing = time.perf_counter(), importing
-        self._set_running(True, message)
-        return run_steps_in_background(
-            steps,
-            on_progress=self._on_progress,
-            on_done=self._on_done,
-            on_error=self._on_error,
-            cancel=self._cancel,
-            sync=sync,
+        self.status.value = message
+        return self.busy.run_steps(
+            steps, on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error, sync=sync
         )
 
     def cancel(self) -> None:
-        self._cancel.set()
-        self.status.value = "Cancelling after the current tile..."
+        self.busy.cancel()
+
+    def _say(self, message: str) -> None:
+        self.status.value = message
 
     def _on_progress(self, step) -> None:
         _, i, n = step
@@ -357,7 +351,6 @@ class SegmentWidget(Container):
         self.progress.value = i
 
     def _on_done(self, result) -> None:
-        self._set_running(False, "")
         self.progress.value = self.progress.max
         removed_store = self._removed_if_left_empty()
         if self.store is None and not removed_store:  # the slide was closed or changed while this ran
@@ -401,15 +394,8 @@ class SegmentWidget(Container):
 
     def _on_error(self, exc: Exception):
         self._removed_if_left_empty()
-        self._set_running(False, f"Error: {exc}")
+        self.status.value = f"Error: {exc}"
         return None
-
-    def _set_running(self, running: bool, message: str) -> None:
-        for button in (self.visible_button, self.drawn_button, self.all_button, self.import_button):
-            button.enabled = not running
-        self.cancel_button.enabled = running
-        if message:
-            self.status.value = message
 
     def _show_labels(self) -> None:
         """The store's labels as a (multiscale) Labels layer on the slide's grid, refreshed."""

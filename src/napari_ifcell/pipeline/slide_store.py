@@ -82,6 +82,7 @@ def slide_store(if_slide, folder=None):
     the slide's shape, pixel size and identity (a store made for another slide is refused)."""
     from napari_ifcell.io.label_store import LabelStore, slide_identity
     from napari_ifcell.io.project import legacy_project_folder
+    from napari_ifcell.pipeline.tiling import cells_pixel_size
 
     identity = slide_identity(if_slide)
     given, folder = folder, store_folder(if_slide, folder)
@@ -95,15 +96,10 @@ def slide_store(if_slide, folder=None):
                 f"name starts with {legacy.stem!r}. This slide's store is now {folder.name}: if {legacy.name} "
                 f"holds {Path(if_slide.path).name}'s cells, rename it to {folder.name}; else give --store"
             )
-    pixel_size_um = if_slide.require_pixel_size()
-    store = LabelStore.open_or_create(folder, if_slide.shape, pixel_size_um=pixel_size_um, slide=identity)
-    stored = store.meta.get("pixel_size_um")
-    if stored and abs(pixel_size_um - stored) > 1e-3 * stored:  # its cells and new ones on two grids
-        raise ValueError(
-            f"{folder}: its cells were segmented at {stored:g} µm/px but {Path(if_slide.path).name} is now "
-            f"{pixel_size_um:g} µm/px; set the slide's pixel size back to {stored:g} (--pixel-size, or the "
-            "Loader's µm/px) to work on them, or move this label store away to segment the slide again"
-        )
+    store = LabelStore.open_or_create(
+        folder, if_slide.shape, pixel_size_um=if_slide.require_pixel_size(), slide=identity
+    )
+    cells_pixel_size(if_slide, folder)  # new cells on the grid of those it holds, or refused
     return store
 
 

@@ -189,8 +189,8 @@ def cells_pixel_size(slide, labels_path, option: str = "--pixel-size") -> float:
     elif stored is not None and abs(slide.pixel_size_um - stored) > 1e-3 * stored:
         raise ValueError(
             f"{labels_path}: its cells were segmented at {stored:g} µm/px but {slide.path.name} is now "
-            f"{slide.pixel_size_um:g} µm/px; give the pixel size they were segmented at ({stored:g}), "
-            f"or segment again into a new label store (move {Path(labels_path).name} away first)"
+            f"{slide.pixel_size_um:g} µm/px; give the pixel size they were segmented at ({stored:g}), or move "
+            f"this label store away ({Path(labels_path).name}) to segment the slide again into a new one"
         )
     return slide.require_pixel_size(option)
 
