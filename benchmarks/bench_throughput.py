@@ -8,7 +8,8 @@ Baselines measured in the same run:
   process warmed up first; the warm-up tiles are timed again), set beside dask's ratio for
   the same stage.
 Figures: the in-process pipeline (`run_slide`: Hoechst watershed, label merge, 19-channel
-quantification) as a share of the decode bound (goal >= 25 %); 2 workers vs 1 (goal >= 1.9x);
+quantification), its tiles one at a time and in threads (``tile_threads``), as a share of
+the decode bound in one thread and in as many threads (goal >= 25 %); 2 workers vs 1 (goal >= 1.9x);
 peak RSS per worker on two slide sizes (goal <= 1 GB whatever the size); the time an
 87,043 x 42,367 px Orion slide would take on 16 cores, projected from the measured stage costs.
 
@@ -18,6 +19,7 @@ Usage: python benchmarks/bench_throughput.py [--size 4096] [--small 2048] [--dat
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -26,22 +28,27 @@ from pathlib import Path
 ORION = (87_043, 42_367)
 
 
-def decode_bound(path, passes: int = 2) -> float:
-    """Seconds to decode every level-0 chunk of every channel once: the fastest of ``passes``
-    passes (the first pays for the file's pages and the decoder's start, which the pipeline,
-    run after it, does not)."""
+def decode_bound(path, passes: int = 2, threads: int = 1) -> float:
+    """Seconds to decode every level-0 chunk of every channel once, in ``threads`` threads:
+    the fastest of ``passes`` passes (the first pays for the file's pages and the decoder's
+    start, which the pipeline, run after it, does not)."""
     from napari_ifcell.io import open_slide
+    from napari_ifcell.pipeline.tile_threads import in_order
 
     seconds = []
     with open_slide(path) as slide:
         level = slide.levels[0]
         cy, cx = slide.chunk_yx
+        chunks = [
+            (c, y, x)
+            for c in range(slide.n_channels)
+            for y in range(0, slide.shape[0], cy)
+            for x in range(0, slide.shape[1], cx)
+        ]
         for _ in range(passes):
             start = time.perf_counter()
-            for c in range(slide.n_channels):
-                for y in range(0, slide.shape[0], cy):
-                    for x in range(0, slide.shape[1], cx):
-                        level[c, y : y + cy, x : x + cx]
+            for _ in in_order(lambda cyx: level[cyx[0], cyx[1] : cyx[1] + cy, cyx[2] : cyx[2] + cx], chunks, threads):
+                pass
             seconds.append(time.perf_counter() - start)
     return min(seconds)
 
@@ -129,21 +136,29 @@ def main() -> None:
     args = parser.parse_args()
 
     from napari_ifcell.pipeline.run import local_client
+    from napari_ifcell.pipeline.tile_threads import THREADS_VARIABLE, tile_threads
 
     files = synthetic(args.size, args.data_dir)
     megapixels = args.size**2 / 1e6
-    decode = decode_bound(files.if_path)
+    threads = tile_threads()
+    decode = {n: decode_bound(files.if_path, threads=n) for n in sorted({1, threads})}
+    os.environ[THREADS_VARIABLE] = "1"
+    serial, serial_stages = timed_run(files, args.data_dir)
+    del os.environ[THREADS_VARIABLE]
     summary, stages = timed_run(files, args.data_dir)
-    rate, bound = megapixels / summary.seconds, megapixels / decode
     print(f"slide {args.size} x {args.size} px, 19 channels; Hoechst watershed + merge + quantification (mean, std)")
     print(
-        f"decode bound (every level-0 chunk of every channel once, fastest of 2 passes): {decode:.1f} s = {bound:.2f} megapixels/s"
+        "decode bound (every level-0 chunk of every channel once, fastest of 2 passes): "
+        + ", ".join(f"{d:.1f} s in {n} thread(s)" for n, d in decode.items())
     )
-    print(
-        f"in-process pipeline: {summary.seconds:.1f} s = {rate:.2f} megapixels/s, {summary.cells} cells "
-        f"-> {100 * rate / bound:.0f} % of the decode bound (goal >= 25 %)"
-    )
-    print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items()))
+    for label, run, run_stages in (("1 thread", serial, serial_stages), (f"{threads} threads", summary, stages)):
+        shares = ", ".join(f"{100 * decode[n] / run.seconds:.0f} % of the bound in {n}" for n in decode)
+        print(
+            f"in-process pipeline, tiles in {label}: {run.seconds:.1f} s = {megapixels / run.seconds:.2f} "
+            f"megapixels/s, {run.cells} cells, peak memory {run.peak_rss_mb:.0f} MB -> {shares} (goal >= 25 %)"
+        )
+        print("  stages: " + ", ".join(f"{k} {v:.1f} s" for k, v in run_stages.items()))
+    print(f"in process, {threads} threads vs 1: {serial.seconds / summary.seconds:.2f}x")
 
     runs = {}
     for workers in (1, 2):

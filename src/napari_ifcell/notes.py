@@ -80,6 +80,28 @@ def _hook(show_before):
     return show
 
 
+def noting_here(func):
+    """``func`` made to record its notes where this thread records them now, in whichever
+    thread it runs (work handed to a pool by a block of ``recording_notes``); ``func``
+    itself when this thread records none. The block must outlast the work."""
+    stack = getattr(_collecting, "stack", None)
+    if not stack:
+        return func
+    target = stack[-1]
+
+    def run(*args, **kwargs):
+        own = _collecting.__dict__.setdefault("stack", [])
+        own.append(target)
+        _start_recording()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            del own[next(i for i in range(len(own) - 1, -1, -1) if own[i] is target)]
+            _stop_recording()
+
+    return run
+
+
 def with_notes(func, *args, **kwargs) -> tuple[object, list[str]]:
     """``func(*args, **kwargs)`` and the notes it raised (for work run in a widget's worker)."""
     with recording_notes() as notes:

@@ -334,7 +334,11 @@ def add_commands(sub) -> None:
     engine = p.add_mutually_exclusive_group()
     engine.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
     engine.add_argument("--scheduler", help="address of an existing dask scheduler")
-    engine.add_argument("--in-process", action="store_true", help="no cluster: run the tiles in this process")
+    engine.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no cluster: run the tiles in threads of this process (NAPARI_IFCELL_THREADS, default one per core up to 8)",
+    )
     p.set_defaults(func=_run, folder_outputs=("out",))
 
     p = sub.add_parser("quantify", help="per-cell marker intensities and morphology from an IF slide and its nuclei")

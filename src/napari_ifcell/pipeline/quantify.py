@@ -12,6 +12,7 @@ its halo of the image too and measures its own cells whole.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from contextlib import closing
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from napari_ifcell.core.quantify.cells import (
     statistics_from_sums,
 )
 from napari_ifcell.core.steps import run_to_end
+from napari_ifcell.pipeline.tile_threads import in_order
 from napari_ifcell.pipeline.tiling import aligned_tiles, core_in, halo_window, read_labels, region_on_slide, tiles
 
 Progress = Callable[[str, int, int], None]
@@ -68,10 +70,15 @@ def quantify_region_steps(
         return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))
     boxes = quantify_tiles(if_slide, region, settings)
     parts = []
-    for i, box in enumerate(boxes):
-        yield "quantify", i, len(boxes)
-        parts.append(quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names))
-    yield "quantify", len(boxes), len(boxes)
+    yield "quantify", 0, len(boxes)
+
+    def measure(box):
+        return quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names)
+
+    with closing(in_order(measure, boxes)) as measured:
+        for i, part in enumerate(measured, 1):
+            parts.append(part)
+            yield "quantify", i, len(boxes)
     return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
 
 
@@ -144,8 +151,10 @@ def _no_value_where_no_data(frame: pd.DataFrame, sums: pd.DataFrame, names) -> p
     """``sums`` empty (NaN) where a cell has pixels without data (NaN or infinite in a floating-point slide,
     e.g. outside a warped field), with a note: pandas' sum would take them as 0 and the cell's
     means would read dim, not unknown."""
-    values = frame.drop(columns="CellID")
-    missing = pd.DataFrame(~np.isfinite(values.to_numpy(np.float64)), index=values.index, columns=values.columns)
+    values = frame.drop(columns="CellID").select_dtypes("floating")  # integer sums are all finite
+    if values.empty:
+        return sums
+    missing = pd.DataFrame(~np.isfinite(values.to_numpy()), index=values.index, columns=values.columns)
     if not missing.to_numpy().any():
         return sums
     from napari_ifcell.notes import note
@@ -173,31 +182,35 @@ def _whole_cell_steps(if_slide, labels, region, settings, names):
     """Every tile reads the image over its halo too and measures the cells it owns whole
     (medians cannot be added up over tiles)."""
     halo = settings.halo + settings.expand_px(if_slide.pixel_size_um)
-    parts = []
     todo = tiles(region, settings.tile)
-    for i, box in enumerate(todo):
-        yield "quantify", i, len(todo)
+
+    def measure(box):
         window = halo_window(box, halo, if_slide.shape)
         nuclei = read_labels(labels, *window)
         if not nuclei.any():
-            continue
+            return None
         image = (
             np.zeros((0, *nuclei.shape), np.uint8)
             if not names
             else if_slide.read_region(*window, level=0, channels=names)
         )
-        parts.append(
-            quantify_cells(
-                nuclei,
-                image,
-                names,
-                settings=settings,
-                pixel_size_um=if_slide.pixel_size_um,
-                origin=window[:2],
-                owned=core_in(window, box),
-            )
+        return quantify_cells(
+            nuclei,
+            image,
+            names,
+            settings=settings,
+            pixel_size_um=if_slide.pixel_size_um,
+            origin=window[:2],
+            owned=core_in(window, box),
         )
-    yield "quantify", len(todo), len(todo)
+
+    parts = []
+    yield "quantify", 0, len(todo)
+    with closing(in_order(measure, todo)) as measured:
+        for i, part in enumerate(measured, 1):
+            if part is not None:
+                parts.append(part)
+            yield "quantify", i, len(todo)
     if not parts:
         return _empty_table(names, settings, if_slide.pixel_size_um)
     return pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True)

@@ -28,6 +28,7 @@ import pandas as pd
 from napari_ifcell.extras import require
 from napari_ifcell.io.atomic import atomic_write, write_npz
 from napari_ifcell.pipeline.run_settings import RunSettings
+from napari_ifcell.pipeline.tile_threads import in_order
 from napari_ifcell.pipeline.tiling import open_labels_cached, open_slides_cached, region_on_slide, tiles
 
 Progress = Callable[[str, int, int], None]
@@ -191,7 +192,9 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
 
     todo = [b for b in boxes if not (out / "segment_tiles" / f"{b[0]}_{b[1]}.npz").exists()]
     skipped = len(boxes) - len(todo)
-    outcomes = _map(client, segment_tile, [(job, b, watershed) for b in todo], "segment", len(boxes), skipped, progress)
+    one_at_a_time = 1 if segmentation.needs_model else None  # a model holds the GPU (or all cores) itself
+    args = [(job, b, watershed) for b in todo]
+    outcomes = _map(client, segment_tile, args, "segment", len(boxes), skipped, progress, threads=one_at_a_time)
     _merge_labels(out, job, boxes, shape, pixel_size, client, progress)
 
     quant_boxes = _quantify_boxes(job, if_slide, region)
@@ -217,6 +220,7 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
             len(quant_boxes),
             len(quant_boxes) - len(todo),
             progress,
+            threads=1,
         )
     if progress:
         progress("table", 0, 1)
@@ -225,13 +229,15 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
     return RunSummary(len(table), len(boxes), skipped, time.perf_counter() - start, region[2] * region[3] / 1e6, peak)
 
 
-def _map(client, fn, arg_list, stage, total, done, progress) -> list[dict]:
+def _map(client, fn, arg_list, stage, total, done, progress, *, threads: int | None = None) -> list[dict]:
+    """``fn(*args)`` for each of ``arg_list``: on the cluster, or in ``threads`` of this
+    process (default: ``tile_threads()``) when there is none."""
     if progress:
         progress(stage, done, total)
     results = []
     if client is None:
-        for args in arg_list:
-            results.append(fn(*args))
+        for result in in_order(lambda args: fn(*args), arg_list, threads):
+            results.append(result)
             done += 1
             if progress:
                 progress(stage, done, total)

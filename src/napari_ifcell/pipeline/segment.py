@@ -11,6 +11,7 @@ the current tile with the store committed and consistent.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from napari_ifcell.core.segment.watershed import WatershedSettings, slide_thresh
 from napari_ifcell.core.tiles import owned_labels
 from napari_ifcell.io.channels import nuclear_channel_index
 from napari_ifcell.io.errors import SlideError
+from napari_ifcell.pipeline.tile_threads import in_order
 from napari_ifcell.pipeline.tiling import core_in, halo_window, region_on_slide, slide_edges_of, tiles
 
 BACKENDS = ("auto", "hoechst", "he", "sam", "sam-if-seeded", "custom", "cellpose", "instanseg")
@@ -230,16 +232,23 @@ def segment_region(
         )
         removed = len(store.clear_cells(region))
         todo = tiles(region, settings.tile)
-        for i, box in enumerate(todo):
-            yield ("segment", i, len(todo))
+
+        def owned_nuclei(box):
             window = halo_window(box, settings.halo, if_slide.shape)
-            labels = owned_labels(segment_tile(*window), core_in(window, box))
-            n = int(labels.max())
-            if n:
-                ids = store.new_ids(n)
-                painted = np.where(labels > 0, ids[np.maximum(labels - 1, 0)], 0)
-                cells += store.paint(painted, (window[0], window[1]), run)
-            done += 1
+            return window, owned_labels(segment_tile(*window), core_in(window, box))
+
+        yield ("segment", 0, len(todo))
+        # A model's tiles go one at a time: it holds the GPU (or all cores) itself.
+        with closing(in_order(owned_nuclei, todo, 1 if settings.needs_model else None)) as segmented:
+            for window, labels in segmented:
+                n = int(labels.max())
+                if n:  # painted in the tiles' order: the same ids however many threads
+                    ids = store.new_ids(n)
+                    painted = np.where(labels > 0, ids[np.maximum(labels - 1, 0)], 0)
+                    cells += store.paint(painted, (window[0], window[1]), run)
+                done += 1
+                if done < len(todo):
+                    yield ("segment", done, len(todo))
     except GeneratorExit:  # cancelled: what was painted is indexed and kept
         store.commit()
         raise
