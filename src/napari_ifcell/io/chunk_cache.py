@@ -42,36 +42,7 @@ class DecodedChunkCache:
             self._bytes = 0
 
     def __getitem__(self, key) -> np.ndarray:
-        key = key if isinstance(key, tuple) else (key,)
-        if len(key) > len(self.shape) or any(k is Ellipsis for k in key):
-            return np.asarray(self.array[key])
-        key = key + (slice(None),) * (len(self.shape) - len(key))
-        bounds: list[tuple[int, int]] = []
-        picked: list[int | slice] = []
-        for k, n in zip(key, self.shape):
-            if isinstance(k, (int, np.integer)):
-                i = axis_index(int(k), n)
-                bounds.append((i, i + 1))
-                picked.append(0)
-            elif isinstance(k, slice) and k.indices(n)[2] == 1:
-                start, stop, _ = k.indices(n)
-                bounds.append((start, max(start, stop)))
-                picked.append(slice(None))
-            else:  # strided or fancy selections are rare here: read them directly
-                return np.asarray(self.array[key])
-        out = np.empty([b - a for a, b in bounds], self.dtype)
-        if out.size == 0:
-            return out[tuple(picked)]
-        ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(bounds, self.chunks)]
-        for index in itertools.product(*ranges):
-            chunk = self._chunk(index)
-            src, dst = [], []
-            for (a, b), i, c in zip(bounds, index, self.chunks):
-                lo, hi = max(a, i * c), min(b, (i + 1) * c)
-                src.append(slice(lo - i * c, hi - i * c))
-                dst.append(slice(lo - a, hi - a))
-            out[tuple(dst)] = chunk[tuple(src)]
-        return out[tuple(picked)]
+        return read_by_chunks(self, key, self._chunk)
 
     def _chunk(self, index: tuple) -> np.ndarray:
         with self._lock:
@@ -90,6 +61,42 @@ class DecodedChunkCache:
                 _, old = self._kept.popitem(last=False)
                 self._bytes -= old.nbytes
         return chunk
+
+
+def read_by_chunks(array, key, chunk_at) -> np.ndarray:
+    """``array[key]`` put together from whole chunks, ``chunk_at(index)`` giving the chunk at
+    a chunk index; ``array`` has ``shape``, ``dtype``, ``chunks`` and, for what is not ints
+    and step-1 slices (rare here: strided or fancy), ``array.array`` to read directly."""
+    key = key if isinstance(key, tuple) else (key,)
+    if len(key) > len(array.shape) or any(k is Ellipsis for k in key):
+        return np.asarray(array.array[key])
+    key = key + (slice(None),) * (len(array.shape) - len(key))
+    bounds: list[tuple[int, int]] = []
+    picked: list[int | slice] = []
+    for k, n in zip(key, array.shape):
+        if isinstance(k, (int, np.integer)):
+            i = axis_index(int(k), n)
+            bounds.append((i, i + 1))
+            picked.append(0)
+        elif isinstance(k, slice) and k.indices(n)[2] == 1:
+            start, stop, _ = k.indices(n)
+            bounds.append((start, max(start, stop)))
+            picked.append(slice(None))
+        else:
+            return np.asarray(array.array[key])
+    out = np.empty([b - a for a, b in bounds], array.dtype)
+    if out.size == 0:
+        return out[tuple(picked)]
+    ranges = [range(a // c, -(-b // c)) for (a, b), c in zip(bounds, array.chunks)]
+    for index in itertools.product(*ranges):
+        chunk = chunk_at(index)
+        src, dst = [], []
+        for (a, b), i, c in zip(bounds, index, array.chunks):
+            lo, hi = max(a, i * c), min(b, (i + 1) * c)
+            src.append(slice(lo - i * c, hi - i * c))
+            dst.append(slice(lo - a, hi - a))
+        out[tuple(dst)] = chunk[tuple(src)]
+    return out[tuple(picked)]
 
 
 def axis_index(i: int, n: int) -> int:

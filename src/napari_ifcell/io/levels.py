@@ -14,6 +14,7 @@ import tifffile
 import zarr
 
 from napari_ifcell.io.errors import SlideError
+from napari_ifcell.io.tiled_pages import TiledPages, tiled_pages_fit
 
 # images that ride along in a slide file but are never pyramid levels
 ASSOCIATED_IMAGES = ("thumbnail", "label", "macro", "overview")
@@ -162,15 +163,25 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
             arrays = [group[str(i)] for i in range(len(main.levels))]
         else:
             arrays = [zarr.open_array(s.aszarr(), mode="r") for s in level_series]
-        arrays = [ContiguousLevel(tif, s) if is_contiguous_and_large(s) else a for a, s in zip(arrays, level_series)]
+        arrays = [_decoded_here(tif, a, s) for a, s in zip(arrays, level_series)]
     except Exception as exc:
         raise SlideError(path, f"cannot open the pixel store: {exc}") from exc
     for level, (arr, series) in enumerate(zip(arrays, level_series)):
-        if not isinstance(arr, (zarr.Array, ContiguousLevel)):  # a pyramid group's member could be a sub-group
+        if not isinstance(
+            arr, (zarr.Array, ContiguousLevel, TiledPages)
+        ):  # a pyramid group's member could be a sub-group
             raise SlideError(path, f"level {level} of the pixel store is a group, not an array")
         if tuple(arr.shape) != tuple(series.shape):
             raise SlideError(path, f"level {level} stores shape {arr.shape} but its metadata says {series.shape}")
     return arrays
+
+
+def _decoded_here(tif: tifffile.TiffFile, array, series: tifffile.TiffPageSeries):
+    """A large uncompressed level memory-mapped, a tiled one decoded in the reading thread
+    (io.tiled_pages), else tifffile's zarr store ``array``."""
+    if is_contiguous_and_large(series):
+        return ContiguousLevel(tif, series)
+    return TiledPages(series, array) if tiled_pages_fit(series) else array
 
 
 def dask_level(array):

@@ -279,6 +279,9 @@ class Slide:
         for cache in self.cached_levels.values():  # decoded tiles held for the viewer
             cache.clear()
         if self._tiff is not None:
+            from napari_ifcell.io.tiled_pages import close_files
+
+            close_files(self.levels)
             self._tiff.close()
             self._tiff = None
 
