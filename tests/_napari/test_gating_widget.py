@@ -410,3 +410,18 @@ def test_the_nuclei_field_picks_a_store_folder_or_a_label_image(make_napari_view
         widget.labels_file.file_button.click()
         assert str(widget.labels_file.value) == str(small_pair.labels_path)
     assert asked == ["Label images (*.tif *.tiff)"] * 3
+
+
+def test_moving_one_handle_keeps_the_other_thresholds_exactly(gating):
+    """The over-exposed limit lies past the brightest cell, where the slider holds it clipped:
+    moving the positive handle saved the brightest cell's value as the new limit."""
+    _, widget, _ = gating
+    widget.marker.setCurrentText("CD20")
+    gate = widget.session.gates.gates["CD20"]
+    _, edges, _ = widget.session.display_axis("CD20")
+    assert widget.thresholds.to_display(gate.thresholds)[2] > edges[-1]  # the case: a limit off the histogram
+    negative, positive, over = widget.slider.value()
+    widget.slider.setValue((negative, positive + 0.01, over))
+    moved = widget.session.gates.gates["CD20"]
+    assert moved.thresholds[0] == gate.thresholds[0] and moved.thresholds[2] == gate.thresholds[2]
+    assert moved.thresholds[1] > gate.thresholds[1]

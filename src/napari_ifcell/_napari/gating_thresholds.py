@@ -32,6 +32,7 @@ class ThresholdControls(QWidget):
         super().__init__()
         self.gate = None
         self.edges = np.array([0.0, 1.0])
+        self._handles: tuple = ()  # the slider values last shown or dragged to
         self.slider = QLabeledDoubleRangeSlider(Qt.Orientation.Horizontal)
         self.slider.setDecimals(3)
         # the handles' own labels round to a few digits ("3 3 5"): the exact values are in the fields
@@ -68,6 +69,7 @@ class ThresholdControls(QWidget):
             self.slider.setValue(
                 tuple(float(np.clip(v, edges[0], edges[-1])) for v in self.to_display(gate.thresholds))
             )
+        self._handles = tuple(self.slider.value())
         self.follow(gate)
 
     def follow(self, gate) -> None:
@@ -96,6 +98,12 @@ class ThresholdControls(QWidget):
         if self.gate is None:
             return
         raw = [float(inverse(v, self.gate.transform, self.gate.cofactor)) for v in values]
+        # A handle that did not move keeps its threshold exactly: the slider holds it clipped
+        # to the histogram's range (an over-exposed limit past the brightest cell) and rounded.
+        for i, (now, was) in enumerate(zip(values, self._handles)):
+            if now == was:
+                raw[i] = self.gate.thresholds[i]
         if values[2] >= self.edges[-1] and math.isinf(self.gate.thresholds[2]):
             raw[2] = math.inf  # a slider at the top keeps "no over-exposure limit"
+        self._handles = tuple(values)
         self.dragged.emit(raw)
