@@ -11,7 +11,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlide
 
 from napari_ifcell._napari.busy import Busy
 from napari_ifcell._napari.classifier_training import TrainingSection
-from napari_ifcell._napari.layers import PLUGIN_KEY
+from napari_ifcell._napari.layers import PLUGIN_KEY, redraw_lookup
 from napari_ifcell._napari.palette import OUTCOME_COLOURS, class_palette, legend_html
 from napari_ifcell._napari.sources import TABLE_FILTER, given_path, nuclei_field, open_sources, set_path
 from napari_ifcell._napari.state import GATED, LABELS, PREDICTIONS, SLIDES, workflow_state
@@ -230,7 +230,7 @@ class ClassifierWidget(Container):
         codes = predicted.map({c: i + 1 for i, c in enumerate(self.config.classes)}).fillna(0).to_numpy(np.uint8)
         self.lut[:] = 0
         self.lut[self.table["CellID"].to_numpy()] = codes
-        self.layer.refresh()
+        redraw_lookup(self.layer)
         counts = predicted.value_counts()
         self.legend.value = ""  # the truth outcomes' legend of an earlier prediction
         palette = class_palette(self.config.classes)
@@ -287,7 +287,7 @@ class ClassifierWidget(Container):
             shown[codes == OUTCOMES.index("TN")] = 0
         self.lut[:] = 0
         self.lut[self.table["CellID"].to_numpy()] = shown
-        self.layer.refresh()
+        redraw_lookup(self.layer)
         counts = outcome_counts(codes)
         scores = outcome_scores(counts)
         shown_outcomes = ("TP", "FP", "FN", "TN") if self.show_tn.value else ("TP", "FP", "FN")

@@ -16,7 +16,7 @@ from napari_ifcell._napari.gated_saves import GatedTableSaves
 from napari_ifcell._napari.gating_files import GateFiles
 from napari_ifcell._napari.gating_plot import STATE_LABELS, HistogramPlot
 from napari_ifcell._napari.gating_thresholds import ThresholdControls
-from napari_ifcell._napari.layers import PLUGIN_KEY, world_scale
+from napari_ifcell._napari.layers import PLUGIN_KEY, redraw_lookup, world_scale
 from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
 from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, nuclei_field, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
@@ -331,7 +331,7 @@ class GatingWidget(GateFiles, QWidget):
         if self.layer.colormap.color_dict.keys() != colour_dict.keys() or by_state != getattr(self, "_by_state", None):
             self.layer.colormap = DirectLabelColormap(color_dict=colour_dict)
             self._by_state = by_state
-        self.layer.refresh()
+        redraw_lookup(self.layer)
 
     def _colours(self, by_state: bool) -> list[str]:
         """The colour of each lookup value (after 0): the gate states, or the phenotypes."""

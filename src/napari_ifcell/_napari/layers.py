@@ -189,3 +189,13 @@ def remove_layers(viewer, layers) -> None:
         for layer in list(layers):
             if layer in viewer.layers:
                 viewer.layers.remove(layer)
+
+
+def redraw_lookup(layer) -> None:
+    """Redraw a labels layer drawn through a lookup table changed in place (``LookupView``).
+    napari keeps the coarsest level of a pyramid across ``refresh()``: a whole-slide view
+    stayed in the old colours (or none), so that level is handed to the layer again."""
+    if layer.multiscale and layer.data_level == len(layer.data) - 1:
+        layer.data = layer.data
+    else:
+        layer.refresh()

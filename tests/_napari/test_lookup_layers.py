@@ -1,0 +1,30 @@
+"""Overlays drawn through a per-cell lookup table (gate states, predicted classes) follow the
+table at every zoom: napari keeps a pyramid's coarsest level across ``refresh()``."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.utils.colormaps import DirectLabelColormap
+
+from napari_ifcell._napari.layers import redraw_lookup
+from napari_ifcell.core.display import LookupView
+
+
+def test_a_whole_slide_view_shows_the_lookup_as_changed(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(800, 600)
+    cells = np.repeat(np.repeat(np.arange(1, 17, dtype=np.uint32).reshape(4, 4), 1024, 0), 1024, 1)
+    lut = np.zeros(17, np.uint8)  # before a prediction: no cell coloured
+    colours = {None: "transparent", 0: "transparent", 1: "red", 2: "blue", 3: "green"}
+    layer = viewer.add_labels(
+        [LookupView(cells[::step, ::step], lut) for step in (1, 2, 4, 8)],
+        multiscale=True,
+        colormap=DirectLabelColormap(color_dict=colours),
+    )
+    viewer.reset_view()
+    qtbot.wait(50)
+    assert layer.data_level == 3  # the whole slide in view: its coarsest level
+    lut[1:] = np.arange(16) % 3 + 1  # the prediction arrives
+    redraw_lookup(layer)
+    qtbot.wait(50)
+    assert set(np.unique(np.asarray(layer._data_view))) == {1, 2, 3}
