@@ -201,3 +201,9 @@ def test_segment_with_sam_needs_a_checkpoint(small_pair, tmp_path):
         tmp_path / "s",
     )
     assert done.returncode == 2 and "none.pth: no such checkpoint file" in done.stderr
+
+
+def test_python_dash_m_runs_the_command_line():
+    done = subprocess.run([sys.executable, "-m", "napari_ifcell", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "segment" in done.stdout and "quantify" in done.stdout
