@@ -94,3 +94,51 @@ def test_closing_the_slide_closes_the_files_its_tiles_were_read_from(tmp_path):
     slide.close()
     opened = {fd for fd in set(os.listdir("/proc/self/fd")) - before if os.path.exists(f"/proc/self/fd/{fd}")}
     assert not {os.readlink(f"/proc/self/fd/{fd}") for fd in opened} & {str(path)}
+
+
+@pytest.mark.parametrize("second_file", ["big-endian", "lzw with predictor"])
+def test_a_multi_file_ome_tiff_reads_each_plane_with_its_own_files_encoding(tmp_path, second_file):
+    import uuid
+
+    data = FLUO[:2, :150, :170]
+    u0, u1 = uuid.uuid1(), uuid.uuid1()
+    xml = f"""<?xml version="1.0" encoding="UTF-8"?>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="urn:uuid:{u0}">
+<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint16" SizeX="170" SizeY="150"
+ SizeC="2" SizeZ="1" SizeT="1" PhysicalSizeX="0.5" PhysicalSizeY="0.5">
+<Channel ID="Channel:0:0" Name="DAPI" SamplesPerPixel="1"/><Channel ID="Channel:0:1" Name="CD3" SamplesPerPixel="1"/>
+<TiffData FirstC="0" IFD="0" PlaneCount="1"><UUID FileName="a.ome.tif">urn:uuid:{u0}</UUID></TiffData>
+<TiffData FirstC="1" IFD="0" PlaneCount="1"><UUID FileName="b.ome.tif">urn:uuid:{u1}</UUID></TiffData>
+</Pixels></Image></OME>"""
+    tifffile.imwrite(tmp_path / "a.ome.tif", data[0], tile=(64, 64), compression="zlib", description=xml, metadata=None)
+    encoding = (
+        dict(byteorder=">", compression="zlib")
+        if second_file == "big-endian"
+        else dict(compression="lzw", predictor=True)
+    )
+    tifffile.imwrite(
+        tmp_path / "b.ome.tif",
+        data[1],
+        tile=(64, 64),
+        description=xml.replace(str(u0), str(u1), 1),
+        metadata=None,
+        **encoding,
+    )
+    with open_slide(tmp_path / "a.ome.tif") as slide:
+        assert slide.channel_names == ("DAPI", "CD3")
+        np.testing.assert_array_equal(slide.read_region(0, 0, 150, 170), data)
+
+
+def test_a_tile_never_written_reads_as_the_files_nodata_as_tifffile_does(tmp_path):
+    path = tmp_path / "sparse.tif"
+    tifffile.imwrite(path, np.full((128, 128), 5, np.uint8), tile=(64, 64), extratags=[(42113, "s", 0, "255", True)])
+    with tifffile.TiffFile(path, mode="r+b") as tif:
+        page = tif.pages[0]
+        offsets, counts = list(page.dataoffsets), list(page.databytecounts)
+        offsets[3] = counts[3] = 0
+        page.tags["TileOffsets"].overwrite(offsets)
+        page.tags["TileByteCounts"].overwrite(counts)
+    with open_slide(path, pixel_size_um=0.5) as slide:
+        assert isinstance(slide.levels[0], TiledPages)
+        region = slide.read_region(0, 0, 128, 128)[0]
+    assert (region[64:, 64:] == 255).all() and (region[:64] == 5).all()

@@ -193,9 +193,13 @@ def remove_layers(viewer, layers) -> None:
 
 def redraw_lookup(layer) -> None:
     """Redraw a labels layer drawn through a lookup table changed in place (``LookupView``).
-    napari keeps the coarsest level of a pyramid across ``refresh()``: a whole-slide view
-    stayed in the old colours (or none), so that level is handed to the layer again."""
-    if layer.multiscale and layer.data_level == len(layer.data) - 1:
-        layer.data = layer.data
-    else:
-        layer.refresh()
+    napari keeps a pyramid's coarsest level (its whole-slide view and thumbnail) across
+    ``refresh()``: after a change made zoomed in, zooming out showed the old colours (or
+    none, after a prediction), so that kept level is dropped first."""
+    if layer.multiscale:
+        reset = getattr(layer, "_reset_thumbnail_level_data", None)  # napari 0.9
+        if reset is None:
+            layer.data = layer.data  # what the private call does, and more
+            return
+        reset()
+    layer.refresh()

@@ -338,10 +338,11 @@ def _check_pages(path, level_series) -> None:
                     f"{MAX_CHUNK_BYTES // 2**20} MiB: write a tiled copy (e.g. vips tiffsave IN OUT --tile --pyramid)",
                 )
             ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts) if n]
-            if ends and max(ends) > file_size:
+            holder = Path(page.parent.filehandle.path or path)  # a multi-file OME-TIFF's plane: its own file
+            size = file_size if holder == path else holder.stat().st_size
+            if ends and max(ends) > size:
                 raise SlideReadError(
-                    path,
-                    f"truncated: level {level} needs {max(ends)} bytes but the file has {file_size}",
+                    holder, f"truncated: level {level} needs {max(ends)} bytes but the file has {size}"
                 )
 
 

@@ -53,6 +53,7 @@ class TiledPages:
         key = series.keyframe
         self._key, self._axes = key, series.axes
         self._pages = [p for p in series.pages if p is not None]  # all there: tiled_pages_fit
+        self._keys = [p.keyframe for p in self._pages if p.keyframe is not None]
         self._tile = (key.tilelength, key.tilewidth)
         self._across = -(-key.imagewidth // key.tilewidth)
         self.chunks = {"YX": self._tile, "CYX": (1, *self._tile), "YXS": (*self._tile, self.shape[-1])}[self._axes]
@@ -76,28 +77,32 @@ class TiledPages:
         plane = index[0] if self._axes == "CYX" else 0
         ty, tx = index[1:3] if self._axes == "CYX" else index[:2]
         page = self._pages[plane]
+        key = self._keys[plane]  # a plane in another file (multi-file OME-TIFF) has its own encoding
         i = ty * self._across + tx
         offset, count = page.dataoffsets[i], page.databytecounts[i]
         h = min(self._tile[0], self.shape[-2 if self._axes != "YXS" else 0] - ty * self._tile[0])
         w = min(self._tile[1], self.shape[-1 if self._axes != "YXS" else 1] - tx * self._tile[1])
         segment = None
-        if offset and count:  # else a tile never written: tifffile reads it as 0
-            data = os.pread(self._file(page.parent.filehandle.path), count, offset)
+        if offset and count:  # else a tile never written: tifffile fills it with the page's nodata
+            data = self._read(page.parent.filehandle.path, offset, count)
             if len(data) < count:
                 raise ValueError(f"tile {i} of page {plane} ends past the end of the file (truncated?)")
-            segment, _, _ = self._key.decode(data, i, jpegtables=self._key.jpegtables, jpegheader=self._key.jpegheader)
+            tables = getattr(page, "jpegtables", None) or key.jpegtables
+            segment, _, _ = key.decode(data, i, jpegtables=tables, jpegheader=key.jpegheader)
         if segment is None:
-            segment = np.zeros((1, h, w, self._key.samplesperpixel), self.dtype)
+            segment = np.full((1, h, w, key.samplesperpixel), key.nodata, self.dtype)
         tile = segment[0, :h, :w]
         if self._axes == "YXS":
             return tile
         return tile[None, :, :, 0] if self._axes == "CYX" else tile[:, :, 0]
 
-    def _file(self, path: str) -> int:
+    def _read(self, path: str, offset: int, count: int) -> bytes:
+        """The bytes, under the lock that ``close`` takes: a descriptor closed and its number
+        given to another file in between would read that file's bytes."""
         with self._lock:
             if path not in self._files:
                 self._files[path] = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-            return self._files[path]
+            return os.pread(self._files[path], count, offset)
 
 
 def close_files(levels) -> None:

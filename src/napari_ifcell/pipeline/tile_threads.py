@@ -26,7 +26,7 @@ def tile_threads() -> int:
     use, at most ``MAX_THREADS``."""
     given = os.environ.get(THREADS_VARIABLE, "").strip()
     if given:
-        if not given.isdigit() or int(given) < 1:
+        if not (given.isascii() and given.isdigit()) or int(given) < 1:
             raise ValueError(f"{THREADS_VARIABLE}={given!r}: expected a whole number of threads, 1 or more")
         return int(given)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
