@@ -3,8 +3,9 @@
 tifffile's zarr store decodes every tile inside zarr's one event-loop thread, so reads from
 several threads (tiles quantified side by side, a review reading ahead) wait on each other:
 decoding a slide's chunks in 2 threads took longer than in 1. Here each read takes its
-tiles' bytes with ``os.pread`` (no shared file position, no lock) and decodes them with the
-page's own tifffile decoder (compression, predictor, JPEG tables), in the calling thread.
+tiles' bytes with ``os.pread`` (no shared file position; a lock held for the read only) and
+decodes them with its page's own tifffile decoder (compression, predictor, JPEG tables, byte
+order), in the calling thread, outside the lock.
 Levels of other layouts stay on tifffile's zarr store.
 """
 
