@@ -30,15 +30,24 @@ def recording_notes() -> Iterator[list[str]]:
     other threads' notes, go on as they came: blocks in several workers at once (a quantify
     running for minutes beside a comparison) keep to their own notes."""
     found: list[str] = []
+    try:
+        with _recording_into(found):
+            yield found
+    finally:  # also when the block fails: what was noted before is kept
+        found[:] = list(dict.fromkeys(found))
+
+
+@contextmanager
+def _recording_into(target: list[str]) -> Iterator[None]:
+    """This thread's notes go to ``target`` inside the block (the innermost block wins)."""
     stack = _collecting.__dict__.setdefault("stack", [])
-    stack.append(found)
+    stack.append(target)
     _start_recording()
     try:
-        yield found
-    finally:  # also when the block fails: what was noted before is kept
-        del stack[next(i for i in range(len(stack) - 1, -1, -1) if stack[i] is found)]  # by identity
+        yield
+    finally:
+        del stack[next(i for i in range(len(stack) - 1, -1, -1) if stack[i] is target)]  # by identity
         _stop_recording()
-        found[:] = list(dict.fromkeys(found))
 
 
 # One hook for every recording block of the process, put in by the first block to start and
@@ -90,14 +99,8 @@ def noting_here(func):
     target = stack[-1]
 
     def run(*args, **kwargs):
-        own = _collecting.__dict__.setdefault("stack", [])
-        own.append(target)
-        _start_recording()
-        try:
+        with _recording_into(target):
             return func(*args, **kwargs)
-        finally:
-            del own[next(i for i in range(len(own) - 1, -1, -1) if own[i] is target)]
-            _stop_recording()
 
     return run
 

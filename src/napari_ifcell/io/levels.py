@@ -167,9 +167,8 @@ def open_level_arrays(path, tif, series_index, level_series) -> list:
     except Exception as exc:
         raise SlideError(path, f"cannot open the pixel store: {exc}") from exc
     for level, (arr, series) in enumerate(zip(arrays, level_series)):
-        if not isinstance(
-            arr, (zarr.Array, ContiguousLevel, TiledPages)
-        ):  # a pyramid group's member could be a sub-group
+        # a pyramid group's member could be a sub-group
+        if not isinstance(arr, (zarr.Array, ContiguousLevel, TiledPages)):
             raise SlideError(path, f"level {level} of the pixel store is a group, not an array")
         if tuple(arr.shape) != tuple(series.shape):
             raise SlideError(path, f"level {level} stores shape {arr.shape} but its metadata says {series.shape}")

@@ -18,6 +18,7 @@ import tifffile
 from napari_ifcell.io.chunk_cache import CACHED_READ_PLANES
 from napari_ifcell.io.errors import SlideMetadataError, SlideReadError
 from napari_ifcell.io.levels import NotWholeNumbers, dask_level
+from napari_ifcell.io.tiled_pages import close_files
 
 
 @dataclass
@@ -279,8 +280,6 @@ class Slide:
         for cache in self.cached_levels.values():  # decoded tiles held for the viewer
             cache.clear()
         if self._tiff is not None:
-            from napari_ifcell.io.tiled_pages import close_files
-
             close_files(self.levels)
             self._tiff.close()
             self._tiff = None

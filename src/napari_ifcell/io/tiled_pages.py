@@ -52,7 +52,7 @@ class TiledPages:
         self.array = array
         self.shape, self.dtype, self.ndim = tuple(series.shape), np.dtype(series.dtype), len(series.shape)
         key = series.keyframe
-        self._key, self._axes = key, series.axes
+        self._axes = series.axes
         self._pages = [p for p in series.pages if p is not None]  # all there: tiled_pages_fit
         self._keys = [p.keyframe for p in self._pages if p.keyframe is not None]
         self._tile = (key.tilelength, key.tilewidth)

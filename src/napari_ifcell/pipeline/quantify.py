@@ -69,17 +69,26 @@ def quantify_region_steps(
     if "median" in settings.statistics:
         return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))
     boxes = quantify_tiles(if_slide, region, settings)
-    parts = []
-    yield "quantify", 0, len(boxes)
 
     def measure(box):
         return quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names)
 
+    parts = yield from _measured_in_threads(measure, boxes)
+    return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
+
+
+def _measured_in_threads(measure, boxes) -> Generator[tuple[str, int, int], None, list]:
+    """``measure(box)`` of every box that gives something, in the boxes' order, computed in
+    threads (``tile_threads``); yields ``("quantify", done, n)``. Closing it (Cancel) stops
+    the tiles."""
+    parts = []
+    yield "quantify", 0, len(boxes)
     with closing(in_order(measure, boxes)) as measured:
         for i, part in enumerate(measured, 1):
-            parts.append(part)
+            if part is not None:
+                parts.append(part)
             yield "quantify", i, len(boxes)
-    return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
+    return parts
 
 
 def marker_names(if_slide, channels=None) -> list[str]:
@@ -204,13 +213,7 @@ def _whole_cell_steps(if_slide, labels, region, settings, names):
             owned=core_in(window, box),
         )
 
-    parts = []
-    yield "quantify", 0, len(todo)
-    with closing(in_order(measure, todo)) as measured:
-        for i, part in enumerate(measured, 1):
-            if part is not None:
-                parts.append(part)
-            yield "quantify", i, len(todo)
+    parts = yield from _measured_in_threads(measure, todo)
     if not parts:
         return _empty_table(names, settings, if_slide.pixel_size_um)
     return pd.concat(parts, ignore_index=True).sort_values("CellID", ignore_index=True)

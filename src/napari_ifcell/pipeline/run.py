@@ -192,9 +192,9 @@ def run_slide(job: SlideJob, *, client=None, progress: Progress | None = None, r
 
     todo = [b for b in boxes if not (out / "segment_tiles" / f"{b[0]}_{b[1]}.npz").exists()]
     skipped = len(boxes) - len(todo)
-    one_at_a_time = 1 if segmentation.needs_model else None  # a model holds the GPU (or all cores) itself
     args = [(job, b, watershed) for b in todo]
-    outcomes = _map(client, segment_tile, args, "segment", len(boxes), skipped, progress, threads=one_at_a_time)
+    threads = segmentation.tile_threads
+    outcomes = _map(client, segment_tile, args, "segment", len(boxes), skipped, progress, threads=threads)
     _merge_labels(out, job, boxes, shape, pixel_size, client, progress)
 
     quant_boxes = _quantify_boxes(job, if_slide, region)

@@ -54,6 +54,12 @@ class SegmentSettings:
         """Whether the backend segments with a model that is loaded first (SAM, learned)."""
         return self.backend.startswith("sam") or self.backend in LEARNED_BACKENDS
 
+    @property
+    def tile_threads(self) -> int | None:
+        """Tiles at once without a cluster: 1 for a model (it holds the GPU, or all cores,
+        itself), else None (``pipeline.tile_threads``: one per core)."""
+        return 1 if self.needs_model else None
+
     def problems(self) -> list[str]:
         out = [] if self.backend in BACKENDS else [f"unknown backend {self.backend!r}; choose from {BACKENDS}"]
         if self.model_input not in MODEL_INPUTS:
@@ -238,8 +244,7 @@ def segment_region(
             return window, owned_labels(segment_tile(*window), core_in(window, box))
 
         yield ("segment", 0, len(todo))
-        # A model's tiles go one at a time: it holds the GPU (or all cores) itself.
-        with closing(in_order(owned_nuclei, todo, 1 if settings.needs_model else None)) as segmented:
+        with closing(in_order(owned_nuclei, todo, settings.tile_threads)) as segmented:
             for window, labels in segmented:
                 n = int(labels.max())
                 if n:  # painted in the tiles' order: the same ids however many threads
