@@ -122,6 +122,7 @@ def test_ome_zarr_labels_as_ome_zarr_py_writes_them_give_the_same_cells(crop_and
         ("nan", lambda t: np.where(t > 0, t, np.nan).astype(np.float32), "not whole numbers (e.g. nan)"),
         ("too wide", lambda t: np.where(t > 0, t + 2.0**25, 0).astype(np.float32), "ids above 16,777,216"),
         ("empty", lambda t: np.zeros_like(t, np.uint16), "no cells to quantify"),
+        ("classes", lambda t: np.where(t > 0, t % 3 + 1, 0).astype(np.uint8), "got 3 values spread over"),
     ],
 )
 def test_what_is_not_instance_labels_is_one_line_and_no_table(crop_and_labels, name, make, needle):
@@ -263,6 +264,22 @@ def test_labels_a_store_cannot_take_are_one_line_and_change_nothing(
     one_line_error(
         run_cli("import-labels", small_pair.if_path, tmp_path / f"{name}.tif", "--store", kept), f"{name}.tif"
     )
+    assert _store_files(kept) == before
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint8])
+def test_an_intensity_image_is_not_taken_for_cells(small_pair, cellpose_like_masks, tmp_path, dtype):
+    """A grey image given as masks was taken for 247 cells and replaced the store's 2,399: each
+    grey value is scattered over the image in many pieces, where a cell is one."""
+    with open_slide(small_pair.if_path) as slide:
+        hoechst = slide.read_region(0, 0, *slide.shape, channels=[0])[0]
+    grey = hoechst if dtype == np.uint16 else (hoechst // max(1, int(hoechst.max()) // 255 + 1))
+    tifffile.imwrite(tmp_path / "grey.tif", grey.astype(dtype))
+    kept = tmp_path / "kept.ifcell"
+    assert run_cli("import-labels", small_pair.if_path, cellpose_like_masks[0], "--store", kept).returncode == 0
+    before = _store_files(kept)
+    done = run_cli("import-labels", small_pair.if_path, tmp_path / "grey.tif", "--store", kept)
+    one_line_error(done, "grey.tif", "separate pieces", "an intensity image, a class map")
     assert _store_files(kept) == before
 
 

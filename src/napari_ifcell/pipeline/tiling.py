@@ -140,8 +140,9 @@ BIGGEST_CELL_PX = 50_000  # no cell is this large (5,300 µm² at 0.325 µm/px);
 def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
     """Look at a sample (level 0, up to 2048 px a side about its centre; lower levels may be
     averaged): a binary mask (one value over many separate objects), or a background saved as
-    another id than 0, would be quantified as one huge cell, and negative ids fail deep inside
-    quantification."""
+    another id than 0, would be quantified as one huge cell; an intensity image or a class map
+    (each value over many separate pieces) as cells of scattered pixels; and negative ids fail
+    deep inside quantification."""
     from skimage.measure import label
 
     h, w = slide.shape
@@ -154,6 +155,13 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
         raise ValueError(
             f"{expected}, got a binary mask (every object is {values[0]}): label its objects first "
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
+        )
+    pieces = int(label(sample, background=0, connectivity=2).max())  # areas of one value each
+    if len(values) >= 2 and pieces > 3 * len(values) + 20:  # a cell is one piece; a cut one rarely more
+        raise ValueError(
+            f"{expected}, got {len(values):,} values spread over {pieces:,} separate pieces "
+            f"({pieces / len(values):.0f} per value): an intensity image, a class map or ids reused "
+            "across tiles, not one id per cell; give the segmenter's instance labels"
         )
     largest = int(counts.argmax()) if len(counts) else 0
     if len(values) >= 6 and counts[largest] > max(sample.size / 2, BIGGEST_CELL_PX):
