@@ -162,9 +162,12 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     in_dense = dense.contains(held_out.y, held_out.x) & (held_out["class"] == "lymphocyte")
     assert 0 < shown.loc["dense", "n lymphocyte"] == in_dense.sum() < expected.loc["dense", "n lymphocyte"]
     assert f"truth cells left out, the data set's train and val cells ({dataset})" in "\n".join(w.about)
-    w.no_truth.value = True  # no truth to leave cells out of: said, not ignored
+    w.no_truth.value = True  # no truth to leave cells out of: the field goes while it is ticked
+    assert w.held_out.native.isHidden()
     w.compare_button.changed.emit(True)
-    assert "Held out of data set leaves cells out of the truth" in w.status.value
+    assert "kappa" in w.status.value, w.status.value
+    w.no_truth.value = False
+    assert not w.held_out.native.isHidden() and w.held_out.value == dataset
 
 
 def test_models_are_checked_and_cleared_and_early_regions_end_up_on_top(

@@ -133,6 +133,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     workflow.show_step("Compare")
     assert not viewer.layers["classifier vs IF"].visible and "regions" in viewer.layers  # a layer to draw in
     assert compare.ours_file.value == project.predictions and compare.truth_file.value == project.gated_table
+    assert compare.held_out.value == project.dataset  # ours is not scored on the cells it learnt from
     layer = compare.regions_layer()
     layer.add_rectangles([[40.0, 40.0], [300.0, 400.0]])  # as a user draws it (the layer's slide pixels)
     layer.selected_data = {0}
@@ -144,6 +145,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     compare.compare_button.changed.emit(True)
     assert "ours" in compare.status.value, compare.status.value
     assert "tumour" in set(compare.report["region"])
+    assert f"truth cells left out, the data set's train and val cells ({project.dataset})" in "\n".join(compare.about)
     compare.save_button.changed.emit(True)
     assert "Saved" in compare.status.value, compare.status.value
     assert any(project.exports.glob("*.md")) and any(project.exports.glob("*.csv"))

@@ -79,6 +79,7 @@ class CompareWidget(Container):
         )
         self.match.changed.connect(self._show_match_fields)
         self.no_truth = CheckBox(text="No truth: model-vs-model agreement", value=False)
+        self.no_truth.changed.connect(self._show_match_fields)
         self.compare_button = PushButton(text="Compare in regions")
         self.table = Table(value={"data": [], "index": [], "columns": []})
         self.legend = Label(value="")
@@ -129,8 +130,10 @@ class CompareWidget(Container):
         self.on_shown()
 
     def _show_match_fields(self, _=None) -> None:
-        """The truth's masks are asked for only when cells are matched by mask."""
+        """The truth's masks are asked for only when cells are matched by mask, and what to hold
+        out of it only when there is a truth."""
         self.truth_labels.visible = self.match.value == "iou"
+        self.held_out.visible = not self.no_truth.value
 
     def on_shown(self) -> None:
         """A layer to draw regions in, once there is a slide, its colour readable on what is shown."""
@@ -145,8 +148,9 @@ class CompareWidget(Container):
             set_path(self.ours_file, self.state.existing("predictions"))
         if what in (SLIDES, LABELS):
             set_path(self.truth_labels, self.state.existing("labels"))
+        if what == SLIDES or (what == PREDICTIONS and given_path(self.held_out) is None):
+            set_path(self.held_out, self._project_dataset())  # ours is not scored on what it learnt from
         if what == SLIDES:
-            set_path(self.held_out, None)  # another slide's data set holds none of its cells
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
             drawn = find_regions_layer(self.viewer)
@@ -156,6 +160,11 @@ class CompareWidget(Container):
             saved = (self.project_folder() / "regions.json").is_file()
             if saved and not len(self.regions_layer().data):
                 self.load_regions(None)  # the project's saved regions come back with the slide
+
+    def _project_dataset(self) -> Path | None:
+        """The patch data set exported into the slide's project, when there is one."""
+        dataset = self.state.existing("dataset")
+        return dataset if dataset is not None and (dataset / "config.json").is_file() else None
 
     # --- regions -------------------------------------------------------------------------------
     @property
@@ -293,7 +302,7 @@ class CompareWidget(Container):
                 dict(self.sources),
                 self.pixel_size_um,
                 self.radius.value,
-                given_path(self.held_out),
+                None if self.no_truth.value else given_path(self.held_out),
             )
             shape = tuple(self.state.slide.shape) if self.state.slide is not None else None
             # no table given (an empty file field reads as a folder): the project's review state
@@ -307,8 +316,6 @@ class CompareWidget(Container):
                         "mask IoU matching needs the truth's nuclei: segment the slide first, "
                         "or choose a label store folder or label TIFF"
                     )
-            if self.no_truth.value and held_out is not None:
-                raise ValueError("Held out of data set leaves cells out of the truth: clear it, or untick No truth")
         except Exception as exc:  # noqa: BLE001
             return self._on_error(exc)
         self.status.value = "Comparing..."
