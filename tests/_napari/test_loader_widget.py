@@ -265,6 +265,11 @@ def test_close_and_open_an_if_slide_alone(loader, small_pair):
     assert state.pair is None and state.if_slide is widget.if_alone and state.he_slide is None
     widget.if_pixel_size.value = 0.5  # an override reaches the slide every step uses
     assert state.slide.pixel_size_um == 0.5 and tuple(viewer.layers["Hoechst"].scale) == (0.5, 0.5)
+    # closed, the boxes go back to Orion's: the next file without a pixel size took this one's 0.5
+    widget.offset_y.value = 3.0
+    widget.close_button.changed.emit(True)
+    boxes = (widget.if_pixel_size, widget.he_pixel_size, widget.offset_y, widget.offset_x)
+    assert [box.value for box in boxes] == [0.325, 0.325, 0.0, 0.0]
 
 
 def test_another_slide_sets_the_regions_of_this_one_aside_with_no_compare_dock(loader, small_pair, tmp_path):

@@ -20,6 +20,7 @@ from napari_ifcell._napari.sources import SLIDE_FILTER, ZARR_TIP, given_path
 from napari_ifcell._napari.state import workflow_state
 from napari_ifcell._napari.view import level_for_size, visible_region_px
 from napari_ifcell._napari.workers import run_in_background
+from napari_ifcell.orion import ORION_PIXEL_SIZE_UM
 
 # the roles of the layers drawn from a slide's cells (see layers.PLUGIN_KEY)
 CELL_LAYERS = ("segmentation", "gating", "classifier", "comparison", "review")
@@ -111,8 +112,10 @@ class LoaderWidget(ReaderSlides, Container):
             label="IF channels shown", choices=lambda _widget: self._channel_names, allow_multiple=True
         )
         self.over_he = CheckBox(text="IF over H&&E (transparent where dark)", value=True)
-        self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
-        self.he_pixel_size = FloatSpinBox(label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=0.325)
+        self.if_pixel_size = FloatSpinBox(label="IF µm/px", min=0.001, max=100.0, step=0.001, value=ORION_PIXEL_SIZE_UM)
+        self.he_pixel_size = FloatSpinBox(
+            label="H&E µm/px", min=0.001, max=100.0, step=0.001, value=ORION_PIXEL_SIZE_UM
+        )
         self.offset_y = FloatSpinBox(label="H&E offset y (µm)", min=-5000.0, max=5000.0, step=0.05)
         self.offset_x = FloatSpinBox(label="H&E offset x (µm)", min=-5000.0, max=5000.0, step=0.05)
         for box in (self.offset_y, self.offset_x):  # an estimate in whole pixels of 0.325 µm (0.975) is kept
@@ -282,6 +285,9 @@ class LoaderWidget(ReaderSlides, Container):
         self.pair = self.he_alone = self.if_alone = self.he_layer = None
         self.if_layers = []
         self._set_channels([])
+        with self._geometry_blocked():  # the next file without a pixel size must not take this one's
+            self.if_pixel_size.value = self.he_pixel_size.value = ORION_PIXEL_SIZE_UM
+            self.offset_y.value = self.offset_x.value = 0.0
         self._set_enabled(False)
         self.info.value, self.status.value = "No slides open.", ""
         self.state.clear()
