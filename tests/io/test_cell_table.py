@@ -37,6 +37,19 @@ def test_round_trip(tmp_path, table, name):
     assert not list(tmp_path.glob(".*partial"))
 
 
+@pytest.mark.parametrize("decimal", [",", "."])
+def test_a_spreadsheets_semicolon_csv_reads_as_its_cells(tmp_path, table, decimal):
+    """Saved by a European-locale spreadsheet (semicolons, decimal commas, a BOM) the table was
+    one column, refused as missing every required one."""
+    path = tmp_path / "cells.csv"
+    path.write_text(table.to_csv(index=False, sep=";", decimal=decimal), encoding="utf-8-sig")
+    assert ("10,5" in path.read_text()) == (decimal == ",")
+    pd.testing.assert_frame_equal(read_cell_table(path), table, check_dtype=False)
+    tsv = tmp_path / "cells.tsv"  # tabs in a file named .csv
+    tsv.write_text(table.to_csv(index=False, sep="\t"))
+    pd.testing.assert_frame_equal(read_cell_table(tsv.rename(tmp_path / "tabs.csv")), table, check_dtype=False)
+
+
 def test_unknown_format_and_missing_columns(tmp_path, table):
     with pytest.raises(CellTableError, match=r"cells\.xlsx: unknown table format"):
         write_cell_table(table, tmp_path / "cells.xlsx")

@@ -116,6 +116,15 @@ def test_scimap_csv_round_trip(tmp_path):
     assert imported["CD3e"].states(values).tolist() == [0, 2, 2]
 
 
+def test_a_scimap_csv_saved_by_a_european_spreadsheet(tmp_path):
+    """Semicolons and decimal commas: the markers and the gates were one column, refused."""
+    path = export_scimap_gates(_gateset(), tmp_path / "manual_gates.csv", image_id="slide-01")
+    frame = pd.read_csv(path)
+    path.write_text(frame.to_csv(index=False, sep=";", decimal=","), encoding="utf-8-sig")
+    assert ";5," in path.read_text()
+    assert import_scimap_gates(path)["CD3e"].thresholds[:2] == pytest.approx((201.0, 201.0))
+
+
 def test_the_gate_command_saves_a_scimap_csv(small_table, tmp_path, capsys):
     """The walk: ``gate --save-gates manual_gates.csv`` was refused ("use .yaml or .json") though
     ``--scimap-gates`` reads that very file; it is written for the table's image, and said to

@@ -29,6 +29,20 @@ def write_cell_table(table: pd.DataFrame, path: str | Path) -> Path:
     raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(CELL_TABLE_SUFFIXES)}")
 
 
+def csv_dialect(path: str | Path, default_sep: str = ",") -> dict[str, str]:
+    """``pandas.read_csv``'s ``sep``, ``decimal`` and ``encoding`` for a text table as tools and
+    spreadsheets save it: columns separated by the header's most frequent of comma, semicolon
+    and tab (``default_sep`` when it has none of them); with semicolons, decimal commas (as a
+    European-locale spreadsheet writes them) when the first rows have them; a leading BOM dropped."""
+    import re
+
+    with open(path, encoding="utf-8-sig", errors="replace") as file:
+        header, _, rows = file.read(1 << 16).partition("\n")
+    sep = max((default_sep, ",", ";", "\t"), key=header.count)  # the first of equals: the default
+    decimal = "," if sep == ";" and re.search(r"\d,\d", rows) else "."
+    return {"sep": sep, "decimal": decimal, "encoding": "utf-8-sig"}
+
+
 def read_cell_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
@@ -40,7 +54,7 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
             # exit ("terminate called without an active exception") after a short command
             table = pd.read_parquet(path, use_threads=False)
         elif suffix in (".csv", ".tsv"):
-            table = pd.read_csv(path, sep="," if suffix == ".csv" else "\t")
+            table = pd.read_csv(path, **csv_dialect(path, "," if suffix == ".csv" else "\t"))
         elif suffix == ".h5ad":
             table = _table_from_anndata(path)
         else:

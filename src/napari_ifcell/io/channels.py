@@ -85,9 +85,11 @@ def read_marker_names(path: str | Path) -> list[str]:
     """Channel names from an MCMICRO ``markers.csv`` (its ``marker_name`` column)."""
     import pandas as pd
 
+    from napari_ifcell.io.cell_table import csv_dialect
+
     path = Path(path)
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path, **csv_dialect(path))
     except (OSError, ValueError) as exc:
         raise SlideMetadataError(path, f"not a readable markers CSV ({exc})") from None
     if "marker_name" not in table.columns:

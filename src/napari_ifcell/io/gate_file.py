@@ -181,9 +181,12 @@ def import_scimap_gates(
     Every row is checked: a marker name, no marker twice, and a gate that is a finite, non-negative
     log1p intensity (scimap gates on ``log1p``; a negative one would sit below every raw value).
     """
+    from napari_ifcell.io.cell_table import csv_dialect
+
     path = Path(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        dialect = csv_dialect(path)
+        frame = pd.read_csv(path, sep=dialect["sep"], encoding=dialect["encoding"], dtype=str, keep_default_na=False)
     except Exception as exc:
         raise GateError([f"cannot read the CSV: {exc}"], path) from exc
     if frame.shape[1] < 2:
@@ -199,7 +202,7 @@ def import_scimap_gates(
     problems = []
     for row, (marker, text) in enumerate(zip(frame.iloc[:, 0], frame[column]), start=2):
         marker = marker.strip()
-        value = _scimap_gate(text)
+        value = _scimap_gate(text.replace(",", ".") if dialect["decimal"] == "," else text)
         if not marker:
             problems.append(f"line {row}: no marker name")
         elif marker in gates:

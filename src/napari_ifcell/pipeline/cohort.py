@@ -23,12 +23,12 @@ def read_slide_list(csv_path, out_folder) -> list[CohortSlide]:
     often saved from a spreadsheet). Every slide must exist before any work starts."""
     import pandas as pd
 
+    from napari_ifcell.io.cell_table import csv_dialect
     from napari_ifcell.io.project import slide_name
 
     csv_path, out_folder = Path(csv_path), Path(out_folder)
     try:
-        header = csv_path.read_text(encoding="utf-8-sig").partition("\n")[0]
-        separator = max((",", ";", "\t"), key=header.count)  # a comma when the header has none
+        separator = csv_dialect(csv_path)["sep"]
         table = pd.read_csv(
             csv_path, sep=separator, dtype=str, skipinitialspace=True, keep_default_na=False, encoding="utf-8-sig"
         )
