@@ -178,15 +178,26 @@ def test_gates_save_and_load(gating, tmp_path, qtbot):
     assert (tmp_path / "manual_gates.csv").read_text() == "markers,slide\nCD3e,7.0\n"
 
 
-def test_histogram_of_cells_in_view(gating):
+def test_histogram_of_cells_in_view(gating, qtbot):
     viewer, widget, _ = gating
     widget.marker.setCurrentText("Pan-CK")
     whole = widget.session.histogram("Pan-CK")[0].sum()
     camera_of(viewer).center = (0, 50, 50)
     camera_of(viewer).zoom = 8
     widget.scope.setCurrentText("cells in view")
-    in_view = int(re.search(r"negative (\d+)", widget.range_counts.text()).group(1))
+
+    def negatives_shown():
+        return int(re.search(r"negative (\d+)", widget.range_counts.text()).group(1))
+
+    in_view = negatives_shown()
     assert in_view < whole
+    # panned to other cells, the histogram and counts follow once the view settles (they stayed)
+    camera_of(viewer).center = (0, 250, 350)
+    there = widget.session.state_counts("Pan-CK", widget._subset())[0]
+    assert there != in_view
+    qtbot.waitUntil(lambda: negatives_shown() == there, timeout=3000)
+    plotted = widget.plot.axes.patches[0].get_data().values.sum()
+    assert plotted == widget._subset().sum() < whole
 
 
 def test_handles_set_out_of_order_are_reported_not_raised(gating):

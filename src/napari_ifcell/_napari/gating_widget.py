@@ -8,7 +8,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
-from qtpy.QtCore import QSignalBlocker
+from qtpy.QtCore import QSignalBlocker, QTimer
 from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from napari_ifcell._napari.busy import Busy
@@ -81,6 +81,10 @@ class GatingWidget(GateFiles, QWidget):
         self.marker.currentTextChanged.connect(self._show_marker)
         self.colour_by.currentTextChanged.connect(lambda _: self._recolour())
         self.scope.currentTextChanged.connect(lambda _: self._show_marker(self.marker.currentText()))
+        self._view_moved = QTimer(self, singleShot=True, interval=250)  # once a pan or zoom settles
+        self._view_moved.timeout.connect(self._follow_view)
+        self.viewer.camera.events.center.connect(self._on_camera)
+        self.viewer.camera.events.zoom.connect(self._on_camera)
         self.thresholds.dragged.connect(self._on_dragged)
         self.thresholds.typed.connect(self._on_typed)
         self.save_button.clicked.connect(self.save_gates)
@@ -348,9 +352,24 @@ class GatingWidget(GateFiles, QWidget):
         y, x, h, w = visible_region_px(self.viewer, ps, self.labels_slide.shape)
         return self.session.cells_in(y, x, y + h, x + w)
 
+    def _on_camera(self, _event=None) -> None:
+        try:
+            if self.session is not None and self.scope.currentText() == "cells in view":
+                self._view_moved.start()
+        except RuntimeError:  # the dock was closed: its Qt widgets are gone, the viewer stays
+            pass
+
+    def _follow_view(self) -> None:
+        """The histogram and counts of the cells now in view (their colours do not change)."""
+        if self.session is not None and self.scope.currentText() == "cells in view":
+            self._show_histogram(self.marker.currentText())
+
     def _show_marker(self, marker: str) -> None:
-        if self.session is None or not marker:
-            return
+        if self.session is not None and marker:
+            self._show_histogram(marker)
+            self._recolour()
+
+    def _show_histogram(self, marker: str) -> None:
         from napari_ifcell.core.gating import forward, inverse
 
         gate = self.session.gates.gates[marker]
@@ -365,7 +384,6 @@ class GatingWidget(GateFiles, QWidget):
             from_raw=lambda r: forward(r, gate.transform, gate.cofactor),
         )
         self._update_counts()
-        self._recolour()
 
     def _on_dragged(self, raw) -> None:
         marker = self.marker.currentText()
