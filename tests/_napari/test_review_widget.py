@@ -212,6 +212,7 @@ def test_keys_say_why_they_do_nothing_and_approve_asks_for_a_class(review, qtbot
     assert unlabelled, "the gated fixture has cells whose phenotype is not a review class"
     w.position = w.queue.tolist().index(unlabelled[0])
     w._show_current()
+    assert "auto no class (none from the gates or a model), now no class: give it one" in w.cell_info.value
     n_events = state.n_events
     press(viewer, qtbot, Qt.Key.Key_A)
     # nothing to approve: the widget asks for the class and records nothing

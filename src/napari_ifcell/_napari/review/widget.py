@@ -273,9 +273,10 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         names = (*state.classes, None)
         label = names[state.label[p]]
         by = f" by {state.reviewers[state.reviewer[p]]}" if state.reviewer[p] >= 0 else ""
+        auto = names[state.auto[p]] or "no class (none from the gates or a model)"
         self.cell_info.value = (
-            f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {names[state.auto[p]]}, "
-            f"now {label}, {STATUSES[state.status[p]]}{by}"
+            f"Cell {cell} ({self.position + 1}/{len(self.queue)}): auto {auto}, "
+            f"now {label or 'no class: give it one with its number key'}, {STATUSES[state.status[p]]}{by}"
         )
         crops = self._crops(cell, label)
         if is_sync() or crops.done():
