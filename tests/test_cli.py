@@ -207,3 +207,17 @@ def test_python_dash_m_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "napari_ifcell", "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "segment" in done.stdout and "quantify" in done.stdout
+
+
+def test_usage_errors_are_one_line_that_points_to_help():
+    """argparse printed the whole usage block before its error: many lines for a missing file name."""
+    for argv, needle in (
+        (["segment"], "napari-ifcell segment: error: the following arguments are required: if_slide"),
+        (["segmnt"], "napari-ifcell: error: argument command: invalid choice: 'segmnt'"),
+        (["demo", "--size", "0", "5"], "napari-ifcell demo: error: argument --size"),
+    ):
+        done = run_cli(*argv)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr.startswith(needle) and done.stderr.rstrip().endswith("--help)"), done.stderr
+    top = run_cli("--help").stdout
+    assert all(name in top.replace("\n", " ") for name in ("evaluate-segmentation", "review-agreement"))

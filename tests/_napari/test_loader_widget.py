@@ -179,6 +179,11 @@ def test_demo_opens_the_pair_with_every_step_as_tabs(tmp_path, qtbot, capsys):
         assert Path(workflow.steps["Gating"].table_file.value).parent.name == "synthetic_if.ifcell"
     finally:
         viewer.close()
+    # run again with another seed: the pair made before opens, and says it is not the one asked for
+    viewer, _ = run_demo(tmp_path / "demo", shape=(256, 320), seed=3, show=False)
+    viewer.close()
+    said = capsys.readouterr().out
+    assert "render:" not in said and "it is 256 x 320 px, seed 2, not the 256 x 320 px, seed 3 asked for" in said
 
 
 def test_channel_list_survives_other_layers_being_added(loader):

@@ -23,6 +23,8 @@ def run_demo(out_dir: str | Path, *, shape=(4096, 4096), seed: int = 0, show: bo
         print(f"Generating a {shape[0]} x {shape[1]} synthetic Orion-like pair in {files.folder} ...")
         make_synthetic_pair(files.folder, shape=tuple(shape), seed=seed, progress=_print_progress)
         print()
+    else:
+        _say_reused(files, shape, seed)
     viewer = napari.Viewer(title="napari-ifcell demo", show=show)
     workflow = WorkflowWidget(viewer)
     viewer.window.add_dock_widget(workflow, name="napari-ifcell", area="right")
@@ -57,3 +59,18 @@ def _estimate_offset(loader) -> None:
         loader.status.value = f"Offset not estimated: {exc}"
         return
     loader.use_estimate(estimate)
+
+
+def _say_reused(files, shape, seed) -> None:
+    """An earlier demo's pair is opened again: said, with its size and seed where they are not
+    the ones asked for (a new pair needs another folder)."""
+    import json
+
+    truth = json.loads(files.truth_path.read_text())
+    made = (tuple(truth.get("shape", ())), truth.get("seed"))
+    print(f"Opening the synthetic pair in {files.folder} (made before)")
+    if made != (tuple(shape), seed):
+        print(
+            f"  it is {made[0][0]} x {made[0][1]} px, seed {made[1]}, not the {shape[0]} x {shape[1]} px, "
+            f"seed {seed} asked for: give another --out-dir to generate that one"
+        )

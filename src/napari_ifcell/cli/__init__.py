@@ -1,6 +1,7 @@
-"""Command line: ``napari-ifcell info | pyramid | synth | demo | segment | import-labels | quantify | gate | run |
-export-dataset | train | predict | evaluate | compare | export |
-review-export | review-agreement``. Imports no Qt unless asked to show a viewer."""
+"""Command line: ``napari-ifcell info | pyramid | synth | demo | segment | import-labels |
+evaluate-segmentation | run | quantify | gate | export-dataset | train | predict | evaluate |
+compare | export | review-export | review-agreement``. Imports no Qt unless asked to show a
+viewer."""
 
 from __future__ import annotations
 
@@ -15,10 +16,18 @@ EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + 
 EXIT_BROKEN_PIPE = 141  # as a shell reports a command whose reader went away (128 + SIGPIPE)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors in one line, as every other error of the command line is (the usage is in
+    ``--help``); subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from napari_ifcell.cli import cells, classifiers, compare, exports, review, slides
 
-    parser = argparse.ArgumentParser(prog="napari-ifcell", description=__doc__)
+    parser = _OneLineErrors(prog="napari-ifcell", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for module in (slides, cells, classifiers, compare, exports, review):
         module.add_commands(sub)

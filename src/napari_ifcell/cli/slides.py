@@ -116,8 +116,15 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
     p.add_argument("out_dir")
-    p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=(4096, 4096),
+        help="slide size in px (default 4096 4096)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the tissue (default 0)")
     p.add_argument(
         "--he-offset",
         type=finite_float,
@@ -137,7 +144,18 @@ def add_commands(sub) -> None:
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("demo", help="generate a synthetic pair and open it in napari")
-    p.add_argument("--out-dir", default=None)
-    p.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), default=(4096, 4096))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="where the pair is written (default ~/.cache/napari-ifcell/demo); a pair made there before opens again",
+    )
+    p.add_argument(
+        "--size",
+        type=positive_int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=(4096, 4096),
+        help="slide size in px (default 4096 4096)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed of the tissue (default 0)")
     p.set_defaults(func=_demo)
