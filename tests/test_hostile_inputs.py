@@ -220,9 +220,12 @@ CELL_TABLES = {
     "a repeated CellID": (_repeat_an_id, "CellID: 1 repeated id(s)"),
     "text in a marker column": (
         _text_in_a_marker,
-        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 2: 'abc'",
+        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 3 after the header: 'abc'",
     ),
-    "a cell without a position": (_nan_position, "X_centroid: every cell needs a finite position; row 4 has nan"),
+    "a cell without a position": (
+        _nan_position,
+        "X_centroid: every cell needs a finite position; row 5 after the header has nan",
+    ),
     "fractional CellIDs": (_fractional_id, "CellID: expected whole numbers"),
 }
 

@@ -175,4 +175,6 @@ def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_fo
             "CD3e_cell_mean": means,
         }
     )
-    assert table_problems(table) == ["CD3e_cell_mean: 1 value(s) are not numbers, the first in row 17321: 'n/a'"]
+    assert table_problems(table) == [
+        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 17,322 after the header: 'n/a'"
+    ]

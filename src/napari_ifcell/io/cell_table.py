@@ -135,7 +135,7 @@ def _ids_from_cell_names(path: Path, obs: pd.DataFrame) -> np.ndarray:
 
 def table_problems(table: pd.DataFrame) -> list[str]:
     """What makes a table unusable: ids that are not unique whole numbers, centroids that are
-    not finite numbers, text in a column of numbers (rows counted from 0, as pandas does)."""
+    not finite numbers, text in a column of numbers (rows counted from 1 after the header)."""
     problems = []
     for column in table.columns:
         values = table[column]
@@ -146,7 +146,7 @@ def table_problems(table: pd.DataFrame) -> list[str]:
         if junk.any() and (column in REQUIRED_COLUMNS or junk.sum() < numbers.notna().sum()):
             row = int(np.flatnonzero(junk)[0])
             problems.append(
-                f"{column}: {int(junk.sum())} value(s) are not numbers, the first in row {row}: {str(values.iloc[row])[:40]!r}"
+                f"{column}: {int(junk.sum())} value(s) are not numbers, the first in row {row + 1:,} after the header: {str(values.iloc[row])[:40]!r}"
             )
     ids = pd.to_numeric(table["CellID"], errors="coerce")
     if ids.isna().any() or (ids % 1 != 0).any():
@@ -162,7 +162,9 @@ def table_problems(table: pd.DataFrame) -> list[str]:
         coords = pd.to_numeric(table[column], errors="coerce")
         if not np.isfinite(coords.to_numpy(float)).all() and not any(p.startswith(f"{column}:") for p in problems):
             row = int(np.flatnonzero(~np.isfinite(coords.to_numpy(float)))[0])
-            problems.append(f"{column}: every cell needs a finite position; row {row} has {table[column].iloc[row]}")
+            problems.append(
+                f"{column}: every cell needs a finite position; row {row + 1:,} after the header has {table[column].iloc[row]}"
+            )
     return problems
 
 
