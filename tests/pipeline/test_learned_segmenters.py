@@ -213,6 +213,24 @@ def test_model_files_that_are_not_there_or_not_models_are_named(tmp_path):
         load_segmenter("cellpose", str(tmp_path / "cp.pt"))
 
 
+def test_a_cellpose_model_name_with_no_network_says_where_its_weights_go(tmp_path, monkeypatch):
+    """Offline, Cellpose's first fetch of a named model raised urllib's URLError, shown raw."""
+    from urllib.error import URLError
+
+    from cellpose import models, utils
+
+    def offline(url, *args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(models, "MODEL_DIR", tmp_path / "models")  # no weights cached here
+    monkeypatch.setattr(utils, "urlopen", offline)
+    with pytest.raises(ModelError) as raised:
+        load_segmenter("cellpose", "cpsam", device="cpu")
+    said = str(raised.value)
+    assert said.startswith("cpsam: Cellpose could not download this model's weights ([Errno -3]")
+    assert f"copy them into {tmp_path / 'models'} or give the model file" in said
+
+
 @pytest.fixture
 def tiny_cellpose_file(tmp_path, monkeypatch):
     """A Cellpose-SAM model file whose ViT encoder is the small random SAM's."""

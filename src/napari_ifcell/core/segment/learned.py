@@ -173,6 +173,13 @@ def cellpose_model(model: str, *, device: str = "auto") -> CellposeTiles:
         net = models.CellposeModel(pretrained_model=pretrained, device=torch.device(resolve_device(device)))
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ModelError(f"{model}: not a model Cellpose can load ({exc})") from exc
+    except OSError as exc:  # a name whose weights are fetched on first use, with no network
+        if path.is_file():
+            raise
+        raise ModelError(
+            f"{model}: Cellpose could not download this model's weights ({getattr(exc, 'reason', exc)}); "
+            f"on a machine with no internet, copy them into {models.MODEL_DIR} or give the model file"
+        ) from exc
     return CellposeTiles(net)
 
 
