@@ -123,7 +123,10 @@ def test_a_slide_too_coarse_for_the_model_is_one_line(small_pair, pair_classifie
     one_line_error(done, "coarse.ome.tif", "1 µm per pixel", "trained at 0.325")
     assert not (tmp_path / "p.csv").exists()
     done = run_cli("predict", "--he", he.he_path, "--model", model_dir)
-    one_line_error(done, "no label store", "segment it first")
+    one_line_error(done, "no label store", f"segment it first (napari-ifcell segment {he.he_path}) or")
+    # the size given here is the one the segment command needs too (the hint left it out)
+    done = run_cli("predict", "--he", he.he_path, "--he-pixel-size", "0.9", "--model", model_dir)
+    one_line_error(done, f"(napari-ifcell segment {he.he_path} --pixel-size 0.9) or give a cell table")
 
 
 def test_predict_refuses_the_cells_of_another_slide(he_slides, pair_classifier, tmp_path):

@@ -102,9 +102,10 @@ def _predict(args) -> int:
     store_folder = Path(args.store) if args.store else project.labels
     store = LabelStore.open_if_present(store_folder)
     if not args.table and store is None:
+        given = f" --pixel-size {slide.pixel_size_um:g}" if slide.pixel_size_source == "given" else ""
         raise ValueError(
             f"{store_folder}: no label store with this slide's cells; segment it first "
-            f"(napari-ifcell segment {cells_slide}) or give a cell table"
+            f"(napari-ifcell segment {cells_slide}{given}) or give a cell table"
         )
     if store is not None:  # another slide's cells would be read at the wrong places: refused
         from napari_ifcell.pipeline.tiling import cells_pixel_size
