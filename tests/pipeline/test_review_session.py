@@ -269,7 +269,11 @@ def test_review_commands(project, small_pair, tmp_path):
     assert "auto people" in " ".join(done.stdout.split()) and (tmp_path / "agreement.csv").is_file()
     assert f"written: {tmp_path / 'agreement.csv'}, {tmp_path / 'agreement_confusion.csv'}" in done.stdout
     missing = run("review-export", tmp_path / "nothing.ifcell", "--out", tmp_path / "x.csv")
-    assert missing.returncode == 2 and "nothing.ifcell" in missing.stderr and "no review yet" in missing.stderr
+    assert (
+        missing.returncode == 2
+        and "nothing.ifcell" in missing.stderr
+        and "no review yet; start one in napari's Review tab" in missing.stderr
+    )
 
 
 def test_reopening_applies_an_edit_the_store_missed(project, small_pair, monkeypatch):

@@ -89,7 +89,8 @@ class ReviewSession:
         if not existed:
             if table is None:
                 raise FileNotFoundError(
-                    f"{files.folder}: no review yet; start one from a gated cell table (or, on an H&E slide alone, its predictions)"
+                    f"{files.folder}: no review yet; start one in napari's Review tab, from a gated cell table (or, on an H&E slide "
+                    "alone, its predictions)"
                 )
             initial = _initial_table(table, auto_from)
             files.create(initial, {"classes": list(classes), "auto_from": auto_from, "schema_version": 1})
