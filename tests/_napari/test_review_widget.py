@@ -307,3 +307,15 @@ def test_the_next_cells_view_is_read_ahead_so_drawing_it_decodes_nothing(review,
     press(viewer, qtbot, Qt.Key.Key_Period)
     qtbot.wait(100)
     assert "IF" in gui_reads and "H&E" in gui_reads
+
+
+def test_a_table_chosen_once_a_review_exists_is_said_not_read(review):
+    """The review goes on from its first auto labels: another table chosen to start one was
+    passed over in silence."""
+    viewer, w, project, table = review
+    w.open_button.changed.emit(True)
+    assert "gated.parquet was not read: the review keeps its first auto labels" in w.status.value, w.status.value
+    assert f"move {project / 'review'} away to start anew" in w.status.value
+    w.table_file.line_edit.value = ""
+    w.open_button.changed.emit(True)
+    assert "Review of" in w.status.value and "not read" not in w.status.value, w.status.value

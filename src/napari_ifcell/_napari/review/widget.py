@@ -190,6 +190,7 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             self.session = None
         self.busy = "opening the review"
         self.status.value = f"Opening the review in {project}..."
+        unread = self._table_not_read(project)
         return run_in_background(
             open_review,
             project,
@@ -199,12 +200,21 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
             gates_path=given_path(self.gates_file),
             auto_from=self.auto_from.value,
             if_slide=self.if_slide,
-            on_done=lambda session: self._on_open(session, project),
+            on_done=lambda session: self._on_open(session, project, unread),
             on_error=self._worker_error,
             sync=sync,
         )
 
-    def _on_open(self, session, project) -> None:
+    def _table_not_read(self, project) -> str:
+        """Said when a review exists and a table not the project's own was chosen to start one."""
+        from napari_ifcell.io.project import Project
+
+        chosen, review = given_path(self.table_file), Project.at(project)
+        if not review.has_review or chosen in (None, *map(self.state.existing, ("gated_table", "predictions"))):
+            return ""
+        return f" {chosen.name} was not read: the review keeps its first auto labels (move {review.review} away to start anew)."
+
+    def _on_open(self, session, project, unread: str = "") -> None:
         self.busy = ""
         self.session = session
         state = self.session.state
@@ -222,7 +232,7 @@ class ReviewWidget(ReviewKeys, MaskTools, Container):
         self.legend.value = self.layers.legend
         self._show_counts()
         self.status.value = (
-            f"Review of {len(state.ids)} cells open in {project}; {state.n_events} saved edits replayed."
+            f"Review of {len(state.ids)} cells open in {project}; {state.n_events} saved edits replayed.{unread}"
         )
 
     def build_queue(self) -> None:
