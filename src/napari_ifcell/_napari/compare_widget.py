@@ -149,7 +149,7 @@ class CompareWidget(Container):
         if what in (SLIDES, LABELS):
             set_path(self.truth_labels, self.state.existing("labels"))
         if what == SLIDES or (what == PREDICTIONS and given_path(self.held_out) is None):
-            set_path(self.held_out, self._project_dataset())  # ours is not scored on what it learnt from
+            set_path(self.held_out, self.state.existing("dataset"))  # ours is not scored on what it learnt from
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:
@@ -160,11 +160,6 @@ class CompareWidget(Container):
             saved = (self.project_folder() / "regions.json").is_file()
             if saved and not len(self.regions_layer().data):
                 self.load_regions(None)  # the project's saved regions come back with the slide
-
-    def _project_dataset(self) -> Path | None:
-        """The patch data set exported into the slide's project, when there is one."""
-        dataset = self.state.existing("dataset")
-        return dataset if dataset is not None and (dataset / "config.json").is_file() else None
 
     # --- regions -------------------------------------------------------------------------------
     @property

@@ -78,12 +78,14 @@ class WorkflowState:
     def existing(self, what: str) -> Path | None:
         """A project file (a ``Project`` attribute: ``"labels"``, ``"gated_table"``, ``"gates"``,
         ``"predictions"``...) when it exists, else None. The label store exists once it has
-        its ``store.json`` (the project folder alone is not a store)."""
+        its ``store.json`` (the project folder alone is not a store), a patch data set once it
+        has its ``config.json``."""
         project = self.project
         if project is None:
             return None
         path = getattr(project, what)
-        found = (path / "store.json").is_file() if what == "labels" else path.exists()
+        marker = {"labels": "store.json", "dataset": "config.json"}.get(what)
+        found = (path / marker).is_file() if marker else path.exists()
         return path if found else None
 
     def announce(self, what: str) -> None:

@@ -94,7 +94,7 @@ def _pyramid(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from napari_ifcell.cli.options import add_slide_options, finite_float, positive_int, tile_size
+    from napari_ifcell.cli.options import add_slide_options, finite_float, tile_size
 
     p = sub.add_parser("info", help="levels, shapes, channels and pixel size of a slide")
     p.add_argument("path")
@@ -116,15 +116,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("synth", help="write a synthetic Orion-like IF + H&E pair with ground truth")
     p.add_argument("out_dir")
-    p.add_argument(
-        "--size",
-        type=positive_int,
-        nargs=2,
-        metavar=("H", "W"),
-        default=(4096, 4096),
-        help="slide size in px (default 4096 4096)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed of the tissue (default 0)")
+    _size_and_seed(p)
     p.add_argument(
         "--he-offset",
         type=finite_float,
@@ -149,6 +141,14 @@ def add_commands(sub) -> None:
         default=None,
         help="where the pair is written (default ~/.cache/napari-ifcell/demo); a pair made there before opens again",
     )
+    _size_and_seed(p)
+    p.set_defaults(func=_demo)
+
+
+def _size_and_seed(p) -> None:
+    """The synthetic pair's size and seed (``synth`` and ``demo``)."""
+    from napari_ifcell.cli.options import positive_int
+
     p.add_argument(
         "--size",
         type=positive_int,
@@ -158,4 +158,3 @@ def add_commands(sub) -> None:
         help="slide size in px (default 4096 4096)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed of the tissue (default 0)")
-    p.set_defaults(func=_demo)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,13 @@ def write_cell_table(table: pd.DataFrame, path: str | Path) -> Path:
     raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(CELL_TABLE_SUFFIXES)}")
 
 
-def csv_dialect(path: str | Path, default_sep: str = ",") -> dict[str, str]:
+class CsvDialect(TypedDict):
+    sep: str
+    decimal: str
+    encoding: str
+
+
+def csv_dialect(path: str | Path, default_sep: str = ",") -> CsvDialect:
     """``pandas.read_csv``'s ``sep``, ``decimal`` and ``encoding`` for a text table as tools and
     spreadsheets save it: columns separated by the header's most frequent of comma, semicolon
     and tab (``default_sep`` when it has none of them); with semicolons, decimal commas (as a
@@ -40,7 +47,7 @@ def csv_dialect(path: str | Path, default_sep: str = ",") -> dict[str, str]:
         header, _, rows = file.read(1 << 16).partition("\n")
     sep = max((default_sep, ",", ";", "\t"), key=header.count)  # the first of equals: the default
     decimal = "," if sep == ";" and re.search(r"\d,\d", rows) else "."
-    return {"sep": sep, "decimal": decimal, "encoding": "utf-8-sig"}
+    return CsvDialect(sep=sep, decimal=decimal, encoding="utf-8-sig")
 
 
 def read_cell_table(path: str | Path) -> pd.DataFrame:
