@@ -220,11 +220,11 @@ CELL_TABLES = {
     "a repeated CellID": (_repeat_an_id, "CellID: 1 repeated id(s)"),
     "text in a marker column": (
         _text_in_a_marker,
-        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 3 after the header: 'abc'",
+        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 3 (counted from 1): 'abc'",
     ),
     "a cell without a position": (
         _nan_position,
-        "X_centroid: every cell needs a finite position; row 5 after the header has nan",
+        "X_centroid: every cell needs a finite position; row 5 (counted from 1) has nan",
     ),
     "fractional CellIDs": (_fractional_id, "CellID: expected whole numbers"),
 }

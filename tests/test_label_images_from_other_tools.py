@@ -123,6 +123,7 @@ def test_ome_zarr_labels_as_ome_zarr_py_writes_them_give_the_same_cells(crop_and
         ("too wide", lambda t: np.where(t > 0, t + 2.0**25, 0).astype(np.float32), "ids above 16,777,216"),
         ("empty", lambda t: np.zeros_like(t, np.uint16), "no cells to quantify"),
         ("classes", lambda t: np.where(t > 0, t % 3 + 1, 0).astype(np.uint8), "got 3 values spread over"),
+        ("noise", lambda t: np.random.default_rng(0).integers(1, 2**31, t.shape).astype(np.uint32), "separate pieces"),
     ],
 )
 def test_what_is_not_instance_labels_is_one_line_and_no_table(crop_and_labels, name, make, needle):

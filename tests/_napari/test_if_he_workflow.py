@@ -149,3 +149,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     compare.save_button.changed.emit(True)
     assert "Saved" in compare.status.value, compare.status.value
     assert any(project.exports.glob("*.md")) and any(project.exports.glob("*.csv"))
+    # cleared to score every cell, the field stays cleared when predictions come again
+    compare.held_out.line_edit.value = ""
+    classifier.state.announce("predictions")
+    assert compare.held_out.line_edit.value == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -48,6 +50,21 @@ def test_a_spreadsheets_semicolon_csv_reads_as_its_cells(tmp_path, table, decima
     tsv = tmp_path / "cells.tsv"  # tabs in a file named .csv
     tsv.write_text(table.to_csv(index=False, sep="\t"))
     pd.testing.assert_frame_equal(read_cell_table(tsv.rename(tmp_path / "tabs.csv")), table, check_dtype=False)
+
+
+def test_a_semicolon_csv_with_decimal_points_and_commas_in_its_text(tmp_path, table):
+    """A text field "1,2" made every decimal-point number text; a quoted name's semicolons
+    outvoted the commas of the header; a cp1252 file said only 'utf-8' codec can't decode."""
+    path = tmp_path / "cells.csv"
+    path.write_text(table.assign(Region=["1,2", "tumour", "1,2"]).to_csv(index=False, sep=";"))
+    read = read_cell_table(path)
+    assert read["X_centroid"].tolist() == [10.5, 20.0, 30.0] and read["Region"].tolist() == ["1,2", "tumour", "1,2"]
+    quoted = table.rename(columns={"CD20": "CD20;clone L26;1:100;µm;lot 7;2024;ab;cd"})
+    path.write_text(quoted.to_csv(index=False, quoting=csv.QUOTE_NONNUMERIC))
+    assert read_cell_table(path).columns.tolist() == quoted.columns.tolist()
+    path.write_bytes(quoted.to_csv(index=False, sep=";", decimal=",").encode("cp1252"))
+    with pytest.raises(CellTableError, match=r"cells\.csv: not UTF-8 text .*save it as 'CSV UTF-8'"):
+        read_cell_table(path)
 
 
 def test_unknown_format_and_missing_columns(tmp_path, table):
@@ -176,5 +193,5 @@ def test_a_large_table_keeps_its_word_columns_and_its_one_bad_number_is_still_fo
         }
     )
     assert table_problems(table) == [
-        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 17,322 after the header: 'n/a'"
+        "CD3e_cell_mean: 1 value(s) are not numbers, the first in row 17,322 (counted from 1): 'n/a'"
     ]

@@ -228,7 +228,7 @@ def test_a_cellpose_model_name_with_no_network_says_where_its_weights_go(tmp_pat
         load_segmenter("cellpose", "cpsam", device="cpu")
     said = str(raised.value)
     assert said.startswith("cpsam: Cellpose could not download this model's weights ([Errno -3]")
-    assert f"copy them into {tmp_path / 'models'} or give the model file" in said
+    assert f"copy them to {tmp_path / 'models' / 'cpsam'} or give the model file" in said
 
 
 @pytest.fixture

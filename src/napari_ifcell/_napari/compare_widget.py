@@ -124,6 +124,7 @@ class CompareWidget(Container):
         self.compare_button.changed.connect(lambda: self.compare())
         self.save_button.changed.connect(self.save_report)
         self.state = workflow_state(napari_viewer)
+        self._held_out_filled = None
         self.state.changed.connect(self._on_state_changed)
         self._on_state_changed(SLIDES)
         self._show_match_fields()
@@ -148,8 +149,9 @@ class CompareWidget(Container):
             set_path(self.ours_file, self.state.existing("predictions"))
         if what in (SLIDES, LABELS):
             set_path(self.truth_labels, self.state.existing("labels"))
-        if what == SLIDES or (what == PREDICTIONS and given_path(self.held_out) is None):
-            set_path(self.held_out, self.state.existing("dataset"))  # ours is not scored on what it learnt from
+        if what == SLIDES or (what == PREDICTIONS and given_path(self.held_out) == self._held_out_filled):
+            self._held_out_filled = self.state.existing("dataset")  # ours is not scored on what it learnt from
+            set_path(self.held_out, self._held_out_filled)  # (not after the user changed or cleared it)
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's
         if what == SLIDES and slide_layer(self.viewer) is not None:

@@ -67,7 +67,7 @@ def _say_reused(files, shape, seed) -> None:
     import json
 
     truth = json.loads(files.truth_path.read_text())
-    made = (tuple(truth.get("shape", ())), truth.get("seed"))
+    made = (tuple(truth["shape"]), truth["seed"])
     print(f"Opening the synthetic pair in {files.folder} (made before)")
     if made != (tuple(shape), seed):
         print(

@@ -20,7 +20,7 @@ from napari_ifcell._napari.layers import PLUGIN_KEY, redraw_lookup, world_scale
 from napari_ifcell._napari.palette import STATE_COLOURS, class_palette, legend_html
 from napari_ifcell._napari.sources import SLIDE_FILTER, TABLE_FILTER, ZARR_TIP, given_path, nuclei_field, set_path
 from napari_ifcell._napari.state import GATED, LABELS, SLIDES, workflow_state
-from napari_ifcell._napari.view import visible_region_px
+from napari_ifcell._napari.view import camera_of, visible_region_px
 from napari_ifcell.io.project import slide_name
 
 
@@ -83,8 +83,8 @@ class GatingWidget(GateFiles, QWidget):
         self.scope.currentTextChanged.connect(lambda _: self._show_marker(self.marker.currentText()))
         self._view_moved = QTimer(self, singleShot=True, interval=250)  # once a pan or zoom settles
         self._view_moved.timeout.connect(self._follow_view)
-        self.viewer.camera.events.center.connect(self._on_camera)
-        self.viewer.camera.events.zoom.connect(self._on_camera)
+        camera_of(self.viewer).events.center.connect(self._on_camera)
+        camera_of(self.viewer).events.zoom.connect(self._on_camera)
         self.thresholds.dragged.connect(self._on_dragged)
         self.thresholds.typed.connect(self._on_typed)
         self.save_button.clicked.connect(self.save_gates)
@@ -361,7 +361,7 @@ class GatingWidget(GateFiles, QWidget):
 
     def _follow_view(self) -> None:
         """The histogram and counts of the cells now in view (their colours do not change)."""
-        if self.session is not None and self.scope.currentText() == "cells in view":
+        if self.session is not None and self.scope.currentText() == "cells in view" and self.marker.currentText():
             self._show_histogram(self.marker.currentText())
 
     def _show_marker(self, marker: str) -> None:

@@ -39,14 +39,21 @@ class CsvDialect(TypedDict):
 def csv_dialect(path: str | Path, default_sep: str = ",") -> CsvDialect:
     """``pandas.read_csv``'s ``sep``, ``decimal`` and ``encoding`` for a text table as tools and
     spreadsheets save it: columns separated by the header's most frequent of comma, semicolon
-    and tab (``default_sep`` when it has none of them); with semicolons, decimal commas (as a
-    European-locale spreadsheet writes them) when the first rows have them; a leading BOM dropped."""
+    and tab outside quotes (``default_sep`` when it has none of them); decimal commas (as a
+    European-locale spreadsheet writes them) when the first rows have numbers such as ``3,5``
+    and none such as ``3.5``; a leading BOM dropped."""
     import re
 
     with open(path, encoding="utf-8-sig", errors="replace") as file:
         header, _, rows = file.read(1 << 16).partition("\n")
+    header = re.sub(r'"[^"]*"', "", header)  # a quoted name may hold any separator
     sep = max((default_sep, ",", ";", "\t"), key=header.count)  # the first of equals: the default
-    decimal = "," if sep == ";" and re.search(r"\d,\d", rows) else "."
+    decimal = "."
+    if sep != ",":
+        fields = re.split(rf"[{re.escape(sep)}\n]", rows)
+        commas = sum(bool(re.fullmatch(r"\s*-?\d+,\d+\s*", f)) for f in fields)
+        points = sum(bool(re.fullmatch(r"\s*-?\d+\.\d+\s*", f)) for f in fields)
+        decimal = "," if commas and not points else "."
     return CsvDialect(sep=sep, decimal=decimal, encoding="utf-8-sig")
 
 
@@ -68,6 +75,10 @@ def read_cell_table(path: str | Path) -> pd.DataFrame:
             raise CellTableError(f"{path}: unknown table format {suffix!r}; use {', '.join(READABLE_TABLE_SUFFIXES)}")
     except CellTableError:
         raise
+    except UnicodeDecodeError:
+        raise CellTableError(
+            f"{path}: not UTF-8 text (a spreadsheet's CSV in a local encoding?); save it as 'CSV UTF-8'"
+        ) from None
     except Exception as exc:
         raise CellTableError(f"{path}: cannot read the cell table ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
@@ -142,7 +153,7 @@ def _ids_from_cell_names(path: Path, obs: pd.DataFrame) -> np.ndarray:
 
 def table_problems(table: pd.DataFrame) -> list[str]:
     """What makes a table unusable: ids that are not unique whole numbers, centroids that are
-    not finite numbers, text in a column of numbers (rows counted from 1 after the header)."""
+    not finite numbers, text in a column of numbers (rows counted from 1)."""
     problems = []
     for column in table.columns:
         values = table[column]
@@ -153,7 +164,7 @@ def table_problems(table: pd.DataFrame) -> list[str]:
         if junk.any() and (column in REQUIRED_COLUMNS or junk.sum() < numbers.notna().sum()):
             row = int(np.flatnonzero(junk)[0])
             problems.append(
-                f"{column}: {int(junk.sum())} value(s) are not numbers, the first in row {row + 1:,} after the header: {str(values.iloc[row])[:40]!r}"
+                f"{column}: {int(junk.sum())} value(s) are not numbers, the first in row {row + 1:,} (counted from 1): {str(values.iloc[row])[:40]!r}"
             )
     ids = pd.to_numeric(table["CellID"], errors="coerce")
     if ids.isna().any() or (ids % 1 != 0).any():
@@ -170,7 +181,7 @@ def table_problems(table: pd.DataFrame) -> list[str]:
         if not np.isfinite(coords.to_numpy(float)).all() and not any(p.startswith(f"{column}:") for p in problems):
             row = int(np.flatnonzero(~np.isfinite(coords.to_numpy(float)))[0])
             problems.append(
-                f"{column}: every cell needs a finite position; row {row + 1:,} after the header has {table[column].iloc[row]}"
+                f"{column}: every cell needs a finite position; row {row + 1:,} (counted from 1) has {table[column].iloc[row]}"
             )
     return problems
 

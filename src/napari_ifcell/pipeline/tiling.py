@@ -157,7 +157,8 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
         )
     pieces = int(label(sample, background=0, connectivity=2).max())  # areas of one value each
-    if len(values) >= 2 and pieces > 3 * len(values) + 20:  # a cell is one piece; a cut one rarely more
+    scattered = pieces > 3 * len(values) + 20 or counts.sum() < 3 * pieces  # pieces of a pixel or two: no cells
+    if len(values) >= 2 and pieces >= 20 and scattered:  # a cell is one piece; a cut one rarely more
         raise ValueError(
             f"{expected}, got {len(values):,} values spread over {pieces:,} separate pieces "
             f"({pieces / len(values):.0f} per value): an intensity image, a class map or ids reused "

@@ -157,6 +157,8 @@ class CellposeTiles:
 def cellpose_model(model: str, *, device: str = "auto") -> CellposeTiles:
     """A Cellpose model by name (fetched by Cellpose on first use) or from a file."""
     require("cellpose", extra="cellpose")
+    from urllib.error import URLError
+
     import torch
     from cellpose import models
 
@@ -173,12 +175,10 @@ def cellpose_model(model: str, *, device: str = "auto") -> CellposeTiles:
         net = models.CellposeModel(pretrained_model=pretrained, device=torch.device(resolve_device(device)))
     except (ValueError, RuntimeError, KeyError) as exc:
         raise ModelError(f"{model}: not a model Cellpose can load ({exc})") from exc
-    except OSError as exc:  # a name whose weights are fetched on first use, with no network
-        if path.is_file():
-            raise
+    except (URLError, TimeoutError, ConnectionError) as exc:  # a name fetched on first use, offline
         raise ModelError(
             f"{model}: Cellpose could not download this model's weights ({getattr(exc, 'reason', exc)}); "
-            f"on a machine with no internet, copy them into {models.MODEL_DIR} or give the model file"
+            f"on a machine with no internet, copy them to {models.MODEL_DIR / model} or give the model file"
         ) from exc
     return CellposeTiles(net)
 
