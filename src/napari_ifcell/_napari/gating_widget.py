@@ -357,7 +357,8 @@ class GatingWidget(GateFiles, QWidget):
             if self.session is not None and self.scope.currentText() == "cells in view":
                 self._view_moved.start()
         except RuntimeError:  # the dock was closed: its Qt widgets are gone, the viewer stays
-            pass
+            camera_of(self.viewer).events.center.disconnect(self._on_camera)
+            camera_of(self.viewer).events.zoom.disconnect(self._on_camera)
 
     def _follow_view(self) -> None:
         """The histogram and counts of the cells now in view (their colours do not change)."""

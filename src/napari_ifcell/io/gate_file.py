@@ -186,7 +186,7 @@ def import_scimap_gates(
     path = Path(path)
     try:
         dialect = csv_dialect(path)
-        frame = pd.read_csv(path, sep=dialect["sep"], encoding=dialect["encoding"], dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, **dialect, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise GateError([f"cannot read the CSV: {exc}"], path) from exc
     if frame.shape[1] < 2:

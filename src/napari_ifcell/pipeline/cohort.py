@@ -28,10 +28,7 @@ def read_slide_list(csv_path, out_folder) -> list[CohortSlide]:
 
     csv_path, out_folder = Path(csv_path), Path(out_folder)
     try:
-        separator = csv_dialect(csv_path)["sep"]
-        table = pd.read_csv(
-            csv_path, sep=separator, dtype=str, skipinitialspace=True, keep_default_na=False, encoding="utf-8-sig"
-        )
+        table = pd.read_csv(csv_path, **csv_dialect(csv_path), dtype=str, skipinitialspace=True, keep_default_na=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"{csv_path}: no such file (--slides)") from None
     except Exception as exc:

@@ -151,12 +151,12 @@ def _refuse_masks_and_negative_ids(slide, expected: str) -> None:
     if sample.min() < 0:
         raise ValueError(f"{expected}, got negative ids (down to {sample.min()})")
     values, counts = np.unique(sample[sample > 0], return_counts=True)
-    if len(values) == 1 and label(sample > 0, connectivity=2).max() >= 5:  # not one cell in pieces
+    pieces = int(label(sample, background=0, connectivity=2).max())  # areas of one value each
+    if len(values) == 1 and pieces >= 5:  # not one cell in pieces
         raise ValueError(
             f"{expected}, got a binary mask (every object is {values[0]}): label its objects first "
             "(e.g. skimage.measure.label), or give the segmenter's instance labels"
         )
-    pieces = int(label(sample, background=0, connectivity=2).max())  # areas of one value each
     scattered = pieces > 3 * len(values) + 20 or counts.sum() < 3 * pieces  # pieces of a pixel or two: no cells
     if len(values) >= 2 and pieces >= 20 and scattered:  # a cell is one piece; a cut one rarely more
         raise ValueError(
