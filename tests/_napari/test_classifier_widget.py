@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from napari_ifcell._napari.classifier_widget import ClassifierWidget
 from napari_ifcell._napari.loader_widget import LoaderWidget
 from napari_ifcell._napari.view import camera_of
-from napari_ifcell.core.classify.outcomes import OUTCOMES
+from napari_ifcell.core.classify.outcomes import (
+    OUTCOMES,
+    outcome_counts,
+    outcome_scores,
+    outcomes,
+    truth_and_probability,
+)
 
 from ..conftest import HE_OFFSET_PX
 
@@ -106,9 +113,18 @@ def test_train_predict_and_overlay(trained_here):
     tp = transform_color(OUTCOME_COLOURS["TP"])[0]
     np.testing.assert_allclose(layer.colormap.color_dict[1 + OUTCOMES.index("TP")], tp, atol=0.01)
     assert OUTCOME_COLOURS["FN"] in w.legend.value and "FN" in w.legend.value  # the legend of those colours
-    assert "F1" in w.metrics.value
-    f1 = float(w.metrics.value.split("F1 ")[1])
-    assert f1 > 0.8
+    # scored on the cells it did not learn from: the model folder records its train and val cells
+    index = pd.read_parquet(w.dataset_dir.value / "index.parquet")
+    learnt = w.table["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"]).to_numpy()
+    assert 0 < learnt.sum() < len(w.table) and (w.unseen == ~learnt).all()
+    said = f"{learnt.sum()} of {len(w.table)} cells left out: the model was trained or validated on them"
+    assert said in w.metrics.value
+    assert (w.lut[w.table["CellID"].to_numpy()[learnt]] == 0).all()  # and they are not drawn as outcomes
+    every, _ = truth_and_probability(w.table, w.config, "lymphocytes")
+    held_out = outcome_counts(outcomes(every[~learnt], np.nan_to_num(prob[~learnt]), threshold=0.5))
+    f1 = float(w.metrics.value.split("F1 ")[1].split(";")[0])
+    assert f1 == pytest.approx(outcome_scores(held_out)["f1"], abs=0.001) and f1 > 0.6
+    assert outcome_counts(outcomes(every, np.nan_to_num(prob), threshold=0.5))["TP"] > held_out["TP"]
     # another slide opened: the previous one's outcomes, legend and metrics are not shown over it
     w.state.changed.emit("slides")
     assert w.table is None and w.legend.value == "" and w.metrics.value == ""

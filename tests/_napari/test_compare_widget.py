@@ -161,7 +161,9 @@ def test_regions_models_report_and_overlays(make_napari_viewer, small_pair, pred
     held_out = truth_cells(table[~learnt])
     in_dense = dense.contains(held_out.y, held_out.x) & (held_out["class"] == "lymphocyte")
     assert 0 < shown.loc["dense", "n lymphocyte"] == in_dense.sum() < expected.loc["dense", "n lymphocyte"]
-    assert f"truth cells left out, the data set's train and val cells ({dataset})" in "\n".join(w.about)
+    assert f"truth cells left out, the cells our classifier was trained or validated on ({dataset})" in "\n".join(
+        w.about
+    )
     w.no_truth.value = True  # no truth to leave cells out of: the field goes while it is ticked
     assert w.held_out.native.isHidden()
     w.compare_button.changed.emit(True)

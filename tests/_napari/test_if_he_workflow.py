@@ -104,6 +104,10 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     predicted = pd.read_parquet(project.predictions)
     assert len(predicted) == n_segmented and np.isfinite(predicted.filter(like="prob_").to_numpy()).all()
     assert viewer.layers["classifier vs IF"].visible
+    learnt = index["split"].isin(["train", "val"]).sum()  # scored on the other cells only
+    assert (
+        f"{learnt} of {n_segmented} cells left out: the model was trained or validated on" in classifier.metrics.value
+    )
     assert not viewer.layers["cells by gate"].visible  # the earlier step's overlay is hidden, kept
 
     # Review: starts from the gated table and gates; five cells with keys, a relabel and an undo
@@ -133,7 +137,7 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     workflow.show_step("Compare")
     assert not viewer.layers["classifier vs IF"].visible and "regions" in viewer.layers  # a layer to draw in
     assert compare.ours_file.value == project.predictions and compare.truth_file.value == project.gated_table
-    assert compare.held_out.value == project.dataset  # ours is not scored on the cells it learnt from
+    assert compare.held_out.value == project.model()  # ours is not scored on the cells it learnt from
     layer = compare.regions_layer()
     layer.add_rectangles([[40.0, 40.0], [300.0, 400.0]])  # as a user draws it (the layer's slide pixels)
     layer.selected_data = {0}
@@ -145,7 +149,8 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     compare.compare_button.changed.emit(True)
     assert "ours" in compare.status.value, compare.status.value
     assert "tumour" in set(compare.report["region"])
-    assert f"truth cells left out, the data set's train and val cells ({project.dataset})" in "\n".join(compare.about)
+    left_out = f"truth cells left out, the cells our classifier was trained or validated on ({project.model()})"
+    assert left_out in "\n".join(compare.about)
     compare.save_button.changed.emit(True)
     assert "Saved" in compare.status.value, compare.status.value
     assert any(project.exports.glob("*.md")) and any(project.exports.glob("*.csv"))

@@ -86,6 +86,7 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
         tmp_path / "metrics.csv",
         "--figures",
         tmp_path / "figures",
+        "--all-cells",
     )
     assert done.returncode == 0, done.stderr
     metrics = pd.read_csv(tmp_path / "metrics.csv").set_index("class")
@@ -95,18 +96,21 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
         == (predicted.loc[inside, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"])).sum()
     )
     assert (tmp_path / "figures" / "confusion.png").stat().st_size > 1000
-    # the walk: evaluate scored the cells the model learnt from too; --held-out leaves them out
+    # the walk: evaluate scored the cells the model learnt from too; now the model records them and
+    # they are left out by default (or those of a data set given with --held-out)
     done = run_cli("predict", gated, *pair, "--model", tmp_path / "model", "--out", tmp_path / "all.parquet")
-    assert done.returncode == 0, done.stderr
-    given = ["evaluate", tmp_path / "all.parquet", "--model", tmp_path / "model", "--out", tmp_path / "held_out.csv"]
-    done = run_cli(*given, "--held-out", tmp_path / "ds")
     assert done.returncode == 0, done.stderr
     index = pd.read_parquet(tmp_path / "ds" / "index.parquet")
     learnt = predicted["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"])
-    assert f"{learnt.sum()} of {len(predicted)} cells left out: the model was trained or validated on" in done.stderr
     held_out = predicted.loc[~learnt, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
     assert 0 < held_out < predicted["phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
-    assert pd.read_csv(tmp_path / "held_out.csv").set_index("class").loc["lymphocytes", "support"] == held_out
+    given = ["evaluate", tmp_path / "all.parquet", "--model", tmp_path / "model"]
+    for name, extra in (("default", []), ("given", ["--held-out", tmp_path / "ds"])):
+        done = run_cli(*given, "--out", tmp_path / f"{name}.csv", *extra)
+        assert done.returncode == 0, done.stderr
+        said = f"{learnt.sum()} of {len(predicted)} cells left out: the model was trained or validated on"
+        assert said in done.stderr
+        assert pd.read_csv(tmp_path / f"{name}.csv").set_index("class").loc["lymphocytes", "support"] == held_out
     # compare --ours scored the training cells too: --held-out leaves them out of the truth, for every model
     compare = ["compare", gated, "--ours", tmp_path / "all.parquet", "--pixel-size", 0.325, "--region", "all"]
     for name, extra in (("every", []), ("held", ["--held-out", tmp_path / "ds"])):
@@ -120,14 +124,15 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
     assert held.loc["lymphocyte", "n_true"] == scored < every.loc["lymphocyte", "n_true"]
     assert held["ignored"].sum() >= learnt.sum() * 0.9 and every["ignored"].sum() < held["ignored"].sum()
     assert (
-        "truth cells left out, the data set's train and val cells" in (tmp_path / "held" / "comparison.md").read_text()
+        "truth cells left out, the cells our classifier was trained or validated on"
+        in (tmp_path / "held" / "comparison.md").read_text()
     )
     # a data set cut from another segmentation (its cell ids at other places) is refused, not used
     moved = tmp_path / "moved"
     moved.mkdir()
     index.assign(X_centroid=index["X_centroid"] + 40).to_parquet(moved / "index.parquet")
     done = run_cli(*compare, 0, 0, 2000, 2000, "--held-out", moved)
-    assert done.returncode == 2 and "it was cut from another segmentation or slide" in done.stderr
+    assert done.returncode == 2 and "they were cut from another segmentation or slide" in done.stderr
 
 
 def test_export_needs_a_gated_table(small_pair, small_table, tmp_path):
@@ -191,3 +196,35 @@ def test_a_data_set_of_these_cells_is_told_from_one_of_another_segmentation(smal
     index.assign(split="test").to_parquet(tmp_path / "ds" / "index.parquet")
     with pytest.raises(ValueError, match="no train or val cells"):
         learnt_cells(small_table, tmp_path / "ds")
+
+
+def test_a_model_records_the_cells_it_learnt_from(small_table, tmp_path):
+    """Evaluate and the Classifier tab scored a model on its own training cells unless the user
+    named its data set: the model folder now keeps them, and they are left out by default."""
+    from napari_ifcell.core.classify.model import (
+        LEARNT_FILE,
+        ClassifierConfig,
+        build_model,
+        save_classifier,
+        trained_on,
+    )
+    from napari_ifcell.pipeline.classify import held_out_cells, unseen_cells
+
+    config = ClassifierConfig()
+    model, folder = build_model(config), tmp_path / "model"
+    save_classifier(model, config, folder)  # as models saved before they kept their cells
+    unseen, line = unseen_cells(small_table, folder)
+    assert unseen.all() and "does not record which cells it learnt from" in line and trained_on(folder) is None
+    learnt = small_table.iloc[::3][["CellID", "X_centroid", "Y_centroid"]]
+    save_classifier(model, config, folder, learnt=learnt, dataset=tmp_path / "ds")
+    unseen, line = unseen_cells(small_table, folder)
+    assert (~unseen).sum() == len(learnt) and not unseen[::3].any() and unseen[1::3].all()
+    assert f"{len(learnt)} of {len(small_table)} cells left out: the model was trained or validated on" in line
+    assert trained_on(folder) == (tmp_path / "ds").resolve()
+    assert len(held_out_cells(small_table, folder)) == len(small_table) - len(learnt)  # --held-out MODEL too
+    # another slide's cells (the ids at other places): nothing of this table was learnt, every cell is scored
+    unseen, line = unseen_cells(small_table.assign(X_centroid=small_table["X_centroid"] + 40), folder)
+    assert unseen.all() and "learnt from another segmentation's or slide's cells" in line
+    # another model saved into the folder without a record: the first one's cells are not taken for its
+    save_classifier(model, config, folder)
+    assert not (folder / LEARNT_FILE).exists() and unseen_cells(small_table, folder)[0].all()

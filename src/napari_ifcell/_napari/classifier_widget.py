@@ -36,6 +36,8 @@ class ClassifierWidget(Container):
         self.table = None
         self.config = None
         self.model = None
+        self.unseen = None  # per cell of the table: the model did not learn from it (it is scored)
+        self.scored_line = ""
         self.layer = None
         self.lut = np.zeros(1, np.uint8)
         self.status = Label(value="")
@@ -173,7 +175,7 @@ class ClassifierWidget(Container):
         if result is None:
             self.status.value = "Prediction cancelled; nothing was saved."
             return
-        table, self.model, self.config = result
+        table, self.model, self.config, model_dir = result
         n = int(table.filter(like="prob_").notna().all(axis=1).sum())
         path = Project.for_slide(self.slide.path).predictions  # where Review and Compare find them
         try:
@@ -183,12 +185,14 @@ class ClassifierWidget(Container):
             self.status.value = f"Predicted {n} cells, but not saved: {exc}"
         else:
             self.status.value = f"Predicted {n} cells; saved to {path}."
+            self.state.predicted_by = model_dir  # Compare leaves out the cells it learnt from
             self.state.announce(PREDICTIONS)
         self._show_truth_fields(self.has_truth)
         if not self.has_truth:  # an H&E slide alone: cells coloured by predicted class
             self._add_layer(by_class=True)
             self._show_classes()
             return
+        self.unseen, self.scored_line = self._unseen_cells(model_dir)
         names = outcome_targets(self.config)
         self._target_names = names
         with self.target.changed.blocked():
@@ -237,9 +241,20 @@ class ClassifierWidget(Container):
         rows = [legend_html([(f"{c}: {counts.get(c, 0)}", palette[c])]) for c in self.config.classes]
         self.metrics.value = "Predicted class<br>" + "<br>".join(rows)
 
+    def _unseen_cells(self, model_dir: Path):
+        """The cells the model did not learn from (the ones scored), and a line saying which."""
+        from napari_ifcell.pipeline.classify import unseen_cells
+
+        try:
+            return unseen_cells(self.table, model_dir)
+        except Exception as exc:  # noqa: BLE001 - the record is unreadable: every cell, and why
+            return np.ones(len(self.table), bool), f"every cell scored ({exc})"
+
     def truth_and_probability(self, target: str):
-        """Per cell: IF-derived truth (1 / 0 / -1 unknown) and the model's probability."""
-        return truth_and_probability(self.table, self.config, target)
+        """Per cell: IF-derived truth (1 / 0 / -1 unknown; unknown too where the model learnt
+        from the cell, so that it is not scored on it) and the model's probability."""
+        truth, prob = truth_and_probability(self.table, self.config, target)
+        return np.where(self.unseen, truth, -1), prob
 
     def _add_layer(self, *, by_class: bool = False) -> None:
         from napari.utils.colormaps import DirectLabelColormap
@@ -295,7 +310,8 @@ class ClassifierWidget(Container):
         self.metrics.value = (
             f"{self.target.value} at {self.threshold.value:.2f}: "
             f"TP {counts['TP']}, FP {counts['FP']}, FN {counts['FN']}, TN {counts['TN']}; "
-            f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, F1 {scores['f1']:.3f}"
+            f"precision {scores['precision']:.3f}, recall {scores['recall']:.3f}, F1 {scores['f1']:.3f}; "
+            f"{self.scored_line}"
         )
 
     def save_metrics(self) -> None:
@@ -303,7 +319,9 @@ class ClassifierWidget(Container):
 
         try:
             path = Path(self.model_dir.value) / "metrics.csv"
-            evaluate_cells(self.table, self.config).to_csv(path, index=False)
+            if self.table is None:
+                raise ValueError("predict first")
+            evaluate_cells(self.table[self.unseen], self.config).to_csv(path, index=False)
             self.status.value = f"Metrics saved to {path}"
         except Exception as exc:  # noqa: BLE001
             self._on_error(exc)
@@ -324,10 +342,10 @@ class ClassifierWidget(Container):
 def _load_and_predict(source, table_path, model_dir, store, region):
     """Prediction's steps, all off the GUI thread: the table checked against the label store
     (it reads the store: about a second on a million cells) and the model loaded, then the
-    cells predicted. Returns ``(predictions, model, config)``."""
+    cells predicted. Returns ``(predictions, model, config, model folder)``."""
     from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells_steps
 
     table, model, config = load_prediction_inputs(table_path, model_dir, need_truth=False, store=store)
     yield "loaded", 0, 0
     predicted = yield from predict_cells_steps(source, table, model, config, region=region)
-    return predicted, model, config
+    return predicted, model, config, Path(model_dir)

@@ -54,10 +54,11 @@ class CompareWidget(Container):
             tooltip="empty: the project's review (reviewed labels where a person gave one)",
         )
         self.held_out = FileEdit(
-            label="Held out of data set",
+            label="Held out: learnt by",
             mode="d",
-            tooltip="the patch data set our classifier learnt from: its train and val cells are left out of the "
-            "truth, for every model, so ours is not scored on cells it was trained on; empty: every cell",
+            tooltip="our classifier's model folder (it records the cells it learnt from) or the patch data set it "
+            "was trained on: those cells are left out of the truth, for every model, so ours is not scored on "
+            "cells it was trained on; empty: every cell",
         )
         self.model = ModelFileForm()  # another model's output file and how to read it
         self.ours_file = FileEdit(label="Our predictions table", mode="r", filter=TABLE_FILTER)
@@ -150,7 +151,7 @@ class CompareWidget(Container):
         if what in (SLIDES, LABELS):
             set_path(self.truth_labels, self.state.existing("labels"))
         if what == SLIDES or (what == PREDICTIONS and given_path(self.held_out) == self._held_out_filled):
-            self._held_out_filled = self.state.existing("dataset")  # ours is not scored on what it learnt from
+            self._held_out_filled = self.state.learnt_by()  # ours is not scored on what it learnt from
             set_path(self.held_out, self._held_out_filled)  # (not after the user changed or cleared it)
         if what == SLIDES:
             self.clear_models()  # another slide's model outputs are not this one's

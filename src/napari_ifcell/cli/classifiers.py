@@ -139,12 +139,22 @@ def _evaluate(args) -> int:
     from napari_ifcell.core.classify.model import read_config
     from napari_ifcell.io.atomic import atomic_write
     from napari_ifcell.io.cell_table import read_cell_table
-    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells
+    from napari_ifcell.notes import note
+    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells, unseen_cells
 
     config = read_config(args.model)
     table = read_cell_table(args.table)
     if args.held_out:
         table = held_out_cells(table, args.held_out)
+    elif not args.all_cells:  # a model is scored on the cells it did not learn from
+        unseen, line = unseen_cells(table, args.model)
+        if not unseen.any():
+            raise ValueError(
+                f"{args.model}: the model was trained or validated on every cell of the table; none is held out "
+                "(--all-cells scores them anyway)"
+            )
+        note(line + ("" if unseen.all() else " (--all-cells scores them too)"))
+        table = table[unseen]
     report = evaluate_cells(table, config, region=tuple(args.region) if args.region else None)
     print(report.round(3).to_string(index=False))
     if args.out:
@@ -241,11 +251,15 @@ def add_commands(sub) -> None:
     p.add_argument("table", help="a table with predictions (napari-ifcell predict)")
     p.add_argument("--model", required=True)
     p.add_argument("--region", type=int, nargs=4, metavar=("Y", "X", "H", "W"))
-    p.add_argument(
+    held = p.add_mutually_exclusive_group()
+    held.add_argument(
         "--held-out",
         metavar="DATASET",
-        help="score only cells the model did not learn from: leave out the train and val cells of the data set "
-        "it was trained on (export-dataset --out, cut from this slide)",
+        help="leave out the train and val cells of this data set (export-dataset --out, cut from this slide) "
+        "instead of those the model records (default: the cells its folder records are not scored)",
+    )
+    held.add_argument(
+        "--all-cells", action="store_true", help="score every cell, the ones the model learnt from included"
     )
     p.add_argument("--out", help="metrics CSV")
     p.add_argument("--figures", help="folder for the confusion matrix / ROC curves (PNG)")

@@ -245,9 +245,9 @@ def add_commands(sub) -> None:
     p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
     p.add_argument(
         "--held-out",
-        metavar="DATASET",
-        help="score only cells our classifier did not learn from: the train and val cells of the data set it "
-        "was trained on (export-dataset --out) are left out of the truth, for every model",
+        metavar="FOLDER",
+        help="score only cells our classifier did not learn from: the cells its model folder records (or the "
+        "train and val cells of the data set it was trained on) are left out of the truth, for every model",
     )
     p.add_argument(
         "--out", help="folder for comparison.csv / .md (with how the comparison was made) / .png and the counts"

@@ -165,14 +165,31 @@ def evaluate_cells(table: pd.DataFrame, config: ClassifierConfig, *, region=None
     return marker_report(targets[scored], probs[scored], config.markers)
 
 
-def held_out_cells(table: pd.DataFrame, dataset) -> pd.DataFrame:
-    """The cells of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote, from
-    this slide) did not learn from: the data set's train and val cells left out."""
-    learnt = learnt_cells(table, dataset)
+def held_out_cells(table: pd.DataFrame, folder) -> pd.DataFrame:
+    """The cells of ``table`` a model did not learn from: the train and val cells of ``folder`` (the
+    data set it was trained on, from this slide, or the model's folder, which records them) left out."""
+    learnt = learnt_cells(table, folder)
     if learnt.all():
-        raise ValueError(f"{dataset}: the model was trained or validated on every cell of the table; none is held out")
-    note(f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them ({dataset})")
+        raise ValueError(f"{folder}: the model was trained or validated on every cell of the table; none is held out")
+    note(f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them ({folder})")
     return table[~learnt]
+
+
+def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
+    """Which rows of ``table`` a saved model did not learn from, and a line saying which cells are
+    scored. A model that records no training cells, or learnt from another segmentation's or
+    slide's, leaves every cell in (and the line says so)."""
+    from napari_ifcell.core.classify.model import LEARNT_FILE
+    from napari_ifcell.pipeline.dataset import OtherCellsError
+
+    every = np.ones(len(table), bool)
+    if not (Path(model_folder) / LEARNT_FILE).is_file():
+        return every, f"every cell scored: {model_folder} does not record which cells it learnt from"
+    try:
+        learnt = learnt_cells(table, model_folder)
+    except OtherCellsError:
+        return every, f"every cell scored: {model_folder} learnt from another segmentation's or slide's cells"
+    return ~learnt, f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them"
 
 
 def dataset_config(dataset) -> ClassifierConfig:
@@ -207,7 +224,9 @@ def train_on_dataset_steps(dataset, out, *, config: ClassifierConfig | None = No
         val_patches=patches[split == "val"],
         val_targets=targets[split == "val"],
     )
-    save_classifier(model, config, out, history=history)
+    learnt = index.loc[np.isin(split, ["train", "val"])]
+    learnt = learnt[[c for c in ("CellID", "X_centroid", "Y_centroid") if c in learnt.columns]]
+    save_classifier(model, config, out, history=history, learnt=learnt, dataset=dataset)
     test = split == "test"
     report = None
     if test.any():

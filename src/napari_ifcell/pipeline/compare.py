@@ -106,18 +106,19 @@ def read_truth(source: str | Path) -> pd.DataFrame:
     return truth_cells(read_cell_table(source))
 
 
-def held_out_truth(truth: pd.DataFrame, dataset) -> pd.DataFrame:
-    """The truth without the cells a classifier learnt from (``dataset``'s train and val cells):
-    they keep their place but lose their class, so every model's calls on them are ignored, not
-    scored, and ours is not scored on the cells it was trained on."""
+def held_out_truth(truth: pd.DataFrame, folder) -> pd.DataFrame:
+    """The truth without the cells a classifier learnt from (those its model folder records, or the
+    train and val cells of its data set; ``folder``: either): they keep their place but lose their
+    class, so every model's calls on them are ignored, not scored, and ours is not scored on the
+    cells it was trained on."""
     from napari_ifcell.pipeline.dataset import learnt_cells
 
-    learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), dataset)
+    learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), folder)
     if not (truth["class"].notna().to_numpy() & ~learnt).any():
-        raise ValueError(f"{dataset}: the model learnt from every labelled cell of the truth; none is held out")
+        raise ValueError(f"{folder}: the model learnt from every labelled cell of the truth; none is held out")
     note(
-        f"{int(learnt.sum())} of {len(truth)} truth cells left out, the data set's train and val cells ({dataset}): "
-        "calls on them are not scored"
+        f"{int(learnt.sum())} of {len(truth)} truth cells left out, the cells our classifier was trained or "
+        f"validated on ({folder}): calls on them are not scored"
     )
     out = truth.copy()
     out.loc[learnt, "class"] = None

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from napari_ifcell.core.classes import CLASS_OF_PHENOTYPE
-from napari_ifcell.core.classify.model import ClassifierConfig
+from napari_ifcell.core.classify.model import LEARNT_FILE, ClassifierConfig
 from napari_ifcell.core.classify.patches import extract_patches, mask_patches
 from napari_ifcell.core.classify.sampling import sample_marker_balanced, sample_per_class, spatial_split
 from napari_ifcell.core.gating.gateset import panel_names
@@ -296,29 +296,49 @@ def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
     return np.asarray(group[str(size)][:]), pd.read_parquet(folder / INDEX_FILE)
 
 
-def learnt_cells(table: pd.DataFrame, dataset) -> np.ndarray:
-    """Which rows of ``table`` a model trained on ``dataset`` (a folder export-dataset wrote) learnt
-    from: the data set's train and val cells, by CellID. Refuses a data set cut from another
-    segmentation or slide (its cells are not at this table's cells' places)."""
-    path = Path(dataset) / INDEX_FILE
+class OtherCellsError(ValueError):
+    """The cells a model learnt from are not the table's: another segmentation or slide."""
+
+
+def learnt_index(folder) -> pd.DataFrame:
+    """The cells a model learnt from (CellID, centroid where known): of a saved model that records
+    them, or a data set's train and val cells."""
+    folder = Path(folder)
+    if (folder / LEARNT_FILE).is_file():
+        learnt = pd.read_parquet(folder / LEARNT_FILE)
+        if "CellID" not in learnt.columns:
+            raise ValueError(f"{folder / LEARNT_FILE}: expected a CellID column (a model napari-ifcell train saved)")
+        return learnt
+    path = folder / INDEX_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{dataset}: no data set there (expected its {INDEX_FILE}; export-dataset --out)")
+        raise FileNotFoundError(
+            f"{folder}: no data set there (expected its {INDEX_FILE}; export-dataset --out) "
+            f"and no model that records its training cells ({LEARNT_FILE}; napari-ifcell train --out)"
+        )
     index = pd.read_parquet(path)
     if not {"CellID", "split"} <= set(index.columns):
         raise ValueError(f"{path}: expected CellID and split columns (a data set export-dataset wrote)")
-    learnt = index[index["split"].isin(["train", "val"])].set_index("CellID")
+    learnt = index[index["split"].isin(["train", "val"])]
     if not len(learnt):
-        raise ValueError(f"{dataset}: the data set has no train or val cells; nothing was learnt from it")
+        raise ValueError(f"{folder}: the data set has no train or val cells; nothing was learnt from it")
+    return learnt
+
+
+def learnt_cells(table: pd.DataFrame, folder) -> np.ndarray:
+    """Which rows of ``table`` a model learnt from: the cells its folder records, or the train and
+    val cells of the data set it was trained on (``folder``: either), by CellID. Refuses cells cut
+    from another segmentation or slide (:class:`OtherCellsError`: not at this table's cells' places)."""
+    learnt = learnt_index(folder).set_index("CellID")
     places = ["X_centroid", "Y_centroid"]
-    if not set(places) <= set(index.columns):  # no places to check the ids against
+    if not set(places) <= set(learnt.columns):  # no places to check the ids against
         return table["CellID"].isin(learnt.index).to_numpy()
     here = table[["CellID", *places]].drop_duplicates("CellID").set_index("CellID")
     both = learnt[places].join(here, how="inner", lsuffix="_dataset")
     moved = np.hypot(both["X_centroid"] - both["X_centroid_dataset"], both["Y_centroid"] - both["Y_centroid_dataset"])
     # a reviewer's split or merge moves a few cells: another segmentation moves most of them
     if not len(both) or (moved > 1.0).mean() > 0.5:
-        raise ValueError(
-            f"{dataset}: the data set's cells are not this table's ({len(both)} of its {len(learnt)} learnt cell ids "
-            "found, most of them at other places): it was cut from another segmentation or slide"
+        raise OtherCellsError(
+            f"{folder}: the cells the model learnt from are not this table's ({len(both)} of its {len(learnt)} "
+            "learnt cell ids found, most of them at other places): they were cut from another segmentation or slide"
         )
     return table["CellID"].isin(learnt.index).to_numpy()

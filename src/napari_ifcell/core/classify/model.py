@@ -148,8 +148,23 @@ def build_model(config: ClassifierConfig):
     )
 
 
-def save_classifier(model, config: ClassifierConfig, folder: str | Path, *, history: list | None = None) -> Path:
-    """``weights.pt`` (state dict) + ``config.json``, written atomically."""
+LEARNT_FILE = "learnt_cells.parquet"  # beside a saved model: the cells it trained and validated on
+
+
+def save_classifier(
+    model,
+    config: ClassifierConfig,
+    folder: str | Path,
+    *,
+    history: list | None = None,
+    learnt=None,
+    dataset: str | Path | None = None,
+) -> Path:
+    """``weights.pt`` (state dict) + ``config.json``, written atomically.
+
+    ``learnt``: the cells it trained and validated on (CellID and centroid columns), kept beside
+    it so that it is scored later on the other cells only; ``dataset``: the folder they came from.
+    """
     torch = require("torch")
 
     folder = Path(folder)
@@ -157,11 +172,29 @@ def save_classifier(model, config: ClassifierConfig, folder: str | Path, *, hist
     tmp = folder / ".weights.pt.partial"
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
     os.replace(tmp, folder / "weights.pt")
+    if learnt is not None:
+        tmp = folder / f".{LEARNT_FILE}.partial"
+        learnt.to_parquet(tmp, index=False)
+        os.replace(tmp, folder / LEARNT_FILE)
+    else:  # an earlier model's cells, saved into this folder, are not this model's
+        (folder / LEARNT_FILE).unlink(missing_ok=True)
     doc = {"format": "napari-ifcell classifier", "version": 1, "config": config.to_json(), "history": history or []}
+    if dataset is not None:
+        doc["dataset"] = str(Path(dataset).resolve())
     tmp = folder / ".config.json.partial"
     tmp.write_text(json.dumps(doc, indent=2))
     os.replace(tmp, folder / "config.json")
     return folder
+
+
+def trained_on(folder: str | Path) -> Path | None:
+    """The data set folder a saved model was trained on, where it records one."""
+    try:
+        doc = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    dataset = doc.get("dataset") if isinstance(doc, dict) else None
+    return Path(dataset) if isinstance(dataset, str) else None
 
 
 def load_classifier(folder: str | Path, *, device: str = "cpu"):
