@@ -228,3 +228,28 @@ def test_a_model_records_the_cells_it_learnt_from(small_table, tmp_path):
     # another model saved into the folder without a record: the first one's cells are not taken for its
     save_classifier(model, config, folder)
     assert not (folder / LEARNT_FILE).exists() and unseen_cells(small_table, folder)[0].all()
+
+
+def test_compare_leaves_out_what_the_model_records_and_scores_all_of_another_slide(small_table, tmp_path):
+    """Compare's held-out field comes filled with the model folder: a model trained on another
+    slide has nothing of this one to leave out (said, not refused); a data set is still refused."""
+    import pytest
+
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
+    from napari_ifcell.notes import recording_notes
+    from napari_ifcell.pipeline.compare import held_out_truth, truth_cells
+
+    config = ClassifierConfig()
+    learnt = small_table.iloc[::2][["CellID", "X_centroid", "Y_centroid"]]
+    save_classifier(build_model(config), config, tmp_path / "model", learnt=learnt)
+    truth = truth_cells(small_table.assign(phenotype="CD8 T"))
+    held = held_out_truth(truth, tmp_path / "model")
+    assert held["class"].isna().sum() == len(learnt) and held["class"].iloc[1::2].notna().all()
+    elsewhere = truth.assign(x=truth["x"] + 40)  # another slide's cells under the same ids
+    with recording_notes() as notes:
+        assert held_out_truth(elsewhere, tmp_path / "model")["class"].notna().all()
+    assert any("every truth cell scored" in n and "another segmentation's or slide's cells" in n for n in notes)
+    (tmp_path / "ds").mkdir()
+    learnt.assign(split="train").to_parquet(tmp_path / "ds" / "index.parquet")
+    with pytest.raises(ValueError, match="cut from another segmentation or slide"):
+        held_out_truth(elsewhere, tmp_path / "ds")

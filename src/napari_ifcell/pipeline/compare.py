@@ -111,9 +111,16 @@ def held_out_truth(truth: pd.DataFrame, folder) -> pd.DataFrame:
     train and val cells of its data set; ``folder``: either): they keep their place but lose their
     class, so every model's calls on them are ignored, not scored, and ours is not scored on the
     cells it was trained on."""
-    from napari_ifcell.pipeline.dataset import learnt_cells
+    from napari_ifcell.core.classify.model import LEARNT_FILE
+    from napari_ifcell.pipeline.dataset import OtherCellsError, learnt_cells
 
-    learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), folder)
+    try:
+        learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), folder)
+    except OtherCellsError:
+        if not (Path(folder) / LEARNT_FILE).is_file():  # a data set given for this slide, and it is not
+            raise
+        note(f"every truth cell scored: our classifier ({folder}) learnt from another segmentation's or slide's cells")
+        return truth
     if not (truth["class"].notna().to_numpy() & ~learnt).any():
         raise ValueError(f"{folder}: the model learnt from every labelled cell of the truth; none is held out")
     note(
