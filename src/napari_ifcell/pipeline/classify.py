@@ -177,8 +177,8 @@ def held_out_cells(table: pd.DataFrame, folder) -> pd.DataFrame:
 
 def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
     """Which rows of ``table`` a saved model did not learn from, and a line saying which cells are
-    scored. A model that records no training cells, or learnt from another segmentation's or
-    slide's, leaves every cell in (and the line says so)."""
+    scored. A model that records no training cells, or learnt from another slide's, leaves every
+    cell in (and the line says so)."""
     from napari_ifcell.core.classify.model import LEARNT_FILE
     from napari_ifcell.pipeline.dataset import OtherCellsError
 
@@ -188,7 +188,7 @@ def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
     try:
         learnt = learnt_cells(table, model_folder)
     except OtherCellsError:
-        return every, f"every cell scored: {model_folder} learnt from another segmentation's or slide's cells"
+        return every, f"every cell scored: {model_folder} learnt from another slide's cells"
     return ~learnt, f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them"
 
 

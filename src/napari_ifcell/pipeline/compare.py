@@ -119,7 +119,7 @@ def held_out_truth(truth: pd.DataFrame, folder) -> pd.DataFrame:
     except OtherCellsError:
         if not (Path(folder) / LEARNT_FILE).is_file():  # a data set given for this slide, and it is not
             raise
-        note(f"every truth cell scored: our classifier ({folder}) learnt from another segmentation's or slide's cells")
+        note(f"every truth cell scored: our classifier ({folder}) learnt from another slide's cells")
         return truth
     if not (truth["class"].notna().to_numpy() & ~learnt).any():
         raise ValueError(f"{folder}: the model learnt from every labelled cell of the truth; none is held out")

@@ -297,7 +297,7 @@ def load_dataset(folder, size: int) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 class OtherCellsError(ValueError):
-    """The cells a model learnt from are not the table's: another segmentation or slide."""
+    """The cells a model learnt from are not the table's, by id or by place: another slide's."""
 
 
 def learnt_index(folder) -> pd.DataFrame:
@@ -326,8 +326,9 @@ def learnt_index(folder) -> pd.DataFrame:
 
 def learnt_cells(table: pd.DataFrame, folder) -> np.ndarray:
     """Which rows of ``table`` a model learnt from: the cells its folder records, or the train and
-    val cells of the data set it was trained on (``folder``: either), by CellID. Refuses cells cut
-    from another segmentation or slide (:class:`OtherCellsError`: not at this table's cells' places)."""
+    val cells of the data set it was trained on (``folder``: either), by CellID; by place where the
+    slide was segmented again (new ids). Refuses another slide's cells (:class:`OtherCellsError`:
+    neither their ids nor their places are this table's cells')."""
     learnt = learnt_index(folder).set_index("CellID")
     places = ["X_centroid", "Y_centroid"]
     if not set(places) <= set(learnt.columns):  # no places to check the ids against
@@ -336,9 +337,38 @@ def learnt_cells(table: pd.DataFrame, folder) -> np.ndarray:
     both = learnt[places].join(here, how="inner", lsuffix="_dataset")
     moved = np.hypot(both["X_centroid"] - both["X_centroid_dataset"], both["Y_centroid"] - both["Y_centroid_dataset"])
     # a reviewer's split or merge moves a few cells: another segmentation moves most of them
-    if not len(both) or (moved > 1.0).mean() > 0.5:
+    if len(both) and (moved > 1.0).mean() <= 0.5:
+        return table["CellID"].isin(learnt.index).to_numpy()
+    at_places = _cells_at_learnt_places(table, learnt[places].to_numpy(float))
+    if at_places is None:
         raise OtherCellsError(
             f"{folder}: the cells the model learnt from are not this table's ({len(both)} of its {len(learnt)} "
-            "learnt cell ids found, most of them at other places): they were cut from another segmentation or slide"
+            "learnt cell ids found, most of them at other places, and no cells at most of their places): "
+            "they were cut from another slide"
         )
-    return table["CellID"].isin(learnt.index).to_numpy()
+    note(
+        f"{folder}: this table's cell ids are not the learnt cells' (the slide was segmented again): the "
+        f"{int(at_places.sum())} cells within {SAME_PLACE_PX:g} px of a learnt cell's centroid are taken as learnt"
+    )
+    return at_places
+
+
+SAME_PLACE_PX = 3.0  # a nucleus segmented again: its centroid moves by a pixel or two, not to a neighbour's
+
+
+def _cells_at_learnt_places(table: pd.DataFrame, learnt_xy: np.ndarray) -> np.ndarray | None:
+    """Rows of ``table`` with a learnt cell's centroid within :data:`SAME_PLACE_PX` (the same
+    nuclei under new ids); None when most learnt cells have none there (another slide)."""
+    from scipy.spatial import cKDTree
+
+    xy = table[["X_centroid", "Y_centroid"]].to_numpy(float)
+    known, learnt_xy = np.isfinite(xy).all(axis=1), learnt_xy[np.isfinite(learnt_xy).all(axis=1)]
+    if not known.any() or not len(learnt_xy):
+        return None
+    found, _ = cKDTree(xy[known]).query(learnt_xy, distance_upper_bound=SAME_PLACE_PX)
+    if np.isfinite(found).mean() < 0.5:
+        return None
+    near, _ = cKDTree(learnt_xy).query(xy[known], distance_upper_bound=SAME_PLACE_PX)
+    out = np.zeros(len(table), bool)
+    out[known] = np.isfinite(near)
+    return out
