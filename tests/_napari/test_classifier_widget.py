@@ -117,7 +117,7 @@ def test_train_predict_and_overlay(trained_here):
     index = pd.read_parquet(w.dataset_dir.value / "index.parquet")
     learnt = w.table["CellID"].isin(index.loc[index["split"].isin(["train", "val"]), "CellID"]).to_numpy()
     assert 0 < learnt.sum() < len(w.table) and (w.unseen == ~learnt).all()
-    said = f"{learnt.sum()} of {len(w.table)} cells left out: the model was trained or validated on them"
+    said = f"{learnt.sum()} of {len(w.table)} predicted cells left out: the model was trained or validated on them"
     assert said in w.metrics.value
     assert (w.lut[w.table["CellID"].to_numpy()[learnt]] == 0).all()  # and they are not drawn as outcomes
     every, _ = truth_and_probability(w.table, w.config, "lymphocytes")
@@ -163,6 +163,23 @@ def test_predict_visible_region_only(widget):
     y, x, h, wd = visible_region_px(viewer, 0.325, (2048, 2048))
     inside = w.table["Y_centroid"].between(y, y + h) & w.table["X_centroid"].between(x, x + wd)
     assert predicted[~inside].sum() <= 0.05 * predicted.sum()  # what is seen, not the slide
+    assert f" of {predicted.sum()} predicted cells left out: the model was trained or validated on" in w.metrics.value
+
+
+def test_a_model_that_learnt_every_cell_in_view_has_nothing_to_score(widget, prepared, tmp_path):
+    """Not "F1 0.000": the line says no cell is left to score it on, and why."""
+    import shutil
+
+    viewer, w, _ = widget
+    shutil.copytree(prepared / "trained", tmp_path / "all")
+    table = pd.read_parquet(prepared / "gated.parquet")
+    table[["CellID", "X_centroid", "Y_centroid"]].to_parquet(tmp_path / "all" / "learnt_cells.parquet")
+    w.model_dir.value = tmp_path / "all"
+    w.all_button.changed.emit(True)
+    assert "Predicted" in w.status.value, w.status.value
+    n = len(table)
+    assert w.metrics.value.startswith("lymphocytes: no predicted cell with an IF label left to score")
+    assert f"{n} of {n} predicted cells left out" in w.metrics.value and "F1" not in w.metrics.value
 
 
 def test_training_fields_start_from_the_data_set_and_reach_the_model(widget, prepared, tmp_path):

@@ -105,9 +105,9 @@ def test_if_he_workflow_segment_gate_train_predict_review_compare(make_napari_vi
     assert len(predicted) == n_segmented and np.isfinite(predicted.filter(like="prob_").to_numpy()).all()
     assert viewer.layers["classifier vs IF"].visible
     learnt = index["split"].isin(["train", "val"]).sum()  # scored on the other cells only
-    assert (
-        f"{learnt} of {n_segmented} cells left out: the model was trained or validated on" in classifier.metrics.value
-    )
+    said = f"{learnt} of {n_segmented} predicted cells left out: the model was trained or validated on"
+    assert said in classifier.metrics.value
+    assert predicted["model"].eq(str(project.model().resolve())).all()  # which model predicted each cell
     assert not viewer.layers["cells by gate"].visible  # the earlier step's overlay is hidden, kept
 
     # Review: starts from the gated table and gates; five cells with keys, a relabel and an undo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -108,18 +109,19 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
     for name, extra in (("default", []), ("given", ["--held-out", tmp_path / "ds"])):
         done = run_cli(*given, "--out", tmp_path / f"{name}.csv", *extra)
         assert done.returncode == 0, done.stderr
-        said = f"{learnt.sum()} of {len(predicted)} cells left out: the model was trained or validated on"
-        assert said in done.stderr
+        assert f"{learnt.sum()} of {len(predicted)} " in done.stderr  # predicted cells, all of them here
+        assert "cells left out: the model was trained or validated on" in done.stderr
         assert pd.read_csv(tmp_path / f"{name}.csv").set_index("class").loc["lymphocytes", "support"] == held_out
     # compare --ours scored the training cells too: --held-out leaves them out of the truth, for every model
     compare = ["compare", gated, "--ours", tmp_path / "all.parquet", "--pixel-size", 0.325, "--region", "all"]
-    for name, extra in (("every", []), ("held", ["--held-out", tmp_path / "ds"])):
+    runs = (("every", ["--all-cells"]), ("held", ["--held-out", tmp_path / "ds"]), ("default", []))
+    for name, extra in runs:
         done = run_cli(*compare, 0, 0, 2000, 2000, *extra, "--out", tmp_path / name)
         assert done.returncode == 0, done.stderr
-    every, held = (
-        pd.read_csv(tmp_path / n / "comparison_counts.csv").query("region == 'all'").set_index("class")
-        for n in ("every", "held")
+    every, held, default = (
+        pd.read_csv(tmp_path / n / "comparison_counts.csv").query("region == 'all'").set_index("class") for n, _ in runs
     )
+    pd.testing.assert_frame_equal(default, held)  # by default: the model folder the predictions name
     scored = predicted.loc[~learnt, "phenotype"].isin(["CD4 T", "CD8 T", "regulatory T", "B cell"]).sum()
     assert held.loc["lymphocyte", "n_true"] == scored < every.loc["lymphocyte", "n_true"]
     assert held["ignored"].sum() >= learnt.sum() * 0.9 and every["ignored"].sum() < held["ignored"].sum()
@@ -226,13 +228,14 @@ def test_a_model_records_the_cells_it_learnt_from(small_table, tmp_path):
     config = ClassifierConfig()
     model, folder = build_model(config), tmp_path / "model"
     save_classifier(model, config, folder)  # as models saved before they kept their cells
+    small_table = small_table.assign(prob_other=0.5)  # every cell predicted
     unseen, line = unseen_cells(small_table, folder)
     assert unseen.all() and "does not record which cells it learnt from" in line and trained_on(folder) is None
     learnt = small_table.iloc[::3][["CellID", "X_centroid", "Y_centroid"]]
     save_classifier(model, config, folder, learnt=learnt, dataset=tmp_path / "ds")
     unseen, line = unseen_cells(small_table, folder)
     assert (~unseen).sum() == len(learnt) and not unseen[::3].any() and unseen[1::3].all()
-    assert f"{len(learnt)} of {len(small_table)} cells left out: the model was trained or validated on" in line
+    assert f"{len(learnt)} of {len(small_table)} predicted cells left out: the model was trained or validated" in line
     assert trained_on(folder) == (tmp_path / "ds").resolve()
     assert len(held_out_cells(small_table, folder)) == len(small_table) - len(learnt)  # --held-out MODEL too
     # another slide's cells (the ids at other places): nothing of this table was learnt, every cell is scored
@@ -266,3 +269,29 @@ def test_compare_leaves_out_what_the_model_records_and_scores_all_of_another_sli
     learnt.assign(split="train").to_parquet(tmp_path / "ds" / "index.parquet")
     with pytest.raises(ValueError, match="cut from another slide"):
         held_out_truth(elsewhere, tmp_path / "ds")
+
+
+def test_each_predicted_cell_is_scored_against_the_model_that_predicted_it(small_table, tmp_path):
+    """A region predicted by a second model keeps the first model's predictions elsewhere: each
+    cell is left out when the model that predicted it learnt from it, not by one model's record."""
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
+    from napari_ifcell.pipeline.classify import predicted_by, save_predictions, unseen_cells, with_model
+
+    config, n = ClassifierConfig(), len(small_table)
+    table = small_table.reset_index(drop=True).assign(prob_other=0.5)
+    places = ["CellID", "X_centroid", "Y_centroid"]
+    save_classifier(build_model(config), config, tmp_path / "a", learnt=table.iloc[::2][places])
+    save_classifier(build_model(config), config, tmp_path / "b", learnt=table.iloc[1::2][places])
+    path = tmp_path / "predictions.parquet"
+    save_predictions(with_model(table, tmp_path / "a"), path)
+    in_region = np.arange(n) < 100
+    region = table.assign(prob_other=np.where(in_region, 0.5, np.nan))
+    merged = save_predictions(with_model(region, tmp_path / "b"), path)
+    folder_a, folder_b = str((tmp_path / "a").resolve()), str((tmp_path / "b").resolve())
+    assert (merged["model"][in_region] == folder_b).all() and (merged["model"][~in_region] == folder_a).all()
+    unseen, line = unseen_cells(merged, tmp_path / "b")
+    odd = np.arange(n) % 2 == 1
+    np.testing.assert_array_equal(unseen, np.where(in_region, ~odd, odd))  # b learnt the odd rows, a the even
+    assert f"{n - unseen.sum()} of {n} predicted cells left out" in line
+    assert predicted_by(path) == Path(folder_a)  # the model of most cells (Compare's held-out field)
+    assert predicted_by(tmp_path / "nothing.parquet") is None

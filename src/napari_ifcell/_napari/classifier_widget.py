@@ -185,7 +185,6 @@ class ClassifierWidget(Container):
             self.status.value = f"Predicted {n} cells, but not saved: {exc}"
         else:
             self.status.value = f"Predicted {n} cells; saved to {path}."
-            self.state.predicted_by = model_dir  # Compare leaves out the cells it learnt from
             self.state.announce(PREDICTIONS)
         self._show_truth_fields(self.has_truth)
         if not self.has_truth:  # an H&E slide alone: cells coloured by predicted class
@@ -307,6 +306,11 @@ class ClassifierWidget(Container):
         scores = outcome_scores(counts)
         shown_outcomes = ("TP", "FP", "FN", "TN") if self.show_tn.value else ("TP", "FP", "FN")
         self.legend.value = legend_html([(o, OUTCOME_COLOURS[o]) for o in shown_outcomes], title="Cells")
+        if not sum(counts[o] for o in ("TP", "FP", "FN", "TN")):
+            self.metrics.value = (
+                f"{self.target.value}: no predicted cell with an IF label left to score; {self.scored_line}"
+            )
+            return
         self.metrics.value = (
             f"{self.target.value} at {self.threshold.value:.2f}: "
             f"TP {counts['TP']}, FP {counts['FP']}, FN {counts['FN']}, TN {counts['TN']}; "
@@ -343,9 +347,9 @@ def _load_and_predict(source, table_path, model_dir, store, region):
     """Prediction's steps, all off the GUI thread: the table checked against the label store
     (it reads the store: about a second on a million cells) and the model loaded, then the
     cells predicted. Returns ``(predictions, model, config, model folder)``."""
-    from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells_steps
+    from napari_ifcell.pipeline.classify import load_prediction_inputs, predict_cells_steps, with_model
 
     table, model, config = load_prediction_inputs(table_path, model_dir, need_truth=False, store=store)
     yield "loaded", 0, 0
     predicted = yield from predict_cells_steps(source, table, model, config, region=region)
-    return predicted, model, config, Path(model_dir)
+    return with_model(predicted, model_dir), model, config, Path(model_dir)

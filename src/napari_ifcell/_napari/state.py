@@ -30,8 +30,7 @@ class WorkflowState:
     ``slide`` is the slide cells are placed on: the IF, or an H&E opened alone. ``pair`` is
     the SlidePair when an IF and its H&E are open together (None otherwise). ``user``: who
     moves gates and reviews cells, recorded with what they set (the login name until the
-    Review widget's *Reviewer* is filled in). ``predicted_by``: the model folder the slide's
-    predictions on screen came from (None until the Classifier predicts).
+    Review widget's *Reviewer* is filled in).
     """
 
     changed = Signal(str)
@@ -40,14 +39,12 @@ class WorkflowState:
         self.slide = None
         self.pair = None
         self.user = login_name()
-        self.predicted_by: Path | None = None
         self.reader_slides_taker = None  # a weak reference to the Loader that takes up File > Open's slides
 
     # --- the slides ----------------------------------------------------------------------
     def set_slides(self, slide, pair=None) -> None:
         """What the Loader opened; the previous slides are forgotten (their layers' owner closes them)."""
         self.slide, self.pair = slide, pair
-        self.predicted_by = None
         self.changed.emit(SLIDES)
 
     def clear(self) -> None:
@@ -92,12 +89,13 @@ class WorkflowState:
         return path if found else None
 
     def learnt_by(self) -> Path | None:
-        """Where our classifier's training cells are told: the folder of the model that made the
-        predictions (else the project's model) where it records them, else the project's data set."""
+        """Where our classifier's training cells are told: the folder of the model that made most
+        of the slide's predictions, where it records them, else the project's data set."""
         from napari_ifcell.core.classify.model import LEARNT_FILE
+        from napari_ifcell.pipeline.classify import predicted_by
 
-        project = self.project
-        model = self.predicted_by or (project.model() if project is not None else None)
+        predictions = self.existing("predictions")
+        model = predicted_by(predictions) if predictions is not None else None
         if model is not None and (model / LEARNT_FILE).is_file():
             return model
         return self.existing("dataset")

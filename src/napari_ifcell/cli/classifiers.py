@@ -93,6 +93,7 @@ def _predict(args) -> int:
         load_prediction_inputs,
         predict_cells,
         save_predictions,
+        with_model,
     )
 
     require("torch", extra="classifier")
@@ -118,6 +119,7 @@ def _predict(args) -> int:
     table = predict_cells(
         source, table, model, config, region=tuple(args.region) if args.region else None, progress=_progress
     )
+    table = with_model(table, args.model)  # evaluate and compare leave out the cells it learnt from
     end_line()
     if args.out:
         for out in args.out:
@@ -148,10 +150,11 @@ def _evaluate(args) -> int:
         table = held_out_cells(table, args.held_out)
     elif not args.all_cells:  # a model is scored on the cells it did not learn from
         unseen, line = unseen_cells(table, args.model)
-        if not unseen.any():
+        predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
+        if predicted.any() and not (unseen & predicted).any():
             raise ValueError(
-                f"{args.model}: the model was trained or validated on every cell of the table; none is held out "
-                "(--all-cells scores them anyway)"
+                f"{args.model}: the model was trained or validated on every predicted cell of the table; none is "
+                "held out (--all-cells scores them anyway)"
             )
         note(line + ("" if unseen.all() else " (--all-cells scores them too)"))
         table = table[unseen]

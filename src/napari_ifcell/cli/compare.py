@@ -4,10 +4,23 @@ reviewed), or, with no truth, model-vs-model agreement."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 # options that describe one model file: given once they apply to every --model, or once per
 # --model in the same order
 PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um")
+
+
+def _learnt_by(ours: list[str]) -> Path | None:
+    """The model folder that made most of the first --ours table's predictions, where it records
+    the cells it learnt from (they are then left out of the truth)."""
+    from napari_ifcell.core.classify.model import LEARNT_FILE
+    from napari_ifcell.pipeline.classify import predicted_by
+
+    if not ours:
+        return None
+    model = predicted_by(ours[0].rpartition("=")[2])
+    return model if model is not None and (model / LEARNT_FILE).is_file() else None
 
 
 def _per_model(values, n_models: int, flag: str) -> list:
@@ -124,8 +137,9 @@ def _compare(args) -> int:
     with recording_notes() as notes:  # for the report, and said again below for the terminal
         models = read_models(sources, um_per_px, slide_shape)
         truth = read_truth(args.truth)
-        if args.held_out:
-            truth = held_out_truth(truth, args.held_out)
+        held_out = args.held_out or (None if args.all_cells else _learnt_by(args.ours or []))
+        if held_out:
+            truth = held_out_truth(truth, held_out)
         models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
     for message in notes:
         note(message)
@@ -243,11 +257,16 @@ def add_commands(sub) -> None:
         helps={"radius_um": "centroid matching radius in µm (OCELOT)", "match": "centroid distance or mask IoU"},
     )
     p.add_argument("--labels", help="truth nuclei (label TIFF or store) for --match iou")
-    p.add_argument(
+    held = p.add_mutually_exclusive_group()
+    held.add_argument(
         "--held-out",
         metavar="FOLDER",
         help="score only cells our classifier did not learn from: the cells its model folder records (or the "
-        "train and val cells of the data set it was trained on) are left out of the truth, for every model",
+        "train and val cells of the data set it was trained on) are left out of the truth, for every model "
+        "(default: the model folder the first --ours table names, where it records them)",
+    )
+    held.add_argument(
+        "--all-cells", action="store_true", help="score every truth cell, those our classifier learnt from included"
     )
     p.add_argument(
         "--out", help="folder for comparison.csv / .md (with how the comparison was made) / .png and the counts"

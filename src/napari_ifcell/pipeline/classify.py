@@ -51,18 +51,43 @@ def store_cells(store) -> pd.DataFrame:
     return store.index[["CellID", "Y_centroid", "X_centroid", "Area"]].reset_index(drop=True)
 
 
+MODEL_COLUMN = "model"  # per predicted cell: the folder of the model that predicted it
+
+
+def with_model(table: pd.DataFrame, model_folder) -> pd.DataFrame:
+    """The predictions marked, cell by cell, with the folder of the model that made them (a
+    region predicted later by another model keeps its own), so that each model is scored on
+    the cells it did not learn from."""
+    predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
+    folder = str(Path(model_folder).resolve())
+    return table.assign(**{MODEL_COLUMN: np.where(predicted, folder, None).astype(object)})
+
+
+def predicted_by(path) -> Path | None:
+    """The folder of the model that predicted most cells of the predictions file at ``path``
+    (None for a file that does not say, or cannot be read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        models = pq.read_table(path, columns=[MODEL_COLUMN]).column(0).to_pandas().dropna()
+    except (OSError, KeyError, ValueError):
+        return None
+    return Path(models.mode().iloc[0]) if len(models) else None
+
+
 def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
     """Write a slide's predictions to ``path`` (Parquet, atomic) and return what was written:
     cells this table has no prediction for keep the ones the file held (predicting one region
     after another builds up the slide's predictions instead of replacing them)."""
     from napari_ifcell.io.cell_table import read_cell_table, write_cell_table
 
-    columns = [c for c in table.columns if c.startswith("prob_") or c == "predicted"]
-    if Path(path).is_file() and columns:
+    probs = [c for c in table.columns if c.startswith("prob_")]
+    if Path(path).is_file() and probs:
         old = read_cell_table(path).set_index("CellID")
-        if set(columns) <= set(old.columns):
+        if set(probs) <= set(old.columns):
+            columns = [c for c in table.columns if c in (*probs, "predicted", MODEL_COLUMN) and c in old.columns]
             table = table.set_index("CellID")
-            keep = table[columns[0]].isna() & table.index.isin(old.index)
+            keep = table[probs[0]].isna() & table.index.isin(old.index)
             table.loc[keep, columns] = old.loc[table.index[keep], columns].to_numpy()
             table = table.reset_index()
     write_cell_table(table, path)
@@ -176,20 +201,44 @@ def held_out_cells(table: pd.DataFrame, folder) -> pd.DataFrame:
 
 
 def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
-    """Which rows of ``table`` a saved model did not learn from, and a line saying which cells are
-    scored. A model that records no training cells, or learnt from another slide's, leaves every
-    cell in (and the line says so)."""
+    """Which rows of ``table`` the models that predicted them did not learn from, and a line
+    saying which predicted cells are scored. Each cell's model is the one its ``model`` column
+    names (see :func:`with_model`), else ``model_folder``. A model that records no training
+    cells, or learnt from another slide's, leaves its cells in (and the line says so)."""
+    predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
+    folders = pd.Series(str(model_folder), index=table.index, dtype=object)
+    if MODEL_COLUMN in table.columns:  # the folder a cell's prediction came from, where it still is
+        named = table[MODEL_COLUMN].where(table[MODEL_COLUMN].map(lambda f: isinstance(f, str) and Path(f).is_dir()))
+        folders = named.fillna(folders)
+    unseen, lines = np.ones(len(table), bool), []
+    for folder in pd.unique(folders[predicted]):
+        rows = predicted & (folders == folder).to_numpy()
+        by_folder, line = _unseen_by(table, folder)  # the whole table: its learnt cells lie anywhere
+        unseen[rows] = by_folder[rows]
+        if line:
+            lines.append(line)
+    left_out = int((predicted & ~unseen).sum())
+    if not left_out and not lines:
+        lines.append(f"none of the {int(predicted.sum())} predicted cells was trained or validated on")
+    if left_out:
+        said = (
+            f"{left_out} of {int(predicted.sum())} predicted cells left out: the model was trained or validated on them"
+        )
+        lines.insert(0, said)
+    return unseen, "; ".join(lines)
+
+
+def _unseen_by(table: pd.DataFrame, folder) -> tuple[np.ndarray, str]:
     from napari_ifcell.core.classify.model import LEARNT_FILE
     from napari_ifcell.pipeline.dataset import OtherCellsError
 
     every = np.ones(len(table), bool)
-    if not (Path(model_folder) / LEARNT_FILE).is_file():
-        return every, f"every cell scored: {model_folder} does not record which cells it learnt from"
+    if not (Path(folder) / LEARNT_FILE).is_file():
+        return every, f"{folder} does not record which cells it learnt from: its cells are all scored"
     try:
-        learnt = learnt_cells(table, model_folder)
+        return ~learnt_cells(table, folder), ""
     except OtherCellsError:
-        return every, f"every cell scored: {model_folder} learnt from another slide's cells"
-    return ~learnt, f"{int(learnt.sum())} of {len(table)} cells left out: the model was trained or validated on them"
+        return every, f"{folder} learnt from another slide's cells: its cells are all scored"
 
 
 def dataset_config(dataset) -> ClassifierConfig:
