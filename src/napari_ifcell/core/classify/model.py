@@ -187,16 +187,6 @@ def save_classifier(
     return folder
 
 
-def trained_on(folder: str | Path) -> Path | None:
-    """The data set folder a saved model was trained on, where it records one."""
-    try:
-        doc = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    dataset = doc.get("dataset") if isinstance(doc, dict) else None
-    return Path(dataset) if isinstance(dataset, str) else None
-
-
 def load_classifier(folder: str | Path, *, device: str = "cpu"):
     """(model in eval mode, config) from a folder written by :func:`save_classifier`."""
     torch = require("torch")
