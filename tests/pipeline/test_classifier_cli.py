@@ -276,7 +276,7 @@ def test_each_predicted_cell_is_scored_against_the_model_that_predicted_it(small
     """A region predicted by a second model keeps the first model's predictions elsewhere: each
     cell is left out when the model that predicted it learnt from it, not by one model's record."""
     from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
-    from napari_ifcell.pipeline.classify import predicted_by, save_predictions, unseen_cells, with_model
+    from napari_ifcell.pipeline.classify import recorded_model, save_predictions, unseen_cells, with_model
 
     config, n = ClassifierConfig(), len(small_table)
     table = small_table.reset_index(drop=True).assign(prob_other=0.5)
@@ -294,5 +294,5 @@ def test_each_predicted_cell_is_scored_against_the_model_that_predicted_it(small
     odd = np.arange(n) % 2 == 1
     np.testing.assert_array_equal(unseen, np.where(in_region, ~odd, odd))  # b learnt the odd rows, a the even
     assert f"{n - unseen.sum()} of {n} predicted cells left out" in line
-    assert predicted_by(path) == Path(folder_a)  # the model of most cells (Compare's held-out field)
-    assert predicted_by(tmp_path / "nothing.parquet") is None
+    assert recorded_model(path) == Path(folder_a)  # the model of most cells (Compare's held-out field)
+    assert recorded_model(tmp_path / "nothing.parquet") is None

@@ -170,13 +170,13 @@ class ClassifierWidget(Container):
 
     def _on_predicted(self, result) -> None:
         from napari_ifcell.io.project import Project
-        from napari_ifcell.pipeline.classify import save_predictions
+        from napari_ifcell.pipeline.classify import predicted_rows, save_predictions
 
         if result is None:
             self.status.value = "Prediction cancelled; nothing was saved."
             return
         table, self.model, self.config, model_dir = result
-        n = int(table.filter(like="prob_").notna().all(axis=1).sum())
+        n = int(predicted_rows(table).sum())
         path = Project.for_slide(self.slide.path).predictions  # where Review and Compare find them
         try:
             self.table = save_predictions(table, path)

@@ -91,14 +91,10 @@ class WorkflowState:
     def learnt_by(self) -> Path | None:
         """Where our classifier's training cells are told: the folder of the model that made most
         of the slide's predictions, where it records them, else the project's data set."""
-        from napari_ifcell.core.classify.model import LEARNT_FILE
-        from napari_ifcell.pipeline.classify import predicted_by
+        from napari_ifcell.pipeline.classify import recorded_model
 
         predictions = self.existing("predictions")
-        model = predicted_by(predictions) if predictions is not None else None
-        if model is not None and (model / LEARNT_FILE).is_file():
-            return model
-        return self.existing("dataset")
+        return (recorded_model(predictions) if predictions is not None else None) or self.existing("dataset")
 
     def announce(self, what: str) -> None:
         """Tell the other widgets that a step wrote ``what`` (one of this module's names)."""

@@ -92,6 +92,7 @@ def _predict(args) -> int:
         export_predictions,
         load_prediction_inputs,
         predict_cells,
+        predicted_rows,
         save_predictions,
         with_model,
     )
@@ -129,7 +130,7 @@ def _predict(args) -> int:
     else:  # the slide's own predictions: a region predicted now keeps the rest of the slide's
         table = save_predictions(table, project.predictions)
     outs = args.out or [project.predictions]
-    done = int(table.filter(like="prob_").notna().all(axis=1).sum())
+    done = int(predicted_rows(table).sum())
     print(f"predictions for {done} cells -> {', '.join(map(str, outs))}")
     if "predicted" in table.columns:
         counts = table["predicted"].value_counts()
@@ -142,7 +143,7 @@ def _evaluate(args) -> int:
     from napari_ifcell.io.atomic import atomic_write
     from napari_ifcell.io.cell_table import read_cell_table
     from napari_ifcell.notes import note
-    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells, unseen_cells
+    from napari_ifcell.pipeline.classify import evaluate_cells, held_out_cells, predicted_rows, unseen_cells
 
     config = read_config(args.model)
     table = read_cell_table(args.table)
@@ -150,7 +151,7 @@ def _evaluate(args) -> int:
         table = held_out_cells(table, args.held_out)
     elif not args.all_cells:  # a model is scored on the cells it did not learn from
         unseen, line = unseen_cells(table, args.model)
-        predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
+        predicted = predicted_rows(table)
         if predicted.any() and not (unseen & predicted).any():
             raise ValueError(
                 f"{args.model}: the model was trained or validated on every predicted cell of the table; none is "

@@ -14,13 +14,9 @@ PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um
 def _learnt_by(ours: list[str]) -> Path | None:
     """The model folder that made most of the first --ours table's predictions, where it records
     the cells it learnt from (they are then left out of the truth)."""
-    from napari_ifcell.core.classify.model import LEARNT_FILE
-    from napari_ifcell.pipeline.classify import predicted_by
+    from napari_ifcell.pipeline.classify import recorded_model
 
-    if not ours:
-        return None
-    model = predicted_by(ours[0].rpartition("=")[2])
-    return model if model is not None and (model / LEARNT_FILE).is_file() else None
+    return recorded_model(ours[0].rpartition("=")[2]) if ours else None
 
 
 def _per_model(values, n_models: int, flag: str) -> list:

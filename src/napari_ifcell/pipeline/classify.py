@@ -54,25 +54,33 @@ def store_cells(store) -> pd.DataFrame:
 MODEL_COLUMN = "model"  # per predicted cell: the folder of the model that predicted it
 
 
+def predicted_rows(table: pd.DataFrame) -> np.ndarray:
+    """Which rows of ``table`` have a prediction (every ``prob_`` column filled)."""
+    return table.filter(like="prob_").notna().all(axis=1).to_numpy()
+
+
 def with_model(table: pd.DataFrame, model_folder) -> pd.DataFrame:
     """The predictions marked, cell by cell, with the folder of the model that made them (a
     region predicted later by another model keeps its own), so that each model is scored on
     the cells it did not learn from."""
-    predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
     folder = str(Path(model_folder).resolve())
-    return table.assign(**{MODEL_COLUMN: np.where(predicted, folder, None).astype(object)})
+    return table.assign(**{MODEL_COLUMN: np.where(predicted_rows(table), folder, None).astype(object)})
 
 
-def predicted_by(path) -> Path | None:
-    """The folder of the model that predicted most cells of the predictions file at ``path``
-    (None for a file that does not say, or cannot be read)."""
+def recorded_model(path) -> Path | None:
+    """The folder of the model that predicted most cells of the predictions file at ``path``,
+    where it records the cells it learnt from (None for a file that does not say, a model that
+    does not record them, or a file that cannot be read)."""
     import pyarrow.parquet as pq
+
+    from napari_ifcell.core.classify.model import LEARNT_FILE
 
     try:
         models = pq.read_table(path, columns=[MODEL_COLUMN]).column(0).to_pandas().dropna()
     except (OSError, KeyError, ValueError):
         return None
-    return Path(models.mode().iloc[0]) if len(models) else None
+    model = Path(models.mode().iloc[0]) if len(models) else None
+    return model if model is not None and (model / LEARNT_FILE).is_file() else None
 
 
 def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
@@ -205,7 +213,7 @@ def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
     saying which predicted cells are scored. Each cell's model is the one its ``model`` column
     names (see :func:`with_model`), else ``model_folder``. A model that records no training
     cells, or learnt from another slide's, leaves its cells in (and the line says so)."""
-    predicted = table.filter(like="prob_").notna().all(axis=1).to_numpy()
+    predicted = predicted_rows(table)
     folders = pd.Series(str(model_folder), index=table.index, dtype=object)
     if MODEL_COLUMN in table.columns:  # the folder a cell's prediction came from, where it still is
         named = table[MODEL_COLUMN].where(table[MODEL_COLUMN].map(lambda f: isinstance(f, str) and Path(f).is_dir()))
@@ -230,15 +238,15 @@ def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
 
 def _unseen_by(table: pd.DataFrame, folder) -> tuple[np.ndarray, str]:
     from napari_ifcell.core.classify.model import LEARNT_FILE
-    from napari_ifcell.pipeline.dataset import OtherCellsError
+    from napari_ifcell.pipeline.dataset import learnt_here
 
     every = np.ones(len(table), bool)
     if not (Path(folder) / LEARNT_FILE).is_file():
         return every, f"{folder} does not record which cells it learnt from: its cells are all scored"
-    try:
-        return ~learnt_cells(table, folder), ""
-    except OtherCellsError:
+    learnt = learnt_here(table, folder)
+    if learnt is None:
         return every, f"{folder} learnt from another slide's cells: its cells are all scored"
+    return ~learnt, ""
 
 
 def dataset_config(dataset) -> ClassifierConfig:

@@ -111,14 +111,10 @@ def held_out_truth(truth: pd.DataFrame, folder) -> pd.DataFrame:
     train and val cells of its data set; ``folder``: either): they keep their place but lose their
     class, so every model's calls on them are ignored, not scored, and ours is not scored on the
     cells it was trained on."""
-    from napari_ifcell.core.classify.model import LEARNT_FILE
-    from napari_ifcell.pipeline.dataset import OtherCellsError, learnt_cells
+    from napari_ifcell.pipeline.dataset import learnt_here
 
-    try:
-        learnt = learnt_cells(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), folder)
-    except OtherCellsError:
-        if not (Path(folder) / LEARNT_FILE).is_file():  # a data set given for this slide, and it is not
-            raise
+    learnt = learnt_here(truth.rename(columns={"y": "Y_centroid", "x": "X_centroid"}), folder)
+    if learnt is None:
         note(f"every truth cell scored: our classifier ({folder}) learnt from another slide's cells")
         return truth
     if not (truth["class"].notna().to_numpy() & ~learnt).any():

@@ -353,6 +353,18 @@ def learnt_cells(table: pd.DataFrame, folder) -> np.ndarray:
     return at_places
 
 
+def learnt_here(table: pd.DataFrame, folder) -> np.ndarray | None:
+    """:func:`learnt_cells`, except that a model folder whose cells are another slide's gives
+    None: the model learnt nothing of this slide (a data set given for it, and not matching it,
+    is still refused)."""
+    try:
+        return learnt_cells(table, folder)
+    except OtherCellsError:
+        if (Path(folder) / LEARNT_FILE).is_file():
+            return None
+        raise
+
+
 SAME_PLACE_PX = 3.0  # a nucleus segmented again: its centroid moves by a pixel or two, not to a neighbour's
 
 
