@@ -130,6 +130,12 @@ def test_classifier_commands_end_to_end(small_pair, small_table, tmp_path):
         "truth cells left out, the cells our classifier was trained or validated on"
         in (tmp_path / "held" / "comparison.md").read_text()
     )
+    # predictions that name no model recording its cells: every truth cell scored, and said so
+    pd.read_parquet(tmp_path / "all.parquet").drop(columns=["model", "model_id"]).to_parquet(tmp_path / "bare.parquet")
+    done = run_cli(*compare[:3], tmp_path / "bare.parquet", *compare[4:], 0, 0, 2000, 2000, "--out", tmp_path / "bare")
+    assert done.returncode == 0 and "every truth cell scored; give --held-out" in done.stderr
+    bare = pd.read_csv(tmp_path / "bare" / "comparison_counts.csv").query("region == 'all'").set_index("class")
+    pd.testing.assert_frame_equal(bare, every)
     # a data set cut from another segmentation (its cell ids at other places) is refused, not used
     moved = tmp_path / "moved"
     moved.mkdir()
@@ -296,3 +302,54 @@ def test_each_predicted_cell_is_scored_against_the_model_that_predicted_it(small
     assert f"{n - unseen.sum()} of {n} predicted cells left out" in line
     assert recorded_model(path) == Path(folder_a)  # the model of most cells (Compare's held-out field)
     assert recorded_model(tmp_path / "nothing.parquet") is None
+
+
+def test_a_model_saved_over_the_one_that_predicted_is_noticed(small_table, tmp_path):
+    """Retrained into the same folder after predicting, the folder's learnt cells are the new
+    model's: the old predictions are not scored against them (all scored, said), and Compare's
+    held-out field is not filled with that folder."""
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier, saved_id
+    from napari_ifcell.pipeline.classify import recorded_model, save_predictions, unseen_cells, with_model
+
+    config, places = ClassifierConfig(), ["CellID", "X_centroid", "Y_centroid"]
+    table = small_table.reset_index(drop=True).assign(prob_other=0.5)
+    folder, path = tmp_path / "model", tmp_path / "predictions.parquet"
+    save_classifier(build_model(config), config, folder, learnt=table.iloc[::2][places])
+    first = saved_id(folder)
+    save_predictions(with_model(table, folder), path)
+    unseen, line = unseen_cells(pd.read_parquet(path), folder)
+    assert (~unseen).sum() == len(table.iloc[::2]) and recorded_model(path) == folder.resolve()
+    save_classifier(build_model(config), config, folder, learnt=table.iloc[1::2][places])  # retrained
+    assert saved_id(folder) not in (None, first)
+    unseen, line = unseen_cells(pd.read_parquet(path), folder)
+    assert unseen.all() and f"holds another model than the one that predicted {len(table)} of these cells" in line
+    assert recorded_model(path) is None
+    # predicted again by the new model: its own training cells are left out
+    unseen, line = unseen_cells(save_predictions(with_model(table, folder), path), folder)
+    assert not unseen[1::2].any() and unseen[::2].all()
+    # predictions written before models had an id are taken as the folder's model's, as before
+    legacy = pd.read_parquet(path).drop(columns="model_id")
+    assert not unseen_cells(legacy, folder)[0][1::2].any()
+
+
+def test_a_per_marker_model_is_scored_on_the_cells_it_did_not_learn_from(small_table, tmp_path):
+    """The multitask (per-marker) model goes through the same held-out path: its AUROC table
+    counts only the cells it did not train or validate on."""
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
+    from napari_ifcell.core.gating.apply import gated_table
+    from napari_ifcell.core.gating.auto import suggested_gateset
+    from napari_ifcell.pipeline.classify import evaluate_cells, unseen_cells, with_model
+    from napari_ifcell.pipeline.dataset import classifier_targets
+
+    config = ClassifierConfig(task="multitask")
+    table = gated_table(small_table, suggested_gateset(small_table)[0]).reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    table = table.assign(**{f"prob_{m}": rng.random(len(table)) for m in config.markers})
+    learnt = table.iloc[::4][["CellID", "X_centroid", "Y_centroid"]]
+    save_classifier(build_model(config), config, tmp_path / "model", learnt=learnt)
+    unseen, line = unseen_cells(with_model(table, tmp_path / "model"), tmp_path / "model")
+    assert (~unseen).sum() == len(learnt) and f"{len(learnt)} of {len(table)} predicted cells left out" in line
+    report = evaluate_cells(table[unseen], config).set_index("marker")
+    known = classifier_targets(table, config) >= 0
+    for m, marker in enumerate(config.markers):
+        assert report.loc[marker, ["positive", "negative"]].sum() == known[unseen, m].sum() < known[:, m].sum()

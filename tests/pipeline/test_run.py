@@ -232,7 +232,7 @@ def test_an_output_folder_of_another_run_is_refused(small_pair, settings_file, t
 def test_run_with_a_classifier_adds_predictions(small_pair, settings_file, tmp_path):
     import torch
 
-    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier
+    from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier, saved_id
 
     torch.manual_seed(0)
     config = ClassifierConfig()
@@ -244,6 +244,9 @@ def test_run_with_a_classifier_adds_predictions(small_pair, settings_file, tmp_p
     table = pd.read_parquet(tmp_path / "out" / "cells.parquet")
     probs = table[[f"prob_{c}" for c in config.classes]].to_numpy()
     assert len(table) > 10 and np.allclose(probs.sum(axis=1), 1, atol=1e-5) and table["predicted"].notna().all()
+    # each cell names the model that predicted it, so evaluate leaves out what that model learnt from
+    assert (table["model"] == str((tmp_path / "model").resolve())).all()
+    assert (table["model_id"] == saved_id(tmp_path / "model")).all() and len(saved_id(tmp_path / "model")) == 32
     without_he = SlideJob(str(small_pair.if_path), None, (0.0, 0.0), settings, str(tmp_path / "out2"))
     with pytest.raises(ValueError, match="give the H&E"):
         run_slide(without_he)

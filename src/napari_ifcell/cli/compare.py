@@ -136,6 +136,11 @@ def _compare(args) -> int:
         held_out = args.held_out or (None if args.all_cells else _learnt_by(args.ours or []))
         if held_out:
             truth = held_out_truth(truth, held_out)
+        elif args.ours and not args.all_cells:
+            note(
+                f"{args.ours[0]}: no model that predicted it records its training cells (or one was saved over"
+                " it since): every truth cell scored; give --held-out MODEL_OR_DATASET to leave them out"
+            )
         models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
     for message in notes:
         note(message)

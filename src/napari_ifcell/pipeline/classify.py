@@ -52,6 +52,7 @@ def store_cells(store) -> pd.DataFrame:
 
 
 MODEL_COLUMN = "model"  # per predicted cell: the folder of the model that predicted it
+MODEL_ID_COLUMN = "model_id"  # and the id it was saved with: a model saved over it has another
 
 
 def predicted_rows(table: pd.DataFrame) -> np.ndarray:
@@ -60,27 +61,53 @@ def predicted_rows(table: pd.DataFrame) -> np.ndarray:
 
 
 def with_model(table: pd.DataFrame, model_folder) -> pd.DataFrame:
-    """The predictions marked, cell by cell, with the folder of the model that made them (a
-    region predicted later by another model keeps its own), so that each model is scored on
-    the cells it did not learn from."""
-    folder = str(Path(model_folder).resolve())
-    return table.assign(**{MODEL_COLUMN: np.where(predicted_rows(table), folder, None).astype(object)})
+    """The predictions marked, cell by cell, with the folder of the model that made them and its
+    saved id (a region predicted later by another model keeps its own), so that each model is
+    scored on the cells it did not learn from, and a model saved over it later is noticed."""
+    from napari_ifcell.core.classify.model import saved_id
+
+    folder = Path(model_folder).resolve()
+    predicted = predicted_rows(table)
+    return table.assign(
+        **{
+            MODEL_COLUMN: np.where(predicted, str(folder), None).astype(object),
+            MODEL_ID_COLUMN: np.where(predicted, saved_id(folder), None).astype(object),
+        }
+    )
 
 
 def recorded_model(path) -> Path | None:
     """The folder of the model that predicted most cells of the predictions file at ``path``,
-    where it records the cells it learnt from (None for a file that does not say, a model that
-    does not record them, or a file that cannot be read)."""
+    where it still holds that model and records the cells it learnt from (None for a file that
+    does not say, a model saved over since, one that does not record them, or a file that cannot
+    be read)."""
     import pyarrow.parquet as pq
 
     from napari_ifcell.core.classify.model import LEARNT_FILE
 
     try:
-        models = pq.read_table(path, columns=[MODEL_COLUMN]).column(0).to_pandas().dropna()
+        names = pq.read_schema(path).names
+        columns = [c for c in (MODEL_COLUMN, MODEL_ID_COLUMN) if c in names]
+        models = pq.read_table(path, columns=columns).to_pandas().dropna(subset=[MODEL_COLUMN])
     except (OSError, KeyError, ValueError):
         return None
-    model = Path(models.mode().iloc[0]) if len(models) else None
-    return model if model is not None and (model / LEARNT_FILE).is_file() else None
+    if not len(models):
+        return None
+    folder = models[MODEL_COLUMN].mode().iloc[0]
+    if _replaced(models.loc[models[MODEL_COLUMN] == folder], folder).any():
+        return None
+    return Path(folder) if (Path(folder) / LEARNT_FILE).is_file() else None
+
+
+def _replaced(rows: pd.DataFrame, folder) -> np.ndarray:
+    """Which ``rows`` (predictions of the model in ``folder``) a model saved over it since made
+    not: their recorded id is not the folder's (predictions without an id are taken as its)."""
+    from napari_ifcell.core.classify.model import saved_id
+
+    if MODEL_ID_COLUMN not in rows.columns:
+        return np.zeros(len(rows), bool)
+    recorded = rows[MODEL_ID_COLUMN]
+    return (recorded.notna() & (recorded != saved_id(folder))).to_numpy()
 
 
 def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
@@ -93,7 +120,11 @@ def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:
     if Path(path).is_file() and probs:
         old = read_cell_table(path).set_index("CellID")
         if set(probs) <= set(old.columns):
-            columns = [c for c in table.columns if c in (*probs, "predicted", MODEL_COLUMN) and c in old.columns]
+            columns = [
+                c
+                for c in table.columns
+                if c in (*probs, "predicted", MODEL_COLUMN, MODEL_ID_COLUMN) and c in old.columns
+            ]
             table = table.set_index("CellID")
             keep = table[probs[0]].isna() & table.index.isin(old.index)
             table.loc[keep, columns] = old.loc[table.index[keep], columns].to_numpy()
@@ -212,7 +243,8 @@ def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
     """Which rows of ``table`` the models that predicted them did not learn from, and a line
     saying which predicted cells are scored. Each cell's model is the one its ``model`` column
     names (see :func:`with_model`), else ``model_folder``. A model that records no training
-    cells, or learnt from another slide's, leaves its cells in (and the line says so)."""
+    cells, or learnt from another slide's, and a folder saved over since the cells were
+    predicted leave their cells in (and the line says so)."""
     predicted = predicted_rows(table)
     folders = pd.Series(str(model_folder), index=table.index, dtype=object)
     if MODEL_COLUMN in table.columns:  # the folder a cell's prediction came from, where it still is
@@ -221,6 +253,16 @@ def unseen_cells(table: pd.DataFrame, model_folder) -> tuple[np.ndarray, str]:
     unseen, lines = np.ones(len(table), bool), []
     for folder in pd.unique(folders[predicted]):
         rows = predicted & (folders == folder).to_numpy()
+        replaced = rows.copy()
+        replaced[rows] = _replaced(table[rows], folder)
+        if replaced.any():  # which cells the model that predicted them learnt from is not known
+            lines.append(
+                f"{folder} holds another model than the one that predicted {int(replaced.sum())} of these cells:"
+                " they are all scored (predict them again to leave its training cells out)"
+            )
+        rows &= ~replaced
+        if not rows.any():
+            continue
         by_folder, line = _unseen_by(table, folder)  # the whole table: its learnt cells lie anywhere
         unseen[rows] = by_folder[rows]
         if line:

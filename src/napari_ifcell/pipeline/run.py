@@ -152,7 +152,7 @@ def _classifier(folder):
 
 def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     """Phase 3 for one tile: the classifier's probabilities for its cells, to a file."""
-    from napari_ifcell.pipeline.classify import predict_cells
+    from napari_ifcell.pipeline.classify import predict_cells, with_model
 
     if_slide, pair = job.open()
     model, config = _classifier(job.settings.classifier)
@@ -161,7 +161,7 @@ def predict_tile(job: SlideJob, box: tuple[int, int, int, int]) -> dict:
     if len(cells) == 0:
         predicted = pd.DataFrame({"CellID": np.zeros(0, np.int64)})
     else:
-        predicted = predict_cells(pair or if_slide, cells, model, config)
+        predicted = with_model(predict_cells(pair or if_slide, cells, model, config), job.settings.classifier)
     atomic_write(
         Path(job.out_dir) / "predict_parts" / f"{ty}_{tx}.parquet", lambda p: predicted.to_parquet(p, index=False)
     )

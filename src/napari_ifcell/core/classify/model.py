@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,16 @@ def read_config(folder: str | Path) -> ClassifierConfig:
     return ClassifierConfig.from_json(doc, path=path)
 
 
+def saved_id(folder: str | Path) -> str | None:
+    """The ``id`` :func:`save_classifier` gave the model in ``folder`` (None for a model saved
+    before models had one, or a folder without a readable model)."""
+    try:
+        doc = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc.get("id") if isinstance(doc, dict) and isinstance(doc.get("id"), str) else None
+
+
 def build_model(config: ClassifierConfig):
     """An untrained network for ``config`` (weights for a standard backbone from a local file)."""
     torch = require("torch")
@@ -160,7 +171,8 @@ def save_classifier(
     learnt=None,
     dataset: str | Path | None = None,
 ) -> Path:
-    """``weights.pt`` (state dict) + ``config.json``, written atomically.
+    """``weights.pt`` (state dict) + ``config.json``, written atomically; ``config.json`` gets a
+    new ``id`` each time, so predictions can tell the model that made them from one saved over it.
 
     ``learnt``: the cells it trained and validated on (CellID and centroid columns), kept beside
     it so that it is scored later on the other cells only; ``dataset``: the folder they came from.
@@ -178,7 +190,13 @@ def save_classifier(
         os.replace(tmp, folder / LEARNT_FILE)
     else:  # an earlier model's cells, saved into this folder, are not this model's
         (folder / LEARNT_FILE).unlink(missing_ok=True)
-    doc = {"format": "napari-ifcell classifier", "version": 1, "config": config.to_json(), "history": history or []}
+    doc = {
+        "format": "napari-ifcell classifier",
+        "version": 1,
+        "id": uuid.uuid4().hex,
+        "config": config.to_json(),
+        "history": history or [],
+    }
     if dataset is not None:
         doc["dataset"] = str(Path(dataset).resolve())
     tmp = folder / ".config.json.partial"
