@@ -314,6 +314,42 @@ def test_markers_csv_names_the_channels_and_the_nuclear_stain_is_found_by_alias(
     one_line_error(run_cli("segment", path, "--nuclear-channel", "CD8", "--store", tmp_path / "y"), "'CD8'")
 
 
+def test_another_tools_masks_beside_the_markers_csv_are_labels_on_the_slides_grid(crops, tmp_path):
+    """MCMICRO keeps its masks beside the markers.csv: reading the mask printed "markers.csv lists
+    2 markers but the image has 1 channels" on every command; masks at another pixel size were
+    quantified and exported as if on the slide's grid (import-labels refused them)."""
+    path = tmp_path / "sample.ome.tif"
+    ome = {"axes": "CYX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    tifffile.imwrite(path, np.stack(crops[1::-1]), metadata=ome)
+    (tmp_path / "markers.csv").write_text("cycle,marker_name\n1,CD3e\n1,DNA_1\n")
+    assert run_cli("segment", path).returncode == 0
+    masks = np.asarray(LabelStore.open_labels(tmp_path / "sample.ifcell")[:])
+    tifffile.imwrite(
+        tmp_path / "cell.ome.tif", masks, metadata={"axes": "YX", "PhysicalSizeX": 0.325, "PhysicalSizeY": 0.325}
+    )
+    done = run_cli("quantify", path, tmp_path / "cell.ome.tif", "--out", tmp_path / "cells.csv")
+    assert done.returncode == 0 and "markers but the image has 1 channels" not in done.stderr, done.stderr
+    assert len(pd.read_csv(tmp_path / "cells.csv")) == cells_of(tmp_path / "sample.ifcell")
+    tifffile.imwrite(
+        tmp_path / "finer.ome.tif", masks, metadata={"axes": "YX", "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25}
+    )
+    for command in (
+        ["quantify", path, tmp_path / "finer.ome.tif", "--out", tmp_path / "no.csv"],
+        [
+            "export",
+            tmp_path / "cells.csv",
+            "--if",
+            path,
+            "--store",
+            tmp_path / "finer.ome.tif",
+            "--out",
+            tmp_path / "c.geojson",
+        ],
+    ):
+        one_line_error(run_cli(*command), "the labels say 0.25 µm/px but sample.ome.tif is 0.325 µm/px")
+    assert not (tmp_path / "no.csv").exists() and not (tmp_path / "c.geojson").exists()
+
+
 def test_two_unnamed_channels_ask_which_is_the_nuclear_stain(crops, tmp_path):
     path = tmp_path / "two.ome.tif"
     tifffile.imwrite(

@@ -129,3 +129,28 @@ def test_medians_measure_each_cell_whole(slides):
     )
     pd.testing.assert_frame_equal(tiled, whole)
     assert tiled["CD3e_cell_median"].notna().all() and len(tiled) > 50
+
+
+def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pair, tmp_path):
+    """`quantify_region(slide, open_slide(path))`, the README's route, quantified an H&E into 0
+    rows, an intensity image into thousands of "cells" and labels at another pixel size as if on
+    the slide's grid; the command refused them. Now the route checks them the same way, and takes
+    the label image's path too."""
+    if_slide, labels = slides
+    region = (300, 300, 400, 500)
+    from_path = quantify_region(if_slide, small_pair.labels_path, region=region)
+    pd.testing.assert_frame_equal(from_path, quantify_region(if_slide, labels, region=region))
+    with open_slide(small_pair.he_path) as he, pytest.raises(ValueError, match=r"label image .*got an RGB image"):
+        quantify_region(if_slide, he, region=region)
+    intensity = tmp_path / "hoechst.tif"
+    tifffile.imwrite(intensity, if_slide.read_region(0, 0, *if_slide.shape, level=0, channels=[0])[0])
+    with open_slide(intensity) as grey, pytest.raises(ValueError, match="expected a label image"):
+        quantify_region(if_slide, grey, region=region)
+    finer = tmp_path / "labels_0.25um.ome.tif"
+    tifffile.imwrite(
+        finer, tifffile.imread(small_pair.labels_path), metadata={"PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25}
+    )
+    with pytest.raises(ValueError, match=r"the labels say 0.25 µm/px but .* is 0.325 µm/px"):
+        quantify_region(if_slide, finer, region=region)
+    with pytest.raises(ValueError, match=r"the labels are 100 x 100 px but"):
+        quantify_region(if_slide, np.zeros((100, 100), np.uint32), region=(0, 0, 50, 50))

@@ -23,10 +23,6 @@ def _quantify(args) -> int:
     if_slide, _ = open_slides_from_args(args)
     with if_slide:
         cells_pixel_size(if_slide, args.labels)
-        if tuple(labels.shape[-2:]) != tuple(if_slide.shape):
-            raise ValueError(
-                f"{args.labels}: labels are {tuple(labels.shape[-2:])} px but {args.if_slide} is {if_slide.shape} px"
-            )
         table = quantify_region(
             if_slide, labels, region=tuple(args.region) if args.region else None, settings=settings, progress=_progress
         )

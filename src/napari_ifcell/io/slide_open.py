@@ -201,7 +201,10 @@ def _build_slide(path, tif, pixel_size_override, names_override, label_image=Fal
     if samples_as_channels and ome is not None and len(ome["channel_names"]) != n_channels:
         ome = {**ome, "channel_names": []}  # one OME Channel of n samples, named once: no channel names
     imagej = tif.imagej_metadata if tif.is_imagej else None
-    names = unique_names(tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej), notes)
+    if label_image:  # ids, not a marker: a markers.csv beside it names the slide's channels
+        names = tuple(f"ch{i}" for i in range(n_channels))
+    else:
+        names = unique_names(tiff_channel_names(path, ome, n_channels, is_rgb, names_override, notes, imagej), notes)
     pixel_size, source = tiff_pixel_size(tif, base.keyframe, ome, pixel_size_override, notes)
     return _announced(Slide(path, levels, layout, names, pixel_size, is_rgb, notes, tif, source))
 

@@ -273,21 +273,34 @@ def export_inputs(slide, *, table_path=None, store_folder=None, regions_path=Non
     from napari_ifcell.io.label_store import LabelStore, slide_identity
     from napari_ifcell.io.project import Project
     from napari_ifcell.io.regions import load_regions
-    from napari_ifcell.pipeline.tiling import LABEL_SOURCES, NOT_A_LABEL_STORE, cells_pixel_size, is_store_folder
+    from napari_ifcell.pipeline.label_image import LabelImage
+    from napari_ifcell.pipeline.tiling import (
+        LABEL_SOURCES,
+        NOT_A_LABEL_STORE,
+        cells_pixel_size,
+        is_store_folder,
+        require_labels_on_grid,
+    )
 
     project = Project.for_slide(slide.path)
     folder = Path(store_folder) if store_folder else project.labels
+    store: LabelStore | LabelImage | None
     if folder.exists() and not is_store_folder(folder):  # a label image from another tool
-        from napari_ifcell.pipeline.label_image import LabelImage
-
         store = LabelImage(folder)
     else:
         store = LabelStore.open_if_present(folder)
     if store_folder and store is None:
         found = "no such file or folder" if not folder.exists() else NOT_A_LABEL_STORE
         raise FileNotFoundError(f"{folder}: {found}; {LABEL_SOURCES}")
-    if store is not None:
+    if isinstance(store, LabelImage):
+        try:
+            require_labels_on_grid(folder, store.shape, store.meta["pixel_size_um"], slide)
+        except ValueError:
+            store.close()
+            raise
+    elif store is not None:
         store.require_shape(slide.shape, str(slide.path))
+    if store is not None:
         if store.meta.get("slide"):  # a store that recorded its slide: the same slide, or refused
             store.check_slide(slide_identity(slide))
         if isinstance(store, LabelStore) and store.meta.get("pixel_size_um") is not None:

@@ -14,6 +14,7 @@ import numpy as np
 from napari_ifcell.io.cell_index import index_from_sums
 from napari_ifcell.io.label_store import MAX_CELL_ID
 from napari_ifcell.pipeline.label_image import LabelImage
+from napari_ifcell.pipeline.tiling import require_labels_on_grid
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def import_labels(if_slide, store, labels_path):
     labels_path = Path(labels_path)
     image = LabelImage(labels_path)
     try:
-        _check_grid(image, if_slide, labels_path)
+        require_labels_on_grid(labels_path, image.shape, image.meta.get("pixel_size_um"), if_slide)
         h, w = if_slide.shape
         blocks = image.block_origins()
         start = time.perf_counter()
@@ -81,22 +82,6 @@ def _changed_cells(before, after) -> int:
         return 0
     kept = before[same].merge(after[same], how="inner")
     return len(before) - len(kept)
-
-
-def _check_grid(image: LabelImage, if_slide, labels_path: Path) -> None:
-    """The label image must lie on the slide's level-0 grid: same shape, and the same pixel
-    size where both say one."""
-    if tuple(image.shape) != tuple(if_slide.shape):
-        raise ValueError(
-            f"{labels_path}: the labels are {image.shape[0]} x {image.shape[1]} px but {Path(if_slide.path).name} "
-            f"is {if_slide.shape[0]} x {if_slide.shape[1]} px at level 0; expected labels on the slide's own grid"
-        )
-    mine, theirs = image.meta.get("pixel_size_um"), if_slide.pixel_size_um
-    if mine and theirs and abs(mine - theirs) > 1e-3 * theirs:
-        raise ValueError(
-            f"{labels_path}: the labels say {mine:g} µm/px but {Path(if_slide.path).name} is {theirs:g} µm/px; "
-            "expected labels on the slide's own grid"
-        )
 
 
 def _check_ids(labels: np.ndarray, labels_path: Path, origin: tuple[int, int]) -> None:

@@ -29,7 +29,15 @@ from napari_ifcell.core.quantify.cells import (
 )
 from napari_ifcell.core.steps import run_to_end
 from napari_ifcell.pipeline.tile_threads import in_order
-from napari_ifcell.pipeline.tiling import aligned_tiles, core_in, halo_window, read_labels, region_on_slide, tiles
+from napari_ifcell.pipeline.tiling import (
+    aligned_tiles,
+    core_in,
+    halo_window,
+    nuclei_on_grid,
+    read_labels,
+    region_on_slide,
+    tiles,
+)
 
 Progress = Callable[[str, int, int], None]
 TileParts = tuple[pd.DataFrame, pd.DataFrame]  # (owned cells' morphology, sums over the tile's pixels)
@@ -44,7 +52,8 @@ def quantify_region(
     channels=None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """The cell table of ``region``: ``quantify_region_steps`` run to the end."""
+    """The cell table of ``region``: ``quantify_region_steps`` run to the end. ``labels``: a label
+    image's path, a label store folder, an opened label image, or a level-0 array."""
     steps = quantify_region_steps(if_slide, labels, region=region, settings=settings, channels=channels)
     return run_to_end(steps, progress)
 
@@ -66,15 +75,20 @@ def quantify_region_steps(
     settings = settings or QuantifySettings()
     region = region_on_slide(region, if_slide.shape, if_slide.path)
     names = marker_names(if_slide, channels)
-    if "median" in settings.statistics:
-        return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))
-    boxes = quantify_tiles(if_slide, region, settings)
+    labels, opened = nuclei_on_grid(labels, if_slide)
+    try:
+        if "median" in settings.statistics:
+            return (yield from _whole_cell_steps(if_slide, labels, region, settings, names))
+        boxes = quantify_tiles(if_slide, region, settings)
 
-    def measure(box):
-        return quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names)
+        def measure(box):
+            return quantify_tile_parts(if_slide, labels, box, region=region, settings=settings, names=names)
 
-    parts = yield from _measured_in_threads(measure, boxes)
-    return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
+        parts = yield from _measured_in_threads(measure, boxes)
+        return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
+    finally:
+        if opened:
+            labels.close()
 
 
 def _measured_in_threads(measure, boxes) -> Generator[tuple[str, int, int], None, list]:

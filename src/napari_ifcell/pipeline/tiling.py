@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -79,7 +80,62 @@ def open_nuclei(labels_path):
     except ValueError:
         slide.close()
         raise
+    _CHECKED[id(slide)] = slide
     return slide
+
+
+# label images open_nuclei (or nuclei_on_grid) has checked, by id (a Slide is not hashable)
+_CHECKED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def nuclei_on_grid(labels, slide) -> tuple[object, bool]:
+    """``(labels, opened here)`` for quantifying ``slide``: a path opened as :func:`open_nuclei`
+    opens it; a Slide opened by hand (``open_slide(labels)``) checked as it checks a file's
+    (an RGB, several channels, an intensity image or a binary mask are refused, not quantified
+    into nonsense); an array as it is. Refused too when not on the slide's level-0 grid."""
+    from pathlib import Path
+
+    from napari_ifcell.io.slide import Slide
+
+    opened = isinstance(labels, str | Path)
+    if opened:
+        labels = open_nuclei(labels)
+    try:
+        if isinstance(labels, Slide) and _CHECKED.get(id(labels)) is not labels:
+            expected = _expected_labels(labels.path)
+            if labels.is_rgb or labels.n_channels != 1 or np.dtype(labels.levels[0].dtype).kind not in "iu":
+                kind = (
+                    "an RGB image" if labels.is_rgb else f"{labels.n_channels} channel(s) of {labels.levels[0].dtype}"
+                )
+                raise ValueError(f"{expected}, got {kind}; give the label image's path, which is opened as labels")
+            _refuse_masks_and_negative_ids(labels, expected)
+            _CHECKED[id(labels)] = labels
+        path = getattr(labels, "path", None) or getattr(labels, "folder", None) or "the labels"
+        require_labels_on_grid(path, tuple(labels.shape[-2:]), getattr(labels, "pixel_size_um", None), slide)
+    except BaseException:
+        if opened:
+            labels.close()
+        raise
+    return labels, opened
+
+
+def require_labels_on_grid(labels_path, shape, pixel_size_um, slide) -> None:
+    """Labels must lie on ``slide``'s level-0 grid: the same shape, and the same pixel size
+    where both say one (µm columns and compartments would be measured on another grid)."""
+    from pathlib import Path
+
+    name = Path(slide.path).name
+    if tuple(shape) != tuple(slide.shape):
+        raise ValueError(
+            f"{labels_path}: the labels are {shape[0]} x {shape[1]} px but {name} is {slide.shape[0]} x "
+            f"{slide.shape[1]} px at level 0; expected labels on the slide's own grid"
+        )
+    theirs = slide.pixel_size_um
+    if pixel_size_um and theirs and abs(pixel_size_um - theirs) > 1e-3 * theirs:
+        raise ValueError(
+            f"{labels_path}: the labels say {pixel_size_um:g} µm/px but {name} is {theirs:g} µm/px; "
+            "expected labels on the slide's own grid"
+        )
 
 
 def _complete_store_labels(folder):
