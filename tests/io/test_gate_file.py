@@ -66,6 +66,33 @@ def test_file_errors_name_the_file_and_every_problem(tmp_path):
         assert expected in text, expected
 
 
+def test_a_gate_file_written_by_hand_with_gates_alone_gets_the_rules_its_markers_allow(tmp_path, small_table):
+    """Gates alone (no hierarchy, no phenotypes) asked for a gate on every Orion marker (17
+    problems for two gates); they get the default rules fitted to what they gate, as a scimap
+    gate file does, on the panel's own names."""
+    from napari_ifcell.core.gating import gated_table
+    from napari_ifcell.notes import recording_notes
+
+    table = small_table.rename(columns=lambda c: c.replace("CD3e_", "CD3_").replace("CD8a_", "CD8_"))
+    cd3, cd8 = table["CD3_cell_mean"], table["CD8_cell_mean"]
+    t3, t8 = (np.quantile(v, [0.6, 0.7]).round(1).tolist() for v in (cd3, cd8))
+    path = tmp_path / "hand.yaml"
+    path.write_text(
+        f"schema_version: 1\ngates:\n  CD3:\n    thresholds: [{t3[0]}, {t3[1]}, null]\n"
+        f"  CD8:\n    thresholds: [{t8[0]}, {t8[1]}, null]\n"
+    )
+    with recording_notes() as notes:
+        gates = load_gates(path, columns=table.columns)
+    assert set(gates.gates) == {"CD3", "CD8"} and gates.hierarchy == {"CD8": "CD3"}
+    assert "CD8 T" in [r.name for r in gates.phenotypes] and "B cell" not in [r.name for r in gates.phenotypes]
+    assert any("CD3 for CD3e" in n for n in notes) and any("hand.yaml has no gate for" in n for n in notes)
+    called = gated_table(table, gates)["phenotype"]
+    assert (called == "CD8 T").sum() == ((cd3 >= t3[1]) & (cd8 >= t8[1])).sum() > 0
+    # a file that gives its own rules keeps them, and one that gives them empty has none
+    path.write_text(path.read_text() + "hierarchy: {}\nphenotypes: []\n")
+    assert load_gates(path).hierarchy == {} and load_gates(path).phenotypes == []
+
+
 def test_wrong_schema_version_and_garbage(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text("schema_version: 7\ngates: {}\nhierarchy: {}\nphenotypes: [{name: x, pos: [A]}]\n")

@@ -152,5 +152,10 @@ def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pa
     )
     with pytest.raises(ValueError, match=r"the labels say 0.25 µm/px but .* is 0.325 µm/px"):
         quantify_region(if_slide, finer, region=region)
+    from napari_ifcell.notes import recording_notes
+
+    with open_slide(if_slide.path, pixel_size_um=0.325) as given, recording_notes() as notes:  # the user's word
+        assert len(quantify_region(given, finer, region=region)) == len(from_path)
+    assert any("the labels say 0.25 µm/px" in n and "measured at 0.325 µm/px" in n for n in notes)
     with pytest.raises(ValueError, match=r"the labels are 100 x 100 px but"):
         quantify_region(if_slide, np.zeros((100, 100), np.uint32), region=(0, 0, 50, 50))

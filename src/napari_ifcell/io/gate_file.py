@@ -100,7 +100,15 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
             problems.append(f"phenotypes[{i}]: expected a rule with a name")
         elif (rule := settings_from_mapping(PhenotypeRule, raw, f"phenotypes[{i}]", problems)) is not None:
             rules.append(rule)
-    hierarchy = (doc.get("hierarchy") or {}) if "hierarchy" in doc else dict(DEFAULT_HIERARCHY)
+    # A file written by hand may give gates alone: the default hierarchy and phenotype rules
+    # are then fitted to the markers it gates, as for a scimap gate file (Orion's would ask
+    # for a gate on every one of its markers).
+    default_hierarchy, default_rules = dict(DEFAULT_HIERARCHY), None
+    if not ("hierarchy" in doc and "phenotypes" in doc) and gates:
+        where = Path(path).name if path is not None else "the gate file"
+        fitted = with_default_rules(gates, missing=f"{where} has no gate for {{markers}}")
+        default_hierarchy, default_rules = fitted.hierarchy, fitted.phenotypes
+    hierarchy = (doc.get("hierarchy") or {}) if "hierarchy" in doc else default_hierarchy
     if not isinstance(hierarchy, dict) or not all(isinstance(v, str) for v in hierarchy.values()):
         problems.append("hierarchy: expected a mapping of child marker -> parent marker")
         hierarchy = {}
@@ -109,7 +117,7 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
     gateset = GateSet(
         gates=gates,
         hierarchy=dict(hierarchy),
-        phenotypes=rules if "phenotypes" in doc else None,
+        phenotypes=rules if "phenotypes" in doc else default_rules,
         slide=str(doc.get("slide", "")),
     )
     problems.extend(gateset.problems(columns))

@@ -132,10 +132,13 @@ def require_labels_on_grid(labels_path, shape, pixel_size_um, slide) -> None:
         )
     theirs = slide.pixel_size_um
     if pixel_size_um and theirs and abs(pixel_size_um - theirs) > 1e-3 * theirs:
-        raise ValueError(
-            f"{labels_path}: the labels say {pixel_size_um:g} µm/px but {name} is {theirs:g} µm/px; "
-            "expected labels on the slide's own grid"
-        )
+        said = f"{labels_path}: the labels say {pixel_size_um:g} µm/px but {name} is {theirs:g} µm/px"
+        if getattr(slide, "pixel_size_source", None) == "given":  # the user's word over the files'
+            from napari_ifcell.notes import note
+
+            note(f"{said} as given; the cells are measured at {theirs:g} µm/px")
+            return
+        raise ValueError(f"{said}; expected labels on the slide's own grid (or give the slide's pixel size)")
 
 
 def _complete_store_labels(folder):
