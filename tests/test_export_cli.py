@@ -48,6 +48,27 @@ def test_one_command_writes_every_format(gated, small_pair, truth_store, tmp_pat
     assert outs[3].read_text().splitlines()[0].startswith("CellID")
 
 
+def test_anndata_keeps_a_marker_the_table_names_otherwise_than_the_slide(gated, small_pair, tmp_path, capsys):
+    """An MCMICRO table naming the nuclear channel DNA_1 (the slide calls it Hoechst) lost it
+    from X into obs without a word; a table naming none of the slide's channels was refused."""
+    import anndata
+
+    _, table = gated
+    markers = [c for c in table.columns if f"{c}_cell_mean" in table.columns]  # the slide's 19 channels
+    mcmicro = table[["CellID", *markers, "X_centroid", "Y_centroid", "Area", "phenotype"]]
+    for renamed in ({"Hoechst": "DNA_1"}, {m: f"{m}_c1" for m in markers}):
+        path = tmp_path / "mcmicro.csv"
+        mcmicro.rename(columns=renamed).to_csv(path, index=False)
+        out = tmp_path / f"cells{len(renamed)}.h5ad"
+        code = main(["export", str(path), "--if", str(small_pair.if_path), "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+        adata = anndata.read_h5ad(out)
+        assert len(markers) == adata.n_vars == 19 and set(renamed.values()) <= set(adata.var_names)
+        assert "Y_centroid" in adata.obs and "Y_centroid" not in adata.var_names
+        for old, new in renamed.items():
+            np.testing.assert_allclose(adata[:, new].X.ravel(), mcmicro[old], rtol=1e-6)
+
+
 def test_spatialdata_of_a_pair(gated, small_pair, truth_store, tmp_path, capsys):
     import spatialdata  # [spatialdata], in [dev]: a missing extra fails here rather than skipping
 

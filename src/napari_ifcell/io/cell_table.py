@@ -226,7 +226,13 @@ def bare_marker_columns(table: pd.DataFrame) -> list[str]:
     if not {"CellID", "X_centroid"} <= set(columns):
         return []
     between = columns[columns.index("CellID") + 1 : columns.index("X_centroid")]
-    return [c for c in between if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])]
+    return [
+        c
+        for c in between
+        if c not in UNITS  # Y_centroid before X_centroid, as our tables have it, is no marker
+        and pd.api.types.is_numeric_dtype(table[c])
+        and not pd.api.types.is_bool_dtype(table[c])
+    ]
 
 
 def column_units(table: pd.DataFrame) -> dict[str, str]:

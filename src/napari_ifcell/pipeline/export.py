@@ -51,15 +51,19 @@ def class_column(table: pd.DataFrame | None) -> str | None:
 
 
 def table_markers(table: pd.DataFrame, channel_names=()) -> list[str]:
-    """The columns that become AnnData's X: the slide's channels, else Orion's, else the class
-    probabilities of a prediction table."""
+    """The columns that become AnnData's X: the slide's channels (else Orion's) and the table's
+    own marker columns (MCMICRO's layout: a table naming a channel DNA_1 that the slide calls
+    DAPI keeps it), else the class probabilities of a prediction table."""
+    from napari_ifcell.io.cell_table import bare_marker_columns
     from napari_ifcell.orion import ORION_CHANNELS
 
+    markers: list[str] = []
     for names in (channel_names, ORION_CHANNELS):
         markers = [c for c in names if c in table.columns]
         if markers:
-            return markers
-    return [c for c in table.columns if str(c).startswith("prob_")]
+            break
+    markers += [c for c in bare_marker_columns(table) if c not in markers]
+    return markers or [c for c in table.columns if str(c).startswith("prob_")]
 
 
 def check_target(path: Path, slide, store) -> None:
