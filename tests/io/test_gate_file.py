@@ -88,6 +88,13 @@ def test_a_gate_file_written_by_hand_with_gates_alone_gets_the_rules_its_markers
     assert any("CD3 for CD3e" in n for n in notes) and any("hand.yaml has no gate for" in n for n in notes)
     called = gated_table(table, gates)["phenotype"]
     assert (called == "CD8 T").sum() == ((cd3 >= t3[1]) & (cd8 >= t8[1])).sum() > 0
+    # rules given without a hierarchy: the default hierarchy fitted, no note about rules not used
+    path.write_text(path.read_text() + "phenotypes: [{name: CD8 T, pos: [CD3, CD8]}]\n")
+    with recording_notes() as notes:
+        gates = load_gates(path)
+    assert gates.hierarchy == {"CD8": "CD3"} and [r.name for r in gates.phenotypes] == ["CD8 T"]
+    assert not any(n.startswith("phenotype") for n in notes) and any("CD3 for CD3e" in n for n in notes)
+    path.write_text(path.read_text().rsplit("phenotypes:", 1)[0])
     # a file that gives its own rules keeps them, and one that gives them empty has none
     path.write_text(path.read_text() + "hierarchy: {}\nphenotypes: []\n")
     assert load_gates(path).hierarchy == {} and load_gates(path).phenotypes == []

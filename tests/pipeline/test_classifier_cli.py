@@ -308,8 +308,16 @@ def test_a_model_saved_over_the_one_that_predicted_is_noticed(small_table, tmp_p
     """Retrained into the same folder after predicting, the folder's learnt cells are the new
     model's: the old predictions are not scored against them (all scored, said), and Compare's
     held-out field is not filled with that folder."""
+    import anndata
+
     from napari_ifcell.core.classify.model import ClassifierConfig, build_model, save_classifier, saved_id
-    from napari_ifcell.pipeline.classify import recorded_model, save_predictions, unseen_cells, with_model
+    from napari_ifcell.pipeline.classify import (
+        export_predictions,
+        recorded_model,
+        save_predictions,
+        unseen_cells,
+        with_model,
+    )
 
     config, places = ClassifierConfig(), ["CellID", "X_centroid", "Y_centroid"]
     table = small_table.reset_index(drop=True).assign(prob_other=0.5)
@@ -330,6 +338,15 @@ def test_a_model_saved_over_the_one_that_predicted_is_noticed(small_table, tmp_p
     # predictions written before models had an id are taken as the folder's model's, as before
     legacy = pd.read_parquet(path).drop(columns="model_id")
     assert not unseen_cells(legacy, folder)[0][1::2].any()
+    # a model saved before models had an id: its predictions record "" (h5ad writes it; None it did not)
+    doc = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({k: v for k, v in doc.items() if k != "id"}))
+    old_model = with_model(table, folder)
+    assert (old_model["model_id"] == "").all() and not unseen_cells(old_model, folder)[0][1::2].any()
+    export_predictions(old_model, tmp_path / "old.h5ad")
+    assert anndata.read_h5ad(tmp_path / "old.h5ad").n_obs == len(table)
+    save_classifier(build_model(config), config, folder, learnt=table.iloc[1::2][places])  # now with an id
+    assert unseen_cells(old_model, folder)[0].all()  # saved over: all scored
 
 
 def test_a_per_marker_model_is_scored_on_the_cells_it_did_not_learn_from(small_table, tmp_path):

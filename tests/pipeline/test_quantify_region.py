@@ -131,7 +131,7 @@ def test_medians_measure_each_cell_whole(slides):
     assert tiled["CD3e_cell_median"].notna().all() and len(tiled) > 50
 
 
-def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pair, tmp_path):
+def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pair, truth_store, tmp_path):
     """`quantify_region(slide, open_slide(path))`, the README's route, quantified an H&E into 0
     rows, an intensity image into thousands of "cells" and labels at another pixel size as if on
     the slide's grid; the command refused them. Now the route checks them the same way, and takes
@@ -140,6 +140,7 @@ def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pa
     region = (300, 300, 400, 500)
     from_path = quantify_region(if_slide, small_pair.labels_path, region=region)
     pd.testing.assert_frame_equal(from_path, quantify_region(if_slide, labels, region=region))
+    pd.testing.assert_frame_equal(from_path, quantify_region(if_slide, truth_store.folder, region=region))
     with open_slide(small_pair.he_path) as he, pytest.raises(ValueError, match=r"label image .*got an RGB image"):
         quantify_region(if_slide, he, region=region)
     intensity = tmp_path / "hoechst.tif"
@@ -159,3 +160,8 @@ def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pa
     assert any("the labels say 0.25 µm/px" in n and "measured at 0.325 µm/px" in n for n in notes)
     with pytest.raises(ValueError, match=r"the labels are 100 x 100 px but"):
         quantify_region(if_slide, np.zeros((100, 100), np.uint32), region=(0, 0, 50, 50))
+    small = tmp_path / "small.tif"
+    tifffile.imwrite(small, np.zeros((2, 100, 100), np.uint16))
+    with open_slide(small, pixel_size_um=0.325) as other, pytest.raises(ValueError) as refused:
+        quantify_region(other, truth_store.folder)  # named by the folder given, not its array's "0"
+    assert str(refused.value).startswith(f"{truth_store.folder}: the labels are 1100 x 1400 px but small.tif")

@@ -16,15 +16,18 @@ def _quantify(args) -> int:
     from napari_ifcell.core.quantify.cells import QuantifySettings
     from napari_ifcell.io.cell_table import write_cells
     from napari_ifcell.pipeline import quantify_region
-    from napari_ifcell.pipeline.tiling import cells_pixel_size, open_nuclei, require_cells
+    from napari_ifcell.pipeline.tiling import cells_pixel_size, require_cells
 
     settings = settings_from_args(args, QuantifySettings())
-    labels = open_nuclei(args.labels)
     if_slide, _ = open_slides_from_args(args)
     with if_slide:
         cells_pixel_size(if_slide, args.labels)
-        table = quantify_region(
-            if_slide, labels, region=tuple(args.region) if args.region else None, settings=settings, progress=_progress
+        table = quantify_region(  # opens and checks the labels, on the slide's grid
+            if_slide,
+            args.labels,
+            region=tuple(args.region) if args.region else None,
+            settings=settings,
+            progress=_progress,
         )
         markers = list(if_slide.channel_names)
     end_line()

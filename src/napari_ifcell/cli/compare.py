@@ -138,7 +138,7 @@ def _compare(args) -> int:
             truth = held_out_truth(truth, held_out)
         elif args.ours and not args.all_cells:
             note(
-                f"{args.ours[0]}: no model that predicted it records its training cells (or one was saved over"
+                f"{args.ours[0].rpartition('=')[2]}: no model that predicted it records its training cells (or one was saved over"
                 " it since): every truth cell scored; give --held-out MODEL_OR_DATASET to leave them out"
             )
         models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)

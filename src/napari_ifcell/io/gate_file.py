@@ -105,9 +105,16 @@ def gates_from_dict(doc: dict, *, path=None, columns=None) -> GateSet:
     # for a gate on every one of its markers).
     default_hierarchy, default_rules = dict(DEFAULT_HIERARCHY), None
     if not ("hierarchy" in doc and "phenotypes" in doc) and gates:
+        from napari_ifcell.notes import recording_notes
+
         where = Path(path).name if path is not None else "the gate file"
-        fitted = with_default_rules(gates, missing=f"{where} has no gate for {{markers}}")
+        with recording_notes() as said:
+            fitted = with_default_rules(gates, missing=f"{where} has no gate for {{markers}}")
         default_hierarchy, default_rules = fitted.hierarchy, fitted.phenotypes
+        given = tuple(part for part in ("hierarchy", "phenotype") if part in doc or f"{part}s" in doc)
+        for message in said:  # about the defaults used, not those the file replaces
+            if not message.startswith(given):
+                note(message)
     hierarchy = (doc.get("hierarchy") or {}) if "hierarchy" in doc else default_hierarchy
     if not isinstance(hierarchy, dict) or not all(isinstance(v, str) for v in hierarchy.values()):
         problems.append("hierarchy: expected a mapping of child marker -> parent marker")

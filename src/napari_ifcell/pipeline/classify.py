@@ -71,7 +71,7 @@ def with_model(table: pd.DataFrame, model_folder) -> pd.DataFrame:
     return table.assign(
         **{
             MODEL_COLUMN: np.where(predicted, str(folder), None).astype(object),
-            MODEL_ID_COLUMN: np.where(predicted, saved_id(folder), None).astype(object),
+            MODEL_ID_COLUMN: np.where(predicted, saved_id(folder) or "", None).astype(object),
         }
     )
 
@@ -101,13 +101,14 @@ def recorded_model(path) -> Path | None:
 
 def _replaced(rows: pd.DataFrame, folder) -> np.ndarray:
     """Which ``rows`` (predictions of the model in ``folder``) a model saved over it since made
-    not: their recorded id is not the folder's (predictions without an id are taken as its)."""
+    not: their recorded id is not the folder's ("" for a model saved before models had one;
+    predictions that record none are taken as its)."""
     from napari_ifcell.core.classify.model import saved_id
 
     if MODEL_ID_COLUMN not in rows.columns:
         return np.zeros(len(rows), bool)
     recorded = rows[MODEL_ID_COLUMN]
-    return (recorded.notna() & (recorded != saved_id(folder))).to_numpy()
+    return (recorded.notna() & (recorded != (saved_id(folder) or ""))).to_numpy()
 
 
 def save_predictions(table: pd.DataFrame, path) -> pd.DataFrame:

@@ -53,7 +53,7 @@ def quantify_region(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """The cell table of ``region``: ``quantify_region_steps`` run to the end. ``labels``: a label
-    image's path, a label store folder, an opened label image, or a level-0 array."""
+    image's path, a label store folder, a label image opened with ``open_slide``, or a level-0 array."""
     steps = quantify_region_steps(if_slide, labels, region=region, settings=settings, channels=channels)
     return run_to_end(steps, progress)
 
@@ -87,7 +87,7 @@ def quantify_region_steps(
         parts = yield from _measured_in_threads(measure, boxes)
         return table_from_parts(parts, names, settings, if_slide.pixel_size_um)
     finally:
-        if opened:
+        if opened and hasattr(labels, "close"):  # a label store's array has nothing to close
             labels.close()
 
 

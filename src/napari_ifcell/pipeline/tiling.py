@@ -97,7 +97,7 @@ def nuclei_on_grid(labels, slide) -> tuple[object, bool]:
 
     from napari_ifcell.io.slide import Slide
 
-    opened = isinstance(labels, str | Path)
+    given, opened = labels, isinstance(labels, str | Path)
     if opened:
         labels = open_nuclei(labels)
     try:
@@ -110,10 +110,10 @@ def nuclei_on_grid(labels, slide) -> tuple[object, bool]:
                 raise ValueError(f"{expected}, got {kind}; give the label image's path, which is opened as labels")
             _refuse_masks_and_negative_ids(labels, expected)
             _CHECKED[id(labels)] = labels
-        path = getattr(labels, "path", None) or getattr(labels, "folder", None) or "the labels"
-        require_labels_on_grid(path, tuple(labels.shape[-2:]), getattr(labels, "pixel_size_um", None), slide)
+        name = given if opened else labels.path if isinstance(labels, Slide) else "the labels"
+        require_labels_on_grid(name, tuple(labels.shape[-2:]), getattr(labels, "pixel_size_um", None), slide)
     except BaseException:
-        if opened:
+        if opened and hasattr(labels, "close"):
             labels.close()
         raise
     return labels, opened
