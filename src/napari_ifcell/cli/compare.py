@@ -4,19 +4,10 @@ reviewed), or, with no truth, model-vs-model agreement."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 # options that describe one model file: given once they apply to every --model, or once per
 # --model in the same order
 PER_MODEL = ("type_map", "model_um_per_px", "format", "origin_px", "he_offset_um")
-
-
-def _learnt_by(ours: list[str]) -> Path | None:
-    """The model folder that made most of the first --ours table's predictions, where it records
-    the cells it learnt from (they are then left out of the truth)."""
-    from napari_ifcell.pipeline.classify import recorded_model
-
-    return recorded_model(ours[0].rpartition("=")[2]) if ours else None
 
 
 def _per_model(values, n_models: int, flag: str) -> list:
@@ -81,6 +72,7 @@ def _compare(args) -> int:
     from napari_ifcell.cli.options import settings_from_args
     from napari_ifcell.io.comparison_report import report_markdown, write_report
     from napari_ifcell.notes import note, recording_notes
+    from napari_ifcell.pipeline.classify import recorded_model
     from napari_ifcell.pipeline.compare import (
         CompareSettings,
         compare_models,
@@ -133,13 +125,16 @@ def _compare(args) -> int:
     with recording_notes() as notes:  # for the report, and said again below for the terminal
         models = read_models(sources, um_per_px, slide_shape)
         truth = read_truth(args.truth)
-        held_out = args.held_out or (None if args.all_cells else _learnt_by(args.ours or []))
+        # by default the model folder that made most of the first --ours table's predictions, where
+        # it records the cells it learnt from: they are left out of the truth
+        ours = args.ours[0].rpartition("=")[2] if args.ours and not args.all_cells else None
+        held_out = args.held_out or (recorded_model(ours) if ours else None)
         if held_out:
             truth = held_out_truth(truth, held_out)
-        elif args.ours and not args.all_cells:
+        elif ours:
             note(
-                f"{args.ours[0].rpartition('=')[2]}: no model that predicted it records its training cells (or one was saved over"
-                " it since): every truth cell scored; give --held-out MODEL_OR_DATASET to leave them out"
+                f"{ours}: no model that predicted it records its training cells (or one was saved over it since): "
+                "every truth cell scored; give --held-out MODEL_OR_DATASET to leave them out"
             )
         models = ids_checked(truth, models, um_per_px=um_per_px, radius_um=settings.radius_um)
     for message in notes:

@@ -103,11 +103,12 @@ def nuclei_on_grid(labels, slide) -> tuple[object, bool]:
     try:
         if isinstance(labels, Slide) and _CHECKED.get(id(labels)) is not labels:
             expected = _expected_labels(labels.path)
-            if labels.is_rgb or labels.n_channels != 1 or np.dtype(labels.levels[0].dtype).kind not in "iu":
-                kind = (
-                    "an RGB image" if labels.is_rgb else f"{labels.n_channels} channel(s) of {labels.levels[0].dtype}"
+            problem = _not_label_image(labels)
+            if problem or labels.levels[0].dtype.kind == "f":  # float ids are read whole when opened as labels
+                raise ValueError(
+                    f"{expected}, {problem or f'got {labels.levels[0].dtype} ids'}; give the label image's path, "
+                    "which is opened as labels"
                 )
-                raise ValueError(f"{expected}, got {kind}; give the label image's path, which is opened as labels")
             _refuse_masks_and_negative_ids(labels, expected)
             _CHECKED[id(labels)] = labels
         name = given if opened else labels.path if isinstance(labels, Slide) else "the labels"
@@ -172,25 +173,29 @@ def open_label_file(path):
     with warnings.catch_warnings():  # a label image needs no channel names, and is measured at its slide's pixel size
         warnings.filterwarnings("ignore", message=r".*: (no channel names|pixel size unknown)")
         slide = open_slide(path, label_image=True)  # ids as stored; a second series is another mask
-    dtype = np.dtype(slide.levels[0].dtype)
-    expected = _expected_labels(path)
-    if slide.is_rgb or slide.n_channels != 1:
+    problem = _not_label_image(slide)
+    if problem:
         slide.close()
-        raise ValueError(
-            f"{expected}, got {'an RGB image' if slide.is_rgb else f'{slide.n_channels} channels'} of {dtype}"
-            " (are the slide and the labels given the other way round?)"
-        )
-    if dtype == np.bool_:
-        slide.close()
-        raise ValueError(f"{expected}, got a binary mask (true/false): label its objects first")
-    if dtype.kind == "f":  # Fiji's label images; fractions are refused as they are read
+        raise ValueError(f"{_expected_labels(path)}, {problem}")
+    if slide.levels[0].dtype.kind == "f":  # Fiji's label images; fractions are refused as they are read
         from napari_ifcell.io.levels import WholeNumbers
 
         slide.levels = [WholeNumbers(level, path) for level in slide.levels]
-    elif not np.issubdtype(dtype, np.integer):
-        slide.close()
-        raise ValueError(f"{expected}, got {dtype} values; save the ids as integers (e.g. int32)")
     return slide
+
+
+def _not_label_image(slide) -> str | None:
+    """What makes ``slide`` no label image (an RGB, several channels, true/false or values
+    that are not numbers), or None; float ids (Fiji's) pass."""
+    dtype = np.dtype(slide.levels[0].dtype)
+    if slide.is_rgb or slide.n_channels != 1:
+        kind = "an RGB image" if slide.is_rgb else f"{slide.n_channels} channels"
+        return f"got {kind} of {dtype} (are the slide and the labels given the other way round?)"
+    if dtype == np.bool_:
+        return "got a binary mask (true/false): label its objects first"
+    if dtype.kind not in "iuf":
+        return f"got {dtype} values; save the ids as integers (e.g. int32)"
+    return None
 
 
 BIGGEST_CELL_PX = 50_000  # no cell is this large (5,300 µm² at 0.325 µm/px); a background can be
