@@ -14,10 +14,17 @@ SCRIPTS = [
     "bench_segmentation.py",
     "bench_pipeline.py",
     "bench_throughput.py",
+    "bench_cell_table.py",
     "bench_classifier.py",
     "bench_review.py",
 ]
-NO_DATA = {"bench_gating.py", "bench_gating_viewer.py", "bench_classifier.py", "bench_review.py"}  # make their own data
+NO_DATA = {
+    "bench_cell_table.py",
+    "bench_gating.py",
+    "bench_gating_viewer.py",
+    "bench_classifier.py",
+    "bench_review.py",
+}  # make their own data
 
 
 def main() -> int:
