@@ -6,7 +6,8 @@ Baselines measured in the same run:
 - 1 worker, for the 2-worker scaling;
 - for the segmentation stage alone: its tiles in 2 plain processes against 1 (no dask, each
   process warmed up first; the warm-up tiles are timed again), set beside dask's ratio for
-  the same stage.
+  the same stage;
+- the machine's own 2-process scaling, for pure compute and for memory traffic.
 Figures: the in-process pipeline (`run_slide`: Hoechst watershed, label merge, 19-channel
 quantification), its tiles one at a time and in threads (``tile_threads``), as a share of
 the decode bound in one thread and in as many threads (goal >= 25 %); 2 workers vs 1 (goal >= 1.9x);
@@ -24,6 +25,8 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 ORION = (87_043, 42_367)
 
@@ -119,6 +122,33 @@ def plain_process_seconds(files, data_dir) -> dict[int, float]:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _python_loop(_) -> int:
+    return sum(range(80_000_000))
+
+
+def _memory_streams(_) -> float:
+    values = np.ones(8_000_000)  # 64 MB: beyond the caches, so every pass streams memory
+    return sum(float((values * 1.0001).sum()) for _ in range(100))
+
+
+def machine_scaling() -> dict[str, float]:
+    """What 2 processes give over 1 on this machine for two tasks of pure compute (a Python
+    loop) and of memory traffic (numpy over 64 MB): the cores' own ceiling for the ratios above."""
+    import multiprocessing
+
+    ratios = {}
+    for name, task in (("python loop", _python_loop), ("numpy over 64 MB", _memory_streams)):
+        seconds = {}
+        for n in (1, 2):
+            with multiprocessing.get_context("spawn").Pool(n) as pool:
+                time.sleep(1.0)  # the processes started and imported
+                start = time.perf_counter()
+                pool.map(task, range(2), chunksize=1)
+                seconds[n] = time.perf_counter() - start
+        ratios[name] = seconds[1] / seconds[2]
+    return ratios
+
+
 def synthetic(size, data_dir):
     from napari_ifcell.synth import SyntheticPair, make_synthetic_pair
 
@@ -178,6 +208,12 @@ def main() -> None:
         f"segmentation stage only: dask 1 worker {seg_one:.1f} s, 2 workers {seg_two:.1f} s -> "
         f"{seg_one / seg_two:.2f}x; the same tiles in plain warmed-up processes: 1 {ceiling[1]:.1f} s, "
         f"2 {ceiling[2]:.1f} s -> {ceiling[1] / ceiling[2]:.2f}x (what the cores give this work without dask)"
+    )
+    machine = machine_scaling()
+    print(
+        "this machine, 2 processes vs 1 for two tasks: "
+        + ", ".join(f"{name} {ratio:.2f}x" for name, ratio in machine.items())
+        + " (the cores' own ceiling)"
     )
     client = local_client(1)
     try:
