@@ -103,7 +103,11 @@ def main() -> None:
     names = [f"marker{c}" for c in range(CHANNELS)]
     parts = made_up_parts(args.cells)
     rows = sum(len(s) for _, s in parts)
-    print(f"{args.cells:,} cells in {len(parts):,} tiles ({rows:,} rows of sums), {CHANNELS} channels, mean and std")
+    held = sum(int(m.memory_usage().sum() + s.memory_usage().sum()) for m, s in parts) / 2**20
+    print(
+        f"{args.cells:,} cells in {len(parts):,} tiles ({rows:,} rows of sums, {held:,.0f} MB), "
+        f"{CHANNELS} channels, mean and std"
+    )
     ours, ours_s, ours_mb = measured(lambda: table_from_parts(parts, names, QuantifySettings(), 0.325))
     del ours
     base, base_s, base_mb = measured(lambda: pandas_table(parts, names))
