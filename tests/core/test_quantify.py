@@ -143,3 +143,10 @@ def test_a_cell_with_pixels_without_data_has_no_median_as_it_has_no_mean():
     found = intensity_statistics(labels, image, np.array([1, 2]), statistics=("mean", "median"))
     assert np.isnan(found["median"][0, 0]) and np.isnan(found["mean"][0, 0])
     assert found["median"][1, 0] == expected["median"][1, 0] == np.median(image[0, 10:16, 10:16])
+
+
+def test_a_channel_named_like_a_morphology_column_is_refused(tile):
+    """Its mean would replace the nuclear Area (or the ids) in the table without a word."""
+    nuclei, image = tile
+    with pytest.raises(ValueError, match="'Area'.*rename the channel"):
+        quantify_cells(nuclei, image, ["Hoechst", "Area", "CD20"], pixel_size_um=0.325)

@@ -165,3 +165,19 @@ def test_the_python_route_checks_its_labels_as_the_command_does(slides, small_pa
     with open_slide(small, pixel_size_um=0.325) as other, pytest.raises(ValueError) as refused:
         quantify_region(other, truth_store.folder)  # named by the folder given, not its array's "0"
     assert str(refused.value).startswith(f"{truth_store.folder}: the labels are 1100 x 1400 px but small.tif")
+
+
+def test_tile_sums_add_up_per_cell_and_pixels_without_data_stay_empty():
+    """A cell cut by tiles has its sums added; rows of cells outside the table are left out;
+    a listed cell without a row gets 0; a float sum over NaN pixels is left empty, with a note."""
+    from napari_ifcell.notes import recording_notes
+    from napari_ifcell.pipeline.quantify import summed_per_cell
+
+    first = pd.DataFrame({"CellID": [1, 2, 9], "count_nucleus": [10, 4, 7], "sum_nucleus_0": [1.5, np.nan, 3.0]})
+    second = pd.DataFrame({"CellID": [2, 5], "count_nucleus": [6, 3], "sum_nucleus_0": [2.0, np.inf]})
+    with recording_notes() as said:
+        totals = summed_per_cell([first, second], np.array([1, 2, 3, 5]), ["Hoechst"])
+    np.testing.assert_array_equal(totals["count_nucleus"], [10, 10, 0, 3])
+    assert totals["count_nucleus"].dtype == np.int64
+    np.testing.assert_array_equal(totals["sum_nucleus_0"], [1.5, np.nan, 0.0, np.nan])
+    assert said == ["2 cells have pixels without data (NaN) in Hoechst: their values there are left empty, not 0"]

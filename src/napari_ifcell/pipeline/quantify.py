@@ -169,19 +169,21 @@ def table_from_parts(parts, names, settings: QuantifySettings, pixel_size_um) ->
 
 def summed_per_cell(frames: list[pd.DataFrame], cell_ids: np.ndarray, names) -> dict[str, np.ndarray]:
     """Every column of the tiles' sums (:func:`compartment_sums`) added up per cell of
-    ``cell_ids`` (sorted; not empty, nor is ``frames``), one column at a time into arrays (for
-    a million cells pandas' groupby took 2.4 GB beside the totals, this one copy of the sums).
-    Rows of cells not in ``cell_ids`` are left out; a cell with no row gets 0.
+    ``cell_ids`` (sorted; not empty, nor is ``frames``), one column at a time into arrays:
+    beside the totals it holds one copy of the sums (for a million cells pandas' groupby held
+    2.4 GB). Rows of cells not in ``cell_ids`` are left out; a cell with no row gets 0.
 
     A float sum over pixels without data (NaN or infinite, e.g. outside a warped field) is
-    left empty (NaN), with a note: added as 0, the cell's means would read dim, not unknown."""
+    left empty (NaN), with a note: added as 0, the cell's means would read dim, not unknown.
+    Integer sums are exact; float sums are added in order (pandas' groupby compensated the
+    rounding: a cell cut by three or more tiles can differ from it in the last bit)."""
     frame = pd.concat(frames, ignore_index=True)
     ids = frame["CellID"].to_numpy()
     row_cell = np.minimum(np.searchsorted(cell_ids, ids), cell_ids.size - 1)
     listed = cell_ids[row_cell] == ids
     row_cell = row_cell[listed]
     totals: dict[str, np.ndarray] = {}
-    empty, empty_channels = np.zeros(cell_ids.size, bool), set()
+    no_data, no_data_channels = np.zeros(cell_ids.size, bool), set()
     for column in frame.columns.drop("CellID"):
         values = frame[column].to_numpy()[listed]
         total = np.zeros(cell_ids.size, values.dtype)
@@ -190,15 +192,15 @@ def summed_per_cell(frames: list[pd.DataFrame], cell_ids: np.ndarray, names) -> 
             missing = row_cell[~np.isfinite(values)]
             if missing.size:
                 total[missing] = np.nan
-                empty[missing] = True
-                empty_channels.add(int(column.rsplit("_", 1)[1]))
+                no_data[missing] = True
+                no_data_channels.add(int(column.rsplit("_", 1)[1]))
         totals[column] = total
-    if empty_channels:
+    if no_data_channels:
         from napari_ifcell.notes import note
 
         note(
-            f"{int(empty.sum())} cells have pixels without data (NaN) in "
-            f"{', '.join(str(names[c]) for c in sorted(empty_channels))}: their values there are left empty, not 0"
+            f"{int(no_data.sum())} cells have pixels without data (NaN) in "
+            f"{', '.join(str(names[c]) for c in sorted(no_data_channels))}: their values there are left empty, not 0"
         )
     return totals
 
