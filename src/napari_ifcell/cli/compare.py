@@ -97,9 +97,11 @@ def _compare(args) -> int:
             )
         return name
 
+    ours_paths = []
     for spec in args.ours or []:
         name, _, path = spec.rpartition("=")
         sources[named(name or "ours")] = path
+        ours_paths.append(path)
     specs = args.model or []
     options = {flag: _per_model(getattr(args, flag), len(specs), flag) for flag in PER_MODEL}
     for i, spec in enumerate(specs):
@@ -127,7 +129,7 @@ def _compare(args) -> int:
         truth = read_truth(args.truth)
         # by default the model folder that made most of the first --ours table's predictions, where
         # it records the cells it learnt from: they are left out of the truth
-        ours = args.ours[0].rpartition("=")[2] if args.ours and not args.all_cells else None
+        ours = ours_paths[0] if ours_paths and not args.all_cells else None
         held_out = args.held_out or (recorded_model(ours) if ours else None)
         if held_out:
             truth = held_out_truth(truth, held_out)

@@ -24,6 +24,7 @@ from napari_ifcell.core.quantify.cells import (
     compartment_labels,
     compartment_sums,
     owned_morphology,
+    positions_in,
     quantify_cells,
     statistics_from_sums,
 )
@@ -179,8 +180,7 @@ def summed_per_cell(frames: list[pd.DataFrame], cell_ids: np.ndarray, names) -> 
     rounding: a cell cut by three or more tiles can differ from it in the last bit)."""
     frame = pd.concat(frames, ignore_index=True)
     ids = frame["CellID"].to_numpy()
-    row_cell = np.minimum(np.searchsorted(cell_ids, ids), cell_ids.size - 1)
-    listed = cell_ids[row_cell] == ids
+    row_cell, listed = positions_in(cell_ids, ids)
     row_cell = row_cell[listed]
     totals: dict[str, np.ndarray] = {}
     no_data, no_data_channels = np.zeros(cell_ids.size, bool), set()

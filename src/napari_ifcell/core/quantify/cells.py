@@ -198,9 +198,17 @@ def _compact(labels: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if top <= 4 * labels.size + 1024:  # ids small enough to index directly
         return labels.astype(np.int32, copy=False), ids.astype(np.int64), top + 1
     present, codes = np.unique(labels, return_inverse=True)
-    where = np.searchsorted(present, ids)
-    found = (where < present.size) & (present[np.minimum(where, max(present.size - 1, 0))] == ids)
+    where, found = positions_in(present, ids)
     return codes.astype(np.int32), np.where(found, where, present.size), present.size + 1
+
+
+def positions_in(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``ids`` is in ``sorted_ids`` (sorted, unique), and whether it is there at
+    all (where it is not, its position is only where it would go)."""
+    where = np.searchsorted(sorted_ids, ids)
+    if sorted_ids.size == 0:
+        return where, np.zeros(where.shape, bool)
+    return where, sorted_ids[np.minimum(where, sorted_ids.size - 1)] == ids
 
 
 def intensity_statistics(
@@ -224,8 +232,7 @@ def _medians(labels: np.ndarray, image: np.ndarray, ids: np.ndarray) -> np.ndarr
     present = sorted_labels[starts]
     values = image.reshape(image.shape[0], -1)[:, pixel_index]
     medians = _segment_medians(values, starts, counts)
-    row = np.searchsorted(present, ids)
-    found = (row < present.size) & (present[np.minimum(row, present.size - 1)] == ids)
+    row, found = positions_in(present, ids)
     out[found] = medians[row[found]]
     return out
 
